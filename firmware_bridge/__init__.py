@@ -1,0 +1,1 @@
+"""Serial devices: framing, reader protocols, readers addressed by URL, simulators."""

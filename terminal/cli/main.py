@@ -1,0 +1,196 @@
+"""The `medpay` command: thin over the library; every TerminalError becomes one clear line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from terminal.app import Terminal, build_terminal
+from terminal.clock import SystemClock
+from terminal.config import DEFAULT_CONFIG, data_dir, json_schema, load
+from terminal.errors import TerminalError
+from terminal.operations import enroll_person, identify_faces, known_or_new_person
+from terminal.pipeline.capture import frame_from_file
+
+log = logging.getLogger("medpay")
+
+
+def _terminal(args: argparse.Namespace) -> Terminal:
+    return build_terminal(load(args.config), data_dir(args.data_dir), SystemClock())
+
+
+def _emit(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def cmd_config_validate(args: argparse.Namespace) -> int:
+    """Validate a config file."""
+    config = load(args.config)
+    sys.stdout.write(f"{args.config}: ok (terminal {config.terminal.terminal_id})\n")
+    return 0
+
+
+def cmd_config_schema(args: argparse.Namespace) -> int:
+    """Print the config's JSON Schema."""
+    _emit(json_schema())
+    return 0
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    """Enrol a consenting person's face."""
+    terminal = _terminal(args)
+    try:
+        person = known_or_new_person(
+            terminal, args.person_id, args.name, args.certno, args.insutype, args.psn_type
+        )
+        frame = frame_from_file(args.image, terminal.clock)
+        enroll_person(terminal, frame, person, args.consent, "face checkout at this terminal", args.operator)
+    finally:
+        terminal.close()
+    sys.stdout.write(f"enrolled {person.psn_no} ({person.psn_name}) with recorded consent\n")
+    return 0
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    """Identify every face in an image (1:N), or verify them against --claim (1:1)."""
+    terminal = _terminal(args)
+    try:
+        frame = frame_from_file(args.image, terminal.clock)
+        faces = [face.as_json() for face in identify_faces(terminal, frame, args.claim)]
+    finally:
+        terminal.close()
+    if args.json:
+        _emit({"faces": faces})
+    else:
+        for face in faces:
+            sys.stdout.write(f"face at {face['box']}: {face['person_id'] or 'not recognised'}\n")
+    return 0
+
+
+def cmd_settle(args: argparse.Namespace) -> int:
+    """Price a bill for a person and, unless --estimate, record the settlement."""
+    from terminal.cli.settle import settle_bill_file
+
+    terminal = _terminal(args)
+    try:
+        report = settle_bill_file(terminal, args.bill, args.person_id, record=not args.estimate)
+    finally:
+        terminal.close()
+    _emit(report) if args.json else sys.stdout.write(report["receipt"])
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the whole path on the embedded default."""
+    from terminal.cli.demo import run_demo
+
+    return run_demo(args.config, data_dir(args.data_dir), fresh=not args.keep)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the local HTTP service."""
+    import uvicorn
+
+    from terminal.service.app import create_app
+
+    terminal = _terminal(args)
+    host = args.host or terminal.config.service.host
+    port = args.port or terminal.config.service.port
+    try:
+        uvicorn.run(create_app(terminal), host=host, port=port, log_level="info")
+    finally:
+        terminal.close()
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Check the audit log's hash chain."""
+    from terminal.store import audit
+
+    terminal = _terminal(args)
+    try:
+        problems = audit.verify(terminal.db)
+    finally:
+        terminal.close()
+    for problem in problems:
+        sys.stdout.write(f"audit: {problem}\n")
+    if problems:
+        return 1
+    sys.stdout.write("audit log intact\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `medpay` (also used by the docs test)."""
+    parser = argparse.ArgumentParser(prog="medpay", description="Face-recognition settlement terminal")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="terminal config (TOML)")
+    parser.add_argument("--data-dir", type=Path, help="state folder (default: $MEDPAY_DATA_DIR)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    demo = add("demo", cmd_demo, "enrol demo faces, identify probes, price and settle a bill")
+    demo.add_argument("--keep", action="store_true", help="keep the demo's earlier state")
+
+    enroll = add("enroll", cmd_enroll, "enrol a consenting person's face")
+    enroll.add_argument("--person-id", required=True, help="psn_no")
+    enroll.add_argument("--image", type=Path, required=True)
+    enroll.add_argument("--consent", required=True, help="the consent text the person agreed to")
+    enroll.add_argument("--name", help="psn_name (required for a person new to this terminal)")
+    enroll.add_argument("--certno", help="resident ID number (required for a new person)")
+    enroll.add_argument("--insutype", default="390", help="310 employee / 390 resident (default 390)")
+    enroll.add_argument("--psn-type", default="active", choices=["active", "retired"])
+    enroll.add_argument("--operator", default="technician", help="who recorded the consent")
+
+    identify = add("identify", cmd_identify, "identify faces in an image")
+    identify.add_argument("--image", type=Path, required=True)
+    identify.add_argument("--claim", help="psn_no claimed by a credential: verify 1:1 instead of 1:N")
+    identify.add_argument("--json", action="store_true")
+
+    settle = add("settle", cmd_settle, "price and settle a bill")
+    settle.add_argument("--bill", type=Path, required=True, help="bill JSON")
+    settle.add_argument("--person-id", required=True, help="psn_no of the identified patient")
+    settle.add_argument("--estimate", action="store_true", help="price only (pre-settlement); record nothing")
+    settle.add_argument("--json", action="store_true")
+
+    config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True)
+    validate = config.add_parser("validate", help="validate the config file")
+    validate.set_defaults(func=cmd_config_validate)
+    schema = config.add_parser("schema", help="print the config JSON Schema")
+    schema.set_defaults(func=cmd_config_schema)
+
+    serve = add("serve", cmd_serve, "run the local HTTP service")
+    serve.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
+    serve.add_argument("--port", type=int)
+
+    audit_cmd = sub.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
+    verify = audit_cmd.add_parser("verify", help="check the audit hash chain")
+    verify.set_defaults(func=cmd_audit_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `medpay`."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        result: int = args.func(args)
+    except TerminalError as exc:
+        sys.stderr.write(f"medpay: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Frozen values passed between pipeline stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One camera image, BGR uint8 as OpenCV delivers it."""
+
+    image: NDArray[np.uint8]
+    source: str
+    captured_at: datetime
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A detected face: box corners in pixels, detector score, five landmarks.
+
+    Landmarks are left eye, right eye, nose tip, left mouth corner, right mouth corner
+    (left = image left), as MTCNN and YuNet both report them.
+    """
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+    landmarks: tuple[Point, Point, Point, Point, Point]
+
+    @property
+    def width(self) -> float:
+        """Box width in pixels."""
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        """Box height in pixels."""
+        return self.y2 - self.y1
+
+
+@dataclass(frozen=True)
+class FaceObservation:
+    """A face found in a frame together with its template (unit-free 128-D descriptor)."""
+
+    box: FaceBox
+    template: NDArray[np.float32]
+
+
+class CertType(str, Enum):
+    """National mdtrt_cert_type codes for how the patient identified."""
+
+    EC_TOKEN = "01"  # 医保电子凭证 (QR code, or the token a face check yields)
+    ID_NUMBER = "02"
+    SOCIAL_SECURITY_CARD = "03"
+
+
+@dataclass(frozen=True)
+class IdentityClaim:
+    """An identity asserted by a credential (QR token, ID number, social-security card)."""
+
+    mdtrt_cert_type: CertType
+    mdtrt_cert_no: str
+    psn_no: str | None = None
+    card_sn: str | None = None
+
+
+@dataclass(frozen=True)
+class Person:
+    """An insured person as the terminal knows them (national 1101 baseinfo/insuinfo subset)."""
+
+    psn_no: str
+    psn_name: str
+    certno: str
+    insutype: str  # 310 employee basic, 390 resident basic, …
+    psn_type: str  # "active" or "retired"
+    insuplc_admdvs: str
+    acct_balc: Decimal = Decimal("0.00")
+    gend: str = ""
+    brdy: date | None = None
+
+
+@dataclass(frozen=True)
+class Consent:
+    """Separate, recorded consent to keep a person's face template on this terminal."""
+
+    psn_no: str
+    granted_at: datetime
+    purpose: str
+    operator: str
+    text: str
+
+
+MatchMethod = Literal["face-1:1", "face-1:N", "credential"]
+
+
+@dataclass(frozen=True)
+class Match:
+    """A positive identification. The distance is for diagnostics, never for the patient."""
+
+    psn_no: str
+    method: MatchMethod
+    distance: float | None = None
+
+
+@dataclass(frozen=True)
+class NoMatch:
+    """Nobody matched; carries the best distance for diagnostics only."""
+
+    method: MatchMethod
+    best_distance: float | None = None
+
+
+@dataclass(frozen=True)
+class FeeLine:
+    """One fee line of a bill, named as in the national 2204 feedetail."""
+
+    feedetl_sn: str
+    med_list_codg: str
+    cnt: Decimal
+    pric: Decimal
+    det_item_fee_sumamt: Decimal
+    name: str = ""
+    dise_codg: str | None = None
+
+
+@dataclass(frozen=True)
+class Bill:
+    """A bill to settle: the HIS bill at a kiosk or the basket at a pharmacy counter."""
+
+    chrg_bchno: str
+    med_type: str  # 11 outpatient, 14 门特, 21/2101 inpatient, 41 pharmacy
+    lines: tuple[FeeLine, ...]
+    begntime: datetime
+    acct_used_flag: bool = True
+
+    @property
+    def medfee_sumamt(self) -> Decimal:
+        """Total of the bill's lines."""
+        return sum((line.det_item_fee_sumamt for line in self.lines), Decimal("0.00"))
+
+
+@dataclass(frozen=True)
+class SettlementRecord:
+    """What the ledger writes for one settlement: the decision, the accumulators and the outbox entry.
+
+    `result` and `envelope` are JSON-ready mappings (national field names, amounts as strings) so
+    the ledger stays ignorant of the rule engine's types.
+    """
+
+    msgid: str
+    chrg_bchno: str
+    psn_no: str
+    med_type: str
+    identified_by: str
+    setl_time: datetime
+    medfee_sumamt: Decimal
+    fund_pay_sumamt: Decimal
+    psn_part_amt: Decimal
+    result: Mapping[str, Any]
+    year: int
+    accumulators_before: Mapping[str, Any]
+    accumulators_after: Mapping[str, Any]
+    infno: str
+    envelope: Mapping[str, Any]

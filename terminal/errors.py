@@ -1,0 +1,120 @@
+"""One error tree for the terminal; every failure a user can cause is one of these.
+
+    TerminalError
+    ├── ConfigError                  config file missing, malformed or with unknown keys
+    ├── ModelError
+    │   ├── ModelMissingError        a declared model file is not provisioned
+    │   └── ModelIntegrityError      a model file's sha256 differs from the manifest
+    ├── ImageError                   bytes that are not a decodable image
+    ├── FaceError
+    │   ├── NoFaceError              no face passed detection and the quality gate
+    │   └── FaceQualityError         a face was found but is unusable (too small, cut off)
+    ├── IdentityError
+    │   ├── ConsentError             no recorded consent for face data
+    │   ├── UnknownPersonError       the claimed or requested person is not enrolled
+    │   └── AttemptsExhaustedError   too many failed face attempts in this session
+    ├── SettlementError
+    │   ├── BillError                a malformed bill
+    │   ├── UnknownCatalogCodeError  a fee line whose code is not in the catalogue
+    │   └── PolicyError              a policy bundle that is invalid, unsigned or tampered
+    ├── StoreError
+    │   ├── KeyFileError             template key missing, unreadable or too open
+    │   └── DuplicateSettlementError the same bill was already settled
+    ├── DeviceError
+    │   └── FrameError               a garbled serial frame
+    └── UplinkError                  the upstream could not be reached or refused a request
+"""
+
+from __future__ import annotations
+
+
+class TerminalError(Exception):
+    """Base of every error the terminal raises on purpose."""
+
+
+class ConfigError(TerminalError):
+    """The configuration cannot be used."""
+
+
+class ModelError(TerminalError):
+    """A model cannot be loaded."""
+
+
+class ModelMissingError(ModelError):
+    """A declared model file is not provisioned."""
+
+
+class ModelIntegrityError(ModelError):
+    """A model file does not match the sha256 declared in the manifest."""
+
+
+class ImageError(TerminalError):
+    """Input bytes are not a decodable image."""
+
+
+class FaceError(TerminalError):
+    """No usable face."""
+
+
+class NoFaceError(FaceError):
+    """No face passed detection and the quality gate."""
+
+
+class FaceQualityError(FaceError):
+    """A face was found but cannot be used."""
+
+
+class IdentityError(TerminalError):
+    """Identification cannot proceed."""
+
+
+class ConsentError(IdentityError):
+    """Face data without recorded consent."""
+
+
+class UnknownPersonError(IdentityError):
+    """The person is not enrolled."""
+
+
+class AttemptsExhaustedError(IdentityError):
+    """Too many failed face attempts; offer QR, card or ID instead."""
+
+
+class SettlementError(TerminalError):
+    """A bill cannot be priced."""
+
+
+class BillError(SettlementError):
+    """A malformed bill."""
+
+
+class UnknownCatalogCodeError(SettlementError):
+    """A fee line's code is not in the catalogue."""
+
+
+class PolicyError(SettlementError):
+    """A policy bundle that is invalid, unsigned or tampered with."""
+
+
+class StoreError(TerminalError):
+    """Local storage failed."""
+
+
+class KeyFileError(StoreError):
+    """The template key file is missing, unreadable or too widely readable."""
+
+
+class DuplicateSettlementError(StoreError):
+    """The same bill was already settled."""
+
+
+class DeviceError(TerminalError):
+    """A serial device failed."""
+
+
+class FrameError(DeviceError):
+    """A garbled serial frame."""
+
+
+class UplinkError(TerminalError):
+    """The upstream could not be reached or refused the request."""

@@ -1,0 +1,90 @@
+"""Stage 3: identify — 1:1 verification against a claim, or 1:N over the small consented gallery."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from numpy.typing import NDArray
+
+from terminal.domain import FaceObservation, IdentityClaim, Match, NoMatch
+from terminal.errors import AttemptsExhaustedError, IdentityError
+from terminal.ports import Gallery
+
+log = logging.getLogger(__name__)
+
+
+def distances(template: NDArray[np.float32], gallery: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Euclidean distance of one template to each row of a matrix (dlib's metric)."""
+    if gallery.shape[0] == 0:
+        return np.zeros((0,), dtype=np.float32)
+    diff = gallery - template[np.newaxis, :]
+    return np.sqrt(np.einsum("ij,ij->i", diff, diff)).astype(np.float32)
+
+
+class Identifier:
+    """Decides who a face is. Distances stay inside; callers show patients only the outcome."""
+
+    def __init__(self, gallery: Gallery, threshold: float, max_gallery_for_1n: int) -> None:
+        self._gallery = gallery
+        self._threshold = threshold
+        self._max_gallery = max_gallery_for_1n
+
+    def verify(self, observation: FaceObservation, psn_no: str) -> Match | NoMatch:
+        """1:1 — is this face the claimed person? (UnknownPersonError when they have no enrolment)."""
+        templates = np.stack(self._gallery.templates_of(psn_no))
+        best = float(distances(observation.template, templates).min())
+        if best <= self._threshold:
+            return Match(psn_no=psn_no, method="face-1:1", distance=best)
+        return NoMatch(method="face-1:1", best_distance=best)
+
+    def identify(self, observation: FaceObservation) -> Match | NoMatch:
+        """1:N — the one enrolled person this face matches, if exactly one person is within threshold."""
+        owners, matrix = self._gallery.all_templates()
+        if len(set(owners)) > self._max_gallery:
+            raise IdentityError("gallery too large for 1:N matching; ask for a second factor or a credential")
+        dist = distances(observation.template, matrix)
+        if dist.size == 0:
+            return NoMatch(method="face-1:N")
+        best_per_person: dict[str, float] = {}
+        for owner, value in zip(owners, dist.tolist(), strict=True):
+            best_per_person[owner] = min(value, best_per_person.get(owner, float("inf")))
+        ranked = sorted(best_per_person.items(), key=lambda item: item[1])
+        psn_no, best = ranked[0]
+        if best > self._threshold:
+            return NoMatch(method="face-1:N", best_distance=best)
+        # Two people within threshold means the template cannot tell them apart: refuse, do not guess.
+        if len(ranked) > 1 and ranked[1][1] <= self._threshold:
+            log.warning("ambiguous 1:N match between %s and %s", psn_no, ranked[1][0])
+            return NoMatch(method="face-1:N", best_distance=best)
+        return Match(psn_no=psn_no, method="face-1:N", distance=best)
+
+    def by_credential(self, claim: IdentityClaim) -> Match:
+        """Identify from a QR / ID / card claim alone (the non-face path the law requires)."""
+        person = self._gallery.person_by_claim(claim)
+        return Match(psn_no=person.psn_no, method="credential")
+
+
+class FaceAttempts:
+    """Counts failed face attempts in one checkout session and ends the face path at the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._failures = 0
+
+    @property
+    def remaining(self) -> int:
+        """Face attempts left before only QR / card / ID are offered."""
+        return max(0, self._limit - self._failures)
+
+    def check(self) -> None:
+        """Raise AttemptsExhaustedError when no face attempt is left."""
+        if self.remaining == 0:
+            raise AttemptsExhaustedError(
+                "face recognition is not available for this checkout; please use QR code, card or ID number"
+            )
+
+    def record(self, outcome: Match | NoMatch) -> None:
+        """Count a failure; a success leaves the count alone."""
+        if isinstance(outcome, NoMatch):
+            self._failures += 1

@@ -1,0 +1,107 @@
+"""Protocols the pipeline depends on; adapters implement them, unit tests fake them.
+
+Nothing here imports onnxruntime, serial, sqlite or httpx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from terminal.domain import Consent, FaceBox, Frame, IdentityClaim, Person, SettlementRecord
+
+
+class Clock(Protocol):
+    """Source of the current time (injected so tests and the rule engine never read the wall clock)."""
+
+    def now(self) -> datetime:
+        """Current local time, timezone-aware."""
+        ...
+
+
+class Camera(Protocol):
+    """Delivers frames."""
+
+    def read(self) -> Frame:
+        """Return the next frame; raises DeviceError when the camera is gone."""
+        ...
+
+
+class FaceDetector(Protocol):
+    """Finds faces and their five landmarks in a BGR image."""
+
+    def detect(self, image: NDArray[np.uint8]) -> list[FaceBox]:
+        """Return faces, best score first."""
+        ...
+
+
+class FaceEmbedder(Protocol):
+    """Turns aligned face chips into templates."""
+
+    chip_size: int
+
+    def embed(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Map N RGB chips (N×S×S×3 uint8) to N×D float32 templates."""
+        ...
+
+
+class LivenessCheck(Protocol):
+    """Decides whether a face presentation is a live person."""
+
+    name: str
+
+    def check(self, frames: Sequence[Frame], box: FaceBox) -> float:
+        """Return a liveness score in [0, 1]; higher is more likely live."""
+        ...
+
+
+class Gallery(Protocol):
+    """Enrolled, consenting people and their templates (decrypted only in memory)."""
+
+    def enroll(self, person: Person, consent: Consent, templates: Sequence[NDArray[np.float32]]) -> None:
+        """Store a person with consent and templates, encrypted at rest."""
+        ...
+
+    def templates_of(self, psn_no: str) -> list[NDArray[np.float32]]:
+        """Templates of one person; UnknownPersonError when not enrolled."""
+        ...
+
+    def all_templates(self) -> tuple[list[str], NDArray[np.float32]]:
+        """Every template with its owner, as (owners, N×D matrix)."""
+        ...
+
+    def person(self, psn_no: str) -> Person:
+        """One person's record; UnknownPersonError when absent."""
+        ...
+
+    def person_by_claim(self, claim: IdentityClaim) -> Person:
+        """Resolve a credential to a person; UnknownPersonError when absent."""
+        ...
+
+
+class Reader(Protocol):
+    """A credential reader (QR scanner, card reader) that yields identity claims."""
+
+    def poll(self, timeout: float) -> IdentityClaim | None:
+        """Wait up to timeout seconds for the next claim."""
+        ...
+
+
+class Ledger(Protocol):
+    """Durable record of settlements with their outbox entries and audit trail."""
+
+    def allocate_msgid(self, at: datetime) -> str:
+        """A new 30-character msgid: fixmedins_code + yyyyMMddHHmmss + 4-digit sequence."""
+        ...
+
+    def accumulators(self, psn_no: str, year: int) -> Mapping[str, Any]:
+        """The stored year-to-date accumulator state of a person ({} when none)."""
+        ...
+
+    def record(self, record: SettlementRecord) -> None:
+        """Write settlement, accumulators, outbox entry and audit record in one transaction."""
+        ...

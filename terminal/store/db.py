@@ -1,0 +1,141 @@
+"""The terminal's SQLite file: WAL mode, FULL sync, named migrations applied once."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from terminal.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "medpay.sqlite"
+
+# (name, SQL). Append only: a migration that has shipped is never edited, a new one is added.
+MIGRATIONS: Sequence[tuple[str, str]] = (
+    (
+        "0001_people_and_templates",
+        """
+        CREATE TABLE persons (
+            psn_no TEXT PRIMARY KEY,
+            psn_name TEXT NOT NULL,
+            certno TEXT NOT NULL,
+            insutype TEXT NOT NULL,
+            psn_type TEXT NOT NULL,
+            insuplc_admdvs TEXT NOT NULL,
+            acct_balc TEXT NOT NULL,
+            gend TEXT NOT NULL,
+            brdy TEXT
+        );
+        CREATE UNIQUE INDEX persons_certno ON persons(certno);
+        CREATE TABLE consents (
+            id INTEGER PRIMARY KEY,
+            psn_no TEXT NOT NULL REFERENCES persons(psn_no),
+            granted_at TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            operator TEXT NOT NULL,
+            text TEXT NOT NULL,
+            withdrawn_at TEXT
+        );
+        CREATE TABLE templates (
+            id INTEGER PRIMARY KEY,
+            psn_no TEXT NOT NULL REFERENCES persons(psn_no),
+            consent_id INTEGER NOT NULL REFERENCES consents(id),
+            nonce BLOB NOT NULL,
+            ciphertext BLOB NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX templates_psn ON templates(psn_no);
+        """,
+    ),
+    (
+        "0002_ledger_outbox_audit",
+        """
+        CREATE TABLE settlements (
+            msgid TEXT PRIMARY KEY,
+            chrg_bchno TEXT NOT NULL UNIQUE,
+            psn_no TEXT NOT NULL,
+            med_type TEXT NOT NULL,
+            identified_by TEXT NOT NULL,
+            setl_time TEXT NOT NULL,
+            medfee_sumamt TEXT NOT NULL,
+            fund_pay_sumamt TEXT NOT NULL,
+            psn_part_amt TEXT NOT NULL,
+            result TEXT NOT NULL
+        );
+        CREATE TABLE accumulators (
+            psn_no TEXT NOT NULL,
+            year INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (psn_no, year)
+        );
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            msgid TEXT NOT NULL UNIQUE,
+            infno TEXT NOT NULL,
+            envelope TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        );
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        """,
+    ),
+)
+
+
+def open_db(data_dir: Path) -> sqlite_utils.Database:
+    """Open (creating if needed) the terminal database and bring its schema up to date."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / DB_NAME
+    try:
+        db = sqlite_utils.Database(path)
+        db.enable_wal()
+        # FULL: a settlement the patient saw confirmed must survive a power cut, not just a crash.
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        migrate(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from exc
+    return db
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply the migrations not yet applied, each in its own transaction; return their names."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row["name"] for row in db.query("SELECT name FROM _migrations")}
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        with db.atomic():
+            for statement in (s.strip() for s in sql.split(";")):
+                if statement:
+                    db.execute(statement)
+            db.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                [name, datetime.now(UTC).isoformat()],
+            )
+        log.info("applied migration %s", name)
+        applied.append(name)
+    return applied

@@ -1,0 +1,165 @@
+"""Enrolled people, their consent and their encrypted templates, in the terminal database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+from numpy.typing import NDArray
+
+from terminal.domain import CertType, Consent, IdentityClaim, Person
+from terminal.errors import ConsentError, StoreError, UnknownPersonError
+from terminal.ports import Clock
+from terminal.store import audit
+from terminal.store.keys import TemplateCipher
+
+TEMPLATE_DTYPE = np.dtype("<f4")
+
+
+class SqliteGallery:
+    """The Gallery port over SQLite; templates are decrypted only in memory."""
+
+    def __init__(self, db: sqlite_utils.Database, cipher: TemplateCipher, clock: Clock) -> None:
+        self._db = db
+        self._cipher = cipher
+        self._clock = clock
+
+    def upsert_person(self, person: Person) -> None:
+        """Record or update a person's insurance data (no face data involved)."""
+        self._db.execute(
+            "INSERT INTO persons (psn_no, psn_name, certno, insutype, psn_type, insuplc_admdvs, acct_balc,"
+            " gend, brdy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(psn_no) DO UPDATE SET"
+            " psn_name=excluded.psn_name, certno=excluded.certno, insutype=excluded.insutype,"
+            " psn_type=excluded.psn_type, insuplc_admdvs=excluded.insuplc_admdvs,"
+            " acct_balc=excluded.acct_balc, gend=excluded.gend, brdy=excluded.brdy",
+            [
+                person.psn_no,
+                person.psn_name,
+                person.certno,
+                person.insutype,
+                person.psn_type,
+                person.insuplc_admdvs,
+                str(person.acct_balc),
+                person.gend,
+                person.brdy.isoformat() if person.brdy else None,
+            ],
+        )
+
+    def enroll(self, person: Person, consent: Consent, templates: Sequence[NDArray[np.float32]]) -> None:
+        """Store a person, the consent record and the templates in one transaction."""
+        if consent.psn_no != person.psn_no:
+            raise ConsentError("the consent record belongs to another person")
+        if not consent.text.strip() or not consent.purpose.strip():
+            raise ConsentError("consent needs the text shown to the person and the purpose")
+        if not templates:
+            raise StoreError("enrolment needs at least one template")
+        now = self._clock.now().isoformat()
+        with self._db.atomic():
+            self.upsert_person(person)
+            cursor = self._db.execute(
+                "INSERT INTO consents (psn_no, granted_at, purpose, operator, text) VALUES (?, ?, ?, ?, ?)",
+                [
+                    consent.psn_no,
+                    consent.granted_at.isoformat(),
+                    consent.purpose,
+                    consent.operator,
+                    consent.text,
+                ],
+            )
+            consent_id = cursor.lastrowid
+            for template in templates:
+                blob = np.ascontiguousarray(template, dtype=TEMPLATE_DTYPE).tobytes()
+                nonce, ciphertext = self._cipher.seal(person.psn_no, blob)
+                self._db.execute(
+                    "INSERT INTO templates (psn_no, consent_id, nonce, ciphertext, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [person.psn_no, consent_id, nonce, ciphertext, now],
+                )
+            audit.append(
+                self._db,
+                self._clock.now(),
+                consent.operator,
+                "enroll",
+                person.psn_no,
+                {"templates": len(templates), "purpose": consent.purpose},
+            )
+
+    def withdraw_consent(self, psn_no: str, operator: str) -> int:
+        """Withdraw consent and delete the person's templates; returns how many were deleted."""
+        with self._db.atomic():
+            now = self._clock.now()
+            self._db.execute(
+                "UPDATE consents SET withdrawn_at = ? WHERE psn_no = ? AND withdrawn_at IS NULL",
+                [now.isoformat(), psn_no],
+            )
+            deleted = self._db.execute("DELETE FROM templates WHERE psn_no = ?", [psn_no]).rowcount
+            audit.append(self._db, now, operator, "withdraw-consent", psn_no, {"templates_deleted": deleted})
+        return int(deleted)
+
+    def templates_of(self, psn_no: str) -> list[NDArray[np.float32]]:
+        """Decrypted templates of one consenting person; UnknownPersonError when there are none."""
+        rows = list(self._db.query(_CONSENTED_TEMPLATES + " AND t.psn_no = ?", [psn_no]))
+        if not rows:
+            raise UnknownPersonError(f"no consenting face enrolment for person {psn_no}")
+        return [self._decrypt(row) for row in rows]
+
+    def all_templates(self) -> tuple[list[str], NDArray[np.float32]]:
+        """All consenting people's templates as (owners, N×D matrix)."""
+        owners: list[str] = []
+        vectors: list[NDArray[np.float32]] = []
+        for row in self._db.query(_CONSENTED_TEMPLATES):
+            owners.append(row["psn_no"])
+            vectors.append(self._decrypt(row))
+        if not vectors:
+            return owners, np.zeros((0, 128), dtype=np.float32)
+        return owners, np.stack(vectors)
+
+    def size(self) -> int:
+        """How many people have consenting face enrolments."""
+        rows = list(self._db.query("SELECT COUNT(DISTINCT t.psn_no) AS n FROM " + _CONSENTED_JOIN))
+        return int(rows[0]["n"])
+
+    def person(self, psn_no: str) -> Person:
+        """One person's record; UnknownPersonError when absent."""
+        rows = list(self._db.query("SELECT * FROM persons WHERE psn_no = ?", [psn_no]))
+        if not rows:
+            raise UnknownPersonError(f"person {psn_no} is not known to this terminal")
+        return _person(rows[0])
+
+    def person_by_claim(self, claim: IdentityClaim) -> Person:
+        """Resolve an ID-number claim, or a claim that names psn_no, to a person."""
+        if claim.psn_no:
+            return self.person(claim.psn_no)
+        if claim.mdtrt_cert_type is CertType.ID_NUMBER:
+            rows = list(self._db.query("SELECT * FROM persons WHERE certno = ?", [claim.mdtrt_cert_no]))
+            if rows:
+                return _person(rows[0])
+        raise UnknownPersonError("the credential does not match a person known to this terminal")
+
+    def _decrypt(self, row: dict[str, Any]) -> NDArray[np.float32]:
+        plain = self._cipher.open(row["psn_no"], row["nonce"], row["ciphertext"])
+        return np.frombuffer(plain, dtype=TEMPLATE_DTYPE).astype(np.float32)
+
+
+_CONSENTED_JOIN = (
+    "templates t JOIN consents c ON c.id = t.consent_id WHERE c.withdrawn_at IS NULL"
+)
+_CONSENTED_TEMPLATES = "SELECT t.psn_no, t.nonce, t.ciphertext FROM " + _CONSENTED_JOIN
+
+
+def _person(row: dict[str, Any]) -> Person:
+    return Person(
+        psn_no=row["psn_no"],
+        psn_name=row["psn_name"],
+        certno=row["certno"],
+        insutype=row["insutype"],
+        psn_type=row["psn_type"],
+        insuplc_admdvs=row["insuplc_admdvs"],
+        acct_balc=Decimal(row["acct_balc"]),
+        gend=row["gend"],
+        brdy=date.fromisoformat(row["brdy"]) if row["brdy"] else None,
+    )

@@ -1,0 +1,71 @@
+"""The template key: 32 random bytes in a 0600 file, created at provisioning; AES-GCM sealing."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from terminal.errors import KeyFileError, StoreError
+
+KEY_FILE = Path("keys") / "templates.key"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+
+
+def key_path(data_dir: Path) -> Path:
+    """Where the template key lives under a data directory."""
+    return data_dir / KEY_FILE
+
+
+def create_key(data_dir: Path) -> Path:
+    """Create the key file with 0600 permissions unless it exists; return its path."""
+    path = key_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.exists():
+        return path
+    # O_EXCL + mode at creation: the key is never readable by others, not even for an instant.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(KEY_BYTES))
+    return path
+
+
+def read_key(data_dir: Path) -> bytes:
+    """Read the key, refusing a missing, malformed or group/world-readable file."""
+    path = key_path(data_dir)
+    try:
+        mode = path.stat().st_mode
+        key = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise KeyFileError(f"template key {path} is missing; run `medpay-provision init`") from exc
+    except OSError as exc:
+        raise KeyFileError(f"template key {path} cannot be read: {exc.strerror}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(f"template key {path} is readable by others; run `chmod 600 {path}`")
+    if len(key) != KEY_BYTES:
+        raise KeyFileError(f"template key {path} has {len(key)} bytes, expected {KEY_BYTES}")
+    return key
+
+
+class TemplateCipher:
+    """Seals templates with AES-GCM, binding each to its owner so rows cannot be swapped."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal(self, owner: str, plaintext: bytes) -> tuple[bytes, bytes]:
+        """Encrypt; returns (nonce, ciphertext)."""
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce, self._aead.encrypt(nonce, plaintext, owner.encode())
+
+    def open(self, owner: str, nonce: bytes, ciphertext: bytes) -> bytes:
+        """Decrypt; StoreError when the row was altered, moved to another owner or the key is wrong."""
+        try:
+            return self._aead.decrypt(nonce, ciphertext, owner.encode())
+        except InvalidTag as exc:
+            raise StoreError(f"a template of {owner} fails authentication (tampered or wrong key)") from exc

@@ -1,0 +1,127 @@
+"""Settlements, year-to-date accumulators and the outbox, written together or not at all."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from terminal.domain import SettlementRecord
+from terminal.errors import DuplicateSettlementError, StoreError
+from terminal.ports import Clock
+from terminal.store import audit
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+class SqliteLedger:
+    """The Ledger port over SQLite."""
+
+    def __init__(self, db: sqlite_utils.Database, fixmedins_code: str, clock: Clock) -> None:
+        self._db = db
+        self._fixmedins_code = fixmedins_code
+        self._clock = clock
+
+    def allocate_msgid(self, at: datetime) -> str:
+        """A new msgid; the 4-digit sequence wraps, uniqueness is enforced by the outbox table."""
+        with self._db.atomic():
+            self._db.execute(
+                "INSERT INTO counters (name, value) VALUES ('msgid', 1)"
+                " ON CONFLICT(name) DO UPDATE SET value = value + 1"
+            )
+            value = next(iter(self._db.query("SELECT value FROM counters WHERE name = 'msgid'")))["value"]
+        return f"{self._fixmedins_code}{at:%Y%m%d%H%M%S}{int(value) % 10000:04d}"
+
+    def accumulators(self, psn_no: str, year: int) -> Mapping[str, Any]:
+        """Stored accumulator state for a person and year ({} when none)."""
+        rows = list(
+            self._db.query("SELECT state FROM accumulators WHERE psn_no = ? AND year = ?", [psn_no, year])
+        )
+        return dict(json.loads(rows[0]["state"])) if rows else {}
+
+    def record(self, record: SettlementRecord) -> None:
+        """Write everything a settlement decides in one transaction; nothing is written on any error."""
+        try:
+            with self._db.atomic():
+                self._refuse_duplicate(record.chrg_bchno)
+                self._swap_accumulators(record)
+                self._db.execute(
+                    "INSERT INTO settlements (msgid, chrg_bchno, psn_no, med_type, identified_by, setl_time,"
+                    " medfee_sumamt, fund_pay_sumamt, psn_part_amt, result)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        record.msgid,
+                        record.chrg_bchno,
+                        record.psn_no,
+                        record.med_type,
+                        record.identified_by,
+                        record.setl_time.isoformat(),
+                        str(record.medfee_sumamt),
+                        str(record.fund_pay_sumamt),
+                        str(record.psn_part_amt),
+                        _dumps(record.result),
+                    ],
+                )
+                self._db.execute(
+                    "INSERT INTO outbox (msgid, infno, envelope, created_at) VALUES (?, ?, ?, ?)",
+                    [record.msgid, record.infno, _dumps(record.envelope), self._clock.now().isoformat()],
+                )
+                audit.append(
+                    self._db,
+                    self._clock.now(),
+                    "terminal",
+                    "settle",
+                    record.psn_no,
+                    {
+                        "msgid": record.msgid,
+                        "chrg_bchno": record.chrg_bchno,
+                        "identified_by": record.identified_by,
+                        "medfee_sumamt": str(record.medfee_sumamt),
+                        "psn_part_amt": str(record.psn_part_amt),
+                    },
+                )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"settlement {record.msgid} could not be recorded: {exc}") from exc
+
+    def settlement(self, msgid: str) -> dict[str, Any]:
+        """One recorded settlement with its stored result."""
+        rows = list(self._db.query("SELECT * FROM settlements WHERE msgid = ?", [msgid]))
+        if not rows:
+            raise StoreError(f"no settlement with msgid {msgid}")
+        row = dict(rows[0])
+        row["result"] = json.loads(row["result"])
+        return row
+
+    def pending_outbox(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Outbox entries not yet delivered, oldest first."""
+        rows = self._db.query(
+            "SELECT seq, msgid, infno, envelope, created_at, attempts FROM outbox"
+            " WHERE state = 'pending' ORDER BY seq LIMIT ?",
+            [limit],
+        )
+        return [{**row, "envelope": json.loads(row["envelope"])} for row in rows]
+
+    def _refuse_duplicate(self, chrg_bchno: str) -> None:
+        rows = list(self._db.query("SELECT msgid FROM settlements WHERE chrg_bchno = ?", [chrg_bchno]))
+        if rows:
+            raise DuplicateSettlementError(
+                f"bill {chrg_bchno} was already settled (msgid {rows[0]['msgid']}); it is not charged again"
+            )
+
+    def _swap_accumulators(self, record: SettlementRecord) -> None:
+        # Compare-and-set: the estimate was priced against accumulators_before; if another
+        # settlement moved them since, pricing again is the only honest answer.
+        current = self.accumulators(record.psn_no, record.year)
+        if _dumps(current) != _dumps(record.accumulators_before):
+            raise StoreError("year-to-date totals changed since the bill was priced; price it again")
+        self._db.execute(
+            "INSERT INTO accumulators (psn_no, year, state, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(psn_no, year) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            [record.psn_no, record.year, _dumps(record.accumulators_after), self._clock.now().isoformat()],
+        )

