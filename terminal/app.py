@@ -15,7 +15,9 @@ from terminal.pipeline.checkout import Checkout
 from terminal.pipeline.face import FaceStage
 from terminal.pipeline.identify import Identifier
 from terminal.ports import Clock, FaceDetector, FaceEmbedder
-from terminal.settlement import Catalog, PolicyBundle, load_bundle, load_catalog
+from terminal.settlement import Catalog, load_catalog
+from terminal.settlement.bundle import load_trusted_keys
+from terminal.settlement.shelf import PolicyShelf, load_shelf
 from terminal.store.db import open_db
 from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
@@ -39,7 +41,9 @@ def _mtcnn(cfg: DetectorConfig, models_dir: Path, manifest: Manifest, threads: i
 
 
 def _dlib_resnet(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceEmbedder:
-    return DlibResnetEmbedder(create_session(verified_path(models_dir, manifest.entry("dlib_resnet")), threads))
+    return DlibResnetEmbedder(
+        create_session(verified_path(models_dir, manifest.entry("dlib_resnet")), threads)
+    )
 
 
 # Explicit registries keyed by the config's `type`; pydantic's Literal already refused unknown ones.
@@ -94,9 +98,10 @@ class Terminal:
         return Identifier(self.gallery, identity.threshold, identity.max_gallery_for_1n)
 
     @cached_property
-    def policy(self) -> PolicyBundle:
-        """The policy bundle the rule engine prices with."""
-        return load_bundle(self.config.settlement.policy)
+    def policies(self) -> PolicyShelf:
+        """The verified policy bundles the rule engine prices with, one per year."""
+        settlement = self.config.settlement
+        return load_shelf(settlement.policies, load_trusted_keys(settlement.trusted_keys))
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -109,7 +114,7 @@ class Terminal:
         return Checkout(
             gallery=self.gallery,
             ledger=self.ledger,
-            policy=self.policy,
+            policies=self.policies,
             catalog=self.catalog,
             terminal=self.config.terminal,
             clock=self.clock,

@@ -44,9 +44,11 @@ class DetectorConfig(_Strict):
     min_face_size: Annotated[
         int, Field(description="smallest face in pixels; from kiosk geometry (~80 px at 0.5 m)", ge=12)
     ] = 80
-    thresholds: Annotated[
-        tuple[float, float, float], Field(description="P/R/O-Net candidate thresholds")
-    ] = (0.6, 0.7, 0.7)
+    thresholds: Annotated[tuple[float, float, float], Field(description="P/R/O-Net candidate thresholds")] = (
+        0.6,
+        0.7,
+        0.7,
+    )
     min_score: Annotated[
         float, Field(description="final detector score a payment-grade capture needs", ge=0, le=1)
     ] = 0.95
@@ -90,8 +92,14 @@ class IdentityConfig(_Strict):
 class SettlementConfig(_Strict):
     """Policy bundle and catalogue used by the local rule engine."""
 
-    policy: Annotated[Path, Field(description="policy bundle JSON (relative to this file)")]
+    policies: Annotated[
+        Path,
+        Field(description="folder of signed <admdvs>-<year>.json bundles (relative to this file)"),
+    ]
     catalog: Annotated[Path, Field(description="catalogue JSON (relative to this file)")]
+    trusted_keys: Annotated[
+        Path, Field(description="Ed25519 public keys allowed to sign policy bundles (relative to this file)")
+    ]
 
 
 class ServiceConfig(_Strict):
@@ -139,7 +147,11 @@ def _resolve_paths(config: TerminalConfig, base: Path) -> TerminalConfig:
         return p if p.is_absolute() else (base / p).resolve()
 
     settlement = config.settlement.model_copy(
-        update={"policy": resolve(config.settlement.policy), "catalog": resolve(config.settlement.catalog)}
+        update={
+            "policies": resolve(config.settlement.policies),
+            "catalog": resolve(config.settlement.catalog),
+            "trusted_keys": resolve(config.settlement.trusted_keys),
+        }
     )
     models = config.models
     if models.dir is not None:
@@ -152,7 +164,6 @@ def _describe(path: Path, text: str, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         loc = [str(part) for part in err["loc"] if not isinstance(part, int)]
-        key = loc[-1] if loc else "?"
         line_no = _line_of(text, loc)
         where = f"{path}:{line_no}" if line_no else str(path)
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]

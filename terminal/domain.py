@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
-from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any, Literal
 
 import numpy as np
@@ -58,7 +58,7 @@ class FaceObservation:
     template: NDArray[np.float32]
 
 
-class CertType(str, Enum):
+class CertType(StrEnum):
     """National mdtrt_cert_type codes for how the patient identified."""
 
     EC_TOKEN = "01"  # 医保电子凭证 (QR code, or the token a face check yields)

@@ -1,28 +1,30 @@
 """One error tree for the terminal; every failure a user can cause is one of these.
 
-    TerminalError
-    ├── ConfigError                  config file missing, malformed or with unknown keys
-    ├── ModelError
-    │   ├── ModelMissingError        a declared model file is not provisioned
-    │   └── ModelIntegrityError      a model file's sha256 differs from the manifest
-    ├── ImageError                   bytes that are not a decodable image
-    ├── FaceError
-    │   ├── NoFaceError              no face passed detection and the quality gate
-    │   └── FaceQualityError         a face was found but is unusable (too small, cut off)
-    ├── IdentityError
-    │   ├── ConsentError             no recorded consent for face data
-    │   ├── UnknownPersonError       the claimed or requested person is not enrolled
-    │   └── AttemptsExhaustedError   too many failed face attempts in this session
-    ├── SettlementError
-    │   ├── BillError                a malformed bill
-    │   ├── UnknownCatalogCodeError  a fee line whose code is not in the catalogue
-    │   └── PolicyError              a policy bundle that is invalid, unsigned or tampered
-    ├── StoreError
-    │   ├── KeyFileError             template key missing, unreadable or too open
-    │   └── DuplicateSettlementError the same bill was already settled
-    ├── DeviceError
-    │   └── FrameError               a garbled serial frame
-    └── UplinkError                  the upstream could not be reached or refused a request
+TerminalError
+├── ConfigError                  config file missing, malformed or with unknown keys
+├── ModelError
+│   ├── ModelMissingError        a declared model file is not provisioned
+│   └── ModelIntegrityError      a model file's sha256 differs from the manifest
+├── ImageError                   bytes that are not a decodable image
+├── FaceError
+│   ├── NoFaceError              no face passed detection and the quality gate
+│   └── FaceQualityError         a face was found but is unusable (too small, cut off)
+├── IdentityError
+│   ├── ConsentError             no recorded consent for face data
+│   ├── UnknownPersonError       the claimed or requested person is not enrolled
+│   └── AttemptsExhaustedError   too many failed face attempts in this session
+├── SettlementError
+│   ├── BillError                a malformed bill
+│   ├── UnknownCatalogCodeError  a fee line whose code is not in the catalogue
+│   ├── PolicyError              a policy bundle that is invalid, unsigned or tampered
+│   ├── CatalogError             a catalogue file that cannot be used (settlement/catalog.py)
+│   └── FundSafetyError          a fund-safety check blocks the settlement (settlement/safety.py)
+├── StoreError
+│   ├── KeyFileError             template key missing, unreadable or too open
+│   └── DuplicateSettlementError the same bill was already settled
+├── DeviceError
+│   └── FrameError               a garbled serial frame
+└── UplinkError                  the upstream could not be reached or refused a request
 """
 
 from __future__ import annotations

@@ -42,9 +42,7 @@ def enroll_person(
         raise ConsentError("face enrolment needs the person's separate consent text")
     observations = terminal.face_stage.observe(frame)
     if len(observations) != 1:
-        raise FaceError(
-            f"enrolment needs exactly one usable face in the image, found {len(observations)}"
-        )
+        raise FaceError(f"enrolment needs exactly one usable face in the image, found {len(observations)}")
     consent = Consent(
         psn_no=person.psn_no,
         granted_at=terminal.clock.now(),

@@ -102,6 +102,10 @@ class Ledger(Protocol):
         """The stored year-to-date accumulator state of a person ({} when none)."""
         ...
 
+    def is_settled(self, chrg_bchno: str) -> bool:
+        """Whether this bill already has a recorded settlement."""
+        ...
+
     def record(self, record: SettlementRecord) -> None:
         """Write settlement, accumulators, outbox entry and audit record in one transaction."""
         ...

@@ -162,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     settle.add_argument("--estimate", action="store_true", help="price only (pre-settlement); record nothing")
     settle.add_argument("--json", action="store_true")
 
-    config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True)
+    config = sub.add_parser("config", help="configuration").add_subparsers(
+        dest="config_command", required=True
+    )
     validate = config.add_parser("validate", help="validate the config file")
     validate.set_defaults(func=cmd_config_validate)
     schema = config.add_parser("schema", help="print the config JSON Schema")
@@ -181,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `medpay`."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     try:
         result: int = args.func(args)
     except TerminalError as exc:

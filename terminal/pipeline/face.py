@@ -23,6 +23,16 @@ class FaceStage:
         self._embedder = embedder
         self._min_face_size = min_face_size
 
+    @property
+    def detector(self) -> FaceDetector:
+        """The detector in use (for diagnostics and benchmarks)."""
+        return self._detector
+
+    @property
+    def embedder(self) -> FaceEmbedder:
+        """The embedder in use (for diagnostics and benchmarks)."""
+        return self._embedder
+
     def observe(self, frame: Frame) -> list[FaceObservation]:
         """Every face that passes the quality gate, best detector score first."""
         height, width = frame.image.shape[:2]

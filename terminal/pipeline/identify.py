@@ -19,7 +19,8 @@ def distances(template: NDArray[np.float32], gallery: NDArray[np.float32]) -> ND
     if gallery.shape[0] == 0:
         return np.zeros((0,), dtype=np.float32)
     diff = gallery - template[np.newaxis, :]
-    return np.sqrt(np.einsum("ij,ij->i", diff, diff)).astype(np.float32)
+    result: NDArray[np.float32] = np.sqrt(np.einsum("ij,ij->i", diff, diff)).astype(np.float32)
+    return result
 
 
 class Identifier:

@@ -1,0 +1,42 @@
+"""Pure settlement rule engine: policy bundle, catalogue, layers, engine. No I/O beyond loading files.
+
+from terminal.settlement import presettle, load_bundle, load_catalog, Accumulators, SettlementContext
+"""
+
+from terminal.settlement.accumulators import AccumulatorDelta, Accumulators
+from terminal.settlement.bundle import load_bundle, parse_bundle
+from terminal.settlement.catalog import Catalog, CatalogError, CatalogItem, load_catalog, parse_catalog
+from terminal.settlement.context import Dispensing, OpspFiling, PersonBenefits, SafetyFacts, SettlementContext
+from terminal.settlement.engine import check_bill, presettle, reverse
+from terminal.settlement.policy import PolicyBundle
+from terminal.settlement.result import Finding, LineResult, SetlDetail, SetlInfo, SettlementResult, TraceStep
+from terminal.settlement.safety import FundSafetyError, fund_safety
+
+__all__ = [
+    "AccumulatorDelta",
+    "Accumulators",
+    "Catalog",
+    "CatalogError",
+    "CatalogItem",
+    "Dispensing",
+    "Finding",
+    "FundSafetyError",
+    "LineResult",
+    "OpspFiling",
+    "PersonBenefits",
+    "PolicyBundle",
+    "SafetyFacts",
+    "SetlDetail",
+    "SetlInfo",
+    "SettlementContext",
+    "SettlementResult",
+    "TraceStep",
+    "check_bill",
+    "fund_safety",
+    "load_bundle",
+    "load_catalog",
+    "parse_bundle",
+    "parse_catalog",
+    "presettle",
+    "reverse",
+]

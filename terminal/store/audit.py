@@ -27,7 +27,8 @@ def append(
     detail_text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
     digest = _row_hash(prev_hash, at_text, actor, action, subject, detail_text)
     db.execute(
-        "INSERT INTO audit (at, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (at, actor, action, subject, detail, prev_hash, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
         [at_text, actor, action, subject, detail_text, prev_hash, digest],
     )
     return digest

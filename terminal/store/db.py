@@ -108,7 +108,8 @@ def open_db(data_dir: Path) -> sqlite_utils.Database:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / DB_NAME
     try:
-        db = sqlite_utils.Database(path)
+        # The service hands the connection to worker threads one at a time (under its lock).
+        db = sqlite_utils.Database(sqlite3.connect(path, check_same_thread=False))
         db.enable_wal()
         # FULL: a settlement the patient saw confirmed must survive a power cut, not just a crash.
         db.execute("PRAGMA synchronous=FULL")

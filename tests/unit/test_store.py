@@ -34,7 +34,9 @@ PERSON = Person(
 
 
 def _consent(clock: FixedClock, psn_no: str = PERSON.psn_no) -> Consent:
-    return Consent(psn_no, clock.now(), "face checkout", "tech-1", "我同意在本终端保存我的人脸特征用于医保结算")
+    return Consent(
+        psn_no, clock.now(), "face checkout", "tech-1", "我同意在本终端保存我的人脸特征用于医保结算"
+    )
 
 
 def _gallery(data_dir: Path, clock: FixedClock) -> SqliteGallery:
@@ -88,7 +90,9 @@ def test_claim_by_id_number_resolves_person(data_dir: Path, clock: FixedClock) -
         gallery.person_by_claim(IdentityClaim(CertType.ID_NUMBER, "430302190001010000"))
 
 
-def _record(ledger: SqliteLedger, clock: FixedClock, bill: str = "B1", before: dict[str, str] | None = None) -> SettlementRecord:
+def _record(
+    ledger: SqliteLedger, clock: FixedClock, bill: str = "B1", before: dict[str, str] | None = None
+) -> SettlementRecord:
     msgid = ledger.allocate_msgid(clock.now())
     return SettlementRecord(
         msgid=msgid,

@@ -1,0 +1,168 @@
+"""`medpay demo`: the whole path on the embedded default, with real models and a real SQLite file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from terminal.app import Terminal, build_terminal
+from terminal.clock import SystemClock
+from terminal.config import REPO_ROOT, load
+from terminal.domain import Frame, Match, Person
+from terminal.operations import enroll_person, identify_faces
+from terminal.pipeline.bills import load_bill
+from terminal.store.keys import create_key
+from terminal.vision.images import load_image
+
+log = logging.getLogger(__name__)
+
+SAMPLE_BILL = REPO_ROOT / "config" / "bills" / "outpatient-sample.json"
+CONSENT = "本人同意本终端保存本人人脸特征，仅用于本院医保刷脸结算；可随时撤回。"
+
+# Demo people for the six faces of insightface's t1.jpg, left to right. Invented data.
+DEMO_PEOPLE = [
+    Person("43030200000000000101", "李建国", "430302195803120011", "310", "retired", "430302",
+           Decimal("1860.50"), "1", date(1958, 3, 12)),
+    Person("43030200000000000102", "王秀兰", "430302196207250022", "390", "active", "430302",
+           Decimal("0.00"), "2", date(1962, 7, 25)),
+    Person("43030200000000000103", "张伟", "430302198511030033", "310", "active", "430302",
+           Decimal("326.40"), "1", date(1985, 11, 3)),
+    Person("43030200000000000104", "刘芳", "430302199002140044", "390", "active", "430302",
+           Decimal("0.00"), "2", date(1990, 2, 14)),
+    Person("43030200000000000105", "陈明", "430302197709300055", "310", "active", "430302",
+           Decimal("95.00"), "1", date(1977, 9, 30)),
+    Person("43030200000000000106", "杨丽", "430302196812080066", "390", "active", "430302",
+           Decimal("0.00"), "2", date(1968, 12, 8)),
+]  # fmt: skip
+
+
+def _insightface_image(name: str) -> Path:
+    import insightface
+
+    return Path(os.path.dirname(insightface.__file__)) / "data" / "images" / name
+
+
+def _crop(
+    image: NDArray[np.uint8], box: tuple[float, float, float, float], margin: float
+) -> NDArray[np.uint8]:
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    top, left = max(0, int(y1 - margin * h)), max(0, int(x1 - margin * w))
+    crop: NDArray[np.uint8] = image[top : int(y2 + margin * h), left : int(x2 + margin * w)].copy()
+    return crop
+
+
+def _relit(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """A different capture of the same person: 1.6× larger, darker with a lift, as another camera would."""
+    bigger = cv2.resize(image, None, fx=1.6, fy=1.6, interpolation=cv2.INTER_CUBIC)
+    relit: NDArray[np.uint8] = np.clip(bigger.astype(np.float32) * 0.7 + 25, 0, 255).astype(np.uint8)
+    return relit
+
+
+def _say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def run_demo(config_path: Path, data_root: Path, fresh: bool = True) -> int:
+    """Provision, enrol, identify two probes, price and settle a bill; 0 when all went as expected."""
+    from scripts.provision import provision_models
+
+    config = load(config_path)
+    installed = provision_models(config.models_dir())
+    if installed:
+        _say(f"provisioned models: {', '.join(installed)}")
+    folder = data_root / "demo"
+    if fresh and folder.exists():
+        shutil.rmtree(folder)
+    create_key(folder)
+    # The demo replays a recorded visit: its clock stands at the sample bill's time, so the shipped
+    # placeholder policy year applies whatever today's date is.
+    visit = load_bill(SAMPLE_BILL).begntime
+    clock = _ReplayClock(visit)
+    _say(f"demo clock: {visit:%Y-%m-%d %H:%M} (the sample visit); data folder {folder}")
+    terminal = build_terminal(config, folder, clock)
+    try:
+        return _run(terminal)
+    finally:
+        terminal.close()
+
+
+class _ReplayClock:
+    """A clock that starts at a recorded moment and runs forward in real time from there."""
+
+    def __init__(self, start: datetime) -> None:
+        self._offset = start - SystemClock().now()
+
+    def now(self) -> datetime:
+        """The replayed time."""
+        return SystemClock().now() + self._offset
+
+
+def _run(terminal: Terminal) -> int:
+    clock = terminal.clock
+    group = load_image(_insightface_image("t1.jpg"))
+    faces = terminal.face_stage.observe(Frame(group, "t1.jpg", clock.now()))
+    faces.sort(key=lambda obs: obs.box.x1)
+    _say(f"1. enrolment: {len(faces)} faces in t1.jpg, each enrolled with recorded consent")
+    boxes = [(o.box.x1, o.box.y1, o.box.x2, o.box.y2) for o in faces]
+    for person, box in zip(DEMO_PEOPLE, boxes, strict=False):
+        crop = _crop(group, box, 0.6)
+        enroll_person(
+            terminal, Frame(crop, "t1.jpg", clock.now()), person, CONSENT, "刷脸结算", "demo-technician"
+        )
+        _say(f"   enrolled {person.psn_name} ({person.psn_no})")
+
+    target = DEMO_PEOPLE[2]
+    probe = _relit(_crop(group, boxes[2], 1.0))
+    results = identify_faces(terminal, Frame(probe, "probe-enrolled", clock.now()))
+    found = [r.psn_no for r in results]
+    _say(f"2. probe of an enrolled person (re-scaled, re-lit): {_outcome(terminal, found)}")
+    stranger = load_image(_insightface_image("Tom_Hanks_54745.png"))
+    strangers = [r.psn_no for r in identify_faces(terminal, Frame(stranger, "probe-stranger", clock.now()))]
+    _say(f"3. probe of a person not enrolled: {_outcome(terminal, strangers)}")
+    if found != [target.psn_no] or strangers != [None]:
+        _say("demo FAILED: identification did not come out as expected")
+        return 1
+
+    bill = load_bill(SAMPLE_BILL)
+    priced = terminal.checkout.price(bill, target.psn_no)
+    info = priced.result.setlinfo
+    _say(f"4. pre-settlement shown at once: total {info.medfee_sumamt}, fund {info.fund_pay_sumamt}, ")
+    _say(f"   your share {info.psn_part_amt} (account {info.acct_pay}, cash {info.psn_cash_pay})")
+    record = terminal.checkout.settle(priced, Match(target.psn_no, "face-1:N"))
+    from terminal.cli.receipt import render_receipt
+
+    _say("5. patient confirmed; settlement recorded with its outbox entry and audit record\n")
+    _say(render_receipt(priced, record))
+    _say("queued for upstream (outbox):")
+    for entry in terminal.ledger.pending_outbox():
+        env = entry["envelope"]
+        amount = env["input"]["data"]["medfee_sumamt"]
+        _say(
+            f"   #{entry['seq']} infno {entry['infno']} msgid {entry['msgid']} opter_type {env['opter_type']}"
+        )
+        _say(f"      fixmedins_code {env['fixmedins_code']} medfee_sumamt {amount}")
+    balanced = info.medfee_sumamt == info.fund_pay_sumamt + info.psn_part_amt + info.hosp_part_amt
+    _say(f"amounts add up: {balanced}; data folder: {terminal.data_dir}")
+    return 0 if balanced else 1
+
+
+def _outcome(terminal: Terminal, found: list[str | None]) -> str:
+    if not found:
+        return "no usable face"
+    names = [
+        f"recognised {terminal.gallery.person(psn_no).psn_name}"
+        if psn_no
+        else "not recognised → offer QR / card / ID"
+        for psn_no in found
+    ]
+    return "; ".join(names)

@@ -1,0 +1,78 @@
+"""Bills in: the HIS bill or pharmacy basket as JSON → a validated Bill."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from terminal.domain import Bill, FeeLine
+from terminal.errors import BillError
+
+Money = Annotated[Decimal, Field(max_digits=14, decimal_places=4)]
+
+
+class _FeeLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    feedetl_sn: Annotated[str, Field(min_length=1, max_length=30)]
+    med_list_codg: Annotated[str, Field(min_length=1, max_length=50)]
+    name: str = ""
+    cnt: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=4)]
+    pric: Annotated[Money, Field(ge=0)]
+    det_item_fee_sumamt: Annotated[Money, Field(ge=0)]
+    dise_codg: str | None = None
+
+
+class _BillIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chrg_bchno: Annotated[str, Field(min_length=1, max_length=30)]
+    med_type: Annotated[str, Field(pattern=r"^\d{2,4}$")]
+    begntime: datetime
+    acct_used_flag: bool = True
+    feedetail: Annotated[list[_FeeLineIn], Field(min_length=1)]
+
+
+def bill_from_json(data: Any) -> Bill:
+    """A Bill from parsed JSON in the national feedetail shape; BillError when malformed."""
+    try:
+        parsed = _BillIn.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'bill'}: {err['msg']}" for err in exc.errors()
+        )
+        raise BillError(f"malformed bill: {problems}") from exc
+    return Bill(
+        chrg_bchno=parsed.chrg_bchno,
+        med_type=parsed.med_type,
+        begntime=parsed.begntime,
+        acct_used_flag=parsed.acct_used_flag,
+        lines=tuple(
+            FeeLine(
+                feedetl_sn=line.feedetl_sn,
+                med_list_codg=line.med_list_codg,
+                name=line.name,
+                cnt=line.cnt,
+                pric=line.pric,
+                det_item_fee_sumamt=line.det_item_fee_sumamt,
+                dise_codg=line.dise_codg,
+            )
+            for line in parsed.feedetail
+        ),
+    )
+
+
+def load_bill(path: Path) -> Bill:
+    """Read a bill JSON file; BillError when unreadable or malformed."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    except OSError as exc:
+        raise BillError(f"cannot read bill {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise BillError(f"bill {path} is not JSON: {exc}") from exc
+    return bill_from_json(data)

@@ -1,0 +1,547 @@
+"""presettle(): compose the layers in order over one bill. Pure: no I/O, no clock, no network."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from terminal.domain import Bill, Person
+from terminal.errors import BillError, SettlementError
+from terminal.settlement import accumulators as acc
+from terminal.settlement.accumulators import Accumulators
+from terminal.settlement.catalog import Catalog
+from terminal.settlement.context import SettlementContext
+from terminal.settlement.layers import (
+    PoolStep,
+    account_layer,
+    admission_deductible,
+    effective_ratio,
+    line_layer,
+    pool_layer,
+    ratio_layer,
+    segmented_layer,
+    year_deductible_remaining,
+)
+from terminal.settlement.money import FEN, ZERO, clamp_ratio, fen, total
+from terminal.settlement.policy import AssistanceCategory, Benefit, CriticalIllnessTilt, PolicyBundle, Scheme
+from terminal.settlement.result import LineResult, SetlDetail, SetlInfo, SettlementResult, TraceStep
+from terminal.settlement.safety import FundSafetyError, fund_safety
+
+LEVEL_NAMES = {
+    "primary": "基层",
+    "level1": "一级",
+    "level2": "二级",
+    "level3_city": "三级(市级)",
+    "level3_provincial": "三级(省级)",
+}
+
+
+def check_bill(bill: Bill) -> None:
+    """Refuse a malformed bill: no lines, repeated feedetl_sn, bad quantities or sums; BillError."""
+    if not bill.lines:
+        raise BillError(f"bill {bill.chrg_bchno} has no fee lines")
+    seen: set[str] = set()
+    for line in bill.lines:
+        where = f"bill {bill.chrg_bchno} fee line {line.feedetl_sn}"
+        if line.feedetl_sn in seen:
+            raise BillError(f"{where}: feedetl_sn appears twice")
+        seen.add(line.feedetl_sn)
+        if line.cnt <= 0:
+            raise BillError(f"{where}: quantity {line.cnt} must be positive")
+        if line.pric < 0 or line.det_item_fee_sumamt < 0:
+            raise BillError(f"{where}: negative price or amount")
+        if fen(line.det_item_fee_sumamt) != line.det_item_fee_sumamt:
+            raise BillError(f"{where}: amount {line.det_item_fee_sumamt} is not in whole fen")
+        # Unit prices may carry 4 decimals, so cnt × pric can differ from the line total by rounding,
+        # but never by more than a fen.
+        if abs(line.cnt * line.pric - line.det_item_fee_sumamt) > FEN:
+            raise BillError(
+                f"{where}: amount {line.det_item_fee_sumamt} is not quantity {line.cnt} × price {line.pric}"
+            )
+
+
+@dataclass
+class _Run:
+    """The running state of one presettle call (local to it; nothing escapes but the frozen result)."""
+
+    before: Accumulators
+    counters: dict[str, Decimal] = field(default_factory=dict)
+    trace: list[TraceStep] = field(default_factory=list)
+
+    def get(self, kind: str, scope: str = "") -> Decimal:
+        return self.counters.get(acc.counter(kind, scope), self.before.get(kind, scope))
+
+    def add(self, kind: str, scope: str, amount: Decimal) -> None:
+        if amount:
+            key = acc.counter(kind, scope)
+            self.counters[key] = self.get(kind, scope) + amount
+
+    def note(self, layer: str, text: str) -> None:
+        self.trace.append(TraceStep(layer, text))
+
+    def after(self) -> Accumulators:
+        return Accumulators(self.before.year, {**self.before.counters, **self.counters})
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Lines priced together by one benefit (or one 门特 disease, or not pooled at all)."""
+
+    label: str
+    lines: tuple[LineResult, ...]
+    benefit: Benefit | None = None
+    disease: str | None = None
+
+    @property
+    def inscp(self) -> Decimal:
+        return total(line.inscp_scp_amt for line in self.lines)
+
+
+def _pct(ratio: Decimal) -> str:
+    return f"{(ratio * 100).normalize():f}%"
+
+
+def _scheme(policy: PolicyBundle, person: Person) -> Scheme:
+    scheme = policy.schemes.get(person.insutype)
+    if scheme is None:
+        raise SettlementError(
+            f"policy {policy.bundle_id} has no scheme for insutype {person.insutype} (person {person.psn_no})"
+        )
+    if person.psn_type not in ("active", "retired"):
+        raise SettlementError(
+            f"person {person.psn_no}: psn_type {person.psn_type!r} is not active or retired"
+        )
+    return scheme
+
+
+def _check_period(policy: PolicyBundle, before: Accumulators, context: SettlementContext) -> None:
+    day = context.setl_date
+    if not policy.valid_from <= day <= policy.valid_to:
+        raise SettlementError(
+            f"policy {policy.bundle_id} v{policy.version} prices "
+            f"{policy.valid_from}…{policy.valid_to}, not {day}"
+        )
+    if before.year != day.year:
+        raise SettlementError(f"accumulators are for {before.year} but the bill is settled in {day.year}")
+
+
+def _groups(
+    bill: Bill, lines: Sequence[LineResult], scheme: Scheme, policy: PolicyBundle, context: SettlementContext
+) -> list[_Group]:
+    filed: dict[str, list[LineResult]] = {}
+    rest: list[LineResult] = []
+    opsp_bill = bill.med_type in policy.opsp.med_types
+    for line in lines:
+        code = line.dise_codg
+        if (
+            opsp_bill
+            and code is not None
+            and code in scheme.opsp_diseases
+            and any(f.covers(code, context.setl_date) for f in context.benefits.opsp_filings)
+        ):
+            filed.setdefault(code, []).append(line)
+        else:
+            rest.append(line)
+    groups = [
+        _Group(f"门特 {scheme.opsp_diseases[code].name}({code})", tuple(group), disease=code)
+        for code, group in sorted(filed.items())
+    ]
+    if rest:
+        med_type = bill.med_type
+        if opsp_bill and scheme.benefit_for(med_type) is None and med_type not in scheme.unpooled_med_types:
+            # A 门特 bill whose lines no valid filing covers settles as an ordinary outpatient visit.
+            med_type = policy.opsp.fallback_med_type
+        benefit = scheme.benefit_for(med_type)
+        if benefit is None and med_type not in scheme.unpooled_med_types:
+            raise SettlementError(
+                f"policy {policy.bundle_id} has no benefit for med_type {med_type} under insutype "
+                f"{next(k for k, v in policy.schemes.items() if v is scheme)}"
+            )
+        label = benefit.name if benefit else f"med_type {med_type} 不纳入统筹"
+        groups.append(_Group(label, tuple(rest), benefit=benefit))
+    return groups
+
+
+def _pool_benefit(
+    run: _Run,
+    group: _Group,
+    benefit: Benefit,
+    scheme: Scheme,
+    person: Person,
+    context: SettlementContext,
+    reduction: Decimal,
+) -> PoolStep:
+    level = context.institution_level
+    row = benefit.levels.get(level)
+    cap = scheme.annual_caps[benefit.cap_group]["retired" if person.psn_type == "retired" else "active"]
+    cap_remaining = cap - run.get(acc.POOLED_PAID, benefit.cap_group)
+    if row is None:
+        run.note("pool", f"{group.label}: {LEVEL_NAMES[level]}机构不在本待遇支付范围, 统筹支付 0.00")
+        return pool_layer(group.inscp, ZERO, ZERO, cap_remaining)
+    if benefit.deductible_basis == "admission":
+        scope = f"{benefit.key}_{level}"
+        prior = int(run.get(acc.ADMISSIONS, scope))
+        deductible = admission_deductible(row.deductible, benefit.repeat_admission_factors, prior)
+        run.add(acc.ADMISSIONS, scope, Decimal(1))
+        basis = f"第{prior + 1}次住院起付线 {deductible}"
+    else:
+        used = run.get(acc.DEDUCTIBLE_USED, benefit.key)
+        deductible = year_deductible_remaining(row.deductible, used)
+        basis = f"年度起付线 {fen(row.deductible)} 已累计 {fen(used)} 尚余 {deductible}"
+    ratio = effective_ratio(row.ratio, benefit.retired_ratio_bonus, person.psn_type == "retired", reduction)
+    step = pool_layer(group.inscp, deductible, ratio, cap_remaining)
+    if benefit.deductible_basis == "year":
+        run.add(acc.DEDUCTIBLE_USED, benefit.key, step.deductible_applied)
+    run.add(acc.POOLED_PAID, benefit.cap_group, step.pay)
+    run.note(
+        "pool",
+        f"{group.label}({LEVEL_NAMES[level]}): 范围内 {group.inscp}, {basis}, "
+        f"本次起付 {step.deductible_applied}, "
+        f"比例 {_pct(ratio)}, 年度限额余额 {fen(cap_remaining)}, 统筹支付 {step.pay}"
+        + (" (已达年度限额)" if step.capped else ""),
+    )
+    return step
+
+
+def _pool_disease(
+    run: _Run, group: _Group, code: str, scheme: Scheme, person: Person, reduction: Decimal
+) -> PoolStep:
+    disease = scheme.opsp_diseases[code]
+    used = run.get(acc.OPSP_DEDUCTIBLE_USED, code)
+    deductible = year_deductible_remaining(disease.deductible, used)
+    limit_remaining = disease.annual_limit - run.get(acc.OPSP_PAID, code)
+    cap_remaining = limit_remaining
+    if disease.cap_group is not None:
+        cap = scheme.annual_caps[disease.cap_group]["retired" if person.psn_type == "retired" else "active"]
+        cap_remaining = min(cap_remaining, cap - run.get(acc.POOLED_PAID, disease.cap_group))
+    ratio = effective_ratio(
+        disease.ratio, disease.retired_ratio_bonus, person.psn_type == "retired", reduction
+    )
+    step = pool_layer(group.inscp, deductible, ratio, cap_remaining)
+    run.add(acc.OPSP_DEDUCTIBLE_USED, code, step.deductible_applied)
+    run.add(acc.OPSP_PAID, code, step.pay)
+    if disease.cap_group is not None:
+        run.add(acc.POOLED_PAID, disease.cap_group, step.pay)
+    run.note(
+        "opsp",
+        f"{group.label}: 范围内 {group.inscp}, 病种起付线尚余 {deductible}, "
+        f"本次起付 {step.deductible_applied}, "
+        f"比例 {_pct(ratio)}, 病种年度限额余额 {fen(cap_remaining)}, 统筹支付 {step.pay}"
+        + (" (已达病种年度限额)" if step.capped else ""),
+    )
+    return step
+
+
+def _detail(
+    fund_pay_type: str, name: str, base: Decimal, limit: Decimal, pay: Decimal, text: str
+) -> SetlDetail:
+    return SetlDetail(
+        fund_pay_type=fund_pay_type,
+        fund_pay_type_name=name,
+        inscp_scp_amt=base,
+        crt_payb_lmt_amt=fen(max(ZERO, limit)),
+        fund_payamt=pay,
+        setl_proc_info=text[:4000],
+    )
+
+
+def _large_amount(
+    run: _Run,
+    steps: Sequence[tuple[_Group, PoolStep]],
+    person: Person,
+    policy: PolicyBundle,
+    setldetail: list[SetlDetail],
+) -> Decimal:
+    rule = policy.large_amount
+    if rule is None:
+        return ZERO
+    # Only cost left uncovered by the capped groups it names: a 门特 disease limit or the outpatient
+    # pooling cap is not "above the pooled annual cap".
+    base = total(
+        step.over_cap_base
+        for group, step in steps
+        if group.benefit is not None and group.benefit.cap_group in rule.cap_groups
+    )
+    if person.insutype not in rule.insutypes or base <= 0:
+        return ZERO
+    cap_remaining = rule.annual_cap - run.get(acc.LARGE_AMOUNT_PAID)
+    _, pay = ratio_layer(base, ZERO, rule.ratio, cap_remaining)
+    run.add(acc.LARGE_AMOUNT_PAID, "", pay)
+    text = (
+        f"大额补助: 超统筹年度限额的范围内费用 {base}, 比例 {_pct(rule.ratio)}, "
+        f"年度限额余额 {fen(cap_remaining)}, 支付 {pay}"
+    )
+    run.note("large_amount", text)
+    setldetail.append(_detail(rule.fund_pay_type, rule.fund_pay_type_name, base, cap_remaining, pay, text))
+    return pay
+
+
+def _critical_illness(
+    run: _Run,
+    bill: Bill,
+    person: Person,
+    policy: PolicyBundle,
+    context: SettlementContext,
+    selfpay: Decimal,
+    setldetail: list[SetlDetail],
+) -> Decimal:
+    rule = policy.critical_illness
+    if rule is None or person.insutype not in rule.insutypes or bill.med_type not in rule.med_types:
+        return ZERO
+    threshold = rule.threshold
+    segments = [(s.upto, s.ratio) for s in rule.segments]
+    cap: Decimal | None = rule.annual_cap
+    tilt_note = ""
+    tilt = _tilt(policy, context)
+    if tilt is not None:
+        # 国办发〔2021〕42号: assistance recipients get a lower threshold, higher ratios, maybe no cap.
+        threshold = fen(threshold * tilt.threshold_factor)
+        segments = [(upto, clamp_ratio(ratio + tilt.ratio_bonus)) for upto, ratio in segments]
+        cap = None if tilt.remove_cap else cap
+        tilt_note = f" (救助对象倾斜: 起付线 {threshold}, 比例各加 {_pct(tilt.ratio_bonus)})"
+    before = run.get(acc.CRITICAL_ILLNESS_BASE)
+    cap_remaining = None if cap is None else cap - run.get(acc.CRITICAL_ILLNESS_PAID)
+    pay = segmented_layer(before, selfpay, threshold, segments, cap_remaining)
+    run.add(acc.CRITICAL_ILLNESS_BASE, "", selfpay)
+    run.add(acc.CRITICAL_ILLNESS_PAID, "", pay)
+    bands = ", ".join(f"{'以上' if u is None else f'≤{fen(u)}'} {_pct(r)}" for u, r in segments)
+    text = (
+        f"大病保险{tilt_note}: 本年累计范围内自付 {fen(before)} → {fen(before + selfpay)}, "
+        f"起付线 {threshold}, "
+        f"分段 [{bands}], 支付 {pay}"
+    )
+    run.note("critical_illness", text)
+    limit = pay if cap_remaining is None else cap_remaining
+    setldetail.append(_detail(rule.fund_pay_type, rule.fund_pay_type_name, selfpay, limit, pay, text))
+    return pay
+
+
+def _tilt(policy: PolicyBundle, context: SettlementContext) -> CriticalIllnessTilt | None:
+    category = _category(policy, context)
+    if category is None or not category.critical_illness_tilt or policy.assistance is None:
+        return None
+    return policy.assistance.critical_illness_tilt
+
+
+def _category(policy: PolicyBundle, context: SettlementContext) -> AssistanceCategory | None:
+    key = context.benefits.assistance_category
+    if key is None:
+        return None
+    if policy.assistance is None or key not in policy.assistance.categories:
+        raise SettlementError(f"policy {policy.bundle_id} has no medical-assistance category {key!r}")
+    return policy.assistance.categories[key]
+
+
+def _civil_servant(
+    run: _Run,
+    bill: Bill,
+    person: Person,
+    policy: PolicyBundle,
+    context: SettlementContext,
+    selfpay: Decimal,
+    setldetail: list[SetlDetail],
+) -> Decimal:
+    rule = policy.civil_servant
+    if (
+        rule is None
+        or not context.benefits.cvlserv_flag
+        or person.insutype not in rule.insutypes
+        or bill.med_type not in rule.med_types
+    ):
+        return ZERO
+    cap_remaining = rule.annual_cap - run.get(acc.CIVIL_SERVANT_PAID)
+    _, pay = ratio_layer(selfpay, ZERO, rule.ratio, cap_remaining)
+    run.add(acc.CIVIL_SERVANT_PAID, "", pay)
+    text = (
+        f"公务员医疗补助: 范围内自付 {selfpay}, 比例 {_pct(rule.ratio)}, "
+        f"年度限额余额 {fen(cap_remaining)}, 支付 {pay}"
+    )
+    run.note("civil_servant", text)
+    setldetail.append(_detail(rule.fund_pay_type, rule.fund_pay_type_name, selfpay, cap_remaining, pay, text))
+    return pay
+
+
+def _assistance(
+    run: _Run,
+    bill: Bill,
+    policy: PolicyBundle,
+    context: SettlementContext,
+    selfpay: Decimal,
+    setldetail: list[SetlDetail],
+) -> Decimal:
+    category = _category(policy, context)
+    rule = policy.assistance
+    if category is None or rule is None or bill.med_type not in rule.med_types:
+        return ZERO
+    deductible = max(ZERO, category.deductible - run.get(acc.ASSISTANCE_DEDUCTIBLE_USED))
+    cap_remaining = (
+        None if category.annual_cap is None else category.annual_cap - run.get(acc.ASSISTANCE_PAID)
+    )
+    applied, pay = ratio_layer(selfpay, deductible, category.ratio, cap_remaining)
+    run.add(acc.ASSISTANCE_DEDUCTIBLE_USED, "", applied)
+    run.add(acc.ASSISTANCE_PAID, "", pay)
+    text = (
+        f"医疗救助({category.name}): 剩余范围内自付 {selfpay}, 救助起付 {applied}, "
+        f"比例 {_pct(category.ratio)}, "
+        f"年度限额余额 {'不设' if cap_remaining is None else fen(cap_remaining)}, 支付 {pay}"
+    )
+    run.note("assistance", text)
+    limit = pay if cap_remaining is None else cap_remaining
+    setldetail.append(_detail(rule.fund_pay_type, rule.fund_pay_type_name, selfpay, limit, pay, text))
+    return pay
+
+
+def presettle(
+    bill: Bill,
+    person: Person,
+    accumulators: Accumulators,
+    policy: PolicyBundle,
+    catalog: Catalog,
+    context: SettlementContext,
+) -> SettlementResult:
+    """Price a bill for a person: per-line results, setlinfo, setldetail, trace and new accumulators."""
+    check_bill(bill)
+    _check_period(policy, accumulators, context)
+    scheme = _scheme(policy, person)
+    run = _Run(accumulators)
+
+    # Layer 1: each line into fully self-paid / over-limit / self-pay-first / in-scope (2204).
+    items = tuple(catalog.item(line.med_list_codg, line.feedetl_sn) for line in bill.lines)
+    findings = fund_safety(bill, items, person, context, policy.fund_safety)
+    blocking = [f for f in findings if f.action == "block"]
+    if blocking:
+        raise FundSafetyError(blocking)
+    for finding in findings:
+        run.note("fund_safety", f"基金安全提示({finding.check}): {finding.message}")
+    lines = tuple(line_layer(line, item) for line, item in zip(bill.lines, items, strict=True))
+    medfee = total(line.det_item_fee_sumamt for line in lines)
+    fulamt = total(line.fulamt_ownpay_amt for line in lines)
+    overlmt = total(line.overlmt_amt for line in lines)
+    preselfpay = total(line.preselfpay_amt for line in lines)
+    inscp = total(line.inscp_scp_amt for line in lines)
+    run.note(
+        "lines",
+        f"费用合计 {medfee}: 全自费 {fulamt}, 超限价自付 {overlmt}, 先行自付 {preselfpay}, "
+        f"政策范围内 {inscp}",
+    )
+
+    reduction = ZERO
+    if context.cross_region is not None:
+        if policy.cross_region is None:
+            raise SettlementError(f"policy {policy.bundle_id} has no cross-region rules")
+        reduction = policy.cross_region.ratio_reduction.get(context.cross_region, ZERO)
+        run.note(
+            "cross_region", f"异地就医({context.cross_region}): 参保地政策, 支付比例降低 {_pct(reduction)}"
+        )
+
+    # Layers 2–3: deductible and pooled fund, per benefit group (门特 diseases have their own).
+    steps: list[tuple[_Group, PoolStep]] = []
+    for group in _groups(bill, lines, scheme, policy, context):
+        if group.disease is not None:
+            steps.append((group, _pool_disease(run, group, group.disease, scheme, person, reduction)))
+        elif group.benefit is not None:
+            steps.append(
+                (group, _pool_benefit(run, group, group.benefit, scheme, person, context, reduction))
+            )
+        else:
+            run.note("pool", f"{group.label}: 范围内 {group.inscp} 由个人支付")
+    hifp_pay = total(step.pay for _, step in steps)
+    act_pay_dedc = total(step.deductible_applied for _, step in steps)
+    main = max(steps, key=lambda s: s[0].inscp, default=None)
+    pool_ratio = main[1].ratio if main else ZERO
+    setldetail: list[SetlDetail] = []
+    if steps:
+        setldetail.append(
+            SetlDetail(
+                fund_pay_type=scheme.fund_pay_type,
+                fund_pay_type_name=scheme.fund_pay_type_name,
+                inscp_scp_amt=inscp,
+                crt_payb_lmt_amt=fen(max(ZERO, main[1].cap_remaining)) if main else ZERO,
+                fund_payamt=hifp_pay,
+                setl_proc_info="；".join(t.text for t in run.trace if t.layer in ("pool", "opsp"))[:4000],
+            )
+        )
+
+    # Layers 4–6: funds that pay from the in-scope self-pay the pooled fund left.
+    hifob_pay = _large_amount(run, steps, person, policy, setldetail)
+    selfpay = inscp - hifp_pay - hifob_pay
+    hifmi_pay = _critical_illness(run, bill, person, policy, context, selfpay, setldetail)
+    selfpay -= hifmi_pay
+    cvlserv_pay = _civil_servant(run, bill, person, policy, context, selfpay, setldetail)
+    selfpay -= cvlserv_pay
+    maf_pay = _assistance(run, bill, policy, context, selfpay, setldetail)
+    hifes_pay = oth_pay = ZERO  # enterprise supplementary and other funds: not modelled yet
+    # setldetail lists the funds that paid, and the pooled fund whenever it priced the bill (its
+    # setl_proc_info explains a deductible that swallowed everything); the trace keeps the rest.
+    setldetail = [d for d in setldetail if d.fund_payamt > 0 or d.fund_pay_type == scheme.fund_pay_type]
+    fund_pay_sumamt = hifp_pay + cvlserv_pay + hifes_pay + hifmi_pay + hifob_pay + maf_pay + oth_pay
+    hosp_part_amt = ZERO  # DRG differences are between fund and hospital, never the patient's (domain 2.5)
+    psn_part_amt = medfee - fund_pay_sumamt - hosp_part_amt
+
+    # Last layer: the employee personal account, then cash.
+    account = scheme.personal_account
+    payable = psn_part_amt
+    if account is not None and not account.pays_fully_selfpaid:
+        payable = max(ZERO, psn_part_amt - fulamt - overlmt)
+    acct_pay = account_layer(payable, person.acct_balc, bill.acct_used_flag and account is not None)
+    psn_cash_pay = psn_part_amt - acct_pay
+    balc = person.acct_balc - acct_pay
+    if account is not None:
+        run.note(
+            "account",
+            f"个人负担 {psn_part_amt}: 个人账户支付 {acct_pay} (余额 {fen(person.acct_balc)} → {fen(balc)}), "
+            f"现金 {psn_cash_pay}" + ("" if bill.acct_used_flag else " (患者选择不使用个人账户)"),
+        )
+    else:
+        run.note("account", f"个人负担 {psn_part_amt}: 现金 {psn_cash_pay}")
+
+    after = run.after()
+    setlinfo = SetlInfo(
+        psn_no=person.psn_no,
+        psn_name=person.psn_name,
+        certno=person.certno,
+        insutype=person.insutype,
+        psn_type=person.psn_type,
+        med_type=bill.med_type,
+        chrg_bchno=bill.chrg_bchno,
+        medfee_sumamt=medfee,
+        fulamt_ownpay_amt=fulamt,
+        overlmt_selfpay=overlmt,
+        preselfpay_amt=preselfpay,
+        inscp_scp_amt=inscp,
+        act_pay_dedc=act_pay_dedc,
+        hifp_pay=hifp_pay,
+        pool_prop_selfpay=pool_ratio,
+        cvlserv_pay=cvlserv_pay,
+        hifes_pay=hifes_pay,
+        hifmi_pay=hifmi_pay,
+        hifob_pay=hifob_pay,
+        maf_pay=maf_pay,
+        oth_pay=oth_pay,
+        fund_pay_sumamt=fund_pay_sumamt,
+        psn_part_amt=psn_part_amt,
+        acct_pay=acct_pay,
+        psn_cash_pay=psn_cash_pay,
+        hosp_part_amt=hosp_part_amt,
+        balc=balc,
+        acct_mulaid_pay=ZERO,
+    )
+    return SettlementResult(
+        bundle_id=policy.bundle_id,
+        bundle_version=policy.version,
+        catalog_id=catalog.catalog_id,
+        setlinfo=setlinfo,
+        setldetail=tuple(setldetail),
+        lines=lines,
+        trace=tuple(run.trace),
+        findings=findings,
+        accumulators_before=accumulators,
+        accumulators_after=after,
+        delta=accumulators.delta_to(after),
+    )
+
+
+def reverse(current: Accumulators, result: SettlementResult) -> Accumulators:
+    """Accumulators after reversing a settlement (2208 / 2103 / 2305): subtract exactly its delta."""
+    return current.revert(result.delta)

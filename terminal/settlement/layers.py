@@ -1,0 +1,158 @@
+"""One small pure function per settlement layer; amounts in, amounts out, no policy lookups.
+
+The engine maps the policy bundle and the accumulators onto these arguments, so each layer can be
+checked by hand with plain numbers. Every amount returned is already rounded to the fen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from terminal.domain import FeeLine
+from terminal.settlement.catalog import CatalogItem
+from terminal.settlement.money import ONE, ZERO, clamp_ratio, fen
+from terminal.settlement.result import LineResult
+
+
+def line_layer(line: FeeLine, item: CatalogItem) -> LineResult:
+    """Split one fee line into fully self-paid, over-limit, self-pay-first and in-scope parts (2204)."""
+    fee = line.det_item_fee_sumamt
+    fulamt = overlmt = preselfpay = ZERO
+    if item.chrgitm_lv == "03" or item.selfpay_prop >= ONE:
+        # 丙类 / out of the list: the whole line is the patient's (自付比例 ≥ 1 → 全自费).
+        fulamt = fee
+    else:
+        if item.pric_uplmt_amt is not None:
+            # The ceiling is a unit price; what the bill charges above ceiling × quantity is 超限价自付.
+            allowed = fen(item.pric_uplmt_amt * line.cnt)
+            overlmt = max(ZERO, fee - allowed)
+        # 乙类: the self-pay-first ratio applies to the part inside the price ceiling only.
+        preselfpay = fen((fee - overlmt) * item.selfpay_prop)
+    inscp = fee - fulamt - overlmt - preselfpay
+    return LineResult(
+        feedetl_sn=line.feedetl_sn,
+        med_list_codg=line.med_list_codg,
+        name=line.name or item.name,
+        cnt=line.cnt,
+        pric=line.pric,
+        det_item_fee_sumamt=fee,
+        chrgitm_lv=item.chrgitm_lv,
+        selfpay_prop=item.selfpay_prop,
+        pric_uplmt_amt=item.pric_uplmt_amt,
+        fulamt_ownpay_amt=fulamt,
+        overlmt_amt=overlmt,
+        preselfpay_amt=preselfpay,
+        inscp_scp_amt=inscp,
+        lmt_used_flag=item.lmt_used_flag,
+        dise_codg=line.dise_codg,
+    )
+
+
+def year_deductible_remaining(deductible: Decimal, used: Decimal) -> Decimal:
+    """What is left of a yearly deductible after what the person already paid this year."""
+    return max(ZERO, deductible - used)
+
+
+def admission_deductible(deductible: Decimal, factors: Sequence[Decimal], prior_admissions: int) -> Decimal:
+    """The deductible of this admission: the n-th admission at a level uses the n-th factor (last repeats)."""
+    factor = factors[min(prior_admissions, len(factors) - 1)]
+    return fen(deductible * factor)
+
+
+def effective_ratio(base: Decimal, retired_bonus: Decimal, retired: bool, reduction: Decimal) -> Decimal:
+    """The fund ratio after the retiree bonus and the cross-region reduction, kept within [0, 1]."""
+    return clamp_ratio(base + (retired_bonus if retired else ZERO) - reduction)
+
+
+@dataclass(frozen=True)
+class PoolStep:
+    """What the pooled fund did with one group of in-scope cost."""
+
+    inscp: Decimal
+    deductible_applied: Decimal
+    eligible: Decimal  # in-scope cost above the deductible
+    ratio: Decimal
+    pay: Decimal
+    cap_remaining: Decimal  # before this payment
+    capped: bool
+    over_cap_base: Decimal  # eligible cost the fund did not cover because of its cap
+
+
+def pool_layer(
+    inscp: Decimal, deductible_remaining: Decimal, ratio: Decimal, cap_remaining: Decimal
+) -> PoolStep:
+    """Deductible first, then ratio × the rest, limited by what is left of the annual cap."""
+    applied = min(inscp, deductible_remaining)
+    eligible = inscp - applied
+    uncapped = fen(eligible * ratio)
+    pay = min(uncapped, max(ZERO, cap_remaining))
+    capped = pay < uncapped
+    over_cap = ZERO
+    if capped and ratio > 0:
+        # The cost the cap left uncovered, which the employee large-amount subsidy picks up.
+        over_cap = max(ZERO, eligible - fen(pay / ratio))
+    return PoolStep(
+        inscp=inscp,
+        deductible_applied=applied,
+        eligible=eligible,
+        ratio=ratio,
+        pay=pay,
+        cap_remaining=cap_remaining,
+        capped=capped,
+        over_cap_base=over_cap,
+    )
+
+
+def segments_paid(
+    cumulative: Decimal, threshold: Decimal, segments: Sequence[tuple[Decimal | None, Decimal]]
+) -> Decimal:
+    """Total segmented cover for a cumulative base: Σ over segments of (part inside) × ratio."""
+    paid = ZERO
+    lower = threshold
+    for upto, ratio in segments:
+        upper = cumulative if upto is None else min(cumulative, upto)
+        if upper > lower:
+            paid += (upper - lower) * ratio
+        if upto is None or cumulative <= upto:
+            break
+        lower = upto
+    return paid
+
+
+def segmented_layer(
+    base_before: Decimal,
+    base_now: Decimal,
+    threshold: Decimal,
+    segments: Sequence[tuple[Decimal | None, Decimal]],
+    cap_remaining: Decimal | None,
+) -> Decimal:
+    """Critical-illness pay for this bill: cumulative cover after it minus cumulative cover before it.
+
+    Rounding the two cumulative figures (not each bill) keeps a year of bills from drifting by fen.
+    """
+    pay = fen(segments_paid(base_before + base_now, threshold, segments)) - fen(
+        segments_paid(base_before, threshold, segments)
+    )
+    if cap_remaining is not None:
+        pay = min(pay, max(ZERO, cap_remaining))
+    return max(ZERO, pay)
+
+
+def ratio_layer(
+    base: Decimal, deductible_remaining: Decimal, ratio: Decimal, cap_remaining: Decimal | None
+) -> tuple[Decimal, Decimal]:
+    """A fund paying ratio × (base − deductible) up to a cap; returns (deductible applied, pay)."""
+    applied = min(base, max(ZERO, deductible_remaining))
+    pay = fen((base - applied) * ratio)
+    if cap_remaining is not None:
+        pay = min(pay, max(ZERO, cap_remaining))
+    return applied, pay
+
+
+def account_layer(payable: Decimal, balance: Decimal, used: bool) -> Decimal:
+    """Personal account pays what it may, up to its balance; nothing when the patient declined."""
+    if not used:
+        return ZERO
+    return max(ZERO, min(payable, balance))

@@ -1,0 +1,168 @@
+"""What the engine returns, named as the national platform names it (2204 per line, 2207 setlinfo)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import Any
+
+from terminal.settlement.accumulators import AccumulatorDelta, Accumulators
+from terminal.settlement.money import ratio4, yuan
+
+
+def _json(value: object) -> Any:
+    if isinstance(value, Decimal):
+        return yuan(value)
+    return value
+
+
+@dataclass(frozen=True)
+class LineResult:
+    """One fee line as 2204 returns it."""
+
+    feedetl_sn: str
+    med_list_codg: str
+    name: str
+    cnt: Decimal
+    pric: Decimal
+    det_item_fee_sumamt: Decimal
+    chrgitm_lv: str  # 01 甲, 02 乙, 03 丙
+    selfpay_prop: Decimal
+    pric_uplmt_amt: Decimal | None
+    fulamt_ownpay_amt: Decimal
+    overlmt_amt: Decimal
+    preselfpay_amt: Decimal
+    inscp_scp_amt: Decimal
+    lmt_used_flag: str
+    dise_codg: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready: amounts as 2-decimal strings, ratio and quantity unrounded."""
+        out = {f.name: _json(getattr(self, f.name)) for f in fields(self)}
+        out["cnt"] = str(self.cnt)
+        out["pric"] = str(self.pric)
+        out["selfpay_prop"] = str(ratio4(self.selfpay_prop))
+        return out
+
+
+@dataclass(frozen=True)
+class SetlInfo:
+    """The settlement summary as 2206/2207 return it."""
+
+    psn_no: str
+    psn_name: str
+    certno: str
+    insutype: str
+    psn_type: str
+    med_type: str
+    chrg_bchno: str
+    medfee_sumamt: Decimal
+    fulamt_ownpay_amt: Decimal
+    overlmt_selfpay: Decimal
+    preselfpay_amt: Decimal
+    inscp_scp_amt: Decimal
+    act_pay_dedc: Decimal
+    hifp_pay: Decimal
+    # The 2207 label reads "fund payment ratio" although the name says self-pay; we report the
+    # fund ratio applied, as the label says (domain.md 1.8 flags this as unconfirmed).
+    pool_prop_selfpay: Decimal
+    cvlserv_pay: Decimal
+    hifes_pay: Decimal
+    hifmi_pay: Decimal
+    hifob_pay: Decimal
+    maf_pay: Decimal
+    oth_pay: Decimal
+    fund_pay_sumamt: Decimal
+    psn_part_amt: Decimal
+    acct_pay: Decimal
+    psn_cash_pay: Decimal
+    hosp_part_amt: Decimal
+    balc: Decimal
+    acct_mulaid_pay: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready with national names; amounts as 2-decimal strings."""
+        out = {f.name: _json(getattr(self, f.name)) for f in fields(self)}
+        out["pool_prop_selfpay"] = str(ratio4(self.pool_prop_selfpay))
+        return out
+
+
+@dataclass(frozen=True)
+class SetlDetail:
+    """One fund's share as 2207 setldetail[] lists it."""
+
+    fund_pay_type: str
+    fund_pay_type_name: str
+    inscp_scp_amt: Decimal
+    crt_payb_lmt_amt: Decimal
+    fund_payamt: Decimal
+    setl_proc_info: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready with national names."""
+        return {f.name: _json(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """One layer's decision in words, for the receipt and for auditors."""
+
+    layer: str
+    text: str
+
+    def to_json(self) -> dict[str, str]:
+        """JSON-ready."""
+        return {"layer": self.layer, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A fund-safety check that fired, and what the policy says to do about it."""
+
+    check: str
+    action: str  # "flag" or "block"
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        """JSON-ready."""
+        return {"check": self.check, "action": self.action, "message": self.message}
+
+
+@dataclass(frozen=True)
+class SettlementResult:
+    """The whole decision for one bill: lines, setlinfo, setldetail, trace and the accumulator change."""
+
+    bundle_id: str
+    bundle_version: str
+    catalog_id: str
+    setlinfo: SetlInfo
+    setldetail: tuple[SetlDetail, ...]
+    lines: tuple[LineResult, ...]
+    trace: tuple[TraceStep, ...]
+    findings: tuple[Finding, ...]
+    accumulators_before: Accumulators
+    accumulators_after: Accumulators
+    delta: AccumulatorDelta
+
+    @property
+    def setl_proc_info(self) -> str:
+        """The whole trace as one text (≤ 4000 chars, as the 2207 field allows)."""
+        return "；".join(step.text for step in self.trace)[:4000]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready mapping with national names, as the ledger and the CLI print it."""
+        return {
+            "setlinfo": self.setlinfo.to_json(),
+            "setldetail": [d.to_json() for d in self.setldetail],
+            "feedetail": [line.to_json() for line in self.lines],
+            "trace": [step.to_json() for step in self.trace],
+            "findings": [f.to_json() for f in self.findings],
+            "policy": {
+                "bundle_id": self.bundle_id,
+                "version": self.bundle_version,
+                "catalog": self.catalog_id,
+            },
+            "accumulators_before": self.accumulators_before.to_json(),
+            "accumulators_after": self.accumulators_after.to_json(),
+            "accumulator_delta": self.delta.to_json(),
+        }

@@ -1,0 +1,106 @@
+"""Fund-safety checks before settling: pure functions returning findings; the policy says flag or block."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+from terminal.domain import Bill, Person
+from terminal.errors import SettlementError
+from terminal.settlement.catalog import CatalogItem
+from terminal.settlement.context import SettlementContext
+from terminal.settlement.policy import FundSafety, SafetyCheck
+from terminal.settlement.result import Finding
+
+
+class FundSafetyError(SettlementError):
+    """A fund-safety check the policy says must block the settlement."""
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.findings = tuple(findings)
+        super().__init__("settlement refused: " + "; ".join(f.message for f in self.findings))
+
+
+def age_on(birthday: date, day: date) -> int:
+    """Completed years of age on a day."""
+    return day.year - birthday.year - ((day.month, day.day) < (birthday.month, birthday.day))
+
+
+def insurance_findings(context: SettlementContext) -> list[tuple[SafetyCheck, str]]:
+    """A deceased person, or insurance suspended or ended (fund misuse in a dead person's name)."""
+    out: list[tuple[SafetyCheck, str]] = []
+    if context.benefits.deceased:
+        out.append(("insurance_not_active", "参保人已登记死亡"))
+    elif not context.benefits.insurance_active:
+        out.append(("insurance_not_active", "参保状态非正常(暂停或终止)"))
+    return out
+
+
+def identity_findings(context: SettlementContext) -> list[tuple[SafetyCheck, str]]:
+    """The credential and the face point at different people."""
+    if context.safety.identity_mismatch:
+        return [("identity_mismatch", "凭证身份与人脸身份不一致")]
+    return []
+
+
+def duplicate_findings(bill: Bill, context: SettlementContext) -> list[tuple[SafetyCheck, str]]:
+    """The same bill was settled before."""
+    if context.safety.bill_already_settled:
+        return [("duplicate_bill", f"收费批次 {bill.chrg_bchno} 已结算")]
+    return []
+
+
+def dispensing_findings(
+    bill: Bill, items: Sequence[CatalogItem], context: SettlementContext, tolerance_days: int
+) -> list[tuple[SafetyCheck, str]]:
+    """A drug dispensed again while the earlier supply (quantity × days per unit) should still last."""
+    out: list[tuple[SafetyCheck, str]] = []
+    for line, item in zip(bill.lines, items, strict=True):
+        if item.days_per_unit is None:
+            continue
+        for earlier in context.safety.recent_dispensings:
+            if earlier.med_list_codg != line.med_list_codg:
+                continue
+            lasts_until = earlier.dispensed_on + timedelta(days=earlier.cnt * item.days_per_unit)
+            left = (lasts_until - context.setl_date).days
+            if left > tolerance_days:
+                out.append(
+                    (
+                        "repeat_dispensing",
+                        f"明细 {line.feedetl_sn} {item.name}: {earlier.dispensed_on} 所配药量可用至 "
+                        f"{lasts_until}, 尚余 {left} 天",
+                    )
+                )
+    return out
+
+
+def limit_findings(
+    bill: Bill, items: Sequence[CatalogItem], person: Person, day: date
+) -> list[tuple[SafetyCheck, str]]:
+    """Lines that break a catalogue item's gender or age limit."""
+    out: list[tuple[SafetyCheck, str]] = []
+    age = age_on(person.brdy, day) if person.brdy is not None else None
+    for line, item in zip(bill.lines, items, strict=True):
+        if item.gend_lmt is not None and person.gend in ("1", "2") and person.gend != item.gend_lmt:
+            sex = "男" if item.gend_lmt == "1" else "女"
+            out.append(("gender_limit", f"明细 {line.feedetl_sn} {item.name} 限{sex}性使用"))
+        low = item.min_age if item.min_age is not None else 0
+        high = item.max_age if item.max_age is not None else 200
+        if age is not None and not low <= age <= high:
+            span = f"{low}–{item.max_age}" if item.max_age is not None else f"{low} 岁以上"
+            out.append(("age_limit", f"明细 {line.feedetl_sn} {item.name} 限 {span} 岁, 患者 {age} 岁"))
+    return out
+
+
+def fund_safety(
+    bill: Bill, items: Sequence[CatalogItem], person: Person, context: SettlementContext, rules: FundSafety
+) -> tuple[Finding, ...]:
+    """Every check that fired, with the action the policy gives it (unlisted checks only flag)."""
+    raw = [
+        *insurance_findings(context),
+        *identity_findings(context),
+        *duplicate_findings(bill, context),
+        *dispensing_findings(bill, items, context, rules.repeat_dispensing_tolerance_days),
+        *limit_findings(bill, items, person, context.setl_date),
+    ]
+    return tuple(Finding(check, rules.actions.get(check, "flag"), message) for check, message in raw)

@@ -1,0 +1,85 @@
+"""Face templates from the converted dlib ResNet (see `terminal.vision.dlib_convert` for the graph)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from terminal.errors import ImageError, ModelError
+from terminal.vision.dlib_convert import CHIP_SIZE, DESCRIPTOR_DIM, INPUT_NAME, OUTPUT_NAME
+
+log = logging.getLogger(__name__)
+
+_FLOAT = "tensor(float)"
+
+
+def _is_dynamic(dim: object) -> bool:
+    # onnxruntime reports a symbolic dimension as its name (str) or as None when unnamed.
+    return dim is None or isinstance(dim, str)
+
+
+def _check_io(session: ort.InferenceSession) -> None:
+    """Refuse any model whose inputs and outputs are not exactly the declared contract."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelError(
+            f"dlib ResNet model must have one input and one output, has {len(inputs)} and {len(outputs)}"
+        )
+    chip, descriptor = inputs[0], outputs[0]
+    if chip.name != INPUT_NAME or chip.type != _FLOAT:
+        raise ModelError(f"dlib ResNet input is {chip.name!r} {chip.type}, expected {INPUT_NAME!r} {_FLOAT}")
+    shape = list(chip.shape)
+    if len(shape) != 4 or not _is_dynamic(shape[0]) or shape[1:] != [3, CHIP_SIZE, CHIP_SIZE]:
+        raise ModelError(f"dlib ResNet input shape is {shape}, expected [N, 3, {CHIP_SIZE}, {CHIP_SIZE}]")
+    if descriptor.name != OUTPUT_NAME or descriptor.type != _FLOAT:
+        raise ModelError(
+            f"dlib ResNet output is {descriptor.name!r} {descriptor.type}, expected {OUTPUT_NAME!r} {_FLOAT}"
+        )
+    shape = list(descriptor.shape)
+    if len(shape) != 2 or not _is_dynamic(shape[0]) or shape[1] != DESCRIPTOR_DIM:
+        raise ModelError(f"dlib ResNet output shape is {shape}, expected [N, {DESCRIPTOR_DIM}]")
+
+
+class DlibResnetEmbedder:
+    """FaceEmbedder: N×150×150×3 RGB uint8 chips → N×128 float32 dlib descriptors (Euclidean metric)."""
+
+    chip_size: int = CHIP_SIZE
+    dim: int = DESCRIPTOR_DIM
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        _check_io(session)
+        self._session = session
+        # Warm up now so that the first patient at the kiosk does not pay for onnxruntime's lazy
+        # allocation and kernel selection (tens of milliseconds on the first run).
+        self.embed(np.zeros((1, CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8))
+        log.debug("dlib ResNet embedder ready")
+
+    def embed(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Map N RGB chips (N×150×150×3 uint8) to N×128 float32 templates."""
+        if not isinstance(chips, np.ndarray) or chips.dtype != np.uint8:
+            dtype = getattr(chips, "dtype", type(chips).__name__)
+            raise ImageError(f"face chips must be a uint8 numpy array, got {dtype}")
+        if chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3):
+            raise ImageError(f"face chips must be N×{CHIP_SIZE}×{CHIP_SIZE}×3 RGB, got {chips.shape}")
+        if chips.shape[0] == 0:
+            return np.zeros((0, DESCRIPTOR_DIM), dtype=np.float32)
+        # NHWC uint8 → NCHW float32 with raw 0–255 values; the graph subtracts the mean itself.
+        batch = np.ascontiguousarray(chips.transpose(0, 3, 1, 2), dtype=np.float32)
+        result = self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+        if not isinstance(result, np.ndarray) or result.shape != (chips.shape[0], DESCRIPTOR_DIM):
+            raise ModelError(
+                f"dlib ResNet returned {getattr(result, 'shape', result)!r} for {chips.shape[0]} chips"
+            )
+        templates: NDArray[np.float32] = result.astype(np.float32, copy=False)
+        return templates
+
+
+def distance(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
+    """Euclidean distance between two templates, dlib's metric (same person below ~0.6)."""
+    if a.shape != b.shape:
+        # Templates of different lengths come from different models and can never be compared.
+        raise ModelError(f"templates of different shapes {a.shape} and {b.shape}")
+    return float(np.linalg.norm(a.astype(np.float64) - b.astype(np.float64)))

@@ -1,0 +1,147 @@
+"""The `medpay` command as a user runs it: real processes, real files, clear one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MODELS, REPO, insightface_image
+
+CONFIG = REPO / "config" / "terminal.toml"
+
+
+def medpay(*args: str, data_dir: Path, config: Path = CONFIG) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a subprocess the way a technician would."""
+    env = {**os.environ, "MEDPAY_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "terminal.cli.main", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def _config_with(tmp_path: Path, **replacements: str) -> Path:
+    text = CONFIG.read_text(encoding="utf-8")
+    text = text.replace('"policies/', f'"{REPO}/config/policies/').replace(
+        '"catalog/', f'"{REPO}/config/catalog/'
+    )
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    path = tmp_path / "terminal.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _assert_clean_error(result: subprocess.CompletedProcess[str], pattern: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("medpay: error:"), result.stderr
+    assert pattern in result.stderr, result.stderr
+
+
+def test_config_validate_accepts_the_default(data_dir: Path) -> None:
+    result = medpay("config", "validate", data_dir=data_dir)
+    assert result.returncode == 0 and "ok" in result.stdout
+
+
+def test_config_with_an_unknown_key_is_refused(tmp_path: Path, data_dir: Path) -> None:
+    config = _config_with(tmp_path, **{"[service]": "[service]\ncolour = 'blue'"})
+    _assert_clean_error(medpay("config", "validate", data_dir=data_dir, config=config), "unknown key")
+
+
+@pytest.mark.usefixtures("require_models")
+def test_identify_a_file_that_is_not_an_image(tmp_path: Path, data_dir: Path) -> None:
+    fake = tmp_path / "photo.jpg"
+    fake.write_bytes(b"%PDF-1.4 this is not an image")
+    _assert_clean_error(medpay("identify", "--image", str(fake), data_dir=data_dir), "not a decodable image")
+
+
+@pytest.mark.usefixtures("require_models")
+def test_identify_an_image_without_a_face_reports_no_faces(tmp_path: Path, data_dir: Path) -> None:
+    import cv2
+    import numpy as np
+
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((480, 640, 3), 200, np.uint8))
+    result = medpay("identify", "--image", str(blank), "--json", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"faces": []}
+
+
+@pytest.mark.usefixtures("require_models")
+def test_enrol_then_identify_prints_the_person(tmp_path: Path, data_dir: Path) -> None:
+    hanks = str(insightface_image("Tom_Hanks_54745.png"))
+    enrol = medpay(
+        "enroll", "--person-id", "P100", "--image", hanks, "--consent", "我同意", "--name", "汤姆",
+        "--certno", "430302196607090011", data_dir=data_dir,
+    )  # fmt: skip
+    assert enrol.returncode == 0, enrol.stderr
+    result = medpay("identify", "--image", hanks, "--json", data_dir=data_dir)
+    faces = json.loads(result.stdout)["faces"]
+    assert [f["person_id"] for f in faces] == ["P100"]
+    assert set(faces[0]) == {"box", "landmarks", "person_id"}
+    assert len(faces[0]["landmarks"]) == 5
+
+
+@pytest.mark.usefixtures("require_models")
+def test_a_corrupted_model_file_is_refused(tmp_path: Path, data_dir: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in (
+        "manifest.toml",
+        "mtcnn_pnet.onnx",
+        "mtcnn_rnet.onnx",
+        "mtcnn_onet.onnx",
+        "dlib_resnet_v1.onnx",
+    ):
+        shutil.copyfile(MODELS / name, models / name)
+    onet = models / "mtcnn_onet.onnx"
+    data = bytearray(onet.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    onet.write_bytes(bytes(data))
+    config = _config_with(tmp_path, **{"[models]": f'[models]\ndir = "{models}"'})
+    hanks = str(insightface_image("Tom_Hanks_54745.png"))
+    _assert_clean_error(medpay("identify", "--image", hanks, data_dir=data_dir, config=config), "sha256")
+
+
+def _known_person(data_dir: Path) -> str:
+    """Record one demo person's insurance data (no face) in the terminal database."""
+    from terminal.cli.demo import DEMO_PEOPLE
+    from terminal.clock import SystemClock
+    from terminal.store.db import open_db
+    from terminal.store.gallery import SqliteGallery
+    from terminal.store.keys import TemplateCipher, read_key
+
+    db = open_db(data_dir)
+    SqliteGallery(db, TemplateCipher(read_key(data_dir)), SystemClock()).upsert_person(DEMO_PEOPLE[2])
+    db.close()
+    return DEMO_PEOPLE[2].psn_no
+
+
+def test_settle_with_an_unknown_catalogue_code_records_nothing(tmp_path: Path, data_dir: Path) -> None:
+    psn_no = _known_person(data_dir)
+    bill = json.loads((REPO / "config" / "bills" / "outpatient-sample.json").read_text(encoding="utf-8"))
+    bill["feedetail"][0]["med_list_codg"] = "NOT-IN-CATALOGUE"
+    path = tmp_path / "bill.json"
+    path.write_text(json.dumps(bill, ensure_ascii=False), encoding="utf-8")
+    result = medpay("settle", "--bill", str(path), "--person-id", psn_no, data_dir=data_dir)
+    _assert_clean_error(result, "NOT-IN-CATALOGUE")
+    assert medpay("audit", "verify", data_dir=data_dir).returncode == 0
+
+
+def test_settle_a_malformed_bill_is_a_clear_error(tmp_path: Path, data_dir: Path) -> None:
+    psn_no = _known_person(data_dir)
+    path = tmp_path / "bill.json"
+    path.write_text('{"chrg_bchno": "X", "med_type": "11"', encoding="utf-8")
+    _assert_clean_error(
+        medpay("settle", "--bill", str(path), "--person-id", psn_no, data_dir=data_dir), "not JSON"
+    )

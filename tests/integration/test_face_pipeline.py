@@ -1,0 +1,86 @@
+"""The face stage and identification on real models and real images."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from terminal.app import Terminal
+from terminal.domain import Frame, Person
+from terminal.errors import FaceError, NoFaceError
+from terminal.operations import enroll_person, identify_faces
+from tests.conftest import FixedClock, insightface_image
+
+pytestmark = pytest.mark.usefixtures("require_models")
+
+
+def _frame(image: np.ndarray, clock: FixedClock, source: str = "test") -> Frame:
+    return Frame(image=image, source=source, captured_at=clock.now())
+
+
+def _person(i: int) -> Person:
+    return Person(f"P{i:03d}", f"演示{i}", f"43030219800101{i:04d}", "390", "active", "430302")
+
+
+def _crop(image: np.ndarray, box: tuple[float, float, float, float], margin: float) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    top, left = max(0, int(y1 - margin * h)), max(0, int(x1 - margin * w))
+    return image[top : int(y2 + margin * h), left : int(x2 + margin * w)].copy()
+
+
+def test_finds_the_six_faces_of_t1_with_templates(terminal: Terminal, clock: FixedClock) -> None:
+    image = cv2.imread(str(insightface_image("t1.jpg")))
+    observations = terminal.face_stage.observe(_frame(image, clock))
+    assert len(observations) == 6
+    for obs in observations:
+        assert obs.template.shape == (128,) and obs.template.dtype == np.float32
+    # six different people: every pair is farther apart than the match threshold
+    for i, a in enumerate(observations):
+        for b in observations[i + 1 :]:
+            assert float(np.linalg.norm(a.template - b.template)) > terminal.config.identity.threshold
+
+
+def test_enrolled_person_is_found_in_a_rescaled_relit_probe_and_a_stranger_is_not(
+    terminal: Terminal, clock: FixedClock
+) -> None:
+    image = cv2.imread(str(insightface_image("t1.jpg")))
+    observations = terminal.face_stage.observe(_frame(image, clock))
+    boxes = [(o.box.x1, o.box.y1, o.box.x2, o.box.y2) for o in observations]
+    for i, box in enumerate(boxes):
+        enroll_person(terminal, _frame(_crop(image, box, 0.6), clock), _person(i), "同意", "test", "tech")
+
+    probe = _crop(image, boxes[2], 1.0)
+    probe = cv2.resize(probe, None, fx=1.7, fy=1.7, interpolation=cv2.INTER_CUBIC)
+    probe = np.clip(probe.astype(np.float32) * 0.75 + 20, 0, 255).astype(np.uint8)
+    results = identify_faces(terminal, _frame(probe, clock))
+    assert [r.psn_no for r in results] == ["P002"]
+
+    stranger = cv2.imread(str(insightface_image("Tom_Hanks_54745.png")))
+    results = identify_faces(terminal, _frame(stranger, clock))
+    assert len(results) == 1 and results[0].psn_no is None
+
+    # 1:1 against the right and the wrong claim
+    assert identify_faces(terminal, _frame(probe, clock), claim_psn_no="P002")[0].psn_no == "P002"
+    assert identify_faces(terminal, _frame(probe, clock), claim_psn_no="P003")[0].psn_no is None
+
+
+def test_patient_facing_json_has_no_score(terminal: Terminal, clock: FixedClock) -> None:
+    stranger = cv2.imread(str(insightface_image("Tom_Hanks_54745.png")))
+    face = identify_faces(terminal, _frame(stranger, clock))[0].as_json()
+    assert set(face) == {"box", "landmarks", "person_id"}
+
+
+def test_image_without_a_face_yields_no_observation(terminal: Terminal, clock: FixedClock) -> None:
+    blank = np.full((480, 640, 3), 128, dtype=np.uint8)
+    assert terminal.face_stage.observe(_frame(blank, clock)) == []
+    with pytest.raises(NoFaceError):
+        terminal.face_stage.observe_primary(_frame(blank, clock))
+
+
+def test_enrolment_refuses_an_image_with_several_faces(terminal: Terminal, clock: FixedClock) -> None:
+    image = cv2.imread(str(insightface_image("t1.jpg")))
+    with pytest.raises(FaceError, match="exactly one"):
+        enroll_person(terminal, _frame(image, clock), _person(9), "同意", "test", "tech")
+    assert terminal.gallery.size() == 0

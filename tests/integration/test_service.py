@@ -1,0 +1,102 @@
+"""The HTTP service, run by uvicorn on a loopback port, driven over real HTTP."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from terminal.app import Terminal
+from terminal.service.app import create_app
+from tests.conftest import REPO, insightface_image
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def base_url(terminal: Terminal) -> Iterator[str]:
+    """A running service on 127.0.0.1, stopped after the test."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(terminal), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("service did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_health_and_openapi(base_url: str) -> None:
+    health = httpx.get(f"{base_url}/health").json()
+    assert health["status"] == "ok" and health["gallery_size"] == 0
+    paths = httpx.get(f"{base_url}/openapi.json").json()["paths"]
+    assert {"/health", "/api/identify", "/api/presettle"} <= set(paths)
+
+
+@pytest.mark.usefixtures("require_models")
+def test_identify_upload_returns_faces_without_scores(base_url: str) -> None:
+    data = insightface_image("Tom_Hanks_54745.png").read_bytes()
+    response = httpx.post(
+        f"{base_url}/api/identify", files={"image": ("hanks.png", data, "image/png")}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    faces = response.json()["faces"]
+    assert len(faces) == 1 and faces[0]["person_id"] is None
+    assert "score" not in response.text and "distance" not in response.text
+
+
+@pytest.mark.usefixtures("require_models")
+def test_identify_upload_of_garbage_is_a_clear_422(base_url: str) -> None:
+    response = httpx.post(f"{base_url}/api/identify", files={"image": ("x.jpg", b"garbage", "image/jpeg")})
+    assert response.status_code == 422
+    assert response.json()["error"] == "ImageError"
+
+
+def test_presettle_of_a_malformed_bill_is_a_clear_422(base_url: str) -> None:
+    response = httpx.post(f"{base_url}/api/presettle", json={"psn_no": "P1", "bill": {"chrg_bchno": "X"}})
+    assert response.status_code == 422
+    assert response.json()["error"] == "BillError"
+
+
+def test_service_binds_loopback_by_default() -> None:
+    from terminal.config import load
+
+    assert load(REPO / "config" / "terminal.toml").service.host == "127.0.0.1"
+    assert Path(REPO / "config" / "terminal.toml").is_file()
+
+
+def test_presettle_prices_a_bill_for_a_known_person(base_url: str, terminal: Terminal) -> None:
+    import json
+
+    from terminal.cli.demo import DEMO_PEOPLE, SAMPLE_BILL
+
+    person = DEMO_PEOPLE[2]
+    terminal.gallery.upsert_person(person)
+    bill = json.loads(SAMPLE_BILL.read_text(encoding="utf-8"))
+    response = httpx.post(f"{base_url}/api/presettle", json={"psn_no": person.psn_no, "bill": bill})
+    assert response.status_code == 200, response.text
+    info = response.json()["setlinfo"]
+    # 430.00 total; in scope 320.40 after 58.00 丙, 20.00 over the CT ceiling, 31.60 乙 self-pay-first;
+    # employee outpatient at a level-3 hospital: deductible 300, then 60 % of 20.40 = 12.24 from the fund.
+    assert (info["medfee_sumamt"], info["fund_pay_sumamt"], info["psn_part_amt"]) == (
+        "430.00",
+        "12.24",
+        "417.76",
+    )
+    assert terminal.ledger.pending_outbox() == [], "a pre-settlement records nothing"
