@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tarfile
 from pathlib import Path
 
 import cv2
@@ -17,8 +18,9 @@ from onnx import TensorProto, helper
 from terminal.errors import ImageError, ModelError
 from terminal.vision.dlib_convert import convert, convert_bytes
 from terminal.vision.embedder import DlibResnetEmbedder, distance
+from terminal.vision.manifest import load_manifest
 from terminal.vision.runtime import create_session
-from tests.conftest import SHARED, insightface_image
+from tests.conftest import MODELS, SHARED, insightface_image
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +33,21 @@ Chips = NDArray[np.uint8]
 
 
 @pytest.fixture(scope="module")
-def dat_path() -> Path:
-    """dlib's .dat: $MEDPAY_DLIB_DAT, else the provisioning cache of this checkout."""
+def dat_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dlib's .dat: $MEDPAY_DLIB_DAT, else extracted from the source archive provisioning cached."""
     env = os.environ.get("MEDPAY_DLIB_DAT")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "models" / "cache" / DAT_NAME
-    if not path.is_file():
-        pytest.skip(f"{path} is absent; run `medpay-provision models`")
-    return path
+    if env:
+        return Path(env)
+    source = load_manifest(MODELS).entry("dlib_resnet").source
+    archive = MODELS / "cache" / str(source.archive)
+    if not archive.is_file():
+        pytest.skip(f"{archive} is absent; run `medpay-provision models`")
+    target = tmp_path_factory.mktemp("dlib") / DAT_NAME
+    with tarfile.open(archive, "r:gz") as tar:
+        member = tar.extractfile(str(source.member))
+        assert member is not None
+        target.write_bytes(member.read())
+    return target
 
 
 @pytest.fixture(scope="module")
