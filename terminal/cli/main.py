@@ -74,11 +74,14 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
 def cmd_settle(args: argparse.Namespace) -> int:
     """Price a bill for a person and, unless --estimate, record the settlement."""
-    from terminal.cli.settle import settle_bill_file
+    from terminal.cli.settle import price_with_person_file, settle_bill_file
 
     terminal = _terminal(args)
     try:
-        report = settle_bill_file(terminal, args.bill, args.person_id, record=not args.estimate)
+        if args.person is not None:
+            report = price_with_person_file(terminal, args.bill, args.person, args.policy)
+        else:
+            report = settle_bill_file(terminal, args.bill, args.person_id, record=not args.estimate)
     finally:
         terminal.close()
     _emit(report) if args.json else sys.stdout.write(report["receipt"])
@@ -105,6 +108,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(terminal), host=host, port=port, log_level="info")
     finally:
         terminal.close()
+    return 0
+
+
+def cmd_policy_validate(args: argparse.Namespace) -> int:
+    """Verify a policy bundle's signature and schema against the terminal's trusted keys."""
+    from terminal.settlement import load_bundle
+    from terminal.settlement.bundle import load_trusted_keys
+
+    config = load(args.config)
+    bundle = load_bundle(args.file, load_trusted_keys(config.settlement.trusted_keys))
+    sys.stdout.write(
+        f"{args.file}: ok — {bundle.bundle_id} version {bundle.version}, region {bundle.admdvs}, "
+        f"prices {bundle.valid_from}…{bundle.valid_to}\n"
+    )
+    if bundle.placeholder:
+        sys.stdout.write("warning: this bundle holds PLACEHOLDER parameters, not an official notice\n")
     return 0
 
 
@@ -158,7 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     settle = add("settle", cmd_settle, "price and settle a bill")
     settle.add_argument("--bill", type=Path, required=True, help="bill JSON")
-    settle.add_argument("--person-id", required=True, help="psn_no of the identified patient")
+    who = settle.add_mutually_exclusive_group(required=True)
+    who.add_argument("--person-id", help="psn_no of a patient known to this terminal (records it)")
+    who.add_argument("--person", type=Path, help="person JSON file: a what-if estimate on the bill's date")
+    settle.add_argument("--policy", type=Path, help="price with this signed bundle (with --person)")
     settle.add_argument("--estimate", action="store_true", help="price only (pre-settlement); record nothing")
     settle.add_argument("--json", action="store_true")
 
@@ -173,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = add("serve", cmd_serve, "run the local HTTP service")
     serve.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
     serve.add_argument("--port", type=int)
+
+    policy = sub.add_parser("policy", help="policy bundles").add_subparsers(
+        dest="policy_command", required=True
+    )
+    policy_validate = policy.add_parser("validate", help="verify a bundle's signature and schema")
+    policy_validate.add_argument("file", type=Path)
+    policy_validate.set_defaults(func=cmd_policy_validate)
 
     audit_cmd = sub.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
     verify = audit_cmd.add_parser("verify", help="check the audit hash chain")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from terminal.domain import SettlementRecord
 from terminal.pipeline.checkout import Priced
 
@@ -11,6 +13,17 @@ _METHOD = {
     "face-1:1": "刷脸 face (1:1 with credential)",
     "credential": "医保码/社保卡/身份证 credential",
 }
+
+
+def _width(text: str) -> int:
+    """Columns a string takes on a terminal: CJK characters are two wide."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _left(text: str, columns: int) -> str:
+    while _width(text) > columns:
+        text = text[:-1]
+    return text + " " * (columns - _width(text))
 
 
 def render_receipt(priced: Priced, record: SettlementRecord | None) -> str:
@@ -24,12 +37,12 @@ def render_receipt(priced: Priced, record: SettlementRecord | None) -> str:
         out.append(f"流水号 msgid      {record.msgid}")
     out.append(f"单据 bill         {priced.bill.chrg_bchno}   医疗类别 med_type {priced.bill.med_type}")
     out.append("-" * 64)
-    out.append(f"{'项目 item':<30}{'类':>3}{'金额':>10}{'自付':>10}")
+    out.append(f"{_left('项目 item', 32)}{_left('类', 4)}{'金额 fee':>12}{'自付 own':>14}")
     for line in priced.result.lines:
         own = line.fulamt_ownpay_amt + line.overlmt_amt + line.preselfpay_amt
         out.append(
-            f"{line.name[:24]:<30}{_CLASS.get(line.chrgitm_lv, '?'):>3}"
-            f"{line.det_item_fee_sumamt:>10}{own:>10}"
+            f"{_left(line.name, 32)}{_left(_CLASS.get(line.chrgitm_lv, '?'), 4)}"
+            f"{line.det_item_fee_sumamt:>12}{own:>14}"
         )
     out.append("-" * 64)
     rows = [
@@ -46,7 +59,7 @@ def render_receipt(priced: Priced, record: SettlementRecord | None) -> str:
         ("  个人账户 personal account", info.acct_pay),
         ("  现金 cash to pay", info.psn_cash_pay),
     ]
-    out.extend(f"{label:<40}{amount:>12}" for label, amount in rows)
+    out.extend(f"{_left(label, 50)}{amount:>12}" for label, amount in rows)
     out.append("=" * 64)
     out.append("本地预估，以医保中心结算结果为准 Local estimate; the insurance centre's result is binding.")
     return "\n".join(out) + "\n"

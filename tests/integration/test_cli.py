@@ -145,3 +145,27 @@ def test_settle_a_malformed_bill_is_a_clear_error(tmp_path: Path, data_dir: Path
     _assert_clean_error(
         medpay("settle", "--bill", str(path), "--person-id", psn_no, data_dir=data_dir), "not JSON"
     )
+
+
+def test_settle_with_a_person_file_prices_the_xiangtan_case(data_dir: Path) -> None:
+    # domain.md part 4, scenario B: 102,300 total, 9,400 out of scope; basic 59,605.00, critical
+    # illness (tilted) 16,606.50, assistance 11,681.95 → personal 14,406.55 (placeholder parameters).
+    result = medpay(
+        "settle", "--json",
+        "--bill", str(REPO / "config" / "bills" / "xiangtan-inpatient.json"),
+        "--person", str(REPO / "config" / "people" / "xiangtan-disabled-resident.json"),
+        data_dir=data_dir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)["setlinfo"]
+    assert (info["hifp_pay"], info["hifmi_pay"], info["maf_pay"]) == ("59605.00", "16606.50", "11681.95")
+    assert info["psn_part_amt"] == "14406.55"
+
+
+def test_policy_validate_refuses_an_altered_bundle(tmp_path: Path, data_dir: Path) -> None:
+    bundle = REPO / "config" / "policies" / "430100-2026.json"
+    ok = medpay("policy", "validate", str(bundle), data_dir=data_dir)
+    assert ok.returncode == 0 and "PLACEHOLDER" in ok.stdout
+    altered = tmp_path / "430100-2026.json"
+    altered.write_text(bundle.read_text(encoding="utf-8").replace('"0.60"', '"0.70"', 1), encoding="utf-8")
+    _assert_clean_error(medpay("policy", "validate", str(altered), data_dir=data_dir), "altered")
