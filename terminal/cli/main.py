@@ -127,6 +127,13 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_devices_simulate(args: argparse.Namespace) -> int:
+    """Run a reader simulator (QR, card or barcode) over TCP or a pty."""
+    from firmware_bridge.simulate import main as simulate_main
+
+    return simulate_main(args.extra)
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Check the audit log's hash chain."""
     from terminal.store import audit
@@ -203,6 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
     policy_validate.add_argument("file", type=Path)
     policy_validate.set_defaults(func=cmd_policy_validate)
 
+    devices = sub.add_parser("devices", help="serial readers").add_subparsers(
+        dest="devices_command", required=True
+    )
+    simulate = devices.add_parser(
+        "simulate",
+        help="simulate a reader: qr|card|barcode [--tcp PORT | --pty] [--script FILE]",
+        add_help=False,
+    )
+    # its own options (and --help) belong to the simulator: main() hands over whatever is unparsed
+    simulate.set_defaults(func=cmd_devices_simulate)
+
     audit_cmd = sub.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
     verify = audit_cmd.add_parser("verify", help="check the audit hash chain")
     verify.set_defaults(func=cmd_audit_verify)
@@ -211,7 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `medpay`."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.func is not cmd_devices_simulate:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )

@@ -1,0 +1,260 @@
+"""Readers against the simulators through real sockets, real ptys and socat — no fakes of pyserial."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from firmware_bridge.link import LinkConfig
+from firmware_bridge.protocol.barcode import CodeKind, ScannedCode
+from firmware_bridge.protocol.card import CardRecord
+from firmware_bridge.readers import (
+    BarcodeConfig,
+    BarcodeReader,
+    BasketLineScanned,
+    CardConfig,
+    CardReader,
+    QrConfig,
+    QrReader,
+    UnknownCodeScanned,
+)
+from firmware_bridge.simulate import (
+    DEMO_CARD,
+    DEMO_EC_TOKEN,
+    CardSimulator,
+    LineDeviceSimulator,
+    PtyEndpoint,
+    TcpEndpoint,
+)
+from terminal.domain import CertType, IdentityClaim
+from tests.conftest import REPO, FixedClock
+
+WAIT = 15.0  # generous upper bound for waiting only; no test asserts on elapsed time
+FAST = LinkConfig(read_timeout=0.02, backoff_initial=0.02, backoff_max=0.2)
+OTHER_CARD = CardRecord(
+    "H43030202", "430302D156000005A1B2C3D4E5F60102", "王秀兰", "430302196207250022", "430302"
+)
+
+
+def wait_until(condition: Callable[[], bool]) -> bool:
+    """Poll a condition until it holds or WAIT runs out."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.fixture
+def tcp() -> Iterator[TcpEndpoint]:
+    endpoint = TcpEndpoint()
+    endpoint.start()
+    yield endpoint
+    endpoint.stop()
+
+
+def qr_claim(token: str) -> IdentityClaim:
+    return IdentityClaim(mdtrt_cert_type=CertType.EC_TOKEN, mdtrt_cert_no=token)
+
+
+def test_devices_qr_claim_over_tcp_with_repeats_dropped(tcp: TcpEndpoint) -> None:
+    scanner = LineDeviceSimulator(tcp)
+    with QrReader(tcp.url, config=QrConfig(link=FAST), clock=FixedClock()) as reader:
+        assert tcp.wait_client(WAIT)
+        scanner.scan(DEMO_EC_TOKEN)
+        scanner.scan(DEMO_EC_TOKEN)
+        scanner.scan("https://example.com/x")
+        assert reader.poll(WAIT) == qr_claim(DEMO_EC_TOKEN)
+        assert wait_until(lambda: reader.health().frames_ok == 3)
+        assert reader.poll(0.05) is None
+        assert reader.duplicates == 1 and reader.other_codes == 1
+
+
+def test_devices_qr_survives_garbage_on_the_wire(tcp: TcpEndpoint) -> None:
+    scanner = LineDeviceSimulator(tcp)
+    with QrReader(tcp.url, config=QrConfig(link=FAST), clock=FixedClock()) as reader:
+        assert tcp.wait_client(WAIT)
+        scanner.raw(os.urandom(20000).replace(b"\r", b"") + b"\r" + b"\x00\x01\x02\r")
+        scanner.scan(DEMO_EC_TOKEN)
+        assert reader.poll(WAIT) == qr_claim(DEMO_EC_TOKEN)
+        assert reader.health().frames_rejected >= 2
+
+
+def test_devices_qr_survives_unplug_and_replug(tcp: TcpEndpoint) -> None:
+    scanner = LineDeviceSimulator(tcp)
+    second = DEMO_EC_TOKEN[:-1] + "2"
+    with QrReader(tcp.url, config=QrConfig(link=FAST), clock=FixedClock()) as reader:
+        assert tcp.wait_client(WAIT)
+        scanner.scan(DEMO_EC_TOKEN)
+        assert reader.poll(WAIT) == qr_claim(DEMO_EC_TOKEN)
+        tcp.unplug(0.3)
+        assert wait_until(lambda: not reader.health().connected or reader.health().reconnects >= 1)
+        assert tcp.wait_client(WAIT)
+        assert wait_until(lambda: reader.health().reconnects >= 1 and reader.health().connected)
+        scanner.scan(second)
+        assert reader.poll(WAIT) == qr_claim(second)
+        assert reader.health().last_error is not None
+
+
+def test_devices_qr_over_a_real_pty() -> None:
+    endpoint = PtyEndpoint()
+    endpoint.start()
+    scanner = LineDeviceSimulator(endpoint, terminator=b"\r\n")
+    try:
+        config = QrConfig(link=FAST, terminator=b"\r\n")
+        with QrReader(endpoint.url, config=config, clock=FixedClock()) as reader:
+            assert reader.wait_connected(WAIT)
+            scanner.scan(DEMO_EC_TOKEN)
+            assert reader.poll(WAIT) == qr_claim(DEMO_EC_TOKEN)
+    finally:
+        endpoint.stop()
+
+
+def test_devices_qr_through_a_socat_pty_bridge(tcp: TcpEndpoint, tmp_path: Path) -> None:
+    socat = shutil.which("socat")
+    if socat is None:
+        pytest.skip("socat is not installed (apt-get install socat)")
+    link = tmp_path / "ttyQR"
+    bridge = subprocess.Popen(
+        [socat, f"PTY,link={link},raw,echo=0", f"TCP:127.0.0.1:{tcp.port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    scanner = LineDeviceSimulator(tcp)
+    try:
+        assert wait_until(link.exists) and tcp.wait_client(WAIT)
+        with QrReader(str(link), config=QrConfig(link=FAST), clock=FixedClock()) as reader:
+            assert reader.wait_connected(WAIT)
+            scanner.scan(DEMO_EC_TOKEN)
+            assert reader.poll(WAIT) == qr_claim(DEMO_EC_TOKEN)
+    finally:
+        bridge.terminate()
+        bridge.wait(WAIT)
+
+
+def card_config() -> CardConfig:
+    return CardConfig(link=FAST, command_timeout=0.3, retries=2, poll_interval=0.02)
+
+
+def test_devices_card_claims_each_inserted_card_once(tcp: TcpEndpoint) -> None:
+    card = CardSimulator(tcp)
+    with CardReader(tcp.url, config=card_config(), clock=FixedClock()) as reader:
+        assert reader.wait_connected(WAIT)
+        assert reader.ping() == CardSimulator.firmware
+        card.insert(DEMO_CARD)
+        assert reader.poll_record(WAIT) == DEMO_CARD
+        before = card.requests
+        assert wait_until(lambda: card.requests > before + 5)
+        assert reader.poll(0.05) is None
+        card.remove()
+        assert wait_until(lambda: not reader.card_present())
+        card.insert(OTHER_CARD)
+        assert reader.poll(WAIT) == IdentityClaim(
+            mdtrt_cert_type=CertType.SOCIAL_SECURITY_CARD,
+            mdtrt_cert_no=OTHER_CARD.card_no,
+            card_sn=OTHER_CARD.card_sn,
+        )
+
+
+def test_devices_card_lost_requests_are_retried(tcp: TcpEndpoint) -> None:
+    card = CardSimulator(tcp)
+    config = CardConfig(link=FAST, command_timeout=0.3, retries=2, poll_interval=3600)
+    with CardReader(tcp.url, config=config, clock=FixedClock()) as reader:
+        assert reader.wait_connected(WAIT)
+        card.mute(2)
+        assert reader.ping() == CardSimulator.firmware
+        assert card.requests == 3
+        card.raw(b"\x02\x00\x05garbage\x03")
+        card.insert(DEMO_CARD)
+        assert reader.read_card() == DEMO_CARD
+        assert wait_until(lambda: reader.health().frames_rejected >= 1)
+
+
+def test_devices_card_survives_unplug_without_claiming_the_same_card_twice(tcp: TcpEndpoint) -> None:
+    card = CardSimulator(tcp)
+    with CardReader(tcp.url, config=card_config(), clock=FixedClock()) as reader:
+        card.insert(DEMO_CARD)
+        assert reader.poll(WAIT) is not None
+        tcp.unplug(0.3)
+        assert tcp.wait_client(WAIT)
+        assert wait_until(lambda: reader.health().reconnects >= 1 and reader.health().connected)
+        before = card.requests
+        assert wait_until(lambda: card.requests > before + 5)
+        assert reader.poll(0.05) is None
+        card.insert(OTHER_CARD)  # swapped while the host was looking: a new card, so a new claim
+        assert reader.poll_record(WAIT) == OTHER_CARD
+
+
+def test_devices_barcode_lookup_over_tcp(tcp: TcpEndpoint) -> None:
+    scanner = LineDeviceSimulator(tcp)
+    catalogue = {"XA10BAE054A001010100001": "盐酸二甲双胍片"}
+    reader = BarcodeReader(tcp.url, lambda code: catalogue.get(code.code), config=BarcodeConfig(link=FAST))
+    with reader:
+        assert tcp.wait_client(WAIT)
+        scanner.scan("XA10BAE054A001010100001")
+        scanner.scan("6920152400012")
+        assert reader.poll(WAIT) == BasketLineScanned(
+            ScannedCode(CodeKind.NHSA, "XA10BAE054A001010100001"), "盐酸二甲双胍片"
+        )
+        assert reader.poll(WAIT) == UnknownCodeScanned(ScannedCode(CodeKind.GTIN, "6920152400012"))
+
+
+def simulate(*args: str) -> subprocess.Popen[str]:
+    code = "import sys; from firmware_bridge.simulate import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_devices_simulate_command_runs_a_card_script(tmp_path: Path) -> None:
+    script = tmp_path / "card.json"
+    card = {f: getattr(OTHER_CARD, f) for f in ("card_no", "card_sn", "name", "certno", "admdvs")}
+    script.write_text(json.dumps({"events": [{"mute": 1}, {"insert": card}, {"wait": 30}]}), encoding="utf-8")
+    process = simulate("simulate", "card", "--tcp", "0", "--script", str(script), "--once")
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("socket://127.0.0.1:")
+        with CardReader(url, config=card_config(), clock=FixedClock()) as reader:
+            assert reader.poll_record(WAIT) == OTHER_CARD
+    finally:
+        process.terminate()
+        process.communicate(timeout=WAIT)
+
+
+def test_devices_simulate_command_runs_a_qr_script_to_the_end(tmp_path: Path) -> None:
+    script = tmp_path / "qr.json"
+    script.write_text(
+        json.dumps([{"raw_hex": "00ff0d"}, {"scan": DEMO_EC_TOKEN}, {"wait": 0.5}]), encoding="utf-8"
+    )
+    process = simulate("qr", "--tcp", "0", "--script", str(script), "--once")
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    with QrReader(url, config=QrConfig(link=FAST), clock=FixedClock()) as reader:
+        assert reader.poll(WAIT) == qr_claim(DEMO_EC_TOKEN)
+    out, _err = process.communicate(timeout=WAIT)
+    assert process.returncode == 0
+    assert out == ""  # only the URL goes to stdout; everything else is logging
+
+
+def test_devices_simulate_command_rejects_a_bad_script_clearly(tmp_path: Path) -> None:
+    script = tmp_path / "bad.json"
+    script.write_text(json.dumps([{"insert": {"card_no": "1"}}]), encoding="utf-8")
+    process = simulate("qr", "--tcp", "0", "--script", str(script))
+    out, err = process.communicate(timeout=WAIT)
+    assert process.returncode == 2
+    assert "event 1: 'insert' does not apply to a qr simulator" in err
+    assert out == ""
