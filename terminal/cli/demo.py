@@ -14,10 +14,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from firmware_bridge.simulate import DEMO_CARD, DEMO_EC_TOKEN
 from terminal.app import Terminal, build_terminal
 from terminal.clock import SystemClock
 from terminal.config import REPO_ROOT, load
-from terminal.domain import Frame, Match, Person
+from terminal.domain import CertType, Frame, Match, Person
 from terminal.operations import enroll_person, identify_faces
 from terminal.pipeline.bills import load_bill
 from terminal.store.keys import create_key
@@ -43,6 +44,13 @@ DEMO_PEOPLE = [
     Person("43030200000000000106", "杨丽", "430302196812080066", "390", "active", "430302",
            Decimal("0.00"), "2", date(1968, 12, 8)),
 ]  # fmt: skip
+
+
+def link_demo_credentials(terminal: Terminal) -> None:
+    """Link the reader simulators' demo card and QR token to the first demo person (李建国)."""
+    psn_no = DEMO_PEOPLE[0].psn_no
+    terminal.gallery.link_credential(CertType.SOCIAL_SECURITY_CARD, DEMO_CARD.card_no, psn_no)
+    terminal.gallery.link_credential(CertType.EC_TOKEN, DEMO_EC_TOKEN, psn_no)
 
 
 def _insightface_image(name: str) -> Path:
@@ -72,7 +80,13 @@ def _say(text: str = "") -> None:
     sys.stdout.write(text + "\n")
 
 
-def run_demo(config_path: Path, data_root: Path, fresh: bool = True) -> int:
+def run_demo(
+    config_path: Path,
+    data_root: Path,
+    fresh: bool = True,
+    card_url: str | None = None,
+    qr_url: str | None = None,
+) -> int:
     """Provision, enrol, identify two probes, price and settle a bill; 0 when all went as expected."""
     from scripts.provision import provision_models
 
@@ -91,7 +105,10 @@ def run_demo(config_path: Path, data_root: Path, fresh: bool = True) -> int:
     _say(f"demo clock: {visit:%Y-%m-%d %H:%M} (the sample visit); data folder {folder}")
     terminal = build_terminal(config, folder, clock)
     try:
-        return _run(terminal)
+        status = _run(terminal)
+        if status == 0 and (card_url or qr_url):
+            status = _credential_checkout(terminal, card_url, qr_url)
+        return status
     finally:
         terminal.close()
 
@@ -120,6 +137,7 @@ def _run(terminal: Terminal) -> int:
             terminal, Frame(crop, "t1.jpg", clock.now()), person, CONSENT, "刷脸结算", "demo-technician"
         )
         _say(f"   enrolled {person.psn_name} ({person.psn_no})")
+    link_demo_credentials(terminal)
 
     target = DEMO_PEOPLE[2]
     probe = _relit(_crop(group, boxes[2], 1.0))
@@ -154,6 +172,31 @@ def _run(terminal: Terminal) -> int:
     balanced = info.medfee_sumamt == info.fund_pay_sumamt + info.psn_part_amt + info.hosp_part_amt
     _say(f"amounts add up: {balanced}; data folder: {terminal.data_dir}")
     return 0 if balanced else 1
+
+
+def _credential_checkout(terminal: Terminal, card_url: str | None, qr_url: str | None) -> int:
+    """A second checkout identified by a real reader (or its simulator) instead of a face."""
+    from dataclasses import replace
+
+    from firmware_bridge.readers import CardReader, QrReader
+
+    reader: CardReader | QrReader = CardReader(card_url) if card_url else QrReader(str(qr_url))
+    _say(f"6. waiting up to 60 s for a {'card' if card_url else 'QR code'} at {reader.url} …")
+    with reader:
+        claim = reader.poll(60.0)
+    if claim is None:
+        _say("demo FAILED: no credential was presented")
+        return 1
+    match = terminal.identifier.by_credential(claim)
+    person = terminal.gallery.person(match.psn_no)
+    _say(f"   credential {claim.mdtrt_cert_type.value} identifies {person.psn_name}")
+    bill = load_bill(SAMPLE_BILL)
+    bill = replace(bill, chrg_bchno=bill.chrg_bchno + "-C")
+    priced = terminal.checkout.price(bill, match.psn_no)
+    from terminal.cli.receipt import render_receipt
+
+    _say(render_receipt(priced, terminal.checkout.settle(priced, match)))
+    return 0
 
 
 def _outcome(terminal: Terminal, found: list[str | None]) -> str:

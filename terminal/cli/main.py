@@ -92,7 +92,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the whole path on the embedded default."""
     from terminal.cli.demo import run_demo
 
-    return run_demo(args.config, data_dir(args.data_dir), fresh=not args.keep)
+    return run_demo(
+        args.config, data_dir(args.data_dir), fresh=not args.keep, card_url=args.card, qr_url=args.qr
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -166,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = add("demo", cmd_demo, "enrol demo faces, identify probes, price and settle a bill")
     demo.add_argument("--keep", action="store_true", help="keep the demo's earlier state")
+    reader = demo.add_mutually_exclusive_group()
+    reader.add_argument("--card", metavar="URL", help="then check out again with a card reader at this URL")
+    reader.add_argument("--qr", metavar="URL", help="then check out again with a QR scanner at this URL")
 
     enroll = add("enroll", cmd_enroll, "enrol a consenting person's face")
     enroll.add_argument("--person-id", required=True, help="psn_no")

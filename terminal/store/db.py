@@ -100,6 +100,49 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         );
         """,
     ),
+    (
+        "0003_credentials",
+        """
+        CREATE TABLE credentials (
+            mdtrt_cert_type TEXT NOT NULL,
+            mdtrt_cert_no TEXT NOT NULL,
+            psn_no TEXT NOT NULL REFERENCES persons(psn_no),
+            PRIMARY KEY (mdtrt_cert_type, mdtrt_cert_no)
+        );
+        """,
+    ),
+    (
+        "0003_uplink_results_reconcile",
+        """
+        ALTER TABLE outbox ADD COLUMN delivered_at TEXT;
+        ALTER TABLE outbox ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
+        ALTER TABLE outbox ADD COLUMN outcome_unknown INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX outbox_state_seq ON outbox(state, seq);
+        CREATE TABLE upstream_results (
+            msgid TEXT PRIMARY KEY,
+            infno TEXT NOT NULL,
+            inf_refmsgid TEXT NOT NULL,
+            output TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        );
+        CREATE TABLE reconcile (
+            id INTEGER PRIMARY KEY,
+            msgid TEXT NOT NULL,
+            field TEXT NOT NULL,
+            local TEXT NOT NULL,
+            upstream TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        );
+        CREATE INDEX reconcile_msgid ON reconcile(msgid);
+        CREATE TABLE upstream_totals (
+            day TEXT PRIMARY KEY,
+            stmt_rslt TEXT NOT NULL,
+            local TEXT NOT NULL,
+            upstream TEXT NOT NULL,
+            checked_at TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 

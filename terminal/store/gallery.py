@@ -49,6 +49,14 @@ class SqliteGallery:
             ],
         )
 
+    def link_credential(self, cert_type: CertType, cert_no: str, psn_no: str) -> None:
+        """Record that a QR token (01) or social-security card number (03) belongs to a person."""
+        self._db.execute(
+            "INSERT INTO credentials (mdtrt_cert_type, mdtrt_cert_no, psn_no) VALUES (?, ?, ?)"
+            " ON CONFLICT(mdtrt_cert_type, mdtrt_cert_no) DO UPDATE SET psn_no = excluded.psn_no",
+            [cert_type.value, cert_no, psn_no],
+        )
+
     def enroll(self, person: Person, consent: Consent, templates: Sequence[NDArray[np.float32]]) -> None:
         """Store a person, the consent record and the templates in one transaction."""
         if consent.psn_no != person.psn_no:
@@ -131,13 +139,22 @@ class SqliteGallery:
         return _person(rows[0])
 
     def person_by_claim(self, claim: IdentityClaim) -> Person:
-        """Resolve an ID-number claim, or a claim that names psn_no, to a person."""
+        """Resolve a claim (psn_no, ID number, linked QR token or card number) to a person."""
         if claim.psn_no:
             return self.person(claim.psn_no)
         if claim.mdtrt_cert_type is CertType.ID_NUMBER:
             rows = list(self._db.query("SELECT * FROM persons WHERE certno = ?", [claim.mdtrt_cert_no]))
-            if rows:
-                return _person(rows[0])
+        else:
+            # QR tokens and card numbers resolve through credentials the upstream (or a technician) linked.
+            rows = list(
+                self._db.query(
+                    "SELECT p.* FROM credentials c JOIN persons p ON p.psn_no = c.psn_no"
+                    " WHERE c.mdtrt_cert_type = ? AND c.mdtrt_cert_no = ?",
+                    [claim.mdtrt_cert_type.value, claim.mdtrt_cert_no],
+                )
+            )
+        if rows:
+            return _person(rows[0])
         raise UnknownPersonError("the credential does not match a person known to this terminal")
 
     def _decrypt(self, row: dict[str, Any]) -> NDArray[np.float32]:
