@@ -136,6 +136,25 @@ def cmd_devices_simulate(args: argparse.Namespace) -> int:
     return simulate_main(args.extra)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the terminal and say what is wrong and how to fix it."""
+    from terminal.diagnostics import run_checks
+
+    terminal = _terminal(args)
+    try:
+        checks = run_checks(terminal)
+    finally:
+        terminal.close()
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        sys.stdout.write(f"{mark} {check.name:<15} {check.detail}\n")
+        if not check.ok:
+            sys.stdout.write(f"     {'':<15} fix: {check.fix}\n")
+    failed = sum(not check.ok for check in checks)
+    sys.stdout.write(f"{len(checks) - failed} passed, {failed} failed\n" if failed else "all checks passed\n")
+    return 1 if failed else 0
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Check the audit log's hash chain."""
     from terminal.store import audit
@@ -225,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # its own options (and --help) belong to the simulator: main() hands over whatever is unparsed
     simulate.set_defaults(func=cmd_devices_simulate)
+
+    add("doctor", cmd_doctor, "check this terminal and say how to fix what is wrong")
 
     audit_cmd = sub.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
     verify = audit_cmd.add_parser("verify", help="check the audit hash chain")

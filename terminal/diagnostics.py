@@ -1,0 +1,110 @@
+"""Terminal self-checks for `medpay doctor`: each says what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from terminal.app import Terminal
+from terminal.errors import TerminalError
+from terminal.store import audit
+from terminal.store.keys import read_key
+from terminal.vision.images import load_image
+from terminal.vision.manifest import load_manifest, verified_path
+
+MIN_FREE_BYTES = 1 << 30
+SELF_TEST_FACES = 6  # insightface's t1.jpg
+
+
+@dataclass(frozen=True)
+class Check:
+    """One diagnostic result."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _run(name: str, probe: Callable[[], str], fix: str) -> Check:
+    try:
+        return Check(name, True, probe())
+    except TerminalError as exc:
+        return Check(name, False, str(exc), fix)
+    except OSError as exc:
+        return Check(name, False, f"{type(exc).__name__}: {exc}", fix)
+
+
+def run_checks(terminal: Terminal) -> list[Check]:
+    """Every check, in the order a technician would fix things."""
+    return [
+        _run("machine", _machine, ""),
+        _run("disk", lambda: _disk(terminal.data_dir), "free space on the data folder's disk"),
+        _run("template key", lambda: _key(terminal), "run `medpay-provision init` or `chmod 600` the key"),
+        _run("models", lambda: _models(terminal), "run `medpay-provision models`"),
+        _run("database", lambda: _database(terminal), "restore the data folder from backup; see docs"),
+        _run("policy", lambda: _policy(terminal), "install this year's signed bundle in config/policies"),
+        _run("catalogue", lambda: f"{len(terminal.catalog.items)} items", "check settlement.catalog"),
+        _run("face self-test", lambda: _self_test(terminal), "run `medpay-provision models`; check the CPU"),
+    ]
+
+
+def _machine() -> str:
+    return f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs"
+
+
+def _disk(folder: Path) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < MIN_FREE_BYTES:
+        raise TerminalError(f"only {free // (1 << 20)} MiB free under {folder}")
+    return f"{free // (1 << 30)} GiB free under {folder}"
+
+
+def _key(terminal: Terminal) -> str:
+    read_key(terminal.data_dir)
+    return "present, owner-only"
+
+
+def _models(terminal: Terminal) -> str:
+    models_dir = terminal.config.models_dir()
+    manifest = load_manifest(models_dir)
+    names = [verified_path(models_dir, entry).name for entry in manifest.model if entry.default]
+    return f"{len(names)} default models verified (sha256)"
+
+
+def _database(terminal: Terminal) -> str:
+    problems = audit.verify(terminal.db)
+    if problems:
+        raise TerminalError("audit log: " + "; ".join(problems[:3]))
+    # counted in SQL without the template key: this check must not depend on the key check
+    enrolled = _count(terminal, "SELECT COUNT(DISTINCT psn_no) AS n FROM templates")
+    pending = _count(terminal, "SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")
+    return f"audit chain intact; {enrolled} people enrolled; outbox {pending} pending"
+
+
+def _count(terminal: Terminal, sql: str) -> int:
+    return int(next(iter(terminal.db.query(sql)))["n"])
+
+
+def _policy(terminal: Terminal) -> str:
+    today = terminal.clock.now().date()
+    bundle = terminal.policies.for_date(today)
+    note = " (PLACEHOLDER parameters)" if bundle.placeholder else ""
+    return f"{bundle.bundle_id} v{bundle.version} prices today{note}"
+
+
+def _self_test(terminal: Terminal) -> str:
+    import insightface
+
+    from terminal.domain import Frame
+
+    image = load_image(Path(os.path.dirname(insightface.__file__)) / "data" / "images" / "t1.jpg")
+    found = terminal.face_stage.observe(Frame(image, "self-test", terminal.clock.now()))
+    if len(found) != SELF_TEST_FACES:
+        raise TerminalError(f"found {len(found)} faces in the test image, expected {SELF_TEST_FACES}")
+    return f"{len(found)} faces found and embedded"
