@@ -14,8 +14,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
 
+# init + models only: the full `medpay-provision all` also self-tests today's policy, a technician's check
 models: setup
-	$(BIN)/medpay-provision all
+	$(BIN)/medpay-provision init
+	$(BIN)/medpay-provision models
 
 demo: models
 	$(BIN)/medpay demo

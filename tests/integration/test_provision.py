@@ -61,3 +61,25 @@ def test_provision_init_creates_an_owner_only_key(tmp_path: Path) -> None:
     assert provision_main(["--data-dir", str(tmp_path / "data"), "init"]) == 0
     key = tmp_path / "data" / "keys" / "templates.key"
     assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    from scripts.provision import provision_all
+    from terminal.config import DEFAULT_CONFIG
+
+    folder = tmp_path / "data"
+    results = provision_all(DEFAULT_CONFIG, folder, tmp_path / "models", None, dry_run=True)
+    assert {r.status for r in results} == {"would do"}
+    assert not folder.exists() and not (tmp_path / "models").exists()
+
+
+@pytest.mark.usefixtures("require_models")
+def test_full_provisioning_self_tests_and_a_rerun_changes_nothing(tmp_path: Path) -> None:
+    from scripts.provision import provision_all
+    from terminal.config import DEFAULT_CONFIG
+
+    folder = tmp_path / "data"
+    first = {r.step: r.status for r in provision_all(DEFAULT_CONFIG, folder, MODELS, None, dry_run=False)}
+    assert first == {"machine": "done", "data folder": "done", "models": "unchanged", "self-test": "done"}
+    again = {r.step: r.status for r in provision_all(DEFAULT_CONFIG, folder, MODELS, None, dry_run=False)}
+    assert again["data folder"] == "unchanged" and again["models"] == "unchanged"
