@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup models demo test check serve clean bench bench-deps
+.PHONY: setup models demo test check serve kiosk clean bench bench-deps
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,10 @@ test: models check
 
 serve: models
 	$(BIN)/medpay serve
+
+# the kiosk in a browser: a fresh demo terminal at http://127.0.0.1:8080/kiosk
+kiosk: models
+	$(BIN)/medpay serve --demo
 
 clean:
 	rm -rf $(VENV) models/*.onnx models/cache

@@ -22,7 +22,7 @@ from serial.tools import list_ports
 
 from terminal.config import DEFAULT_CONFIG, REPO_ROOT, data_dir
 from terminal.errors import ModelError, ModelIntegrityError, TerminalError
-from terminal.store.keys import create_key, key_path
+from terminal.store.keys import create_key, create_token, key_path
 from terminal.vision.manifest import Manifest, ModelEntry, load_manifest, sha256_of
 
 log = logging.getLogger("medpay.provision")
@@ -30,6 +30,7 @@ log = logging.getLogger("medpay.provision")
 MODELS_DIR = REPO_ROOT / "models"
 CACHE = "cache"
 MIN_FREE_BYTES = 1 << 30
+STAFF_ROLES = ("cashier", "technician")
 
 
 def provision_models(models_dir: Path, source_dir: Path | None = None) -> list[str]:
@@ -124,6 +125,8 @@ def _converter(entry: ModelEntry) -> Callable[[Path, Path], None]:
 def provision_init(target: Path) -> Path:
     """Create the data folder and the template key (0600); returns the key path."""
     target.mkdir(parents=True, exist_ok=True)
+    for role in STAFF_ROLES:
+        create_token(target, role)
     return create_key(target)
 
 
@@ -218,7 +221,7 @@ def provision_all(
             lambda: ("done", check_machine(folder)),
             "check Python, CPU, disk, cameras, serial ports",
         ),
-        ("data folder", init, f"create {folder} and a 0600 template key"),
+        ("data folder", init, f"create {folder}, a 0600 template key and staff tokens"),
         ("models", models, f"install and verify the manifest's default models in {models_dir}"),
         ("self-test", lambda: ("done", self_test(config_path, folder)), "run the face pipeline once"),
     ]

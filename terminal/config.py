@@ -102,6 +102,15 @@ class SettlementConfig(_Strict):
     ]
 
 
+class SessionConfig(_Strict):
+    """The kiosk's checkout session and where its bills come from."""
+
+    timeout_s: Annotated[int, Field(description="seconds of inactivity before a step times out", ge=10)] = 120
+    bills: Annotated[
+        Path, Field(description="folder of bill JSON files (the demo's bill source; relative to this file)")
+    ] = Path("bills")
+
+
 class ServiceConfig(_Strict):
     """The local HTTP service."""
 
@@ -118,6 +127,7 @@ class TerminalConfig(_Strict):
     models: ModelsConfig = ModelsConfig()
     identity: IdentityConfig = IdentityConfig()
     settlement: SettlementConfig
+    session: SessionConfig = SessionConfig()
     service: ServiceConfig = ServiceConfig()
 
     def models_dir(self) -> Path:
@@ -153,10 +163,11 @@ def _resolve_paths(config: TerminalConfig, base: Path) -> TerminalConfig:
             "trusted_keys": resolve(config.settlement.trusted_keys),
         }
     )
+    session = config.session.model_copy(update={"bills": resolve(config.session.bills)})
     models = config.models
     if models.dir is not None:
         models = models.model_copy(update={"dir": resolve(models.dir)})
-    return config.model_copy(update={"settlement": settlement, "models": models})
+    return config.model_copy(update={"settlement": settlement, "session": session, "models": models})
 
 
 def _describe(path: Path, text: str, exc: ValidationError) -> str:

@@ -109,3 +109,25 @@ class Ledger(Protocol):
     def record(self, record: SettlementRecord) -> None:
         """Write settlement, accumulators, outbox entry and audit record in one transaction."""
         ...
+
+
+class Uplink(Protocol):
+    """The upstream settlement platform, as the sync worker uses it (terminal/uplink/client.py)."""
+
+    sign_no: str
+
+    def sign_in(self, msgid: str, at: datetime) -> str:
+        """9001: register the terminal's key and return the sign_no."""
+        ...
+
+    def call(self, envelope: Mapping[str, Any]) -> Any:
+        """Send one envelope; a response with `.output` and `.inf_refmsgid`, or an UplinkError."""
+        ...
+
+    def query(self, msgid: str, omsgid: str, at: datetime) -> dict[str, Any] | None:
+        """The stored response to an original msgid, None when the upstream never committed it."""
+        ...
+
+    def daily_totals(self, msgid: str, totals: Mapping[str, str], at: datetime) -> dict[str, Any]:
+        """3201: compare one day's totals."""
+        ...

@@ -3,70 +3,33 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import sys
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from firmware_bridge.simulate import DEMO_CARD, DEMO_EC_TOKEN
 from terminal.app import Terminal, build_terminal
 from terminal.clock import SystemClock
-from terminal.config import REPO_ROOT, load
-from terminal.domain import CertType, Frame, Match, Person
-from terminal.operations import enroll_person, identify_faces
+from terminal.config import load
+from terminal.demo_data import (
+    DEMO_PEOPLE,
+    SAMPLE_BILL,
+    demo_faces,
+    face_crop,
+    insightface_image,
+    seed_demo,
+)
+from terminal.domain import Frame, Match
+from terminal.operations import identify_faces
 from terminal.pipeline.bills import load_bill
 from terminal.store.keys import create_key
 from terminal.vision.images import load_image
 
 log = logging.getLogger(__name__)
-
-SAMPLE_BILL = REPO_ROOT / "config" / "bills" / "outpatient-sample.json"
-CONSENT = "本人同意本终端保存本人人脸特征，仅用于本院医保刷脸结算；可随时撤回。"
-
-# Demo people for the six faces of insightface's t1.jpg, left to right. Invented data.
-DEMO_PEOPLE = [
-    Person("43030200000000000101", "李建国", "430302195803120011", "310", "retired", "430302",
-           Decimal("1860.50"), "1", date(1958, 3, 12)),
-    Person("43030200000000000102", "王秀兰", "430302196207250022", "390", "active", "430302",
-           Decimal("0.00"), "2", date(1962, 7, 25)),
-    Person("43030200000000000103", "张伟", "430302198511030033", "310", "active", "430302",
-           Decimal("326.40"), "1", date(1985, 11, 3)),
-    Person("43030200000000000104", "刘芳", "430302199002140044", "390", "active", "430302",
-           Decimal("0.00"), "2", date(1990, 2, 14)),
-    Person("43030200000000000105", "陈明", "430302197709300055", "310", "active", "430302",
-           Decimal("95.00"), "1", date(1977, 9, 30)),
-    Person("43030200000000000106", "杨丽", "430302196812080066", "390", "active", "430302",
-           Decimal("0.00"), "2", date(1968, 12, 8)),
-]  # fmt: skip
-
-
-def link_demo_credentials(terminal: Terminal) -> None:
-    """Link the reader simulators' demo card and QR token to the first demo person (李建国)."""
-    psn_no = DEMO_PEOPLE[0].psn_no
-    terminal.gallery.link_credential(CertType.SOCIAL_SECURITY_CARD, DEMO_CARD.card_no, psn_no)
-    terminal.gallery.link_credential(CertType.EC_TOKEN, DEMO_EC_TOKEN, psn_no)
-
-
-def _insightface_image(name: str) -> Path:
-    import insightface
-
-    return Path(os.path.dirname(insightface.__file__)) / "data" / "images" / name
-
-
-def _crop(
-    image: NDArray[np.uint8], box: tuple[float, float, float, float], margin: float
-) -> NDArray[np.uint8]:
-    x1, y1, x2, y2 = box
-    w, h = x2 - x1, y2 - y1
-    top, left = max(0, int(y1 - margin * h)), max(0, int(x1 - margin * w))
-    crop: NDArray[np.uint8] = image[top : int(y2 + margin * h), left : int(x2 + margin * w)].copy()
-    return crop
 
 
 def _relit(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -124,27 +87,36 @@ class _ReplayClock:
         return SystemClock().now() + self._offset
 
 
+def prepare_demo_terminal(config_path: Path, data_root: Path) -> Terminal:
+    """A fresh demo terminal (models provisioned, staff tokens, demo people enrolled) for `serve --demo`."""
+    from scripts.provision import provision_init, provision_models
+
+    config = load(config_path)
+    provision_models(config.models_dir())
+    folder = data_root / "demo-kiosk"
+    if folder.exists():
+        shutil.rmtree(folder)
+    provision_init(folder)
+    terminal = build_terminal(config, folder, SystemClock())
+    seed_demo(terminal)
+    _say(f"demo people enrolled; staff tokens in {folder / 'keys'}")
+    return terminal
+
+
 def _run(terminal: Terminal) -> int:
     clock = terminal.clock
-    group = load_image(_insightface_image("t1.jpg"))
-    faces = terminal.face_stage.observe(Frame(group, "t1.jpg", clock.now()))
-    faces.sort(key=lambda obs: obs.box.x1)
-    _say(f"1. enrolment: {len(faces)} faces in t1.jpg, each enrolled with recorded consent")
-    boxes = [(o.box.x1, o.box.y1, o.box.x2, o.box.y2) for o in faces]
-    for person, box in zip(DEMO_PEOPLE, boxes, strict=False):
-        crop = _crop(group, box, 0.6)
-        enroll_person(
-            terminal, Frame(crop, "t1.jpg", clock.now()), person, CONSENT, "刷脸结算", "demo-technician"
-        )
+    enrolled = seed_demo(terminal)
+    _say(f"1. enrolment: {len(enrolled)} faces in t1.jpg, each enrolled with recorded consent")
+    for person in enrolled:
         _say(f"   enrolled {person.psn_name} ({person.psn_no})")
-    link_demo_credentials(terminal)
 
     target = DEMO_PEOPLE[2]
-    probe = _relit(_crop(group, boxes[2], 1.0))
+    group = load_image(insightface_image("t1.jpg"))
+    probe = _relit(face_crop(group, demo_faces(terminal)[2], 1.0))
     results = identify_faces(terminal, Frame(probe, "probe-enrolled", clock.now()))
     found = [r.psn_no for r in results]
     _say(f"2. probe of an enrolled person (re-scaled, re-lit): {_outcome(terminal, found)}")
-    stranger = load_image(_insightface_image("Tom_Hanks_54745.png"))
+    stranger = load_image(insightface_image("Tom_Hanks_54745.png"))
     strangers = [r.psn_no for r in identify_faces(terminal, Frame(stranger, "probe-stranger", clock.now()))]
     _say(f"3. probe of a person not enrolled: {_outcome(terminal, strangers)}")
     if found != [target.psn_no] or strangers != [None]:

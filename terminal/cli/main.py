@@ -99,15 +99,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the local HTTP service."""
+    from datetime import timedelta
+
     import uvicorn
 
     from terminal.service.app import create_app
+    from terminal.service.wiring import FileBillSource
+    from terminal.store.keys import read_token
 
-    terminal = _terminal(args)
-    host = args.host or terminal.config.service.host
-    port = args.port or terminal.config.service.port
+    if args.demo:
+        from terminal.cli.demo import prepare_demo_terminal
+
+        terminal = prepare_demo_terminal(args.config, data_dir(args.data_dir))
+    else:
+        terminal = _terminal(args)
+    config = terminal.config
+    app = create_app(
+        terminal,
+        bills=FileBillSource(config.session.bills),
+        cashier_token=read_token(terminal.data_dir, "cashier"),
+        technician_token=read_token(terminal.data_dir, "technician"),
+        session_timeout=timedelta(seconds=config.session.timeout_s),
+    )
+    host = args.host or config.service.host
+    port = args.port or config.service.port
+    sys.stdout.write(f"kiosk: http://{host}:{port}/kiosk  counter: /counter  technician: /tech\n")
     try:
-        uvicorn.run(create_app(terminal), host=host, port=port, log_level="info")
+        # open event streams would otherwise hold shutdown forever
+        uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
     finally:
         terminal.close()
     return 0
@@ -226,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = add("serve", cmd_serve, "run the local HTTP service")
     serve.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--demo", action="store_true", help="a fresh demo terminal with the demo people enrolled"
+    )
 
     policy = sub.add_parser("policy", help="policy bundles").add_subparsers(
         dest="policy_command", required=True

@@ -3,17 +3,28 @@
 No `from __future__ import annotations` here: FastAPI reads the route annotations at run time.
 """
 
+import asyncio
+import json
+import logging
+import secrets
 import threading
-from collections.abc import Iterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, UploadFile
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+import anyio
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
 from terminal import __version__
 from terminal.app import Terminal
+from terminal.config import REPO_ROOT
+from terminal.domain import Bill, FeeLine
 from terminal.errors import (
     BillError,
     FaceError,
@@ -27,8 +38,14 @@ from terminal.errors import (
 from terminal.operations import identify_faces
 from terminal.pipeline.bills import bill_from_json
 from terminal.pipeline.capture import frame_from_bytes
+from terminal.pipeline.session import LivenessHook, Session, SessionStateError, claim_from_input
+from terminal.service.wiring import BillSource, FileBillSource, bill_summary, build_session
+from terminal.vision.manifest import load_manifest
+
+log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 # Which HTTP status each kind of terminal error maps to; the message is always the error's own.
 _STATUS: tuple[tuple[type[TerminalError], int], ...] = (
@@ -37,9 +54,12 @@ _STATUS: tuple[tuple[type[TerminalError], int], ...] = (
     (BillError, 422),
     (SettlementError, 422),
     (FaceError, 422),
+    (SessionStateError, 409),
     (IdentityError, 409),
     (ModelError, 503),
 )
+
+_PAGES = {"kiosk": "kiosk.html", "counter": "counter.html", "tech": "tech.html"}
 
 
 class PresettleRequest(BaseModel):
@@ -51,17 +71,107 @@ class PresettleRequest(BaseModel):
     bill: dict[str, Any]
 
 
-def create_app(terminal: Terminal) -> FastAPI:
-    """The FastAPI application over one terminal."""
+class CredentialRequest(BaseModel):
+    """What the patient scanned (QR), swiped (card) or typed (ID number)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["qr", "card", "id"]
+    value: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class BillChoice(BaseModel):
+    """A pending bill chosen from the bill source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chrg_bchno: Annotated[str, Field(min_length=1, max_length=30)]
+
+
+class BasketItem(BaseModel):
+    """One scanned item at the pharmacy counter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, Field(min_length=1, max_length=50)]
+    cnt: Annotated[Decimal, Field(gt=0, max_digits=8, decimal_places=2)]
+    pric: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+    dise_codg: Annotated[str | None, Field(max_length=30)] = None
+
+
+class Basket(BaseModel):
+    """The pharmacy basket, settled as one bill (med_type 41, or 14 when it carries 门特 lines)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: Annotated[list[BasketItem], Field(min_length=1, max_length=200)]
+
+
+def _basket_bill(basket: Basket, terminal: Terminal, serial: int) -> Bill:
+    """A Bill from a counter basket, names from the catalogue."""
+    now = terminal.clock.now()
+    lines = []
+    for n, item in enumerate(basket.items, start=1):
+        catalogued = terminal.catalog.item(item.code, str(n))
+        lines.append(
+            FeeLine(
+                feedetl_sn=str(n),
+                med_list_codg=item.code,
+                cnt=item.cnt,
+                pric=item.pric,
+                det_item_fee_sumamt=(item.cnt * item.pric).quantize(Decimal("0.01")),
+                name=catalogued.name,
+                dise_codg=item.dise_codg or None,
+            )
+        )
+    special = any(line.dise_codg for line in lines)
+    return Bill(
+        chrg_bchno=f"RX{now:%Y%m%d%H%M%S}{serial:04d}",
+        med_type="14" if special else "41",
+        lines=tuple(lines),
+        begntime=now,
+    )
+
+
+def create_app(
+    terminal: Terminal,
+    *,
+    session: Session | None = None,
+    bills: BillSource | None = None,
+    cashier_token: str | None = None,
+    technician_token: str | None = None,
+    liveness: LivenessHook | None = None,
+    session_timeout: timedelta = timedelta(seconds=120),
+    event_interval: float = 0.5,
+) -> FastAPI:
+    """The FastAPI application over one terminal and its one checkout session."""
     app = FastAPI(title="medpay terminal", version=__version__)
     # One checkout at a time: the terminal's models and database are used by one request at once.
     lock = threading.Lock()
+    checkout = session or build_session(terminal, timeout=session_timeout, liveness=liveness)
+    source: BillSource = bills or FileBillSource(REPO_ROOT / "config" / "bills")
+    basket_serial = iter(range(1, 10**9))
 
     def use_terminal() -> Iterator[Terminal]:
         with lock:
             yield terminal
 
     TerminalDep = Annotated[Terminal, Depends(use_terminal)]
+
+    def _bearer(expected: str | None, role: str, authorization: str | None) -> None:
+        if expected is None:
+            raise HTTPException(status_code=401, detail=f"no {role} token is configured on this terminal")
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), expected.encode()):
+            raise HTTPException(
+                status_code=401, detail=f"{role} token required", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    def cashier(authorization: Annotated[str | None, Header()] = None) -> None:
+        _bearer(cashier_token, "cashier", authorization)
+
+    def technician(authorization: Annotated[str | None, Header()] = None) -> None:
+        _bearer(technician_token, "technician", authorization)
 
     @app.exception_handler(TerminalError)
     async def terminal_error(request: Request, exc: TerminalError) -> JSONResponse:
@@ -86,10 +196,7 @@ def create_app(terminal: Terminal) -> FastAPI:
         claim: Annotated[str | None, Form(description="psn_no claimed by a credential (1:1)")] = None,
     ) -> dict[str, Any]:
         """Who is in the uploaded image: box, landmarks and person id per face; never a score."""
-        data = image.file.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise HTTPException(status_code=413, detail="image larger than 10 MB")
-        frame = frame_from_bytes(data, image.filename or "upload", term.clock)
+        frame = frame_from_bytes(_read_upload(image), image.filename or "upload", term.clock)
         return {"faces": [face.as_json() for face in identify_faces(term, frame, claim)]}
 
     @app.post("/api/presettle")
@@ -98,4 +205,189 @@ def create_app(terminal: Terminal) -> FastAPI:
         priced = term.checkout.price(bill_from_json(request.bill), request.psn_no)
         return priced.as_json()
 
+    # ---- the checkout session (patient side; the kiosk browser runs on this machine) ----------------
+
+    @app.get("/api/session")
+    def session_view(term: TerminalDep) -> dict[str, Any]:
+        """The session as the patient's screen shows it."""
+        checkout.tick()
+        return checkout.view()
+
+    @app.post("/api/session/start")
+    def session_start(term: TerminalDep) -> dict[str, Any]:
+        """A patient begins a checkout."""
+        return checkout.start()
+
+    @app.post("/api/session/face")
+    def session_face(
+        term: TerminalDep,
+        image: Annotated[UploadFile, File(description="a camera frame (JPEG or PNG)")],
+        claim: Annotated[str | None, Form(description="psn_no claimed by a credential (1:1)")] = None,
+    ) -> dict[str, Any]:
+        """One face attempt; the answer is pass/fail and the next prompt only."""
+        frame = frame_from_bytes(_read_upload(image), image.filename or "camera", term.clock)
+        return checkout.identify_face([frame], claim or None)
+
+    @app.post("/api/session/preview")
+    def session_preview(
+        term: TerminalDep,
+        image: Annotated[UploadFile, File(description="a preview frame from the kiosk camera")],
+    ) -> dict[str, Any]:
+        """Where the usable faces are in a preview frame (boxes only: nobody is identified here)."""
+        frame = frame_from_bytes(_read_upload(image), "preview", term.clock)
+        boxes = [
+            [round(o.box.x1, 1), round(o.box.y1, 1), round(o.box.x2, 1), round(o.box.y2, 1)]
+            for o in term.face_stage.observe(frame)
+        ]
+        return {"faces": boxes, "prompt": "hold_still" if len(boxes) == 1 else "look_at_camera"}
+
+    @app.post("/api/session/credential")
+    def session_credential(term: TerminalDep, request: CredentialRequest) -> dict[str, Any]:
+        """Identify by QR code, social-security card or ID number."""
+        return checkout.identify_credential(claim_from_input(request.method, request.value))
+
+    @app.get("/api/session/bills")
+    def session_bills(term: TerminalDep) -> dict[str, Any]:
+        """Pending bills of the identified patient (already settled ones left out)."""
+        psn_no = checkout.psn_no
+        if psn_no is None:
+            raise SessionStateError("identify the patient first")
+        pending = [b for b in source.pending(psn_no) if not term.ledger.is_settled(b.chrg_bchno)]
+        return {"bills": [bill_summary(b) for b in pending]}
+
+    @app.post("/api/session/bill")
+    def session_bill(term: TerminalDep, choice: BillChoice) -> dict[str, Any]:
+        """Load a pending bill from the bill source and show its pre-settlement."""
+        return checkout.load_bill(source.get(choice.chrg_bchno))
+
+    @app.post("/api/session/confirm")
+    def session_confirm(term: TerminalDep) -> dict[str, Any]:
+        """The patient confirms: record the settlement once and show the receipt."""
+        return checkout.confirm()
+
+    @app.post("/api/session/cancel")
+    def session_cancel(term: TerminalDep) -> dict[str, Any]:
+        """Cancel the checkout, from any state before recording."""
+        return checkout.cancel()
+
+    @app.post("/api/session/finish")
+    def session_finish(term: TerminalDep) -> dict[str, Any]:
+        """The receipt was taken; back to the welcome screen."""
+        return checkout.finish()
+
+    @app.get("/api/session/events")
+    async def session_events(request: Request) -> StreamingResponse:
+        """Server-sent events: the session view each time it changes (and timeouts as they fire)."""
+
+        def next_view(since: int) -> tuple[int, dict[str, Any] | None]:
+            version = checkout.wait_for_change(since, event_interval)
+            # Timeouts run on the injected clock; never queue behind a face check for them.
+            if lock.acquire(blocking=False):
+                try:
+                    checkout.tick()
+                finally:
+                    lock.release()
+            version = checkout.version
+            return version, (checkout.view() if version != since else None)
+
+        async def stream() -> AsyncIterator[str]:
+            since = -1
+            while not await request.is_disconnected():
+                since, view = await anyio.to_thread.run_sync(next_view, since)
+                if view is not None:
+                    yield f"event: state\ndata: {json.dumps(view, ensure_ascii=False)}\n\n"
+                else:
+                    yield ": keep-alive\n\n"
+                await asyncio.sleep(0)
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
+
+    # ---- pharmacy counter (cashier token) -----------------------------------------------------------
+
+    @app.get("/api/counter/catalog/{code}", dependencies=[Depends(cashier)])
+    def counter_item(term: TerminalDep, code: str) -> dict[str, Any]:
+        """A scanned code looked up in the catalogue: name, class, price ceiling."""
+        item = term.catalog.find(code.strip())
+        if item is None:
+            raise HTTPException(status_code=404, detail=f"code {code} is not in the catalogue")
+        return {
+            "code": item.med_list_codg,
+            "name": item.name,
+            "cls": {"01": "甲", "02": "乙", "03": "丙"}.get(item.chrgitm_lv, "?"),
+            "pric": str(item.pric_uplmt_amt) if item.pric_uplmt_amt is not None else None,
+            "list_type": item.list_type,
+        }
+
+    @app.post("/api/counter/basket", dependencies=[Depends(cashier)])
+    def counter_basket(term: TerminalDep, basket: Basket) -> dict[str, Any]:
+        """The scanned basket becomes the session's bill (priced at once if the patient is identified)."""
+        return checkout.load_bill(_basket_bill(basket, term, next(basket_serial)))
+
+    # ---- technician (technician token) --------------------------------------------------------------
+
+    @app.get("/api/tech/diagnostics", dependencies=[Depends(technician)])
+    def tech_diagnostics(term: TerminalDep) -> dict[str, Any]:
+        """Gallery size, outbox depth, model versions, reconciliation differences, recent attempts."""
+        try:
+            manifest = load_manifest(term.config.models_dir())
+            models = [
+                {
+                    "name": m.name,
+                    "task": m.task,
+                    "file": m.file,
+                    "sha256": m.sha256[:12],
+                    "default": m.default,
+                }
+                for m in manifest.model
+            ]
+        except TerminalError as exc:
+            models = [{"error": str(exc)}]
+        return {
+            "terminal_id": term.config.terminal.terminal_id,
+            "version": __version__,
+            "gallery_size": term.gallery.size(),
+            "outbox_pending": len(term.ledger.pending_outbox(limit=100000)),
+            "reconcile_differences": _count(term, "reconcile"),
+            "models": models,
+            "identity": {
+                "threshold": term.config.identity.threshold,
+                "max_face_attempts": term.config.identity.max_face_attempts,
+            },
+            "session": checkout.diagnostics(),
+        }
+
+    # ---- pages -----------------------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/kiosk")
+
+    def page(name: str) -> FileResponse:
+        return FileResponse(STATIC_DIR / _PAGES[name], headers={"Cache-Control": "no-store"})
+
+    def page_route(name: str) -> Any:
+        def serve() -> FileResponse:
+            return page(name)
+
+        return serve
+
+    for _name in _PAGES:
+        app.add_api_route(f"/{_name}", page_route(_name), include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def _read_upload(image: UploadFile) -> bytes:
+    data = image.file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise HTTPException(status_code=413, detail="image larger than 10 MB")
+    return data
+
+
+def _count(terminal: Terminal, table: str) -> int | None:
+    """Rows in a table, None when the table does not exist on this terminal yet."""
+    if not terminal.db[table].exists():
+        return None
+    return int(terminal.db[table].count)

@@ -112,7 +112,7 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         """,
     ),
     (
-        "0003_uplink_results_reconcile",
+        "0004_uplink_results_reconcile",
         """
         ALTER TABLE outbox ADD COLUMN delivered_at TEXT;
         ALTER TABLE outbox ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
@@ -141,6 +141,33 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
             upstream TEXT NOT NULL,
             checked_at TEXT NOT NULL
         );
+        """,
+    ),
+    (
+        "0005_checkout_sessions",
+        """
+        CREATE TABLE checkout_sessions (
+            session_id TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            face_failures INTEGER NOT NULL DEFAULT 0,
+            psn_no TEXT,
+            method TEXT,
+            bill TEXT,
+            msgid TEXT
+        );
+        CREATE INDEX checkout_sessions_state ON checkout_sessions(state, updated_at);
+        CREATE TABLE checkout_session_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            event TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );
+        CREATE INDEX checkout_session_events_session ON checkout_session_events(session_id, seq);
         """,
     ),
 )

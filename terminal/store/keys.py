@@ -35,6 +35,26 @@ def create_key(data_dir: Path) -> Path:
     return path
 
 
+def create_token(data_dir: Path, role: str) -> Path:
+    """Create a random bearer token for a staff role (cashier, technician) in a 0600 file, once."""
+    path = data_dir / "keys" / f"{role}.token"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path
+
+
+def read_token(data_dir: Path, role: str) -> str | None:
+    """A staff role's bearer token, or None when not provisioned (its endpoints then refuse everyone)."""
+    path = data_dir / "keys" / f"{role}.token"
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
 def read_key(data_dir: Path) -> bytes:
     """Read the key, refusing a missing, malformed or group/world-readable file."""
     path = key_path(data_dir)

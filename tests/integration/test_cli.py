@@ -115,8 +115,8 @@ def test_a_corrupted_model_file_is_refused(tmp_path: Path, data_dir: Path) -> No
 
 def _known_person(data_dir: Path) -> str:
     """Record one demo person's insurance data (no face) in the terminal database."""
-    from terminal.cli.demo import DEMO_PEOPLE
     from terminal.clock import SystemClock
+    from terminal.demo_data import DEMO_PEOPLE
     from terminal.store.db import open_db
     from terminal.store.gallery import SqliteGallery
     from terminal.store.keys import TemplateCipher, read_key

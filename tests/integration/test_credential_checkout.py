@@ -9,7 +9,7 @@ import pytest
 from firmware_bridge.readers import CardReader, QrReader
 from firmware_bridge.simulate import DEMO_CARD, DEMO_EC_TOKEN, CardSimulator, LineDeviceSimulator, TcpEndpoint
 from terminal.app import Terminal
-from terminal.cli.demo import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
+from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
 from terminal.domain import CertType, IdentityClaim
 from terminal.errors import UnknownPersonError
 from terminal.pipeline.bills import load_bill

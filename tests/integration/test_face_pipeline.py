@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from terminal.app import Terminal
+from terminal.demo_data import face_crop
 from terminal.domain import Frame, Person
 from terminal.errors import FaceError, NoFaceError
 from terminal.operations import enroll_person, identify_faces
@@ -21,13 +22,6 @@ def _frame(image: np.ndarray, clock: FixedClock, source: str = "test") -> Frame:
 
 def _person(i: int) -> Person:
     return Person(f"P{i:03d}", f"演示{i}", f"43030219800101{i:04d}", "390", "active", "430302")
-
-
-def _crop(image: np.ndarray, box: tuple[float, float, float, float], margin: float) -> np.ndarray:
-    x1, y1, x2, y2 = box
-    w, h = x2 - x1, y2 - y1
-    top, left = max(0, int(y1 - margin * h)), max(0, int(x1 - margin * w))
-    return image[top : int(y2 + margin * h), left : int(x2 + margin * w)].copy()
 
 
 def test_finds_the_six_faces_of_t1_with_templates(terminal: Terminal, clock: FixedClock) -> None:
@@ -49,9 +43,9 @@ def test_enrolled_person_is_found_in_a_rescaled_relit_probe_and_a_stranger_is_no
     observations = terminal.face_stage.observe(_frame(image, clock))
     boxes = [(o.box.x1, o.box.y1, o.box.x2, o.box.y2) for o in observations]
     for i, box in enumerate(boxes):
-        enroll_person(terminal, _frame(_crop(image, box, 0.6), clock), _person(i), "同意", "test", "tech")
+        enroll_person(terminal, _frame(face_crop(image, box, 0.6), clock), _person(i), "同意", "test", "tech")
 
-    probe = _crop(image, boxes[2], 1.0)
+    probe = face_crop(image, boxes[2], 1.0)
     probe = cv2.resize(probe, None, fx=1.7, fy=1.7, interpolation=cv2.INTER_CUBIC)
     probe = np.clip(probe.astype(np.float32) * 0.75 + 20, 0, 255).astype(np.uint8)
     results = identify_faces(terminal, _frame(probe, clock))

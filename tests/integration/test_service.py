@@ -84,7 +84,7 @@ def test_service_binds_loopback_by_default() -> None:
 def test_presettle_prices_a_bill_for_a_known_person(base_url: str, terminal: Terminal) -> None:
     import json
 
-    from terminal.cli.demo import DEMO_PEOPLE, SAMPLE_BILL
+    from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL
 
     person = DEMO_PEOPLE[2]
     terminal.gallery.upsert_person(person)

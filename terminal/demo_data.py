@@ -1,0 +1,85 @@
+"""Demo people and their faces: invented insurance data for the six faces of insightface's t1.jpg."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from firmware_bridge.simulate import DEMO_CARD, DEMO_EC_TOKEN
+from terminal.app import Terminal
+from terminal.config import REPO_ROOT
+from terminal.domain import CertType, Frame, Person
+from terminal.operations import enroll_person
+from terminal.vision.images import load_image
+
+log = logging.getLogger(__name__)
+
+SAMPLE_BILL = REPO_ROOT / "config" / "bills" / "outpatient-sample.json"
+CONSENT = "本人同意本终端保存本人人脸特征，仅用于本院医保刷脸结算；可随时撤回。"
+
+# Demo people for the six faces of insightface's t1.jpg, left to right. Invented data.
+DEMO_PEOPLE = [
+    Person("43030200000000000101", "李建国", "430302195803120011", "310", "retired", "430302",
+           Decimal("1860.50"), "1", date(1958, 3, 12)),
+    Person("43030200000000000102", "王秀兰", "430302196207250022", "390", "active", "430302",
+           Decimal("0.00"), "2", date(1962, 7, 25)),
+    Person("43030200000000000103", "张伟", "430302198511030033", "310", "active", "430302",
+           Decimal("326.40"), "1", date(1985, 11, 3)),
+    Person("43030200000000000104", "刘芳", "430302199002140044", "390", "active", "430302",
+           Decimal("0.00"), "2", date(1990, 2, 14)),
+    Person("43030200000000000105", "陈明", "430302197709300055", "310", "active", "430302",
+           Decimal("95.00"), "1", date(1977, 9, 30)),
+    Person("43030200000000000106", "杨丽", "430302196812080066", "390", "active", "430302",
+           Decimal("0.00"), "2", date(1968, 12, 8)),
+]  # fmt: skip
+
+
+def link_demo_credentials(terminal: Terminal) -> None:
+    """Link the reader simulators' demo card and QR token to the first demo person (李建国)."""
+    psn_no = DEMO_PEOPLE[0].psn_no
+    terminal.gallery.link_credential(CertType.SOCIAL_SECURITY_CARD, DEMO_CARD.card_no, psn_no)
+    terminal.gallery.link_credential(CertType.EC_TOKEN, DEMO_EC_TOKEN, psn_no)
+
+
+def insightface_image(name: str) -> Path:
+    """An image shipped in the insightface wheel (t1.jpg, Tom_Hanks_54745.png)."""
+    import insightface
+
+    return Path(os.path.dirname(insightface.__file__)) / "data" / "images" / name
+
+
+def face_crop(
+    image: NDArray[np.uint8], box: tuple[float, float, float, float], margin: float
+) -> NDArray[np.uint8]:
+    """A face with `margin` × its size of context on each side, clipped to the image."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    top, left = max(0, int(y1 - margin * h)), max(0, int(x1 - margin * w))
+    crop: NDArray[np.uint8] = image[top : int(y2 + margin * h), left : int(x2 + margin * w)].copy()
+    return crop
+
+
+def demo_faces(terminal: Terminal) -> list[tuple[float, float, float, float]]:
+    """The boxes of t1.jpg's six faces, left to right."""
+    group = load_image(insightface_image("t1.jpg"))
+    faces = terminal.face_stage.observe(Frame(group, "t1.jpg", terminal.clock.now()))
+    faces.sort(key=lambda obs: obs.box.x1)
+    return [(o.box.x1, o.box.y1, o.box.x2, o.box.y2) for o in faces]
+
+
+def seed_demo(terminal: Terminal) -> list[Person]:
+    """Enrol DEMO_PEOPLE from t1.jpg with recorded consent and link the simulators' QR token and card."""
+    group = load_image(insightface_image("t1.jpg"))
+    enrolled = []
+    for person, box in zip(DEMO_PEOPLE, demo_faces(terminal), strict=False):
+        frame = Frame(face_crop(group, box, 0.6), "t1.jpg", terminal.clock.now())
+        enrolled.append(enroll_person(terminal, frame, person, CONSENT, "刷脸结算", "demo-seed"))
+    link_demo_credentials(terminal)
+    log.info("demo: enrolled %d people from t1.jpg", len(enrolled))
+    return enrolled

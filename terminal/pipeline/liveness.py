@@ -1,0 +1,298 @@
+"""Stage 2b: liveness — run the randomised challenge, the profile's sensor checks, fuse, fail closed.
+
+The patient sees only a status and the next prompt (GB/T 38671: return pass/fail, never the score,
+so nobody can hill-climb an attack). Scores and reasons go to `diagnostics()` for technicians.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from terminal.domain import FaceBox, Frame
+from terminal.errors import AttemptsExhaustedError, DeviceError, IdentityError
+from terminal.ports import Clock, FaceDetector
+from terminal.vision.liveness.challenge import ChallengeConfig, ChallengeSession
+from terminal.vision.liveness.depth import DepthCheck, DepthConfig
+from terminal.vision.liveness.fusion import Decision, LivenessConfig, fuse
+from terminal.vision.liveness.nir import NirCheck, NirConfig
+from terminal.vision.liveness.pose import head_pose
+from terminal.vision.liveness.sources import FrameSource, SensorFrame
+from terminal.vision.liveness.types import CheckResult, LivenessCheck, LivenessSample, landmark_array
+
+log = logging.getLogger(__name__)
+
+Status = Literal["continue", "pass", "retry", "exhausted"]
+
+RETRY_PROMPT = "未通过，请重试 / Not verified, please try again"
+PASS_PROMPT = "验证通过 / Verified"
+EXHAUSTED_PROMPT = "请使用医保码、社保卡或身份证 / Please use the QR code, social-security card or ID number"
+NO_FACE_PROMPT = "请将面部对准屏幕 / Please face the screen"
+
+
+@dataclass(frozen=True)
+class LivenessOutcome:
+    """What the kiosk may show: a status and the next prompt. Nothing else leaves this stage."""
+
+    status: Status
+    prompt: str
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """Technician diagnostics of one finished attempt (scores live here, never in the outcome)."""
+
+    attempt: int
+    live: bool
+    reason: str
+    scores: dict[str, float]
+    statuses: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Capture:
+    frame: SensorFrame
+    box: FaceBox | None
+
+
+@dataclass
+class _Attempt:
+    challenge: ChallengeSession
+    captures: list[_Capture] = field(default_factory=list)
+
+
+def _largest(boxes: list[FaceBox]) -> FaceBox | None:
+    return max(boxes, key=lambda b: b.width * b.height) if boxes else None
+
+
+def _frontality(box: FaceBox) -> float:
+    pose = head_pose(landmark_array(box))
+    return abs(pose.yaw) + abs(pose.pitch)
+
+
+def _sensor_sample(captures: list[_Capture], kind: Literal["nir", "depth"]) -> LivenessSample:
+    """The most frontal capture carrying `kind`, with its neighbours' frames (pulsed NIR emitters)."""
+    scored = [
+        (_frontality(c.box), i)
+        for i, c in enumerate(captures)
+        if c.box is not None and getattr(c.frame, kind) is not None
+    ]
+    if not scored:
+        return LivenessSample(rgb=(), boxes=())
+    with_kind = [i for _, i in scored]
+    best = min(scored)[1]
+    near = [i for i in with_kind if abs(i - best) <= 2]
+    capture = captures[best]
+    extra = tuple(getattr(captures[i].frame, kind) for i in near)
+    return LivenessSample(
+        rgb=(capture.frame.rgb,),
+        boxes=(capture.box,),
+        nir=extra if kind == "nir" else (),
+        depth=extra if kind == "depth" else (),
+    )
+
+
+class LivenessSession:
+    """Liveness for one patient session: attempts, each a fresh random challenge plus sensor checks."""
+
+    def __init__(
+        self,
+        config: LivenessConfig,
+        detector: FaceDetector,
+        clock: Clock,
+        rng: random.Random,
+        checks: dict[str, LivenessCheck],
+    ) -> None:
+        self._config = config
+        self._detector = detector
+        self._clock = clock
+        self._rng = rng
+        self._checks = checks
+        self._records: list[AttemptRecord] = []
+        self._attempt: _Attempt | None = None
+        self._passed = False
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the face path has ended for this session (offer QR, card or ID instead)."""
+        return not self._passed and len(self._records) >= self._config.max_attempts
+
+    @property
+    def passed(self) -> bool:
+        """Whether an attempt of this session was judged live."""
+        return self._passed
+
+    def _new_attempt(self) -> _Attempt:
+        c = self._config.challenge
+        cfg = ChallengeConfig(
+            moves=c.moves,
+            turn_degrees=c.turn_degrees,
+            nod_degrees=c.nod_degrees,
+            step_timeout_s=c.step_timeout_s,
+            min_parallax=c.min_parallax,
+        )
+        return _Attempt(ChallengeSession(self._rng, self._clock, cfg))
+
+    def start(self) -> LivenessOutcome:
+        """Begin (or restart) an attempt; AttemptsExhaustedError once the limit is reached."""
+        return LivenessOutcome("continue", self._begin().challenge.prompt)
+
+    def _begin(self) -> _Attempt:
+        """A fresh attempt with a new random challenge; AttemptsExhaustedError once the limit is reached."""
+        if self.exhausted:
+            raise AttemptsExhaustedError("too many failed liveness attempts; use QR code, card or ID")
+        self._attempt = self._new_attempt()
+        return self._attempt
+
+    def feed(self, sensors: SensorFrame) -> LivenessOutcome:
+        """Take the next synchronised capture and say what to show next."""
+        if self._passed:
+            return LivenessOutcome("pass", PASS_PROMPT)
+        attempt = self._attempt if self._attempt is not None else self._begin()
+        box = _largest(self._detector.detect(sensors.rgb.image))
+        attempt.captures.append(_Capture(sensors, box))
+        state = attempt.challenge.observe(sensors.rgb, box)
+        if state == "running":
+            return LivenessOutcome(
+                "continue", attempt.challenge.prompt if box is not None else NO_FACE_PROMPT
+            )
+        return self._finish(attempt)
+
+    def _finish(self, attempt: _Attempt) -> LivenessOutcome:
+        decision = self._judge(attempt)
+        self._records.append(
+            AttemptRecord(
+                attempt=len(self._records) + 1,
+                live=decision.live,
+                reason=decision.reason,
+                scores={r.name: r.score for r in decision.results},
+                statuses={r.name: r.status for r in decision.results},
+            )
+        )
+        self._attempt = None
+        if decision.live:
+            self._passed = True
+            log.info("liveness passed on attempt %d", len(self._records))
+            return LivenessOutcome("pass", PASS_PROMPT)
+        log.info("liveness attempt %d failed: %s", len(self._records), decision.reason)
+        if self.exhausted:
+            return LivenessOutcome("exhausted", EXHAUSTED_PROMPT)
+        return LivenessOutcome("retry", RETRY_PROMPT)
+
+    def _judge(self, attempt: _Attempt) -> Decision:
+        results: dict[str, CheckResult] = {"active_challenge": attempt.challenge.result()}
+        captures = attempt.captures
+        rgb_sample = LivenessSample(
+            rgb=tuple(c.frame.rgb for c in captures), boxes=tuple(c.box for c in captures)
+        )
+        for name, check in self._checks.items():
+            try:
+                if name == "nir":
+                    sample = _sensor_sample(captures, "nir")
+                elif name == "depth":
+                    sample = _sensor_sample(captures, "depth")
+                else:
+                    sample = rgb_sample
+                results[name] = check.check(sample)
+            except Exception as exc:  # a crashing check must fail closed, never pass by omission
+                log.exception("liveness check %s raised", name)
+                results[name] = CheckResult.failed(name, 0.0, f"check raised {type(exc).__name__}")
+        return fuse(self._config.required(), results)
+
+    def run(
+        self, source: FrameSource, max_frames: int, on_prompt: Callable[[str], None] | None = None
+    ) -> bool:
+        """Drive attempts from a frame source until pass or exhaustion; True when live."""
+        outcome = self.start()
+        for _ in range(max_frames):
+            if on_prompt is not None:
+                on_prompt(outcome.prompt)
+            try:
+                sensors = source.read()
+            except DeviceError:
+                log.info("frame source ended before liveness finished")
+                return False
+            outcome = self.feed(sensors)
+            if outcome.status == "pass":
+                return True
+            if outcome.status == "exhausted":
+                return False
+        return False
+
+    def require_live(self) -> None:
+        """Gate for checkout: IdentityError unless an attempt passed (AttemptsExhaustedError when spent)."""
+        if self._passed:
+            return
+        if self.exhausted:
+            raise AttemptsExhaustedError("too many failed liveness attempts; use QR code, card or ID")
+        raise IdentityError("liveness has not passed for this session")
+
+    def diagnostics(self) -> tuple[AttemptRecord, ...]:
+        """Per-attempt scores and reasons, for the technician page only."""
+        return tuple(self._records)
+
+
+class LivenessStage:
+    """Builds one LivenessSession per patient session with the checks the profile needs."""
+
+    def __init__(
+        self,
+        config: LivenessConfig,
+        detector: FaceDetector,
+        clock: Clock,
+        passive: LivenessCheck | None = None,
+        nir_detector: FaceDetector | None = None,
+    ) -> None:
+        self.config = config
+        self._detector = detector
+        self._clock = clock
+        checks: dict[str, LivenessCheck] = {}
+        if config.profile == "rgb+depth":
+            d = config.depth
+            checks["depth"] = DepthCheck(
+                DepthConfig(
+                    max_hole_fraction=d.max_hole_fraction,
+                    min_plane_rms=d.min_plane_rms,
+                    min_cylinder_rms=d.min_cylinder_rms,
+                    min_nose_relief=d.min_nose_relief,
+                )
+            )
+        if config.profile == "rgb+nir":
+            n = config.nir
+            checks["nir"] = NirCheck(
+                NirConfig(
+                    min_face_level=n.min_face_level,
+                    min_face_contrast=n.min_face_contrast,
+                    min_shading=n.min_shading,
+                    max_fine_texture=n.max_fine_texture,
+                ),
+                detector=nir_detector,
+            )
+        # When the pack is enabled but not provisioned, fusion sees no `passive_rgb` result and fails closed.
+        if passive is not None:
+            checks[passive.name] = passive
+        self._checks = checks
+
+    @staticmethod
+    def as_hook(current: Callable[[], LivenessSession | None]) -> Callable[[Sequence[Frame], FaceBox], bool]:
+        """Adapter to `terminal.pipeline.session.LivenessHook`: True only if the patient's session passed.
+
+        The interactive challenge needs prompts on screen and frames fed one by one, so it runs as its
+        own step (`LivenessSession.feed`); the hook then only asks whether that step passed — no
+        session, no pass (fail closed).
+        """
+
+        def hook(frames: Sequence[Frame], box: FaceBox) -> bool:
+            session = current()
+            return session is not None and session.passed
+
+        return hook
+
+    def session(self, rng: random.Random | None = None) -> LivenessSession:
+        """A fresh session; rng defaults to the OS entropy source (challenge order must be unguessable)."""
+        return LivenessSession(
+            self.config, self._detector, self._clock, rng or random.SystemRandom(), dict(self._checks)
+        )

@@ -1,0 +1,196 @@
+// Pharmacy counter: a keyboard-wedge scanner types a code and Enter into #scan; the basket becomes the bill.
+"use strict";
+
+const DISEASES = [["", "—"], ["M03900", "糖尿病 diabetes"], ["M03101", "高血压 hypertension"]];
+const LAYERS = [
+  ["medfee_sumamt", "总额 Total"], ["fulamt_ownpay_amt", "全自费 Not covered"],
+  ["preselfpay_amt", "乙类先行自付 Class B share"], ["hifp_pay", "统筹基金 Basic fund"],
+  ["fund_pay_sumamt", "医保合计 Insurance total"], ["psn_part_amt", "个人负担 Patient pays"],
+  ["acct_pay", "个人账户 Personal account"], ["psn_cash_pay", "现金 Cash"],
+];
+const basket = [];
+let view = null;
+const $ = (id) => document.getElementById(id);
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = text;
+  if (cls) node.className = cls;
+  return node;
+}
+
+function token() {
+  return sessionStorage.getItem("medpay-cashier") || "";
+}
+
+async function call(method, path, body) {
+  $("alert").classList.add("hidden");
+  const options = { method, headers: { Authorization: `Bearer ${token()}` } };
+  if (body instanceof FormData) options.body = body;
+  else if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    $("alert").textContent = typeof data.detail === "string" ? data.detail : JSON.stringify(data);
+    $("alert").classList.remove("hidden");
+    return null;
+  }
+  return data;
+}
+
+async function act(method, path, body) {
+  const data = await call(method, path, body);
+  if (data && data.state) render(data);
+  return data;
+}
+
+function renderBasket() {
+  const body = $("basket").querySelector("tbody");
+  body.replaceChildren();
+  let total = 0;
+  basket.forEach((item, index) => {
+    const row = el("tr");
+    const qty = el("input");
+    qty.type = "number";
+    qty.min = "1";
+    qty.value = item.cnt;
+    qty.id = `qty-${index}`;
+    qty.setAttribute("aria-label", `数量 Quantity: ${item.name}`);
+    qty.addEventListener("change", () => { item.cnt = qty.value; renderBasket(); });
+    const disease = el("select");
+    disease.setAttribute("aria-label", `门特病种 Special disease: ${item.name}`);
+    for (const [code, label] of DISEASES) {
+      const option = el("option", label);
+      option.value = code;
+      disease.append(option);
+    }
+    disease.value = item.dise_codg || "";
+    disease.addEventListener("change", () => { item.dise_codg = disease.value || null; });
+    const remove = el("button", "删除 Remove", "secondary");
+    remove.type = "button";
+    remove.addEventListener("click", () => { basket.splice(index, 1); renderBasket(); });
+    const qtyCell = el("td");
+    qtyCell.append(qty);
+    const disCell = el("td");
+    disCell.append(disease);
+    const actCell = el("td");
+    actCell.append(remove);
+    row.append(el("td", item.name), el("td", item.cls), qtyCell, el("td", item.pric, "num"), disCell, actCell);
+    body.append(row);
+    total += Number(item.pric) * Number(item.cnt);
+  });
+  $("total").textContent = basket.length ? `合计 Total ¥${total.toFixed(2)}` : "";
+}
+
+function render(next) {
+  view = next;
+  const state = view.state;
+  const names = {
+    idle: "请扫码添加药品 Scan items", identifying: "请患者验证身份 Waiting for the patient's credential",
+    identified: "已验证 Identified", priced: "请患者核对后结算 Patient checks, then settle",
+    confirmed: "结算中 Settling…", settled: "结算完成 Settled",
+  };
+  const result = view.result === "fail" ? " — 未通过 not passed" : "";
+  $("status").textContent = (names[state] || state) + result;
+  $("identify-panel").classList.toggle("hidden", state !== "identifying");
+  $("face-row").classList.toggle("hidden", !view.face_available);
+  $("priced-panel").classList.toggle("hidden", !view.bill);
+  $("receipt-panel").classList.toggle("hidden", !view.receipt);
+  $("confirm").classList.toggle("hidden", state !== "priced");
+  $("finish").classList.toggle("hidden", state !== "settled");
+  if (view.bill) {
+    $("special").classList.toggle("hidden", !view.bill.special_disease);
+    const lines = $("lines").querySelector("tbody");
+    lines.replaceChildren();
+    for (const line of view.bill.lines) {
+      const row = el("tr");
+      const name = el("td", line.name);
+      if (line.special) name.append(" ", el("span", "门特", "tag"));
+      row.append(name, el("td", line.cls), el("td", line.fee, "num"), el("td", line.own, "num"));
+      lines.append(row);
+    }
+    const layers = $("layers").querySelector("tbody");
+    layers.replaceChildren();
+    for (const [key, label] of LAYERS) {
+      const row = el("tr");
+      row.dataset.layer = key;
+      const head = el("th", label);
+      head.scope = "row";
+      row.append(head, el("td", `¥${view.bill.totals[key]}`, "num"));
+      layers.append(row);
+    }
+  }
+  if (view.receipt) {
+    const body = $("receipt").querySelector("tbody");
+    body.replaceChildren();
+    for (const [key, value] of Object.entries(view.receipt)) {
+      const row = el("tr");
+      const head = el("th", key);
+      head.scope = "row";
+      row.append(head, el("td", String(value)));
+      body.append(row);
+    }
+  }
+}
+
+$("form-token").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem("medpay-cashier", $("token").value);
+  $("token").value = "";
+  $("scan").focus();
+});
+$("form-scan").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const code = $("scan").value.trim();
+  $("scan").value = "";
+  if (!code) return;
+  const existing = basket.find((item) => item.code === code);
+  if (existing) {
+    existing.cnt = String(Number(existing.cnt) + 1);
+  } else {
+    const item = await call("GET", `/api/counter/catalog/${encodeURIComponent(code)}`);
+    if (!item) return;
+    basket.push({ code: item.code, name: item.name, cls: item.cls, pric: item.pric || "0.00", cnt: "1", dise_codg: null });
+  }
+  renderBasket();
+  $("scan").focus();
+});
+$("to-patient").addEventListener("click", async () => {
+  if (!basket.length) return;
+  if (!view || view.state === "idle") await act("POST", "/api/session/start");
+  const items = basket.map((i) => ({ code: i.code, cnt: i.cnt, pric: i.pric, dise_codg: i.dise_codg }));
+  if (await act("POST", "/api/counter/basket", { items })) $("cred-value").focus();
+});
+$("form-cred").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const value = $("cred-value").value.trim();
+  if (!value) return;
+  await act("POST", "/api/session/credential", { method: $("cred-method").value, value });
+  $("cred-value").value = "";
+});
+$("face-input").addEventListener("change", async () => {
+  const file = $("face-input").files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append("image", file);
+  await act("POST", "/api/session/face", form);
+  $("face-input").value = "";
+});
+$("confirm").addEventListener("click", () => act("POST", "/api/session/confirm"));
+$("cancel").addEventListener("click", async () => {
+  await act("POST", "/api/session/cancel");
+  basket.length = 0;
+  renderBasket();
+});
+$("finish").addEventListener("click", async () => {
+  await act("POST", "/api/session/finish");
+  basket.length = 0;
+  renderBasket();
+  $("scan").focus();
+});
+
+fetch("/api/session").then((r) => r.json()).then(render);
+new EventSource("/api/session/events").addEventListener("state", (event) => render(JSON.parse(event.data)));

@@ -1,0 +1,135 @@
+"""Builds the checkout session and bill source over a Terminal, loading models only when first used."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from terminal.app import Terminal
+from terminal.domain import Bill, FaceObservation, Frame, IdentityClaim, Match, NoMatch, SettlementRecord
+from terminal.errors import BillError
+from terminal.pipeline.bills import bill_from_json, load_bill
+from terminal.pipeline.checkout import Priced
+from terminal.pipeline.session import LivenessHook, Session, SessionJournal
+
+log = logging.getLogger(__name__)
+
+
+class _TerminalPorts:
+    """The session's ports over a Terminal; each touches the terminal's lazy parts only when called."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self._terminal = terminal
+
+    def observe_primary(self, frame: Frame) -> FaceObservation:
+        """The largest usable face."""
+        return self._terminal.face_stage.observe_primary(frame)
+
+    def verify(self, observation: FaceObservation, psn_no: str) -> Match | NoMatch:
+        """1:1."""
+        return self._terminal.identifier.verify(observation, psn_no)
+
+    def identify(self, observation: FaceObservation) -> Match | NoMatch:
+        """1:N."""
+        return self._terminal.identifier.identify(observation)
+
+    def by_credential(self, claim: IdentityClaim) -> Match:
+        """QR / card / ID."""
+        return self._terminal.identifier.by_credential(claim)
+
+    def price(self, bill: Bill, psn_no: str) -> Priced:
+        """Pre-settle."""
+        return self._terminal.checkout.price(bill, psn_no)
+
+    def settle(self, priced: Priced, match: Match) -> SettlementRecord:
+        """Settle."""
+        return self._terminal.checkout.settle(priced, match)
+
+    def is_settled(self, chrg_bchno: str) -> bool:
+        """Ask the ledger."""
+        return self._terminal.ledger.is_settled(chrg_bchno)
+
+
+def build_session(
+    terminal: Terminal,
+    timeout: timedelta = timedelta(seconds=120),
+    receipt_timeout: timedelta = timedelta(seconds=60),
+    liveness: LivenessHook | None = None,
+) -> Session:
+    """The terminal's one checkout session, resumed from the journal if a restart interrupted it."""
+    ports = _TerminalPorts(terminal)
+    return Session(
+        faces=ports,
+        identifier=ports,
+        checkout=ports,
+        ledger=ports,
+        journal=SessionJournal(terminal.db),
+        clock=terminal.clock,
+        max_face_attempts=terminal.config.identity.max_face_attempts,
+        timeout=timeout,
+        receipt_timeout=receipt_timeout,
+        liveness=liveness,
+    )
+
+
+class BillSource(Protocol):
+    """Where pending bills come from: the hospital's HIS (HTTP) or, for the demo, a folder of JSON."""
+
+    def pending(self, psn_no: str) -> list[Bill]:
+        """Bills waiting to be paid by this person."""
+        ...
+
+    def get(self, chrg_bchno: str) -> Bill:
+        """One bill by number; BillError when there is none."""
+        ...
+
+
+class FileBillSource:
+    """Bills as JSON files in a folder (config/bills/*.json). Demo only: every bill is pending for anyone."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+
+    def _all(self) -> list[Bill]:
+        bills = []
+        for path in sorted(self._folder.glob("*.json")):
+            try:
+                bills.append(load_bill(path))
+            except BillError as exc:
+                log.warning("skipping bill file %s: %s", path.name, exc)
+        return bills
+
+    def pending(self, psn_no: str) -> list[Bill]:
+        """Every readable bill in the folder."""
+        return self._all()
+
+    def get(self, chrg_bchno: str) -> Bill:
+        """The bill with this number."""
+        for bill in self._all():
+            if bill.chrg_bchno == chrg_bchno:
+                return bill
+        raise BillError(f"no pending bill {chrg_bchno}")
+
+
+def bill_summary(bill: Bill) -> dict[str, Any]:
+    """A pending bill as listed for the patient to choose: number, type, total, item count."""
+    return {
+        "chrg_bchno": bill.chrg_bchno,
+        "med_type": bill.med_type,
+        "begntime": bill.begntime.isoformat(),
+        "medfee_sumamt": str(bill.medfee_sumamt.quantize(Decimal("0.01"))),
+        "items": len(bill.lines),
+    }
+
+
+def bill_from_text(text: str) -> Bill:
+    """A bill from JSON text with exact decimals; BillError when malformed."""
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise BillError(f"bill is not JSON: {exc}") from exc
+    return bill_from_json(data)

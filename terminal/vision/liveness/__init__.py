@@ -1,0 +1,1 @@
+"""Presentation-attack checks (depth, NIR, active challenge, passive MiniFASNet) and their fusion."""

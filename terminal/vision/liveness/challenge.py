@@ -1,0 +1,232 @@
+"""Active challenge for RGB-only kiosks: a randomised head-movement sequence, parallax and stillness.
+
+A session is fed frames with their face boxes as the camera delivers them and reads the head pose
+from the five landmarks. Time comes from the injected clock and the order of moves from the injected
+random generator, so a replayed video of someone turning their head cannot know what will be asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from terminal.domain import FaceBox, Frame
+from terminal.ports import Clock
+from terminal.vision.liveness.pose import HeadPose, head_pose, nose_parallax
+from terminal.vision.liveness.types import CheckResult, LivenessSample, box_region, landmark_array
+
+log = logging.getLogger(__name__)
+
+
+class Move(StrEnum):
+    """A requested head movement. Left/right are the patient's own, for a non-mirrored camera."""
+
+    TURN_LEFT = "turn_left"  # patient's left = image right: yaw goes positive
+    TURN_RIGHT = "turn_right"
+    NOD = "nod"  # chin down: pitch goes positive
+    LOOK_UP = "look_up"  # chin up: pitch goes negative
+
+
+# What the kiosk shows; the patient sees the prompt and nothing else.
+PROMPTS: dict[Move, str] = {
+    Move.TURN_LEFT: "请慢慢向左转头 / Please turn your head to your left",
+    Move.TURN_RIGHT: "请慢慢向右转头 / Please turn your head to your right",
+    Move.NOD: "请低头 / Please lower your chin",
+    Move.LOOK_UP: "请抬头 / Please raise your chin",
+}
+CENTRE_PROMPT = "请正视屏幕 / Please look straight at the screen"
+
+
+@dataclass(frozen=True)
+class ChallengeConfig:
+    """Thresholds of the active challenge (degrees, seconds, inter-ocular units, pixels)."""
+
+    # 4 moves, 3 steps, no repeat: 36 orders, so a replayed fixed order fits one draw in 36.
+    moves: int = 3
+    turn_degrees: float = 15.0
+    nod_degrees: float = 10.0
+    step_timeout_s: float = 6.0
+    min_parallax: float = 0.12
+    # A move counts once held this many consecutive frames: one-frame landmark spikes on a photo
+    # never complete a step, and a held turn gives the parallax test several frames to look at.
+    hold_frames: int = 2
+    still_landmark_px: float = 0.5
+    still_pixel_level: float = 0.5
+
+
+def random_moves(rng: random.Random, count: int) -> tuple[Move, ...]:
+    """Moves drawn from rng, never the same twice running, with at least one turn.
+
+    Why a turn: the nose leaves the eye/mouth plane most under yaw, so a turn is what gives the
+    parallax test its signal; nods alone are weak on five landmarks.
+    """
+    while True:
+        moves: list[Move] = []
+        for _ in range(count):
+            moves.append(rng.choice([m for m in Move if not moves or m != moves[-1]]))
+        if any(m in (Move.TURN_LEFT, Move.TURN_RIGHT) for m in moves):
+            return tuple(moves)
+
+
+def _reached(pose: HeadPose, base: HeadPose, cfg: ChallengeConfig) -> Move | None:
+    """Which move the pose (relative to the starting pose) shows, if any."""
+    dyaw, dpitch = pose.yaw - base.yaw, pose.pitch - base.pitch
+    if dyaw >= cfg.turn_degrees:
+        return Move.TURN_LEFT
+    if dyaw <= -cfg.turn_degrees:
+        return Move.TURN_RIGHT
+    if dpitch >= cfg.nod_degrees:
+        return Move.NOD
+    if dpitch <= -cfg.nod_degrees:
+        return Move.LOOK_UP
+    return None
+
+
+def _centred(pose: HeadPose, base: HeadPose, cfg: ChallengeConfig) -> bool:
+    return (
+        abs(pose.yaw - base.yaw) < cfg.turn_degrees / 2 and abs(pose.pitch - base.pitch) < cfg.nod_degrees / 2
+    )
+
+
+State = Literal["running", "passed", "failed"]
+
+
+class ChallengeSession:
+    """One randomised challenge: feed frames with `observe`, show `prompt`, read `state` and `result`."""
+
+    name = "active_challenge"
+
+    def __init__(self, rng: random.Random, clock: Clock, cfg: ChallengeConfig | None = None) -> None:
+        self.cfg = cfg or ChallengeConfig()
+        self.moves = random_moves(rng, self.cfg.moves)
+        self._clock = clock
+        self._step = 0
+        self._armed = False  # a step counts only after the head came back to the centre
+        self._held = 0
+        self._base: HeadPose | None = None
+        self._step_started: datetime = clock.now()
+        self.state: State = "running"
+        self.reason = ""
+        self.frames: list[Frame] = []
+        self.boxes: list[FaceBox | None] = []
+
+    @property
+    def prompt(self) -> str:
+        """What to show the patient now."""
+        if self.state != "running":
+            return ""
+        if self._base is None or not self._armed:
+            return CENTRE_PROMPT
+        return PROMPTS[self.moves[self._step]]
+
+    def _fail(self, reason: str) -> None:
+        self.state, self.reason = "failed", reason
+        log.info("challenge failed: %s", reason)
+
+    def observe(self, frame: Frame, box: FaceBox | None) -> State:
+        """Take the next frame and its face box; returns the new state."""
+        if self.state != "running":
+            return self.state
+        self.frames.append(frame)
+        self.boxes.append(box)
+        # Why the clock and not frame timestamps: a replay source could forge its timestamps.
+        if (self._clock.now() - self._step_started) > timedelta(seconds=self.cfg.step_timeout_s):
+            self._fail(f"timeout on step {self._step + 1} ({self.moves[self._step]})")
+            return self.state
+        if box is None:
+            return self.state
+        pose = head_pose(landmark_array(box))
+        if self._base is None:
+            self._base = pose
+            self._armed = True
+            self._step_started = self._clock.now()
+            return self.state
+        if not self._armed:
+            if _centred(pose, self._base, self.cfg):
+                self._armed = True
+                self._step_started = self._clock.now()
+            return self.state
+        shown = _reached(pose, self._base, self.cfg)
+        if shown is None:
+            self._held = 0
+            return self.state
+        if shown != self.moves[self._step]:
+            # A recorded video moves in its own order; a live person follows the prompt.
+            self._fail(f"step {self._step + 1}: asked {self.moves[self._step]}, saw {shown}")
+            return self.state
+        self._held += 1
+        if self._held < self.cfg.hold_frames:
+            return self.state
+        self._held = 0
+        self._step += 1
+        self._armed = False
+        if self._step == len(self.moves):
+            self.state = "passed"
+        return self.state
+
+    def result(self) -> CheckResult:
+        """The challenge outcome plus the parallax and stillness tests over the frames it saw."""
+        if self.state == "running":
+            return CheckResult.failed(self.name, 0.0, "challenge not completed")
+        if self.state == "failed":
+            return CheckResult.failed(self.name, self._step / len(self.moves), self.reason)
+        sample = LivenessSample(tuple(self.frames), tuple(self.boxes))
+        for extra in (parallax_check(sample, self.cfg), stillness_check(sample, self.cfg)):
+            if extra.status != "pass":
+                return CheckResult.failed(
+                    self.name, extra.score, f"{extra.name}: {extra.reason}", extra.details
+                )
+        return CheckResult.passed(self.name, 1.0, {"moves": float(len(self.moves))})
+
+
+def _landmark_track(sample: LivenessSample) -> list[NDArray[np.float64]]:
+    return [landmark_array(b) for b in sample.boxes if b is not None]
+
+
+def parallax_check(sample: LivenessSample, cfg: ChallengeConfig | None = None) -> CheckResult:
+    """Fail when every view is explained by one moving plane (a photo or a screen)."""
+    cfg = cfg or ChallengeConfig()
+    track = _landmark_track(sample)
+    if len(track) < 2:
+        return CheckResult.missing("parallax", "fewer than two frames with a face")
+    values = sorted((nose_parallax(track[0], pts) for pts in track[1:]), reverse=True)
+    # The second-largest value: a live turn shows parallax over several frames, while landmark
+    # jitter on a photo (MTCNN on a foreshortened face) spikes in single frames.
+    best = values[1] if len(values) > 1 else values[0]
+    details = {"parallax": best, "max_parallax": values[0]}
+    if best >= cfg.min_parallax:
+        return CheckResult.passed("parallax", best, details)
+    return CheckResult.failed(
+        "parallax", best, f"planar motion (parallax {best:.3f} < {cfg.min_parallax})", details
+    )
+
+
+def stillness_check(sample: LivenessSample, cfg: ChallengeConfig | None = None) -> CheckResult:
+    """Fail a perfectly still presentation (a photo on a stand, a frozen or injected frame)."""
+    cfg = cfg or ChallengeConfig()
+    pairs = [(f, b) for f, b in zip(sample.rgb, sample.boxes, strict=True) if b is not None]
+    if len(pairs) < 2:
+        return CheckResult.missing("stillness", "fewer than two frames with a face")
+    track = np.stack([landmark_array(b) for _, b in pairs])
+    landmark_motion = float(np.max(np.linalg.norm(track - track[0], axis=2)))
+    x1, y1, x2, y2 = box_region(pairs[0][1], pairs[0][0].image.shape)
+    first = pairs[0][0].image[y1:y2, x1:x2].astype(np.float32)
+    pixel_motion = 0.0
+    for frame, _ in pairs[1:]:
+        if frame.image.shape != pairs[0][0].image.shape or first.size == 0:
+            pixel_motion = float("inf")
+            break
+        pixel_motion = max(
+            pixel_motion, float(np.mean(np.abs(frame.image[y1:y2, x1:x2].astype(np.float32) - first)))
+        )
+    details = {"landmark_motion_px": landmark_motion, "pixel_motion": pixel_motion}
+    if landmark_motion < cfg.still_landmark_px and pixel_motion < cfg.still_pixel_level:
+        return CheckResult.failed("stillness", 0.0, "input is perfectly still", details)
+    return CheckResult.passed("stillness", 1.0, details)

@@ -1,0 +1,425 @@
+"""The checkout session with fakes at its ports (face, gallery, ledger) and the real pure rule engine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import sqlite_utils
+
+from terminal.config import DEFAULT_CONFIG, load
+from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL
+from terminal.domain import (
+    CertType,
+    Consent,
+    FaceBox,
+    FaceObservation,
+    Frame,
+    IdentityClaim,
+    Match,
+    NoMatch,
+    Person,
+    SettlementRecord,
+)
+from terminal.errors import (
+    AttemptsExhaustedError,
+    DuplicateSettlementError,
+    NoFaceError,
+    UnknownPersonError,
+)
+from terminal.pipeline.bills import load_bill
+from terminal.pipeline.checkout import Checkout, Priced
+from terminal.pipeline.session import (
+    Session,
+    SessionJournal,
+    SessionStateError,
+    State,
+    claim_from_input,
+)
+from terminal.settlement import load_catalog
+from terminal.settlement.bundle import load_trusted_keys
+from terminal.settlement.shelf import load_shelf
+from terminal.store.db import open_db
+from tests.conftest import FixedClock
+
+PERSON = DEMO_PEOPLE[2]
+BOX = FaceBox(10, 10, 110, 110, 0.99, ((40, 50), (80, 50), (60, 70), (45, 90), (75, 90)))
+
+
+class FakeFaces:
+    """Frames whose source names who is in them: 'none', 'stranger' or a psn_no."""
+
+    def observe_primary(self, frame: Frame) -> FaceObservation:
+        """A face tagged with the frame's source."""
+        if frame.source == "none":
+            raise NoFaceError("no usable face found")
+        return FaceObservation(box=BOX, template=np.zeros(128, dtype=np.float32) + len(frame.source))
+
+
+class FakeIdentifier:
+    """Matches a face whose frame source was the enrolled psn_no; credentials by a fixed table."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def verify(self, observation: FaceObservation, psn_no: str) -> Match | NoMatch:
+        """1:1."""
+        return self.identify(observation)
+
+    def identify(self, observation: FaceObservation) -> Match | NoMatch:
+        """1:N."""
+        self.calls += 1
+        if float(observation.template[0]) == len(PERSON.psn_no):
+            return Match(PERSON.psn_no, "face-1:N", 0.3)
+        return NoMatch("face-1:N", 0.9)
+
+    def by_credential(self, claim: IdentityClaim) -> Match:
+        """Credential lookup."""
+        if claim.mdtrt_cert_no in (PERSON.certno, "QR-TOKEN"):
+            return Match(PERSON.psn_no, "credential")
+        raise UnknownPersonError("unknown credential")
+
+
+class FakeGallery:
+    """The one demo person."""
+
+    def enroll(self, person: Person, consent: Consent, templates: Sequence[Any]) -> None:
+        """Unused."""
+
+    def templates_of(self, psn_no: str) -> list[Any]:
+        """Unused."""
+        return []
+
+    def all_templates(self) -> tuple[list[str], Any]:
+        """Unused."""
+        return [], np.zeros((0, 128), dtype=np.float32)
+
+    def person(self, psn_no: str) -> Person:
+        """The demo person."""
+        if psn_no != PERSON.psn_no:
+            raise UnknownPersonError(psn_no)
+        return PERSON
+
+    def person_by_claim(self, claim: IdentityClaim) -> Person:
+        """Unused."""
+        return PERSON
+
+
+class FakeLedger:
+    """Settlements in a dict; a second settlement of the same bill is refused, like the real ledger."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, SettlementRecord] = {}
+        self.seq = 0
+
+    def allocate_msgid(self, at: datetime) -> str:
+        """A msgid."""
+        self.seq += 1
+        return f"H43030200001{at:%Y%m%d%H%M%S}{self.seq:04d}"
+
+    def accumulators(self, psn_no: str, year: int) -> Mapping[str, Any]:
+        """None stored."""
+        return {}
+
+    def is_settled(self, chrg_bchno: str) -> bool:
+        """Whether recorded."""
+        return chrg_bchno in self.records
+
+    def record(self, record: SettlementRecord) -> None:
+        """Record once."""
+        if record.chrg_bchno in self.records:
+            raise DuplicateSettlementError(record.chrg_bchno)
+        self.records[record.chrg_bchno] = record
+
+
+class Crash(BaseException):
+    """Stands in for the process dying (power cut) at a chosen line."""
+
+
+class CrashingCheckout:
+    """A real Checkout that can die just before or just after the ledger write."""
+
+    def __init__(self, inner: Checkout) -> None:
+        self.inner = inner
+        self.crash: str | None = None
+
+    def price(self, bill: Any, psn_no: str) -> Priced:
+        """Delegate."""
+        return self.inner.price(bill, psn_no)
+
+    def settle(self, priced: Priced, match: Match) -> SettlementRecord:
+        """Delegate, dying where told."""
+        if self.crash == "before":
+            raise Crash
+        record = self.inner.settle(priced, match)
+        if self.crash == "after":
+            raise Crash
+        return record
+
+
+class Rig:
+    """Everything a session needs, rebuildable over the same journal and ledger (a restart)."""
+
+    def __init__(self, folder: Path) -> None:
+        cfg = load(DEFAULT_CONFIG)
+        self.clock = FixedClock()
+        self.ledger = FakeLedger()
+        self.identifier = FakeIdentifier()
+        self.folder = folder
+        self.db: sqlite_utils.Database = open_db(folder)
+        self.checkout = CrashingCheckout(
+            Checkout(
+                gallery=FakeGallery(),
+                ledger=self.ledger,
+                policies=load_shelf(cfg.settlement.policies, load_trusted_keys(cfg.settlement.trusted_keys)),
+                catalog=load_catalog(cfg.settlement.catalog),
+                terminal=cfg.terminal,
+                clock=self.clock,
+            )
+        )
+
+    def session(self, **kwargs: Any) -> Session:
+        """A session, as after a (re)start."""
+        return Session(
+            faces=FakeFaces(),
+            identifier=self.identifier,
+            checkout=self.checkout,
+            ledger=self.ledger,
+            journal=SessionJournal(self.db),
+            clock=self.clock,
+            max_face_attempts=3,
+            timeout=timedelta(seconds=120),
+            **kwargs,
+        )
+
+    def restart(self) -> None:
+        """Close and reopen the database file, as a new process would."""
+        self.db.close()
+        self.db = open_db(self.folder)
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    """A fresh rig over a temp SQLite file."""
+    r = Rig(tmp_path / "data")
+    yield r
+    r.db.close()
+
+
+def frame(source: str) -> Frame:
+    """A frame whose source tells the fakes who is in it."""
+    return Frame(np.zeros((4, 4, 3), dtype=np.uint8), source, datetime(2025, 6, 3, 9, 30))
+
+
+def test_face_checkout_goes_through_every_state_to_a_receipt(rig: Rig) -> None:
+    session = rig.session()
+    assert session.state is State.IDLE
+    assert session.start()["state"] == "identifying"
+    view = session.identify_face([frame(PERSON.psn_no)])
+    assert (view["state"], view["result"], view["prompt"]) == ("identified", "pass", "choose_bill")
+    view = session.load_bill(load_bill(SAMPLE_BILL))
+    assert view["state"] == "priced"
+    assert view["bill"]["totals"]["psn_part_amt"] == "417.76"
+    assert {line["cls"] for line in view["bill"]["lines"]} == {"甲", "乙", "丙"}
+    view = session.confirm()
+    assert view["state"] == "settled" and view["receipt"]["psn_part_amt"] == "417.76"
+    assert list(rig.ledger.records) == ["DEMO-OP-0001"]
+    assert session.finish()["state"] == "idle"
+    events = [e["event"] for e in SessionJournal(rig.db).events(view["session_id"])]
+    assert events == ["start", "identified", "priced", "confirm", "settled", "done"]
+
+
+def test_patient_view_never_carries_a_score(rig: Rig) -> None:
+    session = rig.session()
+    session.start()
+    text = json.dumps(session.identify_face([frame("stranger")])) + json.dumps(
+        session.identify_face([frame(PERSON.psn_no)])
+    )
+    assert "distance" not in text and "0.9" not in text and "score" not in text
+    assert session.diagnostics()["recent_attempts"][1]["distance"] == 0.9, "the technician sees it"
+
+
+def test_face_path_ends_after_three_failures_and_credentials_stay_offered(rig: Rig) -> None:
+    session = rig.session()
+    session.start()
+    for left in (2, 1, 0):
+        view = session.identify_face([frame("stranger")])
+        assert view["result"] == "fail" and view["face_attempts_left"] == left
+        assert {"qr", "card", "id"} <= set(view["methods"])
+    assert view["prompt"] == "face_exhausted" and not view["face_available"]
+    assert "face" not in view["methods"]
+    calls = rig.identifier.calls
+    with pytest.raises(AttemptsExhaustedError):
+        session.identify_face([frame(PERSON.psn_no)])
+    assert rig.identifier.calls == calls, "an exhausted face path compares nothing"
+    view = session.identify_credential(claim_from_input("id", PERSON.certno))
+    assert view["state"] == "identified"
+
+
+def test_no_face_in_the_frame_is_a_retry_not_a_failed_attempt(rig: Rig) -> None:
+    session = rig.session()
+    session.start()
+    view = session.identify_face([frame("none")])
+    assert (view["prompt"], view["face_attempts_left"]) == ("no_face", 3)
+
+
+def test_failed_liveness_counts_as_a_failed_face_attempt(rig: Rig) -> None:
+    seen: list[FaceBox] = []
+
+    def spoof(frames: Sequence[Frame], box: FaceBox) -> bool:
+        seen.append(box)
+        return False
+
+    session = rig.session(liveness=spoof)
+    session.start()
+    view = session.identify_face([frame(PERSON.psn_no)])
+    assert view["result"] == "fail" and view["face_attempts_left"] == 2 and seen == [BOX]
+    assert session.diagnostics()["liveness"] == "configured"
+
+
+def test_diagnostics_say_when_liveness_is_not_wired(rig: Rig) -> None:
+    assert rig.session().diagnostics()["liveness"].startswith("not configured")
+
+
+def test_unknown_credential_fails_and_keeps_identifying(rig: Rig) -> None:
+    session = rig.session()
+    session.start()
+    view = session.identify_credential(IdentityClaim(CertType.EC_TOKEN, "NOT-LINKED"))
+    assert (view["state"], view["result"], view["prompt"]) == ("identifying", "fail", "credential_unknown")
+
+
+def test_bill_loaded_before_identification_is_priced_on_identification(rig: Rig) -> None:
+    session = rig.session()
+    session.start()
+    assert session.load_bill(load_bill(SAMPLE_BILL))["state"] == "identifying"
+    view = session.identify_credential(IdentityClaim(CertType.EC_TOKEN, "QR-TOKEN"))
+    assert view["state"] == "priced"
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2])
+def test_cancel_from_every_state_returns_to_idle_without_charging(rig: Rig, steps: int) -> None:
+    session = rig.session()
+    session.start()
+    if steps >= 1:
+        session.identify_face([frame(PERSON.psn_no)])
+    if steps >= 2:
+        session.load_bill(load_bill(SAMPLE_BILL))
+    view = session.cancel()
+    assert (view["state"], view["outcome"]) == ("idle", "cancelled")
+    assert rig.ledger.records == {}
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2])
+def test_timeout_from_every_state_on_the_injected_clock(rig: Rig, steps: int) -> None:
+    session = rig.session()
+    session.start()
+    if steps >= 1:
+        session.identify_face([frame(PERSON.psn_no)])
+    if steps >= 2:
+        session.load_bill(load_bill(SAMPLE_BILL))
+    rig.clock.at += timedelta(seconds=119)
+    assert not session.tick()
+    rig.clock.at += timedelta(seconds=2)
+    assert session.tick()
+    assert (session.view()["state"], session.view()["outcome"]) == ("idle", "timeout")
+    assert rig.ledger.records == {}
+
+
+def test_receipt_screen_times_out_back_to_idle(rig: Rig) -> None:
+    session = rig.session()
+    session.identify_face([frame(PERSON.psn_no)])
+    session.load_bill(load_bill(SAMPLE_BILL))
+    session.confirm()
+    rig.clock.at += timedelta(minutes=5)
+    assert session.tick() and session.state is State.IDLE
+
+
+def test_confirm_before_pricing_is_refused(rig: Rig) -> None:
+    session = rig.session()
+    session.start()
+    with pytest.raises(SessionStateError):
+        session.confirm()
+
+
+def test_one_session_per_terminal(rig: Rig) -> None:
+    session = rig.session()
+    session.identify_face([frame(PERSON.psn_no)])
+    with pytest.raises(SessionStateError):
+        session.start()
+
+
+def test_restart_resumes_a_priced_session(rig: Rig) -> None:
+    first = rig.session()
+    first.identify_face([frame(PERSON.psn_no)])
+    sid = first.load_bill(load_bill(SAMPLE_BILL))["session_id"]
+    rig.restart()
+    second = rig.session()
+    view = second.view()
+    assert (view["session_id"], view["state"]) == (sid, "priced")
+    assert second.confirm()["state"] == "settled"
+
+
+def test_crash_after_the_ledger_write_is_never_charged_twice(rig: Rig) -> None:
+    first = rig.session()
+    first.identify_face([frame(PERSON.psn_no)])
+    first.load_bill(load_bill(SAMPLE_BILL))
+    rig.checkout.crash = "after"
+    with pytest.raises(Crash):
+        first.confirm()
+    rig.checkout.crash = None
+    rig.restart()
+    second = rig.session()
+    view = second.view()
+    assert view["state"] == "settled" and view["receipt"]["recovered"] is True
+    assert len(rig.ledger.records) == 1
+    with pytest.raises(SessionStateError):
+        second.confirm()
+    assert len(rig.ledger.records) == 1
+
+
+def test_crash_before_the_ledger_write_asks_the_patient_again(rig: Rig) -> None:
+    first = rig.session()
+    first.identify_face([frame(PERSON.psn_no)])
+    first.load_bill(load_bill(SAMPLE_BILL))
+    rig.checkout.crash = "before"
+    with pytest.raises(Crash):
+        first.confirm()
+    rig.checkout.crash = None
+    rig.restart()
+    second = rig.session()
+    assert (second.state, second.view()["prompt"]) == (State.PRICED, "confirm_again")
+    second.confirm()
+    assert len(rig.ledger.records) == 1
+
+
+def test_a_bill_settled_elsewhere_is_not_charged_again_on_confirm(rig: Rig) -> None:
+    session = rig.session()
+    session.identify_face([frame(PERSON.psn_no)])
+    bill = load_bill(SAMPLE_BILL)
+    session.load_bill(bill)
+    other = rig.checkout.inner
+    other.settle(other.price(replace(bill), PERSON.psn_no), Match(PERSON.psn_no, "credential"))
+    view = session.confirm()
+    assert view["state"] == "settled" and len(rig.ledger.records) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "value", "cert"),
+    [("qr", "TOKEN1", CertType.EC_TOKEN), ("card", "C1", CertType.SOCIAL_SECURITY_CARD)],
+)
+def test_claim_from_input(method: str, value: str, cert: CertType) -> None:
+    assert claim_from_input(method, f" {value} ") == IdentityClaim(cert, value)
+
+
+def test_claim_from_input_checks_the_id_number_shape() -> None:
+    from terminal.errors import IdentityError
+
+    assert claim_from_input("id", "43030219851103003x").mdtrt_cert_no.endswith("X")
+    with pytest.raises(IdentityError):
+        claim_from_input("id", "12345")

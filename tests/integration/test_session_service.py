@@ -1,0 +1,152 @@
+"""The checkout session driven over real HTTP: endpoints, the event stream, token auth, the counter."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from firmware_bridge.simulate import DEMO_EC_TOKEN
+from terminal.app import Terminal
+from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
+from terminal.service.app import create_app
+from terminal.service.wiring import FileBillSource
+from tests.conftest import FixedClock
+from tests.ui.server import serving
+
+CASHIER = "cashier-secret"
+TECH = "tech-secret"
+
+
+@pytest.fixture
+def bills_dir(tmp_path: Path) -> Path:
+    """A bill folder holding the sample outpatient bill."""
+    folder = tmp_path / "bills"
+    folder.mkdir()
+    (folder / "op.json").write_text(SAMPLE_BILL.read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def base_url(terminal: Terminal, bills_dir: Path) -> Iterator[str]:
+    """The service with a session, a file bill source and tokens, on 127.0.0.1."""
+    for person in DEMO_PEOPLE:
+        terminal.gallery.upsert_person(person)
+    link_demo_credentials(terminal)
+    app = create_app(
+        terminal,
+        bills=FileBillSource(bills_dir),
+        cashier_token=CASHIER,
+        technician_token=TECH,
+        session_timeout=timedelta(seconds=60),
+        event_interval=0.1,
+    )
+    with serving(app) as url:
+        yield url
+
+
+def test_qr_checkout_over_http_settles_and_lists_no_settled_bill(base_url: str, terminal: Terminal) -> None:
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        assert http.post("/api/session/start").json()["state"] == "identifying"
+        view = http.post("/api/session/credential", json={"method": "qr", "value": DEMO_EC_TOKEN}).json()
+        assert (view["state"], view["result"]) == ("identified", "pass")
+        bills = http.get("/api/session/bills").json()["bills"]
+        assert [b["chrg_bchno"] for b in bills] == ["DEMO-OP-0001"]
+        view = http.post("/api/session/bill", json={"chrg_bchno": "DEMO-OP-0001"}).json()
+        assert view["state"] == "priced" and view["person"]["name"] == "李*国"
+        view = http.post("/api/session/confirm").json()
+        assert view["state"] == "settled" and view["receipt"]["msgid"]
+        assert http.post("/api/session/finish").json()["state"] == "idle"
+        http.post("/api/session/credential", json={"method": "qr", "value": DEMO_EC_TOKEN})
+        assert http.get("/api/session/bills").json()["bills"] == []
+    assert terminal.ledger.is_settled("DEMO-OP-0001")
+
+
+def test_confirm_out_of_order_is_a_409(base_url: str) -> None:
+    response = httpx.post(f"{base_url}/api/session/confirm")
+    assert response.status_code == 409 and response.json()["error"] == "SessionStateError"
+
+
+def test_malformed_id_number_is_a_409_with_a_plain_message(base_url: str) -> None:
+    response = httpx.post(f"{base_url}/api/session/credential", json={"method": "id", "value": "123"})
+    assert response.status_code == 409 and "18 characters" in response.json()["detail"]
+
+
+def test_event_stream_reports_state_changes_and_timeouts(base_url: str, clock: FixedClock) -> None:
+    states: list[str] = []
+    with (
+        httpx.Client(base_url=base_url, timeout=30) as http,
+        http.stream("GET", "/api/session/events") as events,
+    ):
+        for line in events.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            view = json.loads(line[6:])
+            states.append(view["state"] + (f"/{view['outcome']}" if view["outcome"] else ""))
+            if len(states) == 1:
+                http.post("/api/session/start")
+            elif len(states) == 2:
+                clock.at += timedelta(seconds=61)
+            else:
+                break
+    assert states == ["idle", "identifying", "idle/timeout"]
+
+
+def test_cashier_and_technician_endpoints_need_their_tokens(base_url: str) -> None:
+    code = "XA10BAE054A001010100001"
+    assert httpx.get(f"{base_url}/api/counter/catalog/{code}").status_code == 401
+    wrong = {"Authorization": f"Bearer {TECH}"}
+    assert httpx.get(f"{base_url}/api/counter/catalog/{code}", headers=wrong).status_code == 401
+    item = httpx.get(
+        f"{base_url}/api/counter/catalog/{code}", headers={"Authorization": f"Bearer {CASHIER}"}
+    ).json()
+    assert item["cls"] == "甲" and item["pric"] == "12.80"
+    assert httpx.get(f"{base_url}/api/tech/diagnostics").status_code == 401
+    diag = httpx.get(f"{base_url}/api/tech/diagnostics", headers={"Authorization": f"Bearer {TECH}"}).json()
+    assert diag["gallery_size"] == 0 and diag["outbox_pending"] == 0
+    assert diag["session"]["liveness"].startswith("not configured")
+
+
+def test_counter_basket_with_a_special_disease_line_settles_by_id(base_url: str) -> None:
+    auth = {"Authorization": f"Bearer {CASHIER}"}
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        http.post("/api/session/start")
+        basket = {
+            "items": [
+                {"code": "XA10BAE054A001010100001", "cnt": "2", "pric": "12.80", "dise_codg": "M03900"},
+                {"code": "XJ01CAA012E001010100003", "cnt": "1", "pric": "9.60"},
+            ]
+        }
+        view = http.post("/api/counter/basket", json=basket, headers=auth).json()
+        assert view["state"] == "identifying" and view["bill_pending"].startswith("RX")
+        view = http.post(
+            "/api/session/credential", json={"method": "id", "value": DEMO_PEOPLE[0].certno}
+        ).json()
+        assert view["state"] == "priced", view
+        assert view["bill"]["special_disease"] is True and view["bill"]["med_type"] == "14"
+        assert view["bill"]["lines"][0]["special"] is True
+        assert http.post("/api/session/confirm").json()["state"] == "settled"
+
+
+def test_pages_are_served(base_url: str) -> None:
+    for page in ("kiosk", "counter", "tech"):
+        response = httpx.get(f"{base_url}/{page}")
+        assert response.status_code == 200 and "text/html" in response.headers["content-type"]
+
+
+@pytest.mark.usefixtures("require_models")
+def test_preview_locates_faces_without_identifying_anyone(base_url: str) -> None:
+    from tests.conftest import insightface_image
+
+    data = insightface_image("Tom_Hanks_54745.png").read_bytes()
+    response = httpx.post(
+        f"{base_url}/api/session/preview", files={"image": ("p.png", data, "image/png")}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["faces"]) == 1 and body["prompt"] == "hold_still"
+    assert set(body) == {"faces", "prompt"}, "no person id and no score in a preview"

@@ -1,0 +1,115 @@
+"""Randomised active challenge, parallax and stillness on synthetic head tracks."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+
+from terminal.vision.liveness.challenge import (
+    CENTRE_PROMPT,
+    PROMPTS,
+    ChallengeConfig,
+    ChallengeSession,
+    Move,
+    parallax_check,
+    random_moves,
+    stillness_check,
+)
+from terminal.vision.liveness.synthetic import (
+    EPOCH,
+    ManualClock,
+    Scene,
+    box_from_landmarks,
+    noise_frame,
+    project_landmarks,
+)
+from terminal.vision.liveness.types import LivenessSample
+
+from .helpers import drive
+
+
+def test_moves_come_from_the_injected_rng_and_never_repeat_back_to_back() -> None:
+    a = random_moves(random.Random(7), 6)
+    assert a == random_moves(random.Random(7), 6)
+    assert all(x != y for x, y in itertools.pairwise(a))
+    drawn = {random_moves(random.Random(s), 3) for s in range(400)}
+    assert len(drawn) == 34  # 36 orders minus the two with no turn
+    assert all({Move.TURN_LEFT, Move.TURN_RIGHT} & set(d) for d in drawn)
+
+
+def test_live_head_following_prompts_passes() -> None:
+    for seed in range(8):
+        session = drive(seed)
+        assert session.state == "passed"
+        assert session.result().status == "pass"
+
+
+def test_replayed_fixed_order_fails_unless_the_draw_matches_it() -> None:
+    script = ["turn_left", "turn_right", "nod"]
+    for seed in range(36):
+        session = drive(seed, follow=False, script=script)
+        drawn = [m.value for m in session.moves]
+        assert (session.result().status == "pass") == (drawn == script)
+
+
+def test_wrong_move_fails_at_once_with_reason() -> None:
+    session = drive(3, follow=False, script=["look_up"])
+    if session.moves[0] != Move.LOOK_UP:
+        assert session.state == "failed"
+        assert "asked" in session.reason
+
+
+def test_photo_on_a_moving_plane_cannot_complete_and_times_out() -> None:
+    session = drive(5, flat=True)
+    assert session.state == "failed"
+    assert "timeout" in session.reason
+
+
+def test_perfectly_still_input_times_out() -> None:
+    session = drive(1, still=True)
+    assert session.state == "failed"
+
+
+def test_slow_patient_times_out_on_the_injected_clock() -> None:
+    session = drive(2, step_s=1.0, cfg=ChallengeConfig(step_timeout_s=3.0))
+    assert session.state == "failed"
+    assert "timeout" in session.reason
+
+
+def test_prompt_is_centre_first_then_the_drawn_move() -> None:
+    clock = ManualClock()
+    session = ChallengeSession(random.Random(0), clock)
+    assert session.prompt == CENTRE_PROMPT
+    scene = Scene()
+    rng = np.random.default_rng(0)
+    session.observe(noise_frame(scene, rng, EPOCH), box_from_landmarks(project_landmarks(scene, 0, 0)))
+    assert session.prompt == PROMPTS[session.moves[0]]
+
+
+def _track(flat: bool) -> LivenessSample:
+    scene = Scene()
+    rng = np.random.default_rng(0)
+    poses = [(0.0, 0.0), (15.0, 0.0), (25.0, 5.0), (0.0, 15.0)]
+    frames = tuple(noise_frame(scene, rng, EPOCH) for _ in poses)
+    boxes = tuple(box_from_landmarks(project_landmarks(scene, y, p, flat=flat)) for y, p in poses)
+    return LivenessSample(frames, boxes)
+
+
+def test_parallax_passes_a_face_and_fails_a_plane() -> None:
+    assert parallax_check(_track(False)).status == "pass"
+    assert parallax_check(_track(True)).status == "fail"
+
+
+def test_parallax_and_stillness_need_two_frames() -> None:
+    one = LivenessSample(_track(False).rgb[:1], _track(False).boxes[:1])
+    assert parallax_check(one).status == "missing"
+    assert stillness_check(one).status == "missing"
+
+
+def test_stillness_fails_identical_frames_and_passes_live_noise() -> None:
+    live = _track(False)
+    assert stillness_check(live).status == "pass"
+    frozen = LivenessSample((live.rgb[0],) * 4, (live.boxes[0],) * 4)
+    assert stillness_check(frozen).status == "fail"
