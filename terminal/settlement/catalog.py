@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -17,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from terminal.domain import FeeLine
 from terminal.errors import SettlementError, UnknownCatalogCodeError
 
 ChrgitmLv = Literal["01", "02", "03"]
@@ -108,6 +110,15 @@ class Catalog(BaseModel):
         # generic __getattr__ path costs more than the lookup itself.
         index: dict[str, CatalogItem] = self.__pydantic_private__["_index"]  # type: ignore[index]
         return index.get(med_list_codg)
+
+    def items_for(self, lines: Sequence[FeeLine]) -> tuple[CatalogItem, ...]:
+        """The item of every fee line, in order; UnknownCatalogCodeError for the first unknown code."""
+        index: dict[str, CatalogItem] = self.__pydantic_private__["_index"]  # type: ignore[index]
+        try:
+            return tuple([index[line.med_list_codg] for line in lines])
+        except KeyError:
+            # the slow path, for its message: which code on which line
+            return tuple(self.item(line.med_list_codg, line.feedetl_sn) for line in lines)
 
     def item(self, med_list_codg: str, feedetl_sn: str = "") -> CatalogItem:
         """The item with this code; UnknownCatalogCodeError naming the code and the fee line."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from terminal.domain import Bill, Person
 from terminal.errors import BillError, SettlementError
@@ -17,15 +17,15 @@ from terminal.settlement.layers import (
     account_layer,
     admission_deductible,
     effective_ratio,
-    line_layer,
     pool_layer,
+    price_lines,
     ratio_layer,
     segmented_layer,
     year_deductible_remaining,
 )
 from terminal.settlement.money import FEN, ZERO, clamp_ratio, fen, total
 from terminal.settlement.policy import AssistanceCategory, Benefit, CriticalIllnessTilt, PolicyBundle, Scheme
-from terminal.settlement.result import LineResult, SetlDetail, SetlInfo, SettlementResult, TraceStep
+from terminal.settlement.result import LineResult, SetlDetail, SetlInfo, SettlementResult, TraceStep, filled
 from terminal.settlement.safety import FundSafetyError, fund_safety
 
 LEVEL_NAMES = {
@@ -37,10 +37,40 @@ LEVEL_NAMES = {
 }
 
 
+_NOUGHT = Decimal(0)
+
+
 def check_bill(bill: Bill) -> None:
     """Refuse a malformed bill: no lines, repeated feedetl_sn, bad quantities or sums; BillError."""
     if not bill.lines:
         raise BillError(f"bill {bill.chrg_bchno} has no fee lines")
+    # Fast pass over every line (no message text is built); a bill it doubts is checked again line by
+    # line below, which raises the first problem in line order exactly as before.
+    quantize = Decimal.quantize
+    cent = FEN
+    half_up = ROUND_HALF_UP
+    nought = _NOUGHT  # Decimal against Decimal: comparing with the int 0 converts it every time
+    try:
+        for line in bill.lines:
+            amount = line.det_item_fee_sumamt
+            cnt = line.cnt
+            if (
+                cnt <= nought
+                or line.pric < nought
+                or amount < nought
+                or quantize(amount, cent, half_up) != amount
+                or abs(cnt * line.pric - amount) > cent
+            ):
+                break
+        else:
+            if len({line.feedetl_sn for line in bill.lines}) == len(bill.lines):
+                return
+    except ArithmeticError:
+        pass  # the line-by-line pass meets it in order (or a duplicate line before it)
+    _check_lines(bill)
+
+
+def _check_lines(bill: Bill) -> None:
     seen: set[str] = set()
     for line in bill.lines:
         where = f"bill {bill.chrg_bchno} fee line {line.feedetl_sn}"
@@ -90,12 +120,9 @@ class _Group:
 
     label: str
     lines: tuple[LineResult, ...]
+    inscp: Decimal  # total of the lines' inscp_scp_amt, in line order
     benefit: Benefit | None = None
     disease: str | None = None
-
-    @property
-    def inscp(self) -> Decimal:
-        return total(line.inscp_scp_amt for line in self.lines)
 
 
 def _pct(ratio: Decimal) -> str:
@@ -127,24 +154,40 @@ def _check_period(policy: PolicyBundle, before: Accumulators, context: Settlemen
 
 
 def _groups(
-    bill: Bill, lines: Sequence[LineResult], scheme: Scheme, policy: PolicyBundle, context: SettlementContext
+    bill: Bill,
+    lines: Sequence[LineResult],
+    inscp: Decimal,
+    scheme: Scheme,
+    policy: PolicyBundle,
+    context: SettlementContext,
 ) -> list[_Group]:
+    """The bill's lines by who prices them; `inscp` is the in-scope total of all `lines`."""
     filed: dict[str, list[LineResult]] = {}
     rest: list[LineResult] = []
     opsp_bill = bill.med_type in policy.opsp.med_types
-    for line in lines:
-        code = line.dise_codg
-        if (
-            opsp_bill
-            and code is not None
-            and code in scheme.opsp_diseases
-            and any(f.covers(code, context.setl_date) for f in context.benefits.opsp_filings)
-        ):
-            filed.setdefault(code, []).append(line)
-        else:
+    if opsp_bill:
+        covered: dict[str, bool] = {}  # per disease code: in the scheme's table and validly filed
+        for line in lines:
+            code = line.dise_codg
+            if code is not None:
+                ok = covered.get(code)
+                if ok is None:
+                    ok = covered[code] = code in scheme.opsp_diseases and any(
+                        f.covers(code, context.setl_date) for f in context.benefits.opsp_filings
+                    )
+                if ok:
+                    filed.setdefault(code, []).append(line)
+                    continue
             rest.append(line)
+    else:
+        rest = list(lines)
     groups = [
-        _Group(f"门特 {scheme.opsp_diseases[code].name}({code})", tuple(group), disease=code)
+        _Group(
+            f"门特 {scheme.opsp_diseases[code].name}({code})",
+            tuple(group),
+            total(line.inscp_scp_amt for line in group),
+            disease=code,
+        )
         for code, group in sorted(filed.items())
     ]
     if rest:
@@ -159,7 +202,9 @@ def _groups(
                 f"{next(k for k, v in policy.schemes.items() if v is scheme)}"
             )
         label = benefit.name if benefit else f"med_type {med_type} 不纳入统筹"
-        groups.append(_Group(label, tuple(rest), benefit=benefit))
+        # all lines in one group (the usual bill): the bill's in-scope total, already summed in line order
+        rest_inscp = inscp if not filed else total(line.inscp_scp_amt for line in rest)
+        groups.append(_Group(label, tuple(rest), rest_inscp, benefit=benefit))
     return groups
 
 
@@ -407,19 +452,16 @@ def presettle(
     run = _Run(accumulators)
 
     # Layer 1: each line into fully self-paid / over-limit / self-pay-first / in-scope (2204).
-    items = tuple(catalog.item(line.med_list_codg, line.feedetl_sn) for line in bill.lines)
+    items = catalog.items_for(bill.lines)
     findings = fund_safety(bill, items, person, context, policy.fund_safety)
     blocking = [f for f in findings if f.action == "block"]
     if blocking:
         raise FundSafetyError(blocking)
     for finding in findings:
         run.note("fund_safety", f"基金安全提示({finding.check}): {finding.message}")
-    lines = tuple(line_layer(line, item) for line, item in zip(bill.lines, items, strict=True))
-    medfee = total(line.det_item_fee_sumamt for line in lines)
-    fulamt = total(line.fulamt_ownpay_amt for line in lines)
-    overlmt = total(line.overlmt_amt for line in lines)
-    preselfpay = total(line.preselfpay_amt for line in lines)
-    inscp = total(line.inscp_scp_amt for line in lines)
+    lines, sums = price_lines(bill.lines, items)  # line_layer over every line, and the sums
+    medfee, fulamt, overlmt = sums.medfee, sums.fulamt, sums.overlmt
+    preselfpay, inscp = sums.preselfpay, sums.inscp
     run.note(
         "lines",
         f"费用合计 {medfee}: 全自费 {fulamt}, 超限价自付 {overlmt}, 先行自付 {preselfpay}, "
@@ -437,7 +479,7 @@ def presettle(
 
     # Layers 2–3: deductible and pooled fund, per benefit group (门特 diseases have their own).
     steps: list[tuple[_Group, PoolStep]] = []
-    for group in _groups(bill, lines, scheme, policy, context):
+    for group in _groups(bill, lines, inscp, scheme, policy, context):
         if group.disease is not None:
             steps.append((group, _pool_disease(run, group, group.disease, scheme, person, reduction)))
         elif group.benefit is not None:
@@ -497,35 +539,39 @@ def presettle(
         run.note("account", f"个人负担 {psn_part_amt}: 现金 {psn_cash_pay}")
 
     after = run.after()
-    setlinfo = SetlInfo(
-        psn_no=person.psn_no,
-        psn_name=person.psn_name,
-        certno=person.certno,
-        insutype=person.insutype,
-        psn_type=person.psn_type,
-        med_type=bill.med_type,
-        chrg_bchno=bill.chrg_bchno,
-        medfee_sumamt=medfee,
-        fulamt_ownpay_amt=fulamt,
-        overlmt_selfpay=overlmt,
-        preselfpay_amt=preselfpay,
-        inscp_scp_amt=inscp,
-        act_pay_dedc=act_pay_dedc,
-        hifp_pay=hifp_pay,
-        pool_prop_selfpay=pool_ratio,
-        cvlserv_pay=cvlserv_pay,
-        hifes_pay=hifes_pay,
-        hifmi_pay=hifmi_pay,
-        hifob_pay=hifob_pay,
-        maf_pay=maf_pay,
-        oth_pay=oth_pay,
-        fund_pay_sumamt=fund_pay_sumamt,
-        psn_part_amt=psn_part_amt,
-        acct_pay=acct_pay,
-        psn_cash_pay=psn_cash_pay,
-        hosp_part_amt=hosp_part_amt,
-        balc=balc,
-        acct_mulaid_pay=ZERO,
+    # every field given, so filled() builds what SetlInfo(...) would, without 28 object.__setattr__ calls
+    setlinfo = filled(
+        SetlInfo,
+        {
+            "psn_no": person.psn_no,
+            "psn_name": person.psn_name,
+            "certno": person.certno,
+            "insutype": person.insutype,
+            "psn_type": person.psn_type,
+            "med_type": bill.med_type,
+            "chrg_bchno": bill.chrg_bchno,
+            "medfee_sumamt": medfee,
+            "fulamt_ownpay_amt": fulamt,
+            "overlmt_selfpay": overlmt,
+            "preselfpay_amt": preselfpay,
+            "inscp_scp_amt": inscp,
+            "act_pay_dedc": act_pay_dedc,
+            "hifp_pay": hifp_pay,
+            "pool_prop_selfpay": pool_ratio,
+            "cvlserv_pay": cvlserv_pay,
+            "hifes_pay": hifes_pay,
+            "hifmi_pay": hifmi_pay,
+            "hifob_pay": hifob_pay,
+            "maf_pay": maf_pay,
+            "oth_pay": oth_pay,
+            "fund_pay_sumamt": fund_pay_sumamt,
+            "psn_part_amt": psn_part_amt,
+            "acct_pay": acct_pay,
+            "psn_cash_pay": psn_cash_pay,
+            "hosp_part_amt": hosp_part_amt,
+            "balc": balc,
+            "acct_mulaid_pay": ZERO,
+        },
     )
     return SettlementResult(
         bundle_id=policy.bundle_id,

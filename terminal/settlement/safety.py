@@ -55,6 +55,8 @@ def dispensing_findings(
 ) -> list[tuple[SafetyCheck, str]]:
     """A drug dispensed again while the earlier supply (quantity × days per unit) should still last."""
     out: list[tuple[SafetyCheck, str]] = []
+    if not context.safety.recent_dispensings:
+        return out
     for line, item in zip(bill.lines, items, strict=True):
         if item.days_per_unit is None:
             continue
@@ -80,7 +82,10 @@ def limit_findings(
     """Lines that break a catalogue item's gender or age limit."""
     out: list[tuple[SafetyCheck, str]] = []
     age = age_on(person.brdy, day) if person.brdy is not None else None
+    plain_age = age is None or 0 <= age <= 200  # passes the default bounds of an item without limits
     for line, item in zip(bill.lines, items, strict=True):
+        if plain_age and item.gend_lmt is None and item.min_age is None and item.max_age is None:
+            continue  # most items carry no limit: nothing to find
         if item.gend_lmt is not None and person.gend in ("1", "2") and person.gend != item.gend_lmt:
             sex = "男" if item.gend_lmt == "1" else "女"
             out.append(("gender_limit", f"明细 {line.feedetl_sn} {item.name} 限{sex}性使用"))

@@ -1,0 +1,154 @@
+"""The engine's fast paths give exactly what the plain, readable functions give (values and exponents)."""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from terminal.domain import Bill, FeeLine, Person
+from terminal.errors import BillError, SettlementError
+from terminal.settlement import SetlInfo, check_bill, presettle
+from terminal.settlement.engine import _check_lines
+from terminal.settlement.layers import line_layer, price_lines
+from terminal.settlement.money import total
+from terminal.settlement.result import LineResult
+from terminal.settlement.safety import limit_findings
+
+from .helpers import DAY, METFORMIN, bill, bundle, catalog, context, empty, person
+from .strategies import fee_lines
+
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# amounts with every exponent a caller may send: "3", "3.5", "3.50", "3.5000", and zeros
+odd_amounts = st.decimals(min_value=Decimal(0), max_value=Decimal("99999"), places=2).flatmap(
+    lambda d: st.sampled_from([d, d.quantize(Decimal("0.0001")), d.normalize(), Decimal(0) * d])
+)
+
+
+@st.composite
+def odd_lines(draw: st.DrawFn) -> tuple[FeeLine, ...]:
+    """Well-formed lines whose amounts carry unusual exponents (the fast path must keep them)."""
+    out = []
+    for i in range(draw(st.integers(1, 12))):
+        cnt = draw(st.sampled_from([Decimal(1), Decimal("2"), Decimal("3.0"), Decimal("0.5")]))
+        fee = draw(odd_amounts)
+        pric = fee / cnt
+        code = draw(st.sampled_from([item.med_list_codg for item in catalog().items]))
+        out.append(FeeLine(f"L{i}", code, cnt, pric, fee))
+    return tuple(out)
+
+
+def _same(a: object, b: object) -> None:
+    # repr shows each Decimal's exponent; == alone would accept 1.0 for 1.00
+    assert a == b
+    assert repr(a) == repr(b)
+
+
+@FAST
+@given(st.one_of(fee_lines(n_max=50), odd_lines()))
+def test_price_lines_is_line_layer_over_the_bill(lines: tuple[FeeLine, ...]) -> None:
+    items = catalog().items_for(lines)
+    got, sums = price_lines(lines, items)
+    want = tuple(line_layer(line, item) for line, item in zip(lines, items, strict=True))
+    _same(got, want)
+    for name, field in [
+        ("medfee", "det_item_fee_sumamt"),
+        ("fulamt", "fulamt_ownpay_amt"),
+        ("overlmt", "overlmt_amt"),
+        ("preselfpay", "preselfpay_amt"),
+        ("inscp", "inscp_scp_amt"),
+    ]:
+        _same(getattr(sums, name), total(getattr(r, field) for r in want))
+
+
+def test_a_fast_built_line_result_behaves_like_one_from_init() -> None:
+    line = FeeLine("1", METFORMIN, Decimal(2), Decimal("12.80"), Decimal("25.60"))
+    (fast,), _ = price_lines((line,), (catalog().item(METFORMIN),))
+    slow = line_layer(line, catalog().item(METFORMIN))
+    assert type(fast) is LineResult
+    assert hash(fast) == hash(slow)
+    assert replace(fast, name="x") == replace(slow, name="x")
+    assert fast.to_json() == slow.to_json()
+    with pytest.raises(AttributeError):
+        fast.name = "changed"  # type: ignore[misc]
+
+
+def _refusal(check: object, b: Bill) -> str | None:
+    try:
+        check(b)  # type: ignore[operator]
+    except (BillError, ArithmeticError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+bad_amounts = st.sampled_from(
+    [Decimal(0), Decimal(-1), Decimal("0.001"), Decimal("1.005"), Decimal("12.80"), Decimal("25.60")]
+)
+
+
+@FAST
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["1", "2", "3"]), bad_amounts, bad_amounts, bad_amounts),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_check_bill_refuses_exactly_as_the_line_by_line_check(
+    rows: list[tuple[str, Decimal, Decimal, Decimal]],
+) -> None:
+    b = bill("11", *(FeeLine(sn, METFORMIN, cnt, pric, fee) for sn, cnt, pric, fee in rows))
+    assert _refusal(check_bill, b) == _refusal(_check_lines, b)
+
+
+@FAST
+@given(
+    fee_lines(n_max=12),
+    st.dates(min_value=date(1800, 1, 1), max_value=date(2030, 1, 1)),
+    st.sampled_from(["1", "2", ""]),
+)
+def test_limit_findings_skip_only_lines_that_cannot_fire(
+    lines: tuple[FeeLine, ...], brdy: date, gend: str
+) -> None:
+    # an age outside 0–200 (a birthday after the bill, a typo) still fires on items without limits
+    items = catalog().items_for(lines)
+    p: Person = replace(person(), brdy=brdy, gend=gend)
+    b = bill("11", *lines)
+    got = limit_findings(b, items, p, DAY)
+    want = []
+    age = None if p.brdy is None else DAY.year - brdy.year - ((DAY.month, DAY.day) < (brdy.month, brdy.day))
+    for item in items:
+        if item.gend_lmt is not None and p.gend in ("1", "2") and p.gend != item.gend_lmt:
+            want.append("gender_limit")
+        low = item.min_age if item.min_age is not None else 0
+        high = item.max_age if item.max_age is not None else 200
+        if age is not None and not low <= age <= high:
+            want.append("age_limit")
+    assert [check for check, _ in got] == want
+
+
+def test_unknown_code_is_still_named_with_its_line() -> None:
+    lines = (
+        FeeLine("1", METFORMIN, Decimal(1), Decimal(1), Decimal(1)),
+        FeeLine("7", "NOPE", Decimal(1), Decimal(1), Decimal(1)),
+    )
+    with pytest.raises(SettlementError, match=r"NOPE \(fee line 7\)"):
+        catalog().items_for(lines)
+
+
+def test_a_fast_built_setlinfo_has_every_field() -> None:
+    r = presettle(
+        bill("11", FeeLine("1", METFORMIN, Decimal(2), Decimal("12.80"), Decimal("25.60"))),
+        person("310"),
+        empty(),
+        bundle(),
+        catalog(),
+        context("primary"),
+    )
+    assert list(vars(r.setlinfo)) == [f.name for f in fields(SetlInfo)]
+    assert replace(r.setlinfo) == r.setlinfo
