@@ -23,6 +23,7 @@ from serial.tools import list_ports
 from terminal.config import DEFAULT_CONFIG, REPO_ROOT, data_dir
 from terminal.errors import ModelError, ModelIntegrityError, TerminalError
 from terminal.store.keys import create_key, create_token, key_path
+from terminal.vision.liveness.pack import provision_pack
 from terminal.vision.manifest import Manifest, ModelEntry, load_manifest, sha256_of
 
 log = logging.getLogger("medpay.provision")
@@ -254,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("init", help="create the data folder and the template key")
     models = sub.add_parser("models", help="install and verify the embedded default models")
     models.add_argument("--from", dest="source", type=Path, help="folder with the source archives (offline)")
+    models.add_argument("--packs", action="store_true", help="also the optional liveness pack (MiniFASNet)")
     everything = sub.add_parser("all", help="check the machine, init, models, self-test; prints a summary")
     everything.add_argument("--from", dest="source", type=Path, help="folder with the source archives")
     everything.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
@@ -265,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             log.info("data folder ready; template key at %s", provision_init(folder))
         elif args.command == "models":
             installed = provision_models(args.models_dir, args.source)
+            if args.packs:
+                installed += provision_pack(args.models_dir, load_manifest(args.models_dir), args.source)
             log.info("models ready (%s)", ", ".join(installed) if installed else "nothing new to install")
         else:
             results = provision_all(args.config, folder, args.models_dir, args.source, args.dry_run)

@@ -11,9 +11,11 @@ from pathlib import Path
 import sqlite_utils
 
 from terminal.config import DetectorConfig, EmbedderConfig, TerminalConfig
+from terminal.errors import ModelMissingError
 from terminal.pipeline.checkout import Checkout
 from terminal.pipeline.face import FaceStage
 from terminal.pipeline.identify import Identifier
+from terminal.pipeline.liveness import LivenessStage
 from terminal.ports import Clock, FaceDetector, FaceEmbedder
 from terminal.settlement import Catalog, load_catalog
 from terminal.settlement.bundle import load_trusted_keys
@@ -23,6 +25,7 @@ from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.ledger import SqliteLedger
 from terminal.vision.embedder import DlibResnetEmbedder
+from terminal.vision.liveness.pack import load_passive
 from terminal.vision.manifest import Manifest, load_manifest, verified_path
 from terminal.vision.mtcnn import MtcnnDetector
 from terminal.vision.runtime import create_session
@@ -90,6 +93,23 @@ class Terminal:
         embedder_cfg = self.config.models.embedder
         embedder = EMBEDDERS[embedder_cfg.type](embedder_cfg, models_dir, manifest, threads)
         return FaceStage(detector, embedder, detector_cfg.min_face_size)
+
+    @cached_property
+    def liveness_stage(self) -> LivenessStage:
+        """Presentation-attack checks fused for this kiosk's hardware profile (fail closed)."""
+        cfg = self.config.liveness
+        passive = None
+        if cfg.passive.enabled:
+            models_dir = self.config.models_dir()
+            try:
+                passive = load_passive(
+                    models_dir, load_manifest(models_dir), self.config.models.intra_op_threads,
+                    cfg.passive.real_threshold,
+                )  # fmt: skip
+            except ModelMissingError as exc:
+                # the passive check stays required: every attempt now fails closed, and doctor says why
+                log.error("liveness pack unavailable: %s", exc)
+        return LivenessStage(cfg, self.face_stage.detector, self.clock, passive=passive)
 
     @cached_property
     def identifier(self) -> Identifier:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from terminal.errors import ConfigError
+from terminal.vision.liveness.fusion import LivenessConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config" / "terminal.toml"
@@ -126,6 +127,7 @@ class TerminalConfig(_Strict):
     terminal: TerminalSection
     models: ModelsConfig = ModelsConfig()
     identity: IdentityConfig = IdentityConfig()
+    liveness: LivenessConfig = LivenessConfig()
     settlement: SettlementConfig
     session: SessionConfig = SessionConfig()
     service: ServiceConfig = ServiceConfig()

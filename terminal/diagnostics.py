@@ -49,6 +49,11 @@ def run_checks(terminal: Terminal) -> list[Check]:
         _run("database", lambda: _database(terminal), "restore the data folder from backup; see docs"),
         _run("policy", lambda: _policy(terminal), "install this year's signed bundle in config/policies"),
         _run("catalogue", lambda: f"{len(terminal.catalog.items)} items", "check settlement.catalog"),
+        _run(
+            "liveness",
+            lambda: _liveness(terminal),
+            "`medpay-provision models --packs`, or disable the pack",
+        ),
         _run("face self-test", lambda: _self_test(terminal), "run `medpay-provision models`; check the CPU"),
     ]
 
@@ -96,6 +101,17 @@ def _policy(terminal: Terminal) -> str:
     bundle = terminal.policies.for_date(today)
     note = " (PLACEHOLDER parameters)" if bundle.placeholder else ""
     return f"{bundle.bundle_id} v{bundle.version} prices today{note}"
+
+
+def _liveness(terminal: Terminal) -> str:
+    cfg = terminal.config.liveness
+    if cfg.passive.enabled:
+        models_dir = terminal.config.models_dir()
+        manifest = load_manifest(models_dir)
+        for entry in manifest.model:
+            if entry.source.kind == "local-pack":
+                verified_path(models_dir, entry)
+    return f"profile {cfg.profile}; required checks: {', '.join(cfg.required())}"
 
 
 def _self_test(terminal: Terminal) -> str:

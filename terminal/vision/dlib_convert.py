@@ -23,8 +23,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -35,6 +33,7 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from terminal.errors import ModelError, ModelMissingError
+from terminal.vision.model_files import checked_bytes, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -501,12 +500,7 @@ def convert_bytes(data: bytes, name: str = "dlib model") -> bytes:
     """Serialized, checked ONNX model for the bytes of a dlib .dat file."""
     parsed = _parse(data, name)
     model = build_model(parsed.mean_rgb, parsed.ops, _sha256(data))
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as exc:
-        raise ModelError(f"converted {name} fails the ONNX checker: {exc}") from exc
-    serialized: bytes = model.SerializeToString(deterministic=True)
-    return serialized
+    return checked_bytes(model, name)
 
 
 def convert(dat_path: Path, onnx_path: Path) -> None:
@@ -519,22 +513,7 @@ def convert(dat_path: Path, onnx_path: Path) -> None:
         raise ModelError(f"cannot read dlib model {dat_path}: {exc.strerror}") from exc
     serialized = convert_bytes(data, dat_path.name)
 
-    # Temp file in the target folder, then rename: a crash never leaves a half-written model that
-    # would later fail the manifest check with a confusing sha256 mismatch.
-    onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{onnx_path.name}.", suffix=".tmp", dir=onnx_path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(serialized)
-            out.flush()
-            os.fsync(out.fileno())
-        # mkstemp creates 0600; model files are read by the terminal's service user too.
-        tmp.chmod(0o644)
-        os.replace(tmp, onnx_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomically(serialized, onnx_path)
     log.info(
         "converted %s -> %s (%d bytes, sha256 %s)",
         dat_path.name,

@@ -40,7 +40,10 @@ def test_offline_provisioning_installs_verified_models_once(tmp_path: Path, offl
     installed = provision_models(models, offline_source)
     assert installed == ["mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_resnet"]
     for entry in load_manifest(models).model:
-        assert sha256_of(models / entry.file) == entry.sha256
+        if entry.default:
+            assert sha256_of(models / entry.file) == entry.sha256
+        else:
+            assert not (models / entry.file).exists(), "optional packs are provisioned only on request"
     assert provision_models(models, offline_source) == [], "a second run changes nothing"
     assert not (models / "cache" / "dlib_face_recognition_resnet_model_v1.dat").exists()
 

@@ -23,10 +23,8 @@ import collections
 import hashlib
 import io
 import logging
-import os
 import pickle
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from terminal.errors import ModelError, ModelMissingError
+from terminal.vision.model_files import checked_bytes, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -331,12 +330,7 @@ def convert_bytes(data: bytes, name: str = "minifasnet.pth") -> bytes:
     """Serialized, checked ONNX model for the bytes of a MiniFASNet .pth file."""
     weights = read_state_dict(data, name)
     model = build_model(weights, hashlib.sha256(data).hexdigest(), name)
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as exc:
-        raise ModelError(f"converted {name} fails the ONNX checker: {exc}") from exc
-    serialized: bytes = model.SerializeToString(deterministic=True)
-    return serialized
+    return checked_bytes(model, name)
 
 
 def convert(pth_path: Path, onnx_path: Path) -> None:
@@ -348,20 +342,7 @@ def convert(pth_path: Path, onnx_path: Path) -> None:
     except OSError as exc:
         raise ModelError(f"cannot read MiniFASNet weights {pth_path}: {exc.strerror}") from exc
     serialized = convert_bytes(data, pth_path.name)
-    # Temp file then rename: a crash never leaves a half-written model behind.
-    onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{onnx_path.name}.", suffix=".tmp", dir=onnx_path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(serialized)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.chmod(0o644)
-        os.replace(tmp, onnx_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomically(serialized, onnx_path)
     log.info(
         "converted %s -> %s (sha256 %s)", pth_path.name, onnx_path, hashlib.sha256(serialized).hexdigest()
     )

@@ -1,0 +1,621 @@
+"""Reference upstream for demos and tests: a real FastAPI server with its own SQLite file.
+
+It speaks the wire contract of terminal/uplink/wire.py on one POST path, is idempotent on msgid,
+prices settlements authoritatively with the same rule engine on its own copy of people and
+accumulators, and injects faults on request (admin endpoint or CLI flags):
+
+    down        every call answers 503 (as a gateway in maintenance would)
+    slow_s      every call waits this many seconds first
+    http500     the next N calls fail with HTTP 500 before anything is committed
+    lost        the next N settlements are committed, then the reply is withheld for lost_hang_s
+    differs     the authoritative result moves this amount from the fund to the patient
+    tamper      policy bundles are served with a field altered after signing
+
+    python -m scripts.dev_upstream --port 8765 --db /tmp/upstream.sqlite --persons people.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from terminal.clock import CST
+from terminal.config import DEFAULT_CONFIG, load
+from terminal.domain import Person
+from terminal.errors import TerminalError
+from terminal.pipeline.bills import bill_from_json
+from terminal.settlement import (
+    AccumulatorDelta,
+    Accumulators,
+    Catalog,
+    SafetyFacts,
+    SettlementContext,
+    load_catalog,
+    presettle,
+)
+from terminal.settlement.bundle import load_trusted_keys
+from terminal.settlement.shelf import BUNDLE_FILE, PolicyShelf, load_shelf
+from terminal.uplink.signing import verify_envelope
+from terminal.uplink.wire import (
+    CALL_PATH,
+    INFNO_CORRECT,
+    INFNO_DOWNLOAD,
+    INFNO_QUERY,
+    INFNO_REVERSE,
+    INFNO_SETTLE,
+    INFNO_SIGN_IN,
+    INFNO_TOTALS,
+)
+from terminal.uplink.wire import Request as Envelope
+
+log = logging.getLogger("dev_upstream")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS terminals (
+    opter TEXT PRIMARY KEY, public_key TEXT NOT NULL, sign_no TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    msgid TEXT PRIMARY KEY, infno TEXT NOT NULL, opter TEXT NOT NULL, response TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settlements (
+    arrival INTEGER PRIMARY KEY AUTOINCREMENT,
+    msgid TEXT NOT NULL UNIQUE, fixmedins_code TEXT NOT NULL, chrg_bchno TEXT NOT NULL,
+    psn_no TEXT NOT NULL, day TEXT NOT NULL, state TEXT NOT NULL, result TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS persons (psn_no TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accumulators (
+    psn_no TEXT NOT NULL, year INTEGER NOT NULL, state TEXT NOT NULL, PRIMARY KEY (psn_no, year)
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class Faults(BaseModel):
+    """Fault switches; POST a partial object to /admin/faults to change some."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    down: bool = Field(default=False, description="answer 503 to every call")
+    slow_s: float = Field(default=0.0, ge=0, le=30, description="delay before every call")
+    http500: int = Field(default=0, ge=0, description="the next N calls fail with 500, nothing committed")
+    lost: int = Field(default=0, ge=0, description="the next N settlements commit, then the reply is lost")
+    lost_hang_s: float = Field(default=2.0, ge=0, le=30, description="how long a lost reply is withheld")
+    differs: Decimal = Field(default=Decimal("0.00"), description="amount moved from fund to patient")
+    tamper: bool = Field(default=False, description="serve policy bundles with one figure altered")
+
+
+class _Refusal(Exception):
+    """A business refusal: answered with infcode -1 and remembered for the msgid."""
+
+
+class _AuthFailure(Exception):
+    """Unsigned, wrongly signed or stale sign_no: HTTP 401, nothing remembered."""
+
+
+class Upstream:
+    """The upstream's state: its SQLite file, pricing inputs and fault switches."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        catalog: Catalog,
+        shelf: PolicyShelf,
+        institution_level: str,
+        policy_folder: Path | None = None,
+    ) -> None:
+        self._conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        self._catalog = catalog
+        self._shelf = shelf
+        self._level = institution_level
+        self._policy_folder = policy_folder
+        self.faults = Faults()
+
+    def close(self) -> None:
+        """Close the database."""
+        self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        # One lock for the whole upstream: requests are few and correctness beats concurrency here.
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _next(self, conn: sqlite3.Connection, name: str) -> int:
+        conn.execute(
+            "INSERT INTO counters (name, value) VALUES (?, 1)"
+            " ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            [name],
+        )
+        return int(conn.execute("SELECT value FROM counters WHERE name = ?", [name]).fetchone()[0])
+
+    def add_persons(self, people: Sequence[Mapping[str, Any]]) -> int:
+        """Register (or replace) people the upstream prices for."""
+        with self._tx() as conn:
+            for person in people:
+                _person(person)  # refuse malformed records before storing any
+                conn.execute(
+                    "INSERT OR REPLACE INTO persons (psn_no, data) VALUES (?, ?)",
+                    [person["psn_no"], json.dumps(dict(person), ensure_ascii=False, default=str)],
+                )
+        return len(people)
+
+    def settlements(self) -> list[dict[str, Any]]:
+        """Every settlement in arrival order."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM settlements ORDER BY arrival").fetchall()
+        return [{**dict(r), "result": json.loads(r["result"])} for r in rows]
+
+    def take_fault(self, name: str) -> bool:
+        """Consume one count of a counted fault."""
+        with self._lock:
+            left = int(getattr(self.faults, name))
+            if left <= 0:
+                return False
+            setattr(self.faults, name, left - 1)
+            return True
+
+    def handle(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Process one envelope; (response, committed_new_settlement); _AuthFailure when not trusted."""
+        try:
+            env = Envelope.model_validate(body)
+        except ValidationError as exc:
+            return _fail(
+                str(body.get("msgid", "")), f"malformed envelope: {exc.error_count()} problems"
+            ), False
+        try:
+            return self._dispatch(env, body)
+        except _Refusal as exc:
+            return _fail(env.msgid, str(exc)), False
+
+    def _dispatch(self, env: Envelope, body: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+        if env.infno == INFNO_SIGN_IN:
+            return self._sign_in(env, body), False
+        self._authenticate(env, body)
+        if env.infno == INFNO_QUERY:
+            return self._query(env), False
+        if env.infno == INFNO_TOTALS:
+            return self._totals(env), False
+        if env.infno == INFNO_DOWNLOAD:
+            return self._download(env), False
+        if env.infno in (INFNO_SETTLE, INFNO_REVERSE, INFNO_CORRECT):
+            return self._idempotent(env)
+        raise _Refusal(f"infno {env.infno} is not offered by this upstream")
+
+    def _sign_in(self, env: Envelope, body: Mapping[str, Any]) -> dict[str, Any]:
+        sign_in = env.input.get("signIn", {})
+        public_key = str(sign_in.get("public_key", ""))
+        # Development trust-on-first-use: the key in the request must have signed it; a field
+        # deployment registers terminal keys out of band instead.
+        if not verify_envelope(body, public_key):
+            raise _Refusal("sign-in signature does not verify with the presented key")
+        with self._tx() as conn:
+            known = conn.execute("SELECT public_key FROM terminals WHERE opter = ?", [env.opter]).fetchone()
+            if known is not None and known["public_key"] != public_key:
+                raise _Refusal(f"terminal {env.opter} is registered with another key")
+            sign_no = f"{env.mdtrtarea_admvs}{self._next(conn, 'sign_no'):012d}"
+            conn.execute(
+                "INSERT OR REPLACE INTO terminals (opter, public_key, sign_no) VALUES (?, ?, ?)",
+                [env.opter, public_key, sign_no],
+            )
+        return _ok(env.msgid, {"signinoutb": {"sign_time": env.inf_time, "sign_no": sign_no}})
+
+    def _authenticate(self, env: Envelope, body: Mapping[str, Any]) -> None:
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM terminals WHERE opter = ?", [env.opter]).fetchone()
+        if row is None:
+            raise _AuthFailure(f"terminal {env.opter} has not signed in (9001)")
+        if not verify_envelope(body, row["public_key"]):
+            raise _AuthFailure("signature (cainfo) does not verify")
+        if env.sign_no != row["sign_no"]:
+            raise _AuthFailure("sign_no is not current; sign in again (9001)")
+
+    def _download(self, env: Envelope) -> dict[str, Any]:
+        data = env.input.get("data", {})
+        folder = self._policy_folder
+        if data.get("kind") != "policy" or folder is None:
+            raise _Refusal("only policy bundles are offered for download")
+        names = sorted(p.name for p in folder.iterdir() if BUNDLE_FILE.match(p.name))
+        name = data.get("filename")
+        if name is None:
+            return _ok(env.msgid, {"files": names})
+        if name not in names:
+            raise _Refusal(f"no policy file {name}")
+        document = json.loads((folder / name).read_text(encoding="utf-8"))
+        if self.faults.tamper:
+            # A man in the middle raising one figure: the signature no longer matches the bundle.
+            document["bundle"]["version"] = f"{document['bundle']['version']}-tampered"
+        return _ok(env.msgid, {"filename": name, "document": document})
+
+    def _query(self, env: Envelope) -> dict[str, Any]:
+        omsgid = str(env.input.get("data", {}).get("omsgid", ""))
+        with self._lock:
+            row = self._conn.execute("SELECT response FROM messages WHERE msgid = ?", [omsgid]).fetchone()
+        if row is None:
+            return _ok(env.msgid, {"found": False})
+        return _ok(env.msgid, {"found": True, "response": json.loads(row["response"])})
+
+    def _totals(self, env: Envelope) -> dict[str, Any]:
+        data = env.input.get("data", {})
+        day = str(data.get("stmt_begndate", ""))
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT result FROM settlements WHERE fixmedins_code = ? AND day = ? AND state = 'settled'",
+                [env.fixmedins_code, day],
+            ).fetchall()
+        infos = [json.loads(r["result"])["setlinfo"] for r in rows]
+        theirs = {
+            "medfee_sumamt": str(sum((Decimal(i["medfee_sumamt"]) for i in infos), Decimal("0.00"))),
+            "fund_pay_sumamt": str(sum((Decimal(i["fund_pay_sumamt"]) for i in infos), Decimal("0.00"))),
+            "acct_pay": str(sum((Decimal(i["acct_pay"]) for i in infos), Decimal("0.00"))),
+            "fixmedins_setl_cnt": str(len(infos)),
+        }
+        agree = all(Decimal(str(data.get(k, "-1"))) == Decimal(v) for k, v in theirs.items())
+        return _ok(
+            env.msgid,
+            {
+                "stmt_rslt": "0" if agree else "1",
+                "stmt_rslt_dscr": "totals agree" if agree else "totals differ; reconcile in detail (3202)",
+                "upstream": theirs,
+            },
+        )
+
+    def _idempotent(self, env: Envelope) -> tuple[dict[str, Any], bool]:
+        with self._tx() as conn:
+            row = conn.execute("SELECT infno, response FROM messages WHERE msgid = ?", [env.msgid]).fetchone()
+            if row is not None:
+                if row["infno"] != env.infno:
+                    return _fail(env.msgid, f"msgid {env.msgid} was used for infno {row['infno']}"), False
+                return json.loads(row["response"]), False
+            try:
+                if env.infno == INFNO_SETTLE:
+                    response = self._settle(conn, env)
+                elif env.infno == INFNO_REVERSE:
+                    response = self._undo(conn, env, "reversed")
+                else:
+                    response = self._undo(conn, env, "corrected")
+            except _Refusal as exc:
+                response = _fail(env.msgid, str(exc))
+            # Refusals are remembered too: a resend of the same msgid gets the same answer.
+            conn.execute(
+                "INSERT INTO messages (msgid, infno, opter, response) VALUES (?, ?, ?, ?)",
+                [env.msgid, env.infno, env.opter, json.dumps(response, ensure_ascii=False)],
+            )
+        return response, env.infno == INFNO_SETTLE and response["infcode"] == 0
+
+    def _settle(self, conn: sqlite3.Connection, env: Envelope) -> dict[str, Any]:
+        data = env.input.get("data", {})
+        row = conn.execute("SELECT data FROM persons WHERE psn_no = ?", [data.get("psn_no")]).fetchone()
+        if row is None:
+            raise _Refusal(f"person {data.get('psn_no')} is not known to the upstream")
+        person = _person(json.loads(row["data"]))
+        at = datetime.strptime(env.inf_time, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CST)
+        chrg_bchno = str(data.get("chrg_bchno", ""))
+        try:
+            bill = bill_from_json(
+                {
+                    "chrg_bchno": chrg_bchno,
+                    "med_type": data.get("med_type"),
+                    "begntime": at.isoformat(),
+                    "acct_used_flag": data.get("acct_used_flag") == "1",
+                    "feedetail": env.input.get("feedetail", []),
+                }
+            )
+            already = conn.execute(
+                "SELECT 1 FROM settlements WHERE fixmedins_code = ? AND chrg_bchno = ? AND state = 'settled'",
+                [env.fixmedins_code, chrg_bchno],
+            ).fetchone()
+            acc_row = conn.execute(
+                "SELECT state FROM accumulators WHERE psn_no = ? AND year = ?", [person.psn_no, at.year]
+            ).fetchone()
+            before = Accumulators.from_json(json.loads(acc_row["state"]) if acc_row else {}, at.year)
+            context = SettlementContext(
+                institution_level=self._level,  # type: ignore[arg-type]
+                setl_date=at.date(),
+                cross_region=None if person.insuplc_admdvs[:4] == env.mdtrtarea_admvs[:4] else "unfiled",
+                safety=SafetyFacts(bill_already_settled=already is not None),
+            )
+            result = presettle(bill, person, before, self._shelf.for_date(at.date()), self._catalog, context)
+        except TerminalError as exc:
+            raise _Refusal(str(exc)[:200]) from exc
+        body = result.to_json()
+        body["setlinfo"] = _perturbed(body["setlinfo"], self.faults.differs)
+        setl_id = f"S{env.mdtrtarea_admvs}{self._next(conn, 'setl_id'):014d}"
+        body["setlinfo"].update(
+            {
+                "setl_id": setl_id,
+                "medins_setl_id": env.msgid,
+                "psn_no": person.psn_no,
+                "setl_time": env.inf_time,
+            }
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO accumulators (psn_no, year, state) VALUES (?, ?, ?)",
+            [person.psn_no, at.year, json.dumps(result.accumulators_after.to_json())],
+        )
+        conn.execute(
+            "INSERT INTO settlements (msgid, fixmedins_code, chrg_bchno, psn_no, day, state, result)"
+            " VALUES (?, ?, ?, ?, ?, 'settled', ?)",
+            [
+                env.msgid,
+                env.fixmedins_code,
+                chrg_bchno,
+                person.psn_no,
+                at.date().isoformat(),
+                json.dumps(body),
+            ],
+        )
+        output = {"setlinfo": body["setlinfo"], "setldetail": body["setldetail"]}
+        return _ok(env.msgid, output)
+
+    def _undo(self, conn: sqlite3.Connection, env: Envelope, state: str) -> dict[str, Any]:
+        data = env.input.get("data", {})
+        omsgid = str(data.get("omsgid", ""))
+        row = conn.execute("SELECT * FROM settlements WHERE msgid = ?", [omsgid]).fetchone()
+        if row is None or row["state"] != "settled":
+            if state == "corrected":
+                # 2601 on a message that never committed (or was already undone): nothing to undo.
+                return _ok(env.msgid, {"corrected": False})
+            raise _Refusal(f"no settled settlement with msgid {omsgid}")
+        result = json.loads(row["result"])
+        delta_json = result["accumulator_delta"]
+        delta = AccumulatorDelta(
+            int(delta_json["year"]), {k: Decimal(v) for k, v in delta_json["changes"].items()}
+        )
+        acc_row = conn.execute(
+            "SELECT state FROM accumulators WHERE psn_no = ? AND year = ?", [row["psn_no"], delta.year]
+        ).fetchone()
+        current = Accumulators.from_json(json.loads(acc_row["state"]) if acc_row else {}, delta.year)
+        try:
+            after = current.revert(delta)
+        except TerminalError as exc:
+            raise _Refusal(str(exc)[:200]) from exc
+        conn.execute(
+            "UPDATE accumulators SET state = ? WHERE psn_no = ? AND year = ?",
+            [json.dumps(after.to_json()), row["psn_no"], delta.year],
+        )
+        conn.execute("UPDATE settlements SET state = ? WHERE msgid = ?", [state, omsgid])
+        if state == "corrected":
+            return _ok(env.msgid, {"corrected": True})
+        info = result["setlinfo"]
+        negated = {k: str(-Decimal(v)) if _is_amount(v) else v for k, v in info.items()}
+        return _ok(env.msgid, {"setlinfo": negated, "omsgid": omsgid})
+
+
+def _is_amount(value: Any) -> bool:
+    if not isinstance(value, str) or not value or value.count(".") != 1:
+        return False
+    return value.lstrip("-").replace(".", "", 1).isdigit()
+
+
+def _perturbed(info: dict[str, Any], amount: Decimal) -> dict[str, Any]:
+    """The 'differs' fault: the binding result pays `amount` less from the pooled fund."""
+    amount = min(amount, Decimal(info["hifp_pay"]))  # the fund never pays below zero
+    if amount <= 0:
+        return info
+    out = dict(info)
+    for name, sign in (("hifp_pay", -1), ("fund_pay_sumamt", -1), ("psn_part_amt", 1), ("psn_cash_pay", 1)):
+        out[name] = str((Decimal(out[name]) + sign * amount).quantize(Decimal("0.01")))
+    return out
+
+
+def _person(data: Mapping[str, Any]) -> Person:
+    try:
+        brdy = data.get("brdy")
+        return Person(
+            psn_no=str(data["psn_no"]),
+            psn_name=str(data["psn_name"]),
+            certno=str(data["certno"]),
+            insutype=str(data["insutype"]),
+            psn_type=str(data["psn_type"]),
+            insuplc_admdvs=str(data["insuplc_admdvs"]),
+            acct_balc=Decimal(str(data.get("acct_balc", "0.00"))),
+            gend=str(data.get("gend", "")),
+            brdy=date.fromisoformat(str(brdy)) if brdy else None,
+        )
+    except (KeyError, ValueError, ArithmeticError) as exc:
+        raise ValueError(f"malformed person record: {exc!r}") from exc
+
+
+def person_json(person: Person) -> dict[str, Any]:
+    """A Person as /admin/persons takes it."""
+    return {k: (str(v) if v is not None and not isinstance(v, str) else v) for k, v in asdict(person).items()}
+
+
+def register_people(url: str, people: Sequence[Person]) -> int:
+    """Give a running dev upstream its copy of people (demo and bench setup; dev only)."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        reply = client.post("/admin/persons", json=[person_json(p) for p in people])
+        reply.raise_for_status()
+        return int(reply.json()["added"])
+
+
+def _stamp() -> str:
+    return datetime.now(CST).strftime("%Y%m%d%H%M%S%f")[:17]
+
+
+def _ok(msgid: str, output: dict[str, Any]) -> dict[str, Any]:
+    now = _stamp()
+    return {
+        "infcode": 0,
+        "inf_refmsgid": f"{msgid[:6]}{now[:14]}{abs(hash(msgid)) % 10**10:010d}",
+        "refmsg_time": now,
+        "respond_time": now,
+        "err_msg": "",
+        "output": output,
+    }
+
+
+def _fail(msgid: str, message: str) -> dict[str, Any]:
+    return {**_ok(msgid, {}), "infcode": -1, "err_msg": message[:200]}
+
+
+def create_app(upstream: Upstream) -> FastAPI:
+    """The HTTP face of an Upstream."""
+    app = FastAPI(title="medpay dev upstream")
+
+    @app.post(CALL_PATH)
+    def call(body: dict[str, Any]) -> JSONResponse:
+        faults = upstream.faults
+        if faults.down:
+            return JSONResponse({"detail": "upstream down"}, status_code=503)
+        if faults.slow_s:
+            time.sleep(faults.slow_s)
+        if upstream.take_fault("http500"):
+            return JSONResponse({"detail": "injected failure"}, status_code=500)
+        try:
+            response, committed = upstream.handle(body)
+        except _AuthFailure as exc:
+            return JSONResponse(_fail(str(body.get("msgid", "")), str(exc)), status_code=401)
+        if committed and upstream.take_fault("lost"):
+            # Committed, but the terminal never hears back: it times out with the outcome unknown.
+            time.sleep(faults.lost_hang_s)
+            return JSONResponse({"detail": "reply lost"}, status_code=504)
+        return JSONResponse(response)
+
+    @app.get("/admin/faults")
+    def get_faults() -> dict[str, Any]:
+        return upstream.faults.model_dump(mode="json")
+
+    @app.post("/admin/faults")
+    async def set_faults(request: Request) -> JSONResponse:
+        try:
+            patch = await request.json()
+            upstream.faults = Faults.model_validate({**upstream.faults.model_dump(), **patch})
+        except (ValueError, ValidationError) as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse(upstream.faults.model_dump(mode="json"))
+
+    @app.post("/admin/persons")
+    def add_persons(people: list[dict[str, Any]]) -> JSONResponse:
+        try:
+            return JSONResponse({"added": upstream.add_persons(people)})
+        except ValueError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.get("/admin/settlements")
+    def list_settlements() -> list[dict[str, Any]]:
+        return upstream.settlements()
+
+    return app
+
+
+def build_upstream(db_path: Path, config_path: Path = DEFAULT_CONFIG) -> Upstream:
+    """An Upstream pricing with the catalogue and policies of a terminal config."""
+    config = load(config_path)
+    settlement = config.settlement
+    shelf = load_shelf(settlement.policies, load_trusted_keys(settlement.trusted_keys))
+    return Upstream(
+        db_path,
+        load_catalog(settlement.catalog),
+        shelf,
+        config.terminal.institution_level,
+        settlement.policies,
+    )
+
+
+class ServerThread:
+    """Runs an app under uvicorn on 127.0.0.1 in a background thread (tests, bench, demo)."""
+
+    def __init__(self, app: FastAPI, port: int = 0) -> None:
+        # proto must be IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets that say so,
+        # and without it every reply waits ~40 ms on the client's delayed ACK.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", port))
+        self.port = int(self._sock.getsockname()[1])
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_s: float = 10.0) -> ServerThread:
+        """Start and wait (bounded) until it accepts connections."""
+        self._thread.start()
+        for _ in range(int(wait_s / 0.01)):
+            if self._server.started:
+                return self
+            time.sleep(0.01)
+        raise RuntimeError("dev upstream did not start")
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the reference upstream until interrupted."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--db", type=Path, default=Path("dev_upstream.sqlite"))
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help="terminal config for catalogue/policies"
+    )
+    parser.add_argument("--persons", type=Path, action="append", default=[], help="JSON list of people")
+    parser.add_argument("--down", action="store_true")
+    parser.add_argument("--slow", type=float, default=0.0, metavar="SECONDS")
+    parser.add_argument("--http500", type=int, default=0, metavar="N")
+    parser.add_argument("--lost", type=int, default=0, metavar="N")
+    parser.add_argument("--differs", type=Decimal, default=Decimal("0.00"), metavar="AMOUNT")
+    parser.add_argument("--tamper", action="store_true", help="serve altered policy bundles")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    upstream = build_upstream(args.db, args.config)
+    for path in args.persons:
+        upstream.add_persons(json.loads(path.read_text(encoding="utf-8")))
+    upstream.faults = Faults(
+        down=args.down,
+        slow_s=args.slow,
+        http500=args.http500,
+        lost=args.lost,
+        differs=args.differs,
+        tamper=args.tamper,
+    )
+    log.info("dev upstream on http://127.0.0.1:%d (db %s)", args.port, args.db)
+    try:
+        uvicorn.run(create_app(upstream), host="127.0.0.1", port=args.port, log_level="warning")
+    finally:
+        upstream.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

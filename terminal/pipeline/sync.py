@@ -1,0 +1,214 @@
+"""The sync worker: drains the outbox in order to the upstream, exactly once in effect.
+
+Order matters because year-to-date accumulators upstream depend on earlier settlements, so an entry
+that cannot be delivered stops the drain rather than being skipped. A request whose outcome is
+unknown (timeout, 5xx, lost reply) is never blindly resent: the next attempt first asks the upstream
+by msgid (5203) and takes the committed result if there is one; only "not found" leads to a resend,
+which the upstream's idempotency on msgid makes harmless even if the query itself raced a commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from terminal.errors import UplinkError
+from terminal.ports import Clock, Uplink
+from terminal.store import audit
+from terminal.store.outbox import OutboxEntry, OutboxStore
+from terminal.store.reconcile import local_setlinfo, local_totals
+from terminal.uplink.client import (
+    UplinkAuthRequired,
+    UplinkRefused,
+    UplinkUnknownOutcome,
+    UplinkUnreachable,
+)
+from terminal.uplink.offline import LAST_SYNC
+from terminal.uplink.wire import INFNO_SETTLE, Response
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter: delay n is uniform in [0, min(cap, base * 2**n)]."""
+
+    base: float = 0.5
+    cap: float = 60.0
+    max_attempts: int = 8  # per drain() call; the entry stays pending for the next call
+
+    def delay(self, attempt: int, rnd: Callable[[], float]) -> float:
+        """Seconds to wait before retry number `attempt` (0-based)."""
+        # Full jitter spreads a fleet of kiosks coming back after a city-wide outage.
+        return rnd() * min(self.cap, self.base * float(2 ** min(attempt, 30)))
+
+
+@dataclass
+class SyncReport:
+    """What one drain did."""
+
+    delivered: int = 0
+    recovered_by_query: int = 0
+    differences: int = 0
+    retries: int = 0
+    refused: list[str] = field(default_factory=list)
+    stopped_on: str = ""  # why the drain ended early ("" when the outbox was emptied)
+
+
+class SyncWorker:
+    """Delivers outbox entries in order, in batches, with backoff; stores results and differences."""
+
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        uplink: Uplink,
+        clock: Clock,
+        new_msgid: Callable[[datetime], str],
+        *,
+        batch: int = 50,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] | None = None,
+        rnd: Callable[[], float] | None = None,
+    ) -> None:
+        self._db = db
+        self._outbox = OutboxStore(db)
+        self._uplink = uplink
+        self._clock = clock
+        self._new_msgid = new_msgid
+        self._batch = batch
+        self._backoff = backoff or Backoff()
+        self._sleep = sleep or time.sleep
+        self._rnd = rnd or random.random
+
+    def drain(self, max_entries: int = 100_000) -> SyncReport:
+        """Deliver pending entries oldest first until empty, refused, out of retries or max_entries."""
+        report = SyncReport()
+        if not self._ensure_signed_in(report):
+            return report
+        while report.delivered + len(report.refused) < max_entries:
+            entries = self._outbox.pending(self._batch)
+            if not entries:
+                self._note_synced()
+                return report
+            for entry in entries:
+                if not self._deliver_with_retries(entry, report):
+                    return report
+        report.stopped_on = "max_entries"
+        return report
+
+    def compare_totals(self, day: str) -> dict[str, Any]:
+        """3201 for one day: local totals vs the upstream's; stored in upstream_totals and returned."""
+        mine = local_totals(self._db, day)
+        now = self._clock.now()
+        output = self._uplink.daily_totals(self._new_msgid(now), mine, now)
+        with self._db.atomic():
+            self._db.execute(
+                "INSERT OR REPLACE INTO upstream_totals (day, stmt_rslt, local, upstream, checked_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [day, str(output.get("stmt_rslt", "")), _json(mine), _json(output), now.isoformat()],
+            )
+        return output
+
+    def _note_synced(self) -> None:
+        # Epoch seconds in counters: the offline policy measures staleness from the last full drain.
+        with self._db.atomic():
+            self._db.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [LAST_SYNC, int(self._clock.now().timestamp())],
+            )
+
+    def _ensure_signed_in(self, report: SyncReport) -> bool:
+        for attempt in range(self._backoff.max_attempts):
+            if self._uplink.sign_no:
+                return True
+            now = self._clock.now()
+            try:
+                self._uplink.sign_in(self._new_msgid(now), now)
+                return True
+            except UplinkRefused as exc:
+                report.stopped_on = f"sign-in refused: {exc}"
+                return False
+            except UplinkError as exc:
+                log.warning("sign-in failed (%s); retrying", exc)
+                report.retries += 1
+                self._sleep(self._backoff.delay(attempt, self._rnd))
+        report.stopped_on = "upstream unreachable (sign-in)"
+        return False
+
+    def _deliver_with_retries(self, entry: OutboxEntry, report: SyncReport) -> bool:
+        unknown = entry.outcome_unknown
+        for attempt in range(self._backoff.max_attempts):
+            try:
+                committed = self._ask(entry) if unknown else None
+                if committed is not None:
+                    report.recovered_by_query += 1
+                    refmsgid = str(committed.pop("inf_refmsgid", ""))
+                    response_output = committed
+                else:
+                    response = self._uplink.call(entry.envelope)
+                    response_output, refmsgid = response.output, response.inf_refmsgid
+            except UplinkRefused as exc:
+                # A business refusal is final for this message; it is kept for a technician, not retried.
+                self._outbox.note_attempt(entry.seq, str(exc), outcome_unknown=False)
+                self._mark_refused(entry, str(exc))
+                report.refused.append(entry.msgid)
+                return True
+            except UplinkAuthRequired as exc:
+                # A restarted upstream or a new day's sign_no: sign in again, then retry this entry.
+                self._outbox.note_attempt(entry.seq, str(exc), outcome_unknown=unknown)
+                report.retries += 1
+                self._uplink.sign_no = ""
+                if not self._ensure_signed_in(report):
+                    return False
+                continue
+            except (UplinkUnknownOutcome, UplinkUnreachable) as exc:
+                unknown = unknown or isinstance(exc, UplinkUnknownOutcome)
+                self._outbox.note_attempt(entry.seq, str(exc), outcome_unknown=unknown)
+                report.retries += 1
+                log.warning("outbox #%d %s: %s (attempt %d)", entry.seq, entry.msgid, exc, attempt + 1)
+                self._sleep(self._backoff.delay(attempt, self._rnd))
+                continue
+            local = local_setlinfo(self._db, entry.msgid) if entry.infno == INFNO_SETTLE else None
+            diffs = self._outbox.deliver(entry, refmsgid, response_output, local, self._clock.now())
+            report.delivered += 1
+            report.differences += len(diffs)
+            for name, mine, theirs in diffs:
+                log.warning("msgid %s: %s local %s, upstream %s (binding)", entry.msgid, name, mine, theirs)
+            return True
+        report.stopped_on = f"outbox #{entry.seq} not delivered after {self._backoff.max_attempts} attempts"
+        return False
+
+    def _ask(self, entry: OutboxEntry) -> dict[str, Any] | None:
+        now = self._clock.now()
+        found = self._uplink.query(self._new_msgid(now), entry.msgid, now)
+        if found is None:
+            return None
+        if found.get("infcode") != 0:
+            raise UplinkRefused(
+                f"{entry.msgid} was refused upstream: {found.get('err_msg', '')}", _refusal(found)
+            )
+        output = dict(found.get("output", {}))
+        output["inf_refmsgid"] = found.get("inf_refmsgid", "")
+        return output
+
+    def _mark_refused(self, entry: OutboxEntry, reason: str) -> None:
+        with self._db.atomic():
+            self._db.execute("UPDATE outbox SET state = 'refused' WHERE seq = ?", [entry.seq])
+            audit.append(self._db, self._clock.now(), "uplink", "refused", entry.msgid, {"reason": reason})
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _refusal(found: dict[str, Any]) -> Response:
+    return Response.model_validate(found)

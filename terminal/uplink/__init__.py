@@ -1,0 +1,1 @@
+"""The uplink: wire models, envelope signing and the HTTP client that speaks to the upstream."""

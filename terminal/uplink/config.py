@@ -1,0 +1,44 @@
+"""The `[uplink]` config section (the lead adds it to TerminalConfig as `uplink: UplinkSection`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from terminal.pipeline.sync import Backoff
+from terminal.uplink.offline import OfflineLimits
+
+
+class UplinkSection(BaseModel):
+    """Where the upstream is and how hard to try; absent url means no upstream (embedded default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str | None, Field(description="upstream base URL, e.g. http://127.0.0.1:8765")] = None
+    timeout_s: Annotated[
+        float, Field(description="per-request timeout; after it the outcome is unknown", gt=0)
+    ] = 10.0
+    batch: Annotated[int, Field(description="outbox entries read per batch", ge=1, le=1000)] = 50
+    backoff_base_s: Annotated[float, Field(description="first retry delay ceiling", gt=0)] = 0.5
+    backoff_cap_s: Annotated[float, Field(description="largest retry delay", gt=0)] = 60.0
+    max_attempts: Annotated[int, Field(description="attempts per entry per drain", ge=1, le=100)] = 8
+    offline_max_amount: Annotated[
+        Decimal, Field(description="largest medfee_sumamt settled while offline", ge=0)
+    ] = Decimal("500.00")
+    offline_max_count: Annotated[int, Field(description="settlements queued while offline", ge=0)] = 50
+    offline_max_age_h: Annotated[int, Field(description="hours since the last complete sync", ge=0)] = 72
+
+    def backoff(self) -> Backoff:
+        """The worker's backoff from this section."""
+        return Backoff(base=self.backoff_base_s, cap=self.backoff_cap_s, max_attempts=self.max_attempts)
+
+    def offline_limits(self) -> OfflineLimits:
+        """The offline policy's limits from this section."""
+        return OfflineLimits(
+            max_amount=self.offline_max_amount,
+            max_count=self.offline_max_count,
+            max_age=timedelta(hours=self.offline_max_age_h),
+        )

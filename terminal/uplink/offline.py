@@ -1,0 +1,69 @@
+"""Offline policy: whether the terminal may keep settling while the upstream is unreachable.
+
+The centre's 2207 result is binding (domain.md §1.9), so offline work is an estimate the hospital
+carries at its own risk; the limits bound that risk in amount, count and staleness of the data the
+estimate was priced with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from decimal import Decimal
+
+import sqlite_utils
+
+LAST_SYNC = "uplink_last_sync"  # counters row the sync worker writes after a complete drain
+
+
+@dataclass(frozen=True)
+class OfflineLimits:
+    """Configured limits for settling without the upstream."""
+
+    max_amount: Decimal = Decimal("500.00")  # medfee_sumamt of one settlement
+    max_count: int = 50  # settlements queued and not yet delivered
+    max_age: timedelta = timedelta(hours=72)  # since the last successful sync (policy, gallery, outbox)
+
+
+@dataclass(frozen=True)
+class OfflineDecision:
+    """The verdict and the words for the patient (receipt note or decline message)."""
+
+    allowed: bool
+    offline: bool
+    message: str
+
+
+def offline_decision(
+    online: bool,
+    medfee_sumamt: Decimal,
+    queued: int,
+    last_sync: datetime | None,
+    now: datetime,
+    limits: OfflineLimits,
+) -> OfflineDecision:
+    """Decide one settlement; pure: no clock, no network, no database."""
+    if online:
+        return OfflineDecision(True, False, "")
+    if last_sync is None or now - last_sync > limits.max_age:
+        hours = int(limits.max_age.total_seconds() // 3600)
+        return OfflineDecision(
+            False, True, f"医保网络中断，且本机超过{hours}小时未同步，暂不能结算，请到人工窗口办理。"
+        )
+    if queued >= limits.max_count:
+        return OfflineDecision(
+            False, True, f"医保网络中断，离线结算已达{limits.max_count}笔上限，请到人工窗口办理。"
+        )
+    if medfee_sumamt > limits.max_amount:
+        return OfflineDecision(
+            False, True, f"医保网络中断，单笔超过离线限额{limits.max_amount}元，请到人工窗口办理。"
+        )
+    return OfflineDecision(True, True, "离线结算：金额为本机预估，以医保中心结算结果为准，差额将另行通知。")
+
+
+def offline_facts(db: sqlite_utils.Database, tz: tzinfo) -> tuple[int, datetime | None]:
+    """(entries queued, time of the last complete sync) from the database, for offline_decision."""
+    queued = next(iter(db.query("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")))["n"]
+    rows = list(db.query("SELECT value FROM counters WHERE name = ?", [LAST_SYNC]))
+    at = datetime.fromtimestamp(int(rows[0]["value"]), tz=tz) if rows else None
+    return int(queued), at

@@ -1,0 +1,100 @@
+"""Entry points the CLI and the composition root call: build the uplink, sync, show reconciliation."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from terminal.config import TerminalSection
+from terminal.pipeline.sync import SyncReport, SyncWorker
+from terminal.ports import Clock
+from terminal.store.outbox import OutboxStore
+from terminal.store.reconcile import local_setlinfo, report
+from terminal.uplink.client import HttpUplink
+from terminal.uplink.config import UplinkSection
+from terminal.uplink.signing import terminal_key
+
+log = logging.getLogger(__name__)
+
+
+def identity(terminal: TerminalSection) -> dict[str, str]:
+    """The envelope fields naming this terminal."""
+    return {
+        "opter": terminal.terminal_id,
+        "opter_name": terminal.terminal_id,
+        "dev_no": terminal.terminal_id,
+        "fixmedins_code": terminal.fixmedins_code,
+        "fixmedins_name": terminal.fixmedins_name,
+        "mdtrtarea_admvs": terminal.mdtrtarea_admvs,
+    }
+
+
+def build_uplink(data_dir: Path, terminal: TerminalSection, url: str, timeout_s: float = 10.0) -> HttpUplink:
+    """An HTTP uplink signing with this terminal's key (created under data_dir on first use)."""
+    return HttpUplink(url, terminal_key(data_dir), identity(terminal), timeout=timeout_s)
+
+
+def sync_once(
+    db: sqlite_utils.Database,
+    data_dir: Path,
+    terminal: TerminalSection,
+    section: UplinkSection,
+    clock: Clock,
+    new_msgid: Callable[[datetime], str],
+    url: str | None = None,
+    day: str | None = None,
+) -> tuple[SyncReport, dict[str, Any] | None]:
+    """Drain the outbox once (and compare `day`'s totals when given); the report and 3201 output."""
+    target = url or section.url
+    if not target:
+        raise ValueError("no upstream URL: set [uplink] url or pass --upstream")
+    link = build_uplink(data_dir, terminal, target, section.timeout_s)
+    try:
+        worker = SyncWorker(
+            db, link, clock, new_msgid, batch=section.batch, backoff=section.backoff(), sleep=time.sleep
+        )
+        result = worker.drain()
+        totals = worker.compare_totals(day) if day and not result.stopped_on else None
+    finally:
+        link.close()
+    return result, totals
+
+
+def describe(result: SyncReport, db: sqlite_utils.Database, limit: int = 20) -> list[str]:
+    """Human lines for `medpay sync` and `medpay demo --upstream`: what was delivered and what differed."""
+    lines = [
+        f"delivered {result.delivered} (recovered by msgid query: {result.recovered_by_query}),"
+        f" retries {result.retries}, refused {len(result.refused)}"
+    ]
+    if result.stopped_on:
+        lines.append(f"stopped: {result.stopped_on}")
+    rows = report(db, limit)
+    if not rows:
+        lines.append("upstream results agree with the local estimates")
+    for row in rows:
+        lines.append(
+            f"  {row['msgid']} {row['field']}: local {row['local']} → upstream {row['upstream']} (binding)"
+        )
+    return lines
+
+
+def reconciled_lines(db: sqlite_utils.Database, msgid: str) -> list[str]:
+    """The local estimate beside the binding upstream result for one settlement (demo, receipt reprint)."""
+    local = local_setlinfo(db, msgid)
+    upstream = OutboxStore(db).upstream_result(msgid)
+    if local is None:
+        return [f"{msgid}: no such settlement"]
+    if upstream is None:
+        return [f"{msgid}: not yet confirmed by the upstream; the local estimate stands for now"]
+    theirs = upstream.get("setlinfo", {})
+    lines = [f"{msgid}: upstream setl_id {theirs.get('setl_id', '?')}"]
+    for name in ("medfee_sumamt", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay"):
+        mark = "" if str(local.get(name)) == str(theirs.get(name)) else "  ← differs; upstream binds"
+        lines.append(f"  {name}: local {local.get(name)}  upstream {theirs.get(name)}{mark}")
+    return lines

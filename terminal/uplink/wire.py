@@ -1,0 +1,58 @@
+"""Wire contract: the national-style request and response envelopes and the operation codes we use."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+INFNO_SIGN_IN = "9001"
+INFNO_SETTLE = "2207"
+INFNO_REVERSE = "2208"
+INFNO_CORRECT = "2601"
+INFNO_QUERY = "5203"  # settlement info query; here keyed by the original msgid (omsgid)
+INFNO_TOTALS = "3201"
+INFNO_DOWNLOAD = "9102"  # file download; here: signed policy bundles (kind "policy")
+
+INFCODE_OK = 0
+INFCODE_FAIL = -1
+
+SIGNTYPE = "Ed25519"
+CALL_PATH = "/fsi/api/callService"
+
+
+class Request(BaseModel):
+    """The request envelope (domain.md §1.1); `cainfo` carries the terminal's signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    infno: str = Field(pattern=r"^\d{4}$", description="interface code")
+    msgid: str = Field(min_length=1, max_length=30, description="sender message id; the idempotency key")
+    mdtrtarea_admvs: str = Field(pattern=r"^\d{6}$", description="area where treatment happens")
+    insuplc_admdvs: str = Field(default="", max_length=6, description="insured person's area code")
+    recer_sys_code: str = Field(default="MEDPAY", max_length=10, description="receiving system code")
+    dev_no: str = Field(default="", max_length=100, description="device number")
+    infver: str = Field(default="V1.0", description="interface version")
+    opter_type: Literal["2"] = Field(description="2 = self-service terminal")
+    opter: str = Field(min_length=1, max_length=30, description="terminal id")
+    opter_name: str = Field(default="", max_length=50, description="terminal name")
+    inf_time: str = Field(pattern=r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", description="transaction time")
+    fixmedins_code: str = Field(pattern=r"^[A-Z0-9]{12}$", description="designated institution code")
+    fixmedins_name: str = Field(default="", max_length=20, description="designated institution name")
+    sign_no: str = Field(default="", max_length=30, description="sign-in serial number from 9001")
+    signtype: str = Field(default="", description="signature algorithm of cainfo")
+    cainfo: str = Field(default="", description="base64 Ed25519 signature over the envelope without cainfo")
+    input: dict[str, Any] = Field(description="business payload")
+
+
+class Response(BaseModel):
+    """The response envelope (domain.md §1.2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    infcode: Literal[0, -1] = Field(description="0 success, -1 failure")
+    inf_refmsgid: str = Field(default="", description="receiver message id")
+    refmsg_time: str = Field(default="", description="yyyyMMddHHmmssSSS the request was received")
+    respond_time: str = Field(default="", description="yyyyMMddHHmmssSSS the response was made")
+    err_msg: str = Field(default="", max_length=200, description="error text when infcode is -1")
+    output: dict[str, Any] = Field(default_factory=dict, description="business output")

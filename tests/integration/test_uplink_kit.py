@@ -1,0 +1,155 @@
+"""Shared parts for the uplink tests: people, bills, a terminal-side checkout and a loopback upstream.
+
+Holds no tests itself; test_uplink*.py, test_crash*.py and bench/outbox.py import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlite_utils
+
+from scripts.dev_upstream import ServerThread, Upstream, build_upstream, create_app, register_people
+from terminal.clock import CST
+from terminal.config import DEFAULT_CONFIG, load
+from terminal.domain import Bill, IdentityClaim, Match, Person, SettlementRecord
+from terminal.errors import UnknownPersonError
+from terminal.pipeline.bills import load_bill
+from terminal.pipeline.checkout import Checkout
+from terminal.pipeline.sync import Backoff, SyncWorker
+from terminal.settlement import load_catalog
+from terminal.settlement.bundle import load_trusted_keys
+from terminal.settlement.shelf import load_shelf
+from terminal.store.db import open_db
+from terminal.store.ledger import SqliteLedger
+from terminal.uplink.client import HttpUplink
+from terminal.uplink.service import build_uplink
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_BILL = REPO / "config" / "bills" / "outpatient-sample.json"
+
+PEOPLE = (
+    Person("43030200000000000201", "赵一", "430302196001010011", "310", "retired", "430302",
+           Decimal("5000.00"), "1", date(1960, 1, 1)),
+    Person("43030200000000000202", "钱二", "430302197202020022", "390", "active", "430302",
+           Decimal("0.00"), "2", date(1972, 2, 2)),
+    Person("43030200000000000203", "孙三", "430302198503030033", "310", "active", "430302",
+           Decimal("800.00"), "1", date(1985, 3, 3)),
+)  # fmt: skip
+
+
+class SteppingClock:
+    """A clock that moves one second each time it is read, from a weekday morning in 2025."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.at = start or datetime(2025, 6, 3, 9, 0, 0, tzinfo=CST)
+
+    def now(self) -> datetime:
+        """The next second."""
+        self.at += timedelta(seconds=1)
+        return self.at
+
+
+class PeopleGallery:
+    """The Gallery port for settlement-only tests: people without templates."""
+
+    def __init__(self, people: tuple[Person, ...] = PEOPLE) -> None:
+        self._people = {p.psn_no: p for p in people}
+
+    def person(self, psn_no: str) -> Person:
+        """One person."""
+        try:
+            return self._people[psn_no]
+        except KeyError:
+            raise UnknownPersonError(psn_no) from None
+
+    def person_by_claim(self, claim: IdentityClaim) -> Person:
+        """Unused here."""
+        raise UnknownPersonError(claim.value)
+
+
+def bill(index: int) -> Bill:
+    """The sample outpatient bill with a unique chrg_bchno."""
+    return replace(load_bill(SAMPLE_BILL), chrg_bchno=f"UPL-{index:06d}")
+
+
+@dataclass
+class Side:
+    """The terminal side: its database, ledger and checkout."""
+
+    db: sqlite_utils.Database
+    ledger: SqliteLedger
+    checkout: Checkout
+    clock: SteppingClock
+
+    def settle(self, index: int) -> SettlementRecord:
+        """Price and settle bill `index` for one of PEOPLE."""
+        person = PEOPLE[index % len(PEOPLE)]
+        priced = self.checkout.price(bill(index), person.psn_no)
+        return self.checkout.settle(priced, Match(person.psn_no, "face-1:N"))
+
+
+def terminal_side(data_dir: Path, clock: SteppingClock | None = None) -> Side:
+    """A terminal's settlement side over a real SQLite file in data_dir."""
+    config = load(DEFAULT_CONFIG)
+    clock = clock or SteppingClock()
+    db = open_db(data_dir)
+    ledger = SqliteLedger(db, config.terminal.fixmedins_code, clock)
+    settlement = config.settlement
+    checkout = Checkout(
+        gallery=PeopleGallery(),  # type: ignore[arg-type]
+        ledger=ledger,
+        policies=load_shelf(settlement.policies, load_trusted_keys(settlement.trusted_keys)),
+        catalog=load_catalog(settlement.catalog),
+        terminal=config.terminal,
+        clock=clock,
+    )
+    return Side(db, ledger, checkout, clock)
+
+
+def uplink(data_dir: Path, url: str, timeout: float = 5.0) -> HttpUplink:
+    """An HTTP uplink signing with the terminal key in data_dir."""
+    return build_uplink(data_dir, load(DEFAULT_CONFIG).terminal, url, timeout)
+
+
+def worker(side: Side, link: HttpUplink, max_attempts: int = 8) -> SyncWorker:
+    """A sync worker that never sleeps (tests move no wall time for backoff)."""
+    return SyncWorker(
+        side.db,
+        link,
+        side.clock,
+        side.ledger.allocate_msgid,
+        batch=25,
+        backoff=Backoff(base=0.01, cap=0.05, max_attempts=max_attempts),
+        sleep=lambda _s: None,
+    )
+
+
+def start_upstream(folder: Path, port: int = 0) -> tuple[Upstream, ServerThread]:
+    """The reference upstream on loopback with its own SQLite file and PEOPLE registered."""
+    folder.mkdir(parents=True, exist_ok=True)
+    upstream = build_upstream(folder / "upstream.sqlite")
+    server = ServerThread(create_app(upstream), port).start()
+    register_people(server.url, PEOPLE)
+    return upstream, server
+
+
+def set_faults(url: str, **faults: Any) -> dict[str, Any]:
+    """Flip fault switches through the admin endpoint."""
+    with httpx.Client(base_url=url, timeout=5) as client:
+        reply = client.post("/admin/faults", json=faults)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+
+def upstream_settlements(url: str) -> list[dict[str, Any]]:
+    """What the upstream holds, in arrival order."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        reply = client.get("/admin/settlements")
+        reply.raise_for_status()
+        return list(reply.json())

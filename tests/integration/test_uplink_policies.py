@@ -1,0 +1,65 @@
+"""Signed policy bundles fetched from the upstream: installed when they verify, refused whole when not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scripts.dev_upstream import ServerThread, Upstream
+from terminal.clock import CST
+from terminal.config import DEFAULT_CONFIG, load
+from terminal.errors import PolicyError
+from terminal.settlement.bundle import load_trusted_keys
+from terminal.settlement.shelf import load_shelf
+from terminal.uplink.policies import fetch_policy_bundles
+from tests.integration.test_uplink_kit import SteppingClock, set_faults, start_upstream, uplink
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[tuple[Upstream, ServerThread]]:
+    """The reference upstream on a free loopback port."""
+    up, server = start_upstream(tmp_path / "upstream")
+    try:
+        yield up, server
+    finally:
+        server.stop()
+        up.close()
+
+
+def _fetch(tmp_path: Path, url: str, folder: Path) -> list[str]:
+    trusted = load_trusted_keys(load(DEFAULT_CONFIG).settlement.trusted_keys)
+    clock = SteppingClock()
+    counter = iter(range(1, 10_000))
+    link = uplink(tmp_path / "terminal", url)
+    try:
+        link.sign_in(f"H43030200001{clock.now():%Y%m%d%H%M%S}9999", clock.now())
+        return fetch_policy_bundles(
+            link, lambda at: f"H43030200001{at:%Y%m%d%H%M%S}{next(counter):04d}", clock.now(), folder, trusted
+        )
+    finally:
+        link.close()
+
+
+def test_fetched_bundles_verify_and_load_as_a_shelf(
+    tmp_path: Path, upstream: tuple[Upstream, ServerThread]
+) -> None:
+    _, server = upstream
+    folder = tmp_path / "policies"
+    names = _fetch(tmp_path, server.url, folder)
+    assert names and all(n.endswith(".json") for n in names)
+    trusted = load_trusted_keys(load(DEFAULT_CONFIG).settlement.trusted_keys)
+    shelf = load_shelf(folder, trusted)
+    assert shelf.for_date(SteppingClock().now().astimezone(CST).date()) is not None
+
+
+def test_tampered_bundle_is_refused_and_nothing_is_installed(
+    tmp_path: Path, upstream: tuple[Upstream, ServerThread]
+) -> None:
+    _, server = upstream
+    set_faults(server.url, tamper=True)
+    folder = tmp_path / "policies"
+    with pytest.raises(PolicyError, match="altered"):
+        _fetch(tmp_path, server.url, folder)
+    assert not folder.exists() or list(folder.iterdir()) == []
