@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from terminal.errors import ConfigError
+from terminal.uplink.config import UplinkSection
 from terminal.vision.liveness.fusion import LivenessConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -131,6 +132,7 @@ class TerminalConfig(_Strict):
     settlement: SettlementConfig
     session: SessionConfig = SessionConfig()
     service: ServiceConfig = ServiceConfig()
+    uplink: UplinkSection = UplinkSection()
 
     def models_dir(self) -> Path:
         """The folder holding provisioned model files."""

@@ -49,6 +49,7 @@ def run_demo(
     fresh: bool = True,
     card_url: str | None = None,
     qr_url: str | None = None,
+    upstream: str | None = None,
 ) -> int:
     """Provision, enrol, identify two probes, price and settle a bill; 0 when all went as expected."""
     from scripts.provision import provision_models
@@ -69,6 +70,8 @@ def run_demo(
     terminal = build_terminal(config, folder, clock)
     try:
         status = _run(terminal)
+        if status == 0 and upstream:
+            status = _sync(terminal, upstream)
         if status == 0 and (card_url or qr_url):
             status = _credential_checkout(terminal, card_url, qr_url)
         return status
@@ -144,6 +147,26 @@ def _run(terminal: Terminal) -> int:
     balanced = info.medfee_sumamt == info.fund_pay_sumamt + info.psn_part_amt + info.hosp_part_amt
     _say(f"amounts add up: {balanced}; data folder: {terminal.data_dir}")
     return 0 if balanced else 1
+
+
+def _sync(terminal: Terminal, url: str) -> int:
+    """Send the queued settlements to the upstream and show its binding result beside ours."""
+    from scripts.dev_upstream import register_people
+    from terminal.uplink.service import describe, reconciled_lines, sync_once
+
+    # the reference upstream needs its own copy of the demo people; a real centre already has them
+    register_people(url, DEMO_PEOPLE)
+    result, _ = sync_once(
+        terminal.db, terminal.data_dir, terminal.config.terminal, terminal.config.uplink, terminal.clock,
+        terminal.ledger.allocate_msgid, url=url,
+    )  # fmt: skip
+    _say(f"6. sync to {url}:")
+    for line in describe(result, terminal.db):
+        _say("   " + line)
+    for entry in terminal.db.query("SELECT msgid FROM settlements ORDER BY setl_time"):
+        for line in reconciled_lines(terminal.db, entry["msgid"]):
+            _say("   " + line)
+    return 1 if result.stopped_on else 0
 
 
 def _credential_checkout(terminal: Terminal, card_url: str | None, qr_url: str | None) -> int:

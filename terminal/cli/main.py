@@ -92,8 +92,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the whole path on the embedded default."""
     from terminal.cli.demo import run_demo
 
+    folder = data_dir(args.data_dir)
     return run_demo(
-        args.config, data_dir(args.data_dir), fresh=not args.keep, card_url=args.card, qr_url=args.qr
+        args.config, folder, not args.keep, card_url=args.card, qr_url=args.qr, upstream=args.upstream
     )
 
 
@@ -174,6 +175,28 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Send queued settlements upstream, store the binding results, report differences."""
+    from terminal.errors import UplinkError
+    from terminal.uplink.service import describe, sync_once
+
+    terminal = _terminal(args)
+    try:
+        if not (args.upstream or terminal.config.uplink.url):
+            raise UplinkError("no upstream: set [uplink] url in the config or pass --upstream URL")
+        result, totals = sync_once(
+            terminal.db, terminal.data_dir, terminal.config.terminal, terminal.config.uplink, terminal.clock,
+            terminal.ledger.allocate_msgid, url=args.upstream, day=args.day,
+        )  # fmt: skip
+        for line in describe(result, terminal.db):
+            sys.stdout.write(line + "\n")
+        if totals:
+            sys.stdout.write(f"3201 {args.day}: {totals['stmt_rslt_dscr']}\n")
+    finally:
+        terminal.close()
+    return 1 if result.stopped_on else 0
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Check the audit log's hash chain."""
     from terminal.store import audit
@@ -206,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = add("demo", cmd_demo, "enrol demo faces, identify probes, price and settle a bill")
     demo.add_argument("--keep", action="store_true", help="keep the demo's earlier state")
+    demo.add_argument(
+        "--upstream", metavar="URL", help="then sync to this upstream and show the reconciled result"
+    )
     reader = demo.add_mutually_exclusive_group()
     reader.add_argument("--card", metavar="URL", help="then check out again with a card reader at this URL")
     reader.add_argument("--qr", metavar="URL", help="then check out again with a QR scanner at this URL")
@@ -268,6 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=cmd_devices_simulate)
 
     add("doctor", cmd_doctor, "check this terminal and say how to fix what is wrong")
+
+    sync = add("sync", cmd_sync, "send queued settlements upstream and reconcile the results")
+    sync.add_argument("--upstream", metavar="URL", help="upstream base URL (default from [uplink] url)")
+    sync.add_argument("--day", metavar="YYYY-MM-DD", help="also compare this day's totals (3201)")
 
     audit_cmd = sub.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
     verify = audit_cmd.add_parser("verify", help="check the audit hash chain")

@@ -169,3 +169,25 @@ def test_policy_validate_refuses_an_altered_bundle(tmp_path: Path, data_dir: Pat
     altered = tmp_path / "430100-2026.json"
     altered.write_text(bundle.read_text(encoding="utf-8").replace('"0.60"', '"0.70"', 1), encoding="utf-8")
     _assert_clean_error(medpay("policy", "validate", str(altered), data_dir=data_dir), "altered")
+
+
+def test_sync_sends_a_cli_settlement_to_the_reference_upstream(tmp_path: Path, data_dir: Path) -> None:
+    from scripts.dev_upstream import ServerThread, build_upstream, create_app, register_people
+    from terminal.demo_data import DEMO_PEOPLE
+
+    psn_no = _known_person(data_dir)
+    server = ServerThread(create_app(build_upstream(tmp_path / "upstream.sqlite"))).start()
+    try:
+        register_people(server.url, DEMO_PEOPLE)
+        bill = str(REPO / "config" / "bills" / "outpatient-sample.json")
+        assert medpay("settle", "--bill", bill, "--person-id", psn_no, data_dir=data_dir).returncode == 0
+        result = medpay("sync", "--upstream", server.url, data_dir=data_dir)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "delivered 1" in result.stdout
+        assert "upstream results agree with the local estimates" in result.stdout
+    finally:
+        server.stop()
+
+
+def test_sync_without_an_upstream_is_a_clear_error(data_dir: Path) -> None:
+    _assert_clean_error(medpay("sync", data_dir=data_dir), "no upstream")
