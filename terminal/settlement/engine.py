@@ -313,6 +313,7 @@ def _large_amount(
     cap_remaining = rule.annual_cap - run.get(acc.LARGE_AMOUNT_PAID)
     _, pay = ratio_layer(base, ZERO, rule.ratio, cap_remaining)
     run.add(acc.LARGE_AMOUNT_PAID, "", pay)
+    base = fen(base)  # shown to the fen; the payment above used the exact uncovered cost
     text = (
         f"大额补助: 超统筹年度限额的范围内费用 {base}, 比例 {_pct(rule.ratio)}, "
         f"年度限额余额 {fen(cap_remaining)}, 支付 {pay}"

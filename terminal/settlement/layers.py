@@ -175,8 +175,10 @@ def pool_layer(
     capped = pay < uncapped
     over_cap = ZERO
     if capped and ratio > 0:
-        # The cost the cap left uncovered, which the employee large-amount subsidy picks up.
-        over_cap = max(ZERO, eligible - fen(pay / ratio))
+        # The cost the cap left uncovered, which the employee large-amount subsidy picks up. Kept
+        # unrounded (only payments are rounded): rounding it here made one more fen of bill add two fen
+        # of subsidy at the cap edge, so a larger bill could lower the personal share.
+        over_cap = max(ZERO, eligible - pay / ratio)
     return PoolStep(
         inscp=inscp,
         deductible_applied=applied,

@@ -14,6 +14,7 @@ from terminal.settlement.layers import (
     segments_paid,
     year_deductible_remaining,
 )
+from terminal.settlement.money import fen
 
 D = Decimal
 CHANGSHA = [(D(30000), D("0.60")), (D(80000), D("0.65")), (D(150000), D("0.75")), (None, D("0.85"))]
@@ -54,9 +55,11 @@ def test_pool_layer_deductible_larger_than_the_bill() -> None:
 
 
 def test_pool_layer_cap_and_what_it_left_uncovered() -> None:
-    # 654 × 0.85 = 555.90 uncapped; 200 left → uncovered 654 − 235.29 = 418.71
+    # 654 × 0.85 = 555.90 uncapped; 200 left covers 200 / 0.85 = 235.294…; uncovered 418.705… (418.71)
     step = pool_layer(D("1754.00"), D("1100.00"), D("0.85"), D(200))
-    assert (step.pay, step.capped, step.over_cap_base) == (D("200.00"), True, D("418.71"))
+    assert (step.pay, step.capped) == (D("200.00"), True)
+    assert step.over_cap_base == D(654) - D(200) / D("0.85"), "kept exact; only payments are rounded"
+    assert fen(step.over_cap_base) == D("418.71")
 
 
 def test_pool_layer_with_the_cap_already_exhausted_pays_nothing() -> None:
