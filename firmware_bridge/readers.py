@@ -40,10 +40,48 @@ LineT = TypeVar("LineT")
 LineT_co = TypeVar("LineT_co", covariant=True)
 
 
-class _Device:
-    """Start/stop, context manager and health shared by every reader."""
+ItemT = TypeVar("ItemT")
+
+
+class _Decoder(Protocol[ItemT]):
+    """A pure bytes → frames decoder (firmware_bridge.protocol)."""
+
+    def feed(self, data: bytes) -> list[ItemT | Rejected]: ...
+
+    def idle(self) -> list[ItemT | Rejected]: ...
+
+    def reset(self) -> None: ...
+
+
+class _Device(Generic[ItemT]):
+    """Start/stop, context manager, health and the link callbacks shared by every reader."""
 
     _link: SerialLink
+    _decoder: _Decoder[ItemT]
+    _kind: str  # names the device in health and logs
+
+    def data_received(self, data: bytes) -> None:
+        """Link callback: decode received bytes."""
+        self._handle(self._decoder.feed(data))
+
+    def idle(self) -> None:
+        """Link callback: the line went quiet."""
+        self._handle(self._decoder.idle())
+
+    def connection_made(self) -> None:
+        """Link callback: a new connection starts a new stream."""
+        self._decoder.reset()
+
+    def _handle(self, items: list[ItemT | Rejected]) -> None:
+        raise NotImplementedError
+
+    def _rejected(self, reason: str, size: int | None = None) -> None:
+        """Count and log a bad frame."""
+        self._link.health.frame_rejected(f"{self._kind}: {reason}")
+        if size is None:
+            log.warning("%s: %s", self._link.name, reason)
+        else:
+            log.warning("%s: rejected %d bytes: %s", self._link.name, size, reason)
 
     def start(self) -> Self:
         """Start reading (the port is opened, and reopened, in the background)."""
@@ -91,8 +129,10 @@ class QrConfig:
     link: LinkConfig = field(default_factory=LinkConfig)
 
 
-class QrReader(_Device):
+class QrReader(_Device[QrScan]):
     """A 医保电子凭证 QR scanner: yields IdentityClaim(mdtrt_cert_type 01, token) per new scan."""
+
+    _kind = "QR"
 
     def __init__(
         self,
@@ -122,24 +162,11 @@ class QrReader(_Device):
         """Wait up to timeout seconds for the next credential claim."""
         return self._claims.get(timeout)
 
-    def data_received(self, data: bytes) -> None:
-        """Link callback: decode received bytes."""
-        self._handle(self._decoder.feed(data))
-
-    def idle(self) -> None:
-        """Link callback: the line went quiet."""
-        self._handle(self._decoder.idle())
-
-    def connection_made(self) -> None:
-        """Link callback: a new connection starts a new stream."""
-        self._decoder.reset()
-
     def _handle(self, items: list[QrScan | Rejected]) -> None:
         health = self._link.health
         for item in items:
             if isinstance(item, Rejected):
-                health.frame_rejected(f"QR: {item.reason}")
-                log.warning("%s: rejected %d bytes: %s", self._link.name, item.size, item.reason)
+                self._rejected(item.reason, item.size)
                 continue
             health.frame_ok()
             if not self._repeats.accept(item.payload, self._clock.now()):
@@ -174,12 +201,14 @@ class CardConfig:
 _RETRYABLE = frozenset({Status.BAD_REQUEST, Status.BUSY, Status.READ_FAILED})
 
 
-class CardReader(_Device):
+class CardReader(_Device[CardFrame]):
     """A social-security card reader: yields IdentityClaim(mdtrt_cert_type 03, card no, card_sn) per card.
 
     A background poller asks CARD_STATUS every poll_interval and reads each newly inserted card once.
     Commands are serialised by a lock: the protocol has one request in flight at a time.
     """
+
+    _kind = "card"
 
     def __init__(
         self,
@@ -277,17 +306,9 @@ class CardReader(_Device):
             return None
         return decode_card_record(self._expect_ok(response).data)
 
-    def data_received(self, data: bytes) -> None:
-        """Link callback: decode received bytes."""
-        self._handle(self._decoder.feed(data))
-
-    def idle(self) -> None:
-        """Link callback: the line went quiet."""
-        self._handle(self._decoder.idle())
-
     def connection_made(self) -> None:
         """Link callback: a new connection starts a new stream; the card may have changed meanwhile."""
-        self._decoder.reset()
+        super().connection_made()
         self._reconnected.set()
 
     def _expect_ok(self, response: CardResponse) -> CardResponse:
@@ -311,14 +332,12 @@ class CardReader(_Device):
         health = self._link.health
         for item in items:
             if isinstance(item, Rejected):
-                health.frame_rejected(f"card: {item.reason}")
-                log.warning("%s: rejected %d bytes: %s", self._link.name, item.size, item.reason)
+                self._rejected(item.reason, item.size)
                 continue
             try:
                 response = parse_response(item)
             except FrameError as exc:
-                health.frame_rejected(f"card: {exc}")
-                log.warning("%s: %s", self._link.name, exc)
+                self._rejected(str(exc))
                 continue
             health.frame_ok()
             self._responses.put(response)
@@ -401,8 +420,10 @@ class BarcodeConfig:
     link: LinkConfig = field(default_factory=LinkConfig)
 
 
-class BarcodeReader(_Device, Generic[LineT]):
+class BarcodeReader(_Device[ScannedCode], Generic[LineT]):
     """A pharmacy barcode scanner: codes → catalogue lookup → basket-line or unknown-code events."""
+
+    _kind = "barcode"
 
     def __init__(
         self,
@@ -441,24 +462,11 @@ class BarcodeReader(_Device, Generic[LineT]):
             return UnknownCodeScanned(item)
         return BasketLineScanned(item, line)
 
-    def data_received(self, data: bytes) -> None:
-        """Link callback: decode received bytes."""
-        self._handle(self._decoder.feed(data))
-
-    def idle(self) -> None:
-        """Link callback: the line went quiet."""
-        self._handle(self._decoder.idle())
-
-    def connection_made(self) -> None:
-        """Link callback: a new connection starts a new stream."""
-        self._decoder.reset()
-
     def _handle(self, items: list[ScannedCode | Rejected]) -> None:
         health = self._link.health
         for item in items:
             if isinstance(item, Rejected):
-                health.frame_rejected(f"barcode: {item.reason}")
-                log.warning("%s: rejected %d bytes: %s", self._link.name, item.size, item.reason)
+                self._rejected(item.reason, item.size)
             else:
                 health.frame_ok()
             self._scans.put(item)
