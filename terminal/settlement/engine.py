@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 from terminal.domain import Bill, Person
 from terminal.errors import BillError, SettlementError
@@ -310,16 +311,44 @@ def _large_amount(
     )
     if person.insutype not in rule.insutypes or base <= 0:
         return ZERO
-    cap_remaining = rule.annual_cap - run.get(acc.LARGE_AMOUNT_PAID)
+    # the payment uses the exact uncovered cost; the trace and setldetail show it to the fen
+    label = "大额补助: 超统筹年度限额的范围内费用"
+    return _ratio_fund(run, rule, acc.LARGE_AMOUNT_PAID, "large_amount", label, base, setldetail)
+
+
+class _RatioFundRule(Protocol):
+    """A fund paying a ratio of a base up to an annual cap (large-amount, civil-servant subsidies)."""
+
+    @property
+    def ratio(self) -> Decimal: ...
+
+    @property
+    def annual_cap(self) -> Decimal: ...
+
+    @property
+    def fund_pay_type(self) -> str: ...
+
+    @property
+    def fund_pay_type_name(self) -> str: ...
+
+
+def _ratio_fund(
+    run: _Run,
+    rule: _RatioFundRule,
+    counter: str,
+    layer: str,
+    base_label: str,
+    base: Decimal,
+    setldetail: list[SetlDetail],
+) -> Decimal:
+    """Pay ratio × base within what is left of the annual cap; note it and add its setldetail row."""
+    cap_remaining = rule.annual_cap - run.get(counter)
     _, pay = ratio_layer(base, ZERO, rule.ratio, cap_remaining)
-    run.add(acc.LARGE_AMOUNT_PAID, "", pay)
-    base = fen(base)  # shown to the fen; the payment above used the exact uncovered cost
-    text = (
-        f"大额补助: 超统筹年度限额的范围内费用 {base}, 比例 {_pct(rule.ratio)}, "
-        f"年度限额余额 {fen(cap_remaining)}, 支付 {pay}"
-    )
-    run.note("large_amount", text)
-    setldetail.append(_detail(rule.fund_pay_type, rule.fund_pay_type_name, base, cap_remaining, pay, text))
+    run.add(counter, "", pay)
+    shown = fen(base)
+    text = f"{base_label} {shown}, 比例 {_pct(rule.ratio)}, 年度限额余额 {fen(cap_remaining)}, 支付 {pay}"
+    run.note(layer, text)
+    setldetail.append(_detail(rule.fund_pay_type, rule.fund_pay_type_name, shown, cap_remaining, pay, text))
     return pay
 
 
@@ -396,16 +425,8 @@ def _civil_servant(
         or bill.med_type not in rule.med_types
     ):
         return ZERO
-    cap_remaining = rule.annual_cap - run.get(acc.CIVIL_SERVANT_PAID)
-    _, pay = ratio_layer(selfpay, ZERO, rule.ratio, cap_remaining)
-    run.add(acc.CIVIL_SERVANT_PAID, "", pay)
-    text = (
-        f"公务员医疗补助: 范围内自付 {selfpay}, 比例 {_pct(rule.ratio)}, "
-        f"年度限额余额 {fen(cap_remaining)}, 支付 {pay}"
-    )
-    run.note("civil_servant", text)
-    setldetail.append(_detail(rule.fund_pay_type, rule.fund_pay_type_name, selfpay, cap_remaining, pay, text))
-    return pay
+    label = "公务员医疗补助: 范围内自付"
+    return _ratio_fund(run, rule, acc.CIVIL_SERVANT_PAID, "civil_servant", label, selfpay, setldetail)
 
 
 def _assistance(
