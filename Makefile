@@ -3,12 +3,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup models demo test check serve kiosk clean bench bench-deps
+.PHONY: setup models demo test test-deps check serve kiosk clean bench bench-deps
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	bash scripts/system-deps.sh
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
@@ -28,7 +27,11 @@ check:
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-test: models check
+# socat, Chromium and a CJK font for the device and browser tests (apt; root or sudo)
+test-deps:
+	bash scripts/system-deps.sh
+
+test: test-deps models check
 
 serve: models
 	$(BIN)/medpay serve

@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlite_utils
 
 from terminal.config import DetectorConfig, EmbedderConfig, TerminalConfig
-from terminal.errors import ModelMissingError
+from terminal.errors import ModelMissingError, StoreError
 from terminal.pipeline.checkout import Checkout
 from terminal.pipeline.face import FaceStage
 from terminal.pipeline.identify import Identifier
@@ -149,5 +149,8 @@ class Terminal:
 
 def build_terminal(config: TerminalConfig, data_dir: Path, clock: Clock) -> Terminal:
     """A terminal over the given config and state folder."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot use data folder {data_dir}: {exc.strerror}") from exc
     return Terminal(config=config, data_dir=data_dir, clock=clock)

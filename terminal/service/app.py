@@ -40,6 +40,7 @@ from terminal.pipeline.bills import bill_from_json
 from terminal.pipeline.capture import frame_from_bytes
 from terminal.pipeline.session import LivenessHook, Session, SessionStateError, claim_from_input
 from terminal.service.wiring import BillSource, FileBillSource, bill_summary, build_session
+from terminal.settlement.money import fen
 from terminal.vision.manifest import load_manifest
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def _basket_bill(basket: Basket, terminal: Terminal, serial: int) -> Bill:
                 med_list_codg=item.code,
                 cnt=item.cnt,
                 pric=item.pric,
-                det_item_fee_sumamt=(item.cnt * item.pric).quantize(Decimal("0.01")),
+                det_item_fee_sumamt=fen(item.cnt * item.pric),
                 name=catalogued.name,
                 dise_codg=item.dise_codg or None,
             )

@@ -15,6 +15,7 @@ from terminal.errors import BillError
 from terminal.pipeline.bills import bill_from_json, load_bill
 from terminal.pipeline.checkout import Priced
 from terminal.pipeline.session import LivenessHook, Session, SessionJournal
+from terminal.settlement.money import fen
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def bill_summary(bill: Bill) -> dict[str, Any]:
         "chrg_bchno": bill.chrg_bchno,
         "med_type": bill.med_type,
         "begntime": bill.begntime.isoformat(),
-        "medfee_sumamt": str(bill.medfee_sumamt.quantize(Decimal("0.01"))),
+        "medfee_sumamt": str(fen(bill.medfee_sumamt)),
         "items": len(bill.lines),
     }
 

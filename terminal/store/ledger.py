@@ -88,6 +88,10 @@ class SqliteLedger:
                 )
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"settlement {record.msgid} could not be recorded: {exc}") from exc
+        except sqlite3.OperationalError as exc:
+            # e.g. "database is locked" when another process wrote between our read and write:
+            # nothing was recorded, and the patient can confirm again.
+            raise StoreError(f"settlement {record.msgid} was not recorded, try again: {exc}") from exc
 
     def settlement(self, msgid: str) -> dict[str, Any]:
         """One recorded settlement with its stored result."""

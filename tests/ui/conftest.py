@@ -6,6 +6,7 @@ Skips cleanly only when /usr/bin/chromium or the playwright package is missing (
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from datetime import timedelta
@@ -58,6 +59,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     reason = _playwright_missing()
     if reason is None:
         return
+    if os.environ.get("CI"):
+        raise pytest.UsageError(f"CI must run the browser tests, but {reason}")
     for item in items:
         if "tests/ui/" in str(item.path).replace("\\", "/"):
             item.add_marker(pytest.mark.skip(reason=reason))
