@@ -6,8 +6,8 @@ import unicodedata
 
 from terminal.domain import SettlementRecord
 from terminal.pipeline.checkout import Priced
+from terminal.settlement.catalog import LEVEL_CHARS
 
-_CLASS = {"01": "甲", "02": "乙", "03": "丙"}
 _METHOD = {
     "face-1:N": "刷脸 face (1:N)",
     "face-1:1": "刷脸 face (1:1 with credential)",
@@ -41,7 +41,7 @@ def render_receipt(priced: Priced, record: SettlementRecord | None) -> str:
     for line in priced.result.lines:
         own = line.fulamt_ownpay_amt + line.overlmt_amt + line.preselfpay_amt
         out.append(
-            f"{_left(line.name, 32)}{_left(_CLASS.get(line.chrgitm_lv, '?'), 4)}"
+            f"{_left(line.name, 32)}{_left(LEVEL_CHARS.get(line.chrgitm_lv, '?'), 4)}"
             f"{line.det_item_fee_sumamt:>12}{own:>14}"
         )
     out.append("-" * 64)

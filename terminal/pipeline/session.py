@@ -46,6 +46,7 @@ from terminal.pipeline.bills import bill_from_json
 from terminal.pipeline.checkout import Priced
 from terminal.pipeline.identify import FaceAttempts
 from terminal.ports import Clock
+from terminal.settlement.catalog import LEVEL_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +163,6 @@ class _Live:
     attempts: FaceAttempts = field(default_factory=lambda: FaceAttempts(3))
 
 
-_CLASS = {"01": "甲", "02": "乙", "03": "丙"}
-
-
 def _mask_name(name: str) -> str:
     """Show a name on a public screen as 李*国 / 张*: enough to recognise oneself, not to read aloud."""
     if len(name) <= 1:
@@ -206,7 +204,7 @@ def priced_view(priced: Priced) -> dict[str, Any]:
             {
                 "name": line.name,
                 "code": line.med_list_codg,
-                "cls": _CLASS.get(line.chrgitm_lv, "?"),
+                "cls": LEVEL_CHARS.get(line.chrgitm_lv, "?"),
                 "cnt": str(line.cnt),
                 "fee": str(line.det_item_fee_sumamt),
                 "own": str(own),

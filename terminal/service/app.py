@@ -40,6 +40,7 @@ from terminal.pipeline.bills import bill_from_json
 from terminal.pipeline.capture import frame_from_bytes
 from terminal.pipeline.session import LivenessHook, Session, SessionStateError, claim_from_input
 from terminal.service.wiring import BillSource, FileBillSource, bill_summary, build_session
+from terminal.settlement.catalog import LEVEL_CHARS
 from terminal.settlement.money import fen
 from terminal.vision.manifest import load_manifest
 
@@ -316,7 +317,7 @@ def create_app(
         return {
             "code": item.med_list_codg,
             "name": item.name,
-            "cls": {"01": "甲", "02": "乙", "03": "丙"}.get(item.chrgitm_lv, "?"),
+            "cls": LEVEL_CHARS.get(item.chrgitm_lv, "?"),
             "pric": str(item.pric_uplmt_amt) if item.pric_uplmt_amt is not None else None,
             "list_type": item.list_type,
         }

@@ -25,6 +25,8 @@ ChrgitmLv = Literal["01", "02", "03"]
 # The catalogue level names as printed on Chinese lists, mapped to the 2204 chrgitm_lv codes.
 LEVEL_CODES: dict[str, ChrgitmLv] = {"甲": "01", "乙": "02", "丙": "03"}
 LEVEL_NAMES: dict[str, str] = {"01": "甲类", "02": "乙类", "03": "丙类"}
+# The one character shown beside a fee line on receipts and screens.
+LEVEL_CHARS: dict[str, str] = {code: char for char, code in LEVEL_CODES.items()}
 
 
 class CatalogError(SettlementError):
