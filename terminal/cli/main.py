@@ -124,6 +124,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     host = args.host or config.service.host
     port = args.port or config.service.port
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        # The patient endpoints carry no token: the kiosk browser runs on this machine.
+        log.warning("serving on %s, not loopback: anyone on that network can drive the checkout", host)
     sys.stdout.write(f"kiosk: http://{host}:{port}/kiosk  counter: /counter  technician: /tech\n")
     try:
         # open event streams would otherwise hold shutdown forever

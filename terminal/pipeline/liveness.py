@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,7 +19,7 @@ from terminal.vision.liveness.challenge import ChallengeConfig, ChallengeSession
 from terminal.vision.liveness.depth import DepthCheck, DepthConfig
 from terminal.vision.liveness.fusion import Decision, LivenessConfig, fuse
 from terminal.vision.liveness.nir import NirCheck, NirConfig
-from terminal.vision.liveness.pose import head_pose
+from terminal.vision.liveness.pose import HeadPose, head_pose
 from terminal.vision.liveness.sources import FrameSource, SensorFrame
 from terminal.vision.liveness.types import CheckResult, LivenessCheck, LivenessSample, landmark_array
 
@@ -31,14 +31,16 @@ RETRY_PROMPT = "未通过，请重试 / Not verified, please try again"
 PASS_PROMPT = "验证通过 / Verified"
 EXHAUSTED_PROMPT = "请使用医保码、社保卡或身份证 / Please use the QR code, social-security card or ID number"
 NO_FACE_PROMPT = "请将面部对准屏幕 / Please face the screen"
+NO_FACE_CUE = "no_face"
 
 
 @dataclass(frozen=True)
 class LivenessOutcome:
-    """What the kiosk may show: a status and the next prompt. Nothing else leaves this stage."""
+    """What the kiosk may show: a status, the next prompt and its key (`cue`). Nothing else leaves here."""
 
     status: Status
     prompt: str
+    cue: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class LivenessSession:
         self._records: list[AttemptRecord] = []
         self._attempt: _Attempt | None = None
         self._passed = False
+        self._passed_captures: list[_Capture] = []
 
     @property
     def exhausted(self) -> bool:
@@ -138,7 +141,8 @@ class LivenessSession:
 
     def start(self) -> LivenessOutcome:
         """Begin (or restart) an attempt; AttemptsExhaustedError once the limit is reached."""
-        return LivenessOutcome("continue", self._begin().challenge.prompt)
+        challenge = self._begin().challenge
+        return LivenessOutcome("continue", challenge.prompt, challenge.cue)
 
     def _begin(self) -> _Attempt:
         """A fresh attempt with a new random challenge; AttemptsExhaustedError once the limit is reached."""
@@ -156,9 +160,9 @@ class LivenessSession:
         attempt.captures.append(_Capture(sensors, box))
         state = attempt.challenge.observe(sensors.rgb, box)
         if state == "running":
-            return LivenessOutcome(
-                "continue", attempt.challenge.prompt if box is not None else NO_FACE_PROMPT
-            )
+            if box is None:
+                return LivenessOutcome("continue", NO_FACE_PROMPT, NO_FACE_CUE)
+            return LivenessOutcome("continue", attempt.challenge.prompt, attempt.challenge.cue)
         return self._finish(attempt)
 
     def _finish(self, attempt: _Attempt) -> LivenessOutcome:
@@ -175,6 +179,7 @@ class LivenessSession:
         self._attempt = None
         if decision.live:
             self._passed = True
+            self._passed_captures = attempt.captures
             log.info("liveness passed on attempt %d", len(self._records))
             return LivenessOutcome("pass", PASS_PROMPT)
         log.info("liveness attempt %d failed: %s", len(self._records), decision.reason)
@@ -230,6 +235,26 @@ class LivenessSession:
             raise AttemptsExhaustedError("too many failed liveness attempts; use QR code, card or ID")
         raise IdentityError("liveness has not passed for this session")
 
+    def identity_frames(self) -> tuple[Frame, ...]:
+        """The most frontal face frame of each half of the passed attempt, for identification.
+
+        Identifying on the challenge's own frames binds the identity to the live presentation (no
+        photo swapped in afterwards); two frames from different moments must name the same person,
+        so a live attacker cannot lift a victim's photo into view for the last frames alone.
+        """
+        faces = [(c.frame.rgb, head_pose(landmark_array(c.box))) for c in self._passed_captures if c.box]
+        if not self._passed or not faces:
+            raise IdentityError("liveness has not passed for this session")
+        # "Frontal" is relative to how this patient first faced this camera (mounting height varies).
+        base = faces[0][1]
+
+        def turned(item: tuple[Frame, HeadPose]) -> float:
+            return abs(item[1].yaw - base.yaw) + abs(item[1].pitch - base.pitch)
+
+        half = max(1, len(faces) // 2)
+        halves = [faces[:half], faces[half:] or faces[:half]]
+        return tuple(min(part, key=turned)[0] for part in halves)
+
     def diagnostics(self) -> tuple[AttemptRecord, ...]:
         """Per-attempt scores and reasons, for the technician page only."""
         return tuple(self._records)
@@ -275,21 +300,6 @@ class LivenessStage:
         if passive is not None:
             checks[passive.name] = passive
         self._checks = checks
-
-    @staticmethod
-    def as_hook(current: Callable[[], LivenessSession | None]) -> Callable[[Sequence[Frame], FaceBox], bool]:
-        """Adapter to `terminal.pipeline.session.LivenessHook`: True only if the patient's session passed.
-
-        The interactive challenge needs prompts on screen and frames fed one by one, so it runs as its
-        own step (`LivenessSession.feed`); the hook then only asks whether that step passed — no
-        session, no pass (fail closed).
-        """
-
-        def hook(frames: Sequence[Frame], box: FaceBox) -> bool:
-            session = current()
-            return session is not None and session.passed
-
-        return hook
 
     def session(self, rng: random.Random | None = None) -> LivenessSession:
         """A fresh session; rng defaults to the OS entropy source (challenge order must be unguessable)."""

@@ -24,7 +24,6 @@ import sqlite_utils
 from terminal.domain import (
     Bill,
     CertType,
-    FaceBox,
     FaceObservation,
     Frame,
     IdentityClaim,
@@ -45,8 +44,10 @@ from terminal.errors import (
 from terminal.pipeline.bills import bill_from_json
 from terminal.pipeline.checkout import Priced
 from terminal.pipeline.identify import FaceAttempts
+from terminal.pipeline.liveness import AttemptRecord, LivenessOutcome
 from terminal.ports import Clock
 from terminal.settlement.catalog import LEVEL_CHARS
+from terminal.vision.liveness.sources import SensorFrame
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,24 @@ class SessionStateError(TerminalError):
     """An action that the session's current state does not allow (e.g. confirm before pricing)."""
 
 
-# Liveness hook: True when the presentation is a live person. Wired later from terminal/pipeline/liveness.py.
-LivenessHook = Callable[[Sequence[Frame], FaceBox], bool]
+class LivenessPort(Protocol):
+    """One face attempt's liveness check: captures in, status and next prompt out; scores stay inside."""
+
+    def feed(self, sensors: SensorFrame) -> LivenessOutcome:
+        """Take the next capture; `pass`, `continue`, `retry` or `exhausted` with the next prompt."""
+        ...
+
+    def identity_frames(self) -> tuple[Frame, ...]:
+        """Frames of the passed attempt to identify on (IdentityError before a pass)."""
+        ...
+
+    def diagnostics(self) -> tuple[AttemptRecord, ...]:
+        """Per-attempt scores and reasons, for technicians only."""
+        ...
+
+
+# A fresh liveness check per face attempt; None means face is not offered at all (fail closed).
+LivenessFactory = Callable[[], LivenessPort]
 
 
 class FacePort(Protocol):
@@ -127,6 +144,7 @@ class Attempt:
     reason: str
     detect_ms: float
     match_ms: float
+    scores: Mapping[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """JSON for the technician page."""
@@ -140,6 +158,7 @@ class Attempt:
             "reason": self.reason,
             "detect_ms": round(self.detect_ms, 1),
             "match_ms": round(self.match_ms, 1),
+            "scores": {name: round(value, 3) for name, value in self.scores.items()},
         }
 
 
@@ -161,6 +180,8 @@ class _Live:
     priced: Priced | None = None
     record: Mapping[str, Any] | None = None
     attempts: FaceAttempts = field(default_factory=lambda: FaceAttempts(3))
+    liveness: LivenessPort | None = None
+    challenge: str | None = None
 
 
 def _mask_name(name: str) -> str:
@@ -331,7 +352,7 @@ class Session:
         max_face_attempts: int = 3,
         timeout: timedelta = timedelta(seconds=120),
         receipt_timeout: timedelta = timedelta(seconds=60),
-        liveness: LivenessHook | None = None,
+        liveness: LivenessFactory | None = None,
         offered_methods: Sequence[str] = ("face", "qr", "card", "id"),
     ) -> None:
         self._faces = faces
@@ -344,7 +365,8 @@ class Session:
         self._timeout = timeout
         self._receipt_timeout = receipt_timeout
         self._liveness = liveness
-        self._methods = tuple(offered_methods)
+        # Face without a liveness check would let a photo pay: without one, face is simply not offered.
+        self._methods = tuple(m for m in offered_methods if m != "face" or liveness is not None)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._version = 0
@@ -391,6 +413,8 @@ class Session:
                 "face_available": "face" in self._methods
                 and (live.state is State.IDLE or (live.state is State.IDENTIFYING and face_left > 0)),
                 "face_attempts_left": face_left,
+                "face_checking": live.liveness is not None,
+                "challenge": live.challenge,
                 "methods": methods,
                 "version": self._version,
             }
@@ -412,7 +436,7 @@ class Session:
                 "state": self._live.state.value,
                 "liveness": "configured"
                 if self._liveness
-                else "not configured: face passes without a liveness check (wire a LivenessHook)",
+                else "not configured: face is not offered (no liveness check to rule out photos)",
                 "max_face_attempts": self._max_face_attempts,
                 "timeout_s": self._timeout.total_seconds(),
                 "recent_attempts": [a.as_json() for a in reversed(self._attempts)],
@@ -441,10 +465,17 @@ class Session:
                 self._commit("start", State.IDLE, "")
             return self.view()
 
-    def identify_face(self, frames: Sequence[Frame], claim_psn_no: str | None = None) -> dict[str, Any]:
-        """One face attempt (1:1 when a credential claimed someone, else 1:N); pass/fail and next prompt."""
+    def face_frame(self, sensors: SensorFrame, claim_psn_no: str | None = None) -> dict[str, Any]:
+        """One camera capture on the face path: the liveness challenge first, then 1:1 / 1:N on its frames.
+
+        The answer is the state and the next prompt (and the challenge's cue) only; no scores.
+        """
         with self._lock:
             self._require(State.IDENTIFYING, State.IDLE)
+            if self._liveness is None or "face" not in self._methods:
+                raise IdentityError(
+                    "face is not offered on this terminal; please use QR code, card or ID number"
+                )
             if self._live.state is State.IDLE:
                 self.start()
             live = self._live
@@ -456,35 +487,57 @@ class Session:
                 self._commit("face_refused", State.IDENTIFYING, "no face attempts left")
                 raise
             began = time.perf_counter()
-            try:
-                observation = self._faces.observe_primary(frames[-1])
-            except FaceError as exc:
-                # No face means nothing was compared: it is a retry prompt, not a failed attempt.
-                self._note_attempt("face", False, None, "-", f"no face: {exc}", began, began)
-                live.prompt = "no_face"
-                live.last_result = "fail"
-                self._commit("face_none", State.IDENTIFYING, "no usable face")
+            if live.liveness is None:
+                live.liveness = self._liveness()
+            checker = live.liveness
+            outcome = checker.feed(sensors)
+            if outcome.status == "continue":
+                live.challenge = outcome.cue
+                live.prompt = "face_check"
+                live.last_result = None
+                self._touch()
                 return self.view()
+            live.liveness = None
+            live.challenge = None
+            if outcome.status != "pass":
+                records = checker.diagnostics()
+                last = records[-1] if records else None
+                live.attempts.record(NoMatch(method="face-1:N"))
+                reason = f"liveness: {last.reason}" if last else "liveness failed"
+                scores = last.scores if last else {}
+                return self._face_failed(reason, None, "fail", began, time.perf_counter(), scores)
+            return self._identify_live(checker.identity_frames(), claim_psn_no, began)
+
+    def _identify_live(
+        self, frames: Sequence[Frame], claim_psn_no: str | None, began: float
+    ) -> dict[str, Any]:
+        """Identify on the live attempt's frames; every frame must name the same person."""
+        live = self._live
+        detected = time.perf_counter()
+        outcome: Match | NoMatch
+        try:
+            observations = [self._faces.observe_primary(frame) for frame in frames]
             detected = time.perf_counter()
-            liveness = "not configured"
-            if self._liveness is not None:
-                live_ok = self._liveness(frames, observation.box)
-                liveness = "pass" if live_ok else "fail"
-                if not live_ok:
-                    live.attempts.record(NoMatch(method="face-1:N"))
-                    return self._face_failed("liveness failed", None, liveness, began, detected)
-            try:
-                if claim_psn_no:
-                    outcome = self._identifier.verify(observation, claim_psn_no)
-                else:
-                    outcome = self._identifier.identify(observation)
-            except UnknownPersonError:
-                outcome = NoMatch(method="face-1:1")
-            live.attempts.record(outcome)
-            if isinstance(outcome, NoMatch):
-                return self._face_failed("no match", outcome.best_distance, liveness, began, detected)
-            self._note_attempt(outcome.method, True, outcome.distance, liveness, "match", began, detected)
-            return self._identified(outcome)
+            if claim_psn_no:
+                outcome = self._identifier.verify(observations[0], claim_psn_no)
+            else:
+                outcome = self._identifier.identify(observations[0])
+            if isinstance(outcome, Match):
+                for other in observations[1:]:
+                    if isinstance(self._identifier.verify(other, outcome.psn_no), NoMatch):
+                        outcome = NoMatch(method=outcome.method)
+                        log.warning("face changed between the frames of one live attempt")
+                        break
+        except FaceError as exc:
+            outcome = NoMatch(method="face-1:1" if claim_psn_no else "face-1:N")
+            log.info("live attempt's frames have no usable face: %s", exc)
+        except UnknownPersonError:
+            outcome = NoMatch(method="face-1:1")
+        live.attempts.record(outcome)
+        if isinstance(outcome, NoMatch):
+            return self._face_failed("no match", outcome.best_distance, "pass", began, detected)
+        self._note_attempt(outcome.method, True, outcome.distance, "pass", "match", began, detected)
+        return self._identified(outcome)
 
     def identify_credential(self, claim: IdentityClaim) -> dict[str, Any]:
         """Identify by QR / card / ID number: always offered, whatever happened with face."""
@@ -535,6 +588,9 @@ class Session:
                 record = self._checkout.settle(priced, Match(live.psn_no, live.method))
             except DuplicateSettlementError:
                 return self._settled_from_ledger(priced.bill.chrg_bchno, State.CONFIRMED)
+            except TerminalError as exc:
+                self._settle_failed(priced, live.psn_no, exc)
+                raise
             live.msgid = record.msgid
             live.record = self._receipt(priced, record.msgid, record.setl_time.isoformat(), live.method)
             live.state = State.SETTLED
@@ -627,11 +683,23 @@ class Session:
         self._version += 1
         self._changed.notify_all()
 
+    def _touch(self) -> None:
+        """A change the patient's screen shows but the journal need not keep (a challenge step)."""
+        self._live.updated_at = self._clock.now()
+        self._version += 1
+        self._changed.notify_all()
+
     def _face_failed(
-        self, reason: str, distance: float | None, liveness: str, began: float, detected: float
+        self,
+        reason: str,
+        distance: float | None,
+        liveness: str,
+        began: float,
+        detected: float,
+        scores: Mapping[str, float] | None = None,
     ) -> dict[str, Any]:
         live = self._live
-        self._note_attempt("face", False, distance, liveness, reason, began, detected)
+        self._note_attempt("face", False, distance, liveness, reason, began, detected, scores)
         live.last_result = "fail"
         live.prompt = "face_retry" if live.attempts.remaining > 0 else "face_exhausted"
         self._commit("face_fail", State.IDENTIFYING, f"{reason}; {live.attempts.remaining} left")
@@ -646,6 +714,7 @@ class Session:
         reason: str,
         began: float,
         detected: float,
+        scores: Mapping[str, float] | None = None,
     ) -> None:
         ended = time.perf_counter()
         self._attempts.append(
@@ -659,6 +728,7 @@ class Session:
                 reason=reason,
                 detect_ms=(detected - began) * 1000,
                 match_ms=(ended - detected) * 1000,
+                scores=dict(scores or {}),
             )
         )
 
@@ -701,6 +771,26 @@ class Session:
             "acct_pay": str(info.acct_pay),
             "psn_cash_pay": str(info.psn_cash_pay),
         }
+
+    def _settle_failed(self, priced: Priced, psn_no: str, exc: TerminalError) -> None:
+        """Settling raised: never leave the session stuck in CONFIRMED; price again and ask again."""
+        live = self._live
+        chrg_bchno = priced.bill.chrg_bchno
+        log.warning("settling %s failed: %s", chrg_bchno, exc)
+        if self._ledger.is_settled(chrg_bchno):
+            self._settled_from_ledger(chrg_bchno, State.CONFIRMED)
+            return
+        try:
+            # Why price again: the usual cause is year-to-date totals that moved since the estimate.
+            live.priced = self._checkout.price(priced.bill, psn_no)
+        except TerminalError as again:
+            log.warning("cannot price %s again: %s", chrg_bchno, again)
+            self._end("settle_failed", "cancelled")
+            return
+        live.state = State.PRICED
+        live.prompt = "confirm_again"
+        live.last_result = "fail"
+        self._commit("settle_failed", State.CONFIRMED, f"{type(exc).__name__}: {exc}")
 
     def _settled_from_ledger(self, chrg_bchno: str, previous: State) -> dict[str, Any]:
         """The ledger already holds this bill: show its receipt, never charge again."""

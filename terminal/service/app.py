@@ -38,10 +38,13 @@ from terminal.errors import (
 from terminal.operations import identify_faces
 from terminal.pipeline.bills import bill_from_json
 from terminal.pipeline.capture import frame_from_bytes
-from terminal.pipeline.session import LivenessHook, Session, SessionStateError, claim_from_input
+from terminal.pipeline.session import LivenessFactory, Session, SessionStateError, claim_from_input
 from terminal.service.wiring import BillSource, FileBillSource, bill_summary, build_session
 from terminal.settlement.catalog import LEVEL_CHARS
 from terminal.settlement.money import fen
+from terminal.vision.images import decode_depth_mm, decode_gray
+from terminal.vision.liveness.sources import SensorFrame
+from terminal.vision.liveness.types import DepthFrame, NirFrame
 from terminal.vision.manifest import load_manifest
 
 log = logging.getLogger(__name__)
@@ -142,7 +145,7 @@ def create_app(
     bills: BillSource | None = None,
     cashier_token: str | None = None,
     technician_token: str | None = None,
-    liveness: LivenessHook | None = None,
+    liveness: LivenessFactory | None = None,
     session_timeout: timedelta = timedelta(seconds=120),
     event_interval: float = 0.5,
 ) -> FastAPI:
@@ -191,17 +194,18 @@ def create_app(
             "outbox_pending": len(term.ledger.pending_outbox()),
         }
 
-    @app.post("/api/identify")
+    # A 1:N lookup on an uploaded picture has no liveness and no attempt limit: technicians only.
+    @app.post("/api/identify", dependencies=[Depends(technician)])
     def identify(
         term: TerminalDep,
         image: Annotated[UploadFile, File(description="a camera frame (JPEG or PNG)")],
         claim: Annotated[str | None, Form(description="psn_no claimed by a credential (1:1)")] = None,
     ) -> dict[str, Any]:
-        """Who is in the uploaded image: box, landmarks and person id per face; never a score."""
+        """Technician check: who is in an uploaded image (box, landmarks, person id per face; no score)."""
         frame = frame_from_bytes(_read_upload(image), image.filename or "upload", term.clock)
         return {"faces": [face.as_json() for face in identify_faces(term, frame, claim)]}
 
-    @app.post("/api/presettle")
+    @app.post("/api/presettle", dependencies=[Depends(cashier)])
     def presettle(term: TerminalDep, request: PresettleRequest) -> dict[str, Any]:
         """Price a bill for a person with the local rule engine (an estimate; nothing is recorded)."""
         priced = term.checkout.price(bill_from_json(request.bill), request.psn_no)
@@ -223,12 +227,21 @@ def create_app(
     @app.post("/api/session/face")
     def session_face(
         term: TerminalDep,
-        image: Annotated[UploadFile, File(description="a camera frame (JPEG or PNG)")],
+        image: Annotated[UploadFile, File(description="an RGB camera frame (JPEG or PNG)")],
+        nir: Annotated[UploadFile | None, File(description="the registered NIR frame, 8-bit")] = None,
+        depth: Annotated[UploadFile | None, File(description="registered depth, 16-bit PNG in mm")] = None,
         claim: Annotated[str | None, Form(description="psn_no claimed by a credential (1:1)")] = None,
     ) -> dict[str, Any]:
-        """One face attempt; the answer is pass/fail and the next prompt only."""
-        frame = frame_from_bytes(_read_upload(image), image.filename or "camera", term.clock)
-        return checkout.identify_face([frame], claim or None)
+        """One capture on the face path: liveness challenge, then identification; state and prompt only."""
+        at = term.clock.now()
+        sensors = SensorFrame(
+            rgb=frame_from_bytes(_read_upload(image), image.filename or "camera", term.clock),
+            nir=NirFrame(decode_gray(_read_upload(nir)), at) if nir is not None else None,
+            depth=DepthFrame(decode_depth_mm(_read_upload(depth)), term.config.liveness.depth.focal_px, at)
+            if depth is not None
+            else None,
+        )
+        return checkout.face_frame(sensors, claim or None)
 
     @app.post("/api/session/preview")
     def session_preview(

@@ -14,7 +14,7 @@ from terminal.domain import Bill, FaceObservation, Frame, IdentityClaim, Match, 
 from terminal.errors import BillError
 from terminal.pipeline.bills import bill_from_json, load_bill
 from terminal.pipeline.checkout import Priced
-from terminal.pipeline.session import LivenessHook, Session, SessionJournal
+from terminal.pipeline.session import LivenessFactory, LivenessPort, Session, SessionJournal
 from terminal.settlement.money import fen
 
 log = logging.getLogger(__name__)
@@ -59,10 +59,19 @@ def build_session(
     terminal: Terminal,
     timeout: timedelta = timedelta(seconds=120),
     receipt_timeout: timedelta = timedelta(seconds=60),
-    liveness: LivenessHook | None = None,
+    liveness: LivenessFactory | None = None,
 ) -> Session:
-    """The terminal's one checkout session, resumed from the journal if a restart interrupted it."""
+    """The terminal's one checkout session, resumed from the journal if a restart interrupted it.
+
+    Face attempts run the terminal's own liveness stage unless a factory is given (tests, replays).
+    """
     ports = _TerminalPorts(terminal)
+
+    def terminal_liveness() -> LivenessPort:
+        return terminal.liveness_stage.session()
+
+    # A failed liveness attempt is a failed face attempt: the stricter of the two limits applies.
+    attempts = min(terminal.config.identity.max_face_attempts, terminal.config.liveness.max_attempts)
     return Session(
         faces=ports,
         identifier=ports,
@@ -70,10 +79,10 @@ def build_session(
         ledger=ports,
         journal=SessionJournal(terminal.db),
         clock=terminal.clock,
-        max_face_attempts=terminal.config.identity.max_face_attempts,
+        max_face_attempts=attempts,
         timeout=timeout,
         receipt_timeout=receipt_timeout,
-        liveness=liveness,
+        liveness=liveness or terminal_liveness,
     )
 
 

@@ -72,13 +72,13 @@ def _check_before_decoding(data: bytes) -> None:
         raise ImageError(f"image is {width}×{height}; at most {MAX_PIXELS} pixels are accepted")
 
 
-def decode_image(data: bytes) -> NDArray[np.uint8]:
-    """Decode JPEG/PNG/… bytes to an H×W×3 BGR uint8 array; ImageError when they are not a whole image."""
+def _decode(data: bytes, flags: int) -> NDArray[np.generic]:
+    """Checked decode with OpenCV flags; ImageError when the bytes are not a whole image."""
     if not data:
         raise ImageError("image data is empty")
     _check_before_decoding(data)
     try:
-        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except cv2.error as exc:  # OpenCV raises for some malformed headers instead of returning None
         raise ImageError(f"data is not a decodable image: {exc}") from exc
     if image is None or image.size == 0:
@@ -86,7 +86,25 @@ def decode_image(data: bytes) -> NDArray[np.uint8]:
     height, width = image.shape[:2]
     if height * width > MAX_PIXELS:
         raise ImageError(f"image is {width}×{height}; at most {MAX_PIXELS} pixels are accepted")
-    return np.asarray(image, dtype=np.uint8)
+    return np.asarray(image)
+
+
+def decode_image(data: bytes) -> NDArray[np.uint8]:
+    """Decode JPEG/PNG/… bytes to an H×W×3 BGR uint8 array; ImageError when they are not a whole image."""
+    return np.asarray(_decode(data, cv2.IMREAD_COLOR), dtype=np.uint8)
+
+
+def decode_gray(data: bytes) -> NDArray[np.uint8]:
+    """Decode an 8-bit single-channel image (a NIR frame); ImageError when it is not one."""
+    return np.asarray(_decode(data, cv2.IMREAD_GRAYSCALE), dtype=np.uint8)
+
+
+def decode_depth_mm(data: bytes) -> NDArray[np.float32]:
+    """Decode a 16-bit single-channel PNG of depth in millimetres (0 = no reading) to float32."""
+    image = _decode(data, cv2.IMREAD_UNCHANGED)
+    if image.dtype != np.uint16 or image.ndim != 2:
+        raise ImageError(f"depth must be a 16-bit single-channel PNG in mm, got {image.dtype} {image.shape}")
+    return image.astype(np.float32)
 
 
 def load_image(path: Path) -> NDArray[np.uint8]:

@@ -16,6 +16,9 @@ from terminal.app import Terminal
 from terminal.service.app import create_app
 from tests.conftest import REPO, insightface_image
 
+TECH = {"Authorization": "Bearer tech-secret"}
+CASHIER = {"Authorization": "Bearer cashier-secret"}
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -28,7 +31,12 @@ def base_url(terminal: Terminal) -> Iterator[str]:
     """A running service on 127.0.0.1, stopped after the test."""
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(terminal), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(terminal, cashier_token="cashier-secret", technician_token="tech-secret"),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -53,7 +61,10 @@ def test_health_and_openapi(base_url: str) -> None:
 def test_identify_upload_returns_faces_without_scores(base_url: str) -> None:
     data = insightface_image("Tom_Hanks_54745.png").read_bytes()
     response = httpx.post(
-        f"{base_url}/api/identify", files={"image": ("hanks.png", data, "image/png")}, timeout=60
+        f"{base_url}/api/identify",
+        files={"image": ("hanks.png", data, "image/png")},
+        headers=TECH,
+        timeout=60,
     )
     assert response.status_code == 200, response.text
     faces = response.json()["faces"]
@@ -63,15 +74,28 @@ def test_identify_upload_returns_faces_without_scores(base_url: str) -> None:
 
 @pytest.mark.usefixtures("require_models")
 def test_identify_upload_of_garbage_is_a_clear_422(base_url: str) -> None:
-    response = httpx.post(f"{base_url}/api/identify", files={"image": ("x.jpg", b"garbage", "image/jpeg")})
+    response = httpx.post(
+        f"{base_url}/api/identify", files={"image": ("x.jpg", b"garbage", "image/jpeg")}, headers=TECH
+    )
     assert response.status_code == 422
     assert response.json()["error"] == "ImageError"
 
 
 def test_presettle_of_a_malformed_bill_is_a_clear_422(base_url: str) -> None:
-    response = httpx.post(f"{base_url}/api/presettle", json={"psn_no": "P1", "bill": {"chrg_bchno": "X"}})
+    response = httpx.post(
+        f"{base_url}/api/presettle", json={"psn_no": "P1", "bill": {"chrg_bchno": "X"}}, headers=CASHIER
+    )
     assert response.status_code == 422
     assert response.json()["error"] == "BillError"
+
+
+def test_lookups_by_picture_or_person_number_need_a_staff_token(base_url: str) -> None:
+    # An untokened 1:N lookup would identify anyone from a photo with no liveness and no attempt limit;
+    # an untokened presettle would show anyone's insurance position from their psn_no.
+    image = httpx.post(f"{base_url}/api/identify", files={"image": ("x.png", b"x", "image/png")})
+    priced = httpx.post(f"{base_url}/api/presettle", json={"psn_no": "P1", "bill": {}})
+    wrong = httpx.post(f"{base_url}/api/presettle", json={"psn_no": "P1", "bill": {}}, headers=TECH)
+    assert (image.status_code, priced.status_code, wrong.status_code) == (401, 401, 401)
 
 
 def test_service_binds_loopback_by_default() -> None:
@@ -89,7 +113,9 @@ def test_presettle_prices_a_bill_for_a_known_person(base_url: str, terminal: Ter
     person = DEMO_PEOPLE[2]
     terminal.gallery.upsert_person(person)
     bill = json.loads(SAMPLE_BILL.read_text(encoding="utf-8"))
-    response = httpx.post(f"{base_url}/api/presettle", json={"psn_no": person.psn_no, "bill": bill})
+    response = httpx.post(
+        f"{base_url}/api/presettle", json={"psn_no": person.psn_no, "bill": bill}, headers=CASHIER
+    )
     assert response.status_code == 200, response.text
     info = response.json()["setlinfo"]
     # 430.00 total; in scope 320.40 after 58.00 丙, 20.00 over the CT ceiling, 31.60 乙 self-pay-first;

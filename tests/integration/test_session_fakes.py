@@ -30,11 +30,14 @@ from terminal.domain import (
 from terminal.errors import (
     AttemptsExhaustedError,
     DuplicateSettlementError,
+    IdentityError,
     NoFaceError,
+    SettlementError,
     UnknownPersonError,
 )
 from terminal.pipeline.bills import load_bill
 from terminal.pipeline.checkout import Checkout, Priced
+from terminal.pipeline.liveness import AttemptRecord, LivenessOutcome
 from terminal.pipeline.session import (
     Session,
     SessionJournal,
@@ -46,6 +49,7 @@ from terminal.settlement import load_catalog
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.shelf import load_shelf
 from terminal.store.db import open_db
+from terminal.vision.liveness.sources import SensorFrame
 from tests.conftest import FixedClock
 
 PERSON = DEMO_PEOPLE[2]
@@ -60,6 +64,35 @@ class FakeFaces:
         if frame.source == "none":
             raise NoFaceError("no usable face found")
         return FaceObservation(box=BOX, template=np.zeros(128, dtype=np.float32) + len(frame.source))
+
+
+class FakeLiveness:
+    """One liveness attempt: 'photo' frames fail it, 'none' frames keep asking, any other frame passes."""
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self.records: list[AttemptRecord] = []
+
+    def feed(self, sensors: SensorFrame) -> LivenessOutcome:
+        """Judge the capture by its source."""
+        source = sensors.rgb.source
+        if source == "none":
+            return LivenessOutcome("continue", "face the screen", "no_face")
+        if source == "photo":
+            self.records.append(AttemptRecord(1, False, "parallax: planar", {"parallax": 0.01}, {}))
+            return LivenessOutcome("retry", "try again")
+        self.frames.append(sensors.rgb)
+        return LivenessOutcome("pass", "verified")
+
+    def identity_frames(self) -> tuple[Frame, ...]:
+        """The passing frame, twice (first and second half of a one-frame attempt)."""
+        if not self.frames:
+            raise IdentityError("liveness has not passed")
+        return (self.frames[0], self.frames[-1])
+
+    def diagnostics(self) -> tuple[AttemptRecord, ...]:
+        """The failed attempts."""
+        return tuple(self.records)
 
 
 class FakeIdentifier:
@@ -154,9 +187,12 @@ class CrashingCheckout:
         return self.inner.price(bill, psn_no)
 
     def settle(self, priced: Priced, match: Match) -> SettlementRecord:
-        """Delegate, dying where told."""
+        """Delegate, dying (or refusing) where told."""
         if self.crash == "before":
             raise Crash
+        if self.crash == "refuse":
+            self.crash = None
+            raise SettlementError("year-to-date totals changed since pricing; price the bill again")
         record = self.inner.settle(priced, match)
         if self.crash == "after":
             raise Crash
@@ -186,6 +222,7 @@ class Rig:
 
     def session(self, **kwargs: Any) -> Session:
         """A session, as after a (re)start."""
+        kwargs.setdefault("liveness", FakeLiveness)
         return Session(
             faces=FakeFaces(),
             identifier=self.identifier,
@@ -217,11 +254,16 @@ def frame(source: str) -> Frame:
     return Frame(np.zeros((4, 4, 3), dtype=np.uint8), source, datetime(2025, 6, 3, 9, 30))
 
 
+def face(session: Session, source: str) -> dict[str, Any]:
+    """One camera capture of `source` on the session's face path."""
+    return session.face_frame(SensorFrame(frame(source)))
+
+
 def test_face_checkout_goes_through_every_state_to_a_receipt(rig: Rig) -> None:
     session = rig.session()
     assert session.state is State.IDLE
     assert session.start()["state"] == "identifying"
-    view = session.identify_face([frame(PERSON.psn_no)])
+    view = face(session, PERSON.psn_no)
     assert (view["state"], view["result"], view["prompt"]) == ("identified", "pass", "choose_bill")
     view = session.load_bill(load_bill(SAMPLE_BILL))
     assert view["state"] == "priced"
@@ -238,9 +280,7 @@ def test_face_checkout_goes_through_every_state_to_a_receipt(rig: Rig) -> None:
 def test_patient_view_never_carries_a_score(rig: Rig) -> None:
     session = rig.session()
     session.start()
-    text = json.dumps(session.identify_face([frame("stranger")])) + json.dumps(
-        session.identify_face([frame(PERSON.psn_no)])
-    )
+    text = json.dumps(face(session, "stranger")) + json.dumps(face(session, PERSON.psn_no))
     assert "distance" not in text and "0.9" not in text and "score" not in text
     assert session.diagnostics()["recent_attempts"][1]["distance"] == 0.9, "the technician sees it"
 
@@ -249,14 +289,14 @@ def test_face_path_ends_after_three_failures_and_credentials_stay_offered(rig: R
     session = rig.session()
     session.start()
     for left in (2, 1, 0):
-        view = session.identify_face([frame("stranger")])
+        view = face(session, "stranger")
         assert view["result"] == "fail" and view["face_attempts_left"] == left
         assert {"qr", "card", "id"} <= set(view["methods"])
     assert view["prompt"] == "face_exhausted" and not view["face_available"]
     assert "face" not in view["methods"]
     calls = rig.identifier.calls
     with pytest.raises(AttemptsExhaustedError):
-        session.identify_face([frame(PERSON.psn_no)])
+        face(session, PERSON.psn_no)
     assert rig.identifier.calls == calls, "an exhausted face path compares nothing"
     view = session.identify_credential(claim_from_input("id", PERSON.certno))
     assert view["state"] == "identified"
@@ -265,26 +305,54 @@ def test_face_path_ends_after_three_failures_and_credentials_stay_offered(rig: R
 def test_no_face_in_the_frame_is_a_retry_not_a_failed_attempt(rig: Rig) -> None:
     session = rig.session()
     session.start()
-    view = session.identify_face([frame("none")])
-    assert (view["prompt"], view["face_attempts_left"]) == ("no_face", 3)
+    view = face(session, "none")
+    assert (view["prompt"], view["challenge"], view["face_attempts_left"]) == ("face_check", "no_face", 3)
+    assert view["face_checking"] and view["state"] == "identifying"
 
 
 def test_failed_liveness_counts_as_a_failed_face_attempt(rig: Rig) -> None:
-    seen: list[FaceBox] = []
-
-    def spoof(frames: Sequence[Frame], box: FaceBox) -> bool:
-        seen.append(box)
-        return False
-
-    session = rig.session(liveness=spoof)
+    session = rig.session()
     session.start()
-    view = session.identify_face([frame(PERSON.psn_no)])
-    assert view["result"] == "fail" and view["face_attempts_left"] == 2 and seen == [BOX]
-    assert session.diagnostics()["liveness"] == "configured"
+    calls = rig.identifier.calls
+    view = face(session, "photo")
+    assert view["result"] == "fail" and view["face_attempts_left"] == 2
+    assert rig.identifier.calls == calls, "a failed liveness attempt compares nobody"
+    attempt = session.diagnostics()["recent_attempts"][0]
+    assert attempt["liveness"] == "fail" and attempt["scores"] == {"parallax": 0.01}
+    assert "parallax" not in json.dumps(view), "the patient sees pass/fail only"
 
 
-def test_diagnostics_say_when_liveness_is_not_wired(rig: Rig) -> None:
-    assert rig.session().diagnostics()["liveness"].startswith("not configured")
+def test_without_a_liveness_check_face_is_not_offered(rig: Rig) -> None:
+    session = rig.session(liveness=None)
+    view = session.start()
+    assert "face" not in view["methods"] and not view["face_available"]
+    assert {"qr", "card", "id"} <= set(view["methods"])
+    with pytest.raises(IdentityError):
+        face(session, PERSON.psn_no)
+    assert session.diagnostics()["liveness"].startswith("not configured: face is not offered")
+
+
+def test_identity_frames_must_name_the_same_person(rig: Rig) -> None:
+    class Swapped(FakeLiveness):
+        def identity_frames(self) -> tuple[Frame, ...]:
+            return (frame(PERSON.psn_no), frame("stranger"))
+
+    session = rig.session(liveness=Swapped)
+    view = face(session, PERSON.psn_no)
+    assert (view["state"], view["result"], view["face_attempts_left"]) == ("identifying", "fail", 2)
+
+
+def test_a_refused_settle_returns_to_the_estimate_instead_of_sticking(rig: Rig) -> None:
+    session = rig.session()
+    face(session, PERSON.psn_no)
+    session.load_bill(load_bill(SAMPLE_BILL))
+    rig.checkout.crash = "refuse"
+    with pytest.raises(SettlementError):
+        session.confirm()
+    view = session.view()
+    assert (view["state"], view["prompt"]) == ("priced", "confirm_again")
+    assert rig.ledger.records == {}
+    assert session.confirm()["state"] == "settled" and len(rig.ledger.records) == 1
 
 
 def test_unknown_credential_fails_and_keeps_identifying(rig: Rig) -> None:
@@ -307,7 +375,7 @@ def test_cancel_from_every_state_returns_to_idle_without_charging(rig: Rig, step
     session = rig.session()
     session.start()
     if steps >= 1:
-        session.identify_face([frame(PERSON.psn_no)])
+        face(session, PERSON.psn_no)
     if steps >= 2:
         session.load_bill(load_bill(SAMPLE_BILL))
     view = session.cancel()
@@ -320,7 +388,7 @@ def test_timeout_from_every_state_on_the_injected_clock(rig: Rig, steps: int) ->
     session = rig.session()
     session.start()
     if steps >= 1:
-        session.identify_face([frame(PERSON.psn_no)])
+        face(session, PERSON.psn_no)
     if steps >= 2:
         session.load_bill(load_bill(SAMPLE_BILL))
     rig.clock.at += timedelta(seconds=119)
@@ -333,7 +401,7 @@ def test_timeout_from_every_state_on_the_injected_clock(rig: Rig, steps: int) ->
 
 def test_receipt_screen_times_out_back_to_idle(rig: Rig) -> None:
     session = rig.session()
-    session.identify_face([frame(PERSON.psn_no)])
+    face(session, PERSON.psn_no)
     session.load_bill(load_bill(SAMPLE_BILL))
     session.confirm()
     rig.clock.at += timedelta(minutes=5)
@@ -349,14 +417,14 @@ def test_confirm_before_pricing_is_refused(rig: Rig) -> None:
 
 def test_one_session_per_terminal(rig: Rig) -> None:
     session = rig.session()
-    session.identify_face([frame(PERSON.psn_no)])
+    face(session, PERSON.psn_no)
     with pytest.raises(SessionStateError):
         session.start()
 
 
 def test_restart_resumes_a_priced_session(rig: Rig) -> None:
     first = rig.session()
-    first.identify_face([frame(PERSON.psn_no)])
+    face(first, PERSON.psn_no)
     sid = first.load_bill(load_bill(SAMPLE_BILL))["session_id"]
     rig.restart()
     second = rig.session()
@@ -367,7 +435,7 @@ def test_restart_resumes_a_priced_session(rig: Rig) -> None:
 
 def test_crash_after_the_ledger_write_is_never_charged_twice(rig: Rig) -> None:
     first = rig.session()
-    first.identify_face([frame(PERSON.psn_no)])
+    face(first, PERSON.psn_no)
     first.load_bill(load_bill(SAMPLE_BILL))
     rig.checkout.crash = "after"
     with pytest.raises(Crash):
@@ -385,7 +453,7 @@ def test_crash_after_the_ledger_write_is_never_charged_twice(rig: Rig) -> None:
 
 def test_crash_before_the_ledger_write_asks_the_patient_again(rig: Rig) -> None:
     first = rig.session()
-    first.identify_face([frame(PERSON.psn_no)])
+    face(first, PERSON.psn_no)
     first.load_bill(load_bill(SAMPLE_BILL))
     rig.checkout.crash = "before"
     with pytest.raises(Crash):
@@ -400,7 +468,7 @@ def test_crash_before_the_ledger_write_asks_the_patient_again(rig: Rig) -> None:
 
 def test_a_bill_settled_elsewhere_is_not_charged_again_on_confirm(rig: Rig) -> None:
     session = rig.session()
-    session.identify_face([frame(PERSON.psn_no)])
+    face(session, PERSON.psn_no)
     bill = load_bill(SAMPLE_BILL)
     session.load_bill(bill)
     other = rig.checkout.inner

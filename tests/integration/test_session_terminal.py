@@ -2,44 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from firmware_bridge.simulate import DEMO_EC_TOKEN
 from terminal.app import Terminal, build_terminal
 from terminal.config import DEFAULT_CONFIG, load
-from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, demo_faces, face_crop, insightface_image, seed_demo
+from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, seed_demo
 from terminal.domain import CertType, Frame, IdentityClaim
 from terminal.errors import AttemptsExhaustedError
 from terminal.pipeline.bills import load_bill
-from terminal.pipeline.session import State
+from terminal.pipeline.session import Session, State
 from terminal.service.wiring import build_session
-from terminal.vision.images import load_image
+from terminal.vision.liveness.sources import SensorFrame
 from tests.conftest import FixedClock
+from tests.presenting import demo_presenter, follow_prompts
 
 
-def probe_of(terminal: Terminal, index: int) -> Frame:
-    """A wider crop of one t1.jpg face than the one enrolled (another capture of the same person)."""
-    group = load_image(insightface_image("t1.jpg"))
-    box = demo_faces(terminal)[index]
-    return Frame(face_crop(group, box, 1.0), "probe", terminal.clock.now())
+def capture(terminal: Terminal, session: Session) -> Callable[[NDArray[np.uint8]], dict[str, Any]]:
+    """Feed one camera image to the session's face path."""
 
+    def send(image: NDArray[np.uint8]) -> dict[str, Any]:
+        return session.face_frame(SensorFrame(Frame(image, "camera", terminal.clock.now())))
 
-def stranger() -> Frame:
-    """A face nobody enrolled."""
-    image = load_image(insightface_image("Tom_Hanks_54745.png"))
-    return Frame(image, "stranger", FixedClock().now())
+    return send
 
 
 @pytest.mark.usefixtures("require_models")
-def test_face_checkout_on_the_real_terminal_settles_once(terminal: Terminal) -> None:
+def test_face_checkout_on_the_real_terminal_settles_once(terminal: Terminal, clock: FixedClock) -> None:
     seed_demo(terminal)
     session = build_session(terminal)
     session.start()
-    view = session.identify_face([probe_of(terminal, 2)])
+    view = follow_prompts(capture(terminal, session), demo_presenter(terminal, 2), clock)
     assert (view["state"], view["result"]) == ("identified", "pass")
+    assert session.diagnostics()["recent_attempts"][0]["method"] == "face-1:N"
     session.load_bill(load_bill(SAMPLE_BILL))
     view = session.confirm()
     assert view["state"] == "settled"
@@ -49,20 +51,38 @@ def test_face_checkout_on_the_real_terminal_settles_once(terminal: Terminal) -> 
 
 
 @pytest.mark.usefixtures("require_models")
-def test_stranger_exhausts_face_then_qr_settles(terminal: Terminal) -> None:
+def test_a_held_up_photo_of_an_enrolled_person_never_identifies(
+    terminal: Terminal, clock: FixedClock
+) -> None:
     seed_demo(terminal)
     session = build_session(terminal)
     session.start()
+    photo = demo_presenter(terminal, 2, kind="photo")
     for _ in range(terminal.config.identity.max_face_attempts):
-        view = session.identify_face([stranger()])
+        view = follow_prompts(capture(terminal, session), photo, clock)
+        assert (view["state"], view["result"]) == ("identifying", "fail")
+    assert not view["face_available"] and view["prompt"] == "face_exhausted"
+    assert all(a["liveness"] == "fail" for a in session.diagnostics()["recent_attempts"])
+
+
+@pytest.mark.usefixtures("require_models")
+def test_a_withdrawn_face_exhausts_face_then_qr_settles(terminal: Terminal, clock: FixedClock) -> None:
+    people = seed_demo(terminal)
+    # 张伟 withdrew his consent: his face is gone from the gallery, so live he is a stranger now.
+    terminal.gallery.withdraw_consent(people[2].psn_no, "test")
+    session = build_session(terminal)
+    session.start()
+    for _ in range(terminal.config.identity.max_face_attempts):
+        view = follow_prompts(capture(terminal, session), demo_presenter(terminal, 2), clock)
         assert view["result"] == "fail"
     assert not view["face_available"] and "qr" in view["methods"]
     with pytest.raises(AttemptsExhaustedError):
-        session.identify_face([probe_of(terminal, 0)])
+        capture(terminal, session)(demo_presenter(terminal, 0).capture(None))
     view = session.identify_credential(IdentityClaim(CertType.EC_TOKEN, DEMO_EC_TOKEN))
     assert view["state"] == "identified"
     attempts = session.diagnostics()["recent_attempts"]
-    assert attempts[-1]["method"] == "face" and attempts[-1]["distance"] > 0.5
+    # The stranger was live (liveness passed) and matched nobody.
+    assert attempts[-1]["liveness"] == "pass" and attempts[-1]["distance"] > 0.5
 
 
 def test_restart_after_a_crash_between_ledger_and_journal_never_charges_twice(

@@ -42,6 +42,7 @@ PROMPTS: dict[Move, str] = {
     Move.LOOK_UP: "请抬头 / Please raise your chin",
 }
 CENTRE_PROMPT = "请正视屏幕 / Please look straight at the screen"
+CENTRE_CUE = "centre"
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,15 @@ class ChallengeSession:
         if self._base is None or not self._armed:
             return CENTRE_PROMPT
         return PROMPTS[self.moves[self._step]]
+
+    @property
+    def cue(self) -> str | None:
+        """The prompt as a key a kiosk page can translate or animate: `centre` or a Move value."""
+        if self.state != "running":
+            return None
+        if self._base is None or not self._armed:
+            return CENTRE_CUE
+        return self.moves[self._step].value
 
     def _fail(self, reason: str) -> None:
         self.state, self.reason = "failed", reason

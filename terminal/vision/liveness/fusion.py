@@ -47,6 +47,9 @@ class DepthSettings(_Strict):
     min_plane_rms: Annotated[float, Field(gt=0)] = 4.0
     min_cylinder_rms: Annotated[float, Field(gt=0)] = 2.5
     min_nose_relief: Annotated[float, Field(gt=0)] = 8.0
+    focal_px: Annotated[
+        float, Field(description="depth camera focal length in pixels (from its calibration)", gt=0)
+    ] = 600.0
 
 
 class NirSettings(_Strict):

@@ -76,7 +76,7 @@ def test_attacks_end_the_face_path_in_every_profile(profile: str, kind: str) -> 
 
 def test_outcome_carries_no_score() -> None:
     fields = {f.name for f in dataclasses.fields(LivenessOutcome)}
-    assert fields == {"status", "prompt"}
+    assert fields == {"status", "prompt", "cue"}
     session, _ = _run("rgb", "print")
     record = session.diagnostics()[0]
     assert "active_challenge" in record.scores
@@ -157,10 +157,12 @@ def test_lucky_video_replay_beats_rgb_alone_but_not_nir_or_depth() -> None:
         assert session.diagnostics()[0].statuses["active_challenge"] == "pass"
 
 
-def test_session_hook_is_true_only_after_a_pass() -> None:
-    hook = LivenessStage.as_hook(lambda: None)
-    assert hook([], None) is False  # type: ignore[arg-type]
+def test_identity_frames_come_only_from_a_passed_attempt() -> None:
     session, _ = _run("rgb", "print", max_attempts=1)
-    assert LivenessStage.as_hook(lambda: session)([], None) is False  # type: ignore[arg-type]
-    live, _ = _run("rgb", "live")
-    assert LivenessStage.as_hook(lambda: live)([], None) is True  # type: ignore[arg-type]
+    with pytest.raises(IdentityError):
+        session.identity_frames()
+    live, outcome = _run("rgb", "live")
+    assert outcome.status == "pass"
+    frames = live.identity_frames()
+    # One frame from each half of the challenge, both frames the attempt really saw.
+    assert len(frames) == 2 and frames[0] is not frames[1]
