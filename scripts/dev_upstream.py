@@ -10,15 +10,24 @@ accumulators, and injects faults on request (admin endpoint or CLI flags):
     lost        the next N settlements are committed, then the reply is withheld for lost_hang_s
     differs     the authoritative result moves this amount from the fund to the patient
     tamper      policy bundles are served with a field altered after signing
+    gallery_tamper     gallery deltas are served with a field altered after signing
+    gallery_malformed  gallery deltas carry a cut-short template, correctly signed
 
-    python -m scripts.dev_upstream --port 8765 --db /tmp/upstream.sqlite --persons people.json
+Face enrolments (templates, consent, benefit facts) are added with POST /admin/gallery/enrol and
+removed with POST /admin/gallery/remove; terminals fetch them as signed deltas (9103). The delta
+signing key is kept next to the database and published at GET /admin/gallery/key.
+
+    python -m scripts.dev_upstream --port 8765 --db /tmp/upstream.sqlite --persons people.json \
+        --gallery-trusted /tmp/gallery_keys.json
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
+import os
 import socket
 import sqlite3
 import threading
@@ -33,6 +42,8 @@ from typing import Any
 
 import httpx
 import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -53,12 +64,23 @@ from terminal.settlement import (
 )
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.shelf import BUNDLE_FILE, PolicyShelf, load_shelf
+from terminal.settlement.signing import TrustedKey, TrustedKeys, generate_signing_key, key_id, sign_bundle
+from terminal.uplink.gallery import (
+    DELTA_KIND,
+    TEMPLATE_FORMAT,
+    GalleryRemoval,
+    WireBenefits,
+    WireConsent,
+    template_from_wire,
+)
 from terminal.uplink.signing import verify_envelope
 from terminal.uplink.wire import (
     CALL_PATH,
     INFNO_CORRECT,
     INFNO_DOWNLOAD,
+    INFNO_GALLERY,
     INFNO_QUERY,
+    INFNO_REGISTER,
     INFNO_REVERSE,
     INFNO_SETTLE,
     INFNO_SIGN_IN,
@@ -85,6 +107,15 @@ CREATE TABLE IF NOT EXISTS accumulators (
     psn_no TEXT NOT NULL, year INTEGER NOT NULL, state TEXT NOT NULL, PRIMARY KEY (psn_no, year)
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS registrations (
+    opter TEXT PRIMARY KEY, public_key TEXT NOT NULL, fixmedins_code TEXT NOT NULL, admdvs TEXT NOT NULL,
+    registered_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS enrolments (
+    psn_no TEXT PRIMARY KEY, state TEXT NOT NULL, version INTEGER NOT NULL,
+    consent TEXT NOT NULL, templates TEXT NOT NULL, benefits TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS enrolments_version ON enrolments(version);
 """
 
 
@@ -100,6 +131,21 @@ class Faults(BaseModel):
     lost_hang_s: float = Field(default=2.0, ge=0, le=30, description="how long a lost reply is withheld")
     differs: Decimal = Field(default=Decimal("0.00"), description="amount moved from fund to patient")
     tamper: bool = Field(default=False, description="serve policy bundles with one figure altered")
+    gallery_tamper: bool = Field(default=False, description="serve gallery deltas altered after signing")
+    gallery_malformed: bool = Field(
+        default=False, description="sign gallery deltas with a cut-short template"
+    )
+
+
+class Enrolment(BaseModel):
+    """A face enrolment as POST /admin/gallery/enrol takes it (the person must already be known)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    psn_no: str = Field(min_length=1, description="person number, registered with /admin/persons")
+    consent: WireConsent = Field(description="the consent record")
+    templates: list[str] = Field(min_length=1, description="base64 little-endian float32 × 128 each")
+    benefits: WireBenefits = Field(default=WireBenefits(), description="insurance status, 门特, assistance")
 
 
 class _Refusal(Exception):
@@ -120,6 +166,7 @@ class Upstream:
         shelf: PolicyShelf,
         institution_level: str,
         policy_folder: Path | None = None,
+        gallery_key: bytes | None = None,
     ) -> None:
         self._conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
@@ -131,6 +178,8 @@ class Upstream:
         self._shelf = shelf
         self._level = institution_level
         self._policy_folder = policy_folder
+        # PEM of the Ed25519 key gallery deltas are signed with; a throwaway one unless given.
+        self._gallery_key = gallery_key or generate_signing_key()[0]
         self.faults = Faults()
 
     def close(self) -> None:
@@ -166,7 +215,67 @@ class Upstream:
                     "INSERT OR REPLACE INTO persons (psn_no, data) VALUES (?, ?)",
                     [person["psn_no"], json.dumps(dict(person), ensure_ascii=False, default=str)],
                 )
+                # Changed person data reaches terminals in the next gallery delta.
+                conn.execute(
+                    "UPDATE enrolments SET version = ? WHERE psn_no = ? AND state = 'enrolled'",
+                    [self._next(conn, "gallery_version"), person["psn_no"]],
+                )
         return len(people)
+
+    def gallery_key(self) -> TrustedKeys:
+        """The public half of the delta signing key, as a terminal's trusted-keys file holds it."""
+        private = serialization.load_pem_private_key(self._gallery_key, password=None)
+        if not isinstance(private, Ed25519PrivateKey):
+            raise ValueError("the gallery signing key is not an Ed25519 key")
+        raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        entry = TrustedKey(
+            key_id=key_id(raw),
+            public_key=base64.b64encode(raw).decode(),
+            note="dev upstream gallery-delta key; development only",
+        )
+        return TrustedKeys(keys=(entry,))
+
+    def enrol(self, enrolment: Enrolment) -> int:
+        """Add or replace a consenting person's face enrolment; the gallery version it is at."""
+        for text in enrolment.templates:
+            template_from_wire(text)  # ValueError before anything is stored
+        with self._tx() as conn:
+            if conn.execute("SELECT 1 FROM persons WHERE psn_no = ?", [enrolment.psn_no]).fetchone() is None:
+                raise ValueError(
+                    f"person {enrolment.psn_no} is not known; add them with /admin/persons first"
+                )
+            version = self._next(conn, "gallery_version")
+            conn.execute(
+                "INSERT OR REPLACE INTO enrolments (psn_no, state, version, consent, templates, benefits)"
+                " VALUES (?, 'enrolled', ?, ?, ?, ?)",
+                [
+                    enrolment.psn_no,
+                    version,
+                    enrolment.consent.model_dump_json(),
+                    json.dumps(enrolment.templates),
+                    enrolment.benefits.model_dump_json(),
+                ],
+            )
+        return version
+
+    def remove_enrolment(self, removal: GalleryRemoval) -> int:
+        """Withdraw consent or mark the person uninsured: terminals delete the templates; the version."""
+        with self._tx() as conn:
+            if conn.execute("SELECT 1 FROM enrolments WHERE psn_no = ?", [removal.psn_no]).fetchone() is None:
+                raise ValueError(f"person {removal.psn_no} has no face enrolment")
+            version = self._next(conn, "gallery_version")
+            # The upstream drops the templates too: nothing biometric outlives the consent.
+            conn.execute(
+                "UPDATE enrolments SET state = ?, version = ?, templates = '[]' WHERE psn_no = ?",
+                [removal.reason, version, removal.psn_no],
+            )
+        return version
+
+    def registrations(self) -> list[dict[str, Any]]:
+        """Registered terminals."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM registrations ORDER BY opter").fetchall()
+        return [dict(r) for r in rows]
 
     def settlements(self) -> list[dict[str, Any]]:
         """Every settlement in arrival order."""
@@ -199,7 +308,11 @@ class Upstream:
     def _dispatch(self, env: Envelope, body: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         if env.infno == INFNO_SIGN_IN:
             return self._sign_in(env, body), False
+        if env.infno == INFNO_REGISTER:
+            return self._register(env, body), False
         self._authenticate(env, body)
+        if env.infno == INFNO_GALLERY:
+            return self._gallery(env), False
         if env.infno == INFNO_QUERY:
             return self._query(env), False
         if env.infno == INFNO_TOTALS:
@@ -221,12 +334,114 @@ class Upstream:
             known = conn.execute("SELECT public_key FROM terminals WHERE opter = ?", [env.opter]).fetchone()
             if known is not None and known["public_key"] != public_key:
                 raise _Refusal(f"terminal {env.opter} is registered with another key")
+            reg = conn.execute("SELECT public_key FROM registrations WHERE opter = ?", [env.opter]).fetchone()
+            if reg is not None and reg["public_key"] != public_key:
+                raise _Refusal(f"terminal {env.opter} is registered (9000) with another key")
             sign_no = f"{env.mdtrtarea_admvs}{self._next(conn, 'sign_no'):012d}"
             conn.execute(
                 "INSERT OR REPLACE INTO terminals (opter, public_key, sign_no) VALUES (?, ?, ?)",
                 [env.opter, public_key, sign_no],
             )
         return _ok(env.msgid, {"signinoutb": {"sign_time": env.inf_time, "sign_no": sign_no}})
+
+    def _register(self, env: Envelope, body: Mapping[str, Any]) -> dict[str, Any]:
+        data = env.input.get("terminal", {})
+        public_key = str(data.get("public_key", ""))
+        # Proof of possession: the presented key must have signed the request.
+        if not verify_envelope(body, public_key):
+            raise _Refusal("registration signature does not verify with the presented key")
+        wanted = {
+            "terminal_id": env.opter,
+            "fixmedins_code": env.fixmedins_code,
+            "admdvs": str(data.get("admdvs", "")),
+            "public_key": public_key,
+        }
+        if data.get("terminal_id") != env.opter or data.get("fixmedins_code") != env.fixmedins_code:
+            raise _Refusal(
+                "terminal_id and fixmedins_code must match the envelope's opter and fixmedins_code"
+            )
+        if not wanted["admdvs"].isdigit() or len(wanted["admdvs"]) != 6:
+            raise _Refusal("admdvs must be a 6-digit area code")
+        with self._tx() as conn:
+            row = conn.execute("SELECT * FROM registrations WHERE opter = ?", [env.opter]).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO registrations (opter, public_key, fixmedins_code, admdvs, registered_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [env.opter, public_key, env.fixmedins_code, wanted["admdvs"], env.inf_time],
+                )
+                registered_at = env.inf_time
+            else:
+                # Idempotent: the same terminal again gets the same registration; anything else is refused.
+                held = {
+                    "terminal_id": row["opter"],
+                    "fixmedins_code": row["fixmedins_code"],
+                    "admdvs": row["admdvs"],
+                    "public_key": row["public_key"],
+                }
+                if held != wanted:
+                    changed = sorted(k for k in wanted if held[k] != wanted[k])
+                    raise _Refusal(
+                        f"terminal {env.opter} is already registered with another {', '.join(changed)}"
+                    )
+                registered_at = row["registered_at"]
+        return _ok(env.msgid, {"terminal": {**wanted, "registered_at": registered_at}})
+
+    def _gallery(self, env: Envelope) -> dict[str, Any]:
+        since = env.input.get("data", {}).get("since")
+        if not isinstance(since, int) or isinstance(since, bool) or since < 0:
+            raise _Refusal("data.since must be a non-negative integer version")
+        with self._lock:
+            reg = self._conn.execute("SELECT * FROM registrations WHERE opter = ?", [env.opter]).fetchone()
+            if reg is None or reg["fixmedins_code"] != env.fixmedins_code:
+                raise _Refusal(f"terminal {env.opter} is not registered (9000) for {env.fixmedins_code}")
+            row = self._conn.execute("SELECT value FROM counters WHERE name = 'gallery_version'").fetchone()
+            current = int(row["value"]) if row else 0
+            if since > current:
+                raise _Refusal(f"since {since} is ahead of the upstream's gallery version {current}")
+            changed = self._conn.execute(
+                "SELECT e.*, p.data AS person FROM enrolments e JOIN persons p ON p.psn_no = e.psn_no"
+                " WHERE e.version > ? ORDER BY e.version",
+                [since],
+            ).fetchall()
+        upserts, removals = [], []
+        for r in changed:
+            if r["state"] == "enrolled":
+                person = person_json(_person(json.loads(r["person"])))
+                person["acct_balc"] = str(Decimal(person["acct_balc"]).quantize(Decimal("0.01")))
+                upserts.append(
+                    {
+                        "psn_no": r["psn_no"],
+                        "person": person,
+                        "benefits": json.loads(r["benefits"]),
+                        "consent": json.loads(r["consent"]),
+                        "templates": json.loads(r["templates"]),
+                    }
+                )
+            elif since > 0:
+                # A terminal starting from nothing never held them: nothing to remove.
+                removals.append({"psn_no": r["psn_no"], "reason": r["state"]})
+        if self.faults.gallery_malformed and upserts:
+            upserts[0]["templates"] = [upserts[0]["templates"][0][:12]]
+        delta = {
+            "kind": DELTA_KIND,
+            "fixmedins_code": env.fixmedins_code,
+            "opter": env.opter,
+            "since": since,
+            "version": current,
+            "issued_at": datetime.now(CST).isoformat(timespec="seconds"),
+            "template_format": TEMPLATE_FORMAT,
+            "upserts": upserts,
+            "removals": removals,
+        }
+        document = sign_bundle(delta, self._gallery_key)
+        if self.faults.gallery_tamper:
+            # A man in the middle granting an assistance category (or skipping ahead): the signature breaks.
+            if upserts:
+                document["bundle"]["upserts"][0]["benefits"]["assistance_category"] = "tekun"
+            else:
+                document["bundle"]["version"] = current + 1
+        return _ok(env.msgid, {"document": document})
 
     def _authenticate(self, env: Envelope, body: Mapping[str, Any]) -> None:
         with self._lock:
@@ -525,10 +740,51 @@ def create_app(upstream: Upstream) -> FastAPI:
     def list_settlements() -> list[dict[str, Any]]:
         return upstream.settlements()
 
+    @app.get("/admin/terminals")
+    def list_terminals() -> list[dict[str, Any]]:
+        return upstream.registrations()
+
+    @app.get("/admin/gallery/key")
+    def gallery_key() -> dict[str, Any]:
+        return upstream.gallery_key().model_dump()
+
+    @app.post("/admin/gallery/enrol")
+    def enrol(body: dict[str, Any]) -> JSONResponse:
+        try:
+            # From JSON text: the strict wire models read dates only from their ISO strings.
+            enrolment = Enrolment.model_validate_json(json.dumps(body))
+            return JSONResponse({"version": upstream.enrol(enrolment)})
+        except (ValueError, ValidationError) as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.post("/admin/gallery/remove")
+    def remove(body: dict[str, Any]) -> JSONResponse:
+        try:
+            removal = GalleryRemoval.model_validate_json(json.dumps(body))
+            return JSONResponse({"version": upstream.remove_enrolment(removal)})
+        except (ValueError, ValidationError) as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+
     return app
 
 
-def build_upstream(db_path: Path, config_path: Path = DEFAULT_CONFIG) -> Upstream:
+def gallery_signing_key(path: Path) -> bytes:
+    """PEM of the gallery-delta signing key at path, created (0600) on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem, _ = generate_signing_key()
+        # Written then renamed: a half-written key would change the key terminals trust.
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        os.replace(tmp, path)
+    return path.read_bytes()
+
+
+def build_upstream(
+    db_path: Path, config_path: Path = DEFAULT_CONFIG, gallery_key: Path | None = None
+) -> Upstream:
     """An Upstream pricing with the catalogue and policies of a terminal config."""
     config = load(config_path)
     settlement = config.settlement
@@ -539,6 +795,7 @@ def build_upstream(db_path: Path, config_path: Path = DEFAULT_CONFIG) -> Upstrea
         shelf,
         config.terminal.institution_level,
         settlement.policies,
+        gallery_signing_key(gallery_key or db_path.with_name(db_path.name + ".gallery_key.pem")),
     )
 
 
@@ -596,9 +853,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lost", type=int, default=0, metavar="N")
     parser.add_argument("--differs", type=Decimal, default=Decimal("0.00"), metavar="AMOUNT")
     parser.add_argument("--tamper", action="store_true", help="serve altered policy bundles")
+    parser.add_argument("--gallery-key", type=Path, help="gallery-delta signing key (default: beside --db)")
+    parser.add_argument(
+        "--gallery-trusted", type=Path, help="write the trusted-keys file terminals need for gallery deltas"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    upstream = build_upstream(args.db, args.config)
+    upstream = build_upstream(args.db, args.config, args.gallery_key)
+    if args.gallery_trusted is not None:
+        args.gallery_trusted.write_text(
+            upstream.gallery_key().model_dump_json(indent=2) + "\n", encoding="utf-8"
+        )
     for path in args.persons:
         upstream.add_persons(json.loads(path.read_text(encoding="utf-8")))
     upstream.faults = Faults(

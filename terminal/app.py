@@ -12,7 +12,7 @@ import sqlite_utils
 
 from terminal.config import DetectorConfig, EmbedderConfig, TerminalConfig
 from terminal.errors import ModelMissingError, StoreError
-from terminal.pipeline.checkout import Checkout
+from terminal.pipeline.checkout import Checkout, OfflineGate
 from terminal.pipeline.face import FaceStage
 from terminal.pipeline.identify import Identifier
 from terminal.pipeline.liveness import LivenessStage
@@ -24,6 +24,7 @@ from terminal.store.db import open_db
 from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.ledger import SqliteLedger
+from terminal.store.outbox import OutboxStore
 from terminal.vision.embedder import DlibResnetEmbedder
 from terminal.vision.liveness.pack import load_passive
 from terminal.vision.manifest import Manifest, load_manifest, verified_path
@@ -130,7 +131,10 @@ class Terminal:
 
     @cached_property
     def checkout(self) -> Checkout:
-        """Pricing and settling bills."""
+        """Pricing and settling bills; the offline limits apply only when an upstream is configured."""
+        uplink = self.config.uplink
+        # No [uplink] url (the embedded demo default): there is nothing to be offline from.
+        offline = OfflineGate(OutboxStore(self.db), uplink.offline_limits()) if uplink.url else None
         return Checkout(
             gallery=self.gallery,
             ledger=self.ledger,
@@ -138,6 +142,7 @@ class Terminal:
             catalog=self.catalog,
             terminal=self.config.terminal,
             clock=self.clock,
+            offline=offline,
         )
 
     def close(self) -> None:

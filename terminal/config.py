@@ -122,6 +122,38 @@ class ServiceConfig(_Strict):
     port: Annotated[int, Field(description="TCP port", ge=1, le=65535)] = 8080
 
 
+class _SerialDevice(_Strict):
+    """A serial device addressed by a pyserial URL."""
+
+    url: Annotated[
+        str,
+        Field(
+            description="pyserial URL: /dev/ttyUSB0, /dev/serial/by-id/…, hwgrep://VID:PID, socket://host:port",
+            min_length=1,
+        ),
+    ]
+
+
+class ScannerDevice(_SerialDevice):
+    """A QR or barcode scanner in serial (USB-COM) mode, CR after each scan."""
+
+    baudrate: Annotated[int, Field(description="line speed (8N1)", gt=0)] = 9600
+
+
+class CardDevice(_SerialDevice):
+    """A social-security card reader speaking the medpay card protocol (docs/devices.md)."""
+
+    baudrate: Annotated[int, Field(description="line speed (8N1)", gt=0)] = 115200
+
+
+class DevicesSection(_Strict):
+    """The serial readers this terminal has; a device without a table is not fitted."""
+
+    qr: Annotated[ScannerDevice | None, Field(description="医保电子凭证 QR scanner")] = None
+    card: Annotated[CardDevice | None, Field(description="social-security card reader")] = None
+    barcode: Annotated[ScannerDevice | None, Field(description="pharmacy barcode scanner")] = None
+
+
 class TerminalConfig(_Strict):
     """The whole terminal configuration."""
 
@@ -133,6 +165,7 @@ class TerminalConfig(_Strict):
     session: SessionConfig = SessionConfig()
     service: ServiceConfig = ServiceConfig()
     uplink: UplinkSection = UplinkSection()
+    devices: DevicesSection = DevicesSection()
 
     def models_dir(self) -> Path:
         """The folder holding provisioned model files."""
@@ -171,7 +204,12 @@ def _resolve_paths(config: TerminalConfig, base: Path) -> TerminalConfig:
     models = config.models
     if models.dir is not None:
         models = models.model_copy(update={"dir": resolve(models.dir)})
-    return config.model_copy(update={"settlement": settlement, "session": session, "models": models})
+    uplink = config.uplink
+    if uplink.gallery_trusted_keys is not None:
+        uplink = uplink.model_copy(update={"gallery_trusted_keys": resolve(uplink.gallery_trusted_keys)})
+    return config.model_copy(
+        update={"settlement": settlement, "session": session, "models": models, "uplink": uplink}
+    )
 
 
 def _describe(path: Path, text: str, exc: ValidationError) -> str:

@@ -9,7 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from firmware_bridge.probe import DEVICE_KINDS, DEVICE_NAMES, ProbeResult, ProbeStatus, probe_device
 from terminal.app import Terminal
+from terminal.config import TerminalConfig
 from terminal.errors import TerminalError
 from terminal.store import audit
 from terminal.store.keys import read_key
@@ -54,8 +56,28 @@ def run_checks(terminal: Terminal) -> list[Check]:
             lambda: _liveness(terminal),
             "`medpay-provision models --packs`, or disable the pack",
         ),
+        *(_device_check(result) for result in probe_devices(terminal.config)),
         _run("face self-test", lambda: _self_test(terminal), "run `medpay-provision models`; check the CPU"),
     ]
+
+
+def probe_devices(config: TerminalConfig, listen: float = 1.0) -> list[ProbeResult]:
+    """Probe every reader kind: the configured ones on their URL, the others reported as not configured."""
+    results = []
+    for kind in DEVICE_KINDS:
+        device = getattr(config.devices, kind)
+        if device is None:
+            results.append(probe_device(kind, None))
+        else:
+            results.append(probe_device(kind, device.url, device.baudrate, listen=listen))
+    return results
+
+
+def _device_check(result: ProbeResult) -> Check:
+    where = f"{result.url}: " if result.url else ""
+    status = "" if result.status is ProbeStatus.OK else f"{result.status}: "
+    detail = f"{where}{status}{result.detail}"
+    return Check(DEVICE_NAMES[result.kind], result.ok, detail, result.fix)
 
 
 def _machine() -> str:

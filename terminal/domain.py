@@ -174,3 +174,28 @@ class SettlementRecord:
     accumulators_after: Mapping[str, Any]
     infno: str
     envelope: Mapping[str, Any]
+    # True when settled while the upstream was unreachable (inside the offline limits): the receipt
+    # must say the amounts are a local estimate that the centre's later result may change.
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One queued message, as the sync worker reads it from the outbox."""
+
+    seq: int
+    msgid: str
+    infno: str
+    envelope: dict[str, Any]
+    attempts: int
+    outcome_unknown: bool
+
+
+@dataclass(frozen=True)
+class UplinkFacts:
+    """What the store knows about the terminal's contact with the upstream (for the offline policy)."""
+
+    queued: int  # outbox entries not yet delivered
+    oldest_queued: datetime | None  # when the oldest of them was written
+    last_contact: datetime | None  # the last answer of any kind from the upstream
+    last_sync: datetime | None  # the last complete drain of the outbox

@@ -18,16 +18,29 @@ TerminalError
 │   ├── UnknownCatalogCodeError  a fee line whose code is not in the catalogue
 │   ├── PolicyError              a policy bundle that is invalid, unsigned or tampered
 │   ├── CatalogError             a catalogue file that cannot be used (settlement/catalog.py)
-│   └── FundSafetyError          a fund-safety check blocks the settlement (settlement/safety.py)
+│   ├── FundSafetyError          a fund-safety check blocks the settlement (settlement/safety.py)
+│   └── OfflineLimitError        upstream unreachable and the offline limits are used up; nothing charged
 ├── StoreError
 │   ├── KeyFileError             template key missing, unreadable or too open
 │   └── DuplicateSettlementError the same bill was already settled
 ├── DeviceError
 │   └── FrameError               a garbled serial frame
 └── UplinkError                  the upstream could not be reached or refused a request
+    ├── UplinkUnreachable        nothing reached the upstream (connect refused, 503): resending is safe
+    ├── UplinkUnknownOutcome     the request may have been processed (timeout, 5xx, garbled reply):
+    │                            ask by msgid before sending again
+    ├── UplinkAuthRequired       the upstream does not accept this terminal's signature or sign_no (401)
+    ├── UplinkRefused            the upstream answered infcode -1 (final for that msgid)
+    └── GalleryDeltaError        a gallery delta unsigned, tampered, malformed or not for this terminal:
+                                 nothing of it was applied
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from terminal.uplink.wire import Response
 
 
 class TerminalError(Exception):
@@ -98,6 +111,10 @@ class PolicyError(SettlementError):
     """A policy bundle that is invalid, unsigned or tampered with."""
 
 
+class OfflineLimitError(SettlementError):
+    """The upstream is unreachable and this settlement is beyond the offline limits; nothing was charged."""
+
+
 class StoreError(TerminalError):
     """Local storage failed."""
 
@@ -120,3 +137,27 @@ class FrameError(DeviceError):
 
 class UplinkError(TerminalError):
     """The upstream could not be reached or refused the request."""
+
+
+class UplinkUnreachable(UplinkError):
+    """Nothing reached the upstream; the request can be sent again as is."""
+
+
+class UplinkUnknownOutcome(UplinkError):
+    """The upstream may or may not have processed the request."""
+
+
+class UplinkAuthRequired(UplinkError):
+    """The upstream wants a fresh 9001 sign-in (or does not know this terminal's key)."""
+
+
+class UplinkRefused(UplinkError):
+    """The upstream answered with infcode -1."""
+
+    def __init__(self, message: str, response: Response) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+class GalleryDeltaError(UplinkError):
+    """A gallery delta unsigned, tampered, malformed or meant for another terminal; nothing applied."""

@@ -5,14 +5,26 @@ Nothing here imports onnxruntime, serial, sqlite or httpx.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from terminal.domain import Consent, FaceBox, Frame, IdentityClaim, Person, SettlementRecord
+from terminal.domain import (
+    Consent,
+    FaceBox,
+    Frame,
+    IdentityClaim,
+    OutboxEntry,
+    Person,
+    SettlementRecord,
+    UplinkFacts,
+)
+
+# (stored accumulators, the refused settlement's stored result) -> accumulators with it taken back out.
+Revert = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]
 
 
 class Clock(Protocol):
@@ -108,6 +120,59 @@ class Ledger(Protocol):
 
     def record(self, record: SettlementRecord) -> None:
         """Write settlement, accumulators, outbox entry and audit record in one transaction."""
+        ...
+
+
+class Outbox(Protocol):
+    """The outbox as the sync worker drains it; each method that writes is one transaction."""
+
+    def pending(self, limit: int) -> list[OutboxEntry]:
+        """Undelivered entries, oldest first."""
+        ...
+
+    def note_attempt(self, seq: int, error: str, outcome_unknown: bool) -> None:
+        """Count a failed attempt; remember an unknown outcome so the next attempt asks first."""
+        ...
+
+    def local_setlinfo(self, msgid: str) -> Mapping[str, Any] | None:
+        """The terminal's own estimate for a settlement, None when the msgid is not a settlement."""
+        ...
+
+    def deliver(
+        self,
+        entry: OutboxEntry,
+        inf_refmsgid: str,
+        output: Mapping[str, Any],
+        local: Mapping[str, Any] | None,
+        at: datetime,
+    ) -> list[tuple[str, str, str]]:
+        """Mark delivered with the binding output; return (field, local, upstream) for each difference."""
+        ...
+
+    def refuse(self, entry: OutboxEntry, reason: str, at: datetime, revert: Revert) -> bool:
+        """Set a refused entry aside and take its settlement out of the accumulators; True if it had one."""
+        ...
+
+    def note_contact(self, at: datetime, synced: bool) -> None:
+        """The upstream answered at `at`; `synced` when the whole outbox has just been delivered."""
+        ...
+
+    def local_totals(self, day: str) -> dict[str, str]:
+        """3201 input totals for one day (yyyy-mm-dd) from the local estimates."""
+        ...
+
+    def keep_totals(
+        self, day: str, stmt_rslt: str, local: Mapping[str, Any], upstream: Mapping[str, Any], at: datetime
+    ) -> None:
+        """Store one day's 3201 verdict beside both sides' totals."""
+        ...
+
+
+class UplinkState(Protocol):
+    """What checkout needs to know about the upstream to apply the offline limits."""
+
+    def uplink_facts(self) -> UplinkFacts:
+        """Queue size and age, last answer from the upstream, last complete sync."""
         ...
 
 

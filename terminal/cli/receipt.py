@@ -7,6 +7,7 @@ import unicodedata
 from terminal.domain import SettlementRecord
 from terminal.pipeline.checkout import Priced
 from terminal.settlement.catalog import LEVEL_CHARS
+from terminal.uplink.offline import OFFLINE_NOTE
 
 _METHOD = {
     "face-1:N": "刷脸 face (1:N)",
@@ -61,5 +62,8 @@ def render_receipt(priced: Priced, record: SettlementRecord | None) -> str:
     ]
     out.extend(f"{_left(label, 50)}{amount:>12}" for label, amount in rows)
     out.append("=" * 64)
+    if record and record.offline:
+        out.append(OFFLINE_NOTE)
+        out.append("Settled offline: the insurance network was unreachable; differences will be notified.")
     out.append("本地预估，以医保中心结算结果为准 Local estimate; the insurance centre's result is binding.")
     return "\n".join(out) + "\n"

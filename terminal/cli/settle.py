@@ -35,6 +35,7 @@ def settle_bill_file(terminal: Terminal, bill_path: Path, psn_no: str, record: b
     if settled is not None:
         report["msgid"] = settled.msgid
         report["outbox"] = dict(settled.envelope)
+        report["offline"] = settled.offline
     report["receipt"] = render_receipt(priced, settled)
     return report
 

@@ -1,4 +1,10 @@
-"""Stage 4: checkout — price a bill for an identified person (pure engine), then settle it durably."""
+"""Stage 4: checkout — price a bill for an identified person (pure engine), then settle it durably.
+
+With an upstream configured, settling applies the offline policy (terminal/uplink/offline.py): while
+the upstream is unreachable a settlement inside the limits is recorded with `offline=True` (the
+receipt says the centre's result binds), and one beyond them raises OfflineLimitError before anything
+is written. Without an upstream (the embedded demo default) there is no offline policy.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,9 @@ from typing import Any
 
 from terminal.config import TerminalSection
 from terminal.domain import Bill, CertType, Match, Person, SettlementRecord
+from terminal.errors import OfflineLimitError
 from terminal.pipeline.outbox import INFNO_SETTLE, envelope
-from terminal.ports import Clock, Gallery, Ledger
+from terminal.ports import Clock, Gallery, Ledger, UplinkState
 from terminal.settlement import (
     Accumulators,
     Catalog,
@@ -20,8 +27,19 @@ from terminal.settlement import (
     presettle,
 )
 from terminal.settlement.shelf import PolicyShelf
+from terminal.uplink.offline import OfflineDecision, OfflineLimits, is_offline, offline_decision
 
 log = logging.getLogger(__name__)
+
+ONLINE = OfflineDecision(allowed=True, offline=False, message="")
+
+
+@dataclass(frozen=True)
+class OfflineGate:
+    """The offline policy as checkout applies it; built only when an upstream is configured."""
+
+    state: UplinkState
+    limits: OfflineLimits
 
 
 @dataclass(frozen=True)
@@ -49,6 +67,7 @@ class Checkout:
         catalog: Catalog,
         terminal: TerminalSection,
         clock: Clock,
+        offline: OfflineGate | None = None,
     ) -> None:
         self._gallery = gallery
         self._ledger = ledger
@@ -56,6 +75,7 @@ class Checkout:
         self._catalog = catalog
         self._terminal = terminal
         self._clock = clock
+        self._offline = offline
 
     def price(self, bill: Bill, psn_no: str) -> Priced:
         """The patient's share at once: a pre-settlement; nothing is recorded."""
@@ -80,8 +100,31 @@ class Checkout:
         )
         return Priced(bill=bill, person=person, result=result, stored_accumulators=stored)
 
+    def offline_check(self, priced: Priced) -> OfflineDecision:
+        """Whether this pre-settlement may be recorded now, and whether it would be recorded offline."""
+        if self._offline is None:
+            return ONLINE
+        facts = self._offline.state.uplink_facts()
+        now = self._clock.now()
+        limits = self._offline.limits
+        return offline_decision(
+            not is_offline(facts, now, limits.offline_after),
+            priced.result.setlinfo.medfee_sumamt,
+            facts.queued,
+            facts.last_sync,
+            now,
+            limits,
+        )
+
     def settle(self, priced: Priced, match: Match) -> SettlementRecord:
         """Record the confirmed settlement, its accumulators, outbox entry and audit in one transaction."""
+        decision = self.offline_check(priced)
+        if not decision.allowed:
+            log.info("offline limits: %s declined (%s)", priced.bill.chrg_bchno, decision.message)
+            raise OfflineLimitError(
+                f"{decision.message}本次未扣费。 The insurance network is unreachable and this settlement is"
+                " beyond the offline limits: nothing was charged; please go to the staffed window."
+            )
         now = self._clock.now()
         msgid = self._ledger.allocate_msgid(now)
         info = priced.result.setlinfo
@@ -128,7 +171,14 @@ class Checkout:
             accumulators_after=priced.result.accumulators_after.to_json(),
             infno=INFNO_SETTLE,
             envelope=envelope(INFNO_SETTLE, msgid, self._terminal, person.insuplc_admdvs, now, payload),
+            offline=decision.offline,
         )
         self._ledger.record(record)
-        log.info("settled %s for %s: msgid %s", priced.bill.chrg_bchno, person.psn_no, msgid)
+        log.info(
+            "settled %s for %s: msgid %s%s",
+            priced.bill.chrg_bchno,
+            person.psn_no,
+            msgid,
+            " (offline)" if decision.offline else "",
+        )
         return record

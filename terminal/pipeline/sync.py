@@ -5,33 +5,33 @@ that cannot be delivered stops the drain rather than being skipped. A request wh
 unknown (timeout, 5xx, lost reply) is never blindly resent: the next attempt first asks the upstream
 by msgid (5203) and takes the committed result if there is one; only "not found" leads to a resend,
 which the upstream's idempotency on msgid makes harmless even if the query itself raced a commit.
+A refused settlement is set aside and taken back out of the patient's year-to-date accumulators in
+the same transaction, exactly as a reversal would.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import sqlite_utils
-
-from terminal.errors import UplinkError
-from terminal.ports import Clock, Uplink
-from terminal.store import audit
-from terminal.store.outbox import OutboxEntry, OutboxStore
-from terminal.store.reconcile import local_setlinfo, local_totals
-from terminal.uplink.client import (
+from terminal.domain import OutboxEntry
+from terminal.errors import (
+    SettlementError,
+    TerminalError,
     UplinkAuthRequired,
+    UplinkError,
     UplinkRefused,
     UplinkUnknownOutcome,
     UplinkUnreachable,
 )
-from terminal.uplink.offline import LAST_SYNC
+from terminal.ports import Clock, Outbox, Uplink
+from terminal.settlement import AccumulatorDelta, Accumulators
 from terminal.uplink.wire import INFNO_SETTLE, Response
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class SyncWorker:
 
     def __init__(
         self,
-        db: sqlite_utils.Database,
+        outbox: Outbox,
         uplink: Uplink,
         clock: Clock,
         new_msgid: Callable[[datetime], str],
@@ -78,8 +78,7 @@ class SyncWorker:
         sleep: Callable[[float], None] | None = None,
         rnd: Callable[[], float] | None = None,
     ) -> None:
-        self._db = db
-        self._outbox = OutboxStore(db)
+        self._outbox = outbox
         self._uplink = uplink
         self._clock = clock
         self._new_msgid = new_msgid
@@ -96,7 +95,8 @@ class SyncWorker:
         while report.delivered + len(report.refused) < max_entries:
             entries = self._outbox.pending(self._batch)
             if not entries:
-                self._note_synced()
+                # The offline policy measures staleness from the last full drain.
+                self._outbox.note_contact(self._clock.now(), synced=True)
                 return report
             for entry in entries:
                 if not self._deliver_with_retries(entry, report):
@@ -106,25 +106,11 @@ class SyncWorker:
 
     def compare_totals(self, day: str) -> dict[str, Any]:
         """3201 for one day: local totals vs the upstream's; stored in upstream_totals and returned."""
-        mine = local_totals(self._db, day)
+        mine = self._outbox.local_totals(day)
         now = self._clock.now()
         output = self._uplink.daily_totals(self._new_msgid(now), mine, now)
-        with self._db.atomic():
-            self._db.execute(
-                "INSERT OR REPLACE INTO upstream_totals (day, stmt_rslt, local, upstream, checked_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [day, str(output.get("stmt_rslt", "")), _json(mine), _json(output), now.isoformat()],
-            )
+        self._outbox.keep_totals(day, str(output.get("stmt_rslt", "")), mine, output, now)
         return output
-
-    def _note_synced(self) -> None:
-        # Epoch seconds in counters: the offline policy measures staleness from the last full drain.
-        with self._db.atomic():
-            self._db.execute(
-                "INSERT INTO counters (name, value) VALUES (?, ?)"
-                " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                [LAST_SYNC, int(self._clock.now().timestamp())],
-            )
 
     def _ensure_signed_in(self, report: SyncReport) -> bool:
         for attempt in range(self._backoff.max_attempts):
@@ -133,6 +119,7 @@ class SyncWorker:
             now = self._clock.now()
             try:
                 self._uplink.sign_in(self._new_msgid(now), now)
+                self._outbox.note_contact(self._clock.now(), synced=False)
                 return True
             except UplinkRefused as exc:
                 report.stopped_on = f"sign-in refused: {exc}"
@@ -158,10 +145,7 @@ class SyncWorker:
                     response_output, refmsgid = response.output, response.inf_refmsgid
             except UplinkRefused as exc:
                 # A business refusal is final for this message; it is kept for a technician, not retried.
-                self._outbox.note_attempt(entry.seq, str(exc), outcome_unknown=False)
-                self._mark_refused(entry, str(exc))
-                report.refused.append(entry.msgid)
-                return True
+                return self._set_aside(entry, str(exc), report)
             except UplinkAuthRequired as exc:
                 # A restarted upstream or a new day's sign_no: sign in again, then retry this entry.
                 self._outbox.note_attempt(entry.seq, str(exc), outcome_unknown=unknown)
@@ -177,7 +161,7 @@ class SyncWorker:
                 log.warning("outbox #%d %s: %s (attempt %d)", entry.seq, entry.msgid, exc, attempt + 1)
                 self._sleep(self._backoff.delay(attempt, self._rnd))
                 continue
-            local = local_setlinfo(self._db, entry.msgid) if entry.infno == INFNO_SETTLE else None
+            local = self._outbox.local_setlinfo(entry.msgid) if entry.infno == INFNO_SETTLE else None
             diffs = self._outbox.deliver(entry, refmsgid, response_output, local, self._clock.now())
             report.delivered += 1
             report.differences += len(diffs)
@@ -200,14 +184,38 @@ class SyncWorker:
         output["inf_refmsgid"] = found.get("inf_refmsgid", "")
         return output
 
-    def _mark_refused(self, entry: OutboxEntry, reason: str) -> None:
-        with self._db.atomic():
-            self._db.execute("UPDATE outbox SET state = 'refused' WHERE seq = ?", [entry.seq])
-            audit.append(self._db, self._clock.now(), "uplink", "refused", entry.msgid, {"reason": reason})
+    def _set_aside(self, entry: OutboxEntry, reason: str, report: SyncReport) -> bool:
+        try:
+            restored = self._outbox.refuse(entry, reason, self._clock.now(), reverted_accumulators)
+        except TerminalError as exc:
+            # Nothing was written: the entry stays pending and blocks the drain, because going on
+            # would leave a refused settlement counted in the patient's year-to-date totals.
+            report.stopped_on = f"outbox #{entry.seq} was refused but could not be set aside: {exc}"
+            log.error("%s", report.stopped_on)
+            return False
+        report.refused.append(entry.msgid)
+        log.warning(
+            "outbox #%d %s refused upstream (%s)%s",
+            entry.seq,
+            entry.msgid,
+            reason,
+            "; its accumulators were taken back out" if restored else "",
+        )
+        return True
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+def reverted_accumulators(current: Mapping[str, Any], result: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Stored accumulators with one stored settlement result taken back out, as settlement.reverse() does."""
+    # reverse(current, result) subtracts result.delta; the ledger keeps the result as JSON, so the
+    # delta is read back from it and subtracted by the same Accumulators.revert.
+    try:
+        raw = result["accumulator_delta"]
+        year = int(raw["year"])
+        changes = {str(k): Decimal(str(v)) for k, v in dict(raw["changes"]).items()}
+    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+        raise SettlementError(f"stored settlement has no readable accumulator delta: {exc!r}") from exc
+    delta = AccumulatorDelta(year, changes)
+    return Accumulators.from_json(current, year).revert(delta).to_json()
 
 
 def _refusal(found: dict[str, Any]) -> Response:

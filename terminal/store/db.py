@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -170,6 +171,23 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         CREATE INDEX checkout_session_events_session ON checkout_session_events(session_id, seq);
         """,
     ),
+    (
+        "0006_settlement_year_offline",
+        """
+        ALTER TABLE settlements ADD COLUMN year INTEGER;
+        ALTER TABLE settlements ADD COLUMN offline INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
+    (
+        "0007_person_benefits",
+        """
+        CREATE TABLE person_benefits (
+            psn_no TEXT PRIMARY KEY REFERENCES persons(psn_no),
+            data TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 
@@ -210,3 +228,27 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         log.info("applied migration %s", name)
         applied.append(name)
     return applied
+
+
+@contextmanager
+def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A transaction that takes the write lock at BEGIN; nested inside another one, a savepoint."""
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    # Why IMMEDIATE: a deferred transaction that reads first takes a snapshot; if another process
+    # (`medpay sync`, a second settle) commits before our first write, SQLite cannot upgrade the
+    # stale snapshot and fails at once with "database is locked", busy_timeout or not. Taking the
+    # lock at BEGIN makes the later writer wait on busy_timeout instead.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    try:
+        db.execute("COMMIT")
+    except BaseException:
+        db.conn.rollback()
+        raise

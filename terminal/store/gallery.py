@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import sqlite_utils
@@ -14,10 +16,14 @@ from numpy.typing import NDArray
 from terminal.domain import CertType, Consent, IdentityClaim, Person
 from terminal.errors import ConsentError, StoreError, UnknownPersonError
 from terminal.ports import Clock
+from terminal.settlement.context import OpspFiling, PersonBenefits
 from terminal.store import audit
 from terminal.store.keys import TemplateCipher
 
 TEMPLATE_DTYPE = np.dtype("<f4")
+
+# Why a face enrolment is removed: the person withdrew consent, or is no longer insured (the upstream says).
+RemovalReason = Literal["consent_withdrawn", "not_insured"]
 
 
 class SqliteGallery:
@@ -59,34 +65,10 @@ class SqliteGallery:
 
     def enroll(self, person: Person, consent: Consent, templates: Sequence[NDArray[np.float32]]) -> None:
         """Store a person, the consent record and the templates in one transaction."""
-        if consent.psn_no != person.psn_no:
-            raise ConsentError("the consent record belongs to another person")
-        if not consent.text.strip() or not consent.purpose.strip():
-            raise ConsentError("consent needs the text shown to the person and the purpose")
-        if not templates:
-            raise StoreError("enrolment needs at least one template")
-        now = self._clock.now().isoformat()
+        _check_enrolment(person, consent, templates)
         with self._db.atomic():
             self.upsert_person(person)
-            cursor = self._db.execute(
-                "INSERT INTO consents (psn_no, granted_at, purpose, operator, text) VALUES (?, ?, ?, ?, ?)",
-                [
-                    consent.psn_no,
-                    consent.granted_at.isoformat(),
-                    consent.purpose,
-                    consent.operator,
-                    consent.text,
-                ],
-            )
-            consent_id = cursor.lastrowid
-            for template in templates:
-                blob = np.ascontiguousarray(template, dtype=TEMPLATE_DTYPE).tobytes()
-                nonce, ciphertext = self._cipher.seal(person.psn_no, blob)
-                self._db.execute(
-                    "INSERT INTO templates (psn_no, consent_id, nonce, ciphertext, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [person.psn_no, consent_id, nonce, ciphertext, now],
-                )
+            self._add_templates(person.psn_no, self._insert_consent(consent), templates)
             audit.append(
                 self._db,
                 self._clock.now(),
@@ -96,17 +78,83 @@ class SqliteGallery:
                 {"templates": len(templates), "purpose": consent.purpose},
             )
 
+    def replace_enrolment(
+        self,
+        person: Person,
+        consent: Consent,
+        templates: Sequence[NDArray[np.float32]],
+        benefits: PersonBenefits,
+        actor: str,
+    ) -> None:
+        """Make a person's record, benefits, consent and templates exactly these (gallery sync); atomic."""
+        _check_enrolment(person, consent, templates)
+        with self._db.atomic():
+            self.upsert_person(person)
+            self.set_benefits(person.psn_no, benefits)
+            self._db.execute("DELETE FROM templates WHERE psn_no = ?", [person.psn_no])
+            # The same consent record arrives with every update of the person: keep one row for it.
+            same = list(
+                self._db.query(
+                    "SELECT id FROM consents WHERE psn_no = ? AND granted_at = ? AND purpose = ?"
+                    " AND operator = ? AND text = ? AND withdrawn_at IS NULL",
+                    [
+                        consent.psn_no,
+                        consent.granted_at.isoformat(),
+                        consent.purpose,
+                        consent.operator,
+                        consent.text,
+                    ],
+                )
+            )
+            consent_id = int(same[0]["id"]) if same else self._insert_consent(consent)
+            self._add_templates(person.psn_no, consent_id, templates)
+            audit.append(
+                self._db,
+                self._clock.now(),
+                actor,
+                "enroll",
+                person.psn_no,
+                {"templates": len(templates), "purpose": consent.purpose, "consent_by": consent.operator},
+            )
+
     def withdraw_consent(self, psn_no: str, operator: str) -> int:
         """Withdraw consent and delete the person's templates; returns how many were deleted."""
+        return self.remove_enrolment(psn_no, "consent_withdrawn", operator)
+
+    def remove_enrolment(self, psn_no: str, reason: RemovalReason, actor: str) -> int:
+        """Delete a person's templates (consent withdrawn, or no longer insured); how many were deleted."""
         with self._db.atomic():
             now = self._clock.now()
-            self._db.execute(
-                "UPDATE consents SET withdrawn_at = ? WHERE psn_no = ? AND withdrawn_at IS NULL",
-                [now.isoformat(), psn_no],
-            )
-            deleted = self._db.execute("DELETE FROM templates WHERE psn_no = ?", [psn_no]).rowcount
-            audit.append(self._db, now, operator, "withdraw-consent", psn_no, {"templates_deleted": deleted})
-        return int(deleted)
+            if reason == "consent_withdrawn":
+                self._db.execute(
+                    "UPDATE consents SET withdrawn_at = ? WHERE psn_no = ? AND withdrawn_at IS NULL",
+                    [now.isoformat(), psn_no],
+                )
+            deleted = int(self._db.execute("DELETE FROM templates WHERE psn_no = ?", [psn_no]).rowcount)
+            detail: dict[str, Any] = {"templates_deleted": deleted}
+            if reason == "not_insured":
+                # Linked QR tokens and card numbers would still settle for them: drop those too, and
+                # mark the insurance inactive so an ID-number checkout is refused by the safety checks.
+                links = self._db.execute("DELETE FROM credentials WHERE psn_no = ?", [psn_no]).rowcount
+                detail["credentials_deleted"] = int(links)
+                if list(self._db.query("SELECT 1 FROM persons WHERE psn_no = ?", [psn_no])):
+                    self.set_benefits(psn_no, replace(self.benefits_of(psn_no), insurance_active=False))
+            action = "withdraw-consent" if reason == "consent_withdrawn" else "not-insured"
+            audit.append(self._db, now, actor, action, psn_no, detail)
+        return deleted
+
+    def set_benefits(self, psn_no: str, benefits: PersonBenefits) -> None:
+        """Record what 1101/5301 say beyond the person record: 门特 filings, assistance, insurance status."""
+        self._db.execute(
+            "INSERT INTO person_benefits (psn_no, data, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(psn_no) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+            [psn_no, json.dumps(_benefits_json(benefits), sort_keys=True), self._clock.now().isoformat()],
+        )
+
+    def benefits_of(self, psn_no: str) -> PersonBenefits:
+        """A person's benefit facts; defaults (insured, no filings, no assistance) when none recorded."""
+        rows = list(self._db.query("SELECT data FROM person_benefits WHERE psn_no = ?", [psn_no]))
+        return _benefits(json.loads(rows[0]["data"])) if rows else PersonBenefits()
 
     def templates_of(self, psn_no: str) -> list[NDArray[np.float32]]:
         """Decrypted templates of one consenting person; UnknownPersonError when there are none."""
@@ -157,6 +205,24 @@ class SqliteGallery:
             return _person(rows[0])
         raise UnknownPersonError("the credential does not match a person known to this terminal")
 
+    def _insert_consent(self, consent: Consent) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO consents (psn_no, granted_at, purpose, operator, text) VALUES (?, ?, ?, ?, ?)",
+            [consent.psn_no, consent.granted_at.isoformat(), consent.purpose, consent.operator, consent.text],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def _add_templates(self, psn_no: str, consent_id: int, templates: Sequence[NDArray[np.float32]]) -> None:
+        now = self._clock.now().isoformat()
+        for template in templates:
+            blob = np.ascontiguousarray(template, dtype=TEMPLATE_DTYPE).tobytes()
+            nonce, ciphertext = self._cipher.seal(psn_no, blob)
+            self._db.execute(
+                "INSERT INTO templates (psn_no, consent_id, nonce, ciphertext, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [psn_no, consent_id, nonce, ciphertext, now],
+            )
+
     def _decrypt(self, row: dict[str, Any]) -> NDArray[np.float32]:
         plain = self._cipher.open(row["psn_no"], row["nonce"], row["ciphertext"])
         return np.frombuffer(plain, dtype=TEMPLATE_DTYPE).astype(np.float32)
@@ -164,6 +230,49 @@ class SqliteGallery:
 
 _CONSENTED_JOIN = "templates t JOIN consents c ON c.id = t.consent_id WHERE c.withdrawn_at IS NULL"
 _CONSENTED_TEMPLATES = "SELECT t.psn_no, t.nonce, t.ciphertext FROM " + _CONSENTED_JOIN
+
+
+def _check_enrolment(person: Person, consent: Consent, templates: Sequence[NDArray[np.float32]]) -> None:
+    if consent.psn_no != person.psn_no:
+        raise ConsentError("the consent record belongs to another person")
+    if not consent.text.strip() or not consent.purpose.strip():
+        raise ConsentError("consent needs the text shown to the person and the purpose")
+    if not templates:
+        raise StoreError("enrolment needs at least one template")
+
+
+def _benefits_json(benefits: PersonBenefits) -> dict[str, Any]:
+    return {
+        "opsp_filings": [
+            {
+                "opsp_dise_code": f.opsp_dise_code,
+                "begndate": f.begndate.isoformat(),
+                "enddate": f.enddate.isoformat() if f.enddate else None,
+            }
+            for f in benefits.opsp_filings
+        ],
+        "assistance_category": benefits.assistance_category,
+        "cvlserv_flag": benefits.cvlserv_flag,
+        "insurance_active": benefits.insurance_active,
+        "deceased": benefits.deceased,
+    }
+
+
+def _benefits(data: dict[str, Any]) -> PersonBenefits:
+    return PersonBenefits(
+        opsp_filings=tuple(
+            OpspFiling(
+                f["opsp_dise_code"],
+                date.fromisoformat(f["begndate"]),
+                date.fromisoformat(f["enddate"]) if f["enddate"] else None,
+            )
+            for f in data["opsp_filings"]
+        ),
+        assistance_category=data["assistance_category"],
+        cvlserv_flag=bool(data["cvlserv_flag"]),
+        insurance_active=bool(data["insurance_active"]),
+        deceased=bool(data["deceased"]),
+    )
 
 
 def _person(row: dict[str, Any]) -> Person:

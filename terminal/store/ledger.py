@@ -14,6 +14,7 @@ from terminal.domain import SettlementRecord
 from terminal.errors import DuplicateSettlementError, StoreError
 from terminal.ports import Clock
 from terminal.store import audit
+from terminal.store.db import immediate
 
 
 def _dumps(value: Any) -> str:
@@ -30,7 +31,7 @@ class SqliteLedger:
 
     def allocate_msgid(self, at: datetime) -> str:
         """A new msgid; the 4-digit sequence wraps, uniqueness is enforced by the outbox table."""
-        with self._db.atomic():
+        with immediate(self._db):
             self._db.execute(
                 "INSERT INTO counters (name, value) VALUES ('msgid', 1)"
                 " ON CONFLICT(name) DO UPDATE SET value = value + 1"
@@ -48,13 +49,14 @@ class SqliteLedger:
     def record(self, record: SettlementRecord) -> None:
         """Write everything a settlement decides in one transaction; nothing is written on any error."""
         try:
-            with self._db.atomic():
+            # IMMEDIATE: the duplicate and accumulator checks below must read what this write replaces.
+            with immediate(self._db):
                 self._refuse_duplicate(record.chrg_bchno)
                 self._swap_accumulators(record)
                 self._db.execute(
                     "INSERT INTO settlements (msgid, chrg_bchno, psn_no, med_type, identified_by, setl_time,"
-                    " medfee_sumamt, fund_pay_sumamt, psn_part_amt, result)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " medfee_sumamt, fund_pay_sumamt, psn_part_amt, result, year, offline)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         record.msgid,
                         record.chrg_bchno,
@@ -66,6 +68,8 @@ class SqliteLedger:
                         str(record.fund_pay_sumamt),
                         str(record.psn_part_amt),
                         _dumps(record.result),
+                        record.year,
+                        int(record.offline),
                     ],
                 )
                 self._db.execute(
@@ -84,12 +88,13 @@ class SqliteLedger:
                         "identified_by": record.identified_by,
                         "medfee_sumamt": str(record.medfee_sumamt),
                         "psn_part_amt": str(record.psn_part_amt),
+                        "offline": record.offline,
                     },
                 )
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"settlement {record.msgid} could not be recorded: {exc}") from exc
         except sqlite3.OperationalError as exc:
-            # e.g. "database is locked" when another process wrote between our read and write:
+            # e.g. "database is locked" when another writer held the lock beyond busy_timeout:
             # nothing was recorded, and the patient can confirm again.
             raise StoreError(f"settlement {record.msgid} was not recorded, try again: {exc}") from exc
 
@@ -100,6 +105,7 @@ class SqliteLedger:
             raise StoreError(f"no settlement with msgid {msgid}")
         row = dict(rows[0])
         row["result"] = json.loads(row["result"])
+        row["offline"] = bool(row["offline"])
         return row
 
     def pending_outbox(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -1,11 +1,7 @@
 """HTTP client for the upstream: one POST path, signed envelopes, errors split by what is known.
 
-UplinkError
-├── UplinkUnreachable    nothing reached the upstream (connect refused): resending is safe
-├── UplinkUnknownOutcome the request may have been processed (timeout, 5xx, garbled reply):
-│                        ask by msgid before sending again
-├── UplinkAuthRequired   the upstream does not accept this terminal's signature or sign_no (401)
-└── UplinkRefused        the upstream answered infcode -1
+The errors are the UplinkError subtree of terminal/errors.py (unreachable, unknown outcome, auth
+required, refused); they live there so the sync stage catches them without importing this adapter.
 """
 
 from __future__ import annotations
@@ -20,12 +16,14 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
-from terminal.errors import UplinkError
+from terminal.errors import UplinkAuthRequired, UplinkRefused, UplinkUnknownOutcome, UplinkUnreachable
 from terminal.uplink.signing import public_key_b64, sign_envelope
 from terminal.uplink.wire import (
     CALL_PATH,
     INFNO_CORRECT,
+    INFNO_GALLERY,
     INFNO_QUERY,
+    INFNO_REGISTER,
     INFNO_REVERSE,
     INFNO_SIGN_IN,
     INFNO_TOTALS,
@@ -34,26 +32,6 @@ from terminal.uplink.wire import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class UplinkUnreachable(UplinkError):
-    """Nothing reached the upstream; the request can be sent again as is."""
-
-
-class UplinkUnknownOutcome(UplinkError):
-    """The upstream may or may not have processed the request."""
-
-
-class UplinkAuthRequired(UplinkError):
-    """The upstream wants a fresh 9001 sign-in (or does not know this terminal's key)."""
-
-
-class UplinkRefused(UplinkError):
-    """The upstream answered with infcode -1."""
-
-    def __init__(self, message: str, response: Response) -> None:
-        super().__init__(message)
-        self.response = response
 
 
 class HttpUplink:
@@ -81,6 +59,11 @@ class HttpUplink:
     def close(self) -> None:
         """Release the connection pool."""
         self._http.close()
+
+    @property
+    def identity(self) -> Mapping[str, str]:
+        """The envelope fields naming this terminal (opter, fixmedins_code, mdtrtarea_admvs, …)."""
+        return dict(self._identity)
 
     def call(self, envelope: Mapping[str, Any]) -> Response:
         """Send one envelope (sign_no filled in, then signed); the response when infcode is 0."""
@@ -136,6 +119,27 @@ class HttpUplink:
         self.sign_no = str(response.output["signinoutb"]["sign_no"])
         log.info("signed in to upstream: sign_no %s", self.sign_no)
         return self.sign_no
+
+    def register(self, msgid: str, at: datetime) -> dict[str, Any]:
+        """9000: register terminal id, institution, area and public key; idempotent; the registration."""
+        payload = {
+            "terminal": {
+                "terminal_id": self._identity.get("opter", ""),
+                "fixmedins_code": self._identity.get("fixmedins_code", ""),
+                "admdvs": self._identity.get("mdtrtarea_admvs", ""),
+                "public_key": public_key_b64(self._key),
+            }
+        }
+        # Like 9001 it needs no sign_no: registration comes before the first sign-in.
+        response = self.call(self.envelope(INFNO_REGISTER, msgid, at, payload) | {"sign_no": "-"})
+        registration = response.output.get("terminal")
+        if not isinstance(registration, dict):
+            raise UplinkUnknownOutcome(f"{INFNO_REGISTER} {msgid}: the reply carries no registration")
+        return dict(registration)
+
+    def gallery_delta(self, msgid: str, since: int, at: datetime) -> dict[str, Any]:
+        """9103: the upstream's signed gallery delta since a version, unverified (see uplink/gallery.py)."""
+        return dict(self.call(self.envelope(INFNO_GALLERY, msgid, at, {"data": {"since": since}})).output)
 
     def query(self, msgid: str, omsgid: str, at: datetime) -> dict[str, Any] | None:
         """5203 by original msgid: the stored response output if the upstream committed it, else None."""

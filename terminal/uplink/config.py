@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +31,17 @@ class UplinkSection(BaseModel):
     ] = Decimal("500.00")
     offline_max_count: Annotated[int, Field(description="settlements queued while offline", ge=0)] = 50
     offline_max_age_h: Annotated[int, Field(description="hours since the last complete sync", ge=0)] = 72
+    offline_after_s: Annotated[
+        int,
+        Field(description="seconds of upstream silence (or of a stuck settlement) that mean offline", ge=1),
+    ] = 600
+    gallery_trusted_keys: Annotated[
+        Path | None,
+        Field(
+            description="trusted-keys file for signed gallery deltas (9103), relative to this file;"
+            " unset: `medpay sync` does not fetch a gallery"
+        ),
+    ] = None
 
     def backoff(self) -> Backoff:
         """The worker's backoff from this section."""
@@ -41,4 +53,5 @@ class UplinkSection(BaseModel):
             max_amount=self.offline_max_amount,
             max_count=self.offline_max_count,
             max_age=timedelta(hours=self.offline_max_age_h),
+            offline_after=timedelta(seconds=self.offline_after_s),
         )

@@ -13,7 +13,11 @@ from decimal import Decimal
 
 import sqlite_utils
 
-LAST_SYNC = "uplink_last_sync"  # counters row the sync worker writes after a complete drain
+from terminal.domain import UplinkFacts
+from terminal.store.outbox import LAST_SYNC
+
+# The receipt line of a settlement recorded offline (inside the limits).
+OFFLINE_NOTE = "离线结算：金额为本机预估，以医保中心结算结果为准，差额将另行通知。"
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,9 @@ class OfflineLimits:
     max_amount: Decimal = Decimal("500.00")  # medfee_sumamt of one settlement
     max_count: int = 50  # settlements queued and not yet delivered
     max_age: timedelta = timedelta(hours=72)  # since the last successful sync (policy, gallery, outbox)
+    # Silence after which the terminal counts as offline: no answer from the upstream for this long,
+    # or a settlement still undelivered after it. Longer than the sync interval, or every pause offlines.
+    offline_after: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,17 @@ def offline_decision(
         return OfflineDecision(
             False, True, f"医保网络中断，单笔超过离线限额{limits.max_amount}元，请到人工窗口办理。"
         )
-    return OfflineDecision(True, True, "离线结算：金额为本机预估，以医保中心结算结果为准，差额将另行通知。")
+    return OfflineDecision(True, True, OFFLINE_NOTE)
+
+
+def is_offline(facts: UplinkFacts, now: datetime, offline_after: timedelta) -> bool:
+    """Whether the upstream counts as unreachable: silent too long, or a settlement stuck too long."""
+    # The kiosk does not call the upstream while settling (the sync worker does), so "offline" is
+    # read from what the worker last managed; never having heard from the upstream is offline too.
+    heard = facts.last_contact or facts.last_sync  # databases older than the contact counter have only sync
+    if heard is None or now - heard > offline_after:
+        return True
+    return facts.oldest_queued is not None and now - facts.oldest_queued > offline_after
 
 
 def offline_facts(db: sqlite_utils.Database, tz: tzinfo) -> tuple[int, datetime | None]:

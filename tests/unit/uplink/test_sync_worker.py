@@ -13,11 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from terminal.clock import CST
+from terminal.errors import UplinkRefused, UplinkUnknownOutcome, UplinkUnreachable
 from terminal.pipeline.sync import Backoff, SyncWorker
 from terminal.store import audit
 from terminal.store.db import open_db
 from terminal.store.outbox import OutboxStore
-from terminal.uplink.client import UplinkRefused, UplinkUnknownOutcome, UplinkUnreachable
 from terminal.uplink.offline import offline_facts
 from terminal.uplink.wire import Response
 from tests.conftest import FixedClock
@@ -87,7 +87,7 @@ def _worker(
 ) -> SyncWorker:
     counter = iter(range(10_000))
     return SyncWorker(
-        db,
+        OutboxStore(db),
         link,
         FixedClock(),
         lambda at: f"Q{next(counter)}",
@@ -155,6 +155,26 @@ def test_refused_entry_is_set_aside_and_the_drain_goes_on(db: sqlite_utils.Datab
     assert report.refused == ["M0"]
     assert report.delivered == 4
     assert OutboxStore(db).counts() == {"refused": 1, "delivered": 4}
+
+
+def test_refusal_that_cannot_be_taken_back_out_stops_the_drain_and_writes_nothing(
+    db: sqlite_utils.Database,
+) -> None:
+    # A settlement row whose stored result has no accumulator delta: reversing it is impossible, and
+    # setting it aside anyway would leave a refused settlement in the patient's year-to-date totals.
+    db.execute(
+        "INSERT INTO settlements (msgid, chrg_bchno, psn_no, med_type, identified_by, setl_time,"
+        " medfee_sumamt, fund_pay_sumamt, psn_part_amt, result, year)"
+        " VALUES ('M0', 'B0', 'P0', '11', 'credential', '2025-06-03T09:30:00+08:00', '0.00', '0.00',"
+        " '0.00', '{}', 2025)"
+    )
+    link = FakeUplink()
+    link.failures["M0"] = [UplinkRefused("duplicate bill", Response(infcode=-1, err_msg="duplicate bill"))]
+    report = _worker(db, link, []).drain()
+    assert report.refused == []
+    assert "could not be set aside" in report.stopped_on
+    assert link.sent == ["M0"]
+    assert OutboxStore(db).counts() == {"pending": 5}
 
 
 def test_full_drain_records_the_sync_time_for_the_offline_policy(db: sqlite_utils.Database) -> None:

@@ -1,0 +1,347 @@
+"""Signed gallery deltas (9103): verify the signature, then the shape, then apply all in one transaction.
+
+A delta is a signed document of the same form as a policy bundle file, {"bundle": {...}, "signature":
+{...}}, verified with the same helpers (terminal/settlement/signing.py) against the trusted keys named
+by `[uplink] gallery_trusted_keys`. Its body lists, since the version the terminal asked from, the
+consenting enrollees to upsert (person data, benefit facts, consent record, templates) and the people
+whose face enrolment must go (consent withdrawn, no longer insured). Anything wrong (signature, shape,
+another terminal's delta, a version the terminal does not hold) raises GalleryDeltaError and changes
+nothing; a good delta, the new version and the sync time commit together.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal
+from typing import Any, Literal
+
+import numpy as np
+import sqlite_utils
+from numpy.typing import NDArray
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from terminal.domain import Consent, Person
+from terminal.errors import GalleryDeltaError, IdentityError, PolicyError, StoreError, UplinkAuthRequired
+from terminal.ports import Clock
+from terminal.settlement.context import OpspFiling, PersonBenefits
+from terminal.settlement.signing import canonical_json, verify_signature
+from terminal.store import audit
+from terminal.store.db import immediate
+from terminal.store.gallery import TEMPLATE_DTYPE, SqliteGallery
+from terminal.uplink.client import HttpUplink
+
+log = logging.getLogger(__name__)
+
+# counters rows: the version the local gallery holds, and when the last delta was applied (epoch s).
+GALLERY_VERSION = "gallery_version"
+GALLERY_LAST_SYNC = "gallery_last_sync"
+
+DELTA_KIND = "gallery_delta"
+# dlib ResNet embeddings are only comparable with each other: the format names the embedder too.
+TEMPLATE_FORMAT = "dlib_resnet_v1/128/f32le"
+TEMPLATE_DIM = 128
+MAX_TEMPLATES = 10  # per person; a gallery entry is a handful of enrolment captures, not a video
+
+
+class _Wire(BaseModel):
+    # strict: no coercion of "3" to 3 or of "true" to True; amounts travel as strings (no floats).
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class WireFiling(_Wire):
+    """A 门特 filing: disease and validity dates (as 5301 returns them)."""
+
+    opsp_dise_code: str = Field(min_length=1, max_length=30, description="opsp disease code")
+    begndate: date = Field(description="first day the filing covers")
+    enddate: date | None = Field(default=None, description="last day it covers; null = open")
+
+
+class WireBenefits(_Wire):
+    """Benefit facts beyond the person record: insurance status, 门特 filings, assistance category."""
+
+    opsp_filings: tuple[WireFiling, ...] = Field(default=(), description="valid 门特 filings")
+    assistance_category: str | None = Field(
+        default=None, max_length=40, description="key of the policy's assistance.categories, or null"
+    )
+    cvlserv_flag: bool = Field(default=False, description="civil-servant subsidy (1101 insuinfo)")
+    insurance_active: bool = Field(default=True, description="psn_insu_stas normal, not suspended")
+    deceased: bool = Field(default=False, description="recorded as deceased")
+
+    def to_domain(self) -> PersonBenefits:
+        """The settlement engine's view."""
+        return PersonBenefits(
+            opsp_filings=tuple(
+                OpspFiling(f.opsp_dise_code, f.begndate, f.enddate) for f in self.opsp_filings
+            ),
+            assistance_category=self.assistance_category,
+            cvlserv_flag=self.cvlserv_flag,
+            insurance_active=self.insurance_active,
+            deceased=self.deceased,
+        )
+
+
+class WirePerson(_Wire):
+    """terminal.domain.Person as JSON (scripts/dev_upstream.py person_json)."""
+
+    psn_no: str = Field(min_length=1, max_length=30, description="person number")
+    psn_name: str = Field(min_length=1, max_length=50, description="name")
+    certno: str = Field(min_length=1, max_length=50, description="ID number")
+    insutype: str = Field(pattern=r"^\d{3}$", description="310 employee basic, 390 resident basic, …")
+    psn_type: Literal["active", "retired"] = Field(description="employment status")
+    insuplc_admdvs: str = Field(pattern=r"^\d{6}$", description="insured place")
+    acct_balc: str = Field(pattern=r"^\d{1,12}\.\d{2}$", description="personal account balance, yuan")
+    gend: str = Field(default="", max_length=1, description="1 male, 2 female")
+    brdy: date | None = Field(default=None, description="birth date")
+
+    def to_domain(self) -> Person:
+        """The terminal's Person."""
+        return Person(
+            psn_no=self.psn_no,
+            psn_name=self.psn_name,
+            certno=self.certno,
+            insutype=self.insutype,
+            psn_type=self.psn_type,
+            insuplc_admdvs=self.insuplc_admdvs,
+            acct_balc=Decimal(self.acct_balc),
+            gend=self.gend,
+            brdy=self.brdy,
+        )
+
+
+class WireConsent(_Wire):
+    """The separate consent the person gave to face identification, where and by whom it was recorded."""
+
+    granted_at: AwareDatetime = Field(description="when consent was given, with its UTC offset")
+    purpose: str = Field(min_length=1, max_length=200, description="the purpose stated to the person")
+    operator: str = Field(min_length=1, max_length=50, description="who recorded it")
+    text: str = Field(min_length=1, max_length=4000, description="the text shown to the person")
+
+
+class GalleryUpsert(_Wire):
+    """One consenting enrollee: replaces whatever the terminal held for the person."""
+
+    psn_no: str = Field(min_length=1, max_length=30, description="person number")
+    person: WirePerson = Field(description="person data")
+    benefits: WireBenefits = Field(description="benefit facts")
+    consent: WireConsent = Field(description="the consent record the templates are kept under")
+    templates: tuple[str, ...] = Field(
+        min_length=1, max_length=MAX_TEMPLATES, description="base64 of 128 little-endian float32 each"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GalleryUpsert:
+        if self.person.psn_no != self.psn_no:
+            raise ValueError("person.psn_no differs from psn_no")
+        for text in self.templates:
+            template_from_wire(text)
+        return self
+
+    def vectors(self) -> list[NDArray[np.float32]]:
+        """The templates as float32 vectors."""
+        return [template_from_wire(text) for text in self.templates]
+
+
+class GalleryRemoval(_Wire):
+    """A person whose face enrolment must be deleted."""
+
+    psn_no: str = Field(min_length=1, max_length=30, description="person number")
+    reason: Literal["consent_withdrawn", "not_insured"] = Field(description="why")
+
+
+class GalleryDelta(_Wire):
+    """The signed body of a 9103 answer."""
+
+    kind: Literal["gallery_delta"] = Field(description="so no other signed document passes as a delta")
+    fixmedins_code: str = Field(description="institution the delta was made for")
+    opter: str = Field(description="terminal the delta was made for")
+    since: int = Field(ge=0, description="the version the terminal asked from")
+    version: int = Field(ge=0, description="the version the terminal holds once this is applied")
+    issued_at: AwareDatetime = Field(description="when the upstream signed it")
+    template_format: Literal["dlib_resnet_v1/128/f32le"] = Field(description="embedder and encoding")
+    upserts: tuple[GalleryUpsert, ...] = Field(description="consenting enrollees, new or changed")
+    removals: tuple[GalleryRemoval, ...] = Field(description="face enrolments to delete")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GalleryDelta:
+        if self.version < self.since:
+            raise ValueError(f"version {self.version} is older than since {self.since}")
+        names = [u.psn_no for u in self.upserts] + [r.psn_no for r in self.removals]
+        if len(set(names)) != len(names):
+            raise ValueError("a person appears more than once")
+        return self
+
+
+@dataclass(frozen=True)
+class GallerySync:
+    """What one gallery sync applied."""
+
+    since: int
+    version: int
+    upserted: int
+    removed: int
+
+
+def template_to_wire(template: NDArray[np.float32]) -> str:
+    """Base64 of a 128-d template as little-endian float32 (how templates travel in a delta)."""
+    vector = np.ascontiguousarray(template, dtype=TEMPLATE_DTYPE)
+    if vector.shape != (TEMPLATE_DIM,):
+        raise ValueError(f"a template has {TEMPLATE_DIM} values, not shape {vector.shape}")
+    return base64.b64encode(vector.tobytes()).decode()
+
+
+def template_from_wire(text: str) -> NDArray[np.float32]:
+    """A template from its base64 form; ValueError unless it is 128 finite float32 values."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise ValueError("a template is not base64") from exc
+    if len(raw) != TEMPLATE_DIM * TEMPLATE_DTYPE.itemsize:
+        raise ValueError(
+            f"a template has {len(raw)} bytes, expected {TEMPLATE_DIM * TEMPLATE_DTYPE.itemsize}"
+        )
+    vector = np.frombuffer(raw, dtype=TEMPLATE_DTYPE).astype(np.float32)
+    if not np.all(np.isfinite(vector)):
+        raise ValueError("a template holds NaN or infinity")
+    return vector
+
+
+def verify_delta(document: Any, trusted_keys: Mapping[str, bytes]) -> GalleryDelta:
+    """Signature first, then the shape; GalleryDeltaError on any failure."""
+    if not isinstance(document, dict) or set(document) != {"bundle", "signature"}:
+        raise GalleryDeltaError(
+            'gallery delta must be a signed document {"bundle": {...}, "signature": {...}}'
+        )
+    try:
+        verify_signature(document, trusted_keys)
+    except PolicyError as exc:
+        # The shared verifier words its errors for policy bundles; the check is the same.
+        raise GalleryDeltaError(f"gallery delta refused: {exc}") from exc
+    try:
+        # Validated from canonical JSON bytes, so strict mode reads dates from their ISO strings.
+        return GalleryDelta.model_validate_json(canonical_json(document["bundle"]))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise GalleryDeltaError(
+            f"gallery delta is malformed ({exc.error_count()} problems): {where}: {first['msg']}"
+        ) from exc
+
+
+def fetch_gallery_delta(
+    link: HttpUplink,
+    new_msgid: Callable[[datetime], str],
+    at: datetime,
+    since: int,
+    trusted_keys: Mapping[str, bytes],
+) -> GalleryDelta:
+    """9103 since a version; the verified delta, checked to be for this terminal and this version."""
+    output = link.gallery_delta(new_msgid(at), since, at)
+    delta = verify_delta(output.get("document"), trusted_keys)
+    identity = link.identity
+    if delta.fixmedins_code != identity.get("fixmedins_code") or delta.opter != identity.get("opter"):
+        raise GalleryDeltaError(
+            f"gallery delta was made for {delta.fixmedins_code}/{delta.opter}, not this terminal"
+        )
+    if delta.since != since:
+        raise GalleryDeltaError(f"gallery delta starts at version {delta.since}, asked from {since}")
+    return delta
+
+
+def apply_gallery_delta(
+    db: sqlite_utils.Database, gallery: SqliteGallery, delta: GalleryDelta, at: datetime
+) -> GallerySync:
+    """Apply every upsert and removal, the new version and the sync time in one transaction."""
+    try:
+        with immediate(db):
+            held = gallery_version(db)
+            if held != delta.since:
+                # Another sync applied something in between: this delta no longer follows what we hold.
+                raise GalleryDeltaError(
+                    f"gallery delta starts at version {delta.since}, the terminal holds {held}"
+                )
+            for upsert in delta.upserts:
+                consent = Consent(
+                    psn_no=upsert.psn_no,
+                    granted_at=upsert.consent.granted_at,
+                    purpose=upsert.consent.purpose,
+                    operator=upsert.consent.operator,
+                    text=upsert.consent.text,
+                )
+                gallery.replace_enrolment(
+                    upsert.person.to_domain(),
+                    consent,
+                    upsert.vectors(),
+                    upsert.benefits.to_domain(),
+                    "upstream",
+                )
+            for removal in delta.removals:
+                gallery.remove_enrolment(removal.psn_no, removal.reason, "upstream")
+            _set_counter(db, GALLERY_VERSION, delta.version)
+            _set_counter(db, GALLERY_LAST_SYNC, int(at.timestamp()))
+            audit.append(
+                db,
+                at,
+                "uplink",
+                "gallery-sync",
+                f"v{delta.version}",
+                {"since": delta.since, "upserts": len(delta.upserts), "removals": len(delta.removals)},
+            )
+    except (sqlite3.IntegrityError, StoreError, IdentityError) as exc:
+        # e.g. an ID number already held by another person: the delta contradicts itself or us.
+        raise GalleryDeltaError(f"gallery delta cannot be applied, nothing was: {exc}") from exc
+    log.info(
+        "gallery v%d → v%d: %d upserted, %d removed",
+        delta.since,
+        delta.version,
+        len(delta.upserts),
+        len(delta.removals),
+    )
+    return GallerySync(delta.since, delta.version, len(delta.upserts), len(delta.removals))
+
+
+def sync_gallery(
+    db: sqlite_utils.Database,
+    link: HttpUplink,
+    gallery: SqliteGallery,
+    new_msgid: Callable[[datetime], str],
+    clock: Clock,
+    trusted_keys: Mapping[str, bytes],
+) -> GallerySync:
+    """Sign in if needed, fetch the delta since the version held, verify it and apply it."""
+    if not link.sign_no:
+        now = clock.now()
+        link.sign_in(new_msgid(now), now)
+    try:
+        delta = fetch_gallery_delta(link, new_msgid, clock.now(), gallery_version(db), trusted_keys)
+    except UplinkAuthRequired:
+        # A new day's sign_no or a restarted upstream: sign in once more; a fetch changes nothing upstream.
+        now = clock.now()
+        link.sign_in(new_msgid(now), now)
+        delta = fetch_gallery_delta(link, new_msgid, clock.now(), gallery_version(db), trusted_keys)
+    return apply_gallery_delta(db, gallery, delta, clock.now())
+
+
+def gallery_version(db: sqlite_utils.Database) -> int:
+    """The gallery version this terminal holds (0 before the first sync)."""
+    rows = list(db.query("SELECT value FROM counters WHERE name = ?", [GALLERY_VERSION]))
+    return int(rows[0]["value"]) if rows else 0
+
+
+def last_gallery_sync(db: sqlite_utils.Database, tz: tzinfo = UTC) -> datetime | None:
+    """When a gallery delta was last applied, None if never."""
+    rows = list(db.query("SELECT value FROM counters WHERE name = ?", [GALLERY_LAST_SYNC]))
+    return datetime.fromtimestamp(int(rows[0]["value"]), tz=tz) if rows else None
+
+
+def _set_counter(db: sqlite_utils.Database, name: str, value: int) -> None:
+    db.execute(
+        "INSERT INTO counters (name, value) VALUES (?, ?)"
+        " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        [name, value],
+    )
