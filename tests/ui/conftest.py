@@ -5,9 +5,9 @@ Skips cleanly only when /usr/bin/chromium or the playwright package is missing (
 
 from __future__ import annotations
 
+import base64
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from terminal.service.app import create_app
 from terminal.service.wiring import FileBillSource
 from terminal.store.keys import create_key
 from terminal.vision.images import load_image
+from terminal.vision.liveness.render import CUE_POSE, Presenter, head_view, plane_view
 from tests.conftest import REPO, FixedClock, models_provisioned
 from tests.ui.server import serving
 
@@ -69,12 +70,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 class Kiosk:
     """The running service with its terminal, clock and bill folder."""
 
-    def __init__(self, url: str, terminal: Terminal, clock: FixedClock, bills: Path, probes: Path) -> None:
+    def __init__(
+        self, url: str, terminal: Terminal, clock: FixedClock, bills: Path, cameras: dict[str, str]
+    ) -> None:
         self.url = url
         self.terminal = terminal
         self.clock = clock
         self.bills = bills
-        self.probes = probes
+        self.cameras = cameras
         self._serial = 0
 
     def new_bill(self) -> str:
@@ -102,14 +105,14 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
     create_key(data)
     bills = root / "bills"
     bills.mkdir()
-    probes = root / "probes"
-    probes.mkdir()
     clock = FixedClock()
     terminal = build_terminal(load(DEFAULT_CONFIG), data, clock)
     seed_demo(terminal)
     group = load_image(insightface_image("t1.jpg"))
-    cv2.imwrite(str(probes / "zhang-wei.png"), face_crop(group, demo_faces(terminal)[2], 1.0))
-    shutil.copy(insightface_image("Tom_Hanks_54745.png"), probes / "stranger.png")
+    zhang_wei = Presenter.from_photo(
+        face_crop(group, demo_faces(terminal)[2], 1.0), terminal.face_stage.detector, "live"
+    )
+    cameras = {kind: camera_script(zhang_wei, kind) for kind in ("live", "photo")}
     app = create_app(
         terminal,
         bills=FileBillSource(bills),
@@ -119,8 +122,51 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
         event_interval=0.2,
     )
     with serving(app) as url:
-        yield Kiosk(url, terminal, clock, bills, probes)
+        yield Kiosk(url, terminal, clock, bills, cameras)
     terminal.close()
+
+
+# Replaces the browser's camera with a canvas that shows, for each movement the kiosk asks for
+# (camera-box's data-cue), the pose a cooperative presenter takes: a rendered head ("live") or the
+# same photo swung as a flat sheet ("photo"). One pixel changes per frame, as sensor noise does.
+CAMERA_JS = """
+(() => {
+  const poses = %s;
+  const images = {};
+  for (const [cue, url] of Object.entries(poses)) { images[cue] = new Image(); images[cue].src = url; }
+  navigator.mediaDevices.getUserMedia = async () => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 640; canvas.height = 480;
+    const context = canvas.getContext("2d");
+    let tick = 0;
+    const draw = () => {
+      const box = document.getElementById("camera-box");
+      const image = images[(box && box.dataset.cue) || "centre"] || images.centre;
+      if (image.complete) context.drawImage(image, 0, 0);
+      context.fillStyle = `rgb(${tick %% 256}, 0, 0)`;
+      context.fillRect(tick %% 640, 479, 1, 1);
+      tick += 1;
+    };
+    draw();
+    setInterval(draw, 40);
+    return canvas.captureStream(25);
+  };
+})();
+"""
+
+
+def camera_script(presenter: Presenter, kind: str) -> str:
+    """An init script making the page's camera a presenter of `kind` ("live" or "photo")."""
+    poses = {}
+    for cue, (yaw, pitch) in CUE_POSE.items():
+        if kind == "live":
+            view = head_view(presenter.canvas, presenter.landmarks, yaw, pitch)
+        else:
+            view = plane_view(presenter.canvas, 1.5 * yaw, 1.5 * pitch)
+        ok, jpeg = cv2.imencode(".jpg", view, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        assert ok
+        poses[cue] = "data:image/jpeg;base64," + base64.b64encode(bytes(jpeg)).decode()
+    return CAMERA_JS % json.dumps(poses)
 
 
 @pytest.fixture(scope="session")
@@ -144,6 +190,28 @@ def page(browser: Any, kiosk: Kiosk) -> Iterator[Any]:
     yield pg
     context.close()
     kiosk.reset()
+
+
+def _camera_page(browser: Any, kiosk: Kiosk, kind: str) -> Iterator[Any]:
+    kiosk.reset()
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    context.add_init_script(kiosk.cameras[kind])
+    context.set_default_timeout(30_000)
+    yield context.new_page()
+    context.close()
+    kiosk.reset()
+
+
+@pytest.fixture
+def live_camera(browser: Any, kiosk: Kiosk) -> Iterator[Any]:
+    """A kiosk page whose camera shows 张伟 (enrolled) moving his head as the prompts ask."""
+    yield from _camera_page(browser, kiosk, "live")
+
+
+@pytest.fixture
+def photo_camera(browser: Any, kiosk: Kiosk) -> Iterator[Any]:
+    """A kiosk page whose camera shows a photo of 张伟 swung to follow the prompts (a print attack)."""
+    yield from _camera_page(browser, kiosk, "photo")
 
 
 def shot(page: Any, name: str) -> Path:

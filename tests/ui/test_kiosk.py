@@ -52,15 +52,34 @@ def open_kiosk(page: Any, kiosk: Kiosk) -> None:
     page.wait_for_selector("#start:visible")
 
 
-def test_full_face_checkout(page: Any, kiosk: Kiosk) -> None:
+def advance_until(page: Any, kiosk: Kiosk, condition: str) -> None:
+    """Let the kiosk's clock run (0.5 s per 0.1 s of real time) until `condition` holds in the page.
+
+    A held-up photo never completes a movement, so its attempt ends on the step timeout; the test
+    clock only moves when told.
+    """
+    for _ in range(600):
+        if page.evaluate(condition):
+            return
+        kiosk.clock.at += timedelta(seconds=0.5)
+        page.wait_for_timeout(100)
+    raise AssertionError(f"never true: {condition}")
+
+
+def test_full_face_checkout(live_camera: Any, kiosk: Kiosk) -> None:
+    page = live_camera
     bill = kiosk.new_bill()
     open_kiosk(page, kiosk)
     shot(page, "kiosk-01-welcome")
     page.click("#start")
     page.wait_for_selector("#face-panel:visible")
     assert page.is_visible("#alternatives"), "QR / card / ID are offered beside face"
+    page.wait_for_selector("#snap:visible")
     shot(page, "kiosk-02-identify")
-    page.set_input_files("#face-input", str(kiosk.probes / "zhang-wei.png"))
+    page.click("#snap")
+    page.wait_for_function("document.getElementById('camera-box').dataset.cue")
+    assert page.text_content("#camera-prompt"), "each movement is asked in words"
+    shot(page, "kiosk-10-challenge")
     page.click(f"button[data-bill='{bill}']")
     page.wait_for_selector("#confirm:visible")
     assert page.text_content("#patient") == "患者: 张*"
@@ -141,17 +160,22 @@ def test_timeout_returns_the_kiosk_to_welcome(page: Any, kiosk: Kiosk) -> None:
     assert not kiosk.terminal.ledger.is_settled(bill)
 
 
-def test_face_failures_disable_face_and_a_credential_still_works(page: Any, kiosk: Kiosk) -> None:
+def test_a_held_up_photo_ends_the_face_path_and_a_credential_still_works(
+    photo_camera: Any, kiosk: Kiosk
+) -> None:
+    page = photo_camera
     bill = kiosk.new_bill()
     open_kiosk(page, kiosk)
     page.click("#start")
     limit = kiosk.terminal.config.identity.max_face_attempts
     for left in range(limit - 1, -1, -1):
-        page.set_input_files("#face-input", str(kiosk.probes / "stranger.png"))
+        page.wait_for_selector("#snap:visible:enabled")
+        page.click("#snap")
         if left:
-            page.wait_for_function(f"document.getElementById('face-left').textContent.includes('{left}')")
+            advance_until(page, kiosk, f"document.getElementById('face-left').textContent.includes('{left}')")
+        else:
+            advance_until(page, kiosk, "document.getElementById('face-panel').classList.contains('hidden')")
         assert page.text_content("#result") == "未通过"
-    page.wait_for_selector("#face-panel", state="hidden")
     assert "刷脸暂不可用" in page.text_content("#prompt")
     assert page.is_visible("#alternatives")
     shot(page, "kiosk-08-face-exhausted")
@@ -163,12 +187,13 @@ def test_face_failures_disable_face_and_a_credential_still_works(page: Any, kios
     assert kiosk.terminal.ledger.is_settled(bill)
 
 
-def test_kiosk_accessibility_labels_contrast_and_focus_order(page: Any, kiosk: Kiosk) -> None:
+def test_kiosk_accessibility_labels_contrast_and_focus_order(live_camera: Any, kiosk: Kiosk) -> None:
+    page = live_camera
     kiosk.new_bill()
     open_kiosk(page, kiosk)
     assert page.evaluate(UNLABELLED_JS) == []
     page.click("#start")
-    page.wait_for_selector("#face-panel:visible")
+    page.wait_for_selector("#snap:visible")
     assert page.evaluate(UNLABELLED_JS) == []
     ratios = page.evaluate(CONTRAST_JS, "#prompt, h1, h2, label, button, p, td, th")
     assert ratios, "main text found"
@@ -180,7 +205,7 @@ def test_kiosk_accessibility_labels_contrast_and_focus_order(page: Any, kiosk: K
     for _ in range(9):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
-    assert order[:3] == ["face-input", "qr-input", "BUTTON"], order
+    assert order[:3] == ["snap", "qr-input", "BUTTON"], order
     assert order.index("card-input") < order.index("id-input") < order.index("cancel"), order
 
 
@@ -220,19 +245,22 @@ def test_counter_refuses_a_scan_without_the_cashier_token(page: Any, kiosk: Kios
     assert "token" in page.text_content("#alert")
 
 
-def test_technician_page_shows_attempts_with_scores(page: Any, kiosk: Kiosk) -> None:
+def test_technician_page_shows_attempts_with_scores(photo_camera: Any, kiosk: Kiosk) -> None:
+    page = photo_camera
     open_kiosk(page, kiosk)
     page.click("#start")
-    page.set_input_files("#face-input", str(kiosk.probes / "stranger.png"))
-    page.wait_for_function("document.getElementById('result').textContent.length > 0")
+    page.wait_for_selector("#snap:visible")
+    page.click("#snap")
+    advance_until(page, kiosk, "document.getElementById('result').textContent.length > 0")
+    assert "active_challenge" not in (page.text_content("body") or ""), "no scores for the patient"
     page.goto(f"{kiosk.url}/tech")
     page.fill("#token", TECH)
     page.press("#token", "Enter")
     page.wait_for_selector("#attempts tbody tr")
     assert page.text_content("#summary tr[data-key='gallery size'] td") == "6"
-    assert "not configured" in page.text_content("#summary tr[data-key='liveness'] td")
+    assert page.text_content("#summary tr[data-key='liveness'] td") == "configured"
     assert "mtcnn" in page.text_content("#models")
     assert re.search(r"[0-9a-f]{12}", page.text_content("#models") or "")
-    distance = page.text_content("#attempts tbody tr:first-child td:nth-child(4)")
-    assert float(distance or "0") > 0.5
+    row = page.locator("#attempts tbody tr:first-child td").all_text_contents()
+    assert row[4] == "fail" and "active_challenge" in row[8], row
     shot(page, "tech-01-diagnostics")

@@ -171,14 +171,6 @@ $("form-cred").addEventListener("submit", async (event) => {
   await act("POST", "/api/session/credential", { method: $("cred-method").value, value });
   $("cred-value").value = "";
 });
-$("face-input").addEventListener("change", async () => {
-  const file = $("face-input").files[0];
-  if (!file) return;
-  const form = new FormData();
-  form.append("image", file);
-  await act("POST", "/api/session/face", form);
-  $("face-input").value = "";
-});
 $("confirm").addEventListener("click", () => act("POST", "/api/session/confirm"));
 $("cancel").addEventListener("click", async () => {
   await act("POST", "/api/session/cancel");

@@ -4,9 +4,14 @@
 const TEXT = {
   "zh-CN": {
     title: "医保结算", start: "开始结算", face_title: "刷脸",
-    face_explain: "请正对摄像头。只显示“通过/未通过”，不会保存照片。",
-    face_button: "看摄像头拍照", face_upload: "拍照 / 上传照片", camera_label: "摄像头画面",
-    hold_still: "很好，请保持不动，然后点“看摄像头拍照”。", look_at_camera: "请把脸放在画面中间。", alt_title: "也可以用：医保码 / 社保卡 / 身份证号",
+    face_explain: "请正对摄像头，按提示慢慢转头或点头（确认是本人在场）。只显示“通过/未通过”，不会保存照片。",
+    face_button: "开始刷脸", camera_label: "摄像头画面",
+    no_camera: "本机摄像头不可用，请使用下面的医保码、社保卡或身份证号。",
+    hold_still: "很好，请点“开始刷脸”。", look_at_camera: "请把脸放在画面中间。", alt_title: "也可以用：医保码 / 社保卡 / 身份证号",
+    cues: {
+      centre: "请正视屏幕", turn_left: "请慢慢向左转头", turn_right: "请慢慢向右转头",
+      nod: "请慢慢低头", look_up: "请慢慢抬头", no_face: "请将面部对准摄像头",
+    },
     qr_label: "医保电子凭证（扫码）", card_label: "社保卡号（刷卡）", id_label: "身份证号（18位）",
     use: "使用", bills_title: "请选择要支付的账单", bill_title: "账单", special: "门特",
     lines_caption: "费用明细", col_item: "项目", col_class: "类别", col_fee: "金额", col_own: "自付部分",
@@ -20,6 +25,7 @@ const TEXT = {
     prompts: {
       welcome: "欢迎使用医保结算，请点“开始结算”。",
       choose_method: "请刷脸，或使用医保码、社保卡、身份证号。",
+      face_check: "请按提示动作。",
       no_face: "没有看到人脸，请正对摄像头再试一次，或使用下面的其他方式。",
       face_retry: "刷脸未通过，请再试一次，或使用下面的其他方式。",
       face_exhausted: "刷脸暂不可用，请使用医保码、社保卡或身份证号。",
@@ -56,9 +62,15 @@ const TEXT = {
   },
   en: {
     title: "Medical insurance checkout", start: "Start checkout", face_title: "Face",
-    face_explain: "Look at the camera. You only see pass or fail; no photo is kept.",
-    face_button: "Look at the camera", face_upload: "Take or upload a photo", camera_label: "Camera view",
-    hold_still: "Good. Hold still, then press “Look at the camera”.",
+    face_explain: "Look at the camera and slowly turn or nod as asked (this shows you are really here). You only see pass or fail; no photo is kept.",
+    face_button: "Start face check", camera_label: "Camera view",
+    no_camera: "No camera on this kiosk. Please use the QR code, card or ID number below.",
+    hold_still: "Good. Press “Start face check”.",
+    cues: {
+      centre: "Look straight at the screen", turn_left: "Slowly turn your head to your left",
+      turn_right: "Slowly turn your head to your right", nod: "Slowly lower your chin",
+      look_up: "Slowly raise your chin", no_face: "Put your face in front of the camera",
+    },
     look_at_camera: "Put your face in the middle of the picture.",
     alt_title: "Or use: insurance QR code / social-security card / ID number",
     qr_label: "Insurance e-credential (scan QR)", card_label: "Social-security card number (swipe)",
@@ -76,6 +88,7 @@ const TEXT = {
     prompts: {
       welcome: "Welcome. Press “Start checkout”.",
       choose_method: "Use your face, or your insurance QR code, card or ID number.",
+      face_check: "Follow the prompts.",
       no_face: "No face seen. Look at the camera and try again, or use another way below.",
       face_retry: "Face not passed. Try again, or use another way below.",
       face_exhausted: "Face is not available now. Please use QR code, card or ID number.",
@@ -220,10 +233,10 @@ async function startCamera() {
     $("camera").srcObject = camera;
     $("camera-box").classList.remove("hidden");
     $("snap").classList.remove("hidden");
+    $("no-camera").classList.add("hidden");
     previewTimer = setInterval(preview, 700);
-    $("face-upload").classList.add("hidden");
   } catch (error) {
-    camera = null;  // no camera here: the photo upload stays the way in
+    camera = null;  // no camera here: QR / card / ID stay the way in
   } finally {
     cameraStarting = false;
   }
@@ -239,7 +252,8 @@ function stopCamera() {
   $("camera-box").classList.add("hidden");
   $("camera-prompt").textContent = "";
   $("snap").classList.add("hidden");
-  $("face-upload").classList.remove("hidden");
+  $("no-camera").classList.remove("hidden");
+  checking = false;
 }
 
 let previewTimer = null;
@@ -256,7 +270,7 @@ function grab(video) {
 // Live guidance: the face box on the preview and a plain prompt; the service only locates faces here.
 async function preview() {
   const video = $("camera");
-  if (previewBusy || !camera || !video.videoWidth) return;
+  if (previewBusy || checking || !camera || !video.videoWidth) return;
   previewBusy = true;
   try {
     const form = new FormData();
@@ -279,16 +293,34 @@ async function preview() {
   }
 }
 
+// One face attempt: frames go to the service until it answers pass or fail; each answer carries the
+// next movement (cue) to show. No frame is kept on this page or on the terminal.
+let checking = false;
+const FRAME_GAP_MS = 100;
+
+function showCue(cue) {
+  $("camera-box").dataset.cue = cue || "";
+  $("camera-prompt").textContent = cue ? t().cues[cue] || "" : "";
+}
+
 async function snap() {
-  const video = $("camera");
-  if (!video.videoWidth) return;
-  const blob = await grab(video);
-  const form = new FormData();
-  form.append("image", blob, "camera.jpg");
+  if (checking) return;
+  checking = true;
   $("snap").disabled = true;
   try {
-    await act("POST", "/api/session/face", form);
+    while (checking && camera && view && view.state === "identifying") {
+      const video = $("camera");
+      if (!video.videoWidth) break;
+      const form = new FormData();
+      form.append("image", await grab(video), "camera.jpg");
+      const data = await act("POST", "/api/session/face", form);
+      if (!data || data.state !== "identifying" || !data.face_checking) break;
+      showCue(data.challenge);
+      await new Promise((resolve) => setTimeout(resolve, FRAME_GAP_MS));
+    }
   } finally {
+    checking = false;
+    showCue(null);
     $("snap").disabled = false;
   }
 }
@@ -388,15 +420,6 @@ $("confirm").addEventListener("click", () => act("POST", "/api/session/confirm")
 $("cancel").addEventListener("click", () => act("POST", "/api/session/cancel"));
 $("finish").addEventListener("click", () => act("POST", "/api/session/finish"));
 $("snap").addEventListener("click", snap);
-$("face-input").addEventListener("change", async () => {
-  const file = $("face-input").files[0];
-  if (!file) return;
-  if (view && view.state === "idle") await act("POST", "/api/session/start");
-  const form = new FormData();
-  form.append("image", file);
-  await act("POST", "/api/session/face", form);
-  $("face-input").value = "";
-});
 $("form-qr").addEventListener("submit", credential("qr", "qr-input"));
 $("form-card").addEventListener("submit", credential("card", "card-input"));
 $("form-id").addEventListener("submit", credential("id", "id-input"));

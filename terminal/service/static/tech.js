@@ -51,6 +51,7 @@ async function load() {
   rows("attempts", data.session.recent_attempts, (a) => [
     [a.at], [a.method], [a.passed ? "pass" : "fail"], [a.distance ?? "", "num"], [a.liveness],
     [a.detect_ms, "num"], [a.match_ms, "num"], [a.reason],
+    [Object.entries(a.scores || {}).map(([name, value]) => `${name} ${value}`).join(", ")],
   ]);
 }
 
