@@ -592,7 +592,7 @@ class Session:
                 self._settle_failed(priced, live.psn_no, exc)
                 raise
             live.msgid = record.msgid
-            live.record = self._receipt(priced, record.msgid, record.setl_time.isoformat(), live.method)
+            live.record = self._receipt(priced, record, live.method)
             live.state = State.SETTLED
             live.prompt = "take_receipt"
             live.last_result = "pass"
@@ -757,11 +757,13 @@ class Session:
         self._commit("priced", previous, bill.chrg_bchno)
         return self.view()
 
-    def _receipt(self, priced: Priced, msgid: str, setl_time: str, method: str) -> dict[str, Any]:
+    def _receipt(self, priced: Priced, record: SettlementRecord, method: str) -> dict[str, Any]:
         info = priced.result.setlinfo
         return {
-            "msgid": msgid,
-            "setl_time": setl_time,
+            "msgid": record.msgid,
+            "setl_time": record.setl_time.isoformat(),
+            # Settled while the upstream was unreachable: the receipt must say the amount is an estimate.
+            "offline": record.offline,
             "identified_by": method,
             "name": _mask_name(info.psn_name),
             "chrg_bchno": priced.bill.chrg_bchno,

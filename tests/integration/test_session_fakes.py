@@ -196,6 +196,8 @@ class CrashingCheckout:
         record = self.inner.settle(priced, match)
         if self.crash == "after":
             raise Crash
+        if self.crash == "offline":
+            return replace(record, offline=True)  # as settled inside the offline limits
         return record
 
 
@@ -271,6 +273,7 @@ def test_face_checkout_goes_through_every_state_to_a_receipt(rig: Rig) -> None:
     assert {line["cls"] for line in view["bill"]["lines"]} == {"甲", "乙", "丙"}
     view = session.confirm()
     assert view["state"] == "settled" and view["receipt"]["psn_part_amt"] == "417.76"
+    assert view["receipt"]["offline"] is False
     assert list(rig.ledger.records) == ["DEMO-OP-0001"]
     assert session.finish()["state"] == "idle"
     events = [e["event"] for e in SessionJournal(rig.db).events(view["session_id"])]
@@ -491,3 +494,11 @@ def test_claim_from_input_checks_the_id_number_shape() -> None:
     assert claim_from_input("id", "43030219851103003x").mdtrt_cert_no.endswith("X")
     with pytest.raises(IdentityError):
         claim_from_input("id", "12345")
+
+
+def test_an_offline_settlement_says_so_on_the_receipt(rig: Rig) -> None:
+    session = rig.session()
+    face(session, PERSON.psn_no)
+    session.load_bill(load_bill(SAMPLE_BILL))
+    rig.checkout.crash = "offline"
+    assert session.confirm()["receipt"]["offline"] is True

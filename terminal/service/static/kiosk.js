@@ -22,6 +22,7 @@ const TEXT = {
     pass: "通过", fail: "未通过", face_left: "还可以刷脸 {n} 次",
     outcome_cancelled: "已取消，没有扣费。", outcome_timeout: "操作超时，已结束，没有扣费。",
     outcome_finished: "结算完成，谢谢。",
+    offline_note: "离线结算：金额为本机预估，以医保中心结算结果为准，差额将另行通知。",
     prompts: {
       welcome: "欢迎使用医保结算，请点“开始结算”。",
       choose_method: "请刷脸，或使用医保码、社保卡、身份证号。",
@@ -85,6 +86,7 @@ const TEXT = {
     pass: "Passed", fail: "Not passed", face_left: "{n} face attempts left",
     outcome_cancelled: "Cancelled. Nothing was charged.",
     outcome_timeout: "Timed out and ended. Nothing was charged.", outcome_finished: "Done. Thank you.",
+    offline_note: "Settled offline: the amounts are this terminal's estimate; the insurance centre's result is binding and any difference will be notified.",
     prompts: {
       welcome: "Welcome. Press “Start checkout”.",
       choose_method: "Use your face, or your insurance QR code, card or ID number.",
@@ -390,6 +392,14 @@ function renderReceipt(receipt) {
     const head = el("th", label);
     head.scope = "row";
     row.append(head, el("td", value));
+    body.append(row);
+  }
+  if (receipt.offline) {
+    const row = el("tr");
+    row.dataset.key = "offline";
+    const cell = el("td", t().offline_note);
+    cell.colSpan = 2;
+    row.append(cell);
     body.append(row);
   }
 }
