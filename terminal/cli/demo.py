@@ -7,6 +7,7 @@ import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -26,8 +27,12 @@ from terminal.demo_data import (
 from terminal.domain import Frame, Match
 from terminal.operations import identify_faces
 from terminal.pipeline.bills import load_bill
+from terminal.pipeline.session import Session
+from terminal.service.wiring import build_session
 from terminal.store.keys import create_key
 from terminal.vision.images import load_image
+from terminal.vision.liveness.render import Presenter
+from terminal.vision.liveness.sources import SensorFrame
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +111,17 @@ def prepare_demo_terminal(config_path: Path, data_root: Path) -> Terminal:
     return terminal
 
 
+def _present(terminal: Terminal, session: Session, presenter: Presenter) -> dict[str, Any]:
+    """Show the session's face path camera captures of `presenter`, each after reading the last cue."""
+    view: dict[str, Any] = {"challenge": None}
+    for _ in range(600):
+        image = presenter.capture(view["challenge"])
+        view = session.face_frame(SensorFrame(Frame(image, "demo-camera", terminal.clock.now())))
+        if view["state"] != "identifying" or not view["face_checking"]:
+            break
+    return view
+
+
 def _run(terminal: Terminal) -> int:
     clock = terminal.clock
     enrolled = seed_demo(terminal)
@@ -116,25 +132,38 @@ def _run(terminal: Terminal) -> int:
     target = DEMO_PEOPLE[2]
     group = load_image(insightface_image("t1.jpg"))
     probe = _relit(face_crop(group, demo_faces(terminal)[2], 1.0))
-    results = identify_faces(terminal, Frame(probe, "probe-enrolled", clock.now()))
-    found = [r.psn_no for r in results]
-    _say(f"2. probe of an enrolled person (re-scaled, re-lit): {_outcome(terminal, found)}")
+    session = build_session(terminal)
+    session.start()
+    detector = terminal.face_stage.detector
+    attack = _present(terminal, session, Presenter.from_photo(probe, detector, "photo"))
+    _say(
+        f"2. a printed photo of {target.psn_name} swung to follow the prompts: "
+        f"{'refused' if attack['state'] == 'identifying' else 'ACCEPTED'} by the liveness challenge "
+        f"({attack['face_attempts_left']} face attempts left)"
+    )
+    live = _present(terminal, session, Presenter.from_photo(probe, detector, "live"))
+    found: list[str | None] = [session.psn_no if live["state"] == "identified" else None]
+    _say(
+        "3. the patient follows the prompts (synthetic: a head turn rendered from a re-scaled, re-lit "
+        f"photo of {target.psn_name}): liveness passed, 1:N on its frames: {_outcome(terminal, found)}"
+    )
+    session.cancel()
     stranger = load_image(insightface_image("Tom_Hanks_54745.png"))
     strangers = [r.psn_no for r in identify_faces(terminal, Frame(stranger, "probe-stranger", clock.now()))]
-    _say(f"3. probe of a person not enrolled: {_outcome(terminal, strangers)}")
-    if found != [target.psn_no] or strangers != [None]:
+    _say(f"4. recognition only, a person not enrolled: {_outcome(terminal, strangers)}")
+    if found != [target.psn_no] or strangers != [None] or attack["state"] != "identifying":
         _say("demo FAILED: identification did not come out as expected")
         return 1
 
     bill = load_bill(SAMPLE_BILL)
     priced = terminal.checkout.price(bill, target.psn_no)
     info = priced.result.setlinfo
-    _say(f"4. pre-settlement shown at once: total {info.medfee_sumamt}, fund {info.fund_pay_sumamt}, ")
+    _say(f"5. pre-settlement shown at once: total {info.medfee_sumamt}, fund {info.fund_pay_sumamt}, ")
     _say(f"   your share {info.psn_part_amt} (account {info.acct_pay}, cash {info.psn_cash_pay})")
     record = terminal.checkout.settle(priced, Match(target.psn_no, "face-1:N"))
     from terminal.cli.receipt import render_receipt
 
-    _say("5. patient confirmed; settlement recorded with its outbox entry and audit record\n")
+    _say("6. patient confirmed; settlement recorded with its outbox entry and audit record\n")
     _say(render_receipt(priced, record))
     _say("queued for upstream (outbox):")
     for entry in terminal.ledger.pending_outbox():

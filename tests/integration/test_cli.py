@@ -246,3 +246,14 @@ def test_settle_without_an_upstream_is_never_offline(data_dir: Path) -> None:
     result = medpay("settle", "--json", "--bill", bill, "--person-id", psn_no, data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["offline"] is False
+
+
+@pytest.mark.usefixtures("require_models")
+def test_demo_refuses_the_photo_recognises_the_live_patient_and_settles(tmp_path: Path) -> None:
+    result = medpay("demo", data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "swung to follow the prompts: refused by the liveness challenge" in out
+    assert "liveness passed, 1:N on its frames: recognised 张伟" in out
+    assert "a person not enrolled: not recognised" in out
+    assert "amounts add up: True" in out
