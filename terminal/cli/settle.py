@@ -54,6 +54,8 @@ class _Benefits(BaseModel):
     opsp_filings: list[_Filing] = []
     assistance_category: str | None = None
     cvlserv_flag: bool = False
+    enterprise_supplementary: bool = False
+    mulaid_balc: Annotated[Decimal, Field(ge=0)] = Decimal("0.00")  # family account bound for 共济
     insurance_active: bool = True
     deceased: bool = False
 
@@ -111,6 +113,8 @@ def price_with_person_file(
         ),
         assistance_category=spec.benefits.assistance_category,
         cvlserv_flag=spec.benefits.cvlserv_flag,
+        enterprise_supplementary=spec.benefits.enterprise_supplementary,
+        mulaid_balc=spec.benefits.mulaid_balc,
         insurance_active=spec.benefits.insurance_active,
         deceased=spec.benefits.deceased,
     )

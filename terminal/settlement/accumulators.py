@@ -25,6 +25,8 @@ CRITICAL_ILLNESS_BASE = "critical_illness_base"  # cumulative in-scope self-pay 
 CRITICAL_ILLNESS_PAID = "critical_illness_paid"
 LARGE_AMOUNT_PAID = "large_amount_paid"
 CIVIL_SERVANT_PAID = "civil_servant_paid"
+ENTERPRISE_DEDUCTIBLE_USED = "enterprise_deductible_used"
+ENTERPRISE_PAID = "enterprise_paid"
 ASSISTANCE_DEDUCTIBLE_USED = "assistance_deductible_used"
 ASSISTANCE_PAID = "assistance_paid"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from terminal.settlement.policy import CrossRegionKind, Level
 
@@ -41,6 +42,10 @@ class PersonBenefits:
     opsp_filings: tuple[OpspFiling, ...] = ()
     assistance_category: str | None = None  # key of the policy's assistance.categories
     cvlserv_flag: bool = False  # 1101 insuinfo.cvlserv_flag
+    # 1101 insuinfo also lists insutype 370: the employer runs an enterprise supplementary plan
+    enterprise_supplementary: bool = False
+    # balance a family member's employee account has bound to pay for this person (个人账户共济)
+    mulaid_balc: Decimal = Decimal("0.00")
     insurance_active: bool = True  # psn_insu_stas normal, not suspended
     deceased: bool = False
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Protocol
 
 from terminal.domain import Bill, Person
 from terminal.errors import BillError, SettlementError
 from terminal.settlement import accumulators as acc
-from terminal.settlement.accumulators import Accumulators
+from terminal.settlement.accumulators import AccumulatorDelta, Accumulators
 from terminal.settlement.catalog import Catalog
 from terminal.settlement.context import SettlementContext
 from terminal.settlement.layers import (
@@ -18,6 +19,7 @@ from terminal.settlement.layers import (
     account_layer,
     admission_deductible,
     effective_ratio,
+    mutual_aid_layer,
     pool_layer,
     price_lines,
     ratio_layer,
@@ -25,7 +27,13 @@ from terminal.settlement.layers import (
     year_deductible_remaining,
 )
 from terminal.settlement.money import FEN, ZERO, clamp_ratio, fen, total
-from terminal.settlement.policy import AssistanceCategory, Benefit, CriticalIllnessTilt, PolicyBundle, Scheme
+from terminal.settlement.policy import (
+    AssistanceCategory,
+    Benefit,
+    CriticalIllnessTilt,
+    PolicyBundle,
+    Scheme,
+)
 from terminal.settlement.result import LineResult, SetlDetail, SetlInfo, SettlementResult, TraceStep, filled
 from terminal.settlement.safety import FundSafetyError, fund_safety
 
@@ -39,6 +47,9 @@ LEVEL_NAMES = {
 
 
 _NOUGHT = Decimal(0)
+
+# Trace text interpolates amounts as {x!s}: str() of a Decimal is exactly what format() gives it with
+# an empty spec, at a third of the cost, and a settlement writes about 25 amounts into its trace.
 
 
 def check_bill(bill: Bill) -> None:
@@ -101,7 +112,9 @@ class _Run:
     trace: list[TraceStep] = field(default_factory=list)
 
     def get(self, kind: str, scope: str = "") -> Decimal:
-        return self.counters.get(acc.counter(kind, scope), self.before.get(kind, scope))
+        key = acc.counter(kind, scope)
+        found = self.counters.get(key)
+        return self.before.counters.get(key, _NOUGHT) if found is None else found
 
     def add(self, kind: str, scope: str, amount: Decimal) -> None:
         if amount:
@@ -109,10 +122,17 @@ class _Run:
             self.counters[key] = self.get(kind, scope) + amount
 
     def note(self, layer: str, text: str) -> None:
-        self.trace.append(TraceStep(layer, text))
+        self.trace.append(filled(TraceStep, {"layer": layer, "text": text}))
 
     def after(self) -> Accumulators:
         return Accumulators(self.before.year, {**self.before.counters, **self.counters})
+
+    def delta(self, after: Accumulators) -> AccumulatorDelta:
+        """before.delta_to(after), over the counters this run touched: every other change is zero."""
+        old, new = self.before.counters, after.counters
+        return AccumulatorDelta(
+            self.before.year, {k: new.get(k, _NOUGHT) - old.get(k, _NOUGHT) for k in self.counters}
+        )
 
 
 @dataclass(frozen=True)
@@ -126,7 +146,10 @@ class _Group:
     disease: str | None = None
 
 
+@lru_cache(maxsize=256)
 def _pct(ratio: Decimal) -> str:
+    # Cached: a policy has a handful of ratios and formatting one cost more than a line's arithmetic.
+    # Equal Decimals (0.65, 0.650) print the same here, so sharing their entry is safe.
     return f"{(ratio * 100).normalize():f}%"
 
 
@@ -167,26 +190,30 @@ def _groups(
     rest: list[LineResult] = []
     opsp_bill = bill.med_type in policy.opsp.med_types
     if opsp_bill:
-        covered: dict[str, bool] = {}  # per disease code: in the scheme's table and validly filed
+        # per disease code seen: its lines if the scheme's table has it and a filing covers it, else None
+        covered: dict[str, list[LineResult] | None] = {}
         for line in lines:
             code = line.dise_codg
             if code is not None:
-                ok = covered.get(code)
-                if ok is None:
-                    ok = covered[code] = code in scheme.opsp_diseases and any(
+                if code in covered:
+                    group = covered[code]
+                else:
+                    ok = code in scheme.opsp_diseases and any(
                         f.covers(code, context.setl_date) for f in context.benefits.opsp_filings
                     )
-                if ok:
-                    filed.setdefault(code, []).append(line)
+                    group = covered[code] = [] if ok else None
+                if group is not None:
+                    group.append(line)
                     continue
             rest.append(line)
+        filed = {code: group for code, group in covered.items() if group}
     else:
         rest = list(lines)
     groups = [
         _Group(
             f"门特 {scheme.opsp_diseases[code].name}({code})",
             tuple(group),
-            total(line.inscp_scp_amt for line in group),
+            total([line.inscp_scp_amt for line in group]),
             disease=code,
         )
         for code, group in sorted(filed.items())
@@ -204,9 +231,34 @@ def _groups(
             )
         label = benefit.name if benefit else f"med_type {med_type} 不纳入统筹"
         # all lines in one group (the usual bill): the bill's in-scope total, already summed in line order
-        rest_inscp = inscp if not filed else total(line.inscp_scp_amt for line in rest)
+        rest_inscp = inscp if not filed else total([line.inscp_scp_amt for line in rest])
         groups.append(_Group(label, tuple(rest), rest_inscp, benefit=benefit))
     return groups
+
+
+def _cap_left(run: _Run, scheme: Scheme, person: Person, cap_group: str) -> Decimal:
+    """What is left this year of one of the scheme's annual caps, for this person's type."""
+    cap = scheme.annual_caps[cap_group]["retired" if person.psn_type == "retired" else "active"]
+    return cap - run.get(acc.POOLED_PAID, cap_group)
+
+
+def _pay_pooled(
+    run: _Run,
+    inscp: Decimal,
+    deductible: Decimal,
+    base_ratio: Decimal,
+    retired_bonus: Decimal,
+    person: Person,
+    reduction: Decimal,
+    cap_remaining: Decimal,
+    cap_group: str | None,
+) -> PoolStep:
+    """The pooled ratio-within-cap step of a benefit or a 门特 disease; counts the pay against cap_group."""
+    ratio = effective_ratio(base_ratio, retired_bonus, person.psn_type == "retired", reduction)
+    step = pool_layer(inscp, deductible, ratio, cap_remaining)
+    if cap_group is not None:
+        run.add(acc.POOLED_PAID, cap_group, step.pay)
+    return step
 
 
 def _pool_benefit(
@@ -220,8 +272,7 @@ def _pool_benefit(
 ) -> PoolStep:
     level = context.institution_level
     row = benefit.levels.get(level)
-    cap = scheme.annual_caps[benefit.cap_group]["retired" if person.psn_type == "retired" else "active"]
-    cap_remaining = cap - run.get(acc.POOLED_PAID, benefit.cap_group)
+    cap_remaining = _cap_left(run, scheme, person, benefit.cap_group)
     if row is None:
         run.note("pool", f"{group.label}: {LEVEL_NAMES[level]}机构不在本待遇支付范围, 统筹支付 0.00")
         return pool_layer(group.inscp, ZERO, ZERO, cap_remaining)
@@ -230,21 +281,29 @@ def _pool_benefit(
         prior = int(run.get(acc.ADMISSIONS, scope))
         deductible = admission_deductible(row.deductible, benefit.repeat_admission_factors, prior)
         run.add(acc.ADMISSIONS, scope, Decimal(1))
-        basis = f"第{prior + 1}次住院起付线 {deductible}"
+        basis = f"第{prior + 1}次住院起付线 {deductible!s}"
     else:
         used = run.get(acc.DEDUCTIBLE_USED, benefit.key)
         deductible = year_deductible_remaining(row.deductible, used)
-        basis = f"年度起付线 {fen(row.deductible)} 已累计 {fen(used)} 尚余 {deductible}"
-    ratio = effective_ratio(row.ratio, benefit.retired_ratio_bonus, person.psn_type == "retired", reduction)
-    step = pool_layer(group.inscp, deductible, ratio, cap_remaining)
+        basis = f"年度起付线 {fen(row.deductible)!s} 已累计 {fen(used)!s} 尚余 {deductible!s}"
+    step = _pay_pooled(
+        run,
+        group.inscp,
+        deductible,
+        row.ratio,
+        benefit.retired_ratio_bonus,
+        person,
+        reduction,
+        cap_remaining,
+        benefit.cap_group,
+    )
     if benefit.deductible_basis == "year":
         run.add(acc.DEDUCTIBLE_USED, benefit.key, step.deductible_applied)
-    run.add(acc.POOLED_PAID, benefit.cap_group, step.pay)
     run.note(
         "pool",
-        f"{group.label}({LEVEL_NAMES[level]}): 范围内 {group.inscp}, {basis}, "
-        f"本次起付 {step.deductible_applied}, "
-        f"比例 {_pct(ratio)}, 年度限额余额 {fen(cap_remaining)}, 统筹支付 {step.pay}"
+        f"{group.label}({LEVEL_NAMES[level]}): 范围内 {group.inscp!s}, {basis}, "
+        f"本次起付 {step.deductible_applied!s}, "
+        f"比例 {_pct(step.ratio)}, 年度限额余额 {fen(cap_remaining)!s}, 统筹支付 {step.pay!s}"
         + (" (已达年度限额)" if step.capped else ""),
     )
     return step
@@ -256,24 +315,27 @@ def _pool_disease(
     disease = scheme.opsp_diseases[code]
     used = run.get(acc.OPSP_DEDUCTIBLE_USED, code)
     deductible = year_deductible_remaining(disease.deductible, used)
-    limit_remaining = disease.annual_limit - run.get(acc.OPSP_PAID, code)
-    cap_remaining = limit_remaining
+    cap_remaining = disease.annual_limit - run.get(acc.OPSP_PAID, code)
     if disease.cap_group is not None:
-        cap = scheme.annual_caps[disease.cap_group]["retired" if person.psn_type == "retired" else "active"]
-        cap_remaining = min(cap_remaining, cap - run.get(acc.POOLED_PAID, disease.cap_group))
-    ratio = effective_ratio(
-        disease.ratio, disease.retired_ratio_bonus, person.psn_type == "retired", reduction
+        cap_remaining = min(cap_remaining, _cap_left(run, scheme, person, disease.cap_group))
+    step = _pay_pooled(
+        run,
+        group.inscp,
+        deductible,
+        disease.ratio,
+        disease.retired_ratio_bonus,
+        person,
+        reduction,
+        cap_remaining,
+        disease.cap_group,
     )
-    step = pool_layer(group.inscp, deductible, ratio, cap_remaining)
     run.add(acc.OPSP_DEDUCTIBLE_USED, code, step.deductible_applied)
     run.add(acc.OPSP_PAID, code, step.pay)
-    if disease.cap_group is not None:
-        run.add(acc.POOLED_PAID, disease.cap_group, step.pay)
     run.note(
         "opsp",
-        f"{group.label}: 范围内 {group.inscp}, 病种起付线尚余 {deductible}, "
-        f"本次起付 {step.deductible_applied}, "
-        f"比例 {_pct(ratio)}, 病种年度限额余额 {fen(cap_remaining)}, 统筹支付 {step.pay}"
+        f"{group.label}: 范围内 {group.inscp!s}, 病种起付线尚余 {deductible!s}, "
+        f"本次起付 {step.deductible_applied!s}, "
+        f"比例 {_pct(step.ratio)}, 病种年度限额余额 {fen(cap_remaining)!s}, 统筹支付 {step.pay!s}"
         + (" (已达病种年度限额)" if step.capped else ""),
     )
     return step
@@ -282,13 +344,16 @@ def _pool_disease(
 def _detail(
     fund_pay_type: str, name: str, base: Decimal, limit: Decimal, pay: Decimal, text: str
 ) -> SetlDetail:
-    return SetlDetail(
-        fund_pay_type=fund_pay_type,
-        fund_pay_type_name=name,
-        inscp_scp_amt=base,
-        crt_payb_lmt_amt=fen(max(ZERO, limit)),
-        fund_payamt=pay,
-        setl_proc_info=text[:4000],
+    return filled(
+        SetlDetail,
+        {
+            "fund_pay_type": fund_pay_type,
+            "fund_pay_type_name": name,
+            "inscp_scp_amt": base,
+            "crt_payb_lmt_amt": fen(max(ZERO, limit)),
+            "fund_payamt": pay,
+            "setl_proc_info": text[:4000],
+        },
     )
 
 
@@ -346,7 +411,9 @@ def _ratio_fund(
     _, pay = ratio_layer(base, ZERO, rule.ratio, cap_remaining)
     run.add(counter, "", pay)
     shown = fen(base)
-    text = f"{base_label} {shown}, 比例 {_pct(rule.ratio)}, 年度限额余额 {fen(cap_remaining)}, 支付 {pay}"
+    text = (
+        f"{base_label} {shown!s}, 比例 {_pct(rule.ratio)}, 年度限额余额 {fen(cap_remaining)!s}, 支付 {pay!s}"
+    )
     run.note(layer, text)
     setldetail.append(_detail(rule.fund_pay_type, rule.fund_pay_type_name, shown, cap_remaining, pay, text))
     return pay
@@ -365,31 +432,36 @@ def _critical_illness(
     if rule is None or person.insutype not in rule.insutypes or bill.med_type not in rule.med_types:
         return ZERO
     threshold = rule.threshold
-    segments = [(s.upto, s.ratio) for s in rule.segments]
+    segments = tuple((s.upto, s.ratio) for s in rule.segments)
     cap: Decimal | None = rule.annual_cap
     tilt_note = ""
     tilt = _tilt(policy, context)
     if tilt is not None:
         # 国办发〔2021〕42号: assistance recipients get a lower threshold, higher ratios, maybe no cap.
         threshold = fen(threshold * tilt.threshold_factor)
-        segments = [(upto, clamp_ratio(ratio + tilt.ratio_bonus)) for upto, ratio in segments]
+        segments = tuple((upto, clamp_ratio(ratio + tilt.ratio_bonus)) for upto, ratio in segments)
         cap = None if tilt.remove_cap else cap
-        tilt_note = f" (救助对象倾斜: 起付线 {threshold}, 比例各加 {_pct(tilt.ratio_bonus)})"
+        tilt_note = f" (救助对象倾斜: 起付线 {threshold!s}, 比例各加 {_pct(tilt.ratio_bonus)})"
     before = run.get(acc.CRITICAL_ILLNESS_BASE)
     cap_remaining = None if cap is None else cap - run.get(acc.CRITICAL_ILLNESS_PAID)
     pay = segmented_layer(before, selfpay, threshold, segments, cap_remaining)
     run.add(acc.CRITICAL_ILLNESS_BASE, "", selfpay)
     run.add(acc.CRITICAL_ILLNESS_PAID, "", pay)
-    bands = ", ".join(f"{'以上' if u is None else f'≤{fen(u)}'} {_pct(r)}" for u, r in segments)
     text = (
-        f"大病保险{tilt_note}: 本年累计范围内自付 {fen(before)} → {fen(before + selfpay)}, "
-        f"起付线 {threshold}, "
-        f"分段 [{bands}], 支付 {pay}"
+        f"大病保险{tilt_note}: 本年累计范围内自付 {fen(before)!s} → {fen(before + selfpay)!s}, "
+        f"起付线 {threshold!s}, "
+        f"分段 [{_bands(segments)}], 支付 {pay!s}"
     )
     run.note("critical_illness", text)
     limit = pay if cap_remaining is None else cap_remaining
     setldetail.append(_detail(rule.fund_pay_type, rule.fund_pay_type_name, selfpay, limit, pay, text))
     return pay
+
+
+@lru_cache(maxsize=64)
+def _bands(segments: tuple[tuple[Decimal | None, Decimal], ...]) -> str:
+    # Cached: the same few segment tables (plain and tilted) are printed in every critical-illness trace.
+    return ", ".join(f"{'以上' if u is None else f'≤{fen(u)!s}'} {_pct(r)}" for u, r in segments)
 
 
 def _tilt(policy: PolicyBundle, context: SettlementContext) -> CriticalIllnessTilt | None:
@@ -441,22 +513,95 @@ def _assistance(
     rule = policy.assistance
     if category is None or rule is None or bill.med_type not in rule.med_types:
         return ZERO
-    deductible = max(ZERO, category.deductible - run.get(acc.ASSISTANCE_DEDUCTIBLE_USED))
-    cap_remaining = (
-        None if category.annual_cap is None else category.annual_cap - run.get(acc.ASSISTANCE_PAID)
+    applied, pay, cap_remaining = _yearly_fund(
+        run,
+        selfpay,
+        category.deductible,
+        category.ratio,
+        category.annual_cap,
+        acc.ASSISTANCE_DEDUCTIBLE_USED,
+        acc.ASSISTANCE_PAID,
     )
-    applied, pay = ratio_layer(selfpay, deductible, category.ratio, cap_remaining)
-    run.add(acc.ASSISTANCE_DEDUCTIBLE_USED, "", applied)
-    run.add(acc.ASSISTANCE_PAID, "", pay)
     text = (
-        f"医疗救助({category.name}): 剩余范围内自付 {selfpay}, 救助起付 {applied}, "
+        f"医疗救助({category.name}): 剩余范围内自付 {selfpay!s}, 救助起付 {applied!s}, "
         f"比例 {_pct(category.ratio)}, "
-        f"年度限额余额 {'不设' if cap_remaining is None else fen(cap_remaining)}, 支付 {pay}"
+        f"年度限额余额 {'不设' if cap_remaining is None else fen(cap_remaining)!s}, 支付 {pay!s}"
     )
     run.note("assistance", text)
     limit = pay if cap_remaining is None else cap_remaining
     setldetail.append(_detail(rule.fund_pay_type, rule.fund_pay_type_name, selfpay, limit, pay, text))
     return pay
+
+
+def _yearly_fund(
+    run: _Run,
+    base: Decimal,
+    deductible: Decimal,
+    ratio: Decimal,
+    annual_cap: Decimal | None,
+    deductible_counter: str,
+    paid_counter: str,
+) -> tuple[Decimal, Decimal, Decimal | None]:
+    """A fund with a yearly deductible, a ratio and a yearly cap; (deductible applied, pay, cap left)."""
+    remaining = year_deductible_remaining(deductible, run.get(deductible_counter))
+    cap_remaining = None if annual_cap is None else annual_cap - run.get(paid_counter)
+    applied, pay = ratio_layer(base, remaining, ratio, cap_remaining)
+    run.add(deductible_counter, "", applied)
+    run.add(paid_counter, "", pay)
+    return applied, pay, cap_remaining
+
+
+def _enterprise_supplementary(
+    run: _Run,
+    bill: Bill,
+    person: Person,
+    policy: PolicyBundle,
+    context: SettlementContext,
+    selfpay: Decimal,
+    setldetail: list[SetlDetail],
+) -> Decimal:
+    rule = policy.enterprise_supplementary
+    if (
+        rule is None
+        or not context.benefits.enterprise_supplementary
+        or person.insutype not in rule.insutypes
+        or bill.med_type not in rule.med_types
+    ):
+        return ZERO
+    applied, pay, cap_remaining = _yearly_fund(
+        run,
+        selfpay,
+        rule.deductible,
+        rule.ratio,
+        rule.annual_cap,
+        acc.ENTERPRISE_DEDUCTIBLE_USED,
+        acc.ENTERPRISE_PAID,
+    )
+    text = (
+        f"企业补充医疗保险: 剩余范围内自付 {selfpay!s}, 起付 {applied!s}, 比例 {_pct(rule.ratio)}, "
+        f"年度限额余额 {'不设' if cap_remaining is None else fen(cap_remaining)!s}, 支付 {pay!s}"
+    )
+    run.note("enterprise_supplementary", text)
+    limit = pay if cap_remaining is None else cap_remaining
+    setldetail.append(_detail(rule.fund_pay_type, rule.fund_pay_type_name, selfpay, limit, pay, text))
+    return pay
+
+
+def _mutual_aid(
+    bill: Bill,
+    policy: PolicyBundle,
+    context: SettlementContext,
+    psn_part_amt: Decimal,
+    outside_catalogue: Decimal,
+    own_paid: Decimal,
+) -> Decimal:
+    """What a family member's bound account pays of the personal share after the own account."""
+    rule = policy.account_mutual_aid
+    balance = context.benefits.mulaid_balc
+    if rule is None or balance <= 0 or bill.med_type not in rule.med_types:
+        return ZERO
+    payable = psn_part_amt if rule.pays_fully_selfpaid else max(ZERO, psn_part_amt - outside_catalogue)
+    return mutual_aid_layer(payable, own_paid, balance, bill.acct_used_flag)
 
 
 def presettle(
@@ -486,8 +631,8 @@ def presettle(
     preselfpay, inscp = sums.preselfpay, sums.inscp
     run.note(
         "lines",
-        f"费用合计 {medfee}: 全自费 {fulamt}, 超限价自付 {overlmt}, 先行自付 {preselfpay}, "
-        f"政策范围内 {inscp}",
+        f"费用合计 {medfee!s}: 全自费 {fulamt!s}, 超限价自付 {overlmt!s}, 先行自付 {preselfpay!s}, "
+        f"政策范围内 {inscp!s}",
     )
 
     reduction = ZERO
@@ -509,33 +654,42 @@ def presettle(
                 (group, _pool_benefit(run, group, group.benefit, scheme, person, context, reduction))
             )
         else:
-            run.note("pool", f"{group.label}: 范围内 {group.inscp} 由个人支付")
+            run.note("pool", f"{group.label}: 范围内 {group.inscp!s} 由个人支付")
     hifp_pay = total(step.pay for _, step in steps)
     act_pay_dedc = total(step.deductible_applied for _, step in steps)
     main = max(steps, key=lambda s: s[0].inscp, default=None)
     pool_ratio = main[1].ratio if main else ZERO
     setldetail: list[SetlDetail] = []
     if steps:
+        pool_text = "；".join([t.text for t in run.trace if t.layer in ("pool", "opsp")])
         setldetail.append(
-            SetlDetail(
-                fund_pay_type=scheme.fund_pay_type,
-                fund_pay_type_name=scheme.fund_pay_type_name,
-                inscp_scp_amt=inscp,
-                crt_payb_lmt_amt=fen(max(ZERO, main[1].cap_remaining)) if main else ZERO,
-                fund_payamt=hifp_pay,
-                setl_proc_info="；".join(t.text for t in run.trace if t.layer in ("pool", "opsp"))[:4000],
+            filled(
+                SetlDetail,
+                {
+                    "fund_pay_type": scheme.fund_pay_type,
+                    "fund_pay_type_name": scheme.fund_pay_type_name,
+                    "inscp_scp_amt": inscp,
+                    "crt_payb_lmt_amt": fen(max(ZERO, main[1].cap_remaining)) if main else ZERO,
+                    "fund_payamt": hifp_pay,
+                    "setl_proc_info": pool_text[:4000],
+                },
             )
         )
 
-    # Layers 4–6: funds that pay from the in-scope self-pay the pooled fund left.
+    # Layers 4–8: funds that pay from the in-scope self-pay the pooled fund left; medical assistance,
+    # the last resort, comes after every insurance.
     hifob_pay = _large_amount(run, steps, person, policy, setldetail)
     selfpay = inscp - hifp_pay - hifob_pay
     hifmi_pay = _critical_illness(run, bill, person, policy, context, selfpay, setldetail)
     selfpay -= hifmi_pay
     cvlserv_pay = _civil_servant(run, bill, person, policy, context, selfpay, setldetail)
     selfpay -= cvlserv_pay
+    hifes_pay = _enterprise_supplementary(run, bill, person, policy, context, selfpay, setldetail)
+    selfpay -= hifes_pay
     maf_pay = _assistance(run, bill, policy, context, selfpay, setldetail)
-    hifes_pay = oth_pay = ZERO  # enterprise supplementary and other funds: not modelled yet
+    # domain.md names no rule for "other" funds (640100, the government backstop, may land here):
+    # nothing to compute until a bureau document says what it pays.
+    oth_pay = ZERO
     # setldetail lists the funds that paid, and the pooled fund whenever it priced the bill (its
     # setl_proc_info explains a deductible that swallowed everything); the trace keeps the rest.
     setldetail = [d for d in setldetail if d.fund_payamt > 0 or d.fund_pay_type == scheme.fund_pay_type]
@@ -548,17 +702,29 @@ def presettle(
     payable = psn_part_amt
     if account is not None and not account.pays_fully_selfpaid:
         payable = max(ZERO, psn_part_amt - fulamt - overlmt)
-    acct_pay = account_layer(payable, person.acct_balc, bill.acct_used_flag and account is not None)
+    own_pay = account_layer(payable, person.acct_balc, bill.acct_used_flag and account is not None)
+    # A family member's account pays next (个人账户共济). acct_pay carries both accounts so that
+    # psn_part_amt = acct_pay + psn_cash_pay holds; acct_mulaid_pay says how much was the family's.
+    acct_mulaid_pay = _mutual_aid(bill, policy, context, psn_part_amt, fulamt + overlmt, own_pay)
+    acct_pay = own_pay + acct_mulaid_pay if acct_mulaid_pay else own_pay
     psn_cash_pay = psn_part_amt - acct_pay
-    balc = person.acct_balc - acct_pay
+    balc = person.acct_balc - own_pay
+    family = ""
+    if acct_mulaid_pay:
+        left = context.benefits.mulaid_balc - acct_mulaid_pay
+        family = (
+            f"家庭共济账户支付 {acct_mulaid_pay!s} "
+            f"(共济余额 {fen(context.benefits.mulaid_balc)!s} → {fen(left)!s}), "
+        )
     if account is not None:
         run.note(
             "account",
-            f"个人负担 {psn_part_amt}: 个人账户支付 {acct_pay} (余额 {fen(person.acct_balc)} → {fen(balc)}), "
-            f"现金 {psn_cash_pay}" + ("" if bill.acct_used_flag else " (患者选择不使用个人账户)"),
+            f"个人负担 {psn_part_amt!s}: 个人账户支付 {own_pay!s} "
+            f"(余额 {fen(person.acct_balc)!s} → {fen(balc)!s}), {family}"
+            f"现金 {psn_cash_pay!s}" + ("" if bill.acct_used_flag else " (患者选择不使用个人账户)"),
         )
     else:
-        run.note("account", f"个人负担 {psn_part_amt}: 现金 {psn_cash_pay}")
+        run.note("account", f"个人负担 {psn_part_amt!s}: {family}现金 {psn_cash_pay!s}")
 
     after = run.after()
     # every field given, so filled() builds what SetlInfo(...) would, without 28 object.__setattr__ calls
@@ -592,21 +758,24 @@ def presettle(
             "psn_cash_pay": psn_cash_pay,
             "hosp_part_amt": hosp_part_amt,
             "balc": balc,
-            "acct_mulaid_pay": ZERO,
+            "acct_mulaid_pay": acct_mulaid_pay,
         },
     )
-    return SettlementResult(
-        bundle_id=policy.bundle_id,
-        bundle_version=policy.version,
-        catalog_id=catalog.catalog_id,
-        setlinfo=setlinfo,
-        setldetail=tuple(setldetail),
-        lines=lines,
-        trace=tuple(run.trace),
-        findings=findings,
-        accumulators_before=accumulators,
-        accumulators_after=after,
-        delta=accumulators.delta_to(after),
+    return filled(
+        SettlementResult,
+        {
+            "bundle_id": policy.bundle_id,
+            "bundle_version": policy.version,
+            "catalog_id": catalog.catalog_id,
+            "setlinfo": setlinfo,
+            "setldetail": tuple(setldetail),
+            "lines": lines,
+            "trace": tuple(run.trace),
+            "findings": findings,
+            "accumulators_before": accumulators,
+            "accumulators_after": after,
+            "delta": run.delta(after),
+        },
     )
 
 

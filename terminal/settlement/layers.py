@@ -68,18 +68,18 @@ def price_lines(
 
     The lines must have passed check_bill (amounts ≥ 0, in whole fen). This is the hot loop of a
     settlement (50 lines a bill, issue 3 asks ≥ 5,000 bills/s). It does the Decimal operations
-    line_layer does, in the same order, so every amount has the same value and the same exponent; it
-    binds names locally, skips the ratio product where the item has no self-pay-first ratio
-    (0 × anything rounds to 0.00, which is ZERO) and builds each LineResult without the frozen
-    dataclass __init__. tests/unit/settlement/test_fast_paths.py holds it to line_layer.
+    line_layer does, in the same order, so every amount has the same value and the same exponent,
+    leaving out only those that cannot change a result: the ratio product where the item has no
+    self-pay-first ratio (0 × anything rounds to 0.00, which is ZERO) and subtractions of ZERO from
+    a value already in fen. It binds names locally and builds each LineResult tuple directly.
+    tests/unit/settlement/test_fast_paths.py holds it to line_layer.
     """
     quantize = Decimal.quantize
     half_up = ROUND_HALF_UP
     zero = ZERO
     one = ONE
     cent = FEN
-    new = object.__new__
-    set_dict = object.__setattr__  # filled(), inlined: a LineResult without its frozen __init__
+    new = tuple.__new__  # LineResult is a named tuple: one call builds it, fields in declaration order
     line_cls = LineResult
     out: list[LineResult] = []
     append = out.append
@@ -89,46 +89,50 @@ def price_lines(
         prop = item.selfpay_prop
         ceiling = item.pric_uplmt_amt
         level = item.chrgitm_lv
-        # The sums skip adding the ZERO object itself: every sum starts at ZERO (0.00) and only gains
-        # non-negative amounts, so its exponent is already ≤ −2 and adding 0.00 would change nothing.
+        # inscp is line_layer's fee − fulamt − overlmt − preselfpay with the subtractions of the ZERO
+        # object left out: once one operand has exponent −2 (ZERO, any fen() result) the running
+        # value's exponent is ≤ −2, and subtracting 0.00 from it changes neither value nor exponent.
+        # The sums skip adding ZERO for the same reason: each starts at ZERO (0.00).
         if level == "03" or prop >= one:
             fulamt = fee
             overlmt = preselfpay = zero
             fulamt_sum += fee
+            inscp = fee - fee - zero  # fee − fee alone keeps fee's exponent, which may be above −2
         else:
             fulamt = overlmt = preselfpay = zero
+            inscp = fee - zero
             if ceiling is not None:
-                over = fee - quantize(ceiling * line.cnt, cent, half_up)
-                if over > zero:  # max(ZERO, over): ZERO unless over is strictly larger
-                    overlmt = over
-                    overlmt_sum += over
+                allowed = quantize(ceiling * line.cnt, cent, half_up)
+                if fee > allowed:  # max(ZERO, fee − allowed): ZERO unless the fee is strictly larger
+                    overlmt = fee - allowed
+                    overlmt_sum += overlmt
+                    inscp -= overlmt
             if prop:  # else (fee − overlmt) × 0 rounds to 0.00, which is ZERO
                 preselfpay = quantize((fee - overlmt) * prop, cent, half_up)
                 preselfpay_sum += preselfpay
-        inscp = fee - fulamt - overlmt - preselfpay
-        result = new(line_cls)
-        set_dict(
-            result,
-            "__dict__",
-            {
-                "feedetl_sn": line.feedetl_sn,
-                "med_list_codg": line.med_list_codg,
-                "name": line.name or item.name,
-                "cnt": line.cnt,
-                "pric": line.pric,
-                "det_item_fee_sumamt": fee,
-                "chrgitm_lv": level,
-                "selfpay_prop": prop,
-                "pric_uplmt_amt": ceiling,
-                "fulamt_ownpay_amt": fulamt,
-                "overlmt_amt": overlmt,
-                "preselfpay_amt": preselfpay,
-                "inscp_scp_amt": inscp,
-                "lmt_used_flag": item.lmt_used_flag,
-                "dise_codg": line.dise_codg,
-            },
+                inscp -= preselfpay
+        append(
+            new(
+                line_cls,
+                (
+                    line.feedetl_sn,
+                    line.med_list_codg,
+                    line.name or item.name,
+                    line.cnt,
+                    line.pric,
+                    fee,
+                    level,
+                    prop,
+                    ceiling,
+                    fulamt,
+                    overlmt,
+                    preselfpay,
+                    inscp,
+                    item.lmt_used_flag,
+                    line.dise_codg,
+                ),
+            )
         )
-        append(result)
         medfee += fee
         inscp_sum += inscp
     return tuple(out), LineTotals(medfee, fulamt_sum, overlmt_sum, preselfpay_sum, inscp_sum)
@@ -242,3 +246,8 @@ def account_layer(payable: Decimal, balance: Decimal, used: bool) -> Decimal:
     if not used:
         return ZERO
     return max(ZERO, min(payable, balance))
+
+
+def mutual_aid_layer(payable: Decimal, own_paid: Decimal, family_balance: Decimal, used: bool) -> Decimal:
+    """A family member's account (个人账户共济) pays what the own account left, up to its balance."""
+    return account_layer(max(ZERO, payable - own_paid), family_balance, used)

@@ -234,6 +234,32 @@ class CivilServant(_Sourced):
     annual_cap: Annotated[Amount, Field(description="yearly limit")]
 
 
+class EnterpriseSupplementary(_Sourced):
+    """Enterprise supplementary medical insurance (企业补充医疗保险, insutype 370, 370100 → hifes_pay)."""
+
+    insutypes: Annotated[tuple[str, ...], Field(description="base schemes it tops up")] = ("310",)
+    fund_pay_type: FundPayType = "370100"
+    fund_pay_type_name: str = "企业补充医疗保险"
+    med_types: Annotated[tuple[MedType, ...], Field(description="med_types it pays for", min_length=1)]
+    deductible: Annotated[Amount, Field(description="yearly deductible of the plan")] = Decimal(0)
+    ratio: Annotated[
+        Ratio, Field(description="share of the in-scope self-pay left after the public funds that it pays")
+    ]
+    annual_cap: Annotated[Amount | None, Field(description="yearly limit; null for none")]
+
+
+class AccountMutualAid(_Sourced):
+    """个人账户共济: a bound family member's employee personal account pays the patient's share."""
+
+    med_types: Annotated[
+        tuple[MedType, ...], Field(description="med_types whose personal share it may pay", min_length=1)
+    ]
+    pays_fully_selfpaid: Annotated[
+        bool,
+        Field(description="whether it may also pay 丙类 and over-limit amounts, not only in-catalogue"),
+    ]
+
+
 class AssistanceCategory(_Sourced):
     """One medical-assistance category (特困, 低保 …)."""
 
@@ -304,6 +330,14 @@ class PolicyBundle(_Sourced):
     critical_illness: CriticalIllness | None = None
     large_amount: LargeAmount | None = None
     civil_servant: CivilServant | None = None
+    enterprise_supplementary: Annotated[
+        EnterpriseSupplementary | None,
+        Field(description="enterprise supplementary insurance (hifes_pay); null: none (pays 0)"),
+    ] = None
+    account_mutual_aid: Annotated[
+        AccountMutualAid | None,
+        Field(description="family mutual-aid account payments (acct_mulaid_pay); null: none (pays 0)"),
+    ] = None
     assistance: Assistance | None = None
     cross_region: CrossRegion | None = None
     fund_safety: FundSafety = FundSafety()

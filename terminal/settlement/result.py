@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from terminal.settlement.accumulators import AccumulatorDelta, Accumulators
 from terminal.settlement.money import ratio4, yuan
@@ -30,9 +30,13 @@ def filled(cls: type[_T], values: dict[str, Any]) -> _T:
     return obj
 
 
-@dataclass(frozen=True)
-class LineResult:
-    """One fee line as 2204 returns it."""
+class LineResult(NamedTuple):
+    """One fee line as 2204 returns it.
+
+    A named tuple, not a frozen dataclass: a settlement builds one per fee line (50 a bill in the
+    benchmark), and a tuple is one allocation where a dataclass instance needs an object and a
+    15-key __dict__. Immutable, same fields, same repr; compare with == and read by name.
+    """
 
     feedetl_sn: str
     med_list_codg: str
@@ -52,7 +56,7 @@ class LineResult:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready: amounts as 2-decimal strings, ratio and quantity unrounded."""
-        out = {f.name: _json(getattr(self, f.name)) for f in fields(self)}
+        out = {name: _json(value) for name, value in zip(self._fields, self, strict=True)}
         out["cnt"] = str(self.cnt)
         out["pric"] = str(self.pric)
         out["selfpay_prop"] = str(ratio4(self.selfpay_prop))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from terminal.domain import Bill, FeeLine, Person
 from terminal.errors import BillError, SettlementError
-from terminal.settlement import SetlInfo, check_bill, presettle
+from terminal.settlement import Accumulators, SetlInfo, SettlementContext, check_bill, presettle
 from terminal.settlement.engine import _check_lines
 from terminal.settlement.layers import line_layer, price_lines
 from terminal.settlement.money import total
@@ -20,7 +20,7 @@ from terminal.settlement.result import LineResult
 from terminal.settlement.safety import limit_findings
 
 from .helpers import DAY, METFORMIN, bill, bundle, catalog, context, empty, person
-from .strategies import fee_lines
+from .strategies import accumulators, bills, contexts, fee_lines, people
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -72,8 +72,9 @@ def test_a_fast_built_line_result_behaves_like_one_from_init() -> None:
     slow = line_layer(line, catalog().item(METFORMIN))
     assert type(fast) is LineResult
     assert hash(fast) == hash(slow)
-    assert replace(fast, name="x") == replace(slow, name="x")
+    assert fast._replace(name="x") == slow._replace(name="x")
     assert fast.to_json() == slow.to_json()
+    assert repr(fast).startswith("LineResult(feedetl_sn='1', med_list_codg=")
     with pytest.raises(AttributeError):
         fast.name = "changed"  # type: ignore[misc]
 
@@ -152,3 +153,13 @@ def test_a_fast_built_setlinfo_has_every_field() -> None:
     )
     assert list(vars(r.setlinfo)) == [f.name for f in fields(SetlInfo)]
     assert replace(r.setlinfo) == r.setlinfo
+
+
+@FAST
+@given(bills(), people(), accumulators(), contexts())
+def test_the_delta_over_touched_counters_is_the_whole_delta(
+    b: Bill, p: Person, a: Accumulators, c: SettlementContext
+) -> None:
+    # presettle diffs only the counters it touched; every other counter must be unchanged
+    r = presettle(b, p, a, bundle(), catalog(), c)
+    _same(r.delta, a.delta_to(r.accumulators_after))
