@@ -1,4 +1,4 @@
-"""medpay-provision: make a bare machine a terminal (data, config, models, policy, devices), re-runnable."""
+"""medpay-provision: make a bare machine a terminal (data, config, models, upstream, devices), re-runnable."""
 
 from __future__ import annotations
 
@@ -24,11 +24,14 @@ from serial.tools import list_ports
 from firmware_bridge.probe import ProbeStatus
 from scripts.provision_config import Answers, write_config
 from scripts.provision_offline import install_settlement_files, verify_settlement
+from scripts.provision_upstream import fetch_policy_step, gallery_step, register_step
 from terminal.clock import SystemClock
 from terminal.config import DEFAULT_CONFIG, TerminalConfig, data_dir, load
 from terminal.diagnostics import probe_devices
 from terminal.errors import DeviceError, ModelError, ModelIntegrityError, TerminalError
+from terminal.ports import Clock
 from terminal.store.keys import create_key, create_token, key_path
+from terminal.uplink.signing import KEY_FILE, terminal_key
 from terminal.vision.liveness.pack import provision_pack
 from terminal.vision.manifest import Manifest, ModelEntry, load_manifest, sha256_of
 
@@ -149,10 +152,11 @@ def _converter(entry: ModelEntry) -> Callable[[Path, Path], None]:
 
 
 def provision_init(target: Path) -> Path:
-    """Create the data folder and the template key (0600); returns the key path."""
+    """Create the data folder, the template key and the uplink signing key (0600); the template key path."""
     target.mkdir(parents=True, exist_ok=True)
     for role in STAFF_ROLES:
         create_token(target, role)
+    terminal_key(target)  # the key registration presents; created once, never replaced
     return create_key(target)
 
 
@@ -226,6 +230,7 @@ class Options:
     force: bool = False  # replace a config file that provisioning did not write (keeping a .bak)
     dry_run: bool = False
     device_listen: float = 1.0  # seconds a scanner probe waits for a scan
+    clock: Clock = field(default_factory=SystemClock)
 
 
 @dataclass(frozen=True)
@@ -260,8 +265,10 @@ def plan_steps(options: Options) -> list[Step]:
         return f"write {target}: {', '.join(result.changed)}"
 
     def init() -> tuple[str, str]:
-        existed = key_path(options.data_dir).exists()
-        return ("unchanged" if existed else "done"), f"template key {provision_init(options.data_dir)}"
+        existed = key_path(options.data_dir).exists() and (options.data_dir / KEY_FILE).exists()
+        template_key = provision_init(options.data_dir)
+        detail = f"template key {template_key}; uplink signing key {options.data_dir / KEY_FILE}"
+        return ("unchanged" if existed else "done"), detail
 
     def models() -> tuple[str, str]:
         models_dir = config().models_dir()
@@ -270,11 +277,22 @@ def plan_steps(options: Options) -> list[Step]:
             return "done", f"installed {', '.join(installed)} in {models_dir}"
         return "unchanged", f"all verified in {models_dir}"
 
+    def register() -> tuple[str, str]:
+        return register_step(config(), options.data_dir, options.clock, options.offline is not None)
+
     def settlement() -> tuple[str, str]:
-        cfg = config().settlement
-        written = install_settlement_files(options.offline, cfg) if options.offline is not None else []
-        summary = verify_settlement(cfg, SystemClock().now().date())
-        return ("done", f"installed {', '.join(written)}; {summary}") if written else ("unchanged", summary)
+        cfg = config()
+        if options.offline is not None:
+            written, origin = install_settlement_files(options.offline, cfg.settlement), str(options.offline)
+        else:
+            written, origin = fetch_policy_step(cfg, options.data_dir, options.clock), str(cfg.uplink.url)
+        summary = verify_settlement(cfg.settlement, options.clock.now().date())
+        if written:
+            return "done", f"installed {', '.join(written)} from {origin}; {summary}"
+        return "unchanged", summary
+
+    def gallery() -> tuple[str, str]:
+        return gallery_step(config(), options.data_dir, options.clock, options.offline is not None)
 
     def devices() -> tuple[str, str]:
         results = probe_devices(config(), listen=options.device_listen)
@@ -284,20 +302,37 @@ def plan_steps(options: Options) -> list[Step]:
         fitted = [r for r in results if r.status is not ProbeStatus.NOT_CONFIGURED]
         return ("done" if fitted else "skipped"), "\n".join(lines)
 
-    source = f"from {options.offline}" if options.offline else "from the configured folders"
+    if options.offline is not None:
+        upstream = "skipped under --offline"
+        source = f"verify and install the signed policy bundles and the catalogue from {options.offline}"
+    else:
+        upstream = "skipped without [uplink] url"
+        source = "fetch the signed policy bundles from [uplink] url (if set) and install the changed ones"
     return [
         Step(
             "machine",
             "check Python, CPU, disk, cameras, serial ports",
             lambda: ("done", check_machine(options.data_dir)),
         ),
-        Step("data folder", f"create {options.data_dir}, a 0600 template key and staff tokens", init),
+        Step(
+            "data folder",
+            f"create {options.data_dir}, a 0600 template key, uplink signing key and staff tokens",
+            init,
+        ),
         Step("config", f"write {target} from the answers", write, preview_write),
         Step("models", "install and verify the manifest's default models", models),
-        # Registration with the upstream (HttpUplink.register) goes here: it needs the config's identity
-        # and must precede anything fetched from the upstream.
-        Step("policy", f"verify the signed policy bundles and the catalogue {source}", settlement),
-        # The first gallery sync (gallery delta from the upstream) goes here, once registered.
+        # Registration needs the config's identity and precedes anything fetched from the upstream.
+        Step(
+            "register",
+            f"register terminal id, institution, area and signing key with the upstream ({upstream})",
+            register,
+        ),
+        Step("policy", f"{source}; check the bundles and the catalogue", settlement),
+        Step(
+            "gallery",
+            f"gallery sync: apply the signed delta since the version held ({upstream})",
+            gallery,
+        ),
         Step("devices", "probe each serial reader configured in [devices]", devices),
         Step(
             "self-test",
@@ -347,6 +382,7 @@ def _answers(args: argparse.Namespace) -> Answers:
         admdvs=args.admdvs,
         institution_level=args.institution_level,
         upstream_url=args.upstream,
+        gallery_keys=args.gallery_keys,
         qr=args.qr,
         card=args.card,
         barcode=args.barcode,
@@ -363,7 +399,10 @@ def _add_answers(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fixmedins-name", help="designated institution name")
     group.add_argument("--admdvs", help="area code where treatment happens (6 digits)")
     group.add_argument("--institution-level", help="primary, level1, level2, level3_city, level3_provincial")
-    group.add_argument("--upstream", metavar="URL", help="upstream base URL")
+    group.add_argument("--upstream", metavar="URL", help="upstream base URL (registration, policy, gallery)")
+    group.add_argument(
+        "--gallery-keys", type=Path, metavar="FILE", help="trusted keys for the upstream's gallery deltas"
+    )
     for kind in ("qr", "card", "barcode"):
         group.add_argument(
             f"--{kind}", metavar="URL", help=f"{kind} reader's pyserial URL; 'none': not fitted"
@@ -387,7 +426,9 @@ def main(argv: list[str] | None = None) -> int:
     models.add_argument("--from", dest="source", type=Path, help="folder with the source archives (offline)")
     models.add_argument("--packs", action="store_true", help="also the optional liveness pack (MiniFASNet)")
     everything = sub.add_parser(
-        "all", help="machine, data folder, config, models, policy, devices, self-test; prints a summary"
+        "all",
+        help="machine, data folder, config, models, register, policy, gallery, devices, self-test; "
+        "prints a summary",
     )
     everything.add_argument(
         "--offline",
@@ -405,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_answers(everything)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    if not args.verbose:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request buries the steps
     folder = data_dir(args.data_dir)
     try:
         if args.command == "init":

@@ -55,6 +55,7 @@ class Answers:
     admdvs: str | None = None
     institution_level: str | None = None
     upstream_url: str | None = None
+    gallery_keys: Path | None = None
     qr: str | None = None
     card: str | None = None
     barcode: str | None = None
@@ -72,6 +73,7 @@ class Answers:
             "admdvs": ("terminal", "mdtrtarea_admvs"),
             "institution_level": ("terminal", "institution_level"),
             "upstream_url": ("uplink", "url"),
+            "gallery_keys": ("uplink", "gallery_trusted_keys"),
             "qr": ("devices", "qr", "url"),
             "card": ("devices", "card", "url"),
             "barcode": ("devices", "barcode", "url"),

@@ -4,11 +4,15 @@ The folder (docs/provisioning.md) holds the model source archives, signed `<admd
 bundles, optionally `catalog.json`, and `SHA256SUMS` (`sha256sum` output). A bundle must carry a signature
 by a key in the terminal's trusted-keys file (the folder cannot bring its own keys); the catalogue is
 unsigned, so SHA256SUMS must list it, which catches a damaged copy on the stick.
+
+Bundles fetched from the upstream go through the same installer from a private staging folder
+(scripts/provision_upstream.py); a bundle already installed as the same JSON document is left alone.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -84,7 +88,7 @@ def install_settlement_files(folder: Path, settlement: SettlementConfig) -> list
     # Only now, with every file verified: write each to a temp name, fsync, rename into place.
     written = []
     for target, data in staged:
-        if target.is_file() and target.read_bytes() == data:
+        if _already_installed(target, data):
             continue
         _write_atomic(target, data)
         written.append(target.name)
@@ -99,6 +103,21 @@ def verify_settlement(settlement: SettlementConfig, today: date) -> str:
     catalog = load_catalog(settlement.catalog)
     note = " (PLACEHOLDER parameters)" if bundle.placeholder else ""
     return f"{bundle.bundle_id} v{bundle.version} prices today{note}; catalogue {catalog.catalog_id}"
+
+
+def _already_installed(target: Path, data: bytes) -> bool:
+    """Whether target holds data already, byte for byte or as the same JSON document."""
+    if not target.is_file():
+        return False
+    held = target.read_bytes()
+    if held == data:
+        return True
+    # A bundle fetched from the upstream is re-serialised; the installed copy of the same signed
+    # document is kept rather than rewritten, so a re-run changes nothing.
+    try:
+        return bool(json.loads(held) == json.loads(data))
+    except ValueError:
+        return False
 
 
 def _check_sum(path: Path, data: bytes, sums: Mapping[str, str], error: type[TerminalError]) -> None:

@@ -7,6 +7,7 @@ import platform
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from firmware_bridge.probe import DEVICE_KINDS, DEVICE_NAMES, ProbeResult, ProbeStatus, probe_device
@@ -15,11 +16,15 @@ from terminal.config import TerminalConfig
 from terminal.errors import TerminalError
 from terminal.store import audit
 from terminal.store.keys import read_key
+from terminal.uplink.gallery import gallery_version, last_gallery_sync
+from terminal.uplink.service import saved_registration
+from terminal.uplink.signing import KEY_FILE, public_key_b64, terminal_key
 from terminal.vision.images import load_image
 from terminal.vision.manifest import load_manifest, verified_path
 
 MIN_FREE_BYTES = 1 << 30
 SELF_TEST_FACES = 6  # insightface's t1.jpg
+REGISTER_FIX = "run `medpay-provision all --upstream URL` (its register step registers this terminal)"
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ def run_checks(terminal: Terminal) -> list[Check]:
         _run("database", lambda: _database(terminal), "restore the data folder from backup; see docs"),
         _run("policy", lambda: _policy(terminal), "install this year's signed bundle in config/policies"),
         _run("catalogue", lambda: f"{len(terminal.catalog.items)} items", "check settlement.catalog"),
+        upstream_check(terminal),
+        gallery_check(terminal),
         _run(
             "liveness",
             lambda: _liveness(terminal),
@@ -59,6 +66,74 @@ def run_checks(terminal: Terminal) -> list[Check]:
         *(_device_check(result) for result in probe_devices(terminal.config)),
         _run("face self-test", lambda: _self_test(terminal), "run `medpay-provision models`; check the CPU"),
     ]
+
+
+def upstream_check(terminal: Terminal) -> Check:
+    """Whether this terminal is registered, as configured, with its upstream (from the local record)."""
+    try:
+        return _upstream(terminal)
+    except TerminalError as exc:
+        return Check("upstream", False, str(exc), REGISTER_FIX)
+
+
+def _upstream(terminal: Terminal) -> Check:
+    name = "upstream"
+    url = terminal.config.uplink.url
+    if not url:
+        return Check(name, True, "not configured ([uplink] url unset): settles without an upstream")
+    saved = saved_registration(terminal.data_dir)
+    if saved is None:
+        return Check(name, False, f"not registered with {url}", REGISTER_FIX)
+    ident = terminal.config.terminal
+    wanted = {
+        "url": url,
+        "terminal_id": ident.terminal_id,
+        "fixmedins_code": ident.fixmedins_code,
+        "admdvs": ident.mdtrtarea_admvs,
+    }
+    differs = sorted(k for k, v in wanted.items() if saved.get(k) != v)
+    if differs:
+        held = ", ".join(f"{k} {saved.get(k)}" for k in differs)
+        return Check(name, False, f"registered with {held}; the config says otherwise", REGISTER_FIX)
+    key_file = terminal.data_dir / KEY_FILE
+    if not key_file.exists() or public_key_b64(terminal_key(terminal.data_dir)) != saved.get("public_key"):
+        return Check(
+            name,
+            False,
+            f"{key_file} is not the key registered with {url}",
+            "restore the data folder the terminal was registered from, or ask the upstream operator to "
+            "release the registration and run `medpay-provision all`",
+        )
+    return Check(name, True, f"{ident.terminal_id} registered with {url} since {saved.get('registered_at')}")
+
+
+def gallery_check(terminal: Terminal) -> Check:
+    """The gallery version held and how long ago a delta was applied."""
+    name = "gallery"
+    uplink = terminal.config.uplink
+    if not uplink.url or uplink.gallery_trusted_keys is None:
+        return Check(name, True, "not synced from an upstream (no [uplink] url or gallery_trusted_keys)")
+    sync = "check the network to the upstream, then run `medpay sync`"
+    now = terminal.clock.now()
+    synced = last_gallery_sync(terminal.db, now.tzinfo or UTC)
+    if synced is None:
+        return Check(name, False, "never synced from the upstream", sync)
+    version = gallery_version(terminal.db)
+    age = max(now - synced, timedelta(0))
+    detail = f"v{version}, last synced {_age(age)} ago ({synced:%Y-%m-%d %H:%M})"
+    # Beyond the offline limit the kiosk already refuses offline settlements; the gallery is as stale.
+    if age > timedelta(hours=uplink.offline_max_age_h):
+        limit = f"more than offline_max_age_h = {uplink.offline_max_age_h} h"
+        return Check(name, False, f"{detail}, {limit}", sync)
+    return Check(name, True, detail)
+
+
+def _age(age: timedelta) -> str:
+    seconds = int(age.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 def probe_devices(config: TerminalConfig, listen: float = 1.0) -> list[ProbeResult]:

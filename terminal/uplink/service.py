@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from terminal.config import TerminalSection
+from terminal.errors import UplinkError
 from terminal.pipeline.sync import SyncReport, SyncWorker
 from terminal.ports import Clock
 from terminal.settlement.bundle import load_trusted_keys
@@ -25,6 +28,8 @@ from terminal.uplink.gallery import gallery_version, last_gallery_sync, sync_gal
 from terminal.uplink.signing import terminal_key
 
 log = logging.getLogger(__name__)
+
+REGISTRATION_FILE = "upstream_registration.json"  # in the data folder, beside the uplink signing key
 
 
 def identity(terminal: TerminalSection) -> dict[str, str]:
@@ -91,6 +96,36 @@ def register_terminal(
         return link.register(msgid, at)
     finally:
         link.close()
+
+
+def saved_registration(data_dir: Path) -> dict[str, Any] | None:
+    """The registration the upstream last confirmed (see record_registration); None if never recorded."""
+    path = data_dir / REGISTRATION_FILE
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UplinkError(f"registration record {path} is unreadable: {exc}; register again") from exc
+    if not isinstance(saved, dict):
+        raise UplinkError(f"registration record {path} is not a JSON object; register again")
+    return saved
+
+
+def record_registration(data_dir: Path, registration: Mapping[str, Any], url: str) -> bool:
+    """Keep what the upstream confirmed (9000) and where; True when the record changed."""
+    record = {**registration, "url": url}
+    if saved_registration(data_dir) == record:
+        return False
+    path = data_dir / REGISTRATION_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    # Written then renamed: `medpay doctor` must never read half a record after a power cut.
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(record, handle, ensure_ascii=False, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return True
 
 
 def describe(result: SyncReport, db: sqlite_utils.Database, limit: int = 20) -> list[str]:

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
+import numpy as np
 import pytest
 
 from firmware_bridge.simulate import CardSimulator, TcpEndpoint
+from scripts.provision import provision_init
 from scripts.provision_config import Answers, write_config
+from scripts.provision_upstream import gallery_step, register_step
+from terminal.app import build_terminal
+from terminal.config import DEFAULT_CONFIG, load
+from terminal.diagnostics import Check, gallery_check, upstream_check
 from terminal.store.keys import key_path
+from terminal.uplink.gallery import template_to_wire
+from terminal.uplink.signing import KEY_FILE, terminal_key
+from tests.conftest import FixedClock
 from tests.integration.test_cli import medpay
+from tests.integration.test_uplink_kit import PEOPLE, start_upstream
+
+IDENTITY = Answers(terminal_id="KIOSK-0042", fixmedins_code="H43010500042", admdvs="430105")
 
 
 @pytest.mark.usefixtures("require_models")
@@ -47,3 +63,109 @@ def test_doctor_probes_each_configured_reader_and_names_the_fix(data_dir: Path, 
     assert lines[qr].startswith("FAIL QR scanner") and "unreachable" in lines[qr]
     assert "fix: check the cable" in lines[qr + 1]
     assert any(line.startswith("ok   barcode scanner not configured") for line in lines)
+
+
+# --- upstream registration and gallery age (against the real reference upstream on loopback) -----
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A terminal the provisioning steps registered and gallery-synced."""
+
+    config: Path
+    data: Path
+    url: str
+    synced_at: datetime
+    version: int
+
+
+@pytest.fixture
+def registered(tmp_path: Path) -> Iterator[Registered]:
+    """A data folder registered and gallery-synced (one enrolment) against the reference upstream."""
+    up, server = start_upstream(tmp_path / "upstream")
+    try:
+        vector = np.random.default_rng(7).normal(size=128).astype(np.float32)
+        enrolment = {
+            "psn_no": PEOPLE[0].psn_no,
+            "consent": {
+                "granted_at": "2025-05-20T10:00:00+08:00",
+                "purpose": "刷脸就医身份核验",
+                "operator": "enrol-desk-3",
+                "text": "本人同意保存并使用本人人脸特征用于医保结算身份核验。",
+            },
+            "templates": [template_to_wire(vector / np.linalg.norm(vector))],
+        }
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            version = int(
+                client.post("/admin/gallery/enrol", json=enrolment).raise_for_status().json()["version"]
+            )
+            keys = tmp_path / "gallery_keys.json"
+            keys.write_bytes(client.get("/admin/gallery/key").raise_for_status().content)
+        config = tmp_path / "terminal.toml"
+        write_config(config, replace(IDENTITY, upstream_url=server.url, gallery_keys=keys))
+        data, clock = tmp_path / "kiosk", FixedClock()
+        provision_init(data)
+        assert register_step(load(config), data, clock, offline=False)[0] == "done"
+        assert gallery_step(load(config), data, clock, offline=False)[0] == "done"
+        yield Registered(config, data, server.url, clock.at, version)
+    finally:
+        server.stop()
+        up.close()
+
+
+def _upstream_checks(config: Path, data: Path, at: datetime) -> tuple[Check, Check]:
+    terminal = build_terminal(load(config), data, FixedClock(at))
+    try:
+        return upstream_check(terminal), gallery_check(terminal)
+    finally:
+        terminal.close()
+
+
+def test_doctor_reports_the_registration_and_the_gallery_version_and_age(registered: Registered) -> None:
+    at = registered.synced_at + timedelta(hours=2, minutes=5)
+    upstream, gallery = _upstream_checks(registered.config, registered.data, at)
+    assert upstream.ok
+    assert upstream.detail == f"KIOSK-0042 registered with {registered.url} since 2025-06-03 09:30:00"
+    assert gallery.ok
+    assert gallery.detail == f"v{registered.version}, last synced 2 h ago (2025-06-03 09:30)"
+
+
+def test_doctor_fails_a_gallery_older_than_the_offline_limit_and_says_to_sync(registered: Registered) -> None:
+    at = registered.synced_at + timedelta(days=4)
+    _, gallery = _upstream_checks(registered.config, registered.data, at)
+    assert not gallery.ok
+    assert gallery.detail == (
+        f"v{registered.version}, last synced 4 d ago (2025-06-03 09:30), more than offline_max_age_h = 72 h"
+    )
+    assert "`medpay sync`" in gallery.fix
+
+
+def test_doctor_fails_when_the_config_names_another_terminal_than_the_one_registered(
+    registered: Registered,
+) -> None:
+    write_config(registered.config, Answers(terminal_id="KIOSK-0043"))
+    upstream, _ = _upstream_checks(registered.config, registered.data, registered.synced_at)
+    assert not upstream.ok
+    assert upstream.detail == "registered with terminal_id KIOSK-0042; the config says otherwise"
+    assert "medpay-provision all" in upstream.fix
+
+
+def test_doctor_fails_an_unregistered_terminal_and_passes_one_without_an_upstream(tmp_path: Path) -> None:
+    config = tmp_path / "terminal.toml"
+    write_config(config, replace(IDENTITY, upstream_url="http://127.0.0.1:9"))
+    upstream, gallery = _upstream_checks(config, tmp_path / "kiosk", FixedClock().at)
+    assert not upstream.ok and upstream.detail == "not registered with http://127.0.0.1:9"
+    assert "--upstream URL" in upstream.fix
+    assert gallery.ok, "no gallery keys configured: nothing to sync, nothing to report"
+    upstream, gallery = _upstream_checks(DEFAULT_CONFIG, tmp_path / "plain", FixedClock().at)
+    assert upstream.ok and upstream.detail.startswith("not configured")
+    assert gallery.ok
+
+
+def test_doctor_fails_when_the_data_folder_key_is_not_the_registered_one(registered: Registered) -> None:
+    (registered.data / KEY_FILE).unlink()
+    terminal_key(registered.data)  # a fresh key, as after restoring the wrong backup
+    upstream, _ = _upstream_checks(registered.config, registered.data, registered.synced_at)
+    assert not upstream.ok
+    assert upstream.detail == f"{registered.data / KEY_FILE} is not the key registered with {registered.url}"
+    assert "release the registration" in upstream.fix

