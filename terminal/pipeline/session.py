@@ -47,6 +47,7 @@ from terminal.pipeline.identify import FaceAttempts
 from terminal.pipeline.liveness import AttemptRecord, LivenessOutcome
 from terminal.ports import Clock
 from terminal.settlement.catalog import LEVEL_CHARS
+from terminal.settlement.result import SETTLED_AMOUNTS
 from terminal.vision.liveness.sources import SensorFrame
 
 log = logging.getLogger(__name__)
@@ -233,27 +234,7 @@ def priced_view(priced: Priced) -> dict[str, Any]:
                 "special": bool(line.dise_codg),
             }
         )
-    layers = {
-        name: str(getattr(info, name))
-        for name in (
-            "medfee_sumamt",
-            "fulamt_ownpay_amt",
-            "overlmt_selfpay",
-            "preselfpay_amt",
-            "inscp_scp_amt",
-            "act_pay_dedc",
-            "hifp_pay",
-            "hifmi_pay",
-            "hifob_pay",
-            "cvlserv_pay",
-            "maf_pay",
-            "oth_pay",
-            "fund_pay_sumamt",
-            "psn_part_amt",
-            "acct_pay",
-            "psn_cash_pay",
-        )
-    }
+    layers = {name: str(getattr(info, name)) for name in SETTLED_AMOUNTS}
     special = priced.bill.med_type == "14" or any(line.dise_codg for line in priced.bill.lines)
     return {
         "chrg_bchno": priced.bill.chrg_bchno,

@@ -63,6 +63,31 @@ class LineResult(NamedTuple):
         return out
 
 
+# The setlinfo amounts a settlement moves, in 2207 order: reconciliation compares exactly these and
+# the kiosk explains them (pool_prop_selfpay is a ratio; balc a balance after, not a movement).
+SETTLED_AMOUNTS: tuple[str, ...] = (
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "overlmt_selfpay",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "cvlserv_pay",
+    "hifes_pay",
+    "hifmi_pay",
+    "hifob_pay",
+    "maf_pay",
+    "oth_pay",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "acct_mulaid_pay",
+    "psn_cash_pay",
+    "hosp_part_amt",
+)
+
+
 @dataclass(frozen=True)
 class SetlInfo:
     """The settlement summary as 2206/2207 return it."""

@@ -9,27 +9,10 @@ from typing import Any
 
 import sqlite_utils
 
+from terminal.settlement.result import SETTLED_AMOUNTS
+
 # The setlinfo amounts a patient or a fund pays; identifiers and timestamps always differ and are not kept.
-MONEY_FIELDS = (
-    "medfee_sumamt",
-    "fulamt_ownpay_amt",
-    "overlmt_selfpay",
-    "preselfpay_amt",
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "cvlserv_pay",
-    "hifes_pay",
-    "hifmi_pay",
-    "hifob_pay",
-    "maf_pay",
-    "oth_pay",
-    "fund_pay_sumamt",
-    "psn_part_amt",
-    "acct_pay",
-    "psn_cash_pay",
-    "hosp_part_amt",
-)
+MONEY_FIELDS = SETTLED_AMOUNTS
 
 
 def _amount(value: Any) -> Decimal | None:

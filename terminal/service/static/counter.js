@@ -2,11 +2,17 @@
 "use strict";
 
 const DISEASES = [["", "—"], ["M03900", "糖尿病 diabetes"], ["M03101", "高血压 hypertension"]];
+// Layers in settlement order; those marked optional show only when they moved money on this bill.
 const LAYERS = [
   ["medfee_sumamt", "总额 Total"], ["fulamt_ownpay_amt", "全自费 Not covered"],
-  ["preselfpay_amt", "乙类先行自付 Class B share"], ["hifp_pay", "统筹基金 Basic fund"],
-  ["fund_pay_sumamt", "医保合计 Insurance total"], ["psn_part_amt", "个人负担 Patient pays"],
-  ["acct_pay", "个人账户 Personal account"], ["psn_cash_pay", "现金 Cash"],
+  ["overlmt_selfpay", "超限价 Above ceiling", true], ["preselfpay_amt", "乙类先行自付 Class B share"],
+  ["act_pay_dedc", "起付线 Deductible", true], ["hifp_pay", "统筹基金 Basic fund"],
+  ["hifmi_pay", "大病保险 Critical illness", true], ["hifob_pay", "大额补助 Large-amount", true],
+  ["cvlserv_pay", "公务员补助 Civil servant", true], ["hifes_pay", "企业补充 Enterprise", true],
+  ["maf_pay", "医疗救助 Assistance", true], ["oth_pay", "其他 Other funds", true],
+  ["fund_pay_sumamt", "医保合计 Insurance total"], ["hosp_part_amt", "医院负担 Hospital bears", true],
+  ["psn_part_amt", "个人负担 Patient pays"], ["acct_pay", "个人账户 Personal account"],
+  ["acct_mulaid_pay", "其中共济 of which family aid", true], ["psn_cash_pay", "现金 Cash"],
 ];
 const basket = [];
 let view = null;
@@ -114,7 +120,8 @@ function render(next) {
     }
     const layers = $("layers").querySelector("tbody");
     layers.replaceChildren();
-    for (const [key, label] of LAYERS) {
+    for (const [key, label, optional] of LAYERS) {
+      if (optional && Number(view.bill.totals[key] || 0) === 0) continue;
       const row = el("tr");
       row.dataset.layer = key;
       const head = el("th", label);

@@ -47,6 +47,9 @@ const TEXT = {
       hifmi_pay: ["大病保险", "费用较高时，大病保险再为您支付的部分。"],
       hifob_pay: ["大额补助", "职工大额医疗补助支付的部分。"],
       cvlserv_pay: ["公务员补助", "公务员医疗补助支付的部分。"],
+      hifes_pay: ["企业补充医疗保险", "单位补充医疗保险支付的部分。"],
+      acct_mulaid_pay: ["其中家庭共济", "个人账户支付中，由绑定的家庭成员账户支付的部分。"],
+      hosp_part_amt: ["医院负担", "按规定由医院承担的部分，您不需支付。"],
       maf_pay: ["医疗救助", "符合条件的困难群众由医疗救助再支付的部分。"],
       oth_pay: ["其他基金", "其他基金支付的部分。"],
       fund_pay_sumamt: ["医保共支付", "以上各项医保基金合计。"],
@@ -111,6 +114,9 @@ const TEXT = {
       hifmi_pay: ["Critical-illness insurance", "What critical-illness insurance adds for high costs."],
       hifob_pay: ["Large-amount subsidy", "What the employees' large-amount subsidy pays."],
       cvlserv_pay: ["Civil-servant subsidy", "What the civil-servant subsidy pays."],
+      hifes_pay: ["Enterprise supplementary insurance", "What your employer's supplementary plan pays."],
+      acct_mulaid_pay: ["Of which family mutual aid", "The part of the account payment taken from a linked family member's account."],
+      hosp_part_amt: ["Borne by the hospital", "What the hospital bears under the rules; you do not pay it."],
       maf_pay: ["Medical assistance", "What medical assistance pays for eligible people."],
       oth_pay: ["Other funds", "What other funds pay."],
       fund_pay_sumamt: ["Insurance pays in all", "All insurance funds above together."],
@@ -129,8 +135,8 @@ const TEXT = {
 
 const LAYER_ORDER = [
   "medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "act_pay_dedc",
-  "hifp_pay", "hifmi_pay", "hifob_pay", "cvlserv_pay", "maf_pay", "oth_pay", "fund_pay_sumamt",
-  "psn_part_amt", "acct_pay", "psn_cash_pay",
+  "hifp_pay", "hifmi_pay", "hifob_pay", "cvlserv_pay", "hifes_pay", "maf_pay", "oth_pay",
+  "fund_pay_sumamt", "hosp_part_amt", "psn_part_amt", "acct_pay", "acct_mulaid_pay", "psn_cash_pay",
 ];
 const ALWAYS_SHOWN = new Set(["medfee_sumamt", "hifp_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay"]);
 const CLASS_EN = { "甲": "A 甲", "乙": "B 乙", "丙": "C 丙" };
