@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import timedelta
 from typing import Any
@@ -264,3 +265,33 @@ def test_technician_page_shows_attempts_with_scores(photo_camera: Any, kiosk: Ki
     row = page.locator("#attempts tbody tr:first-child td").all_text_contents()
     assert row[4] == "fail" and "active_challenge" in row[8], row
     shot(page, "tech-01-diagnostics")
+
+
+# Records what the page would say instead of sounding it (headless Chromium has no voices).
+SPEECH_JS = """
+window.__spoken = [];
+Object.defineProperty(window, "speechSynthesis", {
+  configurable: true,
+  value: { speak: (u) => window.__spoken.push([u.text, u.lang]), cancel: () => {} },
+});
+"""
+
+
+def test_voice_prompts_speak_each_prompt_and_movement(live_camera: Any, kiosk: Kiosk) -> None:
+    page = live_camera
+    page.add_init_script(SPEECH_JS)
+    kiosk.new_bill()
+    open_kiosk(page, kiosk)
+    assert page.get_attribute("#voice", "aria-pressed") == "false"
+    page.click("#voice")
+    assert page.get_attribute("#voice", "aria-pressed") == "true"
+    page.click("#start")
+    page.wait_for_selector("#snap:visible")
+    page.click("#snap")
+    page.wait_for_function("window.__spoken.some(([text]) => text.startsWith('请慢慢'))")  # a movement
+    page.wait_for_selector("#screen-identified:visible")
+    spoken = [text for text, lang in page.evaluate("window.__spoken")]
+    langs = {lang for _, lang in page.evaluate("window.__spoken")}
+    assert spoken[0].startswith("欢迎") and langs == {"zh-CN"}
+    assert any("身份已确认" in text for text in spoken), spoken
+    assert all(a != b for a, b in itertools.pairwise(spoken)), "each prompt is said once"

@@ -18,6 +18,7 @@ const TEXT = {
     class_explain: "甲类：全部可报销；乙类：先自付一部分，其余可报销；丙类：医保不报销，全部自付。",
     layers_caption: "医保支付与个人支付", estimate: "这是本地预估，以医保中心结算结果为准。",
     receipt_title: "结算凭条", confirm: "确认支付", finish: "完成", cancel: "取消", lang: "English",
+    voice: "语音提示", speech_lang: "zh-CN",
     pay_bill: "支付", items: "项", patient: "患者",
     pass: "通过", fail: "未通过", face_left: "还可以刷脸 {n} 次",
     outcome_cancelled: "已取消，没有扣费。", outcome_timeout: "操作超时，已结束，没有扣费。",
@@ -85,6 +86,7 @@ const TEXT = {
     layers_caption: "Insurance and personal shares",
     estimate: "This is a local estimate; the insurance centre's result is binding.",
     receipt_title: "Receipt", confirm: "Confirm and pay", finish: "Done", cancel: "Cancel", lang: "中文",
+    voice: "Voice prompts", speech_lang: "en-US",
     pay_bill: "Pay", items: "items", patient: "Patient",
     pass: "Passed", fail: "Not passed", face_left: "{n} face attempts left",
     outcome_cancelled: "Cancelled. Nothing was charged.",
@@ -203,11 +205,26 @@ function show(screen) {
   $(`screen-${screen}`).classList.remove("hidden");
 }
 
+// Optional voice prompts (Web Speech API, on the device): each new prompt or movement is spoken once.
+let voice = false;
+let lastSpoken = "";
+
+function speak(text) {
+  if (!voice || !text || text === lastSpoken || !window.speechSynthesis) return;
+  lastSpoken = text;
+  window.speechSynthesis.cancel();
+  const utterance = new SpeechSynthesisUtterance(text);
+  utterance.lang = t().speech_lang;
+  utterance.rate = 0.9;  // elderly patients: a little slower than the default
+  window.speechSynthesis.speak(utterance);
+}
+
 function render(next) {
   const previousState = view ? view.state : null;
   view = next;
   const state = view.state;
   $("prompt").textContent = t().prompts[view.prompt] || "";
+  if (view.prompt !== "face_check") speak($("prompt").textContent);
   $("result").textContent = view.result ? t()[view.result] : "";
   $("result").className = view.result ? `result-${view.result}` : "";
   const screen = state === "confirmed" ? "priced" : state;
@@ -309,6 +326,7 @@ const FRAME_GAP_MS = 100;
 function showCue(cue) {
   $("camera-box").dataset.cue = cue || "";
   $("camera-prompt").textContent = cue ? t().cues[cue] || "" : "";
+  if (cue) speak($("camera-prompt").textContent);
 }
 
 async function snap() {
@@ -427,6 +445,14 @@ function listen() {
   source.addEventListener("state", (event) => render(JSON.parse(event.data)));
 }
 
+if (window.speechSynthesis) $("voice").classList.remove("hidden");
+$("voice").addEventListener("click", () => {
+  voice = !voice;
+  lastSpoken = "";
+  $("voice").setAttribute("aria-pressed", String(voice));
+  if (voice) speak($("prompt").textContent);
+  else window.speechSynthesis.cancel();
+});
 $("lang").addEventListener("click", () => {
   lang = lang === "zh-CN" ? "en" : "zh-CN";
   applyLanguage();
