@@ -39,6 +39,7 @@ from terminal.vision.liveness.challenge import parallax_check
 from terminal.vision.liveness.depth import judge_depth
 from terminal.vision.liveness.fusion import LivenessConfig
 from terminal.vision.liveness.nir import judge_nir
+from terminal.vision.liveness.render import plane_view
 from terminal.vision.liveness.synthetic import (
     ManualClock,
     Presentation,
@@ -214,20 +215,15 @@ def _screen(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return np.asarray(np.clip(shifted, 0, 255), dtype=np.uint8)
 
 
-def _plane(image: NDArray[np.uint8], yaw: float, pitch: float) -> NDArray[np.uint8]:
-    """The picture as seen when its sheet is turned by yaw/pitch degrees about its centre."""
-    h, w = image.shape[:2]
-    f = d = 700.0
-    corners = np.array([[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]])
-    y, p = math.radians(yaw), math.radians(pitch)
-    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    pts = (rx @ ry @ corners.T).T
-    z = pts[:, 2] + d
-    dst = np.stack([f * pts[:, 0] / z + w / 2, f * pts[:, 1] / z + h / 2], axis=1).astype(np.float32)
-    src = (corners[:, :2] + [w / 2, h / 2]).astype(np.float32)
-    matrix = cv2.getPerspectiveTransform(src, dst)
-    return np.asarray(cv2.warpPerspective(image, matrix, (w, h), borderValue=(70, 80, 90)), dtype=np.uint8)
+def _detector() -> Any:
+    """Our MTCNN from the provisioned models (min face 40 px), None when they are not provisioned."""
+    from terminal.vision.mtcnn import MtcnnDetector
+    from terminal.vision.runtime import create_session
+
+    nets = [REPO / "models" / f"mtcnn_{n}.onnx" for n in ("pnet", "rnet", "onet")]
+    if not all(p.is_file() for p in nets):
+        return None
+    return MtcnnDetector(*(create_session(p) for p in nets), min_face_size=40)
 
 
 def bench_passive() -> list[Row]:
@@ -239,15 +235,11 @@ def bench_passive() -> list[Row]:
 
     from terminal.vision.liveness.minifasnet import MiniFasNet
     from terminal.vision.liveness.minifasnet_convert import convert_bytes
-    from terminal.vision.mtcnn import MtcnnDetector
-    from terminal.vision.runtime import create_session
 
-    models = REPO / "models"
-    nets = [models / f"mtcnn_{n}.onnx" for n in ("pnet", "rnet", "onet")]
-    if not all(p.is_file() for p in nets):
+    detector = _detector()
+    if detector is None:
         log.warning("MTCNN models not provisioned: passive rows skipped")
         return []
-    detector = MtcnnDetector(*(create_session(p) for p in nets), min_face_size=40)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     sessions = [
@@ -281,7 +273,7 @@ def bench_passive() -> list[Row]:
     ):
         row = Row("passive MiniFASNet", label, bona, "synthetic from real")
         for yaw, pitch in views:
-            verdict = judge(_plane(make(images["T1"]), yaw, pitch))
+            verdict = judge(plane_view(make(images["T1"]), yaw, pitch, border=(70, 80, 90)))
             if verdict is None:
                 continue
             row.trials += 1
@@ -314,15 +306,11 @@ def bench_rendered(trials: int) -> list[Row]:
     """The RGB stage with real MTCNN on presenters made from real photos (render.py), per photo."""
     from terminal.demo_data import insightface_image
     from terminal.vision.images import load_image
-    from terminal.vision.mtcnn import MtcnnDetector
-    from terminal.vision.runtime import create_session
 
-    models = REPO / "models"
-    nets = [models / f"mtcnn_{n}.onnx" for n in ("pnet", "rnet", "onet")]
-    if not all(p.is_file() for p in nets):
+    detector = _detector()
+    if detector is None:
         log.warning("MTCNN models not provisioned: rendered rows skipped")
         return []
-    detector = MtcnnDetector(*(create_session(p) for p in nets), min_face_size=40)
     group = load_image(insightface_image("t1.jpg"))
     faces = sorted(detector.detect(group), key=lambda b: b.x1)
     box = faces[2]  # 张伟, the demo's patient

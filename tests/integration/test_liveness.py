@@ -19,6 +19,7 @@ from terminal.vision.liveness.minifasnet import MiniFasNet
 from terminal.vision.liveness.minifasnet_convert import convert_bytes, read_state_dict
 from terminal.vision.liveness.pack import ONNX_SHA256, SOURCE_SHA256, V1SE_ENTRY, V2_ENTRY
 from terminal.vision.liveness.pose import head_pose
+from terminal.vision.liveness.render import plane_view
 from terminal.vision.liveness.synthetic import EPOCH, ManualClock
 from terminal.vision.liveness.types import LivenessSample, landmark_array
 from terminal.vision.manifest import load_manifest
@@ -139,32 +140,11 @@ def test_yaw_flips_sign_on_a_mirrored_real_photo(detector: MtcnnDetector) -> Non
     assert abs(yaw + myaw) < 6.0
 
 
-def _plane_view(
-    image: NDArray[np.uint8], yaw: float, pitch: float, f: float = 700.0, d: float = 700.0
-) -> NDArray[np.uint8]:
-    """The photo as a camera sees it when the sheet is rotated by yaw/pitch about its centre."""
-    h, w = image.shape[:2]
-    corners = np.array(
-        [[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]], float
-    )
-    y, p = math.radians(yaw), math.radians(pitch)
-    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    pts = (rx @ ry @ corners.T).T
-    z = pts[:, 2] + d
-    dst = np.stack([f * pts[:, 0] / z + w / 2, f * pts[:, 1] / z + h / 2], axis=1).astype(np.float32)
-    src = (corners[:, :2] + [w / 2, h / 2]).astype(np.float32)
-    warped = cv2.warpPerspective(
-        image, cv2.getPerspectiveTransform(src, dst), (w, h), borderValue=(90, 90, 90)
-    )
-    return np.asarray(warped, dtype=np.uint8)
-
-
 def test_real_photo_on_a_moving_plane_shows_no_parallax(detector: MtcnnDetector) -> None:
     photo = _real_photo()
     frames, boxes = [], []
     for yaw, pitch in [(0, 0), (15, 0), (30, 0), (-30, 0), (0, 20), (0, -20)]:
-        view = _plane_view(photo, yaw, pitch)
+        view = plane_view(photo, yaw, pitch)
         found = detector.detect(view)
         frames.append(Frame(image=view, source="plane", captured_at=EPOCH))
         boxes.append(found[0] if found else None)
@@ -180,7 +160,7 @@ def test_real_photo_swung_to_follow_prompts_cannot_complete_the_challenge(detect
         prompt = session.moves[min(len(session.moves) - 1, step // 20)].value
         angle = 35.0 * math.sin(step / 3.0)
         yaw, pitch = (angle, 0.0) if "turn" in prompt else (0.0, angle)
-        view = _plane_view(photo, yaw, pitch)
+        view = plane_view(photo, yaw, pitch)
         found = detector.detect(view)
         session.observe(
             Frame(image=view, source="plane", captured_at=clock.now()), found[0] if found else None
@@ -241,7 +221,7 @@ def test_real_photo_of_a_person_never_passes_the_stage_in_any_profile(
             break
         # The attacker swings the photo back and forth, harder than a head ever turns.
         angle = 35.0 * math.sin(step / 2.5)
-        view = _plane_view(photo, angle, 0.4 * angle)
+        view = plane_view(photo, angle, 0.4 * angle)
         found = detector.detect(view)
         nir = depth = None
         if found and profile == "rgb+nir":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,23 +26,12 @@ from terminal.uplink.service import REGISTRATION_FILE, register_terminal, saved_
 from terminal.uplink.signing import public_key_b64, terminal_key
 from terminal.vision.images import load_image
 from tests.conftest import REPO, insightface_image
-from tests.integration.test_uplink_kit import PEOPLE, SteppingClock, set_faults, start_upstream
+from tests.integration.test_uplink_kit import PEOPLE, SteppingClock, set_faults
 
 pytestmark = pytest.mark.usefixtures("require_models")
 
 IDENTITY = Answers(terminal_id="KIOSK-0042", fixmedins_code="H43010500042", admdvs="430105")
 SHIPPED_BUNDLES = sorted(p.name for p in (REPO / "config" / "policies").glob("4*.json"))
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[tuple[Upstream, ServerThread]]:
-    """The reference upstream on a free loopback port, PEOPLE registered."""
-    up, server = start_upstream(tmp_path / "upstream")
-    try:
-        yield up, server
-    finally:
-        server.stop()
-        up.close()
 
 
 def _gallery_keys(url: str, folder: Path) -> Path:

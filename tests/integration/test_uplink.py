@@ -23,23 +23,11 @@ from terminal.uplink.wire import CALL_PATH
 from tests.integration.test_uplink_kit import (
     Side,
     set_faults,
-    start_upstream,
     terminal_side,
     uplink,
     upstream_settlements,
     worker,
 )
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[tuple[Upstream, ServerThread]]:
-    """The reference upstream on a free loopback port."""
-    up, server = start_upstream(tmp_path / "upstream")
-    try:
-        yield up, server
-    finally:
-        server.stop()
-        up.close()
 
 
 @pytest.fixture

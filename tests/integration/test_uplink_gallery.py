@@ -41,20 +41,9 @@ from terminal.uplink.gallery import (
 from terminal.uplink.service import describe, identity, sync_once
 from terminal.uplink.signing import terminal_key
 from tests.conftest import FixedClock, insightface_image
-from tests.integration.test_uplink_kit import PEOPLE, SteppingClock, set_faults, start_upstream, uplink
+from tests.integration.test_uplink_kit import PEOPLE, SteppingClock, set_faults, uplink
 
 A, B, C = (p.psn_no for p in PEOPLE)
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[tuple[Upstream, ServerThread]]:
-    """The reference upstream on a free loopback port, PEOPLE registered."""
-    up, server = start_upstream(tmp_path / "upstream")
-    try:
-        yield up, server
-    finally:
-        server.stop()
-        up.close()
 
 
 @dataclass

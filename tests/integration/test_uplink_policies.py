@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,18 +13,7 @@ from terminal.errors import PolicyError
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.shelf import load_shelf
 from terminal.uplink.policies import fetch_policy_bundles
-from tests.integration.test_uplink_kit import SteppingClock, set_faults, start_upstream, uplink
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[tuple[Upstream, ServerThread]]:
-    """The reference upstream on a free loopback port."""
-    up, server = start_upstream(tmp_path / "upstream")
-    try:
-        yield up, server
-    finally:
-        server.stop()
-        up.close()
+from tests.integration.test_uplink_kit import SteppingClock, set_faults, uplink
 
 
 def _fetch(tmp_path: Path, url: str, folder: Path) -> list[str]:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-
-import pytest
 
 from scripts.dev_upstream import ServerThread, Upstream
 from terminal.clock import CST
@@ -18,23 +15,11 @@ from tests.integration.test_uplink_kit import (
     PEOPLE,
     SteppingClock,
     bill,
-    start_upstream,
     terminal_side,
     uplink,
     upstream_settlements,
     worker,
 )
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[tuple[Upstream, ServerThread]]:
-    """The reference upstream on a free loopback port."""
-    up, server = start_upstream(tmp_path / "upstream")
-    try:
-        yield up, server
-    finally:
-        server.stop()
-        up.close()
 
 
 def test_refused_settlement_restores_the_accumulators_as_a_reversal_would(

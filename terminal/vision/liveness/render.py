@@ -76,7 +76,12 @@ def head_view(
 
 
 def plane_view(
-    image: NDArray[np.uint8], yaw: float, pitch: float, focal: float = 700.0, distance: float = 700.0
+    image: NDArray[np.uint8],
+    yaw: float,
+    pitch: float,
+    focal: float = 700.0,
+    distance: float = 700.0,
+    border: tuple[int, int, int] = (90, 90, 90),
 ) -> NDArray[np.uint8]:
     """The photo as a camera sees it when the sheet is rotated by yaw / pitch about its centre."""
     h, w = image.shape[:2]
@@ -91,7 +96,7 @@ def plane_view(
     dst = np.stack([focal * pts[:, 0] / z + w / 2, focal * pts[:, 1] / z + h / 2], axis=1).astype(np.float32)
     src = (corners[:, :2] + [w / 2, h / 2]).astype(np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst)
-    return np.asarray(cv2.warpPerspective(image, matrix, (w, h), borderValue=(90, 90, 90)), dtype=np.uint8)
+    return np.asarray(cv2.warpPerspective(image, matrix, (w, h), borderValue=border), dtype=np.uint8)
 
 
 def camera_canvas(image: NDArray[np.uint8], detector: FaceDetector) -> NDArray[np.uint8]:

@@ -1,0 +1,22 @@
+"""Fixtures shared by the integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scripts.dev_upstream import ServerThread, Upstream
+from tests.integration.test_uplink_kit import start_upstream
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[tuple[Upstream, ServerThread]]:
+    """The reference upstream on a free loopback port, the kit's people registered."""
+    up, server = start_upstream(tmp_path / "upstream")
+    try:
+        yield up, server
+    finally:
+        server.stop()
+        up.close()
