@@ -32,8 +32,8 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
-from terminal.errors import ModelError, ModelMissingError
-from terminal.vision.model_files import checked_bytes, write_atomically
+from terminal.errors import ModelError
+from terminal.vision.model_files import checked_bytes, convert_file
 
 log = logging.getLogger(__name__)
 
@@ -505,19 +505,4 @@ def convert_bytes(data: bytes, name: str = "dlib model") -> bytes:
 
 def convert(dat_path: Path, onnx_path: Path) -> None:
     """Convert dlib's .dat at dat_path into the ONNX model at onnx_path (atomically replaced)."""
-    try:
-        data = dat_path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ModelMissingError(f"dlib model {dat_path} is missing; run `medpay-provision models`") from exc
-    except OSError as exc:
-        raise ModelError(f"cannot read dlib model {dat_path}: {exc.strerror}") from exc
-    serialized = convert_bytes(data, dat_path.name)
-
-    write_atomically(serialized, onnx_path)
-    log.info(
-        "converted %s -> %s (%d bytes, sha256 %s)",
-        dat_path.name,
-        onnx_path,
-        len(serialized),
-        _sha256(serialized),
-    )
+    convert_file(dat_path, onnx_path, convert_bytes, "dlib model")

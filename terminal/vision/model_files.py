@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import onnx
 
-from terminal.errors import ModelError
+from terminal.errors import ModelError, ModelMissingError
+
+log = logging.getLogger(__name__)
 
 
 def checked_bytes(model: onnx.ModelProto, name: str) -> bytes:
@@ -39,3 +44,22 @@ def write_atomically(data: bytes, path: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def convert_file(source: Path, target: Path, convert_bytes: Callable[[bytes, str], bytes], what: str) -> None:
+    """Read `what` at source, convert it with convert_bytes(data, name), write target atomically."""
+    try:
+        data = source.read_bytes()
+    except FileNotFoundError as exc:
+        raise ModelMissingError(f"{what} {source} is missing; run `medpay-provision models`") from exc
+    except OSError as exc:
+        raise ModelError(f"cannot read {what} {source}: {exc.strerror}") from exc
+    serialized = convert_bytes(data, source.name)
+    write_atomically(serialized, target)
+    log.info(
+        "converted %s -> %s (%d bytes, sha256 %s)",
+        source.name,
+        target,
+        len(serialized),
+        hashlib.sha256(serialized).hexdigest(),
+    )

@@ -34,8 +34,8 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
-from terminal.errors import ModelError, ModelMissingError
-from terminal.vision.model_files import checked_bytes, write_atomically
+from terminal.errors import ModelError
+from terminal.vision.model_files import checked_bytes, convert_file
 
 log = logging.getLogger(__name__)
 
@@ -335,14 +335,4 @@ def convert_bytes(data: bytes, name: str = "minifasnet.pth") -> bytes:
 
 def convert(pth_path: Path, onnx_path: Path) -> None:
     """Convert the .pth at pth_path into the ONNX model at onnx_path (atomically replaced)."""
-    try:
-        data = pth_path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ModelMissingError(f"MiniFASNet weights {pth_path} are missing") from exc
-    except OSError as exc:
-        raise ModelError(f"cannot read MiniFASNet weights {pth_path}: {exc.strerror}") from exc
-    serialized = convert_bytes(data, pth_path.name)
-    write_atomically(serialized, onnx_path)
-    log.info(
-        "converted %s -> %s (sha256 %s)", pth_path.name, onnx_path, hashlib.sha256(serialized).hexdigest()
-    )
+    convert_file(pth_path, onnx_path, convert_bytes, "MiniFASNet weights")
