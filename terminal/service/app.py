@@ -31,6 +31,7 @@ from terminal.errors import (
     IdentityError,
     ImageError,
     ModelError,
+    PolicyError,
     SettlementError,
     TerminalError,
     UnknownPersonError,
@@ -40,12 +41,14 @@ from terminal.pipeline.bills import bill_from_json
 from terminal.pipeline.capture import frame_from_bytes
 from terminal.pipeline.session import LivenessFactory, Session, SessionStateError, claim_from_input
 from terminal.service.wiring import BillSource, FileBillSource, bill_summary, build_session
+from terminal.settlement.bundle import load_trusted_keys, parse_bundle
 from terminal.settlement.catalog import LEVEL_CHARS
 from terminal.settlement.money import fen
 from terminal.vision.images import decode_depth_mm, decode_gray
 from terminal.vision.liveness.sources import SensorFrame
 from terminal.vision.liveness.types import DepthFrame, NirFrame
 from terminal.vision.manifest import load_manifest
+from terminal.whatif import person_from_json, price_what_if
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +213,21 @@ def create_app(
         """Price a bill for a person with the local rule engine (an estimate; nothing is recorded)."""
         priced = term.checkout.price(bill_from_json(request.bill), request.psn_no)
         return priced.as_json()
+
+    @app.post("/api/presettle/person", dependencies=[Depends(cashier)])
+    async def presettle_person(request: Request) -> dict[str, Any]:
+        """What-if: price a bill for a person described in full, optionally under a given signed policy.
+
+        Body: {"person": <person file>, "bill": <bill>, "policy": <signed bundle file> | null}; the
+        same JSON as `medpay settle --person FILE --bill FILE [--policy FILE] --json`. Records nothing.
+        """
+        body = await request.body()
+
+        def locked() -> dict[str, Any]:
+            with lock:  # the terminal's parts serve one request at a time
+                return _what_if(terminal, body)
+
+        return await anyio.to_thread.run_sync(locked)
 
     # ---- the checkout session (patient side; the kiosk browser runs on this machine) ----------------
 
@@ -392,6 +410,30 @@ def create_app(
         app.add_api_route(f"/{_name}", page_route(_name), include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def _what_if(terminal: Terminal, body: bytes) -> dict[str, Any]:
+    """The what-if estimate for a raw request body (exact decimals; the policy verified by signature)."""
+    try:
+        data = json.loads(body, parse_float=Decimal)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BillError(f"request is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or set(data) - {"person", "bill", "policy"} or "bill" not in data:
+        raise BillError('body must be {"person": {...}, "bill": {...}, "policy": {...} or null}')
+    if not isinstance(data.get("person"), dict):
+        raise BillError("person must be a person-file object")
+    spec = person_from_json(data["person"], "in request")
+    policy = None
+    if data.get("policy") is not None:
+        # Signatures cover canonical JSON of the parsed document, so re-serialising keeps them valid;
+        # a fractional number (forbidden in bundles) cannot be serialised and is refused.
+        try:
+            raw = json.dumps(data["policy"], ensure_ascii=False).encode("utf-8")
+        except TypeError as exc:
+            raise PolicyError("policy numbers with a fraction must be JSON strings") from exc
+        policy = parse_bundle(raw, load_trusted_keys(terminal.config.settlement.trusted_keys))
+    priced = price_what_if(terminal, bill_from_json(data["bill"]), spec, policy)
+    return priced.as_json()
 
 
 def _read_upload(image: UploadFile) -> bytes:

@@ -1,0 +1,113 @@
+"""What-if pricing: a bill priced for a person described in full (person file), on the bill's own date.
+
+Pure estimate for staff and auditors: nothing is recorded and the terminal's gallery is not consulted.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from terminal.app import Terminal
+from terminal.domain import Bill, Person
+from terminal.errors import BillError
+from terminal.pipeline.checkout import Priced
+from terminal.settlement import (
+    Accumulators,
+    OpspFiling,
+    PersonBenefits,
+    PolicyBundle,
+    SettlementContext,
+    presettle,
+)
+
+
+class _Filing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    opsp_dise_code: str
+    begndate: date
+    enddate: date | None = None
+
+
+class _Benefits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    opsp_filings: list[_Filing] = []
+    assistance_category: str | None = None
+    cvlserv_flag: bool = False
+    enterprise_supplementary: bool = False
+    mulaid_balc: Annotated[Decimal, Field(ge=0)] = Decimal("0.00")  # family account bound for 共济
+    insurance_active: bool = True
+    deceased: bool = False
+
+
+class PersonFile(BaseModel):
+    """A what-if person: 1101-style data, benefits and year-to-date accumulators."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    psn_no: str
+    psn_name: str
+    certno: str
+    insutype: str
+    psn_type: Literal["active", "retired"]
+    insuplc_admdvs: Annotated[str, Field(pattern=r"^\d{6}$")]
+    acct_balc: Decimal = Decimal("0.00")
+    gend: str = ""
+    brdy: date | None = None
+    benefits: _Benefits = _Benefits()
+    accumulators: dict[str, Any] = {}
+    cross_region: Literal["filed", "unfiled", "temporary"] | None = None
+
+
+def person_from_json(data: bytes | str | dict[str, Any], source: str) -> PersonFile:
+    """A validated person file; BillError naming the source and the first problem."""
+    try:
+        if isinstance(data, dict):
+            return PersonFile.model_validate(data)
+        return PersonFile.model_validate_json(data)
+    except ValidationError as exc:
+        raise BillError(f"malformed person file {source}: {exc.errors()[0]['msg']}") from exc
+
+
+def price_what_if(terminal: Terminal, bill: Bill, spec: PersonFile, policy: PolicyBundle | None) -> Priced:
+    """The bill priced for the person in spec with `policy` (default: the terminal's bundle for its date)."""
+    day = bill.begntime.date()
+    if policy is None:
+        policy = terminal.policies.for_date(day)
+    person = Person(
+        psn_no=spec.psn_no,
+        psn_name=spec.psn_name,
+        certno=spec.certno,
+        insutype=spec.insutype,
+        psn_type=spec.psn_type,
+        insuplc_admdvs=spec.insuplc_admdvs,
+        acct_balc=spec.acct_balc,
+        gend=spec.gend,
+        brdy=spec.brdy,
+    )
+    benefits = PersonBenefits(
+        opsp_filings=tuple(
+            OpspFiling(f.opsp_dise_code, f.begndate, f.enddate) for f in spec.benefits.opsp_filings
+        ),
+        assistance_category=spec.benefits.assistance_category,
+        cvlserv_flag=spec.benefits.cvlserv_flag,
+        enterprise_supplementary=spec.benefits.enterprise_supplementary,
+        mulaid_balc=spec.benefits.mulaid_balc,
+        insurance_active=spec.benefits.insurance_active,
+        deceased=spec.benefits.deceased,
+    )
+    context = SettlementContext(
+        institution_level=terminal.config.terminal.institution_level,
+        setl_date=day,
+        benefits=benefits,
+        cross_region=spec.cross_region,
+    )
+    result = presettle(
+        bill, person, Accumulators.from_json(spec.accumulators, day.year), policy, terminal.catalog, context
+    )
+    return Priced(bill=bill, person=person, result=result, stored_accumulators=spec.accumulators)
