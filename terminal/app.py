@@ -133,8 +133,12 @@ class Terminal:
     def checkout(self) -> Checkout:
         """Pricing and settling bills; the offline limits apply only when an upstream is configured."""
         uplink = self.config.uplink
-        # No [uplink] url (the embedded demo default): there is nothing to be offline from.
-        offline = OfflineGate(OutboxStore(self.db), uplink.offline_limits()) if uplink.url else None
+        # No [uplink] url (the embedded demo default): there is nothing to be offline from. With a gallery
+        # synced from the upstream, its age counts against the offline limits too.
+        synced_gallery = self.gallery if uplink.gallery_trusted_keys is not None else None
+        offline = (
+            OfflineGate(OutboxStore(self.db), uplink.offline_limits(), synced_gallery) if uplink.url else None
+        )
         return Checkout(
             gallery=self.gallery,
             ledger=self.ledger,

@@ -22,6 +22,7 @@ from terminal.domain import (
     SettlementRecord,
     UplinkFacts,
 )
+from terminal.settlement.context import PersonBenefits
 
 # (stored accumulators, the refused settlement's stored result) -> accumulators with it taken back out.
 Revert = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]
@@ -92,6 +93,18 @@ class Gallery(Protocol):
 
     def person_by_claim(self, claim: IdentityClaim) -> Person:
         """Resolve a credential to a person; UnknownPersonError when absent."""
+        ...
+
+    def benefits_of(self, psn_no: str) -> PersonBenefits:
+        """门特 filings, assistance category, insurance status; defaults when none were recorded."""
+        ...
+
+
+class GalleryFreshness(Protocol):
+    """When the local gallery (and the benefit facts it carries) last took an upstream delta."""
+
+    def last_synced(self) -> datetime | None:
+        """Time the last gallery delta was applied, None if never."""
         ...
 
 

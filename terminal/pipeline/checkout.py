@@ -4,6 +4,9 @@ With an upstream configured, settling applies the offline policy (terminal/uplin
 the upstream is unreachable a settlement inside the limits is recorded with `offline=True` (the
 receipt says the centre's result binds), and one beyond them raises OfflineLimitError before anything
 is written. Without an upstream (the embedded demo default) there is no offline policy.
+
+Pricing uses the benefit facts the gallery delta brought (门特 filings, assistance category, insurance
+status); a person the upstream sent none for is priced as insured without filings or assistance.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from terminal.config import TerminalSection
 from terminal.domain import Bill, CertType, Match, Person, SettlementRecord
 from terminal.errors import OfflineLimitError
 from terminal.pipeline.outbox import INFNO_SETTLE, envelope
-from terminal.ports import Clock, Gallery, Ledger, UplinkState
+from terminal.ports import Clock, Gallery, GalleryFreshness, Ledger, UplinkState
 from terminal.settlement import (
     Accumulators,
     Catalog,
@@ -27,7 +30,7 @@ from terminal.settlement import (
     presettle,
 )
 from terminal.settlement.shelf import PolicyShelf
-from terminal.uplink.offline import OfflineDecision, OfflineLimits, is_offline, offline_decision
+from terminal.uplink.offline import OfflineDecision, OfflineLimits, is_offline, offline_decision, oldest_sync
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,9 @@ class OfflineGate:
 
     state: UplinkState
     limits: OfflineLimits
+    # Set when the gallery is synced from the upstream ([uplink] gallery_trusted_keys): the benefit
+    # facts an offline estimate is priced with are then only as fresh as the last gallery delta.
+    gallery: GalleryFreshness | None = None
 
 
 @dataclass(frozen=True)
@@ -80,11 +86,14 @@ class Checkout:
     def price(self, bill: Bill, psn_no: str) -> Priced:
         """The patient's share at once: a pre-settlement; nothing is recorded."""
         person = self._gallery.person(psn_no)
+        # Insurance status too: a suspended or deceased person is refused by the fund-safety checks.
+        benefits = self._gallery.benefits_of(person.psn_no)
         today = self._clock.now().date()
         stored = self._ledger.accumulators(person.psn_no, today.year)
         context = SettlementContext(
             institution_level=self._terminal.institution_level,
             setl_date=today,
+            benefits=benefits,
             cross_region=None
             if person.insuplc_admdvs[:4] == self._terminal.mdtrtarea_admvs[:4]
             else "unfiled",
@@ -107,11 +116,13 @@ class Checkout:
         facts = self._offline.state.uplink_facts()
         now = self._clock.now()
         limits = self._offline.limits
+        gallery = self._offline.gallery
+        synced = facts.last_sync if gallery is None else oldest_sync(facts.last_sync, gallery.last_synced())
         return offline_decision(
             not is_offline(facts, now, limits.offline_after),
             priced.result.setlinfo.medfee_sumamt,
             facts.queued,
-            facts.last_sync,
+            synced,
             now,
             limits,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -21,6 +21,11 @@ from terminal.store import audit
 from terminal.store.keys import TemplateCipher
 
 TEMPLATE_DTYPE = np.dtype("<f4")
+
+# counters rows the gallery sync writes (terminal/uplink/gallery.py): the version the local gallery holds,
+# and when the last delta was applied (epoch s); the offline limits read the latter through last_synced.
+GALLERY_VERSION = "gallery_version"
+GALLERY_LAST_SYNC = "gallery_last_sync"
 
 # Why a face enrolment is removed: the person withdrew consent, or is no longer insured (the upstream says).
 RemovalReason = Literal["consent_withdrawn", "not_insured"]
@@ -156,6 +161,11 @@ class SqliteGallery:
         rows = list(self._db.query("SELECT data FROM person_benefits WHERE psn_no = ?", [psn_no]))
         return _benefits(json.loads(rows[0]["data"])) if rows else PersonBenefits()
 
+    def last_synced(self) -> datetime | None:
+        """When a gallery delta was last applied (UTC), None if never."""
+        rows = list(self._db.query("SELECT value FROM counters WHERE name = ?", [GALLERY_LAST_SYNC]))
+        return datetime.fromtimestamp(int(rows[0]["value"]), tz=UTC) if rows else None
+
     def templates_of(self, psn_no: str) -> list[NDArray[np.float32]]:
         """Decrypted templates of one consenting person; UnknownPersonError when there are none."""
         rows = list(self._db.query(_CONSENTED_TEMPLATES + " AND t.psn_no = ?", [psn_no]))
@@ -253,6 +263,8 @@ def _benefits_json(benefits: PersonBenefits) -> dict[str, Any]:
         ],
         "assistance_category": benefits.assistance_category,
         "cvlserv_flag": benefits.cvlserv_flag,
+        "enterprise_supplementary": benefits.enterprise_supplementary,
+        "mulaid_balc": str(benefits.mulaid_balc),
         "insurance_active": benefits.insurance_active,
         "deceased": benefits.deceased,
     }
@@ -270,6 +282,9 @@ def _benefits(data: dict[str, Any]) -> PersonBenefits:
         ),
         assistance_category=data["assistance_category"],
         cvlserv_flag=bool(data["cvlserv_flag"]),
+        # Rows stored before these two facts travelled in the delta lack them: no plan, no family balance.
+        enterprise_supplementary=bool(data.get("enterprise_supplementary", False)),
+        mulaid_balc=Decimal(data.get("mulaid_balc", "0.00")),
         insurance_active=bool(data["insurance_active"]),
         deceased=bool(data["deceased"]),
     )

@@ -33,14 +33,10 @@ from terminal.settlement.context import OpspFiling, PersonBenefits
 from terminal.settlement.signing import canonical_json, verify_signature
 from terminal.store import audit
 from terminal.store.db import immediate
-from terminal.store.gallery import TEMPLATE_DTYPE, SqliteGallery
+from terminal.store.gallery import GALLERY_LAST_SYNC, GALLERY_VERSION, TEMPLATE_DTYPE, SqliteGallery
 from terminal.uplink.client import HttpUplink
 
 log = logging.getLogger(__name__)
-
-# counters rows: the version the local gallery holds, and when the last delta was applied (epoch s).
-GALLERY_VERSION = "gallery_version"
-GALLERY_LAST_SYNC = "gallery_last_sync"
 
 DELTA_KIND = "gallery_delta"
 # dlib ResNet embeddings are only comparable with each other: the format names the embedder too.
@@ -70,6 +66,14 @@ class WireBenefits(_Wire):
         default=None, max_length=40, description="key of the policy's assistance.categories, or null"
     )
     cvlserv_flag: bool = Field(default=False, description="civil-servant subsidy (1101 insuinfo)")
+    enterprise_supplementary: bool = Field(
+        default=False, description="covered by the employer's supplementary plan (hifes_pay)"
+    )
+    mulaid_balc: str = Field(
+        default="0.00",
+        pattern=r"^\d{1,12}\.\d{2}$",
+        description="balance of the family account bound for 个人账户共济 (acct_mulaid_pay), yuan",
+    )
     insurance_active: bool = Field(default=True, description="psn_insu_stas normal, not suspended")
     deceased: bool = Field(default=False, description="recorded as deceased")
 
@@ -81,6 +85,8 @@ class WireBenefits(_Wire):
             ),
             assistance_category=self.assistance_category,
             cvlserv_flag=self.cvlserv_flag,
+            enterprise_supplementary=self.enterprise_supplementary,
+            mulaid_balc=Decimal(self.mulaid_balc),
             insurance_active=self.insurance_active,
             deceased=self.deceased,
         )

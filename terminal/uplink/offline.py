@@ -68,6 +68,15 @@ def offline_decision(
     return OfflineDecision(True, True, OFFLINE_NOTE)
 
 
+def oldest_sync(*synced: datetime | None) -> datetime | None:
+    """The oldest of several sync times; None when any of them never happened."""
+    # An estimate is only as fresh as the stalest data it was priced with, and data never fetched is
+    # staler than any age (the offline limits then decline).
+    if any(at is None for at in synced):
+        return None
+    return min((at for at in synced if at is not None), default=None)
+
+
 def is_offline(facts: UplinkFacts, now: datetime, offline_after: timedelta) -> bool:
     """Whether the upstream counts as unreachable: silent too long, or a settlement stuck too long."""
     # The kiosk does not call the upstream while settling (the sync worker does), so "offline" is

@@ -45,7 +45,7 @@ from terminal.pipeline.session import (
     State,
     claim_from_input,
 )
-from terminal.settlement import load_catalog
+from terminal.settlement import PersonBenefits, load_catalog
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.shelf import load_shelf
 from terminal.store.db import open_db
@@ -142,6 +142,10 @@ class FakeGallery:
     def person_by_claim(self, claim: IdentityClaim) -> Person:
         """Unused."""
         return PERSON
+
+    def benefits_of(self, psn_no: str) -> PersonBenefits:
+        """The defaults: insured, no filings, no assistance."""
+        return PersonBenefits()
 
 
 class FakeLedger:

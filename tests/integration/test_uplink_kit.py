@@ -22,7 +22,7 @@ from terminal.errors import UnknownPersonError
 from terminal.pipeline.bills import load_bill
 from terminal.pipeline.checkout import Checkout, OfflineGate
 from terminal.pipeline.sync import Backoff, SyncWorker
-from terminal.settlement import load_catalog
+from terminal.settlement import PersonBenefits, load_catalog
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.shelf import load_shelf
 from terminal.store.db import open_db
@@ -73,6 +73,10 @@ class PeopleGallery:
     def person_by_claim(self, claim: IdentityClaim) -> Person:
         """Unused here."""
         raise UnknownPersonError(claim.value)
+
+    def benefits_of(self, psn_no: str) -> PersonBenefits:
+        """No benefit facts from an upstream: the defaults."""
+        return PersonBenefits()
 
 
 def bill(index: int) -> Bill:

@@ -6,6 +6,7 @@ import base64
 import copy
 import json
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +244,24 @@ def test_reapplying_a_person_replaces_templates_and_keeps_one_consent_row(tmp_pa
         assert len(list(db.query("SELECT 1 FROM consents WHERE psn_no = 'P1'"))) == 1
     finally:
         db.close()
+
+
+def test_supplementary_plan_and_family_balance_travel_and_are_stored(tmp_path: Path) -> None:
+    body = _body()
+    body["upserts"][0]["benefits"].update({"enterprise_supplementary": True, "mulaid_balc": "350.00"})
+    db, gallery = _store(tmp_path)
+    try:
+        apply_gallery_delta(db, gallery, verify_delta(_signed(body), TRUSTED), AT)
+        stored = gallery.benefits_of(body["upserts"][0]["psn_no"])
+        other = gallery.benefits_of(body["upserts"][1]["psn_no"])
+    finally:
+        db.close()
+    assert stored.enterprise_supplementary is True and stored.mulaid_balc == Decimal("350.00")
+    assert other.enterprise_supplementary is False and other.mulaid_balc == Decimal("0.00")
+
+
+def test_a_family_balance_sent_as_a_number_is_refused() -> None:
+    body = _body()
+    body["upserts"][0]["benefits"]["mulaid_balc"] = 350.5
+    with pytest.raises(GalleryDeltaError):
+        verify_delta(_signed(body), TRUSTED)

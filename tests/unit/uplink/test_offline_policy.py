@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from terminal.clock import CST
-from terminal.uplink.offline import OfflineLimits, offline_decision
+from terminal.uplink.offline import OfflineLimits, offline_decision, oldest_sync
 
 NOW = datetime(2025, 6, 3, 9, 30, tzinfo=CST)
 LIMITS = OfflineLimits(max_amount=Decimal("500.00"), max_count=50, max_age=timedelta(hours=72))
@@ -51,3 +51,15 @@ def test_offline_allows_exactly_when_every_limit_holds(amount: Decimal, queued: 
     inside = amount <= LIMITS.max_amount and queued < LIMITS.max_count and age_h <= 72
     assert decision.allowed == inside
     assert decision.offline
+
+
+def test_the_oldest_sync_is_the_stalest_of_outbox_and_gallery() -> None:
+    outbox, gallery = NOW - timedelta(hours=5), NOW - timedelta(hours=73)
+    assert oldest_sync(outbox, gallery) == gallery
+    assert oldest_sync(gallery, outbox) == gallery
+    assert not offline_decision(False, Decimal("1.00"), 0, oldest_sync(outbox, gallery), NOW, LIMITS).allowed
+
+
+def test_a_sync_that_never_happened_makes_the_oldest_sync_never() -> None:
+    assert oldest_sync(NOW, None) is None
+    assert oldest_sync(None, NOW) is None
