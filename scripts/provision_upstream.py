@@ -179,5 +179,8 @@ def _fix(exc: UplinkError, url: str, terminal: TerminalSection) -> str:
             f"persists, the upstream holds another key for {terminal.terminal_id}: see the register step"
         )
     if isinstance(exc, UplinkUnknownOutcome):
-        return "the answer was lost on the way; registration and downloads are safe to repeat: re-run"
+        return (
+            "HTTP 404 means a wrong --upstream URL (the base URL only, e.g. http://HOST:PORT); otherwise the "
+            "answer was lost on the way; registration and downloads are safe to repeat: re-run"
+        )
     return "see docs/provisioning.md, 'Upstream'"
