@@ -94,7 +94,10 @@ def _upstream(terminal: Terminal) -> Check:
     differs = sorted(k for k, v in wanted.items() if saved.get(k) != v)
     if differs:
         held = ", ".join(f"{k} {saved.get(k)}" for k in differs)
-        return Check(name, False, f"registered with {held}; the config says otherwise", REGISTER_FIX)
+        config_says = ", ".join(f"{k} {wanted[k]}" for k in differs)
+        return Check(
+            name, False, f"registered with {held}; the config says otherwise ({config_says})", REGISTER_FIX
+        )
     key_file = terminal.data_dir / KEY_FILE
     if not key_file.exists() or public_key_b64(terminal_key(terminal.data_dir)) != saved.get("public_key"):
         return Check(
@@ -114,6 +117,16 @@ def gallery_check(terminal: Terminal) -> Check:
     if not uplink.url or uplink.gallery_trusted_keys is None:
         return Check(name, True, "not synced from an upstream (no [uplink] url or gallery_trusted_keys)")
     sync = "check the network to the upstream, then run `medpay sync`"
+    keys = uplink.gallery_trusted_keys
+    if not keys.is_file():
+        # Without the key every delta is refused: the gallery can only grow stale from here.
+        return Check(
+            name,
+            False,
+            f"gallery key file {keys} is missing",
+            "copy the upstream operator's gallery key file there, or run `medpay-provision all "
+            "--gallery-keys FILE`",
+        )
     now = terminal.clock.now()
     synced = last_gallery_sync(terminal.db, now.tzinfo or UTC)
     if synced is None:

@@ -105,23 +105,23 @@ def parse_trusted_keys(data: bytes) -> dict[str, bytes]:
     return keys
 
 
-def verify_signature(document: Mapping[str, Any], trusted: Mapping[str, bytes]) -> str:
-    """Check the file's signature against the trusted keys; returns the key id, PolicyError otherwise."""
+def verify_signature(
+    document: Mapping[str, Any], trusted: Mapping[str, bytes], what: str = "policy bundle"
+) -> str:
+    """Check the document's signature against the trusted keys; the key id, PolicyError naming `what`."""
     raw_sig = document.get("signature")
     if raw_sig is None:
-        raise PolicyError("policy bundle is not signed")
+        raise PolicyError(f"{what} is not signed")
     try:
         sig = Signature.model_validate(raw_sig)
         value = base64.b64decode(sig.value, validate=True)
     except (ValidationError, binascii.Error) as exc:
-        raise PolicyError(f"policy bundle signature block is malformed: {exc}") from exc
+        raise PolicyError(f"{what} signature block is malformed: {exc}") from exc
     public_raw = trusted.get(sig.key_id)
     if public_raw is None:
-        raise PolicyError(f"policy bundle is signed by key {sig.key_id}, which this terminal does not trust")
+        raise PolicyError(f"{what} is signed by key {sig.key_id}, which this terminal does not trust")
     try:
         Ed25519PublicKey.from_public_bytes(public_raw).verify(value, canonical_json(document["bundle"]))
     except InvalidSignature as exc:
-        raise PolicyError(
-            f"policy bundle signature does not verify with key {sig.key_id}: the bundle was altered"
-        ) from exc
+        raise PolicyError(f"{what} signature does not verify with key {sig.key_id}: it was altered") from exc
     return sig.key_id

@@ -18,7 +18,13 @@ class UplinkSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: Annotated[str | None, Field(description="upstream base URL, e.g. http://127.0.0.1:8765")] = None
+    url: Annotated[
+        str | None,
+        Field(
+            description="upstream base URL, e.g. http://127.0.0.1:8765",
+            pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        ),
+    ] = None
     timeout_s: Annotated[
         float, Field(description="per-request timeout; after it the outcome is unknown", gt=0)
     ] = 10.0

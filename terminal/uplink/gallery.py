@@ -224,10 +224,9 @@ def verify_delta(document: Any, trusted_keys: Mapping[str, bytes]) -> GalleryDel
             'gallery delta must be a signed document {"bundle": {...}, "signature": {...}}'
         )
     try:
-        verify_signature(document, trusted_keys)
+        verify_signature(document, trusted_keys, what="gallery delta")
     except PolicyError as exc:
-        # The shared verifier words its errors for policy bundles; the check is the same.
-        raise GalleryDeltaError(f"gallery delta refused: {exc}") from exc
+        raise GalleryDeltaError(f"refused: {exc}") from exc
     try:
         # Validated from canonical JSON bytes, so strict mode reads dates from their ISO strings.
         return GalleryDelta.model_validate_json(canonical_json(document["bundle"]))

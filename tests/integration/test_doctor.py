@@ -146,7 +146,9 @@ def test_doctor_fails_when_the_config_names_another_terminal_than_the_one_regist
     write_config(registered.config, Answers(terminal_id="KIOSK-0043"))
     upstream, _ = _upstream_checks(registered.config, registered.data, registered.synced_at)
     assert not upstream.ok
-    assert upstream.detail == "registered with terminal_id KIOSK-0042; the config says otherwise"
+    assert upstream.detail == (
+        "registered with terminal_id KIOSK-0042; the config says otherwise (terminal_id KIOSK-0043)"
+    )
     assert "medpay-provision all" in upstream.fix
 
 
@@ -169,3 +171,12 @@ def test_doctor_fails_when_the_data_folder_key_is_not_the_registered_one(registe
     assert not upstream.ok
     assert upstream.detail == f"{registered.data / KEY_FILE} is not the key registered with {registered.url}"
     assert "release the registration" in upstream.fix
+
+
+def test_doctor_fails_when_the_gallery_key_file_is_gone(registered: Registered) -> None:
+    keys = load(registered.config).uplink.gallery_trusted_keys
+    assert keys is not None
+    keys.unlink()
+    _, gallery = _upstream_checks(registered.config, registered.data, registered.synced_at)
+    assert not gallery.ok and gallery.detail == f"gallery key file {keys} is missing"
+    assert "--gallery-keys" in gallery.fix

@@ -438,3 +438,17 @@ def test_full_provisioning_on_the_shipped_config_changes_nothing(tmp_path: Path)
     again = {r.step: r.status for r in provision_all(Options(DEFAULT_CONFIG, folder))}
     assert again["data folder"] == "unchanged" and again["models"] == "unchanged"
     assert DEFAULT_CONFIG.read_bytes() == before
+
+
+def test_the_example_identity_is_flagged_until_a_real_one_is_given(tmp_path: Path) -> None:
+    from scripts.provision_config import EXAMPLE_IDENTITY
+    from terminal.config import DEFAULT_CONFIG
+
+    shipped = load(DEFAULT_CONFIG).terminal
+    assert (shipped.terminal_id, shipped.fixmedins_code) == EXAMPLE_IDENTITY, "keep the constant in step"
+    target = tmp_path / "terminal.toml"
+    assert write_config(target, Answers()).placeholder
+    real = Answers(terminal_id="KIOSK-0042", fixmedins_code="H43010500042")
+    assert not write_config(target, real, force=True).placeholder
+    # A re-run with no answers keeps the real identity and says nothing about placeholders.
+    assert not write_config(target, Answers()).placeholder
