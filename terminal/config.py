@@ -111,6 +111,18 @@ class SessionConfig(_Strict):
     bills: Annotated[
         Path, Field(description="folder of bill JSON files (the demo's bill source; relative to this file)")
     ] = Path("bills")
+    his_url: Annotated[
+        str | None,
+        Field(
+            description="the hospital HIS base URL (docs/kiosk.md); its bearer token is read from "
+            "<data>/keys/his.token; unset: bills come from the `bills` folder (demo)",
+            pattern=r"^https?://\S+$",
+        ),
+    ] = None
+    his_timeout_s: Annotated[
+        float,
+        Field(description="seconds to wait for the HIS per call; then the patient asks at the counter", gt=0),
+    ] = 5.0
 
 
 class ServiceConfig(_Strict):
@@ -146,12 +158,38 @@ class CardDevice(_SerialDevice):
     baudrate: Annotated[int, Field(description="line speed (8N1)", gt=0)] = 115200
 
 
+class PrinterDevice(_Strict):
+    """An ESC/POS receipt printer with a Chinese (GB) font; receipts print after each settlement."""
+
+    url: Annotated[
+        str,
+        Field(
+            description="socket://host:9100 (network printer), /dev/usb/lp0 (USB printer class), "
+            "/dev/ttyUSB0 or hwgrep://VID:PID (serial)",
+            min_length=1,
+        ),
+    ]
+    baudrate: Annotated[int, Field(description="line speed (8N1) of a serial printer", gt=0)] = 9600
+    encoding: Annotated[
+        Literal["gb18030", "gb2312"],
+        Field(
+            description="the printer's Chinese font: gb18030 (2-byte GBK area) or gb2312 (older printers); "
+            "characters outside it print as ?"
+        ),
+    ] = "gb18030"
+    width: Annotated[
+        int,
+        Field(description="characters per line: 32 on 58 mm paper, 48 on 80 mm (12x24 font)", ge=16, le=96),
+    ] = 32
+
+
 class DevicesSection(_Strict):
-    """The serial readers this terminal has; a device without a table is not fitted."""
+    """The serial devices this terminal has; a device without a table is not fitted."""
 
     qr: Annotated[ScannerDevice | None, Field(description="医保电子凭证 QR scanner")] = None
     card: Annotated[CardDevice | None, Field(description="social-security card reader")] = None
     barcode: Annotated[ScannerDevice | None, Field(description="pharmacy barcode scanner")] = None
+    printer: Annotated[PrinterDevice | None, Field(description="ESC/POS receipt printer")] = None
 
 
 class TerminalConfig(_Strict):

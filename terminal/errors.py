@@ -25,6 +25,11 @@ TerminalError
 │   └── DuplicateSettlementError the same bill was already settled
 ├── DeviceError
 │   └── FrameError               a garbled serial frame
+├── HisError                     the hospital HIS gave no usable answer: the patient asks at the counter
+│   ├── HisUnavailable           nothing usable came back (unreachable, 5xx, garbled reply)
+│   │   └── HisTimeout           no answer within the configured timeout (5 s by default)
+│   ├── HisAuthError             the HIS refused this terminal's bearer token (or none is provisioned)
+│   └── HisRefused               the HIS will never take this request (unknown bill, paid by another msgid)
 └── UplinkError                  the upstream could not be reached or refused a request
     ├── UplinkUnreachable        nothing reached the upstream (connect refused, 503): resending is safe
     ├── UplinkUnknownOutcome     the request may have been processed (timeout, 5xx, garbled reply):
@@ -133,6 +138,26 @@ class DeviceError(TerminalError):
 
 class FrameError(DeviceError):
     """A garbled serial frame."""
+
+
+class HisError(TerminalError):
+    """The hospital's HIS did not give the bills; the patient is sent to the counter."""
+
+
+class HisUnavailable(HisError):
+    """The HIS could not be reached, failed (5xx) or answered something unreadable."""
+
+
+class HisTimeout(HisUnavailable):
+    """The HIS did not answer within the timeout."""
+
+
+class HisAuthError(HisError):
+    """The HIS refused this terminal's bearer token, or no token is provisioned."""
+
+
+class HisRefused(HisError):
+    """The HIS answered that it will not take this request; sending it again will not help."""
 
 
 class UplinkError(TerminalError):

@@ -105,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from terminal.service.app import create_app
-    from terminal.service.wiring import FileBillSource
+    from terminal.service.his import bill_source
     from terminal.store.keys import read_token
 
     if args.demo:
@@ -117,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = terminal.config
     app = create_app(
         terminal,
-        bills=FileBillSource(config.session.bills),
+        bills=bill_source(config, terminal.data_dir),
         cashier_token=read_token(terminal.data_dir, "cashier"),
         technician_token=read_token(terminal.data_dir, "technician"),
         session_timeout=timedelta(seconds=config.session.timeout_s),

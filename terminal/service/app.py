@@ -28,6 +28,9 @@ from terminal.domain import Bill, FeeLine
 from terminal.errors import (
     BillError,
     FaceError,
+    HisError,
+    HisTimeout,
+    HisUnavailable,
     IdentityError,
     ImageError,
     ModelError,
@@ -39,8 +42,16 @@ from terminal.errors import (
 from terminal.operations import identify_faces
 from terminal.pipeline.bills import bill_from_json
 from terminal.pipeline.capture import frame_from_bytes
-from terminal.pipeline.session import LivenessFactory, Session, SessionStateError, claim_from_input
-from terminal.service.wiring import BillSource, FileBillSource, bill_summary, build_session
+from terminal.pipeline.session import (
+    LivenessFactory,
+    Session,
+    SessionJournal,
+    SessionStateError,
+    claim_from_input,
+)
+from terminal.service.devices import DeviceStatus, ReceiptPrinting
+from terminal.service.his import NOTICE_JOURNAL, HisNotifier, NoticeJournal
+from terminal.service.wiring import BillSource, FileBillSource, SettledNotice, build_session
 from terminal.settlement.bundle import load_trusted_keys, parse_bundle
 from terminal.settlement.catalog import LEVEL_CHARS
 from terminal.settlement.money import fen
@@ -65,6 +76,10 @@ _STATUS: tuple[tuple[type[TerminalError], int], ...] = (
     (SessionStateError, 409),
     (IdentityError, 409),
     (ModelError, 503),
+    # The hospital's HIS, not this terminal, failed: gateway errors, the detail says "ask at the counter".
+    (HisTimeout, 504),
+    (HisUnavailable, 503),
+    (HisError, 502),
 )
 
 _PAGES = {"kiosk": "kiosk.html", "counter": "counter.html", "tech": "tech.html"}
@@ -151,6 +166,7 @@ def create_app(
     liveness: LivenessFactory | None = None,
     session_timeout: timedelta = timedelta(seconds=120),
     event_interval: float = 0.5,
+    notice_retry: timedelta = timedelta(seconds=5),
 ) -> FastAPI:
     """The FastAPI application over one terminal and its one checkout session."""
     app = FastAPI(title="medpay terminal", version=__version__)
@@ -158,7 +174,16 @@ def create_app(
     lock = threading.Lock()
     checkout = session or build_session(terminal, timeout=session_timeout, liveness=liveness)
     source: BillSource = bills or FileBillSource(REPO_ROOT / "config" / "bills")
+    notices = HisNotifier(
+        source,
+        NoticeJournal(terminal.data_dir / NOTICE_JOURNAL),
+        terminal.clock,
+        retry_s=notice_retry.total_seconds(),
+    )
+    notices.reconcile(SessionJournal(terminal.db).settlement_of)
     basket_serial = iter(range(1, 10**9))
+    receipts = ReceiptPrinting.from_config(terminal.config, terminal.data_dir, terminal.clock)
+    devices = DeviceStatus(terminal.config, receipts)
 
     def use_terminal() -> Iterator[Terminal]:
         with lock:
@@ -279,24 +304,49 @@ def create_app(
         """Identify by QR code, social-security card or ID number."""
         return checkout.identify_credential(claim_from_input(request.method, request.value))
 
+    # The bill source is asked outside the terminal lock: a slow HIS (up to its timeout) must never hold
+    # a QR / card / ID identification or the pharmacy counter behind it.
     @app.get("/api/session/bills")
-    def session_bills(term: TerminalDep) -> dict[str, Any]:
+    def session_bills() -> dict[str, Any]:
         """Pending bills of the identified patient (already settled ones left out)."""
         psn_no = checkout.psn_no
         if psn_no is None:
             raise SessionStateError("identify the patient first")
-        pending = [b for b in source.pending(psn_no) if not term.ledger.is_settled(b.chrg_bchno)]
-        return {"bills": [bill_summary(b) for b in pending]}
+        listed = source.pending(psn_no)
+        with lock:
+            journal = SessionJournal(terminal.db)
+            settled = {b.chrg_bchno: journal.settlement_of(b.chrg_bchno) for b in listed}
+        for chrg_bchno, row in settled.items():
+            if row is not None:
+                # Settled here but still pending at the HIS: its notice is late or was never queued.
+                notices.settled(SettledNotice.from_ledger(chrg_bchno, row), listed=True)
+        return {"bills": [b.as_json() for b in listed if settled[b.chrg_bchno] is None]}
 
     @app.post("/api/session/bill")
-    def session_bill(term: TerminalDep, choice: BillChoice) -> dict[str, Any]:
+    def session_bill(choice: BillChoice) -> dict[str, Any]:
         """Load a pending bill from the bill source and show its pre-settlement."""
-        return checkout.load_bill(source.get(choice.chrg_bchno))
+        bill = source.get(choice.chrg_bchno)
+        notices.loaded(bill.chrg_bchno)
+        with lock:
+            return checkout.load_bill(bill)
 
     @app.post("/api/session/confirm")
     def session_confirm(term: TerminalDep) -> dict[str, Any]:
-        """The patient confirms: record the settlement once and show the receipt."""
-        return checkout.confirm()
+        """The patient confirms: record the settlement once and show the receipt (and print it)."""
+        view = checkout.confirm()
+        _notify_settled(term, view)
+        if receipts is not None and view.get("state") == "settled" and view.get("receipt"):
+            # Queued, not awaited: the settlement is recorded already and a printer fault must not change
+            # this answer; the journal keeps a retried confirm from printing the same msgid twice.
+            receipts.submit(view["receipt"])
+        return view
+
+    def _notify_settled(term: Terminal, view: dict[str, Any]) -> None:
+        """Queue the HIS notice of a bill the ledger now holds; never waits for the HIS."""
+        chrg_bchno = (view.get("receipt") or {}).get("chrg_bchno") if view.get("state") == "settled" else None
+        row = SessionJournal(term.db).settlement_of(chrg_bchno) if chrg_bchno else None
+        if chrg_bchno and row is not None:
+            notices.settled(SettledNotice.from_ledger(chrg_bchno, row))
 
     @app.post("/api/session/cancel")
     def session_cancel(term: TerminalDep) -> dict[str, Any]:
@@ -361,7 +411,16 @@ def create_app(
     # ---- technician (technician token) --------------------------------------------------------------
 
     @app.get("/api/tech/diagnostics", dependencies=[Depends(technician)])
-    def tech_diagnostics(term: TerminalDep) -> dict[str, Any]:
+    def tech_diagnostics() -> dict[str, Any]:
+        """Gallery size, outbox depth, models, reconciliation, recent attempts, devices, receipt printing."""
+        # Probed before taking the terminal lock: a probe waits on ports for up to seconds, and a
+        # patient's checkout must not queue behind it.
+        device_rows = devices.rows()
+        with lock:
+            out = terminal_diagnostics(terminal)
+        return {**out, "devices": device_rows, "receipt_printer": receipts.status() if receipts else None}
+
+    def terminal_diagnostics(term: Terminal) -> dict[str, Any]:
         """Gallery size, outbox depth, model versions, reconciliation differences, recent attempts."""
         try:
             manifest = load_manifest(term.config.models_dir())

@@ -261,6 +261,9 @@ def test_technician_page_shows_attempts_with_scores(photo_camera: Any, kiosk: Ki
     assert page.text_content("#summary tr[data-key='gallery size'] td") == "6"
     assert page.text_content("#summary tr[data-key='liveness'] td") == "configured"
     assert "mtcnn" in page.text_content("#models")
+    devices = page.locator("#devices tbody tr").all_text_contents()
+    assert len(devices) == 4 and all("not configured" in row for row in devices), devices
+    assert page.text_content("#summary tr[data-key='receipt printer'] td") == "not configured"
     assert re.search(r"[0-9a-f]{12}", page.text_content("#models") or "")
     row = page.locator("#attempts tbody tr:first-child td").all_text_contents()
     assert row[4] == "fail" and "active_challenge" in row[8], row

@@ -82,10 +82,18 @@ def test_devices_take_pyserial_urls_with_per_kind_baud_rates(tmp_path: Path) -> 
 
 
 def test_an_unknown_device_is_refused_with_its_line(tmp_path: Path) -> None:
-    path = _with_devices(tmp_path, '[devices.printer]\nurl = "/dev/usb/lp0"\n')
-    line = path.read_text(encoding="utf-8").splitlines().index("[devices.printer]") + 1
-    with pytest.raises(ConfigError, match=rf"terminal.toml:{line}: devices.printer: unknown key"):
+    path = _with_devices(tmp_path, '[devices.scale]\nurl = "/dev/ttyUSB3"\n')
+    line = path.read_text(encoding="utf-8").splitlines().index("[devices.scale]") + 1
+    with pytest.raises(ConfigError, match=rf"terminal.toml:{line}: devices.scale: unknown key"):
         load(path)
+
+
+def test_receipt_printer_takes_a_url_a_gb_encoding_and_a_width(tmp_path: Path) -> None:
+    printer = load(_with_devices(tmp_path, '[devices.printer]\nurl = "/dev/usb/lp0"\n')).devices.printer
+    assert printer is not None and (printer.encoding, printer.width) == ("gb18030", 32)
+    utf8 = '[devices.printer]\nurl = "socket://10.0.0.9:9100"\nencoding = "utf-8"\n'
+    with pytest.raises(ConfigError, match=r"devices.printer.encoding"):
+        load(_with_devices(tmp_path, utf8))
 
 
 def test_a_device_without_a_url_is_refused(tmp_path: Path) -> None:

@@ -20,6 +20,14 @@ function rows(tableId, records, cells) {
   }
 }
 
+// Receipt printing since the journal began: counts, and the last job (a failure says why).
+function printing(status) {
+  if (!status) return "not configured";
+  const last = status.last;
+  const lastText = last ? `; last ${last.msgid} ${last.state} at ${last.at}${last.detail ? `: ${last.detail}` : ""}` : "";
+  return `${status.printed} printed, ${status.failed} failed${lastText}`;
+}
+
 async function load() {
   $("alert").classList.add("hidden");
   const response = await fetch("/api/tech/diagnostics", {
@@ -36,6 +44,7 @@ async function load() {
     ["outbox depth", data.outbox_pending], ["reconciliation differences", data.reconcile_differences ?? "n/a"],
     ["match threshold", data.identity.threshold], ["max face attempts", data.identity.max_face_attempts],
     ["liveness", data.session.liveness], ["session", `${data.session.session_id} (${data.session.state})`],
+    ["receipt printer", printing(data.receipt_printer)],
   ];
   const body = $("summary").querySelector("tbody");
   body.replaceChildren();
@@ -47,6 +56,10 @@ async function load() {
     row.dataset.key = label;
     body.append(row);
   }
+  rows("devices", data.devices || [], (d) => [
+    [d.name], [d.url ?? ""], [d.status, { ok: "result-pass", "not configured": "" }[d.status] ?? "result-fail"],
+    [d.detail], [d.fix],
+  ]);
   rows("models", data.models, (m) => [[m.name ?? m.error], [m.task], [m.file], [m.sha256]]);
   rows("attempts", data.session.recent_attempts, (a) => [
     [a.at], [a.method], [a.passed ? "pass" : "fail"], [a.distance ?? "", "num"], [a.liveness],

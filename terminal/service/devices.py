@@ -1,0 +1,223 @@
+"""The service's devices: the receipt printed after a settlement, and device status for the technician."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+from firmware_bridge.printer import ReceiptPrinter, encode_receipt, receipt_from_view
+from firmware_bridge.probe import DEVICE_KINDS, DEVICE_NAMES, ProbeStatus, probe_device
+from terminal.config import PrinterDevice, TerminalConfig
+from terminal.errors import DeviceError
+from terminal.ports import Clock
+from terminal.uplink.offline import OFFLINE_NOTE
+
+log = logging.getLogger(__name__)
+
+PRINT_JOURNAL = "printed_receipts.sqlite"
+PRINTER_NAME = "receipt printer"
+
+# Probes from the technician page: short, so the page answers within a few seconds even when every
+# device is missing (a card reader that never answers costs 3 tries x COMMAND_TIMEOUT).
+OPEN_TIMEOUT = 1.0
+COMMAND_TIMEOUT = 0.5
+LISTEN = 0.3
+PRINTER_WAIT = 0.5
+
+
+class PrintJournal:
+    """Which receipts (by msgid) were sent to the printer, in a small SQLite file of the data folder.
+
+    In memory is not enough: after a restart the session recovers a settled bill from the ledger with
+    the same msgid, and its receipt must not come out twice. A row is written *before* the job is sent,
+    so a crash mid-job leaves "printing" and the receipt is not printed again (a duplicate paper receipt
+    reads like a second charge; a missing one is the smaller harm: the settlement is in the ledger).
+    Only a job that failed outright may be tried again.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS prints ("
+                " msgid TEXT PRIMARY KEY, state TEXT NOT NULL, at TEXT NOT NULL, detail TEXT NOT NULL)"
+            )
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        # One short connection per call: the print worker and the request threads never share one.
+        with closing(sqlite3.connect(self.path, timeout=5.0)) as db, db:
+            yield db
+
+    def claim(self, msgid: str, at: str) -> bool:
+        """Mark msgid as printing; False when it was printed (or is printing) already."""
+        with self._db() as db:
+            changed = db.execute(
+                "INSERT INTO prints (msgid, state, at, detail) VALUES (?, 'printing', ?, '')"
+                " ON CONFLICT (msgid) DO UPDATE SET state = 'printing', at = excluded.at, detail = ''"
+                " WHERE prints.state = 'failed'",
+                (msgid, at),
+            ).rowcount
+        return changed == 1
+
+    def finish(self, msgid: str, state: str, at: str, detail: str = "") -> None:
+        """Record how the job ended: printed or failed."""
+        with self._db() as db:
+            db.execute(
+                "UPDATE prints SET state = ?, at = ?, detail = ? WHERE msgid = ?", (state, at, detail, msgid)
+            )
+
+    def state(self, msgid: str) -> str | None:
+        """printing, printed, failed, or None when never tried."""
+        with self._db() as db:
+            row = db.execute("SELECT state FROM prints WHERE msgid = ?", (msgid,)).fetchone()
+        return str(row[0]) if row else None
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by state and the latest job, for the technician page."""
+        with self._db() as db:
+            counts = dict(db.execute("SELECT state, COUNT(*) FROM prints GROUP BY state").fetchall())
+            last = db.execute(
+                "SELECT msgid, state, at, detail FROM prints ORDER BY at DESC, rowid DESC"
+            ).fetchone()
+        return {
+            "printed": counts.get("printed", 0),
+            "failed": counts.get("failed", 0),
+            "last": dict(zip(("msgid", "state", "at", "detail"), last, strict=True)) if last else None,
+        }
+
+
+class ReceiptPrinting:
+    """Prints each settled receipt once, in a worker thread: a slow or dead printer never holds a checkout."""
+
+    def __init__(
+        self,
+        printer: ReceiptPrinter,
+        journal: PrintJournal,
+        device: PrinterDevice,
+        clock: Clock,
+        institution: str = "",
+    ) -> None:
+        self.printer = printer
+        self.journal = journal
+        self._device = device
+        self._clock = clock
+        self._institution = institution
+        self._jobs: queue.Queue[Mapping[str, Any]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: TerminalConfig, data_dir: Path, clock: Clock) -> ReceiptPrinting | None:
+        """The terminal's printer, or None when [devices.printer] is not configured."""
+        device = config.devices.printer
+        if device is None:
+            return None
+        printer = ReceiptPrinter(device.url, baudrate=device.baudrate)
+        journal = PrintJournal(data_dir / PRINT_JOURNAL)
+        return cls(printer, journal, device, clock, config.terminal.fixmedins_name)
+
+    def submit(self, receipt: Mapping[str, Any]) -> None:
+        """Queue the receipt of a settled session; returns at once."""
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="receipt-printer", daemon=True)
+                self._thread.start()
+        self._jobs.put(dict(receipt))
+
+    def _run(self) -> None:
+        while True:
+            receipt = self._jobs.get()
+            try:
+                self.print_once(receipt)
+            except Exception:
+                # The thread boundary: one bad receipt must not stop every later one from printing.
+                log.exception("receipt printer: job failed unexpectedly")
+
+    def print_once(self, receipt: Mapping[str, Any]) -> str:
+        """Print now unless this msgid was printed before; returns printed, failed or skipped."""
+        msgid = str(receipt.get("msgid") or "")
+        if not msgid:
+            log.warning("receipt printer: a receipt without msgid is not printed")
+            return "skipped"
+        if not self.journal.claim(msgid, self._now()):
+            log.info("receipt printer: %s was printed already; not again", msgid)
+            return "skipped"
+        document = receipt_from_view(receipt, offline_note=OFFLINE_NOTE, institution=self._institution)
+        data = encode_receipt(document, width=self._device.width, encoding=self._device.encoding)
+        try:
+            self.printer.send(data)
+        except DeviceError as exc:
+            # The settlement stands and the receipt stays on screen; the technician page shows this.
+            log.error("receipt for %s not printed: %s", msgid, exc)
+            self.journal.finish(msgid, "failed", self._now(), str(exc))
+            return "failed"
+        self.journal.finish(msgid, "printed", self._now())
+        return "printed"
+
+    def status(self) -> dict[str, Any]:
+        """Counts and the latest job."""
+        return {"url": self.printer.url, **self.journal.summary()}
+
+    def _now(self) -> str:
+        return self._clock.now().isoformat()
+
+
+class DeviceStatus:
+    """Probes each configured device for the technician page, one round at a time.
+
+    Probing from the service is safe today because the service does not hold the readers: the kiosk
+    gets QR / card input through its own page, so a probe opening a port takes it from nobody. Once the
+    service (or another process) keeps a reader open, a probe on the same port would steal its bytes
+    (Linux does not lock serial ports) and a card command would cross the poller's: that reader's
+    health() must then be shown instead of a probe. Rounds are serialised so two open technician pages
+    never probe one device at the same time.
+    """
+
+    def __init__(self, config: TerminalConfig, receipts: ReceiptPrinting | None) -> None:
+        self._config = config
+        self._receipts = receipts
+        self._lock = threading.Lock()
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per reader kind and the printer: name, url, status, detail, fix."""
+        with self._lock, ThreadPoolExecutor(max_workers=len(DEVICE_KINDS) + 1) as pool:
+            # in parallel: the page waits for the slowest probe, not for their sum
+            readers = [pool.submit(self._reader_row, kind) for kind in DEVICE_KINDS]
+            printer = pool.submit(self._printer_row)
+            return [future.result() for future in readers] + [printer.result()]
+
+    def _reader_row(self, kind: Any) -> dict[str, Any]:
+        device = getattr(self._config.devices, kind)
+        if device is None:
+            result = probe_device(kind, None)
+        else:
+            result = probe_device(
+                kind,
+                device.url,
+                device.baudrate,
+                open_timeout=OPEN_TIMEOUT,
+                command_timeout=COMMAND_TIMEOUT,
+                listen=LISTEN,
+            )
+        return _row(DEVICE_NAMES[kind], result.url, result.status, result.detail, result.fix)
+
+    def _printer_row(self) -> dict[str, Any]:
+        if self._receipts is None:
+            return _row(
+                PRINTER_NAME, None, ProbeStatus.NOT_CONFIGURED, "no [devices.printer] in the config", ""
+            )
+        check = self._receipts.printer.check(wait=PRINTER_WAIT)
+        return _row(PRINTER_NAME, self._receipts.printer.url, check.status, check.detail, check.fix)
+
+
+def _row(name: str, url: str | None, status: ProbeStatus, detail: str, fix: str) -> dict[str, Any]:
+    return {"name": name, "url": url, "status": str(status), "detail": detail, "fix": fix}
