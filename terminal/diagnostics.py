@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from pathlib import Path
 
+from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.probe import DEVICE_KINDS, DEVICE_NAMES, ProbeResult, ProbeStatus, probe_device
 from terminal.app import Terminal
 from terminal.config import TerminalConfig
@@ -64,6 +65,7 @@ def run_checks(terminal: Terminal) -> list[Check]:
             "`medpay-provision models --packs`, or disable the pack",
         ),
         *(_device_check(result) for result in probe_devices(terminal.config)),
+        printer_check(terminal.config),
         _run("face self-test", lambda: _self_test(terminal), "run `medpay-provision models`; check the CPU"),
     ]
 
@@ -159,6 +161,18 @@ def probe_devices(config: TerminalConfig, listen: float = 1.0) -> list[ProbeResu
         else:
             results.append(probe_device(kind, device.url, device.baudrate, listen=listen))
     return results
+
+
+def printer_check(config: TerminalConfig) -> Check:
+    """The receipt printer answers its status request (or is not fitted: receipts show on screen)."""
+    device = config.devices.printer
+    if device is None:
+        return Check("receipt printer", True, "not configured: receipts are shown on screen only")
+    found = ReceiptPrinter(device.url, baudrate=device.baudrate).check()
+    status = "" if found.status is ProbeStatus.OK else f"{found.status}: "
+    return Check(
+        "receipt printer", found.status is ProbeStatus.OK, f"{device.url}: {status}{found.detail}", found.fix
+    )
 
 
 def _device_check(result: ProbeResult) -> Check:

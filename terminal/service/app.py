@@ -418,7 +418,12 @@ def create_app(
         device_rows = devices.rows()
         with lock:
             out = terminal_diagnostics(terminal)
-        return {**out, "devices": device_rows, "receipt_printer": receipts.status() if receipts else None}
+        return {
+            **out,
+            "devices": device_rows,
+            "receipt_printer": receipts.status() if receipts else None,
+            "his_notices": notices.journal.summary(),
+        }
 
     def terminal_diagnostics(term: Terminal) -> dict[str, Any]:
         """Gallery size, outbox depth, model versions, reconciliation differences, recent attempts."""

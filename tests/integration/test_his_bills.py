@@ -29,6 +29,7 @@ from tests.conftest import FixedClock
 from tests.ui.server import serving
 
 TOKEN = "his-secret"
+TECH = "tech-his"
 CASHIER = "cashier-secret"
 LI = DEMO_PEOPLE[0].psn_no  # the person the simulators' QR code belongs to
 WANG = DEMO_PEOPLE[1].psn_no
@@ -86,6 +87,7 @@ def _service(
         terminal,
         bills=source,
         cashier_token=CASHIER,
+        technician_token=TECH,
         session_timeout=timedelta(seconds=60),
         notice_retry=notice_retry,
     )
@@ -126,6 +128,13 @@ def test_his_bills_are_listed_per_person_settled_and_the_his_is_told(
         paid = _wait_paid(server, BILL)
         assert (paid["state"], paid["msgid"]) == ("paid", receipt["msgid"])
         assert paid["settled"]["psn_part_amt"] == receipt["psn_part_amt"]
+        # The HIS answered before the worker wrote "sent": poll the technician view briefly.
+        for _ in range(100):
+            tech = http.get("/api/tech/diagnostics", headers={"Authorization": f"Bearer {TECH}"}).json()
+            if tech["his_notices"] == {"sent": 1}:
+                break
+            time.sleep(0.05)
+        assert tech["his_notices"] == {"sent": 1}, "the technician sees the notice delivered"
         http.post("/api/session/finish").raise_for_status()
         _identify_by_qr(http)
         assert http.get("/api/session/bills").json()["bills"] == []

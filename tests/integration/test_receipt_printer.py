@@ -195,3 +195,17 @@ def test_diagnostics_list_a_card_simulator_a_dead_scanner_and_absent_devices(
     assert rows["QR scanner"]["status"] == "unreachable" and "nothing answers" in rows["QR scanner"]["fix"]
     assert rows["barcode scanner"]["status"] == "not configured"
     assert rows["receipt printer"]["status"] == "not configured" and diag["receipt_printer"] is None
+
+
+def test_doctor_checks_the_printer_and_names_the_fix(printer: PrinterListener) -> None:
+    from terminal.diagnostics import printer_check
+
+    base = load(DEFAULT_CONFIG)
+    answering = base.model_copy(
+        update={"devices": base.devices.model_copy(update={"printer": PrinterDevice(url=printer.url)})}
+    )
+    assert printer_check(answering).ok
+    printer.close()
+    dead = printer_check(answering)
+    assert not dead.ok and "unreachable" in dead.detail and dead.fix
+    assert printer_check(base).detail.startswith("not configured")

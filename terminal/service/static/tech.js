@@ -45,6 +45,7 @@ async function load() {
     ["match threshold", data.identity.threshold], ["max face attempts", data.identity.max_face_attempts],
     ["liveness", data.session.liveness], ["session", `${data.session.session_id} (${data.session.state})`],
     ["receipt printer", printing(data.receipt_printer)],
+    ["HIS paid notices", Object.entries(data.his_notices || {}).map(([state, n]) => `${state} ${n}`).join(", ") || "none"],
   ];
   const body = $("summary").querySelector("tbody");
   body.replaceChildren();
