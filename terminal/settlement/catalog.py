@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -81,6 +81,41 @@ class CatalogItem(BaseModel):
         return self
 
 
+class ItemPlan(NamedTuple):
+    """What pricing a fee line needs from its catalogue item, read once per item, not once per line.
+
+    A tuple of plain values: the line loop unpacks it in one step instead of reading five attributes
+    of a pydantic model and comparing two Decimals for every fee line. Built from the item alone, when
+    the catalogue is loaded, so nothing in it can outlive or leak beyond its catalogue.
+    """
+
+    item: CatalogItem
+    fully_selfpaid: bool  # 丙, or a self-pay-first ratio of 1 or more: the whole line is the patient's
+    selfpay_prop: Decimal
+    has_selfpay_prop: bool  # False when selfpay_prop is zero (0 × anything rounds to 0.00)
+    pric_uplmt_amt: Decimal | None
+    chrgitm_lv: str
+    name: str
+    lmt_used_flag: str
+    limited: bool  # carries a gender or age limit, so the fund-safety limit check must look at it
+
+
+def item_plan(item: CatalogItem) -> ItemPlan:
+    """The pricing facts of one item, as line_layer reads them."""
+    prop = item.selfpay_prop
+    return ItemPlan(
+        item,
+        item.chrgitm_lv == "03" or prop >= 1,
+        prop,
+        bool(prop),
+        item.pric_uplmt_amt,
+        item.chrgitm_lv,
+        item.name,
+        item.lmt_used_flag,
+        item.gend_lmt is not None or item.min_age is not None or item.max_age is not None,
+    )
+
+
 class Catalog(BaseModel):
     """A catalogue: items keyed by med_list_codg, with where the data came from."""
 
@@ -92,6 +127,7 @@ class Catalog(BaseModel):
     source: Annotated[str, Field(description="where the entries come from")] = ""
     items: Annotated[tuple[CatalogItem, ...], Field(description="catalogue entries")]
     _index: dict[str, CatalogItem] = PrivateAttr(default_factory=dict)
+    _plans: dict[str, ItemPlan] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_codes(self) -> Catalog:
@@ -103,8 +139,15 @@ class Catalog(BaseModel):
         return self
 
     def model_post_init(self, __context: object) -> None:
-        """Index the items once; lookups happen for every fee line."""
+        """Index the items and their pricing plans once; lookups happen for every fee line."""
         self._index = {item.med_list_codg: item for item in self.items}
+        self._plans = {item.med_list_codg: item_plan(item) for item in self.items}
+
+    @property
+    def plans(self) -> Mapping[str, ItemPlan]:
+        """Each item's pricing plan by med_list_codg (read-only: the engine's line loop uses it)."""
+        plans: dict[str, ItemPlan] = self.__pydantic_private__["_plans"]  # type: ignore[index]
+        return plans
 
     def find(self, med_list_codg: str) -> CatalogItem | None:
         """The item with this code, or None."""

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from terminal.domain import Bill, Person
 from terminal.errors import BillError, SettlementError
@@ -21,6 +20,7 @@ from terminal.settlement.layers import (
     effective_ratio,
     mutual_aid_layer,
     pool_layer,
+    price_bill,
     price_lines,
     ratio_layer,
     segmented_layer,
@@ -30,6 +30,7 @@ from terminal.settlement.money import FEN, ZERO, clamp_ratio, fen, total
 from terminal.settlement.policy import (
     AssistanceCategory,
     Benefit,
+    CriticalIllness,
     CriticalIllnessTilt,
     PolicyBundle,
     Scheme,
@@ -103,45 +104,46 @@ def _check_lines(bill: Bill) -> None:
             )
 
 
-@dataclass
 class _Run:
     """The running state of one presettle call (local to it; nothing escapes but the frozen result)."""
 
-    before: Accumulators
-    counters: dict[str, Decimal] = field(default_factory=dict)
-    trace: list[TraceStep] = field(default_factory=list)
+    __slots__ = ("before", "counters", "trace")
+
+    def __init__(self, before: Accumulators) -> None:
+        self.before = before
+        self.counters: dict[str, Decimal] = {}
+        self.trace: list[TraceStep] = []
 
     def get(self, kind: str, scope: str = "") -> Decimal:
-        key = acc.counter(kind, scope)
+        key = f"{kind}.{scope}" if scope else kind  # acc.counter(), inline: a dozen calls a settlement
         found = self.counters.get(key)
         return self.before.counters.get(key, _NOUGHT) if found is None else found
 
     def add(self, kind: str, scope: str, amount: Decimal) -> None:
         if amount:
-            key = acc.counter(kind, scope)
-            self.counters[key] = self.get(kind, scope) + amount
+            key = f"{kind}.{scope}" if scope else kind
+            found = self.counters.get(key)
+            self.counters[key] = (self.before.counters.get(key, _NOUGHT) if found is None else found) + amount
 
     def note(self, layer: str, text: str) -> None:
         self.trace.append(filled(TraceStep, {"layer": layer, "text": text}))
 
     def after(self) -> Accumulators:
-        return Accumulators(self.before.year, {**self.before.counters, **self.counters})
+        return Accumulators.built(self.before.year, {**self.before.counters, **self.counters})
 
     def delta(self, after: Accumulators) -> AccumulatorDelta:
         """before.delta_to(after), over the counters this run touched: every other change is zero."""
         old, new = self.before.counters, after.counters
-        return AccumulatorDelta(
+        return AccumulatorDelta.built(
             self.before.year, {k: new.get(k, _NOUGHT) - old.get(k, _NOUGHT) for k in self.counters}
         )
 
 
-@dataclass(frozen=True)
-class _Group:
+class _Group(NamedTuple):
     """Lines priced together by one benefit (or one 门特 disease, or not pooled at all)."""
 
     label: str
-    lines: tuple[LineResult, ...]
-    inscp: Decimal  # total of the lines' inscp_scp_amt, in line order
+    inscp: Decimal  # total of the group's lines' inscp_scp_amt, added in line order
     benefit: Benefit | None = None
     disease: str | None = None
 
@@ -186,39 +188,41 @@ def _groups(
     context: SettlementContext,
 ) -> list[_Group]:
     """The bill's lines by who prices them; `inscp` is the in-scope total of all `lines`."""
-    filed: dict[str, list[LineResult]] = {}
-    rest: list[LineResult] = []
+    filed: dict[str, Decimal] = {}  # covered disease code → its lines' in-scope total so far
+    rest_inscp = inscp  # all lines in one group (the usual bill): the bill's total, already summed
+    has_rest = True
     opsp_bill = bill.med_type in policy.opsp.med_types
     if opsp_bill:
-        # per disease code seen: its lines if the scheme's table has it and a filing covers it, else None
-        covered: dict[str, list[LineResult] | None] = {}
+        # One pass keeps a running total per group instead of collecting each group's lines and
+        # summing them after: each total still starts at ZERO and adds its own lines in line order.
+        covered: dict[str, bool] = {}  # per disease code seen: in the scheme's table and filed?
+        zero = ZERO
+        rest_sum = zero
+        has_rest = False
         for line in lines:
             code = line.dise_codg
             if code is not None:
-                if code in covered:
-                    group = covered[code]
-                else:
-                    ok = code in scheme.opsp_diseases and any(
+                ok = covered.get(code)
+                if ok is None:
+                    ok = covered[code] = code in scheme.opsp_diseases and any(
                         f.covers(code, context.setl_date) for f in context.benefits.opsp_filings
                     )
-                    group = covered[code] = [] if ok else None
-                if group is not None:
-                    group.append(line)
+                if ok:
+                    filed[code] = filed.get(code, zero) + line.inscp_scp_amt
                     continue
-            rest.append(line)
-        filed = {code: group for code, group in covered.items() if group}
-    else:
-        rest = list(lines)
-    groups = [
-        _Group(
-            f"门特 {scheme.opsp_diseases[code].name}({code})",
-            tuple(group),
-            total([line.inscp_scp_amt for line in group]),
-            disease=code,
-        )
-        for code, group in sorted(filed.items())
-    ]
-    if rest:
+            rest_sum += line.inscp_scp_amt
+            has_rest = True
+        if filed:
+            rest_inscp = rest_sum
+    groups = (
+        [
+            _Group(f"门特 {scheme.opsp_diseases[code].name}({code})", total_, disease=code)
+            for code, total_ in sorted(filed.items())
+        ]
+        if filed
+        else []
+    )
+    if has_rest:
         med_type = bill.med_type
         if opsp_bill and scheme.benefit_for(med_type) is None and med_type not in scheme.unpooled_med_types:
             # A 门特 bill whose lines no valid filing covers settles as an ordinary outpatient visit.
@@ -230,9 +234,7 @@ def _groups(
                 f"{next(k for k, v in policy.schemes.items() if v is scheme)}"
             )
         label = benefit.name if benefit else f"med_type {med_type} 不纳入统筹"
-        # all lines in one group (the usual bill): the bill's in-scope total, already summed in line order
-        rest_inscp = inscp if not filed else total([line.inscp_scp_amt for line in rest])
-        groups.append(_Group(label, tuple(rest), rest_inscp, benefit=benefit))
+        groups.append(_Group(label, rest_inscp, benefit=benefit))
     return groups
 
 
@@ -431,17 +433,7 @@ def _critical_illness(
     rule = policy.critical_illness
     if rule is None or person.insutype not in rule.insutypes or bill.med_type not in rule.med_types:
         return ZERO
-    threshold = rule.threshold
-    segments = tuple((s.upto, s.ratio) for s in rule.segments)
-    cap: Decimal | None = rule.annual_cap
-    tilt_note = ""
-    tilt = _tilt(policy, context)
-    if tilt is not None:
-        # 国办发〔2021〕42号: assistance recipients get a lower threshold, higher ratios, maybe no cap.
-        threshold = fen(threshold * tilt.threshold_factor)
-        segments = tuple((upto, clamp_ratio(ratio + tilt.ratio_bonus)) for upto, ratio in segments)
-        cap = None if tilt.remove_cap else cap
-        tilt_note = f" (救助对象倾斜: 起付线 {threshold!s}, 比例各加 {_pct(tilt.ratio_bonus)})"
+    threshold, segments, cap, tilt_note, bands = _critical_terms(rule, _tilt(policy, context))
     before = run.get(acc.CRITICAL_ILLNESS_BASE)
     cap_remaining = None if cap is None else cap - run.get(acc.CRITICAL_ILLNESS_PAID)
     pay = segmented_layer(before, selfpay, threshold, segments, cap_remaining)
@@ -450,7 +442,7 @@ def _critical_illness(
     text = (
         f"大病保险{tilt_note}: 本年累计范围内自付 {fen(before)!s} → {fen(before + selfpay)!s}, "
         f"起付线 {threshold!s}, "
-        f"分段 [{_bands(segments)}], 支付 {pay!s}"
+        f"分段 [{bands}], 支付 {pay!s}"
     )
     run.note("critical_illness", text)
     limit = pay if cap_remaining is None else cap_remaining
@@ -458,10 +450,47 @@ def _critical_illness(
     return pay
 
 
-@lru_cache(maxsize=64)
-def _bands(segments: tuple[tuple[Decimal | None, Decimal], ...]) -> str:
-    # Cached: the same few segment tables (plain and tilted) are printed in every critical-illness trace.
-    return ", ".join(f"{'以上' if u is None else f'≤{fen(u)!s}'} {_pct(r)}" for u, r in segments)
+class _CriticalTerms(NamedTuple):
+    """The critical-illness terms a person gets under one rule, tilted or not, and their trace text."""
+
+    threshold: Decimal
+    segments: tuple[tuple[Decimal | None, Decimal], ...]
+    cap: Decimal | None
+    tilt_note: str
+    bands: str
+
+
+# (id(rule), id(tilt)) → (rule, tilt, terms). The terms depend only on the two policy objects, which
+# are frozen all the way down, yet were rebuilt for every resident's bill (segment tuples, tilted
+# ratios, the band text). Each entry holds the objects themselves, so their ids cannot be reused by
+# other objects while it exists, and a hit must find the very same objects: a bundle copied with other
+# tables (model_copy shares nothing here) never reads another bundle's terms.
+_TERMS: dict[tuple[int, int], tuple[CriticalIllness, CriticalIllnessTilt | None, _CriticalTerms]] = {}
+_TERMS_MAX = 64  # a kiosk loads one or two bundles a year; the bound only keeps tests from growing it
+
+
+def _critical_terms(rule: CriticalIllness, tilt: CriticalIllnessTilt | None) -> _CriticalTerms:
+    """The threshold, segments, cap and texts of `rule` for a person with `tilt` (or none)."""
+    key = (id(rule), id(tilt))
+    hit = _TERMS.get(key)
+    if hit is not None and hit[0] is rule and hit[1] is tilt:
+        return hit[2]
+    threshold = rule.threshold
+    segments = tuple((s.upto, s.ratio) for s in rule.segments)
+    cap: Decimal | None = rule.annual_cap
+    tilt_note = ""
+    if tilt is not None:
+        # 国办发〔2021〕42号: assistance recipients get a lower threshold, higher ratios, maybe no cap.
+        threshold = fen(threshold * tilt.threshold_factor)
+        segments = tuple((upto, clamp_ratio(ratio + tilt.ratio_bonus)) for upto, ratio in segments)
+        cap = None if tilt.remove_cap else cap
+        tilt_note = f" (救助对象倾斜: 起付线 {threshold!s}, 比例各加 {_pct(tilt.ratio_bonus)})"
+    bands = ", ".join(f"{'以上' if u is None else f'≤{fen(u)!s}'} {_pct(r)}" for u, r in segments)
+    terms = _CriticalTerms(threshold, segments, cap, tilt_note, bands)
+    if len(_TERMS) >= _TERMS_MAX:
+        _TERMS.clear()
+    _TERMS[key] = (rule, tilt, terms)
+    return terms
 
 
 def _tilt(policy: PolicyBundle, context: SettlementContext) -> CriticalIllnessTilt | None:
@@ -613,20 +642,31 @@ def presettle(
     context: SettlementContext,
 ) -> SettlementResult:
     """Price a bill for a person: per-line results, setlinfo, setldetail, trace and new accumulators."""
-    check_bill(bill)
+    # Layer 1: each line into fully self-paid / over-limit / self-pay-first / in-scope (2204).
+    # One pass checks, looks up and prices every line. It is pure, so running it before the checks
+    # below changes nothing; a bill it doubts goes the long way, which raises what it always raised.
+    priced = price_bill(bill.lines, catalog.plans)
+    if priced is None:
+        check_bill(bill)
     _check_period(policy, accumulators, context)
     scheme = _scheme(policy, person)
     run = _Run(accumulators)
 
-    # Layer 1: each line into fully self-paid / over-limit / self-pay-first / in-scope (2204).
-    items = catalog.items_for(bill.lines)
-    findings = fund_safety(bill, items, person, context, policy.fund_safety)
+    if priced is None:
+        items = catalog.items_for(bill.lines)
+        limited = None
+    else:
+        items, limited = priced.items, priced.limited
+    findings = fund_safety(bill, items, person, context, policy.fund_safety, limited=limited)
     blocking = [f for f in findings if f.action == "block"]
     if blocking:
         raise FundSafetyError(blocking)
     for finding in findings:
         run.note("fund_safety", f"基金安全提示({finding.check}): {finding.message}")
-    lines, sums = price_lines(bill.lines, items)  # line_layer over every line, and the sums
+    if priced is None:
+        lines, sums = price_lines(bill.lines, items)  # line_layer over every line, and the sums
+    else:
+        lines, sums = priced.lines, priced.sums
     medfee, fulamt, overlmt = sums.medfee, sums.fulamt, sums.overlmt
     preselfpay, inscp = sums.preselfpay, sums.inscp
     run.note(
@@ -655,9 +695,10 @@ def presettle(
             )
         else:
             run.note("pool", f"{group.label}: 范围内 {group.inscp!s} 由个人支付")
-    hifp_pay = total(step.pay for _, step in steps)
-    act_pay_dedc = total(step.deductible_applied for _, step in steps)
-    main = max(steps, key=lambda s: s[0].inscp, default=None)
+    hifp_pay = total([step.pay for _, step in steps])
+    act_pay_dedc = total([step.deductible_applied for _, step in steps])
+    # the group with the largest in-scope cost (the first of equals); most bills have one group
+    main = steps[0] if len(steps) == 1 else max(steps, key=lambda s: s[0].inscp, default=None)
     pool_ratio = main[1].ratio if main else ZERO
     setldetail: list[SetlDetail] = []
     if steps:
@@ -692,7 +733,7 @@ def presettle(
     oth_pay = ZERO
     # setldetail lists the funds that paid, and the pooled fund whenever it priced the bill (its
     # setl_proc_info explains a deductible that swallowed everything); the trace keeps the rest.
-    setldetail = [d for d in setldetail if d.fund_payamt > 0 or d.fund_pay_type == scheme.fund_pay_type]
+    setldetail = [d for d in setldetail if d.fund_payamt > _NOUGHT or d.fund_pay_type == scheme.fund_pay_type]
     fund_pay_sumamt = hifp_pay + cvlserv_pay + hifes_pay + hifmi_pay + hifob_pay + maf_pay + oth_pay
     hosp_part_amt = ZERO  # DRG differences are between fund and hospital, never the patient's (domain 2.5)
     psn_part_amt = medfee - fund_pay_sumamt - hosp_part_amt

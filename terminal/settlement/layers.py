@@ -6,14 +6,15 @@ checked by hand with plain numbers. Every amount returned is already rounded to 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, getcontext
+from typing import NamedTuple
 
 from terminal.domain import FeeLine
-from terminal.settlement.catalog import CatalogItem
+from terminal.settlement.catalog import CatalogItem, ItemPlan
 from terminal.settlement.money import FEN, ONE, ZERO, clamp_ratio, fen
-from terminal.settlement.result import LineResult
+from terminal.settlement.result import LineResult, filled
 
 
 def line_layer(line: FeeLine, item: CatalogItem) -> LineResult:
@@ -138,6 +139,141 @@ def price_lines(
     return tuple(out), LineTotals(medfee, fulamt_sum, overlmt_sum, preselfpay_sum, inscp_sum)
 
 
+class PricedBill(NamedTuple):
+    """A bill's lines after check_bill, Catalog.items_for and price_lines, from one pass."""
+
+    items: tuple[CatalogItem, ...]
+    lines: tuple[LineResult, ...]
+    sums: LineTotals
+    limited: tuple[int, ...]  # positions of the lines whose item carries a gender or age limit
+
+
+_NOUGHT = Decimal(0)
+
+
+def price_bill(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan]) -> PricedBill | None:
+    """check_bill, items_for and price_lines in one pass over the lines; None if any might refuse.
+
+    A bill that gets None must go the long way (check_bill, Catalog.items_for, price_lines), which
+    raises what it raised before, in the same order; so does a bill this pass cannot price exactly
+    (see below). For every other bill the result is what those three give, every Decimal with the
+    same value, sign and exponent: each line meets check_bill's conditions before it is priced. One
+    loop instead of three reads each line once, and the item's plan saves two Decimal comparisons and
+    five model attributes a line. tests/unit/settlement/test_fast_paths.py holds it to the long way.
+
+    It leaves out operations price_lines does whose result it already has, which is exact only while
+    no operation rounds and x − x is +0: so it gives up on a thread context rounding ROUND_FLOOR (the
+    one mode where x − x is −0), and on a bill whose total needs as many digits as the context keeps
+    (every amount summed or subtracted here is a multiple of the total's last digit and no larger
+    than the total, so when the total is exact and short of the precision, so is every step).
+    """
+    if not lines:
+        return None
+    context = getcontext()
+    if context.rounding == ROUND_FLOOR:
+        return None
+    quantize = Decimal.quantize
+    half_up = ROUND_HALF_UP
+    zero = ZERO
+    nought = _NOUGHT  # Decimal against Decimal: comparing with the int 0 converts it every time
+    cent = FEN
+    neg_cent = -FEN
+    new = tuple.__new__
+    line_cls = LineResult
+    items: list[CatalogItem] = []
+    add_item = items.append
+    out: list[LineResult] = []
+    append = out.append
+    limited: list[int] = []
+    medfee = fulamt_sum = overlmt_sum = preselfpay_sum = zero
+    try:
+        for line in lines:
+            item, selfpaid, prop, has_prop, ceiling, level, name, flag, lmt = plans[line.med_list_codg]
+            fee = line.det_item_fee_sumamt
+            cnt = line.cnt
+            pric = line.pric
+            # check_bill's conditions: a line that fails any sends the bill the long way. Two are
+            # written more cheaply. "fee is in whole fen" as fee % 0.01 == 0 (a remainder instead of
+            # a quantize, whose rounding argument costs as much again, and a comparison): both raise
+            # for the same fees (those ≥ 10^26) and agree on all others. And |cnt × pric − fee| ≤
+            # 0.01 as two comparisons, without building the absolute value.
+            if cnt <= nought or pric < nought or fee < nought:
+                return None
+            # a zero with fee's sign and the lower of fee's exponent and −2 when fee is in whole fen
+            whole = fee % cent
+            if whole or not neg_cent <= cnt * pric - fee <= cent:
+                return None
+            # price_lines' arithmetic (see there for the subtractions of ZERO it already leaves out)
+            if selfpaid:
+                fulamt = fee
+                overlmt = preselfpay = zero
+                fulamt_sum += fee
+                # fee − fee − ZERO is +0 with the lower of fee's exponent and −2: `whole`, unless
+                # fee is −0 (then `whole` is −0)
+                inscp = whole if fee else fee - fee - zero
+            else:
+                fulamt = overlmt = preselfpay = zero
+                if ceiling is not None and fee > (allowed := quantize(ceiling * cnt, cent, half_up)):
+                    overlmt = fee - allowed
+                    overlmt_sum += overlmt
+                    # fee − ZERO − overlmt is allowed, with fee's exponent where that is below −2
+                    inscp = allowed + whole
+                    inside = allowed  # fee − overlmt, the same value: the product below is rounded
+                else:
+                    inscp = fee - zero
+                    inside = fee  # fee − ZERO: the same value and sign
+                if has_prop:
+                    preselfpay = quantize(inside * prop, cent, half_up)
+                    preselfpay_sum += preselfpay
+                    inscp -= preselfpay
+            append(
+                new(
+                    line_cls,
+                    (
+                        line.feedetl_sn,
+                        line.med_list_codg,
+                        line.name or name,
+                        cnt,
+                        pric,
+                        fee,
+                        level,
+                        prop,
+                        ceiling,
+                        fulamt,
+                        overlmt,
+                        preselfpay,
+                        inscp,
+                        flag,
+                        line.dise_codg,
+                    ),
+                )
+            )
+            if lmt:
+                limited.append(len(items))
+            add_item(item)
+            medfee += fee
+    except (KeyError, ArithmeticError):
+        return None  # an unknown code, or a value check_bill's fast pass would also have doubted
+    if len({line.feedetl_sn for line in lines}) != len(out):
+        return None  # a repeated feedetl_sn
+    if len(medfee.as_tuple().digits) >= context.prec:
+        return None  # the total may have been rounded: price_lines does every operation itself
+    # Σ inscp, which price_lines adds line by line: each line's inscp is its fee less its other
+    # three parts, exactly, and both sides carry the total's exponent.
+    inscp_sum = medfee - fulamt_sum - overlmt_sum - preselfpay_sum
+    sums = filled(
+        LineTotals,
+        {
+            "medfee": medfee,
+            "fulamt": fulamt_sum,
+            "overlmt": overlmt_sum,
+            "preselfpay": preselfpay_sum,
+            "inscp": inscp_sum,
+        },
+    )
+    return new(PricedBill, (tuple(items), tuple(out), sums, tuple(limited)))
+
+
 def year_deductible_remaining(deductible: Decimal, used: Decimal) -> Decimal:
     """What is left of a yearly deductible after what the person already paid this year."""
     return max(ZERO, deductible - used)
@@ -183,15 +319,19 @@ def pool_layer(
         # unrounded (only payments are rounded): rounding it here made one more fen of bill add two fen
         # of subsidy at the cap edge, so a larger bill could lower the personal share.
         over_cap = max(ZERO, eligible - pay / ratio)
-    return PoolStep(
-        inscp=inscp,
-        deductible_applied=applied,
-        eligible=eligible,
-        ratio=ratio,
-        pay=pay,
-        cap_remaining=cap_remaining,
-        capped=capped,
-        over_cap_base=over_cap,
+    # every field given, so filled() builds what PoolStep(...) would, without eight object.__setattr__
+    return filled(
+        PoolStep,
+        {
+            "inscp": inscp,
+            "deductible_applied": applied,
+            "eligible": eligible,
+            "ratio": ratio,
+            "pay": pay,
+            "cap_remaining": cap_remaining,
+            "capped": capped,
+            "over_cap_base": over_cap,
+        },
     )
 
 

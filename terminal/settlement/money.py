@@ -9,6 +9,7 @@ FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
 ONE = Decimal("1")
 RATIO_PLACES = Decimal("0.0001")  # pool_prop_selfpay is a (5,4) field in 2207
+_NOUGHT = Decimal(0)  # built once: clamp_ratio runs for every pooled step
 
 
 def fen(amount: Decimal) -> Decimal:
@@ -30,7 +31,7 @@ def total(amounts: Iterable[Decimal]) -> Decimal:
 
 def clamp_ratio(value: Decimal) -> Decimal:
     """Keep a computed ratio inside [0, 1] (bonuses and reductions can push it out)."""
-    return min(max(value, Decimal(0)), ONE)
+    return min(max(value, _NOUGHT), ONE)
 
 
 def yuan(amount: Decimal) -> str:

@@ -163,7 +163,12 @@ class Scheme(_Sourced):
 
     def benefit_for(self, med_type: str) -> Benefit | None:
         """The benefit that prices this med_type, or None."""
-        return next((b for b in self.benefits if med_type in b.med_types), None)
+        # a loop, not next() over a generator: this runs for every bill, and an unfinished generator
+        # costs more to close than the search itself
+        for benefit in self.benefits:
+            if med_type in benefit.med_types:
+                return benefit
+        return None
 
 
 class OpspPolicy(_Strict):

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 
-from terminal.domain import Bill, Person
+from terminal.domain import Bill, FeeLine, Person
 from terminal.errors import SettlementError
 from terminal.settlement.catalog import CatalogItem
 from terminal.settlement.context import SettlementContext
 from terminal.settlement.policy import FundSafety, SafetyCheck
-from terminal.settlement.result import Finding
+from terminal.settlement.result import Finding, filled
 
 
 class FundSafetyError(SettlementError):
@@ -77,13 +77,27 @@ def dispensing_findings(
 
 
 def limit_findings(
-    bill: Bill, items: Sequence[CatalogItem], person: Person, day: date
+    bill: Bill,
+    items: Sequence[CatalogItem],
+    person: Person,
+    day: date,
+    *,
+    limited: Sequence[int] | None = None,
 ) -> list[tuple[SafetyCheck, str]]:
-    """Lines that break a catalogue item's gender or age limit."""
+    """Lines that break a catalogue item's gender or age limit.
+
+    `limited`, when given, holds the positions of every line whose item carries a limit (in order).
+    """
     out: list[tuple[SafetyCheck, str]] = []
     age = age_on(person.brdy, day) if person.brdy is not None else None
     plain_age = age is None or 0 <= age <= 200  # passes the default bounds of an item without limits
-    for line, item in zip(bill.lines, items, strict=True):
+    pairs: Iterable[tuple[FeeLine, CatalogItem]]
+    if plain_age and limited is not None:
+        # only items with a limit can fire for a plain age, and the caller listed exactly those
+        pairs = [(bill.lines[i], items[i]) for i in limited]
+    else:
+        pairs = zip(bill.lines, items, strict=True)
+    for line, item in pairs:
         if plain_age and item.gend_lmt is None and item.min_age is None and item.max_age is None:
             continue  # most items carry no limit: nothing to find
         if item.gend_lmt is not None and person.gend in ("1", "2") and person.gend != item.gend_lmt:
@@ -98,14 +112,32 @@ def limit_findings(
 
 
 def fund_safety(
-    bill: Bill, items: Sequence[CatalogItem], person: Person, context: SettlementContext, rules: FundSafety
+    bill: Bill,
+    items: Sequence[CatalogItem],
+    person: Person,
+    context: SettlementContext,
+    rules: FundSafety,
+    *,
+    limited: Sequence[int] | None = None,
 ) -> tuple[Finding, ...]:
-    """Every check that fired, with the action the policy gives it (unlisted checks only flag)."""
+    """Every check that fired, with the action the policy gives it (unlisted checks only flag).
+
+    `limited` may list the positions of the lines whose item has a gender or age limit (PricedBill).
+    """
     raw = [
         *insurance_findings(context),
         *identity_findings(context),
         *duplicate_findings(bill, context),
         *dispensing_findings(bill, items, context, rules.repeat_dispensing_tolerance_days),
-        *limit_findings(bill, items, person, context.setl_date),
+        *limit_findings(bill, items, person, context.setl_date, limited=limited),
     ]
-    return tuple(Finding(check, rules.actions.get(check, "flag"), message) for check, message in raw)
+    if not raw:
+        return ()
+    actions = rules.actions
+    # filled() builds what Finding(...) would, without a frozen __init__'s object.__setattr__ calls
+    return tuple(
+        [
+            filled(Finding, {"check": check, "action": actions.get(check, "flag"), "message": message})
+            for check, message in raw
+        ]
+    )
