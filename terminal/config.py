@@ -89,6 +89,14 @@ class IdentityConfig(_Strict):
     max_gallery_for_1n: Annotated[
         int, Field(description="largest gallery searched 1:N without a second factor", ge=1)
     ] = 5000
+    face_lockout_s: Annotated[
+        int,
+        Field(
+            description="failed face attempts count across sessions for this long: cancelling and "
+            "starting again does not give an attacker new attempts",
+            ge=0,
+        ),
+    ] = 600
 
 
 class SettlementConfig(_Strict):

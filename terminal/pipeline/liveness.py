@@ -19,7 +19,7 @@ from terminal.vision.liveness.challenge import ChallengeConfig, ChallengeSession
 from terminal.vision.liveness.depth import DepthCheck, DepthConfig
 from terminal.vision.liveness.fusion import Decision, LivenessConfig, fuse
 from terminal.vision.liveness.nir import NirCheck, NirConfig
-from terminal.vision.liveness.pose import HeadPose, head_pose
+from terminal.vision.liveness.pose import head_pose
 from terminal.vision.liveness.sources import FrameSource, SensorFrame
 from terminal.vision.liveness.types import CheckResult, LivenessCheck, LivenessSample, landmark_array
 
@@ -70,18 +70,23 @@ def _largest(boxes: list[FaceBox]) -> FaceBox | None:
     return max(boxes, key=lambda b: b.width * b.height) if boxes else None
 
 
-def _frontality(box: FaceBox) -> float:
-    pose = head_pose(landmark_array(box))
-    return abs(pose.yaw) + abs(pose.pitch)
+def _turns(captures: list[_Capture]) -> dict[int, float]:
+    """How far each capture with a face is turned from the attempt's first face pose, in degrees.
+
+    Relative, not absolute: a camera mounted above or below eye level makes every frame of a patient
+    look pitched, and "most frontal" must mean "most like how this patient first faced the camera".
+    """
+    poses = {i: head_pose(landmark_array(c.box)) for i, c in enumerate(captures) if c.box is not None}
+    if not poses:
+        return {}
+    base = poses[min(poses)]
+    return {i: abs(p.yaw - base.yaw) + abs(p.pitch - base.pitch) for i, p in poses.items()}
 
 
 def _sensor_sample(captures: list[_Capture], kind: Literal["nir", "depth"]) -> LivenessSample:
     """The most frontal capture carrying `kind`, with its neighbours' frames (pulsed NIR emitters)."""
-    scored = [
-        (_frontality(c.box), i)
-        for i, c in enumerate(captures)
-        if c.box is not None and getattr(c.frame, kind) is not None
-    ]
+    turns = _turns(captures)
+    scored = [(turn, i) for i, turn in turns.items() if getattr(captures[i].frame, kind) is not None]
     if not scored:
         return LivenessSample(rgb=(), boxes=())
     with_kind = [i for _, i in scored]
@@ -236,24 +241,21 @@ class LivenessSession:
         raise IdentityError("liveness has not passed for this session")
 
     def identity_frames(self) -> tuple[Frame, ...]:
-        """The most frontal face frame of each half of the passed attempt, for identification.
+        """The most frontal face frame of each third of the passed attempt, for identification.
 
         Identifying on the challenge's own frames binds the identity to the live presentation (no
-        photo swapped in afterwards); two frames from different moments must name the same person,
-        so a live attacker cannot lift a victim's photo into view for the last frames alone.
+        photo swapped in afterwards). Frames from the start, the middle and the end of the challenge
+        must all name the same person, and the challenge itself fails when the face jumps or is lost
+        between frames, so a second face cannot stand in for part of the attempt unnoticed.
         """
-        faces = [(c.frame.rgb, head_pose(landmark_array(c.box))) for c in self._passed_captures if c.box]
-        if not self._passed or not faces:
+        turns = _turns(self._passed_captures)
+        if not self._passed or not turns:
             raise IdentityError("liveness has not passed for this session")
-        # "Frontal" is relative to how this patient first faced this camera (mounting height varies).
-        base = faces[0][1]
-
-        def turned(item: tuple[Frame, HeadPose]) -> float:
-            return abs(item[1].yaw - base.yaw) + abs(item[1].pitch - base.pitch)
-
-        half = max(1, len(faces) // 2)
-        halves = [faces[:half], faces[half:] or faces[:half]]
-        return tuple(min(part, key=turned)[0] for part in halves)
+        order = sorted(turns)
+        size = max(1, len(order) // 3)
+        thirds = [order[:size], order[size : 2 * size] or order[:size], order[2 * size :] or order[:size]]
+        picked = dict.fromkeys(min(part, key=lambda i: turns[i]) for part in thirds)
+        return tuple(self._passed_captures[i].frame.rgb for i in picked)
 
     def diagnostics(self) -> tuple[AttemptRecord, ...]:
         """Per-attempt scores and reasons, for the technician page only."""

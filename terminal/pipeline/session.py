@@ -286,6 +286,16 @@ class SessionJournal:
                 ],
             )
 
+    def face_failures_since(self, since: datetime) -> int:
+        """Failed face attempts on this terminal since a moment, whatever session they belonged to."""
+        rows = list(
+            self._db.query(
+                "SELECT COUNT(*) AS n FROM checkout_session_events WHERE event = 'face_fail' AND at >= ?",
+                [since.isoformat()],
+            )
+        )
+        return int(rows[0]["n"]) if rows else 0
+
     def unfinished(self) -> dict[str, Any] | None:
         """The most recent session not back at idle, if any."""
         rows = list(
@@ -335,6 +345,7 @@ class Session:
         receipt_timeout: timedelta = timedelta(seconds=60),
         liveness: LivenessFactory | None = None,
         offered_methods: Sequence[str] = ("face", "qr", "card", "id"),
+        face_lockout: timedelta = timedelta(minutes=10),
     ) -> None:
         self._faces = faces
         self._identifier = identifier
@@ -346,6 +357,7 @@ class Session:
         self._timeout = timeout
         self._receipt_timeout = receipt_timeout
         self._liveness = liveness
+        self._face_lockout = face_lockout
         # Face without a liveness check would let a photo pay: without one, face is simply not offered.
         self._methods = tuple(m for m in offered_methods if m != "face" or liveness is not None)
         self._lock = threading.RLock()
@@ -611,13 +623,19 @@ class Session:
 
     def _idle(self, prompt: str) -> _Live:
         now = self._clock.now()
+        attempts = FaceAttempts(self._max_face_attempts)
+        # Failures of earlier sessions inside the lockout window still count: otherwise cancelling and
+        # starting again would hand a presentation attack fresh attempts (QR / card / ID stay offered).
+        recent = self._journal.face_failures_since(now - self._face_lockout)
+        for _ in range(min(recent, self._max_face_attempts)):
+            attempts.record(NoMatch(method="face-1:N"))
         return _Live(
             session_id=uuid.uuid4().hex[:16],
             state=State.IDLE,
             started_at=now,
             updated_at=now,
             prompt=prompt,
-            attempts=FaceAttempts(self._max_face_attempts),
+            attempts=attempts,
         )
 
     def _require(self, *allowed: State) -> None:

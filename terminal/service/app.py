@@ -247,6 +247,8 @@ def create_app(
         same JSON as `medpay settle --person FILE --bill FILE [--policy FILE] --json`. Records nothing.
         """
         body = await request.body()
+        if len(body) > MAX_UPLOAD_BYTES:
+            raise HTTPException(status_code=413, detail="request larger than 10 MB")
 
         def locked() -> dict[str, Any]:
             with lock:  # the terminal's parts serve one request at a time
@@ -273,9 +275,12 @@ def create_app(
         image: Annotated[UploadFile, File(description="an RGB camera frame (JPEG or PNG)")],
         nir: Annotated[UploadFile | None, File(description="the registered NIR frame, 8-bit")] = None,
         depth: Annotated[UploadFile | None, File(description="registered depth, 16-bit PNG in mm")] = None,
-        claim: Annotated[str | None, Form(description="psn_no claimed by a credential (1:1)")] = None,
     ) -> dict[str, Any]:
-        """One capture on the face path: liveness challenge, then identification; state and prompt only."""
+        """One capture on the face path: liveness challenge, then 1:N; state and prompt only.
+
+        No client-supplied claim: a 1:1 claim would let the page pick whom to verify against and skip
+        1:N's refusal of ambiguous matches.
+        """
         at = term.clock.now()
         sensors = SensorFrame(
             rgb=frame_from_bytes(_read_upload(image), image.filename or "camera", term.clock),
@@ -284,7 +289,7 @@ def create_app(
             if depth is not None
             else None,
         )
-        return checkout.face_frame(sensors, claim or None)
+        return checkout.face_frame(sensors)
 
     @app.post("/api/session/preview")
     def session_preview(
@@ -324,7 +329,13 @@ def create_app(
 
     @app.post("/api/session/bill")
     def session_bill(choice: BillChoice) -> dict[str, Any]:
-        """Load a pending bill from the bill source and show its pre-settlement."""
+        """Load one of the identified patient's pending bills and show its pre-settlement."""
+        psn_no = checkout.psn_no
+        if psn_no is None:
+            raise SessionStateError("identify the patient first")
+        # Only a bill the source lists for this patient: anyone else's would be paid from this person's fund.
+        if choice.chrg_bchno not in {b.chrg_bchno for b in source.pending(psn_no)}:
+            raise BillError(f"bill {choice.chrg_bchno} is not pending for the identified patient")
         bill = source.get(choice.chrg_bchno)
         notices.loaded(bill.chrg_bchno)
         with lock:

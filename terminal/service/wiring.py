@@ -85,6 +85,7 @@ def build_session(
         timeout=timeout,
         receipt_timeout=receipt_timeout,
         liveness=liveness or terminal_liveness,
+        face_lockout=timedelta(seconds=terminal.config.identity.face_lockout_s),
     )
 
 

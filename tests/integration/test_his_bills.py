@@ -210,7 +210,8 @@ def test_unknown_bill_number_is_a_422_no_pending_bill(base_url: str) -> None:
     with httpx.Client(base_url=base_url, timeout=30) as http:
         _identify_by_qr(http)
         answer = http.post("/api/session/bill", json={"chrg_bchno": "NOPE-1"})
-        assert answer.status_code == 422 and answer.json()["detail"] == "no pending bill NOPE-1"
+        assert answer.status_code == 422
+        assert answer.json()["detail"] == "bill NOPE-1 is not pending for the identified patient"
 
 
 def test_wrong_his_token_is_a_502_naming_the_token(terminal: Terminal, his: tuple[His, ServerThread]) -> None:
@@ -304,3 +305,16 @@ def test_serve_picks_the_his_when_his_url_is_set(tmp_path: Path) -> None:
     assert isinstance(source, HttpBillSource)
     with pytest.raises(HisAuthError, match=r"keys/his\.token"):
         source.pending(LI)
+
+
+def test_another_patients_bill_cannot_be_loaded(base_url: str, his: tuple[His, ServerThread]) -> None:
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        before = http.post("/api/session/bill", json={"chrg_bchno": "WANG-OP-0002"})
+        assert before.status_code == 409, "no bill before the patient is identified"
+        _identify_by_qr(http)  # 李建国
+        answer = http.post("/api/session/bill", json={"chrg_bchno": "WANG-OP-0002"})
+        assert (
+            answer.status_code == 422 and "not pending for the identified patient" in answer.json()["detail"]
+        )
+        assert http.get("/api/session").json()["state"] == "identified"
+    assert _his_bill(his[1], "WANG-OP-0002")["state"] == "pending"

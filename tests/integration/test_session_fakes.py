@@ -506,3 +506,22 @@ def test_an_offline_settlement_says_so_on_the_receipt(rig: Rig) -> None:
     session.load_bill(load_bill(SAMPLE_BILL))
     rig.checkout.crash = "offline"
     assert session.confirm()["receipt"]["offline"] is True
+
+
+def test_cancelling_does_not_give_the_face_path_new_attempts(rig: Rig) -> None:
+    session = rig.session()
+    session.start()
+    for _ in range(3):
+        face(session, "photo")
+    session.cancel()
+    view = session.start()
+    assert not view["face_available"] and view["face_attempts_left"] == 0
+    assert {"qr", "card", "id"} <= set(view["methods"])
+    with pytest.raises(AttemptsExhaustedError):
+        face(session, PERSON.psn_no)
+    rig.restart()
+    assert not rig.session().start()["face_available"], "a restart does not reset the count either"
+    session = rig.session()
+    session.cancel()
+    rig.clock.at += timedelta(minutes=11)  # past the 10-minute window
+    assert session.start()["face_attempts_left"] == 3

@@ -89,8 +89,10 @@ class Kiosk:
         return str(data["chrg_bchno"])
 
     def reset(self) -> None:
-        """Back to idle whatever the last test left."""
+        """Back to idle whatever the last test left, the clock past the face-failure window."""
         httpx.post(f"{self.url}/api/session/cancel", timeout=30)
+        # Failed face attempts count across sessions for face_lockout_s; each test starts afresh.
+        self.clock.at += timedelta(seconds=self.terminal.config.identity.face_lockout_s + 1)
 
 
 @pytest.fixture(scope="session")

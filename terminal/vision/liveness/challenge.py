@@ -60,6 +60,11 @@ class ChallengeConfig:
     hold_frames: int = 2
     still_landmark_px: float = 0.5
     still_pixel_level: float = 0.5
+    # Continuity: one face for the whole attempt. A head moves its box a fraction of its width between
+    # frames at ~10 fps; a jump of half a width, or a face gone for a second, means someone or something
+    # else may have taken its place.
+    max_jump: float = 0.5
+    max_lost_frames: int = 10
 
 
 def random_moves(rng: random.Random, count: int) -> tuple[Move, ...]:
@@ -111,6 +116,8 @@ class ChallengeSession:
         self._step = 0
         self._armed = False  # a step counts only after the head came back to the centre
         self._held = 0
+        self._lost = 0
+        self._last_box: FaceBox | None = None
         self._base: HeadPose | None = None
         self._step_started: datetime = clock.now()
         self.state: State = "running"
@@ -151,7 +158,16 @@ class ChallengeSession:
             self._fail(f"timeout on step {self._step + 1} ({self.moves[self._step]})")
             return self.state
         if box is None:
+            if self._base is not None:
+                self._lost += 1
+                if self._lost > self.cfg.max_lost_frames:
+                    self._fail(f"face lost for {self._lost} frames")
             return self.state
+        if self._last_box is not None and _jump(self._last_box, box) > self.cfg.max_jump:
+            self._fail("face jumped between frames")
+            return self.state
+        self._lost = 0
+        self._last_box = box
         pose = head_pose(landmark_array(box))
         if self._base is None:
             self._base = pose
@@ -194,6 +210,13 @@ class ChallengeSession:
                     self.name, extra.score, f"{extra.name}: {extra.reason}", extra.details
                 )
         return CheckResult.passed(self.name, 1.0, {"moves": float(len(self.moves))})
+
+
+def _jump(previous: FaceBox, box: FaceBox) -> float:
+    """How far the face box's centre moved, in widths of the previous box."""
+    dx = (box.x1 + box.x2 - previous.x1 - previous.x2) / 2
+    dy = (box.y1 + box.y2 - previous.y1 - previous.y2) / 2
+    return float(np.hypot(dx, dy)) / max(previous.width, 1.0)
 
 
 def _landmark_track(sample: LivenessSample) -> list[NDArray[np.float64]]:
