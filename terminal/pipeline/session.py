@@ -582,6 +582,9 @@ class Session:
             except DuplicateSettlementError:
                 return self._settled_from_ledger(priced.bill.chrg_bchno, State.CONFIRMED)
             except TerminalError as exc:
+                if self._ledger.is_settled(priced.bill.chrg_bchno):
+                    # Recorded after all (e.g. the error came after the commit): show it, never raise.
+                    return self._settled_from_ledger(priced.bill.chrg_bchno, State.CONFIRMED)
                 self._settle_failed(priced, live.psn_no, exc)
                 raise
             live.msgid = record.msgid
@@ -778,9 +781,6 @@ class Session:
         live = self._live
         chrg_bchno = priced.bill.chrg_bchno
         log.warning("settling %s failed: %s", chrg_bchno, exc)
-        if self._ledger.is_settled(chrg_bchno):
-            self._settled_from_ledger(chrg_bchno, State.CONFIRMED)
-            return
         try:
             # Why price again: the usual cause is year-to-date totals that moved since the estimate.
             live.priced = self._checkout.price(priced.bill, psn_no)

@@ -200,6 +200,9 @@ class CrashingCheckout:
         record = self.inner.settle(priced, match)
         if self.crash == "after":
             raise Crash
+        if self.crash == "error_after":
+            self.crash = None
+            raise SettlementError("the uplink hook failed after the ledger committed")
         if self.crash == "offline":
             return replace(record, offline=True)  # as settled inside the offline limits
         return record
@@ -525,3 +528,13 @@ def test_cancelling_does_not_give_the_face_path_new_attempts(rig: Rig) -> None:
     session.cancel()
     rig.clock.at += timedelta(minutes=11)  # past the 10-minute window
     assert session.start()["face_attempts_left"] == 3
+
+
+def test_an_error_after_the_ledger_committed_shows_the_receipt_instead_of_failing(rig: Rig) -> None:
+    session = rig.session()
+    face(session, PERSON.psn_no)
+    session.load_bill(load_bill(SAMPLE_BILL))
+    rig.checkout.crash = "error_after"
+    view = session.confirm()
+    assert view["state"] == "settled" and view["receipt"]["recovered"] is True
+    assert len(rig.ledger.records) == 1
