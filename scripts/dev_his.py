@@ -28,8 +28,8 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,6 +39,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scripts.dev_upstream import locked_transaction
 from terminal.config import REPO_ROOT
 from terminal.errors import BillError
 from terminal.pipeline.bills import bill_from_json
@@ -102,16 +103,8 @@ class His:
         """Close the database."""
         self._conn.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return locked_transaction(self._conn, self._lock)
 
     def add_bill(self, psn_no: str, bill: Mapping[str, Any], fixmedins_code: str | None = None) -> str:
         """Add (or replace, unpaid again) a person's bill; BillError when it is not a valid bill."""

@@ -33,7 +33,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
@@ -156,6 +156,19 @@ class _AuthFailure(Exception):
     """Unsigned, wrongly signed or stale sign_no: HTTP 401, nothing remembered."""
 
 
+@contextmanager
+def locked_transaction(conn: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Connection]:
+    """One write transaction at a time on a reference server's own SQLite file (BEGIN IMMEDIATE)."""
+    with lock:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
 class Upstream:
     """The upstream's state: its SQLite file, pricing inputs and fault switches."""
 
@@ -186,17 +199,9 @@ class Upstream:
         """Close the database."""
         self._conn.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
         # One lock for the whole upstream: requests are few and correctness beats concurrency here.
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        return locked_transaction(self._conn, self._lock)
 
     def _next(self, conn: sqlite3.Connection, name: str) -> int:
         conn.execute(
