@@ -1,7 +1,7 @@
 """Checkout over what the signed gallery delta brought: benefit facts price the bill, sync age limits offline.
 
 Real reference upstream on loopback, real SQLite, real rule engine with the 2025 placeholder bundle
-(config/policies/430100-2025.json) and the sample catalogue; the terminal is the level3_city
+(config/policies/430300-2025.json) and the sample catalogue; the terminal is the level3_city
 institution of the embedded default config, and the clock stands on 2025-06-03.
 """
 

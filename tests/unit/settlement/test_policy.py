@@ -117,7 +117,7 @@ def _keys(*entries: object) -> dict[str, bytes]:
 
 
 def test_shipped_bundle_verifies_with_the_shipped_trusted_key() -> None:
-    assert bundle().bundle_id == "430100-2025"
+    assert bundle().bundle_id == "430300-2025"
     assert parse_bundle(BUNDLE_PATH.read_bytes(), load_trusted_keys()).version == bundle().version
 
 
@@ -173,4 +173,4 @@ def test_trusted_key_whose_id_does_not_match_is_refused() -> None:
 
 def test_published_schema_is_the_models_schema() -> None:
     published = json.loads((BUNDLE_PATH.parent / "schema.json").read_text(encoding="utf-8"))
-    assert published == bundle_json_schema(), "regenerate: python -m terminal.settlement.sign_tool schema …"
+    assert published == bundle_json_schema(), "regenerate: python -m devkit schema …"
