@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
 from terminal import __version__
-from terminal.app import Terminal
+from terminal.app import Terminal, build_session
 from terminal.config import REPO_ROOT
 from terminal.domain import Bill, FeeLine
 from terminal.errors import (
@@ -40,6 +40,7 @@ from terminal.errors import (
     UnknownPersonError,
 )
 from terminal.operations import identify_faces
+from terminal.pipeline.bill_source import BillSource, FileBillSource, SettledNotice
 from terminal.pipeline.bills import bill_from_json
 from terminal.pipeline.capture import frame_from_bytes
 from terminal.pipeline.session import (
@@ -51,7 +52,6 @@ from terminal.pipeline.session import (
 )
 from terminal.service.devices import DeviceStatus, ReceiptPrinting
 from terminal.service.his import NOTICE_JOURNAL, HisNotifier, NoticeJournal
-from terminal.service.wiring import BillSource, FileBillSource, SettledNotice, build_session
 from terminal.settlement.bundle import load_trusted_keys, parse_bundle
 from terminal.settlement.catalog import LEVEL_CHARS
 from terminal.settlement.money import fen
