@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from terminal.app import liveness_checks
 from terminal.pipeline.liveness import LivenessStage
 from terminal.vision.liveness.challenge import parallax_check
 from terminal.vision.liveness.depth import judge_depth
@@ -93,7 +94,7 @@ def _stage_trial(profile: str, kind: Presentation, seed: int) -> bool:
     clock = ManualClock()
     detector = ScriptedDetector()
     config = LivenessConfig.model_validate({"profile": profile, "max_attempts": 1})
-    session = LivenessStage(config, detector, clock).session(random.Random(seed))
+    session = LivenessStage(config, detector, clock, liveness_checks(config)).session(random.Random(seed))
     subject = SyntheticSubject(
         kind,
         np.random.default_rng(seed),
@@ -290,7 +291,7 @@ def _rendered_trial(detector: Any, photo: NDArray[np.uint8], kind: str, seed: in
 
     clock = ManualClock()
     config = LivenessConfig.model_validate({"profile": "rgb", "max_attempts": 1})
-    session = LivenessStage(config, detector, clock).session(random.Random(seed))
+    session = LivenessStage(config, detector, clock, liveness_checks(config)).session(random.Random(seed))
     presenter = Presenter.from_photo(photo, detector, "live" if kind == "live" else "photo", seed)
     outcome = session.start()
     for _ in range(400):

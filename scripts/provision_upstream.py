@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from scripts.provision_offline import install_settlement_files
+from terminal.app import build_uplink, register_terminal
 from terminal.config import TerminalConfig, TerminalSection
 from terminal.errors import (
     GalleryDeltaError,
@@ -36,7 +37,7 @@ from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.ledger import SqliteLedger
 from terminal.uplink.gallery import sync_gallery
 from terminal.uplink.policies import fetch_policy_bundles
-from terminal.uplink.service import build_uplink, record_registration, register_terminal
+from terminal.uplink.service import record_registration
 from terminal.uplink.signing import KEY_FILE
 
 log = logging.getLogger("medpay.provision")

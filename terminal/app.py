@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
-from terminal.config import DetectorConfig, EmbedderConfig, TerminalConfig
+from terminal.config import DetectorConfig, EmbedderConfig, TerminalConfig, TerminalSection
+from terminal.domain import Bill, FaceObservation, Frame, IdentityClaim, Match, NoMatch, SettlementRecord
 from terminal.errors import ModelMissingError, StoreError
-from terminal.pipeline.checkout import Checkout, OfflineGate
+from terminal.pipeline.checkout import Checkout, OfflineGate, Priced
 from terminal.pipeline.face import FaceStage
 from terminal.pipeline.identify import Identifier
 from terminal.pipeline.liveness import LivenessStage
+from terminal.pipeline.session import LivenessFactory, LivenessPort, Session, SessionJournal
+from terminal.pipeline.sync import SyncReport, SyncWorker
 from terminal.ports import Clock, FaceDetector, FaceEmbedder
 from terminal.settlement import Catalog, load_catalog
 from terminal.settlement.bundle import load_trusted_keys
@@ -25,8 +31,17 @@ from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
+from terminal.uplink.client import HttpUplink
+from terminal.uplink.config import UplinkSection
+from terminal.uplink.gallery import sync_gallery
+from terminal.uplink.service import identity
+from terminal.uplink.signing import terminal_key
 from terminal.vision.embedder import DlibResnetEmbedder
+from terminal.vision.liveness.depth import DepthCheck, DepthConfig
+from terminal.vision.liveness.fusion import LivenessConfig, Profile
+from terminal.vision.liveness.nir import NirCheck, NirConfig
 from terminal.vision.liveness.pack import load_passive
+from terminal.vision.liveness.types import LivenessCheck
 from terminal.vision.manifest import Manifest, load_manifest, verified_path
 from terminal.vision.mtcnn import MtcnnDetector
 from terminal.vision.runtime import create_session
@@ -55,6 +70,51 @@ DETECTORS: dict[str, Callable[[DetectorConfig, Path, Manifest, int], FaceDetecto
 EMBEDDERS: dict[str, Callable[[EmbedderConfig, Path, Manifest, int], FaceEmbedder]] = {
     "dlib_resnet": _dlib_resnet
 }
+
+
+def _no_sensor_checks(cfg: LivenessConfig, nir_detector: FaceDetector | None) -> dict[str, LivenessCheck]:
+    return {}
+
+
+def _depth_checks(cfg: LivenessConfig, nir_detector: FaceDetector | None) -> dict[str, LivenessCheck]:
+    d = cfg.depth
+    config = DepthConfig(
+        max_hole_fraction=d.max_hole_fraction,
+        min_plane_rms=d.min_plane_rms,
+        min_cylinder_rms=d.min_cylinder_rms,
+        min_nose_relief=d.min_nose_relief,
+    )
+    return {"depth": DepthCheck(config)}
+
+
+def _nir_checks(cfg: LivenessConfig, nir_detector: FaceDetector | None) -> dict[str, LivenessCheck]:
+    n = cfg.nir
+    config = NirConfig(
+        min_face_level=n.min_face_level,
+        min_face_contrast=n.min_face_contrast,
+        min_shading=n.min_shading,
+        max_fine_texture=n.max_fine_texture,
+    )
+    return {"nir": NirCheck(config, detector=nir_detector)}
+
+
+# The sensor checks each hardware profile (`[liveness] profile`) brings; the active challenge runs on
+# every profile inside the stage, and fusion fails closed on any required signal that has no check.
+LIVENESS_CHECKS: dict[Profile, Callable[[LivenessConfig, FaceDetector | None], dict[str, LivenessCheck]]] = {
+    "rgb": _no_sensor_checks,
+    "rgb+nir": _nir_checks,
+    "rgb+depth": _depth_checks,
+}
+
+
+def liveness_checks(
+    cfg: LivenessConfig, passive: LivenessCheck | None = None, nir_detector: FaceDetector | None = None
+) -> dict[str, LivenessCheck]:
+    """The checks a liveness stage runs for this profile, plus the passive model when provisioned."""
+    checks = LIVENESS_CHECKS[cfg.profile](cfg, nir_detector)
+    if passive is not None:
+        checks[passive.name] = passive
+    return checks
 
 
 @dataclass
@@ -110,7 +170,7 @@ class Terminal:
             except ModelMissingError as exc:
                 # the passive check stays required: every attempt now fails closed, and doctor says why
                 log.error("liveness pack unavailable: %s", exc)
-        return LivenessStage(cfg, self.face_stage.detector, self.clock, passive=passive)
+        return LivenessStage(cfg, self.face_stage.detector, self.clock, liveness_checks(cfg, passive))
 
     @cached_property
     def identifier(self) -> Identifier:
@@ -163,3 +223,124 @@ def build_terminal(config: TerminalConfig, data_dir: Path, clock: Clock) -> Term
     except OSError as exc:
         raise StoreError(f"cannot use data folder {data_dir}: {exc.strerror}") from exc
     return Terminal(config=config, data_dir=data_dir, clock=clock)
+
+
+class TerminalPorts:
+    """The session's ports over a Terminal; each touches the terminal's lazy parts only when called."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self._terminal = terminal
+
+    def observe_primary(self, frame: Frame) -> FaceObservation:
+        """The largest usable face."""
+        return self._terminal.face_stage.observe_primary(frame)
+
+    def verify(self, observation: FaceObservation, psn_no: str) -> Match | NoMatch:
+        """1:1."""
+        return self._terminal.identifier.verify(observation, psn_no)
+
+    def identify(self, observation: FaceObservation) -> Match | NoMatch:
+        """1:N."""
+        return self._terminal.identifier.identify(observation)
+
+    def by_credential(self, claim: IdentityClaim) -> Match:
+        """QR / card / ID."""
+        return self._terminal.identifier.by_credential(claim)
+
+    def price(self, bill: Bill, psn_no: str) -> Priced:
+        """Pre-settle."""
+        return self._terminal.checkout.price(bill, psn_no)
+
+    def settle(self, priced: Priced, match: Match) -> SettlementRecord:
+        """Settle."""
+        return self._terminal.checkout.settle(priced, match)
+
+    def is_settled(self, chrg_bchno: str) -> bool:
+        """Ask the ledger."""
+        return self._terminal.ledger.is_settled(chrg_bchno)
+
+
+def build_session(
+    terminal: Terminal,
+    timeout: timedelta = timedelta(seconds=120),
+    receipt_timeout: timedelta = timedelta(seconds=60),
+    liveness: LivenessFactory | None = None,
+) -> Session:
+    """The terminal's one checkout session, resumed from the journal if a restart interrupted it.
+
+    Face attempts run the terminal's own liveness stage unless a factory is given (tests, replays).
+    """
+    ports = TerminalPorts(terminal)
+
+    def terminal_liveness() -> LivenessPort:
+        return terminal.liveness_stage.session()
+
+    # A failed liveness attempt is a failed face attempt: the stricter of the two limits applies.
+    attempts = min(terminal.config.identity.max_face_attempts, terminal.config.liveness.max_attempts)
+    return Session(
+        faces=ports,
+        identifier=ports,
+        checkout=ports,
+        ledger=ports,
+        journal=SessionJournal(terminal.db),
+        clock=terminal.clock,
+        max_face_attempts=attempts,
+        timeout=timeout,
+        receipt_timeout=receipt_timeout,
+        liveness=liveness or terminal_liveness,
+        face_lockout=timedelta(seconds=terminal.config.identity.face_lockout_s),
+    )
+
+
+def build_uplink(data_dir: Path, terminal: TerminalSection, url: str, timeout_s: float = 10.0) -> HttpUplink:
+    """An HTTP uplink signing with this terminal's key (created under data_dir on first use)."""
+    return HttpUplink(url, terminal_key(data_dir), identity(terminal), timeout=timeout_s)
+
+
+def register_terminal(
+    data_dir: Path, terminal: TerminalSection, url: str, at: datetime, msgid: str, timeout_s: float = 10.0
+) -> dict[str, Any]:
+    """9000: register this terminal (id, institution, area, public key) with the upstream; idempotent."""
+    link = build_uplink(data_dir, terminal, url, timeout_s)
+    try:
+        return link.register(msgid, at)
+    finally:
+        link.close()
+
+
+def sync_once(
+    db: sqlite_utils.Database,
+    data_dir: Path,
+    terminal: TerminalSection,
+    section: UplinkSection,
+    clock: Clock,
+    new_msgid: Callable[[datetime], str],
+    url: str | None = None,
+    day: str | None = None,
+) -> tuple[SyncReport, dict[str, Any] | None]:
+    """Drain the outbox, then pull the gallery delta (when configured) and compare `day`'s totals."""
+    target = url or section.url
+    if not target:
+        raise ValueError("no upstream URL: set [uplink] url or pass --upstream")
+    link = build_uplink(data_dir, terminal, target, section.timeout_s)
+    try:
+        worker = SyncWorker(
+            OutboxStore(db),
+            link,
+            clock,
+            new_msgid,
+            batch=section.batch,
+            backoff=section.backoff(),
+            sleep=time.sleep,
+        )
+        result = worker.drain()
+        # Settlements first: the gallery waits for a drain that got through, and a refused delta
+        # (GalleryDeltaError) is raised only after the outbox has been delivered and recorded.
+        if section.gallery_trusted_keys is not None and not result.stopped_on:
+            gallery = SqliteGallery(db, TemplateCipher(read_key(data_dir)), clock)
+            trusted = load_trusted_keys(section.gallery_trusted_keys)
+            sync_gallery(db, link, gallery, new_msgid, clock, trusted)
+        totals = worker.compare_totals(day) if day and not result.stopped_on else None
+    finally:
+        link.close()
+    return result, totals

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from terminal.app import Terminal, build_terminal
+from terminal.app import Terminal, build_session, build_terminal
 from terminal.clock import SystemClock
 from terminal.config import load
 from terminal.demo_data import (
@@ -28,7 +28,6 @@ from terminal.domain import Frame, Match
 from terminal.operations import identify_faces
 from terminal.pipeline.bills import load_bill
 from terminal.pipeline.session import Session
-from terminal.service.wiring import build_session
 from terminal.store.keys import create_key
 from terminal.vision.images import load_image
 from terminal.vision.liveness.render import Presenter
@@ -181,7 +180,8 @@ def _run(terminal: Terminal) -> int:
 def _sync(terminal: Terminal, url: str) -> int:
     """Send the queued settlements to the upstream and show its binding result beside ours."""
     from scripts.dev_upstream import register_people
-    from terminal.uplink.service import describe, reconciled_lines, sync_once
+    from terminal.app import sync_once
+    from terminal.uplink.service import describe, reconciled_lines
 
     # the reference upstream needs its own copy of the demo people; a real centre already has them
     register_people(url, DEMO_PEOPLE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,9 +16,7 @@ from terminal.domain import FaceBox, Frame
 from terminal.errors import AttemptsExhaustedError, DeviceError, IdentityError
 from terminal.ports import Clock, FaceDetector
 from terminal.vision.liveness.challenge import ChallengeConfig, ChallengeSession
-from terminal.vision.liveness.depth import DepthCheck, DepthConfig
 from terminal.vision.liveness.fusion import Decision, LivenessConfig, fuse
-from terminal.vision.liveness.nir import NirCheck, NirConfig
 from terminal.vision.liveness.pose import head_pose
 from terminal.vision.liveness.sources import FrameSource, SensorFrame
 from terminal.vision.liveness.types import CheckResult, LivenessCheck, LivenessSample, landmark_array
@@ -270,38 +268,14 @@ class LivenessStage:
         config: LivenessConfig,
         detector: FaceDetector,
         clock: Clock,
-        passive: LivenessCheck | None = None,
-        nir_detector: FaceDetector | None = None,
+        checks: Mapping[str, LivenessCheck] | None = None,
     ) -> None:
+        # The root builds the profile's sensor checks (app.LIVENESS_CHECKS); a required signal with no
+        # check behind it is simply missing from every attempt, and fusion fails closed.
         self.config = config
         self._detector = detector
         self._clock = clock
-        checks: dict[str, LivenessCheck] = {}
-        if config.profile == "rgb+depth":
-            d = config.depth
-            checks["depth"] = DepthCheck(
-                DepthConfig(
-                    max_hole_fraction=d.max_hole_fraction,
-                    min_plane_rms=d.min_plane_rms,
-                    min_cylinder_rms=d.min_cylinder_rms,
-                    min_nose_relief=d.min_nose_relief,
-                )
-            )
-        if config.profile == "rgb+nir":
-            n = config.nir
-            checks["nir"] = NirCheck(
-                NirConfig(
-                    min_face_level=n.min_face_level,
-                    min_face_contrast=n.min_face_contrast,
-                    min_shading=n.min_shading,
-                    max_fine_texture=n.max_fine_texture,
-                ),
-                detector=nir_detector,
-            )
-        # When the pack is enabled but not provisioned, fusion sees no `passive_rgb` result and fails closed.
-        if passive is not None:
-            checks[passive.name] = passive
-        self._checks = checks
+        self._checks = dict(checks or {})
 
     def session(self, rng: random.Random | None = None) -> LivenessSession:
         """A fresh session; rng defaults to the OS entropy source (challenge order must be unguessable)."""

@@ -32,9 +32,9 @@ from terminal.errors import (
     HisTimeout,
     HisUnavailable,
 )
+from terminal.pipeline.bill_source import BillSource, FileBillSource, PendingBill, SettledNotice
 from terminal.pipeline.bills import bill_from_json
 from terminal.ports import Clock
-from terminal.service.wiring import BillSource, FileBillSource, PendingBill, SettledNotice
 from terminal.store.keys import read_token
 
 log = logging.getLogger(__name__)

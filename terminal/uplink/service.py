@@ -1,13 +1,11 @@
-"""Entry points the CLI and the composition root call: build the uplink, sync, show reconciliation."""
+"""What the upstream knows of this terminal: identity fields, saved registration, reconciliation lines."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import time
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +13,10 @@ import sqlite_utils
 
 from terminal.config import TerminalSection
 from terminal.errors import UplinkError
-from terminal.pipeline.sync import SyncReport, SyncWorker
-from terminal.ports import Clock
-from terminal.settlement.bundle import load_trusted_keys
-from terminal.store.gallery import SqliteGallery
-from terminal.store.keys import TemplateCipher, read_key
+from terminal.pipeline.sync import SyncReport
 from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import local_setlinfo, report
-from terminal.uplink.client import HttpUplink
-from terminal.uplink.config import UplinkSection
-from terminal.uplink.gallery import gallery_version, last_gallery_sync, sync_gallery
-from terminal.uplink.signing import terminal_key
+from terminal.uplink.gallery import gallery_version, last_gallery_sync
 
 log = logging.getLogger(__name__)
 
@@ -42,60 +33,6 @@ def identity(terminal: TerminalSection) -> dict[str, str]:
         "fixmedins_name": terminal.fixmedins_name,
         "mdtrtarea_admvs": terminal.mdtrtarea_admvs,
     }
-
-
-def build_uplink(data_dir: Path, terminal: TerminalSection, url: str, timeout_s: float = 10.0) -> HttpUplink:
-    """An HTTP uplink signing with this terminal's key (created under data_dir on first use)."""
-    return HttpUplink(url, terminal_key(data_dir), identity(terminal), timeout=timeout_s)
-
-
-def sync_once(
-    db: sqlite_utils.Database,
-    data_dir: Path,
-    terminal: TerminalSection,
-    section: UplinkSection,
-    clock: Clock,
-    new_msgid: Callable[[datetime], str],
-    url: str | None = None,
-    day: str | None = None,
-) -> tuple[SyncReport, dict[str, Any] | None]:
-    """Drain the outbox, then pull the gallery delta (when configured) and compare `day`'s totals."""
-    target = url or section.url
-    if not target:
-        raise ValueError("no upstream URL: set [uplink] url or pass --upstream")
-    link = build_uplink(data_dir, terminal, target, section.timeout_s)
-    try:
-        worker = SyncWorker(
-            OutboxStore(db),
-            link,
-            clock,
-            new_msgid,
-            batch=section.batch,
-            backoff=section.backoff(),
-            sleep=time.sleep,
-        )
-        result = worker.drain()
-        # Settlements first: the gallery waits for a drain that got through, and a refused delta
-        # (GalleryDeltaError) is raised only after the outbox has been delivered and recorded.
-        if section.gallery_trusted_keys is not None and not result.stopped_on:
-            gallery = SqliteGallery(db, TemplateCipher(read_key(data_dir)), clock)
-            trusted = load_trusted_keys(section.gallery_trusted_keys)
-            sync_gallery(db, link, gallery, new_msgid, clock, trusted)
-        totals = worker.compare_totals(day) if day and not result.stopped_on else None
-    finally:
-        link.close()
-    return result, totals
-
-
-def register_terminal(
-    data_dir: Path, terminal: TerminalSection, url: str, at: datetime, msgid: str, timeout_s: float = 10.0
-) -> dict[str, Any]:
-    """9000: register this terminal (id, institution, area, public key) with the upstream; idempotent."""
-    link = build_uplink(data_dir, terminal, url, timeout_s)
-    try:
-        return link.register(msgid, at)
-    finally:
-        link.close()
 
 
 def saved_registration(data_dir: Path) -> dict[str, Any] | None:

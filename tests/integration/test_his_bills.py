@@ -22,9 +22,9 @@ from terminal.app import Terminal
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
 from terminal.errors import BillError, HisAuthError, HisRefused
+from terminal.pipeline.bill_source import FileBillSource, SettledNotice
 from terminal.service.app import create_app
 from terminal.service.his import NOTICE_JOURNAL, HisNotifier, HttpBillSource, NoticeJournal, bill_source
-from terminal.service.wiring import FileBillSource, SettledNotice
 from tests.conftest import FixedClock
 from tests.ui.server import serving
 

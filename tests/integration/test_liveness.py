@@ -13,6 +13,7 @@ import onnxruntime as ort
 import pytest
 from numpy.typing import NDArray
 
+from terminal.app import liveness_checks
 from terminal.domain import Frame
 from terminal.vision.liveness.challenge import ChallengeSession, parallax_check, stillness_check
 from terminal.vision.liveness.minifasnet import MiniFasNet
@@ -213,7 +214,7 @@ def test_real_photo_of_a_person_never_passes_the_stage_in_any_profile(
     config = LivenessConfig.model_validate(
         {"profile": profile, "max_attempts": 2, "challenge": {"step_timeout_s": 1.5}}
     )
-    session = LivenessStage(config, detector, clock).session(random.Random(9))
+    session = LivenessStage(config, detector, clock, liveness_checks(config)).session(random.Random(9))
     noise = np.random.default_rng(9)
     outcome = session.start()
     for step in range(200):

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from scripts.dev_upstream import ServerThread, Upstream
 from scripts.provision import Options, StepResult, provision_all
 from scripts.provision_config import Answers
-from terminal.app import Terminal
+from terminal.app import Terminal, register_terminal
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import face_crop
 from terminal.domain import Frame
@@ -22,7 +22,7 @@ from terminal.store.db import DB_NAME, open_db
 from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.uplink.gallery import gallery_version, template_to_wire
-from terminal.uplink.service import REGISTRATION_FILE, register_terminal, saved_registration
+from terminal.uplink.service import REGISTRATION_FILE, saved_registration
 from terminal.uplink.signing import public_key_b64, terminal_key
 from terminal.vision.images import load_image
 from tests.conftest import REPO, insightface_image

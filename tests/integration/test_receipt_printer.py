@@ -22,9 +22,9 @@ from firmware_bridge.simulate import DEMO_CARD, DEMO_EC_TOKEN, CardSimulator, Tc
 from terminal.app import Terminal, build_terminal
 from terminal.config import DEFAULT_CONFIG, CardDevice, DevicesSection, PrinterDevice, ScannerDevice, load
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
+from terminal.pipeline.bill_source import FileBillSource
 from terminal.service.app import create_app
 from terminal.service.devices import ReceiptPrinting
-from terminal.service.wiring import FileBillSource
 from tests.conftest import FixedClock
 from tests.ui.server import free_port, serving
 

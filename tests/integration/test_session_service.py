@@ -13,8 +13,8 @@ import pytest
 from firmware_bridge.simulate import DEMO_EC_TOKEN
 from terminal.app import Terminal
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
+from terminal.pipeline.bill_source import FileBillSource
 from terminal.service.app import create_app
-from terminal.service.wiring import FileBillSource
 from tests.conftest import FixedClock
 from tests.ui.server import serving
 

@@ -12,14 +12,13 @@ import pytest
 from numpy.typing import NDArray
 
 from firmware_bridge.simulate import DEMO_EC_TOKEN
-from terminal.app import Terminal, build_terminal
+from terminal.app import Terminal, build_session, build_terminal
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, seed_demo
 from terminal.domain import CertType, Frame, IdentityClaim
 from terminal.errors import AttemptsExhaustedError
 from terminal.pipeline.bills import load_bill
 from terminal.pipeline.session import Session, State
-from terminal.service.wiring import build_session
 from terminal.vision.liveness.sources import SensorFrame
 from tests.conftest import FixedClock
 from tests.presenting import demo_presenter, follow_prompts

@@ -15,6 +15,7 @@ import httpx
 import sqlite_utils
 
 from scripts.dev_upstream import ServerThread, Upstream, build_upstream, create_app, register_people
+from terminal.app import build_uplink
 from terminal.clock import CST
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.domain import Bill, IdentityClaim, Match, Person, SettlementRecord
@@ -30,7 +31,6 @@ from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.offline import OfflineLimits
-from terminal.uplink.service import build_uplink
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_BILL = REPO / "config" / "bills" / "outpatient-sample.json"

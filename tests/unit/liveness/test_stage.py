@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 
+from terminal.app import liveness_checks
 from terminal.errors import AttemptsExhaustedError, IdentityError
 from terminal.pipeline.liveness import (
     EXHAUSTED_PROMPT,
@@ -29,7 +30,7 @@ def _run(profile: str, kind: str, seed: int = 1, **cfg: object) -> tuple[Livenes
     detector = ScriptedDetector()
     # A short step timeout keeps attacks that can never complete the challenge cheap to simulate.
     config = LivenessConfig.model_validate({"profile": profile, "challenge": {"step_timeout_s": 1.5}, **cfg})
-    session = LivenessStage(config, detector, clock).session(random.Random(seed))
+    session = LivenessStage(config, detector, clock, liveness_checks(config)).session(random.Random(seed))
     subject = SyntheticSubject(
         kind,  # type: ignore[arg-type]
         np.random.default_rng(seed),
@@ -93,7 +94,7 @@ def test_missing_sensor_fails_closed() -> None:
     clock = ManualClock()
     detector = ScriptedDetector()
     config = LivenessConfig(profile="rgb+depth", max_attempts=1)
-    session = LivenessStage(config, detector, clock).session(random.Random(1))
+    session = LivenessStage(config, detector, clock, liveness_checks(config)).session(random.Random(1))
     subject = SyntheticSubject("live", np.random.default_rng(1), clock, detector)
     outcome = session.start()
     while outcome.status in ("continue", "retry"):
@@ -119,7 +120,9 @@ def test_crashing_check_fails_closed() -> None:
     clock = ManualClock()
     detector = ScriptedDetector()
     config = LivenessConfig(max_attempts=1, passive={"enabled": True})  # type: ignore[arg-type]
-    session = LivenessStage(config, detector, clock, passive=_Crashes()).session(random.Random(1))
+    session = LivenessStage(config, detector, clock, liveness_checks(config, passive=_Crashes())).session(
+        random.Random(1)
+    )
     subject = SyntheticSubject("live", np.random.default_rng(1), clock, detector)
     outcome = session.start()
     while outcome.status in ("continue", "retry"):

@@ -1,92 +1,21 @@
-"""Builds the checkout session and bill source over a Terminal, loading models only when first used."""
+"""Where pending bills come from and what they are told after settlement: the port and the demo folder."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from terminal.app import Terminal
-from terminal.domain import Bill, FaceObservation, Frame, IdentityClaim, Match, NoMatch, SettlementRecord
+from terminal.domain import Bill
 from terminal.errors import BillError
-from terminal.pipeline.bills import bill_from_json, load_bill
-from terminal.pipeline.checkout import Priced
-from terminal.pipeline.session import LivenessFactory, LivenessPort, Session, SessionJournal
+from terminal.pipeline.bills import load_bill
 from terminal.settlement.money import fen
 
 log = logging.getLogger(__name__)
-
-
-class _TerminalPorts:
-    """The session's ports over a Terminal; each touches the terminal's lazy parts only when called."""
-
-    def __init__(self, terminal: Terminal) -> None:
-        self._terminal = terminal
-
-    def observe_primary(self, frame: Frame) -> FaceObservation:
-        """The largest usable face."""
-        return self._terminal.face_stage.observe_primary(frame)
-
-    def verify(self, observation: FaceObservation, psn_no: str) -> Match | NoMatch:
-        """1:1."""
-        return self._terminal.identifier.verify(observation, psn_no)
-
-    def identify(self, observation: FaceObservation) -> Match | NoMatch:
-        """1:N."""
-        return self._terminal.identifier.identify(observation)
-
-    def by_credential(self, claim: IdentityClaim) -> Match:
-        """QR / card / ID."""
-        return self._terminal.identifier.by_credential(claim)
-
-    def price(self, bill: Bill, psn_no: str) -> Priced:
-        """Pre-settle."""
-        return self._terminal.checkout.price(bill, psn_no)
-
-    def settle(self, priced: Priced, match: Match) -> SettlementRecord:
-        """Settle."""
-        return self._terminal.checkout.settle(priced, match)
-
-    def is_settled(self, chrg_bchno: str) -> bool:
-        """Ask the ledger."""
-        return self._terminal.ledger.is_settled(chrg_bchno)
-
-
-def build_session(
-    terminal: Terminal,
-    timeout: timedelta = timedelta(seconds=120),
-    receipt_timeout: timedelta = timedelta(seconds=60),
-    liveness: LivenessFactory | None = None,
-) -> Session:
-    """The terminal's one checkout session, resumed from the journal if a restart interrupted it.
-
-    Face attempts run the terminal's own liveness stage unless a factory is given (tests, replays).
-    """
-    ports = _TerminalPorts(terminal)
-
-    def terminal_liveness() -> LivenessPort:
-        return terminal.liveness_stage.session()
-
-    # A failed liveness attempt is a failed face attempt: the stricter of the two limits applies.
-    attempts = min(terminal.config.identity.max_face_attempts, terminal.config.liveness.max_attempts)
-    return Session(
-        faces=ports,
-        identifier=ports,
-        checkout=ports,
-        ledger=ports,
-        journal=SessionJournal(terminal.db),
-        clock=terminal.clock,
-        max_face_attempts=attempts,
-        timeout=timeout,
-        receipt_timeout=receipt_timeout,
-        liveness=liveness or terminal_liveness,
-        face_lockout=timedelta(seconds=terminal.config.identity.face_lockout_s),
-    )
 
 
 @dataclass(frozen=True)
@@ -194,12 +123,3 @@ class FileBillSource:
     def notify_settled(self, chrg_bchno: str, notice: SettledNotice) -> None:
         """Nothing to tell: the ledger alone keeps a settled file bill out of the listing."""
         log.debug("file bill %s settled as %s", chrg_bchno, notice.msgid)
-
-
-def bill_from_text(text: str) -> Bill:
-    """A bill from JSON text with exact decimals; BillError when malformed."""
-    try:
-        data = json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise BillError(f"bill is not JSON: {exc}") from exc
-    return bill_from_json(data)

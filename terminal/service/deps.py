@@ -1,0 +1,78 @@
+"""What the routes share: the one terminal behind its lock, the checkout session, staff tokens.
+
+No `from __future__ import annotations` here: FastAPI reads the dependency annotations at run time.
+"""
+
+import itertools
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Header, HTTPException, UploadFile
+
+from terminal.app import Terminal
+from terminal.pipeline.bill_source import BillSource, SettledNotice
+from terminal.pipeline.session import Session, SessionJournal
+from terminal.service.devices import DeviceStatus, ReceiptPrinting
+from terminal.service.his import HisNotifier
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class Service:
+    """The collaborators every route uses, built once by create_app from the terminal."""
+
+    terminal: Terminal
+    checkout: Session
+    source: BillSource
+    notices: HisNotifier
+    receipts: ReceiptPrinting | None
+    devices: DeviceStatus
+    cashier_token: str | None
+    technician_token: str | None
+    event_interval: float
+    # One checkout at a time: the terminal's models and database are used by one request at once.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    basket_serial: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def use_terminal(self) -> Iterator[Terminal]:
+        """The terminal, held under the lock for the whole request."""
+        with self.lock:
+            yield self.terminal
+
+    def cashier(self, authorization: Annotated[str | None, Header()] = None) -> None:
+        """Require the cashier's bearer token."""
+        _bearer(self.cashier_token, "cashier", authorization)
+
+    def technician(self, authorization: Annotated[str | None, Header()] = None) -> None:
+        """Require the technician's bearer token."""
+        _bearer(self.technician_token, "technician", authorization)
+
+    def notify_settled(self, view: dict[str, Any]) -> None:
+        """Queue the HIS notice of a bill the ledger now holds; never waits for the HIS."""
+        receipt = view.get("receipt") or {}
+        chrg_bchno = receipt.get("chrg_bchno") if view.get("state") == "settled" else None
+        row = SessionJournal(self.terminal.db).settlement_of(chrg_bchno) if chrg_bchno else None
+        if chrg_bchno and row is not None:
+            self.notices.settled(SettledNotice.from_ledger(chrg_bchno, row))
+
+
+def _bearer(expected: str | None, role: str, authorization: str | None) -> None:
+    if expected is None:
+        raise HTTPException(status_code=401, detail=f"no {role} token is configured on this terminal")
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), expected.encode()):
+        raise HTTPException(
+            status_code=401, detail=f"{role} token required", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+def read_upload(upload: UploadFile) -> bytes:
+    """An uploaded file's bytes, refused over 10 MB."""
+    data = upload.file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise HTTPException(status_code=413, detail="image larger than 10 MB")
+    return data

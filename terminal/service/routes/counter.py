@@ -1,0 +1,95 @@
+"""The pharmacy counter and pricing for staff (cashier token).
+
+No `from __future__ import annotations` here: FastAPI reads the route annotations at run time.
+"""
+
+import json
+from decimal import Decimal
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, HTTPException
+from starlette.requests import Request
+
+from terminal.app import Terminal
+from terminal.errors import BillError, PolicyError
+from terminal.pipeline.bills import bill_from_json
+from terminal.service.deps import MAX_UPLOAD_BYTES, Service
+from terminal.service.schemas import Basket, PresettleRequest, basket_bill
+from terminal.settlement.bundle import load_trusted_keys, parse_bundle
+from terminal.settlement.catalog import LEVEL_CHARS
+from terminal.whatif import person_from_json, price_what_if
+
+
+def counter_routes(svc: Service) -> APIRouter:
+    """Pricing and the counter basket, all behind the cashier's token."""
+    router = APIRouter(dependencies=[Depends(svc.cashier)])
+    TerminalDep = Annotated[Terminal, Depends(svc.use_terminal)]
+
+    @router.post("/api/presettle")
+    def presettle(term: TerminalDep, request: PresettleRequest) -> dict[str, Any]:
+        """Price a bill for a person with the local rule engine (an estimate; nothing is recorded)."""
+        priced = term.checkout.price(bill_from_json(request.bill), request.psn_no)
+        return priced.as_json()
+
+    @router.post("/api/presettle/person")
+    async def presettle_person(request: Request) -> dict[str, Any]:
+        """What-if: price a bill for a person described in full, optionally under a given signed policy.
+
+        Body: {"person": <person file>, "bill": <bill>, "policy": <signed bundle file> | null}; the
+        same JSON as `medpay settle --person FILE --bill FILE [--policy FILE] --json`. Records nothing.
+        """
+        body = await request.body()
+        if len(body) > MAX_UPLOAD_BYTES:
+            raise HTTPException(status_code=413, detail="request larger than 10 MB")
+
+        def locked() -> dict[str, Any]:
+            with svc.lock:  # the terminal's parts serve one request at a time
+                return what_if(svc.terminal, body)
+
+        return await anyio.to_thread.run_sync(locked)
+
+    @router.get("/api/counter/catalog/{code}")
+    def counter_item(term: TerminalDep, code: str) -> dict[str, Any]:
+        """A scanned code looked up in the catalogue: name, class, price ceiling."""
+        item = term.catalog.find(code.strip())
+        if item is None:
+            raise HTTPException(status_code=404, detail=f"code {code} is not in the catalogue")
+        return {
+            "code": item.med_list_codg,
+            "name": item.name,
+            "cls": LEVEL_CHARS.get(item.chrgitm_lv, "?"),
+            "pric": str(item.pric_uplmt_amt) if item.pric_uplmt_amt is not None else None,
+            "list_type": item.list_type,
+        }
+
+    @router.post("/api/counter/basket")
+    def counter_basket(term: TerminalDep, basket: Basket) -> dict[str, Any]:
+        """The scanned basket becomes the session's bill (priced at once if the patient is identified)."""
+        return svc.checkout.load_bill(basket_bill(basket, term, next(svc.basket_serial)))
+
+    return router
+
+
+def what_if(terminal: Terminal, body: bytes) -> dict[str, Any]:
+    """The what-if estimate for a raw request body (exact decimals; the policy verified by signature)."""
+    try:
+        data = json.loads(body, parse_float=Decimal)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BillError(f"request is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or set(data) - {"person", "bill", "policy"} or "bill" not in data:
+        raise BillError('body must be {"person": {...}, "bill": {...}, "policy": {...} or null}')
+    if not isinstance(data.get("person"), dict):
+        raise BillError("person must be a person-file object")
+    spec = person_from_json(data["person"], "in request")
+    policy = None
+    if data.get("policy") is not None:
+        # Signatures cover canonical JSON of the parsed document, so re-serialising keeps them valid;
+        # a fractional number (forbidden in bundles) cannot be serialised and is refused.
+        try:
+            raw = json.dumps(data["policy"], ensure_ascii=False).encode("utf-8")
+        except TypeError as exc:
+            raise PolicyError("policy numbers with a fraction must be JSON strings") from exc
+        policy = parse_bundle(raw, load_trusted_keys(terminal.config.settlement.trusted_keys))
+    priced = price_what_if(terminal, bill_from_json(data["bill"]), spec, policy)
+    return priced.as_json()

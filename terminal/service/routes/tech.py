@@ -1,0 +1,94 @@
+"""The technician's routes (token) and the public health check.
+
+No `from __future__ import annotations` here: FastAPI reads the route annotations at run time.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+
+from terminal import __version__
+from terminal.app import Terminal
+from terminal.errors import TerminalError
+from terminal.operations import identify_faces
+from terminal.pipeline.capture import frame_from_bytes
+from terminal.service.deps import Service, read_upload
+from terminal.vision.manifest import load_manifest
+
+
+def tech_routes(svc: Service) -> APIRouter:
+    """Health for anyone; identification checks and diagnostics behind the technician's token."""
+    router = APIRouter()
+    TerminalDep = Annotated[Terminal, Depends(svc.use_terminal)]
+
+    @router.get("/health")
+    def health(term: TerminalDep) -> dict[str, Any]:
+        """Liveness of the service and what it has loaded."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "terminal_id": term.config.terminal.terminal_id,
+            "gallery_size": term.gallery.size(),
+            "outbox_pending": len(term.ledger.pending_outbox()),
+        }
+
+    # A 1:N lookup on an uploaded picture has no liveness and no attempt limit: technicians only.
+    @router.post("/api/identify", dependencies=[Depends(svc.technician)])
+    def identify(
+        term: TerminalDep,
+        image: Annotated[UploadFile, File(description="a camera frame (JPEG or PNG)")],
+        claim: Annotated[str | None, Form(description="psn_no claimed by a credential (1:1)")] = None,
+    ) -> dict[str, Any]:
+        """Technician check: who is in an uploaded image (box, landmarks, person id per face; no score)."""
+        frame = frame_from_bytes(read_upload(image), image.filename or "upload", term.clock)
+        return {"faces": [face.as_json() for face in identify_faces(term, frame, claim)]}
+
+    @router.get("/api/tech/diagnostics", dependencies=[Depends(svc.technician)])
+    def tech_diagnostics() -> dict[str, Any]:
+        """Gallery size, outbox depth, models, reconciliation, recent attempts, devices, receipt printing."""
+        # Probed before taking the terminal lock: a probe waits on ports for up to seconds, and a
+        # patient's checkout must not queue behind it.
+        device_rows = svc.devices.rows()
+        with svc.lock:
+            out = _terminal_diagnostics(svc)
+        return {
+            **out,
+            "devices": device_rows,
+            "receipt_printer": svc.receipts.status() if svc.receipts else None,
+            "his_notices": svc.notices.journal.summary(),
+        }
+
+    return router
+
+
+def _terminal_diagnostics(svc: Service) -> dict[str, Any]:
+    """Gallery size, outbox depth, model versions, reconciliation differences, recent attempts."""
+    term = svc.terminal
+    try:
+        manifest = load_manifest(term.config.models_dir())
+        models = [
+            {"name": m.name, "task": m.task, "file": m.file, "sha256": m.sha256[:12], "default": m.default}
+            for m in manifest.model
+        ]
+    except TerminalError as exc:
+        models = [{"error": str(exc)}]
+    return {
+        "terminal_id": term.config.terminal.terminal_id,
+        "version": __version__,
+        "gallery_size": term.gallery.size(),
+        "outbox_pending": len(term.ledger.pending_outbox(limit=100000)),
+        "reconcile_differences": _count(term, "reconcile"),
+        "models": models,
+        "identity": {
+            "threshold": term.config.identity.threshold,
+            "max_face_attempts": term.config.identity.max_face_attempts,
+        },
+        "session": svc.checkout.diagnostics(),
+    }
+
+
+def _count(terminal: Terminal, table: str) -> int | None:
+    """Rows in a table, None when the table does not exist on this terminal yet."""
+    if not terminal.db[table].exists():
+        return None
+    return int(terminal.db[table].count)
