@@ -37,7 +37,7 @@ from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.ledger import SqliteLedger
 from terminal.uplink.gallery import sync_gallery
 from terminal.uplink.policies import fetch_policy_bundles
-from terminal.uplink.service import record_registration
+from terminal.uplink.registration import record_registration
 from terminal.uplink.signing import KEY_FILE
 
 log = logging.getLogger("medpay.provision")

@@ -34,7 +34,7 @@ from terminal.store.outbox import OutboxStore
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.config import UplinkSection
 from terminal.uplink.gallery import sync_gallery
-from terminal.uplink.service import identity
+from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
 from terminal.vision.embedder import DlibResnetEmbedder
 from terminal.vision.liveness.depth import DepthCheck, DepthConfig

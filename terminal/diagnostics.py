@@ -18,7 +18,7 @@ from terminal.errors import TerminalError
 from terminal.store import audit
 from terminal.store.keys import read_key
 from terminal.uplink.gallery import gallery_version, last_gallery_sync
-from terminal.uplink.service import saved_registration
+from terminal.uplink.registration import saved_registration
 from terminal.uplink.signing import KEY_FILE, public_key_b64, terminal_key
 from terminal.vision.images import load_image
 from terminal.vision.manifest import load_manifest, verified_path

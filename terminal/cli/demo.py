@@ -181,7 +181,7 @@ def _sync(terminal: Terminal, url: str) -> int:
     """Send the queued settlements to the upstream and show its binding result beside ours."""
     from scripts.dev_upstream import register_people
     from terminal.app import sync_once
-    from terminal.uplink.service import describe, reconciled_lines
+    from terminal.cli.sync_report import describe, reconciled_lines
 
     # the reference upstream needs its own copy of the demo people; a real centre already has them
     register_people(url, DEMO_PEOPLE)

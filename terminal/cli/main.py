@@ -181,8 +181,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     """Send queued settlements upstream, store the binding results, report differences."""
     from terminal.app import sync_once
+    from terminal.cli.sync_report import describe
     from terminal.errors import UplinkError
-    from terminal.uplink.service import describe
 
     terminal = _terminal(args)
     try:

@@ -29,7 +29,7 @@ from terminal.store.outbox import OutboxStore
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.config import UplinkSection
 from terminal.uplink.gallery import sync_gallery, template_to_wire
-from terminal.uplink.service import identity
+from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
 from tests.conftest import FixedClock
 from tests.integration.test_uplink_kit import PEOPLE

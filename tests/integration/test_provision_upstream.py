@@ -22,7 +22,7 @@ from terminal.store.db import DB_NAME, open_db
 from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.uplink.gallery import gallery_version, template_to_wire
-from terminal.uplink.service import REGISTRATION_FILE, saved_registration
+from terminal.uplink.registration import REGISTRATION_FILE, saved_registration
 from terminal.uplink.signing import public_key_b64, terminal_key
 from terminal.vision.images import load_image
 from tests.conftest import REPO, insightface_image

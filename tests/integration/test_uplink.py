@@ -13,12 +13,12 @@ import pytest
 
 from scripts.dev_upstream import ServerThread, Upstream
 from terminal.app import sync_once
+from terminal.cli.sync_report import describe, reconciled_lines
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.errors import UplinkRefused
 from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import report
 from terminal.uplink.config import UplinkSection
-from terminal.uplink.service import describe, reconciled_lines
 from terminal.uplink.signing import sign_envelope, terminal_key
 from terminal.uplink.wire import CALL_PATH
 from tests.integration.test_uplink_kit import (

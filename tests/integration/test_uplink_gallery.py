@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from scripts.dev_upstream import ServerThread, Upstream
 from terminal.app import Terminal, sync_once
+from terminal.cli.sync_report import describe
 from terminal.clock import CST
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import face_crop
@@ -38,7 +39,7 @@ from terminal.uplink.gallery import (
     sync_gallery,
     template_to_wire,
 )
-from terminal.uplink.service import describe, identity
+from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
 from tests.conftest import FixedClock, insightface_image
 from tests.integration.test_uplink_kit import PEOPLE, SteppingClock, set_faults, uplink
