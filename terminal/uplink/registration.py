@@ -1,4 +1,4 @@
-"""What the upstream knows of this terminal: identity fields, saved registration, reconciliation lines."""
+"""What the upstream knows of this terminal: its identity fields and its saved registration."""
 
 from __future__ import annotations
 
