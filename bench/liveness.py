@@ -234,8 +234,10 @@ def bench_passive() -> list[Row]:
         return []
     import onnxruntime as ort
 
+    from terminal.provision.minifasnet_convert import convert_bytes
     from terminal.vision.liveness.minifasnet import MiniFasNet
-    from terminal.vision.liveness.minifasnet_convert import convert_bytes
+    from terminal.vision.liveness.pack import V2_ENTRY
+    from terminal.vision.manifest import load_manifest
 
     detector = _detector()
     if detector is None:
@@ -249,7 +251,8 @@ def bench_passive() -> list[Row]:
         )
         for n in ("2.7_80x80_MiniFASNetV2.pth", "4_0_0_80x80_MiniFASNetV1SE.pth")
     ]
-    fas = MiniFasNet(sessions[0], sessions[1])
+    graph = load_manifest(REPO / "models").entry(V2_ENTRY).contract()
+    fas = MiniFasNet(sessions[0], sessions[1], graph)
 
     def judge(image: NDArray[np.uint8]) -> bool | None:
         faces = detector.detect(image)

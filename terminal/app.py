@@ -60,9 +60,8 @@ def _mtcnn(cfg: DetectorConfig, models_dir: Path, manifest: Manifest, threads: i
 
 
 def _dlib_resnet(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceEmbedder:
-    return DlibResnetEmbedder(
-        create_session(verified_path(models_dir, manifest.entry("dlib_resnet")), threads)
-    )
+    entry = manifest.entry("dlib_resnet")
+    return DlibResnetEmbedder(create_session(verified_path(models_dir, entry), threads), entry.contract())
 
 
 # Explicit registries keyed by the config's `type`; pydantic's Literal already refused unknown ones.

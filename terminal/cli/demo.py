@@ -56,7 +56,7 @@ def run_demo(
     upstream: str | None = None,
 ) -> int:
     """Provision, enrol, identify two probes, price and settle a bill; 0 when all went as expected."""
-    from scripts.provision import provision_models
+    from terminal.provision.models import provision_models
 
     config = load(config_path)
     installed = provision_models(config.models_dir())
@@ -96,7 +96,8 @@ class _ReplayClock:
 
 def prepare_demo_terminal(config_path: Path, data_root: Path) -> Terminal:
     """A fresh demo terminal (models provisioned, staff tokens, demo people enrolled) for `serve --demo`."""
-    from scripts.provision import provision_init, provision_models
+    from terminal.provision.main import provision_init
+    from terminal.provision.models import provision_models
 
     config = load(config_path)
     provision_models(config.models_dir())

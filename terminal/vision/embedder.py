@@ -1,4 +1,4 @@
-"""Face templates from the converted dlib ResNet (see `terminal.vision.dlib_convert` for the graph)."""
+"""Face templates from the converted dlib ResNet; its tensor names and sizes come from the manifest."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from terminal.errors import ImageError, ModelError
-from terminal.vision.dlib_convert import CHIP_SIZE, DESCRIPTOR_DIM, INPUT_NAME, OUTPUT_NAME
+from terminal.vision.manifest import GraphSpec
 
 log = logging.getLogger(__name__)
 
@@ -21,40 +21,53 @@ def _is_dynamic(dim: object) -> bool:
     return dim is None or isinstance(dim, str)
 
 
-def _check_io(session: ort.InferenceSession) -> None:
-    """Refuse any model whose inputs and outputs are not exactly the declared contract."""
+def _chip_and_dim(graph: GraphSpec) -> tuple[int, int]:
+    """Chip side and template length from the declared contract: input [3, S, S], output [D]."""
+    dims = graph.input_dims
+    if len(dims) != 3 or dims[0] != 3 or dims[1] != dims[2]:
+        raise ModelError(f"manifest declares dlib ResNet input dims {list(dims)}, expected [3, S, S]")
+    if len(graph.output_dims) != 1:
+        raise ModelError(f"manifest declares dlib ResNet output dims {list(graph.output_dims)}, expected [D]")
+    return dims[1], graph.output_dims[0]
+
+
+def _check_io(session: ort.InferenceSession, graph: GraphSpec) -> None:
+    """Refuse any model whose inputs and outputs are not exactly the contract its manifest entry declares."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(outputs) != 1:
         raise ModelError(
             f"dlib ResNet model must have one input and one output, has {len(inputs)} and {len(outputs)}"
         )
     chip, descriptor = inputs[0], outputs[0]
-    if chip.name != INPUT_NAME or chip.type != _FLOAT:
-        raise ModelError(f"dlib ResNet input is {chip.name!r} {chip.type}, expected {INPUT_NAME!r} {_FLOAT}")
+    if chip.name != graph.input or chip.type != _FLOAT:
+        raise ModelError(f"dlib ResNet input is {chip.name!r} {chip.type}, expected {graph.input!r} {_FLOAT}")
     shape = list(chip.shape)
-    if len(shape) != 4 or not _is_dynamic(shape[0]) or shape[1:] != [3, CHIP_SIZE, CHIP_SIZE]:
-        raise ModelError(f"dlib ResNet input shape is {shape}, expected [N, 3, {CHIP_SIZE}, {CHIP_SIZE}]")
-    if descriptor.name != OUTPUT_NAME or descriptor.type != _FLOAT:
+    if len(shape) != 4 or not _is_dynamic(shape[0]) or tuple(shape[1:]) != graph.input_dims:
+        raise ModelError(f"dlib ResNet input shape is {shape}, expected [N, {_joined(graph.input_dims)}]")
+    if descriptor.name != graph.output or descriptor.type != _FLOAT:
         raise ModelError(
-            f"dlib ResNet output is {descriptor.name!r} {descriptor.type}, expected {OUTPUT_NAME!r} {_FLOAT}"
+            f"dlib ResNet output is {descriptor.name!r} {descriptor.type}, expected {graph.output!r} {_FLOAT}"
         )
     shape = list(descriptor.shape)
-    if len(shape) != 2 or not _is_dynamic(shape[0]) or shape[1] != DESCRIPTOR_DIM:
-        raise ModelError(f"dlib ResNet output shape is {shape}, expected [N, {DESCRIPTOR_DIM}]")
+    if len(shape) != 2 or not _is_dynamic(shape[0]) or tuple(shape[1:]) != graph.output_dims:
+        raise ModelError(f"dlib ResNet output shape is {shape}, expected [N, {_joined(graph.output_dims)}]")
+
+
+def _joined(dims: tuple[int, ...]) -> str:
+    return ", ".join(str(d) for d in dims)
 
 
 class DlibResnetEmbedder:
-    """FaceEmbedder: N×150×150×3 RGB uint8 chips → N×128 float32 dlib descriptors (Euclidean metric)."""
+    """FaceEmbedder: N×S×S×3 RGB uint8 chips → N×D float32 dlib descriptors (150 and 128 in the manifest)."""
 
-    chip_size: int = CHIP_SIZE
-    dim: int = DESCRIPTOR_DIM
-
-    def __init__(self, session: ort.InferenceSession) -> None:
-        _check_io(session)
+    def __init__(self, session: ort.InferenceSession, graph: GraphSpec) -> None:
+        self.chip_size, self.dim = _chip_and_dim(graph)
+        _check_io(session, graph)
         self._session = session
+        self._input, self._output = graph.input, graph.output
         # Warm up now so that the first patient at the kiosk does not pay for onnxruntime's lazy
         # allocation and kernel selection (tens of milliseconds on the first run).
-        self.embed(np.zeros((1, CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8))
+        self.embed(np.zeros((1, self.chip_size, self.chip_size, 3), dtype=np.uint8))
         log.debug("dlib ResNet embedder ready")
 
     def embed(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -62,14 +75,15 @@ class DlibResnetEmbedder:
         if not isinstance(chips, np.ndarray) or chips.dtype != np.uint8:
             dtype = getattr(chips, "dtype", type(chips).__name__)
             raise ImageError(f"face chips must be a uint8 numpy array, got {dtype}")
-        if chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3):
-            raise ImageError(f"face chips must be N×{CHIP_SIZE}×{CHIP_SIZE}×3 RGB, got {chips.shape}")
+        side = self.chip_size
+        if chips.ndim != 4 or chips.shape[1:] != (side, side, 3):
+            raise ImageError(f"face chips must be N×{side}×{side}×3 RGB, got {chips.shape}")
         if chips.shape[0] == 0:
-            return np.zeros((0, DESCRIPTOR_DIM), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         # NHWC uint8 → NCHW float32 with raw 0–255 values; the graph subtracts the mean itself.
         batch = np.ascontiguousarray(chips.transpose(0, 3, 1, 2), dtype=np.float32)
-        result = self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
-        if not isinstance(result, np.ndarray) or result.shape != (chips.shape[0], DESCRIPTOR_DIM):
+        result = self._session.run([self._output], {self._input: batch})[0]
+        if not isinstance(result, np.ndarray) or result.shape != (chips.shape[0], self.dim):
             raise ModelError(
                 f"dlib ResNet returned {getattr(result, 'shape', result)!r} for {chips.shape[0]} chips"
             )

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from terminal.errors import ModelError, ModelIntegrityError, ModelMissingError
 
@@ -43,6 +43,19 @@ class InputSpec(_Strict):
     normalisation: str
 
 
+class GraphSpec(_Strict):
+    """The tensor contract the runtime checks when it loads the file: one float32 input, one output."""
+
+    input: Annotated[str, Field(description="name of the graph's input (equals [model.input] name)")]
+    input_dims: Annotated[
+        tuple[PositiveInt, ...], Field(min_length=1, description="input sizes after the dynamic batch axis")
+    ]
+    output: Annotated[str, Field(description="name of the graph's output")]
+    output_dims: Annotated[
+        tuple[PositiveInt, ...], Field(min_length=1, description="output sizes after the dynamic batch axis")
+    ]
+
+
 class ModelEntry(_Strict):
     """One declared model file."""
 
@@ -55,6 +68,19 @@ class ModelEntry(_Strict):
     source: ModelSource
     input: InputSpec
     output: str
+    graph: Annotated[GraphSpec | None, Field(description="what the runtime checks the graph against")] = None
+
+    @model_validator(mode="after")
+    def _graph_input_is_the_input(self) -> ModelEntry:
+        if self.graph is not None and self.graph.input != self.input.name:
+            raise ValueError(f"graph input {self.graph.input!r} differs from input name {self.input.name!r}")
+        return self
+
+    def contract(self) -> GraphSpec:
+        """The declared graph contract; ModelError when the entry declares none."""
+        if self.graph is None:
+            raise ModelError(f"model {self.name} declares no [model.graph] in {MANIFEST_NAME}")
+        return self.graph
 
 
 class Manifest(_Strict):

@@ -16,9 +16,9 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper
 
 from terminal.errors import ImageError, ModelError
-from terminal.vision.dlib_convert import convert, convert_bytes
+from terminal.provision.dlib_convert import convert, convert_bytes
 from terminal.vision.embedder import DlibResnetEmbedder, distance
-from terminal.vision.manifest import load_manifest
+from terminal.vision.manifest import GraphSpec, load_manifest
 from terminal.vision.runtime import create_session
 from tests.conftest import MODELS, SHARED, insightface_image
 
@@ -64,10 +64,15 @@ def onnx_path(dat_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _contract() -> GraphSpec:
+    """The tensor contract the manifest declares for the dlib ResNet."""
+    return load_manifest(MODELS).entry("dlib_resnet").contract()
+
+
 @pytest.fixture(scope="module")
 def embedder(onnx_path: Path) -> DlibResnetEmbedder:
     """Our embedder over the converted model, one intra-op thread as on the kiosk."""
-    return DlibResnetEmbedder(create_session(onnx_path, intra_op_threads=1))
+    return DlibResnetEmbedder(create_session(onnx_path, intra_op_threads=1), _contract())
 
 
 @pytest.fixture(scope="module")
@@ -229,4 +234,15 @@ def test_embedder_refuses_a_model_that_is_not_the_declared_one(tmp_path: Path) -
     path = tmp_path / "impostor.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
     with pytest.raises(ModelError, match="'data'"):
-        DlibResnetEmbedder(create_session(path))
+        DlibResnetEmbedder(create_session(path), _contract())
+
+
+def test_embedder_refuses_the_converted_model_when_the_manifest_declares_other_sizes(onnx_path: Path) -> None:
+    # The runtime takes sizes from the manifest, so an entry edited to other sizes must not load the file.
+    session = create_session(onnx_path)
+    longer = _contract().model_copy(update={"output_dims": (512,)})
+    with pytest.raises(ModelError, match=r"expected \[N, 512\]"):
+        DlibResnetEmbedder(session, longer)
+    smaller = _contract().model_copy(update={"input_dims": (3, 112, 112)})
+    with pytest.raises(ModelError, match=r"expected \[N, 3, 112, 112\]"):
+        DlibResnetEmbedder(session, smaller)

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from firmware_bridge.simulate import CardSimulator, TcpEndpoint
-from scripts.provision import provision_init
-from scripts.provision_config import Answers, write_config
-from scripts.provision_upstream import gallery_step, register_step
 from terminal.app import build_terminal
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.diagnostics import Check, gallery_check, upstream_check
+from terminal.provision.config_file import Answers, write_config
+from terminal.provision.main import provision_init
+from terminal.provision.upstream import gallery_step, register_step
 from terminal.store.keys import key_path
 from terminal.uplink.gallery import template_to_wire
 from terminal.uplink.signing import KEY_FILE, terminal_key

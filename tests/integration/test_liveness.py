@@ -15,10 +15,11 @@ from numpy.typing import NDArray
 
 from terminal.app import liveness_checks
 from terminal.domain import Frame
+from terminal.provision.minifasnet_convert import convert_bytes, read_state_dict
+from terminal.provision.pack import ONNX_SHA256, SOURCE_SHA256
 from terminal.vision.liveness.challenge import ChallengeSession, parallax_check, stillness_check
 from terminal.vision.liveness.minifasnet import MiniFasNet
-from terminal.vision.liveness.minifasnet_convert import convert_bytes, read_state_dict
-from terminal.vision.liveness.pack import ONNX_SHA256, SOURCE_SHA256, V1SE_ENTRY, V2_ENTRY
+from terminal.vision.liveness.pack import V1SE_ENTRY, V2_ENTRY
 from terminal.vision.liveness.pose import head_pose
 from terminal.vision.liveness.render import plane_view
 from terminal.vision.liveness.synthetic import EPOCH, ManualClock
@@ -62,7 +63,7 @@ def fas(pack_bytes: dict[str, bytes]) -> MiniFasNet:
         ort.InferenceSession(convert_bytes(pack_bytes[n], n), options, providers=["CPUExecutionProvider"])
         for n in (V2, V1SE)
     )
-    return MiniFasNet(v2, v1se)
+    return MiniFasNet(v2, v1se, load_manifest(MODELS).entry(V2_ENTRY).contract())
 
 
 def _sample(name: str) -> NDArray[np.uint8]:
@@ -181,7 +182,8 @@ def test_the_same_real_frame_repeated_is_perfectly_still(detector: MtcnnDetector
 
 @pytest.mark.shared
 def test_pack_provisions_once_and_loads(tmp_path: Path, pack_bytes: dict[str, bytes]) -> None:
-    from terminal.vision.liveness.pack import load_passive, provision_pack
+    from terminal.provision.pack import provision_pack
+    from terminal.vision.liveness.pack import load_passive
 
     models = tmp_path / "models"
     models.mkdir()

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from scripts.provision import Options, provision_all, provision_models
-from scripts.provision import main as provision_main
-from scripts.provision_config import Answers, write_config, written_by_provisioning
-from scripts.provision_offline import CHECKSUMS, install_settlement_files
 from terminal.config import DEFAULT_CONFIG, SettlementConfig, load
 from terminal.errors import ConfigError, ModelError, ModelIntegrityError, PolicyError
+from terminal.provision.config_file import Answers, write_config, written_by_provisioning
+from terminal.provision.main import Options, provision_all
+from terminal.provision.main import main as provision_main
+from terminal.provision.models import provision_models
+from terminal.provision.offline import CHECKSUMS, install_settlement_files
 from terminal.settlement.catalog import CatalogError
 from terminal.vision.manifest import load_manifest, sha256_of
 from tests.conftest import MODELS, REPO
@@ -389,7 +390,7 @@ def test_a_killed_run_leaves_nothing_half_installed_and_a_rerun_completes(
     target = tmp_path / "etc" / "terminal.toml"
     etc = tmp_path / "etc"
     command = [
-        sys.executable, "-m", "scripts.provision", "--config", str(target),
+        sys.executable, "-m", "terminal.provision.main", "--config", str(target),
         "--data-dir", str(tmp_path / "data"), "--models-dir", str(models),
         "all", "--offline", str(full_offline), "--terminal-id", "KIOSK-0042",
         "--policies", str(etc / "policies"), "--catalog", str(etc / "catalog.json"),
@@ -441,8 +442,8 @@ def test_full_provisioning_on_the_shipped_config_changes_nothing(tmp_path: Path)
 
 
 def test_the_example_identity_is_flagged_until_a_real_one_is_given(tmp_path: Path) -> None:
-    from scripts.provision_config import EXAMPLE_IDENTITY
     from terminal.config import DEFAULT_CONFIG
+    from terminal.provision.config_file import EXAMPLE_IDENTITY
 
     shipped = load(DEFAULT_CONFIG).terminal
     assert (shipped.terminal_id, shipped.fixmedins_code) == EXAMPLE_IDENTITY, "keep the constant in step"

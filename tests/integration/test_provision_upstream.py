@@ -12,12 +12,12 @@ import pytest
 from numpy.typing import NDArray
 
 from scripts.dev_upstream import ServerThread, Upstream
-from scripts.provision import Options, StepResult, provision_all
-from scripts.provision_config import Answers
 from terminal.app import Terminal, register_terminal
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import face_crop
 from terminal.domain import Frame
+from terminal.provision.config_file import Answers
+from terminal.provision.main import Options, StepResult, provision_all
 from terminal.store.db import DB_NAME, open_db
 from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key

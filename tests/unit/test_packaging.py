@@ -27,7 +27,7 @@ def test_console_scripts_are_declared() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["scripts"] == {
         "medpay": "terminal.cli.main:main",
-        "medpay-provision": "scripts.provision:main",
+        "medpay-provision": "terminal.provision.main:main",
     }
 
 

@@ -8,7 +8,8 @@ Two parts, both ours, written from the facts in `../shared/docs/minifasnet.md`:
 * a graph builder that declares the MiniFASNet network (V2 and V1SE) and takes every width from the
   weight shapes. Batch norms are folded into the preceding convolution or linear layer.
 
-Graph contract (what `terminal.vision.liveness.minifasnet.MiniFasNet` relies on):
+Graph contract (declared in the pack's entries of `models/manifest.toml`, `[model.graph]`, which
+`terminal.vision.liveness.minifasnet.MiniFasNet` reads and checks; a test holds these constants equal to it):
 
     input   `crop`  float32 [N, 3, 80, 80], NCHW, **BGR**, raw pixel values 0–255
     output  `prob`  float32 [N, 3], softmax; index 1 = real face, 0 and 2 = attack kinds
@@ -35,7 +36,7 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from terminal.errors import ModelError
-from terminal.vision.model_files import checked_bytes, convert_file
+from terminal.provision.model_files import checked_bytes, convert_file
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ INPUT_NAME = "crop"
 OUTPUT_NAME = "prob"
 INPUT_SIDE = 80
 CLASSES = 3
-REAL_CLASS = 1
 
+# Written into the file, so part of its pinned sha256: keeps the module's old name after the move.
 PRODUCER_NAME = "medpay.minifasnet_convert"
 # Bump when the emitted graph changes, together with the sha256 entries in models/manifest.toml.
 PRODUCER_VERSION = "1"

@@ -7,7 +7,7 @@ import pickle
 import pytest
 
 from terminal.errors import ModelError
-from terminal.vision.liveness.minifasnet_convert import _MAGIC, _PROTOCOL, read_state_dict
+from terminal.provision.minifasnet_convert import _MAGIC, _PROTOCOL, read_state_dict
 
 
 def _legacy_header() -> bytes:

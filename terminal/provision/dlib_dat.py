@@ -1,54 +1,28 @@
-"""Convert dlib's face-descriptor ResNet (`dlib_face_recognition_resnet_model_v1.dat`) to ONNX.
+"""Parse dlib's face-descriptor ResNet `.dat` against the network declared here (no dlib, no C++).
 
-Pure Python: the .dat is read with our own parser of dlib's serialization and the graph is written
-with `onnx.helper`; neither dlib nor C++ is needed on the terminal or at provisioning time.
-
-Graph contract (what `terminal.vision.embedder.DlibResnetEmbedder` and the manifest rely on):
-
-    input   `chip`        float32 [N, 3, 150, 150], NCHW, RGB, raw pixel values 0–255
-    output  `descriptor`  float32 [N, 128], compared with the Euclidean distance
-    batch   N is dynamic
-
-The input normalisation of dlib's `input_rgb_image_sized`, (x − mean_rgb) / 256, happens inside the
-graph, with the mean taken from the file's input layer. The network is declared here (the layer types
-and the tag/skip wiring live in dlib's C++ type, not in the file); the parser checks every record of
-the file against that declaration and must consume every byte, otherwise `ModelError`.
-
-The output is byte-for-byte deterministic: the same .dat always gives the same .onnx (fixed producer,
-fixed IR and opset versions, no timestamps), because the model manifest pins the file's sha256.
+The layer types and the tag/skip wiring live in dlib's C++ type, not in the file, so the network is
+declared here (`declared_network`); the parser checks every record of the file against that declaration
+and must consume every byte, otherwise `ModelError`. `terminal.provision.dlib_convert` turns the parsed
+layers into an ONNX graph.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import onnx
 from numpy.typing import NDArray
-from onnx import TensorProto, helper, numpy_helper
 
 from terminal.errors import ModelError
-from terminal.vision.model_files import checked_bytes, convert_file
 
 log = logging.getLogger(__name__)
 
-INPUT_NAME = "chip"
-OUTPUT_NAME = "descriptor"
+# The chip side the input layer declares and the descriptor length of the last fc layer.
 CHIP_SIZE = 150
 DESCRIPTOR_DIM = 128
-
-PRODUCER_NAME = "medpay.dlib_convert"
-# Bump when the emitted graph changes, together with the sha256 in models/manifest.toml.
-PRODUCER_VERSION = "1"
-# Pinned rather than taken from the installed onnx package, so that upgrading onnx does not change
-# the bytes (and thus the manifest sha256) of the converted file.
-IR_VERSION = 8
-OPSET = 17
 
 # dlib's `float_details` marks non-finite values with these exponents.
 _EXP_INF, _EXP_NINF, _EXP_NAN = 32000, 32001, 32002
@@ -60,7 +34,7 @@ OpKind = Literal["con", "affine", "relu", "max_pool", "avg_pool", "add_prev", "t
 
 
 @dataclass
-class _Op:
+class Op:
     """One dlib layer of the declared network, in input-to-output order, filled in by the parser."""
 
     kind: OpKind
@@ -75,60 +49,58 @@ class _Op:
 
 
 @dataclass(frozen=True)
-class _Parsed:
+class Parsed:
     """Everything the graph needs from the file."""
 
     mean_rgb: tuple[float, float, float]
-    ops: list[_Op]
+    ops: list[Op]
 
 
-def _con(filters: int, window: int, stride: int) -> _Op:
+def _con(filters: int, window: int, stride: int) -> Op:
     # dlib's default padding for con/pool: 0 when strided, window/2 otherwise.
-    return _Op(
-        "con", filters=filters, window=window, stride=stride, padding=0 if stride != 1 else window // 2
-    )
+    return Op("con", filters=filters, window=window, stride=stride, padding=0 if stride != 1 else window // 2)
 
 
-def _ares(filters: int) -> list[_Op]:
+def _ares(filters: int) -> list[Op]:
     """relu(add_prev1(affine(con(relu(affine(con(tag1(x))))))))."""
     return [
-        _Op("tag", tag=1),
+        Op("tag", tag=1),
         _con(filters, 3, 1),
-        _Op("affine"),
-        _Op("relu"),
+        Op("affine"),
+        Op("relu"),
         _con(filters, 3, 1),
-        _Op("affine"),
-        _Op("add_prev", tag=1),
-        _Op("relu"),
+        Op("affine"),
+        Op("add_prev", tag=1),
+        Op("relu"),
     ]
 
 
-def _ares_down(filters: int) -> list[_Op]:
+def _ares_down(filters: int) -> list[Op]:
     """Like _ares with a stride-2 first conv; the shortcut goes through avg_pool 2×2/2."""
     return [
-        _Op("tag", tag=1),
+        Op("tag", tag=1),
         _con(filters, 3, 2),
-        _Op("affine"),
-        _Op("relu"),
+        Op("affine"),
+        Op("relu"),
         _con(filters, 3, 1),
-        _Op("affine"),
-        _Op("tag", tag=2),
-        _Op("skip", tag=1),
-        _Op("avg_pool", window=2, stride=2),
-        _Op("add_prev", tag=2),
-        _Op("relu"),
+        Op("affine"),
+        Op("tag", tag=2),
+        Op("skip", tag=1),
+        Op("avg_pool", window=2, stride=2),
+        Op("add_prev", tag=2),
+        Op("relu"),
     ]
 
 
-def _declared_network() -> list[_Op]:
+def declared_network() -> list[Op]:
     """dlib's `anet_type` from dnn_face_recognition_ex.cpp, input side first."""
-    ops = [_con(32, 7, 2), _Op("affine"), _Op("relu"), _Op("max_pool", window=3, stride=2)]
+    ops = [_con(32, 7, 2), Op("affine"), Op("relu"), Op("max_pool", window=3, stride=2)]
     ops += _ares(32) + _ares(32) + _ares(32)
     ops += _ares_down(64) + _ares(64) + _ares(64) + _ares(64)
     ops += _ares_down(128) + _ares(128) + _ares(128)
     ops += _ares_down(256) + _ares(256) + _ares(256)
     ops += _ares_down(256)
-    ops += [_Op("avg_pool", window=0, stride=1), _Op("fc", filters=DESCRIPTOR_DIM)]
+    ops += [Op("avg_pool", window=0, stride=1), Op("fc", filters=DESCRIPTOR_DIM)]
     return ops
 
 
@@ -243,7 +215,7 @@ def _view(
     return view
 
 
-def _read_con(reader: _Reader, op: _Op, where: str) -> None:
+def _read_con(reader: _Reader, op: Op, where: str) -> None:
     reader.expect_string("con_4", f"details of {where}")
     params = reader.tensor(f"params of {where}")
     declared = [op.filters, op.window, op.window, op.stride, op.stride, op.padding, op.padding]
@@ -264,7 +236,7 @@ def _read_con(reader: _Reader, op: _Op, where: str) -> None:
     op.weights["b"] = _view(params, math.prod(filters), (op.filters,), reader, f"biases of {where}")
 
 
-def _read_affine(reader: _Reader, op: _Op, where: str) -> None:
+def _read_affine(reader: _Reader, op: Op, where: str) -> None:
     reader.expect_string("affine_", f"details of {where}")
     params = reader.tensor(f"params of {where}")
     gamma = reader.alias(f"gamma of {where}")
@@ -280,7 +252,7 @@ def _read_affine(reader: _Reader, op: _Op, where: str) -> None:
     op.weights["beta"] = _view(params, channels, (1, channels, 1, 1), reader, f"beta of {where}")
 
 
-def _read_pool(reader: _Reader, op: _Op, where: str) -> None:
+def _read_pool(reader: _Reader, op: Op, where: str) -> None:
     reader.expect_string(f"{op.kind}_2", f"details of {where}")
     declared = [op.window, op.window, op.stride, op.stride, op.padding, op.padding]
     names = ["nr", "nc", "stride_y", "stride_x", "padding_y", "padding_x"]
@@ -288,7 +260,7 @@ def _read_pool(reader: _Reader, op: _Op, where: str) -> None:
         reader.expect_int(expected, f"{name} of {where}")
 
 
-def _read_fc(reader: _Reader, op: _Op, where: str) -> None:
+def _read_fc(reader: _Reader, op: Op, where: str) -> None:
     reader.expect_string("fc_2", f"details of {where}")
     reader.expect_int(op.filters, f"num_outputs of {where}")
     inputs = reader.count(f"num_inputs of {where}")
@@ -307,9 +279,10 @@ def _read_fc(reader: _Reader, op: _Op, where: str) -> None:
     op.weights["w"] = _view(params, 0, (inputs, op.filters), reader, f"weights of {where}")
 
 
-def _parse(data: bytes, name: str) -> _Parsed:
+def parse_dat(data: bytes, name: str) -> Parsed:
+    """The declared network's layers filled from a .dat file's bytes; ModelError on any mismatch."""
     reader = _Reader(data, name)
-    ops = _declared_network()
+    ops = declared_network()
 
     # add_loss_layer: version, the loss details, then the whole subnet.
     reader.expect_int(1, "loss layer version")
@@ -356,153 +329,4 @@ def _parse(data: bytes, name: str) -> _Parsed:
             reader.expect_int(1, "sample expansion factor of the input layer")
     reader.end()
     log.debug("parsed %s: %d layers, loss margin %g, threshold %g", name, len(ops), margin, threshold)
-    return _Parsed(mean_rgb=mean, ops=ops)
-
-
-class _GraphBuilder:
-    """Emits ONNX nodes with deterministic names while tracking each tensor's static C×H×W shape."""
-
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self._counter = 0
-
-    def const(self, name: str, array: NDArray[np.float32] | NDArray[np.int64]) -> str:
-        """Add an initializer and return its name."""
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
-        return name
-
-    def node(self, op_type: str, inputs: list[str], prefix: str, **attrs: int | list[int] | str) -> str:
-        """Add a node and return the name of its single output."""
-        self._counter += 1
-        name = f"{prefix}_{self._counter}"
-        node = helper.make_node(op_type, inputs, [name], name=name)
-        node.attribute.extend(helper.make_attribute(key, value) for key, value in sorted(attrs.items()))
-        self.nodes.append(node)
-        return name
-
-
-def _pooled(size: int, window: int, stride: int, padding: int) -> int:
-    # dlib and ONNX (floor mode) agree: 1 + (in + 2·pad − window) / stride, rounded down.
-    return 1 + (size + 2 * padding - window) // stride
-
-
-def build_model(mean_rgb: tuple[float, float, float], ops: list[_Op], source_sha256: str) -> onnx.ModelProto:
-    """The ONNX model for parsed layers; deterministic for the same inputs."""
-    g = _GraphBuilder()
-    mean = np.asarray(mean_rgb, dtype=np.float32).reshape(1, 3, 1, 1)
-    # dlib's input layer: (pixel − mean) / 256; multiplying by 2^-8 is exact, like dlib's division.
-    x = g.node("Sub", [INPUT_NAME, g.const("input.mean_rgb", mean)], "centre")
-    x = g.node("Mul", [x, g.const("input.scale", np.asarray(1.0 / 256.0, dtype=np.float32))], "scale")
-    shape = (3, CHIP_SIZE, CHIP_SIZE)
-    tags: dict[int, tuple[str, tuple[int, int, int]]] = {}
-
-    for index, op in enumerate(ops):
-        channels, rows, cols = shape
-        if op.kind == "con":
-            if op.weights["w"].shape[1] != channels:
-                raise ModelError(
-                    f"layer {index} (con) expects {op.weights['w'].shape[1]} channels, gets {channels}"
-                )
-            w = g.const(f"con{index}.w", op.weights["w"])
-            b = g.const(f"con{index}.b", op.weights["b"])
-            k, s, p = op.window, op.stride, op.padding
-            x = g.node("Conv", [x, w, b], "con", kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p])
-            shape = (op.filters, _pooled(rows, k, s, p), _pooled(cols, k, s, p))
-        elif op.kind == "affine":
-            if op.filters != channels:
-                raise ModelError(f"layer {index} (affine) has {op.filters} channels, gets {channels}")
-            x = g.node("Mul", [x, g.const(f"affine{index}.gamma", op.weights["gamma"])], "affine_mul")
-            x = g.node("Add", [x, g.const(f"affine{index}.beta", op.weights["beta"])], "affine_add")
-        elif op.kind == "relu":
-            x = g.node("Relu", [x], "relu")
-        elif op.kind in ("max_pool", "avg_pool") and op.window == 0:
-            x = g.node("GlobalAveragePool", [x], "avg_pool_everything")
-            shape = (channels, 1, 1)
-        elif op.kind in ("max_pool", "avg_pool"):
-            k, s, p = op.window, op.stride, op.padding
-            onnx_op = "MaxPool" if op.kind == "max_pool" else "AveragePool"
-            x = g.node(onnx_op, [x], op.kind, kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p])
-            shape = (channels, _pooled(rows, k, s, p), _pooled(cols, k, s, p))
-        elif op.kind == "tag":
-            tags[op.tag] = (x, shape)
-        elif op.kind == "skip":
-            x, shape = tags[op.tag]
-        elif op.kind == "add_prev":
-            x, shape = _add_prev(g, index, (x, shape), tags[op.tag])
-        else:  # fc
-            x = g.node("Flatten", [x], "flatten", axis=1)
-            inputs = op.weights["w"].shape[0]
-            if inputs != channels * rows * cols:
-                raise ModelError(f"layer {index} (fc) expects {inputs} inputs, gets {channels * rows * cols}")
-            x = g.node("MatMul", [x, g.const(f"fc{index}.w", op.weights["w"])], "fc")
-            shape = (op.filters, 1, 1)
-    g.nodes.append(helper.make_node("Identity", [x], [OUTPUT_NAME], name=OUTPUT_NAME))
-
-    graph = helper.make_graph(
-        g.nodes,
-        "dlib_face_recognition_resnet_model_v1",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", 3, CHIP_SIZE, CHIP_SIZE])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", DESCRIPTOR_DIM])],
-        initializer=g.initializers,
-    )
-    model = helper.make_model(
-        graph,
-        producer_name=PRODUCER_NAME,
-        producer_version=PRODUCER_VERSION,
-        ir_version=IR_VERSION,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        doc_string="dlib face descriptor ResNet v1 (public domain weights, Davis King); 128-D, Euclidean",
-    )
-    helper.set_model_props(
-        model,
-        {
-            "source_sha256": source_sha256,
-            "input": "chip float32 [N,3,150,150] RGB 0-255; (x - mean_rgb)/256 inside the graph",
-            "mean_rgb": ",".join(repr(float(m)) for m in mean.reshape(-1)),
-            "metric": "euclidean",
-        },
-    )
-    return model
-
-
-def _add_prev(
-    g: _GraphBuilder,
-    index: int,
-    current: tuple[str, tuple[int, int, int]],
-    tagged: tuple[str, tuple[int, int, int]],
-) -> tuple[str, tuple[int, int, int]]:
-    """dlib's add_prev: the result takes the larger size per axis, the smaller input is zero-padded
-    at the end of channels, rows and columns (a plain Add would broadcast or fail instead)."""
-    out_shape = (
-        max(current[1][0], tagged[1][0]),
-        max(current[1][1], tagged[1][1]),
-        max(current[1][2], tagged[1][2]),
-    )
-    padded: list[str] = []
-    for side, (name, shape) in zip(("a", "b"), (current, tagged), strict=True):
-        if shape != out_shape:
-            extra = [o - s for o, s in zip(out_shape, shape, strict=True)]
-            pads = np.asarray([0, 0, 0, 0, 0, *extra], dtype=np.int64)
-            log.debug("layer %d add_prev pads %s %s to %s", index, side, shape, out_shape)
-            name = g.node(
-                "Pad", [name, g.const(f"add_prev{index}.pads_{side}", pads)], "pad", mode="constant"
-            )
-        padded.append(name)
-    return g.node("Add", padded, "add_prev"), out_shape
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def convert_bytes(data: bytes, name: str = "dlib model") -> bytes:
-    """Serialized, checked ONNX model for the bytes of a dlib .dat file."""
-    parsed = _parse(data, name)
-    model = build_model(parsed.mean_rgb, parsed.ops, _sha256(data))
-    return checked_bytes(model, name)
-
-
-def convert(dat_path: Path, onnx_path: Path) -> None:
-    """Convert dlib's .dat at dat_path into the ONNX model at onnx_path (atomically replaced)."""
-    convert_file(dat_path, onnx_path, convert_bytes, "dlib model")
+    return Parsed(mean_rgb=mean, ops=ops)

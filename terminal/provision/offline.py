@@ -6,7 +6,7 @@ by a key in the terminal's trusted-keys file (the folder cannot bring its own ke
 unsigned, so SHA256SUMS must list it, which catches a damaged copy on the stick.
 
 Bundles fetched from the upstream go through the same installer from a private staging folder
-(scripts/provision_upstream.py); a bundle already installed as the same JSON document is left alone.
+(terminal/provision/upstream.py); a bundle already installed as the same JSON document is left alone.
 """
 
 from __future__ import annotations

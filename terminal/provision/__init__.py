@@ -1,0 +1,1 @@
+"""Provisioning: `medpay-provision` and the model converters; imported only by the CLI entry points."""
