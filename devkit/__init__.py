@@ -1,0 +1,1 @@
+"""Development kit: reference servers and tools, never installed with the product."""
