@@ -180,12 +180,15 @@ def _run(terminal: Terminal) -> int:
 
 def _sync(terminal: Terminal, url: str) -> int:
     """Send the queued settlements to the upstream and show its binding result beside ours."""
-    from scripts.dev_upstream import register_people
+    import httpx
+
     from terminal.app import sync_once
     from terminal.cli.sync_report import describe, reconciled_lines
 
-    # the reference upstream needs its own copy of the demo people; a real centre already has them
-    register_people(url, DEMO_PEOPLE)
+    # The reference upstream needs its own copy of the demo people (a real centre already has them);
+    # it holds them itself and adds them on request: the product never imports the development kit.
+    with httpx.Client(base_url=url, timeout=10) as client:
+        client.post("/admin/demo-people").raise_for_status()
     result, _ = sync_once(
         terminal.db, terminal.data_dir, terminal.config.terminal, terminal.config.uplink, terminal.clock,
         terminal.ledger.allocate_msgid, url=url,

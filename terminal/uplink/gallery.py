@@ -93,7 +93,7 @@ class WireBenefits(_Wire):
 
 
 class WirePerson(_Wire):
-    """terminal.domain.Person as JSON (scripts/dev_upstream.py person_json)."""
+    """terminal.domain.Person as JSON (as the reference upstream's /admin/persons takes it)."""
 
     psn_no: str = Field(min_length=1, max_length=30, description="person number")
     psn_name: str = Field(min_length=1, max_length=50, description="name")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.dev_upstream import ServerThread, Upstream
+from devkit.serving import ServerThread
+from devkit.upstream.state import Upstream
 from tests.integration.test_uplink_kit import start_upstream
 
 

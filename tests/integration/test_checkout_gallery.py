@@ -18,7 +18,8 @@ import httpx
 import numpy as np
 import pytest
 
-from scripts.dev_upstream import ServerThread, Upstream
+from devkit.serving import ServerThread
+from devkit.upstream.state import Upstream
 from terminal.app import Terminal, build_terminal
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.domain import Bill, FeeLine, Match

@@ -172,7 +172,10 @@ def test_policy_validate_refuses_an_altered_bundle(tmp_path: Path, data_dir: Pat
 
 
 def test_sync_sends_a_cli_settlement_to_the_reference_upstream(tmp_path: Path, data_dir: Path) -> None:
-    from scripts.dev_upstream import ServerThread, build_upstream, create_app, register_people
+    from devkit.serving import ServerThread
+    from devkit.upstream.app import create_app
+    from devkit.upstream.client import register_people
+    from devkit.upstream.state import build_upstream
     from terminal.demo_data import DEMO_PEOPLE
 
     psn_no = _known_person(data_dir)
@@ -257,3 +260,25 @@ def test_demo_refuses_the_photo_recognises_the_live_patient_and_settles(tmp_path
     assert "liveness passed, 1:N on its frames: recognised 张伟" in out
     assert "a person not enrolled: not recognised" in out
     assert "amounts add up: True" in out
+
+
+@pytest.mark.usefixtures("require_models")
+def test_demo_with_an_upstream_registers_its_people_there_over_http_and_reconciles(tmp_path: Path) -> None:
+    from devkit.serving import ServerThread
+    from devkit.upstream.app import create_app
+    from devkit.upstream.state import build_upstream
+    from terminal.demo_data import DEMO_PEOPLE
+
+    upstream = build_upstream(tmp_path / "upstream.sqlite")
+    try:
+        with ServerThread(create_app(upstream)) as server:
+            result = medpay("demo", "--upstream", server.url, data_dir=tmp_path / "data")
+        held = upstream.settlements()
+    finally:
+        upstream.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"6. sync to {server.url}:" in result.stdout
+    assert "delivered 1" in result.stdout
+    assert "upstream results agree with the local estimates" in result.stdout
+    # The upstream priced it for the demo's patient: the people reached it through /admin/demo-people.
+    assert [s["psn_no"] for s in held] == [DEMO_PEOPLE[2].psn_no]

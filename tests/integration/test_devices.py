@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from devkit.serving import refusing_port
 from firmware_bridge.link import LinkConfig
 from firmware_bridge.probe import ProbeStatus, probe_device
 from firmware_bridge.protocol.barcode import CodeKind, ScannedCode
@@ -265,16 +266,6 @@ def test_devices_simulate_command_rejects_a_bad_script_clearly(tmp_path: Path) -
 # -------------------------------------------------------------------------------------- device probes
 
 
-def closed_port_url() -> str:
-    """A loopback TCP URL nothing listens on (bound, then released)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"socket://127.0.0.1:{port}"
-
-
 def test_probe_card_reader_answers_ping_and_card_status_over_tcp(tcp: TcpEndpoint) -> None:
     card = CardSimulator(tcp)
     card.insert(DEMO_CARD)
@@ -389,8 +380,9 @@ def test_probe_reports_absent_devices_with_a_fix(url: str | None, fix: str) -> N
 
 
 def test_probe_a_closed_tcp_port_is_unreachable() -> None:
-    url = closed_port_url()
-    result = probe_device("card", url)
+    with refusing_port() as port:
+        url = f"socket://127.0.0.1:{port}"
+        result = probe_device("card", url)
     assert result.status is ProbeStatus.UNREACHABLE
     assert "Connection refused" in result.detail
     assert result.fix.startswith(f"nothing answers at {url}")

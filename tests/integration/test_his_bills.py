@@ -1,4 +1,4 @@
-"""Bills from the hospital's HIS over real loopback HTTP: the service against scripts/dev_his.py."""
+"""Bills from the hospital's HIS over real loopback HTTP: the service against the reference HIS."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from devkit.his.app import create_app as create_his_app
+from devkit.his.state import His
+from devkit.serving import ServerThread, serving
 from firmware_bridge.simulate import DEMO_EC_TOKEN
-from scripts.dev_his import His
-from scripts.dev_his import create_app as create_his_app
-from scripts.dev_upstream import ServerThread
 from terminal.app import Terminal
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
@@ -26,7 +26,6 @@ from terminal.pipeline.bill_source import FileBillSource, SettledNotice
 from terminal.service.app import create_app
 from terminal.service.his import NOTICE_JOURNAL, HisNotifier, HttpBillSource, NoticeJournal, bill_source
 from tests.conftest import FixedClock
-from tests.ui.server import serving
 
 TOKEN = "his-secret"
 TECH = "tech-his"

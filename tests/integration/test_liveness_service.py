@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from devkit.serving import serving
 from terminal.app import Terminal, build_terminal
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import SAMPLE_BILL, seed_demo
@@ -26,7 +27,6 @@ from terminal.service.app import create_app
 from terminal.vision.liveness.synthetic import Scene, face_depth, flat_depth, nir_live, nir_print
 from tests.conftest import FixedClock
 from tests.presenting import demo_presenter, follow_prompts
-from tests.ui.server import serving
 
 PROFILES = ["rgb", "rgb+nir", "rgb+depth"]
 TECH = {"Authorization": "Bearer tech"}

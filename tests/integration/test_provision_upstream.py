@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from scripts.dev_upstream import ServerThread, Upstream
+from devkit.serving import ServerThread, refusing_port
+from devkit.upstream.state import Upstream
 from terminal.app import Terminal, register_terminal
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import face_crop
@@ -92,12 +92,6 @@ def _snapshot(tmp_path: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in files if p.is_file() and not p.name.startswith(DB_NAME)}
 
 
-def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_provisioning_registers_fetches_policy_syncs_the_gallery_and_a_rerun_changes_nothing(
     tmp_path: Path, terminal: Terminal, upstream: tuple[Upstream, ServerThread]
 ) -> None:
@@ -165,8 +159,9 @@ def test_provisioning_registers_fetches_policy_syncs_the_gallery_and_a_rerun_cha
 
 
 def test_an_unreachable_upstream_fails_registration_with_a_fix(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
-    results = provision_all(_options(tmp_path, url))
+    with refusing_port() as port:
+        url = f"http://127.0.0.1:{port}"
+        results = provision_all(_options(tmp_path, url))
     failed = results[-1]
     assert (failed.step, failed.status) == ("register", "failed"), results
     assert "unreachable" in failed.detail

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devkit.serving import refusing_port, serving
 from firmware_bridge.simulate import DEMO_CARD, DEMO_EC_TOKEN, CardSimulator, TcpEndpoint
 from terminal.app import Terminal, build_terminal
 from terminal.config import DEFAULT_CONFIG, CardDevice, DevicesSection, PrinterDevice, ScannerDevice, load
@@ -26,7 +27,6 @@ from terminal.pipeline.bill_source import FileBillSource
 from terminal.service.app import create_app
 from terminal.service.devices import ReceiptPrinting
 from tests.conftest import FixedClock
-from tests.ui.server import free_port, serving
 
 TECH = "tech-secret"
 AUTH = {"Authorization": f"Bearer {TECH}"}
@@ -153,23 +153,23 @@ def _printed(diag: dict[str, Any]) -> dict[str, Any] | None:
 def test_printer_down_still_settles_and_diagnostics_show_the_failure(
     data_dir: Path, clock: FixedClock
 ) -> None:
-    dead = f"socket://127.0.0.1:{free_port()}"  # nothing listens there
-    devices = DevicesSection(printer=PrinterDevice(url=dead))
-    with service(data_dir, clock, devices) as (url, term), httpx.Client(base_url=url, timeout=30) as http:
-        view = checkout(http)
-        assert view["state"] == "settled" and view["receipt"]["msgid"], "the on-screen receipt remains"
-        assert term.ledger.is_settled("DEMO-OP-0001")
+    with refusing_port() as port:  # nothing listens there: the printer's connections are refused
+        devices = DevicesSection(printer=PrinterDevice(url=f"socket://127.0.0.1:{port}"))
+        with service(data_dir, clock, devices) as (url, term), httpx.Client(base_url=url, timeout=30) as http:
+            view = checkout(http)
+            assert view["state"] == "settled" and view["receipt"]["msgid"], "the on-screen receipt remains"
+            assert term.ledger.is_settled("DEMO-OP-0001")
 
-        def failed() -> dict[str, Any] | None:
-            diag: dict[str, Any] = http.get("/api/tech/diagnostics", headers=AUTH).json()
-            return diag if diag["receipt_printer"]["failed"] == 1 else None
+            def failed() -> dict[str, Any] | None:
+                diag: dict[str, Any] = http.get("/api/tech/diagnostics", headers=AUTH).json()
+                return diag if diag["receipt_printer"]["failed"] == 1 else None
 
-        diag = wait_for(failed)
-        last = diag["receipt_printer"]["last"]
-        assert last["state"] == "failed" and "refused" in last["detail"].lower()
-        row = {d["name"]: d for d in diag["devices"]}["receipt printer"]
-        assert row["status"] == "unreachable" and "power the printer" in row["fix"]
-        assert http.post("/api/session/finish").json()["state"] == "idle"
+            diag = wait_for(failed)
+            last = diag["receipt_printer"]["last"]
+            assert last["state"] == "failed" and "refused" in last["detail"].lower()
+            row = {d["name"]: d for d in diag["devices"]}["receipt printer"]
+            assert row["status"] == "unreachable" and "power the printer" in row["fix"]
+            assert http.post("/api/session/finish").json()["state"] == "idle"
 
 
 def test_diagnostics_list_a_card_simulator_a_dead_scanner_and_absent_devices(
@@ -180,12 +180,12 @@ def test_diagnostics_list_a_card_simulator_a_dead_scanner_and_absent_devices(
     try:
         card = CardSimulator(endpoint)
         card.insert(DEMO_CARD)
-        devices = DevicesSection(
-            card=CardDevice(url=endpoint.url),
-            qr=ScannerDevice(url=f"socket://127.0.0.1:{free_port()}"),  # nothing listening
-        )
-        with service(data_dir, clock, devices) as (url, _term):
-            diag = httpx.get(f"{url}/api/tech/diagnostics", headers=AUTH, timeout=30).json()
+        with refusing_port() as dead:  # nothing listening
+            devices = DevicesSection(
+                card=CardDevice(url=endpoint.url), qr=ScannerDevice(url=f"socket://127.0.0.1:{dead}")
+            )
+            with service(data_dir, clock, devices) as (url, _term):
+                diag = httpx.get(f"{url}/api/tech/diagnostics", headers=AUTH, timeout=30).json()
     finally:
         endpoint.stop()
     rows = {d["name"]: d for d in diag["devices"]}

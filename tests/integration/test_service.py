@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
+from devkit.serving import serving
 from terminal.app import Terminal
 from terminal.service.app import create_app
 from tests.conftest import REPO, insightface_image
@@ -20,34 +17,11 @@ TECH = {"Authorization": "Bearer tech-secret"}
 CASHIER = {"Authorization": "Bearer cashier-secret"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def base_url(terminal: Terminal) -> Iterator[str]:
     """A running service on 127.0.0.1, stopped after the test."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(terminal, cashier_token="cashier-secret", technician_token="tech-secret"),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("service did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(terminal, cashier_token="cashier-secret", technician_token="tech-secret")) as url:
+        yield url
 
 
 def test_health_and_openapi(base_url: str) -> None:

@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devkit.serving import serving
 from firmware_bridge.simulate import DEMO_EC_TOKEN
 from terminal.app import Terminal
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
 from terminal.pipeline.bill_source import FileBillSource
 from terminal.service.app import create_app
 from tests.conftest import FixedClock
-from tests.ui.server import serving
 
 CASHIER = "cashier-secret"
 TECH = "tech-secret"

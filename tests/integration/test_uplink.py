@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from scripts.dev_upstream import ServerThread, Upstream
+from devkit.serving import ServerThread
+from devkit.upstream.state import Upstream
 from terminal.app import sync_once
 from terminal.cli.sync_report import describe, reconciled_lines
 from terminal.config import DEFAULT_CONFIG, load

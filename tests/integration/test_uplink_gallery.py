@@ -15,7 +15,8 @@ import pytest
 import sqlite_utils
 from numpy.typing import NDArray
 
-from scripts.dev_upstream import ServerThread, Upstream
+from devkit.serving import ServerThread
+from devkit.upstream.state import Upstream
 from terminal.app import Terminal, sync_once
 from terminal.cli.sync_report import describe
 from terminal.clock import CST

@@ -14,7 +14,10 @@ from typing import Any
 import httpx
 import sqlite_utils
 
-from scripts.dev_upstream import ServerThread, Upstream, build_upstream, create_app, register_people
+from devkit.serving import ServerThread
+from devkit.upstream.app import create_app
+from devkit.upstream.client import register_people
+from devkit.upstream.state import Upstream, build_upstream
 from terminal.app import build_uplink
 from terminal.clock import CST
 from terminal.config import DEFAULT_CONFIG, load

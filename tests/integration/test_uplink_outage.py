@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scripts.dev_upstream import ServerThread, create_app
+from devkit.serving import ServerThread
+from devkit.upstream.app import create_app
 from terminal.store.outbox import OutboxStore
 from tests.integration.test_uplink_kit import (
     start_upstream,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.dev_upstream import ServerThread, Upstream
+from devkit.serving import ServerThread
+from devkit.upstream.state import Upstream
 from terminal.clock import CST
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.errors import PolicyError

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from scripts.dev_upstream import ServerThread, Upstream
+from devkit.serving import ServerThread
+from devkit.upstream.state import Upstream
 from terminal.clock import CST
 from terminal.domain import Match
 from terminal.settlement import Accumulators, reverse

@@ -17,6 +17,7 @@ import cv2
 import httpx
 import pytest
 
+from devkit.serving import serving
 from terminal.app import Terminal, build_terminal
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import SAMPLE_BILL, demo_faces, face_crop, insightface_image, seed_demo
@@ -26,7 +27,6 @@ from terminal.store.keys import create_key
 from terminal.vision.images import load_image
 from terminal.vision.liveness.render import CUE_POSE, Presenter, head_view, plane_view
 from tests.conftest import REPO, FixedClock, models_provisioned
-from tests.ui.server import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "tests" / "artifacts"

@@ -1,0 +1,55 @@
+"""One wire envelope at the reference upstream: validated, authenticated and routed by infno."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from devkit.upstream import gallery, policies, settlements, terminals
+from devkit.upstream.replies import Refusal, fail
+from devkit.upstream.state import Upstream
+from terminal.uplink.wire import (
+    INFNO_CORRECT,
+    INFNO_DOWNLOAD,
+    INFNO_GALLERY,
+    INFNO_QUERY,
+    INFNO_REGISTER,
+    INFNO_REVERSE,
+    INFNO_SETTLE,
+    INFNO_SIGN_IN,
+    INFNO_TOTALS,
+)
+from terminal.uplink.wire import Request as Envelope
+
+
+def handle(upstream: Upstream, body: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Process one envelope; (response, committed_new_settlement); AuthFailure when not trusted."""
+    try:
+        env = Envelope.model_validate(body)
+    except ValidationError as exc:
+        return fail(str(body.get("msgid", "")), f"malformed envelope: {exc.error_count()} problems"), False
+    try:
+        return _dispatch(upstream, env, body)
+    except Refusal as exc:
+        return fail(env.msgid, str(exc)), False
+
+
+def _dispatch(upstream: Upstream, env: Envelope, body: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    if env.infno == INFNO_SIGN_IN:
+        return terminals.sign_in(upstream, env, body), False
+    if env.infno == INFNO_REGISTER:
+        return terminals.register(upstream, env, body), False
+    terminals.authenticate(upstream, env, body)
+    if env.infno == INFNO_GALLERY:
+        return gallery.gallery_delta(upstream, env), False
+    if env.infno == INFNO_QUERY:
+        return settlements.query(upstream, env), False
+    if env.infno == INFNO_TOTALS:
+        return settlements.totals(upstream, env), False
+    if env.infno == INFNO_DOWNLOAD:
+        return policies.download(upstream, env), False
+    if env.infno in (INFNO_SETTLE, INFNO_REVERSE, INFNO_CORRECT):
+        return settlements.idempotent(upstream, env)
+    raise Refusal(f"infno {env.infno} is not offered by this upstream")

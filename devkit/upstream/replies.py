@@ -1,0 +1,38 @@
+"""The reference upstream's answers on the wire: success, refusal and authentication failure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from terminal.clock import CST
+
+
+class Refusal(Exception):
+    """A business refusal: answered with infcode -1 and remembered for the msgid."""
+
+
+class AuthFailure(Exception):
+    """Unsigned, wrongly signed or stale sign_no: HTTP 401, nothing remembered."""
+
+
+def _stamp() -> str:
+    return datetime.now(CST).strftime("%Y%m%d%H%M%S%f")[:17]
+
+
+def ok(msgid: str, output: dict[str, Any]) -> dict[str, Any]:
+    """A successful reply (infcode 0) to the message msgid."""
+    now = _stamp()
+    return {
+        "infcode": 0,
+        "inf_refmsgid": f"{msgid[:6]}{now[:14]}{abs(hash(msgid)) % 10**10:010d}",
+        "refmsg_time": now,
+        "respond_time": now,
+        "err_msg": "",
+        "output": output,
+    }
+
+
+def fail(msgid: str, message: str) -> dict[str, Any]:
+    """A refusal (infcode -1) to the message msgid, its reason cut to the wire's 200 characters."""
+    return {**ok(msgid, {}), "infcode": -1, "err_msg": message[:200]}
