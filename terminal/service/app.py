@@ -42,19 +42,17 @@ from terminal.errors import (
 from terminal.operations import identify_faces
 from terminal.pipeline.bills import bill_from_json
 from terminal.pipeline.capture import frame_from_bytes
-from terminal.pipeline.session import (
-    LivenessFactory,
-    Session,
-    SessionJournal,
-    SessionStateError,
-    claim_from_input,
-)
+from terminal.pipeline.identify import claim_from_input
+from terminal.pipeline.session import Session, SessionStateError
+from terminal.pipeline.session_ports import LivenessFactory
 from terminal.service.devices import DeviceStatus, ReceiptPrinting
-from terminal.service.his import NOTICE_JOURNAL, HisNotifier, NoticeJournal
+from terminal.service.his import HisNotifier
 from terminal.service.wiring import BillSource, FileBillSource, SettledNotice, build_session
 from terminal.settlement.bundle import load_trusted_keys, parse_bundle
 from terminal.settlement.catalog import LEVEL_CHARS
 from terminal.settlement.money import fen
+from terminal.store.notices import NoticeJournal
+from terminal.store.reconcile import difference_count
 from terminal.vision.images import decode_depth_mm, decode_gray
 from terminal.vision.liveness.sources import SensorFrame
 from terminal.vision.liveness.types import DepthFrame, NirFrame
@@ -176,11 +174,11 @@ def create_app(
     source: BillSource = bills or FileBillSource(REPO_ROOT / "config" / "bills")
     notices = HisNotifier(
         source,
-        NoticeJournal(terminal.data_dir / NOTICE_JOURNAL),
+        NoticeJournal(terminal.data_dir),
         terminal.clock,
         retry_s=notice_retry.total_seconds(),
     )
-    notices.reconcile(SessionJournal(terminal.db).settlement_of)
+    notices.reconcile(terminal.ledger.settlement_of)
     basket_serial = iter(range(1, 10**9))
     receipts = ReceiptPrinting.from_config(terminal.config, terminal.data_dir, terminal.clock)
     devices = DeviceStatus(terminal.config, receipts)
@@ -319,8 +317,7 @@ def create_app(
             raise SessionStateError("identify the patient first")
         listed = source.pending(psn_no)
         with lock:
-            journal = SessionJournal(terminal.db)
-            settled = {b.chrg_bchno: journal.settlement_of(b.chrg_bchno) for b in listed}
+            settled = {b.chrg_bchno: terminal.ledger.settlement_of(b.chrg_bchno) for b in listed}
         for chrg_bchno, row in settled.items():
             if row is not None:
                 # Settled here but still pending at the HIS: its notice is late or was never queued.
@@ -355,7 +352,7 @@ def create_app(
     def _notify_settled(term: Terminal, view: dict[str, Any]) -> None:
         """Queue the HIS notice of a bill the ledger now holds; never waits for the HIS."""
         chrg_bchno = (view.get("receipt") or {}).get("chrg_bchno") if view.get("state") == "settled" else None
-        row = SessionJournal(term.db).settlement_of(chrg_bchno) if chrg_bchno else None
+        row = term.ledger.settlement_of(chrg_bchno) if chrg_bchno else None
         if chrg_bchno and row is not None:
             notices.settled(SettledNotice.from_ledger(chrg_bchno, row))
 
@@ -457,7 +454,7 @@ def create_app(
             "version": __version__,
             "gallery_size": term.gallery.size(),
             "outbox_pending": len(term.ledger.pending_outbox(limit=100000)),
-            "reconcile_differences": _count(term, "reconcile"),
+            "reconcile_differences": difference_count(term.db),
             "models": models,
             "identity": {
                 "threshold": term.config.identity.threshold,
@@ -516,10 +513,3 @@ def _read_upload(image: UploadFile) -> bytes:
     if len(data) > MAX_UPLOAD_BYTES:
         raise HTTPException(status_code=413, detail="image larger than 10 MB")
     return data
-
-
-def _count(terminal: Terminal, table: str) -> int | None:
-    """Rows in a table, None when the table does not exist on this terminal yet."""
-    if not terminal.db[table].exists():
-        return None
-    return int(terminal.db[table].count)

@@ -16,8 +16,10 @@ from terminal.domain import Bill, FaceObservation, Frame, IdentityClaim, Match, 
 from terminal.errors import BillError
 from terminal.pipeline.bills import bill_from_json, load_bill
 from terminal.pipeline.checkout import Priced
-from terminal.pipeline.session import LivenessFactory, LivenessPort, Session, SessionJournal
+from terminal.pipeline.session import Session
+from terminal.pipeline.session_ports import LivenessFactory, LivenessPort
 from terminal.settlement.money import fen
+from terminal.store.sessions import SessionJournal
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,10 @@ class _TerminalPorts:
     def is_settled(self, chrg_bchno: str) -> bool:
         """Ask the ledger."""
         return self._terminal.ledger.is_settled(chrg_bchno)
+
+    def settlement_of(self, chrg_bchno: str) -> Mapping[str, Any] | None:
+        """The ledger's row for a settled bill."""
+        return self._terminal.ledger.settlement_of(chrg_bchno)
 
 
 def build_session(

@@ -18,13 +18,13 @@ from terminal.errors import UplinkError
 from terminal.pipeline.sync import SyncReport, SyncWorker
 from terminal.ports import Clock
 from terminal.settlement.bundle import load_trusted_keys
-from terminal.store.gallery import SqliteGallery
+from terminal.store.gallery import SqliteGallery, gallery_version, last_gallery_sync
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import local_setlinfo, report
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.config import UplinkSection
-from terminal.uplink.gallery import gallery_version, last_gallery_sync, sync_gallery
+from terminal.uplink.gallery import sync_gallery
 from terminal.uplink.signing import terminal_key
 
 log = logging.getLogger(__name__)
