@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -20,7 +20,8 @@ from terminal.pipeline.checkout import Checkout, OfflineGate, Priced
 from terminal.pipeline.face import FaceStage
 from terminal.pipeline.identify import Identifier
 from terminal.pipeline.liveness import LivenessStage
-from terminal.pipeline.session import LivenessFactory, LivenessPort, Session, SessionJournal
+from terminal.pipeline.session import Session
+from terminal.pipeline.session_ports import LivenessFactory, LivenessPort
 from terminal.pipeline.sync import SyncReport, SyncWorker
 from terminal.ports import Clock, FaceDetector, FaceEmbedder
 from terminal.settlement import Catalog, load_catalog
@@ -31,6 +32,7 @@ from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
+from terminal.store.sessions import SessionJournal
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.config import UplinkSection
 from terminal.uplink.gallery import sync_gallery
@@ -257,6 +259,10 @@ class TerminalPorts:
     def is_settled(self, chrg_bchno: str) -> bool:
         """Ask the ledger."""
         return self._terminal.ledger.is_settled(chrg_bchno)
+
+    def settlement_of(self, chrg_bchno: str) -> Mapping[str, Any] | None:
+        """The ledger's row for a settled bill."""
+        return self._terminal.ledger.settlement_of(chrg_bchno)
 
 
 def build_session(

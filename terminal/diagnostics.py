@@ -16,8 +16,9 @@ from terminal.app import Terminal
 from terminal.config import TerminalConfig
 from terminal.errors import TerminalError
 from terminal.store import audit
+from terminal.store.gallery import enrolled_count, gallery_version, last_gallery_sync
 from terminal.store.keys import read_key
-from terminal.uplink.gallery import gallery_version, last_gallery_sync
+from terminal.store.outbox import OutboxStore
 from terminal.uplink.registration import saved_registration
 from terminal.uplink.signing import KEY_FILE, public_key_b64, terminal_key
 from terminal.vision.images import load_image
@@ -211,13 +212,9 @@ def _database(terminal: Terminal) -> str:
     if problems:
         raise TerminalError("audit log: " + "; ".join(problems[:3]))
     # counted in SQL without the template key: this check must not depend on the key check
-    enrolled = _count(terminal, "SELECT COUNT(DISTINCT psn_no) AS n FROM templates")
-    pending = _count(terminal, "SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")
+    enrolled = enrolled_count(terminal.db)
+    pending = OutboxStore(terminal.db).counts().get("pending", 0)
     return f"audit chain intact; {enrolled} people enrolled; outbox {pending} pending"
-
-
-def _count(terminal: Terminal, sql: str) -> int:
-    return int(next(iter(terminal.db.query(sql)))["n"])
 
 
 def _policy(terminal: Terminal) -> str:

@@ -15,8 +15,11 @@ from numpy.typing import NDArray
 from terminal.domain import (
     Consent,
     FaceBox,
+    FaceObservation,
     Frame,
     IdentityClaim,
+    Match,
+    NoMatch,
     OutboxEntry,
     Person,
     SettlementRecord,
@@ -113,6 +116,30 @@ class Reader(Protocol):
 
     def poll(self, timeout: float) -> IdentityClaim | None:
         """Wait up to timeout seconds for the next claim."""
+        ...
+
+
+class FacePort(Protocol):
+    """Turns a frame into the face of the person at the kiosk."""
+
+    def observe_primary(self, frame: Frame) -> FaceObservation:
+        """The largest usable face; NoFaceError when there is none."""
+        ...
+
+
+class IdentifyPort(Protocol):
+    """Decides who a face or credential is."""
+
+    def verify(self, observation: FaceObservation, psn_no: str) -> Match | NoMatch:
+        """1:1 against a claim."""
+        ...
+
+    def identify(self, observation: FaceObservation) -> Match | NoMatch:
+        """1:N over the small consented gallery."""
+        ...
+
+    def by_credential(self, claim: IdentityClaim) -> Match:
+        """From a QR / card / ID claim alone."""
         ...
 
 

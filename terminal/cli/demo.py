@@ -196,8 +196,8 @@ def _sync(terminal: Terminal, url: str) -> int:
     _say(f"6. sync to {url}:")
     for line in describe(result, terminal.db):
         _say("   " + line)
-    for entry in terminal.db.query("SELECT msgid FROM settlements ORDER BY setl_time"):
-        for line in reconciled_lines(terminal.db, entry["msgid"]):
+    for msgid in terminal.ledger.settled_msgids():
+        for line in reconciled_lines(terminal.db, msgid):
             _say("   " + line)
     return 1 if result.stopped_on else 0
 

@@ -6,8 +6,8 @@ import unicodedata
 
 from terminal.domain import SettlementRecord
 from terminal.pipeline.checkout import Priced
+from terminal.pipeline.offline import OFFLINE_NOTE
 from terminal.settlement.catalog import LEVEL_CHARS
-from terminal.uplink.offline import OFFLINE_NOTE
 
 _METHOD = {
     "face-1:N": "刷脸 face (1:N)",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite_utils
 
 from terminal.pipeline.sync import SyncReport
+from terminal.store.gallery import gallery_version, last_gallery_sync
 from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import local_setlinfo, report
-from terminal.uplink.gallery import gallery_version, last_gallery_sync
 
 
 def describe(result: SyncReport, db: sqlite_utils.Database, limit: int = 20) -> list[str]:

@@ -67,6 +67,28 @@ def bill_from_json(data: Any) -> Bill:
     )
 
 
+def bill_to_json(bill: Bill) -> dict[str, Any]:
+    """A Bill back to the national JSON shape (amounts as strings), the inverse of bill_from_json."""
+    return {
+        "chrg_bchno": bill.chrg_bchno,
+        "med_type": bill.med_type,
+        "begntime": bill.begntime.isoformat(),
+        "acct_used_flag": bill.acct_used_flag,
+        "feedetail": [
+            {
+                "feedetl_sn": line.feedetl_sn,
+                "med_list_codg": line.med_list_codg,
+                "name": line.name,
+                "cnt": str(line.cnt),
+                "pric": str(line.pric),
+                "det_item_fee_sumamt": str(line.det_item_fee_sumamt),
+                **({"dise_codg": line.dise_codg} if line.dise_codg else {}),
+            }
+            for line in bill.lines
+        ],
+    }
+
+
 def load_bill(path: Path) -> Bill:
     """Read a bill JSON file; BillError when unreadable or malformed."""
     try:

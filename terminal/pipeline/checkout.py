@@ -1,6 +1,6 @@
 """Stage 4: checkout — price a bill for an identified person (pure engine), then settle it durably.
 
-With an upstream configured, settling applies the offline policy (terminal/uplink/offline.py): while
+With an upstream configured, settling applies the offline policy (terminal/pipeline/offline.py): while
 the upstream is unreachable a settlement inside the limits is recorded with `offline=True` (the
 receipt says the centre's result binds), and one beyond them raises OfflineLimitError before anything
 is written. Without an upstream (the embedded demo default) there is no offline policy.
@@ -19,6 +19,7 @@ from typing import Any
 from terminal.config import TerminalSection
 from terminal.domain import Bill, CertType, Match, Person, SettlementRecord
 from terminal.errors import OfflineLimitError
+from terminal.pipeline.offline import OfflineDecision, is_offline, offline_decision, oldest_sync
 from terminal.pipeline.outbox import INFNO_SETTLE, envelope
 from terminal.ports import Clock, Gallery, GalleryFreshness, Ledger, UplinkState
 from terminal.settlement import (
@@ -30,7 +31,7 @@ from terminal.settlement import (
     presettle,
 )
 from terminal.settlement.shelf import PolicyShelf
-from terminal.uplink.offline import OfflineDecision, OfflineLimits, is_offline, offline_decision, oldest_sync
+from terminal.uplink.offline import OfflineLimits
 
 log = logging.getLogger(__name__)
 

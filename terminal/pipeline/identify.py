@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
-from terminal.domain import FaceObservation, IdentityClaim, Match, NoMatch
-from terminal.errors import AttemptsExhaustedError, IdentityError
-from terminal.ports import Gallery
+from terminal.domain import CertType, FaceObservation, Frame, IdentityClaim, Match, NoMatch
+from terminal.errors import AttemptsExhaustedError, FaceError, IdentityError, UnknownPersonError
+from terminal.ports import FacePort, Gallery, IdentifyPort
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +71,10 @@ class Identifier:
 class FaceAttempts:
     """Counts failed face attempts in one checkout session and ends the face path at the limit."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, failed: int = 0) -> None:
         self._limit = limit
-        self._failures = 0
+        # Failures already spent (earlier sessions in the lockout window, or a recovered session's).
+        self._failures = min(max(failed, 0), limit)
 
     @property
     def remaining(self) -> int:
@@ -89,3 +92,49 @@ class FaceAttempts:
         """Count a failure; a success leaves the count alone."""
         if isinstance(outcome, NoMatch):
             self._failures += 1
+
+
+def identify_frames(
+    faces: FacePort, identifier: IdentifyPort, frames: Sequence[Frame], claim_psn_no: str | None
+) -> tuple[Match | NoMatch, float]:
+    """1:1 or 1:N on a live attempt's frames, every frame naming the same person.
+
+    Returns the outcome and the perf_counter time the faces were found (for the technician's timings).
+    """
+    detected = time.perf_counter()
+    outcome: Match | NoMatch
+    try:
+        observations = [faces.observe_primary(frame) for frame in frames]
+        detected = time.perf_counter()
+        if claim_psn_no:
+            outcome = identifier.verify(observations[0], claim_psn_no)
+        else:
+            outcome = identifier.identify(observations[0])
+        if isinstance(outcome, Match):
+            for other in observations[1:]:
+                if isinstance(identifier.verify(other, outcome.psn_no), NoMatch):
+                    outcome = NoMatch(method=outcome.method)
+                    log.warning("face changed between the frames of one live attempt")
+                    break
+    except FaceError as exc:
+        outcome = NoMatch(method="face-1:1" if claim_psn_no else "face-1:N")
+        log.info("live attempt's frames have no usable face: %s", exc)
+    except UnknownPersonError:
+        outcome = NoMatch(method="face-1:1")
+    return outcome, detected
+
+
+def claim_from_input(method: str, value: str) -> IdentityClaim:
+    """A credential claim from what the patient scanned, swiped or typed; IdentityError when malformed."""
+    value = value.strip()
+    if not value:
+        raise IdentityError("empty credential")
+    if method == "qr":
+        return IdentityClaim(CertType.EC_TOKEN, value)
+    if method == "card":
+        return IdentityClaim(CertType.SOCIAL_SECURITY_CARD, value)
+    if method == "id":
+        if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] in "Xx"):
+            raise IdentityError("an ID number has 18 characters: 17 digits and a digit or X")
+        return IdentityClaim(CertType.ID_NUMBER, value.upper())
+    raise IdentityError(f"unknown credential method {method!r}; use qr, card or id")

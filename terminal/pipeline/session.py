@@ -7,326 +7,36 @@ resumes where the terminal was; a confirmed session is settled at most once (the
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-import uuid
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
 
-import sqlite_utils
-
-from terminal.domain import (
-    Bill,
-    CertType,
-    FaceObservation,
-    Frame,
-    IdentityClaim,
-    Match,
-    MatchMethod,
-    NoMatch,
-    SettlementRecord,
-)
+from terminal.domain import Bill, Frame, IdentityClaim, Match, NoMatch
 from terminal.errors import (
     AttemptsExhaustedError,
     DuplicateSettlementError,
-    FaceError,
     IdentityError,
     SettlementError,
     TerminalError,
     UnknownPersonError,
 )
-from terminal.pipeline.bills import bill_from_json
+from terminal.pipeline.bills import bill_from_json, bill_to_json
 from terminal.pipeline.checkout import Priced
-from terminal.pipeline.identify import FaceAttempts
-from terminal.pipeline.liveness import AttemptRecord, LivenessOutcome
-from terminal.ports import Clock
-from terminal.settlement.catalog import LEVEL_CHARS
-from terminal.settlement.result import SETTLED_AMOUNTS
+from terminal.pipeline.identify import FaceAttempts, identify_frames
+from terminal.pipeline.session_ports import CheckoutPort, JournalPort, LivenessFactory, SettledCheck
+from terminal.pipeline.session_state import LiveSession, State
+from terminal.pipeline.session_view import AttemptLog, patient_view, receipt_view, recovered_receipt
+from terminal.ports import Clock, FacePort, IdentifyPort
 from terminal.vision.liveness.sources import SensorFrame
 
 log = logging.getLogger(__name__)
 
 
-class State(StrEnum):
-    """Where the one session of this terminal stands."""
-
-    IDLE = "idle"
-    IDENTIFYING = "identifying"
-    IDENTIFIED = "identified"
-    PRICED = "priced"
-    CONFIRMED = "confirmed"
-    SETTLED = "settled"
-
-
 class SessionStateError(TerminalError):
     """An action that the session's current state does not allow (e.g. confirm before pricing)."""
-
-
-class LivenessPort(Protocol):
-    """One face attempt's liveness check: captures in, status and next prompt out; scores stay inside."""
-
-    def feed(self, sensors: SensorFrame) -> LivenessOutcome:
-        """Take the next capture; `pass`, `continue`, `retry` or `exhausted` with the next prompt."""
-        ...
-
-    def identity_frames(self) -> tuple[Frame, ...]:
-        """Frames of the passed attempt to identify on (IdentityError before a pass)."""
-        ...
-
-    def diagnostics(self) -> tuple[AttemptRecord, ...]:
-        """Per-attempt scores and reasons, for technicians only."""
-        ...
-
-
-# A fresh liveness check per face attempt; None means face is not offered at all (fail closed).
-LivenessFactory = Callable[[], LivenessPort]
-
-
-class FacePort(Protocol):
-    """Turns a frame into the face of the person at the kiosk."""
-
-    def observe_primary(self, frame: Frame) -> FaceObservation:
-        """The largest usable face; NoFaceError when there is none."""
-        ...
-
-
-class IdentifyPort(Protocol):
-    """Decides who a face or credential is."""
-
-    def verify(self, observation: FaceObservation, psn_no: str) -> Match | NoMatch:
-        """1:1 against a claim."""
-        ...
-
-    def identify(self, observation: FaceObservation) -> Match | NoMatch:
-        """1:N over the small consented gallery."""
-        ...
-
-    def by_credential(self, claim: IdentityClaim) -> Match:
-        """From a QR / card / ID claim alone."""
-        ...
-
-
-class CheckoutPort(Protocol):
-    """Prices and settles bills."""
-
-    def price(self, bill: Bill, psn_no: str) -> Priced:
-        """A pre-settlement; nothing recorded."""
-        ...
-
-    def settle(self, priced: Priced, match: Match) -> SettlementRecord:
-        """Record the settlement durably."""
-        ...
-
-
-class SettledCheck(Protocol):
-    """The part of the ledger recovery needs."""
-
-    def is_settled(self, chrg_bchno: str) -> bool:
-        """Whether this bill already has a recorded settlement."""
-        ...
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One identification attempt as the technician sees it (scores and timings: never for patients)."""
-
-    at: str
-    session_id: str
-    method: str
-    passed: bool
-    distance: float | None
-    liveness: str
-    reason: str
-    detect_ms: float
-    match_ms: float
-    scores: Mapping[str, float] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON for the technician page."""
-        return {
-            "at": self.at,
-            "session_id": self.session_id,
-            "method": self.method,
-            "passed": self.passed,
-            "distance": None if self.distance is None else round(self.distance, 4),
-            "liveness": self.liveness,
-            "reason": self.reason,
-            "detect_ms": round(self.detect_ms, 1),
-            "match_ms": round(self.match_ms, 1),
-            "scores": {name: round(value, 3) for name, value in self.scores.items()},
-        }
-
-
-@dataclass
-class _Live:
-    """The mutable state of the current session; only the Session touches it, under its lock."""
-
-    session_id: str
-    state: State
-    started_at: datetime
-    updated_at: datetime
-    face_failures: int = 0
-    psn_no: str | None = None
-    method: MatchMethod | None = None
-    bill: Mapping[str, Any] | None = None
-    msgid: str | None = None
-    last_result: str | None = None
-    prompt: str = "welcome"
-    priced: Priced | None = None
-    record: Mapping[str, Any] | None = None
-    attempts: FaceAttempts = field(default_factory=lambda: FaceAttempts(3))
-    liveness: LivenessPort | None = None
-    challenge: str | None = None
-
-
-def _mask_name(name: str) -> str:
-    """Show a name on a public screen as 李*国 / 张*: enough to recognise oneself, not to read aloud."""
-    if len(name) <= 1:
-        return name
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
-
-
-def _bill_json(bill: Bill) -> dict[str, Any]:
-    """A Bill back to the national JSON shape, for the journal."""
-    return {
-        "chrg_bchno": bill.chrg_bchno,
-        "med_type": bill.med_type,
-        "begntime": bill.begntime.isoformat(),
-        "acct_used_flag": bill.acct_used_flag,
-        "feedetail": [
-            {
-                "feedetl_sn": line.feedetl_sn,
-                "med_list_codg": line.med_list_codg,
-                "name": line.name,
-                "cnt": str(line.cnt),
-                "pric": str(line.pric),
-                "det_item_fee_sumamt": str(line.det_item_fee_sumamt),
-                **({"dise_codg": line.dise_codg} if line.dise_codg else {}),
-            }
-            for line in bill.lines
-        ],
-    }
-
-
-def priced_view(priced: Priced) -> dict[str, Any]:
-    """The pre-settlement as the patient sees it: each line's class and share, each layer's amount."""
-    info = priced.result.setlinfo
-    lines = []
-    for line in priced.result.lines:
-        own = line.fulamt_ownpay_amt + line.overlmt_amt + line.preselfpay_amt
-        lines.append(
-            {
-                "name": line.name,
-                "code": line.med_list_codg,
-                "cls": LEVEL_CHARS.get(line.chrgitm_lv, "?"),
-                "cnt": str(line.cnt),
-                "fee": str(line.det_item_fee_sumamt),
-                "own": str(own),
-                "in_scope": str(line.inscp_scp_amt),
-                "special": bool(line.dise_codg),
-            }
-        )
-    layers = {name: str(getattr(info, name)) for name in SETTLED_AMOUNTS}
-    special = priced.bill.med_type == "14" or any(line.dise_codg for line in priced.bill.lines)
-    return {
-        "chrg_bchno": priced.bill.chrg_bchno,
-        "med_type": priced.bill.med_type,
-        "special_disease": special,
-        "lines": lines,
-        "totals": layers,
-    }
-
-
-class SessionJournal:
-    """The session and its transitions in SQLite, so a restart resumes the session it interrupted."""
-
-    def __init__(self, db: sqlite_utils.Database) -> None:
-        self._db = db
-
-    def save(self, live: _Live, event: str, from_state: State | None, detail: str, at: datetime) -> None:
-        """Upsert the session row and append the transition, in one transaction."""
-        with self._db.atomic():
-            self._db.execute(
-                "INSERT INTO checkout_sessions (session_id, state, started_at, updated_at, face_failures,"
-                " psn_no, method, bill, msgid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(session_id) DO UPDATE SET state = excluded.state,"
-                " updated_at = excluded.updated_at, face_failures = excluded.face_failures,"
-                " psn_no = excluded.psn_no, method = excluded.method, bill = excluded.bill,"
-                " msgid = excluded.msgid",
-                [
-                    live.session_id,
-                    live.state.value,
-                    live.started_at.isoformat(),
-                    live.updated_at.isoformat(),
-                    live.face_failures,
-                    live.psn_no,
-                    live.method,
-                    json.dumps(live.bill, ensure_ascii=False) if live.bill is not None else None,
-                    live.msgid,
-                ],
-            )
-            self._db.execute(
-                "INSERT INTO checkout_session_events (session_id, at, event, from_state, to_state, detail)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    live.session_id,
-                    at.isoformat(),
-                    event,
-                    from_state.value if from_state else None,
-                    live.state.value,
-                    detail,
-                ],
-            )
-
-    def face_failures_since(self, since: datetime) -> int:
-        """Failed face attempts on this terminal since a moment, whatever session they belonged to."""
-        rows = list(
-            self._db.query(
-                "SELECT COUNT(*) AS n FROM checkout_session_events WHERE event = 'face_fail' AND at >= ?",
-                [since.isoformat()],
-            )
-        )
-        return int(rows[0]["n"]) if rows else 0
-
-    def unfinished(self) -> dict[str, Any] | None:
-        """The most recent session not back at idle, if any."""
-        rows = list(
-            self._db.query(
-                "SELECT * FROM checkout_sessions WHERE state != 'idle' ORDER BY updated_at DESC, rowid DESC"
-                " LIMIT 1"
-            )
-        )
-        return dict(rows[0]) if rows else None
-
-    def events(self, session_id: str) -> list[dict[str, Any]]:
-        """Every transition of one session, oldest first."""
-        return [
-            dict(row)
-            for row in self._db.query(
-                "SELECT at, event, from_state, to_state, detail FROM checkout_session_events"
-                " WHERE session_id = ? ORDER BY seq",
-                [session_id],
-            )
-        ]
-
-    def settlement_of(self, chrg_bchno: str) -> dict[str, Any] | None:
-        """The recorded settlement of a bill (msgid and amounts), if the ledger has one."""
-        rows = list(
-            self._db.query(
-                "SELECT msgid, psn_no, identified_by, setl_time, medfee_sumamt, fund_pay_sumamt,"
-                " psn_part_amt FROM settlements WHERE chrg_bchno = ?",
-                [chrg_bchno],
-            )
-        )
-        return dict(rows[0]) if rows else None
 
 
 class Session:
@@ -338,7 +48,7 @@ class Session:
         identifier: IdentifyPort,
         checkout: CheckoutPort,
         ledger: SettledCheck,
-        journal: SessionJournal,
+        journal: JournalPort,
         clock: Clock,
         max_face_attempts: int = 3,
         timeout: timedelta = timedelta(seconds=120),
@@ -363,7 +73,7 @@ class Session:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._version = 0
-        self._attempts: deque[Attempt] = deque(maxlen=50)
+        self._attempts = AttemptLog(50)
         self._live = self._idle(prompt="welcome")
         self._last_outcome: str | None = None
         with self._lock:
@@ -394,32 +104,7 @@ class Session:
     def view(self) -> dict[str, Any]:
         """What the patient's screen shows: state, pass/fail, next prompt, bill and receipt; no scores."""
         with self._lock:
-            live = self._live
-            face_left = live.attempts.remaining if live.state is State.IDENTIFYING else 0
-            methods = [m for m in self._methods if m != "face" or face_left > 0 or live.state is State.IDLE]
-            out: dict[str, Any] = {
-                "session_id": live.session_id,
-                "state": live.state.value,
-                "prompt": live.prompt,
-                "result": live.last_result,
-                "outcome": self._last_outcome,
-                "face_available": "face" in self._methods
-                and (live.state is State.IDLE or (live.state is State.IDENTIFYING and face_left > 0)),
-                "face_attempts_left": face_left,
-                "face_checking": live.liveness is not None,
-                "challenge": live.challenge,
-                "methods": methods,
-                "version": self._version,
-            }
-            if live.psn_no and live.priced is not None:
-                out["person"] = {"name": _mask_name(live.priced.person.psn_name)}
-            if live.priced is not None and live.state in (State.PRICED, State.CONFIRMED, State.SETTLED):
-                out["bill"] = priced_view(live.priced)
-            elif live.bill is not None:
-                out["bill_pending"] = str(live.bill.get("chrg_bchno", ""))
-            if live.state is State.SETTLED and live.record is not None:
-                out["receipt"] = dict(live.record)
-            return out
+            return patient_view(self._live, self._methods, self._last_outcome, self._version)
 
     def diagnostics(self) -> dict[str, Any]:
         """Technician view: recent attempts with scores and timings, liveness wiring, the journal."""
@@ -432,7 +117,7 @@ class Session:
                 else "not configured: face is not offered (no liveness check to rule out photos)",
                 "max_face_attempts": self._max_face_attempts,
                 "timeout_s": self._timeout.total_seconds(),
-                "recent_attempts": [a.as_json() for a in reversed(self._attempts)],
+                "recent_attempts": self._attempts.newest_first(),
                 "events": self._journal.events(self._live.session_id),
             }
 
@@ -506,26 +191,7 @@ class Session:
     ) -> dict[str, Any]:
         """Identify on the live attempt's frames; every frame must name the same person."""
         live = self._live
-        detected = time.perf_counter()
-        outcome: Match | NoMatch
-        try:
-            observations = [self._faces.observe_primary(frame) for frame in frames]
-            detected = time.perf_counter()
-            if claim_psn_no:
-                outcome = self._identifier.verify(observations[0], claim_psn_no)
-            else:
-                outcome = self._identifier.identify(observations[0])
-            if isinstance(outcome, Match):
-                for other in observations[1:]:
-                    if isinstance(self._identifier.verify(other, outcome.psn_no), NoMatch):
-                        outcome = NoMatch(method=outcome.method)
-                        log.warning("face changed between the frames of one live attempt")
-                        break
-        except FaceError as exc:
-            outcome = NoMatch(method="face-1:1" if claim_psn_no else "face-1:N")
-            log.info("live attempt's frames have no usable face: %s", exc)
-        except UnknownPersonError:
-            outcome = NoMatch(method="face-1:1")
+        outcome, detected = identify_frames(self._faces, self._identifier, frames, claim_psn_no)
         live.attempts.record(outcome)
         if isinstance(outcome, NoMatch):
             return self._face_failed("no match", outcome.best_distance, "pass", began, detected)
@@ -556,7 +222,7 @@ class Session:
             self._require(State.IDENTIFYING, State.IDENTIFIED, State.PRICED)
             live = self._live
             previous = live.state
-            live.bill = _bill_json(bill)
+            live.bill = bill_to_json(bill)
             if live.state is State.IDENTIFYING:
                 live.prompt = "choose_method"
                 self._commit("bill", previous, bill.chrg_bchno)
@@ -588,7 +254,7 @@ class Session:
                 self._settle_failed(priced, live.psn_no, exc)
                 raise
             live.msgid = record.msgid
-            live.record = self._receipt(priced, record, live.method)
+            live.record = receipt_view(priced, record, live.method)
             live.state = State.SETTLED
             live.prompt = "take_receipt"
             live.last_result = "pass"
@@ -624,22 +290,13 @@ class Session:
 
     # ---- internals -------------------------------------------------------------------------------
 
-    def _idle(self, prompt: str) -> _Live:
+    def _idle(self, prompt: str) -> LiveSession:
         now = self._clock.now()
-        attempts = FaceAttempts(self._max_face_attempts)
         # Failures of earlier sessions inside the lockout window still count: otherwise cancelling and
         # starting again would hand a presentation attack fresh attempts (QR / card / ID stay offered).
         recent = self._journal.face_failures_since(now - self._face_lockout)
-        for _ in range(min(recent, self._max_face_attempts)):
-            attempts.record(NoMatch(method="face-1:N"))
-        return _Live(
-            session_id=uuid.uuid4().hex[:16],
-            state=State.IDLE,
-            started_at=now,
-            updated_at=now,
-            prompt=prompt,
-            attempts=attempts,
-        )
+        attempts = FaceAttempts(self._max_face_attempts, failed=recent)
+        return LiveSession.fresh(now, prompt, attempts)
 
     def _require(self, *allowed: State) -> None:
         self._expire_if_due()
@@ -673,7 +330,7 @@ class Session:
         live = self._live
         live.updated_at = self._clock.now()
         live.face_failures = self._max_face_attempts - live.attempts.remaining
-        self._journal.save(live, event, from_state, detail, live.updated_at)
+        self._journal.save(live.row(), live.event(event, from_state, detail, live.updated_at))
         log.info(
             "session %s %s: %s → %s %s",
             live.session_id,
@@ -718,21 +375,8 @@ class Session:
         detected: float,
         scores: Mapping[str, float] | None = None,
     ) -> None:
-        ended = time.perf_counter()
-        self._attempts.append(
-            Attempt(
-                at=self._clock.now().isoformat(),
-                session_id=self._live.session_id,
-                method=method,
-                passed=passed,
-                distance=distance,
-                liveness=liveness,
-                reason=reason,
-                detect_ms=(detected - began) * 1000,
-                match_ms=(ended - detected) * 1000,
-                scores=dict(scores or {}),
-            )
-        )
+        at, sid = self._clock.now().isoformat(), self._live.session_id
+        self._attempts.note(at, sid, method, passed, distance, liveness, reason, began, detected, scores)
 
     def _identified(self, match: Match) -> dict[str, Any]:
         live = self._live
@@ -759,23 +403,6 @@ class Session:
         self._commit("priced", previous, bill.chrg_bchno)
         return self.view()
 
-    def _receipt(self, priced: Priced, record: SettlementRecord, method: str) -> dict[str, Any]:
-        info = priced.result.setlinfo
-        return {
-            "msgid": record.msgid,
-            "setl_time": record.setl_time.isoformat(),
-            # Settled while the upstream was unreachable: the receipt must say the amount is an estimate.
-            "offline": record.offline,
-            "identified_by": method,
-            "name": _mask_name(info.psn_name),
-            "chrg_bchno": priced.bill.chrg_bchno,
-            "medfee_sumamt": str(info.medfee_sumamt),
-            "fund_pay_sumamt": str(info.fund_pay_sumamt),
-            "psn_part_amt": str(info.psn_part_amt),
-            "acct_pay": str(info.acct_pay),
-            "psn_cash_pay": str(info.psn_cash_pay),
-        }
-
     def _settle_failed(self, priced: Priced, psn_no: str, exc: TerminalError) -> None:
         """Settling raised: never leave the session stuck in CONFIRMED; price again and ask again."""
         live = self._live
@@ -796,19 +423,9 @@ class Session:
     def _settled_from_ledger(self, chrg_bchno: str, previous: State) -> dict[str, Any]:
         """The ledger already holds this bill: show its receipt, never charge again."""
         live = self._live
-        row = self._journal.settlement_of(chrg_bchno) or {}
+        row = self._ledger.settlement_of(chrg_bchno) or {}
         live.msgid = row.get("msgid")
-        live.record = {
-            "msgid": row.get("msgid", ""),
-            "setl_time": row.get("setl_time", ""),
-            "identified_by": row.get("identified_by", live.method or ""),
-            "name": _mask_name(live.priced.person.psn_name) if live.priced else "",
-            "chrg_bchno": chrg_bchno,
-            "medfee_sumamt": row.get("medfee_sumamt", ""),
-            "fund_pay_sumamt": row.get("fund_pay_sumamt", ""),
-            "psn_part_amt": row.get("psn_part_amt", ""),
-            "recovered": True,
-        }
+        live.record = recovered_receipt(chrg_bchno, row, live.method or "", live.priced)
         live.state = State.SETTLED
         live.prompt = "take_receipt"
         live.last_result = "pass"
@@ -820,21 +437,8 @@ class Session:
         row = self._journal.unfinished()
         if row is None:
             return
-        state = State(row["state"])
-        live = _Live(
-            session_id=row["session_id"],
-            state=state,
-            started_at=datetime.fromisoformat(row["started_at"]),
-            updated_at=datetime.fromisoformat(row["updated_at"]),
-            face_failures=int(row["face_failures"]),
-            psn_no=row["psn_no"],
-            method=row["method"],
-            bill=json.loads(row["bill"]) if row["bill"] else None,
-            msgid=row["msgid"],
-            attempts=FaceAttempts(self._max_face_attempts),
-        )
-        for _ in range(live.face_failures):
-            live.attempts.record(NoMatch(method="face-1:N"))
+        live = LiveSession.from_row(row, self._max_face_attempts)
+        state = live.state
         self._live = live
         log.warning("recovering checkout session %s in state %s", live.session_id, state.value)
         try:
@@ -843,7 +447,7 @@ class Session:
             log.warning("recovered session %s cannot continue: %s", live.session_id, exc)
             self._end("recover_abandon", "cancelled")
 
-    def _resume(self, live: _Live, state: State) -> None:
+    def _resume(self, live: LiveSession, state: State) -> None:
         bill = bill_from_json(live.bill) if live.bill is not None else None
         if state in (State.IDENTIFIED, State.IDENTIFYING):
             live.prompt = "choose_bill" if state is State.IDENTIFIED else "choose_method"
@@ -872,19 +476,3 @@ class Session:
             return self._checkout.price(bill, psn_no)
         except TerminalError:
             return None
-
-
-def claim_from_input(method: str, value: str) -> IdentityClaim:
-    """A credential claim from what the patient scanned, swiped or typed; IdentityError when malformed."""
-    value = value.strip()
-    if not value:
-        raise IdentityError("empty credential")
-    if method == "qr":
-        return IdentityClaim(CertType.EC_TOKEN, value)
-    if method == "card":
-        return IdentityClaim(CertType.SOCIAL_SECURITY_CARD, value)
-    if method == "id":
-        if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] in "Xx"):
-            raise IdentityError("an ID number has 18 characters: 17 digits and a digit or X")
-        return IdentityClaim(CertType.ID_NUMBER, value.upper())
-    raise IdentityError(f"unknown credential method {method!r}; use qr, card or id")

@@ -28,14 +28,16 @@ from terminal.errors import (
     UnknownPersonError,
 )
 from terminal.pipeline.bill_source import BillSource, FileBillSource
-from terminal.pipeline.session import LivenessFactory, Session, SessionJournal, SessionStateError
+from terminal.pipeline.session import Session, SessionStateError
+from terminal.pipeline.session_ports import LivenessFactory
 from terminal.service.deps import Service
 from terminal.service.devices import DeviceStatus, ReceiptPrinting
-from terminal.service.his import NOTICE_JOURNAL, HisNotifier, NoticeJournal
+from terminal.service.his import HisNotifier
 from terminal.service.routes.counter import counter_routes
 from terminal.service.routes.pages import STATIC_DIR, page_routes
 from terminal.service.routes.session import session_routes
 from terminal.service.routes.tech import tech_routes
+from terminal.store.notices import NoticeJournal
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,11 @@ def create_app(
     source: BillSource = bills or FileBillSource(REPO_ROOT / "config" / "bills")
     notices = HisNotifier(
         source,
-        NoticeJournal(terminal.data_dir / NOTICE_JOURNAL),
+        NoticeJournal(terminal.data_dir),
         terminal.clock,
         retry_s=notice_retry.total_seconds(),
     )
-    notices.reconcile(SessionJournal(terminal.db).settlement_of)
+    notices.reconcile(terminal.ledger.settlement_of)
     receipts = ReceiptPrinting.from_config(terminal.config, terminal.data_dir, terminal.clock)
     svc = Service(
         terminal=terminal,

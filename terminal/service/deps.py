@@ -14,7 +14,7 @@ from fastapi import Header, HTTPException, UploadFile
 
 from terminal.app import Terminal
 from terminal.pipeline.bill_source import BillSource, SettledNotice
-from terminal.pipeline.session import Session, SessionJournal
+from terminal.pipeline.session import Session
 from terminal.service.devices import DeviceStatus, ReceiptPrinting
 from terminal.service.his import HisNotifier
 
@@ -55,7 +55,7 @@ class Service:
         """Queue the HIS notice of a bill the ledger now holds; never waits for the HIS."""
         receipt = view.get("receipt") or {}
         chrg_bchno = receipt.get("chrg_bchno") if view.get("state") == "settled" else None
-        row = SessionJournal(self.terminal.db).settlement_of(chrg_bchno) if chrg_bchno else None
+        row = self.terminal.ledger.settlement_of(chrg_bchno) if chrg_bchno else None
         if chrg_bchno and row is not None:
             self.notices.settled(SettledNotice.from_ledger(chrg_bchno, row))
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import queue
-import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +14,12 @@ from firmware_bridge.printer import ReceiptPrinter, encode_receipt, receipt_from
 from firmware_bridge.probe import DEVICE_KINDS, DEVICE_NAMES, ProbeStatus, probe_device
 from terminal.config import PrinterDevice, TerminalConfig
 from terminal.errors import DeviceError
+from terminal.pipeline.offline import OFFLINE_NOTE
 from terminal.ports import Clock
-from terminal.uplink.offline import OFFLINE_NOTE
+from terminal.store.prints import PrintJournal
 
 log = logging.getLogger(__name__)
 
-PRINT_JOURNAL = "printed_receipts.sqlite"
 PRINTER_NAME = "receipt printer"
 
 # Probes from the technician page: short, so the page answers within a few seconds even when every
@@ -30,69 +28,6 @@ OPEN_TIMEOUT = 1.0
 COMMAND_TIMEOUT = 0.5
 LISTEN = 0.3
 PRINTER_WAIT = 0.5
-
-
-class PrintJournal:
-    """Which receipts (by msgid) were sent to the printer, in a small SQLite file of the data folder.
-
-    In memory is not enough: after a restart the session recovers a settled bill from the ledger with
-    the same msgid, and its receipt must not come out twice. A row is written *before* the job is sent,
-    so a crash mid-job leaves "printing" and the receipt is not printed again (a duplicate paper receipt
-    reads like a second charge; a missing one is the smaller harm: the settlement is in the ledger).
-    Only a job that failed outright may be tried again.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS prints ("
-                " msgid TEXT PRIMARY KEY, state TEXT NOT NULL, at TEXT NOT NULL, detail TEXT NOT NULL)"
-            )
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        # One short connection per call: the print worker and the request threads never share one.
-        with closing(sqlite3.connect(self.path, timeout=5.0)) as db, db:
-            yield db
-
-    def claim(self, msgid: str, at: str) -> bool:
-        """Mark msgid as printing; False when it was printed (or is printing) already."""
-        with self._db() as db:
-            changed = db.execute(
-                "INSERT INTO prints (msgid, state, at, detail) VALUES (?, 'printing', ?, '')"
-                " ON CONFLICT (msgid) DO UPDATE SET state = 'printing', at = excluded.at, detail = ''"
-                " WHERE prints.state = 'failed'",
-                (msgid, at),
-            ).rowcount
-        return changed == 1
-
-    def finish(self, msgid: str, state: str, at: str, detail: str = "") -> None:
-        """Record how the job ended: printed or failed."""
-        with self._db() as db:
-            db.execute(
-                "UPDATE prints SET state = ?, at = ?, detail = ? WHERE msgid = ?", (state, at, detail, msgid)
-            )
-
-    def state(self, msgid: str) -> str | None:
-        """printing, printed, failed, or None when never tried."""
-        with self._db() as db:
-            row = db.execute("SELECT state FROM prints WHERE msgid = ?", (msgid,)).fetchone()
-        return str(row[0]) if row else None
-
-    def summary(self) -> dict[str, Any]:
-        """Counts by state and the latest job, for the technician page."""
-        with self._db() as db:
-            counts = dict(db.execute("SELECT state, COUNT(*) FROM prints GROUP BY state").fetchall())
-            last = db.execute(
-                "SELECT msgid, state, at, detail FROM prints ORDER BY at DESC, rowid DESC"
-            ).fetchone()
-        return {
-            "printed": counts.get("printed", 0),
-            "failed": counts.get("failed", 0),
-            "last": dict(zip(("msgid", "state", "at", "detail"), last, strict=True)) if last else None,
-        }
 
 
 class ReceiptPrinting:
@@ -122,7 +57,7 @@ class ReceiptPrinting:
         if device is None:
             return None
         printer = ReceiptPrinter(device.url, baudrate=device.baudrate)
-        journal = PrintJournal(data_dir / PRINT_JOURNAL)
+        journal = PrintJournal(data_dir)
         return cls(printer, journal, device, clock, config.terminal.fixmedins_name)
 
     def submit(self, receipt: Mapping[str, Any]) -> None:

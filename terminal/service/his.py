@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -36,11 +34,11 @@ from terminal.pipeline.bill_source import BillSource, FileBillSource, PendingBil
 from terminal.pipeline.bills import bill_from_json
 from terminal.ports import Clock
 from terminal.store.keys import read_token
+from terminal.store.notices import NoticeJournal
 
 log = logging.getLogger(__name__)
 
 HIS_TOKEN_ROLE = "his"  # the token lives in <data>/keys/his.token, beside the staff tokens
-NOTICE_JOURNAL = "his_notices.sqlite"
 PATIENT_MESSAGE = "no bill found; ask at the counter"
 
 
@@ -199,101 +197,6 @@ def _token_path(data_dir: Path) -> Path:
     return data_dir / "keys" / f"{HIS_TOKEN_ROLE}.token"
 
 
-class NoticeJournal:
-    """Which settled bills the bill source still has to hear about, in a small SQLite file of the data folder.
-
-    A row per bill: `loaded` when the patient chose it from the source, `pending` once the ledger holds
-    its settlement, then `sent` (the source answered 200) or `refused` (final; needs a person). Durable,
-    so a notice survives a restart and bills of the pharmacy basket (never loaded) are never sent.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS notices ("
-                " chrg_bchno TEXT PRIMARY KEY, state TEXT NOT NULL, msgid TEXT, body TEXT,"
-                " attempts INTEGER NOT NULL DEFAULT 0, detail TEXT NOT NULL DEFAULT '', at TEXT NOT NULL)"
-            )
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        # One short connection per call: the notice worker and the request threads never share one.
-        with closing(sqlite3.connect(self.path, timeout=5.0)) as db, db:
-            yield db
-
-    def loaded(self, chrg_bchno: str, at: str) -> None:
-        """The patient chose this bill from the source: once settled, the source must hear of it."""
-        with self._db() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO notices (chrg_bchno, state, at) VALUES (?, 'loaded', ?)",
-                (chrg_bchno, at),
-            )
-
-    def settled(self, notice: SettledNotice, at: str, *, listed: bool = False) -> bool:
-        """Queue the notice of a loaded bill (or of one the source still lists); True when it is pending."""
-        body = json.dumps(notice.body(), ensure_ascii=False)
-        with self._db() as db:
-            if listed:
-                # The source still lists a bill the ledger settled: the notice was never recorded
-                # (a crash right after the settlement) or is still waiting; never resend a sent one.
-                db.execute(
-                    "INSERT INTO notices (chrg_bchno, state, msgid, body, at) VALUES (?, 'pending', ?, ?, ?)"
-                    " ON CONFLICT (chrg_bchno) DO UPDATE SET state = 'pending', msgid = excluded.msgid,"
-                    " body = excluded.body, at = excluded.at WHERE notices.state = 'loaded'",
-                    (notice.chrg_bchno, notice.msgid, body, at),
-                )
-            else:
-                db.execute(
-                    "UPDATE notices SET state = 'pending', msgid = ?, body = ?, at = ?"
-                    " WHERE chrg_bchno = ? AND state = 'loaded'",
-                    (notice.msgid, body, at, notice.chrg_bchno),
-                )
-            found = db.execute(
-                "SELECT state FROM notices WHERE chrg_bchno = ?", (notice.chrg_bchno,)
-            ).fetchone()
-        return found is not None and found[0] == "pending"
-
-    def waiting(self, state: str) -> list[str]:
-        """Bill numbers in a state, oldest first."""
-        with self._db() as db:
-            rows = db.execute(
-                "SELECT chrg_bchno FROM notices WHERE state = ? ORDER BY at", (state,)
-            ).fetchall()
-        return [str(r[0]) for r in rows]
-
-    def pending(self) -> list[SettledNotice]:
-        """Notices the source has not heard yet, oldest first."""
-        with self._db() as db:
-            rows = db.execute(
-                "SELECT chrg_bchno, body FROM notices WHERE state = 'pending' ORDER BY at"
-            ).fetchall()
-        return [SettledNotice(chrg_bchno=str(no), **json.loads(body)) for no, body in rows]
-
-    def finish(self, chrg_bchno: str, state: str, at: str, detail: str = "") -> None:
-        """Record an attempt: sent, refused, or still pending with the failure's detail."""
-        with self._db() as db:
-            db.execute(
-                "UPDATE notices SET state = ?, attempts = attempts + 1, detail = ?, at = ?"
-                " WHERE chrg_bchno = ?",
-                (state, detail, at, chrg_bchno),
-            )
-
-    def row(self, chrg_bchno: str) -> dict[str, Any] | None:
-        """One bill's notice row."""
-        with self._db() as db:
-            db.row_factory = sqlite3.Row
-            found = db.execute("SELECT * FROM notices WHERE chrg_bchno = ?", (chrg_bchno,)).fetchone()
-        return dict(found) if found is not None else None
-
-    def summary(self) -> dict[str, int]:
-        """How many notices are in each state."""
-        with self._db() as db:
-            rows = db.execute("SELECT state, COUNT(*) FROM notices GROUP BY state").fetchall()
-        return {str(state): int(count) for state, count in rows}
-
-
 class HisNotifier:
     """Tells the bill source about settled bills from a worker thread, retrying with backoff until it hears.
 
@@ -327,7 +230,7 @@ class HisNotifier:
     def settled(self, notice: SettledNotice, *, listed: bool = False) -> None:
         """Queue a settled bill's notice (if it came from the source) and wake the worker; returns at once."""
         # A notice already waiting is sent now too: the patient is back, so the HIS may well be.
-        if self.journal.settled(notice, self._now(), listed=listed):
+        if self.journal.settled(notice.chrg_bchno, notice.msgid, notice.body(), self._now(), listed=listed):
             self._kick()
 
     def reconcile(self, settlement_of: Callable[[str], Mapping[str, Any] | None]) -> None:
@@ -335,7 +238,8 @@ class HisNotifier:
         for chrg_bchno in self.journal.waiting("loaded"):
             row = settlement_of(chrg_bchno)
             if row is not None:
-                self.journal.settled(SettledNotice.from_ledger(chrg_bchno, row), self._now())
+                notice = SettledNotice.from_ledger(chrg_bchno, row)
+                self.journal.settled(chrg_bchno, notice.msgid, notice.body(), self._now())
         if self.journal.pending():
             self._kick()
 
@@ -343,7 +247,7 @@ class HisNotifier:
         """Send every pending notice now, stopping at the first failure the source may recover from."""
         sent = 0
         with self._flush_lock:
-            for notice in self.journal.pending():
+            for notice in self._pending():
                 try:
                     self._source.notify_settled(notice.chrg_bchno, notice)
                 except HisRefused as exc:
@@ -386,6 +290,9 @@ class HisNotifier:
             else:
                 delay = self._retry_s
                 self._wake.wait()
+
+    def _pending(self) -> list[SettledNotice]:
+        return [SettledNotice(chrg_bchno=no, **body) for no, body in self.journal.pending()]
 
     def _now(self) -> str:
         return self._clock.now().isoformat()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,13 +12,17 @@ from pathlib import Path
 import sqlite_utils
 
 from terminal.errors import StoreError
+from terminal.store.legacy_journals import move_journals_in
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "medpay.sqlite"
 
-# (name, SQL). Append only: a migration that has shipped is never edited, a new one is added.
-MIGRATIONS: Sequence[tuple[str, str]] = (
+# SQL, or a Python step for what SQL cannot do (read an old file); either runs in the migration's transaction.
+Step = str | Callable[[sqlite_utils.Database], None]
+
+# (name, step). Append only: a migration that has shipped is never edited, a new one is added.
+MIGRATIONS: Sequence[tuple[str, Step]] = (
     (
         "0001_people_and_templates",
         """
@@ -188,6 +192,8 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         );
         """,
     ),
+    # The receipt and HIS-notice journals, until now files of their own, with their rows imported.
+    ("0008_receipt_and_notice_journals", move_journals_in),
 )
 
 
@@ -214,13 +220,16 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {row["name"] for row in db.query("SELECT name FROM _migrations")}
     applied = []
-    for name, sql in MIGRATIONS:
+    for name, step in MIGRATIONS:
         if name in done:
             continue
         with db.atomic():
-            for statement in (s.strip() for s in sql.split(";")):
-                if statement:
-                    db.execute(statement)
+            if callable(step):
+                step(db)
+            else:
+                for statement in (s.strip() for s in step.split(";")):
+                    if statement:
+                        db.execute(statement)
             db.execute(
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
                 [name, datetime.now(UTC).isoformat()],

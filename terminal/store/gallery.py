@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -14,21 +15,32 @@ import sqlite_utils
 from numpy.typing import NDArray
 
 from terminal.domain import CertType, Consent, IdentityClaim, Person
-from terminal.errors import ConsentError, StoreError, UnknownPersonError
+from terminal.errors import ConsentError, GalleryDeltaError, IdentityError, StoreError, UnknownPersonError
 from terminal.ports import Clock
 from terminal.settlement.context import OpspFiling, PersonBenefits
 from terminal.store import audit
+from terminal.store.db import immediate
 from terminal.store.keys import TemplateCipher
 
 TEMPLATE_DTYPE = np.dtype("<f4")
 
-# counters rows the gallery sync writes (terminal/uplink/gallery.py): the version the local gallery holds,
+# counters rows a gallery sync writes (apply_delta): the version the local gallery holds,
 # and when the last delta was applied (epoch s); the offline limits read the latter through last_synced.
 GALLERY_VERSION = "gallery_version"
 GALLERY_LAST_SYNC = "gallery_last_sync"
 
 # Why a face enrolment is removed: the person withdrew consent, or is no longer insured (the upstream says).
 RemovalReason = Literal["consent_withdrawn", "not_insured"]
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """One consenting person exactly as a gallery delta brings them: record, consent, templates, benefits."""
+
+    person: Person
+    consent: Consent
+    templates: Sequence[NDArray[np.float32]]
+    benefits: PersonBenefits
 
 
 class SqliteGallery:
@@ -161,10 +173,49 @@ class SqliteGallery:
         rows = list(self._db.query("SELECT data FROM person_benefits WHERE psn_no = ?", [psn_no]))
         return _benefits(json.loads(rows[0]["data"])) if rows else PersonBenefits()
 
+    def apply_delta(
+        self,
+        since: int,
+        version: int,
+        upserts: Sequence[Enrolment],
+        removals: Sequence[tuple[str, RemovalReason]],
+        at: datetime,
+    ) -> None:
+        """Apply a verified gallery delta, its new version and the sync time in one transaction.
+
+        GalleryDeltaError, with nothing applied, when it does not start at the version held or
+        contradicts the gallery (e.g. an ID number already held by another person).
+        """
+        try:
+            with immediate(self._db):
+                held = gallery_version(self._db)
+                if held != since:
+                    # Another sync applied something in between: this delta no longer follows what we hold.
+                    raise GalleryDeltaError(
+                        f"gallery delta starts at version {since}, the terminal holds {held}"
+                    )
+                for upsert in upserts:
+                    self.replace_enrolment(
+                        upsert.person, upsert.consent, upsert.templates, upsert.benefits, "upstream"
+                    )
+                for psn_no, reason in removals:
+                    self.remove_enrolment(psn_no, reason, "upstream")
+                self._set_counter(GALLERY_VERSION, version)
+                self._set_counter(GALLERY_LAST_SYNC, int(at.timestamp()))
+                audit.append(
+                    self._db,
+                    at,
+                    "uplink",
+                    "gallery-sync",
+                    f"v{version}",
+                    {"since": since, "upserts": len(upserts), "removals": len(removals)},
+                )
+        except (sqlite3.IntegrityError, StoreError, IdentityError) as exc:
+            raise GalleryDeltaError(f"gallery delta cannot be applied, nothing was: {exc}") from exc
+
     def last_synced(self) -> datetime | None:
         """When a gallery delta was last applied (UTC), None if never."""
-        rows = list(self._db.query("SELECT value FROM counters WHERE name = ?", [GALLERY_LAST_SYNC]))
-        return datetime.fromtimestamp(int(rows[0]["value"]), tz=UTC) if rows else None
+        return last_gallery_sync(self._db)
 
     def templates_of(self, psn_no: str) -> list[NDArray[np.float32]]:
         """Decrypted templates of one consenting person; UnknownPersonError when there are none."""
@@ -215,6 +266,13 @@ class SqliteGallery:
             return _person(rows[0])
         raise UnknownPersonError("the credential does not match a person known to this terminal")
 
+    def _set_counter(self, name: str, value: int) -> None:
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            [name, value],
+        )
+
     def _insert_consent(self, consent: Consent) -> int:
         cursor = self._db.execute(
             "INSERT INTO consents (psn_no, granted_at, purpose, operator, text) VALUES (?, ?, ?, ?, ?)",
@@ -236,6 +294,23 @@ class SqliteGallery:
     def _decrypt(self, row: dict[str, Any]) -> NDArray[np.float32]:
         plain = self._cipher.open(row["psn_no"], row["nonce"], row["ciphertext"])
         return np.frombuffer(plain, dtype=TEMPLATE_DTYPE).astype(np.float32)
+
+
+def gallery_version(db: sqlite_utils.Database) -> int:
+    """The gallery version this terminal holds (0 before the first sync)."""
+    rows = list(db.query("SELECT value FROM counters WHERE name = ?", [GALLERY_VERSION]))
+    return int(rows[0]["value"]) if rows else 0
+
+
+def last_gallery_sync(db: sqlite_utils.Database, tz: tzinfo = UTC) -> datetime | None:
+    """When a gallery delta was last applied, None if never."""
+    rows = list(db.query("SELECT value FROM counters WHERE name = ?", [GALLERY_LAST_SYNC]))
+    return datetime.fromtimestamp(int(rows[0]["value"]), tz=tz) if rows else None
+
+
+def enrolled_count(db: sqlite_utils.Database) -> int:
+    """People with templates stored, counted without the template key (so doctor needs no key for it)."""
+    return int(next(iter(db.query("SELECT COUNT(DISTINCT psn_no) AS n FROM templates")))["n"])
 
 
 _CONSENTED_JOIN = "templates t JOIN consents c ON c.id = t.consent_id WHERE c.withdrawn_at IS NULL"

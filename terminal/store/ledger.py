@@ -117,6 +117,22 @@ class SqliteLedger:
         )
         return [{**row, "envelope": json.loads(row["envelope"])} for row in rows]
 
+    def settlement_of(self, chrg_bchno: str) -> dict[str, Any] | None:
+        """The recorded settlement of a bill (msgid and amounts), None when the ledger has none."""
+        rows = list(
+            self._db.query(
+                "SELECT msgid, psn_no, identified_by, setl_time, medfee_sumamt, fund_pay_sumamt,"
+                " psn_part_amt FROM settlements WHERE chrg_bchno = ?",
+                [chrg_bchno],
+            )
+        )
+        return dict(rows[0]) if rows else None
+
+    def settled_msgids(self) -> list[str]:
+        """Every recorded settlement's msgid, in settlement-time order."""
+        rows = self._db.query("SELECT msgid FROM settlements ORDER BY setl_time")
+        return [str(row["msgid"]) for row in rows]
+
     def is_settled(self, chrg_bchno: str) -> bool:
         """Whether this bill already has a recorded settlement."""
         return bool(list(self._db.query("SELECT 1 FROM settlements WHERE chrg_bchno = ?", [chrg_bchno])))

@@ -6,7 +6,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import sqlite_utils
@@ -189,6 +189,13 @@ class OutboxStore:
             last_contact=times.get(LAST_CONTACT),
             last_sync=times.get(LAST_SYNC),
         )
+
+    def offline_facts(self, tz: tzinfo) -> tuple[int, datetime | None]:
+        """(entries queued, time of the last complete sync), for the offline rule."""
+        queued = next(iter(self._db.query("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")))["n"]
+        rows = list(self._db.query("SELECT value FROM counters WHERE name = ?", [LAST_SYNC]))
+        at = datetime.fromtimestamp(int(rows[0]["value"]), tz=tz) if rows else None
+        return int(queued), at
 
     def upstream_result(self, msgid: str) -> dict[str, Any] | None:
         """The authoritative output stored for a message, None before delivery."""

@@ -53,6 +53,11 @@ def report(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+def difference_count(db: sqlite_utils.Database) -> int:
+    """How many differences from the binding upstream result are recorded."""
+    return int(next(iter(db.query("SELECT COUNT(*) AS n FROM reconcile")))["n"])
+
+
 def local_totals(db: sqlite_utils.Database, day: str) -> dict[str, str]:
     """3201 input totals for one day (yyyy-mm-dd) from the local ledger's estimates."""
     medfee = fund = acct = Decimal("0.00")

@@ -6,7 +6,7 @@ by `[uplink] gallery_trusted_keys`. Its body lists, since the version the termin
 consenting enrollees to upsert (person data, benefit facts, consent record, templates) and the people
 whose face enrolment must go (consent withdrawn, no longer insured). Anything wrong (signature, shape,
 another terminal's delta, a version the terminal does not hold) raises GalleryDeltaError and changes
-nothing; a good delta, the new version and the sync time commit together.
+nothing; a good delta, the new version and the sync time commit together (terminal/store/gallery.py).
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -27,13 +26,11 @@ from numpy.typing import NDArray
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from terminal.domain import Consent, Person
-from terminal.errors import GalleryDeltaError, IdentityError, PolicyError, StoreError, UplinkAuthRequired
+from terminal.errors import GalleryDeltaError, PolicyError, UplinkAuthRequired
 from terminal.ports import Clock
 from terminal.settlement.context import OpspFiling, PersonBenefits
 from terminal.settlement.signing import canonical_json, verify_signature
-from terminal.store import audit
-from terminal.store.db import immediate
-from terminal.store.gallery import GALLERY_LAST_SYNC, GALLERY_VERSION, TEMPLATE_DTYPE, SqliteGallery
+from terminal.store.gallery import TEMPLATE_DTYPE, Enrolment, SqliteGallery, gallery_version
 from terminal.uplink.client import HttpUplink
 
 log = logging.getLogger(__name__)
@@ -152,6 +149,17 @@ class GalleryUpsert(_Wire):
         """The templates as float32 vectors."""
         return [template_from_wire(text) for text in self.templates]
 
+    def enrolment(self) -> Enrolment:
+        """What the store keeps for the person."""
+        consent = Consent(
+            psn_no=self.psn_no,
+            granted_at=self.consent.granted_at,
+            purpose=self.consent.purpose,
+            operator=self.consent.operator,
+            text=self.consent.text,
+        )
+        return Enrolment(self.person.to_domain(), consent, self.vectors(), self.benefits.to_domain())
+
 
 class GalleryRemoval(_Wire):
     """A person whose face enrolment must be deleted."""
@@ -258,48 +266,15 @@ def fetch_gallery_delta(
     return delta
 
 
-def apply_gallery_delta(
-    db: sqlite_utils.Database, gallery: SqliteGallery, delta: GalleryDelta, at: datetime
-) -> GallerySync:
-    """Apply every upsert and removal, the new version and the sync time in one transaction."""
-    try:
-        with immediate(db):
-            held = gallery_version(db)
-            if held != delta.since:
-                # Another sync applied something in between: this delta no longer follows what we hold.
-                raise GalleryDeltaError(
-                    f"gallery delta starts at version {delta.since}, the terminal holds {held}"
-                )
-            for upsert in delta.upserts:
-                consent = Consent(
-                    psn_no=upsert.psn_no,
-                    granted_at=upsert.consent.granted_at,
-                    purpose=upsert.consent.purpose,
-                    operator=upsert.consent.operator,
-                    text=upsert.consent.text,
-                )
-                gallery.replace_enrolment(
-                    upsert.person.to_domain(),
-                    consent,
-                    upsert.vectors(),
-                    upsert.benefits.to_domain(),
-                    "upstream",
-                )
-            for removal in delta.removals:
-                gallery.remove_enrolment(removal.psn_no, removal.reason, "upstream")
-            _set_counter(db, GALLERY_VERSION, delta.version)
-            _set_counter(db, GALLERY_LAST_SYNC, int(at.timestamp()))
-            audit.append(
-                db,
-                at,
-                "uplink",
-                "gallery-sync",
-                f"v{delta.version}",
-                {"since": delta.since, "upserts": len(delta.upserts), "removals": len(delta.removals)},
-            )
-    except (sqlite3.IntegrityError, StoreError, IdentityError) as exc:
-        # e.g. an ID number already held by another person: the delta contradicts itself or us.
-        raise GalleryDeltaError(f"gallery delta cannot be applied, nothing was: {exc}") from exc
+def apply_gallery_delta(gallery: SqliteGallery, delta: GalleryDelta, at: datetime) -> GallerySync:
+    """Hand a verified delta to the store, which applies all of it in one transaction or none of it."""
+    gallery.apply_delta(
+        delta.since,
+        delta.version,
+        [upsert.enrolment() for upsert in delta.upserts],
+        [(removal.psn_no, removal.reason) for removal in delta.removals],
+        at,
+    )
     log.info(
         "gallery v%d → v%d: %d upserted, %d removed",
         delta.since,
@@ -329,24 +304,4 @@ def sync_gallery(
         now = clock.now()
         link.sign_in(new_msgid(now), now)
         delta = fetch_gallery_delta(link, new_msgid, clock.now(), gallery_version(db), trusted_keys)
-    return apply_gallery_delta(db, gallery, delta, clock.now())
-
-
-def gallery_version(db: sqlite_utils.Database) -> int:
-    """The gallery version this terminal holds (0 before the first sync)."""
-    rows = list(db.query("SELECT value FROM counters WHERE name = ?", [GALLERY_VERSION]))
-    return int(rows[0]["value"]) if rows else 0
-
-
-def last_gallery_sync(db: sqlite_utils.Database, tz: tzinfo = UTC) -> datetime | None:
-    """When a gallery delta was last applied, None if never."""
-    rows = list(db.query("SELECT value FROM counters WHERE name = ?", [GALLERY_LAST_SYNC]))
-    return datetime.fromtimestamp(int(rows[0]["value"]), tz=tz) if rows else None
-
-
-def _set_counter(db: sqlite_utils.Database, name: str, value: int) -> None:
-    db.execute(
-        "INSERT INTO counters (name, value) VALUES (?, ?)"
-        " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-        [name, value],
-    )
+    return apply_gallery_delta(gallery, delta, clock.now())

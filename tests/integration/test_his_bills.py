@@ -24,7 +24,8 @@ from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
 from terminal.errors import BillError, HisAuthError, HisRefused
 from terminal.pipeline.bill_source import FileBillSource, SettledNotice
 from terminal.service.app import create_app
-from terminal.service.his import NOTICE_JOURNAL, HisNotifier, HttpBillSource, NoticeJournal, bill_source
+from terminal.service.his import HisNotifier, HttpBillSource, bill_source
+from terminal.store.notices import NoticeJournal
 from tests.conftest import FixedClock
 
 TOKEN = "his-secret"
@@ -157,7 +158,7 @@ def test_his_down_is_a_503_asking_for_the_counter_and_a_credential_checkout_stil
         assert view["state"] == "priced", view
         receipt = http.post("/api/session/confirm").json()["receipt"]
     assert terminal.ledger.is_settled(receipt["chrg_bchno"])
-    journal = NoticeJournal(terminal.data_dir / NOTICE_JOURNAL)
+    journal = NoticeJournal(terminal.data_dir)
     assert journal.row(receipt["chrg_bchno"]) is None, "a pharmacy basket is not an HIS bill: never notified"
 
 
@@ -165,7 +166,7 @@ def test_a_notice_the_down_his_missed_is_sent_when_the_patient_lists_bills_again
     his: tuple[His, ServerThread], terminal: Terminal
 ) -> None:
     _, server = his
-    journal = NoticeJournal(terminal.data_dir / NOTICE_JOURNAL)
+    journal = NoticeJournal(terminal.data_dir)
     source = HttpBillSource(server.url, TOKEN, terminal.config.terminal.fixmedins_code)
     # An hour between retries: only the listing below can send the notice within this test.
     with (
@@ -259,7 +260,7 @@ def test_notifier_retries_until_the_his_hears_and_marks_refusals_final(
 ) -> None:
     _, server = his
     source = HttpBillSource(server.url, TOKEN, "H43030200001")
-    journal = NoticeJournal(tmp_path / NOTICE_JOURNAL)
+    journal = NoticeJournal(tmp_path)
     notifier = HisNotifier(source, journal, clock)
     journal.loaded(BILL, "t")
     journal.loaded("UNKNOWN-1", "t")
@@ -269,8 +270,9 @@ def test_notifier_retries_until_the_his_hears_and_marks_refusals_final(
         "UNKNOWN-1": _notice("UNKNOWN-1", "H430302000012025060310000003").body(),
     }
     for chrg_bchno, row in ledger.items():
-        assert journal.settled(SettledNotice.from_ledger(chrg_bchno, row), "t")
-    assert not journal.settled(_notice("RX-BASKET-1", "H430302000012025060310000004"), "t"), "never loaded"
+        assert journal.settled(chrg_bchno, row["msgid"], row, "t")
+    basket = _notice("RX-BASKET-1", "H430302000012025060310000004")
+    assert not journal.settled(basket.chrg_bchno, basket.msgid, basket.body(), "t"), "never loaded"
     _faults(server, down=True)
     assert notifier.flush() == 0
     assert journal.summary() == {"pending": 2, "loaded": 1}
@@ -286,7 +288,7 @@ def test_reconcile_queues_a_loaded_bill_the_ledger_settled_before_a_restart(
     his: tuple[His, ServerThread], tmp_path: Path, clock: FixedClock
 ) -> None:
     source = HttpBillSource(his[1].url, TOKEN, "H43030200001")
-    journal = NoticeJournal(tmp_path / NOTICE_JOURNAL)
+    journal = NoticeJournal(tmp_path)
     journal.loaded(BILL, "t")
     row = _notice(BILL, "H430302000012025060310000009").body()
     HisNotifier(source, journal, clock).reconcile(lambda chrg_bchno: row if chrg_bchno == BILL else None)

@@ -19,9 +19,9 @@ from terminal.domain import Frame
 from terminal.provision.config_file import Answers
 from terminal.provision.main import Options, StepResult, provision_all
 from terminal.store.db import DB_NAME, open_db
-from terminal.store.gallery import SqliteGallery
+from terminal.store.gallery import SqliteGallery, gallery_version
 from terminal.store.keys import TemplateCipher, read_key
-from terminal.uplink.gallery import gallery_version, template_to_wire
+from terminal.uplink.gallery import template_to_wire
 from terminal.uplink.registration import REGISTRATION_FILE, saved_registration
 from terminal.uplink.signing import public_key_b64, terminal_key
 from terminal.vision.images import load_image

@@ -37,18 +37,15 @@ from terminal.errors import (
 )
 from terminal.pipeline.bills import load_bill
 from terminal.pipeline.checkout import Checkout, Priced
+from terminal.pipeline.identify import claim_from_input
 from terminal.pipeline.liveness import AttemptRecord, LivenessOutcome
-from terminal.pipeline.session import (
-    Session,
-    SessionJournal,
-    SessionStateError,
-    State,
-    claim_from_input,
-)
+from terminal.pipeline.session import Session, SessionStateError
+from terminal.pipeline.session_state import State
 from terminal.settlement import PersonBenefits, load_catalog
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.shelf import load_shelf
 from terminal.store.db import open_db
+from terminal.store.sessions import SessionJournal
 from terminal.vision.liveness.sources import SensorFrame
 from tests.conftest import FixedClock
 
@@ -167,6 +164,21 @@ class FakeLedger:
     def is_settled(self, chrg_bchno: str) -> bool:
         """Whether recorded."""
         return chrg_bchno in self.records
+
+    def settlement_of(self, chrg_bchno: str) -> Mapping[str, Any] | None:
+        """The recorded settlement as the ledger's row."""
+        record = self.records.get(chrg_bchno)
+        if record is None:
+            return None
+        return {
+            "msgid": record.msgid,
+            "psn_no": record.psn_no,
+            "identified_by": record.identified_by,
+            "setl_time": record.setl_time.isoformat(),
+            "medfee_sumamt": str(record.medfee_sumamt),
+            "fund_pay_sumamt": str(record.fund_pay_sumamt),
+            "psn_part_amt": str(record.psn_part_amt),
+        }
 
     def record(self, record: SettlementRecord) -> None:
         """Record once."""

@@ -18,7 +18,8 @@ from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, seed_demo
 from terminal.domain import CertType, Frame, IdentityClaim
 from terminal.errors import AttemptsExhaustedError
 from terminal.pipeline.bills import load_bill
-from terminal.pipeline.session import Session, State
+from terminal.pipeline.session import Session
+from terminal.pipeline.session_state import State
 from terminal.vision.liveness.sources import SensorFrame
 from tests.conftest import FixedClock
 from tests.presenting import demo_presenter, follow_prompts

@@ -29,14 +29,12 @@ from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.context import OpspFiling
 from terminal.settlement.signing import parse_trusted_keys
 from terminal.store.db import open_db
-from terminal.store.gallery import SqliteGallery
+from terminal.store.gallery import SqliteGallery, gallery_version, last_gallery_sync
 from terminal.store.keys import TemplateCipher, create_key, read_key
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.config import UplinkSection
 from terminal.uplink.gallery import (
     fetch_gallery_delta,
-    gallery_version,
-    last_gallery_sync,
     sync_gallery,
     template_to_wire,
 )

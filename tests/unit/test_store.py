@@ -1,4 +1,4 @@
-"""SQLite store: migrations, encrypted gallery, ledger atomicity, audit chain."""
+"""SQLite store: migrations, the encrypted gallery and its deltas, ledger atomicity, audit, reconciliation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,20 +15,30 @@ import numpy as np
 import pytest
 import sqlite_utils
 
+from terminal.clock import CST
 from terminal.domain import CertType, Consent, IdentityClaim, OutboxEntry, Person, SettlementRecord
 from terminal.errors import (
     ConsentError,
     DuplicateSettlementError,
+    GalleryDeltaError,
     SettlementError,
     StoreError,
     UnknownPersonError,
 )
+from terminal.settlement.context import PersonBenefits
 from terminal.store import audit
 from terminal.store.db import DB_NAME, MIGRATIONS, migrate, open_db
-from terminal.store.gallery import SqliteGallery
+from terminal.store.gallery import (
+    Enrolment,
+    SqliteGallery,
+    enrolled_count,
+    gallery_version,
+    last_gallery_sync,
+)
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
+from terminal.store.reconcile import difference_count
 from tests.conftest import FixedClock
 
 PERSON = Person(
@@ -267,3 +277,66 @@ def test_money_write_waits_for_a_concurrent_writer_instead_of_failing_locked(
     assert last["action"] == action
     assert audit.verify(db) == []
     other.close()
+
+
+def test_the_ledger_answers_a_bills_settlement_row_and_the_msgids_in_order(
+    data_dir: Path, clock: FixedClock
+) -> None:
+    ledger = SqliteLedger(open_db(data_dir), "H43030200001", clock)
+    assert ledger.settlement_of("B1") is None and ledger.settled_msgids() == []
+    first = _record(ledger, clock)
+    ledger.record(first)
+    clock.at -= timedelta(hours=1)  # recorded later, settled earlier: the order is by settlement time
+    second = _record(ledger, clock, bill="B2", before={"deductible_used": "40.00"})
+    ledger.record(second)
+    row = ledger.settlement_of("B1")
+    assert row is not None
+    assert (row["msgid"], row["setl_time"], row["psn_part_amt"]) == (
+        first.msgid,
+        first.setl_time.isoformat(),
+        "40.00",
+    )
+    assert ledger.settled_msgids() == [second.msgid, first.msgid]
+
+
+def _enrolment(clock: FixedClock, psn_no: str, certno: str) -> Enrolment:
+    person = replace(PERSON, psn_no=psn_no, certno=certno)
+    return Enrolment(person, _consent(clock, psn_no), [np.ones(128, np.float32)], PersonBenefits())
+
+
+def test_a_gallery_delta_applies_whole_with_its_version_and_sync_time(
+    data_dir: Path, clock: FixedClock
+) -> None:
+    gallery = _gallery(data_dir, clock)
+    db = open_db(data_dir)
+    gallery.apply_delta(0, 4, [_enrolment(clock, "P1", "430302195501010001")], [], clock.now())
+    assert (gallery_version(db), last_gallery_sync(db, CST)) == (4, clock.now())
+    assert gallery.last_synced() == clock.now()
+    assert enrolled_count(db) == 1
+    with pytest.raises(GalleryDeltaError, match="holds 4"):
+        gallery.apply_delta(3, 5, [], [("P1", "not_insured")], clock.now())
+    conflicting = [
+        _enrolment(clock, "P2", "430302195501010002"),
+        _enrolment(clock, "P3", "430302195501010001"),
+    ]
+    with pytest.raises(GalleryDeltaError, match="nothing was"):
+        gallery.apply_delta(4, 5, conflicting, [("P1", "not_insured")], clock.now())
+    assert gallery_version(db) == 4 and enrolled_count(db) == 1, "P2 did not stay, P1 was not removed"
+    gallery.apply_delta(4, 5, [], [("P1", "consent_withdrawn")], clock.now())
+    assert gallery_version(db) == 5 and enrolled_count(db) == 0
+    assert [r["action"] for r in db.query("SELECT action FROM audit WHERE actor = 'uplink'")] == [
+        "gallery-sync",
+        "gallery-sync",
+    ]
+
+
+def test_recorded_differences_are_counted(data_dir: Path, clock: FixedClock) -> None:
+    db = open_db(data_dir)
+    ledger = SqliteLedger(db, "H43030200001", clock)
+    record = _record(ledger, clock)
+    ledger.record(record)
+    assert difference_count(db) == 0
+    upstream = {"setlinfo": {"medfee_sumamt": "100.00", "fund_pay_sumamt": "55.00", "psn_part_amt": "45.00"}}
+    local = {"medfee_sumamt": "100.00", "fund_pay_sumamt": "60.00", "psn_part_amt": "40.00"}
+    OutboxStore(db).deliver(_entry(db, record.msgid), "U1", upstream, local, clock.now())
+    assert difference_count(db) == 2

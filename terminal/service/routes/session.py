@@ -17,7 +17,8 @@ from terminal.app import Terminal
 from terminal.errors import BillError
 from terminal.pipeline.bill_source import SettledNotice
 from terminal.pipeline.capture import frame_from_bytes
-from terminal.pipeline.session import SessionJournal, SessionStateError, claim_from_input
+from terminal.pipeline.identify import claim_from_input
+from terminal.pipeline.session import SessionStateError
 from terminal.service.deps import Service, read_upload
 from terminal.service.schemas import BillChoice, CredentialRequest
 from terminal.vision.images import decode_depth_mm, decode_gray
@@ -92,8 +93,7 @@ def session_routes(svc: Service) -> APIRouter:
             raise SessionStateError("identify the patient first")
         listed = svc.source.pending(psn_no)
         with svc.lock:
-            journal = SessionJournal(svc.terminal.db)
-            settled = {b.chrg_bchno: journal.settlement_of(b.chrg_bchno) for b in listed}
+            settled = {b.chrg_bchno: svc.terminal.ledger.settlement_of(b.chrg_bchno) for b in listed}
         for chrg_bchno, row in settled.items():
             if row is not None:
                 # Settled here but still pending at the HIS: its notice is late or was never queued.

@@ -13,6 +13,7 @@ from terminal.errors import TerminalError
 from terminal.operations import identify_faces
 from terminal.pipeline.capture import frame_from_bytes
 from terminal.service.deps import Service, read_upload
+from terminal.store.reconcile import difference_count
 from terminal.vision.manifest import load_manifest
 
 
@@ -77,7 +78,7 @@ def _terminal_diagnostics(svc: Service) -> dict[str, Any]:
         "version": __version__,
         "gallery_size": term.gallery.size(),
         "outbox_pending": len(term.ledger.pending_outbox(limit=100000)),
-        "reconcile_differences": _count(term, "reconcile"),
+        "reconcile_differences": difference_count(term.db),
         "models": models,
         "identity": {
             "threshold": term.config.identity.threshold,
@@ -85,10 +86,3 @@ def _terminal_diagnostics(svc: Service) -> dict[str, Any]:
         },
         "session": svc.checkout.diagnostics(),
     }
-
-
-def _count(terminal: Terminal, table: str) -> int | None:
-    """Rows in a table, None when the table does not exist on this terminal yet."""
-    if not terminal.db[table].exists():
-        return None
-    return int(terminal.db[table].count)

@@ -14,8 +14,7 @@ from firmware_bridge.printer import (
     receipt_from_view,
 )
 from firmware_bridge.probe import ProbeStatus
-from terminal.service.devices import PrintJournal
-from terminal.uplink.offline import OFFLINE_NOTE
+from terminal.pipeline.offline import OFFLINE_NOTE
 
 CUT = b"\x1dVB\x00"  # GS V 66 0: feed to the cutter, partial cut
 
@@ -124,26 +123,6 @@ def test_status_byte_is_judged_by_its_fixed_bits_and_offline_bit() -> None:
     assert offline.status is ProbeStatus.BAD_ANSWER and "offline" in offline.detail and "paper" in offline.fix
     assert judge_status(b"A").status is ProbeStatus.BAD_ANSWER
     assert judge_status(b"").status is ProbeStatus.OK
-
-
-def test_print_journal_claims_a_msgid_once_across_restarts(tmp_path: Path) -> None:
-    path = tmp_path / "prints.sqlite"
-    journal = PrintJournal(path)
-    assert journal.claim("M1", "2025-06-03T09:30:00+08:00")
-    assert not journal.claim("M1", "2025-06-03T09:30:01+08:00"), "a job in flight is not started twice"
-    journal.finish("M1", "printed", "2025-06-03T09:30:02+08:00")
-    again = PrintJournal(path)
-    assert not again.claim("M1", "2025-06-03T10:00:00+08:00")
-    assert again.claim("M2", "2025-06-03T10:00:00+08:00")
-    again.finish("M2", "failed", "2025-06-03T10:00:01+08:00", "refused")
-    assert again.summary()["last"] == {
-        "msgid": "M2",
-        "state": "failed",
-        "at": "2025-06-03T10:00:01+08:00",
-        "detail": "refused",
-    }
-    assert again.claim("M2", "2025-06-03T10:05:00+08:00"), "a failed job may be tried again"
-    assert again.summary()["printed"] == 1
 
 
 def test_a_device_file_that_is_not_a_tty_is_written_as_is(tmp_path: Path) -> None:

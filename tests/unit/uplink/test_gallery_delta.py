@@ -20,14 +20,12 @@ from terminal.domain import Consent, Person
 from terminal.errors import GalleryDeltaError
 from terminal.settlement.signing import generate_signing_key, sign_bundle
 from terminal.store.db import open_db
-from terminal.store.gallery import SqliteGallery
+from terminal.store.gallery import SqliteGallery, gallery_version, last_gallery_sync
 from terminal.store.keys import TemplateCipher
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import (
     apply_gallery_delta,
     fetch_gallery_delta,
-    gallery_version,
-    last_gallery_sync,
     template_from_wire,
     template_to_wire,
     verify_delta,
@@ -212,7 +210,7 @@ def test_a_delta_that_conflicts_with_local_data_applies_nothing(tmp_path: Path) 
         gallery.enroll(local, Consent("L1", AT, "刷脸就医", "tech", "同意"), [np.zeros(128, np.float32)])
         delta = verify_delta(_signed(_body()), TRUSTED)
         with pytest.raises(GalleryDeltaError, match="nothing was"):
-            apply_gallery_delta(db, gallery, delta, AT)
+            apply_gallery_delta(gallery, delta, AT)
         assert gallery_version(db) == 0 and last_gallery_sync(db) is None
         assert [r["psn_no"] for r in db.query("SELECT psn_no FROM persons")] == ["L1"]
         assert gallery.size() == 1
@@ -223,10 +221,10 @@ def test_a_delta_that_conflicts_with_local_data_applies_nothing(tmp_path: Path) 
 def test_a_delta_not_following_the_held_version_applies_nothing(tmp_path: Path) -> None:
     db, gallery = _store(tmp_path)
     try:
-        apply_gallery_delta(db, gallery, verify_delta(_signed(_body(since=0, version=2)), TRUSTED), AT)
+        apply_gallery_delta(gallery, verify_delta(_signed(_body(since=0, version=2)), TRUSTED), AT)
         stale = verify_delta(_signed(_body(since=0, version=3, upserts=[_upsert("P3", "3", 3)])), TRUSTED)
         with pytest.raises(GalleryDeltaError, match="holds 2"):
-            apply_gallery_delta(db, gallery, stale, AT)
+            apply_gallery_delta(gallery, stale, AT)
         assert gallery_version(db) == 2
         assert not list(db.query("SELECT 1 FROM persons WHERE psn_no = 'P3'"))
     finally:
@@ -236,9 +234,9 @@ def test_a_delta_not_following_the_held_version_applies_nothing(tmp_path: Path) 
 def test_reapplying_a_person_replaces_templates_and_keeps_one_consent_row(tmp_path: Path) -> None:
     db, gallery = _store(tmp_path)
     try:
-        apply_gallery_delta(db, gallery, verify_delta(_signed(_body(since=0, version=2)), TRUSTED), AT)
+        apply_gallery_delta(gallery, verify_delta(_signed(_body(since=0, version=2)), TRUSTED), AT)
         again = copy.deepcopy(_body(since=2, version=3, upserts=[_upsert("P1", "430302197001010011", 9)]))
-        apply_gallery_delta(db, gallery, verify_delta(_signed(again), TRUSTED), AT)
+        apply_gallery_delta(gallery, verify_delta(_signed(again), TRUSTED), AT)
         (template,) = gallery.templates_of("P1")
         assert np.array_equal(template, template_from_wire(_template(9)))
         assert len(list(db.query("SELECT 1 FROM consents WHERE psn_no = 'P1'"))) == 1
@@ -251,7 +249,7 @@ def test_supplementary_plan_and_family_balance_travel_and_are_stored(tmp_path: P
     body["upserts"][0]["benefits"].update({"enterprise_supplementary": True, "mulaid_balc": "350.00"})
     db, gallery = _store(tmp_path)
     try:
-        apply_gallery_delta(db, gallery, verify_delta(_signed(body), TRUSTED), AT)
+        apply_gallery_delta(gallery, verify_delta(_signed(body), TRUSTED), AT)
         stored = gallery.benefits_of(body["upserts"][0]["psn_no"])
         other = gallery.benefits_of(body["upserts"][1]["psn_no"])
     finally:

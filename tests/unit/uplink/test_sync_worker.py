@@ -18,7 +18,6 @@ from terminal.pipeline.sync import Backoff, SyncWorker
 from terminal.store import audit
 from terminal.store.db import open_db
 from terminal.store.outbox import OutboxStore
-from terminal.uplink.offline import offline_facts
 from terminal.uplink.wire import Response
 from tests.conftest import FixedClock
 
@@ -178,9 +177,9 @@ def test_refusal_that_cannot_be_taken_back_out_stops_the_drain_and_writes_nothin
 
 
 def test_full_drain_records_the_sync_time_for_the_offline_policy(db: sqlite_utils.Database) -> None:
-    assert offline_facts(db, CST) == (5, None)
+    assert OutboxStore(db).offline_facts(CST) == (5, None)
     _worker(db, FakeUplink(), []).drain()
-    queued, last = offline_facts(db, CST)
+    queued, last = OutboxStore(db).offline_facts(CST)
     assert queued == 0
     assert last == FixedClock().at
 
