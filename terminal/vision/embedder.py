@@ -9,6 +9,8 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from terminal.errors import ImageError, ModelError
+from terminal.ports import Metric
+from terminal.vision.align import DLIB_CHIP_TEMPLATE
 from terminal.vision.dlib_convert import CHIP_SIZE, DESCRIPTOR_DIM, INPUT_NAME, OUTPUT_NAME
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ class DlibResnetEmbedder:
 
     chip_size: int = CHIP_SIZE
     dim: int = DESCRIPTOR_DIM
+    template: NDArray[np.float64] = DLIB_CHIP_TEMPLATE
+    metric: Metric = "euclidean"
 
     def __init__(self, session: ort.InferenceSession) -> None:
         _check_io(session)
