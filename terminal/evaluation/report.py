@@ -51,9 +51,11 @@ def face_text(result: FaceEvaluation) -> list[str]:
     ]
     lines += [f"  {person}: TMR {_pct(rate)}" for person, rate in sorted(result.tmr_per_person.items())]
     for point in result.operating_points:
+        # with fewer than 1/target impostor pairs the point only shows "no false match in n pairs"
+        short = point.target_fmr * point.fmr.total < 1
         lines.append(
             f"FMR ≤ {point.target_fmr:g}: threshold {point.threshold:.4f}, FMR {point.fmr.value:.3g}, "
-            f"TMR {_pct(point.tmr)}"
+            f"TMR {_pct(point.tmr)}" + (" (too few impostor pairs to resolve this target)" if short else "")
         )
     lines += [f"group {name}: FMR {_pct(rate)}" for name, rate in result.groups.items()]
     lines.append(f"skipped {len(result.skipped)} image(s)")
