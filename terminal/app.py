@@ -23,7 +23,7 @@ from terminal.pipeline.liveness import LivenessStage
 from terminal.pipeline.session import Session
 from terminal.pipeline.session_ports import LivenessFactory, LivenessPort
 from terminal.pipeline.sync import SyncReport, SyncWorker
-from terminal.ports import Clock, FaceDetector, FaceEmbedder
+from terminal.ports import Clock, FaceDetector, FaceEmbedder, Metric
 from terminal.settlement import Catalog, load_catalog
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.shelf import PolicyShelf, load_shelf
@@ -47,6 +47,7 @@ from terminal.vision.liveness.types import LivenessCheck
 from terminal.vision.manifest import Manifest, load_manifest, verified_path
 from terminal.vision.mtcnn import MtcnnDetector
 from terminal.vision.runtime import create_session
+from terminal.vision.sface import SFaceEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,33 @@ def _dlib_resnet(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, thre
     return DlibResnetEmbedder(create_session(verified_path(models_dir, entry), threads), entry.contract())
 
 
+def _sface(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceEmbedder:
+    return SFaceEmbedder(create_session(verified_path(models_dir, manifest.entry("sface")), threads))
+
+
 # Explicit registries keyed by the config's `type`; pydantic's Literal already refused unknown ones.
 DETECTORS: dict[str, Callable[[DetectorConfig, Path, Manifest, int], FaceDetector]] = {"mtcnn": _mtcnn}
 EMBEDDERS: dict[str, Callable[[EmbedderConfig, Path, Manifest, int], FaceEmbedder]] = {
-    "dlib_resnet": _dlib_resnet
+    "dlib_resnet": _dlib_resnet,
+    "sface": _sface,
 }
+# Each embedder's metric, read from its class so the identifier needs no model loaded to know it.
+EMBEDDER_METRICS: dict[str, Metric] = {
+    "dlib_resnet": DlibResnetEmbedder.metric,
+    "sface": SFaceEmbedder.metric,
+}
+
+
+def build_face_stage(config: TerminalConfig) -> FaceStage:
+    """Detector + quality gate + aligner + embedder from config, with verified models."""
+    models_dir = config.models_dir()
+    manifest = load_manifest(models_dir)
+    threads = config.models.intra_op_threads
+    detector_cfg = config.models.detector
+    detector = DETECTORS[detector_cfg.type](detector_cfg, models_dir, manifest, threads)
+    embedder_cfg = config.models.embedder
+    embedder = EMBEDDERS[embedder_cfg.type](embedder_cfg, models_dir, manifest, threads)
+    return FaceStage(detector, embedder, detector_cfg.min_face_size)
 
 
 def _no_sensor_checks(cfg: LivenessConfig, nir_detector: FaceDetector | None) -> dict[str, LivenessCheck]:
@@ -147,14 +170,7 @@ class Terminal:
     @cached_property
     def face_stage(self) -> FaceStage:
         """Detector + quality gate + aligner + embedder, with verified models."""
-        models_dir = self.config.models_dir()
-        manifest = load_manifest(models_dir)
-        threads = self.config.models.intra_op_threads
-        detector_cfg = self.config.models.detector
-        detector = DETECTORS[detector_cfg.type](detector_cfg, models_dir, manifest, threads)
-        embedder_cfg = self.config.models.embedder
-        embedder = EMBEDDERS[embedder_cfg.type](embedder_cfg, models_dir, manifest, threads)
-        return FaceStage(detector, embedder, detector_cfg.min_face_size)
+        return build_face_stage(self.config)
 
     @cached_property
     def liveness_stage(self) -> LivenessStage:
@@ -177,7 +193,8 @@ class Terminal:
     def identifier(self) -> Identifier:
         """1:1 and 1:N matching over the gallery."""
         identity = self.config.identity
-        return Identifier(self.gallery, identity.threshold, identity.max_gallery_for_1n)
+        metric = EMBEDDER_METRICS[self.config.models.embedder.type]
+        return Identifier(self.gallery, identity.threshold, identity.max_gallery_for_1n, metric)
 
     @cached_property
     def policies(self) -> PolicyShelf:

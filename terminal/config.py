@@ -59,7 +59,7 @@ class DetectorConfig(_Strict):
 class EmbedderConfig(_Strict):
     """Face embedder choice."""
 
-    type: Annotated[Literal["dlib_resnet"], Field(description="embedder backend")] = "dlib_resnet"
+    type: Annotated[Literal["dlib_resnet", "sface"], Field(description="embedder backend")] = "dlib_resnet"
 
 
 class ModelsConfig(_Strict):

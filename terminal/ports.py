@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,10 +55,18 @@ class FaceDetector(Protocol):
         ...
 
 
+# How templates compare: "euclidean" is a distance (smaller = closer), "cosine" a similarity (larger =
+# closer).
+Metric = Literal["euclidean", "cosine"]
+
+
 class FaceEmbedder(Protocol):
     """Turns aligned face chips into templates."""
 
     chip_size: int
+    # the five landmark positions, in chip pixels, the chip is aligned to (the model's training template)
+    template: NDArray[np.float64]
+    metric: Metric
 
     def embed(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
         """Map N RGB chips (N×S×S×3 uint8) to N×D float32 templates."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from terminal.app import Terminal, build_terminal
+from terminal.cli.evaluate import add_evaluate
 from terminal.clock import SystemClock
 from terminal.config import DEFAULT_CONFIG, data_dir, json_schema, load
 from terminal.errors import TerminalError
@@ -306,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd = sub.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
     verify = audit_cmd.add_parser("verify", help="check the audit hash chain")
     verify.set_defaults(func=cmd_audit_verify)
+
+    add_evaluate(sub)
     return parser
 
 

@@ -35,22 +35,31 @@ class FaceStage:
 
     def observe(self, frame: Frame) -> list[FaceObservation]:
         """Every face that passes the quality gate, best detector score first."""
+        return self.observe_with_reasons(frame)[0]
+
+    def observe_with_reasons(self, frame: Frame) -> tuple[list[FaceObservation], list[str]]:
+        """The faces that pass the quality gate, and why each other detected face did not."""
         height, width = frame.image.shape[:2]
         boxes: list[FaceBox] = []
+        reasons: list[str] = []
         for box in self._detector.detect(frame.image):
             reason = rejection_reason(box, width, height, self._min_face_size)
             if reason is None:
                 boxes.append(box)
             else:
                 log.debug("face at (%.0f, %.0f) rejected: %s", box.x1, box.y1, reason)
+                reasons.append(reason)
         if not boxes:
-            return []
-        size = self._embedder.chip_size
+            return [], reasons
+        size, template = self._embedder.chip_size, self._embedder.template
         chips = np.stack(
-            [align_chip(frame.image, np.asarray(box.landmarks, dtype=np.float32), size) for box in boxes]
+            [
+                align_chip(frame.image, np.asarray(box.landmarks, dtype=np.float32), size, template)
+                for box in boxes
+            ]
         )
         templates = self._embedder.embed(chips)
-        return [FaceObservation(box=box, template=templates[i]) for i, box in enumerate(boxes)]
+        return [FaceObservation(box=box, template=templates[i]) for i, box in enumerate(boxes)], reasons
 
     def observe_primary(self, frame: Frame) -> FaceObservation:
         """The largest usable face (the person at the kiosk); NoFaceError when there is none."""

@@ -11,33 +11,41 @@ from numpy.typing import NDArray
 
 from terminal.domain import CertType, FaceObservation, Frame, IdentityClaim, Match, NoMatch
 from terminal.errors import AttemptsExhaustedError, FaceError, IdentityError, UnknownPersonError
-from terminal.ports import FacePort, Gallery, IdentifyPort
+from terminal.ports import FacePort, Gallery, IdentifyPort, Metric
+from terminal.vision.metric import accepts, closeness, scores
 
 log = logging.getLogger(__name__)
 
 
 def distances(template: NDArray[np.float32], gallery: NDArray[np.float32]) -> NDArray[np.float32]:
     """Euclidean distance of one template to each row of a matrix (dlib's metric)."""
-    if gallery.shape[0] == 0:
-        return np.zeros((0,), dtype=np.float32)
-    diff = gallery - template[np.newaxis, :]
-    result: NDArray[np.float32] = np.sqrt(np.einsum("ij,ij->i", diff, diff)).astype(np.float32)
-    return result
+    return scores(template, gallery, "euclidean").astype(np.float32)
 
 
 class Identifier:
-    """Decides who a face is. Distances stay inside; callers show patients only the outcome."""
+    """Decides who a face is. Scores stay inside; callers show patients only the outcome.
 
-    def __init__(self, gallery: Gallery, threshold: float, max_gallery_for_1n: int) -> None:
+    The threshold is in the embedder's metric: a largest distance (euclidean) or a smallest
+    similarity (cosine). Match.distance / NoMatch.best_distance carry the raw score in that metric.
+    """
+
+    def __init__(
+        self, gallery: Gallery, threshold: float, max_gallery_for_1n: int, metric: Metric = "euclidean"
+    ) -> None:
         self._gallery = gallery
         self._threshold = threshold
         self._max_gallery = max_gallery_for_1n
+        self._metric: Metric = metric
+
+    def _best(self, template: NDArray[np.float32], matrix: NDArray[np.float32]) -> float:
+        values = scores(template, matrix, self._metric)
+        return float(values[int(np.argmax(closeness(values, self._metric)))])
 
     def verify(self, observation: FaceObservation, psn_no: str) -> Match | NoMatch:
         """1:1 — is this face the claimed person? (UnknownPersonError when they have no enrolment)."""
         templates = np.stack(self._gallery.templates_of(psn_no))
-        best = float(distances(observation.template, templates).min())
-        if best <= self._threshold:
+        best = self._best(observation.template, templates)
+        if accepts(best, self._threshold, self._metric):
             return Match(psn_no=psn_no, method="face-1:1", distance=best)
         return NoMatch(method="face-1:1", best_distance=best)
 
@@ -46,18 +54,20 @@ class Identifier:
         owners, matrix = self._gallery.all_templates()
         if len(set(owners)) > self._max_gallery:
             raise IdentityError("gallery too large for 1:N matching; ask for a second factor or a credential")
-        dist = distances(observation.template, matrix)
-        if dist.size == 0:
+        values = scores(observation.template, matrix, self._metric)
+        if values.size == 0:
             return NoMatch(method="face-1:N")
-        best_per_person: dict[str, float] = {}
-        for owner, value in zip(owners, dist.tolist(), strict=True):
-            best_per_person[owner] = min(value, best_per_person.get(owner, float("inf")))
-        ranked = sorted(best_per_person.items(), key=lambda item: item[1])
-        psn_no, best = ranked[0]
-        if best > self._threshold:
+        near = closeness(values, self._metric)
+        best_per_person: dict[str, int] = {}
+        for index, owner in enumerate(owners):
+            if owner not in best_per_person or near[index] > near[best_per_person[owner]]:
+                best_per_person[owner] = index
+        ranked = sorted(best_per_person.items(), key=lambda item: -near[item[1]])
+        psn_no, best = ranked[0][0], float(values[ranked[0][1]])
+        if not accepts(best, self._threshold, self._metric):
             return NoMatch(method="face-1:N", best_distance=best)
         # Two people within threshold means the template cannot tell them apart: refuse, do not guess.
-        if len(ranked) > 1 and ranked[1][1] <= self._threshold:
+        if len(ranked) > 1 and accepts(float(values[ranked[1][1]]), self._threshold, self._metric):
             log.warning("ambiguous 1:N match between %s and %s", psn_no, ranked[1][0])
             return NoMatch(method="face-1:N", best_distance=best)
         return Match(psn_no=psn_no, method="face-1:N", distance=best)

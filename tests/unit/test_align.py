@@ -10,7 +10,14 @@ import pytest
 from numpy.typing import NDArray
 
 from terminal.errors import FaceQualityError
-from terminal.vision.align import DLIB_CHIP_TEMPLATE, align_chip, chip_template, similarity_transform
+from terminal.vision.align import (
+    ARCFACE_CHIP_SIZE,
+    ARCFACE_TEMPLATE,
+    DLIB_CHIP_TEMPLATE,
+    align_chip,
+    chip_template,
+    similarity_transform,
+)
 
 
 def _apply(matrix: np.ndarray, points: np.ndarray) -> NDArray[np.float64]:
@@ -113,3 +120,27 @@ def test_parts_of_the_chip_outside_the_image_are_black() -> None:
     chip = align_chip(image, landmarks, 150)
     assert not chip[:50, :50].any()
     assert (chip[-20:, -20:] == 200).all()
+
+
+def test_arcface_template_is_a_near_symmetric_frontal_face_inside_its_112_chip() -> None:
+    # eyes above nose above mouth, left/right mirror about the chip's centre line within half a pixel
+    (lex, ley), (rex, rey), (nx, ny), (lmx, lmy), (rmx, rmy) = ARCFACE_TEMPLATE.tolist()
+    assert ARCFACE_TEMPLATE.shape == (5, 2) and not ARCFACE_TEMPLATE.flags.writeable
+    assert max(ley, rey) < ny < min(lmy, rmy) < ARCFACE_CHIP_SIZE
+    assert lex < nx < rex and lmx < nx < rmx
+    centre = ARCFACE_CHIP_SIZE / 2
+    assert abs((lex + rex) / 2 - centre) < 0.5 and abs((lmx + rmx) / 2 - centre) < 0.5
+
+
+@pytest.mark.parametrize(("angle", "scale"), [(-10.0, 2.0), (25.0, 4.5)])
+def test_chip_puts_the_landmarks_on_an_explicit_template(angle: float, scale: float) -> None:
+    to_image = _similarity(angle, scale, 500.0, 400.0)
+    landmarks = _apply(to_image, ARCFACE_TEMPLATE - 56.0).astype(np.float32)
+    image = _dots_image(landmarks, 1000, 1000, round(2 * scale))
+    chip = align_chip(image, landmarks, ARCFACE_CHIP_SIZE, ARCFACE_TEMPLATE)
+    assert chip.shape == (112, 112, 3)
+    expected = np.array(sorted(ARCFACE_TEMPLATE.tolist(), key=lambda p: (round(p[1] / 10), p[0])))
+    assert np.abs(_blob_centres(chip, 2) - expected).max() < 0.5
+    # the default (dlib's layout scaled to 112) puts the same points elsewhere
+    default = align_chip(image, landmarks, ARCFACE_CHIP_SIZE)
+    assert np.abs(_blob_centres(default, 2) - expected).max() > 2.0

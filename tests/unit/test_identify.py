@@ -79,6 +79,26 @@ def test_one_to_one_checks_only_the_claimed_person() -> None:
         ident.verify(_obs(_vec(0)), "C")
 
 
+def test_cosine_metric_matches_at_or_above_a_similarity_threshold() -> None:
+    # cos(A, probe) = 0.8: a match for a similarity threshold of 0.5, while a distance reading
+    # (0.8 > 0.5) would have refused it, and vice versa for the unrelated face.
+    probe = _vec(0, 0.8) + _vec(1, 0.6)
+    ident = Identifier(FakeGallery({"A": [_vec(0)], "B": [_vec(2)]}), 0.5, 10, metric="cosine")
+    assert ident.identify(_obs(probe)) == Match("A", "face-1:N", pytest.approx(0.8))
+    assert ident.verify(_obs(probe), "A") == Match("A", "face-1:1", pytest.approx(0.8))
+    outcome = ident.verify(_obs(probe), "B")
+    assert isinstance(outcome, NoMatch) and outcome.best_distance == pytest.approx(0.0)
+
+
+def test_cosine_metric_takes_each_persons_most_similar_template_and_refuses_ambiguity() -> None:
+    probe = _vec(0, 0.8) + _vec(1, 0.6)
+    gallery = FakeGallery({"A": [_vec(2), _vec(0)], "B": [_vec(1)]})  # cos 0.0 and 0.8; cos 0.6
+    assert isinstance(Identifier(gallery, 0.5, 10, metric="cosine").identify(_obs(probe)), NoMatch)
+    assert Identifier(gallery, 0.7, 10, metric="cosine").identify(_obs(probe)) == Match(
+        "A", "face-1:N", pytest.approx(0.8)
+    )
+
+
 def test_face_attempts_end_after_the_limit() -> None:
     attempts = FaceAttempts(limit=2)
     attempts.record(NoMatch("face-1:N"))
