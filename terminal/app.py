@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
 import sqlite_utils
 
-from terminal.config import DetectorConfig, EmbedderConfig, TerminalConfig
+from terminal.config import DetectorConfig, EmbedderConfig, TerminalConfig, UplinkSection
 from terminal.errors import ModelMissingError, StoreError
 from terminal.pipeline.checkout import Checkout, OfflineGate
 from terminal.pipeline.face import FaceStage
 from terminal.pipeline.identify import Identifier
 from terminal.pipeline.liveness import LivenessStage
+from terminal.pipeline.sync import Backoff
 from terminal.ports import Clock, FaceDetector, FaceEmbedder
 from terminal.settlement import Catalog, load_catalog
 from terminal.settlement.bundle import load_trusted_keys
@@ -25,6 +27,7 @@ from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
+from terminal.uplink.offline import OfflineLimits
 from terminal.vision.embedder import DlibResnetEmbedder
 from terminal.vision.liveness.pack import load_passive
 from terminal.vision.manifest import Manifest, load_manifest, verified_path
@@ -55,6 +58,21 @@ DETECTORS: dict[str, Callable[[DetectorConfig, Path, Manifest, int], FaceDetecto
 EMBEDDERS: dict[str, Callable[[EmbedderConfig, Path, Manifest, int], FaceEmbedder]] = {
     "dlib_resnet": _dlib_resnet
 }
+
+
+def uplink_backoff(section: UplinkSection) -> Backoff:
+    """The sync worker's retry backoff from the `[uplink]` section."""
+    return Backoff(base=section.backoff_base_s, cap=section.backoff_cap_s, max_attempts=section.max_attempts)
+
+
+def offline_limits(section: UplinkSection) -> OfflineLimits:
+    """The offline policy's limits from the `[uplink]` section."""
+    return OfflineLimits(
+        max_amount=section.offline_max_amount,
+        max_count=section.offline_max_count,
+        max_age=timedelta(hours=section.offline_max_age_h),
+        offline_after=timedelta(seconds=section.offline_after_s),
+    )
 
 
 @dataclass
@@ -137,7 +155,7 @@ class Terminal:
         # synced from the upstream, its age counts against the offline limits too.
         synced_gallery = self.gallery if uplink.gallery_trusted_keys is not None else None
         offline = (
-            OfflineGate(OutboxStore(self.db), uplink.offline_limits(), synced_gallery) if uplink.url else None
+            OfflineGate(OutboxStore(self.db), offline_limits(uplink), synced_gallery) if uplink.url else None
         )
         return Checkout(
             gallery=self.gallery,

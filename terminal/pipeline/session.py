@@ -41,6 +41,7 @@ from terminal.errors import (
     TerminalError,
     UnknownPersonError,
 )
+from terminal.errors import SessionStateError as SessionStateError
 from terminal.pipeline.bills import bill_from_json
 from terminal.pipeline.checkout import Priced
 from terminal.pipeline.identify import FaceAttempts
@@ -62,10 +63,6 @@ class State(StrEnum):
     PRICED = "priced"
     CONFIRMED = "confirmed"
     SETTLED = "settled"
-
-
-class SessionStateError(TerminalError):
-    """An action that the session's current state does not allow (e.g. confirm before pricing)."""
 
 
 class LivenessPort(Protocol):

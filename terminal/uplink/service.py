@@ -13,9 +13,9 @@ from typing import Any
 
 import sqlite_utils
 
-from terminal.config import TerminalSection
+from terminal.config import TerminalSection, UplinkSection
 from terminal.errors import UplinkError
-from terminal.pipeline.sync import SyncReport, SyncWorker
+from terminal.pipeline.sync import Backoff, SyncReport, SyncWorker
 from terminal.ports import Clock
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.store.gallery import SqliteGallery
@@ -23,7 +23,6 @@ from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import local_setlinfo, report
 from terminal.uplink.client import HttpUplink
-from terminal.uplink.config import UplinkSection
 from terminal.uplink.gallery import gallery_version, last_gallery_sync, sync_gallery
 from terminal.uplink.signing import terminal_key
 
@@ -56,6 +55,8 @@ def sync_once(
     section: UplinkSection,
     clock: Clock,
     new_msgid: Callable[[datetime], str],
+    *,
+    backoff: Backoff,
     url: str | None = None,
     day: str | None = None,
 ) -> tuple[SyncReport, dict[str, Any] | None]:
@@ -71,7 +72,7 @@ def sync_once(
             clock,
             new_msgid,
             batch=section.batch,
-            backoff=section.backoff(),
+            backoff=backoff,
             sleep=time.sleep,
         )
         result = worker.drain()

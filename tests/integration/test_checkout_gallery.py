@@ -20,14 +20,13 @@ import pytest
 
 from scripts.dev_upstream import ServerThread, Upstream
 from terminal.app import Terminal, build_terminal
-from terminal.config import DEFAULT_CONFIG, load
+from terminal.config import DEFAULT_CONFIG, UplinkSection, load
 from terminal.domain import Bill, FeeLine, Match
 from terminal.errors import OfflineLimitError
 from terminal.settlement import FundSafetyError, SettlementResult
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.store.outbox import OutboxStore
 from terminal.uplink.client import HttpUplink
-from terminal.uplink.config import UplinkSection
 from terminal.uplink.gallery import sync_gallery, template_to_wire
 from terminal.uplink.service import identity
 from terminal.uplink.signing import terminal_key

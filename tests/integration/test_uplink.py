@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from scripts.dev_upstream import ServerThread, Upstream
-from terminal.config import DEFAULT_CONFIG, load
+from terminal.app import uplink_backoff
+from terminal.config import DEFAULT_CONFIG, UplinkSection, load
 from terminal.errors import UplinkRefused
 from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import report
-from terminal.uplink.config import UplinkSection
 from terminal.uplink.service import describe, reconciled_lines, sync_once
 from terminal.uplink.signing import sign_envelope, terminal_key
 from terminal.uplink.wire import CALL_PATH
@@ -293,6 +293,7 @@ def test_sync_once_from_config_drains_compares_totals_and_describes_differences(
         section,
         side.clock,
         side.ledger.allocate_msgid,
+        backoff=uplink_backoff(section),
         day=record.setl_time.date().isoformat(),
     )
     assert result.delivered == 1
