@@ -35,10 +35,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from terminal.app import liveness_checks
+from terminal.config import LivenessConfig
 from terminal.pipeline.liveness import LivenessStage
 from terminal.vision.liveness.challenge import parallax_check
 from terminal.vision.liveness.depth import judge_depth
-from terminal.vision.liveness.fusion import LivenessConfig
 from terminal.vision.liveness.nir import judge_nir
 from terminal.vision.liveness.render import plane_view
 from terminal.vision.liveness.synthetic import (

@@ -39,7 +39,8 @@ from firmware_bridge.protocol.card import (
     validate_card_record,
 )
 from firmware_bridge.protocol.lines import Rejected
-from terminal.errors import ConfigError, FrameError
+from terminal.errors import FrameError
+from terminal.errors import SimulatorScriptError as SimulatorScriptError
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,6 @@ DEMO_BARCODES = ("6901234567892", "XA10BAE054A001010100001", "6920152400012")
 
 _SETTLE = 0.2
 _POLL = 0.05  # how often service loops look at their stop flag; short so tests and Ctrl-C are prompt
-
-
-class SimulatorScriptError(ConfigError):
-    """A simulator script that cannot be run."""
 
 
 # ---------------------------------------------------------------------------------------- endpoints

@@ -13,7 +13,15 @@ from typing import Any
 
 import sqlite_utils
 
-from terminal.config import DetectorConfig, EmbedderConfig, TerminalConfig, TerminalSection
+from terminal.config import (
+    DetectorConfig,
+    EmbedderConfig,
+    LivenessConfig,
+    Profile,
+    TerminalConfig,
+    TerminalSection,
+    UplinkSection,
+)
 from terminal.domain import Bill, FaceObservation, Frame, IdentityClaim, Match, NoMatch, SettlementRecord
 from terminal.errors import ModelMissingError, StoreError
 from terminal.pipeline.checkout import Checkout, OfflineGate, Priced
@@ -22,7 +30,7 @@ from terminal.pipeline.identify import Identifier
 from terminal.pipeline.liveness import LivenessStage
 from terminal.pipeline.session import Session
 from terminal.pipeline.session_ports import LivenessFactory, LivenessPort
-from terminal.pipeline.sync import SyncReport, SyncWorker
+from terminal.pipeline.sync import Backoff, SyncReport, SyncWorker
 from terminal.ports import Clock, FaceDetector, FaceEmbedder, Metric
 from terminal.settlement import Catalog, load_catalog
 from terminal.settlement.bundle import load_trusted_keys
@@ -34,13 +42,12 @@ from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
 from terminal.store.sessions import SessionJournal
 from terminal.uplink.client import HttpUplink
-from terminal.uplink.config import UplinkSection
 from terminal.uplink.gallery import sync_gallery
+from terminal.uplink.offline import OfflineLimits
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
 from terminal.vision.embedder import DlibResnetEmbedder
 from terminal.vision.liveness.depth import DepthCheck, DepthConfig
-from terminal.vision.liveness.fusion import LivenessConfig, Profile
 from terminal.vision.liveness.nir import NirCheck, NirConfig
 from terminal.vision.liveness.pack import load_passive
 from terminal.vision.liveness.types import LivenessCheck
@@ -141,6 +148,21 @@ def liveness_checks(
     return checks
 
 
+def uplink_backoff(section: UplinkSection) -> Backoff:
+    """The sync worker's retry backoff from the `[uplink]` section."""
+    return Backoff(base=section.backoff_base_s, cap=section.backoff_cap_s, max_attempts=section.max_attempts)
+
+
+def offline_limits(section: UplinkSection) -> OfflineLimits:
+    """The offline policy's limits from the `[uplink]` section."""
+    return OfflineLimits(
+        max_amount=section.offline_max_amount,
+        max_count=section.offline_max_count,
+        max_age=timedelta(hours=section.offline_max_age_h),
+        offline_after=timedelta(seconds=section.offline_after_s),
+    )
+
+
 @dataclass
 class Terminal:
     """Everything a running terminal needs, built lazily so each command loads only what it uses."""
@@ -215,7 +237,7 @@ class Terminal:
         # synced from the upstream, its age counts against the offline limits too.
         synced_gallery = self.gallery if uplink.gallery_trusted_keys is not None else None
         offline = (
-            OfflineGate(OutboxStore(self.db), uplink.offline_limits(), synced_gallery) if uplink.url else None
+            OfflineGate(OutboxStore(self.db), offline_limits(uplink), synced_gallery) if uplink.url else None
         )
         return Checkout(
             gallery=self.gallery,
@@ -339,6 +361,7 @@ def sync_once(
     new_msgid: Callable[[datetime], str],
     url: str | None = None,
     day: str | None = None,
+    backoff: Backoff | None = None,
 ) -> tuple[SyncReport, dict[str, Any] | None]:
     """Drain the outbox, then pull the gallery delta (when configured) and compare `day`'s totals."""
     target = url or section.url
@@ -352,7 +375,7 @@ def sync_once(
             clock,
             new_msgid,
             batch=section.batch,
-            backoff=section.backoff(),
+            backoff=backoff or uplink_backoff(section),
             sleep=time.sleep,
         )
         result = worker.drain()

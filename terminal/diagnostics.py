@@ -22,6 +22,7 @@ from terminal.store.outbox import OutboxStore
 from terminal.uplink.registration import saved_registration
 from terminal.uplink.signing import KEY_FILE, public_key_b64, terminal_key
 from terminal.vision.images import load_image
+from terminal.vision.liveness.fusion import required_checks
 from terminal.vision.manifest import load_manifest, verified_path
 
 MIN_FREE_BYTES = 1 << 30
@@ -232,7 +233,7 @@ def _liveness(terminal: Terminal) -> str:
         for entry in manifest.model:
             if entry.source.kind == "local-pack":
                 verified_path(models_dir, entry)
-    return f"profile {cfg.profile}; required checks: {', '.join(cfg.required())}"
+    return f"profile {cfg.profile}; required checks: {', '.join(required_checks(cfg))}"
 
 
 def _self_test(terminal: Terminal) -> str:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from terminal.app import Terminal, build_session, build_terminal
+from terminal.app import Terminal, build_session, build_terminal, uplink_backoff
 from terminal.clock import SystemClock
 from terminal.config import load
 from terminal.demo_data import (
@@ -191,7 +191,7 @@ def _sync(terminal: Terminal, url: str) -> int:
         client.post("/admin/demo-people").raise_for_status()
     result, _ = sync_once(
         terminal.db, terminal.data_dir, terminal.config.terminal, terminal.config.uplink, terminal.clock,
-        terminal.ledger.allocate_msgid, url=url,
+        terminal.ledger.allocate_msgid, backoff=uplink_backoff(terminal.config.uplink), url=url,
     )  # fmt: skip
     _say(f"6. sync to {url}:")
     for line in describe(result, terminal.db):

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from terminal.app import Terminal, build_terminal
+from terminal.app import Terminal, build_terminal, uplink_backoff
 from terminal.cli.evaluate import add_evaluate
 from terminal.clock import SystemClock
 from terminal.config import DEFAULT_CONFIG, data_dir, json_schema, load
@@ -191,7 +191,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
             raise UplinkError("no upstream: set [uplink] url in the config or pass --upstream URL")
         result, totals = sync_once(
             terminal.db, terminal.data_dir, terminal.config.terminal, terminal.config.uplink, terminal.clock,
-            terminal.ledger.allocate_msgid, url=args.upstream, day=args.day,
+            terminal.ledger.allocate_msgid, backoff=uplink_backoff(terminal.config.uplink),
+            url=args.upstream, day=args.day,
         )  # fmt: skip
         for line in describe(result, terminal.db):
             sys.stdout.write(line + "\n")
@@ -325,7 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
     except TerminalError as exc:
-        sys.stderr.write(f"medpay: error: {exc}\n")
+        # One line: the detail, the stable code, and what to do next in both languages.
+        sys.stderr.write(f"medpay: error: {exc} [{exc.code}] {exc.message_zh} {exc.message_en}\n")
         return 1
     except KeyboardInterrupt:
         return 130

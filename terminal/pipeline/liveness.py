@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from terminal.config import LivenessConfig
 from terminal.domain import FaceBox, Frame
 from terminal.errors import AttemptsExhaustedError, DeviceError, IdentityError
 from terminal.ports import Clock, FaceDetector
 from terminal.vision.liveness.challenge import ChallengeConfig, ChallengeSession
-from terminal.vision.liveness.fusion import Decision, LivenessConfig, fuse
+from terminal.vision.liveness.fusion import Decision, fuse, required_checks
 from terminal.vision.liveness.pose import head_pose
 from terminal.vision.liveness.sources import FrameSource, SensorFrame
 from terminal.vision.liveness.types import CheckResult, LivenessCheck, LivenessSample, landmark_array
@@ -208,7 +209,7 @@ class LivenessSession:
             except Exception as exc:  # a crashing check must fail closed, never pass by omission
                 log.exception("liveness check %s raised", name)
                 results[name] = CheckResult.failed(name, 0.0, f"check raised {type(exc).__name__}")
-        return fuse(self._config.required(), results)
+        return fuse(required_checks(self._config), results)
 
     def run(
         self, source: FrameSource, max_frames: int, on_prompt: Callable[[str], None] | None = None

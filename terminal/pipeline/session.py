@@ -23,6 +23,7 @@ from terminal.errors import (
     TerminalError,
     UnknownPersonError,
 )
+from terminal.errors import SessionStateError as SessionStateError
 from terminal.pipeline.bills import bill_from_json, bill_to_json
 from terminal.pipeline.checkout import Priced
 from terminal.pipeline.identify import FaceAttempts, identify_frames
@@ -33,10 +34,6 @@ from terminal.ports import Clock, FacePort, IdentifyPort
 from terminal.vision.liveness.sources import SensorFrame
 
 log = logging.getLogger(__name__)
-
-
-class SessionStateError(TerminalError):
-    """An action that the session's current state does not allow (e.g. confirm before pricing)."""
 
 
 class Session:

@@ -32,7 +32,7 @@ from terminal.errors import (
 )
 from terminal.ports import Clock, Outbox, Uplink
 from terminal.settlement import AccumulatorDelta, Accumulators
-from terminal.uplink.wire import INFNO_SETTLE, Response
+from terminal.uplink.wire import INFNO_SETTLE
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +177,9 @@ class SyncWorker:
         if found is None:
             return None
         if found.get("infcode") != 0:
+            err_msg = str(found.get("err_msg", ""))
             raise UplinkRefused(
-                f"{entry.msgid} was refused upstream: {found.get('err_msg', '')}", _refusal(found)
+                f"{entry.msgid} was refused upstream: {err_msg}", err_msg, dict(found.get("output") or {})
             )
         output = dict(found.get("output", {}))
         output["inf_refmsgid"] = found.get("inf_refmsgid", "")
@@ -216,7 +217,3 @@ def reverted_accumulators(current: Mapping[str, Any], result: Mapping[str, Any])
         raise SettlementError(f"stored settlement has no readable accumulator delta: {exc!r}") from exc
     delta = AccumulatorDelta(year, changes)
     return Accumulators.from_json(current, year).revert(delta).to_json()
-
-
-def _refusal(found: dict[str, Any]) -> Response:
-    return Response.model_validate(found)

@@ -177,6 +177,8 @@ EXAMPLE_IDENTITY = ("KIOSK-0001", "H43030200001")
 def _embedded_default(folder: Path) -> dict[str, Any]:
     """The shipped default config, its relative paths rebased so they still work from folder."""
     raw = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    # The shipped file is the demo; a file provisioning starts afresh is a real terminal's.
+    raw.setdefault("terminal", {})["mode"] = "production"
     if folder.resolve() == DEFAULT_CONFIG.parent.resolve():
         return raw
     for path in RELATIVE_PATHS:

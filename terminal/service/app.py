@@ -96,7 +96,7 @@ def create_app(
     @app.exception_handler(TerminalError)
     async def terminal_error(request: Request, exc: TerminalError) -> JSONResponse:
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-        return JSONResponse(status_code=status, content={"error": type(exc).__name__, "detail": str(exc)})
+        return JSONResponse(status_code=status, content=exc.as_json())
 
     app.include_router(tech_routes(svc))
     app.include_router(counter_routes(svc))

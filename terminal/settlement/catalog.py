@@ -19,7 +19,8 @@ from pydantic import (
 )
 
 from terminal.domain import FeeLine
-from terminal.errors import SettlementError, UnknownCatalogCodeError
+from terminal.errors import CatalogError as CatalogError
+from terminal.errors import UnknownCatalogCodeError
 
 ChrgitmLv = Literal["01", "02", "03"]
 # The catalogue level names as printed on Chinese lists, mapped to the 2204 chrgitm_lv codes.
@@ -27,10 +28,6 @@ LEVEL_CODES: dict[str, ChrgitmLv] = {"甲": "01", "乙": "02", "丙": "03"}
 LEVEL_NAMES: dict[str, str] = {"01": "甲类", "02": "乙类", "03": "丙类"}
 # The one character shown beside a fee line on receipts and screens.
 LEVEL_CHARS: dict[str, str] = {code: char for char, code in LEVEL_CODES.items()}
-
-
-class CatalogError(SettlementError):
-    """A catalogue file that cannot be used."""
 
 
 class CatalogItem(BaseModel):

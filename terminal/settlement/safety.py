@@ -6,19 +6,11 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 
 from terminal.domain import Bill, FeeLine, Person
-from terminal.errors import SettlementError
+from terminal.errors import FundSafetyError as FundSafetyError
 from terminal.settlement.catalog import CatalogItem
 from terminal.settlement.context import SettlementContext
 from terminal.settlement.policy import FundSafety, SafetyCheck
 from terminal.settlement.result import Finding, filled
-
-
-class FundSafetyError(SettlementError):
-    """A fund-safety check the policy says must block the settlement."""
-
-    def __init__(self, findings: Sequence[Finding]) -> None:
-        self.findings = tuple(findings)
-        super().__init__("settlement refused: " + "; ".join(f.message for f in self.findings))
 
 
 def age_on(birthday: date, day: date) -> int:

@@ -90,7 +90,11 @@ class HttpUplink:
         except ValidationError as exc:
             raise UplinkUnknownOutcome(f"{body['infno']} {body['msgid']}: malformed response") from exc
         if response.infcode != 0:
-            raise UplinkRefused(f"{body['infno']} {body['msgid']} refused: {response.err_msg}", response)
+            raise UplinkRefused(
+                f"{body['infno']} {body['msgid']} refused: {response.err_msg}",
+                response.err_msg,
+                response.output,
+            )
         return response
 
     def envelope(self, infno: str, msgid: str, at: datetime, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,14 +21,13 @@ import pytest
 from devkit.serving import ServerThread
 from devkit.upstream.state import Upstream
 from terminal.app import Terminal, build_terminal
-from terminal.config import DEFAULT_CONFIG, load
+from terminal.config import DEFAULT_CONFIG, UplinkSection, load
 from terminal.domain import Bill, FeeLine, Match
 from terminal.errors import OfflineLimitError
 from terminal.settlement import FundSafetyError, SettlementResult
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.store.outbox import OutboxStore
 from terminal.uplink.client import HttpUplink
-from terminal.uplink.config import UplinkSection
 from terminal.uplink.gallery import sync_gallery, template_to_wire
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key

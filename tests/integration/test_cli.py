@@ -41,11 +41,12 @@ def _config_with(tmp_path: Path, **replacements: str) -> Path:
     return path
 
 
-def _assert_clean_error(result: subprocess.CompletedProcess[str], pattern: str) -> None:
+def _assert_clean_error(result: subprocess.CompletedProcess[str], pattern: str, code: str) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("medpay: error:"), result.stderr
     assert pattern in result.stderr, result.stderr
+    assert f"[{code}]" in result.stderr, result.stderr
 
 
 def test_config_validate_accepts_the_default(data_dir: Path) -> None:
@@ -55,14 +56,18 @@ def test_config_validate_accepts_the_default(data_dir: Path) -> None:
 
 def test_config_with_an_unknown_key_is_refused(tmp_path: Path, data_dir: Path) -> None:
     config = _config_with(tmp_path, **{"[service]": "[service]\ncolour = 'blue'"})
-    _assert_clean_error(medpay("config", "validate", data_dir=data_dir, config=config), "unknown key")
+    _assert_clean_error(
+        medpay("config", "validate", data_dir=data_dir, config=config), "unknown key", "CONFIG_INVALID"
+    )
 
 
 @pytest.mark.usefixtures("require_models")
 def test_identify_a_file_that_is_not_an_image(tmp_path: Path, data_dir: Path) -> None:
     fake = tmp_path / "photo.jpg"
     fake.write_bytes(b"%PDF-1.4 this is not an image")
-    _assert_clean_error(medpay("identify", "--image", str(fake), data_dir=data_dir), "not a decodable image")
+    _assert_clean_error(
+        medpay("identify", "--image", str(fake), data_dir=data_dir), "not a decodable image", "IMAGE_INVALID"
+    )
 
 
 @pytest.mark.usefixtures("require_models")
@@ -110,7 +115,9 @@ def test_a_corrupted_model_file_is_refused(tmp_path: Path, data_dir: Path) -> No
     onet.write_bytes(bytes(data))
     config = _config_with(tmp_path, **{"[models]": f'[models]\ndir = "{models}"'})
     hanks = str(insightface_image("Tom_Hanks_54745.png"))
-    _assert_clean_error(medpay("identify", "--image", hanks, data_dir=data_dir, config=config), "sha256")
+    _assert_clean_error(
+        medpay("identify", "--image", hanks, data_dir=data_dir, config=config), "sha256", "MODEL_INTEGRITY"
+    )
 
 
 def _known_person(data_dir: Path) -> str:
@@ -134,7 +141,7 @@ def test_settle_with_an_unknown_catalogue_code_records_nothing(tmp_path: Path, d
     path = tmp_path / "bill.json"
     path.write_text(json.dumps(bill, ensure_ascii=False), encoding="utf-8")
     result = medpay("settle", "--bill", str(path), "--person-id", psn_no, data_dir=data_dir)
-    _assert_clean_error(result, "NOT-IN-CATALOGUE")
+    _assert_clean_error(result, "NOT-IN-CATALOGUE", "CATALOG_CODE_UNKNOWN")
     assert medpay("audit", "verify", data_dir=data_dir).returncode == 0
 
 
@@ -143,7 +150,9 @@ def test_settle_a_malformed_bill_is_a_clear_error(tmp_path: Path, data_dir: Path
     path = tmp_path / "bill.json"
     path.write_text('{"chrg_bchno": "X", "med_type": "11"', encoding="utf-8")
     _assert_clean_error(
-        medpay("settle", "--bill", str(path), "--person-id", psn_no, data_dir=data_dir), "not JSON"
+        medpay("settle", "--bill", str(path), "--person-id", psn_no, data_dir=data_dir),
+        "not JSON",
+        "BILL_INVALID",
     )
 
 
@@ -168,7 +177,9 @@ def test_policy_validate_refuses_an_altered_bundle(tmp_path: Path, data_dir: Pat
     assert ok.returncode == 0 and "PLACEHOLDER" in ok.stdout
     altered = tmp_path / "430300-2026.json"
     altered.write_text(bundle.read_text(encoding="utf-8").replace('"0.60"', '"0.70"', 1), encoding="utf-8")
-    _assert_clean_error(medpay("policy", "validate", str(altered), data_dir=data_dir), "altered")
+    _assert_clean_error(
+        medpay("policy", "validate", str(altered), data_dir=data_dir), "altered", "POLICY_INVALID"
+    )
 
 
 def test_sync_sends_a_cli_settlement_to_the_reference_upstream(tmp_path: Path, data_dir: Path) -> None:
@@ -193,7 +204,7 @@ def test_sync_sends_a_cli_settlement_to_the_reference_upstream(tmp_path: Path, d
 
 
 def test_sync_without_an_upstream_is_a_clear_error(data_dir: Path) -> None:
-    _assert_clean_error(medpay("sync", data_dir=data_dir), "no upstream")
+    _assert_clean_error(medpay("sync", data_dir=data_dir), "no upstream", "UPLINK_ERROR")
 
 
 def _config_with_unreachable_upstream(tmp_path: Path) -> Path:
@@ -214,7 +225,7 @@ def test_settle_with_a_configured_upstream_never_reached_declines_and_records_no
     config = _config_with_unreachable_upstream(tmp_path)
     bill = str(REPO / "config" / "bills" / "outpatient-sample.json")
     result = medpay("settle", "--bill", bill, "--person-id", psn_no, data_dir=data_dir, config=config)
-    _assert_clean_error(result, "nothing was charged")
+    _assert_clean_error(result, "nothing was charged", "OFFLINE_LIMIT")
     assert "未扣费" in result.stderr
     from terminal.store.db import open_db
 

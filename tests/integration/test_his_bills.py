@@ -149,7 +149,7 @@ def test_his_down_is_a_503_asking_for_the_counter_and_a_credential_checkout_stil
     with httpx.Client(base_url=base_url, timeout=30) as http:
         _identify_by_qr(http)
         answer = http.get("/api/session/bills")
-        assert answer.status_code == 503 and answer.json()["error"] == "HisUnavailable"
+        assert answer.status_code == 503 and answer.json()["code"] == "HIS_UNAVAILABLE"
         assert "ask at the counter" in answer.json()["detail"]
         basket = {"items": [{"code": "XA10BAE054A001010100001", "cnt": "1", "pric": "12.80"}]}
         view = http.post(
@@ -201,7 +201,7 @@ def test_malformed_his_bill_is_a_422_naming_the_bill_and_the_session_stays(
     with httpx.Client(base_url=base_url, timeout=30) as http:
         _identify_by_qr(http)
         answer = http.post("/api/session/bill", json={"chrg_bchno": BILL})
-        assert answer.status_code == 422 and answer.json()["error"] == "BillError"
+        assert answer.status_code == 422 and answer.json()["code"] == "BILL_INVALID"
         assert BILL in answer.json()["detail"] and "med_list_codg" in answer.json()["detail"]
         assert http.get("/api/session").json()["state"] == "identified"
 
@@ -220,7 +220,7 @@ def test_wrong_his_token_is_a_502_naming_the_token(terminal: Terminal, his: tupl
         with httpx.Client(base_url=url, timeout=30) as http:
             _identify_by_qr(http)
             answer = http.get("/api/session/bills")
-        assert answer.status_code == 502 and answer.json()["error"] == "HisAuthError"
+        assert answer.status_code == 502 and answer.json()["code"] == "HIS_AUTH"
         assert "token" in answer.json()["detail"] and "ask at the counter" in answer.json()["detail"]
 
 
@@ -230,7 +230,7 @@ def test_slow_his_is_a_504_timeout(terminal: Terminal, his: tuple[His, ServerThr
     with _service(terminal, source) as url, httpx.Client(base_url=url, timeout=30) as http:
         _identify_by_qr(http)
         answer = http.get("/api/session/bills")
-        assert answer.status_code == 504 and answer.json()["error"] == "HisTimeout"
+        assert answer.status_code == 504 and answer.json()["code"] == "HIS_TIMEOUT"
         assert "did not answer within 0.2 s" in answer.json()["detail"]
         # The session is untouched: the patient can still pay through the counter's basket.
         assert http.get("/api/session").json()["state"] == "identified"

@@ -204,8 +204,8 @@ def test_pack_provisions_once_and_loads(tmp_path: Path, pack_bytes: dict[str, by
 def test_real_photo_of_a_person_never_passes_the_stage_in_any_profile(
     detector: MtcnnDetector, profile: str
 ) -> None:
+    from terminal.config import LivenessConfig
     from terminal.pipeline.liveness import LivenessStage
-    from terminal.vision.liveness.fusion import LivenessConfig
     from terminal.vision.liveness.sources import SensorFrame
     from terminal.vision.liveness.synthetic import Scene, flat_depth, nir_print
 

@@ -158,6 +158,7 @@ def test_config_is_written_from_answers_and_a_rerun_leaves_it_byte_identical(tmp
     assert config.uplink.url == "http://127.0.0.1:8765"
     assert config.devices.card is not None and config.devices.card.url == "socket://127.0.0.1:7002"
     assert config.devices.qr is None
+    assert config.terminal.mode == "production", "a provisioned terminal is not the shipped demo"
     # a new file in another folder still finds the shipped policies and trusted keys
     assert config.settlement.trusted_keys == TRUSTED_KEYS
     again = write_config(target, answers)

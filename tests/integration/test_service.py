@@ -52,7 +52,7 @@ def test_identify_upload_of_garbage_is_a_clear_422(base_url: str) -> None:
         f"{base_url}/api/identify", files={"image": ("x.jpg", b"garbage", "image/jpeg")}, headers=TECH
     )
     assert response.status_code == 422
-    assert response.json()["error"] == "ImageError"
+    assert response.json()["code"] == "IMAGE_INVALID"
 
 
 def test_presettle_of_a_malformed_bill_is_a_clear_422(base_url: str) -> None:
@@ -60,7 +60,7 @@ def test_presettle_of_a_malformed_bill_is_a_clear_422(base_url: str) -> None:
         f"{base_url}/api/presettle", json={"psn_no": "P1", "bill": {"chrg_bchno": "X"}}, headers=CASHIER
     )
     assert response.status_code == 422
-    assert response.json()["error"] == "BillError"
+    assert response.json()["code"] == "BILL_INVALID"
 
 
 def test_lookups_by_picture_or_person_number_need_a_staff_token(base_url: str) -> None:
@@ -126,5 +126,5 @@ def test_what_if_refuses_a_tampered_policy_and_needs_the_cashier_token(base_url:
     policy["bundle"]["placeholder"] = not policy["bundle"].get("placeholder", True)
     body = {"person": person, "bill": bill, "policy": policy}
     response = httpx.post(f"{base_url}/api/presettle/person", json=body, headers=CASHIER, timeout=30)
-    assert response.status_code == 422 and response.json()["error"] == "PolicyError"
+    assert response.status_code == 422 and response.json()["code"] == "POLICY_INVALID"
     assert httpx.post(f"{base_url}/api/presettle/person", json=body).status_code == 401

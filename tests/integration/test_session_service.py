@@ -14,6 +14,7 @@ from devkit.serving import serving
 from firmware_bridge.simulate import DEMO_EC_TOKEN
 from terminal.app import Terminal
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
+from terminal.errors import SessionStateError
 from terminal.pipeline.bill_source import FileBillSource
 from terminal.service.app import create_app
 from tests.conftest import FixedClock
@@ -68,7 +69,18 @@ def test_qr_checkout_over_http_settles_and_lists_no_settled_bill(base_url: str, 
 
 def test_confirm_out_of_order_is_a_409(base_url: str) -> None:
     response = httpx.post(f"{base_url}/api/session/confirm")
-    assert response.status_code == 409 and response.json()["error"] == "SessionStateError"
+    assert response.status_code == 409 and response.json()["code"] == "SESSION_STATE"
+
+
+def test_an_error_answers_its_code_and_both_messages_never_only_english(base_url: str) -> None:
+    answer = httpx.post(f"{base_url}/api/session/confirm").json()
+    assert set(answer) == {"code", "message_zh", "message_en", "detail"}
+    assert (answer["code"], answer["message_zh"], answer["message_en"]) == (
+        SessionStateError.code,
+        SessionStateError.message_zh,
+        SessionStateError.message_en,
+    )
+    assert "重新开始" in answer["message_zh"] and "start again" in answer["message_en"]
 
 
 def test_malformed_id_number_is_a_409_with_a_plain_message(base_url: str) -> None:

@@ -13,13 +13,12 @@ import pytest
 
 from devkit.serving import ServerThread
 from devkit.upstream.state import Upstream
-from terminal.app import sync_once
+from terminal.app import sync_once, uplink_backoff
 from terminal.cli.sync_report import describe, reconciled_lines
-from terminal.config import DEFAULT_CONFIG, load
+from terminal.config import DEFAULT_CONFIG, UplinkSection, load
 from terminal.errors import UplinkRefused
 from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import report
-from terminal.uplink.config import UplinkSection
 from terminal.uplink.signing import sign_envelope, terminal_key
 from terminal.uplink.wire import CALL_PATH
 from tests.integration.test_uplink_kit import (
@@ -295,6 +294,7 @@ def test_sync_once_from_config_drains_compares_totals_and_describes_differences(
         section,
         side.clock,
         side.ledger.allocate_msgid,
+        backoff=uplink_backoff(section),
         day=record.setl_time.date().isoformat(),
     )
     assert result.delivered == 1

@@ -17,10 +17,10 @@ from numpy.typing import NDArray
 
 from devkit.serving import ServerThread
 from devkit.upstream.state import Upstream
-from terminal.app import Terminal, sync_once
+from terminal.app import Terminal, sync_once, uplink_backoff
 from terminal.cli.sync_report import describe
 from terminal.clock import CST
-from terminal.config import DEFAULT_CONFIG, load
+from terminal.config import DEFAULT_CONFIG, UplinkSection, load
 from terminal.demo_data import face_crop
 from terminal.domain import CertType, Frame
 from terminal.errors import GalleryDeltaError, UnknownPersonError, UplinkRefused
@@ -32,7 +32,6 @@ from terminal.store.db import open_db
 from terminal.store.gallery import SqliteGallery, gallery_version, last_gallery_sync
 from terminal.store.keys import TemplateCipher, create_key, read_key
 from terminal.uplink.client import HttpUplink
-from terminal.uplink.config import UplinkSection
 from terminal.uplink.gallery import (
     fetch_gallery_delta,
     sync_gallery,
@@ -313,7 +312,9 @@ def test_medpay_sync_pulls_the_gallery_after_delivering_the_outbox(
     section = UplinkSection(url=server.url, gallery_trusted_keys=keys_file)
     terminal = load(DEFAULT_CONFIG).terminal
 
-    report, _ = sync_once(kiosk.db, kiosk.data_dir, terminal, section, kiosk.clock, kiosk.msgid)
+    report, _ = sync_once(
+        kiosk.db, kiosk.data_dir, terminal, section, kiosk.clock, kiosk.msgid, backoff=uplink_backoff(section)
+    )
 
     assert report.stopped_on == ""
     assert gallery_version(kiosk.db) == version and kiosk.gallery.size() == 1

@@ -9,6 +9,7 @@ from typing import Any
 
 from firmware_bridge.simulate import DEMO_EC_TOKEN
 from terminal.demo_data import DEMO_PEOPLE
+from terminal.errors import IdentityError
 from tests.ui.conftest import CASHIER, TECH, TIMEOUT, Kiosk, shot
 
 # WCAG relative luminance and contrast ratio, computed in the page from computed styles; the
@@ -145,6 +146,26 @@ def test_cancelled_checkout_charges_nothing(page: Any, kiosk: Kiosk) -> None:
     assert page.text_content("#outcome") == "已取消，没有扣费。"
     shot(page, "kiosk-06-cancelled")
     assert not kiosk.terminal.ledger.is_settled(bill)
+
+
+def test_an_error_shows_its_message_in_the_page_language_with_the_detail_below(
+    page: Any, kiosk: Kiosk
+) -> None:
+    open_kiosk(page, kiosk)
+    page.fill("#id-input", "123")
+    page.press("#id-input", "Enter")
+    page.wait_for_selector("#alert:visible")
+    zh = page.text_content("#alert") or ""
+    assert zh.startswith(IdentityError.message_zh) and "18 characters" in zh
+    assert IdentityError.message_en not in zh
+    page.click("#lang")
+    page.fill("#id-input", "123")
+    page.press("#id-input", "Enter")
+    page.wait_for_function(
+        f"document.getElementById('alert').textContent.startsWith({IdentityError.message_en!r})"
+    )
+    en = page.text_content("#alert") or ""
+    assert "18 characters" in en and IdentityError.message_zh not in en
 
 
 def test_timeout_returns_the_kiosk_to_welcome(page: Any, kiosk: Kiosk) -> None:

@@ -40,7 +40,7 @@ async function call(method, path, body) {
   const response = await fetch(path, options);
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    $("alert").textContent = typeof data.detail === "string" ? data.detail : JSON.stringify(data);
+    $("alert").textContent = errorText(data, "zh-CN");
     $("alert").classList.remove("hidden");
     return null;
   }

@@ -166,8 +166,7 @@ async function call(method, path, body) {
   const response = await fetch(path, options);
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    const detail = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail || data);
-    $("alert").textContent = detail;
+    $("alert").textContent = errorText(data, lang);
     $("alert").classList.remove("hidden");
     await refresh();
     return null;

@@ -35,7 +35,7 @@ async function load() {
   });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    $("alert").textContent = data.detail || `HTTP ${response.status}`;
+    $("alert").textContent = data.code || data.detail ? errorText(data, "en") : `HTTP ${response.status}`;
     $("alert").classList.remove("hidden");
     return;
   }

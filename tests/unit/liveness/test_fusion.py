@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from terminal.vision.liveness.fusion import LivenessConfig, fuse
+from terminal.config import LivenessConfig
+from terminal.vision.liveness.fusion import fuse, required_checks
 from terminal.vision.liveness.types import CheckResult
 
 OK = CheckResult.passed
@@ -25,22 +26,22 @@ def _all_pass(*names: str) -> dict[str, CheckResult]:
 )
 def test_each_profile_requires_its_signals(profile: str, required: set[str]) -> None:
     cfg = LivenessConfig.model_validate({"profile": profile})
-    assert set(cfg.required()) == required
-    assert fuse(cfg.required(), _all_pass(*required)).live
+    assert set(required_checks(cfg)) == required
+    assert fuse(required_checks(cfg), _all_pass(*required)).live
     for name in required:
         results = _all_pass(*required)
         del results[name]
-        assert not fuse(cfg.required(), results).live
+        assert not fuse(required_checks(cfg), results).live
         results[name] = CheckResult.missing(name, "sensor unplugged")
-        decision = fuse(cfg.required(), results)
+        decision = fuse(required_checks(cfg), results)
         assert not decision.live
         assert "missing" in decision.reason
 
 
 def test_enabled_passive_pack_becomes_required() -> None:
     cfg = LivenessConfig.model_validate({"passive": {"enabled": True}})
-    assert "passive_rgb" in cfg.required()
-    assert not fuse(cfg.required(), _all_pass("active_challenge")).live
+    assert "passive_rgb" in required_checks(cfg)
+    assert not fuse(required_checks(cfg), _all_pass("active_challenge")).live
 
 
 def test_extra_check_can_veto_but_not_rescue() -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from terminal.app import liveness_checks
+from terminal.config import LivenessConfig
 from terminal.errors import AttemptsExhaustedError, IdentityError
 from terminal.pipeline.liveness import (
     EXHAUSTED_PROMPT,
@@ -16,7 +17,6 @@ from terminal.pipeline.liveness import (
     LivenessSession,
     LivenessStage,
 )
-from terminal.vision.liveness.fusion import LivenessConfig
 from terminal.vision.liveness.sources import ReplaySource, SensorFrame
 from terminal.vision.liveness.synthetic import ManualClock, ScriptedDetector, SyntheticSubject
 from terminal.vision.liveness.types import CheckResult, LivenessSample

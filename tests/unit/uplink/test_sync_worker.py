@@ -149,7 +149,7 @@ def test_out_of_attempts_stops_in_place_and_remembers_the_unknown_outcome(db: sq
 
 def test_refused_entry_is_set_aside_and_the_drain_goes_on(db: sqlite_utils.Database) -> None:
     link = FakeUplink()
-    link.failures["M0"] = [UplinkRefused("unknown person", Response(infcode=-1, err_msg="unknown person"))]
+    link.failures["M0"] = [UplinkRefused("unknown person", "unknown person")]
     report = _worker(db, link, []).drain()
     assert report.refused == ["M0"]
     assert report.delivered == 4
@@ -168,7 +168,7 @@ def test_refusal_that_cannot_be_taken_back_out_stops_the_drain_and_writes_nothin
         " '0.00', '{}', 2025)"
     )
     link = FakeUplink()
-    link.failures["M0"] = [UplinkRefused("duplicate bill", Response(infcode=-1, err_msg="duplicate bill"))]
+    link.failures["M0"] = [UplinkRefused("duplicate bill", "duplicate bill")]
     report = _worker(db, link, []).drain()
     assert report.refused == []
     assert "could not be set aside" in report.stopped_on

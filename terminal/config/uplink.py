@@ -1,22 +1,18 @@
-"""The `[uplink]` config section (the lead adds it to TerminalConfig as `uplink: UplinkSection`)."""
+"""`[uplink]`: where the upstream is, how hard to try, and how far the terminal may settle offline."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from terminal.pipeline.sync import Backoff
-from terminal.uplink.offline import OfflineLimits
+from terminal.config.base import Section
 
 
-class UplinkSection(BaseModel):
+class UplinkSection(Section):
     """Where the upstream is and how hard to try; absent url means no upstream (embedded default)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: Annotated[
         str | None,
@@ -48,16 +44,3 @@ class UplinkSection(BaseModel):
             " unset: `medpay sync` does not fetch a gallery"
         ),
     ] = None
-
-    def backoff(self) -> Backoff:
-        """The worker's backoff from this section."""
-        return Backoff(base=self.backoff_base_s, cap=self.backoff_cap_s, max_attempts=self.max_attempts)
-
-    def offline_limits(self) -> OfflineLimits:
-        """The offline policy's limits from this section."""
-        return OfflineLimits(
-            max_amount=self.offline_max_amount,
-            max_count=self.offline_max_count,
-            max_age=timedelta(hours=self.offline_max_age_h),
-            offline_after=timedelta(seconds=self.offline_after_s),
-        )

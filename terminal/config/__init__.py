@@ -1,0 +1,51 @@
+"""Terminal configuration: plain pydantic sections, loaded from TOML; nothing here imports the runtime."""
+
+from __future__ import annotations
+
+from terminal.config.base import Section
+from terminal.config.checkout import SessionConfig, SettlementConfig
+from terminal.config.devices import CardDevice, DevicesSection, PrinterDevice, ScannerDevice
+from terminal.config.identity import IdentityConfig
+from terminal.config.liveness import (
+    ChallengeSettings,
+    DepthSettings,
+    LivenessConfig,
+    NirSettings,
+    PassiveSettings,
+    Profile,
+)
+from terminal.config.load import DEFAULT_CONFIG, data_dir, json_schema, load
+from terminal.config.models import DetectorConfig, EmbedderConfig, ModelsConfig
+from terminal.config.root import REPO_ROOT, TerminalConfig
+from terminal.config.terminal import Mode, ServiceConfig, TerminalSection
+from terminal.config.uplink import UplinkSection
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "REPO_ROOT",
+    "CardDevice",
+    "ChallengeSettings",
+    "DepthSettings",
+    "DetectorConfig",
+    "DevicesSection",
+    "EmbedderConfig",
+    "IdentityConfig",
+    "LivenessConfig",
+    "Mode",
+    "ModelsConfig",
+    "NirSettings",
+    "PassiveSettings",
+    "PrinterDevice",
+    "Profile",
+    "ScannerDevice",
+    "Section",
+    "ServiceConfig",
+    "SessionConfig",
+    "SettlementConfig",
+    "TerminalConfig",
+    "TerminalSection",
+    "UplinkSection",
+    "data_dir",
+    "json_schema",
+    "load",
+]

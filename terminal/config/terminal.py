@@ -1,0 +1,46 @@
+"""`[terminal]` and `[service]`: who this terminal is and where its local service listens."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from terminal.config.base import Section
+
+Mode = Literal["production", "demo"]
+
+
+class TerminalSection(Section):
+    """Who this terminal is, as the national envelope names it."""
+
+    terminal_id: Annotated[str, Field(description="opter: the terminal's operator id", max_length=30)]
+    fixmedins_code: Annotated[
+        str, Field(description="designated institution code (12 chars)", pattern=r"^[A-Z0-9]{12}$")
+    ]
+    fixmedins_name: Annotated[str, Field(description="designated institution name", max_length=20)]
+    mdtrtarea_admvs: Annotated[
+        str, Field(description="area code where treatment happens (6 digits)", pattern=r"^\d{6}$")
+    ]
+    institution_level: Annotated[
+        Literal["primary", "level1", "level2", "level3_city", "level3_provincial"],
+        Field(description="hospital level; selects deductible and ratio rows of the policy"),
+    ] = "level3_city"
+    # The default is the strict one: a config that does not say is treated as a real terminal.
+    mode: Annotated[
+        Mode,
+        Field(
+            description="production: a terminal that settles real money (development keys, placeholder "
+            "policies and synthetic cameras are refused); demo: the shipped example configuration, "
+            "which allows them"
+        ),
+    ] = "production"
+
+
+class ServiceConfig(Section):
+    """The local HTTP service."""
+
+    host: Annotated[str, Field(description="bind address; loopback unless a kiosk browser is remote")] = (
+        "127.0.0.1"
+    )
+    port: Annotated[int, Field(description="TCP port", ge=1, le=65535)] = 8080
