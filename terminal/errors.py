@@ -7,6 +7,7 @@ TerminalError
 │   ├── ModelMissingError        a declared model file is not provisioned
 │   └── ModelIntegrityError      a model file's sha256 differs from the manifest
 ├── ImageError                   bytes that are not a decodable image
+├── DatasetError                 an evaluation folder missing, empty or not laid out as expected
 ├── FaceError
 │   ├── NoFaceError              no face passed detection and the quality gate
 │   └── FaceQualityError         a face was found but is unusable (too small, cut off)
@@ -126,6 +127,14 @@ class ImageError(TerminalError):
     code = "IMAGE_INVALID"
     message_zh = "图像无法识别，请重新拍摄或上传 JPEG/PNG 图片。"
     message_en = "The image cannot be read; take the picture again or upload a JPEG or PNG."
+
+
+class DatasetError(TerminalError):
+    """An evaluation folder is missing, empty or not laid out as the command expects."""
+
+    code = "DATASET_INVALID"
+    message_zh = "评估数据目录不存在、为空或结构不符，请按 docs/identity.md 整理目录后重试。"
+    message_en = "The evaluation folder is missing, empty or laid out otherwise; see docs/identity.md."
 
 
 class FaceError(TerminalError):

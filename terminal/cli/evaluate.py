@@ -32,7 +32,7 @@ from terminal.evaluation.faces import evaluate_faces
 from terminal.evaluation.groups import load_labels
 from terminal.evaluation.liveness import evaluate_liveness, scores_of
 from terminal.evaluation.report import face_json, face_text, liveness_json, liveness_text
-from terminal.vision.liveness.minifasnet_convert import REAL_CLASS
+from terminal.vision.liveness.minifasnet import REAL_CLASS
 from terminal.vision.liveness.pack import load_passive
 from terminal.vision.manifest import load_manifest
 

@@ -9,17 +9,13 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from terminal.errors import TerminalError
+from terminal.errors import DatasetError as DatasetError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 # NUAA Photograph Imposter names: subject_glasses_position_session_frame, all digits.
 _NUAA_NAME = re.compile(r"^\d+_\d+_\d+_(?P<session>\d+)_(?P<frame>\d+)$")
 
 Pairs = tuple[NDArray[np.int64], NDArray[np.int64]]
-
-
-class DatasetError(TerminalError):
-    """An evaluation folder is missing, empty or not laid out as the command expects."""
 
 
 @dataclass(frozen=True)
