@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
+from firmware_bridge.printer import ReceiptPrinter
 from terminal.config import (
     DetectorConfig,
     EmbedderConfig,
@@ -22,27 +23,33 @@ from terminal.config import (
     TerminalSection,
     UplinkSection,
 )
+from terminal.devices import DeviceStatus, ReceiptPrinting
 from terminal.domain import Bill, FaceObservation, Frame, IdentityClaim, Match, NoMatch, SettlementRecord
 from terminal.errors import ModelMissingError, StoreError
 from terminal.pipeline.checkout import Checkout, OfflineGate, Priced
 from terminal.pipeline.face import FaceStage
+from terminal.pipeline.his_notices import HisNotifier
 from terminal.pipeline.identify import Identifier
 from terminal.pipeline.liveness import LivenessStage
 from terminal.pipeline.session import Session
 from terminal.pipeline.session_ports import LivenessFactory, LivenessPort
 from terminal.pipeline.sync import Backoff, SyncReport, SyncWorker
-from terminal.ports import Clock, FaceDetector, FaceEmbedder, Metric
+from terminal.ports import BillSource, Clock, FaceDetector, FaceEmbedder, Metric
 from terminal.settlement import Catalog, load_catalog
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.shelf import PolicyShelf, load_shelf
+from terminal.store.bill_files import FileBillSource
 from terminal.store.db import open_db
 from terminal.store.gallery import SqliteGallery
-from terminal.store.keys import TemplateCipher, read_key
+from terminal.store.keys import TemplateCipher, read_key, read_token
 from terminal.store.ledger import SqliteLedger
+from terminal.store.notices import NoticeJournal
 from terminal.store.outbox import OutboxStore
+from terminal.store.prints import PrintJournal
 from terminal.store.sessions import SessionJournal
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import sync_gallery
+from terminal.uplink.his import HIS_TOKEN_ROLE, HttpBillSource
 from terminal.uplink.offline import OfflineLimits
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
@@ -210,6 +217,31 @@ class Terminal:
                 # the passive check stays required: every attempt now fails closed, and doctor says why
                 log.error("liveness pack unavailable: %s", exc)
         return LivenessStage(cfg, self.face_stage.detector, self.clock, liveness_checks(cfg, passive))
+
+    @cached_property
+    def bill_source(self) -> BillSource:
+        """Where pending bills come from: the HIS over HTTP, or the demo's bill folder."""
+        return build_bill_source(self.config, self.data_dir)
+
+    @cached_property
+    def receipts(self) -> ReceiptPrinting | None:
+        """The receipt printer's worker, or None when [devices.printer] is not configured."""
+        device = self.config.devices.printer
+        if device is None:
+            return None
+        printer = ReceiptPrinter(device.url, baudrate=device.baudrate)
+        return ReceiptPrinting(
+            printer, PrintJournal(self.data_dir), device, self.clock, self.config.terminal.fixmedins_name
+        )
+
+    @cached_property
+    def device_status(self) -> DeviceStatus:
+        """Probes of the configured readers and printer for the technician page."""
+        return DeviceStatus(self.config, self.receipts)
+
+    def his_notifier(self, source: BillSource, retry: timedelta = timedelta(seconds=5)) -> HisNotifier:
+        """The worker telling `source` of settled bills, its journal in the terminal database."""
+        return HisNotifier(source, NoticeJournal(self.data_dir), self.clock, retry_s=retry.total_seconds())
 
     @cached_property
     def identifier(self) -> Identifier:
@@ -389,3 +421,21 @@ def sync_once(
     finally:
         link.close()
     return result, totals
+
+
+def build_bill_source(config: TerminalConfig, data_dir: Path) -> BillSource:
+    """The HIS when `[session] his_url` is set (token from <data>/keys/his.token), else the bill folder."""
+    session = config.session
+    if session.his_url is None:
+        return FileBillSource(session.bills)
+    token = read_token(data_dir, HIS_TOKEN_ROLE)
+    if token is None:
+        # Served anyway: QR / card / ID and the pharmacy counter work without the HIS.
+        log.error("[session] his_url is set but %s is missing: bill listing will fail", _token_path(data_dir))
+    return HttpBillSource(
+        session.his_url, token, config.terminal.fixmedins_code, timeout=session.his_timeout_s
+    )
+
+
+def _token_path(data_dir: Path) -> Path:
+    return data_dir / "keys" / f"{HIS_TOKEN_ROLE}.token"

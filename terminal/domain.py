@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -199,3 +199,63 @@ class UplinkFacts:
     oldest_queued: datetime | None  # when the oldest of them was written
     last_contact: datetime | None  # the last answer of any kind from the upstream
     last_sync: datetime | None  # the last complete drain of the outbox
+
+
+@dataclass(frozen=True)
+class PendingBill:
+    """A pending bill as listed for the patient to choose (the HIS listing gives no fee lines)."""
+
+    chrg_bchno: str
+    med_type: str
+    begntime: datetime
+    medfee_sumamt: Decimal
+    items: int
+
+    @classmethod
+    def of(cls, bill: Bill) -> PendingBill:
+        """The listing entry of a full bill."""
+        return cls(bill.chrg_bchno, bill.med_type, bill.begntime, bill.medfee_sumamt, len(bill.lines))
+
+    def as_json(self) -> dict[str, Any]:
+        """Number, type, time, total (to the fen, as a string) and item count."""
+        return {
+            "chrg_bchno": self.chrg_bchno,
+            "med_type": self.med_type,
+            "begntime": self.begntime.isoformat(),
+            "medfee_sumamt": str(self.medfee_sumamt.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)),
+            "items": self.items,
+        }
+
+
+@dataclass(frozen=True)
+class SettledNotice:
+    """What the terminal tells the bill source after recording a settlement; taken from the ledger."""
+
+    chrg_bchno: str
+    msgid: str
+    setl_time: str
+    medfee_sumamt: str
+    fund_pay_sumamt: str
+    psn_part_amt: str
+
+    @classmethod
+    def from_ledger(cls, chrg_bchno: str, row: Mapping[str, Any]) -> SettledNotice:
+        """From the ledger's settlement row (amounts are stored as decimal strings)."""
+        return cls(
+            chrg_bchno=chrg_bchno,
+            msgid=str(row["msgid"]),
+            setl_time=str(row["setl_time"]),
+            medfee_sumamt=str(row["medfee_sumamt"]),
+            fund_pay_sumamt=str(row["fund_pay_sumamt"]),
+            psn_part_amt=str(row["psn_part_amt"]),
+        )
+
+    def body(self) -> dict[str, str]:
+        """The documented POST …/settled body."""
+        return {
+            "msgid": self.msgid,
+            "setl_time": self.setl_time,
+            "medfee_sumamt": self.medfee_sumamt,
+            "fund_pay_sumamt": self.fund_pay_sumamt,
+            "psn_part_amt": self.psn_part_amt,
+        }

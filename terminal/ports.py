@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from terminal.domain import (
+    Bill,
     Consent,
     FaceBox,
     FaceObservation,
@@ -21,7 +22,9 @@ from terminal.domain import (
     Match,
     NoMatch,
     OutboxEntry,
+    PendingBill,
     Person,
+    SettledNotice,
     SettlementRecord,
     UplinkFacts,
 )
@@ -243,4 +246,20 @@ class Uplink(Protocol):
 
     def daily_totals(self, msgid: str, totals: Mapping[str, str], at: datetime) -> dict[str, Any]:
         """3201: compare one day's totals."""
+        ...
+
+
+class BillSource(Protocol):
+    """Where pending bills come from: the hospital's HIS (HTTP) or, for the demo, a folder of JSON."""
+
+    def pending(self, psn_no: str) -> list[PendingBill]:
+        """Bills waiting to be paid by this person; HisError when the source cannot answer."""
+        ...
+
+    def get(self, chrg_bchno: str) -> Bill:
+        """One bill by number; BillError when there is none or it is malformed."""
+        ...
+
+    def notify_settled(self, chrg_bchno: str, notice: SettledNotice) -> None:
+        """Tell the source the bill was settled (idempotent on msgid); HisError when it did not hear."""
         ...

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from devkit.his.faults import Faults
 from devkit.transaction import locked_transaction
-from terminal.pipeline.bills import bill_from_json
+from terminal.bill_json import bill_from_json
 from terminal.settlement.money import fen
 
 SCHEMA = """

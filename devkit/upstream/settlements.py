@@ -16,9 +16,9 @@ from devkit.upstream.faults import perturbed
 from devkit.upstream.people import person_from_json
 from devkit.upstream.replies import Refusal, fail, ok
 from devkit.upstream.state import Upstream
+from terminal.bill_json import bill_from_json
 from terminal.clock import CST
 from terminal.errors import TerminalError
-from terminal.pipeline.bills import bill_from_json
 from terminal.settlement import (
     AccumulatorDelta,
     Accumulators,

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from terminal.app import Terminal, build_session, build_terminal, uplink_backoff
+from terminal.bill_json import load_bill
 from terminal.clock import SystemClock
 from terminal.config import load
 from terminal.demo_data import (
@@ -26,7 +27,6 @@ from terminal.demo_data import (
 )
 from terminal.domain import Frame, Match
 from terminal.operations import identify_faces
-from terminal.pipeline.bills import load_bill
 from terminal.pipeline.session import Session
 from terminal.store.keys import create_key
 from terminal.vision.images import load_image

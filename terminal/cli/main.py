@@ -106,7 +106,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from terminal.service.app import create_app
-    from terminal.service.his import bill_source
     from terminal.store.keys import read_token
 
     if args.demo:
@@ -118,7 +117,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = terminal.config
     app = create_app(
         terminal,
-        bills=bill_source(config, terminal.data_dir),
         cashier_token=read_token(terminal.data_dir, "cashier"),
         technician_token=read_token(terminal.data_dir, "technician"),
         session_timeout=timedelta(seconds=config.session.timeout_s),

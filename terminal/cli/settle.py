@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from terminal.app import Terminal
+from terminal.bill_json import load_bill
 from terminal.cli.receipt import render_receipt
 from terminal.domain import Match
 from terminal.errors import BillError
-from terminal.pipeline.bills import load_bill
 from terminal.settlement import load_bundle
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.whatif import person_from_json, price_what_if

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from terminal.bill_json import bill_from_json, bill_to_json
 from terminal.domain import Bill, Frame, IdentityClaim, Match, NoMatch
 from terminal.errors import (
     AttemptsExhaustedError,
@@ -24,7 +25,6 @@ from terminal.errors import (
     UnknownPersonError,
 )
 from terminal.errors import SessionStateError as SessionStateError
-from terminal.pipeline.bills import bill_from_json, bill_to_json
 from terminal.pipeline.checkout import Priced
 from terminal.pipeline.identify import FaceAttempts, identify_frames
 from terminal.pipeline.session_ports import CheckoutPort, JournalPort, LivenessFactory, SettledCheck

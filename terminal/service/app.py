@@ -13,7 +13,6 @@ from starlette.requests import Request
 
 from terminal import __version__
 from terminal.app import Terminal, build_session
-from terminal.config import REPO_ROOT
 from terminal.errors import (
     BillError,
     FaceError,
@@ -27,17 +26,14 @@ from terminal.errors import (
     TerminalError,
     UnknownPersonError,
 )
-from terminal.pipeline.bill_source import BillSource, FileBillSource
 from terminal.pipeline.session import Session, SessionStateError
 from terminal.pipeline.session_ports import LivenessFactory
+from terminal.ports import BillSource
 from terminal.service.deps import Service
-from terminal.service.devices import DeviceStatus, ReceiptPrinting
-from terminal.service.his import HisNotifier
 from terminal.service.routes.counter import counter_routes
 from terminal.service.routes.pages import STATIC_DIR, page_routes
 from terminal.service.routes.session import session_routes
 from terminal.service.routes.tech import tech_routes
-from terminal.store.notices import NoticeJournal
 
 log = logging.getLogger(__name__)
 
@@ -72,22 +68,17 @@ def create_app(
 ) -> FastAPI:
     """The FastAPI application over one terminal and its one checkout session."""
     app = FastAPI(title="medpay terminal", version=__version__)
-    source: BillSource = bills or FileBillSource(REPO_ROOT / "config" / "bills")
-    notices = HisNotifier(
-        source,
-        NoticeJournal(terminal.data_dir),
-        terminal.clock,
-        retry_s=notice_retry.total_seconds(),
-    )
+    source = bills or terminal.bill_source
+    notices = terminal.his_notifier(source, notice_retry)
     notices.reconcile(terminal.ledger.settlement_of)
-    receipts = ReceiptPrinting.from_config(terminal.config, terminal.data_dir, terminal.clock)
+    receipts = terminal.receipts
     svc = Service(
         terminal=terminal,
         checkout=session or build_session(terminal, timeout=session_timeout, liveness=liveness),
         source=source,
         notices=notices,
         receipts=receipts,
-        devices=DeviceStatus(terminal.config, receipts),
+        devices=terminal.device_status,
         cashier_token=cashier_token,
         technician_token=technician_token,
         event_interval=event_interval,

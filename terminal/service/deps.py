@@ -13,10 +13,11 @@ from typing import Annotated, Any
 from fastapi import Header, HTTPException, UploadFile
 
 from terminal.app import Terminal
-from terminal.pipeline.bill_source import BillSource, SettledNotice
+from terminal.devices import DeviceStatus, ReceiptPrinting
+from terminal.domain import SettledNotice
+from terminal.pipeline.his_notices import HisNotifier
 from terminal.pipeline.session import Session
-from terminal.service.devices import DeviceStatus, ReceiptPrinting
-from terminal.service.his import HisNotifier
+from terminal.ports import BillSource
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 

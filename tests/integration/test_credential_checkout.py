@@ -9,10 +9,10 @@ import pytest
 from firmware_bridge.readers import CardReader, QrReader
 from firmware_bridge.simulate import DEMO_CARD, DEMO_EC_TOKEN, CardSimulator, LineDeviceSimulator, TcpEndpoint
 from terminal.app import Terminal
+from terminal.bill_json import load_bill
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
 from terminal.domain import CertType, IdentityClaim
 from terminal.errors import UnknownPersonError
-from terminal.pipeline.bills import load_bill
 
 WAIT = 10.0
 

@@ -18,14 +18,16 @@ from devkit.his.app import create_app as create_his_app
 from devkit.his.state import His
 from devkit.serving import ServerThread, serving
 from firmware_bridge.simulate import DEMO_EC_TOKEN
-from terminal.app import Terminal
+from terminal.app import Terminal, build_bill_source
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
+from terminal.domain import SettledNotice
 from terminal.errors import BillError, HisAuthError, HisRefused
-from terminal.pipeline.bill_source import FileBillSource, SettledNotice
+from terminal.pipeline.his_notices import HisNotifier
 from terminal.service.app import create_app
-from terminal.service.his import HisNotifier, HttpBillSource, bill_source
+from terminal.store.bill_files import FileBillSource
 from terminal.store.notices import NoticeJournal
+from terminal.uplink.his import HttpBillSource
 from tests.conftest import FixedClock
 
 TOKEN = "his-secret"
@@ -298,11 +300,11 @@ def test_reconcile_queues_a_loaded_bill_the_ledger_settled_before_a_restart(
 
 def test_serve_picks_the_his_when_his_url_is_set(tmp_path: Path) -> None:
     config = load(DEFAULT_CONFIG)
-    assert isinstance(bill_source(config, tmp_path), FileBillSource)
+    assert isinstance(build_bill_source(config, tmp_path), FileBillSource)
     with_his = config.model_copy(
         update={"session": config.session.model_copy(update={"his_url": "http://127.0.0.1:9"})}
     )
-    source = bill_source(with_his, tmp_path)
+    source = build_bill_source(with_his, tmp_path)
     assert isinstance(source, HttpBillSource)
     with pytest.raises(HisAuthError, match=r"keys/his\.token"):
         source.pending(LI)

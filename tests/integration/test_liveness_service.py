@@ -22,8 +22,8 @@ from devkit.serving import serving
 from terminal.app import Terminal, build_terminal
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import SAMPLE_BILL, seed_demo
-from terminal.pipeline.bill_source import FileBillSource
 from terminal.service.app import create_app
+from terminal.store.bill_files import FileBillSource
 from terminal.vision.liveness.synthetic import Scene, face_depth, flat_depth, nir_live, nir_print
 from tests.conftest import FixedClock
 from tests.presenting import demo_presenter, follow_prompts

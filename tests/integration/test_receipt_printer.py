@@ -23,9 +23,8 @@ from firmware_bridge.simulate import DEMO_CARD, DEMO_EC_TOKEN, CardSimulator, Tc
 from terminal.app import Terminal, build_terminal
 from terminal.config import DEFAULT_CONFIG, CardDevice, DevicesSection, PrinterDevice, ScannerDevice, load
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
-from terminal.pipeline.bill_source import FileBillSource
 from terminal.service.app import create_app
-from terminal.service.devices import ReceiptPrinting
+from terminal.store.bill_files import FileBillSource
 from tests.conftest import FixedClock
 
 TECH = "tech-secret"
@@ -141,7 +140,7 @@ def test_checkout_prints_the_receipt_on_a_network_printer_once(
         assert (row["status"], row["detail"]) == ("ok", "online")
         # A restarted service (a new printing worker over the same data folder) recovering this
         # settlement must not print its receipt again.
-        again = ReceiptPrinting.from_config(term.config, term.data_dir, clock)
+        again = build_terminal(term.config, term.data_dir, clock).receipts
         assert again is not None and again.print_once(view["receipt"]) == "skipped"
     assert len(printer.receipts()) == 1
 

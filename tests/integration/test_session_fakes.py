@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import sqlite_utils
 
+from terminal.bill_json import load_bill
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL
 from terminal.domain import (
@@ -35,7 +36,6 @@ from terminal.errors import (
     SettlementError,
     UnknownPersonError,
 )
-from terminal.pipeline.bills import load_bill
 from terminal.pipeline.checkout import Checkout, Priced
 from terminal.pipeline.identify import claim_from_input
 from terminal.pipeline.liveness import AttemptRecord, LivenessOutcome

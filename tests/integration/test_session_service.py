@@ -15,8 +15,8 @@ from firmware_bridge.simulate import DEMO_EC_TOKEN
 from terminal.app import Terminal
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
 from terminal.errors import SessionStateError
-from terminal.pipeline.bill_source import FileBillSource
 from terminal.service.app import create_app
+from terminal.store.bill_files import FileBillSource
 from tests.conftest import FixedClock
 
 CASHIER = "cashier-secret"

@@ -13,11 +13,11 @@ from numpy.typing import NDArray
 
 from firmware_bridge.simulate import DEMO_EC_TOKEN
 from terminal.app import Terminal, build_session, build_terminal
+from terminal.bill_json import load_bill
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, seed_demo
 from terminal.domain import CertType, Frame, IdentityClaim
 from terminal.errors import AttemptsExhaustedError
-from terminal.pipeline.bills import load_bill
 from terminal.pipeline.session import Session
 from terminal.pipeline.session_state import State
 from terminal.vision.liveness.sources import SensorFrame

@@ -19,11 +19,11 @@ from devkit.upstream.app import create_app
 from devkit.upstream.client import register_people
 from devkit.upstream.state import Upstream, build_upstream
 from terminal.app import build_uplink
+from terminal.bill_json import load_bill
 from terminal.clock import CST
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.domain import Bill, IdentityClaim, Match, Person, SettlementRecord
 from terminal.errors import UnknownPersonError
-from terminal.pipeline.bills import load_bill
 from terminal.pipeline.checkout import Checkout, OfflineGate
 from terminal.pipeline.sync import Backoff, SyncWorker
 from terminal.settlement import PersonBenefits, load_catalog

@@ -21,8 +21,8 @@ from devkit.serving import serving
 from terminal.app import Terminal, build_terminal
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import SAMPLE_BILL, demo_faces, face_crop, insightface_image, seed_demo
-from terminal.pipeline.bill_source import FileBillSource
 from terminal.service.app import create_app
+from terminal.store.bill_files import FileBillSource
 from terminal.store.keys import create_key
 from terminal.vision.images import load_image
 from terminal.vision.liveness.render import CUE_POSE, Presenter, head_view, plane_view

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, HTTPException
 from starlette.requests import Request
 
 from terminal.app import Terminal
+from terminal.bill_json import bill_from_json
 from terminal.errors import BillError, PolicyError
-from terminal.pipeline.bills import bill_from_json
 from terminal.service.deps import MAX_UPLOAD_BYTES, Service
 from terminal.service.schemas import Basket, PresettleRequest, basket_bill
 from terminal.settlement.bundle import load_trusted_keys, parse_bundle

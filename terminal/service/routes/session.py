@@ -14,8 +14,8 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
 from terminal.app import Terminal
+from terminal.domain import SettledNotice
 from terminal.errors import BillError
-from terminal.pipeline.bill_source import SettledNotice
 from terminal.pipeline.capture import frame_from_bytes
 from terminal.pipeline.identify import claim_from_input
 from terminal.pipeline.session import SessionStateError

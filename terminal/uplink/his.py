@@ -1,40 +1,27 @@
-"""The hospital's HIS as a bill source over HTTP (docs/kiosk.md), and settled-bill notices sent back to it.
-
-The ledger is the source of truth for what was settled. The HIS only hears about it, from a worker
-thread that retries until it does; a settlement never waits for, or depends on, the HIS.
-"""
+"""The hospital's HIS as a bill source over HTTP (docs/kiosk.md): pending bills, one bill, settled notices."""
 
 from __future__ import annotations
 
 import json
 import logging
 import socket
-import threading
-from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from terminal.config import TerminalConfig
-from terminal.domain import Bill
+from terminal.bill_json import bill_from_json
+from terminal.domain import Bill, PendingBill, SettledNotice
 from terminal.errors import (
     BillError,
     HisAuthError,
-    HisError,
     HisRefused,
     HisTimeout,
     HisUnavailable,
 )
-from terminal.pipeline.bill_source import BillSource, FileBillSource, PendingBill, SettledNotice
-from terminal.pipeline.bills import bill_from_json
-from terminal.ports import Clock
-from terminal.store.keys import read_token
-from terminal.store.notices import NoticeJournal
 
 log = logging.getLogger(__name__)
 
@@ -177,122 +164,3 @@ def _problems(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in err['loc']) or 'entry'}: {err['msg']}" for err in exc.errors()
     )
-
-
-def bill_source(config: TerminalConfig, data_dir: Path) -> BillSource:
-    """The HIS when `[session] his_url` is set (token from <data>/keys/his.token), else the bill folder."""
-    session = config.session
-    if session.his_url is None:
-        return FileBillSource(session.bills)
-    token = read_token(data_dir, HIS_TOKEN_ROLE)
-    if token is None:
-        # Served anyway: QR / card / ID and the pharmacy counter work without the HIS.
-        log.error("[session] his_url is set but %s is missing: bill listing will fail", _token_path(data_dir))
-    return HttpBillSource(
-        session.his_url, token, config.terminal.fixmedins_code, timeout=session.his_timeout_s
-    )
-
-
-def _token_path(data_dir: Path) -> Path:
-    return data_dir / "keys" / f"{HIS_TOKEN_ROLE}.token"
-
-
-class HisNotifier:
-    """Tells the bill source about settled bills from a worker thread, retrying with backoff until it hears.
-
-    Nothing here touches money: the settlement is in the ledger before a notice is queued, and a
-    notice that never arrives leaves the bill listed at the HIS, where the kiosk's listing filters it
-    out (the ledger says settled) and queues the notice again.
-    """
-
-    def __init__(
-        self,
-        source: BillSource,
-        journal: NoticeJournal,
-        clock: Clock,
-        retry_s: float = 5.0,
-        retry_cap_s: float = 300.0,
-    ) -> None:
-        self.journal = journal
-        self._source = source
-        self._clock = clock
-        self._retry_s = retry_s
-        self._retry_cap_s = max(retry_cap_s, retry_s)
-        self._wake = threading.Event()
-        self._flush_lock = threading.Lock()
-        self._start_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def loaded(self, chrg_bchno: str) -> None:
-        """The patient chose this bill from the source."""
-        self.journal.loaded(chrg_bchno, self._now())
-
-    def settled(self, notice: SettledNotice, *, listed: bool = False) -> None:
-        """Queue a settled bill's notice (if it came from the source) and wake the worker; returns at once."""
-        # A notice already waiting is sent now too: the patient is back, so the HIS may well be.
-        if self.journal.settled(notice.chrg_bchno, notice.msgid, notice.body(), self._now(), listed=listed):
-            self._kick()
-
-    def reconcile(self, settlement_of: Callable[[str], Mapping[str, Any] | None]) -> None:
-        """Queue notices for loaded bills the ledger settled (a restart right after settling); at start."""
-        for chrg_bchno in self.journal.waiting("loaded"):
-            row = settlement_of(chrg_bchno)
-            if row is not None:
-                notice = SettledNotice.from_ledger(chrg_bchno, row)
-                self.journal.settled(chrg_bchno, notice.msgid, notice.body(), self._now())
-        if self.journal.pending():
-            self._kick()
-
-    def flush(self) -> int:
-        """Send every pending notice now, stopping at the first failure the source may recover from."""
-        sent = 0
-        with self._flush_lock:
-            for notice in self._pending():
-                try:
-                    self._source.notify_settled(notice.chrg_bchno, notice)
-                except HisRefused as exc:
-                    # Final: e.g. the HIS says another msgid paid it. The ledger stands; a person must look.
-                    log.error("HIS will not take the settlement of %s: %s", notice.chrg_bchno, exc)
-                    self.journal.finish(notice.chrg_bchno, "refused", self._now(), str(exc))
-                    continue
-                except HisError as exc:
-                    log.warning("HIS not told of %s yet (will retry): %s", notice.chrg_bchno, exc)
-                    self.journal.finish(notice.chrg_bchno, "pending", self._now(), str(exc))
-                    break
-                self.journal.finish(notice.chrg_bchno, "sent", self._now())
-                log.info("HIS told: %s settled as %s", notice.chrg_bchno, notice.msgid)
-                sent += 1
-        return sent
-
-    def _kick(self) -> None:
-        # Set before a first start: the new thread's first flush then answers this kick.
-        self._wake.set()
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="his-notices", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        delay = self._retry_s
-        while True:
-            self._wake.clear()
-            try:
-                self.flush()
-                waiting = bool(self.journal.pending())
-            except Exception:
-                # The thread boundary: an unexpected failure must not end all later notices.
-                log.exception("HIS notices: flush failed unexpectedly")
-                waiting = True
-            if waiting:
-                # Why real time, not the injected clock: this paces network retries, it decides nothing.
-                self._wake.wait(delay)
-                delay = min(delay * 2, self._retry_cap_s)
-            else:
-                delay = self._retry_s
-                self._wake.wait()
-
-    def _pending(self) -> list[SettledNotice]:
-        return [SettledNotice(chrg_bchno=no, **body) for no, body in self.journal.pending()]
-
-    def _now(self) -> str:
-        return self._clock.now().isoformat()

@@ -1,4 +1,4 @@
-"""Bills in: the HIS bill or pharmacy basket as JSON → a validated Bill."""
+"""Bills as the national platform writes them (feedetail JSON) to and from the domain Bill, exactly."""
 
 from __future__ import annotations
 

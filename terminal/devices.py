@@ -1,4 +1,4 @@
-"""The service's devices: the receipt printed after a settlement, and device status for the technician."""
+"""The terminal's devices at work: receipts printed once after a settlement, device status for technicians."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import queue
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from firmware_bridge.printer import ReceiptPrinter, encode_receipt, receipt_from_view
@@ -49,16 +48,6 @@ class ReceiptPrinting:
         self._jobs: queue.Queue[Mapping[str, Any]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-
-    @classmethod
-    def from_config(cls, config: TerminalConfig, data_dir: Path, clock: Clock) -> ReceiptPrinting | None:
-        """The terminal's printer, or None when [devices.printer] is not configured."""
-        device = config.devices.printer
-        if device is None:
-            return None
-        printer = ReceiptPrinter(device.url, baudrate=device.baudrate)
-        journal = PrintJournal(data_dir)
-        return cls(printer, journal, device, clock, config.terminal.fixmedins_name)
 
     def submit(self, receipt: Mapping[str, Any]) -> None:
         """Queue the receipt of a settled session; returns at once."""
