@@ -5,15 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from terminal.config.base import Section
+
+# Backends whose model comes from an operator pack (docs/model-packs.md); they name it with `model`.
+PACK_TYPES = ("scrfd", "arcface")
+_PACK_MODEL = Field(
+    description="operator-pack model to run (its [[model]] name in the pack manifest); "
+    "required for the pack types scrfd and arcface, refused for the others"
+)
+
+
+def _check_pack_model(kind: str, model: str | None) -> None:
+    if kind in PACK_TYPES and model is None:
+        raise ValueError(f'type "{kind}" runs an operator-pack model: name it with model = "<name>"')
+    if kind not in PACK_TYPES and model is not None:
+        raise ValueError(f'type "{kind}" is a shipped model: remove model = "{model}"')
 
 
 class DetectorConfig(Section):
     """Face detector choice and parameters."""
 
-    type: Annotated[Literal["mtcnn"], Field(description="detector backend")] = "mtcnn"
+    type: Annotated[Literal["mtcnn", "scrfd"], Field(description="detector backend")] = "mtcnn"
+    model: Annotated[str | None, _PACK_MODEL] = None
     min_face_size: Annotated[
         int, Field(description="smallest face in pixels; from kiosk geometry (~80 px at 0.5 m)", ge=12)
     ] = 80
@@ -26,11 +41,24 @@ class DetectorConfig(Section):
         float, Field(description="final detector score a payment-grade capture needs", ge=0, le=1)
     ] = 0.95
 
+    @model_validator(mode="after")
+    def _pack_model_named(self) -> DetectorConfig:
+        _check_pack_model(self.type, self.model)
+        return self
+
 
 class EmbedderConfig(Section):
     """Face embedder choice."""
 
-    type: Annotated[Literal["dlib_resnet", "sface"], Field(description="embedder backend")] = "dlib_resnet"
+    type: Annotated[Literal["dlib_resnet", "sface", "arcface"], Field(description="embedder backend")] = (
+        "dlib_resnet"
+    )
+    model: Annotated[str | None, _PACK_MODEL] = None
+
+    @model_validator(mode="after")
+    def _pack_model_named(self) -> EmbedderConfig:
+        _check_pack_model(self.type, self.model)
+        return self
 
 
 class ModelsConfig(Section):
