@@ -51,7 +51,8 @@ class EncodedFace:
     def expected_landmarks(self, scale: float = 1.0) -> list[tuple[float, float]]:
         """The five keypoints in an image scale times the 640 input."""
         cx, cy = self.centre
-        return [((cx + dx * self.stride) * scale, (cy + dy * self.stride) * scale) for dx, dy in self.keypoints]
+        step = self.stride
+        return [((cx + dx * step) * scale, (cy + dy * step) * scale) for dx, dy in self.keypoints]
 
 
 # A frontal face big enough for the quality gate, and a smaller, weaker one elsewhere.
