@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field
 
 from terminal.config.base import Section
 
@@ -15,13 +15,6 @@ _PACK_MODEL = Field(
     description="operator-pack model to run (its [[model]] name in the pack manifest); "
     "required for the pack types scrfd and arcface, refused for the others"
 )
-
-
-def _check_pack_model(kind: str, model: str | None) -> None:
-    if kind in PACK_TYPES and model is None:
-        raise ValueError(f'type "{kind}" runs an operator-pack model: name it with model = "<name>"')
-    if kind not in PACK_TYPES and model is not None:
-        raise ValueError(f'type "{kind}" is a shipped model: remove model = "{model}"')
 
 
 class DetectorConfig(Section):
@@ -38,13 +31,14 @@ class DetectorConfig(Section):
         0.7,
     )
     min_score: Annotated[
-        float, Field(description="final detector score a payment-grade capture needs", ge=0, le=1)
+        float,
+        Field(
+            description="final detector score a payment-grade capture needs (0.95 is MTCNN's; an SCRFD "
+            "pack scores on its own scale: measure it)",
+            ge=0,
+            le=1,
+        ),
     ] = 0.95
-
-    @model_validator(mode="after")
-    def _pack_model_named(self) -> DetectorConfig:
-        _check_pack_model(self.type, self.model)
-        return self
 
 
 class EmbedderConfig(Section):
@@ -55,10 +49,17 @@ class EmbedderConfig(Section):
     )
     model: Annotated[str | None, _PACK_MODEL] = None
 
-    @model_validator(mode="after")
-    def _pack_model_named(self) -> EmbedderConfig:
-        _check_pack_model(self.type, self.model)
-        return self
+
+_Backend = TypeVar("_Backend", "DetectorConfig", "EmbedderConfig")
+
+
+def _names_its_pack_model(section: _Backend) -> _Backend:
+    """A pack type names its model; a shipped type names none (sections stay plain data: checked here)."""
+    if section.type in PACK_TYPES and section.model is None:
+        raise ValueError(f'type "{section.type}" runs an operator-pack model: name it with model = "<name>"')
+    if section.type not in PACK_TYPES and section.model is not None:
+        raise ValueError(f'type "{section.type}" is a shipped model: remove model = "{section.model}"')
+    return section
 
 
 class ModelsConfig(Section):
@@ -66,5 +67,9 @@ class ModelsConfig(Section):
 
     dir: Annotated[Path | None, Field(description="model folder; default: the repository's models/")] = None
     intra_op_threads: Annotated[int, Field(description="onnxruntime intra-op threads per model", ge=1)] = 1
-    detector: Annotated[DetectorConfig, Field(description="the face detector")] = DetectorConfig()
-    embedder: Annotated[EmbedderConfig, Field(description="the face embedder")] = EmbedderConfig()
+    detector: Annotated[
+        DetectorConfig, Field(description="the face detector"), AfterValidator(_names_its_pack_model)
+    ] = DetectorConfig()
+    embedder: Annotated[
+        EmbedderConfig, Field(description="the face embedder"), AfterValidator(_names_its_pack_model)
+    ] = EmbedderConfig()

@@ -203,7 +203,7 @@ def accepted_licence_sha256(folder: Path) -> str | None:
 def find_pack_model(models_dir: Path, name: str | None, kind: PackKind) -> PackFile:
     """The installed pack model called name, of the given kind, whose licence the operator accepted."""
     if name is None:
-        raise ConfigError(f'a {kind} model needs `model = "<pack model name>"` in its config section')
+        raise ConfigError(f'type "{kind}" runs an operator-pack model: name it with model = "<name>"')
     matches = [
         PackFile(folder, manifest, entry)
         for folder, manifest in installed_packs(models_dir)
@@ -219,7 +219,7 @@ def find_pack_model(models_dir: Path, name: str | None, kind: PackKind) -> PackF
         raise ModelError(f"pack model {name!r} is in several packs: {[m.model_id for m in matches]}")
     found = matches[0]
     if found.entry.kind != kind:
-        raise ModelError(f"pack model {found.model_id} is a {found.entry.kind} model, not {kind}")
+        raise ModelError(f"pack model {found.model_id} is of kind {found.entry.kind}, not {kind}")
     licence = found.folder / found.manifest.pack.licence_file
     accepted = accepted_licence_sha256(found.folder)
     if not licence.is_file() or accepted is None or accepted != sha256_of(licence):

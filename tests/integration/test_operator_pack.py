@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from terminal.app import DETECTORS, EMBEDDER_METRICS, EMBEDDERS, build_face_stage
 from terminal.clock import CST
-from terminal.config import DEFAULT_CONFIG, DetectorConfig, EmbedderConfig, TerminalConfig, load
+from terminal.config import DEFAULT_CONFIG, DetectorConfig, EmbedderConfig, ModelsConfig, TerminalConfig, load
 from terminal.domain import Frame
 from terminal.errors import ConfigError, ImageError, ModelError, ModelMissingError
 from terminal.provision.operator_pack import install_operator_pack
@@ -176,16 +176,25 @@ def test_a_config_selecting_a_pack_model_not_installed_says_how_to_install_it(
 
 
 def test_a_pack_model_of_the_other_kind_is_refused(models_dir: Path) -> None:
-    with pytest.raises(ModelError, match="tinypack/tinypack_rec is a arcface model, not scrfd"):
+    with pytest.raises(ModelError, match="tinypack/tinypack_rec is of kind arcface, not scrfd"):
         build_face_stage(_pack_config(models_dir, detector="tinypack_rec"))
 
 
 def test_pack_types_must_name_their_model_and_shipped_types_must_not() -> None:
     with pytest.raises(ValidationError, match='type "scrfd" runs an operator-pack model'):
-        DetectorConfig(type="scrfd")
+        ModelsConfig.model_validate({"detector": {"type": "scrfd"}})
     with pytest.raises(ValidationError, match='type "sface" is a shipped model'):
-        EmbedderConfig(type="sface", model="tinypack_rec")
-    assert EmbedderConfig(type="arcface", model="tinypack_rec").model == "tinypack_rec"
+        ModelsConfig.model_validate({"embedder": {"type": "sface", "model": "tinypack_rec"}})
+    models = ModelsConfig.model_validate({"embedder": {"type": "arcface", "model": "tinypack_rec"}})
+    assert models.embedder.model == "tinypack_rec"
+
+
+def test_a_pack_type_without_a_model_that_escaped_validation_is_refused_on_build(models_dir: Path) -> None:
+    config = _pack_config(models_dir)
+    # model_copy does not validate: the factory still refuses rather than guess a model
+    models = config.models.model_copy(update={"embedder": EmbedderConfig(type="arcface")})
+    with pytest.raises(ConfigError, match='type "arcface" runs an operator-pack model: name it with model'):
+        build_face_stage(config.model_copy(update={"models": models}))
 
 
 def test_a_config_file_selecting_arcface_without_a_model_fails_with_its_line(tmp_path: Path) -> None:
