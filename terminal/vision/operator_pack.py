@@ -69,7 +69,10 @@ class PackInput(_Strict):
 class PackModel(_Strict):
     """One model file of a pack."""
 
-    name: Annotated[str, Field(pattern=_PACK_NAME, description="what `[models.*] model` selects")]
+    name: Annotated[
+        # short enough that name@sha256[:12] fits a template model id (80 characters)
+        str, Field(pattern=_PACK_NAME, max_length=60, description="what `[models.*] model` selects")
+    ]
     kind: Annotated[PackKind, Field(description="the runtime family: the config `type` that runs it")]
     task: str
     file: Annotated[str, Field(pattern=_FILE_NAME)]
@@ -155,20 +158,25 @@ class PackFile:
         return self.folder / self.entry.file
 
     @property
-    def model_id(self) -> str:
-        """`<pack>/<model>`: what made a template, for tagging and comparison."""
+    def label(self) -> str:
+        """`<pack>/<model>`, for messages."""
         return f"{self.manifest.pack.name}/{self.entry.name}"
+
+    @property
+    def model_id(self) -> str:
+        """`<model>@<sha256[:12]>`, as for shipped models: what made a template (names are unique)."""
+        return f"{self.entry.name}@{self.entry.sha256[:12]}"
 
     def verified(self) -> Path:
         """The model file when its sha256 matches the pack manifest."""
         if not self.path.is_file():
             raise ModelMissingError(
-                f"pack model {self.model_id} ({self.path}) is missing; re-install the pack: {INSTALL_HINT}"
+                f"pack model {self.label} ({self.path}) is missing; re-install the pack: {INSTALL_HINT}"
             )
         actual = sha256_of(self.path)
         if actual != self.entry.sha256:
             raise ModelIntegrityError(
-                f"pack model {self.model_id} ({self.path}) has sha256 {actual[:12]}…, its manifest says "
+                f"pack model {self.label} ({self.path}) has sha256 {actual[:12]}…, its manifest says "
                 f"{self.entry.sha256[:12]}…; re-install the pack: {INSTALL_HINT}"
             )
         return self.path
@@ -216,10 +224,10 @@ def find_pack_model(models_dir: Path, name: str | None, kind: PackKind) -> PackF
             f"{INSTALL_HINT}"
         )
     if len(matches) > 1:
-        raise ModelError(f"pack model {name!r} is in several packs: {[m.model_id for m in matches]}")
+        raise ModelError(f"pack model {name!r} is in several packs: {[m.label for m in matches]}")
     found = matches[0]
     if found.entry.kind != kind:
-        raise ModelError(f"pack model {found.model_id} is of kind {found.entry.kind}, not {kind}")
+        raise ModelError(f"pack model {found.label} is of kind {found.entry.kind}, not {kind}")
     licence = found.folder / found.manifest.pack.licence_file
     accepted = accepted_licence_sha256(found.folder)
     if not licence.is_file() or accepted is None or accepted != sha256_of(licence):

@@ -101,7 +101,8 @@ def test_the_embedder_returns_the_unit_template_the_graph_encodes(models_dir: Pa
     embedder = arcface_embedder(models_dir, "tinypack_rec", 1)
     assert (embedder.chip_size, embedder.dim, embedder.metric) == (112, DIM, "cosine")
     assert np.array_equal(embedder.template, ARCFACE_TEMPLATE)
-    assert embedder.model_id == "tinypack/tinypack_rec" and embedder.threshold == 0.35
+    sha = _entry(models_dir, "tinypack_rec").sha256
+    assert embedder.model_id == f"tinypack_rec@{sha[:12]}" and embedder.threshold == 0.35
     chips = np.zeros((3, 112, 112, 3), dtype=np.uint8)
     chips[0] = (200, 100, 50)  # RGB: a swapped colour order gives another template
     chips[1] = (50, 100, 200)

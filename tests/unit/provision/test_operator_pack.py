@@ -76,7 +76,8 @@ def test_an_accepted_pack_is_installed_verified_and_found_by_model_name(models_d
     assert record["licence_sha256"] == sha256_of(pack / "LICENSE.txt")
     assert record["accepted_by"] == "technician" and record["accepted_at"] == AT.isoformat()
     found = find_pack_model(models_dir, "tinypack_rec", "arcface")
-    assert found.model_id == "tinypack/tinypack_rec" and found.verified() == installed / "rec_tiny.onnx"
+    assert found.model_id == f"tinypack_rec@{sha256_of(pack / 'rec_tiny.onnx')[:12]}"
+    assert found.verified() == installed / "rec_tiny.onnx"
     # the shipped manifest is never rewritten
     assert (models_dir / "manifest.toml").read_bytes() == (MODELS / "manifest.toml").read_bytes()
     assert _leftovers(models_dir) == []
