@@ -54,6 +54,7 @@ from terminal.uplink.offline import OfflineLimits
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
 from terminal.vision.embedder import DlibResnetEmbedder
+from terminal.vision.insightface_pack import ArcFaceEmbedder, arcface_embedder, scrfd_detector
 from terminal.vision.liveness.depth import DepthCheck, DepthConfig
 from terminal.vision.liveness.nir import NirCheck, NirConfig
 from terminal.vision.liveness.pack import load_passive
@@ -85,16 +86,29 @@ def _sface(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, threads: i
     return SFaceEmbedder(create_session(verified_path(models_dir, manifest.entry("sface")), threads))
 
 
+def _scrfd(cfg: DetectorConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceDetector:
+    return scrfd_detector(models_dir, cfg.model, threads, cfg.min_score)  # an operator pack's model
+
+
+def _arcface(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceEmbedder:
+    return arcface_embedder(models_dir, cfg.model, threads)  # an operator pack's model
+
+
 # Explicit registries keyed by the config's `type`; pydantic's Literal already refused unknown ones.
-DETECTORS: dict[str, Callable[[DetectorConfig, Path, Manifest, int], FaceDetector]] = {"mtcnn": _mtcnn}
+DETECTORS: dict[str, Callable[[DetectorConfig, Path, Manifest, int], FaceDetector]] = {
+    "mtcnn": _mtcnn,
+    "scrfd": _scrfd,
+}
 EMBEDDERS: dict[str, Callable[[EmbedderConfig, Path, Manifest, int], FaceEmbedder]] = {
     "dlib_resnet": _dlib_resnet,
     "sface": _sface,
+    "arcface": _arcface,
 }
 # Each embedder's metric, read from its class so the identifier needs no model loaded to know it.
 EMBEDDER_METRICS: dict[str, Metric] = {
     "dlib_resnet": DlibResnetEmbedder.metric,
     "sface": SFaceEmbedder.metric,
+    "arcface": ArcFaceEmbedder.metric,
 }
 
 

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from terminal.config.base import Section
+
+# Backends whose model comes from an operator pack (docs/model-packs.md); they name it with `model`.
+PACK_TYPES = ("scrfd", "arcface")
+_PACK_MODEL = Field(
+    description="operator-pack model to run (its [[model]] name in the pack manifest); "
+    "required for the pack types scrfd and arcface, refused for the others"
+)
 
 
 class DetectorConfig(Section):
     """Face detector choice and parameters."""
 
-    type: Annotated[Literal["mtcnn"], Field(description="detector backend")] = "mtcnn"
+    type: Annotated[Literal["mtcnn", "scrfd"], Field(description="detector backend")] = "mtcnn"
+    model: Annotated[str | None, _PACK_MODEL] = None
     min_face_size: Annotated[
         int, Field(description="smallest face in pixels; from kiosk geometry (~80 px at 0.5 m)", ge=12)
     ] = 80
@@ -23,14 +31,35 @@ class DetectorConfig(Section):
         0.7,
     )
     min_score: Annotated[
-        float, Field(description="final detector score a payment-grade capture needs", ge=0, le=1)
+        float,
+        Field(
+            description="final detector score a payment-grade capture needs (0.95 is MTCNN's; an SCRFD "
+            "pack scores on its own scale: measure it)",
+            ge=0,
+            le=1,
+        ),
     ] = 0.95
 
 
 class EmbedderConfig(Section):
     """Face embedder choice."""
 
-    type: Annotated[Literal["dlib_resnet", "sface"], Field(description="embedder backend")] = "dlib_resnet"
+    type: Annotated[Literal["dlib_resnet", "sface", "arcface"], Field(description="embedder backend")] = (
+        "dlib_resnet"
+    )
+    model: Annotated[str | None, _PACK_MODEL] = None
+
+
+_Backend = TypeVar("_Backend", "DetectorConfig", "EmbedderConfig")
+
+
+def _names_its_pack_model(section: _Backend) -> _Backend:
+    """A pack type names its model; a shipped type names none (sections stay plain data: checked here)."""
+    if section.type in PACK_TYPES and section.model is None:
+        raise ValueError(f'type "{section.type}" runs an operator-pack model: name it with model = "<name>"')
+    if section.type not in PACK_TYPES and section.model is not None:
+        raise ValueError(f'type "{section.type}" is a shipped model: remove model = "{section.model}"')
+    return section
 
 
 class ModelsConfig(Section):
@@ -38,5 +67,9 @@ class ModelsConfig(Section):
 
     dir: Annotated[Path | None, Field(description="model folder; default: the repository's models/")] = None
     intra_op_threads: Annotated[int, Field(description="onnxruntime intra-op threads per model", ge=1)] = 1
-    detector: Annotated[DetectorConfig, Field(description="the face detector")] = DetectorConfig()
-    embedder: Annotated[EmbedderConfig, Field(description="the face embedder")] = EmbedderConfig()
+    detector: Annotated[
+        DetectorConfig, Field(description="the face detector"), AfterValidator(_names_its_pack_model)
+    ] = DetectorConfig()
+    embedder: Annotated[
+        EmbedderConfig, Field(description="the face embedder"), AfterValidator(_names_its_pack_model)
+    ] = EmbedderConfig()

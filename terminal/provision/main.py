@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import platform
@@ -26,6 +27,7 @@ from terminal.ports import Clock
 from terminal.provision.config_file import Answers, write_config
 from terminal.provision.models import provision_models
 from terminal.provision.offline import install_settlement_files, verify_settlement
+from terminal.provision.operator_pack import install_operator_pack
 from terminal.provision.pack import provision_pack
 from terminal.provision.upstream import fetch_policy_step, gallery_step, register_step
 from terminal.store.keys import create_key, create_token, key_path
@@ -312,6 +314,18 @@ def main(argv: list[str] | None = None) -> int:
     models = sub.add_parser("models", help="install and verify the embedded default models")
     models.add_argument("--from", dest="source", type=Path, help="folder with the source archives (offline)")
     models.add_argument("--packs", action="store_true", help="also the optional liveness pack (MiniFASNet)")
+    models.add_argument(
+        "--operator-pack",
+        type=Path,
+        metavar="FOLDER",
+        help="install only this operator model pack (manifest.toml, licence text, .onnx files; "
+        "docs/model-packs.md)",
+    )
+    models.add_argument(
+        "--accept-licence",
+        action="store_true",
+        help="accept the operator pack's licence (its text is in the pack)",
+    )
     everything = sub.add_parser(
         "all",
         help="machine, data folder, config, models, register, policy, gallery, devices, self-test; "
@@ -339,6 +353,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "init":
             log.info("data folder ready; template key at %s", provision_init(folder))
+        elif args.command == "models" and args.operator_pack is not None:
+            if args.packs or args.source is not None:
+                parser.error("--operator-pack installs one pack only; run --packs / --from separately")
+            models_dir = args.models_dir or load(args.config).models_dir()
+            installed = install_operator_pack(
+                models_dir, args.operator_pack, args.accept_licence, SystemClock().now(), getpass.getuser()
+            )
+            log.info(
+                "operator pack ready (%s)", ", ".join(installed) if installed else "nothing new to install"
+            )
         elif args.command == "models":
             models_dir = args.models_dir or load(args.config).models_dir()
             installed = provision_models(models_dir, args.source)
