@@ -31,6 +31,7 @@ from terminal.pipeline.face import FaceStage
 from terminal.pipeline.his_notices import HisNotifier
 from terminal.pipeline.identify import Identifier
 from terminal.pipeline.liveness import LivenessStage
+from terminal.pipeline.offline import OfflineLimits
 from terminal.pipeline.session import Session
 from terminal.pipeline.session_ports import LivenessFactory, LivenessPort
 from terminal.pipeline.sync import Backoff, SyncReport, SyncWorker
@@ -50,7 +51,6 @@ from terminal.store.sessions import SessionJournal
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import sync_gallery
 from terminal.uplink.his import HIS_TOKEN_ROLE, HttpBillSource
-from terminal.uplink.offline import OfflineLimits
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
 from terminal.vision.embedder import DlibResnetEmbedder

@@ -192,6 +192,58 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True)
+class OpspFiling:
+    """A 门特 filing as 5301 returns it: the disease and the dates it is valid."""
+
+    opsp_dise_code: str
+    begndate: date
+    enddate: date | None = None
+
+    def covers(self, code: str, on: date) -> bool:
+        """Whether this filing covers the disease code on that day."""
+        return (
+            code == self.opsp_dise_code
+            and self.begndate <= on
+            and (self.enddate is None or on <= self.enddate)
+        )
+
+
+@dataclass(frozen=True)
+class PersonBenefits:
+    """What 1101/5301 and local registers say about the person beyond terminal.domain.Person."""
+
+    opsp_filings: tuple[OpspFiling, ...] = ()
+    assistance_category: str | None = None  # key of the policy's assistance.categories
+    cvlserv_flag: bool = False  # 1101 insuinfo.cvlserv_flag
+    # 1101 insuinfo also lists insutype 370: the employer runs an enterprise supplementary plan
+    enterprise_supplementary: bool = False
+    # balance a family member's employee account has bound to pay for this person (个人账户共济)
+    mulaid_balc: Decimal = Decimal("0.00")
+    insurance_active: bool = True  # psn_insu_stas normal, not suspended
+    deceased: bool = False
+
+
+# The national interface's operation numbers this terminal uses (domain.md §1), defined once.
+INFNO_SIGN_IN = "9001"
+INFNO_SETTLE = "2207"
+INFNO_REVERSE = "2208"
+INFNO_CORRECT = "2601"
+INFNO_QUERY = "5203"  # settlement info query; here keyed by the original msgid (omsgid)
+INFNO_TOTALS = "3201"
+INFNO_DOWNLOAD = "9102"  # file download; here: signed policy bundles (kind "policy")
+INFNO_REGISTER = "9000"  # local extension: register terminal id, institution, area and public key
+INFNO_GALLERY = "9103"  # local extension: the signed gallery delta since a version
+
+
+@dataclass(frozen=True)
+class UplinkReply:
+    """The upstream's accepted answer to one envelope: its output and the msgid it refers to."""
+
+    output: Mapping[str, Any]
+    inf_refmsgid: str = ""
+
+
+@dataclass(frozen=True)
 class UplinkFacts:
     """What the store knows about the terminal's contact with the upstream (for the offline policy)."""
 

@@ -24,11 +24,12 @@ from terminal.domain import (
     OutboxEntry,
     PendingBill,
     Person,
+    PersonBenefits,
     SettledNotice,
     SettlementRecord,
     UplinkFacts,
+    UplinkReply,
 )
-from terminal.settlement.context import PersonBenefits
 
 # (stored accumulators, the refused settlement's stored result) -> accumulators with it taken back out.
 Revert = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]
@@ -236,8 +237,8 @@ class Uplink(Protocol):
         """9001: register the terminal's key and return the sign_no."""
         ...
 
-    def call(self, envelope: Mapping[str, Any]) -> Any:
-        """Send one envelope; a response with `.output` and `.inf_refmsgid`, or an UplinkError."""
+    def call(self, envelope: Mapping[str, Any]) -> UplinkReply:
+        """Send one envelope; the accepted reply, or an UplinkError."""
         ...
 
     def query(self, msgid: str, omsgid: str, at: datetime) -> dict[str, Any] | None:

@@ -19,7 +19,13 @@ from typing import Any
 from terminal.config import TerminalSection
 from terminal.domain import Bill, CertType, Match, Person, SettlementRecord
 from terminal.errors import OfflineLimitError
-from terminal.pipeline.offline import OfflineDecision, is_offline, offline_decision, oldest_sync
+from terminal.pipeline.offline import (
+    OfflineDecision,
+    OfflineLimits,
+    is_offline,
+    offline_decision,
+    oldest_sync,
+)
 from terminal.pipeline.outbox import INFNO_SETTLE, envelope
 from terminal.ports import Clock, Gallery, GalleryFreshness, Ledger, UplinkState
 from terminal.settlement import (
@@ -31,7 +37,6 @@ from terminal.settlement import (
     presettle,
 )
 from terminal.settlement.shelf import PolicyShelf
-from terminal.uplink.offline import OfflineLimits
 
 log = logging.getLogger(__name__)
 

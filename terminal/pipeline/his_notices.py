@@ -9,14 +9,43 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from terminal.domain import SettledNotice
 from terminal.errors import HisError, HisRefused
 from terminal.ports import BillSource, Clock
-from terminal.store.notices import NoticeJournal
 
 log = logging.getLogger(__name__)
+
+
+class NoticeLog(Protocol):
+    """Which settled bills the source still has to hear about (terminal/store/notices.py), durably."""
+
+    def loaded(self, chrg_bchno: str, at: str) -> None:
+        """The patient chose this bill from the source."""
+        ...
+
+    def settled(
+        self, chrg_bchno: str, msgid: str, body: Mapping[str, str], at: str, *, listed: bool = False
+    ) -> bool:
+        """Queue the notice of a settled bill; True when one now waits to be sent."""
+        ...
+
+    def waiting(self, state: str) -> list[str]:
+        """Bill numbers in this state."""
+        ...
+
+    def pending(self) -> list[tuple[str, dict[str, str]]]:
+        """Notices still to send: bill number and body."""
+        ...
+
+    def finish(self, chrg_bchno: str, state: str, at: str, detail: str = "") -> None:
+        """Record how a send ended: sent, pending (retry) or refused (final)."""
+        ...
+
+    def summary(self) -> dict[str, int]:
+        """Counts per state, for the technician page."""
+        ...
 
 
 class HisNotifier:
@@ -30,7 +59,7 @@ class HisNotifier:
     def __init__(
         self,
         source: BillSource,
-        journal: NoticeJournal,
+        journal: NoticeLog,
         clock: Clock,
         retry_s: float = 5.0,
         retry_cap_s: float = 300.0,

@@ -12,10 +12,21 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from terminal.domain import UplinkFacts
-from terminal.uplink.offline import OfflineLimits
 
 # The receipt line of a settlement recorded offline (inside the limits).
 OFFLINE_NOTE = "离线结算：金额为本机预估，以医保中心结算结果为准，差额将另行通知。"
+
+
+@dataclass(frozen=True)
+class OfflineLimits:
+    """Configured limits for settling without the upstream."""
+
+    max_amount: Decimal = Decimal("500.00")  # medfee_sumamt of one settlement
+    max_count: int = 50  # settlements queued and not yet delivered
+    max_age: timedelta = timedelta(hours=72)  # since the last successful sync (policy, gallery, outbox)
+    # Silence after which the terminal counts as offline: no answer from the upstream for this long,
+    # or a settlement still undelivered after it. Longer than the sync interval, or every pause offlines.
+    offline_after: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from terminal.config import TerminalSection
+from terminal.domain import INFNO_SETTLE as INFNO_SETTLE
 
-INFNO_SETTLE = "2207"
 INFVER = "V1.0"
 RECER_SYS_CODE = "MEDPAY"
 OPTER_TYPE_SELF_SERVICE = "2"  # 1 staff, 2 self-service terminal, 3 mobile

@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from terminal.domain import OutboxEntry
+from terminal.domain import INFNO_SETTLE, OutboxEntry
 from terminal.errors import (
     SettlementError,
     TerminalError,
@@ -32,7 +32,6 @@ from terminal.errors import (
 )
 from terminal.ports import Clock, Outbox, Uplink
 from terminal.settlement import AccumulatorDelta, Accumulators
-from terminal.uplink.wire import INFNO_SETTLE
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +141,7 @@ class SyncWorker:
                     response_output = committed
                 else:
                     response = self._uplink.call(entry.envelope)
-                    response_output, refmsgid = response.output, response.inf_refmsgid
+                    response_output, refmsgid = dict(response.output), response.inf_refmsgid
             except UplinkRefused as exc:
                 # A business refusal is final for this message; it is kept for a technician, not retried.
                 return self._set_aside(entry, str(exc), report)

@@ -16,6 +16,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
+from terminal.domain import UplinkReply
 from terminal.errors import UplinkAuthRequired, UplinkRefused, UplinkUnknownOutcome, UplinkUnreachable
 from terminal.uplink.signing import public_key_b64, sign_envelope
 from terminal.uplink.wire import (
@@ -65,7 +66,7 @@ class HttpUplink:
         """The envelope fields naming this terminal (opter, fixmedins_code, mdtrtarea_admvs, …)."""
         return dict(self._identity)
 
-    def call(self, envelope: Mapping[str, Any]) -> Response:
+    def call(self, envelope: Mapping[str, Any]) -> UplinkReply:
         """Send one envelope (sign_no filled in, then signed); the response when infcode is 0."""
         body = dict(envelope)
         if not body.get("sign_no"):
@@ -95,7 +96,7 @@ class HttpUplink:
                 response.err_msg,
                 response.output,
             )
-        return response
+        return UplinkReply(output=response.output, inf_refmsgid=response.inf_refmsgid)
 
     def envelope(self, infno: str, msgid: str, at: datetime, payload: Mapping[str, Any]) -> dict[str, Any]:
         """An envelope for an operation the uplink itself originates (sign-in, query, correct, totals)."""

@@ -6,15 +6,33 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-INFNO_SIGN_IN = "9001"
-INFNO_SETTLE = "2207"
-INFNO_REVERSE = "2208"
-INFNO_CORRECT = "2601"
-INFNO_QUERY = "5203"  # settlement info query; here keyed by the original msgid (omsgid)
-INFNO_TOTALS = "3201"
-INFNO_DOWNLOAD = "9102"  # file download; here: signed policy bundles (kind "policy")
-INFNO_REGISTER = "9000"  # local extension: register terminal id, institution, area and public key
-INFNO_GALLERY = "9103"  # local extension: the signed gallery delta since a version
+from terminal.domain import (  # re-exported: the wire speaks the domain's operation numbers
+    INFNO_CORRECT as INFNO_CORRECT,
+)
+from terminal.domain import (
+    INFNO_DOWNLOAD as INFNO_DOWNLOAD,
+)
+from terminal.domain import (
+    INFNO_GALLERY as INFNO_GALLERY,
+)
+from terminal.domain import (
+    INFNO_QUERY as INFNO_QUERY,
+)
+from terminal.domain import (
+    INFNO_REGISTER as INFNO_REGISTER,
+)
+from terminal.domain import (
+    INFNO_REVERSE as INFNO_REVERSE,
+)
+from terminal.domain import (
+    INFNO_SETTLE as INFNO_SETTLE,
+)
+from terminal.domain import (
+    INFNO_SIGN_IN as INFNO_SIGN_IN,
+)
+from terminal.domain import (
+    INFNO_TOTALS as INFNO_TOTALS,
+)
 
 INFCODE_OK = 0
 INFCODE_FAIL = -1

@@ -25,6 +25,7 @@ from terminal.config import DEFAULT_CONFIG, load
 from terminal.domain import Bill, IdentityClaim, Match, Person, SettlementRecord
 from terminal.errors import UnknownPersonError
 from terminal.pipeline.checkout import Checkout, OfflineGate
+from terminal.pipeline.offline import OfflineLimits
 from terminal.pipeline.sync import Backoff, SyncWorker
 from terminal.settlement import PersonBenefits, load_catalog
 from terminal.settlement.bundle import load_trusted_keys
@@ -33,7 +34,6 @@ from terminal.store.db import open_db
 from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
 from terminal.uplink.client import HttpUplink
-from terminal.uplink.offline import OfflineLimits
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_BILL = REPO / "config" / "bills" / "outpatient-sample.json"

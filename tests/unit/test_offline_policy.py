@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from terminal.clock import CST
-from terminal.pipeline.offline import offline_decision, oldest_sync
-from terminal.uplink.offline import OfflineLimits
+from terminal.pipeline.offline import OfflineLimits, offline_decision, oldest_sync
 
 NOW = datetime(2025, 6, 3, 9, 30, tzinfo=CST)
 LIMITS = OfflineLimits(max_amount=Decimal("500.00"), max_count=50, max_age=timedelta(hours=72))
