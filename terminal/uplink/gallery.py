@@ -286,7 +286,9 @@ def _tagged(bundle: Any) -> Any:
     converted = []
     for upsert in upserts:
         templates = upsert.get("templates") if isinstance(upsert, dict) else None
-        if isinstance(templates, list) and all(isinstance(t, str) for t in templates):
+        if isinstance(templates, list):
+            if not all(isinstance(t, str) for t in templates):
+                raise ValueError("templates of a legacy delta are bare base64 strings")
             for text in templates:
                 template_from_wire(text, LEGACY_TEMPLATE_DIM)
             upsert = {
