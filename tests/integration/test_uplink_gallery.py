@@ -35,7 +35,7 @@ from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import (
     fetch_gallery_delta,
     sync_gallery,
-    template_to_wire,
+    wire_template,
 )
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
@@ -43,6 +43,7 @@ from tests.conftest import FixedClock, insightface_image
 from tests.integration.test_uplink_kit import PEOPLE, SteppingClock, set_faults, uplink
 
 A, B, C = (p.psn_no for p in PEOPLE)
+MODEL = "dlib_resnet@e0b69024dfe5"
 
 
 @dataclass
@@ -105,7 +106,9 @@ def _vector(seed: int) -> NDArray[np.float32]:
     return (v / np.linalg.norm(v) * 0.6).astype(np.float32)
 
 
-def _enrol(url: str, psn_no: str, templates: list[NDArray[np.float32]], **benefits: Any) -> int:
+def _enrol(
+    url: str, psn_no: str, templates: list[NDArray[np.float32]], model_id: str = MODEL, **benefits: Any
+) -> int:
     body = {
         "psn_no": psn_no,
         "consent": {
@@ -114,7 +117,7 @@ def _enrol(url: str, psn_no: str, templates: list[NDArray[np.float32]], **benefi
             "operator": "enrol-desk-3",
             "text": "本人同意在本院自助机上保存并使用本人人脸特征用于医保结算身份核验。",
         },
-        "templates": [template_to_wire(t) for t in templates],
+        "templates": [wire_template(t, model_id) for t in templates],
         "benefits": benefits,
     }
     with httpx.Client(base_url=url, timeout=5) as client:
@@ -151,7 +154,7 @@ def test_first_sync_fills_the_gallery_with_encrypted_templates_person_data_and_b
     synced = last_gallery_sync(kiosk.db, CST)
     assert synced is not None and before < synced <= kiosk.clock.at
     assert kiosk.gallery.size() == 2
-    got = kiosk.gallery.templates_of(A)
+    got = kiosk.gallery.templates_of(A, MODEL)
     assert all(np.array_equal(x, y) for x, y in zip(got, a_templates, strict=True))
     assert kiosk.gallery.person(B) == PEOPLE[1]
     benefits = kiosk.gallery.benefits_of(B)
@@ -190,8 +193,8 @@ def test_second_sync_applies_only_the_changes_since_its_version_including_remova
     assert kiosk.gallery.size() == 1
     for gone in (A, B):
         with pytest.raises(UnknownPersonError):
-            kiosk.gallery.templates_of(gone)
-    assert kiosk.gallery.templates_of(C)
+            kiosk.gallery.templates_of(gone, MODEL)
+    assert kiosk.gallery.templates_of(C, MODEL)
     withdrawn = list(kiosk.db.query("SELECT withdrawn_at FROM consents WHERE psn_no = ?", [A]))
     assert withdrawn and all(r["withdrawn_at"] for r in withdrawn)
     assert not kiosk.gallery.benefits_of(B).insurance_active
@@ -228,7 +231,7 @@ def test_tampered_delta_is_refused_and_neither_gallery_nor_version_changes(
     # The genuine delta still applies afterwards.
     set_faults(server.url, gallery_tamper=False)
     assert kiosk.sync().upserted == 1
-    assert kiosk.gallery.templates_of(B)
+    assert kiosk.gallery.templates_of(B, MODEL)
 
 
 def test_malformed_but_correctly_signed_delta_is_refused_and_nothing_is_applied(
@@ -341,7 +344,7 @@ def test_a_person_enrolled_through_the_delta_is_identified_one_to_one_and_one_to
     for person, box in zip(PEOPLE, boxes[:3], strict=True):
         crop = face_crop(image, box, 0.6)
         template = terminal.face_stage.observe_primary(_frame(crop, clock)).template
-        _enrol(server.url, person.psn_no, [template])
+        _enrol(server.url, person.psn_no, [template], terminal.face_stage.embedder.model_id)
     counter = iter(range(1, 100))
 
     def msgid(at: datetime) -> str:
