@@ -124,3 +124,12 @@ def test_enrolment_with_no_usable_photo_stores_nothing_and_says_why_for_each(
         "group.jpg: 6 usable faces; enrolment needs exactly one"
     )
     assert terminal.gallery.size() == 0
+
+
+def test_the_identifier_compares_in_the_model_the_face_stage_embeds_with(terminal: Terminal) -> None:
+    from terminal.app import EMBEDDER_ENTRIES, embedder_model_id
+
+    model_id = terminal.face_stage.embedder.model_id
+    assert model_id == embedder_model_id(terminal.config)
+    name, digest = model_id.split("@")
+    assert name == EMBEDDER_ENTRIES[terminal.config.models.embedder.type] and len(digest) == 12
