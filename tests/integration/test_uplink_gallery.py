@@ -23,7 +23,7 @@ from terminal.clock import CST
 from terminal.config import DEFAULT_CONFIG, UplinkSection, load
 from terminal.demo_data import face_crop
 from terminal.domain import CertType, Frame
-from terminal.errors import GalleryDeltaError, UnknownPersonError, UplinkRefused
+from terminal.errors import GalleryDeltaError, NotEnrolledForModelError, UnknownPersonError, UplinkRefused
 from terminal.operations import identify_faces
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.context import OpspFiling
@@ -107,7 +107,12 @@ def _vector(seed: int) -> NDArray[np.float32]:
 
 
 def _enrol(
-    url: str, psn_no: str, templates: list[NDArray[np.float32]], model_id: str = MODEL, **benefits: Any
+    url: str,
+    psn_no: str,
+    templates: list[NDArray[np.float32]],
+    model_id: str = MODEL,
+    keep_other_models: bool = True,
+    **benefits: Any,
 ) -> int:
     body = {
         "psn_no": psn_no,
@@ -119,6 +124,7 @@ def _enrol(
         },
         "templates": [wire_template(t, model_id) for t in templates],
         "benefits": benefits,
+        "keep_other_models": keep_other_models,
     }
     with httpx.Client(base_url=url, timeout=5) as client:
         reply = client.post("/admin/gallery/enrol", json=body)
@@ -322,6 +328,38 @@ def test_medpay_sync_pulls_the_gallery_after_delivering_the_outbox(
     assert report.stopped_on == ""
     assert gallery_version(kiosk.db) == version and kiosk.gallery.size() == 1
     assert any(line.startswith(f"gallery version {version}") for line in describe(report, kiosk.db))
+
+
+def test_re_enrolment_for_a_new_model_keeps_the_old_ones_until_the_upstream_drops_them(
+    kiosk: Kiosk, upstream: tuple[Upstream, ServerThread]
+) -> None:
+    _, server = upstream
+    new = "sface@0ba9fbfa01b5"
+    _enrol(server.url, A, [_vector(1)])
+    _enrol(server.url, A, [_vector(2), _vector(3)], new)
+    kiosk.sync()
+    assert len(kiosk.gallery.templates_of(A, MODEL)) == 1
+    assert len(kiosk.gallery.templates_of(A, new)) == 2
+    # Re-enrolling one model replaces that model's templates only.
+    _enrol(server.url, A, [_vector(5)], MODEL)
+    kiosk.sync()
+    assert np.array_equal(kiosk.gallery.templates_of(A, MODEL)[0], _vector(5))
+    assert len(kiosk.gallery.templates_of(A, new)) == 2
+    # The end of the migration: the old model's templates go, on the upstream and at the next sync.
+    _enrol(server.url, A, [_vector(4)], new, keep_other_models=False)
+    kiosk.sync()
+    with pytest.raises(NotEnrolledForModelError):
+        kiosk.gallery.templates_of(A, MODEL)
+    assert [t.tolist() for t in kiosk.gallery.templates_of(A, new)] == [_vector(4).tolist()]
+
+
+def test_the_upstream_refuses_more_templates_of_a_model_than_a_terminal_takes(
+    upstream: tuple[Upstream, ServerThread],
+) -> None:
+    _, server = upstream
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        _enrol(server.url, A, [_vector(i) for i in range(11)])
+    assert info.value.response.status_code == 422
 
 
 # --- identification with real templates (real models) ---------------------------------------------
