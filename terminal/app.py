@@ -79,11 +79,16 @@ def _mtcnn(cfg: DetectorConfig, models_dir: Path, manifest: Manifest, threads: i
 
 def _dlib_resnet(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceEmbedder:
     entry = manifest.entry("dlib_resnet")
-    return DlibResnetEmbedder(create_session(verified_path(models_dir, entry), threads), entry.contract())
+    embedder = DlibResnetEmbedder(create_session(verified_path(models_dir, entry), threads), entry.contract())
+    embedder.model_id = entry.template_model_id()
+    return embedder
 
 
 def _sface(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceEmbedder:
-    return SFaceEmbedder(create_session(verified_path(models_dir, manifest.entry("sface")), threads))
+    entry = manifest.entry("sface")
+    embedder = SFaceEmbedder(create_session(verified_path(models_dir, entry), threads))
+    embedder.model_id = entry.template_model_id()
+    return embedder
 
 
 def _scrfd(cfg: DetectorConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceDetector:
@@ -110,6 +115,14 @@ EMBEDDER_METRICS: dict[str, Metric] = {
     "sface": SFaceEmbedder.metric,
     "arcface": ArcFaceEmbedder.metric,
 }
+# Each embedder type's manifest entry, whose template_model_id() tags the templates it makes.
+EMBEDDER_ENTRIES: dict[str, str] = {"dlib_resnet": "dlib_resnet", "sface": "sface"}
+
+
+def embedder_model_id(config: TerminalConfig) -> str:
+    """The model id the configured embedder stamps on templates, from the manifest (loads no model)."""
+    entry = load_manifest(config.models_dir()).entry(EMBEDDER_ENTRIES[config.models.embedder.type])
+    return entry.template_model_id()
 
 
 def build_face_stage(config: TerminalConfig) -> FaceStage:
@@ -262,7 +275,10 @@ class Terminal:
         """1:1 and 1:N matching over the gallery."""
         identity = self.config.identity
         metric = EMBEDDER_METRICS[self.config.models.embedder.type]
-        return Identifier(self.gallery, identity.threshold, identity.max_gallery_for_1n, metric)
+        return Identifier(
+            self.gallery, identity.threshold, identity.max_gallery_for_1n, metric,
+            model_id=embedder_model_id(self.config),
+        )  # fmt: skip
 
     @cached_property
     def policies(self) -> PolicyShelf:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -73,13 +74,23 @@ def demo_faces(terminal: Terminal) -> list[tuple[float, float, float, float]]:
     return [(o.box.x1, o.box.y1, o.box.x2, o.box.y2) for o in faces]
 
 
-def seed_demo(terminal: Terminal) -> list[Person]:
-    """Enrol DEMO_PEOPLE from t1.jpg with recorded consent and link the simulators' QR token and card."""
+def seed_demo(terminal: Terminal, more_photos: Mapping[str, Sequence[Path]] | None = None) -> list[Person]:
+    """Enrol DEMO_PEOPLE from t1.jpg with recorded consent and link the simulators' QR token and card.
+
+    more_photos: further photos per psn_no, each enrolled as another template beside the t1.jpg crop.
+    """
     group = load_image(insightface_image("t1.jpg"))
+    extra = more_photos or {}
     enrolled = []
     for person, box in zip(DEMO_PEOPLE, demo_faces(terminal), strict=False):
-        frame = Frame(face_crop(group, box, 0.6), "t1.jpg", terminal.clock.now())
-        enrolled.append(enroll_person(terminal, frame, person, CONSENT, "刷脸结算", "demo-seed"))
+        frames = [Frame(face_crop(group, box, 0.6), "t1.jpg", terminal.clock.now())]
+        frames += [
+            Frame(load_image(path), str(path), terminal.clock.now()) for path in extra.get(person.psn_no, ())
+        ]
+        done = enroll_person(terminal, frames, person, CONSENT, "刷脸结算", "demo-seed")
+        for source, reason in done.refused:
+            log.warning("demo: %s not enrolled from %s: %s", person.psn_no, source, reason)
+        enrolled.append(done.person)
     link_demo_credentials(terminal)
     log.info("demo: enrolled %d people from t1.jpg", len(enrolled))
     return enrolled

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.probe import DEVICE_KINDS, DEVICE_NAMES, ProbeResult, ProbeStatus, probe_device
-from terminal.app import Terminal
+from terminal.app import Terminal, embedder_model_id
 from terminal.config import TerminalConfig
 from terminal.errors import TerminalError
 from terminal.store import audit
 from terminal.store.gallery import enrolled_count, gallery_version, last_gallery_sync
-from terminal.store.keys import read_key
+from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.outbox import OutboxStore
+from terminal.store.templates import model_coverage, unreadable_templates
 from terminal.uplink.registration import saved_registration
 from terminal.uplink.signing import KEY_FILE, public_key_b64, terminal_key
 from terminal.vision.images import load_image
@@ -61,6 +62,7 @@ def run_checks(terminal: Terminal) -> list[Check]:
         _run("catalogue", lambda: f"{len(terminal.catalog.items)} items", "check settlement.catalog"),
         upstream_check(terminal),
         gallery_check(terminal),
+        templates_check(terminal),
         _run(
             "liveness",
             lambda: _liveness(terminal),
@@ -142,6 +144,45 @@ def gallery_check(terminal: Terminal) -> Check:
     if age > timedelta(hours=uplink.offline_max_age_h):
         limit = f"more than offline_max_age_h = {uplink.offline_max_age_h} h"
         return Check(name, False, f"{detail}, {limit}", sync)
+    return Check(name, True, detail)
+
+
+REENROL_FIX = (
+    "re-enrol them for the running model: `medpay enroll --person-id P --image PHOTO [--image PHOTO …]` "
+    "for people enrolled here, at the upstream's enrolment desk (then `medpay sync`) for synced ones; "
+    "until then they pay by QR code, card or ID (docs/identity.md, Changing the embedder)"
+)
+
+
+def templates_check(terminal: Terminal) -> Check:
+    """Enrolled people the running embedder's model can recognise, those it cannot, and sealed rows intact."""
+    name = "templates"
+    try:
+        model_id = embedder_model_id(terminal.config)
+        coverage = model_coverage(terminal.db, model_id)
+    except TerminalError as exc:
+        return Check(name, False, str(exc), "run `medpay-provision models`")
+    detail = f"model {model_id}: {coverage.enrolled} people enrolled"
+    try:
+        cipher = TemplateCipher(read_key(terminal.data_dir))
+    except TerminalError:
+        cipher = None  # the template key check says why; the counts above need no key
+    broken = unreadable_templates(terminal.db, cipher) if cipher is not None else []
+    if broken:
+        return Check(
+            name,
+            False,
+            f"{detail}; {len(broken)} templates fail authentication: {', '.join(broken[:3])}",
+            "the rows were altered or the key is not this database's: restore the data folder from backup",
+        )
+    if coverage.without:
+        others = ", ".join(f"{model} {count}" for model, count in coverage.other_models.items())
+        return Check(
+            name,
+            False,
+            f"{detail}; {coverage.without} enrolled people have no template for it (other models: {others})",
+            REENROL_FIX,
+        )
     return Check(name, True, detail)
 
 

@@ -14,6 +14,7 @@ TerminalError
 ├── IdentityError
 │   ├── ConsentError             no recorded consent for face data
 │   ├── UnknownPersonError       the claimed or requested person is not enrolled
+│   │   └── NotEnrolledForModelError the person's templates are all from another embedder: re-enrol
 │   └── AttemptsExhaustedError   too many failed face attempts in this session
 ├── SessionStateError            an action the checkout session's current step does not allow
 ├── SettlementError
@@ -25,6 +26,7 @@ TerminalError
 │   └── OfflineLimitError        upstream unreachable and the offline limits are used up; nothing charged
 ├── StoreError
 │   ├── KeyFileError             template key missing, unreadable or too open
+│   ├── TemplateIntegrityError   a stored template fails authentication (altered, relabelled, wrong key)
 │   └── DuplicateSettlementError the same bill was already settled
 ├── DeviceError
 │   └── FrameError               a garbled serial frame
@@ -185,6 +187,17 @@ class UnknownPersonError(IdentityError):
     message_en = "This terminal does not know you; use the QR code, card or ID, or go to the counter."
 
 
+class NotEnrolledForModelError(UnknownPersonError):
+    """The person has face templates, but none made by the running embedder (it was changed)."""
+
+    code = "PERSON_NOT_ENROLLED_FOR_MODEL"
+    message_zh = "本终端刷脸模型已更新，您需重新采集人脸；现请改用医保码、社保卡或身份证。"
+    message_en = (
+        "This terminal's face model changed and your face must be enrolled again; use the QR code, card "
+        "or ID now."
+    )
+
+
 class AttemptsExhaustedError(IdentityError):
     """Too many failed face attempts; offer QR, card or ID instead."""
 
@@ -303,6 +316,17 @@ class KeyFileError(StoreError):
     message_en = (
         "The face-data key is missing or too open, so face payment is off; a technician runs "
         "medpay-provision init or fixes its permissions."
+    )
+
+
+class TemplateIntegrityError(StoreError):
+    """A stored face template fails authentication: altered, moved, relabelled, or the key is wrong."""
+
+    code = "TEMPLATE_INTEGRITY"
+    message_zh = "终端人脸数据校验失败，刷脸已停用；请到人工窗口办理，技术人员请运行 medpay doctor。"
+    message_en = (
+        "The terminal's face data failed its integrity check, so face payment is off; please go to the "
+        "counter. Technicians: run medpay doctor."
     )
 
 

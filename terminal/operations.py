@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -9,7 +10,7 @@ from typing import Any
 
 from terminal.app import Terminal
 from terminal.domain import Consent, FaceObservation, Frame, Match, NoMatch, Person
-from terminal.errors import ConsentError, FaceError, UnknownPersonError
+from terminal.errors import ConsentError, FaceError, FaceQualityError, UnknownPersonError
 
 
 @dataclass(frozen=True)
@@ -29,20 +30,51 @@ class FaceResult:
         }
 
 
+# Photos per enrolment: each usable one is a stored template, and a person scores by their best template,
+# so every extra photo adds its own chance of an impostor match (docs/identity.md).
+MAX_ENROL_PHOTOS = 10
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """What an enrolment stored: whose, by which model, from which photos, and the photos refused and why."""
+
+    person: Person
+    model_id: str
+    used: tuple[str, ...]
+    refused: tuple[tuple[str, str], ...]
+
+
 def enroll_person(
     terminal: Terminal,
-    frame: Frame,
+    frames: Sequence[Frame],
     person: Person,
     consent_text: str,
     purpose: str,
     operator: str,
-) -> Person:
-    """Enrol the single usable face in a frame for a person who gave separate consent."""
+) -> Enrolled:
+    """Enrol a person who gave separate consent: one template per photo holding exactly one usable face.
+
+    FaceError, with every photo and its reason, when no photo can be used; nothing is stored then.
+    """
     if not consent_text.strip():
         raise ConsentError("face enrolment needs the person's separate consent text")
-    observations = terminal.face_stage.observe(frame)
-    if len(observations) != 1:
-        raise FaceError(f"enrolment needs exactly one usable face in the image, found {len(observations)}")
+    if not 1 <= len(frames) <= MAX_ENROL_PHOTOS:
+        raise FaceError(f"enrolment takes 1 to {MAX_ENROL_PHOTOS} photos, got {len(frames)}")
+    templates, used, refused = [], [], []
+    for frame in frames:
+        observations, reasons = terminal.face_stage.observe_with_reasons(frame)
+        if len(observations) == 1:
+            templates.append(observations[0].template)
+            used.append(frame.source)
+        elif observations:
+            refused.append((frame.source, f"{len(observations)} usable faces; enrolment needs exactly one"))
+        else:
+            why = "; ".join(reasons) if reasons else "no face found"
+            refused.append((frame.source, f"no usable face ({why})"))
+    if not templates:
+        detail = "; ".join(f"{source}: {reason}" for source, reason in refused)
+        raise FaceQualityError(f"no photo can be enrolled: {detail}")
     consent = Consent(
         psn_no=person.psn_no,
         granted_at=terminal.clock.now(),
@@ -50,8 +82,9 @@ def enroll_person(
         operator=operator,
         text=consent_text,
     )
-    terminal.gallery.enroll(person, consent, [observations[0].template])
-    return person
+    model_id = terminal.face_stage.embedder.model_id
+    terminal.gallery.enroll(person, consent, templates, model_id)
+    return Enrolled(person, model_id, tuple(used), tuple(refused))
 
 
 def known_or_new_person(

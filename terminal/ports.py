@@ -71,6 +71,9 @@ class FaceEmbedder(Protocol):
     # the five landmark positions, in chip pixels, the chip is aligned to (the model's training template)
     template: NDArray[np.float64]
     metric: Metric
+    # which model made its templates (the manifest entry's template_model_id(), set by the composition
+    # root): templates of different models are never compared
+    model_id: str
 
     def embed(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
         """Map N RGB chips (N×S×S×3 uint8) to N×D float32 templates."""
@@ -90,16 +93,18 @@ class LivenessCheck(Protocol):
 class Gallery(Protocol):
     """Enrolled, consenting people and their templates (decrypted only in memory)."""
 
-    def enroll(self, person: Person, consent: Consent, templates: Sequence[NDArray[np.float32]]) -> None:
-        """Store a person with consent and templates, encrypted at rest."""
+    def enroll(
+        self, person: Person, consent: Consent, templates: Sequence[NDArray[np.float32]], model_id: str
+    ) -> None:
+        """Store a person with consent and the templates model_id made, encrypted at rest."""
         ...
 
-    def templates_of(self, psn_no: str) -> list[NDArray[np.float32]]:
-        """Templates of one person; UnknownPersonError when not enrolled."""
+    def templates_of(self, psn_no: str, model_id: str) -> list[NDArray[np.float32]]:
+        """One person's templates of model_id; UnknownPersonError (NotEnrolledForModelError) when none."""
         ...
 
-    def all_templates(self) -> tuple[list[str], NDArray[np.float32]]:
-        """Every template with its owner, as (owners, N×D matrix)."""
+    def all_templates(self, model_id: str) -> tuple[list[str], NDArray[np.float32]]:
+        """Every template of model_id with its owner, as (owners, N×D matrix)."""
         ...
 
     def person(self, psn_no: str) -> Person:

@@ -9,7 +9,7 @@ from typing import Any
 
 from devkit.upstream.people import person_from_json, person_json
 from devkit.upstream.replies import Refusal, ok
-from devkit.upstream.state import Upstream
+from devkit.upstream.state import Upstream, stored_templates
 from terminal.clock import CST
 from terminal.settlement.signing import sign_bundle
 from terminal.uplink.gallery import DELTA_KIND, TEMPLATE_FORMAT
@@ -46,7 +46,7 @@ def gallery_delta(upstream: Upstream, env: Envelope) -> dict[str, Any]:
                     "person": person,
                     "benefits": json.loads(r["benefits"]),
                     "consent": json.loads(r["consent"]),
-                    "templates": json.loads(r["templates"]),
+                    "templates": stored_templates(r["templates"]),
                 }
             )
         elif since > 0:
@@ -54,7 +54,8 @@ def gallery_delta(upstream: Upstream, env: Envelope) -> dict[str, Any]:
             removals.append({"psn_no": r["psn_no"], "reason": r["state"]})
     faults = upstream.faults
     if faults.gallery_malformed and upserts:
-        upserts[0]["templates"] = [upserts[0]["templates"][0][:12]]
+        first = upserts[0]["templates"][0]
+        upserts[0]["templates"] = [{**first, "vector": first["vector"][:12]}]
     delta = {
         "kind": DELTA_KIND,
         "fixmedins_code": env.fixmedins_code,

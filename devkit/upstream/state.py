@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -24,7 +25,15 @@ from terminal.settlement import Catalog, load_catalog
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.shelf import PolicyShelf, load_shelf
 from terminal.settlement.signing import TrustedKey, TrustedKeys, generate_signing_key, key_id
-from terminal.uplink.gallery import GalleryRemoval, WireBenefits, WireConsent, template_from_wire
+from terminal.store.templates import PRE_TAGGING_MODEL_ID
+from terminal.uplink.gallery import (
+    MAX_MODELS,
+    MAX_TEMPLATES,
+    GalleryRemoval,
+    WireBenefits,
+    WireConsent,
+    WireTemplate,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS terminals (
@@ -62,8 +71,13 @@ class Enrolment(BaseModel):
 
     psn_no: str = Field(min_length=1, description="person number, registered with /admin/persons")
     consent: WireConsent = Field(description="the consent record")
-    templates: list[str] = Field(min_length=1, description="base64 little-endian float32 × 128 each")
+    templates: list[WireTemplate] = Field(min_length=1, description="{model_id, vector} each")
     benefits: WireBenefits = Field(default=WireBenefits(), description="insurance status, 门特, assistance")
+    keep_other_models: bool = Field(
+        default=True,
+        description="keep the person's templates of models this request does not carry (re-enrolment "
+        "for a new embedder); false drops them (the end of a migration)",
+    )
 
 
 class Upstream:
@@ -140,14 +154,24 @@ class Upstream:
         return TrustedKeys(keys=(entry,))
 
     def enrol(self, enrolment: Enrolment) -> int:
-        """Add or replace a consenting person's face enrolment; the gallery version it is at."""
-        for text in enrolment.templates:
-            template_from_wire(text)  # ValueError before anything is stored
+        """Add or replace a consenting person's face enrolment; the gallery version it is at.
+
+        The templates replace the person's templates of the models they name; those of other models
+        are kept unless keep_other_models is false (docs/identity.md, "Changing the embedder").
+        """
+        sent = [t.model_dump() for t in enrolment.templates]
         with self.transaction() as conn:
             if conn.execute("SELECT 1 FROM persons WHERE psn_no = ?", [enrolment.psn_no]).fetchone() is None:
                 raise ValueError(
                     f"person {enrolment.psn_no} is not known; add them with /admin/persons first"
                 )
+            held = conn.execute(
+                "SELECT templates FROM enrolments WHERE psn_no = ? AND state = 'enrolled'", [enrolment.psn_no]
+            ).fetchone()
+            if held is not None and enrolment.keep_other_models:
+                models = {t["model_id"] for t in sent}
+                sent = [t for t in stored_templates(held["templates"]) if t["model_id"] not in models] + sent
+            _check_counts(enrolment.psn_no, sent)
             version = self.next_value(conn, "gallery_version")
             conn.execute(
                 "INSERT OR REPLACE INTO enrolments (psn_no, state, version, consent, templates, benefits)"
@@ -156,7 +180,7 @@ class Upstream:
                     enrolment.psn_no,
                     version,
                     enrolment.consent.model_dump_json(),
-                    json.dumps(enrolment.templates),
+                    json.dumps(sent),
                     enrolment.benefits.model_dump_json(),
                 ],
             )
@@ -195,6 +219,24 @@ class Upstream:
                 return False
             setattr(self.faults, name, left - 1)
             return True
+
+
+def stored_templates(column: str) -> list[dict[str, str]]:
+    """An enrolment's templates as {model_id, vector}; bare strings (rows from before tagging) are dlib's."""
+    return [
+        {"model_id": PRE_TAGGING_MODEL_ID, "vector": t} if isinstance(t, str) else dict(t)
+        for t in json.loads(column)
+    ]
+
+
+def _check_counts(psn_no: str, templates: Sequence[Mapping[str, str]]) -> None:
+    """What a terminal accepts per person (terminal/uplink/gallery.py), refused here before it is stored."""
+    per_model = Counter(t["model_id"] for t in templates)
+    if len(per_model) > MAX_MODELS or max(per_model.values()) > MAX_TEMPLATES:
+        raise ValueError(
+            f"person {psn_no} would hold {dict(per_model)} templates: at most {MAX_TEMPLATES} per model "
+            f"and {MAX_MODELS} models"
+        )
 
 
 def gallery_signing_key(path: Path) -> bytes:

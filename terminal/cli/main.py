@@ -43,17 +43,24 @@ def cmd_config_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    """Enrol a consenting person's face."""
+    """Enrol a consenting person's face from one or more photos (one template per usable photo)."""
     terminal = _terminal(args)
     try:
         person = known_or_new_person(
             terminal, args.person_id, args.name, args.certno, args.insutype, args.psn_type
         )
-        frame = frame_from_file(args.image, terminal.clock)
-        enroll_person(terminal, frame, person, args.consent, "face checkout at this terminal", args.operator)
+        frames = [frame_from_file(path, terminal.clock) for path in args.image]
+        done = enroll_person(
+            terminal, frames, person, args.consent, "face checkout at this terminal", args.operator
+        )
     finally:
         terminal.close()
-    sys.stdout.write(f"enrolled {person.psn_no} ({person.psn_name}) with recorded consent\n")
+    for source, reason in done.refused:
+        sys.stdout.write(f"not used: {source}: {reason}\n")
+    sys.stdout.write(
+        f"enrolled {person.psn_no} ({person.psn_name}) with recorded consent: {len(done.used)} template(s)"
+        f" of model {done.model_id}\n"
+    )
     return 0
 
 
@@ -242,7 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     enroll = add("enroll", cmd_enroll, "enrol a consenting person's face")
     enroll.add_argument("--person-id", required=True, help="psn_no")
-    enroll.add_argument("--image", type=Path, required=True)
+    enroll.add_argument(
+        "--image",
+        type=Path,
+        required=True,
+        action="append",
+        help="a photo of the person alone; repeat for several (each usable one is a template)",
+    )
     enroll.add_argument("--consent", required=True, help="the consent text the person agreed to")
     enroll.add_argument("--name", help="psn_name (required for a person new to this terminal)")
     enroll.add_argument("--certno", help="resident ID number (required for a new person)")

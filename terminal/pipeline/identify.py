@@ -27,12 +27,21 @@ class Identifier:
 
     The threshold is in the embedder's metric: a largest distance (euclidean) or a smallest
     similarity (cosine). Match.distance / NoMatch.best_distance carry the raw score in that metric.
+    Only templates of model_id (the running embedder's) are compared; a person is scored by their
+    best template.
     """
 
     def __init__(
-        self, gallery: Gallery, threshold: float, max_gallery_for_1n: int, metric: Metric = "euclidean"
+        self,
+        gallery: Gallery,
+        threshold: float,
+        max_gallery_for_1n: int,
+        metric: Metric = "euclidean",
+        *,
+        model_id: str,
     ) -> None:
         self._gallery = gallery
+        self._model_id = model_id
         self._threshold = threshold
         self._max_gallery = max_gallery_for_1n
         self._metric: Metric = metric
@@ -43,7 +52,7 @@ class Identifier:
 
     def verify(self, observation: FaceObservation, psn_no: str) -> Match | NoMatch:
         """1:1 — is this face the claimed person? (UnknownPersonError when they have no enrolment)."""
-        templates = np.stack(self._gallery.templates_of(psn_no))
+        templates = np.stack(self._gallery.templates_of(psn_no, self._model_id))
         best = self._best(observation.template, templates)
         if accepts(best, self._threshold, self._metric):
             return Match(psn_no=psn_no, method="face-1:1", distance=best)
@@ -51,7 +60,7 @@ class Identifier:
 
     def identify(self, observation: FaceObservation) -> Match | NoMatch:
         """1:N — the one enrolled person this face matches, if exactly one person is within threshold."""
-        owners, matrix = self._gallery.all_templates()
+        owners, matrix = self._gallery.all_templates(self._model_id)
         if len(set(owners)) > self._max_gallery:
             raise IdentityError("gallery too large for 1:N matching; ask for a second factor or a credential")
         values = scores(observation.template, matrix, self._metric)
@@ -129,8 +138,10 @@ def identify_frames(
     except FaceError as exc:
         outcome = NoMatch(method="face-1:1" if claim_psn_no else "face-1:N")
         log.info("live attempt's frames have no usable face: %s", exc)
-    except UnknownPersonError:
+    except UnknownPersonError as exc:
+        # e.g. NotEnrolledForModelError: the technician reads why in the log, the patient sees a no-match.
         outcome = NoMatch(method="face-1:1")
+        log.warning("1:1 refused: %s", exc)
     return outcome, detected
 
 

@@ -194,6 +194,34 @@ MIGRATIONS: Sequence[tuple[str, Step]] = (
     ),
     # The receipt and HIS-notice journals, until now files of their own, with their rows imported.
     ("0008_receipt_and_notice_journals", move_journals_in),
+    # Templates tagged with the embedder model that made them (docs/identity.md, "Changing the embedder").
+    # Every row stored so far came from the dlib ResNet, the only embedder until then: tagged with its
+    # model id and marked as sealed to the owner alone (sealed_with 1), the form they were written in.
+    # New rows are sealed to owner and model (2). Rebuilt rather than altered so that model_id has no
+    # default: a row that does not say which model made it cannot be written.
+    (
+        "0009_templates_model_id",
+        """
+        CREATE TABLE templates_tagged (
+            id INTEGER PRIMARY KEY,
+            psn_no TEXT NOT NULL REFERENCES persons(psn_no),
+            consent_id INTEGER NOT NULL REFERENCES consents(id),
+            model_id TEXT NOT NULL,
+            sealed_with INTEGER NOT NULL CHECK (sealed_with IN (1, 2)),
+            nonce BLOB NOT NULL,
+            ciphertext BLOB NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        INSERT INTO templates_tagged
+            (id, psn_no, consent_id, model_id, sealed_with, nonce, ciphertext, created_at)
+            SELECT id, psn_no, consent_id, 'dlib_resnet@e0b69024dfe5', 1, nonce, ciphertext, created_at
+            FROM templates;
+        DROP TABLE templates;
+        ALTER TABLE templates_tagged RENAME TO templates;
+        CREATE INDEX templates_psn ON templates(psn_no);
+        CREATE INDEX templates_model ON templates(model_id, psn_no);
+        """,
+    ),
 )
 
 

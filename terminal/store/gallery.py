@@ -15,14 +15,25 @@ import sqlite_utils
 from numpy.typing import NDArray
 
 from terminal.domain import CertType, Consent, IdentityClaim, Person
-from terminal.errors import ConsentError, GalleryDeltaError, IdentityError, StoreError, UnknownPersonError
+from terminal.errors import (
+    ConsentError,
+    GalleryDeltaError,
+    IdentityError,
+    NotEnrolledForModelError,
+    StoreError,
+    UnknownPersonError,
+)
 from terminal.ports import Clock
 from terminal.settlement.context import OpspFiling, PersonBenefits
 from terminal.store import audit
 from terminal.store.db import immediate
 from terminal.store.keys import TemplateCipher
-
-TEMPLATE_DTYPE = np.dtype("<f4")
+from terminal.store.templates import (
+    CONSENTED_TEMPLATES,
+    StoredTemplate,
+    insert_templates,
+    open_template,
+)
 
 # counters rows a gallery sync writes (apply_delta): the version the local gallery holds,
 # and when the last delta was applied (epoch s); the offline limits read the latter through last_synced.
@@ -35,11 +46,15 @@ RemovalReason = Literal["consent_withdrawn", "not_insured"]
 
 @dataclass(frozen=True)
 class Enrolment:
-    """One consenting person exactly as a gallery delta brings them: record, consent, templates, benefits."""
+    """One consenting person exactly as a gallery delta brings them: record, consent, templates, benefits.
+
+    The templates may come from several models (an upstream migrating to another embedder holds both);
+    all are kept, tagged, and each terminal compares only those of the model it runs.
+    """
 
     person: Person
     consent: Consent
-    templates: Sequence[NDArray[np.float32]]
+    templates: Sequence[StoredTemplate]
     benefits: PersonBenefits
 
 
@@ -80,26 +95,29 @@ class SqliteGallery:
             [cert_type.value, cert_no, psn_no],
         )
 
-    def enroll(self, person: Person, consent: Consent, templates: Sequence[NDArray[np.float32]]) -> None:
-        """Store a person, the consent record and the templates in one transaction."""
-        _check_enrolment(person, consent, templates)
+    def enroll(
+        self, person: Person, consent: Consent, templates: Sequence[NDArray[np.float32]], model_id: str
+    ) -> None:
+        """Store a person, the consent record and the templates model_id made, in one transaction."""
+        tagged = [StoredTemplate(model_id, vector) for vector in templates]
+        _check_enrolment(person, consent, tagged)
         with self._db.atomic():
             self.upsert_person(person)
-            self._add_templates(person.psn_no, self._insert_consent(consent), templates)
+            self._add_templates(person.psn_no, self._insert_consent(consent), tagged)
             audit.append(
                 self._db,
                 self._clock.now(),
                 consent.operator,
                 "enroll",
                 person.psn_no,
-                {"templates": len(templates), "purpose": consent.purpose},
+                {"templates": len(templates), "purpose": consent.purpose, "model": model_id},
             )
 
     def replace_enrolment(
         self,
         person: Person,
         consent: Consent,
-        templates: Sequence[NDArray[np.float32]],
+        templates: Sequence[StoredTemplate],
         benefits: PersonBenefits,
         actor: str,
     ) -> None:
@@ -131,7 +149,12 @@ class SqliteGallery:
                 actor,
                 "enroll",
                 person.psn_no,
-                {"templates": len(templates), "purpose": consent.purpose, "consent_by": consent.operator},
+                {
+                    "templates": len(templates),
+                    "purpose": consent.purpose,
+                    "consent_by": consent.operator,
+                    "models": _per_model(templates),
+                },
             )
 
     def withdraw_consent(self, psn_no: str, operator: str) -> int:
@@ -217,28 +240,40 @@ class SqliteGallery:
         """When a gallery delta was last applied (UTC), None if never."""
         return last_gallery_sync(self._db)
 
-    def templates_of(self, psn_no: str) -> list[NDArray[np.float32]]:
-        """Decrypted templates of one consenting person; UnknownPersonError when there are none."""
-        rows = list(self._db.query(_CONSENTED_TEMPLATES + " AND t.psn_no = ?", [psn_no]))
+    def templates_of(self, psn_no: str, model_id: str) -> list[NDArray[np.float32]]:
+        """Decrypted templates model_id made of one consenting person.
+
+        UnknownPersonError when the person has none at all; NotEnrolledForModelError when all of theirs
+        come from other models (the embedder was changed and they were not re-enrolled).
+        """
+        rows = list(self._db.query(CONSENTED_TEMPLATES + " AND t.psn_no = ?", [psn_no]))
         if not rows:
             raise UnknownPersonError(f"no consenting face enrolment for person {psn_no}")
-        return [self._decrypt(row) for row in rows]
+        mine = [row for row in rows if row["model_id"] == model_id]
+        if not mine:
+            others = ", ".join(sorted({row["model_id"] for row in rows}))
+            raise NotEnrolledForModelError(
+                f"person {psn_no} is not enrolled for model {model_id} (templates of {others} only): "
+                "re-enrol them (docs/identity.md, Changing the embedder)"
+            )
+        return [open_template(self._cipher, row) for row in mine]
 
-    def all_templates(self) -> tuple[list[str], NDArray[np.float32]]:
-        """All consenting people's templates as (owners, N×D matrix)."""
+    def all_templates(self, model_id: str) -> tuple[list[str], NDArray[np.float32]]:
+        """All consenting people's templates model_id made, as (owners, N×D matrix); others never."""
         owners: list[str] = []
         vectors: list[NDArray[np.float32]] = []
-        for row in self._db.query(_CONSENTED_TEMPLATES):
+        for row in self._db.query(CONSENTED_TEMPLATES + " AND t.model_id = ? ORDER BY t.id", [model_id]):
             owners.append(row["psn_no"])
-            vectors.append(self._decrypt(row))
+            vectors.append(open_template(self._cipher, row))
         if not vectors:
-            return owners, np.zeros((0, 128), dtype=np.float32)
+            return owners, np.zeros((0, 0), dtype=np.float32)
+        if len({vector.shape for vector in vectors}) != 1:
+            raise StoreError(f"templates of model {model_id} differ in length; the gallery is inconsistent")
         return owners, np.stack(vectors)
 
     def size(self) -> int:
-        """How many people have consenting face enrolments."""
-        rows = list(self._db.query("SELECT COUNT(DISTINCT t.psn_no) AS n FROM " + _CONSENTED_JOIN))
-        return int(rows[0]["n"])
+        """How many people have consenting face enrolments (of any model)."""
+        return enrolled_count(self._db, consenting_only=True)
 
     def person(self, psn_no: str) -> Person:
         """One person's record; UnknownPersonError when absent."""
@@ -280,20 +315,8 @@ class SqliteGallery:
         )
         return int(cursor.lastrowid or 0)
 
-    def _add_templates(self, psn_no: str, consent_id: int, templates: Sequence[NDArray[np.float32]]) -> None:
-        now = self._clock.now().isoformat()
-        for template in templates:
-            blob = np.ascontiguousarray(template, dtype=TEMPLATE_DTYPE).tobytes()
-            nonce, ciphertext = self._cipher.seal(psn_no, blob)
-            self._db.execute(
-                "INSERT INTO templates (psn_no, consent_id, nonce, ciphertext, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [psn_no, consent_id, nonce, ciphertext, now],
-            )
-
-    def _decrypt(self, row: dict[str, Any]) -> NDArray[np.float32]:
-        plain = self._cipher.open(row["psn_no"], row["nonce"], row["ciphertext"])
-        return np.frombuffer(plain, dtype=TEMPLATE_DTYPE).astype(np.float32)
+    def _add_templates(self, psn_no: str, consent_id: int, templates: Sequence[StoredTemplate]) -> None:
+        insert_templates(self._db, self._cipher, psn_no, consent_id, templates, self._clock.now().isoformat())
 
 
 def gallery_version(db: sqlite_utils.Database) -> int:
@@ -308,22 +331,34 @@ def last_gallery_sync(db: sqlite_utils.Database, tz: tzinfo = UTC) -> datetime |
     return datetime.fromtimestamp(int(rows[0]["value"]), tz=tz) if rows else None
 
 
-def enrolled_count(db: sqlite_utils.Database) -> int:
+def enrolled_count(db: sqlite_utils.Database, consenting_only: bool = False) -> int:
     """People with templates stored, counted without the template key (so doctor needs no key for it)."""
-    return int(next(iter(db.query("SELECT COUNT(DISTINCT psn_no) AS n FROM templates")))["n"])
+    if consenting_only:
+        sql = "SELECT COUNT(DISTINCT t.psn_no) AS n FROM " + _CONSENTED_JOIN
+    else:
+        sql = "SELECT COUNT(DISTINCT psn_no) AS n FROM templates"
+    return int(next(iter(db.query(sql)))["n"])
 
 
 _CONSENTED_JOIN = "templates t JOIN consents c ON c.id = t.consent_id WHERE c.withdrawn_at IS NULL"
-_CONSENTED_TEMPLATES = "SELECT t.psn_no, t.nonce, t.ciphertext FROM " + _CONSENTED_JOIN
 
 
-def _check_enrolment(person: Person, consent: Consent, templates: Sequence[NDArray[np.float32]]) -> None:
+def _per_model(templates: Sequence[StoredTemplate]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for template in templates:
+        counts[template.model_id] = counts.get(template.model_id, 0) + 1
+    return counts
+
+
+def _check_enrolment(person: Person, consent: Consent, templates: Sequence[StoredTemplate]) -> None:
     if consent.psn_no != person.psn_no:
         raise ConsentError("the consent record belongs to another person")
     if not consent.text.strip() or not consent.purpose.strip():
         raise ConsentError("consent needs the text shown to the person and the purpose")
     if not templates:
         raise StoreError("enrolment needs at least one template")
+    if any(not template.model_id for template in templates):
+        raise StoreError("every template must name the model that made it")
 
 
 def _benefits_json(benefits: PersonBenefits) -> dict[str, Any]:

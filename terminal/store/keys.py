@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from terminal.errors import KeyFileError, StoreError
+from terminal.errors import KeyFileError, TemplateIntegrityError
 
 KEY_FILE = Path("keys") / "templates.key"
 KEY_BYTES = 32
@@ -73,19 +73,34 @@ def read_key(data_dir: Path) -> bytes:
 
 
 class TemplateCipher:
-    """Seals templates with AES-GCM, binding each to its owner so rows cannot be swapped."""
+    """Seals templates with AES-GCM, binding each to its owner (and model) so rows cannot be swapped."""
 
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
 
-    def seal(self, owner: str, plaintext: bytes) -> tuple[bytes, bytes]:
-        """Encrypt; returns (nonce, ciphertext)."""
+    def seal(self, owner: str, plaintext: bytes, model_id: str | None = None) -> tuple[bytes, bytes]:
+        """Encrypt; returns (nonce, ciphertext). With model_id the row is bound to the model as well."""
         nonce = secrets.token_bytes(NONCE_BYTES)
-        return nonce, self._aead.encrypt(nonce, plaintext, owner.encode())
+        return nonce, self._aead.encrypt(nonce, plaintext, associated_data(owner, model_id))
 
-    def open(self, owner: str, nonce: bytes, ciphertext: bytes) -> bytes:
-        """Decrypt; StoreError when the row was altered, moved to another owner or the key is wrong."""
+    def open(self, owner: str, nonce: bytes, ciphertext: bytes, model_id: str | None = None) -> bytes:
+        """Decrypt; TemplateIntegrityError when the row was altered, moved, relabelled or the key is wrong."""
         try:
-            return self._aead.decrypt(nonce, ciphertext, owner.encode())
+            return self._aead.decrypt(nonce, ciphertext, associated_data(owner, model_id))
         except InvalidTag as exc:
-            raise StoreError(f"a template of {owner} fails authentication (tampered or wrong key)") from exc
+            bound = f"{owner} (model {model_id})" if model_id else owner
+            raise TemplateIntegrityError(
+                f"a template of {bound} fails authentication (tampered, relabelled or wrong key)"
+            ) from exc
+
+
+def associated_data(owner: str, model_id: str | None) -> bytes:
+    """What a template's ciphertext is bound to: the owner, and since tagging the model that made it.
+
+    None gives the form rows had before templates were tagged (owner only), kept readable after the
+    migration (terminal/store/templates.py says which model those rows may claim).
+    """
+    if model_id is None:
+        return owner.encode()
+    # NUL cannot occur in a model id (MODEL_ID_PATTERN), so the split point is unambiguous.
+    return b"template-v2\x00" + owner.encode() + b"\x00" + model_id.encode()

@@ -3,8 +3,10 @@
 A delta is a signed document of the same form as a policy bundle file, {"bundle": {...}, "signature":
 {...}}, verified with the same helpers (terminal/settlement/signing.py) against the trusted keys named
 by `[uplink] gallery_trusted_keys`. Its body lists, since the version the terminal asked from, the
-consenting enrollees to upsert (person data, benefit facts, consent record, templates) and the people
-whose face enrolment must go (consent withdrawn, no longer insured). Anything wrong (signature, shape,
+consenting enrollees to upsert (person data, benefit facts, consent record, templates, each template
+tagged with the id of the embedder model that made it) and the people whose face enrolment must go
+(consent withdrawn, no longer insured). Templates of every model are kept, tagged; the terminal compares
+only those of the model it runs (docs/identity.md, "Changing the embedder"). Anything wrong (signature, shape,
 another terminal's delta, a version the terminal does not hold) raises GalleryDeltaError and changes
 nothing; a good delta, the new version and the sync time commit together (terminal/store/gallery.py).
 """
@@ -30,16 +32,23 @@ from terminal.errors import GalleryDeltaError, PolicyError, UplinkAuthRequired
 from terminal.ports import Clock
 from terminal.settlement.context import OpspFiling, PersonBenefits
 from terminal.settlement.signing import canonical_json, verify_signature
-from terminal.store.gallery import TEMPLATE_DTYPE, Enrolment, SqliteGallery, gallery_version
+from terminal.store.gallery import Enrolment, SqliteGallery, gallery_version
+from terminal.store.templates import PRE_TAGGING_MODEL_ID, TEMPLATE_DTYPE, StoredTemplate
 from terminal.uplink.client import HttpUplink
+from terminal.vision.manifest import MODEL_ID_PATTERN
 
 log = logging.getLogger(__name__)
 
 DELTA_KIND = "gallery_delta"
-# dlib ResNet embeddings are only comparable with each other: the format names the embedder too.
-TEMPLATE_FORMAT = "dlib_resnet_v1/128/f32le"
-TEMPLATE_DIM = 128
-MAX_TEMPLATES = 10  # per person; a gallery entry is a handful of enrolment captures, not a video
+# Each template travels as {model_id, vector}: the vector is little-endian float32, its length the model's.
+TEMPLATE_FORMAT = "model-tagged/f32le"
+# The format before templates were tagged: bare base64 strings, all from the dlib ResNet (128 values).
+# Still read, as templates of PRE_TAGGING_MODEL_ID (the rule migration 0009 applies to stored rows).
+LEGACY_TEMPLATE_FORMAT = "dlib_resnet_v1/128/f32le"
+LEGACY_TEMPLATE_DIM = 128
+MIN_TEMPLATE_DIM, MAX_TEMPLATE_DIM = 64, 2048
+MAX_TEMPLATES = 10  # per person and model; a gallery entry is a handful of enrolment captures, not a video
+MAX_MODELS = 4  # per person: the model in use and those an upstream migrates from or to
 
 
 class _Wire(BaseModel):
@@ -126,28 +135,55 @@ class WireConsent(_Wire):
     text: str = Field(min_length=1, max_length=4000, description="the text shown to the person")
 
 
+class WireTemplate(_Wire):
+    """One template and the embedder model that made it."""
+
+    model_id: str = Field(pattern=MODEL_ID_PATTERN, description="the model's id (manifest: name@sha256[:12])")
+    vector: str = Field(description="base64 of the template as little-endian float32")
+
+    @model_validator(mode="after")
+    def _decodes(self) -> WireTemplate:
+        template_from_wire(self.vector)
+        return self
+
+    def stored(self) -> StoredTemplate:
+        """What the store keeps."""
+        return StoredTemplate(self.model_id, template_from_wire(self.vector))
+
+
 class GalleryUpsert(_Wire):
-    """One consenting enrollee: replaces whatever the terminal held for the person."""
+    """One consenting enrollee: replaces whatever the terminal held for the person (all models)."""
 
     psn_no: str = Field(min_length=1, max_length=30, description="person number")
     person: WirePerson = Field(description="person data")
     benefits: WireBenefits = Field(description="benefit facts")
     consent: WireConsent = Field(description="the consent record the templates are kept under")
-    templates: tuple[str, ...] = Field(
-        min_length=1, max_length=MAX_TEMPLATES, description="base64 of 128 little-endian float32 each"
+    templates: tuple[WireTemplate, ...] = Field(
+        min_length=1,
+        max_length=MAX_TEMPLATES * MAX_MODELS,
+        description=f"up to {MAX_TEMPLATES} per model, {MAX_MODELS} models",
     )
 
     @model_validator(mode="after")
     def _consistent(self) -> GalleryUpsert:
         if self.person.psn_no != self.psn_no:
             raise ValueError("person.psn_no differs from psn_no")
-        for text in self.templates:
-            template_from_wire(text)
+        lengths: dict[str, set[int]] = {}
+        for template in self.templates:
+            lengths.setdefault(template.model_id, set()).add(len(template.vector))
+        if len(lengths) > MAX_MODELS:
+            raise ValueError(f"templates of {len(lengths)} models, at most {MAX_MODELS}")
+        for model_id, sizes in lengths.items():
+            count = sum(1 for t in self.templates if t.model_id == model_id)
+            if count > MAX_TEMPLATES:
+                raise ValueError(f"{count} templates of model {model_id}, at most {MAX_TEMPLATES}")
+            if len(sizes) > 1:
+                raise ValueError(f"templates of model {model_id} differ in length")
         return self
 
-    def vectors(self) -> list[NDArray[np.float32]]:
-        """The templates as float32 vectors."""
-        return [template_from_wire(text) for text in self.templates]
+    def stored(self) -> list[StoredTemplate]:
+        """The templates as tagged float32 vectors."""
+        return [template.stored() for template in self.templates]
 
     def enrolment(self) -> Enrolment:
         """What the store keeps for the person."""
@@ -158,7 +194,7 @@ class GalleryUpsert(_Wire):
             operator=self.consent.operator,
             text=self.consent.text,
         )
-        return Enrolment(self.person.to_domain(), consent, self.vectors(), self.benefits.to_domain())
+        return Enrolment(self.person.to_domain(), consent, self.stored(), self.benefits.to_domain())
 
 
 class GalleryRemoval(_Wire):
@@ -177,7 +213,9 @@ class GalleryDelta(_Wire):
     since: int = Field(ge=0, description="the version the terminal asked from")
     version: int = Field(ge=0, description="the version the terminal holds once this is applied")
     issued_at: AwareDatetime = Field(description="when the upstream signed it")
-    template_format: Literal["dlib_resnet_v1/128/f32le"] = Field(description="embedder and encoding")
+    template_format: Literal["model-tagged/f32le"] = Field(
+        description="templates as {model_id, vector}; a legacy delta is converted before it gets here"
+    )
     upserts: tuple[GalleryUpsert, ...] = Field(description="consenting enrollees, new or changed")
     removals: tuple[GalleryRemoval, ...] = Field(description="face enrolments to delete")
 
@@ -202,27 +240,63 @@ class GallerySync:
 
 
 def template_to_wire(template: NDArray[np.float32]) -> str:
-    """Base64 of a 128-d template as little-endian float32 (how templates travel in a delta)."""
+    """Base64 of a template as little-endian float32 (how a template's vector travels in a delta)."""
     vector = np.ascontiguousarray(template, dtype=TEMPLATE_DTYPE)
-    if vector.shape != (TEMPLATE_DIM,):
-        raise ValueError(f"a template has {TEMPLATE_DIM} values, not shape {vector.shape}")
+    if vector.ndim != 1 or not MIN_TEMPLATE_DIM <= vector.shape[0] <= MAX_TEMPLATE_DIM:
+        raise ValueError(
+            f"a template is one row of {MIN_TEMPLATE_DIM}-{MAX_TEMPLATE_DIM} values, not shape {vector.shape}"
+        )
     return base64.b64encode(vector.tobytes()).decode()
 
 
-def template_from_wire(text: str) -> NDArray[np.float32]:
-    """A template from its base64 form; ValueError unless it is 128 finite float32 values."""
+def wire_template(template: NDArray[np.float32], model_id: str) -> dict[str, str]:
+    """A template as an upsert (and the reference upstream's enrol) carries it: {model_id, vector}."""
+    return {"model_id": model_id, "vector": template_to_wire(template)}
+
+
+def template_from_wire(text: str, dim: int | None = None) -> NDArray[np.float32]:
+    """A template from its base64 form; ValueError unless it is finite float32 values of a sane length."""
     try:
         raw = base64.b64decode(text, validate=True)
     except binascii.Error as exc:
         raise ValueError("a template is not base64") from exc
-    if len(raw) != TEMPLATE_DIM * TEMPLATE_DTYPE.itemsize:
+    size = TEMPLATE_DTYPE.itemsize
+    if dim is not None and len(raw) != dim * size:
+        raise ValueError(f"a template has {len(raw)} bytes, expected {dim * size}")
+    if len(raw) % size or not MIN_TEMPLATE_DIM * size <= len(raw) <= MAX_TEMPLATE_DIM * size:
         raise ValueError(
-            f"a template has {len(raw)} bytes, expected {TEMPLATE_DIM * TEMPLATE_DTYPE.itemsize}"
+            f"a template has {len(raw)} bytes, expected {MIN_TEMPLATE_DIM}-{MAX_TEMPLATE_DIM} float32 values"
         )
     vector = np.frombuffer(raw, dtype=TEMPLATE_DTYPE).astype(np.float32)
     if not np.all(np.isfinite(vector)):
         raise ValueError("a template holds NaN or infinity")
     return vector
+
+
+def _tagged(bundle: Any) -> Any:
+    """A legacy (untagged, dlib-only) delta body in the tagged form; any other body as it is.
+
+    Runs after the signature was checked over the body as signed; the strict models then see one form.
+    """
+    if not isinstance(bundle, dict) or bundle.get("template_format") != LEGACY_TEMPLATE_FORMAT:
+        return bundle
+    upserts = bundle.get("upserts")
+    if not isinstance(upserts, list):
+        return bundle
+    converted = []
+    for upsert in upserts:
+        templates = upsert.get("templates") if isinstance(upsert, dict) else None
+        if isinstance(templates, list):
+            if not all(isinstance(t, str) for t in templates):
+                raise ValueError("templates of a legacy delta are bare base64 strings")
+            for text in templates:
+                template_from_wire(text, LEGACY_TEMPLATE_DIM)
+            upsert = {
+                **upsert,
+                "templates": [{"model_id": PRE_TAGGING_MODEL_ID, "vector": t} for t in templates],
+            }
+        converted.append(upsert)
+    return {**bundle, "template_format": TEMPLATE_FORMAT, "upserts": converted}
 
 
 def verify_delta(document: Any, trusted_keys: Mapping[str, bytes]) -> GalleryDelta:
@@ -236,8 +310,12 @@ def verify_delta(document: Any, trusted_keys: Mapping[str, bytes]) -> GalleryDel
     except PolicyError as exc:
         raise GalleryDeltaError(f"refused: {exc}") from exc
     try:
+        body = _tagged(document["bundle"])
+    except ValueError as exc:
+        raise GalleryDeltaError(f"gallery delta is malformed (legacy templates): {exc}") from exc
+    try:
         # Validated from canonical JSON bytes, so strict mode reads dates from their ISO strings.
-        return GalleryDelta.model_validate_json(canonical_json(document["bundle"]))
+        return GalleryDelta.model_validate_json(canonical_json(body))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])

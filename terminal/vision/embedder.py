@@ -64,6 +64,7 @@ class DlibResnetEmbedder:
 
     template: NDArray[np.float64] = DLIB_CHIP_TEMPLATE
     metric: Metric = "euclidean"
+    model_id: str  # set by the composition root from the manifest entry (terminal/app.py)
 
     def __init__(self, session: ort.InferenceSession, graph: GraphSpec) -> None:
         self.chip_size, self.dim = _chip_and_dim(graph)

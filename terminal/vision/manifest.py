@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 from terminal.errors import ModelError, ModelIntegrityError, ModelMissingError
 
 MANIFEST_NAME = "manifest.toml"
+# What a template model id may look like (name@sha256-prefix by default); it travels in gallery deltas.
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,79}$"
 
 
 class _Strict(BaseModel):
@@ -77,12 +79,23 @@ class ModelEntry(_Strict):
         Field(description="an embedder's measured 1:1 operating point in its metric (docs/identity.md)"),
     ] = None
     graph: Annotated[GraphSpec | None, Field(description="what the runtime checks the graph against")] = None
+    model_id: Annotated[
+        str | None,
+        Field(
+            pattern=MODEL_ID_PATTERN,
+            description="an embedder's template model id; default name@sha256[:12] (docs/identity.md)",
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _graph_input_is_the_input(self) -> ModelEntry:
         if self.graph is not None and self.graph.input != self.input.name:
             raise ValueError(f"graph input {self.graph.input!r} differs from input name {self.input.name!r}")
         return self
+
+    def template_model_id(self) -> str:
+        """The id stamped on each template this embedder makes: `model_id`, else name@sha256[:12]."""
+        return self.model_id or f"{self.name}@{self.sha256[:12]}"
 
     def contract(self) -> GraphSpec:
         """The declared graph contract; ModelError when the entry declares none."""

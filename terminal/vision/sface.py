@@ -50,6 +50,7 @@ class SFaceEmbedder:
     dim: int = TEMPLATE_DIM
     template: NDArray[np.float64] = ARCFACE_TEMPLATE
     metric: Metric = "cosine"
+    model_id: str  # set by the composition root from the manifest entry (terminal/app.py)
 
     def __init__(self, session: ort.InferenceSession) -> None:
         _check_io(session)

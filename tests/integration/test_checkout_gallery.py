@@ -28,7 +28,7 @@ from terminal.settlement import FundSafetyError, SettlementResult
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.store.outbox import OutboxStore
 from terminal.uplink.client import HttpUplink
-from terminal.uplink.gallery import sync_gallery, template_to_wire
+from terminal.uplink.gallery import sync_gallery, wire_template
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
 from tests.conftest import FixedClock
@@ -61,7 +61,7 @@ class Kiosk:
                 "operator": "enrol-desk-3",
                 "text": "本人同意在本院自助机上保存并使用本人人脸特征用于医保结算身份核验。",
             },
-            "templates": [template_to_wire(template)],
+            "templates": [wire_template(template, "dlib_resnet@e0b69024dfe5")],
             "benefits": benefits,
         }
         with httpx.Client(base_url=self.upstream_url, timeout=5) as client:

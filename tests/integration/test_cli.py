@@ -98,6 +98,29 @@ def test_enrol_then_identify_prints_the_person(tmp_path: Path, data_dir: Path) -
 
 
 @pytest.mark.usefixtures("require_models")
+def test_enrol_from_several_photos_reports_the_one_it_could_not_use(tmp_path: Path, data_dir: Path) -> None:
+    import cv2
+    import numpy as np
+
+    hanks = str(insightface_image("Tom_Hanks_54745.png"))
+    wall = tmp_path / "wall.png"
+    cv2.imwrite(str(wall), np.full((480, 640, 3), 200, np.uint8))
+    refused = medpay(
+        "enroll", "--person-id", "P100", "--image", str(wall), "--consent", "我同意", "--name", "汤姆",
+        "--certno", "430302196607090011", data_dir=data_dir,
+    )  # fmt: skip
+    _assert_clean_error(refused, f"no photo can be enrolled: {wall}: no usable face", "FACE_QUALITY")
+    enrol = medpay(
+        "enroll", "--person-id", "P100", "--image", hanks, "--image", str(wall), "--consent", "我同意",
+        "--name", "汤姆", "--certno", "430302196607090011", data_dir=data_dir,
+    )  # fmt: skip
+    assert enrol.returncode == 0, enrol.stderr
+    lines = enrol.stdout.splitlines()
+    assert lines[0] == f"not used: {wall}: no usable face (no face found)"
+    assert lines[1].startswith("enrolled P100 (汤姆) with recorded consent: 1 template(s) of model ")
+
+
+@pytest.mark.usefixtures("require_models")
 def test_a_corrupted_model_file_is_refused(tmp_path: Path, data_dir: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()

@@ -17,7 +17,7 @@ from devkit.__main__ import main as devkit_main
 from devkit.sign import DEV_KEY, DEV_PUBLIC, sign_file
 from terminal.errors import GalleryDeltaError
 from terminal.settlement.signing import TrustedKeys, parse_trusted_keys
-from terminal.uplink.gallery import template_to_wire, verify_delta
+from terminal.uplink.gallery import verify_delta, wire_template
 from tests.conftest import REPO
 
 POLICIES = REPO / "config" / "policies"
@@ -121,7 +121,9 @@ def test_keygen_writes_an_owner_only_key_and_trusts_it(tmp_path: Path) -> None:
 
 
 def _delta() -> dict[str, Any]:
-    template = template_to_wire(np.random.default_rng(3).normal(size=128).astype(np.float32))
+    template = wire_template(
+        np.random.default_rng(3).normal(size=128).astype(np.float32), "sface@0ba9fbfa01b5"
+    )
     person = {
         "psn_no": "P1",
         "psn_name": "测试",
@@ -144,7 +146,7 @@ def _delta() -> dict[str, Any]:
         "since": 0,
         "version": 1,
         "issued_at": "2025-06-03T09:00:00+08:00",
-        "template_format": "dlib_resnet_v1/128/f32le",
+        "template_format": "model-tagged/f32le",
         "upserts": [
             {"psn_no": "P1", "person": person, "benefits": {}, "consent": consent, "templates": [template]}
         ],

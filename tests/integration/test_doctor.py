@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 
 from firmware_bridge.simulate import CardSimulator, TcpEndpoint
-from terminal.app import build_terminal
+from terminal.app import build_terminal, embedder_model_id
 from terminal.config import DEFAULT_CONFIG, load
-from terminal.diagnostics import Check, gallery_check, upstream_check
+from terminal.diagnostics import Check, gallery_check, templates_check, upstream_check
+from terminal.domain import Consent
 from terminal.provision.config_file import Answers, write_config
 from terminal.provision.main import provision_init
 from terminal.provision.upstream import gallery_step, register_step
 from terminal.store.keys import key_path
-from terminal.uplink.gallery import template_to_wire
+from terminal.uplink.gallery import wire_template
 from terminal.uplink.signing import KEY_FILE, terminal_key
 from tests.conftest import FixedClock
 from tests.integration.test_cli import medpay
@@ -93,7 +94,9 @@ def registered(tmp_path: Path) -> Iterator[Registered]:
                 "operator": "enrol-desk-3",
                 "text": "本人同意保存并使用本人人脸特征用于医保结算身份核验。",
             },
-            "templates": [template_to_wire(vector / np.linalg.norm(vector))],
+            "templates": [
+                wire_template(vector / np.linalg.norm(vector), embedder_model_id(load(DEFAULT_CONFIG)))
+            ],
         }
         with httpx.Client(base_url=server.url, timeout=5) as client:
             version = int(
@@ -180,3 +183,28 @@ def test_doctor_fails_when_the_gallery_key_file_is_gone(registered: Registered) 
     _, gallery = _upstream_checks(registered.config, registered.data, registered.synced_at)
     assert not gallery.ok and gallery.detail == f"gallery key file {keys} is missing"
     assert "--gallery-keys" in gallery.fix
+
+
+def test_doctor_counts_people_without_a_template_for_the_running_model_and_says_how_to_re_enrol(
+    data_dir: Path,
+) -> None:
+    terminal = build_terminal(load(DEFAULT_CONFIG), data_dir, FixedClock())
+    try:
+        running = embedder_model_id(terminal.config)
+        check = templates_check(terminal)
+        assert check.ok and check.detail == f"model {running}: 0 people enrolled"
+        consent = Consent(PEOPLE[0].psn_no, FixedClock().now(), "刷脸就医", "desk", "同意")
+        terminal.gallery.enroll(PEOPLE[0], consent, [np.ones(128, np.float32)], "retired_model@000000000000")
+        check = templates_check(terminal)
+        assert not check.ok
+        assert check.detail == (
+            f"model {running}: 0 people enrolled; 1 enrolled people have no template for it "
+            "(other models: retired_model@000000000000 1)"
+        )
+        assert "medpay enroll --person-id" in check.fix and "enrolment desk" in check.fix
+        # A row relabelled in SQL to the running model fails authentication, and doctor says so.
+        terminal.db.execute("UPDATE templates SET model_id = ?", [running])
+        check = templates_check(terminal)
+        assert not check.ok and "1 templates fail authentication" in check.detail
+    finally:
+        terminal.close()

@@ -43,7 +43,9 @@ def test_enrolled_person_is_found_in_a_rescaled_relit_probe_and_a_stranger_is_no
     observations = terminal.face_stage.observe(_frame(image, clock))
     boxes = [(o.box.x1, o.box.y1, o.box.x2, o.box.y2) for o in observations]
     for i, box in enumerate(boxes):
-        enroll_person(terminal, _frame(face_crop(image, box, 0.6), clock), _person(i), "同意", "test", "tech")
+        enroll_person(
+            terminal, [_frame(face_crop(image, box, 0.6), clock)], _person(i), "同意", "test", "tech"
+        )
 
     probe = face_crop(image, boxes[2], 1.0)
     probe = cv2.resize(probe, None, fx=1.7, fy=1.7, interpolation=cv2.INTER_CUBIC)
@@ -76,5 +78,58 @@ def test_image_without_a_face_yields_no_observation(terminal: Terminal, clock: F
 def test_enrolment_refuses_an_image_with_several_faces(terminal: Terminal, clock: FixedClock) -> None:
     image = cv2.imread(str(insightface_image("t1.jpg")))
     with pytest.raises(FaceError, match="exactly one"):
-        enroll_person(terminal, _frame(image, clock), _person(9), "同意", "test", "tech")
+        enroll_person(terminal, [_frame(image, clock)], _person(9), "同意", "test", "tech")
     assert terminal.gallery.size() == 0
+
+
+def test_enrolment_from_several_photos_stores_one_template_per_usable_photo_and_names_the_others(
+    terminal: Terminal, clock: FixedClock
+) -> None:
+    image = cv2.imread(str(insightface_image("t1.jpg")))
+    box = terminal.face_stage.observe(_frame(image, clock))[3].box
+    near = face_crop(image, (box.x1, box.y1, box.x2, box.y2), 0.6)
+    wider = face_crop(image, (box.x1, box.y1, box.x2, box.y2), 1.0)
+    blank = np.full((480, 640, 3), 128, dtype=np.uint8)
+    frames = [
+        _frame(near, clock, "near.jpg"),
+        _frame(blank, clock, "wall.jpg"),
+        _frame(image, clock, "group.jpg"),
+        _frame(wider, clock, "wide.jpg"),
+    ]
+    done = enroll_person(terminal, frames, _person(3), "同意", "test", "tech")
+    assert done.used == ("near.jpg", "wide.jpg")
+    assert done.refused == (
+        ("wall.jpg", "no usable face (no face found)"),
+        ("group.jpg", "6 usable faces; enrolment needs exactly one"),
+    )
+    model_id = terminal.face_stage.embedder.model_id
+    assert done.model_id == model_id
+    assert len(terminal.gallery.templates_of("P003", model_id)) == 2
+    # Scored by the best template: the wider crop's own template matches exactly.
+    probe = terminal.face_stage.observe_primary(_frame(wider, clock))
+    match = terminal.identifier.verify(probe, "P003")
+    assert match.psn_no == "P003" and match.distance == pytest.approx(0.0, abs=1e-5)
+
+
+def test_enrolment_with_no_usable_photo_stores_nothing_and_says_why_for_each(
+    terminal: Terminal, clock: FixedClock
+) -> None:
+    image = cv2.imread(str(insightface_image("t1.jpg")))
+    blank = np.full((480, 640, 3), 128, dtype=np.uint8)
+    frames = [_frame(blank, clock, "wall.jpg"), _frame(image, clock, "group.jpg")]
+    with pytest.raises(FaceError) as info:
+        enroll_person(terminal, frames, _person(9), "同意", "test", "tech")
+    assert str(info.value) == (
+        "no photo can be enrolled: wall.jpg: no usable face (no face found); "
+        "group.jpg: 6 usable faces; enrolment needs exactly one"
+    )
+    assert terminal.gallery.size() == 0
+
+
+def test_the_identifier_compares_in_the_model_the_face_stage_embeds_with(terminal: Terminal) -> None:
+    from terminal.app import EMBEDDER_ENTRIES, embedder_model_id
+
+    model_id = terminal.face_stage.embedder.model_id
+    assert model_id == embedder_model_id(terminal.config)
+    name, digest = model_id.split("@")
+    assert name == EMBEDDER_ENTRIES[terminal.config.models.embedder.type] and len(digest) == 12

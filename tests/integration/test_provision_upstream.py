@@ -21,7 +21,7 @@ from terminal.provision.main import Options, StepResult, provision_all
 from terminal.store.db import DB_NAME, open_db
 from terminal.store.gallery import SqliteGallery, gallery_version
 from terminal.store.keys import TemplateCipher, read_key
-from terminal.uplink.gallery import template_to_wire
+from terminal.uplink.gallery import wire_template
 from terminal.uplink.registration import REGISTRATION_FILE, saved_registration
 from terminal.uplink.signing import public_key_b64, terminal_key
 from terminal.vision.images import load_image
@@ -69,7 +69,7 @@ def _real_template(terminal: Terminal, index: int) -> NDArray[np.float32]:
     return terminal.face_stage.observe_primary(Frame(crop, "test", terminal.clock.now())).template
 
 
-def _enrol(url: str, psn_no: str, template: NDArray[np.float32]) -> int:
+def _enrol(url: str, psn_no: str, template: NDArray[np.float32], model_id: str) -> int:
     body = {
         "psn_no": psn_no,
         "consent": {
@@ -78,7 +78,7 @@ def _enrol(url: str, psn_no: str, template: NDArray[np.float32]) -> int:
             "operator": "enrol-desk-3",
             "text": "本人同意在本院自助机上保存并使用本人人脸特征用于医保结算身份核验。",
         },
-        "templates": [template_to_wire(template)],
+        "templates": [wire_template(template, model_id)],
     }
     with httpx.Client(base_url=url, timeout=5) as client:
         reply = client.post("/admin/gallery/enrol", json=body)
@@ -97,7 +97,8 @@ def test_provisioning_registers_fetches_policy_syncs_the_gallery_and_a_rerun_cha
 ) -> None:
     up, server = upstream
     template = _real_template(terminal, 0)
-    version = _enrol(server.url, PEOPLE[0].psn_no, template)
+    model_id = terminal.face_stage.embedder.model_id
+    version = _enrol(server.url, PEOPLE[0].psn_no, template, model_id)
     options = _options(tmp_path, server.url, _gallery_keys(server.url, tmp_path / "etc"))
 
     first = _by_step(provision_all(options))
@@ -130,7 +131,7 @@ def test_provisioning_registers_fetches_policy_syncs_the_gallery_and_a_rerun_cha
     try:
         gallery = SqliteGallery(db, TemplateCipher(read_key(kiosk)), SteppingClock())
         assert gallery_version(db) == version
-        assert np.array_equal(gallery.templates_of(PEOPLE[0].psn_no)[0], template)
+        assert np.array_equal(gallery.templates_of(PEOPLE[0].psn_no, model_id)[0], template)
     finally:
         db.close()
 
@@ -149,7 +150,7 @@ def test_provisioning_registers_fetches_policy_syncs_the_gallery_and_a_rerun_cha
     assert up.registrations() == [registration], "the upstream's registration is untouched"
 
     # A later run applies only what changed upstream since.
-    newer = _enrol(server.url, PEOPLE[1].psn_no, _real_template(terminal, 1))
+    newer = _enrol(server.url, PEOPLE[1].psn_no, _real_template(terminal, 1), model_id)
     third = _by_step(provision_all(options))
     assert third["gallery"].status == "done"
     assert (

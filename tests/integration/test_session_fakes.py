@@ -119,14 +119,14 @@ class FakeIdentifier:
 class FakeGallery:
     """The one demo person."""
 
-    def enroll(self, person: Person, consent: Consent, templates: Sequence[Any]) -> None:
+    def enroll(self, person: Person, consent: Consent, templates: Sequence[Any], model_id: str) -> None:
         """Unused."""
 
-    def templates_of(self, psn_no: str) -> list[Any]:
+    def templates_of(self, psn_no: str, model_id: str) -> list[Any]:
         """Unused."""
         return []
 
-    def all_templates(self) -> tuple[list[str], Any]:
+    def all_templates(self, model_id: str) -> tuple[list[str], Any]:
         """Unused."""
         return [], np.zeros((0, 128), dtype=np.float32)
 

@@ -23,7 +23,7 @@ from terminal.clock import CST
 from terminal.config import DEFAULT_CONFIG, UplinkSection, load
 from terminal.demo_data import face_crop
 from terminal.domain import CertType, Frame
-from terminal.errors import GalleryDeltaError, UnknownPersonError, UplinkRefused
+from terminal.errors import GalleryDeltaError, NotEnrolledForModelError, UnknownPersonError, UplinkRefused
 from terminal.operations import identify_faces
 from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.context import OpspFiling
@@ -35,7 +35,7 @@ from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import (
     fetch_gallery_delta,
     sync_gallery,
-    template_to_wire,
+    wire_template,
 )
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
@@ -43,6 +43,7 @@ from tests.conftest import FixedClock, insightface_image
 from tests.integration.test_uplink_kit import PEOPLE, SteppingClock, set_faults, uplink
 
 A, B, C = (p.psn_no for p in PEOPLE)
+MODEL = "dlib_resnet@e0b69024dfe5"
 
 
 @dataclass
@@ -105,7 +106,14 @@ def _vector(seed: int) -> NDArray[np.float32]:
     return (v / np.linalg.norm(v) * 0.6).astype(np.float32)
 
 
-def _enrol(url: str, psn_no: str, templates: list[NDArray[np.float32]], **benefits: Any) -> int:
+def _enrol(
+    url: str,
+    psn_no: str,
+    templates: list[NDArray[np.float32]],
+    model_id: str = MODEL,
+    keep_other_models: bool = True,
+    **benefits: Any,
+) -> int:
     body = {
         "psn_no": psn_no,
         "consent": {
@@ -114,8 +122,9 @@ def _enrol(url: str, psn_no: str, templates: list[NDArray[np.float32]], **benefi
             "operator": "enrol-desk-3",
             "text": "本人同意在本院自助机上保存并使用本人人脸特征用于医保结算身份核验。",
         },
-        "templates": [template_to_wire(t) for t in templates],
+        "templates": [wire_template(t, model_id) for t in templates],
         "benefits": benefits,
+        "keep_other_models": keep_other_models,
     }
     with httpx.Client(base_url=url, timeout=5) as client:
         reply = client.post("/admin/gallery/enrol", json=body)
@@ -151,7 +160,7 @@ def test_first_sync_fills_the_gallery_with_encrypted_templates_person_data_and_b
     synced = last_gallery_sync(kiosk.db, CST)
     assert synced is not None and before < synced <= kiosk.clock.at
     assert kiosk.gallery.size() == 2
-    got = kiosk.gallery.templates_of(A)
+    got = kiosk.gallery.templates_of(A, MODEL)
     assert all(np.array_equal(x, y) for x, y in zip(got, a_templates, strict=True))
     assert kiosk.gallery.person(B) == PEOPLE[1]
     benefits = kiosk.gallery.benefits_of(B)
@@ -190,8 +199,8 @@ def test_second_sync_applies_only_the_changes_since_its_version_including_remova
     assert kiosk.gallery.size() == 1
     for gone in (A, B):
         with pytest.raises(UnknownPersonError):
-            kiosk.gallery.templates_of(gone)
-    assert kiosk.gallery.templates_of(C)
+            kiosk.gallery.templates_of(gone, MODEL)
+    assert kiosk.gallery.templates_of(C, MODEL)
     withdrawn = list(kiosk.db.query("SELECT withdrawn_at FROM consents WHERE psn_no = ?", [A]))
     assert withdrawn and all(r["withdrawn_at"] for r in withdrawn)
     assert not kiosk.gallery.benefits_of(B).insurance_active
@@ -228,7 +237,7 @@ def test_tampered_delta_is_refused_and_neither_gallery_nor_version_changes(
     # The genuine delta still applies afterwards.
     set_faults(server.url, gallery_tamper=False)
     assert kiosk.sync().upserted == 1
-    assert kiosk.gallery.templates_of(B)
+    assert kiosk.gallery.templates_of(B, MODEL)
 
 
 def test_malformed_but_correctly_signed_delta_is_refused_and_nothing_is_applied(
@@ -321,6 +330,38 @@ def test_medpay_sync_pulls_the_gallery_after_delivering_the_outbox(
     assert any(line.startswith(f"gallery version {version}") for line in describe(report, kiosk.db))
 
 
+def test_re_enrolment_for_a_new_model_keeps_the_old_ones_until_the_upstream_drops_them(
+    kiosk: Kiosk, upstream: tuple[Upstream, ServerThread]
+) -> None:
+    _, server = upstream
+    new = "sface@0ba9fbfa01b5"
+    _enrol(server.url, A, [_vector(1)])
+    _enrol(server.url, A, [_vector(2), _vector(3)], new)
+    kiosk.sync()
+    assert len(kiosk.gallery.templates_of(A, MODEL)) == 1
+    assert len(kiosk.gallery.templates_of(A, new)) == 2
+    # Re-enrolling one model replaces that model's templates only.
+    _enrol(server.url, A, [_vector(5)], MODEL)
+    kiosk.sync()
+    assert np.array_equal(kiosk.gallery.templates_of(A, MODEL)[0], _vector(5))
+    assert len(kiosk.gallery.templates_of(A, new)) == 2
+    # The end of the migration: the old model's templates go, on the upstream and at the next sync.
+    _enrol(server.url, A, [_vector(4)], new, keep_other_models=False)
+    kiosk.sync()
+    with pytest.raises(NotEnrolledForModelError):
+        kiosk.gallery.templates_of(A, MODEL)
+    assert [t.tolist() for t in kiosk.gallery.templates_of(A, new)] == [_vector(4).tolist()]
+
+
+def test_the_upstream_refuses_more_templates_of_a_model_than_a_terminal_takes(
+    upstream: tuple[Upstream, ServerThread],
+) -> None:
+    _, server = upstream
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        _enrol(server.url, A, [_vector(i) for i in range(11)])
+    assert info.value.response.status_code == 422
+
+
 # --- identification with real templates (real models) ---------------------------------------------
 
 
@@ -341,7 +382,7 @@ def test_a_person_enrolled_through_the_delta_is_identified_one_to_one_and_one_to
     for person, box in zip(PEOPLE, boxes[:3], strict=True):
         crop = face_crop(image, box, 0.6)
         template = terminal.face_stage.observe_primary(_frame(crop, clock)).template
-        _enrol(server.url, person.psn_no, [template])
+        _enrol(server.url, person.psn_no, [template], terminal.face_stage.embedder.model_id)
     counter = iter(range(1, 100))
 
     def msgid(at: datetime) -> str:

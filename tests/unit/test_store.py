@@ -39,6 +39,7 @@ from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import difference_count
+from terminal.store.templates import StoredTemplate
 from tests.conftest import FixedClock
 
 PERSON = Person(
@@ -52,6 +53,9 @@ PERSON = Person(
     gend="1",
     brdy=date(1955, 1, 1),
 )
+
+
+MODEL = "sface@0ba9fbfa01b5"
 
 
 def _consent(clock: FixedClock, psn_no: str = PERSON.psn_no) -> Consent:
@@ -75,29 +79,29 @@ def test_migrations_apply_once(data_dir: Path) -> None:
 def test_templates_are_encrypted_at_rest_and_round_trip(data_dir: Path, clock: FixedClock) -> None:
     gallery = _gallery(data_dir, clock)
     template = np.linspace(-0.2, 0.2, 128, dtype=np.float32)
-    gallery.enroll(PERSON, _consent(clock), [template])
+    gallery.enroll(PERSON, _consent(clock), [template], MODEL)
     raw = sqlite3.connect(data_dir / DB_NAME).execute("SELECT ciphertext FROM templates").fetchone()[0]
     assert template.tobytes() not in raw
-    np.testing.assert_array_equal(gallery.templates_of(PERSON.psn_no)[0], template)
-    owners, matrix = gallery.all_templates()
+    np.testing.assert_array_equal(gallery.templates_of(PERSON.psn_no, MODEL)[0], template)
+    owners, matrix = gallery.all_templates(MODEL)
     assert owners == [PERSON.psn_no] and matrix.shape == (1, 128)
 
 
 def test_enrolment_without_consent_text_is_refused(data_dir: Path, clock: FixedClock) -> None:
     gallery = _gallery(data_dir, clock)
     with pytest.raises(ConsentError):
-        gallery.enroll(PERSON, replace(_consent(clock), text="  "), [np.zeros(128, np.float32)])
+        gallery.enroll(PERSON, replace(_consent(clock), text="  "), [np.zeros(128, np.float32)], MODEL)
     with pytest.raises(ConsentError):
-        gallery.enroll(PERSON, _consent(clock, psn_no="someone-else"), [np.zeros(128, np.float32)])
+        gallery.enroll(PERSON, _consent(clock, psn_no="someone-else"), [np.zeros(128, np.float32)], MODEL)
     assert gallery.size() == 0
 
 
 def test_withdrawn_consent_removes_templates(data_dir: Path, clock: FixedClock) -> None:
     gallery = _gallery(data_dir, clock)
-    gallery.enroll(PERSON, _consent(clock), [np.ones(128, np.float32), np.zeros(128, np.float32)])
+    gallery.enroll(PERSON, _consent(clock), [np.ones(128, np.float32), np.zeros(128, np.float32)], MODEL)
     assert gallery.withdraw_consent(PERSON.psn_no, "tech-1") == 2
     with pytest.raises(UnknownPersonError):
-        gallery.templates_of(PERSON.psn_no)
+        gallery.templates_of(PERSON.psn_no, MODEL)
     assert gallery.size() == 0
     assert gallery.person(PERSON.psn_no).psn_name == "张三", "insurance data stays; only face data goes"
 
@@ -301,7 +305,8 @@ def test_the_ledger_answers_a_bills_settlement_row_and_the_msgids_in_order(
 
 def _enrolment(clock: FixedClock, psn_no: str, certno: str) -> Enrolment:
     person = replace(PERSON, psn_no=psn_no, certno=certno)
-    return Enrolment(person, _consent(clock, psn_no), [np.ones(128, np.float32)], PersonBenefits())
+    templates = [StoredTemplate(MODEL, np.ones(128, np.float32))]
+    return Enrolment(person, _consent(clock, psn_no), templates, PersonBenefits())
 
 
 def test_a_gallery_delta_applies_whole_with_its_version_and_sync_time(

@@ -39,8 +39,15 @@ TRUSTED = {TRUSTED_KEY.key_id: base64.b64decode(TRUSTED_KEY.public_key)}
 IDENTITY = {"opter": "KIOSK-0001", "fixmedins_code": "H43030200001", "mdtrtarea_admvs": "430302"}
 
 
+MODEL = "sface@0ba9fbfa01b5"
+
+
 def _template(seed: int) -> str:
     return template_to_wire(np.random.default_rng(seed).normal(size=128).astype(np.float32))
+
+
+def _tagged(seed: int, model_id: str = MODEL) -> dict[str, str]:
+    return {"model_id": model_id, "vector": _template(seed)}
 
 
 def _upsert(psn_no: str, certno: str, seed: int) -> dict[str, Any]:
@@ -64,7 +71,7 @@ def _upsert(psn_no: str, certno: str, seed: int) -> dict[str, Any]:
             "operator": "desk",
             "text": "同意",
         },
-        "templates": [_template(seed)],
+        "templates": [_tagged(seed)],
     }
 
 
@@ -76,7 +83,7 @@ def _body(since: int = 0, version: int = 2, **changes: Any) -> dict[str, Any]:
         "since": since,
         "version": version,
         "issued_at": "2025-06-03T09:00:00+08:00",
-        "template_format": "dlib_resnet_v1/128/f32le",
+        "template_format": "model-tagged/f32le",
         "upserts": [_upsert("P1", "430302197001010011", 1), _upsert("P2", "430302197001010022", 2)],
         "removals": [],
     }
@@ -151,12 +158,25 @@ def test_a_correctly_signed_but_malformed_delta_is_refused(change: dict[str, Any
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("templates", ["AAAA"]),
+        ("templates", [{"model_id": MODEL, "vector": "AAAA"}]),
         ("templates", []),
-        ("templates", [template_to_wire(np.full(128, np.nan, dtype=np.float32))]),
+        ("templates", [{"model_id": MODEL, "vector": template_to_wire(np.full(128, np.nan, np.float32))}]),
+        ("templates", [_template(1)]),
+        ("templates", [{"model_id": "", "vector": _template(1)}]),
+        ("templates", [{"model_id": "sface 0ba9", "vector": _template(1)}]),
+        ("templates", [{"vector": _template(1)}]),
         ("psn_no", "P9"),
     ],
-    ids=["short-template", "no-template", "nan-template", "psn-mismatch"],
+    ids=[
+        "short-template",
+        "no-template",
+        "nan-template",
+        "untagged-template",
+        "empty-model-id",
+        "bad-model-id",
+        "no-model-id",
+        "psn-mismatch",
+    ],
 )
 def test_an_upsert_with_unusable_templates_or_identity_is_refused(field: str, value: Any) -> None:
     upsert = _upsert("P1", "430302197001010011", 1)
@@ -207,7 +227,9 @@ def test_a_delta_that_conflicts_with_local_data_applies_nothing(tmp_path: Path) 
     try:
         # A local person already holds P2's ID number: the second upsert fails, so the first must not stay.
         local = Person("L1", "本地", "430302197001010022", "390", "active", "430302")
-        gallery.enroll(local, Consent("L1", AT, "刷脸就医", "tech", "同意"), [np.zeros(128, np.float32)])
+        gallery.enroll(
+            local, Consent("L1", AT, "刷脸就医", "tech", "同意"), [np.zeros(128, np.float32)], MODEL
+        )
         delta = verify_delta(_signed(_body()), TRUSTED)
         with pytest.raises(GalleryDeltaError, match="nothing was"):
             apply_gallery_delta(gallery, delta, AT)
@@ -237,7 +259,7 @@ def test_reapplying_a_person_replaces_templates_and_keeps_one_consent_row(tmp_pa
         apply_gallery_delta(gallery, verify_delta(_signed(_body(since=0, version=2)), TRUSTED), AT)
         again = copy.deepcopy(_body(since=2, version=3, upserts=[_upsert("P1", "430302197001010011", 9)]))
         apply_gallery_delta(gallery, verify_delta(_signed(again), TRUSTED), AT)
-        (template,) = gallery.templates_of("P1")
+        (template,) = gallery.templates_of("P1", MODEL)
         assert np.array_equal(template, template_from_wire(_template(9)))
         assert len(list(db.query("SELECT 1 FROM consents WHERE psn_no = 'P1'"))) == 1
     finally:
