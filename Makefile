@@ -25,6 +25,7 @@ check:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # socat, Chromium and a CJK font for the device and browser tests (apt; root or sudo)
