@@ -22,10 +22,11 @@ from terminal.config import (
     TerminalConfig,
     TerminalSection,
     UplinkSection,
+    models_folder,
 )
 from terminal.devices import DeviceStatus, ReceiptPrinting
 from terminal.domain import Bill, FaceObservation, Frame, IdentityClaim, Match, NoMatch, SettlementRecord
-from terminal.errors import ModelMissingError, StoreError
+from terminal.errors import ConfigError, ModelMissingError, StoreError
 from terminal.pipeline.checkout import Checkout, OfflineGate, Priced
 from terminal.pipeline.face import FaceStage
 from terminal.pipeline.his_notices import HisNotifier
@@ -121,13 +122,13 @@ EMBEDDER_ENTRIES: dict[str, str] = {"dlib_resnet": "dlib_resnet", "sface": "sfac
 
 def embedder_model_id(config: TerminalConfig) -> str:
     """The model id the configured embedder stamps on templates, from the manifest (loads no model)."""
-    entry = load_manifest(config.models_dir()).entry(EMBEDDER_ENTRIES[config.models.embedder.type])
+    entry = load_manifest(models_folder(config)).entry(EMBEDDER_ENTRIES[config.models.embedder.type])
     return entry.template_model_id()
 
 
 def build_face_stage(config: TerminalConfig) -> FaceStage:
     """Detector + quality gate + aligner + embedder from config, with verified models."""
-    models_dir = config.models_dir()
+    models_dir = models_folder(config)
     manifest = load_manifest(models_dir)
     threads = config.models.intra_op_threads
     detector_cfg = config.models.detector
@@ -214,9 +215,19 @@ class Terminal:
         return db
 
     @cached_property
+    def cipher(self) -> TemplateCipher:
+        """The template key (KeyFileError when missing, unreadable or too open)."""
+        return TemplateCipher(read_key(self.data_dir))
+
+    @cached_property
     def gallery(self) -> SqliteGallery:
         """Enrolled people and their encrypted templates."""
-        return SqliteGallery(self.db, TemplateCipher(read_key(self.data_dir)), self.clock)
+        return SqliteGallery(self.db, self.cipher, self.clock)
+
+    @cached_property
+    def outbox(self) -> OutboxStore:
+        """Envelopes waiting for the upstream, and the binding results that came back."""
+        return OutboxStore(self.db)
 
     @cached_property
     def ledger(self) -> SqliteLedger:
@@ -234,7 +245,7 @@ class Terminal:
         cfg = self.config.liveness
         passive = None
         if cfg.passive.enabled:
-            models_dir = self.config.models_dir()
+            models_dir = models_folder(self.config)
             try:
                 passive = load_passive(
                     models_dir, load_manifest(models_dir), self.config.models.intra_op_threads,
@@ -284,7 +295,10 @@ class Terminal:
     def policies(self) -> PolicyShelf:
         """The verified policy bundles the rule engine prices with, one per year."""
         settlement = self.config.settlement
-        return load_shelf(settlement.policies, load_trusted_keys(settlement.trusted_keys))
+        trusted = load_trusted_keys(settlement.trusted_keys)
+        shelf = load_shelf(settlement.policies, trusted)
+        refuse_demo_material(self.config, shelf, trusted)
+        return shelf
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -298,9 +312,7 @@ class Terminal:
         # No [uplink] url (the embedded demo default): there is nothing to be offline from. With a gallery
         # synced from the upstream, its age counts against the offline limits too.
         synced_gallery = self.gallery if uplink.gallery_trusted_keys is not None else None
-        offline = (
-            OfflineGate(OutboxStore(self.db), offline_limits(uplink), synced_gallery) if uplink.url else None
-        )
+        offline = OfflineGate(self.outbox, offline_limits(uplink), synced_gallery) if uplink.url else None
         return Checkout(
             gallery=self.gallery,
             ledger=self.ledger,
@@ -325,6 +337,32 @@ def build_terminal(config: TerminalConfig, data_dir: Path, clock: Clock) -> Term
     except OSError as exc:
         raise StoreError(f"cannot use data folder {data_dir}: {exc.strerror}") from exc
     return Terminal(config=config, data_dir=data_dir, clock=clock)
+
+
+# Key ids of devkit's development signing key: its private half is in the repository, so anything it
+# signed proves nothing. Demo mode accepts it; production refuses it (docs/policy-format.md §10).
+DEVELOPMENT_KEY_IDS = frozenset({"ac843185968c4980"})
+
+
+def refuse_development_keys(terminal: TerminalSection, trusted: Mapping[str, bytes], what: str) -> None:
+    """ConfigError in production mode when `what`'s trusted keys include the development key."""
+    development = sorted(DEVELOPMENT_KEY_IDS & set(trusted))
+    if terminal.mode == "production" and development:
+        raise ConfigError(
+            f"production mode trusts the development key {', '.join(development)} for {what}: "
+            'replace it with the region\'s production key, or set [terminal] mode = "demo" on a demo machine'
+        )
+
+
+def refuse_demo_material(config: TerminalConfig, shelf: PolicyShelf, trusted: Mapping[str, bytes]) -> None:
+    """ConfigError in production mode for placeholder policy figures or a development signing key."""
+    refuse_development_keys(config.terminal, trusted, "policy bundles")
+    placeholders = [bundle.bundle_id for bundle in shelf.bundles if bundle.placeholder]
+    if config.terminal.mode == "production" and placeholders:
+        raise ConfigError(
+            f"production mode refuses placeholder policy bundles ({', '.join(placeholders)}): install the "
+            'region\'s confirmed bundles, or set [terminal] mode = "demo" on a demo machine'
+        )
 
 
 class TerminalPorts:
@@ -446,6 +484,7 @@ def sync_once(
         if section.gallery_trusted_keys is not None and not result.stopped_on:
             gallery = SqliteGallery(db, TemplateCipher(read_key(data_dir)), clock)
             trusted = load_trusted_keys(section.gallery_trusted_keys)
+            refuse_development_keys(terminal, trusted, "gallery")
             sync_gallery(db, link, gallery, new_msgid, clock, trusted)
         totals = worker.compare_totals(day) if day and not result.stopped_on else None
     finally:

@@ -13,12 +13,11 @@ from pathlib import Path
 from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.probe import DEVICE_KINDS, DEVICE_NAMES, ProbeResult, ProbeStatus, probe_device
 from terminal.app import Terminal, embedder_model_id
-from terminal.config import TerminalConfig
+from terminal.config import TerminalConfig, models_folder
 from terminal.errors import TerminalError
 from terminal.store import audit
 from terminal.store.gallery import enrolled_count, gallery_version, last_gallery_sync
-from terminal.store.keys import TemplateCipher, read_key
-from terminal.store.outbox import OutboxStore
+from terminal.store.keys import read_key
 from terminal.store.templates import model_coverage, unreadable_templates
 from terminal.uplink.registration import saved_registration
 from terminal.uplink.signing import KEY_FILE, public_key_b64, terminal_key
@@ -164,7 +163,7 @@ def templates_check(terminal: Terminal) -> Check:
         return Check(name, False, str(exc), "run `medpay-provision models`")
     detail = f"model {model_id}: {coverage.enrolled} people enrolled"
     try:
-        cipher = TemplateCipher(read_key(terminal.data_dir))
+        cipher = terminal.cipher
     except TerminalError:
         cipher = None  # the template key check says why; the counts above need no key
     broken = unreadable_templates(terminal.db, cipher) if cipher is not None else []
@@ -243,7 +242,7 @@ def _key(terminal: Terminal) -> str:
 
 
 def _models(terminal: Terminal) -> str:
-    models_dir = terminal.config.models_dir()
+    models_dir = models_folder(terminal.config)
     manifest = load_manifest(models_dir)
     names = [verified_path(models_dir, entry).name for entry in manifest.model if entry.default]
     return f"{len(names)} default models verified (sha256)"
@@ -255,7 +254,7 @@ def _database(terminal: Terminal) -> str:
         raise TerminalError("audit log: " + "; ".join(problems[:3]))
     # counted in SQL without the template key: this check must not depend on the key check
     enrolled = enrolled_count(terminal.db)
-    pending = OutboxStore(terminal.db).counts().get("pending", 0)
+    pending = terminal.outbox.counts().get("pending", 0)
     return f"audit chain intact; {enrolled} people enrolled; outbox {pending} pending"
 
 
@@ -269,7 +268,7 @@ def _policy(terminal: Terminal) -> str:
 def _liveness(terminal: Terminal) -> str:
     cfg = terminal.config.liveness
     if cfg.passive.enabled:
-        models_dir = terminal.config.models_dir()
+        models_dir = models_folder(terminal.config)
         manifest = load_manifest(models_dir)
         for entry in manifest.model:
             if entry.source.kind == "local-pack":

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from terminal.app import Terminal, build_session, build_terminal, uplink_backoff
 from terminal.bill_json import load_bill
 from terminal.clock import SystemClock
-from terminal.config import load
+from terminal.config import load, models_folder
 from terminal.demo_data import (
     DEMO_PEOPLE,
     SAMPLE_BILL,
@@ -29,6 +29,7 @@ from terminal.domain import Frame, Match
 from terminal.operations import identify_faces
 from terminal.pipeline.session import Session
 from terminal.store.keys import create_key
+from terminal.store.reconcile import local_setlinfo
 from terminal.vision.images import load_image
 from terminal.vision.liveness.render import Presenter
 from terminal.vision.liveness.sources import SensorFrame
@@ -59,7 +60,7 @@ def run_demo(
     from terminal.provision.models import provision_models
 
     config = load(config_path)
-    installed = provision_models(config.models_dir())
+    installed = provision_models(models_folder(config))
     if installed:
         _say(f"provisioned models: {', '.join(installed)}")
     folder = data_root / "demo"
@@ -100,7 +101,7 @@ def prepare_demo_terminal(config_path: Path, data_root: Path) -> Terminal:
     from terminal.provision.models import provision_models
 
     config = load(config_path)
-    provision_models(config.models_dir())
+    provision_models(models_folder(config))
     folder = data_root / "demo-kiosk"
     if folder.exists():
         shutil.rmtree(folder)
@@ -197,7 +198,8 @@ def _sync(terminal: Terminal, url: str) -> int:
     for line in describe(result, terminal.db):
         _say("   " + line)
     for msgid in terminal.ledger.settled_msgids():
-        for line in reconciled_lines(terminal.db, msgid):
+        local, upstream = local_setlinfo(terminal.db, msgid), terminal.outbox.upstream_result(msgid)
+        for line in reconciled_lines(msgid, local, upstream):
             _say("   " + line)
     return 1 if result.stopped_on else 0
 

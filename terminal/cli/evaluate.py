@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from terminal.app import EMBEDDER_METRICS, build_face_stage
 from terminal.clock import SystemClock
-from terminal.config import EmbedderConfig, TerminalConfig, load
+from terminal.config import EmbedderConfig, TerminalConfig, load, models_folder
 from terminal.domain import FaceBox
 from terminal.errors import ConfigError
 from terminal.evaluation.collect import embed_files, primary_faces
@@ -62,7 +62,7 @@ def shipped_threshold(config: TerminalConfig) -> float:
     in the manifest has none, and the operator must pass --threshold.
     """
     kind = config.models.embedder.type
-    manifest = load_manifest(config.models_dir())
+    manifest = load_manifest(models_folder(config))
     declared = next((e.threshold for e in manifest.model if e.name == kind), None)
     if declared is not None:
         return declared
@@ -103,7 +103,7 @@ def cmd_evaluate_liveness(args: argparse.Namespace) -> int:
     live_paths, attack_paths = image_files_under(args.live), image_files_under(args.attack)
     if not live_paths or not attack_paths:
         raise DatasetError("both --live and --attack must hold images")
-    models_dir = config.models_dir()
+    models_dir = models_folder(config)
     passive = load_passive(models_dir, load_manifest(models_dir), config.models.intra_op_threads, threshold)
     detector = build_face_stage(config).detector
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import sqlite_utils
 
 from terminal.pipeline.sync import SyncReport
 from terminal.store.gallery import gallery_version, last_gallery_sync
-from terminal.store.outbox import OutboxStore
-from terminal.store.reconcile import local_setlinfo, report
+from terminal.store.reconcile import report
 
 
 def describe(result: SyncReport, db: sqlite_utils.Database, limit: int = 20) -> list[str]:
@@ -31,10 +33,10 @@ def describe(result: SyncReport, db: sqlite_utils.Database, limit: int = 20) -> 
     return lines
 
 
-def reconciled_lines(db: sqlite_utils.Database, msgid: str) -> list[str]:
+def reconciled_lines(
+    msgid: str, local: Mapping[str, Any] | None, upstream: Mapping[str, Any] | None
+) -> list[str]:
     """The local estimate beside the binding upstream result for one settlement (demo, receipt reprint)."""
-    local = local_setlinfo(db, msgid)
-    upstream = OutboxStore(db).upstream_result(msgid)
     if local is None:
         return [f"{msgid}: no such settlement"]
     if upstream is None:

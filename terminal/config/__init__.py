@@ -14,7 +14,7 @@ from terminal.config.liveness import (
     PassiveSettings,
     Profile,
 )
-from terminal.config.load import DEFAULT_CONFIG, data_dir, json_schema, load
+from terminal.config.load import DEFAULT_CONFIG, data_dir, json_schema, load, models_folder
 from terminal.config.models import DetectorConfig, EmbedderConfig, ModelsConfig
 from terminal.config.root import REPO_ROOT, TerminalConfig
 from terminal.config.terminal import Mode, ServiceConfig, TerminalSection
@@ -48,4 +48,5 @@ __all__ = [
     "data_dir",
     "json_schema",
     "load",
+    "models_folder",
 ]

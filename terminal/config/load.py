@@ -87,6 +87,11 @@ def _line_of(text: str, loc: list[str]) -> int | None:
     return None
 
 
+def models_folder(config: TerminalConfig) -> Path:
+    """The folder holding provisioned model files: `[models] dir`, else the repository's models/."""
+    return config.models.dir if config.models.dir is not None else REPO_ROOT / "models"
+
+
 def data_dir(explicit: Path | None = None) -> Path:
     """Where the terminal keeps state: --data-dir, then MEDPAY_DATA_DIR, then the user's data folder."""
     if explicit is not None:

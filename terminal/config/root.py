@@ -31,9 +31,3 @@ class TerminalConfig(Section):
     service: Annotated[ServiceConfig, Field(description="the local HTTP service")] = ServiceConfig()
     uplink: Annotated[UplinkSection, Field(description="the upstream and offline limits")] = UplinkSection()
     devices: Annotated[DevicesSection, Field(description="serial readers and printer")] = DevicesSection()
-
-    # A derived default, not behaviour: the one path the file may leave unset. Kept as a method while
-    # service/app.py and the provisioning scripts (being moved by other rooms) still call it.
-    def models_dir(self) -> Path:
-        """The folder holding provisioned model files."""
-        return self.models.dir if self.models.dir is not None else REPO_ROOT / "models"

@@ -49,6 +49,7 @@ REMOVE = "none"  # `--qr none`: the terminal has no QR scanner
 class Answers:
     """What the technician says about this terminal; None keeps the current (or embedded default) value."""
 
+    mode: str | None = None
     terminal_id: str | None = None
     fixmedins_code: str | None = None
     fixmedins_name: str | None = None
@@ -67,6 +68,7 @@ class Answers:
         """A copy of a raw config table with these answers written into it."""
         out = copy.deepcopy(raw)
         keys: dict[str, tuple[str, ...]] = {
+            "mode": ("terminal", "mode"),
             "terminal_id": ("terminal", "terminal_id"),
             "fixmedins_code": ("terminal", "fixmedins_code"),
             "fixmedins_name": ("terminal", "fixmedins_name"),

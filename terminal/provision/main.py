@@ -20,7 +20,7 @@ from serial.tools import list_ports
 
 from firmware_bridge.probe import ProbeStatus
 from terminal.clock import SystemClock
-from terminal.config import DEFAULT_CONFIG, TerminalConfig, data_dir, load
+from terminal.config import DEFAULT_CONFIG, TerminalConfig, data_dir, load, models_folder
 from terminal.diagnostics import probe_devices
 from terminal.errors import DeviceError, TerminalError
 from terminal.ports import Clock
@@ -160,7 +160,7 @@ def plan_steps(options: Options) -> list[Step]:
         return ("unchanged" if existed else "done"), detail
 
     def models() -> tuple[str, str]:
-        models_dir = config().models_dir()
+        models_dir = models_folder(config())
         installed = provision_models(models_dir, options.offline, offline=options.offline is not None)
         if installed:
             return "done", f"installed {', '.join(installed)} in {models_dir}"
@@ -265,6 +265,7 @@ def _summary(results: list[StepResult]) -> None:
 
 def _answers(args: argparse.Namespace) -> Answers:
     return Answers(
+        mode=args.mode,
         terminal_id=args.terminal_id,
         fixmedins_code=args.fixmedins_code,
         fixmedins_name=args.fixmedins_name,
@@ -283,6 +284,11 @@ def _answers(args: argparse.Namespace) -> Answers:
 
 def _add_answers(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("answers written into the config (omitted: keep what the file says)")
+    group.add_argument(
+        "--mode",
+        choices=("production", "demo"),
+        help="production (default for a new file) refuses placeholder policies and development keys",
+    )
     group.add_argument("--terminal-id", help="the terminal's operator id (opter)")
     group.add_argument("--fixmedins-code", help="designated institution code (12 characters)")
     group.add_argument("--fixmedins-name", help="designated institution name")
@@ -356,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "models" and args.operator_pack is not None:
             if args.packs or args.source is not None:
                 parser.error("--operator-pack installs one pack only; run --packs / --from separately")
-            models_dir = args.models_dir or load(args.config).models_dir()
+            models_dir = args.models_dir or models_folder(load(args.config))
             installed = install_operator_pack(
                 models_dir, args.operator_pack, args.accept_licence, SystemClock().now(), getpass.getuser()
             )
@@ -364,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                 "operator pack ready (%s)", ", ".join(installed) if installed else "nothing new to install"
             )
         elif args.command == "models":
-            models_dir = args.models_dir or load(args.config).models_dir()
+            models_dir = args.models_dir or models_folder(load(args.config))
             installed = provision_models(models_dir, args.source)
             if args.packs:
                 installed += provision_pack(models_dir, load_manifest(models_dir), args.source)

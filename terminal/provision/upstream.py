@@ -17,7 +17,7 @@ from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from terminal.app import build_uplink, register_terminal
+from terminal.app import build_terminal, build_uplink, register_terminal
 from terminal.config import TerminalConfig, TerminalSection
 from terminal.errors import (
     GalleryDeltaError,
@@ -31,10 +31,6 @@ from terminal.errors import (
 from terminal.ports import Clock
 from terminal.provision.offline import install_settlement_files
 from terminal.settlement.bundle import load_trusted_keys
-from terminal.store.db import open_db
-from terminal.store.gallery import SqliteGallery
-from terminal.store.keys import TemplateCipher, read_key
-from terminal.store.ledger import SqliteLedger
 from terminal.uplink.gallery import sync_gallery
 from terminal.uplink.policies import fetch_policy_bundles
 from terminal.uplink.registration import record_registration
@@ -56,9 +52,9 @@ def register_step(config: TerminalConfig, data_dir: Path, clock: Clock, offline:
     if not url:
         return "skipped", NO_UPSTREAM.format("register this terminal")
     terminal = config.terminal
-    with closing(open_db(data_dir)) as db, _explained(url, terminal, "registration"):
+    with closing(build_terminal(config, data_dir, clock)) as term, _explained(url, terminal, "registration"):
         now = clock.now()
-        msgid = SqliteLedger(db, terminal.fixmedins_code, clock).allocate_msgid(now)
+        msgid = term.ledger.allocate_msgid(now)
         registration = register_terminal(data_dir, terminal, url, now, msgid, config.uplink.timeout_s)
     changed = record_registration(data_dir, registration, url)
     detail = (
@@ -79,11 +75,11 @@ def fetch_policy_step(config: TerminalConfig, data_dir: Path, clock: Clock) -> l
     with tempfile.TemporaryDirectory(prefix="medpay-provision-policy-") as tmp:
         staging = Path(tmp)
         with (
-            closing(open_db(data_dir)) as db,
+            closing(build_terminal(config, data_dir, clock)) as term,
             closing(build_uplink(data_dir, config.terminal, url, config.uplink.timeout_s)) as link,
             _explained(url, config.terminal, "policy download"),
         ):
-            new_msgid = SqliteLedger(db, config.terminal.fixmedins_code, clock).allocate_msgid
+            new_msgid = term.ledger.allocate_msgid
             now = clock.now()
             link.sign_in(new_msgid(now), now)
             try:
@@ -115,16 +111,13 @@ def gallery_step(config: TerminalConfig, data_dir: Path, clock: Clock, offline: 
         )
     trusted = load_trusted_keys(keys)
     with (
-        closing(open_db(data_dir)) as db,
+        closing(build_terminal(config, data_dir, clock)) as term,
         closing(build_uplink(data_dir, config.terminal, url, config.uplink.timeout_s)) as link,
         _explained(url, config.terminal, "gallery sync"),
     ):
-        gallery = SqliteGallery(db, TemplateCipher(read_key(data_dir)), clock)
-        new_msgid: Callable[[datetime], str] = SqliteLedger(
-            db, config.terminal.fixmedins_code, clock
-        ).allocate_msgid
-        applied = sync_gallery(db, link, gallery, new_msgid, clock, trusted)
-        enrolled = gallery.size()
+        new_msgid: Callable[[datetime], str] = term.ledger.allocate_msgid
+        applied = sync_gallery(term.db, link, term.gallery, new_msgid, clock, trusted)
+        enrolled = term.gallery.size()
     if applied.upserted or applied.removed:
         return "done", (
             f"gallery v{applied.since} → v{applied.version}: {applied.upserted} added or updated, "

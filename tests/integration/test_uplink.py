@@ -18,7 +18,7 @@ from terminal.cli.sync_report import describe, reconciled_lines
 from terminal.config import DEFAULT_CONFIG, UplinkSection, load
 from terminal.errors import UplinkRefused
 from terminal.store.outbox import OutboxStore
-from terminal.store.reconcile import report
+from terminal.store.reconcile import local_setlinfo, report
 from terminal.uplink.signing import sign_envelope, terminal_key
 from terminal.uplink.wire import CALL_PATH
 from tests.integration.test_uplink_kit import (
@@ -299,7 +299,8 @@ def test_sync_once_from_config_drains_compares_totals_and_describes_differences(
     )
     assert result.delivered == 1
     assert totals is not None and totals["stmt_rslt"] == "1"
-    shown = reconciled_lines(side.db, record.msgid)
+    local = local_setlinfo(side.db, record.msgid)
+    shown = reconciled_lines(record.msgid, local, OutboxStore(side.db).upstream_result(record.msgid))
     assert shown[0].startswith(f"{record.msgid}: upstream setl_id S")
     assert any(line.strip().startswith("psn_part_amt") and "differs" in line for line in shown)
     lines = describe(result, side.db)

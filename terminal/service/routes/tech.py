@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from terminal import __version__
 from terminal.app import Terminal
+from terminal.config import models_folder
 from terminal.errors import TerminalError
 from terminal.operations import identify_faces
 from terminal.pipeline.capture import frame_from_bytes
@@ -66,7 +67,7 @@ def _terminal_diagnostics(svc: Service) -> dict[str, Any]:
     """Gallery size, outbox depth, model versions, reconciliation differences, recent attempts."""
     term = svc.terminal
     try:
-        manifest = load_manifest(term.config.models_dir())
+        manifest = load_manifest(models_folder(term.config))
         models = [
             {"name": m.name, "task": m.task, "file": m.file, "sha256": m.sha256[:12], "default": m.default}
             for m in manifest.model
