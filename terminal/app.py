@@ -53,6 +53,7 @@ from terminal.vision.liveness.pack import load_passive
 from terminal.vision.liveness.types import LivenessCheck
 from terminal.vision.manifest import Manifest, load_manifest, verified_path
 from terminal.vision.mtcnn import MtcnnDetector
+from terminal.vision.operating_point import OperatingPoint, operating_point
 from terminal.vision.runtime import create_session
 from terminal.vision.sface import SFaceEmbedder
 
@@ -89,6 +90,13 @@ EMBEDDER_METRICS: dict[str, Metric] = {
     "dlib_resnet": DlibResnetEmbedder.metric,
     "sface": SFaceEmbedder.metric,
 }
+
+
+def embedder_operating_point(config: TerminalConfig) -> OperatingPoint:
+    """The configured embedder's manifest operating point, tightened (never loosened) by [identity]."""
+    kind = config.models.embedder.type
+    entry = load_manifest(config.models_dir()).entry(kind)
+    return operating_point(entry, config.identity, EMBEDDER_METRICS[kind])
 
 
 def build_face_stage(config: TerminalConfig) -> FaceStage:
@@ -212,11 +220,15 @@ class Terminal:
         return LivenessStage(cfg, self.face_stage.detector, self.clock, liveness_checks(cfg, passive))
 
     @cached_property
+    def operating_point(self) -> OperatingPoint:
+        """Threshold, metric and 1:N cap in force; ConfigError when [identity] would loosen them."""
+        return embedder_operating_point(self.config)
+
+    @cached_property
     def identifier(self) -> Identifier:
-        """1:1 and 1:N matching over the gallery."""
-        identity = self.config.identity
-        metric = EMBEDDER_METRICS[self.config.models.embedder.type]
-        return Identifier(self.gallery, identity.threshold, identity.max_gallery_for_1n, metric)
+        """1:1 and 1:N matching over the gallery, at the embedder's measured operating point or stricter."""
+        point = self.operating_point
+        return Identifier(self.gallery, point.threshold, point.max_gallery_for_1n, point.metric)
 
     @cached_property
     def policies(self) -> PolicyShelf:

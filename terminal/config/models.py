@@ -30,7 +30,13 @@ class DetectorConfig(Section):
 class EmbedderConfig(Section):
     """Face embedder choice."""
 
-    type: Annotated[Literal["dlib_resnet", "sface"], Field(description="embedder backend")] = "dlib_resnet"
+    type: Annotated[
+        Literal["dlib_resnet", "sface"],
+        Field(
+            description="embedder backend: sface (the default; measured fit for East-Asian faces, "
+            "docs/identity.md) or dlib_resnet (kept for comparison)"
+        ),
+    ] = "sface"
 
 
 class ModelsConfig(Section):
