@@ -413,8 +413,8 @@ def summarise(rows: list[Row]) -> dict[str, dict[str, float]]:
 def render(rows: list[Row], summary: dict[str, dict[str, float]]) -> str:
     """The results table as text."""
     lines = [
-        "Liveness evaluation (ISO/IEC 30107-3). data = real | real: NUAA, research (research-use data) |",
-        "synthetic | synthetic from real.",
+        "Liveness evaluation (ISO/IEC 30107-3). data = real | real: NUAA, research (the NUAA imposter",
+        "database, research use only) | synthetic | synthetic from real.",
         "SYNTHETIC rows test the logic on generated presentations; they are not field error rates.",
         "",
         f"{'system':<22} {'presentation':<52} {'data':<20} {'n':>4}  {'metric':<6} {'value':>6}",
