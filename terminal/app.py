@@ -24,6 +24,7 @@ from terminal.config import (
     UplinkSection,
     models_folder,
 )
+from terminal.config.models import PACK_TYPES
 from terminal.devices import DeviceStatus, ReceiptPrinting
 from terminal.domain import Bill, FaceObservation, Frame, IdentityClaim, Match, NoMatch, SettlementRecord
 from terminal.errors import ConfigError, ModelMissingError, StoreError
@@ -62,6 +63,8 @@ from terminal.vision.liveness.pack import load_passive
 from terminal.vision.liveness.types import LivenessCheck
 from terminal.vision.manifest import Manifest, load_manifest, verified_path
 from terminal.vision.mtcnn import MtcnnDetector
+from terminal.vision.operating_point import OperatingPoint, operating_point
+from terminal.vision.operator_pack import find_pack_model
 from terminal.vision.runtime import create_session
 from terminal.vision.sface import SFaceEmbedder
 
@@ -124,6 +127,16 @@ def embedder_model_id(config: TerminalConfig) -> str:
     """The model id the configured embedder stamps on templates, from the manifest (loads no model)."""
     entry = load_manifest(models_folder(config)).entry(EMBEDDER_ENTRIES[config.models.embedder.type])
     return entry.template_model_id()
+
+
+def embedder_operating_point(config: TerminalConfig) -> OperatingPoint:
+    """The configured embedder's manifest operating point, tightened (never loosened) by [identity]."""
+    kind = config.models.embedder.type
+    if kind in PACK_TYPES:
+        pack = find_pack_model(models_folder(config), config.models.embedder.model, "arcface").entry
+        return operating_point(pack, config.identity, EMBEDDER_METRICS[kind])
+    entry = load_manifest(models_folder(config)).entry(kind)
+    return operating_point(entry, config.identity, EMBEDDER_METRICS[kind])
 
 
 def build_face_stage(config: TerminalConfig) -> FaceStage:
@@ -282,12 +295,16 @@ class Terminal:
         return HisNotifier(source, NoticeJournal(self.data_dir), self.clock, retry_s=retry.total_seconds())
 
     @cached_property
+    def operating_point(self) -> OperatingPoint:
+        """Threshold, metric and 1:N cap in force; ConfigError when [identity] would loosen them."""
+        return embedder_operating_point(self.config)
+
+    @cached_property
     def identifier(self) -> Identifier:
-        """1:1 and 1:N matching over the gallery."""
-        identity = self.config.identity
-        metric = EMBEDDER_METRICS[self.config.models.embedder.type]
+        """1:1 and 1:N matching over the gallery, at the embedder's measured operating point or stricter."""
+        point = self.operating_point
         return Identifier(
-            self.gallery, identity.threshold, identity.max_gallery_for_1n, metric,
+            self.gallery, point.threshold, point.max_gallery_for_1n, point.metric,
             model_id=embedder_model_id(self.config),
         )  # fmt: skip
 

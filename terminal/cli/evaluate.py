@@ -14,11 +14,10 @@ from numpy.typing import NDArray
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from terminal.app import EMBEDDER_METRICS, build_face_stage
+from terminal.app import EMBEDDER_METRICS, build_face_stage, embedder_operating_point
 from terminal.clock import SystemClock
 from terminal.config import EmbedderConfig, TerminalConfig, load, models_folder
 from terminal.domain import FaceBox
-from terminal.errors import ConfigError
 from terminal.evaluation.collect import embed_files, primary_faces
 from terminal.evaluation.datasets import (
     DatasetError,
@@ -49,26 +48,17 @@ def _progress(label: str, total: int) -> Iterator[Tick]:
 
 
 def _with_embedder(config: TerminalConfig, embedder: str | None) -> TerminalConfig:
-    if embedder is None:
+    if embedder is None or embedder == config.models.embedder.type:
         return config
     models = config.models.model_copy(update={"embedder": EmbedderConfig.model_validate({"type": embedder})})
-    return config.model_copy(update={"models": models})
+    # [identity] threshold is in the configured embedder's metric; another embedder runs at its own point
+    identity = config.identity.model_copy(update={"threshold": None})
+    return config.model_copy(update={"models": models, "identity": identity})
 
 
 def shipped_threshold(config: TerminalConfig) -> float:
-    """The 1:1 operating point in use: the embedder's manifest threshold, else [identity] threshold.
-
-    The config's threshold is a Euclidean distance; a cosine embedder without a measured operating point
-    in the manifest has none, and the operator must pass --threshold.
-    """
-    kind = config.models.embedder.type
-    manifest = load_manifest(models_folder(config))
-    declared = next((e.threshold for e in manifest.model if e.name == kind), None)
-    if declared is not None:
-        return declared
-    if EMBEDDER_METRICS[kind] == "euclidean":
-        return config.identity.threshold
-    raise ConfigError(f"embedder {kind!r} declares no threshold in the model manifest; pass --threshold")
+    """The 1:1 operating point in use: the embedder's manifest threshold, or a stricter [identity] one."""
+    return embedder_operating_point(config).threshold
 
 
 def cmd_evaluate_faces(args: argparse.Namespace) -> int:

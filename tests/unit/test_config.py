@@ -26,7 +26,9 @@ RUNTIME_MODULES = ("sqlite_utils", "terminal.pipeline.sync", "onnxruntime", "cv2
 
 def test_default_config_is_valid_and_resolves_paths() -> None:
     config = load(DEFAULT_CONFIG)
-    assert config.identity.threshold == 0.5
+    assert config.models.embedder.type == "sface"
+    # unset: the embedder's measured operating point and the cap derived from it (terminal/app.py)
+    assert config.identity.threshold is None and config.identity.max_gallery_for_1n is None
     assert config.settlement.policies.is_absolute()
     assert config.settlement.policies.is_dir()
     assert config.settlement.trusted_keys.is_file()

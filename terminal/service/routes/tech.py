@@ -63,6 +63,15 @@ def tech_routes(svc: Service) -> APIRouter:
     return router
 
 
+def _identity(term: Terminal) -> dict[str, Any]:
+    """The threshold and metric in force (the embedder's measured point or stricter), the 1:N cap, tries."""
+    try:
+        point: dict[str, Any] = term.operating_point.describe()
+    except TerminalError as exc:
+        point = {"error": str(exc)}
+    return {**point, "max_face_attempts": term.config.identity.max_face_attempts}
+
+
 def _terminal_diagnostics(svc: Service) -> dict[str, Any]:
     """Gallery size, outbox depth, model versions, reconciliation differences, recent attempts."""
     term = svc.terminal
@@ -81,9 +90,6 @@ def _terminal_diagnostics(svc: Service) -> dict[str, Any]:
         "outbox_pending": len(term.ledger.pending_outbox(limit=100000)),
         "reconcile_differences": difference_count(term.db),
         "models": models,
-        "identity": {
-            "threshold": term.config.identity.threshold,
-            "max_face_attempts": term.config.identity.max_face_attempts,
-        },
+        "identity": _identity(term),
         "session": svc.checkout.diagnostics(),
     }
