@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from terminal.app import Terminal, build_session, build_terminal, uplink_backoff
 from terminal.bill_json import load_bill
 from terminal.clock import SystemClock
-from terminal.config import load, models_folder
+from terminal.config import TerminalConfig, load, models_folder
 from terminal.demo_data import (
     DEMO_PEOPLE,
     SAMPLE_BILL,
@@ -26,6 +26,7 @@ from terminal.demo_data import (
     seed_demo,
 )
 from terminal.domain import Frame, Match
+from terminal.errors import ConfigError
 from terminal.operations import identify_faces
 from terminal.pipeline.session import Session
 from terminal.store.keys import create_key
@@ -59,7 +60,7 @@ def run_demo(
     """Provision, enrol, identify two probes, price and settle a bill; 0 when all went as expected."""
     from terminal.provision.models import provision_models
 
-    config = load(config_path)
+    config = _demo_config(config_path)
     installed = provision_models(models_folder(config))
     if installed:
         _say(f"provisioned models: {', '.join(installed)}")
@@ -95,12 +96,23 @@ class _ReplayClock:
         return SystemClock().now() + self._offset
 
 
+def _demo_config(config_path: Path) -> TerminalConfig:
+    """The config, refused unless it is a demo one: the demo enrols made-up people and settles fake bills."""
+    config = load(config_path)
+    if config.terminal.mode != "demo":
+        raise ConfigError(
+            f'{config_path} is a production config ([terminal] mode = "production"): the demo enrols '
+            "made-up people and settles sample bills, so it runs only on a demo-mode config"
+        )
+    return config
+
+
 def prepare_demo_terminal(config_path: Path, data_root: Path) -> Terminal:
     """A fresh demo terminal (models provisioned, staff tokens, demo people enrolled) for `serve --demo`."""
     from terminal.provision.main import provision_init
     from terminal.provision.models import provision_models
 
-    config = load(config_path)
+    config = _demo_config(config_path)
     provision_models(models_folder(config))
     folder = data_root / "demo-kiosk"
     if folder.exists():

@@ -326,8 +326,11 @@ def full_offline(tmp_path: Path, offline_source: Path, offline_bundle: Path) -> 
     return offline_bundle
 
 
-def _terminal_answers(tmp_path: Path, card: str) -> Answers:
+def _terminal_answers(tmp_path: Path, card: str, mode: str = "demo") -> Answers:
+    # The shipped bundles are placeholder figures signed with the development key: only a demo
+    # terminal may price with them (production refuses them; see the test below).
     return Answers(
+        mode=mode,
         terminal_id="KIOSK-0042",
         fixmedins_code="H43010500042",
         admdvs="430105",
@@ -393,6 +396,21 @@ def test_an_unreachable_device_fails_provisioning_with_a_fix(tmp_path: Path) -> 
     assert steps[-1] is devices, "provisioning stops at the failed step"
 
 
+def test_production_provisioning_with_the_shipped_placeholder_bundles_fails_its_self_test(
+    tmp_path: Path, full_offline: Path
+) -> None:
+    _empty_models_dir(tmp_path)
+    target = tmp_path / "etc" / "terminal.toml"
+    answers = _terminal_answers(tmp_path, "none", mode="production")
+    results = {
+        r.step: r for r in provision_all(Options(target, tmp_path / "data", answers, offline=full_offline))
+    }
+    assert results["models"].status == "done" and results["policy"].status == "done"
+    assert results["self-test"].status == "failed"
+    detail = results["self-test"].detail
+    assert "production mode" in detail and "ac843185968c4980" in detail, detail
+
+
 def test_a_run_that_stops_midway_completes_when_rerun(tmp_path: Path, full_offline: Path) -> None:
     missing = full_offline / "face_recognition_models-0.3.0.tar.gz"
     kept = tmp_path / missing.name
@@ -420,7 +438,7 @@ def test_a_killed_run_leaves_nothing_half_installed_and_a_rerun_completes(
     command = [
         sys.executable, "-m", "terminal.provision.main", "--config", str(target),
         "--data-dir", str(tmp_path / "data"), "--models-dir", str(models),
-        "all", "--offline", str(full_offline), "--terminal-id", "KIOSK-0042",
+        "all", "--offline", str(full_offline), "--mode", "demo", "--terminal-id", "KIOSK-0042",
         "--policies", str(etc / "policies"), "--catalog", str(etc / "catalog.json"),
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

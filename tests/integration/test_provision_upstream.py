@@ -30,7 +30,8 @@ from tests.integration.test_uplink_kit import PEOPLE, SteppingClock, set_faults
 
 pytestmark = pytest.mark.usefixtures("require_models")
 
-IDENTITY = Answers(terminal_id="KIOSK-0042", fixmedins_code="H43010500042", admdvs="430105")
+# demo mode: the reference upstream serves the shipped placeholder bundles, signed with the development key
+IDENTITY = Answers(mode="demo", terminal_id="KIOSK-0042", fixmedins_code="H43010500042", admdvs="430105")
 SHIPPED_BUNDLES = sorted(p.name for p in (REPO / "config" / "policies").glob("4*.json"))
 
 
