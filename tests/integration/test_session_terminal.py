@@ -21,6 +21,7 @@ from terminal.errors import AttemptsExhaustedError
 from terminal.pipeline.session import Session
 from terminal.pipeline.session_state import State
 from terminal.vision.liveness.sources import SensorFrame
+from terminal.vision.metric import accepts
 from tests.conftest import FixedClock
 from tests.presenting import demo_presenter, follow_prompts
 
@@ -82,7 +83,9 @@ def test_a_withdrawn_face_exhausts_face_then_qr_settles(terminal: Terminal, cloc
     assert view["state"] == "identified"
     attempts = session.diagnostics()["recent_attempts"]
     # The stranger was live (liveness passed) and matched nobody.
-    assert attempts[-1]["liveness"] == "pass" and attempts[-1]["distance"] > 0.5
+    point = terminal.operating_point
+    assert attempts[-1]["liveness"] == "pass"
+    assert not accepts(attempts[-1]["distance"], point.threshold, point.metric)
 
 
 def test_restart_after_a_crash_between_ledger_and_journal_never_charges_twice(

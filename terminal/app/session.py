@@ -1,0 +1,85 @@
+"""The checkout session over a Terminal: the session's ports, each touching the terminal only when called."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from terminal.app.terminal import Terminal
+from terminal.domain import Bill, FaceObservation, Frame, IdentityClaim, Match, NoMatch, SettlementRecord
+from terminal.pipeline.checkout import Priced
+from terminal.pipeline.session import Session
+from terminal.pipeline.session_ports import LivenessFactory, LivenessPort
+from terminal.store.sessions import SessionJournal
+
+
+class TerminalPorts:
+    """The session's ports over a Terminal; each touches the terminal's lazy parts only when called."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self._terminal = terminal
+
+    def observe_primary(self, frame: Frame) -> FaceObservation:
+        """The largest usable face."""
+        return self._terminal.face_stage.observe_primary(frame)
+
+    def verify(self, observation: FaceObservation, psn_no: str) -> Match | NoMatch:
+        """1:1."""
+        return self._terminal.identifier.verify(observation, psn_no)
+
+    def identify(self, observation: FaceObservation) -> Match | NoMatch:
+        """1:N."""
+        return self._terminal.identifier.identify(observation)
+
+    def by_credential(self, claim: IdentityClaim) -> Match:
+        """QR / card / ID."""
+        return self._terminal.identifier.by_credential(claim)
+
+    def price(self, bill: Bill, psn_no: str) -> Priced:
+        """Pre-settle."""
+        return self._terminal.checkout.price(bill, psn_no)
+
+    def settle(self, priced: Priced, match: Match) -> SettlementRecord:
+        """Settle."""
+        return self._terminal.checkout.settle(priced, match)
+
+    def is_settled(self, chrg_bchno: str) -> bool:
+        """Ask the ledger."""
+        return self._terminal.ledger.is_settled(chrg_bchno)
+
+    def settlement_of(self, chrg_bchno: str) -> Mapping[str, Any] | None:
+        """The ledger's row for a settled bill."""
+        return self._terminal.ledger.settlement_of(chrg_bchno)
+
+
+def build_session(
+    terminal: Terminal,
+    timeout: timedelta = timedelta(seconds=120),
+    receipt_timeout: timedelta = timedelta(seconds=60),
+    liveness: LivenessFactory | None = None,
+) -> Session:
+    """The terminal's one checkout session, resumed from the journal if a restart interrupted it.
+
+    Face attempts run the terminal's own liveness stage unless a factory is given (tests, replays).
+    """
+    ports = TerminalPorts(terminal)
+
+    def terminal_liveness() -> LivenessPort:
+        return terminal.liveness_stage.session()
+
+    # A failed liveness attempt is a failed face attempt: the stricter of the two limits applies.
+    attempts = min(terminal.config.identity.max_face_attempts, terminal.config.liveness.max_attempts)
+    return Session(
+        faces=ports,
+        identifier=ports,
+        checkout=ports,
+        ledger=ports,
+        journal=SessionJournal(terminal.db),
+        clock=terminal.clock,
+        max_face_attempts=attempts,
+        timeout=timeout,
+        receipt_timeout=receipt_timeout,
+        liveness=liveness or terminal_liveness,
+        face_lockout=timedelta(seconds=terminal.config.identity.face_lockout_s),
+    )

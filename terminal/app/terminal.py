@@ -1,0 +1,257 @@
+"""The Terminal: every collaborator a running terminal uses, built lazily from config."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+
+import sqlite_utils
+
+from firmware_bridge.printer import ReceiptPrinter
+from terminal.app.registries import (
+    build_face_stage,
+    embedder_model_id,
+    embedder_operating_point,
+    liveness_checks,
+)
+from terminal.config import (
+    TerminalConfig,
+    TerminalSection,
+    UplinkSection,
+    models_folder,
+)
+from terminal.devices import DeviceStatus, ReceiptPrinting
+from terminal.errors import ConfigError, ModelMissingError, StoreError
+from terminal.pipeline.checkout import Checkout, OfflineGate
+from terminal.pipeline.face import FaceStage
+from terminal.pipeline.his_notices import HisNotifier
+from terminal.pipeline.identify import Identifier
+from terminal.pipeline.liveness import LivenessStage
+from terminal.pipeline.offline import OfflineLimits
+from terminal.pipeline.sync import Backoff
+from terminal.ports import BillSource, Clock
+from terminal.settlement import Catalog, load_catalog
+from terminal.settlement.bundle import load_trusted_keys
+from terminal.settlement.shelf import PolicyShelf, load_shelf
+from terminal.store.bill_files import FileBillSource
+from terminal.store.db import open_db
+from terminal.store.gallery import SqliteGallery
+from terminal.store.keys import TemplateCipher, read_key, read_token
+from terminal.store.ledger import SqliteLedger
+from terminal.store.notices import NoticeJournal
+from terminal.store.outbox import OutboxStore
+from terminal.store.prints import PrintJournal
+from terminal.uplink.his import HIS_TOKEN_ROLE, HttpBillSource
+from terminal.vision.liveness.pack import load_passive
+from terminal.vision.manifest import load_manifest
+from terminal.vision.operating_point import OperatingPoint
+
+log = logging.getLogger(__name__)
+
+
+def uplink_backoff(section: UplinkSection) -> Backoff:
+    """The sync worker's retry backoff from the `[uplink]` section."""
+    return Backoff(base=section.backoff_base_s, cap=section.backoff_cap_s, max_attempts=section.max_attempts)
+
+
+def offline_limits(section: UplinkSection) -> OfflineLimits:
+    """The offline policy's limits from the `[uplink]` section."""
+    return OfflineLimits(
+        max_amount=section.offline_max_amount,
+        max_count=section.offline_max_count,
+        max_age=timedelta(hours=section.offline_max_age_h),
+        offline_after=timedelta(seconds=section.offline_after_s),
+    )
+
+
+@dataclass
+class Terminal:
+    """Everything a running terminal needs, built lazily so each command loads only what it uses."""
+
+    config: TerminalConfig
+    data_dir: Path
+    clock: Clock
+    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @cached_property
+    def db(self) -> sqlite_utils.Database:
+        """The terminal database."""
+        db = open_db(self.data_dir)
+        self._closers.append(db.close)
+        return db
+
+    @cached_property
+    def cipher(self) -> TemplateCipher:
+        """The template key (KeyFileError when missing, unreadable or too open)."""
+        return TemplateCipher(read_key(self.data_dir))
+
+    @cached_property
+    def gallery(self) -> SqliteGallery:
+        """Enrolled people and their encrypted templates."""
+        return SqliteGallery(self.db, self.cipher, self.clock)
+
+    @cached_property
+    def outbox(self) -> OutboxStore:
+        """Envelopes waiting for the upstream, and the binding results that came back."""
+        return OutboxStore(self.db)
+
+    @cached_property
+    def ledger(self) -> SqliteLedger:
+        """Settlements, accumulators, outbox and audit."""
+        return SqliteLedger(self.db, self.config.terminal.fixmedins_code, self.clock)
+
+    @cached_property
+    def face_stage(self) -> FaceStage:
+        """Detector + quality gate + aligner + embedder, with verified models."""
+        return build_face_stage(self.config)
+
+    @cached_property
+    def liveness_stage(self) -> LivenessStage:
+        """Presentation-attack checks fused for this kiosk's hardware profile (fail closed)."""
+        cfg = self.config.liveness
+        passive = None
+        if cfg.passive.enabled:
+            models_dir = models_folder(self.config)
+            try:
+                passive = load_passive(
+                    models_dir, load_manifest(models_dir), self.config.models.intra_op_threads,
+                    cfg.passive.real_threshold,
+                )  # fmt: skip
+            except ModelMissingError as exc:
+                # the passive check stays required: every attempt now fails closed, and doctor says why
+                log.error("liveness pack unavailable: %s", exc)
+        return LivenessStage(cfg, self.face_stage.detector, self.clock, liveness_checks(cfg, passive))
+
+    @cached_property
+    def bill_source(self) -> BillSource:
+        """Where pending bills come from: the HIS over HTTP, or the demo's bill folder."""
+        return build_bill_source(self.config, self.data_dir)
+
+    @cached_property
+    def receipts(self) -> ReceiptPrinting | None:
+        """The receipt printer's worker, or None when [devices.printer] is not configured."""
+        device = self.config.devices.printer
+        if device is None:
+            return None
+        printer = ReceiptPrinter(device.url, baudrate=device.baudrate)
+        return ReceiptPrinting(
+            printer, PrintJournal(self.data_dir), device, self.clock, self.config.terminal.fixmedins_name
+        )
+
+    @cached_property
+    def device_status(self) -> DeviceStatus:
+        """Probes of the configured readers and printer for the technician page."""
+        return DeviceStatus(self.config, self.receipts)
+
+    def his_notifier(self, source: BillSource, retry: timedelta = timedelta(seconds=5)) -> HisNotifier:
+        """The worker telling `source` of settled bills, its journal in the terminal database."""
+        return HisNotifier(source, NoticeJournal(self.data_dir), self.clock, retry_s=retry.total_seconds())
+
+    @cached_property
+    def operating_point(self) -> OperatingPoint:
+        """Threshold, metric and 1:N cap in force; ConfigError when [identity] would loosen them."""
+        return embedder_operating_point(self.config)
+
+    @cached_property
+    def identifier(self) -> Identifier:
+        """1:1 and 1:N matching over the gallery, at the embedder's measured operating point or stricter."""
+        point = self.operating_point
+        return Identifier(
+            self.gallery, point.threshold, point.max_gallery_for_1n, point.metric,
+            model_id=embedder_model_id(self.config),
+        )  # fmt: skip
+
+    @cached_property
+    def policies(self) -> PolicyShelf:
+        """The verified policy bundles the rule engine prices with, one per year."""
+        settlement = self.config.settlement
+        trusted = load_trusted_keys(settlement.trusted_keys)
+        shelf = load_shelf(settlement.policies, trusted)
+        refuse_demo_material(self.config, shelf, trusted)
+        return shelf
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The medical-insurance catalogue."""
+        return load_catalog(self.config.settlement.catalog)
+
+    @cached_property
+    def checkout(self) -> Checkout:
+        """Pricing and settling bills; the offline limits apply only when an upstream is configured."""
+        uplink = self.config.uplink
+        # No [uplink] url (the embedded demo default): there is nothing to be offline from. With a gallery
+        # synced from the upstream, its age counts against the offline limits too.
+        synced_gallery = self.gallery if uplink.gallery_trusted_keys is not None else None
+        offline = OfflineGate(self.outbox, offline_limits(uplink), synced_gallery) if uplink.url else None
+        return Checkout(
+            gallery=self.gallery,
+            ledger=self.ledger,
+            policies=self.policies,
+            catalog=self.catalog,
+            terminal=self.config.terminal,
+            clock=self.clock,
+            offline=offline,
+        )
+
+    def close(self) -> None:
+        """Release the database."""
+        for closer in reversed(self._closers):
+            closer()
+        self._closers.clear()
+
+
+def build_terminal(config: TerminalConfig, data_dir: Path, clock: Clock) -> Terminal:
+    """A terminal over the given config and state folder."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot use data folder {data_dir}: {exc.strerror}") from exc
+    return Terminal(config=config, data_dir=data_dir, clock=clock)
+
+
+# Key ids of devkit's development signing key: its private half is in the repository, so anything it
+# signed proves nothing. Demo mode accepts it; production refuses it (docs/policy-format.md §10).
+DEVELOPMENT_KEY_IDS = frozenset({"ac843185968c4980"})
+
+
+def refuse_development_keys(terminal: TerminalSection, trusted: Mapping[str, bytes], what: str) -> None:
+    """ConfigError in production mode when `what`'s trusted keys include the development key."""
+    development = sorted(DEVELOPMENT_KEY_IDS & set(trusted))
+    if terminal.mode == "production" and development:
+        raise ConfigError(
+            f"production mode trusts the development key {', '.join(development)} for {what}: "
+            'replace it with the region\'s production key, or set [terminal] mode = "demo" on a demo machine'
+        )
+
+
+def refuse_demo_material(config: TerminalConfig, shelf: PolicyShelf, trusted: Mapping[str, bytes]) -> None:
+    """ConfigError in production mode for placeholder policy figures or a development signing key."""
+    refuse_development_keys(config.terminal, trusted, "policy bundles")
+    placeholders = [bundle.bundle_id for bundle in shelf.bundles if bundle.placeholder]
+    if config.terminal.mode == "production" and placeholders:
+        raise ConfigError(
+            f"production mode refuses placeholder policy bundles ({', '.join(placeholders)}): install the "
+            'region\'s confirmed bundles, or set [terminal] mode = "demo" on a demo machine'
+        )
+
+
+def build_bill_source(config: TerminalConfig, data_dir: Path) -> BillSource:
+    """The HIS when `[session] his_url` is set (token from <data>/keys/his.token), else the bill folder."""
+    session = config.session
+    if session.his_url is None:
+        return FileBillSource(session.bills)
+    token = read_token(data_dir, HIS_TOKEN_ROLE)
+    if token is None:
+        # Served anyway: QR / card / ID and the pharmacy counter work without the HIS.
+        log.error("[session] his_url is set but %s is missing: bill listing will fail", _token_path(data_dir))
+    return HttpBillSource(
+        session.his_url, token, config.terminal.fixmedins_code, timeout=session.his_timeout_s
+    )
+
+
+def _token_path(data_dir: Path) -> Path:
+    return data_dir / "keys" / f"{HIS_TOKEN_ROLE}.token"
