@@ -59,12 +59,11 @@ from terminal.settlement import (
     Catalog,
     SafetyFacts,
     SettlementContext,
-    load_catalog,
     presettle,
 )
-from terminal.settlement.bundle import load_trusted_keys
-from terminal.settlement.shelf import BUNDLE_FILE, PolicyShelf, load_shelf
+from terminal.settlement.shelf import PolicyShelf
 from terminal.settlement.signing import TrustedKey, TrustedKeys, generate_signing_key, key_id, sign_bundle
+from terminal.store.policy_files import BUNDLE_FILE, load_catalog, load_shelf, load_trusted_keys
 from terminal.uplink.gallery import (
     DELTA_KIND,
     TEMPLATE_FORMAT,

@@ -29,11 +29,11 @@ from terminal.errors import (
     UplinkUnreachable,
 )
 from terminal.ports import Clock
-from terminal.settlement.bundle import load_trusted_keys
 from terminal.store.db import open_db
 from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.ledger import SqliteLedger
+from terminal.store.policy_files import load_trusted_keys
 from terminal.uplink.gallery import sync_gallery
 from terminal.uplink.policies import fetch_policy_bundles
 from terminal.uplink.service import build_uplink, record_registration, register_terminal

@@ -17,14 +17,14 @@ from terminal.pipeline.face import FaceStage
 from terminal.pipeline.identify import Identifier
 from terminal.pipeline.liveness import LivenessStage
 from terminal.ports import Clock, FaceDetector, FaceEmbedder
-from terminal.settlement import Catalog, load_catalog
-from terminal.settlement.bundle import load_trusted_keys
-from terminal.settlement.shelf import PolicyShelf, load_shelf
+from terminal.settlement import Catalog
+from terminal.settlement.shelf import PolicyShelf
 from terminal.store.db import open_db
 from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
+from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
 from terminal.vision.embedder import DlibResnetEmbedder
 from terminal.vision.liveness.pack import load_passive
 from terminal.vision.manifest import Manifest, load_manifest, verified_path

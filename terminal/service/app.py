@@ -52,9 +52,10 @@ from terminal.pipeline.session import (
 from terminal.service.devices import DeviceStatus, ReceiptPrinting
 from terminal.service.his import NOTICE_JOURNAL, HisNotifier, NoticeJournal
 from terminal.service.wiring import BillSource, FileBillSource, SettledNotice, build_session
-from terminal.settlement.bundle import load_trusted_keys, parse_bundle
+from terminal.settlement.bundle import parse_bundle
 from terminal.settlement.catalog import LEVEL_CHARS
 from terminal.settlement.money import fen
+from terminal.store.policy_files import load_trusted_keys
 from terminal.vision.images import decode_depth_mm, decode_gray
 from terminal.vision.liveness.sources import SensorFrame
 from terminal.vision.liveness.types import DepthFrame, NirFrame
