@@ -91,8 +91,7 @@ _R = TypeVar("_R", bound=_Listed)
 
 
 def covers(rule: _R | None, flag: bool, person: Person, bill: Bill) -> _R | None:
-    """`rule` when it covers the claim (the bundle has it, the person's flag is set, it lists the
-    bill's med_type and, where it lists schemes, the person's insutype), else None."""
+    """The rule if it covers the claim (flag set, med_type listed, insutype listed where it lists any)."""
     if rule is None or not flag or bill.med_type not in rule.med_types:
         return None
     insutypes = rule.insutypes
