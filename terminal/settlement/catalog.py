@@ -100,7 +100,7 @@ class ItemPlan(NamedTuple):
 
 
 def item_plan(item: CatalogItem) -> ItemPlan:
-    """The pricing facts of one item, as line_layer reads them."""
+    """The pricing facts of one item, as line pricing (pricing.py) reads them."""
     prop = item.selfpay_prop
     return ItemPlan(
         item,

@@ -13,20 +13,18 @@ from terminal.settlement.catalog import Catalog, CatalogItem
 from terminal.settlement.checks import check_bill, check_period, scheme_for
 from terminal.settlement.context import SettlementContext
 from terminal.settlement.funds import (
-    Claim,
     civil_servant,
     critical_illness,
     enterprise_supplementary,
     large_amount,
     large_amount_base,
     medical_assistance,
-    settle_fund,
 )
 from terminal.settlement.money import ZERO
 from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.pooled import pay_pooled, pooled_detail
 from terminal.settlement.pricing import price_bill, price_checked
-from terminal.settlement.result import Finding, SetlDetail, SetlInfo, SettlementResult, filled
+from terminal.settlement.result import Finding, SetlInfo, SettlementResult, filled
 from terminal.settlement.run import Run, pct
 from terminal.settlement.safety import FundSafetyError, fund_safety
 
@@ -50,7 +48,7 @@ def presettle(
         check_bill(bill)
     check_period(policy, accumulators, context)
     scheme = scheme_for(policy, person)
-    run = Run(accumulators)
+    run = Run(accumulators, bill, person, policy, context)
     if priced is None:
         items = catalog.items_for(bill.lines)
         findings = _fund_safety(run, bill, items, person, context, policy, None)
@@ -78,29 +76,29 @@ def presettle(
     # Layers 2–3: deductible and pooled fund, per benefit group (门特 diseases have their own).
     pooled = pay_pooled(run, bill, lines, inscp, scheme, person, policy, context, reduction)
     hifp_pay = pooled.pay
-    setldetail: list[SetlDetail] = []
     pool_row = pooled_detail(run, pooled, scheme, inscp)
     if pool_row is not None:
-        setldetail.append(pool_row)
+        run.setldetail.append(pool_row)
 
     # Layers 4–8: funds that pay from the in-scope self-pay the pooled fund left; medical assistance,
     # the last resort, comes after every insurance.
-    claim = Claim(bill, person, policy, context)
-    hifob_pay = settle_fund(large_amount, run, claim, large_amount_base(pooled.steps, policy), setldetail)
+    hifob_pay = large_amount(run, large_amount_base(pooled.steps, policy))
     selfpay = inscp - hifp_pay - hifob_pay
-    hifmi_pay = settle_fund(critical_illness, run, claim, selfpay, setldetail)
+    hifmi_pay = critical_illness(run, selfpay)
     selfpay -= hifmi_pay
-    cvlserv_pay = settle_fund(civil_servant, run, claim, selfpay, setldetail)
+    cvlserv_pay = civil_servant(run, selfpay)
     selfpay -= cvlserv_pay
-    hifes_pay = settle_fund(enterprise_supplementary, run, claim, selfpay, setldetail)
+    hifes_pay = enterprise_supplementary(run, selfpay)
     selfpay -= hifes_pay
-    maf_pay = settle_fund(medical_assistance, run, claim, selfpay, setldetail)
+    maf_pay = medical_assistance(run, selfpay)
     # domain.md names no rule for "other" funds (640100, the government backstop, may land here):
     # nothing to compute until a bureau document says what it pays.
     oth_pay = ZERO
     # setldetail lists the funds that paid, and the pooled fund whenever it priced the bill (its
     # setl_proc_info explains a deductible that swallowed everything); the trace keeps the rest.
-    setldetail = [d for d in setldetail if d.fund_payamt > _NOUGHT or d.fund_pay_type == scheme.fund_pay_type]
+    setldetail = [
+        d for d in run.setldetail if d.fund_payamt > _NOUGHT or d.fund_pay_type == scheme.fund_pay_type
+    ]
     fund_pay_sumamt = hifp_pay + cvlserv_pay + hifes_pay + hifmi_pay + hifob_pay + maf_pay + oth_pay
     hosp_part_amt = ZERO  # DRG differences are between fund and hospital, never the patient's (domain 2.5)
     psn_part_amt = medfee - fund_pay_sumamt - hosp_part_amt

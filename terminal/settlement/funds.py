@@ -1,16 +1,16 @@
 """The supplementary funds (layers 4–8): each pays part of what the funds before it left to the person.
 
-Each is a FundLayer: its eligibility guard, then its ratio within its annual cap, and the text the
-trace and setldetail show. settle_fund() notes what a fund paid and adds its setldetail row, so the
-funds themselves only decide and compute. Order (presettle): large-amount, critical illness, civil
-servant, enterprise supplementary, and medical assistance, the last resort, after every insurance.
+Each is a FundLayer: its eligibility guard (covers()), then its ratio within its annual cap, and the
+text the trace and setldetail show, booked in the run (Run.book). Order (presettle): large-amount,
+critical illness, civil servant, enterprise supplementary, and medical assistance, the last resort,
+after every insurance.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import NamedTuple, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from terminal.domain import Bill, Person
 from terminal.errors import SettlementError
@@ -21,60 +21,14 @@ from terminal.settlement.layers import PoolStep, ratio_layer, segmented_layer, y
 from terminal.settlement.money import ZERO, fen, total
 from terminal.settlement.policy import AssistanceCategory, CriticalIllnessTilt, PolicyBundle
 from terminal.settlement.pooled import Group
-from terminal.settlement.result import SetlDetail
-from terminal.settlement.run import Run, detail, pct
-
-
-class Claim(NamedTuple):
-    """What a supplementary fund is asked to pay for: the bill, the person, the bundle, the context."""
-
-    bill: Bill
-    person: Person
-    policy: PolicyBundle
-    context: SettlementContext
-
-
-class _Payer(Protocol):
-    """A fund's setldetail identity."""
-
-    @property
-    def fund_pay_type(self) -> str: ...
-
-    @property
-    def fund_pay_type_name(self) -> str: ...
-
-
-class Paid(NamedTuple):
-    """What a supplementary fund paid of its base, and how the trace and setldetail show it."""
-
-    layer: str  # the trace layer
-    payer: _Payer  # the rule naming the fund in setldetail
-    pay: Decimal
-    base: Decimal  # the base as setldetail shows it
-    limit: Decimal  # what was left of its annual limit (its pay when it has none)
-    text: str
+from terminal.settlement.run import Payer, Run, pct
 
 
 class FundLayer(Protocol):
-    """A supplementary fund: None when its eligibility guard says it does not cover the claim."""
+    """A supplementary fund: its eligibility guard, then its ratio within its cap, booked in the run."""
 
-    def __call__(self, run: Run, claim: Claim, base: Decimal) -> Paid | None:
-        """What it pays of `base` within its cap, counted in `run`, with its trace text."""
-
-
-def settle_fund(
-    fund: FundLayer, run: Run, claim: Claim, base: Decimal, setldetail: list[SetlDetail]
-) -> Decimal:
-    """Run one fund over `base`: note what it paid, add its setldetail row; ZERO when it does not apply."""
-    paid = fund(run, claim, base)
-    if paid is None:
-        return ZERO
-    run.note(paid.layer, paid.text)
-    payer = paid.payer
-    setldetail.append(
-        detail(payer.fund_pay_type, payer.fund_pay_type_name, paid.base, paid.limit, paid.pay, paid.text)
-    )
-    return paid.pay
+    def __call__(self, run: Run, base: Decimal) -> Decimal:
+        """What it pays of `base` (ZERO when it does not cover the run's claim)."""
 
 
 class _Listed(Protocol):
@@ -114,22 +68,22 @@ def large_amount_base(steps: Sequence[tuple[Group, PoolStep]], policy: PolicyBun
     )
 
 
-def large_amount(run: Run, claim: Claim, base: Decimal) -> Paid | None:
+def large_amount(run: Run, base: Decimal) -> Decimal:
     """大额补助: a ratio of the cost above the pooled annual cap (large_amount_base), within its cap."""
-    rule = claim.policy.large_amount
-    if rule is None or claim.person.insutype not in rule.insutypes or base <= 0:
-        return None
+    rule = run.policy.large_amount
+    if rule is None or run.person.insutype not in rule.insutypes or base <= 0:
+        return ZERO
     # the payment uses the exact uncovered cost; the trace and setldetail show it to the fen
     label = "大额补助: 超统筹年度限额的范围内费用"
     return _ratio_within_cap(run, rule, acc.LARGE_AMOUNT_PAID, "large_amount", label, base)
 
 
-def critical_illness(run: Run, claim: Claim, base: Decimal) -> Paid | None:
+def critical_illness(run: Run, base: Decimal) -> Decimal:
     """大病保险: segmented ratios of the year's cumulative in-scope self-pay above a threshold."""
-    rule = covers(claim.policy.critical_illness, True, claim.person, claim.bill)
+    rule = covers(run.policy.critical_illness, True, run.person, run.bill)
     if rule is None:
-        return None
-    threshold, segments, cap, tilt_note, bands = critical_terms(rule, _tilt(claim.policy, claim.context))
+        return ZERO
+    threshold, segments, cap, tilt_note, bands = critical_terms(rule, _tilt(run.policy, run.context))
     before = run.get(acc.CRITICAL_ILLNESS_BASE)
     cap_remaining = None if cap is None else cap - run.get(acc.CRITICAL_ILLNESS_PAID)
     pay = segmented_layer(before, base, threshold, segments, cap_remaining)
@@ -140,28 +94,30 @@ def critical_illness(run: Run, claim: Claim, base: Decimal) -> Paid | None:
         f"起付线 {threshold!s}, "
         f"分段 [{bands}], 支付 {pay!s}"
     )
-    return Paid("critical_illness", rule, pay, base, pay if cap_remaining is None else cap_remaining, text)
+    return run.book(
+        "critical_illness", rule, base, pay if cap_remaining is None else cap_remaining, pay, text
+    )
 
 
-def civil_servant(run: Run, claim: Claim, base: Decimal) -> Paid | None:
+def civil_servant(run: Run, base: Decimal) -> Decimal:
     """公务员医疗补助: a ratio of the remaining in-scope self-pay, within its annual cap."""
-    rule = covers(claim.policy.civil_servant, claim.context.benefits.cvlserv_flag, claim.person, claim.bill)
+    rule = covers(run.policy.civil_servant, run.context.benefits.cvlserv_flag, run.person, run.bill)
     if rule is None:
-        return None
+        return ZERO
     label = "公务员医疗补助: 范围内自付"
     return _ratio_within_cap(run, rule, acc.CIVIL_SERVANT_PAID, "civil_servant", label, base)
 
 
-def enterprise_supplementary(run: Run, claim: Claim, base: Decimal) -> Paid | None:
+def enterprise_supplementary(run: Run, base: Decimal) -> Decimal:
     """企业补充医疗保险 (hifes_pay): a yearly deductible, then a ratio within an optional annual cap."""
     rule = covers(
-        claim.policy.enterprise_supplementary,
-        claim.context.benefits.enterprise_supplementary,
-        claim.person,
-        claim.bill,
+        run.policy.enterprise_supplementary,
+        run.context.benefits.enterprise_supplementary,
+        run.person,
+        run.bill,
     )
     if rule is None:
-        return None
+        return ZERO
     applied, pay, cap_remaining = _yearly(
         run,
         base,
@@ -176,15 +132,15 @@ def enterprise_supplementary(run: Run, claim: Claim, base: Decimal) -> Paid | No
         f"年度限额余额 {'不设' if cap_remaining is None else fen(cap_remaining)!s}, 支付 {pay!s}"
     )
     limit = pay if cap_remaining is None else cap_remaining
-    return Paid("enterprise_supplementary", rule, pay, base, limit, text)
+    return run.book("enterprise_supplementary", rule, base, limit, pay, text)
 
 
-def medical_assistance(run: Run, claim: Claim, base: Decimal) -> Paid | None:
+def medical_assistance(run: Run, base: Decimal) -> Decimal:
     """医疗救助: the person's assistance category's deductible, ratio and cap over what is left."""
-    category = assistance_category(claim.policy, claim.context)
-    rule = covers(claim.policy.assistance, category is not None, claim.person, claim.bill)
+    category = assistance_category(run.policy, run.context)
+    rule = covers(run.policy.assistance, category is not None, run.person, run.bill)
     if rule is None or category is None:
-        return None
+        return ZERO
     applied, pay, cap_remaining = _yearly(
         run,
         base,
@@ -200,7 +156,7 @@ def medical_assistance(run: Run, claim: Claim, base: Decimal) -> Paid | None:
         f"年度限额余额 {'不设' if cap_remaining is None else fen(cap_remaining)!s}, 支付 {pay!s}"
     )
     limit = pay if cap_remaining is None else cap_remaining
-    return Paid("assistance", rule, pay, base, limit, text)
+    return run.book("assistance", rule, base, limit, pay, text)
 
 
 def assistance_category(policy: PolicyBundle, context: SettlementContext) -> AssistanceCategory | None:
@@ -220,7 +176,7 @@ def _tilt(policy: PolicyBundle, context: SettlementContext) -> CriticalIllnessTi
     return policy.assistance.critical_illness_tilt
 
 
-class _RatioRule(_Payer, Protocol):
+class _RatioRule(Payer, Protocol):
     """A fund paying a ratio of a base up to an annual cap (large-amount, civil-servant subsidies)."""
 
     @property
@@ -232,7 +188,7 @@ class _RatioRule(_Payer, Protocol):
 
 def _ratio_within_cap(
     run: Run, rule: _RatioRule, counter: str, layer: str, base_label: str, base: Decimal
-) -> Paid:
+) -> Decimal:
     """Pay ratio × base within what is left of the annual cap (no deductible); setldetail shows fen(base)."""
     ratio = rule.ratio
     cap_remaining = rule.annual_cap - run.get(counter)
@@ -240,7 +196,7 @@ def _ratio_within_cap(
     run.add(counter, "", pay)
     shown = fen(base)
     text = f"{base_label} {shown!s}, 比例 {pct(ratio)}, 年度限额余额 {fen(cap_remaining)!s}, 支付 {pay!s}"
-    return Paid(layer, rule, pay, shown, cap_remaining, text)
+    return run.book(layer, rule, shown, cap_remaining, pay, text)
 
 
 def _yearly(
@@ -259,3 +215,13 @@ def _yearly(
     run.add(deductible_counter, "", applied)
     run.add(paid_counter, "", pay)
     return applied, pay, cap_remaining
+
+
+# The supplementary funds in the order presettle runs them (the annotation holds each to FundLayer).
+FUNDS_IN_ORDER: tuple[FundLayer, ...] = (
+    large_amount,
+    critical_illness,
+    civil_servant,
+    enterprise_supplementary,
+    medical_assistance,
+)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
+from typing import Protocol
 
+from terminal.domain import Bill, Person
 from terminal.settlement.accumulators import AccumulatorDelta, Accumulators
+from terminal.settlement.context import SettlementContext
 from terminal.settlement.money import ZERO, fen
+from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.result import SetlDetail, TraceStep, filled
 
 _NOUGHT = Decimal(0)
@@ -15,15 +19,38 @@ _NOUGHT = Decimal(0)
 # an empty spec, at a third of the cost, and a settlement writes about 25 amounts into its trace.
 
 
+class Payer(Protocol):
+    """A fund rule's setldetail identity."""
+
+    @property
+    def fund_pay_type(self) -> str: ...
+
+    @property
+    def fund_pay_type_name(self) -> str: ...
+
+
 class Run:
-    """The running state of one presettle call (local to it; nothing escapes but the frozen result)."""
+    """One presettle call: what it prices (bill, person, bundle, context), its running counters, trace
+    and setldetail rows (local to the call; nothing escapes but the frozen result)."""
 
-    __slots__ = ("before", "counters", "trace")
+    __slots__ = ("before", "bill", "context", "counters", "person", "policy", "setldetail", "trace")
 
-    def __init__(self, before: Accumulators) -> None:
+    def __init__(
+        self,
+        before: Accumulators,
+        bill: Bill,
+        person: Person,
+        policy: PolicyBundle,
+        context: SettlementContext,
+    ) -> None:
         self.before = before
+        self.bill = bill
+        self.person = person
+        self.policy = policy
+        self.context = context
         self.counters: dict[str, Decimal] = {}
         self.trace: list[TraceStep] = []
+        self.setldetail: list[SetlDetail] = []
 
     def get(self, kind: str, scope: str = "") -> Decimal:
         """A counter's value so far in this settlement."""
@@ -41,6 +68,14 @@ class Run:
     def note(self, layer: str, text: str) -> None:
         """Add a step to the trace."""
         self.trace.append(filled(TraceStep, {"layer": layer, "text": text}))
+
+    def book(
+        self, layer: str, payer: Payer, base: Decimal, limit: Decimal, pay: Decimal, text: str
+    ) -> Decimal:
+        """Note what a fund paid in the trace and add its setldetail row; returns the pay."""
+        self.trace.append(filled(TraceStep, {"layer": layer, "text": text}))
+        self.setldetail.append(detail(payer.fund_pay_type, payer.fund_pay_type_name, base, limit, pay, text))
+        return pay
 
     def after(self) -> Accumulators:
         """The accumulators after this settlement."""
