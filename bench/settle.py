@@ -29,10 +29,9 @@ from terminal.settlement import (
     PersonBenefits,
     PolicyBundle,
     SettlementContext,
-    load_bundle,
-    load_catalog,
     presettle,
 )
+from terminal.store.policy_files import load_bundle, load_catalog
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "settle.json"

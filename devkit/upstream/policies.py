@@ -7,7 +7,7 @@ from typing import Any
 
 from devkit.upstream.replies import Refusal, ok
 from devkit.upstream.state import Upstream
-from terminal.settlement.shelf import BUNDLE_FILE
+from terminal.store.policy_files import BUNDLE_FILE
 from terminal.uplink.wire import Request as Envelope
 
 

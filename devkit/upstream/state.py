@@ -21,10 +21,10 @@ from devkit.transaction import locked_transaction
 from devkit.upstream.faults import Faults
 from devkit.upstream.people import person_from_json
 from terminal.config import DEFAULT_CONFIG, load
-from terminal.settlement import Catalog, load_catalog
-from terminal.settlement.bundle import load_trusted_keys
-from terminal.settlement.shelf import PolicyShelf, load_shelf
+from terminal.settlement import Catalog
+from terminal.settlement.shelf import PolicyShelf
 from terminal.settlement.signing import TrustedKey, TrustedKeys, generate_signing_key, key_id
+from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
 from terminal.store.templates import PRE_TAGGING_MODEL_ID
 from terminal.uplink.gallery import (
     MAX_MODELS,

@@ -34,9 +34,8 @@ from terminal.pipeline.liveness import LivenessStage
 from terminal.pipeline.offline import OfflineLimits
 from terminal.pipeline.sync import Backoff
 from terminal.ports import BillSource, Clock
-from terminal.settlement import Catalog, load_catalog
-from terminal.settlement.bundle import load_trusted_keys
-from terminal.settlement.shelf import PolicyShelf, load_shelf
+from terminal.settlement import Catalog
+from terminal.settlement.shelf import PolicyShelf
 from terminal.store.bill_files import FileBillSource
 from terminal.store.db import open_db
 from terminal.store.gallery import SqliteGallery
@@ -44,6 +43,7 @@ from terminal.store.keys import TemplateCipher, read_key, read_token
 from terminal.store.ledger import SqliteLedger
 from terminal.store.notices import NoticeJournal
 from terminal.store.outbox import OutboxStore
+from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
 from terminal.store.prints import PrintJournal
 from terminal.uplink.his import HIS_TOKEN_ROLE, HttpBillSource
 from terminal.vision.liveness.pack import load_passive

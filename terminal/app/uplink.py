@@ -17,10 +17,10 @@ from terminal.config import (
 )
 from terminal.pipeline.sync import Backoff, SyncReport, SyncWorker
 from terminal.ports import Clock
-from terminal.settlement.bundle import load_trusted_keys
 from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.outbox import OutboxStore
+from terminal.store.policy_files import load_trusted_keys
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import sync_gallery
 from terminal.uplink.registration import identity

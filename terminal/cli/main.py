@@ -144,8 +144,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
     """Verify a policy bundle's signature and schema against the terminal's trusted keys."""
-    from terminal.settlement import load_bundle
-    from terminal.settlement.bundle import load_trusted_keys
+    from terminal.store.policy_files import load_bundle, load_trusted_keys
 
     config = load(args.config)
     bundle = load_bundle(args.file, load_trusted_keys(config.settlement.trusted_keys))

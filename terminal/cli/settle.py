@@ -10,8 +10,7 @@ from terminal.bill_json import load_bill
 from terminal.cli.receipt import render_receipt
 from terminal.domain import Match
 from terminal.errors import BillError
-from terminal.settlement import load_bundle
-from terminal.settlement.bundle import load_trusted_keys
+from terminal.store.policy_files import load_bundle, load_trusted_keys
 from terminal.whatif import person_from_json, price_what_if
 
 

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from terminal.config import SettlementConfig
 from terminal.errors import PolicyError, TerminalError
-from terminal.settlement import load_catalog
-from terminal.settlement.bundle import load_bundle, load_trusted_keys, parse_bundle
+from terminal.settlement.bundle import parse_bundle
 from terminal.settlement.catalog import CatalogError, parse_catalog
 from terminal.settlement.policy import PolicyBundle
-from terminal.settlement.shelf import BUNDLE_FILE, PolicyShelf, load_shelf
+from terminal.settlement.shelf import PolicyShelf
+from terminal.store.policy_files import BUNDLE_FILE, load_bundle, load_catalog, load_shelf, load_trusted_keys
 
 log = logging.getLogger("medpay.provision")
 

@@ -30,7 +30,7 @@ from terminal.errors import (
 )
 from terminal.ports import Clock
 from terminal.provision.offline import install_settlement_files
-from terminal.settlement.bundle import load_trusted_keys
+from terminal.store.policy_files import load_trusted_keys
 from terminal.uplink.gallery import sync_gallery
 from terminal.uplink.policies import fetch_policy_bundles
 from terminal.uplink.registration import record_registration

@@ -1,13 +1,14 @@
-"""Pure settlement rule engine: policy bundle, catalogue, layers, engine. No I/O beyond loading files.
+"""Pure settlement rule engine: policy bundle, catalogue, layers, engine. No I/O: files are read by the store.
 
-from terminal.settlement import presettle, load_bundle, load_catalog, Accumulators, SettlementContext
+from terminal.settlement import presettle, parse_bundle, parse_catalog, Accumulators, SettlementContext
 """
 
 from terminal.settlement.accumulators import AccumulatorDelta, Accumulators
-from terminal.settlement.bundle import load_bundle, parse_bundle
-from terminal.settlement.catalog import Catalog, CatalogError, CatalogItem, load_catalog, parse_catalog
+from terminal.settlement.bundle import parse_bundle
+from terminal.settlement.catalog import Catalog, CatalogError, CatalogItem, parse_catalog
+from terminal.settlement.checks import check_bill
 from terminal.settlement.context import Dispensing, OpspFiling, PersonBenefits, SafetyFacts, SettlementContext
-from terminal.settlement.engine import check_bill, presettle, reverse
+from terminal.settlement.engine import presettle, reverse
 from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.result import Finding, LineResult, SetlDetail, SetlInfo, SettlementResult, TraceStep
 from terminal.settlement.safety import FundSafetyError, fund_safety
@@ -33,8 +34,6 @@ __all__ = [
     "TraceStep",
     "check_bill",
     "fund_safety",
-    "load_bundle",
-    "load_catalog",
     "parse_bundle",
     "parse_catalog",
     "presettle",

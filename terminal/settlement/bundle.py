@@ -1,8 +1,7 @@
-"""Reading policy bundle files: signature first, then the schema; PolicyError on any failure.
+"""Parsing policy bundle files from their bytes: signature first, then the schema; PolicyError on any failure.
 
 A bundle file is {"bundle": {...}, "signature": {"alg": "Ed25519", "key_id": …, "value": …}}. The
-terminal trusts the public keys in a trusted-keys file (by default config/policies/trusted_keys.json;
-the composition root may pass its own).
+terminal trusts the public keys of a trusted-keys file, which terminal.store.policy_files reads.
 """
 
 from __future__ import annotations
@@ -10,16 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from terminal.errors import PolicyError
 from terminal.settlement.policy import PolicyBundle
-from terminal.settlement.signing import Signature, parse_trusted_keys, verify_signature
-
-DEFAULT_TRUSTED_KEYS = Path(__file__).resolve().parents[2] / "config" / "policies" / "trusted_keys.json"
+from terminal.settlement.signing import Signature, verify_signature
 
 
 class BundleFile(BaseModel):
@@ -77,24 +73,3 @@ def parse_bundle(data: bytes, trusted_keys: Mapping[str, bytes] | None) -> Polic
     if trusted_keys is not None:
         verify_signature(document, trusted_keys)
     return validate_bundle(document["bundle"])
-
-
-def load_trusted_keys(path: Path = DEFAULT_TRUSTED_KEYS) -> dict[str, bytes]:
-    """Read a trusted-keys file; PolicyError when unreadable or malformed."""
-    try:
-        return parse_trusted_keys(path.read_bytes())
-    except OSError as exc:
-        raise PolicyError(f"cannot read trusted keys {path}: {exc.strerror}") from exc
-
-
-def load_bundle(path: Path, trusted_keys: Mapping[str, bytes] | None = None) -> PolicyBundle:
-    """Read and verify a signed bundle file (keys default to the shipped trusted-keys file); PolicyError."""
-    keys = load_trusted_keys() if trusted_keys is None else trusted_keys
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"cannot read policy bundle {path}: {exc.strerror}") from exc
-    try:
-        return parse_bundle(data, keys)
-    except PolicyError as exc:
-        raise PolicyError(f"{path}: {exc}") from exc

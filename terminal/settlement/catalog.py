@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
 
 from pydantic import (
@@ -98,7 +97,7 @@ class ItemPlan(NamedTuple):
 
 
 def item_plan(item: CatalogItem) -> ItemPlan:
-    """The pricing facts of one item, as line_layer reads them."""
+    """The pricing facts of one item, as line pricing (pricing.py) reads them."""
     prop = item.selfpay_prop
     return ItemPlan(
         item,
@@ -183,12 +182,3 @@ def parse_catalog(data: bytes) -> Catalog:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise CatalogError(f"invalid catalogue: {problems}") from exc
-
-
-def load_catalog(path: Path) -> Catalog:
-    """Read a catalogue JSON file; CatalogError when unreadable or malformed."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CatalogError(f"cannot read catalogue {path}: {exc.strerror}") from exc
-    return parse_catalog(data)

@@ -296,6 +296,11 @@ class Assistance(_Strict):
         None
     )
 
+    @property
+    def insutypes(self) -> None:
+        """No list of schemes: assistance covers employees and residents alike (its categories decide)."""
+        return None
+
 
 class CrossRegion(_Sourced):
     """Cross-region care: the insured place's policy with a ratio reduction by filing status."""

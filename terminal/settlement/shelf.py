@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 from itertools import pairwise
-from pathlib import Path
 
 from terminal.errors import PolicyError
-from terminal.settlement.bundle import load_bundle
 from terminal.settlement.policy import PolicyBundle
-
-BUNDLE_FILE = re.compile(r"^\d{6}-\d{4}\.json$")  # <admdvs>-<year>.json
 
 
 class PolicyShelf:
@@ -37,13 +32,3 @@ class PolicyShelf:
                 return bundle
         held = ", ".join(f"{b.bundle_id} ({b.valid_from}…{b.valid_to})" for b in self._bundles) or "none"
         raise PolicyError(f"no policy bundle prices {day}; this terminal holds {held}")
-
-
-def load_shelf(folder: Path, trusted_keys: Mapping[str, bytes]) -> PolicyShelf:
-    """Verify and load every <admdvs>-<year>.json bundle in a folder."""
-    if not folder.is_dir():
-        raise PolicyError(f"policy folder {folder} does not exist")
-    paths = sorted(p for p in folder.iterdir() if BUNDLE_FILE.match(p.name))
-    if not paths:
-        raise PolicyError(f"policy folder {folder} holds no <admdvs>-<year>.json bundle")
-    return PolicyShelf([load_bundle(path, trusted_keys) for path in paths])

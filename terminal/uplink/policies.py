@@ -11,7 +11,7 @@ from pathlib import Path
 
 from terminal.errors import PolicyError
 from terminal.settlement.bundle import parse_bundle
-from terminal.settlement.shelf import BUNDLE_FILE
+from terminal.store.policy_files import BUNDLE_FILE
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.wire import INFNO_DOWNLOAD
 

@@ -25,8 +25,8 @@ from terminal.config import DEFAULT_CONFIG, UplinkSection, load
 from terminal.domain import Bill, FeeLine, Match
 from terminal.errors import OfflineLimitError
 from terminal.settlement import FundSafetyError, SettlementResult
-from terminal.settlement.bundle import load_trusted_keys
 from terminal.store.outbox import OutboxStore
+from terminal.store.policy_files import load_trusted_keys
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import sync_gallery, wire_template
 from terminal.uplink.registration import identity

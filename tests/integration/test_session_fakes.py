@@ -41,10 +41,9 @@ from terminal.pipeline.identify import claim_from_input
 from terminal.pipeline.liveness import AttemptRecord, LivenessOutcome
 from terminal.pipeline.session import Session, SessionStateError
 from terminal.pipeline.session_state import State
-from terminal.settlement import PersonBenefits, load_catalog
-from terminal.settlement.bundle import load_trusted_keys
-from terminal.settlement.shelf import load_shelf
+from terminal.settlement import PersonBenefits
 from terminal.store.db import open_db
+from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
 from terminal.store.sessions import SessionJournal
 from terminal.vision.liveness.sources import SensorFrame
 from tests.conftest import FixedClock

@@ -25,12 +25,12 @@ from terminal.demo_data import face_crop
 from terminal.domain import CertType, Frame
 from terminal.errors import GalleryDeltaError, NotEnrolledForModelError, UnknownPersonError, UplinkRefused
 from terminal.operations import identify_faces
-from terminal.settlement.bundle import load_trusted_keys
 from terminal.settlement.context import OpspFiling
 from terminal.settlement.signing import parse_trusted_keys
 from terminal.store.db import open_db
 from terminal.store.gallery import SqliteGallery, gallery_version, last_gallery_sync
 from terminal.store.keys import TemplateCipher, create_key, read_key
+from terminal.store.policy_files import load_trusted_keys
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import (
     fetch_gallery_delta,

@@ -27,12 +27,11 @@ from terminal.errors import UnknownPersonError
 from terminal.pipeline.checkout import Checkout, OfflineGate
 from terminal.pipeline.offline import OfflineLimits
 from terminal.pipeline.sync import Backoff, SyncWorker
-from terminal.settlement import PersonBenefits, load_catalog
-from terminal.settlement.bundle import load_trusted_keys
-from terminal.settlement.shelf import load_shelf
+from terminal.settlement import PersonBenefits
 from terminal.store.db import open_db
 from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
+from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
 from terminal.uplink.client import HttpUplink
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,8 +11,7 @@ from devkit.upstream.state import Upstream
 from terminal.clock import CST
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.errors import PolicyError
-from terminal.settlement.bundle import load_trusted_keys
-from terminal.settlement.shelf import load_shelf
+from terminal.store.policy_files import load_shelf, load_trusted_keys
 from terminal.uplink.policies import fetch_policy_bundles
 from tests.integration.test_uplink_kit import SteppingClock, set_faults, uplink
 

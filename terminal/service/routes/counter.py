@@ -16,8 +16,9 @@ from terminal.bill_json import bill_from_json
 from terminal.errors import BillError, PolicyError
 from terminal.service.deps import MAX_UPLOAD_BYTES, Service
 from terminal.service.schemas import Basket, PresettleRequest, basket_bill
-from terminal.settlement.bundle import load_trusted_keys, parse_bundle
+from terminal.settlement.bundle import parse_bundle
 from terminal.settlement.catalog import LEVEL_CHARS
+from terminal.store.policy_files import load_trusted_keys
 from terminal.whatif import person_from_json, price_what_if
 
 

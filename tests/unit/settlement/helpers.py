@@ -13,11 +13,10 @@ from terminal.settlement import (
     Catalog,
     PolicyBundle,
     SettlementContext,
-    load_bundle,
-    load_catalog,
 )
 from terminal.settlement.context import PersonBenefits
 from terminal.settlement.policy import Level
+from terminal.store.policy_files import load_bundle, load_catalog
 
 REPO = Path(__file__).resolve().parents[3]
 BUNDLE_PATH = REPO / "config" / "policies" / "430300-2025.json"

@@ -8,7 +8,7 @@ import pytest
 
 from terminal.errors import BillError, UnknownCatalogCodeError
 from terminal.settlement import check_bill, presettle
-from terminal.settlement.layers import line_layer
+from terminal.settlement.pricing import price_bill
 
 from .helpers import (
     CT,
@@ -28,7 +28,9 @@ from .helpers import (
 
 
 def _split(code: str, cnt: str, pric: str) -> tuple[str, str, str, str]:
-    r = line_layer(line("1", code, cnt, pric), catalog().item(code))
+    priced = price_bill((line("1", code, cnt, pric),), catalog().plans)
+    assert priced is not None
+    (r,) = priced.lines
     return str(r.fulamt_ownpay_amt), str(r.overlmt_amt), str(r.preselfpay_amt), str(r.inscp_scp_amt)
 
 

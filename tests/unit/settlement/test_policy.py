@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from terminal.errors import PolicyError
-from terminal.settlement import CatalogError, load_bundle, parse_bundle, parse_catalog
-from terminal.settlement.bundle import bundle_json_schema, load_trusted_keys
+from terminal.settlement import CatalogError, parse_bundle, parse_catalog
+from terminal.settlement.bundle import bundle_json_schema
 from terminal.settlement.signing import generate_signing_key, parse_trusted_keys, sign_bundle
+from terminal.store.policy_files import load_bundle, load_trusted_keys
 
 from .helpers import BUNDLE_PATH, CATALOG_PATH, bundle, catalog
 

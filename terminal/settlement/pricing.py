@@ -1,0 +1,209 @@
+"""Line pricing (2204): every fee line into fully self-paid, over-limit, self-pay-first and in-scope parts.
+
+One implementation, used by every caller. It reads each line once: checks it as check_bill would,
+finds its item's plan, prices it and adds it to the bill's sums. A bill it doubts (a line check_bill
+would refuse, an unknown code, a value Decimal refuses) is left to check_bill and the catalogue,
+which say why in the order they always have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, getcontext
+from typing import NamedTuple
+
+from terminal.domain import FeeLine
+from terminal.errors import SettlementError
+from terminal.settlement.catalog import CatalogItem, ItemPlan
+from terminal.settlement.money import FEN, ZERO
+from terminal.settlement.result import LineResult, filled
+
+
+@dataclass(frozen=True)
+class LineTotals:
+    """The bill's sums of the 2204 parts, added in line order (as total() would add them)."""
+
+    medfee: Decimal
+    fulamt: Decimal
+    overlmt: Decimal
+    preselfpay: Decimal
+    inscp: Decimal
+
+
+class PricedBill(NamedTuple):
+    """A bill's lines with their catalogue items, their 2204 parts and the bill's sums."""
+
+    items: tuple[CatalogItem, ...]
+    lines: tuple[LineResult, ...]
+    sums: LineTotals
+    limited: tuple[int, ...]  # positions of the lines whose item carries a gender or age limit
+
+
+class _Doubt(Exception):
+    """A line check_bill would refuse: the bill is left to check_bill to say why."""
+
+
+_NOUGHT = Decimal(0)
+
+
+def price_bill(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan]) -> PricedBill | None:
+    """The priced bill, or None when check_bill or the catalogue must say why it is refused.
+
+    None for a bill with no lines, a line check_bill refuses, a repeated feedetl_sn, a code not in
+    `plans`, or a value Decimal refuses to compute with (see price_checked).
+    """
+    if not lines:
+        return None
+    try:
+        return _price(lines, plans)
+    except (_Doubt, KeyError, ArithmeticError):
+        return None
+
+
+def price_checked(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan]) -> PricedBill:
+    """Price lines check_bill and the catalogue accepted; raises the ArithmeticError Decimal raises.
+
+    The way in for a bill price_bill left to them which they accept: pricing is what is left to
+    refuse it (a price ceiling × quantity too long for the Decimal context, say).
+    """
+    try:
+        return _price(lines, plans)
+    except (_Doubt, KeyError) as exc:
+        # check_bill and Catalog.items_for accepted these lines; the checks here are theirs
+        raise SettlementError(f"line pricing refuses a bill check_bill accepted: {exc!r}") from exc
+
+
+def _price(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan]) -> PricedBill:
+    """The one pass, short or literal (see _pass); _Doubt, KeyError or ArithmeticError if it cannot price."""
+    context = getcontext()
+    # The short pass is exact only while no operation rounds and x − x is +0. So a context rounding
+    # ROUND_FLOOR (the one mode where x − x is −0) prices literally, and so does a bill whose total
+    # needs as many digits as the context keeps: every amount the short pass sums or subtracts is a
+    # multiple of the total's last digit and no larger than the total, so when the total is exact and
+    # short of the precision, so is every step.
+    if context.rounding == ROUND_FLOOR:
+        return _pass(lines, plans, literal=True)
+    priced = _pass(lines, plans, literal=False)
+    if len(priced.sums.medfee.as_tuple().digits) >= context.prec:
+        return _pass(lines, plans, literal=True)
+    return priced
+
+
+def _pass(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], *, literal: bool) -> PricedBill:
+    """Check, look up and price every line, and sum the bill; the one implementation of the 2204 rule:
+
+        fulamt     = fee                                  for 丙 or a self-pay-first ratio ≥ 1
+        overlmt    = max(0, fee − fen(ceiling × cnt))     otherwise, where the item has a ceiling
+        preselfpay = fen((fee − overlmt) × ratio)         乙: the ratio applies inside the ceiling only
+        inscp      = fee − fulamt − overlmt − preselfpay
+
+    It is the hot loop of a settlement (50 lines a bill; issue 3 asks ≥ 5,000 bills/s), so it binds
+    names locally and builds each LineResult tuple directly, and it leaves out operations that cannot
+    change a result in any context: a product with a zero ratio (it rounds to 0.00, which is ZERO)
+    and subtractions of the ZERO object from a value that already went through one. Every amount
+    keeps the exponent the rule gives it, so the 2204 strings are the same however the HIS wrote its
+    amounts ("3.5", "3.50"). Unless `literal`, three more are taken from what it already has, which
+    is exact only where _price allows it: a self-paid line's fee − fee − 0.00 is fee % 0.01; an over-
+    ceiling line's in-scope part fee − 0.00 − (fee − allowed) is allowed + fee % 0.01 and what the
+    ratio applies to is allowed; and the bill's in-scope total is the fee total less the other three.
+    """
+    quantize = Decimal.quantize
+    half_up = ROUND_HALF_UP
+    zero = ZERO
+    nought = _NOUGHT  # Decimal against Decimal: comparing with the int 0 converts it every time
+    cent = FEN
+    neg_cent = -FEN
+    new = tuple.__new__  # LineResult is a named tuple: one call builds it, fields in declaration order
+    line_cls = LineResult
+    items: list[CatalogItem] = []
+    add_item = items.append
+    out: list[LineResult] = []
+    append = out.append
+    limited: list[int] = []
+    medfee = fulamt_sum = overlmt_sum = preselfpay_sum = inscp_sum = zero
+    for line in lines:
+        item, selfpaid, prop, has_prop, ceiling, level, name, flag, lmt = plans[line.med_list_codg]
+        fee = line.det_item_fee_sumamt
+        cnt = line.cnt
+        pric = line.pric
+        # check_bill's conditions, two written more cheaply: "fee is in whole fen" as fee % 0.01 == 0
+        # (a remainder instead of a quantize and a comparison: both raise for the same fees, those
+        # too long for the context, and agree on all others), and |cnt × pric − fee| ≤ 0.01 as two
+        # comparisons, without building the absolute value.
+        if cnt <= nought or pric < nought or fee < nought:
+            raise _Doubt
+        # a zero with fee's sign and the lower of fee's exponent and −2 when fee is in whole fen
+        whole = fee % cent
+        if whole or not neg_cent <= cnt * pric - fee <= cent:
+            raise _Doubt
+        if selfpaid:
+            fulamt = fee
+            overlmt = preselfpay = zero
+            fulamt_sum += fee
+            # fee − fee alone keeps fee's exponent, which may be above −2; `whole` is the same +0
+            # unless fee is −0 (then `whole` is −0)
+            inscp = whole if fee and not literal else fee - fee - zero
+        else:
+            fulamt = overlmt = preselfpay = zero
+            if ceiling is not None and fee > (allowed := quantize(ceiling * cnt, cent, half_up)):
+                # max(ZERO, fee − allowed) is ZERO unless the fee is strictly larger
+                overlmt = fee - allowed
+                overlmt_sum += overlmt
+                if literal:
+                    inscp = fee - zero - overlmt
+                    inside = fee - overlmt
+                else:
+                    inscp = allowed + whole  # with fee's exponent where that is below −2
+                    inside = allowed  # the same value as fee − overlmt: the product below is rounded
+            else:
+                inscp = inside = fee - zero  # fee − overlmt while overlmt is the ZERO object
+            if has_prop:  # else (fee − overlmt) × 0 rounds to 0.00, which is ZERO
+                preselfpay = quantize(inside * prop, cent, half_up)
+                preselfpay_sum += preselfpay
+                inscp -= preselfpay
+        append(
+            new(
+                line_cls,
+                (
+                    line.feedetl_sn,
+                    line.med_list_codg,
+                    line.name or name,
+                    cnt,
+                    pric,
+                    fee,
+                    level,
+                    prop,
+                    ceiling,
+                    fulamt,
+                    overlmt,
+                    preselfpay,
+                    inscp,
+                    flag,
+                    line.dise_codg,
+                ),
+            )
+        )
+        if lmt:
+            limited.append(len(items))
+        add_item(item)
+        medfee += fee
+        if literal:
+            inscp_sum += inscp
+    if len({line.feedetl_sn for line in lines}) != len(out):
+        raise _Doubt  # a repeated feedetl_sn
+    if not literal:
+        # each line's inscp is its fee less its other three parts, exactly, and both sides carry
+        # the total's exponent
+        inscp_sum = medfee - fulamt_sum - overlmt_sum - preselfpay_sum
+    sums = filled(
+        LineTotals,
+        {
+            "medfee": medfee,
+            "fulamt": fulamt_sum,
+            "overlmt": overlmt_sum,
+            "preselfpay": preselfpay_sum,
+            "inscp": inscp_sum,
+        },
+    )
+    return new(PricedBill, (tuple(items), tuple(out), sums, tuple(limited)))

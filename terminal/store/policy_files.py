@@ -1,0 +1,60 @@
+"""Policy files: signed bundles, trusted keys, the catalogue; read here, parsed by settlement.
+
+Settlement is pure and takes bytes; these functions do the reading and name the file in any error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from terminal.errors import PolicyError
+from terminal.settlement.bundle import parse_bundle
+from terminal.settlement.catalog import Catalog, CatalogError, parse_catalog
+from terminal.settlement.policy import PolicyBundle
+from terminal.settlement.shelf import PolicyShelf
+from terminal.settlement.signing import parse_trusted_keys
+
+DEFAULT_TRUSTED_KEYS = Path(__file__).resolve().parents[2] / "config" / "policies" / "trusted_keys.json"
+BUNDLE_FILE = re.compile(r"^\d{6}-\d{4}\.json$")  # <admdvs>-<year>.json
+
+
+def load_trusted_keys(path: Path = DEFAULT_TRUSTED_KEYS) -> dict[str, bytes]:
+    """Read a trusted-keys file; PolicyError when unreadable or malformed."""
+    try:
+        return parse_trusted_keys(path.read_bytes())
+    except OSError as exc:
+        raise PolicyError(f"cannot read trusted keys {path}: {exc.strerror}") from exc
+
+
+def load_bundle(path: Path, trusted_keys: Mapping[str, bytes] | None = None) -> PolicyBundle:
+    """Read and verify a signed bundle file (keys default to the shipped trusted-keys file); PolicyError."""
+    keys = load_trusted_keys() if trusted_keys is None else trusted_keys
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy bundle {path}: {exc.strerror}") from exc
+    try:
+        return parse_bundle(data, keys)
+    except PolicyError as exc:
+        raise PolicyError(f"{path}: {exc}") from exc
+
+
+def load_shelf(folder: Path, trusted_keys: Mapping[str, bytes]) -> PolicyShelf:
+    """Verify and load every <admdvs>-<year>.json bundle in a folder."""
+    if not folder.is_dir():
+        raise PolicyError(f"policy folder {folder} does not exist")
+    paths = sorted(p for p in folder.iterdir() if BUNDLE_FILE.match(p.name))
+    if not paths:
+        raise PolicyError(f"policy folder {folder} holds no <admdvs>-<year>.json bundle")
+    return PolicyShelf([load_bundle(path, trusted_keys) for path in paths])
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read a catalogue JSON file; CatalogError when unreadable or malformed."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"cannot read catalogue {path}: {exc.strerror}") from exc
+    return parse_catalog(data)
