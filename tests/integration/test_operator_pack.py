@@ -200,10 +200,10 @@ def test_a_pack_type_without_a_model_that_escaped_validation_is_refused_on_build
 
 def test_a_config_file_selecting_arcface_without_a_model_fails_with_its_line(tmp_path: Path) -> None:
     text = DEFAULT_CONFIG.read_text(encoding="utf-8")
-    assert 'type = "dlib_resnet"' in text
+    assert 'type = "sface"' in text
     path = tmp_path / "terminal.toml"
-    path.write_text(text.replace('type = "dlib_resnet"', 'type = "arcface"'), encoding="utf-8")
+    path.write_text(text.replace('type = "sface"', 'type = "arcface"'), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"terminal\.toml:\d+: models\.embedder: .*name it with model"):
         load(path)
-    path.write_text(text.replace('type = "dlib_resnet"', 'type = "arcface"\nmodel = "x"'), encoding="utf-8")
+    path.write_text(text.replace('type = "sface"', 'type = "arcface"\nmodel = "x"'), encoding="utf-8")
     assert load(path).models.embedder.model == "x"

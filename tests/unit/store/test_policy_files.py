@@ -18,22 +18,22 @@ from terminal.store.policy_files import (
     load_trusted_keys,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-BUNDLE = REPO / "config" / "policies" / "430100-2025.json"
+REPO = Path(__file__).resolve().parents[3]
+BUNDLE = REPO / "config" / "policies" / "430300-2025.json"
 CATALOG = REPO / "config" / "catalog" / "sample.json"
 
 
 def test_the_shipped_files_load() -> None:
     keys = load_trusted_keys(DEFAULT_TRUSTED_KEYS)
-    assert load_bundle(BUNDLE, keys).bundle_id == "430100-2025"
+    assert load_bundle(BUNDLE, keys).bundle_id == "430300-2025"
     assert load_catalog(CATALOG).items
 
 
 def test_the_shelf_reads_only_files_named_as_bundles(tmp_path: Path) -> None:
-    shutil.copy(BUNDLE, tmp_path / "430100-2025.json")
-    shutil.copy(BUNDLE, tmp_path / "draft-430100-2025.json")  # not <admdvs>-<year>.json: ignored
+    shutil.copy(BUNDLE, tmp_path / "430300-2025.json")
+    shutil.copy(BUNDLE, tmp_path / "draft-430300-2025.json")  # not <admdvs>-<year>.json: ignored
     shelf = load_shelf(tmp_path, load_trusted_keys())
-    assert [b.bundle_id for b in shelf.bundles] == ["430100-2025"]
+    assert [b.bundle_id for b in shelf.bundles] == ["430300-2025"]
 
 
 def test_a_missing_or_empty_policy_folder_is_a_policy_error(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_a_missing_or_empty_policy_folder_is_a_policy_error(tmp_path: Path) -> N
 
 
 def test_a_refused_bundle_names_its_file(tmp_path: Path) -> None:
-    path = tmp_path / "430100-2025.json"
+    path = tmp_path / "430300-2025.json"
     path.write_bytes(BUNDLE.read_bytes().replace(b'"ratio": "0.65"', b'"ratio": "0.95"', 1))
     with pytest.raises(PolicyError, match=rf"^{re.escape(str(path))}: .*does not verify"):
         load_bundle(path, load_trusted_keys())
