@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -283,6 +283,10 @@ class TerminalPorts:
         """1:N."""
         return self._terminal.identifier.identify(observation)
 
+    def combine(self, observations: Sequence[FaceObservation]) -> FaceObservation | None:
+        """Several frames' faces as one probe."""
+        return self._terminal.identifier.combine(observations)
+
     def by_credential(self, claim: IdentityClaim) -> Match:
         """QR / card / ID."""
         return self._terminal.identifier.by_credential(claim)
@@ -333,6 +337,7 @@ def build_session(
         receipt_timeout=receipt_timeout,
         liveness=liveness or terminal_liveness,
         face_lockout=timedelta(seconds=terminal.config.identity.face_lockout_s),
+        decision_frames=terminal.config.identity.decision_frames,
     )
 
 
