@@ -11,6 +11,7 @@ TerminalError
 ├── FaceError
 │   ├── NoFaceError              no face passed detection and the quality gate
 │   └── FaceQualityError         a face was found but is unusable (too small, cut off)
+│       └── FaceMaskedError      the lower face is covered (a mask): the patient is asked to lower it
 ├── IdentityError
 │   ├── ConsentError             no recorded consent for face data
 │   ├── UnknownPersonError       the claimed or requested person is not enrolled
@@ -161,6 +162,14 @@ class FaceQualityError(FaceError):
     code = "FACE_QUALITY"
     message_zh = "面部过小或不完整，请靠近一些、让整张脸进入画面后重试。"
     message_en = "The face is too small or cut off; come closer with your whole face in view and try again."
+
+
+class FaceMaskedError(FaceQualityError):
+    """The lower half of the face is covered (a surgical mask): ask the patient to lower it."""
+
+    code = "FACE_MASKED"
+    message_zh = "请摘下口罩，露出口鼻后再试一次。"
+    message_en = "Please lower your mask so your nose and mouth show, then try again."
 
 
 class IdentityError(TerminalError):

@@ -155,6 +155,10 @@ class IdentifyPort(Protocol):
         """1:N over the small consented gallery."""
         ...
 
+    def combine(self, observations: Sequence[FaceObservation]) -> FaceObservation | None:
+        """One probe from several frames of an attempt; None when they do not show one face."""
+        ...
+
     def by_credential(self, claim: IdentityClaim) -> Match:
         """From a QR / card / ID claim alone."""
         ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +31,10 @@ class TerminalPorts:
     def identify(self, observation: FaceObservation) -> Match | NoMatch:
         """1:N."""
         return self._terminal.identifier.identify(observation)
+
+    def combine(self, observations: Sequence[FaceObservation]) -> FaceObservation | None:
+        """Several frames' faces as one probe."""
+        return self._terminal.identifier.combine(observations)
 
     def by_credential(self, claim: IdentityClaim) -> Match:
         """QR / card / ID."""
@@ -82,4 +86,5 @@ def build_session(
         receipt_timeout=receipt_timeout,
         liveness=liveness or terminal_liveness,
         face_lockout=timedelta(seconds=terminal.config.identity.face_lockout_s),
+        decision_frames=terminal.config.identity.decision_frames,
     )

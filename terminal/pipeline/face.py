@@ -7,12 +7,16 @@ import logging
 import numpy as np
 
 from terminal.domain import FaceBox, FaceObservation, Frame
-from terminal.errors import NoFaceError
+from terminal.errors import FaceMaskedError, NoFaceError
 from terminal.ports import FaceDetector, FaceEmbedder
 from terminal.vision.align import align_chip
-from terminal.vision.quality import rejection_reason
+from terminal.vision.quality import MASK_REASON, quality_reason
 
 log = logging.getLogger(__name__)
+
+
+def _area(box: FaceBox) -> float:
+    return box.width * box.height
 
 
 class FaceStage:
@@ -33,24 +37,23 @@ class FaceStage:
         """The embedder in use (for diagnostics and benchmarks)."""
         return self._embedder
 
-    def observe(self, frame: Frame) -> list[FaceObservation]:
-        """Every face that passes the quality gate, best detector score first."""
-        return self.observe_with_reasons(frame)[0]
-
-    def observe_with_reasons(self, frame: Frame) -> tuple[list[FaceObservation], list[str]]:
-        """The faces that pass the quality gate, and why each other detected face did not."""
-        height, width = frame.image.shape[:2]
+    def usable(self, frame: Frame) -> tuple[list[FaceBox], list[str]]:
+        """Detect and quality-gate only (no embedding): the usable faces, and why each other one is not."""
         boxes: list[FaceBox] = []
         reasons: list[str] = []
         for box in self._detector.detect(frame.image):
-            reason = rejection_reason(box, width, height, self._min_face_size)
+            reason = quality_reason(frame.image, box, self._min_face_size)
             if reason is None:
                 boxes.append(box)
             else:
                 log.debug("face at (%.0f, %.0f) rejected: %s", box.x1, box.y1, reason)
                 reasons.append(reason)
+        return boxes, reasons
+
+    def embed(self, frame: Frame, boxes: list[FaceBox]) -> list[FaceObservation]:
+        """Align and embed the given faces of a frame (one embedder run over all their chips)."""
         if not boxes:
-            return [], reasons
+            return []
         size, template = self._embedder.chip_size, self._embedder.template
         chips = np.stack(
             [
@@ -59,11 +62,29 @@ class FaceStage:
             ]
         )
         templates = self._embedder.embed(chips)
-        return [FaceObservation(box=box, template=templates[i]) for i, box in enumerate(boxes)], reasons
+        return [FaceObservation(box=box, template=templates[i]) for i, box in enumerate(boxes)]
+
+    def observe(self, frame: Frame) -> list[FaceObservation]:
+        """Every face that passes the quality gate, best detector score first."""
+        return self.observe_with_reasons(frame)[0]
+
+    def observe_with_reasons(self, frame: Frame) -> tuple[list[FaceObservation], list[str]]:
+        """The faces that pass the quality gate, and why each other detected face did not."""
+        boxes, reasons = self.usable(frame)
+        return self.embed(frame, boxes), reasons
+
+    def primary_box(self, frame: Frame) -> FaceBox:
+        """The largest usable face, not embedded; FaceMaskedError or NoFaceError when there is none."""
+        boxes, reasons = self.usable(frame)
+        if not boxes:
+            if MASK_REASON in reasons:
+                raise FaceMaskedError("the lower face is covered; please lower your mask")
+            raise NoFaceError("no usable face found; look at the camera, or use QR code, card or ID number")
+        return max(boxes, key=_area)
 
     def observe_primary(self, frame: Frame) -> FaceObservation:
-        """The largest usable face (the person at the kiosk); NoFaceError when there is none."""
-        observations = self.observe(frame)
-        if not observations:
-            raise NoFaceError("no usable face found; look at the camera, or use QR code, card or ID number")
-        return max(observations, key=lambda obs: obs.box.width * obs.box.height)
+        """The largest usable face (the person at the kiosk), the only one embedded.
+
+        FaceMaskedError when the only faces found wear a mask, NoFaceError when there is none at all.
+        """
+        return self.embed(frame, [self.primary_box(frame)])[0]

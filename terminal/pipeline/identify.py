@@ -5,14 +5,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from terminal.domain import CertType, FaceObservation, Frame, IdentityClaim, Match, NoMatch
-from terminal.errors import AttemptsExhaustedError, FaceError, IdentityError, UnknownPersonError
+from terminal.domain import CertType, FaceObservation, Frame, IdentityClaim, Match, MatchMethod, NoMatch
+from terminal.errors import (
+    AttemptsExhaustedError,
+    FaceError,
+    FaceMaskedError,
+    IdentityError,
+    UnknownPersonError,
+)
 from terminal.ports import FacePort, Gallery, IdentifyPort, Metric
-from terminal.vision.metric import accepts, closeness, scores
+from terminal.vision.metric import accepts, closeness, normalised, scores
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +27,19 @@ log = logging.getLogger(__name__)
 def distances(template: NDArray[np.float32], gallery: NDArray[np.float32]) -> NDArray[np.float32]:
     """Euclidean distance of one template to each row of a matrix (dlib's metric)."""
     return scores(template, gallery, "euclidean").astype(np.float32)
+
+
+def combine_templates(templates: NDArray[np.float32], metric: Metric) -> NDArray[np.float32]:
+    """The mean template of a k-frame decision, as terminal/evaluation/faces.py measured it.
+
+    Cosine compares directions, so unit vectors are averaged (and the mean re-normalised, which leaves
+    every cosine unchanged); a distance metric averages the raw vectors.
+    """
+    if metric == "cosine":
+        mean = normalised(normalised(templates).mean(axis=0))
+    else:
+        mean = np.asarray(templates, dtype=np.float64).mean(axis=0)
+    return np.asarray(mean, dtype=np.float32)
 
 
 class Identifier:
@@ -81,6 +101,27 @@ class Identifier:
             return NoMatch(method="face-1:N", best_distance=best)
         return Match(psn_no=psn_no, method="face-1:N", distance=best)
 
+    def combine(self, observations: Sequence[FaceObservation]) -> FaceObservation | None:
+        """One probe from several frames of one attempt, or None when they do not show one face.
+
+        Each frame must match the combination of the others at the threshold: a frame of another person
+        swapped in fails a 1:1 comparison with the rest, while a genuine head turning through the
+        challenge is compared with its own average pose rather than with its most distant frame. The
+        probe is combine_templates' mean, the combination `medpay evaluate faces --frames K` measured, so
+        its figures hold for the decision; it keeps the middle frame's box.
+        """
+        if not observations:
+            raise ValueError("a face decision needs at least one frame")
+        stack = np.stack([o.template for o in observations])
+        if len(stack) > 1:
+            for index in range(len(stack)):
+                others = combine_templates(np.delete(stack, index, axis=0), self._metric)
+                agreement = float(scores(stack[index], others[np.newaxis], self._metric)[0])
+                if not accepts(agreement, self._threshold, self._metric):
+                    return None
+        middle = observations[len(observations) // 2]
+        return FaceObservation(middle.box, combine_templates(stack, self._metric))
+
     def by_credential(self, claim: IdentityClaim) -> Match:
         """Identify from a QR / ID / card claim alone (the non-face path the law requires)."""
         person = self._gallery.person_by_claim(claim)
@@ -113,36 +154,67 @@ class FaceAttempts:
             self._failures += 1
 
 
-def identify_frames(
-    faces: FacePort, identifier: IdentifyPort, frames: Sequence[Frame], claim_psn_no: str | None
-) -> tuple[Match | NoMatch, float]:
-    """1:1 or 1:N on a live attempt's frames, every frame naming the same person.
+@dataclass(frozen=True)
+class FaceDecision:
+    """One face decision on a live attempt: the outcome, the reason technicians see, the patient prompt.
 
-    Returns the outcome and the perf_counter time the faces were found (for the technician's timings).
+    `detected` is the perf_counter time the decision's faces were found (for the technician's timings);
+    `prompt` is a kiosk prompt key when the patient can fix the cause (e.g. lower a mask), else None.
     """
-    detected = time.perf_counter()
+
     outcome: Match | NoMatch
+    reason: str
+    detected: float
+    prompt: str | None = None
+
+
+LOWER_MASK_PROMPT = "lower_mask"
+
+
+def identify_frames(
+    faces: FacePort,
+    identifier: IdentifyPort,
+    frames: Sequence[Frame],
+    claim_psn_no: str | None,
+    needed: int = 3,
+) -> FaceDecision:
+    """1:1 or 1:N once, on one probe combined from `needed` quality-gated frames of a live attempt.
+
+    Frames are taken in the given order (the liveness stage's preference) until `needed` of them hold a
+    usable face; only those are embedded. Fewer usable frames, or frames that do not show one face,
+    fail the attempt.
+    """
+    method: MatchMethod = "face-1:1" if claim_psn_no else "face-1:N"
+    observations: list[FaceObservation] = []
+    masked = unusable = 0
+    for frame in frames:
+        if len(observations) == needed:
+            break
+        try:
+            observations.append(faces.observe_primary(frame))
+        except FaceMaskedError:
+            masked += 1
+        except FaceError as exc:
+            unusable += 1
+            log.debug("live attempt's frame has no usable face: %s", exc)
+    detected = time.perf_counter()
+    if len(observations) < needed:
+        reason = f"only {len(observations)} of {needed} frames had a usable face"
+        if masked:
+            reason += f" ({masked} with the lower face covered: mask)"
+        log.info("face decision refused: %s", reason)
+        return FaceDecision(NoMatch(method), reason, detected, LOWER_MASK_PROMPT if masked else None)
+    probe = identifier.combine(observations)
+    if probe is None:
+        log.warning("face changed between the frames of one live attempt")
+        return FaceDecision(NoMatch(method), "face changed between the frames", detected)
     try:
-        observations = [faces.observe_primary(frame) for frame in frames]
-        detected = time.perf_counter()
-        if claim_psn_no:
-            outcome = identifier.verify(observations[0], claim_psn_no)
-        else:
-            outcome = identifier.identify(observations[0])
-        if isinstance(outcome, Match):
-            for other in observations[1:]:
-                if isinstance(identifier.verify(other, outcome.psn_no), NoMatch):
-                    outcome = NoMatch(method=outcome.method)
-                    log.warning("face changed between the frames of one live attempt")
-                    break
-    except FaceError as exc:
-        outcome = NoMatch(method="face-1:1" if claim_psn_no else "face-1:N")
-        log.info("live attempt's frames have no usable face: %s", exc)
+        outcome = identifier.verify(probe, claim_psn_no) if claim_psn_no else identifier.identify(probe)
     except UnknownPersonError as exc:
-        # e.g. NotEnrolledForModelError: the technician reads why in the log, the patient sees a no-match.
-        outcome = NoMatch(method="face-1:1")
+        # e.g. NotEnrolledForModelError: the technician reads why, the patient sees a no-match.
         log.warning("1:1 refused: %s", exc)
-    return outcome, detected
+        return FaceDecision(NoMatch("face-1:1"), f"claimed person cannot be compared: {exc}", detected)
+    return FaceDecision(outcome, "match" if isinstance(outcome, Match) else "no match", detected)
 
 
 def claim_from_input(method: str, value: str) -> IdentityClaim:

@@ -240,12 +240,13 @@ class LivenessSession:
         raise IdentityError("liveness has not passed for this session")
 
     def identity_frames(self) -> tuple[Frame, ...]:
-        """The most frontal face frame of each third of the passed attempt, for identification.
+        """The passed attempt's face frames in the order a face decision should use them.
 
-        Identifying on the challenge's own frames binds the identity to the live presentation (no
-        photo swapped in afterwards). Frames from the start, the middle and the end of the challenge
-        must all name the same person, and the challenge itself fails when the face jumps or is lost
-        between frames, so a second face cannot stand in for part of the attempt unnoticed.
+        First the most frontal frame of each third of the challenge, then every other face frame, least
+        turned first (stand-ins for a first choice the quality gate refuses). Identifying on the
+        challenge's own frames binds the identity to the live presentation (no photo swapped in
+        afterwards); frames from the start, the middle and the end must show one face, and the
+        challenge itself fails when the face jumps or is lost between frames.
         """
         turns = _turns(self._passed_captures)
         if not self._passed or not turns:
@@ -254,7 +255,8 @@ class LivenessSession:
         size = max(1, len(order) // 3)
         thirds = [order[:size], order[size : 2 * size] or order[:size], order[2 * size :] or order[:size]]
         picked = dict.fromkeys(min(part, key=lambda i: turns[i]) for part in thirds)
-        return tuple(self._passed_captures[i].frame.rgb for i in picked)
+        rest = sorted((i for i in order if i not in picked), key=lambda i: (turns[i], i))
+        return tuple(self._passed_captures[i].frame.rgb for i in [*picked, *rest])
 
     def diagnostics(self) -> tuple[AttemptRecord, ...]:
         """Per-attempt scores and reasons, for the technician page only."""

@@ -53,6 +53,7 @@ class Session:
         liveness: LivenessFactory | None = None,
         offered_methods: Sequence[str] = ("face", "qr", "card", "id"),
         face_lockout: timedelta = timedelta(minutes=10),
+        decision_frames: int = 3,
     ) -> None:
         self._faces = faces
         self._identifier = identifier
@@ -65,6 +66,7 @@ class Session:
         self._receipt_timeout = receipt_timeout
         self._liveness = liveness
         self._face_lockout = face_lockout
+        self._decision_frames = decision_frames
         # Face without a liveness check would let a photo pay: without one, face is simply not offered.
         self._methods = tuple(m for m in offered_methods if m != "face" or liveness is not None)
         self._lock = threading.RLock()
@@ -186,12 +188,15 @@ class Session:
     def _identify_live(
         self, frames: Sequence[Frame], claim_psn_no: str | None, began: float
     ) -> dict[str, Any]:
-        """Identify on the live attempt's frames; every frame must name the same person."""
+        """Decide once on a probe combined from the live attempt's quality-gated frames (one face)."""
         live = self._live
-        outcome, detected = identify_frames(self._faces, self._identifier, frames, claim_psn_no)
+        needed = self._decision_frames
+        decision = identify_frames(self._faces, self._identifier, frames, claim_psn_no, needed)
+        outcome, detected = decision.outcome, decision.detected
         live.attempts.record(outcome)
         if isinstance(outcome, NoMatch):
-            return self._face_failed("no match", outcome.best_distance, "pass", began, detected)
+            reason, distance, prompt = decision.reason, outcome.best_distance, decision.prompt
+            return self._face_failed(reason, distance, "pass", began, detected, prompt=prompt)
         self._note_attempt(outcome.method, True, outcome.distance, "pass", "match", began, detected)
         return self._identified(outcome)
 
@@ -353,11 +358,12 @@ class Session:
         began: float,
         detected: float,
         scores: Mapping[str, float] | None = None,
+        prompt: str | None = None,
     ) -> dict[str, Any]:
         live = self._live
         self._note_attempt("face", False, distance, liveness, reason, began, detected, scores)
         live.last_result = "fail"
-        live.prompt = "face_retry" if live.attempts.remaining > 0 else "face_exhausted"
+        live.prompt = (prompt or "face_retry") if live.attempts.remaining > 0 else "face_exhausted"
         self._commit("face_fail", State.IDENTIFYING, f"{reason}; {live.attempts.remaining} left")
         return self.view()
 

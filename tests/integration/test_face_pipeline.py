@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -9,9 +11,10 @@ import pytest
 from terminal.app import Terminal
 from terminal.demo_data import face_crop
 from terminal.domain import Frame, Person
-from terminal.errors import FaceError, NoFaceError
+from terminal.errors import FaceError, FaceMaskedError, NoFaceError
 from terminal.operations import enroll_person, identify_faces
 from terminal.vision.metric import accepts, scores
+from terminal.vision.quality import MASK_REASON
 from tests.conftest import FixedClock, insightface_image
 
 pytestmark = pytest.mark.usefixtures("require_models")
@@ -137,3 +140,45 @@ def test_the_identifier_compares_in_the_model_the_face_stage_embeds_with(termina
     assert model_id == embedder_model_id(terminal.config)
     name, digest = model_id.split("@")
     assert name == EMBEDDER_ENTRIES[terminal.config.models.embedder.type] and len(digest) == 12
+
+
+MASK_TEST_FACES = ("scut/fty1001.jpg", "scut/mty1001.jpg", "nuaa/client/0001/0001_00_00_01_0.jpg")
+
+
+@pytest.mark.parametrize("colour", ["blue", "white", "black", "green"])
+def test_a_masked_face_is_refused_with_the_mask_reason_and_the_bare_face_passes(
+    terminal: Terminal, clock: FixedClock, shared_dir: Path, colour: str
+) -> None:
+    # The masks are synthetic: a photographed mask (insightface's mask_<colour>.jpg) drawn over real
+    # faces of ../shared by bench/mask.py, from each face's own landmarks.
+    from bench.mask import draw_mask
+
+    stage = terminal.face_stage
+    for name in MASK_TEST_FACES:
+        bare = _frame(cv2.imread(str(shared_dir / "data" / "faces" / "asian" / name)), clock)
+        face = stage.observe_primary(bare)
+        assert face.template.shape == (128,)
+        covered = _frame(draw_mask(bare.image, face.box.landmarks, colour, np.random.default_rng(1)), clock)
+        usable, reasons = stage.usable(covered)
+        assert usable == [] and reasons == [MASK_REASON], name
+        with pytest.raises(FaceMaskedError, match="lower your mask"):
+            stage.observe_primary(covered)
+
+
+def test_the_largest_face_alone_is_embedded(terminal: Terminal, clock: FixedClock) -> None:
+    image = cv2.imread(str(insightface_image("t1.jpg")))
+    embedded: list[int] = []
+    stage = terminal.face_stage
+    real = stage.embedder.embed
+
+    def counting(chips: np.ndarray) -> np.ndarray:
+        embedded.append(len(chips))
+        return real(chips)
+
+    stage.embedder.embed = counting  # type: ignore[method-assign]
+    try:
+        primary = stage.observe_primary(_frame(image, clock))
+    finally:
+        del stage.embedder.embed
+    assert embedded == [1], "six faces found, one embedded"
+    assert primary.box == max(stage.usable(_frame(image, clock))[0], key=lambda b: b.width * b.height)

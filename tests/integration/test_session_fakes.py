@@ -31,6 +31,7 @@ from terminal.domain import (
 from terminal.errors import (
     AttemptsExhaustedError,
     DuplicateSettlementError,
+    FaceMaskedError,
     IdentityError,
     NoFaceError,
     SettlementError,
@@ -53,12 +54,18 @@ BOX = FaceBox(10, 10, 110, 110, 0.99, ((40, 50), (80, 50), (60, 70), (45, 90), (
 
 
 class FakeFaces:
-    """Frames whose source names who is in them: 'none', 'stranger' or a psn_no."""
+    """Frames whose source names who is in them: 'none', 'masked', 'stranger' or a psn_no."""
+
+    def __init__(self) -> None:
+        self.embedded = 0
 
     def observe_primary(self, frame: Frame) -> FaceObservation:
         """A face tagged with the frame's source."""
         if frame.source == "none":
             raise NoFaceError("no usable face found")
+        if frame.source == "masked":
+            raise FaceMaskedError("lower face covered")
+        self.embedded += 1
         return FaceObservation(box=BOX, template=np.zeros(128, dtype=np.float32) + len(frame.source))
 
 
@@ -81,10 +88,10 @@ class FakeLiveness:
         return LivenessOutcome("pass", "verified")
 
     def identity_frames(self) -> tuple[Frame, ...]:
-        """The passing frame, twice (first and second half of a one-frame attempt)."""
+        """The passing frame, three times (start, middle and end of a one-frame attempt)."""
         if not self.frames:
             raise IdentityError("liveness has not passed")
-        return (self.frames[0], self.frames[-1])
+        return (self.frames[0], self.frames[-1], self.frames[-1])
 
     def diagnostics(self) -> tuple[AttemptRecord, ...]:
         """The failed attempts."""
@@ -107,6 +114,13 @@ class FakeIdentifier:
         if float(observation.template[0]) == len(PERSON.psn_no):
             return Match(PERSON.psn_no, "face-1:N", 0.3)
         return NoMatch("face-1:N", 0.9)
+
+    def combine(self, observations: Sequence[FaceObservation]) -> FaceObservation | None:
+        """The first face when every frame shows the same one (same fake template), else None."""
+        first = observations[0]
+        if any(not np.array_equal(o.template, first.template) for o in observations):
+            return None
+        return first
 
     def by_credential(self, claim: IdentityClaim) -> Match:
         """Credential lookup."""
@@ -227,6 +241,7 @@ class Rig:
         self.clock = FixedClock()
         self.ledger = FakeLedger()
         self.identifier = FakeIdentifier()
+        self.faces = FakeFaces()
         self.folder = folder
         self.db: sqlite_utils.Database = open_db(folder)
         self.checkout = CrashingCheckout(
@@ -244,7 +259,7 @@ class Rig:
         """A session, as after a (re)start."""
         kwargs.setdefault("liveness", FakeLiveness)
         return Session(
-            faces=FakeFaces(),
+            faces=self.faces,
             identifier=self.identifier,
             checkout=self.checkout,
             ledger=self.ledger,
@@ -356,11 +371,54 @@ def test_without_a_liveness_check_face_is_not_offered(rig: Rig) -> None:
 def test_identity_frames_must_name_the_same_person(rig: Rig) -> None:
     class Swapped(FakeLiveness):
         def identity_frames(self) -> tuple[Frame, ...]:
-            return (frame(PERSON.psn_no), frame("stranger"))
+            return (frame(PERSON.psn_no), frame(PERSON.psn_no), frame("stranger"))
 
     session = rig.session(liveness=Swapped)
     view = face(session, PERSON.psn_no)
     assert (view["state"], view["result"], view["face_attempts_left"]) == ("identifying", "fail", 2)
+
+
+def test_the_challenge_frames_are_never_embedded_and_the_decision_embeds_three(rig: Rig) -> None:
+    session = rig.session()
+    session.start()
+    for _ in range(5):
+        assert face(session, "none")["face_checking"]
+    assert rig.faces.embedded == 0, "the per-frame challenge path must not run the embedder"
+    assert face(session, PERSON.psn_no)["state"] == "identified"
+    assert rig.faces.embedded == 3 and rig.identifier.calls == 1, "one decision on three frames"
+
+
+def test_fewer_usable_frames_than_the_decision_needs_fail_with_a_reason(rig: Rig) -> None:
+    class Gapped(FakeLiveness):
+        def identity_frames(self) -> tuple[Frame, ...]:
+            return (frame(PERSON.psn_no), frame("none"), frame(PERSON.psn_no))
+
+    session = rig.session(liveness=Gapped)
+    view = face(session, PERSON.psn_no)
+    assert (view["state"], view["result"], view["prompt"]) == ("identifying", "fail", "face_retry")
+    attempt = session.diagnostics()["recent_attempts"][0]
+    assert attempt["reason"] == "only 2 of 3 frames had a usable face" and attempt["liveness"] == "pass"
+    assert rig.identifier.calls == 0, "no decision rests on fewer frames than configured"
+
+
+def test_a_masked_face_is_asked_to_lower_the_mask(rig: Rig) -> None:
+    class Masked(FakeLiveness):
+        def identity_frames(self) -> tuple[Frame, ...]:
+            return (frame("masked"),) * 5
+
+    session = rig.session(liveness=Masked)
+    view = face(session, PERSON.psn_no)
+    assert (view["state"], view["result"], view["prompt"]) == ("identifying", "fail", "lower_mask")
+    assert "mask" in session.diagnostics()["recent_attempts"][0]["reason"]
+
+
+def test_a_configured_single_frame_decision_needs_one_usable_frame(rig: Rig) -> None:
+    class Gapped(FakeLiveness):
+        def identity_frames(self) -> tuple[Frame, ...]:
+            return (frame("none"), frame(PERSON.psn_no), frame("none"))
+
+    session = rig.session(liveness=Gapped, decision_frames=1)
+    assert face(session, PERSON.psn_no)["state"] == "identified"
 
 
 def test_a_refused_settle_returns_to_the_estimate_instead_of_sticking(rig: Rig) -> None:

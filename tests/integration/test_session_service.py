@@ -166,3 +166,28 @@ def test_preview_locates_faces_without_identifying_anyone(base_url: str) -> None
     body = response.json()
     assert len(body["faces"]) == 1 and body["prompt"] == "hold_still"
     assert set(body) == {"faces", "prompt"}, "no person id and no score in a preview"
+
+
+@pytest.mark.usefixtures("require_models")
+def test_preview_asks_a_masked_face_to_lower_the_mask(
+    base_url: str, terminal: Terminal, shared_dir: Path
+) -> None:
+    import cv2
+    import numpy as np
+
+    from bench.mask import draw_mask  # a synthetic mask drawn from the face's own landmarks
+
+    image = cv2.imread(str(shared_dir / "data" / "faces" / "asian" / "scut" / "fty1001.jpg"))
+    box = terminal.face_stage.detector.detect(image)[0]
+    for picture, prompt, faces in (
+        (image, "hold_still", 1),
+        (draw_mask(image, box.landmarks, "blue", np.random.default_rng(1)), "lower_mask", 0),
+    ):
+        ok, data = cv2.imencode(".png", picture)
+        assert ok
+        body = httpx.post(
+            f"{base_url}/api/session/preview",
+            files={"image": ("p.png", bytes(data), "image/png")},
+            timeout=60,
+        ).json()
+        assert (body["prompt"], len(body["faces"])) == (prompt, faces)

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from terminal.domain import FaceBox, FaceObservation, IdentityClaim, Match, NoMatch, Person
+from terminal.domain import FaceBox, FaceObservation, Frame, IdentityClaim, Match, NoMatch, Person
 from terminal.errors import (
     AttemptsExhaustedError,
+    FaceMaskedError,
     IdentityError,
+    NoFaceError,
     NotEnrolledForModelError,
     UnknownPersonError,
 )
-from terminal.pipeline.identify import FaceAttempts, Identifier, distances
+from terminal.evaluation.datasets import Sample
+from terminal.evaluation.faces import genuine_scores
+from terminal.pipeline.identify import (
+    LOWER_MASK_PROMPT,
+    FaceAttempts,
+    Identifier,
+    combine_templates,
+    distances,
+    identify_frames,
+)
+from terminal.ports import Metric
+from terminal.vision.metric import closeness, scores
 
 MODEL = "dlib_resnet@e0b69024dfe5"
 OTHER = "sface@0ba9fbfa01b5"
@@ -146,3 +162,101 @@ def test_face_attempts_end_after_the_limit() -> None:
     assert attempts.remaining == 0
     with pytest.raises(AttemptsExhaustedError, match="QR code, card or ID"):
         attempts.check()
+
+
+# ---- the k-frame face decision ------------------------------------------------------------------------
+
+
+class FramesFaces:
+    """FacePort over frames whose source names a template row, 'none' (no face) or 'mask' (covered)."""
+
+    def __init__(self, rows: dict[str, NDArray[np.float32]]) -> None:
+        self.rows = rows
+        self.embedded: list[str] = []
+
+    def observe_primary(self, frame: Frame) -> FaceObservation:
+        if frame.source == "none":
+            raise NoFaceError("no face")
+        if frame.source == "mask":
+            raise FaceMaskedError("lower face covered")
+        self.embedded.append(frame.source)
+        return _obs(self.rows[frame.source])
+
+
+def _frames(*sources: str) -> list[Frame]:
+    return [Frame(np.zeros((2, 2, 3), np.uint8), s, datetime(2025, 6, 3, 9, 30)) for s in sources]
+
+
+def _unit(*parts: tuple[int, float]) -> NDArray[np.float32]:
+    v = np.zeros(128, np.float32)
+    for axis, value in parts:
+        v[axis] = value
+    return v / np.linalg.norm(v)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_the_decision_probe_is_the_combination_the_evaluation_measured(metric: Metric) -> None:
+    # Scores against the decision's probe must equal the scores `medpay evaluate faces --frames 3` gave
+    # the same three frames, or its measured true-match rate would not describe the terminal.
+    rng = np.random.default_rng(3)
+    templates = rng.normal(size=(5, 128)).astype(np.float32) * rng.uniform(0.5, 2.0, size=(5, 1))
+    templates = templates.astype(np.float32)
+    samples = [Sample(path=Path(f"a_{i}.jpg"), person="A", session="1") for i in range(3)]
+    samples += [Sample(path=Path(f"a_{i}.jpg"), person="A", session="2") for i in range(3, 5)]
+    evaluated, _, _ = genuine_scores(templates, samples, metric, frames=3, cross_session_only=True)
+    probe = combine_templates(templates[:3], metric)
+    ours = closeness(scores(probe, templates[3:], metric), metric)
+    np.testing.assert_allclose(np.sort(evaluated)[:2], np.sort(ours), rtol=1e-5, atol=1e-6)
+
+
+def test_combined_probe_decides_once_where_single_frames_would_miss() -> None:
+    # Person A is enrolled on axis 0. Frames of one attempt share a session offset (axis 1, lighting and
+    # pose) and each adds its own noise (axes 2-4): alone each is cos 0.70 from A, a miss at 0.72; the
+    # mean of three averages the noise away (cos 0.74): one decision, a match. The frames agree with
+    # each other (pairwise cos 0.83), so the continuity check passes.
+    rows = {f"f{i}": _unit((0, 0.6), (1, 0.5), (2 + i, 0.35)) for i in range(3)}
+    ident = Identifier(FakeGallery({"A": [_vec(0)], "B": [_vec(9)]}), 0.72, 10, metric="cosine")
+    assert all(isinstance(ident.identify(_obs(t)), NoMatch) for t in rows.values())
+    faces = FramesFaces(rows)
+    decision = identify_frames(faces, ident, _frames("f0", "f1", "f2"), None, 3)
+    expected = 0.6 / np.sqrt(0.6**2 + 0.5**2 + 0.35**2 / 3)
+    assert decision.outcome == Match("A", "face-1:N", pytest.approx(expected, rel=1e-5))
+    assert decision.reason == "match" and decision.prompt is None
+
+
+def test_a_face_that_jumps_between_frames_fails_even_when_the_mean_would_match() -> None:
+    a, b = _vec(0), _vec(1)
+    faces = FramesFaces({"a": a, "b": b})
+    ident = Identifier(FakeGallery({"A": [a + 0.5 * b]}), 0.5, 10)  # the mean of a, a, b is 0.33 away
+    decision = identify_frames(faces, ident, _frames("a", "a", "b"), None, 3)
+    assert isinstance(decision.outcome, NoMatch) and decision.reason == "face changed between the frames"
+    assert ident.combine([_obs(a), _obs(b)]) is None
+    same = ident.combine([_obs(a), _obs(a * 1.0)])
+    assert same is not None and np.allclose(same.template, a)
+
+
+def test_only_the_frames_the_decision_needs_are_embedded() -> None:
+    faces = FramesFaces({f"f{i}": _vec(0) for i in range(8)})
+    ident = Identifier(FakeGallery({"A": [_vec(0)]}), 0.5, 10)
+    decision = identify_frames(faces, ident, _frames("f0", "none", "f1", "f2", "f3", "f4", "f5"), None, 3)
+    assert isinstance(decision.outcome, Match)
+    assert faces.embedded == ["f0", "f1", "f2"], "stand-ins only replace frames the gate refused"
+
+
+def test_fewer_usable_frames_than_needed_fail_with_a_reason_and_a_mask_asks_to_lower_it() -> None:
+    ident = Identifier(FakeGallery({"A": [_vec(0)]}), 0.5, 10)
+    faces = FramesFaces({"f": _vec(0)})
+    decision = identify_frames(faces, ident, _frames("f", "none", "f"), None, 3)
+    assert isinstance(decision.outcome, NoMatch)
+    assert decision.reason == "only 2 of 3 frames had a usable face" and decision.prompt is None
+    masked = identify_frames(faces, ident, _frames("mask", "mask", "f", "mask"), "A", 3)
+    assert masked.outcome == NoMatch("face-1:1")
+    assert "3 with the lower face covered" in masked.reason and masked.prompt == LOWER_MASK_PROMPT
+    # k is configurable: one frame is enough when the operator sets decision_frames = 1
+    assert isinstance(identify_frames(faces, ident, _frames("none", "f"), "A", 1).outcome, Match)
+
+
+def test_a_decision_against_a_claim_without_enrolment_is_a_plain_no_match() -> None:
+    ident = Identifier(FakeGallery({"A": [_vec(0)]}), 0.5, 10)
+    decision = identify_frames(FramesFaces({"f": _vec(0)}), ident, _frames("f", "f", "f"), "Z", 3)
+    assert decision.outcome == NoMatch("face-1:1") and decision.reason == "claimed person is not enrolled"

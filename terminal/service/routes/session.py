@@ -17,13 +17,14 @@ from terminal.app import Terminal
 from terminal.domain import SettledNotice
 from terminal.errors import BillError
 from terminal.pipeline.capture import frame_from_bytes
-from terminal.pipeline.identify import claim_from_input
+from terminal.pipeline.identify import LOWER_MASK_PROMPT, claim_from_input
 from terminal.pipeline.session import SessionStateError
 from terminal.service.deps import Service, read_upload
 from terminal.service.schemas import BillChoice, CredentialRequest
 from terminal.vision.images import decode_depth_mm, decode_gray
 from terminal.vision.liveness.sources import SensorFrame
 from terminal.vision.liveness.types import DepthFrame, NirFrame
+from terminal.vision.quality import MASK_REASON
 
 
 def session_routes(svc: Service) -> APIRouter:
@@ -72,10 +73,11 @@ def session_routes(svc: Service) -> APIRouter:
     ) -> dict[str, Any]:
         """Where the usable faces are in a preview frame (boxes only: nobody is identified here)."""
         frame = frame_from_bytes(read_upload(image), "preview", term.clock)
-        boxes = [
-            [round(o.box.x1, 1), round(o.box.y1, 1), round(o.box.x2, 1), round(o.box.y2, 1)]
-            for o in term.face_stage.observe(frame)
-        ]
+        # Detection and the quality gate only: a preview frame never pays for the embedder.
+        usable, reasons = term.face_stage.usable(frame)
+        boxes = [[round(b.x1, 1), round(b.y1, 1), round(b.x2, 1), round(b.y2, 1)] for b in usable]
+        if not boxes and MASK_REASON in reasons:
+            return {"faces": [], "prompt": LOWER_MASK_PROMPT}
         return {"faces": boxes, "prompt": "hold_still" if len(boxes) == 1 else "look_at_camera"}
 
     @router.post("/api/session/credential")
