@@ -16,6 +16,7 @@ from terminal.errors import (
     FaceError,
     FaceMaskedError,
     IdentityError,
+    NotEnrolledForModelError,
     UnknownPersonError,
 )
 from terminal.ports import FacePort, Gallery, IdentifyPort, Metric
@@ -213,7 +214,12 @@ def identify_frames(
     except UnknownPersonError as exc:
         # e.g. NotEnrolledForModelError: the technician reads why, the patient sees a no-match.
         log.warning("1:1 refused: %s", exc)
-        return FaceDecision(NoMatch("face-1:1"), f"claimed person cannot be compared: {exc}", detected)
+        reason = (
+            "claimed person has no template of the running model"
+            if isinstance(exc, NotEnrolledForModelError)
+            else "claimed person is not enrolled"
+        )
+        return FaceDecision(NoMatch("face-1:1"), reason, detected)
     return FaceDecision(outcome, "match" if isinstance(outcome, Match) else "no match", detected)
 
 

@@ -215,7 +215,9 @@ def test_combined_probe_decides_once_where_single_frames_would_miss() -> None:
     # mean of three averages the noise away (cos 0.74): one decision, a match. The frames agree with
     # each other (pairwise cos 0.83), so the continuity check passes.
     rows = {f"f{i}": _unit((0, 0.6), (1, 0.5), (2 + i, 0.35)) for i in range(3)}
-    ident = Identifier(FakeGallery({"A": [_vec(0)], "B": [_vec(9)]}), 0.72, 10, metric="cosine")
+    ident = Identifier(
+        FakeGallery({"A": [_vec(0)], "B": [_vec(9)]}), 0.72, 10, metric="cosine", model_id=MODEL
+    )
     assert all(isinstance(ident.identify(_obs(t)), NoMatch) for t in rows.values())
     faces = FramesFaces(rows)
     decision = identify_frames(faces, ident, _frames("f0", "f1", "f2"), None, 3)
@@ -227,7 +229,9 @@ def test_combined_probe_decides_once_where_single_frames_would_miss() -> None:
 def test_a_face_that_jumps_between_frames_fails_even_when_the_mean_would_match() -> None:
     a, b = _vec(0), _vec(1)
     faces = FramesFaces({"a": a, "b": b})
-    ident = Identifier(FakeGallery({"A": [a + 0.5 * b]}), 0.5, 10)  # the mean of a, a, b is 0.33 away
+    ident = Identifier(
+        FakeGallery({"A": [a + 0.5 * b]}), 0.5, 10, model_id=MODEL
+    )  # the mean of a, a, b is 0.33 away
     decision = identify_frames(faces, ident, _frames("a", "a", "b"), None, 3)
     assert isinstance(decision.outcome, NoMatch) and decision.reason == "face changed between the frames"
     assert ident.combine([_obs(a), _obs(b)]) is None
@@ -237,14 +241,14 @@ def test_a_face_that_jumps_between_frames_fails_even_when_the_mean_would_match()
 
 def test_only_the_frames_the_decision_needs_are_embedded() -> None:
     faces = FramesFaces({f"f{i}": _vec(0) for i in range(8)})
-    ident = Identifier(FakeGallery({"A": [_vec(0)]}), 0.5, 10)
+    ident = Identifier(FakeGallery({"A": [_vec(0)]}), 0.5, 10, model_id=MODEL)
     decision = identify_frames(faces, ident, _frames("f0", "none", "f1", "f2", "f3", "f4", "f5"), None, 3)
     assert isinstance(decision.outcome, Match)
     assert faces.embedded == ["f0", "f1", "f2"], "stand-ins only replace frames the gate refused"
 
 
 def test_fewer_usable_frames_than_needed_fail_with_a_reason_and_a_mask_asks_to_lower_it() -> None:
-    ident = Identifier(FakeGallery({"A": [_vec(0)]}), 0.5, 10)
+    ident = Identifier(FakeGallery({"A": [_vec(0)]}), 0.5, 10, model_id=MODEL)
     faces = FramesFaces({"f": _vec(0)})
     decision = identify_frames(faces, ident, _frames("f", "none", "f"), None, 3)
     assert isinstance(decision.outcome, NoMatch)
@@ -257,6 +261,6 @@ def test_fewer_usable_frames_than_needed_fail_with_a_reason_and_a_mask_asks_to_l
 
 
 def test_a_decision_against_a_claim_without_enrolment_is_a_plain_no_match() -> None:
-    ident = Identifier(FakeGallery({"A": [_vec(0)]}), 0.5, 10)
+    ident = Identifier(FakeGallery({"A": [_vec(0)]}), 0.5, 10, model_id=MODEL)
     decision = identify_frames(FramesFaces({"f": _vec(0)}), ident, _frames("f", "f", "f"), "Z", 3)
     assert decision.outcome == NoMatch("face-1:1") and decision.reason == "claimed person is not enrolled"
