@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from terminal.errors import FaceQualityError
+from terminal.errors import FaceQualityError, ImageError
 from terminal.vision.geometry import crop_padded
 
 # Where dlib's own chip extraction (mean face shape, padding 0.25) puts the five points MTCNN reports:
@@ -138,3 +138,12 @@ def _shrunk_region(
     # Pixel centres sit at integer coordinates in both images, hence the half-pixel shifts.
     moved = (points - np.array([x1, y1], dtype=np.float64) + 0.5) * factors - 0.5
     return shrunk, moved
+
+
+def require_chips(chips: object, side: int) -> None:
+    """ImageError unless chips is an N×side×side×3 uint8 array, the input every embedder takes."""
+    if not isinstance(chips, np.ndarray) or chips.dtype != np.uint8:
+        dtype = getattr(chips, "dtype", type(chips).__name__)
+        raise ImageError(f"face chips must be a uint8 numpy array, got {dtype}")
+    if chips.ndim != 4 or chips.shape[1:] != (side, side, 3):
+        raise ImageError(f"face chips must be N×{side}×{side}×3 RGB, got {chips.shape}")

@@ -8,9 +8,9 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from terminal.errors import ImageError, ModelError
+from terminal.errors import ModelError
 from terminal.ports import Metric
-from terminal.vision.align import DLIB_CHIP_TEMPLATE
+from terminal.vision.align import DLIB_CHIP_TEMPLATE, require_chips
 from terminal.vision.manifest import GraphSpec
 
 log = logging.getLogger(__name__)
@@ -78,12 +78,8 @@ class DlibResnetEmbedder:
 
     def embed(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
         """Map N RGB chips (N×150×150×3 uint8) to N×128 float32 templates."""
-        if not isinstance(chips, np.ndarray) or chips.dtype != np.uint8:
-            dtype = getattr(chips, "dtype", type(chips).__name__)
-            raise ImageError(f"face chips must be a uint8 numpy array, got {dtype}")
         side = self.chip_size
-        if chips.ndim != 4 or chips.shape[1:] != (side, side, 3):
-            raise ImageError(f"face chips must be N×{side}×{side}×3 RGB, got {chips.shape}")
+        require_chips(chips, side)
         if chips.shape[0] == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         # NHWC uint8 → NCHW float32 with raw 0–255 values; the graph subtracts the mean itself.

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from terminal.domain import FaceBox
 from terminal.errors import ImageError, ModelError
 from terminal.ports import Metric
-from terminal.vision.align import ARCFACE_CHIP_SIZE, ARCFACE_TEMPLATE
+from terminal.vision.align import ARCFACE_CHIP_SIZE, ARCFACE_TEMPLATE, require_chips
 from terminal.vision.operator_pack import PackFile, PackModel, find_pack_model
 from terminal.vision.runtime import create_session
 
@@ -172,11 +172,7 @@ class ArcFaceEmbedder:
     def embed(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
         """Map N RGB chips (N×112×112×3 uint8) to N×D float32 templates of unit length."""
         side = ARCFACE_CHIP_SIZE
-        if not isinstance(chips, np.ndarray) or chips.dtype != np.uint8:
-            dtype = getattr(chips, "dtype", type(chips).__name__)
-            raise ImageError(f"face chips must be a uint8 numpy array, got {dtype}")
-        if chips.ndim != 4 or chips.shape[1:] != (side, side, 3):
-            raise ImageError(f"face chips must be N×{side}×{side}×3 RGB, got {chips.shape}")
+        require_chips(chips, side)
         if chips.shape[0] == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         batch = chips.transpose(0, 3, 1, 2)

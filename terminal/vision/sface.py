@@ -8,9 +8,9 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from terminal.errors import ImageError, ModelError
+from terminal.errors import ModelError
 from terminal.ports import Metric
-from terminal.vision.align import ARCFACE_CHIP_SIZE, ARCFACE_TEMPLATE
+from terminal.vision.align import ARCFACE_CHIP_SIZE, ARCFACE_TEMPLATE, require_chips
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,7 @@ class SFaceEmbedder:
     def embed(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
         """Map N RGB chips (N×112×112×3 uint8) to N×128 float32 templates (not normalised)."""
         side = ARCFACE_CHIP_SIZE
-        if not isinstance(chips, np.ndarray) or chips.dtype != np.uint8:
-            dtype = getattr(chips, "dtype", type(chips).__name__)
-            raise ImageError(f"face chips must be a uint8 numpy array, got {dtype}")
-        if chips.ndim != 4 or chips.shape[1:] != (side, side, 3):
-            raise ImageError(f"face chips must be N×{side}×{side}×3 RGB, got {chips.shape}")
+        require_chips(chips, side)
         templates = np.zeros((chips.shape[0], TEMPLATE_DIM), dtype=np.float32)
         # The published graph fixes its batch at 1: one run per chip.
         for index, chip in enumerate(chips):
