@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from terminal.app import embedder_operating_point
 from terminal.clock import SystemClock
 from terminal.config import DEFAULT_CONFIG, EmbedderConfig, TerminalConfig, load
 from terminal.domain import Consent, Frame, IdentityClaim, Person
@@ -70,6 +71,10 @@ def median_ms(func: Callable[[], Any], runs: int) -> float:
     return statistics.median(samples)
 
 
+# every template of this in-memory gallery is made by the embedder under test
+BENCH_MODEL = "bench"
+
+
 class MemoryGallery:
     """A Gallery port over random templates, one person each (the 1:N search's cost, not its accuracy)."""
 
@@ -81,13 +86,13 @@ class MemoryGallery:
         """Not used by the benchmark."""
         raise NotImplementedError
 
-    def templates_of(self, psn_no: str) -> list[NDArray[np.float32]]:
+    def templates_of(self, psn_no: str, model_id: str = BENCH_MODEL) -> list[NDArray[np.float32]]:
         """One person's template."""
         if psn_no not in self._owners:
             raise UnknownPersonError(psn_no)
         return [self._templates[self._owners.index(psn_no)]]
 
-    def all_templates(self) -> tuple[list[str], NDArray[np.float32]]:
+    def all_templates(self, model_id: str = BENCH_MODEL) -> tuple[list[str], NDArray[np.float32]]:
         """Every template with its owner."""
         return self._owners, self._templates
 
@@ -109,9 +114,9 @@ def _config_with(config: TerminalConfig, embedder: str) -> TerminalConfig:
     return config.model_copy(update={"models": models})
 
 
-def _threshold(metric: Metric, config: TerminalConfig) -> float:
-    # Only the cost is measured: any operating point in the metric's own units will do.
-    return 0.484 if metric == "cosine" else config.identity.threshold
+def _threshold(config: TerminalConfig) -> float:
+    """The embedder's shipped operating point (only the cost is measured, but in the metric's own units)."""
+    return embedder_operating_point(config).threshold
 
 
 def bench_embedder(
@@ -136,7 +141,9 @@ def bench_embedder(
     template = embedder.embed(chip[np.newaxis])[0]
     rng = np.random.default_rng(0)
     gallery = rng.normal(size=(gallery_size, template.shape[0])).astype(np.float32) * 0.09
-    identifier = Identifier(MemoryGallery(gallery), threshold, max(gallery_size, 1), metric)
+    identifier = Identifier(
+        MemoryGallery(gallery), threshold, max(gallery_size, 1), metric, model_id=BENCH_MODEL
+    )
     clock = SystemClock()
     # k distinct frames of the same capture: the decision embeds each one.
     frames = [Frame(frame.copy(), f"bench-{i}", clock.now()) for i in range(k)]
@@ -194,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     detect_only = 0.0
     for name in EMBEDDERS:
         stage = build_face_stage(_config_with(config, name))
-        threshold = _threshold(stage.embedder.metric, config)
+        threshold = _threshold(_config_with(config, name))
         min_face = config.models.detector.min_face_size
         embedders[name] = bench_embedder(stage, frame, runs, args.gallery, k, threshold, min_face)
         detect_only = embedders[name]["detect_ms"]
