@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.integration.test_uplink_kit import start_upstream, terminal_side, uplink, worker
+from tests.integration.uplink_kit import start_upstream, terminal_side, uplink, worker
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "outbox.json"

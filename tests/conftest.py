@@ -1,19 +1,18 @@
-"""Shared fixtures: paths to real models and images, a fixed clock, a temp terminal."""
+"""Shared fixtures: paths to real models and images, a fixed clock (tests/fakes.py), a temp terminal."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from terminal.clock import CST
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.store.keys import create_key
 from terminal.vision.manifest import load_manifest
+from tests.fakes import FixedClock
 
 if TYPE_CHECKING:
     from terminal.app import Terminal
@@ -21,17 +20,6 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
 SHARED = REPO.parent / "shared"
-
-
-class FixedClock:
-    """A clock that only moves when a test moves it."""
-
-    def __init__(self, at: datetime | None = None) -> None:
-        self.at = at or datetime(2025, 6, 3, 9, 30, 0, tzinfo=CST)
-
-    def now(self) -> datetime:
-        """The fixed time."""
-        return self.at
 
 
 def insightface_image(name: str) -> Path:

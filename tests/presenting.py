@@ -13,7 +13,7 @@ from terminal.app import Terminal
 from terminal.demo_data import demo_faces, face_crop, insightface_image
 from terminal.vision.images import load_image
 from terminal.vision.liveness.render import Presenter
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 
 # Time between two camera captures the kiosk sends (about 10 frames per second).
 FRAME_STEP = timedelta(seconds=0.1)

@@ -9,7 +9,7 @@ import pytest
 
 from devkit.serving import ServerThread
 from devkit.upstream.state import Upstream
-from tests.integration.test_uplink_kit import start_upstream
+from tests.integration.uplink_kit import start_upstream
 
 
 @pytest.fixture

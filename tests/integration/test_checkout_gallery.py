@@ -31,8 +31,8 @@ from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import sync_gallery, wire_template
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
-from tests.conftest import FixedClock
-from tests.integration.test_uplink_kit import PEOPLE
+from tests.fakes import FixedClock
+from tests.integration.uplink_kit import PEOPLE
 
 # 钱二: resident scheme (390), active, no personal account balance.
 RESIDENT = PEOPLE[1]

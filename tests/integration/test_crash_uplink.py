@@ -20,7 +20,7 @@ from pathlib import Path
 
 from terminal.store import audit
 from terminal.store.db import open_db
-from tests.integration.test_uplink_kit import (
+from tests.integration.uplink_kit import (
     REPO,
     start_upstream,
     terminal_side,

@@ -38,7 +38,8 @@ from firmware_bridge.simulate import (
     TcpEndpoint,
 )
 from terminal.domain import CertType, IdentityClaim
-from tests.conftest import REPO, FixedClock
+from tests.conftest import REPO
+from tests.fakes import FixedClock
 
 WAIT = 15.0  # generous upper bound for waiting only; no test asserts on elapsed time
 FAST = LinkConfig(read_timeout=0.02, backoff_initial=0.02, backoff_max=0.2)

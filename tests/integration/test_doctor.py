@@ -22,9 +22,9 @@ from terminal.provision.upstream import gallery_step, register_step
 from terminal.store.keys import key_path
 from terminal.uplink.gallery import wire_template
 from terminal.uplink.signing import KEY_FILE, terminal_key
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 from tests.integration.test_cli import medpay
-from tests.integration.test_uplink_kit import PEOPLE, start_upstream
+from tests.integration.uplink_kit import PEOPLE, start_upstream
 
 IDENTITY = Answers(terminal_id="KIOSK-0042", fixmedins_code="H43010500042", admdvs="430105")
 

@@ -15,7 +15,8 @@ from terminal.errors import FaceError, FaceMaskedError, NoFaceError
 from terminal.operations import enroll_person, identify_faces
 from terminal.vision.metric import accepts, scores
 from terminal.vision.quality import MASK_REASON
-from tests.conftest import FixedClock, insightface_image
+from tests.conftest import insightface_image
+from tests.fakes import FixedClock
 
 pytestmark = pytest.mark.usefixtures("require_models")
 

@@ -28,7 +28,7 @@ from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
 from terminal.store.notices import NoticeJournal
 from terminal.uplink.his import HttpBillSource
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 
 TOKEN = "his-secret"
 TECH = "tech-his"

@@ -25,7 +25,7 @@ from terminal.demo_data import SAMPLE_BILL, seed_demo
 from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
 from terminal.vision.liveness.synthetic import Scene, face_depth, flat_depth, nir_live, nir_print
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 from tests.presenting import demo_presenter, follow_prompts
 
 PROFILES = ["rgb", "rgb+nir", "rgb+depth"]
@@ -121,7 +121,7 @@ def test_a_photo_of_an_enrolled_person_cannot_check_out(
 # rgb+depth is left out here: synthetic.face_depth builds a face surface from the landmarks that does
 # not fit every pose of this rendered head (measured: some challenge orders fail the nose-relief test),
 # so the result would depend on the random draw. Live depth is covered on synthetic subjects
-# (tests/unit/liveness) and the refusal of a flat photo in rgb+depth above.
+# (tests/unit/vision/liveness) and the refusal of a flat photo in rgb+depth above.
 @pytest.mark.parametrize("service", ["rgb", "rgb+nir"], indirect=True)
 def test_the_live_person_checks_out(service: tuple[str, Terminal], clock: FixedClock) -> None:
     url, terminal = service

@@ -26,7 +26,8 @@ from terminal.uplink.registration import REGISTRATION_FILE, saved_registration
 from terminal.uplink.signing import public_key_b64, terminal_key
 from terminal.vision.images import load_image
 from tests.conftest import REPO, insightface_image
-from tests.integration.test_uplink_kit import PEOPLE, SteppingClock, set_faults
+from tests.fakes import SteppingClock
+from tests.integration.uplink_kit import PEOPLE, set_faults
 
 pytestmark = pytest.mark.usefixtures("require_models")
 

@@ -25,7 +25,7 @@ from terminal.config import DEFAULT_CONFIG, CardDevice, DevicesSection, PrinterD
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
 from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 
 TECH = "tech-secret"
 AUTH = {"Authorization": f"Bearer {TECH}"}

@@ -47,7 +47,7 @@ from terminal.store.db import open_db
 from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
 from terminal.store.sessions import SessionJournal
 from terminal.vision.liveness.sources import SensorFrame
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 
 PERSON = DEMO_PEOPLE[2]
 BOX = FaceBox(10, 10, 110, 110, 0.99, ((40, 50), (80, 50), (60, 70), (45, 90), (75, 90)))

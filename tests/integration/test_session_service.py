@@ -17,7 +17,7 @@ from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
 from terminal.errors import SessionStateError
 from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 
 CASHIER = "cashier-secret"
 TECH = "tech-secret"

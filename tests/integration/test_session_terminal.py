@@ -22,7 +22,7 @@ from terminal.pipeline.session import Session
 from terminal.pipeline.session_state import State
 from terminal.vision.liveness.sources import SensorFrame
 from terminal.vision.metric import accepts
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 from tests.presenting import demo_presenter, follow_prompts
 
 

@@ -19,7 +19,8 @@ from terminal.vision.manifest import load_manifest, verified_path
 from terminal.vision.metric import score_matrix
 from terminal.vision.runtime import create_session
 from terminal.vision.sface import SFaceEmbedder
-from tests.conftest import MODELS, FixedClock, insightface_image
+from tests.conftest import MODELS, insightface_image
+from tests.fakes import FixedClock
 
 pytestmark = pytest.mark.models
 

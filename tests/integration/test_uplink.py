@@ -21,14 +21,7 @@ from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import local_setlinfo, report
 from terminal.uplink.signing import sign_envelope, terminal_key
 from terminal.uplink.wire import CALL_PATH
-from tests.integration.test_uplink_kit import (
-    Side,
-    set_faults,
-    terminal_side,
-    uplink,
-    upstream_settlements,
-    worker,
-)
+from tests.integration.uplink_kit import Side, set_faults, terminal_side, uplink, upstream_settlements, worker
 
 
 @pytest.fixture

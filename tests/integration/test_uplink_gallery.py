@@ -39,8 +39,9 @@ from terminal.uplink.gallery import (
 )
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
-from tests.conftest import FixedClock, insightface_image
-from tests.integration.test_uplink_kit import PEOPLE, SteppingClock, set_faults, uplink
+from tests.conftest import insightface_image
+from tests.fakes import FixedClock, SteppingClock
+from tests.integration.uplink_kit import PEOPLE, set_faults, uplink
 
 A, B, C = (p.psn_no for p in PEOPLE)
 MODEL = "dlib_resnet@e0b69024dfe5"

@@ -16,7 +16,7 @@ from terminal.errors import OfflineLimitError
 from terminal.pipeline.offline import OFFLINE_NOTE, OfflineLimits
 from terminal.store import audit
 from terminal.store.outbox import OutboxStore
-from tests.integration.test_uplink_kit import PEOPLE, Side, bill, terminal_side
+from tests.integration.uplink_kit import PEOPLE, Side, bill, terminal_side
 
 LIMITS = OfflineLimits()  # 500.00 per settlement, 50 queued, 72 h since the last sync, offline after 10 min
 PERSON = PEOPLE[0]

@@ -7,13 +7,7 @@ from pathlib import Path
 from devkit.serving import ServerThread
 from devkit.upstream.app import create_app
 from terminal.store.outbox import OutboxStore
-from tests.integration.test_uplink_kit import (
-    start_upstream,
-    terminal_side,
-    uplink,
-    upstream_settlements,
-    worker,
-)
+from tests.integration.uplink_kit import start_upstream, terminal_side, uplink, upstream_settlements, worker
 
 QUEUED = 1000
 

@@ -13,7 +13,8 @@ from terminal.config import DEFAULT_CONFIG, load
 from terminal.errors import PolicyError
 from terminal.store.policy_files import load_shelf, load_trusted_keys
 from terminal.uplink.policies import fetch_policy_bundles
-from tests.integration.test_uplink_kit import SteppingClock, set_faults, uplink
+from tests.fakes import SteppingClock
+from tests.integration.uplink_kit import set_faults, uplink
 
 
 def _fetch(tmp_path: Path, url: str, folder: Path) -> list[str]:

@@ -12,15 +12,8 @@ from terminal.domain import Match
 from terminal.settlement import Accumulators, reverse
 from terminal.store import audit
 from terminal.store.outbox import OutboxStore
-from tests.integration.test_uplink_kit import (
-    PEOPLE,
-    SteppingClock,
-    bill,
-    terminal_side,
-    uplink,
-    upstream_settlements,
-    worker,
-)
+from tests.fakes import SteppingClock
+from tests.integration.uplink_kit import PEOPLE, bill, terminal_side, uplink, upstream_settlements, worker
 
 
 def test_refused_settlement_restores_the_accumulators_as_a_reversal_would(

@@ -26,7 +26,8 @@ from terminal.store.bill_files import FileBillSource
 from terminal.store.keys import create_key
 from terminal.vision.images import load_image
 from terminal.vision.liveness.render import CUE_POSE, Presenter, head_view, plane_view
-from tests.conftest import REPO, FixedClock, models_provisioned
+from tests.conftest import REPO, models_provisioned
+from tests.fakes import FixedClock
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "tests" / "artifacts"

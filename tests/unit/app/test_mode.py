@@ -9,7 +9,7 @@ import pytest
 from terminal.app import build_terminal
 from terminal.config import DEFAULT_CONFIG, TerminalConfig, load
 from terminal.errors import ConfigError
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 
 
 def _with_mode(mode: str) -> TerminalConfig:

@@ -27,7 +27,7 @@ from firmware_bridge.readers import (
 )
 from terminal.domain import CertType, IdentityClaim
 from terminal.errors import DeviceError, UnknownCatalogCodeError
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 
 WAIT = 10.0  # generous: only bounds how long a broken test hangs, never asserted on
 FAST = LinkConfig(read_timeout=0.02, backoff_initial=0.01, backoff_max=0.05, queue_size=4)

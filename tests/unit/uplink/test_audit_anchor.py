@@ -6,7 +6,7 @@ from pathlib import Path
 
 from terminal.store import audit
 from terminal.store.db import open_db
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 
 
 def test_deleting_the_last_row_is_detected(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from terminal.uplink.gallery import (
     verify_delta,
 )
 from terminal.uplink.signing import terminal_key
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 
 AT = datetime(2025, 6, 3, 9, 30, tzinfo=CST)
 PEM, TRUSTED_KEY = generate_signing_key()

@@ -19,7 +19,7 @@ from terminal.store import audit
 from terminal.store.db import open_db
 from terminal.store.outbox import OutboxStore
 from terminal.uplink.wire import Response
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 
 
 class FakeUplink:

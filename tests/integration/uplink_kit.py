@@ -1,12 +1,13 @@
 """Shared parts for the uplink tests: people, bills, a terminal-side checkout and a loopback upstream.
 
-Holds no tests itself; test_uplink*.py, test_crash*.py and bench/outbox.py import it.
+Holds no tests itself (hence not named test_*); test_uplink*.py, test_crash*.py and bench/outbox.py
+import it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ from devkit.upstream.client import register_people
 from devkit.upstream.state import Upstream, build_upstream
 from terminal.app import build_uplink
 from terminal.bill_json import load_bill
-from terminal.clock import CST
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.domain import Bill, IdentityClaim, Match, Person, SettlementRecord
 from terminal.errors import UnknownPersonError
@@ -33,6 +33,7 @@ from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
 from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
 from terminal.uplink.client import HttpUplink
+from tests.fakes import SteppingClock
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_BILL = REPO / "config" / "bills" / "outpatient-sample.json"
@@ -45,18 +46,6 @@ PEOPLE = (
     Person("43030200000000000203", "孙三", "430302198503030033", "310", "active", "430302",
            Decimal("800.00"), "1", date(1985, 3, 3)),
 )  # fmt: skip
-
-
-class SteppingClock:
-    """A clock that moves one second each time it is read, from a weekday morning in 2025."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.at = start or datetime(2025, 6, 3, 9, 0, 0, tzinfo=CST)
-
-    def now(self) -> datetime:
-        """The next second."""
-        self.at += timedelta(seconds=1)
-        return self.at
 
 
 class PeopleGallery:

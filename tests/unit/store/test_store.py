@@ -40,7 +40,7 @@ from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import difference_count
 from terminal.store.templates import StoredTemplate
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 
 PERSON = Person(
     psn_no="43000000000000000001",

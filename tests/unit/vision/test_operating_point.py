@@ -13,7 +13,8 @@ from terminal.config import DEFAULT_CONFIG, IdentityConfig, TerminalConfig, load
 from terminal.errors import ConfigError, ModelError
 from terminal.vision.manifest import ModelEntry, load_manifest
 from terminal.vision.operating_point import FALSE_CANDIDATE_BUDGET, gallery_cap, operating_point
-from tests.conftest import MODELS, FixedClock
+from tests.conftest import MODELS
+from tests.fakes import FixedClock
 
 MANIFEST = load_manifest(MODELS)
 SFACE = MANIFEST.entry("sface")

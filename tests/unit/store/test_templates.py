@@ -22,7 +22,7 @@ from terminal.store.templates import (
     unreadable_templates,
 )
 from terminal.vision.manifest import load_manifest
-from tests.conftest import FixedClock
+from tests.fakes import FixedClock
 
 SFACE = "sface@0ba9fbfa01b5"
 OLD = Person("P-OLD", "老用户", "430302195501010001", "390", "active", "430302")
