@@ -88,8 +88,11 @@ EMBEDDER_ENTRIES: dict[str, str] = {"dlib_resnet": "dlib_resnet", "sface": "sfac
 
 
 def embedder_model_id(config: TerminalConfig) -> str:
-    """The model id the configured embedder stamps on templates, from the manifest (loads no model)."""
-    entry = load_manifest(models_folder(config)).entry(EMBEDDER_ENTRIES[config.models.embedder.type])
+    """The model id the configured embedder stamps on templates, from its manifest (loads no model)."""
+    embedder = config.models.embedder
+    if embedder.type in PACK_TYPES:
+        return find_pack_model(models_folder(config), embedder.model, "arcface").model_id
+    entry = load_manifest(models_folder(config)).entry(EMBEDDER_ENTRIES[embedder.type])
     return entry.template_model_id()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -35,6 +35,7 @@ from terminal.pipeline.offline import OfflineLimits
 from terminal.pipeline.sync import Backoff
 from terminal.ports import BillSource, Clock
 from terminal.settlement import Catalog
+from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.shelf import PolicyShelf
 from terminal.store.bill_files import FileBillSource
 from terminal.store.db import open_db
@@ -230,8 +231,15 @@ def refuse_development_keys(terminal: TerminalSection, trusted: Mapping[str, byt
 
 def refuse_demo_material(config: TerminalConfig, shelf: PolicyShelf, trusted: Mapping[str, bytes]) -> None:
     """ConfigError in production mode for placeholder policy figures or a development signing key."""
+    refuse_demo_bundles(config, shelf.bundles, trusted)
+
+
+def refuse_demo_bundles(
+    config: TerminalConfig, bundles: Sequence[PolicyBundle], trusted: Mapping[str, bytes]
+) -> None:
+    """The same for bundles given by hand (what-if pricing, `medpay policy validate`, `settle --policy`)."""
     refuse_development_keys(config.terminal, trusted, "policy bundles")
-    placeholders = [bundle.bundle_id for bundle in shelf.bundles if bundle.placeholder]
+    placeholders = [bundle.bundle_id for bundle in bundles if bundle.placeholder]
     if config.terminal.mode == "production" and placeholders:
         raise ConfigError(
             f"production mode refuses placeholder policy bundles ({', '.join(placeholders)}): install the "

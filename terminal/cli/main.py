@@ -144,10 +144,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
     """Verify a policy bundle's signature and schema against the terminal's trusted keys."""
+    from terminal.app import refuse_demo_bundles
     from terminal.store.policy_files import load_bundle, load_trusted_keys
 
     config = load(args.config)
-    bundle = load_bundle(args.file, load_trusted_keys(config.settlement.trusted_keys))
+    trusted = load_trusted_keys(config.settlement.trusted_keys)
+    bundle = load_bundle(args.file, trusted)
+    refuse_demo_bundles(config, [bundle], trusted)  # what production would refuse is not "ok"
     sys.stdout.write(
         f"{args.file}: ok — {bundle.bundle_id} version {bundle.version}, region {bundle.admdvs}, "
         f"prices {bundle.valid_from}…{bundle.valid_to}\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from terminal.app import Terminal
+from terminal.app import Terminal, refuse_demo_bundles
 from terminal.bill_json import load_bill
 from terminal.cli.receipt import render_receipt
 from terminal.domain import Match
@@ -38,6 +38,8 @@ def price_with_person_file(
         raise BillError(f"cannot read person file {person_path}: {exc.strerror}") from exc
     policy = None
     if policy_path is not None:
-        policy = load_bundle(policy_path, load_trusted_keys(terminal.config.settlement.trusted_keys))
+        trusted = load_trusted_keys(terminal.config.settlement.trusted_keys)
+        policy = load_bundle(policy_path, trusted)
+        refuse_demo_bundles(terminal.config, [policy], trusted)
     priced = price_what_if(terminal, load_bill(bill_path), spec, policy)
     return {**priced.as_json(), "receipt": render_receipt(priced, None)}

@@ -17,7 +17,7 @@ from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from terminal.app import build_terminal, build_uplink, register_terminal
+from terminal.app import build_terminal, build_uplink, refuse_development_keys, register_terminal
 from terminal.config import TerminalConfig, TerminalSection
 from terminal.errors import (
     GalleryDeltaError,
@@ -110,6 +110,7 @@ def gallery_step(config: TerminalConfig, data_dir: Path, clock: Clock, offline: 
             "shipped with this terminal's config); until then faces enrolled upstream are unknown here"
         )
     trusted = load_trusted_keys(keys)
+    refuse_development_keys(config.terminal, trusted, "gallery")
     with (
         closing(build_terminal(config, data_dir, clock)) as term,
         closing(build_uplink(data_dir, config.terminal, url, config.uplink.timeout_s)) as link,

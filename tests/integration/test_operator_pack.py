@@ -11,7 +11,7 @@ import onnx
 import pytest
 from pydantic import ValidationError
 
-from terminal.app import DETECTORS, EMBEDDER_METRICS, EMBEDDERS, build_face_stage
+from terminal.app import DETECTORS, EMBEDDER_METRICS, EMBEDDERS, build_face_stage, embedder_model_id
 from terminal.clock import CST
 from terminal.config import DEFAULT_CONFIG, DetectorConfig, EmbedderConfig, ModelsConfig, TerminalConfig, load
 from terminal.domain import Frame
@@ -163,6 +163,14 @@ def test_the_registry_builds_the_pack_models_from_config(models_dir: Path) -> No
     assert (observation.box.x1, observation.box.y2) == pytest.approx(FACE.expected_box()[::3], abs=1e-3)
     chip = align_chip(image, np.asarray(observation.box.landmarks), 112, ARCFACE_TEMPLATE)
     assert observation.template == pytest.approx(expected_template(chip), abs=1e-5)
+
+
+def test_templates_of_a_pack_embedder_are_tagged_with_the_id_the_identifier_compares_under(
+    models_dir: Path,
+) -> None:
+    # regression: embedder_model_id knew only the shipped embedders and raised KeyError for "arcface"
+    config = _pack_config(models_dir)
+    assert embedder_model_id(config) == build_face_stage(config).embedder.model_id
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import anyio
 from fastapi import APIRouter, Depends, HTTPException
 from starlette.requests import Request
 
-from terminal.app import Terminal
+from terminal.app import Terminal, refuse_demo_bundles
 from terminal.bill_json import bill_from_json
 from terminal.errors import BillError, PolicyError
 from terminal.service.deps import MAX_UPLOAD_BYTES, Service
@@ -91,6 +91,8 @@ def what_if(terminal: Terminal, body: bytes) -> dict[str, Any]:
             raw = json.dumps(data["policy"], ensure_ascii=False).encode("utf-8")
         except TypeError as exc:
             raise PolicyError("policy numbers with a fraction must be JSON strings") from exc
-        policy = parse_bundle(raw, load_trusted_keys(terminal.config.settlement.trusted_keys))
+        trusted = load_trusted_keys(terminal.config.settlement.trusted_keys)
+        policy = parse_bundle(raw, trusted)
+        refuse_demo_bundles(terminal.config, [policy], trusted)
     priced = price_what_if(terminal, bill_from_json(data["bill"]), spec, policy)
     return priced.as_json()

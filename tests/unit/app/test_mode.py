@@ -47,3 +47,32 @@ def test_the_demo_refuses_a_production_config(tmp_path: Path) -> None:
     production.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match="production config"):
         run_demo(production, tmp_path / "data")
+
+
+def test_production_refuses_a_placeholder_bundle_given_by_hand_for_what_if_pricing(tmp_path: Path) -> None:
+    # regression: what-if pricing and `settle --policy` took any bundle the trusted keys verified
+    from terminal.cli.settle import price_with_person_file
+
+    repo = DEFAULT_CONFIG.parent
+    terminal = build_terminal(_with_mode("production"), tmp_path, FixedClock())
+    with pytest.raises(ConfigError, match="production mode"):
+        price_with_person_file(
+            terminal,
+            repo / "bills" / "xiangtan-inpatient.json",
+            repo / "people" / "xiangtan-disabled-resident.json",
+            repo / "policies" / "430300-2025.json",
+        )
+
+
+def test_demo_mode_prices_what_if_with_a_bundle_given_by_hand(tmp_path: Path) -> None:
+    from terminal.cli.settle import price_with_person_file
+
+    repo = DEFAULT_CONFIG.parent
+    terminal = build_terminal(_with_mode("demo"), tmp_path, FixedClock())
+    priced = price_with_person_file(
+        terminal,
+        repo / "bills" / "xiangtan-inpatient.json",
+        repo / "people" / "xiangtan-disabled-resident.json",
+        repo / "policies" / "430300-2025.json",
+    )
+    assert priced["setlinfo"]["medfee_sumamt"] == "102300.00"
