@@ -24,7 +24,6 @@ from terminal.app.terminal import (
     build_terminal,
     offline_limits,
     refuse_demo_bundles,
-    refuse_demo_material,
     refuse_development_keys,
     uplink_backoff,
 )
@@ -49,7 +48,6 @@ __all__ = [
     "liveness_checks",
     "offline_limits",
     "refuse_demo_bundles",
-    "refuse_demo_material",
     "refuse_development_keys",
     "register_terminal",
     "sync_once",

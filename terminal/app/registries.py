@@ -23,7 +23,7 @@ from terminal.vision.liveness.nir import NirCheck, NirConfig
 from terminal.vision.liveness.types import LivenessCheck
 from terminal.vision.manifest import Manifest, load_manifest, verified_path
 from terminal.vision.mtcnn import MtcnnDetector
-from terminal.vision.operating_point import OperatingPoint, operating_point
+from terminal.vision.operating_point import MeasuredModel, OperatingPoint, operating_point
 from terminal.vision.operator_pack import find_pack_model
 from terminal.vision.runtime import create_session
 from terminal.vision.sface import SFaceEmbedder
@@ -87,23 +87,25 @@ EMBEDDER_METRICS: dict[str, Metric] = {
 EMBEDDER_ENTRIES: dict[str, str] = {"dlib_resnet": "dlib_resnet", "sface": "sface"}
 
 
-def embedder_model_id(config: TerminalConfig) -> str:
-    """The model id the configured embedder stamps on templates, from its manifest (loads no model)."""
+def _embedder_declaration(config: TerminalConfig) -> tuple[MeasuredModel, str]:
+    """The configured embedder's declaration (manifest or pack entry) and the model id it stamps."""
     embedder = config.models.embedder
     if embedder.type in PACK_TYPES:
-        return find_pack_model(models_folder(config), embedder.model, "arcface").model_id
+        pack = find_pack_model(models_folder(config), embedder.model, "arcface")
+        return pack.entry, pack.model_id
     entry = load_manifest(models_folder(config)).entry(EMBEDDER_ENTRIES[embedder.type])
-    return entry.template_model_id()
+    return entry, entry.template_model_id()
+
+
+def embedder_model_id(config: TerminalConfig) -> str:
+    """The model id the configured embedder stamps on templates, from its manifest (loads no model)."""
+    return _embedder_declaration(config)[1]
 
 
 def embedder_operating_point(config: TerminalConfig) -> OperatingPoint:
     """The configured embedder's manifest operating point, tightened (never loosened) by [identity]."""
-    kind = config.models.embedder.type
-    if kind in PACK_TYPES:
-        pack = find_pack_model(models_folder(config), config.models.embedder.model, "arcface").entry
-        return operating_point(pack, config.identity, EMBEDDER_METRICS[kind])
-    entry = load_manifest(models_folder(config)).entry(kind)
-    return operating_point(entry, config.identity, EMBEDDER_METRICS[kind])
+    entry, _ = _embedder_declaration(config)
+    return operating_point(entry, config.identity, EMBEDDER_METRICS[config.models.embedder.type])
 
 
 def build_face_stage(config: TerminalConfig) -> FaceStage:

@@ -172,7 +172,7 @@ class Terminal:
         settlement = self.config.settlement
         trusted = load_trusted_keys(settlement.trusted_keys)
         shelf = load_shelf(settlement.policies, trusted)
-        refuse_demo_material(self.config, shelf, trusted)
+        refuse_demo_bundles(self.config, shelf.bundles, trusted)
         return shelf
 
     @cached_property
@@ -229,15 +229,10 @@ def refuse_development_keys(terminal: TerminalSection, trusted: Mapping[str, byt
         )
 
 
-def refuse_demo_material(config: TerminalConfig, shelf: PolicyShelf, trusted: Mapping[str, bytes]) -> None:
-    """ConfigError in production mode for placeholder policy figures or a development signing key."""
-    refuse_demo_bundles(config, shelf.bundles, trusted)
-
-
 def refuse_demo_bundles(
     config: TerminalConfig, bundles: Sequence[PolicyBundle], trusted: Mapping[str, bytes]
 ) -> None:
-    """The same for bundles given by hand (what-if pricing, `medpay policy validate`, `settle --policy`)."""
+    """ConfigError in production mode for placeholder policy figures or a development signing key."""
     refuse_development_keys(config.terminal, trusted, "policy bundles")
     placeholders = [bundle.bundle_id for bundle in bundles if bundle.placeholder]
     if config.terminal.mode == "production" and placeholders:

@@ -24,12 +24,12 @@ def test_production_refuses_placeholder_bundles_and_the_development_key(tmp_path
 
 
 def test_production_refuses_placeholder_bundles_signed_by_a_trusted_key(tmp_path: Path) -> None:
-    from terminal.app import refuse_demo_material
+    from terminal.app import refuse_demo_bundles
 
     config = _with_mode("production")
     shelf = build_terminal(_with_mode("demo"), tmp_path, FixedClock()).policies
     with pytest.raises(ConfigError, match="placeholder policy bundles"):
-        refuse_demo_material(config, shelf, {"a-production-key": b"\0" * 32})
+        refuse_demo_bundles(config, shelf.bundles, {"a-production-key": b"\0" * 32})
 
 
 def test_demo_mode_prices_with_the_shipped_bundles(tmp_path: Path) -> None:
