@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -110,6 +111,8 @@ def test_every_id_number_the_repo_ships_passes_the_check() -> None:
         path = REPO / name
         if path.suffix not in {".py", ".json", ".md", ".toml", ".js", ".html"} or not path.is_file():
             continue
+        if path == Path(__file__):
+            continue  # this file spells out mistyped numbers on purpose
         for number in _ID_LIKE.findall(path.read_text(encoding="utf-8")):
             if number not in not_ids and not valid_id_number(number):
                 bad[number] = name
