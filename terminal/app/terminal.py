@@ -12,6 +12,7 @@ from pathlib import Path
 import sqlite_utils
 
 from firmware_bridge.printer import ReceiptPrinter
+from terminal.app.readers import Readers, build_readers, catalog_lookup
 from terminal.app.registries import (
     build_face_stage,
     embedder_model_id,
@@ -144,6 +145,13 @@ class Terminal:
         )
 
     @cached_property
+    def readers(self) -> Readers:
+        """The configured QR, card and barcode readers; the service's reader worker starts them."""
+        readers = build_readers(self.config.devices, catalog_lookup(lambda: self.catalog), self.clock)
+        self._closers.append(readers.close)
+        return readers
+
+    @cached_property
     def device_status(self) -> DeviceStatus:
         """Probes of the configured readers and printer for the technician page."""
         return DeviceStatus(self.config, self.receipts)
@@ -199,7 +207,7 @@ class Terminal:
         )
 
     def close(self) -> None:
-        """Release the database."""
+        """Release the readers and the database."""
         for closer in reversed(self._closers):
             closer()
         self._closers.clear()

@@ -3,8 +3,11 @@
 No `from __future__ import annotations` here: FastAPI reads the route annotations at run time.
 """
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -26,12 +29,14 @@ from terminal.errors import (
     TerminalError,
     UnknownPersonError,
 )
+from terminal.pipeline.reader_events import CardVerifier, EcTokenResolver
 from terminal.pipeline.session import Session, SessionStateError
 from terminal.pipeline.session_ports import LivenessFactory
 from terminal.ports import BillSource
 from terminal.service.deps import Service
 from terminal.service.routes.counter import counter_routes
 from terminal.service.routes.pages import STATIC_DIR, page_routes
+from terminal.service.routes.readers import reader_routes
 from terminal.service.routes.session import session_routes
 from terminal.service.routes.tech import tech_routes
 
@@ -65,6 +70,8 @@ def create_app(
     session_timeout: timedelta = timedelta(seconds=120),
     event_interval: float = 0.5,
     notice_retry: timedelta = timedelta(seconds=5),
+    ec_tokens: EcTokenResolver | None = None,
+    card_verifier: CardVerifier[Any] | None = None,
 ) -> FastAPI:
     """The FastAPI application over one terminal and its one checkout session."""
     app = FastAPI(title="medpay terminal", version=__version__)
@@ -82,6 +89,8 @@ def create_app(
         cashier_token=cashier_token,
         technician_token=technician_token,
         event_interval=event_interval,
+        ec_tokens=ec_tokens,
+        card_verifier=card_verifier,
     )
 
     @app.exception_handler(TerminalError)
@@ -94,4 +103,18 @@ def create_app(
     app.include_router(session_routes(svc))
     app.include_router(page_routes())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # ---- readers (issue 14 item 2): the service holds the readers while it runs ----
+    app.include_router(reader_routes(svc))
+
+    @contextlib.asynccontextmanager
+    async def hold_readers(_app: FastAPI) -> AsyncIterator[None]:
+        svc.readers.start()
+        try:
+            yield
+        finally:
+            svc.readers.stop()
+
+    app.router.lifespan_context = hold_readers
+    # ---- end readers ----
     return app

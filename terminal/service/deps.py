@@ -3,7 +3,6 @@
 No `from __future__ import annotations` here: FastAPI reads the dependency annotations at run time.
 """
 
-import itertools
 import secrets
 import threading
 from collections.abc import Iterator
@@ -13,9 +12,12 @@ from typing import Annotated, Any
 from fastapi import Header, HTTPException, UploadFile
 
 from terminal.app import Terminal
+from terminal.app.readers import LockedSession, build_reader_worker
 from terminal.devices import DeviceStatus, ReceiptPrinting
 from terminal.domain import SettledNotice
+from terminal.pipeline.basket import CounterBasket
 from terminal.pipeline.his_notices import HisNotifier
+from terminal.pipeline.reader_events import CardVerifier, EcTokenResolver, ReaderWorker
 from terminal.pipeline.session import Session
 from terminal.ports import BillSource
 
@@ -37,7 +39,22 @@ class Service:
     event_interval: float
     # One checkout at a time: the terminal's models and database are used by one request at once.
     lock: threading.Lock = field(default_factory=threading.Lock)
-    basket_serial: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    # ---- readers (issue 14 item 2): the counter basket and the reader worker over the held readers ----
+    ec_tokens: EcTokenResolver | None = None
+    card_verifier: CardVerifier[Any] | None = None
+    basket: CounterBasket = field(init=False)
+    readers: ReaderWorker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.basket = CounterBasket(self.terminal.clock, self.terminal.ledger)
+        self.readers = build_reader_worker(
+            self.terminal.readers, LockedSession(self.checkout, self.lock), self.basket, self.terminal.clock,
+            resolver=self.ec_tokens, verifier=self.card_verifier,
+        )  # fmt: skip
+        # While the worker holds the readers, the technician's probes must not open their ports.
+        self.devices.hold(lambda: self.readers.link_states() if self.readers.running else {})
+
+    # ---- end readers ----
 
     def use_terminal(self) -> Iterator[Terminal]:
         """The terminal, held under the lock for the whole request."""
