@@ -147,7 +147,7 @@ class _Channel:
     events: int = 0
     last_event: str | None = None
     last_event_at: str | None = None
-    seen: tuple[bool, int] = (False, 0)  # (connected, reconnects) as last reported
+    seen: tuple[bool, int] | None = None  # (connected, reconnects) as last reported
 
 
 @dataclass(frozen=True)
