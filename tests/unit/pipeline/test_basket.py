@@ -75,7 +75,9 @@ def test_a_scan_after_sending_starts_a_new_bill_and_never_changes_the_sent_one(b
     assert second.chrg_bchno == view["chrg_bchno"] and len(second.lines) == 2
 
 
-def test_a_scan_after_the_sent_bill_settled_starts_an_empty_basket(basket: CounterBasket, ledger: Ledger) -> None:
+def test_a_scan_after_the_sent_bill_settled_starts_an_empty_basket(
+    basket: CounterBasket, ledger: Ledger
+) -> None:
     basket.add(METFORMIN)
     first = sent(basket)
     ledger.settled.add(first.chrg_bchno)
@@ -115,7 +117,8 @@ def test_an_empty_basket_cannot_be_sent(basket: CounterBasket) -> None:
 
 
 def test_a_special_disease_line_makes_it_a_14_bill(basket: CounterBasket) -> None:
-    basket.replace_lines([BasketLine(METFORMIN.code, METFORMIN.name, "甲", Decimal("12.80"), dise_codg="M03900")])
+    special = BasketLine(METFORMIN.code, METFORMIN.name, "甲", Decimal("12.80"), dise_codg="M03900")
+    basket.replace_lines([special])
     assert sent(basket).med_type == "14"
 
 
