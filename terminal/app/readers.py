@@ -15,7 +15,7 @@ from typing import Any, Self
 
 from firmware_bridge.link import DeviceHealth, LinkConfig
 from firmware_bridge.protocol.barcode import ScannedCode
-from firmware_bridge.protocol.card import CardRecord
+from firmware_bridge.protocol.card_auth import CHALLENGE_SIZE, CardReading
 from firmware_bridge.readers import (
     BarcodeConfig,
     BarcodeReader,
@@ -105,16 +105,16 @@ class QrTokens:
 
 
 class CardInsertions:
-    """A CardReader as a card slot.
+    """A CardReader as a card slot: its poller tells of each new card, the worker reads it with its own
+    challenge.
 
-    Until the reader speaks the challenge-response protocol (the credentials helper's change), its
-    poller reads each new card by itself; this hands that record over for the challenge it cannot
-    answer yet, and a verifier must therefore refuse it in production.
+    The poller already reads each new card (with a challenge of its own) to tell cards apart; that
+    reading is only the insertion signal here. The card is read again with the worker's fresh challenge,
+    so what gets verified answers the challenge the worker chose and hands to the verifier.
     """
 
     def __init__(self, reader: CardReader) -> None:
         self.reader = reader
-        self._pending: CardRecord | None = None
 
     def start(self) -> Self:
         """Start the reader and its poller."""
@@ -130,17 +130,12 @@ class CardInsertions:
         return link_state(self.reader.health())
 
     def next_insertion(self, timeout: float) -> bool:
-        """Whether a new card was inserted (and read by the poller)."""
-        record = self.reader.poll_record(timeout)
-        if record is None:
-            return False
-        self._pending = record
-        return True
+        """Whether a new card was inserted."""
+        return self.reader.poll_reading(timeout) is not None
 
-    def read_card(self, challenge: bytes) -> CardRecord | None:
-        """The newly inserted card's record (the challenge is not sent yet: see the class docstring)."""
-        record, self._pending = self._pending, None
-        return record
+    def read_card(self, challenge: bytes) -> CardReading | None:
+        """The card's answer to `challenge` (READ_CARD_AUTH); None when it was taken out meanwhile."""
+        return self.reader.read_card(challenge)
 
 
 class BarcodeScanner:
@@ -268,4 +263,5 @@ def build_reader_worker(
         card=readers.card,
         verifier=verifier,
         barcode=readers.barcode,
+        challenge_size=CHALLENGE_SIZE,
     )

@@ -27,7 +27,7 @@ ReadingT = TypeVar("ReadingT")
 ReadingT_contra = TypeVar("ReadingT_contra", contravariant=True)
 ReadingT_co = TypeVar("ReadingT_co", covariant=True)
 
-CHALLENGE_BYTES = 16
+CHALLENGE_BYTES = 32  # the card protocol takes 16-64 bytes; the root passes its own size
 # States in which a credential may identify: the session starts itself from idle on a credential.
 ACCEPTING_STATES = frozenset({"idle", "identifying"})
 
@@ -166,6 +166,7 @@ class _Wiring:
     resolver: EcTokenResolver | None
     verifier: CardVerifier[Any] | None
     challenge: Callable[[int], bytes] = field(default=secrets.token_bytes)
+    challenge_size: int = CHALLENGE_BYTES
 
 
 class ReaderWorker:
@@ -184,9 +185,10 @@ class ReaderWorker:
         barcode: BarcodeScans | None = None,
         poll_s: float = 0.2,
         challenge: Callable[[int], bytes] = secrets.token_bytes,
+        challenge_size: int = CHALLENGE_BYTES,
         max_notes: int = 50,
     ) -> None:
-        self._wiring = _Wiring(session, basket, resolver, verifier, challenge)
+        self._wiring = _Wiring(session, basket, resolver, verifier, challenge, challenge_size)
         self._clock = clock
         self._poll_s = poll_s
         self._lock = threading.Lock()
@@ -374,7 +376,7 @@ class ReaderWorker:
         if verifier is None:
             raise _Ignored("card: no card verifier is configured on this terminal")
         # A fresh challenge per read: a recorded answer to an earlier one proves nothing.
-        challenge = self._wiring.challenge(CHALLENGE_BYTES)
+        challenge = self._wiring.challenge(self._wiring.challenge_size)
         reading = card.read_card(challenge)
         if reading is None:
             raise _Ignored("card: removed before it could be read")

@@ -46,10 +46,14 @@ class Service:
     readers: ReaderWorker = field(init=False)
 
     def __post_init__(self) -> None:
-        self.basket = CounterBasket(self.terminal.clock, self.terminal.ledger)
+        term, readers = self.terminal, self.terminal.readers
+        self.basket = CounterBasket(term.clock, term.ledger)
+        # The root's resolver and verifier unless given; asked for only when that reader is fitted.
+        resolver = self.ec_tokens or (term.ec_tokens if readers.qr is not None else None)
+        verifier = self.card_verifier or (term if readers.card is not None else None)
         self.readers = build_reader_worker(
-            self.terminal.readers, LockedSession(self.checkout, self.lock), self.basket, self.terminal.clock,
-            resolver=self.ec_tokens, verifier=self.card_verifier,
+            readers, LockedSession(self.checkout, self.lock), self.basket, term.clock,
+            resolver=resolver, verifier=verifier,
         )  # fmt: skip
         # While the worker holds the readers, the technician's probes must not open their ports.
         self.devices.hold(lambda: self.readers.link_states() if self.readers.running else {})

@@ -1,13 +1,14 @@
 """Readers held by the service, driven by the real simulators over socket://: no fakes of pyserial.
 
-The credentials helper's ecToken resolver and card verifier are stood in for by small fakes here;
-everything else (simulators, TCP, the readers, the worker, the service over HTTP) is real.
+The ecToken resolver is a small fake here (the upstream's single-use tokens are tested with the
+credentials); the card is verified by the root's real verifier against the simulator's chip; everything
+else (simulators, TCP, the readers, the worker, the service over HTTP) is real.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,13 @@ import pytest
 from devkit.serving import serving
 from firmware_bridge.endpoints import TcpEndpoint
 from firmware_bridge.link import LinkConfig
-from firmware_bridge.protocol.card import CardRecord
-from firmware_bridge.simulate import DEMO_CARD, DEMO_EC_TOKEN, CardSimulator, LineDeviceSimulator
+from firmware_bridge.simulate import (
+    DEMO_CARD,
+    DEMO_EC_TOKEN,
+    DEMO_ISSUED_CARD,
+    CardSimulator,
+    LineDeviceSimulator,
+)
 from terminal.app import Terminal
 from terminal.app.readers import build_readers, catalog_lookup
 from terminal.config import CardDevice, DevicesSection, ScannerDevice
@@ -46,15 +52,6 @@ class DemoTokens:
     def resolve(self, token: str) -> IdentityClaim:
         self.resolved.append(token)
         return IdentityClaim(CertType.EC_TOKEN, DEMO_EC_TOKEN, psn_no=PSN_NO)
-
-
-class DemoCards:
-    """Stands in for the card verifier until the reader answers challenges: the demo card is 李建国's."""
-
-    def verify_card(self, reading: CardRecord, challenge: bytes) -> IdentityClaim:
-        assert len(challenge) == 16
-        card = CertType.SOCIAL_SECURITY_CARD
-        return IdentityClaim(card, reading.card_no, psn_no=PSN_NO, card_sn=reading.card_sn)
 
 
 @dataclass
@@ -108,6 +105,7 @@ def counter(terminal: Terminal, tmp_path: Path) -> Iterator[Counter]:
         qr=ScannerDevice(url=endpoints["qr"].url),
         card=CardDevice(url=endpoints["card"].url),
         barcode=ScannerDevice(url=endpoints["barcode"].url),
+        card_issuers=terminal.config.devices.card_issuers,  # the shipped development issuer (demo mode)
     )
     terminal.config = terminal.config.model_copy(update={"devices": devices})
     # The readers the root builds, with short reconnect backoffs so a replug is seen promptly.
@@ -122,7 +120,7 @@ def counter(terminal: Terminal, tmp_path: Path) -> Iterator[Counter]:
     app = create_app(
         terminal, bills=FileBillSource(bills), cashier_token="cashier-secret",
         technician_token="tech-secret", session_timeout=timedelta(seconds=300), event_interval=0.1,
-        ec_tokens=tokens, card_verifier=DemoCards(),
+        ec_tokens=tokens,
     )  # fmt: skip
     try:
         with serving(app) as url, httpx.Client(base_url=url, timeout=WAIT + 10) as http:
@@ -200,6 +198,14 @@ def test_a_card_insertion_identifies_the_patient(counter: Counter) -> None:
     counter.readers(lambda s: _reader(s, "card")["events"] >= 1)
     view = counter.http.get("/api/session").json()
     assert (view["state"], view["result"]) == ("identified", "pass")
+
+
+def test_a_cloned_card_is_refused_and_the_technician_sees_why(counter: Counter) -> None:
+    # The demo card's serial and certificate on a chip with another key: it cannot answer the challenge.
+    counter.card.insert(replace(DEMO_ISSUED_CARD, card_private=bytes(range(32))))
+    state = counter.readers(lambda s: _reader(s, "card")["events"] >= 1)
+    assert "not accepted" in _reader(state, "card")["last_event"]
+    assert counter.http.get("/api/session").json()["state"] in ("idle", "identifying")
 
 
 def test_unplug_and_replug_show_on_the_tech_page_and_the_service_keeps_answering(counter: Counter) -> None:

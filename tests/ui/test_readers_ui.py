@@ -1,6 +1,7 @@
 """The readers in the browser: a simulated QR scan identifies at the kiosk, a barcode fills the counter.
 
-The service holds real readers on the simulators' socket:// ports; nothing is typed on the pages.
+The service holds real readers on the simulators' socket:// ports and resolves QR tokens as the root
+wires it (the demo table in demo mode); nothing is typed on the pages.
 """
 
 from __future__ import annotations
@@ -21,20 +22,12 @@ from terminal.app import Terminal
 from terminal.app.readers import build_readers, catalog_lookup
 from terminal.config import DevicesSection, ScannerDevice
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
-from terminal.domain import CertType, IdentityClaim
 from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
 from tests.ui.conftest import CASHIER, TECH
 
 FAST = LinkConfig(read_timeout=0.02, backoff_initial=0.02, backoff_max=0.2)
 WAIT = 15.0
-
-
-class DemoTokens:
-    """Stands in for the upstream ecToken resolver (the credentials helper's) with the demo token."""
-
-    def resolve(self, token: str) -> IdentityClaim:
-        return IdentityClaim(CertType.EC_TOKEN, DEMO_EC_TOKEN, psn_no=DEMO_PEOPLE[0].psn_no)
 
 
 @dataclass
@@ -61,7 +54,7 @@ def served(terminal: Terminal, tmp_path: Path) -> Iterator[Served]:
     (bills / "op.json").write_text(SAMPLE_BILL.read_text(encoding="utf-8"), encoding="utf-8")
     app = create_app(
         terminal, bills=FileBillSource(bills), cashier_token=CASHIER, technician_token=TECH,
-        session_timeout=timedelta(seconds=300), event_interval=0.1, ec_tokens=DemoTokens(),
+        session_timeout=timedelta(seconds=300), event_interval=0.1,
     )  # fmt: skip
     try:
         with serving(app) as url:

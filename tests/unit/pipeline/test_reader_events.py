@@ -12,7 +12,7 @@ import pytest
 from terminal.domain import CertType, IdentityClaim
 from terminal.errors import IdentityError, SessionStateError
 from terminal.pipeline.basket import BasketLine, CounterBasket
-from terminal.pipeline.reader_events import BarcodeScan, LinkState, ReaderWorker
+from terminal.pipeline.reader_events import CHALLENGE_BYTES, BarcodeScan, LinkState, ReaderWorker
 from tests.fakes import FixedClock
 
 WAIT = 10.0  # upper bound for waiting on the worker's progress; nothing asserts on time
@@ -184,7 +184,7 @@ def test_a_card_is_read_with_a_fresh_challenge_and_verified_against_it(rig: Rig)
     rig.card.items.put(True)
     rig.until(done)
     first, second = rig.card.challenges
-    assert first != second and len(first) == 16
+    assert first != second and len(first) == CHALLENGE_BYTES
     assert [challenge for _, challenge in rig.verifier.checked] == [first, second]
 
 
