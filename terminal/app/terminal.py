@@ -14,6 +14,7 @@ import sqlite_utils
 from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.protocol.card_auth import CardReading
 from terminal.app.credentials import verify_card
+from terminal.app.readers import Readers, build_readers, catalog_lookup
 from terminal.app.registries import (
     build_face_stage,
     embedder_model_id,
@@ -151,6 +152,13 @@ class Terminal:
         )
 
     @cached_property
+    def readers(self) -> Readers:
+        """The configured QR, card and barcode readers; the service's reader worker starts them."""
+        readers = build_readers(self.config.devices, catalog_lookup(lambda: self.catalog), self.clock)
+        self._closers.append(readers.close)
+        return readers
+
+    @cached_property
     def ec_tokens(self) -> EcTokenResolver | None:
         """QR tokens resolved online when an upstream is configured; the demo table only in demo mode;
         else None: the kiosk does not offer QR."""
@@ -237,7 +245,7 @@ class Terminal:
         )
 
     def close(self) -> None:
-        """Release the database."""
+        """Release the readers and the database."""
         for closer in reversed(self._closers):
             closer()
         self._closers.clear()
