@@ -39,7 +39,7 @@ NO_FACE_PROMPT = "请将面部对准屏幕 / Please face the screen"
 NO_FACE_CUE = "no_face"
 
 # What one attempt may hold, whatever the camera delivers (issue 14: 0.8-1.2 GB per attempt before).
-WORK_SIDE = 640  # longest side the challenge, detection and sensor checks work at
+WORK_SIDE = 480  # shorter side the challenge, detection and sensor checks work at (a VGA camera's)
 IDENTITY_SIDE = 640  # longest side of a kept identity frame
 IDENTITY_MARGIN = 1.0  # face sizes of context kept on each side in an identity frame (re-detection)
 KEEP_CAPTURES = 48  # captures kept per attempt; when full, thinned to half (see _thin)
@@ -75,7 +75,7 @@ class Footprint:
 
 @dataclass(frozen=True)
 class _Capture:
-    frame: SensorFrame  # at working size (longest side ≤ WORK_SIDE)
+    frame: SensorFrame  # at working size (shorter side ≤ WORK_SIDE)
     box: FaceBox | None  # in the working frame
     # How far the face is turned from the attempt's first face pose, in degrees (inf: no face).
     # Relative, not absolute: a camera mounted above or below eye level makes every frame of a patient

@@ -1,6 +1,6 @@
 """Bounded-size copies of captures: what a liveness attempt keeps, whatever the camera's resolution.
 
-An attempt keeps its captures at a working size (longest side ≤ a few hundred pixels) and, for
+An attempt keeps its captures at a working size (a 640×480 camera's) and, for
 identification, the face region with context around it; nothing keeps a reference to a full-size
 sensor buffer (a numpy view would keep the whole 4K image alive).
 """
@@ -29,10 +29,14 @@ def scale_to(shape: tuple[int, ...], side: int) -> float:
     return min(1.0, side / max(shape[0], shape[1]))
 
 
-def downscaled(sensors: SensorFrame, side: int) -> tuple[SensorFrame, float]:
-    """The capture with RGB, NIR and depth scaled together to longest side ≤ `side`, and the factor."""
+def downscaled(sensors: SensorFrame, short_side: int) -> tuple[SensorFrame, float]:
+    """The capture with RGB, NIR and depth scaled together to shorter side ≤ `short_side`, and the factor.
+
+    The shorter side, not the longer: a 16:9 sensor then shows a face as many pixels high as a 4:3 one
+    of the same vertical field of view (the challenge's landmarks need them).
+    """
     shape = sensors.rgb.image.shape
-    scale = scale_to(shape, side)
+    scale = min(1.0, short_side / min(shape[0], shape[1]))
     if scale == 1.0:
         return sensors, 1.0
     size = _size(shape, scale)

@@ -62,13 +62,13 @@ def test_500_4k_frames_keep_the_attempt_bounded_in_count_and_bytes() -> None:
     session = _session(detector, clock, max_fps=15)
     session.start()
     image = np.random.default_rng(0).integers(0, 255, (*UHD, 3), dtype=np.uint8)
-    _feed(session, clock, image, 500, fps=30)
+    _feed(session, clock, image, 500, fps=60)
     held = session.footprint()
     assert 0 < held.captures <= KEEP_CAPTURES
-    # Each kept capture: a working frame plus a face-region identity copy, both ≤ 640 px on a side
-    # (owned_bytes counts a view as the whole 4K buffer it would keep alive).
-    assert held.bytes <= held.captures * 2 * 640 * 640 * 3
-    assert max(max(shape[:2]) for shape in detector.sizes) == WORK_SIDE
+    # Each kept capture: a 854×480 working frame plus a face-region identity copy ≤ 640×640 (owned_bytes
+    # counts a view as the whole 4K buffer it would keep alive).
+    assert held.bytes <= held.captures * (854 * 480 + 640 * 640) * 3
+    assert {shape[:2] for shape in detector.sizes} == {(WORK_SIDE, 853)}
 
 
 def test_frames_faster_than_max_fps_are_dropped_before_detection() -> None:
