@@ -61,7 +61,9 @@ def demo_faces(terminal: FaceTerminal) -> list[tuple[float, float, float, float]
     return [(o.box.x1, o.box.y1, o.box.x2, o.box.y2) for o in faces]
 
 
-def demo_presenter(terminal: FaceTerminal, index: int, kind: PresenterKind = "live", seed: int = 0) -> Presenter:
+def demo_presenter(
+    terminal: FaceTerminal, index: int, kind: PresenterKind = "live", seed: int = 0
+) -> Presenter:
     """Demo person `index` of t1.jpg (a wider crop than enrolled): a rendered live head or a held-up photo."""
     group = load_image(insightface_image("t1.jpg"))
     photo = face_crop(group, demo_faces(terminal)[index], 1.0)
