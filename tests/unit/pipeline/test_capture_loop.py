@@ -33,6 +33,17 @@ class Camera:
     def set_cue(self, cue: str | None) -> None:
         self.cues.append(cue)
 
+    def close(self) -> None:
+        self.broken = True
+
+    def describe(self) -> dict[str, str]:
+        return {"kind": "test", "url": "test://", "state": "broken" if self.broken else "ok"}
+
+
+def opener(camera: Camera) -> Any:
+    """The loop opens its camera lazily; this one is already open."""
+    return lambda: camera
+
 
 class Sink:
     """A session: identifying or not, a face attempt wanted or not."""
@@ -70,13 +81,13 @@ class Detector:
 def test_no_patient_no_camera() -> None:
     camera, sink = Camera(), Sink()
     sink.identifying = False
-    loop = CaptureLoop(camera, sink)
+    loop = CaptureLoop(opener(camera), sink)
     assert not loop.step() and camera.reads == 0, "the camera is not read while nobody is identifying"
 
 
 def test_frames_feed_the_attempt_only_while_one_runs_and_the_cue_goes_back() -> None:
     camera, sink = Camera(), Sink()
-    loop = CaptureLoop(camera, sink, Detector())
+    loop = CaptureLoop(opener(camera), sink, Detector())
     assert not loop.step() and sink.fed == [], "a preview only: no attempt is running"
     serial, jpeg = loop.preview(0, 0)
     assert serial == 1 and jpeg is not None and jpeg[:2] == b"\xff\xd8"
@@ -87,7 +98,7 @@ def test_frames_feed_the_attempt_only_while_one_runs_and_the_cue_goes_back() -> 
 def test_the_preview_is_small_whatever_the_camera() -> None:
     import cv2
 
-    loop = CaptureLoop(Camera(), Sink(), preview_width=320)
+    loop = CaptureLoop(opener(Camera()), Sink(), preview_width=320)
     loop.step()
     _, jpeg = loop.preview(0, 0)
     assert jpeg is not None
@@ -98,7 +109,7 @@ def test_the_preview_is_small_whatever_the_camera() -> None:
 def test_a_lost_camera_ends_the_running_attempt_and_comes_back() -> None:
     camera, sink = Camera(), Sink()
     sink.wanted = True
-    loop = CaptureLoop(camera, sink)
+    loop = CaptureLoop(opener(camera), sink)
     camera.broken = True
     assert not loop.step()
     assert sink.abandoned == ["camera: camera unplugged"]
@@ -111,13 +122,13 @@ def test_a_lost_camera_ends_the_running_attempt_and_comes_back() -> None:
 def test_an_attempt_that_ended_meanwhile_drops_the_frame_quietly() -> None:
     camera, sink = Camera(), Sink()
     sink.wanted, sink.refuse = True, True
-    assert not CaptureLoop(camera, sink).step()
+    assert not CaptureLoop(opener(camera), sink).step()
 
 
 def test_the_loop_thread_starts_and_stops() -> None:
     camera, sink = Camera(), Sink()
     sink.identifying = False
-    loop = CaptureLoop(camera, sink)
+    loop = CaptureLoop(opener(camera), sink)
     loop.start()
     assert loop.state()["running"]
     loop.stop()
