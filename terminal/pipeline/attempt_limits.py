@@ -116,10 +116,11 @@ class TerminalAttempts:
     def _failures_in_window(self) -> int:
         until, reset = self._journal.pause()
         since = self._clock.now() - self._rule.window
-        # A pause spends the failures that caused it (else a window longer than the pause would pause
-        # again at once); a technician's reset forgets everything before it.
+        # A pause that has run out spent the failures that caused it (else a window longer than the
+        # pause would pause again at once); a technician's reset forgets everything before it.
         after = timedelta(microseconds=1)
-        spent = until - self._rule.pause + after if until is not None else None
+        ended = until is not None and until <= self._clock.now()
+        spent = until - self._rule.pause + after if until is not None and ended else None
         for bound in (reset + after if reset is not None else None, spent):
             if bound is not None and bound > since:
                 since = bound

@@ -17,6 +17,7 @@ from terminal.app import Terminal
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
 from terminal.domain import CertType
 from terminal.errors import SessionStateError
+from terminal.id_numbers import with_check_digit
 from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
 from tests.fakes import FixedClock
@@ -170,3 +171,25 @@ def test_pages_are_served(base_url: str) -> None:
     for page in ("kiosk", "counter", "tech"):
         response = httpx.get(f"{base_url}/{page}")
         assert response.status_code == 200 and "text/html" in response.headers["content-type"]
+
+
+def test_the_technician_sees_and_lifts_the_terminal_wide_pause(base_url: str) -> None:
+    auth = {"Authorization": f"Bearer {TECH}"}
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        assert http.get("/api/tech/identity").status_code == 401
+        for checkout in range(2):  # five wrong ID numbers per checkout, ten fill the window
+            http.post("/api/session/cancel")
+            http.post("/api/session/start")
+            for n in range(5):
+                number = with_check_digit(f"11010119900{checkout + 3}01{n:02d}0")
+                answer = http.post("/api/session/credential", json={"method": "id", "value": number})
+                assert answer.status_code == 200 and answer.json()["prompt"] == "face_verify"
+        state = http.get("/api/tech/identity", headers=auth).json()
+        assert state["paused_until"] is not None and state["failures_in_window"] == 10
+        view = http.get("/api/session").json()
+        assert view["face_paused_until"] is not None and "face" not in view["methods"]
+        refused = http.post("/api/session/face/start")
+        assert refused.status_code == 409 and refused.json()["code"] == "FACE_PAUSED"
+        lifted = http.post("/api/tech/identity/reset", headers=auth).json()
+        assert lifted["paused_until"] is None and lifted["failures_in_window"] == 0
+        assert http.get("/api/session").json()["face_available"]

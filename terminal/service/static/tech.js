@@ -10,6 +10,19 @@ function el(tag, text, cls) {
   return node;
 }
 
+function pairs(tableId, entries) {
+  const body = $(tableId).querySelector("tbody");
+  body.replaceChildren();
+  for (const [label, value, cls] of entries) {
+    const row = el("tr");
+    const head = el("th", label);
+    head.scope = "row";
+    row.append(head, el("td", value, cls));
+    row.dataset.key = label;
+    body.append(row);
+  }
+}
+
 function rows(tableId, records, cells) {
   const body = $(tableId).querySelector("tbody");
   body.replaceChildren();
@@ -47,26 +60,50 @@ async function load() {
     ["receipt printer", printing(data.receipt_printer)],
     ["HIS paid notices", Object.entries(data.his_notices || {}).map(([state, n]) => `${state} ${n}`).join(", ") || "none"],
   ];
-  const body = $("summary").querySelector("tbody");
-  body.replaceChildren();
-  for (const [label, value] of summary) {
-    const row = el("tr");
-    const head = el("th", label);
-    head.scope = "row";
-    row.append(head, el("td", value));
-    row.dataset.key = label;
-    body.append(row);
-  }
+  pairs("summary", summary);
   rows("devices", data.devices || [], (d) => [
     [d.name], [d.url ?? ""], [d.status, { ok: "result-pass", "not configured": "" }[d.status] ?? "result-fail"],
     [d.detail], [d.fix],
   ]);
   rows("models", data.models, (m) => [[m.name ?? m.error], [m.task], [m.file], [m.sha256]]);
+  showPause(data.session.terminal_attempts);
+  const capture = data.camera;
+  pairs("camera", capture ? [
+    ["camera", capture.camera ? `${capture.camera.kind} ${capture.camera.url} (${capture.camera.state})` : "not opened yet"],
+    ["frames read", capture.frames], ["camera errors", capture.errors, capture.errors ? "result-fail" : ""],
+    ["last error", capture.last_error || "—"],
+  ] : [["camera", "not configured: face is not offered"]]);
   rows("attempts", data.session.recent_attempts, (a) => [
     [a.at], [a.method], [a.passed ? "pass" : "fail"], [a.distance ?? "", "num"], [a.liveness],
     [a.detect_ms, "num"], [a.match_ms, "num"], [a.reason],
     [Object.entries(a.scores || {}).map(([name, value]) => `${name} ${value}`).join(", ")],
   ]);
+}
+
+// The terminal-wide failure window: whether face is paused, until when, and the attempts behind it.
+function showPause(state) {
+  if (!state) return;
+  pairs("pause", [
+    ["face", state.paused_until ? `paused until ${state.paused_until}` : "available",
+      state.paused_until ? "result-fail" : "result-pass"],
+    ["failures in window", `${state.failures_in_window} of ${state.pause_after} in ${state.window_s} s`],
+    ["pause length", `${state.pause_s} s`],
+  ]);
+  rows("pause-attempts", state.recent || [], (a) => [[a.began_at], [a.kind], [a.outcome], [a.detail]]);
+}
+
+async function resetPause() {
+  const response = await fetch("/api/tech/identity/reset", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${sessionStorage.getItem("medpay-tech") || ""}` },
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    $("alert").textContent = data.code || data.detail ? errorText(data, "en") : `HTTP ${response.status}`;
+    $("alert").classList.remove("hidden");
+    return;
+  }
+  showPause(data);
 }
 
 // Readers the service holds: connection, reconnects, last event, and why scans were ignored.
@@ -91,3 +128,4 @@ $("form-token").addEventListener("submit", (event) => {
   loadReaders();
 });
 $("reload").addEventListener("click", () => { load(); loadReaders(); });
+$("pause-reset").addEventListener("click", resetPause);
