@@ -229,6 +229,27 @@ def test_a_held_up_photo_ends_the_face_path_and_the_card_or_qr_code_remain(
     assert listing.status_code == 409, "no bill is reachable without passing identification"
 
 
+def test_a_terminal_wide_face_pause_shows_until_when_and_the_other_ways(page: Any, kiosk: Kiosk) -> None:
+    # The view the service sends while its failure window has paused face (rendering only: the pause
+    # itself is driven in the session's tests).
+    view = {
+        "session_id": "s-paused", "version": 7, "state": "identifying", "prompt": "face_paused",
+        "result": None, "outcome": None, "challenge": None, "face_available": False,
+        "face_attempts_left": 0, "face_paused_until": "2025-06-03T09:50:00+08:00", "verify_claim": None,
+        "methods": ["qr", "card", "id"],
+    }  # fmt: skip
+    page.route("**/api/session", lambda route: route.fulfill(json=view))
+    page.route("**/api/session/events", lambda route: route.abort())
+    page.goto(f"{kiosk.url}/kiosk")
+    page.wait_for_selector("#face-paused:visible")
+    assert (page.text_content("#face-paused") or "").startswith("刷脸暂停至 09:50")
+    assert not page.is_visible("#face-panel") and not page.is_visible("#camera")
+    assert page.is_visible("#alt-qr") and page.is_visible("#alt-card")
+    assert page.text_content("#prompt") == "本机刷脸暂停，请使用医保码或社保卡。"
+    page.click("#lang")
+    assert (page.text_content("#face-paused") or "").startswith("Face paused until 09:50")
+
+
 def test_kiosk_accessibility_labels_contrast_and_focus_order(live_camera: Any, kiosk: Kiosk) -> None:
     page = live_camera
     kiosk.new_bill()
