@@ -16,8 +16,11 @@ TerminalError
 │   ├── ConsentError             no recorded consent for face data
 │   ├── UnknownPersonError       the claimed or requested person is not enrolled
 │   │   └── NotEnrolledForModelError the person's templates are all from another embedder: re-enrol
-│   └── AttemptsExhaustedError   too many failed face attempts in this session
+│   ├── AttemptsExhaustedError   too many face attempts in this checkout
+│   │   └── FacePausedError      too many failures on this terminal lately: face is paused for a while
+│   └── CredentialAttemptsError  too many typed ID numbers in this checkout
 ├── SessionStateError            an action the checkout session's current step does not allow
+│   └── SessionChangedError      the session, bill or amounts changed since the patient saw them
 ├── SettlementError
 │   ├── BillError                a malformed bill
 │   ├── UnknownCatalogCodeError  a fee line whose code is not in the catalogue
@@ -215,12 +218,38 @@ class AttemptsExhaustedError(IdentityError):
     message_en = "Too many failed face attempts; use the QR code, card or ID instead."
 
 
+class FacePausedError(AttemptsExhaustedError):
+    """Too many failed identifications on this terminal within the window: face is paused for everyone."""
+
+    code = "FACE_PAUSED"
+    message_zh = "本机刷脸暂停使用一段时间，请使用医保码或社保卡，或到人工窗口办理。"
+    message_en = "Face payment is paused here for a while; use the QR code or card, or go to the counter."
+
+
+class CredentialAttemptsError(IdentityError):
+    """Too many typed ID numbers in one checkout."""
+
+    code = "CREDENTIAL_ATTEMPTS_EXHAUSTED"
+    message_zh = "身份证号输入次数过多，请使用医保码或社保卡，或到人工窗口出示身份证办理。"
+    message_en = "Too many ID numbers entered; use the QR code or card, or show your ID card at the counter."
+
+
 class SessionStateError(TerminalError):
     """An action that the session's current state does not allow (e.g. confirm before pricing)."""
 
     code = "SESSION_STATE"
     message_zh = "当前步骤不能进行此操作，请按屏幕提示继续，或取消后重新开始。"
     message_en = "This cannot be done at this step; follow the screen, or cancel and start again."
+
+
+class SessionChangedError(SessionStateError):
+    """The session, its bill or the amounts differ from what the request says the patient saw."""
+
+    code = "SESSION_CHANGED"
+    message_zh = "账单或金额已变化，未扣费；请重新核对屏幕上的金额后再确认。"
+    message_en = (
+        "The bill or the amounts changed; nothing was charged. Check the amounts shown and confirm again."
+    )
 
 
 class SettlementError(TerminalError):

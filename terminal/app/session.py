@@ -8,9 +8,11 @@ from typing import Any
 
 from terminal.app.terminal import Terminal
 from terminal.domain import Bill, FaceObservation, Frame, IdentityClaim, Match, NoMatch, SettlementRecord
+from terminal.pipeline.attempt_limits import PauseRule, TerminalAttempts
 from terminal.pipeline.checkout import Priced
 from terminal.pipeline.session import Session
 from terminal.pipeline.session_ports import LivenessFactory, LivenessPort
+from terminal.store.attempts import AttemptJournal
 from terminal.store.sessions import SessionJournal
 
 
@@ -72,8 +74,9 @@ def build_session(
     def terminal_liveness() -> LivenessPort:
         return terminal.liveness_stage.session()
 
+    identity = terminal.config.identity
     # A failed liveness attempt is a failed face attempt: the stricter of the two limits applies.
-    attempts = min(terminal.config.identity.max_face_attempts, terminal.config.liveness.max_attempts)
+    attempts = min(identity.max_face_attempts, terminal.config.liveness.max_attempts)
     return Session(
         faces=ports,
         identifier=ports,
@@ -81,10 +84,22 @@ def build_session(
         ledger=ports,
         journal=SessionJournal(terminal.db),
         clock=terminal.clock,
+        limits=terminal_attempts(terminal),
         max_face_attempts=attempts,
+        max_credential_attempts=identity.max_credential_attempts,
         timeout=timeout,
         receipt_timeout=receipt_timeout,
         liveness=liveness or terminal_liveness,
-        face_lockout=timedelta(seconds=terminal.config.identity.face_lockout_s),
-        decision_frames=terminal.config.identity.decision_frames,
+        decision_frames=identity.decision_frames,
     )
+
+
+def terminal_attempts(terminal: Terminal) -> TerminalAttempts:
+    """The terminal-wide attempt window over the terminal's attempt journal, as configured."""
+    identity = terminal.config.identity
+    rule = PauseRule(
+        failures=identity.face_pause_failures,
+        window=timedelta(seconds=identity.face_pause_window_s),
+        pause=timedelta(seconds=identity.face_pause_s),
+    )
+    return TerminalAttempts(AttemptJournal(terminal.db), terminal.clock, rule)

@@ -1,4 +1,4 @@
-"""`[identity]`: how strictly a face must match and how many tries a patient gets."""
+"""`[identity]`: how strictly a face must match and how many tries a checkout and the terminal get."""
 
 from __future__ import annotations
 
@@ -46,11 +46,32 @@ class IdentityConfig(Section):
             ge=1,
         ),
     ] = None
-    face_lockout_s: Annotated[
+    max_credential_attempts: Annotated[
         int,
         Field(
-            description="failed face attempts count across sessions for this long: cancelling and "
-            "starting again does not give an attacker new attempts",
-            ge=0,
+            description="typed ID numbers a checkout may try; each wrong one also counts in the "
+            "terminal-wide failure window",
+            ge=1,
+            le=20,
+        ),
+    ] = 5
+    face_pause_failures: Annotated[
+        int,
+        Field(
+            description="failed identification attempts (face, or a refused credential) on this terminal "
+            "within face_pause_window_s that pause face recognition for everyone: cancelling and starting "
+            "again does not give an attacker new attempts",
+            ge=1,
+        ),
+    ] = 10
+    face_pause_window_s: Annotated[
+        int, Field(description="the sliding window, in seconds, that face_pause_failures counts in", ge=1)
+    ] = 600
+    face_pause_s: Annotated[
+        int,
+        Field(
+            description="how long face recognition stays paused once the window is full (QR code and card "
+            "stay offered; a technician can lift the pause)",
+            ge=1,
         ),
     ] = 600

@@ -12,7 +12,6 @@ from numpy.typing import NDArray
 
 from terminal.domain import CertType, FaceObservation, Frame, IdentityClaim, Match, MatchMethod, NoMatch
 from terminal.errors import (
-    AttemptsExhaustedError,
     FaceError,
     FaceMaskedError,
     IdentityError,
@@ -127,32 +126,6 @@ class Identifier:
         """Identify from a QR / ID / card claim alone (the non-face path the law requires)."""
         person = self._gallery.person_by_claim(claim)
         return Match(psn_no=person.psn_no, method="credential")
-
-
-class FaceAttempts:
-    """Counts failed face attempts in one checkout session and ends the face path at the limit."""
-
-    def __init__(self, limit: int, failed: int = 0) -> None:
-        self._limit = limit
-        # Failures already spent (earlier sessions in the lockout window, or a recovered session's).
-        self._failures = min(max(failed, 0), limit)
-
-    @property
-    def remaining(self) -> int:
-        """Face attempts left before only QR / card / ID are offered."""
-        return max(0, self._limit - self._failures)
-
-    def check(self) -> None:
-        """Raise AttemptsExhaustedError when no face attempt is left."""
-        if self.remaining == 0:
-            raise AttemptsExhaustedError(
-                "face recognition is not available for this checkout; please use QR code, card or ID number"
-            )
-
-    def record(self, outcome: Match | NoMatch) -> None:
-        """Count a failure; a success leaves the count alone."""
-        if isinstance(outcome, NoMatch):
-            self._failures += 1
 
 
 @dataclass(frozen=True)

@@ -1,132 +1,44 @@
 """Stage 5: the checkout session — one patient at one terminal, from hello to receipt.
 
-idle → identifying (face / QR / card / ID) → identified → priced → confirmed → settled → idle,
-with cancel and timeout from every state. Every transition is journalled in SQLite so a restart
-resumes where the terminal was; a confirmed session is settled at most once (the ledger decides).
+idle → identifying (face / QR / card / typed ID + face 1:1) → identified → priced → confirmed →
+settled → idle, with cancel and timeout from every state. Every transition is journalled in SQLite so
+a restart resumes where the terminal was; a confirmed session is settled at most once (the ledger
+decides). Frames come from the terminal's own camera through the capture loop, never from a client;
+QR and card claims arrive proven by the terminal's readers; every money step names the session and
+the amounts the patient was shown, and anything that changed in between is refused.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Sequence
 from typing import Any
 
-from terminal.bill_json import bill_from_json, bill_to_json
-from terminal.domain import Bill, Frame, IdentityClaim, Match, NoMatch
+from terminal.bill_json import bill_to_json
+from terminal.domain import Bill, CertType, Frame, IdentityClaim, Match, NoMatch
 from terminal.errors import (
     AttemptsExhaustedError,
+    CredentialAttemptsError,
     DuplicateSettlementError,
+    FacePausedError,
     IdentityError,
-    SettlementError,
+    SessionChangedError,
     TerminalError,
     UnknownPersonError,
 )
 from terminal.errors import SessionStateError as SessionStateError
-from terminal.pipeline.checkout import Priced
-from terminal.pipeline.identify import FaceAttempts, identify_frames
-from terminal.pipeline.session_ports import CheckoutPort, JournalPort, LivenessFactory, SettledCheck
-from terminal.pipeline.session_state import LiveSession, State
-from terminal.pipeline.session_view import AttemptLog, patient_view, receipt_view, recovered_receipt
-from terminal.ports import Clock, FacePort, IdentifyPort
+from terminal.pipeline.identify import identify_frames
+from terminal.pipeline.session_core import SessionCore
+from terminal.pipeline.session_state import State
+from terminal.pipeline.session_view import amounts_digest, mask_id_number, receipt_view
 from terminal.vision.liveness.sources import SensorFrame
 
 log = logging.getLogger(__name__)
 
 
-class Session:
+class Session(SessionCore):
     """The one checkout session of a terminal. Thread-safe; the patient sees only pass/fail and prompts."""
-
-    def __init__(
-        self,
-        faces: FacePort,
-        identifier: IdentifyPort,
-        checkout: CheckoutPort,
-        ledger: SettledCheck,
-        journal: JournalPort,
-        clock: Clock,
-        max_face_attempts: int = 3,
-        timeout: timedelta = timedelta(seconds=120),
-        receipt_timeout: timedelta = timedelta(seconds=60),
-        liveness: LivenessFactory | None = None,
-        offered_methods: Sequence[str] = ("face", "qr", "card", "id"),
-        face_lockout: timedelta = timedelta(minutes=10),
-        decision_frames: int = 3,
-    ) -> None:
-        self._faces = faces
-        self._identifier = identifier
-        self._checkout = checkout
-        self._ledger = ledger
-        self._journal = journal
-        self._clock = clock
-        self._max_face_attempts = max_face_attempts
-        self._timeout = timeout
-        self._receipt_timeout = receipt_timeout
-        self._liveness = liveness
-        self._face_lockout = face_lockout
-        self._decision_frames = decision_frames
-        # Face without a liveness check would let a photo pay: without one, face is simply not offered.
-        self._methods = tuple(m for m in offered_methods if m != "face" or liveness is not None)
-        self._lock = threading.RLock()
-        self._changed = threading.Condition(self._lock)
-        self._version = 0
-        self._attempts = AttemptLog(50)
-        self._live = self._idle(prompt="welcome")
-        self._last_outcome: str | None = None
-        with self._lock:
-            self._recover()
-
-    # ---- read side -------------------------------------------------------------------------------
-
-    @property
-    def version(self) -> int:
-        """Increases on every change; the event stream waits on it."""
-        return self._version
-
-    @property
-    def state(self) -> State:
-        """The current state."""
-        return self._live.state
-
-    @property
-    def psn_no(self) -> str | None:
-        """Who the session identified (for the bill source), None before identification."""
-        return self._live.psn_no
-
-    @property
-    def session_id(self) -> str:
-        """The current session id."""
-        return self._live.session_id
-
-    def view(self) -> dict[str, Any]:
-        """What the patient's screen shows: state, pass/fail, next prompt, bill and receipt; no scores."""
-        with self._lock:
-            return patient_view(self._live, self._methods, self._last_outcome, self._version)
-
-    def diagnostics(self) -> dict[str, Any]:
-        """Technician view: recent attempts with scores and timings, liveness wiring, the journal."""
-        with self._lock:
-            return {
-                "session_id": self._live.session_id,
-                "state": self._live.state.value,
-                "liveness": "configured"
-                if self._liveness
-                else "not configured: face is not offered (no liveness check to rule out photos)",
-                "max_face_attempts": self._max_face_attempts,
-                "timeout_s": self._timeout.total_seconds(),
-                "recent_attempts": self._attempts.newest_first(),
-                "events": self._journal.events(self._live.session_id),
-            }
-
-    def wait_for_change(self, since: int, timeout: float) -> int:
-        """Block up to timeout seconds for a version newer than `since`; return the current version."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._version != since, timeout)
-            return self._version
-
-    # ---- write side ------------------------------------------------------------------------------
 
     def start(self) -> dict[str, Any]:
         """A patient begins: a fresh session asking how they want to identify."""
@@ -142,87 +54,231 @@ class Session:
                 self._commit("start", State.IDLE, "")
             return self.view()
 
-    def face_frame(self, sensors: SensorFrame, claim_psn_no: str | None = None) -> dict[str, Any]:
-        """One camera capture on the face path: the liveness challenge first, then 1:1 / 1:N on its frames.
+    # ---- face ------------------------------------------------------------------------------------
 
-        The answer is the state and the next prompt (and the challenge's cue) only; no scores.
+    def begin_face(self) -> dict[str, Any]:
+        """The patient taps face: the capture loop feeds the terminal's camera until the attempt ends.
+
+        Tapping again while an attempt runs ends that one as failed: a new start never redraws the
+        random challenge for free.
         """
         with self._lock:
             self._require(State.IDENTIFYING, State.IDLE)
-            if self._liveness is None or "face" not in self._methods:
-                raise IdentityError(
-                    "face is not offered on this terminal; please use QR code, card or ID number"
-                )
+            self._require_face_offered()
             if self._live.state is State.IDLE:
                 self.start()
             live = self._live
-            try:
-                live.attempts.check()
-            except AttemptsExhaustedError:
-                live.prompt = "face_exhausted"
-                live.last_result = "fail"
-                self._commit("face_refused", State.IDENTIFYING, "no face attempts left")
-                raise
-            began = time.perf_counter()
+            if live.attempt_id is not None:
+                self._close_face_attempt(False, "face attempt restarted")
+                self._commit("face_fail", State.IDENTIFYING, "restarted before the challenge ended")
+            self._check_face_budget()
+            live.face_wanted = True
+            live.challenge = None
+            live.last_result = None
+            live.prompt = "face_verify" if live.verify else "face_check"
+            self._commit("face_start", State.IDENTIFYING, "1:1" if live.verify else "1:N")
+            return self.view()
+
+    def previewing(self) -> bool:
+        """Whether a patient is identifying, so the camera and its preview are in use."""
+        return self._live.state is State.IDENTIFYING
+
+    def wants_frames(self) -> bool:
+        """Whether a face attempt is waiting for camera frames."""
+        with self._lock:
+            return self._live.state is State.IDENTIFYING and self._live.face_wanted
+
+    def face_frame(self, sensors: SensorFrame) -> dict[str, Any]:
+        """One capture of the terminal's camera: the liveness challenge first, then 1:1 / 1:N on its frames.
+
+        The first frame starts the attempt, and from then on it counts as failed unless it passes.
+        The answer is the state and the next prompt (and the challenge's cue) only; no scores.
+        """
+        with self._lock:
+            self._require(State.IDENTIFYING)
+            live = self._live
+            if not live.face_wanted:
+                raise SessionStateError("no face attempt is running; tap face first")
             if live.liveness is None:
-                live.liveness = self._liveness()
+                self._open_face_attempt()
             checker = live.liveness
+            assert checker is not None
+            began = time.perf_counter()
             outcome = checker.feed(sensors)
             if outcome.status == "continue":
                 live.challenge = outcome.cue
-                live.prompt = "face_check"
+                live.prompt = "face_verify" if live.verify else "face_check"
                 live.last_result = None
                 self._touch()
                 return self.view()
-            live.liveness = None
-            live.challenge = None
             if outcome.status != "pass":
                 records = checker.diagnostics()
                 last = records[-1] if records else None
-                live.attempts.record(NoMatch(method="face-1:N"))
                 reason = f"liveness: {last.reason}" if last else "liveness failed"
                 scores = last.scores if last else {}
                 return self._face_failed(reason, None, "fail", began, time.perf_counter(), scores)
-            return self._identify_live(checker.identity_frames(), claim_psn_no, began)
+            return self._identify_live(checker.identity_frames(), began)
 
-    def _identify_live(
-        self, frames: Sequence[Frame], claim_psn_no: str | None, began: float
-    ) -> dict[str, Any]:
+    def abandon_face(self, reason: str) -> dict[str, Any]:
+        """The running attempt cannot go on (the camera was lost): it ends as failed, QR / card stay."""
+        with self._lock:
+            live = self._live
+            if live.state is not State.IDENTIFYING or not live.face_wanted:
+                return self.view()
+            if live.attempt_id is None:
+                live.face_wanted = False
+                live.prompt = "camera_unavailable"
+                self._commit("face_abandon", State.IDENTIFYING, reason)
+                return self.view()
+            now = time.perf_counter()
+            return self._face_failed(reason, None, "-", now, now, prompt="camera_unavailable")
+
+    def _require_face_offered(self) -> None:
+        if self._liveness is None or "face" not in self._methods:
+            raise IdentityError("face is not offered on this terminal; please use QR code or card")
+
+    def _check_face_budget(self) -> None:
+        """Refuse a face attempt this checkout or the terminal has no room for; the prompt says which."""
+        live = self._live
+        paused = self._limits.paused_until()
+        if paused is not None or live.attempts.face_remaining == 0:
+            live.face_wanted = False
+            live.last_result = "fail"
+            live.prompt = "face_paused" if paused is not None else "face_exhausted"
+            self._commit("face_refused", State.IDENTIFYING, live.prompt)
+            if paused is not None:
+                raise FacePausedError(f"face recognition is paused on this terminal until {paused:%H:%M}")
+            raise AttemptsExhaustedError(
+                "face recognition is not available for this checkout; please use QR code or card"
+            )
+
+    def _open_face_attempt(self) -> None:
+        """The first frame of a challenge: the attempt starts and counts from now on."""
+        live = self._live
+        try:
+            self._check_face_budget()
+            live.attempt_id = self._limits.begin_face(live.session_id)
+        except AttemptsExhaustedError:
+            live.face_wanted = False
+            raise
+        live.attempts.start_face()
+        assert self._liveness is not None
+        live.liveness = self._liveness()
+        self._commit("face_begin", State.IDENTIFYING, f"{live.attempts.face_remaining} left after this")
+
+    def _identify_live(self, frames: Sequence[Frame], began: float) -> dict[str, Any]:
         """Decide once on a probe combined from the live attempt's quality-gated frames (one face)."""
         live = self._live
-        needed = self._decision_frames
-        decision = identify_frames(self._faces, self._identifier, frames, claim_psn_no, needed)
+        claim = live.verify[0] if live.verify else None
+        if claim == "":
+            # The typed ID number belongs to nobody enrolled; the patient learns no more than a no-match.
+            now = time.perf_counter()
+            return self._face_failed("typed ID number is not enrolled", None, "pass", began, now)
+        decision = identify_frames(self._faces, self._identifier, frames, claim, self._decision_frames)
         outcome, detected = decision.outcome, decision.detected
-        live.attempts.record(outcome)
         if isinstance(outcome, NoMatch):
             reason, distance, prompt = decision.reason, outcome.best_distance, decision.prompt
             return self._face_failed(reason, distance, "pass", began, detected, prompt=prompt)
         self._note_attempt(outcome.method, True, outcome.distance, "pass", "match", began, detected)
+        self._close_face_attempt(True, outcome.method)
         return self._identified(outcome)
 
+    def _face_failed(
+        self,
+        reason: str,
+        distance: float | None,
+        liveness: str,
+        began: float,
+        detected: float,
+        scores: dict[str, float] | None = None,
+        prompt: str | None = None,
+    ) -> dict[str, Any]:
+        live = self._live
+        self._note_attempt("face", False, distance, liveness, reason, began, detected, scores)
+        self._close_face_attempt(False, reason)
+        live.last_result = "fail"
+        if self._limits.paused_until() is not None:
+            live.prompt = "face_paused"
+        elif live.attempts.face_remaining == 0:
+            live.prompt = "face_exhausted"
+        else:
+            live.prompt = prompt or "face_retry"
+        self._commit("face_fail", State.IDENTIFYING, f"{reason}; {live.attempts.face_remaining} left")
+        return self.view()
+
+    # ---- credentials -----------------------------------------------------------------------------
+
     def identify_credential(self, claim: IdentityClaim) -> dict[str, Any]:
-        """Identify by QR / card / ID number: always offered, whatever happened with face."""
+        """A QR code or card the terminal's reader proved identifies; a typed ID names whom face verifies."""
         with self._lock:
             self._require(State.IDENTIFYING, State.IDLE)
             if self._live.state is State.IDLE:
                 self.start()
+            if claim.mdtrt_cert_type is CertType.ID_NUMBER:
+                return self._name_for_face(claim)
+            if claim.psn_no is None:
+                # Only the reader worker sets psn_no, once the upstream or the card's chip proved possession.
+                raise IdentityError("a QR code or card must be read and verified by this terminal's reader")
             began = time.perf_counter()
-            try:
-                match = self._identifier.by_credential(claim)
-            except UnknownPersonError:
-                self._note_attempt("credential", False, None, "-", "unknown credential", began, began)
-                self._live.prompt = "credential_unknown"
-                self._live.last_result = "fail"
-                self._commit("credential_fail", State.IDENTIFYING, claim.mdtrt_cert_type.value)
-                return self.view()
             self._note_attempt("credential", True, None, "-", claim.mdtrt_cert_type.value, began, began)
-            return self._identified(match)
+            return self._identified(Match(psn_no=claim.psn_no, method="credential"))
 
-    def load_bill(self, bill: Bill) -> dict[str, Any]:
-        """Attach the bill (HIS bill or pharmacy basket); priced at once when the patient is identified."""
+    def credential_refused(self, method: str, reason: str) -> dict[str, Any]:
+        """A scanned QR code or inserted card could not be verified: counted in the terminal's window."""
+        with self._lock:
+            self._require(State.IDENTIFYING, State.IDLE)
+            if self._live.state is State.IDLE:
+                self.start()
+            live = self._live
+            began = time.perf_counter()
+            self._note_attempt("credential", False, None, "-", f"{method}: {reason}", began, began)
+            self._limits.credential_failed(live.session_id, f"{method}: {reason}")
+            live.last_result = "fail"
+            live.prompt = "credential_refused"
+            self._commit("credential_fail", State.IDENTIFYING, f"{method}: {reason}")
+            return self.view()
+
+    def _name_for_face(self, claim: IdentityClaim) -> dict[str, Any]:
+        """A typed ID number only names whom a face 1:1 must verify; alone it identifies nobody."""
+        live = self._live
+        if "id" not in self._methods:
+            raise IdentityError("a typed ID number needs a face check, which this terminal does not offer")
+        try:
+            live.attempts.enter_credential()
+        except CredentialAttemptsError:
+            live.last_result = "fail"
+            live.prompt = "credential_exhausted"
+            self._commit("credential_refused", State.IDENTIFYING, "too many ID numbers")
+            raise
+        shown = mask_id_number(claim.mdtrt_cert_no)
+        try:
+            target = self._identifier.by_credential(claim).psn_no
+        except UnknownPersonError:
+            # Counted, but answered like a known number: the screen must not tell who is enrolled here.
+            target = ""
+            self._limits.credential_failed(live.session_id, f"ID number {shown} not enrolled")
+        live.verify = (target, shown)
+        live.last_result = None
+        live.prompt = "face_verify"
+        self._commit("id_entered", State.IDENTIFYING, shown)
+        return self.view()
+
+    # ---- bill and money --------------------------------------------------------------------------
+
+    def load_bill(self, bill: Bill, session_id: str, owner: str | None = None) -> dict[str, Any]:
+        """Attach a bill to this session; priced at once when the patient is identified.
+
+        `session_id` is the session the caller looked at; `owner` the patient whose pending bills the
+        bill came from. Both are checked here, under the session's lock, so a bill fetched for one
+        patient can never be loaded into another patient's session.
+        """
         with self._lock:
             self._require(State.IDENTIFYING, State.IDENTIFIED, State.PRICED)
             live = self._live
+            if session_id != live.session_id:
+                raise SessionChangedError("the checkout session changed; this bill was asked for another one")
+            if owner is not None and owner != live.psn_no:
+                raise SessionChangedError("the bill was listed for another patient than the one identified")
             previous = live.state
             live.bill = bill_to_json(bill)
             if live.state is State.IDENTIFYING:
@@ -231,14 +287,20 @@ class Session:
                 return self.view()
             return self._price(bill, previous)
 
-    def confirm(self) -> dict[str, Any]:
-        """The patient confirms the shown pre-settlement: record it once, then show the receipt."""
+    def confirm(self, session_id: str, chrg_bchno: str, digest: str) -> dict[str, Any]:
+        """The patient confirms what was shown: recorded once, only if session, bill and amounts match."""
         with self._lock:
             self._require(State.PRICED)
             live = self._live
             priced = live.priced
             if priced is None or live.psn_no is None or live.method is None:
                 raise SessionStateError("nothing is priced to confirm")
+            if session_id != live.session_id or chrg_bchno != priced.bill.chrg_bchno:
+                raise SessionChangedError("the checkout or its bill changed since it was shown")
+            if digest != amounts_digest(live.session_id, priced):
+                live.prompt = "amounts_changed"
+                self._touch()
+                raise SessionChangedError("the amounts changed since they were shown; check them again")
             # Journal the confirmation first: a crash after this line is recovered by asking the ledger.
             live.state = State.CONFIRMED
             live.prompt = "settling"
@@ -289,193 +351,3 @@ class Session:
             return self._expire_if_due()
         finally:
             self._lock.release()
-
-    # ---- internals -------------------------------------------------------------------------------
-
-    def _idle(self, prompt: str) -> LiveSession:
-        now = self._clock.now()
-        # Failures of earlier sessions inside the lockout window still count: otherwise cancelling and
-        # starting again would hand a presentation attack fresh attempts (QR / card / ID stay offered).
-        recent = self._journal.face_failures_since(now - self._face_lockout)
-        attempts = FaceAttempts(self._max_face_attempts, failed=recent)
-        return LiveSession.fresh(now, prompt, attempts)
-
-    def _require(self, *allowed: State) -> None:
-        self._expire_if_due()
-        if self._live.state not in allowed:
-            wanted = " or ".join(s.value for s in allowed)
-            raise SessionStateError(f"the checkout is {self._live.state.value}; this needs {wanted}")
-
-    def _expire_if_due(self) -> bool:
-        live = self._live
-        if live.state in (State.IDLE, State.CONFIRMED):
-            return False
-        limit = self._receipt_timeout if live.state is State.SETTLED else self._timeout
-        if self._clock.now() - live.updated_at < limit:
-            return False
-        if live.state is State.SETTLED:
-            self._end("done", "finished")
-        else:
-            self._end("timeout", "timeout")
-        return True
-
-    def _end(self, event: str, outcome: str) -> None:
-        previous = self._live.state
-        self._live.state = State.IDLE
-        self._live.prompt = "welcome"
-        self._commit(event, previous, outcome)
-        self._last_outcome = outcome
-        self._live = self._idle(prompt="welcome")
-        log.info("checkout session ended: %s", outcome)
-
-    def _commit(self, event: str, from_state: State | None, detail: str) -> None:
-        live = self._live
-        live.updated_at = self._clock.now()
-        live.face_failures = self._max_face_attempts - live.attempts.remaining
-        self._journal.save(live.row(), live.event(event, from_state, detail, live.updated_at))
-        log.info(
-            "session %s %s: %s → %s %s",
-            live.session_id,
-            event,
-            from_state.value if from_state else "-",
-            live.state.value,
-            detail,
-        )
-        self._version += 1
-        self._changed.notify_all()
-
-    def _touch(self) -> None:
-        """A change the patient's screen shows but the journal need not keep (a challenge step)."""
-        self._live.updated_at = self._clock.now()
-        self._version += 1
-        self._changed.notify_all()
-
-    def _face_failed(
-        self,
-        reason: str,
-        distance: float | None,
-        liveness: str,
-        began: float,
-        detected: float,
-        scores: Mapping[str, float] | None = None,
-        prompt: str | None = None,
-    ) -> dict[str, Any]:
-        live = self._live
-        self._note_attempt("face", False, distance, liveness, reason, began, detected, scores)
-        live.last_result = "fail"
-        live.prompt = (prompt or "face_retry") if live.attempts.remaining > 0 else "face_exhausted"
-        self._commit("face_fail", State.IDENTIFYING, f"{reason}; {live.attempts.remaining} left")
-        return self.view()
-
-    def _note_attempt(
-        self,
-        method: str,
-        passed: bool,
-        distance: float | None,
-        liveness: str,
-        reason: str,
-        began: float,
-        detected: float,
-        scores: Mapping[str, float] | None = None,
-    ) -> None:
-        at, sid = self._clock.now().isoformat(), self._live.session_id
-        self._attempts.note(at, sid, method, passed, distance, liveness, reason, began, detected, scores)
-
-    def _identified(self, match: Match) -> dict[str, Any]:
-        live = self._live
-        live.psn_no = match.psn_no
-        live.method = match.method
-        live.last_result = "pass"
-        live.state = State.IDENTIFIED
-        live.prompt = "choose_bill"
-        self._commit("identified", State.IDENTIFYING, match.method)
-        if live.bill is not None:
-            return self._price(bill_from_json(live.bill), State.IDENTIFIED)
-        return self.view()
-
-    def _price(self, bill: Bill, previous: State) -> dict[str, Any]:
-        live = self._live
-        assert_psn = live.psn_no
-        if assert_psn is None:
-            raise SessionStateError("nobody is identified yet")
-        if self._ledger.is_settled(bill.chrg_bchno):
-            raise SettlementError(f"bill {bill.chrg_bchno} is already settled")
-        live.priced = self._checkout.price(bill, assert_psn)
-        live.state = State.PRICED
-        live.prompt = "confirm_bill"
-        self._commit("priced", previous, bill.chrg_bchno)
-        return self.view()
-
-    def _settle_failed(self, priced: Priced, psn_no: str, exc: TerminalError) -> None:
-        """Settling raised: never leave the session stuck in CONFIRMED; price again and ask again."""
-        live = self._live
-        chrg_bchno = priced.bill.chrg_bchno
-        log.warning("settling %s failed: %s", chrg_bchno, exc)
-        try:
-            # Why price again: the usual cause is year-to-date totals that moved since the estimate.
-            live.priced = self._checkout.price(priced.bill, psn_no)
-        except TerminalError as again:
-            log.warning("cannot price %s again: %s", chrg_bchno, again)
-            self._end("settle_failed", "cancelled")
-            return
-        live.state = State.PRICED
-        live.prompt = "confirm_again"
-        live.last_result = "fail"
-        self._commit("settle_failed", State.CONFIRMED, f"{type(exc).__name__}: {exc}")
-
-    def _settled_from_ledger(self, chrg_bchno: str, previous: State) -> dict[str, Any]:
-        """The ledger already holds this bill: show its receipt, never charge again."""
-        live = self._live
-        row = self._ledger.settlement_of(chrg_bchno) or {}
-        live.msgid = row.get("msgid")
-        live.record = recovered_receipt(chrg_bchno, row, live.method or "", live.priced)
-        live.state = State.SETTLED
-        live.prompt = "take_receipt"
-        live.last_result = "pass"
-        self._commit("settled_already", previous, str(live.msgid))
-        return self.view()
-
-    def _recover(self) -> None:
-        """Resume the session a restart interrupted; a confirmed one is never settled twice."""
-        row = self._journal.unfinished()
-        if row is None:
-            return
-        live = LiveSession.from_row(row, self._max_face_attempts)
-        state = live.state
-        self._live = live
-        log.warning("recovering checkout session %s in state %s", live.session_id, state.value)
-        try:
-            self._resume(live, state)
-        except (IdentityError, SettlementError) as exc:
-            log.warning("recovered session %s cannot continue: %s", live.session_id, exc)
-            self._end("recover_abandon", "cancelled")
-
-    def _resume(self, live: LiveSession, state: State) -> None:
-        bill = bill_from_json(live.bill) if live.bill is not None else None
-        if state in (State.IDENTIFIED, State.IDENTIFYING):
-            live.prompt = "choose_bill" if state is State.IDENTIFIED else "choose_method"
-            self._commit("recover", state, "")
-            return
-        if bill is None or live.psn_no is None:
-            self._end("recover_abandon", "cancelled")
-            return
-        if self._ledger.is_settled(bill.chrg_bchno):
-            live.priced = self._checkout_price_quiet(bill, live.psn_no)
-            self._settled_from_ledger(bill.chrg_bchno, state)
-            return
-        if state is State.SETTLED:
-            # Journal says settled but the ledger does not: trust the ledger (money is only there).
-            log.error(
-                "session %s journalled settled but the ledger has no %s", live.session_id, bill.chrg_bchno
-            )
-        # Priced, or confirmed but never recorded: show the estimate again and ask once more.
-        live.priced = self._checkout.price(bill, live.psn_no)
-        live.state = State.PRICED
-        live.prompt = "confirm_again" if state is not State.PRICED else "confirm_bill"
-        self._commit("recover", state, bill.chrg_bchno)
-
-    def _checkout_price_quiet(self, bill: Bill, psn_no: str) -> Priced | None:
-        try:
-            return self._checkout.price(bill, psn_no)
-        except TerminalError:
-            return None

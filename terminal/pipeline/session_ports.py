@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any, Protocol
 
 from terminal.domain import Bill, Frame, Match, SettlementRecord
@@ -61,10 +60,6 @@ class JournalPort(Protocol):
 
     def save(self, session: Mapping[str, Any], event: Mapping[str, Any]) -> None:
         """Upsert the session row and append its transition, in one transaction."""
-        ...
-
-    def face_failures_since(self, since: datetime) -> int:
-        """Failed face attempts on this terminal since a moment, whatever session they belonged to."""
         ...
 
     def unfinished(self) -> Mapping[str, Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,8 +11,8 @@ from enum import StrEnum
 from typing import Any
 
 from terminal.domain import MatchMethod
+from terminal.pipeline.attempt_limits import CheckoutAttempts
 from terminal.pipeline.checkout import Priced
-from terminal.pipeline.identify import FaceAttempts
 from terminal.pipeline.session_ports import LivenessPort
 
 
@@ -34,7 +35,6 @@ class LiveSession:
     state: State
     started_at: datetime
     updated_at: datetime
-    face_failures: int = 0
     psn_no: str | None = None
     method: MatchMethod | None = None
     bill: Mapping[str, Any] | None = None
@@ -43,9 +43,15 @@ class LiveSession:
     prompt: str = "welcome"
     priced: Priced | None = None
     record: Mapping[str, Any] | None = None
-    attempts: FaceAttempts = field(default_factory=lambda: FaceAttempts(3))
+    attempts: CheckoutAttempts = field(default_factory=lambda: CheckoutAttempts(3, 5))
     liveness: LivenessPort | None = None
     challenge: str | None = None
+    # The patient tapped face: the capture loop feeds the camera until the attempt ends.
+    face_wanted: bool = False
+    # The open face attempt in the terminal-wide attempt journal (counts as failed until it passes).
+    attempt_id: int | None = None
+    # A typed ID number names whom a face 1:1 must verify: (psn_no or "" when nobody has it, shown form).
+    verify: tuple[str, str] | None = None
 
     def row(self) -> dict[str, Any]:
         """The journal's session row: what a restart needs to resume (no scores, no priced result)."""
@@ -54,7 +60,9 @@ class LiveSession:
             "state": self.state.value,
             "started_at": self.started_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
-            "face_failures": self.face_failures,
+            "face_failures": self.attempts.face_used,
+            "credential_attempts": self.attempts.credentials_used,
+            "verify_claim": json.dumps(list(self.verify)) if self.verify else None,
             "psn_no": self.psn_no,
             "method": self.method,
             "bill": self.bill,
@@ -72,24 +80,27 @@ class LiveSession:
         }
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], max_face_attempts: int) -> LiveSession:
-        """The session a journal row describes, with its failed face attempts counted again."""
-        failures = int(row["face_failures"])
+    def from_row(cls, row: Mapping[str, Any], face_limit: int, credential_limit: int) -> LiveSession:
+        """The session a journal row describes, with its face attempts and typed IDs counted again."""
+        verify = json.loads(row["verify_claim"]) if row.get("verify_claim") else None
+        attempts = CheckoutAttempts(
+            face_limit, credential_limit, int(row["face_failures"]), int(row.get("credential_attempts") or 0)
+        )
         return cls(
             session_id=row["session_id"],
             state=State(row["state"]),
             started_at=datetime.fromisoformat(row["started_at"]),
             updated_at=datetime.fromisoformat(row["updated_at"]),
-            face_failures=failures,
             psn_no=row["psn_no"],
             method=row["method"],
             bill=row["bill"],
             msgid=row["msgid"],
-            attempts=FaceAttempts(max_face_attempts, failed=failures),
+            attempts=attempts,
+            verify=(str(verify[0]), str(verify[1])) if verify else None,
         )
 
     @classmethod
-    def fresh(cls, now: datetime, prompt: str, attempts: FaceAttempts) -> LiveSession:
+    def fresh(cls, now: datetime, prompt: str, attempts: CheckoutAttempts) -> LiveSession:
         """A new idle session with a new id."""
         return cls(
             session_id=uuid.uuid4().hex[:16],

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from terminal.domain import SettlementRecord
@@ -53,23 +55,41 @@ def priced_view(priced: Priced) -> dict[str, Any]:
     }
 
 
+def mask_id_number(certno: str) -> str:
+    """An ID number on a public screen: region and last four only."""
+    return certno[:4] + "*" * max(0, len(certno) - 8) + certno[-4:] if len(certno) > 8 else "*" * len(certno)
+
+
+def amounts_digest(session_id: str, priced: Priced) -> str:
+    """What binds a confirm to the screen: the session, the bill and the amounts the patient was shown."""
+    info = priced.result.setlinfo
+    shown = (session_id, priced.bill.chrg_bchno, info.fund_pay_sumamt, info.acct_pay, info.psn_cash_pay)
+    return hashlib.sha256("|".join(str(part) for part in shown).encode()).hexdigest()[:32]
+
+
 def patient_view(
-    live: LiveSession, offered: Sequence[str], outcome: str | None, version: int
+    live: LiveSession,
+    offered: Sequence[str],
+    outcome: str | None,
+    version: int,
+    paused_until: datetime | None = None,
 ) -> dict[str, Any]:
     """What the patient's screen shows: state, pass/fail, next prompt, bill and receipt; no scores."""
-    face_left = live.attempts.remaining if live.state is State.IDENTIFYING else 0
-    methods = [m for m in offered if m != "face" or face_left > 0 or live.state is State.IDLE]
+    identifying = live.state in (State.IDLE, State.IDENTIFYING)
+    face_left = live.attempts.face_remaining if identifying and paused_until is None else 0
+    methods = [m for m in offered if m != "face" or face_left > 0]
     out: dict[str, Any] = {
         "session_id": live.session_id,
         "state": live.state.value,
         "prompt": live.prompt,
         "result": live.last_result,
         "outcome": outcome,
-        "face_available": "face" in offered
-        and (live.state is State.IDLE or (live.state is State.IDENTIFYING and face_left > 0)),
+        "face_available": "face" in offered and face_left > 0,
         "face_attempts_left": face_left,
-        "face_checking": live.liveness is not None,
+        "face_paused_until": paused_until.isoformat(timespec="minutes") if paused_until else None,
+        "face_checking": live.face_wanted,
         "challenge": live.challenge,
+        "verify_claim": live.verify[1] if live.verify else None,
         "methods": methods,
         "version": version,
     }
@@ -77,6 +97,7 @@ def patient_view(
         out["person"] = {"name": mask_name(live.priced.person.psn_name)}
     if live.priced is not None and live.state in (State.PRICED, State.CONFIRMED, State.SETTLED):
         out["bill"] = priced_view(live.priced)
+        out["amounts_digest"] = amounts_digest(live.session_id, live.priced)
     elif live.bill is not None:
         out["bill_pending"] = str(live.bill.get("chrg_bchno", ""))
     if live.state is State.SETTLED and live.record is not None:

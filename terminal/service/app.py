@@ -4,6 +4,8 @@ No `from __future__ import annotations` here: FastAPI reads the route annotation
 """
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -15,6 +17,7 @@ from terminal import __version__
 from terminal.app import Terminal, build_session
 from terminal.errors import (
     BillError,
+    DeviceError,
     FaceError,
     HisError,
     HisTimeout,
@@ -26,6 +29,7 @@ from terminal.errors import (
     TerminalError,
     UnknownPersonError,
 )
+from terminal.pipeline.capture_loop import CameraPort, CaptureLoop
 from terminal.pipeline.session import Session, SessionStateError
 from terminal.pipeline.session_ports import LivenessFactory
 from terminal.ports import BillSource
@@ -47,6 +51,7 @@ _STATUS: tuple[tuple[type[TerminalError], int], ...] = (
     (SessionStateError, 409),
     (IdentityError, 409),
     (ModelError, 503),
+    (DeviceError, 503),
     # The hospital's HIS, not this terminal, failed: gateway errors, the detail says "ask at the counter".
     (HisTimeout, 504),
     (HisUnavailable, 503),
@@ -65,9 +70,13 @@ def create_app(
     session_timeout: timedelta = timedelta(seconds=120),
     event_interval: float = 0.5,
     notice_retry: timedelta = timedelta(seconds=5),
+    camera: CameraPort | None = None,
 ) -> FastAPI:
-    """The FastAPI application over one terminal and its one checkout session."""
-    app = FastAPI(title="medpay terminal", version=__version__)
+    """The FastAPI application over one terminal and its one checkout session.
+
+    The capture loop (the terminal's camera feeding face attempts) runs while the app is served; `camera`
+    defaults to the terminal's configured one.
+    """
     source = bills or terminal.bill_source
     notices = terminal.his_notifier(source, notice_retry)
     notices.reconcile(terminal.ledger.settlement_of)
@@ -83,6 +92,28 @@ def create_app(
         technician_token=technician_token,
         event_interval=event_interval,
     )
+    camera = camera if camera is not None else _configured_camera(terminal)
+    if camera is not None:
+        svc.capture = CaptureLoop(
+            camera,
+            svc.checkout,
+            terminal.face_stage.detector,
+            max_fps=15.0,
+            guard=lambda: svc.lock,
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if svc.capture is not None:
+            svc.capture.start()
+        try:
+            yield
+        finally:
+            if svc.capture is not None:
+                svc.capture.stop()
+
+    app = FastAPI(title="medpay terminal", version=__version__, lifespan=lifespan)
+    app.state.service = svc
 
     @app.exception_handler(TerminalError)
     async def terminal_error(request: Request, exc: TerminalError) -> JSONResponse:
@@ -95,3 +126,8 @@ def create_app(
     app.include_router(page_routes())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def _configured_camera(terminal: Terminal) -> CameraPort | None:
+    camera: CameraPort | None = getattr(terminal, "camera", None)
+    return camera

@@ -3,9 +3,11 @@
 No `from __future__ import annotations` here: FastAPI reads the dependency annotations at run time.
 """
 
+import collections
 import itertools
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -15,11 +17,31 @@ from fastapi import Header, HTTPException, UploadFile
 from terminal.app import Terminal
 from terminal.devices import DeviceStatus, ReceiptPrinting
 from terminal.domain import SettledNotice
+from terminal.pipeline.capture_loop import CaptureLoop
 from terminal.pipeline.his_notices import HisNotifier
 from terminal.pipeline.session import Session
 from terminal.ports import BillSource
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+class RateLimit:
+    """At most `per_minute` calls in any sliding minute (monotonic time), else 429."""
+
+    def __init__(self, per_minute: int) -> None:
+        self._per_minute = per_minute
+        self._calls: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        """Count one call; HTTPException 429 when the minute is full."""
+        now = time.monotonic()
+        with self._lock:
+            while self._calls and now - self._calls[0] >= 60:
+                self._calls.popleft()
+            if len(self._calls) >= self._per_minute:
+                raise HTTPException(status_code=429, detail="too many checks; wait a minute")
+            self._calls.append(now)
 
 
 @dataclass
@@ -38,6 +60,10 @@ class Service:
     # One checkout at a time: the terminal's models and database are used by one request at once.
     lock: threading.Lock = field(default_factory=threading.Lock)
     basket_serial: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    # The terminal's camera feeding face attempts; None when no camera is fitted (face not offered).
+    capture: CaptureLoop | None = None
+    # The technician's upload check (/api/identify): a sliding window, so it cannot become a 1:N oracle.
+    identify_checks: RateLimit = field(default_factory=lambda: RateLimit(per_minute=20))
 
     def use_terminal(self) -> Iterator[Terminal]:
         """The terminal, held under the lock for the whole request."""

@@ -22,20 +22,38 @@ class PresettleRequest(BaseModel):
 
 
 class CredentialRequest(BaseModel):
-    """What the patient scanned (QR), swiped (card) or typed (ID number)."""
+    """A typed ID number (it only names whom the face check verifies).
+
+    QR codes and cards are read by the terminal's own readers, never typed: a typed token or card
+    number proves nothing about holding it.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["qr", "card", "id"]
-    value: Annotated[str, Field(min_length=1, max_length=128)]
+    method: Literal["id"]
+    value: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+SessionId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class BillChoice(BaseModel):
-    """A pending bill chosen from the bill source."""
+    """A pending bill chosen from the bill source, for the session the page showed."""
 
     model_config = ConfigDict(extra="forbid")
 
     chrg_bchno: Annotated[str, Field(min_length=1, max_length=30)]
+    session_id: SessionId
+
+
+class ConfirmRequest(BaseModel):
+    """What the patient confirms: the session, the bill and the digest of the amounts on the screen."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: SessionId
+    chrg_bchno: Annotated[str, Field(min_length=1, max_length=30)]
+    amounts_digest: Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class BasketItem(BaseModel):

@@ -222,6 +222,29 @@ MIGRATIONS: Sequence[tuple[str, Step]] = (
         CREATE INDEX templates_model ON templates(model_id, psn_no);
         """,
     ),
+    # Identification attempts counted terminal-wide (face and credentials), and face's pause. An attempt is
+    # written 'open' when it starts, so one abandoned by cancel, timeout or a crash counts as failed.
+    (
+        "0010_identity_attempts",
+        """
+        CREATE TABLE identity_attempts (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('face', 'credential')),
+            began_at TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('open', 'pass', 'fail')),
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX identity_attempts_began ON identity_attempts(began_at);
+        CREATE TABLE identity_pause (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            paused_until TEXT,
+            reset_at TEXT
+        );
+        ALTER TABLE checkout_sessions ADD COLUMN credential_attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE checkout_sessions ADD COLUMN verify_claim TEXT;
+        """,
+    ),
 )
 
 

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
 # Columns of a session row; `bill` travels as a mapping (national JSON shape) or None.
-SESSION_COLUMNS = ("session_id", "state", "started_at", "updated_at", "face_failures", "psn_no", "method")
+SESSION_COLUMNS = (
+    "session_id",
+    "state",
+    "started_at",
+    "updated_at",
+    "face_failures",
+    "credential_attempts",
+    "verify_claim",
+    "psn_no",
+    "method",
+)
 SESSION_ROW = (*SESSION_COLUMNS, "bill", "msgid")
 EVENT_ROW = ("at", "event", "from_state", "to_state", "detail")
 
@@ -27,9 +36,11 @@ class SessionJournal:
         with self._db.atomic():
             self._db.execute(
                 "INSERT INTO checkout_sessions (session_id, state, started_at, updated_at, face_failures,"
-                " psn_no, method, bill, msgid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " credential_attempts, verify_claim, psn_no, method, bill, msgid)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(session_id) DO UPDATE SET state = excluded.state,"
                 " updated_at = excluded.updated_at, face_failures = excluded.face_failures,"
+                " credential_attempts = excluded.credential_attempts, verify_claim = excluded.verify_claim,"
                 " psn_no = excluded.psn_no, method = excluded.method, bill = excluded.bill,"
                 " msgid = excluded.msgid",
                 [
@@ -43,16 +54,6 @@ class SessionJournal:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [session["session_id"], *(event[name] for name in EVENT_ROW)],
             )
-
-    def face_failures_since(self, since: datetime) -> int:
-        """Failed face attempts on this terminal since a moment, whatever session they belonged to."""
-        rows = list(
-            self._db.query(
-                "SELECT COUNT(*) AS n FROM checkout_session_events WHERE event = 'face_fail' AND at >= ?",
-                [since.isoformat()],
-            )
-        )
-        return int(rows[0]["n"]) if rows else 0
 
     def unfinished(self) -> dict[str, Any] | None:
         """The most recent session not back at idle, if any (its `bill` parsed back to a mapping)."""

@@ -9,6 +9,7 @@ import pytest
 
 from devkit.serving import ServerThread
 from devkit.upstream.state import Upstream
+from tests.integration.session_rig import Rig
 from tests.integration.uplink_kit import start_upstream
 
 
@@ -21,3 +22,11 @@ def upstream(tmp_path: Path) -> Iterator[tuple[Upstream, ServerThread]]:
     finally:
         server.stop()
         up.close()
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    """A checkout-session rig over a temp SQLite file (tests/integration/session_rig.py)."""
+    r = Rig(tmp_path / "data")
+    yield r
+    r.db.close()

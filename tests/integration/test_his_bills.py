@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from devkit.his.app import create_app as create_his_app
 from devkit.his.state import His
 from devkit.serving import ServerThread, serving
-from firmware_bridge.simulate import DEMO_EC_TOKEN
 from terminal.app import Terminal, build_bill_source
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
@@ -29,6 +29,7 @@ from terminal.store.bill_files import FileBillSource
 from terminal.store.notices import NoticeJournal
 from terminal.uplink.his import HttpBillSource
 from tests.fakes import FixedClock
+from tests.integration.service_kit import choose_bill, confirm_shown, reader_identifies, service_of
 
 TOKEN = "his-secret"
 TECH = "tech-his"
@@ -95,6 +96,7 @@ def _service(
     )
     try:
         with serving(app) as url:
+            APPS[url] = app
             yield url
     finally:
         source.close()
@@ -108,9 +110,13 @@ def base_url(terminal: Terminal, his: tuple[His, ServerThread]) -> Iterator[str]
         yield url
 
 
-def _identify_by_qr(http: httpx.Client) -> None:
+# The app behind each served url: the QR reader hands proven claims to its session in-process.
+APPS: dict[str, FastAPI] = {}
+
+
+def _identify_by_qr(http: httpx.Client, psn_no: str = LI) -> None:
     http.post("/api/session/start").raise_for_status()
-    view = http.post("/api/session/credential", json={"method": "qr", "value": DEMO_EC_TOKEN}).json()
+    view = reader_identifies(APPS[str(http.base_url).rstrip("/")], psn_no)
     assert view["state"] == "identified", view
 
 
@@ -124,9 +130,9 @@ def test_his_bills_are_listed_per_person_settled_and_the_his_is_told(
         assert [(b["chrg_bchno"], b["medfee_sumamt"]) for b in bills] == [(BILL, "430.00")], (
             "王秀兰's bill not listed"
         )
-        view = http.post("/api/session/bill", json={"chrg_bchno": BILL}).json()
+        view = choose_bill(http, BILL).json()
         assert view["state"] == "priced" and len(view["bill"]["lines"]) == 6
-        receipt = http.post("/api/session/confirm").json()["receipt"]
+        receipt = confirm_shown(http).json()["receipt"]
         paid = _wait_paid(server, BILL)
         assert (paid["state"], paid["msgid"]) == ("paid", receipt["msgid"])
         assert paid["settled"]["psn_part_amt"] == receipt["psn_part_amt"]
@@ -158,7 +164,7 @@ def test_his_down_is_a_503_asking_for_the_counter_and_a_credential_checkout_stil
             "/api/counter/basket", json=basket, headers={"Authorization": f"Bearer {CASHIER}"}
         ).json()
         assert view["state"] == "priced", view
-        receipt = http.post("/api/session/confirm").json()["receipt"]
+        receipt = confirm_shown(http).json()["receipt"]
     assert terminal.ledger.is_settled(receipt["chrg_bchno"])
     journal = NoticeJournal(terminal.data_dir)
     assert journal.row(receipt["chrg_bchno"]) is None, "a pharmacy basket is not an HIS bill: never notified"
@@ -176,9 +182,9 @@ def test_a_notice_the_down_his_missed_is_sent_when_the_patient_lists_bills_again
         httpx.Client(base_url=url, timeout=30) as http,
     ):
         _identify_by_qr(http)
-        http.post("/api/session/bill", json={"chrg_bchno": BILL}).raise_for_status()
+        choose_bill(http, BILL).raise_for_status()
         _faults(server, down=True)
-        view = http.post("/api/session/confirm").json()
+        view = confirm_shown(http).json()
         assert view["state"] == "settled", "settling never waits for the HIS"
         for _ in range(200):
             row = journal.row(BILL)
@@ -202,7 +208,7 @@ def test_malformed_his_bill_is_a_422_naming_the_bill_and_the_session_stays(
     _faults(his[1], malformed=True)
     with httpx.Client(base_url=base_url, timeout=30) as http:
         _identify_by_qr(http)
-        answer = http.post("/api/session/bill", json={"chrg_bchno": BILL})
+        answer = choose_bill(http, BILL)
         assert answer.status_code == 422 and answer.json()["code"] == "BILL_INVALID"
         assert BILL in answer.json()["detail"] and "med_list_codg" in answer.json()["detail"]
         assert http.get("/api/session").json()["state"] == "identified"
@@ -211,7 +217,7 @@ def test_malformed_his_bill_is_a_422_naming_the_bill_and_the_session_stays(
 def test_unknown_bill_number_is_a_422_no_pending_bill(base_url: str) -> None:
     with httpx.Client(base_url=base_url, timeout=30) as http:
         _identify_by_qr(http)
-        answer = http.post("/api/session/bill", json={"chrg_bchno": "NOPE-1"})
+        answer = choose_bill(http, "NOPE-1")
         assert answer.status_code == 422
         assert answer.json()["detail"] == "bill NOPE-1 is not pending for the identified patient"
 
@@ -312,12 +318,57 @@ def test_serve_picks_the_his_when_his_url_is_set(tmp_path: Path) -> None:
 
 def test_another_patients_bill_cannot_be_loaded(base_url: str, his: tuple[His, ServerThread]) -> None:
     with httpx.Client(base_url=base_url, timeout=30) as http:
-        before = http.post("/api/session/bill", json={"chrg_bchno": "WANG-OP-0002"})
+        before = choose_bill(http, "WANG-OP-0002")
         assert before.status_code == 409, "no bill before the patient is identified"
         _identify_by_qr(http)  # 李建国
-        answer = http.post("/api/session/bill", json={"chrg_bchno": "WANG-OP-0002"})
+        answer = choose_bill(http, "WANG-OP-0002")
         assert (
             answer.status_code == 422 and "not pending for the identified patient" in answer.json()["detail"]
         )
         assert http.get("/api/session").json()["state"] == "identified"
     assert _his_bill(his[1], "WANG-OP-0002")["state"] == "pending"
+
+
+class HookedSource:
+    """The HIS bill source, running a hook right after the HIS answered a listing (a concurrent request)."""
+
+    def __init__(self, inner: HttpBillSource, hook: Any) -> None:
+        self.inner = inner
+        self.hook = hook
+
+    def pending(self, psn_no: str) -> Any:
+        """List, then let the hook run before the route goes on."""
+        bills = self.inner.pending(psn_no)
+        hook, self.hook = self.hook, None
+        if hook is not None:
+            hook()
+        return bills
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_bill_listed_for_one_patient_never_loads_into_the_next_patients_session(
+    terminal: Terminal, his: tuple[His, ServerThread]
+) -> None:
+    """The bill-owner race: while the HIS lists A's bills, A's checkout ends and B is identified."""
+    inner = HttpBillSource(his[1].url, TOKEN, terminal.config.terminal.fixmedins_code)
+
+    def next_patient() -> None:
+        app = next(iter(APPS.values()))
+        checkout = service_of(app).checkout
+        checkout.cancel()
+        checkout.start()
+        reader_identifies(app, WANG)
+
+    source = HookedSource(inner, None)
+    APPS.clear()
+    with _service(terminal, source) as url, httpx.Client(base_url=url, timeout=30) as http:  # type: ignore[arg-type]
+        _identify_by_qr(http)  # 李建国
+        source.hook = next_patient
+        answer = choose_bill(http, BILL)
+        assert answer.status_code == 409 and answer.json()["code"] == "SESSION_CHANGED", answer.text
+        view = http.get("/api/session").json()
+        assert view["state"] == "identified" and "bill" not in view, "B holds no bill of A"
+        assert confirm_shown(http).status_code == 409
+    assert not terminal.ledger.is_settled(BILL)

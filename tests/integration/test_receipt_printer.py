@@ -17,15 +17,17 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from devkit.serving import refusing_port, serving
-from firmware_bridge.simulate import DEMO_CARD, DEMO_EC_TOKEN, CardSimulator, TcpEndpoint
+from firmware_bridge.simulate import DEMO_CARD, CardSimulator, TcpEndpoint
 from terminal.app import Terminal, build_terminal
 from terminal.config import DEFAULT_CONFIG, CardDevice, DevicesSection, PrinterDevice, ScannerDevice, load
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
 from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
 from tests.fakes import FixedClock
+from tests.integration.service_kit import choose_bill, confirm_shown, reader_identifies
 
 TECH = "tech-secret"
 AUTH = {"Authorization": f"Bearer {TECH}"}
@@ -107,17 +109,22 @@ def service(data_dir: Path, clock: FixedClock, devices: DevicesSection) -> Itera
             term, bills=FileBillSource(bills), technician_token=TECH, session_timeout=timedelta(seconds=60)
         )
         with serving(app) as url:
+            APPS[url] = app
             yield url, term
     finally:
         term.close()
 
 
+# The app behind each served url: the QR reader hands proven claims to its session in-process.
+APPS: dict[str, FastAPI] = {}
+
+
 def checkout(http: httpx.Client) -> dict[str, Any]:
     """A QR-identified patient settles the sample bill; the confirm answer."""
     http.post("/api/session/start")
-    http.post("/api/session/credential", json={"method": "qr", "value": DEMO_EC_TOKEN})
-    http.post("/api/session/bill", json={"chrg_bchno": "DEMO-OP-0001"})
-    view: dict[str, Any] = http.post("/api/session/confirm").json()
+    reader_identifies(APPS[str(http.base_url).rstrip("/")], DEMO_PEOPLE[0].psn_no)
+    choose_bill(http, "DEMO-OP-0001")
+    view: dict[str, Any] = confirm_shown(http).json()
     return view
 
 
@@ -133,7 +140,7 @@ def test_checkout_prints_the_receipt_on_a_network_printer_once(
         assert job.startswith(b"\x1b@\x1c&") and job.endswith(CUT)
         text = job.decode("gb18030", errors="replace")
         assert "结算凭条" in text and "李*国" in text and "DEMO-OP-0001" in text and msgid in text
-        assert http.post("/api/session/confirm").status_code == 409, "a repeated confirm charges nothing"
+        assert confirm_shown(http).status_code == 409, "a repeated confirm charges nothing"
         diag = wait_for(lambda: _printed(http.get("/api/tech/diagnostics", headers=AUTH).json()))
         assert diag["receipt_printer"]["last"]["msgid"] == msgid
         row = {d["name"]: d for d in diag["devices"]}["receipt printer"]

@@ -9,15 +9,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from devkit.serving import serving
 from firmware_bridge.simulate import DEMO_EC_TOKEN
 from terminal.app import Terminal
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
+from terminal.domain import CertType
 from terminal.errors import SessionStateError
 from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
 from tests.fakes import FixedClock
+from tests.integration.service_kit import choose_bill, confirm_shown, reader_identifies
 
 CASHIER = "cashier-secret"
 TECH = "tech-secret"
@@ -33,12 +36,12 @@ def bills_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def base_url(terminal: Terminal, bills_dir: Path) -> Iterator[str]:
-    """The service with a session, a file bill source and tokens, on 127.0.0.1."""
+def app(terminal: Terminal, bills_dir: Path) -> FastAPI:
+    """The app with a session, a file bill source and tokens."""
     for person in DEMO_PEOPLE:
         terminal.gallery.upsert_person(person)
     link_demo_credentials(terminal)
-    app = create_app(
+    return create_app(
         terminal,
         bills=FileBillSource(bills_dir),
         cashier_token=CASHIER,
@@ -46,34 +49,51 @@ def base_url(terminal: Terminal, bills_dir: Path) -> Iterator[str]:
         session_timeout=timedelta(seconds=60),
         event_interval=0.1,
     )
+
+
+@pytest.fixture
+def base_url(app: FastAPI) -> Iterator[str]:
+    """The service on 127.0.0.1."""
     with serving(app) as url:
         yield url
 
 
-def test_qr_checkout_over_http_settles_and_lists_no_settled_bill(base_url: str, terminal: Terminal) -> None:
+def test_qr_checkout_over_http_settles_and_lists_no_settled_bill(
+    app: FastAPI, base_url: str, terminal: Terminal
+) -> None:
+    psn_no = DEMO_PEOPLE[0].psn_no
     with httpx.Client(base_url=base_url, timeout=30) as http:
         assert http.post("/api/session/start").json()["state"] == "identifying"
-        view = http.post("/api/session/credential", json={"method": "qr", "value": DEMO_EC_TOKEN}).json()
+        view = reader_identifies(app, psn_no)
         assert (view["state"], view["result"]) == ("identified", "pass")
         bills = http.get("/api/session/bills").json()["bills"]
         assert [b["chrg_bchno"] for b in bills] == ["DEMO-OP-0001"]
-        view = http.post("/api/session/bill", json={"chrg_bchno": "DEMO-OP-0001"}).json()
+        view = choose_bill(http, "DEMO-OP-0001").json()
         assert view["state"] == "priced" and view["person"]["name"] == "李*国"
-        view = http.post("/api/session/confirm").json()
+        view = confirm_shown(http).json()
         assert view["state"] == "settled" and view["receipt"]["msgid"]
         assert http.post("/api/session/finish").json()["state"] == "idle"
-        http.post("/api/session/credential", json={"method": "qr", "value": DEMO_EC_TOKEN})
+        reader_identifies(app, psn_no)
         assert http.get("/api/session/bills").json()["bills"] == []
     assert terminal.ledger.is_settled("DEMO-OP-0001")
 
 
+NOTHING = {"session_id": "x", "chrg_bchno": "DEMO-OP-0001", "amounts_digest": "0" * 32}
+
+
 def test_confirm_out_of_order_is_a_409(base_url: str) -> None:
-    response = httpx.post(f"{base_url}/api/session/confirm")
+    response = httpx.post(f"{base_url}/api/session/confirm", json=NOTHING)
     assert response.status_code == 409 and response.json()["code"] == "SESSION_STATE"
 
 
+def test_typed_qr_tokens_and_card_numbers_are_refused(base_url: str) -> None:
+    for method, value in (("qr", DEMO_EC_TOKEN), ("card", "H43030201")):
+        response = httpx.post(f"{base_url}/api/session/credential", json={"method": method, "value": value})
+        assert response.status_code == 422, "QR codes and cards are read by the terminal's readers"
+
+
 def test_an_error_answers_its_code_and_both_messages_never_only_english(base_url: str) -> None:
-    answer = httpx.post(f"{base_url}/api/session/confirm").json()
+    answer = httpx.post(f"{base_url}/api/session/confirm", json=NOTHING).json()
     assert set(answer) == {"code", "message_zh", "message_en", "detail"}
     assert (answer["code"], answer["message_zh"], answer["message_en"]) == (
         SessionStateError.code,
@@ -127,7 +147,7 @@ def test_cashier_and_technician_endpoints_need_their_tokens(base_url: str) -> No
     assert diag["session"]["liveness"] == "configured", "medpay serve runs the terminal's liveness stage"
 
 
-def test_counter_basket_with_a_special_disease_line_settles_by_id(base_url: str) -> None:
+def test_counter_basket_with_a_special_disease_line_settles_by_card(app: FastAPI, base_url: str) -> None:
     auth = {"Authorization": f"Bearer {CASHIER}"}
     with httpx.Client(base_url=base_url, timeout=30) as http:
         http.post("/api/session/start")
@@ -139,55 +159,14 @@ def test_counter_basket_with_a_special_disease_line_settles_by_id(base_url: str)
         }
         view = http.post("/api/counter/basket", json=basket, headers=auth).json()
         assert view["state"] == "identifying" and view["bill_pending"].startswith("RX")
-        view = http.post(
-            "/api/session/credential", json={"method": "id", "value": DEMO_PEOPLE[0].certno}
-        ).json()
+        view = reader_identifies(app, DEMO_PEOPLE[0].psn_no, CertType.SOCIAL_SECURITY_CARD)
         assert view["state"] == "priced", view
         assert view["bill"]["special_disease"] is True and view["bill"]["med_type"] == "14"
         assert view["bill"]["lines"][0]["special"] is True
-        assert http.post("/api/session/confirm").json()["state"] == "settled"
+        assert confirm_shown(http).json()["state"] == "settled"
 
 
 def test_pages_are_served(base_url: str) -> None:
     for page in ("kiosk", "counter", "tech"):
         response = httpx.get(f"{base_url}/{page}")
         assert response.status_code == 200 and "text/html" in response.headers["content-type"]
-
-
-@pytest.mark.usefixtures("require_models")
-def test_preview_locates_faces_without_identifying_anyone(base_url: str) -> None:
-    from tests.conftest import insightface_image
-
-    data = insightface_image("Tom_Hanks_54745.png").read_bytes()
-    response = httpx.post(
-        f"{base_url}/api/session/preview", files={"image": ("p.png", data, "image/png")}, timeout=60
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert len(body["faces"]) == 1 and body["prompt"] == "hold_still"
-    assert set(body) == {"faces", "prompt"}, "no person id and no score in a preview"
-
-
-@pytest.mark.usefixtures("require_models")
-def test_preview_asks_a_masked_face_to_lower_the_mask(
-    base_url: str, terminal: Terminal, shared_dir: Path
-) -> None:
-    import cv2
-    import numpy as np
-
-    from bench.mask import draw_mask  # a synthetic mask drawn from the face's own landmarks
-
-    image = cv2.imread(str(shared_dir / "data" / "faces" / "asian" / "scut" / "fty1001.jpg"))
-    box = terminal.face_stage.detector.detect(image)[0]
-    for picture, prompt, faces in (
-        (image, "hold_still", 1),
-        (draw_mask(image, box.landmarks, "blue", np.random.default_rng(1)), "lower_mask", 0),
-    ):
-        ok, data = cv2.imencode(".png", picture)
-        assert ok
-        body = httpx.post(
-            f"{base_url}/api/session/preview",
-            files={"image": ("p.png", bytes(data), "image/png")},
-            timeout=60,
-        ).json()
-        assert (body["prompt"], len(body["faces"])) == (prompt, faces)

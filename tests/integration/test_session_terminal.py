@@ -27,9 +27,11 @@ from tests.presenting import demo_presenter, follow_prompts
 
 
 def capture(terminal: Terminal, session: Session) -> Callable[[NDArray[np.uint8]], dict[str, Any]]:
-    """Feed one camera image to the session's face path."""
+    """Feed one camera image to the session's face path (as the capture loop does; tapping face first)."""
 
     def send(image: NDArray[np.uint8]) -> dict[str, Any]:
+        if not session.wants_frames():
+            session.begin_face()
         return session.face_frame(SensorFrame(Frame(image, "camera", terminal.clock.now())))
 
     return send
@@ -43,8 +45,8 @@ def test_face_checkout_on_the_real_terminal_settles_once(terminal: Terminal, clo
     view = follow_prompts(capture(terminal, session), demo_presenter(terminal, 2), clock)
     assert (view["state"], view["result"]) == ("identified", "pass")
     assert session.diagnostics()["recent_attempts"][0]["method"] == "face-1:N"
-    session.load_bill(load_bill(SAMPLE_BILL))
-    view = session.confirm()
+    view = session.load_bill(load_bill(SAMPLE_BILL), session.session_id)
+    view = session.confirm(view["session_id"], view["bill"]["chrg_bchno"], view["amounts_digest"])
     assert view["state"] == "settled"
     assert terminal.ledger.is_settled("DEMO-OP-0001")
     assert len(terminal.ledger.pending_outbox()) == 1
@@ -79,7 +81,8 @@ def test_a_withdrawn_face_exhausts_face_then_qr_settles(terminal: Terminal, cloc
     assert not view["face_available"] and "qr" in view["methods"]
     with pytest.raises(AttemptsExhaustedError):
         capture(terminal, session)(demo_presenter(terminal, 0).capture(None))
-    view = session.identify_credential(IdentityClaim(CertType.EC_TOKEN, DEMO_EC_TOKEN))
+    claim = IdentityClaim(CertType.EC_TOKEN, DEMO_EC_TOKEN, psn_no=DEMO_PEOPLE[0].psn_no)
+    view = session.identify_credential(claim)  # as the QR reader hands it over once proven
     assert view["state"] == "identified"
     attempts = session.diagnostics()["recent_attempts"]
     # The stranger was live (liveness passed) and matched nobody.
@@ -96,8 +99,10 @@ def test_restart_after_a_crash_between_ledger_and_journal_never_charges_twice(
     for person in DEMO_PEOPLE:
         term.gallery.upsert_person(person)
     session = build_session(term)
-    session.identify_credential(IdentityClaim(CertType.ID_NUMBER, DEMO_PEOPLE[2].certno))
-    session.load_bill(load_bill(SAMPLE_BILL))
+    session.identify_credential(
+        IdentityClaim(CertType.SOCIAL_SECURITY_CARD, "card", psn_no=DEMO_PEOPLE[2].psn_no)
+    )
+    session.load_bill(load_bill(SAMPLE_BILL), session.session_id)
     # The process dies after the ledger committed but before the journal said "settled": replay the
     # ledger write directly, then restart the terminal over the same files.
     priced = term.checkout.price(load_bill(SAMPLE_BILL), DEMO_PEOPLE[2].psn_no)

@@ -67,7 +67,9 @@ def counter_routes(svc: Service) -> APIRouter:
     @router.post("/api/counter/basket")
     def counter_basket(term: TerminalDep, basket: Basket) -> dict[str, Any]:
         """The scanned basket becomes the session's bill (priced at once if the patient is identified)."""
-        return svc.checkout.load_bill(basket_bill(basket, term, next(svc.basket_serial)))
+        # The counter's basket goes to the session at this counter; the patient confirms what it costs.
+        bill = basket_bill(basket, term, next(svc.basket_serial))
+        return svc.checkout.load_bill(bill, svc.checkout.session_id)
 
     return router
 

@@ -9,22 +9,19 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, File, UploadFile
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
 from terminal.app import Terminal
 from terminal.domain import SettledNotice
-from terminal.errors import BillError
-from terminal.pipeline.capture import frame_from_bytes
-from terminal.pipeline.identify import LOWER_MASK_PROMPT, claim_from_input
+from terminal.errors import BillError, DeviceError, SessionChangedError
+from terminal.pipeline.identify import claim_from_input
 from terminal.pipeline.session import SessionStateError
-from terminal.service.deps import Service, read_upload
-from terminal.service.schemas import BillChoice, CredentialRequest
-from terminal.vision.images import decode_depth_mm, decode_gray
-from terminal.vision.liveness.sources import SensorFrame
-from terminal.vision.liveness.types import DepthFrame, NirFrame
-from terminal.vision.quality import MASK_REASON
+from terminal.service.deps import Service
+from terminal.service.schemas import BillChoice, ConfirmRequest, CredentialRequest
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def session_routes(svc: Service) -> APIRouter:
@@ -44,45 +41,38 @@ def session_routes(svc: Service) -> APIRouter:
         """A patient begins a checkout."""
         return checkout.start()
 
-    @router.post("/api/session/face")
-    def session_face(
-        term: TerminalDep,
-        image: Annotated[UploadFile, File(description="an RGB camera frame (JPEG or PNG)")],
-        nir: Annotated[UploadFile | None, File(description="the registered NIR frame, 8-bit")] = None,
-        depth: Annotated[UploadFile | None, File(description="registered depth, 16-bit PNG in mm")] = None,
-    ) -> dict[str, Any]:
-        """One capture on the face path: liveness challenge, then 1:N; state and prompt only.
+    @router.post("/api/session/face/start")
+    def session_face_start(term: TerminalDep) -> dict[str, Any]:
+        """The patient taps face: the terminal's own camera feeds the challenge (no frame comes from here)."""
+        return checkout.begin_face()
 
-        No client-supplied claim: a 1:1 claim would let the page pick whom to verify against and skip
-        1:N's refusal of ambiguous matches.
-        """
-        at = term.clock.now()
-        sensors = SensorFrame(
-            rgb=frame_from_bytes(read_upload(image), image.filename or "camera", term.clock),
-            nir=NirFrame(decode_gray(read_upload(nir)), at) if nir is not None else None,
-            depth=DepthFrame(decode_depth_mm(read_upload(depth)), term.config.liveness.depth.focal_px, at)
-            if depth is not None
-            else None,
+    @router.get("/api/session/camera")
+    async def session_camera(request: Request) -> StreamingResponse:
+        """The camera preview as MJPEG for the kiosk screen; only on this machine, only while identifying."""
+        if svc.capture is None:
+            raise DeviceError("this terminal has no camera configured")
+        if request.client is None or request.client.host not in LOOPBACK:
+            # The kiosk browser runs on this machine; nobody on the LAN watches the patient's face.
+            raise HTTPException(status_code=403, detail="the camera preview is shown on this terminal only")
+        capture = svc.capture
+
+        async def frames() -> AsyncIterator[bytes]:
+            serial = 0
+            while not await request.is_disconnected():
+                serial, jpeg = await anyio.to_thread.run_sync(capture.preview, serial, svc.event_interval)
+                if jpeg is not None and checkout.previewing():
+                    yield b"--frame\r\nContent-Type: image/jpeg\r\n\r\n" + jpeg + b"\r\n"
+                await asyncio.sleep(0)
+
+        return StreamingResponse(
+            frames(),
+            media_type="multipart/x-mixed-replace; boundary=frame",
+            headers={"Cache-Control": "no-store"},
         )
-        return checkout.face_frame(sensors)
-
-    @router.post("/api/session/preview")
-    def session_preview(
-        term: TerminalDep,
-        image: Annotated[UploadFile, File(description="a preview frame from the kiosk camera")],
-    ) -> dict[str, Any]:
-        """Where the usable faces are in a preview frame (boxes only: nobody is identified here)."""
-        frame = frame_from_bytes(read_upload(image), "preview", term.clock)
-        # Detection and the quality gate only: a preview frame never pays for the embedder.
-        usable, reasons = term.face_stage.usable(frame)
-        boxes = [[round(b.x1, 1), round(b.y1, 1), round(b.x2, 1), round(b.y2, 1)] for b in usable]
-        if not boxes and MASK_REASON in reasons:
-            return {"faces": [], "prompt": LOWER_MASK_PROMPT}
-        return {"faces": boxes, "prompt": "hold_still" if len(boxes) == 1 else "look_at_camera"}
 
     @router.post("/api/session/credential")
     def session_credential(term: TerminalDep, request: CredentialRequest) -> dict[str, Any]:
-        """Identify by QR code, social-security card or ID number."""
+        """A typed ID number: it names whom the face check verifies next (QR and card come from readers)."""
         return checkout.identify_credential(claim_from_input(request.method, request.value))
 
     # The bill source is asked outside the terminal lock: a slow HIS (up to its timeout) must never hold
@@ -106,20 +96,22 @@ def session_routes(svc: Service) -> APIRouter:
     def session_bill(choice: BillChoice) -> dict[str, Any]:
         """Load one of the identified patient's pending bills and show its pre-settlement."""
         psn_no = checkout.psn_no
-        if psn_no is None:
-            raise SessionStateError("identify the patient first")
+        if psn_no is None or checkout.session_id != choice.session_id:
+            raise SessionChangedError("identify the patient first, in the checkout shown on the screen")
         # Only a bill the source lists for this patient: anyone else's would be paid from this person's fund.
         if choice.chrg_bchno not in {b.chrg_bchno for b in svc.source.pending(psn_no)}:
             raise BillError(f"bill {choice.chrg_bchno} is not pending for the identified patient")
         bill = svc.source.get(choice.chrg_bchno)
-        svc.notices.loaded(bill.chrg_bchno)
         with svc.lock:
-            return checkout.load_bill(bill)
+            # The session checks, under its lock, that it is still the one and the patient is the owner.
+            view = checkout.load_bill(bill, choice.session_id, owner=psn_no)
+        svc.notices.loaded(bill.chrg_bchno)
+        return view
 
     @router.post("/api/session/confirm")
-    def session_confirm(term: TerminalDep) -> dict[str, Any]:
-        """The patient confirms: record the settlement once and show the receipt (and print it)."""
-        view = checkout.confirm()
+    def session_confirm(term: TerminalDep, request: ConfirmRequest) -> dict[str, Any]:
+        """The patient confirms what the screen showed: recorded once, refused if anything changed."""
+        view = checkout.confirm(request.session_id, request.chrg_bchno, request.amounts_digest)
         svc.notify_settled(view)
         if svc.receipts is not None and view.get("state") == "settled" and view.get("receipt"):
             # Queued, not awaited: the settlement is recorded already and a printer fault must not change

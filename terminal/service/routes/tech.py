@@ -41,9 +41,26 @@ def tech_routes(svc: Service) -> APIRouter:
         image: Annotated[UploadFile, File(description="a camera frame (JPEG or PNG)")],
         claim: Annotated[str | None, Form(description="psn_no claimed by a credential (1:1)")] = None,
     ) -> dict[str, Any]:
-        """Technician check: who is in an uploaded image (box, landmarks, person id per face; no score)."""
+        """Technician check: who is in an uploaded image (box, landmarks, person id per face; no score).
+
+        Never identifies into the checkout session, and rate-limited so it cannot serve as a 1:N oracle.
+        """
+        svc.identify_checks.take()
         frame = frame_from_bytes(read_upload(image), image.filename or "upload", term.clock)
         return {"faces": [face.as_json() for face in identify_faces(term, frame, claim)]}
+
+    @router.get("/api/tech/identity", dependencies=[Depends(svc.technician)])
+    def tech_identity() -> dict[str, Any]:
+        """The terminal-wide failure window: whether face is paused, until when, the newest attempts."""
+        with svc.lock:
+            return svc.checkout.limits.state()
+
+    @router.post("/api/tech/identity/reset", dependencies=[Depends(svc.technician)])
+    def tech_identity_reset() -> dict[str, Any]:
+        """Lift face's pause and forget the window's failures (after the technician has looked why)."""
+        with svc.lock:
+            svc.checkout.limits.reset()
+            return svc.checkout.limits.state()
 
     @router.get("/api/tech/diagnostics", dependencies=[Depends(svc.technician)])
     def tech_diagnostics() -> dict[str, Any]:
@@ -69,7 +86,17 @@ def _identity(term: Terminal) -> dict[str, Any]:
         point: dict[str, Any] = term.operating_point.describe()
     except TerminalError as exc:
         point = {"error": str(exc)}
-    return {**point, "max_face_attempts": term.config.identity.max_face_attempts}
+    identity = term.config.identity
+    return {
+        **point,
+        "max_face_attempts": identity.max_face_attempts,
+        "max_credential_attempts": identity.max_credential_attempts,
+        "face_pause": {
+            "failures": identity.face_pause_failures,
+            "window_s": identity.face_pause_window_s,
+            "pause_s": identity.face_pause_s,
+        },
+    }
 
 
 def _terminal_diagnostics(svc: Service) -> dict[str, Any]:
@@ -92,4 +119,5 @@ def _terminal_diagnostics(svc: Service) -> dict[str, Any]:
         "models": models,
         "identity": _identity(term),
         "session": svc.checkout.diagnostics(),
+        "camera": svc.capture.state() if svc.capture else None,
     }

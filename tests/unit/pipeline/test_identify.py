@@ -11,7 +11,6 @@ from numpy.typing import NDArray
 
 from terminal.domain import FaceBox, FaceObservation, Frame, IdentityClaim, Match, NoMatch, Person
 from terminal.errors import (
-    AttemptsExhaustedError,
     FaceMaskedError,
     IdentityError,
     NoFaceError,
@@ -22,7 +21,6 @@ from terminal.evaluation.datasets import Sample
 from terminal.evaluation.faces import genuine_scores
 from terminal.pipeline.identify import (
     LOWER_MASK_PROMPT,
-    FaceAttempts,
     Identifier,
     combine_templates,
     distances,
@@ -151,17 +149,6 @@ def test_templates_of_another_model_are_never_compared() -> None:
     # The same gallery read as the other model: the identifier asks for its own model only.
     other = Identifier(gallery, 0.5, 10, model_id=OTHER)
     assert isinstance(other.verify(_obs(_vec(0)), "C"), Match)
-
-
-def test_face_attempts_end_after_the_limit() -> None:
-    attempts = FaceAttempts(limit=2)
-    attempts.record(NoMatch("face-1:N"))
-    attempts.record(Match("A", "face-1:N"))
-    attempts.check()
-    attempts.record(NoMatch("face-1:N"))
-    assert attempts.remaining == 0
-    with pytest.raises(AttemptsExhaustedError, match="QR code, card or ID"):
-        attempts.check()
 
 
 # ---- the k-frame face decision ------------------------------------------------------------------------

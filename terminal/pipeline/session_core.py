@@ -1,0 +1,309 @@
+"""The checkout session's journalled core: transitions, timeouts, pricing, settling and recovery.
+
+terminal/pipeline/session.py adds what callers do (start, face, credentials, bill, confirm); this
+module keeps what every step shares, so that each transition is journalled the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from terminal.bill_json import bill_from_json
+from terminal.domain import Bill, Match
+from terminal.errors import IdentityError, SessionStateError, SettlementError, TerminalError
+from terminal.pipeline.attempt_limits import CheckoutAttempts, TerminalAttempts
+from terminal.pipeline.checkout import Priced
+from terminal.pipeline.session_ports import CheckoutPort, JournalPort, LivenessFactory, SettledCheck
+from terminal.pipeline.session_state import LiveSession, State
+from terminal.pipeline.session_view import AttemptLog, patient_view, recovered_receipt
+from terminal.ports import Clock, FacePort, IdentifyPort
+
+log = logging.getLogger(__name__)
+
+
+class SessionCore:
+    """State, journal and the steps every transition shares. Callers use Session."""
+
+    def __init__(
+        self,
+        faces: FacePort,
+        identifier: IdentifyPort,
+        checkout: CheckoutPort,
+        ledger: SettledCheck,
+        journal: JournalPort,
+        clock: Clock,
+        limits: TerminalAttempts,
+        max_face_attempts: int = 3,
+        max_credential_attempts: int = 5,
+        timeout: timedelta = timedelta(seconds=120),
+        receipt_timeout: timedelta = timedelta(seconds=60),
+        liveness: LivenessFactory | None = None,
+        offered_methods: Sequence[str] = ("face", "qr", "card", "id"),
+        decision_frames: int = 3,
+    ) -> None:
+        self._faces = faces
+        self._identifier = identifier
+        self._checkout = checkout
+        self._ledger = ledger
+        self._journal = journal
+        self._clock = clock
+        self._limits = limits
+        self._max_face_attempts = max_face_attempts
+        self._max_credential_attempts = max_credential_attempts
+        self._timeout = timeout
+        self._receipt_timeout = receipt_timeout
+        self._liveness = liveness
+        self._decision_frames = decision_frames
+        # Face without a liveness check would let a photo pay: without one, face is simply not offered.
+        # A typed ID number only names whom a face 1:1 verifies, so it goes with face.
+        self._methods = tuple(m for m in offered_methods if m not in ("face", "id") or liveness is not None)
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._version = 0
+        self._attempts = AttemptLog(50)
+        self._live = self._idle(prompt="welcome")
+        self._last_outcome: str | None = None
+        with self._lock:
+            self._recover()
+
+    @property
+    def version(self) -> int:
+        """Increases on every change; the event stream waits on it."""
+        return self._version
+
+    @property
+    def state(self) -> State:
+        """The current state."""
+        return self._live.state
+
+    @property
+    def psn_no(self) -> str | None:
+        """Who the session identified (for the bill source), None before identification."""
+        return self._live.psn_no
+
+    @property
+    def session_id(self) -> str:
+        """The current session id."""
+        return self._live.session_id
+
+    @property
+    def limits(self) -> TerminalAttempts:
+        """The terminal-wide attempt window (the technician page shows and resets it)."""
+        return self._limits
+
+    def view(self) -> dict[str, Any]:
+        """What the patient's screen shows: state, pass/fail, next prompt, bill and receipt; no scores."""
+        with self._lock:
+            paused = self._limits.paused_until() if "face" in self._methods else None
+            return patient_view(self._live, self._methods, self._last_outcome, self._version, paused)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Technician view: recent attempts with scores and timings, liveness wiring, the journal."""
+        with self._lock:
+            return {
+                "session_id": self._live.session_id,
+                "state": self._live.state.value,
+                "liveness": "configured"
+                if self._liveness
+                else "not configured: face is not offered (no liveness check to rule out photos)",
+                "max_face_attempts": self._max_face_attempts,
+                "max_credential_attempts": self._max_credential_attempts,
+                "timeout_s": self._timeout.total_seconds(),
+                "recent_attempts": self._attempts.newest_first(),
+                "terminal_attempts": self._limits.state(),
+                "events": self._journal.events(self._live.session_id),
+            }
+
+    def wait_for_change(self, since: int, timeout: float) -> int:
+        """Block up to timeout seconds for a version newer than `since`; return the current version."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._version != since, timeout)
+            return self._version
+
+    # ---- shared steps ----------------------------------------------------------------------------
+
+    def _idle(self, prompt: str) -> LiveSession:
+        # A fresh budget per checkout: one patient's failures never show as the next one's. Attackers who
+        # cancel and start again meet the terminal-wide window instead (attempt_limits.TerminalAttempts).
+        attempts = CheckoutAttempts(self._max_face_attempts, self._max_credential_attempts)
+        return LiveSession.fresh(self._clock.now(), prompt, attempts)
+
+    def _require(self, *allowed: State) -> None:
+        self._expire_if_due()
+        if self._live.state not in allowed:
+            wanted = " or ".join(s.value for s in allowed)
+            raise SessionStateError(f"the checkout is {self._live.state.value}; this needs {wanted}")
+
+    def _expire_if_due(self) -> bool:
+        live = self._live
+        if live.state in (State.IDLE, State.CONFIRMED):
+            return False
+        limit = self._receipt_timeout if live.state is State.SETTLED else self._timeout
+        if self._clock.now() - live.updated_at < limit:
+            return False
+        if live.state is State.SETTLED:
+            self._end("done", "finished")
+        else:
+            self._end("timeout", "timeout")
+        return True
+
+    def _end(self, event: str, outcome: str) -> None:
+        previous = self._live.state
+        self._close_face_attempt(False, f"face attempt abandoned: {outcome}")
+        self._live.state = State.IDLE
+        self._live.prompt = "welcome"
+        self._commit(event, previous, outcome)
+        self._last_outcome = outcome
+        self._live = self._idle(prompt="welcome")
+        log.info("checkout session ended: %s", outcome)
+
+    def _close_face_attempt(self, passed: bool, detail: str) -> None:
+        """End the open face attempt in the terminal-wide journal (a failure may pause face)."""
+        live = self._live
+        live.liveness = None
+        live.challenge = None
+        live.face_wanted = False
+        if live.attempt_id is not None:
+            attempt, live.attempt_id = live.attempt_id, None
+            self._limits.end_face(attempt, passed, detail)
+
+    def _commit(self, event: str, from_state: State | None, detail: str) -> None:
+        live = self._live
+        live.updated_at = self._clock.now()
+        self._journal.save(live.row(), live.event(event, from_state, detail, live.updated_at))
+        log.info(
+            "session %s %s: %s → %s %s",
+            live.session_id,
+            event,
+            from_state.value if from_state else "-",
+            live.state.value,
+            detail,
+        )
+        self._version += 1
+        self._changed.notify_all()
+
+    def _touch(self) -> None:
+        """A change the patient's screen shows but the journal need not keep (a challenge step)."""
+        self._live.updated_at = self._clock.now()
+        self._version += 1
+        self._changed.notify_all()
+
+    def _note_attempt(
+        self,
+        method: str,
+        passed: bool,
+        distance: float | None,
+        liveness: str,
+        reason: str,
+        began: float,
+        detected: float,
+        scores: Mapping[str, float] | None = None,
+    ) -> None:
+        at, sid = self._clock.now().isoformat(), self._live.session_id
+        self._attempts.note(at, sid, method, passed, distance, liveness, reason, began, detected, scores)
+
+    def _identified(self, match: Match) -> dict[str, Any]:
+        live = self._live
+        live.psn_no = match.psn_no
+        live.method = match.method
+        live.verify = None
+        live.last_result = "pass"
+        live.state = State.IDENTIFIED
+        live.prompt = "choose_bill"
+        self._commit("identified", State.IDENTIFYING, match.method)
+        if live.bill is not None:
+            return self._price(bill_from_json(live.bill), State.IDENTIFIED)
+        return self.view()
+
+    def _price(self, bill: Bill, previous: State) -> dict[str, Any]:
+        live = self._live
+        psn_no = live.psn_no
+        if psn_no is None:
+            raise SessionStateError("nobody is identified yet")
+        if self._ledger.is_settled(bill.chrg_bchno):
+            raise SettlementError(f"bill {bill.chrg_bchno} is already settled")
+        live.priced = self._checkout.price(bill, psn_no)
+        live.state = State.PRICED
+        live.prompt = "confirm_bill"
+        self._commit("priced", previous, bill.chrg_bchno)
+        return self.view()
+
+    def _settle_failed(self, priced: Priced, psn_no: str, exc: TerminalError) -> None:
+        """Settling raised: never leave the session stuck in CONFIRMED; price again and ask again."""
+        live = self._live
+        chrg_bchno = priced.bill.chrg_bchno
+        log.warning("settling %s failed: %s", chrg_bchno, exc)
+        try:
+            # Why price again: the usual cause is year-to-date totals that moved since the estimate.
+            live.priced = self._checkout.price(priced.bill, psn_no)
+        except TerminalError as again:
+            log.warning("cannot price %s again: %s", chrg_bchno, again)
+            self._end("settle_failed", "cancelled")
+            return
+        live.state = State.PRICED
+        live.prompt = "confirm_again"
+        live.last_result = "fail"
+        self._commit("settle_failed", State.CONFIRMED, f"{type(exc).__name__}: {exc}")
+
+    def _settled_from_ledger(self, chrg_bchno: str, previous: State) -> dict[str, Any]:
+        """The ledger already holds this bill: show its receipt, never charge again."""
+        live = self._live
+        row = self._ledger.settlement_of(chrg_bchno) or {}
+        live.msgid = row.get("msgid")
+        live.record = recovered_receipt(chrg_bchno, row, live.method or "", live.priced)
+        live.state = State.SETTLED
+        live.prompt = "take_receipt"
+        live.last_result = "pass"
+        self._commit("settled_already", previous, str(live.msgid))
+        return self.view()
+
+    # ---- recovery --------------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Resume the session a restart interrupted; a confirmed one is never settled twice."""
+        row = self._journal.unfinished()
+        if row is None:
+            return
+        live = LiveSession.from_row(row, self._max_face_attempts, self._max_credential_attempts)
+        state = live.state
+        self._live = live
+        log.warning("recovering checkout session %s in state %s", live.session_id, state.value)
+        try:
+            self._resume(live, state)
+        except (IdentityError, SettlementError) as exc:
+            log.warning("recovered session %s cannot continue: %s", live.session_id, exc)
+            self._end("recover_abandon", "cancelled")
+
+    def _resume(self, live: LiveSession, state: State) -> None:
+        bill = bill_from_json(live.bill) if live.bill is not None else None
+        if state in (State.IDENTIFIED, State.IDENTIFYING):
+            live.prompt = "choose_bill" if state is State.IDENTIFIED else "choose_method"
+            self._commit("recover", state, "")
+            return
+        if bill is None or live.psn_no is None:
+            self._end("recover_abandon", "cancelled")
+            return
+        if self._ledger.is_settled(bill.chrg_bchno):
+            live.priced = self._checkout_price_quiet(bill, live.psn_no)
+            self._settled_from_ledger(bill.chrg_bchno, state)
+            return
+        if state is State.SETTLED:
+            # Journal says settled but the ledger does not: trust the ledger (money is only there).
+            log.error(
+                "session %s journalled settled but the ledger has no %s", live.session_id, bill.chrg_bchno
+            )
+        # Priced, or confirmed but never recorded: show the estimate again and ask once more.
+        live.priced = self._checkout.price(bill, live.psn_no)
+        live.state = State.PRICED
+        live.prompt = "confirm_again" if state is not State.PRICED else "confirm_bill"
+        self._commit("recover", state, bill.chrg_bchno)
+
+    def _checkout_price_quiet(self, bill: Bill, psn_no: str) -> Priced | None:
+        try:
+            return self._checkout.price(bill, psn_no)
+        except TerminalError:
+            return None

@@ -1,0 +1,42 @@
+"""Driving the real service as the kiosk page and the terminal's readers do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from terminal.domain import CertType, IdentityClaim
+from terminal.service.deps import Service
+
+
+def service_of(app: FastAPI) -> Service:
+    """The collaborators create_app built (the session, the capture loop)."""
+    svc: Service = app.state.service
+    return svc
+
+
+def reader_identifies(app: FastAPI, psn_no: str, cert: CertType = CertType.EC_TOKEN) -> dict[str, Any]:
+    """What the reader worker does once a QR code or card is proven: hand the session a proven claim."""
+    return service_of(app).checkout.identify_credential(IdentityClaim(cert, "read-by-reader", psn_no=psn_no))
+
+
+def choose_bill(http: httpx.Client, chrg_bchno: str) -> httpx.Response:
+    """Pick a bill for the session the screen shows."""
+    session_id = http.get("/api/session").json()["session_id"]
+    return http.post("/api/session/bill", json={"chrg_bchno": chrg_bchno, "session_id": session_id})
+
+
+def confirm_shown(http: httpx.Client) -> httpx.Response:
+    """Confirm exactly what the screen shows (session, bill and the digest of its amounts)."""
+    view = http.get("/api/session").json()
+    bill = view.get("bill") or {}
+    return http.post(
+        "/api/session/confirm",
+        json={
+            "session_id": view["session_id"],
+            "chrg_bchno": bill.get("chrg_bchno", "-"),
+            "amounts_digest": view.get("amounts_digest", "-"),
+        },
+    )
