@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -18,10 +18,14 @@ import pytest
 from devkit.serving import serving
 from terminal.app import Terminal, build_terminal
 from terminal.config import DEFAULT_CONFIG, load
-from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, seed_demo
+from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, demo_faces, face_crop, insightface_image, seed_demo
+from terminal.domain import Frame
 from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
 from terminal.store.keys import create_key
+from terminal.vision.images import load_image
+from terminal.vision.liveness.render import Presenter
+from terminal.vision.liveness.sources import SensorFrame
 from tests.conftest import REPO, models_provisioned
 from tests.fakes import FixedClock
 
@@ -67,11 +71,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 class Kiosk:
     """The running service with its terminal, clock, bill folder and the synthetic camera's presenter."""
 
-    def __init__(self, url: str, terminal: Terminal, clock: FixedClock, bills: Path) -> None:
+    def __init__(
+        self, url: str, terminal: Terminal, clock: FixedClock, bills: Path, camera: PresenterCamera
+    ) -> None:
         self.url = url
         self.terminal = terminal
         self.clock = clock
         self.bills = bills
+        self.camera = camera
         # The enrolled patient the synthetic camera's presenter shows (the demo's 张伟 of t1.jpg).
         self.patient = DEMO_PEOPLE[2]
         self._serial = 0
@@ -84,16 +91,25 @@ class Kiosk:
         (self.bills / f"{data['chrg_bchno']}.json").write_text(json.dumps(data, ensure_ascii=False))
         return str(data["chrg_bchno"])
 
-    def present(self, kind: str) -> None:
-        """Who stands before the terminal's synthetic camera: an enrolled patient ("live") or his photo."""
-        present_to_camera(self.terminal, kind)
+    def present(self, kind: Literal["live", "photo"]) -> None:
+        """Who stands before the terminal's camera: the enrolled patient ("live") or his photo.
+
+        Facing the screen, as a patient walking up does: a presenter left turned by the last test's final
+        cue would give the next challenge a turned starting pose.
+        """
+        self.camera.presenter.kind = kind
+        self.camera.presenter.yaw = self.camera.presenter.pitch = 0.0
+        self.camera.set_cue(None)
 
     def reset(self) -> None:
-        """Back to idle whatever the last test left, the clock past the terminal-wide failure window."""
+        """Back to idle whatever the last test left, the terminal-wide failure window forgotten."""
         httpx.post(f"{self.url}/api/session/cancel", timeout=30)
-        identity = self.terminal.config.identity
-        # Failures count terminal-wide in a sliding window (and may pause face); each test starts afresh.
-        self.clock.at += timedelta(seconds=identity.face_pause_window_s + identity.face_pause_s + 1)
+        # Failures count terminal-wide (and may pause face): each test starts afresh, as after the
+        # technician's reset.
+        reset = httpx.post(f"{self.url}/api/tech/identity/reset", headers=bearer(TECH), timeout=30)
+        reset.raise_for_status()
+        self.clock.at += timedelta(seconds=1)
+        self.present(self.camera.presenter.kind)
 
 
 @pytest.fixture(scope="session")
@@ -109,14 +125,13 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
     bills = root / "bills"
     bills.mkdir()
     clock = FixedClock()
-    config = load(DEFAULT_CONFIG)
-    # The terminal holds the camera; the page only shows its preview. The demo camera renders an enrolled
-    # patient who follows the challenge's cues (labelled synthetic; refused outside demo mode).
-    config = config.model_copy(
-        update={"camera": config.camera.model_copy(update={"url": "synthetic://live"})}
-    )
-    terminal = build_terminal(config, data, clock)
+    terminal = build_terminal(load(DEFAULT_CONFIG), data, clock)
     seed_demo(terminal)
+    group = load_image(insightface_image("t1.jpg"))
+    presenter = Presenter.from_photo(
+        face_crop(group, demo_faces(terminal)[2], 1.0), terminal.face_stage.detector, "live"
+    )
+    camera = PresenterCamera(presenter, clock)
     app = create_app(
         terminal,
         bills=FileBillSource(bills),
@@ -124,15 +139,38 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
         technician_token=TECH,
         session_timeout=TIMEOUT,
         event_interval=0.2,
+        camera=camera,
     )
     with serving(app) as url:
-        yield Kiosk(url, terminal, clock, bills)
+        yield Kiosk(url, terminal, clock, bills, camera)
     terminal.close()
 
 
-def present_to_camera(terminal: Terminal, kind: str) -> None:
-    """Test hook (no HTTP route): switch the synthetic camera between the live presenter and the photo."""
-    raise NotImplementedError("wired once the camera helper's synthetic camera lands")
+class PresenterCamera:
+    """The terminal's camera in these tests: a synthetic presenter who follows the challenge's cues.
+
+    The demo's 张伟 (t1.jpg) rendered as a turning head ("live") or his photo swung flat ("photo"),
+    stamped by the terminal's clock. Only the service reads it; the page sees nothing but the preview.
+    """
+
+    def __init__(self, presenter: Presenter, clock: FixedClock) -> None:
+        self.presenter = presenter
+        self._clock = clock
+        self._cue: str | None = None
+
+    def read(self) -> SensorFrame:
+        """The presenter's next pose after reading the current cue."""
+        image = self.presenter.capture(self._cue)
+        return SensorFrame(Frame(image, "synthetic-camera", self._clock.now()))
+
+    def set_cue(self, cue: str | None) -> None:
+        """The cue the presenter follows from the next frame on."""
+        self._cue = cue
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of a staff token."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="session")

@@ -44,7 +44,7 @@ def test_the_page_sends_taps_never_camera_frames(live_camera: Any, kiosk: Kiosk)
     page = live_camera
     page.add_init_script(NO_BROWSER_CAMERA_JS)
     requests: list[Any] = []
-    page.on("request", requests.append)
+    page.on("request", lambda request: requests.append(request))
     bill = kiosk.new_bill()
     page.goto(f"{kiosk.url}/kiosk")
     page.click("#start")

@@ -216,11 +216,14 @@ def test_a_held_up_photo_ends_the_face_path_and_the_card_or_qr_code_remain(
     for left in range(limit - 1, -1, -1):
         page.wait_for_selector("#snap:visible:enabled")
         page.click("#snap")
-        if left:
-            advance_until(page, kiosk, f"document.getElementById('face-left').textContent.includes('{left}')")
-        else:
-            advance_until(page, kiosk, "document.getElementById('face-panel').classList.contains('hidden')")
+        # An attempt counts from its start: `left` shows at once, and the attempt then ends failed.
+        advance_until(
+            page,
+            kiosk,
+            f"view.face_attempts_left === {left} && !view.face_checking && view.result === 'fail'",
+        )
         assert page.text_content("#result") == "未通过"
+    assert page.is_hidden("#face-panel")
     assert "刷脸暂不可用" in page.text_content("#prompt")
     assert page.is_visible("#alt-qr") and page.is_visible("#alt-card"), "the QR code and card remain"
     assert not page.is_visible("#screen-identified")
@@ -229,25 +232,39 @@ def test_a_held_up_photo_ends_the_face_path_and_the_card_or_qr_code_remain(
     assert listing.status_code == 409, "no bill is reachable without passing identification"
 
 
+def id_number(first17: str) -> str:
+    """An ID number with its GB 11643 check digit (ISO 7064 MOD 11-2)."""
+    weights = [pow(2, 17 - i, 11) for i in range(17)]
+    return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights, strict=True)) % 11]
+
+
 def test_a_terminal_wide_face_pause_shows_until_when_and_the_other_ways(page: Any, kiosk: Kiosk) -> None:
-    # The view the service sends while its failure window has paused face (rendering only: the pause
-    # itself is driven in the session's tests).
-    view = {
-        "session_id": "s-paused", "version": 7, "state": "identifying", "prompt": "face_paused",
-        "result": None, "outcome": None, "challenge": None, "face_available": False,
-        "face_attempts_left": 0, "face_paused_until": "2025-06-03T09:50:00+08:00", "verify_claim": None,
-        "methods": ["qr", "card", "id"],
-    }  # fmt: skip
-    page.route("**/api/session", lambda route: route.fulfill(json=view))
-    page.route("**/api/session/events", lambda route: route.abort())
-    page.goto(f"{kiosk.url}/kiosk")
+    identity = kiosk.terminal.config.identity
+    # Well-formed ID numbers of nobody enrolled here: each one counts in the terminal-wide window.
+    guesses = [id_number(f"11010519491231{n:03d}") for n in range(identity.face_pause_failures)]
+    open_kiosk(page, kiosk)
+    per_checkout = identity.max_credential_attempts
+    for n, guess in enumerate(guesses):
+        if n % per_checkout == 0:
+            if n:
+                page.click("#cancel")  # a fresh checkout: its own limit, the same terminal-wide window
+            page.click("#start")
+            page.wait_for_selector("#id-input:visible")
+        page.fill("#id-input", guess)
+        page.press("#id-input", "Enter")
+        if n < len(guesses) - 1:
+            page.wait_for_function(
+                f"document.getElementById('verify-claim').textContent.includes({guess[-4:]!r})"
+            )
     page.wait_for_selector("#face-paused:visible")
-    assert (page.text_content("#face-paused") or "").startswith("刷脸暂停至 09:50")
+    until = (kiosk.clock.at + timedelta(seconds=identity.face_pause_s)).strftime("%H:%M")
+    assert (page.text_content("#face-paused") or "").startswith(f"刷脸暂停至 {until}")
     assert not page.is_visible("#face-panel") and not page.is_visible("#camera")
     assert page.is_visible("#alt-qr") and page.is_visible("#alt-card")
     assert page.text_content("#prompt") == "本机刷脸暂停，请使用医保码或社保卡。"
+    shot(page, "kiosk-12-face-paused")
     page.click("#lang")
-    assert (page.text_content("#face-paused") or "").startswith("Face paused until 09:50")
+    assert (page.text_content("#face-paused") or "").startswith(f"Face paused until {until}")
 
 
 def test_kiosk_accessibility_labels_contrast_and_focus_order(live_camera: Any, kiosk: Kiosk) -> None:

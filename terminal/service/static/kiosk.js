@@ -32,12 +32,14 @@ const TEXT = {
       face_check: "请按提示动作。",
       face_verify: "请刷脸核验本人：点“开始刷脸”，按提示动作。",
       face_paused: "本机刷脸暂停，请使用医保码或社保卡。",
+      camera_unavailable: "摄像头暂不可用，请使用医保码或社保卡。",
       no_face: "没有看到人脸，请正对摄像头再试一次，或使用下面的其他方式。",
       face_retry: "刷脸未通过，请再试一次，或使用下面的其他方式。",
       lower_mask: "请摘下口罩，露出口鼻后再试一次，或使用下面的其他方式。",
       face_exhausted: "刷脸暂不可用，请扫医保码或插入社保卡。",
       credential_unknown: "未能识别该凭证，请检查后再试。",
       credential_refused: "医保码或社保卡未通过核验（可能已过期或已使用过），请重新出示，或到人工窗口办理。",
+      credential_exhausted: "身份证号输入次数已用完，请扫医保码或插入社保卡，或到人工窗口办理。",
       amounts_changed: "金额有变化，请重新核对后再确认。",
       choose_bill: "身份已确认。请选择账单。",
       confirm_bill: "请核对金额，确认后支付。",
@@ -109,12 +111,14 @@ const TEXT = {
       face_check: "Follow the prompts.",
       face_verify: "Look at the camera to confirm it is you: press “Start face check” and follow the prompts.",
       face_paused: "Face check is paused on this kiosk. Please use your insurance QR code or card.",
+      camera_unavailable: "The camera is not available. Please use your insurance QR code or card.",
       no_face: "No face seen. Look at the camera and try again, or use another way below.",
       face_retry: "Face not passed. Try again, or use another way below.",
       lower_mask: "Please lower your mask, then try again, or use another way below.",
       face_exhausted: "Face is not available now. Please scan your insurance QR code or insert your card.",
       credential_unknown: "That credential was not recognised. Please check and try again.",
       credential_refused: "That QR code or card could not be verified (it may have expired or been used already). Show it again, or go to the staffed counter.",
+      credential_exhausted: "Too many ID numbers were typed. Please scan your insurance QR code, insert your card, or go to the staffed counter.",
       amounts_changed: "The amounts changed. Please check them again, then confirm.",
       choose_bill: "Identity confirmed. Choose a bill.",
       confirm_bill: "Check the amounts, then confirm to pay.",
@@ -246,12 +250,22 @@ function clockTime(iso) {
   return match ? match[1] : iso;
 }
 
+// Prompts that invite a face check give way to the pause while the terminal has paused face.
+const FACE_PROMPTS = new Set(["choose_method", "face_check", "face_verify", "face_retry", "no_face", "lower_mask"]);
+
+function promptKey(shown) {
+  return shown.face_paused_until && FACE_PROMPTS.has(shown.prompt) ? "face_paused" : shown.prompt;
+}
+
 function render(next) {
-  const previousState = view ? view.state : null;
+  const previous = view;
+  const previousState = previous ? previous.state : null;
   view = next;
   const state = view.state;
-  $("prompt").textContent = t().prompts[view.prompt] || "";
-  if (view.prompt !== "face_check") speak($("prompt").textContent);
+  $("prompt").textContent = t().prompts[promptKey(view)] || "";
+  // Said once when it changes (each face frame re-sends the same prompt with the next movement).
+  const promptChanged = !previous || promptKey(previous) !== promptKey(view) || previous.state !== state;
+  if (promptChanged && view.prompt !== "face_check") speak($("prompt").textContent);
   $("result").textContent = view.result ? t()[view.result] : "";
   $("result").className = view.result ? `result-${view.result}` : "";
   const screen = state === "confirmed" ? "priced" : state;
