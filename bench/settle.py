@@ -66,9 +66,9 @@ def _bills(catalog: Catalog, count: int, lines: int, seed: int) -> list[Bill]:
 def _people() -> list[tuple[Person, SettlementContext]]:
     filing = (OpspFiling("M03900", date(2024, 1, 1)),)
     resident = Person(
-        "P1", "居民", "430302199001011234", "390", "active", "430100", gend="1", brdy=date(1958, 1, 1)
+        "P1", "居民", "430302199001011239", "390", "active", "430100", gend="1", brdy=date(1958, 1, 1)
     )
-    employee = Person("P2", "职工", "430302196001011234", "310", "retired", "430100", Decimal("800.00"), "2")
+    employee = Person("P2", "职工", "430302196001011235", "310", "retired", "430100", Decimal("800.00"), "2")
     return [
         (resident, SettlementContext("level3_city", DAY, PersonBenefits(filing, "severe_disability"))),
         (employee, SettlementContext("level2", DAY, PersonBenefits(filing, cvlserv_flag=True))),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from firmware_bridge.protocol.card import (
     encode_frame,
     parse_response,
 )
+from firmware_bridge.protocol.card_auth import CHALLENGE_SIZE, CardReading, check_challenge, decode_reading
 from firmware_bridge.protocol.lines import Rejected
 from firmware_bridge.protocol.qr import EcTokenFormat, QrDecoder, QrKind, QrScan, RepeatFilter, redact
 from terminal.clock import SystemClock
@@ -202,9 +204,11 @@ _RETRYABLE = frozenset({Status.BAD_REQUEST, Status.BUSY, Status.READ_FAILED})
 
 
 class CardReader(_Device[CardFrame]):
-    """A social-security card reader: yields IdentityClaim(mdtrt_cert_type 03, card no, card_sn) per card.
+    """A social-security card reader: yields a CardReading (record + possession proof) per inserted card.
 
-    A background poller asks CARD_STATUS every poll_interval and reads each newly inserted card once.
+    A background poller asks CARD_STATUS every poll_interval and reads each newly inserted card once,
+    with a fresh random challenge (READ_CARD_AUTH); the reading carries the challenge this host sent, so
+    `card_auth.verify_reading` (the root's verify_card) can check the card's answer against it.
     Commands are serialised by a lock: the protocol has one request in flight at a time.
     """
 
@@ -225,7 +229,7 @@ class CardReader(_Device[CardFrame]):
             url, self, name=name, config=self.config.link, clock=clock or SystemClock(), opener=opener
         )
         self._responses: DropOldestQueue[CardResponse] = DropOldestQueue(8)
-        self._records: DropOldestQueue[CardRecord] = DropOldestQueue(
+        self._readings: DropOldestQueue[CardReading] = DropOldestQueue(
             self.config.link.queue_size, on_drop=lambda _record: self._link.health.dropped()
         )
         self._command_lock = threading.Lock()
@@ -254,13 +258,18 @@ class CardReader(_Device[CardFrame]):
         super().close()
 
     def poll(self, timeout: float) -> IdentityClaim | None:
-        """Wait up to timeout seconds for the next inserted card's claim."""
-        record = self._records.get(timeout)
-        return record.claim() if record else None
+        """The next inserted card's claim, NOT proven: identify only through poll_reading + verify_card."""
+        reading = self._readings.get(timeout)
+        return reading.record.claim() if reading else None
 
     def poll_record(self, timeout: float) -> CardRecord | None:
-        """Like poll, but the whole card record (name, certno, issuing region)."""
-        return self._records.get(timeout)
+        """Like poll, but the whole card record (name, certno, issuing region); not proven either."""
+        reading = self._readings.get(timeout)
+        return reading.record if reading else None
+
+    def poll_reading(self, timeout: float) -> CardReading | None:
+        """Wait up to timeout seconds for the next inserted card's reading (record, proof, challenge)."""
+        return self._readings.get(timeout)
 
     def transact(self, command: Command, data: bytes = b"") -> CardResponse:
         """Send one command and return its response; DeviceError after the retries are used up."""
@@ -299,12 +308,23 @@ class CardReader(_Device[CardFrame]):
         """Whether a card is in the slot."""
         return self.card_status()[0]
 
-    def read_card(self) -> CardRecord | None:
-        """Read the card in the slot; None when there is none."""
+    def read_record(self) -> CardRecord | None:
+        """Read the card's public data (READ_CARD, proves nothing); None when there is no card."""
         response = self.transact(Command.READ_CARD)
         if response.status is Status.NO_CARD:
             return None
         return decode_card_record(self._expect_ok(response).data)
+
+    def read_card(self, challenge: bytes) -> CardReading | None:
+        """Read the card with a challenge (READ_CARD_AUTH, 16-64 fresh random bytes); None without a card.
+
+        The reading proves nothing until verified: see firmware_bridge.protocol.card_auth.verify_reading.
+        """
+        check_challenge(challenge)
+        response = self.transact(Command.READ_CARD_AUTH, challenge)
+        if response.status is Status.NO_CARD:
+            return None
+        return decode_reading(self._expect_ok(response).data, challenge)
 
     def connection_made(self) -> None:
         """Link callback: a new connection starts a new stream; the card may have changed meanwhile."""
@@ -359,20 +379,20 @@ class CardReader(_Device[CardFrame]):
                 if count == last_count and not after_replug:
                     continue
                 self._reconnected.clear()
-                record = self.read_card()
+                reading = self.read_card(secrets.token_bytes(CHALLENGE_SIZE))
             except (DeviceError, FrameError) as exc:
                 log.warning("%s: %s", self._link.name, exc)
                 self._link.health.error(str(exc))
                 continue
-            if record is None:
+            if reading is None:
                 continue
             last_count = count  # only after a good read, so a failed read is tried again
             # After a replug the reader may have rebooted and reset its counter: report only another card.
-            if after_replug and record.card_sn == reported_sn:
+            if after_replug and reading.record.card_sn == reported_sn:
                 continue
-            reported_sn = record.card_sn
-            log.info("%s: card read (%r)", self._link.name, record)
-            self._records.put(record)
+            reported_sn = reading.record.card_sn
+            log.info("%s: card read (%r)", self._link.name, reading)
+            self._readings.put(reading)
 
 
 # ------------------------------------------------------------------------------------------- barcode

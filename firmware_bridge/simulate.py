@@ -8,6 +8,8 @@ Script: JSON, either a list of events or ``{"events": [...]}``; each event is an
 ``{"wait": 0.5}``, ``{"scan": "text"}`` (qr, barcode), ``{"raw_hex": "02ff"}``,
 ``{"insert": {card_no, card_sn, name, certno, admdvs}}``, ``{"remove": true}``, ``{"mute": 2}`` (card:
 ignore the next N requests), ``{"unplug": 1.5}`` (drop the connection and stay away that many seconds).
+An inserted card with the demo card's fields carries the demo chip (development-issued key); any other
+card's chip is certified by a throwaway issuer no terminal trusts: it reads, but never verifies.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -34,6 +37,13 @@ from firmware_bridge.protocol.card import (
     encode_response,
     validate_card_record,
 )
+from firmware_bridge.protocol.card_auth import (
+    CHALLENGE_MAX,
+    CHALLENGE_MIN,
+    IssuedCard,
+    encode_answer,
+    issue_card,
+)
 from firmware_bridge.protocol.lines import Rejected
 from terminal.errors import FrameError
 from terminal.errors import SimulatorScriptError as SimulatorScriptError
@@ -48,8 +58,19 @@ DEMO_CARD = CardRecord(
     card_no="H43030201",
     card_sn="430302D156000005A1B2C3D4E5F60101",
     name="李建国",
-    certno="430302195803120011",
+    certno="430302195803120017",
     admdvs="430302",
+)
+# The demo card's chip: a key from a published seed and a certificate by devkit's development issuer key
+# (key id ac843185968c4980, trusted only in demo mode). Anyone can clone it: it is demo material.
+DEMO_ISSUED_CARD = IssuedCard(
+    record=DEMO_CARD,
+    card_private=bytes.fromhex("c8a0a484f32dbd3efd28b068d305cadc8c753deb791496059171db29b89d272f"),
+    issuer_key_id="ac843185968c4980",
+    certificate=bytes.fromhex(
+        "b10616593d2c01a6caabe15488dbac45a497ed7dcd8dc9e796606bab21a462ab"
+        "0393d86071b4de15305c6e697073a18b5a34bb27b94f090ee6735d1aa6983e0a"
+    ),
 )
 DEMO_BARCODES = ("6901234567892", "XA10BAE054A001010100001", "6920152400012")
 
@@ -80,21 +101,26 @@ class CardSimulator:
 
     firmware = "MEDPAY-SIM-CARD 1.0"
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, issuer_private: bytes | None = None) -> None:
         self.endpoint = endpoint
         self._decoder = CardFrameDecoder()
         self._lock = threading.Lock()
-        self._card: CardRecord | None = None
+        # Cards inserted as bare records get a chip certified by this issuer (raw Ed25519 seed); without
+        # one, by a throwaway issuer no terminal trusts, so they read but never verify.
+        self._issuer = issuer_private or secrets.token_bytes(32)
+        self._card: IssuedCard | None = None
         self._mute = 0
         self._insertions = 0
         self.requests = 0
         endpoint.on_receive = self._on_receive
 
-    def insert(self, record: CardRecord) -> None:
-        """Put a card in the slot."""
-        validate_card_record(record)
+    def insert(self, card: CardRecord | IssuedCard) -> None:
+        """Put a card in the slot (a bare record gets a chip: the demo card's, or one from this issuer)."""
+        if isinstance(card, CardRecord):
+            card = DEMO_ISSUED_CARD if card == DEMO_CARD else issue_card(card, self._issuer)
+        validate_card_record(card.record)
         with self._lock:
-            self._card = record
+            self._card = card
             self._insertions = (self._insertions + 1) & 0xFF
 
     def remove(self) -> None:
@@ -135,7 +161,14 @@ class CardSimulator:
             if card is None:
                 status = Status.NO_CARD
             else:
-                data = encode_card_record(card)
+                data = encode_card_record(card.record)
+        elif frame.command == Command.READ_CARD_AUTH:
+            if card is None:
+                status = Status.NO_CARD
+            elif not CHALLENGE_MIN <= len(frame.data) <= CHALLENGE_MAX:
+                status = Status.BAD_REQUEST
+            else:
+                data = encode_answer(card, frame.data)
         else:
             status = Status.UNKNOWN_COMMAND
         self.endpoint.send(encode_response(frame.seq, frame.command, status, data))

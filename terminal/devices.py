@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,6 +14,7 @@ from firmware_bridge.probe import DEVICE_KINDS, DEVICE_NAMES, ProbeStatus, probe
 from terminal.config import PrinterDevice, TerminalConfig
 from terminal.errors import DeviceError
 from terminal.pipeline.offline import OFFLINE_NOTE
+from terminal.pipeline.reader_events import LinkState
 from terminal.ports import Clock
 from terminal.store.prints import PrintJournal
 
@@ -98,18 +99,21 @@ class ReceiptPrinting:
 class DeviceStatus:
     """Probes each configured device for the technician page, one round at a time.
 
-    Probing from the service is safe today because the service does not hold the readers: the kiosk
-    gets QR / card input through its own page, so a probe opening a port takes it from nobody. Once the
-    service (or another process) keeps a reader open, a probe on the same port would steal its bytes
-    (Linux does not lock serial ports) and a card command would cross the poller's: that reader's
-    health() must then be shown instead of a probe. Rounds are serialised so two open technician pages
-    never probe one device at the same time.
+    A reader the service holds (its reader worker runs) is never probed: a probe on the same port would
+    steal its bytes (Linux does not lock serial ports) and a card command would cross the poller's, so
+    its row comes from the held link's state instead. Rounds are serialised so two open technician
+    pages never probe one device at the same time.
     """
 
     def __init__(self, config: TerminalConfig, receipts: ReceiptPrinting | None) -> None:
         self._config = config
         self._receipts = receipts
         self._lock = threading.Lock()
+        self._held: Callable[[], Mapping[str, LinkState]] | None = None
+
+    def hold(self, held: Callable[[], Mapping[str, LinkState]] | None) -> None:
+        """Readers named in held() are shown from their link state, not probed (None: probe them all)."""
+        self._held = held
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per reader kind and the printer: name, url, status, detail, fix."""
@@ -120,6 +124,9 @@ class DeviceStatus:
             return [future.result() for future in readers] + [printer.result()]
 
     def _reader_row(self, kind: Any) -> dict[str, Any]:
+        held = self._held() if self._held is not None else {}
+        if kind in held:
+            return _held_row(DEVICE_NAMES[kind], held[kind])
         device = getattr(self._config.devices, kind)
         if device is None:
             result = probe_device(kind, None)
@@ -141,6 +148,15 @@ class DeviceStatus:
             )
         check = self._receipts.printer.check(wait=PRINTER_WAIT)
         return _row(PRINTER_NAME, self._receipts.printer.url, check.status, check.detail, check.fix)
+
+
+def _held_row(name: str, link: LinkState) -> dict[str, Any]:
+    if link.connected:
+        detail = f"held by the service; {link.reconnects} reconnects, {link.frames_ok} frames"
+        return _row(name, link.url, ProbeStatus.OK, detail, "")
+    detail = f"held by the service, disconnected: {link.last_error or '-'}"
+    fix = "check the cable and power; the service reopens the port by itself when the device is back"
+    return _row(name, link.url, ProbeStatus.UNREACHABLE, detail, fix)
 
 
 def _row(name: str, url: str | None, status: ProbeStatus, detail: str, fix: str) -> dict[str, Any]:

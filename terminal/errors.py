@@ -18,7 +18,13 @@ TerminalError
 │   │   └── NotEnrolledForModelError the person's templates are all from another embedder: re-enrol
 │   ├── AttemptsExhaustedError   too many face attempts in this checkout
 │   │   └── FacePausedError      too many failures on this terminal lately: face is paused for a while
-│   └── CredentialAttemptsError  too many typed ID numbers in this checkout
+│   ├── CredentialAttemptsError  too many typed ID numbers in this checkout
+│   ├── IdNumberMistypedError    a typed ID number fails the GB 11643 check digit or birth date
+│   ├── CardNotGenuineError      a card that did not prove possession (issuer, certificate, challenge)
+│   └── EcTokenError             a QR token that does not resolve (unknown)
+│       ├── EcTokenExpiredError  past its validity on the upstream's clock
+│       ├── EcTokenUsedError     already used once (single-use)
+│       └── EcTokenUnavailableError the upstream that resolves tokens did not answer
 ├── SessionStateError            an action the checkout session's current step does not allow
 │   └── SessionChangedError      the session, bill or amounts changed since the patient saw them
 ├── SettlementError
@@ -232,6 +238,54 @@ class CredentialAttemptsError(IdentityError):
     code = "CREDENTIAL_ATTEMPTS_EXHAUSTED"
     message_zh = "身份证号输入次数过多，请使用医保码或社保卡，或到人工窗口出示身份证办理。"
     message_en = "Too many ID numbers entered; use the QR code or card, or show your ID card at the counter."
+
+
+class IdNumberMistypedError(IdentityError):
+    """A typed ID number fails the GB 11643 check digit or names no valid birth date."""
+
+    code = "ID_NUMBER_MISTYPED"
+    message_zh = "身份证号码有误（校验位不符），请核对后重新输入。"
+    message_en = "The ID number is mistyped (its check digit does not match); check it and type it again."
+
+
+class CardNotGenuineError(IdentityError):
+    """The card did not prove possession: unknown issuer, forged certificate, cloned key or replay."""
+
+    code = "CARD_NOT_GENUINE"
+    message_zh = "社保卡校验未通过，请重新插卡；仍不行请改用医保码或到人工窗口办理。"
+    message_en = "The card could not be verified; insert it again, or use the QR code or go to the counter."
+
+
+class EcTokenError(IdentityError):
+    """The 医保电子凭证 QR token could not be resolved to a person."""
+
+    code = "EC_TOKEN_INVALID"
+    message_zh = "医保码无法识别，请在手机上刷新医保码后重新扫码。"
+    message_en = "The QR code was not recognised; refresh it on your phone and scan again."
+
+
+class EcTokenExpiredError(EcTokenError):
+    """The QR token is past its validity (a few minutes on the upstream's clock)."""
+
+    code = "EC_TOKEN_EXPIRED"
+    message_zh = "医保码已过期，请在手机上刷新后重新扫码。"
+    message_en = "The QR code has expired; refresh it on your phone and scan again."
+
+
+class EcTokenUsedError(EcTokenError):
+    """The QR token was already used once (tokens are single-use)."""
+
+    code = "EC_TOKEN_USED"
+    message_zh = "该医保码已使用过，请在手机上刷新后重新扫码。"
+    message_en = "This QR code was already used; refresh it on your phone and scan again."
+
+
+class EcTokenUnavailableError(EcTokenError):
+    """The upstream that resolves QR tokens did not answer (or none is configured)."""
+
+    code = "EC_TOKEN_UNAVAILABLE"
+    message_zh = "暂时无法核验医保码，请改用社保卡或到人工窗口办理。"
+    message_en = "The QR code cannot be checked right now; use your card or go to the counter."
 
 
 class SessionStateError(TerminalError):

@@ -259,6 +259,14 @@ class Uplink(Protocol):
         ...
 
 
+class EcTokenResolver(Protocol):
+    """Resolves a scanned 医保电子凭证 QR token to its person (online at the upstream; demo: a table)."""
+
+    def resolve(self, token: str) -> IdentityClaim:
+        """The claim with psn_no set; EcTokenError (expired, used, unknown, unavailable) otherwise."""
+        ...
+
+
 class BillSource(Protocol):
     """Where pending bills come from: the hospital's HIS (HTTP) or, for the demo, a folder of JSON."""
 

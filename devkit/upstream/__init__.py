@@ -12,6 +12,10 @@ accumulators, and injects faults on request (admin endpoint or CLI flags):
     tamper      policy bundles are served with a field altered after signing
     gallery_tamper     gallery deltas are served with a field altered after signing
     gallery_malformed  gallery deltas carry a cut-short template, correctly signed
+    clock_skew_s       the upstream's clock runs this far ahead (医保电子凭证 tokens expire on it)
+
+医保电子凭证 tokens are issued with POST /admin/ec-tokens {"psn_no", "ttl_s"?} (5 minutes by default)
+and resolved once by 1101 with mdtrt_cert_type 01 (devkit/upstream/ec_tokens.py).
 
 People are added with POST /admin/persons (POST /admin/demo-people adds the demo's people, for
 `medpay demo --upstream`). Face enrolments (templates, consent, benefit facts) are added with

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from devkit.upstream import ec_tokens
 from devkit.upstream.calls import handle
 from devkit.upstream.faults import Faults
 from devkit.upstream.people import person_json
@@ -69,6 +70,17 @@ def create_app(upstream: Upstream) -> FastAPI:
         from terminal.demo_data import DEMO_PEOPLE
 
         return JSONResponse({"added": upstream.add_persons([person_json(p) for p in DEMO_PEOPLE])})
+
+    @app.post("/admin/ec-tokens")
+    def issue_ec_token(body: dict[str, Any]) -> JSONResponse:
+        # Stands in for the patient's phone app: a fresh 医保电子凭证 token for a known person.
+        try:
+            ttl = float(body.get("ttl_s", ec_tokens.DEFAULT_TTL_S))
+            token = body.get("ec_token")
+            issued = ec_tokens.issue(upstream, str(body["psn_no"]), ttl, str(token) if token else None)
+        except (KeyError, TypeError, ValueError) as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse(issued)
 
     @app.get("/admin/settlements")
     def list_settlements() -> list[dict[str, Any]]:

@@ -7,13 +7,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from devkit.upstream import gallery, policies, settlements, terminals
+from devkit.upstream import ec_tokens, gallery, policies, settlements, terminals
 from devkit.upstream.replies import Refusal, fail
 from devkit.upstream.state import Upstream
 from terminal.uplink.wire import (
     INFNO_CORRECT,
     INFNO_DOWNLOAD,
     INFNO_GALLERY,
+    INFNO_PERSON_INFO,
     INFNO_QUERY,
     INFNO_REGISTER,
     INFNO_REVERSE,
@@ -44,6 +45,8 @@ def _dispatch(upstream: Upstream, env: Envelope, body: Mapping[str, Any]) -> tup
     terminals.authenticate(upstream, env, body)
     if env.infno == INFNO_GALLERY:
         return gallery.gallery_delta(upstream, env), False
+    if env.infno == INFNO_PERSON_INFO:
+        return ec_tokens.resolve(upstream, env), False
     if env.infno == INFNO_QUERY:
         return settlements.query(upstream, env), False
     if env.infno == INFNO_TOTALS:

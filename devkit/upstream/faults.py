@@ -24,6 +24,9 @@ class Faults(BaseModel):
     gallery_malformed: bool = Field(
         default=False, description="sign gallery deltas with a cut-short template"
     )
+    clock_skew_s: float = Field(
+        default=0.0, description="the upstream's clock runs this far ahead (ecToken expiry is on it)"
+    )
 
 
 def perturbed(info: dict[str, Any], amount: Decimal) -> dict[str, Any]:

@@ -61,6 +61,9 @@ CREATE TABLE IF NOT EXISTS enrolments (
     consent TEXT NOT NULL, templates TEXT NOT NULL, benefits TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS enrolments_version ON enrolments(version);
+CREATE TABLE IF NOT EXISTS ec_tokens (
+    token TEXT PRIMARY KEY, psn_no TEXT NOT NULL, expires_at REAL NOT NULL, used_by TEXT
+);
 """
 
 

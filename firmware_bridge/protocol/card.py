@@ -30,7 +30,8 @@ class Command(IntEnum):
 
     PING = 0x01  # → firmware identification text
     CARD_STATUS = 0x10  # → present (0x00 no card, 0x01 card in the slot), insertion counter
-    READ_CARD = 0x20  # → card record as TLV
+    READ_CARD = 0x20  # → card record as TLV (public data only: proves nothing)
+    READ_CARD_AUTH = 0x21  # DATA = challenge (16-64 bytes) → record TLV + key, certificate, answer
 
 
 class Status(IntEnum):
@@ -52,6 +53,15 @@ class Tag(IntEnum):
     NAME = 0x03  # 姓名, UTF-8
     CERTNO = 0x04  # 社会保障号码 (the ID number)
     ADMDVS = 0x05  # 发卡地区划代码, 6 digits
+
+
+class ProofTag(IntEnum):
+    """Binary TLV tags a READ_CARD_AUTH answer adds (card_auth.py; an assumption, see docs/devices.md)."""
+
+    CARD_KEY = 0x10  # card's raw Ed25519 public key, 32 bytes
+    ISSUER_KEY_ID = 0x11  # issuer key id, 16 ASCII hex digits
+    CERTIFICATE = 0x12  # issuer signature over (card_sn, card_no, certno, card key), 64 bytes
+    RESPONSE = 0x13  # card signature over (challenge, card_sn), 64 bytes
 
 
 def _crc_table() -> tuple[int, ...]:
@@ -283,9 +293,12 @@ def encode_card_record(record: CardRecord) -> bytes:
     return bytes(out)
 
 
-def decode_card_record(data: bytes) -> CardRecord:
-    """A card record from TLV bytes; FrameError when truncated, incomplete or implausible."""
-    fields: dict[int, str] = {}
+_TEXT_TAGS = frozenset(Tag)
+
+
+def _tlv(data: bytes) -> dict[int, bytes]:
+    """tag → value of a TLV stream; FrameError when truncated."""
+    fields: dict[int, bytes] = {}
     pos = 0
     while pos < len(data):
         if pos + 2 > len(data):
@@ -295,12 +308,18 @@ def decode_card_record(data: bytes) -> CardRecord:
         if len(value) != size:
             raise FrameError("truncated TLV value")
         pos += 2 + size
-        if tag not in Tag.__members__.values():
-            continue  # newer firmware may add fields; skipping them keeps old terminals working
-        try:
-            fields[tag] = value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise FrameError(f"TLV field {Tag(tag).name} is not UTF-8") from None
+        if tag in _TEXT_TAGS:
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise FrameError(f"TLV field {Tag(tag).name} is not UTF-8") from None
+        fields[tag] = value
+    return fields
+
+
+def _record_from(raw: dict[int, bytes]) -> CardRecord:
+    # Tags this terminal does not know are skipped: newer firmware may add fields.
+    fields = {tag: raw[tag].decode("utf-8") for tag in Tag if tag in raw}
     missing = [t.name for t in Tag if t not in fields]
     if missing:
         raise FrameError(f"card record lacks {', '.join(missing)}")
@@ -313,3 +332,41 @@ def decode_card_record(data: bytes) -> CardRecord:
     )
     validate_card_record(record)
     return record
+
+
+def decode_card_record(data: bytes) -> CardRecord:
+    """A card record from TLV bytes; FrameError when truncated, incomplete or implausible."""
+    return _record_from(_tlv(data))
+
+
+def encode_proof_fields(card_key: bytes, issuer_key_id: str, certificate: bytes, response: bytes) -> bytes:
+    """TLV bytes of the proof fields a READ_CARD_AUTH answer appends to the record (simulator side)."""
+    out = bytearray()
+    for tag, value in (
+        (ProofTag.CARD_KEY, card_key),
+        (ProofTag.ISSUER_KEY_ID, issuer_key_id.encode("ascii")),
+        (ProofTag.CERTIFICATE, certificate),
+        (ProofTag.RESPONSE, response),
+    ):
+        out += bytes((tag, len(value))) + value
+    return bytes(out)
+
+
+_PROOF_SIZES = {ProofTag.CARD_KEY: 32, ProofTag.CERTIFICATE: 64, ProofTag.RESPONSE: 64}
+
+
+def decode_proof_fields(data: bytes) -> tuple[CardRecord, dict[ProofTag, bytes]]:
+    """The record and the proof fields of a READ_CARD_AUTH answer; FrameError when any is missing."""
+    raw = _tlv(data)
+    record = _record_from(raw)
+    missing = [t.name for t in ProofTag if t not in raw]
+    if missing:
+        raise FrameError(f"card answer lacks {', '.join(missing)}")
+    proof = {t: raw[t] for t in ProofTag}
+    for tag, size in _PROOF_SIZES.items():
+        if len(proof[tag]) != size:
+            raise FrameError(f"card answer field {tag.name} is {len(proof[tag])} bytes, not {size}")
+    key_id = proof[ProofTag.ISSUER_KEY_ID]
+    if not (len(key_id) == 16 and all(c in b"0123456789abcdef" for c in key_id)):
+        raise FrameError("card answer's issuer key id is not 16 hex digits")
+    return record, proof

@@ -1,7 +1,8 @@
 """The composition root: the one place that builds adapters, workers and the session from config.
 
 Read it in this order: `registries.py` (which adapter each config `type` picks: detectors, embedders,
-liveness checks), `terminal.py` (the Terminal and every collaborator it builds), `session.py` (the
+liveness checks), `terminal.py` (the Terminal and every collaborator it builds), `readers.py` (the
+configured readers adapted to the reader worker's ports), `session.py` (the
 checkout session over it), `uplink.py` (registration and a sync run). Shells import from here.
 """
 

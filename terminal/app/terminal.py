@@ -12,6 +12,9 @@ from pathlib import Path
 import sqlite_utils
 
 from firmware_bridge.printer import ReceiptPrinter
+from firmware_bridge.protocol.card_auth import CardReading
+from terminal.app.credentials import verify_card
+from terminal.app.readers import Readers, build_readers, catalog_lookup
 from terminal.app.registries import (
     build_face_stage,
     embedder_model_id,
@@ -25,6 +28,7 @@ from terminal.config import (
     models_folder,
 )
 from terminal.devices import DeviceStatus, ReceiptPrinting
+from terminal.domain import IdentityClaim
 from terminal.errors import ConfigError, ModelMissingError, StoreError
 from terminal.pipeline.checkout import Checkout, OfflineGate
 from terminal.pipeline.face import FaceStage
@@ -33,7 +37,7 @@ from terminal.pipeline.identify import Identifier
 from terminal.pipeline.liveness import LivenessStage
 from terminal.pipeline.offline import OfflineLimits
 from terminal.pipeline.sync import Backoff
-from terminal.ports import BillSource, Clock
+from terminal.ports import BillSource, Clock, EcTokenResolver
 from terminal.settlement import Catalog
 from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.shelf import PolicyShelf
@@ -46,7 +50,11 @@ from terminal.store.notices import NoticeJournal
 from terminal.store.outbox import OutboxStore
 from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
 from terminal.store.prints import PrintJournal
+from terminal.uplink.client import HttpUplink
+from terminal.uplink.ec_tokens import DemoEcTokenTable, HttpEcTokenResolver
 from terminal.uplink.his import HIS_TOKEN_ROLE, HttpBillSource
+from terminal.uplink.registration import identity
+from terminal.uplink.signing import terminal_key
 from terminal.vision.liveness.pack import load_passive
 from terminal.vision.manifest import load_manifest
 from terminal.vision.operating_point import OperatingPoint
@@ -144,6 +152,44 @@ class Terminal:
         )
 
     @cached_property
+    def readers(self) -> Readers:
+        """The configured QR, card and barcode readers; the service's reader worker starts them."""
+        readers = build_readers(self.config.devices, catalog_lookup(lambda: self.catalog), self.clock)
+        self._closers.append(readers.close)
+        return readers
+
+    @cached_property
+    def ec_tokens(self) -> EcTokenResolver | None:
+        """QR tokens resolved online when an upstream is configured; the demo table only in demo mode;
+        else None: the kiosk does not offer QR."""
+        uplink = self.config.uplink
+        if uplink.url:
+            link = HttpUplink(
+                uplink.url, terminal_key(self.data_dir), identity(self.config.terminal), uplink.timeout_s
+            )
+            resolver = HttpEcTokenResolver(link, self.clock, self.ledger.allocate_msgid)
+            self._closers.append(resolver.close)
+            return resolver
+        if self.config.terminal.mode == "demo":
+            return DemoEcTokenTable(self.gallery, self.config.terminal.mode)
+        return None
+
+    @cached_property
+    def card_issuers(self) -> dict[str, bytes]:
+        """Key id → public key of the card issuers a card's certificate must come from (none: no card
+        verifies); ConfigError in production for the development key, PolicyError for a bad file."""
+        path = self.config.devices.card_issuers
+        if path is None:
+            return {}
+        issuers = load_trusted_keys(path)
+        refuse_development_keys(self.config.terminal, issuers, "card issuers")
+        return issuers
+
+    def verify_card(self, reading: CardReading, challenge: bytes) -> IdentityClaim:
+        """The proven card claim for a reading of the challenge just sent (see app/credentials.py)."""
+        return verify_card(reading, challenge, self.card_issuers, self.gallery)
+
+    @cached_property
     def device_status(self) -> DeviceStatus:
         """Probes of the configured readers and printer for the technician page."""
         return DeviceStatus(self.config, self.receipts)
@@ -199,7 +245,7 @@ class Terminal:
         )
 
     def close(self) -> None:
-        """Release the database."""
+        """Release the readers and the database."""
         for closer in reversed(self._closers):
             closer()
         self._closers.clear()

@@ -126,7 +126,7 @@ def prepare_demo_terminal(config_path: Path, data_root: Path) -> Terminal:
 
 def _present(terminal: Terminal, session: Session, presenter: Presenter) -> dict[str, Any]:
     """Show the session's face path camera captures of `presenter`, each after reading the last cue."""
-    view: dict[str, Any] = {"challenge": None}
+    view: dict[str, Any] = session.begin_face()
     for _ in range(600):
         image = presenter.capture(view["challenge"])
         view = session.face_frame(SensorFrame(Frame(image, "demo-camera", terminal.clock.now())))

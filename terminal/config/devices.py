@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -65,3 +66,11 @@ class DevicesSection(Section):
     card: Annotated[CardDevice | None, Field(description="social-security card reader")] = None
     barcode: Annotated[ScannerDevice | None, Field(description="pharmacy barcode scanner")] = None
     printer: Annotated[PrinterDevice | None, Field(description="ESC/POS receipt printer")] = None
+    card_issuers: Annotated[
+        Path | None,
+        Field(
+            description="trusted-keys file of the card issuers whose certificates a card must carry "
+            "(relative to this file; docs/devices.md); unset: no card verifies. Production refuses the "
+            "development key"
+        ),
+    ] = None

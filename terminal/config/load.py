@@ -51,8 +51,17 @@ def _resolve_paths(config: TerminalConfig, base: Path) -> TerminalConfig:
     uplink = config.uplink
     if uplink.gallery_trusted_keys is not None:
         uplink = uplink.model_copy(update={"gallery_trusted_keys": resolve(uplink.gallery_trusted_keys)})
+    devices = config.devices
+    if devices.card_issuers is not None:
+        devices = devices.model_copy(update={"card_issuers": resolve(devices.card_issuers)})
     return config.model_copy(
-        update={"settlement": settlement, "session": session, "models": models, "uplink": uplink}
+        update={
+            "settlement": settlement,
+            "session": session,
+            "models": models,
+            "uplink": uplink,
+            "devices": devices,
+        }
     )
 
 

@@ -15,9 +15,11 @@ from terminal.errors import (
     FaceError,
     FaceMaskedError,
     IdentityError,
+    IdNumberMistypedError,
     NotEnrolledForModelError,
     UnknownPersonError,
 )
+from terminal.id_numbers import valid_id_number
 from terminal.ports import FacePort, Gallery, IdentifyPort, Metric
 from terminal.vision.metric import accepts, closeness, normalised, scores
 
@@ -208,5 +210,8 @@ def claim_from_input(method: str, value: str) -> IdentityClaim:
     if method == "id":
         if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] in "Xx"):
             raise IdentityError("an ID number has 18 characters: 17 digits and a digit or X")
+        if not valid_id_number(value):
+            # Checked before any lookup: a mistyped number never reaches the gallery or an attempt count.
+            raise IdNumberMistypedError("the ID number's check digit or birth date does not match (GB 11643)")
         return IdentityClaim(CertType.ID_NUMBER, value.upper())
     raise IdentityError(f"unknown credential method {method!r}; use qr, card or id")

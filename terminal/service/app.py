@@ -3,10 +3,11 @@
 No `from __future__ import annotations` here: FastAPI reads the route annotations at run time.
 """
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -30,12 +31,14 @@ from terminal.errors import (
     UnknownPersonError,
 )
 from terminal.pipeline.capture_loop import CameraPort, CaptureLoop
+from terminal.pipeline.reader_events import CardVerifier, EcTokenResolver
 from terminal.pipeline.session import Session, SessionStateError
 from terminal.pipeline.session_ports import LivenessFactory
 from terminal.ports import BillSource
 from terminal.service.deps import Service
 from terminal.service.routes.counter import counter_routes
 from terminal.service.routes.pages import STATIC_DIR, page_routes
+from terminal.service.routes.readers import reader_routes
 from terminal.service.routes.session import session_routes
 from terminal.service.routes.tech import tech_routes
 
@@ -71,6 +74,8 @@ def create_app(
     event_interval: float = 0.5,
     notice_retry: timedelta = timedelta(seconds=5),
     camera: CameraPort | None = None,
+    ec_tokens: EcTokenResolver | None = None,
+    card_verifier: CardVerifier[Any] | None = None,
 ) -> FastAPI:
     """The FastAPI application over one terminal and its one checkout session.
 
@@ -91,6 +96,8 @@ def create_app(
         cashier_token=cashier_token,
         technician_token=technician_token,
         event_interval=event_interval,
+        ec_tokens=ec_tokens,
+        card_verifier=card_verifier,
     )
     camera = camera if camera is not None else _configured_camera(terminal)
     if camera is not None:
@@ -102,8 +109,10 @@ def create_app(
             guard=lambda: svc.lock,
         )
 
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The service holds its devices while it runs: the readers' workers and the camera's loop.
+        svc.readers.start()
         if svc.capture is not None:
             svc.capture.start()
         try:
@@ -111,6 +120,7 @@ def create_app(
         finally:
             if svc.capture is not None:
                 svc.capture.stop()
+            svc.readers.stop()
 
     app = FastAPI(title="medpay terminal", version=__version__, lifespan=lifespan)
     app.state.service = svc
@@ -124,6 +134,7 @@ def create_app(
     app.include_router(counter_routes(svc))
     app.include_router(session_routes(svc))
     app.include_router(page_routes())
+    app.include_router(reader_routes(svc))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -4,7 +4,6 @@ No `from __future__ import annotations` here: FastAPI reads the dependency annot
 """
 
 import collections
-import itertools
 import secrets
 import threading
 import time
@@ -15,10 +14,13 @@ from typing import Annotated, Any
 from fastapi import Header, HTTPException, UploadFile
 
 from terminal.app import Terminal
+from terminal.app.readers import LockedSession, build_reader_worker
 from terminal.devices import DeviceStatus, ReceiptPrinting
 from terminal.domain import SettledNotice
+from terminal.pipeline.basket import CounterBasket
 from terminal.pipeline.capture_loop import CaptureLoop
 from terminal.pipeline.his_notices import HisNotifier
+from terminal.pipeline.reader_events import CardVerifier, EcTokenResolver, ReaderWorker
 from terminal.pipeline.session import Session
 from terminal.ports import BillSource
 
@@ -59,11 +61,28 @@ class Service:
     event_interval: float
     # One checkout at a time: the terminal's models and database are used by one request at once.
     lock: threading.Lock = field(default_factory=threading.Lock)
-    basket_serial: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     # The terminal's camera feeding face attempts; None when no camera is fitted (face not offered).
     capture: CaptureLoop | None = None
     # The technician's upload check (/api/identify): a sliding window, so it cannot become a 1:N oracle.
     identify_checks: RateLimit = field(default_factory=lambda: RateLimit(per_minute=20))
+    # The counter basket and the reader worker over the readers the service holds.
+    ec_tokens: EcTokenResolver | None = None
+    card_verifier: CardVerifier[Any] | None = None
+    basket: CounterBasket = field(init=False)
+    readers: ReaderWorker = field(init=False)
+
+    def __post_init__(self) -> None:
+        term, readers = self.terminal, self.terminal.readers
+        self.basket = CounterBasket(term.clock, term.ledger)
+        # The root's resolver and verifier unless given; asked for only when that reader is fitted.
+        resolver = self.ec_tokens or (term.ec_tokens if readers.qr is not None else None)
+        verifier = self.card_verifier or (term if readers.card is not None else None)
+        self.readers = build_reader_worker(
+            readers, LockedSession(self.checkout, self.lock), self.basket, term.clock,
+            resolver=resolver, verifier=verifier,
+        )  # fmt: skip
+        # While the worker holds the readers, the technician's probes must not open their ports.
+        self.devices.hold(lambda: self.readers.link_states() if self.readers.running else {})
 
     def use_terminal(self) -> Iterator[Terminal]:
         """The terminal, held under the lock for the whole request."""

@@ -1,4 +1,4 @@
-"""Request bodies the service accepts, strict, and the pharmacy basket turned into a bill."""
+"""Request bodies the service accepts, strict."""
 
 from __future__ import annotations
 
@@ -6,10 +6,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from terminal.app import Terminal
-from terminal.domain import Bill, FeeLine
-from terminal.settlement.money import fen
 
 
 class PresettleRequest(BaseModel):
@@ -67,35 +63,18 @@ class BasketItem(BaseModel):
     dise_codg: Annotated[str | None, Field(max_length=30)] = None
 
 
+class BasketAdd(BaseModel):
+    """One item added to the counter basket by code (typed, or a keyboard-wedge scanner)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, Field(min_length=1, max_length=50)]
+    cnt: Annotated[Decimal, Field(gt=0, max_digits=8, decimal_places=2)] = Decimal(1)
+
+
 class Basket(BaseModel):
     """The pharmacy basket, settled as one bill (med_type 41, or 14 when it carries 门特 lines)."""
 
     model_config = ConfigDict(extra="forbid")
 
     items: Annotated[list[BasketItem], Field(min_length=1, max_length=200)]
-
-
-def basket_bill(basket: Basket, terminal: Terminal, serial: int) -> Bill:
-    """A Bill from a counter basket, names from the catalogue."""
-    now = terminal.clock.now()
-    lines = []
-    for n, item in enumerate(basket.items, start=1):
-        catalogued = terminal.catalog.item(item.code, str(n))
-        lines.append(
-            FeeLine(
-                feedetl_sn=str(n),
-                med_list_codg=item.code,
-                cnt=item.cnt,
-                pric=item.pric,
-                det_item_fee_sumamt=fen(item.cnt * item.pric),
-                name=catalogued.name,
-                dise_codg=item.dise_codg or None,
-            )
-        )
-    special = any(line.dise_codg for line in lines)
-    return Bill(
-        chrg_bchno=f"RX{now:%Y%m%d%H%M%S}{serial:04d}",
-        med_type="14" if special else "41",
-        lines=tuple(lines),
-        begntime=now,
-    )

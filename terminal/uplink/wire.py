@@ -34,6 +34,9 @@ from terminal.domain import (
     INFNO_TOTALS as INFNO_TOTALS,
 )
 
+# 人员信息获取: with mdtrt_cert_type 01 the national platform resolves a 医保电子凭证 token online.
+INFNO_PERSON_INFO = "1101"
+
 INFCODE_OK = 0
 INFCODE_FAIL = -1
 

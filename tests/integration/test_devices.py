@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from firmware_bridge.link import LinkConfig
 from firmware_bridge.probe import ProbeStatus, probe_device
 from firmware_bridge.protocol.barcode import CodeKind, ScannedCode
 from firmware_bridge.protocol.card import CardRecord
+from firmware_bridge.protocol.card_auth import CHALLENGE_SIZE, verify_reading
 from firmware_bridge.readers import (
     BarcodeConfig,
     BarcodeReader,
@@ -38,14 +41,19 @@ from firmware_bridge.simulate import (
     TcpEndpoint,
 )
 from terminal.domain import CertType, IdentityClaim
+from terminal.errors import CardNotGenuineError
 from tests.conftest import REPO
 from tests.fakes import FixedClock
 
 WAIT = 15.0  # generous upper bound for waiting only; no test asserts on elapsed time
 FAST = LinkConfig(read_timeout=0.02, backoff_initial=0.02, backoff_max=0.2)
 OTHER_CARD = CardRecord(
-    "H43030202", "430302D156000005A1B2C3D4E5F60102", "王秀兰", "430302196207250022", "430302"
+    "H43030202", "430302D156000005A1B2C3D4E5F60102", "王秀兰", "430302196207250020", "430302"
 )
+
+
+# devkit's development issuer key, which certified the demo card (trusted only in demo mode).
+DEMO_ISSUERS = {"ac843185968c4980": base64.b64decode("jkdsTlniihtUErbkgcCcaj1O+/NlsYe0JnUVjlIQUP0=")}
 
 
 def wait_until(condition: Callable[[], bool]) -> bool:
@@ -179,7 +187,7 @@ def test_devices_card_lost_requests_are_retried(tcp: TcpEndpoint) -> None:
         assert card.requests == 3
         card.raw(b"\x02\x00\x05garbage\x03")
         card.insert(DEMO_CARD)
-        assert reader.read_card() == DEMO_CARD
+        assert reader.read_record() == DEMO_CARD
         assert wait_until(lambda: reader.health().frames_rejected >= 1)
 
 
@@ -387,3 +395,42 @@ def test_probe_a_closed_tcp_port_is_unreachable() -> None:
     assert result.status is ProbeStatus.UNREACHABLE
     assert "Connection refused" in result.detail
     assert result.fix.startswith(f"nothing answers at {url}")
+
+
+def test_devices_card_answers_the_hosts_challenge(tcp: TcpEndpoint) -> None:
+    card = CardSimulator(tcp)
+    config = CardConfig(link=FAST, command_timeout=0.3, retries=2, poll_interval=3600)
+    with CardReader(tcp.url, config=config, clock=FixedClock()) as reader:
+        assert reader.wait_connected(WAIT)
+        challenge = secrets.token_bytes(CHALLENGE_SIZE)
+        assert reader.read_card(challenge) is None
+        card.insert(DEMO_CARD)
+        reading = reader.read_card(challenge)
+        assert reading is not None and reading.challenge == challenge
+        assert verify_reading(reading, challenge, DEMO_ISSUERS) == DEMO_CARD
+        # The next read answers a new challenge: the old answer does not verify against it.
+        fresh = secrets.token_bytes(CHALLENGE_SIZE)
+        again = reader.read_card(fresh)
+        assert again is not None and again.proof.response != reading.proof.response
+        with pytest.raises(CardNotGenuineError):
+            verify_reading(reading, fresh, DEMO_ISSUERS)
+
+
+def test_devices_card_poller_reads_with_a_fresh_challenge_each_insertion(tcp: TcpEndpoint) -> None:
+    card = CardSimulator(tcp)
+    with CardReader(tcp.url, config=card_config(), clock=FixedClock()) as reader:
+        card.insert(DEMO_CARD)
+        first = reader.poll_reading(WAIT)
+        card.remove()
+        assert wait_until(lambda: not reader.card_present())
+        card.insert(DEMO_CARD)
+        second = reader.poll_reading(WAIT)
+        assert first is not None and second is not None and first.challenge != second.challenge
+        for reading in (first, second):
+            assert verify_reading(reading, reading.challenge, DEMO_ISSUERS) == DEMO_CARD
+        # A card the demo issuer never certified reads, but does not verify.
+        card.insert(OTHER_CARD)
+        other = reader.poll_reading(WAIT)
+        assert other is not None and other.record == OTHER_CARD
+        with pytest.raises(CardNotGenuineError, match="not trusted"):
+            verify_reading(other, other.challenge, DEMO_ISSUERS)

@@ -127,7 +127,7 @@ def _delta() -> dict[str, Any]:
     person = {
         "psn_no": "P1",
         "psn_name": "测试",
-        "certno": "430302197001010011",
+        "certno": "430302197001010018",
         "insutype": "390",
         "psn_type": "active",
         "insuplc_admdvs": "430302",

@@ -191,14 +191,24 @@ def test_diagnostics_list_a_card_simulator_a_dead_scanner_and_absent_devices(
                 card=CardDevice(url=endpoint.url), qr=ScannerDevice(url=f"socket://127.0.0.1:{dead}")
             )
             with service(data_dir, clock, devices) as (url, _term):
+
+                def card_connected() -> dict[str, Any] | None:
+                    state: dict[str, Any] = httpx.get(f"{url}/api/tech/readers", headers=AUTH).json()
+                    card_row = next(r for r in state["readers"] if r["name"] == "card")
+                    return state if card_row["connected"] else None
+
+                wait_for(card_connected)  # the service opens its readers in the background
                 diag = httpx.get(f"{url}/api/tech/diagnostics", headers=AUTH, timeout=30).json()
     finally:
         endpoint.stop()
     rows = {d["name"]: d for d in diag["devices"]}
     assert list(rows) == ["QR scanner", "card reader", "barcode scanner", "receipt printer"]
-    assert rows["card reader"]["status"] == "ok" and CardSimulator.firmware in rows["card reader"]["detail"]
+    # The service holds its readers: their rows come from the held links, never from a probe that
+    # would steal the port's bytes (issue 14).
+    assert rows["card reader"]["status"] == "ok" and "held by the service" in rows["card reader"]["detail"]
     assert rows["card reader"]["url"] == endpoint.url
-    assert rows["QR scanner"]["status"] == "unreachable" and "nothing answers" in rows["QR scanner"]["fix"]
+    assert rows["QR scanner"]["status"] == "unreachable" and "disconnected" in rows["QR scanner"]["detail"]
+    assert "cable" in rows["QR scanner"]["fix"]
     assert rows["barcode scanner"]["status"] == "not configured"
     assert rows["receipt printer"]["status"] == "not configured" and diag["receipt_printer"] is None
 

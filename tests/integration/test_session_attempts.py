@@ -15,12 +15,13 @@ from terminal.errors import (
     FacePausedError,
     IdentityError,
 )
+from terminal.id_numbers import with_check_digit
 from terminal.pipeline.attempt_limits import PauseRule
 from terminal.pipeline.identify import claim_from_input
 from terminal.pipeline.session import SessionStateError
 from tests.integration.session_rig import PERSON, Rig, face, load_sample, proven
 
-STRANGER_ID = "110101199003070000"
+STRANGER_ID = "110101199003070003"
 
 
 def test_face_path_ends_after_three_failures_and_credentials_stay_offered(rig: Rig) -> None:
@@ -160,7 +161,7 @@ def test_fifteen_wrong_id_numbers_meet_the_limit(rig: Rig) -> None:
     refused = 0
     for n in range(15):
         try:
-            session.identify_credential(IdentityClaim(CertType.ID_NUMBER, f"1101011990030{n:05d}"))
+            session.identify_credential(claim_from_input("id", with_check_digit(f"11010119900301{n:03d}")))
         except CredentialAttemptsError:
             refused += 1
     assert refused == 10 and session.view()["prompt"] == "credential_exhausted"
@@ -168,7 +169,7 @@ def test_fifteen_wrong_id_numbers_meet_the_limit(rig: Rig) -> None:
     session.cancel()
     session.start()
     for n in range(5):
-        session.identify_credential(IdentityClaim(CertType.ID_NUMBER, f"1101011990031{n:05d}"))
+        session.identify_credential(claim_from_input("id", with_check_digit(f"11010119900302{n:03d}")))
     assert session.limits.paused_until() is not None, "a new checkout meets the terminal-wide window"
     assert not session.view()["face_available"]
     with pytest.raises(FacePausedError):

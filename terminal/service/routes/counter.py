@@ -4,22 +4,26 @@ No `from __future__ import annotations` here: FastAPI reads the route annotation
 """
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from starlette.requests import Request
 
 from terminal.app import Terminal, refuse_demo_bundles
 from terminal.bill_json import bill_from_json
 from terminal.errors import BillError, PolicyError
+from terminal.pipeline.basket import BasketLine
 from terminal.service.deps import MAX_UPLOAD_BYTES, Service
-from terminal.service.schemas import Basket, PresettleRequest, basket_bill
+from terminal.service.schemas import Basket, BasketAdd, PresettleRequest
 from terminal.settlement.bundle import parse_bundle
 from terminal.settlement.catalog import LEVEL_CHARS
 from terminal.store.policy_files import load_trusted_keys
 from terminal.whatif import person_from_json, price_what_if
+
+MAX_WAIT_S = 25.0  # a long poll answers before proxies and browsers give up on it
 
 
 def counter_routes(svc: Service) -> APIRouter:
@@ -64,14 +68,61 @@ def counter_routes(svc: Service) -> APIRouter:
             "list_type": item.list_type,
         }
 
+    # The counter basket lives in the service: the barcode reader adds to it, the cashier's page shows
+    # and edits it. Once sent to the session it is locked; a later change starts a new bill.
+
+    @router.get("/api/counter/basket")
+    def basket_view(
+        after: Annotated[int | None, Query(description="wait for a version newer than this")] = None,
+        wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="seconds to wait for it")] = 0,
+    ) -> dict[str, Any]:
+        """The basket's lines, total, chrg_bchno and lock (long-polls with after + wait)."""
+        if after is not None and wait > 0:
+            svc.basket.wait_for_change(after, wait)
+        return svc.basket.snapshot()
+
+    @router.post("/api/counter/basket/lines")
+    def basket_add(term: TerminalDep, line: BasketAdd) -> dict[str, Any]:
+        """Add one item by code, typed or scanned into the cashier's page."""
+        return svc.basket.add(_line(term, line.code, line.cnt))
+
+    @router.put("/api/counter/basket")
+    def basket_edit(term: TerminalDep, basket: Basket) -> dict[str, Any]:
+        """The cashier's edit of the whole basket (counts, 门特 diseases, removals)."""
+        return svc.basket.replace_lines(_lines(term, basket))
+
+    @router.delete("/api/counter/basket")
+    def basket_clear() -> dict[str, Any]:
+        """Empty the basket for the next customer."""
+        return svc.basket.clear()
+
     @router.post("/api/counter/basket")
     def counter_basket(term: TerminalDep, basket: Basket) -> dict[str, Any]:
-        """The scanned basket becomes the session's bill (priced at once if the patient is identified)."""
-        # The counter's basket goes to the session at this counter; the patient confirms what it costs.
-        bill = basket_bill(basket, term, next(svc.basket_serial))
-        return svc.checkout.load_bill(bill, svc.checkout.session_id)
+        """The basket becomes the session's bill (priced at once if the patient is identified), locked.
+
+        It goes to the session at this counter now; the patient confirms the amounts it was priced at.
+        """
+        svc.basket.replace_lines(_lines(term, basket))
+        session_id = svc.checkout.session_id
+        return svc.basket.send(lambda bill: svc.checkout.load_bill(bill, session_id))
 
     return router
+
+
+def _line(term: Terminal, code: str, cnt: Decimal, feedetl_sn: str = "") -> BasketLine:
+    """A basket line for a catalogue code at its price ceiling; UnknownCatalogCodeError when unknown."""
+    item = term.catalog.item(code.strip(), feedetl_sn)
+    price = item.pric_uplmt_amt if item.pric_uplmt_amt is not None else Decimal("0.00")
+    return BasketLine(item.med_list_codg, item.name, LEVEL_CHARS.get(item.chrgitm_lv, "?"), price, cnt)
+
+
+def _lines(term: Terminal, basket: Basket) -> list[BasketLine]:
+    """The cashier's lines with names and classes from the catalogue, at the prices the cashier sent."""
+    lines = []
+    for n, item in enumerate(basket.items, start=1):
+        line = _line(term, item.code, item.cnt, str(n))
+        lines.append(replace(line, pric=item.pric, dise_codg=item.dise_codg or None))
+    return lines
 
 
 def what_if(terminal: Terminal, body: bytes) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-// Pharmacy counter: a keyboard-wedge scanner types a code and Enter into #scan; the basket becomes the bill.
+// Pharmacy counter: the basket is held by the service. The counter's barcode reader adds to it there, a
+// keyboard-wedge scanner or the cashier types a code and Enter into #scan; the page long-polls the basket.
+// Once sent to the patient the basket is locked: a later scan or edit starts a new bill to send again.
 "use strict";
 
 const DISEASES = [["", "—"], ["M03900", "糖尿病 diabetes"], ["M03101", "高血压 hypertension"]];
@@ -14,7 +16,9 @@ const LAYERS = [
   ["psn_part_amt", "个人负担 Patient pays"], ["acct_pay", "个人账户 Personal account"],
   ["acct_mulaid_pay", "其中共济 of which family aid", true], ["psn_cash_pay", "现金 Cash"],
 ];
-const basket = [];
+let basket = [];  // the service's basket lines, edited here and sent back whole
+let basketVersion = null;
+let polling = false;
 let view = null;
 const $ = (id) => document.getElementById(id);
 
@@ -53,6 +57,50 @@ async function act(method, path, body) {
   return data;
 }
 
+function items() {
+  return basket.map((i) => ({ code: i.code, cnt: String(i.cnt), pric: i.pric, dise_codg: i.dise_codg }));
+}
+
+// The cashier's edit goes to the service; an emptied basket is cleared there.
+async function saveBasket() {
+  const data = basket.length
+    ? await call("PUT", "/api/counter/basket", { items: items() })
+    : await call("DELETE", "/api/counter/basket");
+  if (data) showBasket(data);
+}
+
+function showBasket(data) {
+  if (basketVersion !== null && data.version < basketVersion) return;  // an older answer arrived late
+  basketVersion = data.version;
+  basket = data.lines;
+  const note = data.locked
+    ? `已发给患者 Sent to the patient (${data.chrg_bchno}): 再扫码将生成新账单，需患者重新核对 a new scan starts a new bill the patient must check again`
+    : data.replaces
+      ? `新账单 New bill ${data.chrg_bchno} 替代 replaces ${data.replaces}: 请再次发给患者 send it to the patient again`
+      : "";
+  $("basket-note").textContent = [note, data.notice || ""].filter(Boolean).join(" — ");
+  $("basket-note").classList.toggle("hidden", !note && !data.notice);
+  renderBasket();
+}
+
+// Long-poll the basket: the barcode reader's scans show up here as they happen.
+async function pollBasket() {
+  if (polling) return;
+  polling = true;
+  try {
+    while (token()) {
+      const after = basketVersion === null ? "" : `?after=${basketVersion}&wait=20`;
+      const response = await fetch(`/api/counter/basket${after}`, { headers: { Authorization: `Bearer ${token()}` } });
+      if (!response.ok) break;  // no or a wrong token: the next action says so
+      showBasket(await response.json());
+    }
+  } catch (error) {
+    setTimeout(pollBasket, 2000);  // the service restarted: try again shortly
+  } finally {
+    polling = false;
+  }
+}
+
 function renderBasket() {
   const body = $("basket").querySelector("tbody");
   body.replaceChildren();
@@ -65,7 +113,7 @@ function renderBasket() {
     qty.value = item.cnt;
     qty.id = `qty-${index}`;
     qty.setAttribute("aria-label", `数量 Quantity: ${item.name}`);
-    qty.addEventListener("change", () => { item.cnt = qty.value; renderBasket(); });
+    qty.addEventListener("change", () => { item.cnt = qty.value; renderBasket(); saveBasket(); });
     const disease = el("select");
     disease.setAttribute("aria-label", `门特病种 Special disease: ${item.name}`);
     for (const [code, label] of DISEASES) {
@@ -74,10 +122,10 @@ function renderBasket() {
       disease.append(option);
     }
     disease.value = item.dise_codg || "";
-    disease.addEventListener("change", () => { item.dise_codg = disease.value || null; });
+    disease.addEventListener("change", () => { item.dise_codg = disease.value || null; saveBasket(); });
     const remove = el("button", "删除 Remove", "secondary");
     remove.type = "button";
-    remove.addEventListener("click", () => { basket.splice(index, 1); renderBasket(); });
+    remove.addEventListener("click", () => { basket.splice(index, 1); renderBasket(); saveBasket(); });
     const qtyCell = el("td");
     qtyCell.append(qty);
     const disCell = el("td");
@@ -148,28 +196,21 @@ $("form-token").addEventListener("submit", (event) => {
   sessionStorage.setItem("medpay-cashier", $("token").value);
   $("token").value = "";
   $("scan").focus();
+  pollBasket();
 });
 $("form-scan").addEventListener("submit", async (event) => {
   event.preventDefault();
   const code = $("scan").value.trim();
   $("scan").value = "";
   if (!code) return;
-  const existing = basket.find((item) => item.code === code);
-  if (existing) {
-    existing.cnt = String(Number(existing.cnt) + 1);
-  } else {
-    const item = await call("GET", `/api/counter/catalog/${encodeURIComponent(code)}`);
-    if (!item) return;
-    basket.push({ code: item.code, name: item.name, cls: item.cls, pric: item.pric || "0.00", cnt: "1", dise_codg: null });
-  }
-  renderBasket();
+  const data = await call("POST", "/api/counter/basket/lines", { code });
+  if (data) showBasket(data);
   $("scan").focus();
 });
 $("to-patient").addEventListener("click", async () => {
   if (!basket.length) return;
   if (!view || view.state === "idle") await act("POST", "/api/session/start");
-  const items = basket.map((i) => ({ code: i.code, cnt: i.cnt, pric: i.pric, dise_codg: i.dise_codg }));
-  if (await act("POST", "/api/counter/basket", { items })) $("cred-value").focus();
+  if (await act("POST", "/api/counter/basket", { items: items() })) $("cred-value").focus();
 });
 $("form-cred").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -181,15 +222,16 @@ $("form-cred").addEventListener("submit", async (event) => {
 $("confirm").addEventListener("click", () => act("POST", "/api/session/confirm"));
 $("cancel").addEventListener("click", async () => {
   await act("POST", "/api/session/cancel");
-  basket.length = 0;
-  renderBasket();
+  const data = await call("DELETE", "/api/counter/basket");
+  if (data) showBasket(data);
 });
 $("finish").addEventListener("click", async () => {
   await act("POST", "/api/session/finish");
-  basket.length = 0;
-  renderBasket();
+  const data = await call("DELETE", "/api/counter/basket");
+  if (data) showBasket(data);
   $("scan").focus();
 });
 
 fetch("/api/session").then((r) => r.json()).then(render);
+pollBasket();
 new EventSource("/api/session/events").addEventListener("state", (event) => render(JSON.parse(event.data)));

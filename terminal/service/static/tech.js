@@ -69,10 +69,25 @@ async function load() {
   ]);
 }
 
+// Readers the service holds: connection, reconnects, last event, and why scans were ignored.
+async function loadReaders() {
+  const response = await fetch("/api/tech/readers", {
+    headers: { Authorization: `Bearer ${sessionStorage.getItem("medpay-tech") || ""}` },
+  });
+  if (!response.ok) return;  // load() already shows why (token)
+  const data = await response.json();
+  rows("readers", data.readers, (r) => [
+    [r.name], [r.url ?? ""], [r.connected ? "connected" : "disconnected", r.connected ? "result-pass" : "result-fail"],
+    [r.reconnects, "num"], [r.last_event ? `${r.last_event} (${r.last_event_at})` : "—"], [r.last_error ?? ""],
+  ]);
+  rows("reader-notes", data.notes, (n) => [[n.at], [n.reader], [n.text]]);
+}
+
 $("form-token").addEventListener("submit", (event) => {
   event.preventDefault();
   sessionStorage.setItem("medpay-tech", $("token").value);
   $("token").value = "";
   load();
+  loadReaders();
 });
-$("reload").addEventListener("click", load);
+$("reload").addEventListener("click", () => { load(); loadReaders(); });

@@ -66,7 +66,7 @@ def person(insutype: str = "390", psn_type: str = "active", balc: str = "0.00", 
     return Person(
         psn_no=str(kw.get("psn_no", "P001")),
         psn_name="测试",
-        certno="430302199001011234",
+        certno="430302199001011239",
         insutype=insutype,
         psn_type=psn_type,
         insuplc_admdvs="430100",

@@ -45,7 +45,7 @@ from tests.fakes import FixedClock
 PERSON = Person(
     psn_no="43000000000000000001",
     psn_name="张三",
-    certno="430302195501011234",
+    certno="430302195501011237",
     insutype="390",
     psn_type="active",
     insuplc_admdvs="430302",
@@ -112,7 +112,7 @@ def test_claim_by_id_number_resolves_person(data_dir: Path, clock: FixedClock) -
     claim = IdentityClaim(CertType.ID_NUMBER, PERSON.certno)
     assert gallery.person_by_claim(claim) == PERSON
     with pytest.raises(UnknownPersonError):
-        gallery.person_by_claim(IdentityClaim(CertType.ID_NUMBER, "430302190001010000"))
+        gallery.person_by_claim(IdentityClaim(CertType.ID_NUMBER, "430302190001010008"))
 
 
 def _record(
@@ -314,15 +314,15 @@ def test_a_gallery_delta_applies_whole_with_its_version_and_sync_time(
 ) -> None:
     gallery = _gallery(data_dir, clock)
     db = open_db(data_dir)
-    gallery.apply_delta(0, 4, [_enrolment(clock, "P1", "430302195501010001")], [], clock.now())
+    gallery.apply_delta(0, 4, [_enrolment(clock, "P1", "430302195501010007")], [], clock.now())
     assert (gallery_version(db), last_gallery_sync(db, CST)) == (4, clock.now())
     assert gallery.last_synced() == clock.now()
     assert enrolled_count(db) == 1
     with pytest.raises(GalleryDeltaError, match="holds 4"):
         gallery.apply_delta(3, 5, [], [("P1", "not_insured")], clock.now())
     conflicting = [
-        _enrolment(clock, "P2", "430302195501010002"),
-        _enrolment(clock, "P3", "430302195501010001"),
+        _enrolment(clock, "P2", "430302195501010023"),
+        _enrolment(clock, "P3", "430302195501010007"),
     ]
     with pytest.raises(GalleryDeltaError, match="nothing was"):
         gallery.apply_delta(4, 5, conflicting, [("P1", "not_insured")], clock.now())

@@ -25,8 +25,8 @@ from terminal.vision.manifest import load_manifest
 from tests.fakes import FixedClock
 
 SFACE = "sface@0ba9fbfa01b5"
-OLD = Person("P-OLD", "老用户", "430302195501010001", "390", "active", "430302")
-NEW = Person("P-NEW", "新用户", "430302195501010002", "390", "active", "430302")
+OLD = Person("P-OLD", "老用户", "430302195501010007", "390", "active", "430302")
+NEW = Person("P-NEW", "新用户", "430302195501010023", "390", "active", "430302")
 
 
 def _consent(clock: FixedClock, psn_no: str) -> Consent:

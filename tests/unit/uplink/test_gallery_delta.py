@@ -84,7 +84,7 @@ def _body(since: int = 0, version: int = 2, **changes: Any) -> dict[str, Any]:
         "version": version,
         "issued_at": "2025-06-03T09:00:00+08:00",
         "template_format": "model-tagged/f32le",
-        "upserts": [_upsert("P1", "430302197001010011", 1), _upsert("P2", "430302197001010022", 2)],
+        "upserts": [_upsert("P1", "430302197001010018", 1), _upsert("P2", "430302197001010026", 2)],
         "removals": [],
     }
     body.update(changes)
@@ -179,14 +179,14 @@ def test_a_correctly_signed_but_malformed_delta_is_refused(change: dict[str, Any
     ],
 )
 def test_an_upsert_with_unusable_templates_or_identity_is_refused(field: str, value: Any) -> None:
-    upsert = _upsert("P1", "430302197001010011", 1)
+    upsert = _upsert("P1", "430302197001010018", 1)
     upsert[field] = value
     with pytest.raises(GalleryDeltaError, match="malformed"):
         verify_delta(_signed(_body(upserts=[upsert])), TRUSTED)
 
 
 def test_a_float_amount_is_refused() -> None:
-    upsert = _upsert("P1", "430302197001010011", 1)
+    upsert = _upsert("P1", "430302197001010018", 1)
     upsert["person"]["acct_balc"] = 12.5
     with pytest.raises(GalleryDeltaError, match="acct_balc"):
         verify_delta(_signed(_body(upserts=[upsert])), TRUSTED)
@@ -226,7 +226,7 @@ def test_a_delta_that_conflicts_with_local_data_applies_nothing(tmp_path: Path) 
     db, gallery = _store(tmp_path)
     try:
         # A local person already holds P2's ID number: the second upsert fails, so the first must not stay.
-        local = Person("L1", "本地", "430302197001010022", "390", "active", "430302")
+        local = Person("L1", "本地", "430302197001010026", "390", "active", "430302")
         gallery.enroll(
             local, Consent("L1", AT, "刷脸就医", "tech", "同意"), [np.zeros(128, np.float32)], MODEL
         )
@@ -257,7 +257,7 @@ def test_reapplying_a_person_replaces_templates_and_keeps_one_consent_row(tmp_pa
     db, gallery = _store(tmp_path)
     try:
         apply_gallery_delta(gallery, verify_delta(_signed(_body(since=0, version=2)), TRUSTED), AT)
-        again = copy.deepcopy(_body(since=2, version=3, upserts=[_upsert("P1", "430302197001010011", 9)]))
+        again = copy.deepcopy(_body(since=2, version=3, upserts=[_upsert("P1", "430302197001010018", 9)]))
         apply_gallery_delta(gallery, verify_delta(_signed(again), TRUSTED), AT)
         (template,) = gallery.templates_of("P1", MODEL)
         assert np.array_equal(template, template_from_wire(_template(9)))

@@ -44,9 +44,9 @@ def _foreign(seed: int) -> dict[str, str]:
 def test_a_delta_with_a_foreign_model_template_applies_and_the_running_model_sees_only_its_own(
     tmp_path: Path,
 ) -> None:
-    both = _upsert("P1", "430302197001010011", 1)
+    both = _upsert("P1", "430302197001010018", 1)
     both["templates"] = [_tagged(1), _foreign(11)]
-    only_foreign = _upsert("P2", "430302197001010022", 2)
+    only_foreign = _upsert("P2", "430302197001010026", 2)
     only_foreign["templates"] = [_foreign(12), _foreign(13)]
     delta = verify_delta(_signed(_body(upserts=[both, only_foreign])), TRUSTED)
     db, gallery = _store(tmp_path)
@@ -110,7 +110,7 @@ def test_a_legacy_delta_holds_only_bare_dlib_templates(templates: list[Any], whe
     ids=["too-many-of-one-model", "too-many-models", "one-model-two-lengths"],
 )
 def test_an_upsert_with_inconsistent_model_templates_is_refused(templates: list[Any], message: str) -> None:
-    upsert = _upsert("P1", "430302197001010011", 1)
+    upsert = _upsert("P1", "430302197001010018", 1)
     upsert["templates"] = templates
     with pytest.raises(GalleryDeltaError, match=message):
         verify_delta(_signed(_body(upserts=[upsert])), TRUSTED)

@@ -1,0 +1,272 @@
+"""The readers this terminal holds: firmware_bridge readers built from `[devices]`, adapted to the pipeline.
+
+The root builds them (Terminal.readers); the service starts a ReaderWorker over them, which polls each
+through the ports in terminal.pipeline.reader_events.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, fields, replace
+from decimal import Decimal
+from typing import Any, Self
+
+from firmware_bridge.link import DeviceHealth, LinkConfig
+from firmware_bridge.protocol.barcode import ScannedCode
+from firmware_bridge.protocol.card_auth import CHALLENGE_SIZE, CardReading
+from firmware_bridge.readers import (
+    BarcodeConfig,
+    BarcodeReader,
+    BasketLineScanned,
+    CardConfig,
+    CardReader,
+    CatalogLookup,
+    QrConfig,
+    QrReader,
+    UnknownCodeScanned,
+)
+from terminal.config import DevicesSection
+from terminal.domain import IdentityClaim
+from terminal.pipeline.basket import BasketLine, CounterBasket
+from terminal.pipeline.reader_events import (
+    BarcodeScan,
+    CardVerifier,
+    CredentialSession,
+    EcTokenResolver,
+    LinkState,
+    ReaderWorker,
+)
+from terminal.ports import Clock
+from terminal.settlement import Catalog
+from terminal.settlement.catalog import LEVEL_CHARS
+
+log = logging.getLogger(__name__)
+
+
+def link_state(health: DeviceHealth) -> LinkState:
+    """The pipeline's view of a firmware_bridge link's health."""
+    return LinkState(
+        url=health.url,
+        connected=health.connected,
+        reconnects=health.reconnects,
+        last_error=health.last_error,
+        frames_ok=health.frames_ok,
+        frames_rejected=health.frames_rejected,
+        dropped=health.dropped,
+    )
+
+
+def catalog_lookup(catalog: Callable[[], Catalog]) -> CatalogLookup[BasketLine]:
+    """A scanned code → its basket line from the catalogue (loaded on the first scan), None when unknown."""
+
+    def lookup(code: ScannedCode) -> BasketLine | None:
+        item = catalog().find(code.code)
+        if item is None:
+            return None
+        price = item.pric_uplmt_amt
+        return BasketLine(
+            code=item.med_list_codg,
+            name=item.name,
+            cls=LEVEL_CHARS.get(item.chrgitm_lv, "?"),
+            pric=price if price is not None else Decimal("0.00"),
+        )
+
+    return lookup
+
+
+# ---- adapters: firmware_bridge readers → pipeline ports --------------------------------------------
+
+
+class QrTokens:
+    """A QrReader as a source of ecTokens."""
+
+    def __init__(self, reader: QrReader) -> None:
+        self.reader = reader
+
+    def start(self) -> Self:
+        """Start the reader."""
+        self.reader.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the reader."""
+        self.reader.close()
+
+    def link_state(self) -> LinkState:
+        """The reader's link health."""
+        return link_state(self.reader.health())
+
+    def next_token(self, timeout: float) -> str | None:
+        """The next new QR scan's token."""
+        claim = self.reader.poll(timeout)
+        return claim.mdtrt_cert_no if claim is not None else None
+
+
+class CardInsertions:
+    """A CardReader as a card slot: its poller tells of each new card, the worker reads it with its own
+    challenge.
+
+    The poller already reads each new card (with a challenge of its own) to tell cards apart; that
+    reading is only the insertion signal here. The card is read again with the worker's fresh challenge,
+    so what gets verified answers the challenge the worker chose and hands to the verifier.
+    """
+
+    def __init__(self, reader: CardReader) -> None:
+        self.reader = reader
+
+    def start(self) -> Self:
+        """Start the reader and its poller."""
+        self.reader.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the reader."""
+        self.reader.close()
+
+    def link_state(self) -> LinkState:
+        """The reader's link health."""
+        return link_state(self.reader.health())
+
+    def next_insertion(self, timeout: float) -> bool:
+        """Whether a new card was inserted."""
+        return self.reader.poll_reading(timeout) is not None
+
+    def read_card(self, challenge: bytes) -> CardReading | None:
+        """The card's answer to `challenge` (READ_CARD_AUTH); None when it was taken out meanwhile."""
+        return self.reader.read_card(challenge)
+
+
+class BarcodeScanner:
+    """A BarcodeReader as a source of basket scans."""
+
+    def __init__(self, reader: BarcodeReader[BasketLine]) -> None:
+        self.reader = reader
+
+    def start(self) -> Self:
+        """Start the reader."""
+        self.reader.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the reader."""
+        self.reader.close()
+
+    def link_state(self) -> LinkState:
+        """The reader's link health."""
+        return link_state(self.reader.health())
+
+    def next_scan(self, timeout: float) -> BarcodeScan | None:
+        """The next scan: a basket line, an unknown code, or an unreadable scan."""
+        event = self.reader.poll(timeout)
+        if event is None:
+            return None
+        if isinstance(event, BasketLineScanned):
+            return BarcodeScan(event.code.code, event.line)
+        if isinstance(event, UnknownCodeScanned):
+            return BarcodeScan(event.code.code, problem="not in the catalogue")
+        return BarcodeScan("?", problem=f"unreadable: {event.reason}")
+
+
+class LockedSession:
+    """The session as the reader worker drives it: each call under the lock the service's routes hold.
+
+    The terminal's database and models serve one caller at a time; a scan must queue behind a request.
+    """
+
+    def __init__(self, session: CredentialSession, lock: AbstractContextManager[Any]) -> None:
+        self._session = session
+        self._lock = lock
+
+    def view(self) -> dict[str, Any]:
+        """The patient's view."""
+        with self._lock:
+            return self._session.view()
+
+    def identify_credential(self, claim: IdentityClaim) -> dict[str, Any]:
+        """Identify by a proven claim."""
+        with self._lock:
+            return self._session.identify_credential(claim)
+
+    def credential_refused(self, method: str, reason: str) -> dict[str, Any]:
+        """A credential that did not prove possession."""
+        with self._lock:
+            return self._session.credential_refused(method, reason)
+
+
+# ---- the terminal's readers ----------------------------------------------------------------------
+
+
+@dataclass
+class Readers:
+    """The configured readers (None where `[devices]` has no table), not started until the service runs."""
+
+    qr: QrTokens | None = None
+    card: CardInsertions | None = None
+    barcode: BarcodeScanner | None = None
+
+    def close(self) -> None:
+        """Stop every reader (safe when never started or already stopped)."""
+        for item in fields(self):
+            device = getattr(self, item.name)
+            if device is not None:
+                device.close()
+
+    def configured(self) -> list[str]:
+        """The names of the fitted readers."""
+        return [item.name for item in fields(self) if getattr(self, item.name) is not None]
+
+
+def build_readers(
+    devices: DevicesSection,
+    lookup: CatalogLookup[BasketLine],
+    clock: Clock,
+    link: LinkConfig | None = None,
+) -> Readers:
+    """The readers `[devices]` configures; `link` overrides timing (tests use short backoffs)."""
+    readers = Readers()
+    if devices.qr is not None:
+        qr_link = _link(link, devices.qr.baudrate)
+        readers.qr = QrTokens(QrReader(devices.qr.url, config=QrConfig(link=qr_link), clock=clock))
+    if devices.card is not None:
+        card_link = _link(link, devices.card.baudrate)
+        card = CardReader(devices.card.url, config=CardConfig(link=card_link), clock=clock)
+        readers.card = CardInsertions(card)
+    if devices.barcode is not None:
+        bar_link = _link(link, devices.barcode.baudrate)
+        readers.barcode = BarcodeScanner(
+            BarcodeReader(devices.barcode.url, lookup, config=BarcodeConfig(link=bar_link), clock=clock)
+        )
+    return readers
+
+
+def _link(base: LinkConfig | None, baudrate: int) -> LinkConfig:
+    return replace(base or LinkConfig(), baudrate=baudrate)
+
+
+def build_reader_worker(
+    readers: Readers,
+    session: CredentialSession,
+    basket: CounterBasket,
+    clock: Clock,
+    *,
+    resolver: EcTokenResolver | None = None,
+    verifier: CardVerifier[Any] | None = None,
+) -> ReaderWorker:
+    """The worker over the terminal's readers; a reader without its resolver/verifier notes every scan."""
+    if readers.qr is not None and resolver is None:
+        log.warning("a QR reader is configured but no ecToken resolver: QR scans will be ignored")
+    if readers.card is not None and verifier is None:
+        log.warning("a card reader is configured but no card verifier: cards will be ignored")
+    return ReaderWorker(
+        session,
+        clock,
+        basket=basket,
+        qr=readers.qr,
+        resolver=resolver,
+        card=readers.card,
+        verifier=verifier,
+        barcode=readers.barcode,
+        challenge_size=CHALLENGE_SIZE,
+    )
