@@ -305,12 +305,19 @@ def test_counter_scans_a_basket_with_a_special_disease_line_and_settles(page: An
     page.click("#to-patient")
     page.wait_for_selector("#identify-panel:visible")
     page.select_option("#cred-method", "id")
-    page.fill("#cred-value", DEMO_PEOPLE[0].certno)
+    page.fill("#cred-value", kiosk.patient.certno)
     page.press("#cred-value", "Enter")
+    # The typed ID number only names whom to verify: the patient looks at the customer screen's camera.
+    screen = page.context.new_page()
+    screen.goto(f"{kiosk.url}/kiosk")
+    screen.wait_for_selector("#verify-claim:visible")
+    screen.click("#snap")
+    screen.wait_for_selector("#confirm:visible")
     page.wait_for_selector("#confirm:visible")
     assert page.is_visible("#special") and "门特" in page.text_content("#lines")
+    assert "门特" in (screen.text_content("#lines") or ""), "the patient sees the priced basket"
     shot(page, "counter-01-priced")
-    page.click("#confirm")
+    screen.click("#confirm")  # the patient confirms the amounts the customer screen shows
     page.wait_for_selector("#finish:visible")
     msgid = re.search(r"msgid\s*(\w+)", page.text_content("#receipt") or "")
     assert msgid is not None

@@ -257,7 +257,14 @@ function promptKey(shown) {
   return shown.face_paused_until && FACE_PROMPTS.has(shown.prompt) ? "face_paused" : shown.prompt;
 }
 
+// Answers and events can arrive out of order (a slow POST answer after the event a reader scan caused):
+// a view older than the one shown is dropped, so the screen never steps back.
+function stale(next) {
+  return view !== null && typeof next.version === "number" && next.version < view.version;
+}
+
 function render(next) {
+  if (stale(next)) return;
   const previous = view;
   const previousState = previous ? previous.state : null;
   view = next;
@@ -451,6 +458,10 @@ async function typedId(event) {
 
 function listen() {
   const source = new EventSource("/api/session/events");
+  // A new stream (the service restarted, its versions counting afresh) is the truth from then on.
+  source.addEventListener("open", () => {
+    if (view) view = { ...view, version: -1 };
+  });
   source.addEventListener("state", (event) => render(JSON.parse(event.data)));
 }
 
