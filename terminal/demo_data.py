@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
-from numpy.typing import NDArray
-
 from firmware_bridge.simulate import DEMO_CARD, DEMO_EC_TOKEN
 from terminal.app import Terminal
+from terminal.app.demo_faces import demo_faces as demo_faces  # re-exported: the demo's older import path
+from terminal.app.demo_faces import face_crop as face_crop
+from terminal.app.demo_faces import insightface_image as insightface_image
 from terminal.config import REPO_ROOT
 from terminal.domain import CertType, Frame, Person
 from terminal.operations import enroll_person
@@ -46,32 +45,6 @@ def link_demo_credentials(terminal: Terminal) -> None:
     psn_no = DEMO_PEOPLE[0].psn_no
     terminal.gallery.link_credential(CertType.SOCIAL_SECURITY_CARD, DEMO_CARD.card_no, psn_no)
     terminal.gallery.link_credential(CertType.EC_TOKEN, DEMO_EC_TOKEN, psn_no)
-
-
-def insightface_image(name: str) -> Path:
-    """An image shipped in the insightface wheel (t1.jpg, Tom_Hanks_54745.png)."""
-    import insightface
-
-    return Path(os.path.dirname(insightface.__file__)) / "data" / "images" / name
-
-
-def face_crop(
-    image: NDArray[np.uint8], box: tuple[float, float, float, float], margin: float
-) -> NDArray[np.uint8]:
-    """A face with `margin` × its size of context on each side, clipped to the image."""
-    x1, y1, x2, y2 = box
-    w, h = x2 - x1, y2 - y1
-    top, left = max(0, int(y1 - margin * h)), max(0, int(x1 - margin * w))
-    crop: NDArray[np.uint8] = image[top : int(y2 + margin * h), left : int(x2 + margin * w)].copy()
-    return crop
-
-
-def demo_faces(terminal: Terminal) -> list[tuple[float, float, float, float]]:
-    """The boxes of t1.jpg's six faces, left to right."""
-    group = load_image(insightface_image("t1.jpg"))
-    faces = terminal.face_stage.observe(Frame(group, "t1.jpg", terminal.clock.now()))
-    faces.sort(key=lambda obs: obs.box.x1)
-    return [(o.box.x1, o.box.y1, o.box.x2, o.box.y2) for o in faces]
 
 
 def seed_demo(terminal: Terminal, more_photos: Mapping[str, Sequence[Path]] | None = None) -> list[Person]:

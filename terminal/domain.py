@@ -25,6 +25,36 @@ class Frame:
 
 
 @dataclass(frozen=True)
+class NirFrame:
+    """A near-infrared frame, grey uint8, registered to the RGB pixel grid (same size)."""
+
+    image: NDArray[np.uint8]
+    captured_at: datetime
+    emitter_on: bool = True
+
+
+@dataclass(frozen=True)
+class DepthFrame:
+    """A depth map in millimetres (0 = no measurement), registered to the RGB pixel grid.
+
+    fx is the focal length in pixels, needed to turn pixel sizes into millimetres.
+    """
+
+    depth_mm: NDArray[np.float32]
+    fx: float
+    captured_at: datetime
+
+
+@dataclass(frozen=True)
+class SensorFrame:
+    """One capture instant: the RGB frame and, on kiosks that have them, registered NIR and depth."""
+
+    rgb: Frame
+    nir: NirFrame | None = None
+    depth: DepthFrame | None = None
+
+
+@dataclass(frozen=True)
 class FaceBox:
     """A detected face: box corners in pixels, detector score, five landmarks.
 

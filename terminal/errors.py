@@ -39,7 +39,11 @@ TerminalError
 │   ├── TemplateIntegrityError   a stored template fails authentication (altered, relabelled, wrong key)
 │   └── DuplicateSettlementError the same bill was already settled
 ├── DeviceError
-│   └── FrameError               a garbled serial frame
+│   ├── FrameError               a garbled serial frame
+│   └── CameraError              the kiosk camera cannot be used: face is not offered
+│       ├── CameraUnavailableError cannot be opened, or stopped delivering (unplugged, clip ended)
+│       ├── DemoCameraRefusedError synthetic:// or file:// outside demo mode
+│       └── NetworkCameraRefusedError rtsp:// without [camera] allow_network_camera
 ├── HisError                     the hospital HIS gave no usable answer: the patient asks at the counter
 │   ├── HisUnavailable           nothing usable came back (unreachable, 5xx, garbled reply)
 │   │   └── HisTimeout           no answer within the configured timeout (5 s by default)
@@ -446,6 +450,57 @@ class FrameError(DeviceError):
     message_en = (
         "A device sent data that cannot be read; scan or insert the card again. If it persists, "
         "check the cable."
+    )
+
+
+class CameraError(DeviceError):
+    """The kiosk camera cannot be used (a bad URL, a device that is gone); face is not offered."""
+
+    code = "CAMERA_FAILED"
+    message_zh = "摄像头无法使用，暂不能刷脸；请改用医保码或社保卡，并请技术人员检查摄像头。"
+    message_en = (
+        "The camera cannot be used, so face is unavailable; use the QR code or card and ask a technician."
+    )
+
+
+class CameraUnavailableError(CameraError):
+    """The camera cannot be opened, or stopped delivering frames (unplugged, stream or clip ended)."""
+
+    code = "CAMERA_UNAVAILABLE"
+    message_zh = "摄像头没有画面，暂不能刷脸；请改用医保码或社保卡，并请技术人员检查摄像头连线。"
+    message_en = (
+        "The camera delivers no picture, so face is unavailable; use the QR code or card and ask a "
+        "technician to check the camera cable."
+    )
+
+
+class DemoCameraRefusedError(CameraError):
+    """A synthetic:// or file:// camera configured outside demo mode: it would show recorded faces."""
+
+    code = "CAMERA_DEMO_SOURCE"
+    message_zh = (
+        "摄像头配置为演示画面（合成或录像），正式模式下不能使用：它会把录好的人脸当作真人。"
+        "请技术人员在 [camera] url 填写真实摄像头（如 v4l2:///dev/video0）。"
+    )
+    message_en = (
+        "The camera is set to a demo source (synthetic or recorded), which production mode refuses: it "
+        "would pass recorded faces as live. A technician sets [camera] url to a real camera "
+        "(e.g. v4l2:///dev/video0)."
+    )
+
+
+class NetworkCameraRefusedError(CameraError):
+    """An rtsp:// camera without [camera] allow_network_camera: anyone on the LAN could feed it."""
+
+    code = "CAMERA_NETWORK_REFUSED"
+    message_zh = (
+        "摄像头配置为网络摄像头（rtsp://），未获允许：局域网内的设备可以冒充它送入假画面。"
+        "请改用 USB 摄像头，或在确认网络隔离后设置 [camera] allow_network_camera = true。"
+    )
+    message_en = (
+        "The camera is a network camera (rtsp://), which is not allowed: a device on the LAN could "
+        "impersonate it and feed fake video. Use a USB camera, or set [camera] allow_network_camera = "
+        "true once the network is isolated."
     )
 
 

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from terminal.domain import (
     Bill,
     Consent,
+    DepthFrame,
     FaceBox,
     FaceObservation,
     Frame,
@@ -25,6 +26,7 @@ from terminal.domain import (
     PendingBill,
     Person,
     PersonBenefits,
+    SensorFrame,
     SettledNotice,
     SettlementRecord,
     UplinkFacts,
@@ -44,10 +46,34 @@ class Clock(Protocol):
 
 
 class Camera(Protocol):
-    """Delivers frames."""
+    """The kiosk's camera, held by the terminal: delivers captures, never accepts them from a client."""
 
-    def read(self) -> Frame:
-        """Return the next frame; raises DeviceError when the camera is gone."""
+    def read(self) -> SensorFrame:
+        """The next capture (RGB, plus NIR and depth when fitted); DeviceError when gone or ended."""
+        ...
+
+    def set_cue(self, cue: str | None) -> None:
+        """The challenge's current cue (centre, turn_left, ...); real cameras ignore it."""
+        ...
+
+    def close(self) -> None:
+        """Release the device; read() raises DeviceError afterwards."""
+        ...
+
+    def describe(self) -> dict[str, str]:
+        """kind, url (credentials redacted) and state, for the technician page and logs."""
+        ...
+
+
+class DepthCamera(Protocol):
+    """A depth sensor registered to the RGB camera (a vendor SDK, or synthetic for demos)."""
+
+    def depth_for(self, rgb: Frame) -> DepthFrame:
+        """The depth map of the instant `rgb` was captured, on its pixel grid; DeviceError when gone."""
+        ...
+
+    def close(self) -> None:
+        """Release the sensor."""
         ...
 
 

@@ -10,8 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from terminal.app import Terminal
-from terminal.demo_data import demo_faces, face_crop, insightface_image
-from terminal.vision.images import load_image
+from terminal.app.demo_faces import demo_presenter as app_demo_presenter
 from terminal.vision.liveness.render import Presenter
 from tests.fakes import FixedClock
 
@@ -21,9 +20,7 @@ FRAME_STEP = timedelta(seconds=0.1)
 
 def demo_presenter(terminal: Terminal, index: int, kind: str = "live") -> Presenter:
     """Demo person `index` of t1.jpg (wider crop than enrolled): a rendered live head or a held-up photo."""
-    group = load_image(insightface_image("t1.jpg"))
-    photo = face_crop(group, demo_faces(terminal)[index], 1.0)
-    return Presenter.from_photo(photo, terminal.face_stage.detector, "live" if kind == "live" else "photo")
+    return app_demo_presenter(terminal, index, "live" if kind == "live" else "photo")
 
 
 def follow_prompts(

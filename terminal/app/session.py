@@ -64,10 +64,12 @@ def build_session(
     timeout: timedelta = timedelta(seconds=120),
     receipt_timeout: timedelta = timedelta(seconds=60),
     liveness: LivenessFactory | None = None,
+    face: bool = True,
 ) -> Session:
     """The terminal's one checkout session, resumed from the journal if a restart interrupted it.
 
-    Face attempts run the terminal's own liveness stage unless a factory is given (tests, replays).
+    Face attempts run the terminal's own liveness stage unless a factory is given (tests, replays);
+    face=False (no camera fitted) offers no face and so no typed ID either.
     """
     ports = TerminalPorts(terminal)
 
@@ -89,7 +91,7 @@ def build_session(
         max_credential_attempts=identity.max_credential_attempts,
         timeout=timeout,
         receipt_timeout=receipt_timeout,
-        liveness=liveness or terminal_liveness,
+        liveness=(liveness or terminal_liveness) if face else None,
         decision_frames=identity.decision_frames,
     )
 

@@ -14,6 +14,7 @@ import sqlite_utils
 from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.protocol.card_auth import CardReading
 from terminal.app.credentials import verify_card
+from terminal.app.demo_faces import demo_presenter
 from terminal.app.readers import Readers, build_readers, catalog_lookup
 from terminal.app.registries import (
     build_face_stage,
@@ -55,7 +56,9 @@ from terminal.uplink.ec_tokens import DemoEcTokenTable, HttpEcTokenResolver
 from terminal.uplink.his import HIS_TOKEN_ROLE, HttpBillSource
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
+from terminal.vision.camera import PresenterKind, SensorCamera, open_camera
 from terminal.vision.liveness.pack import load_passive
+from terminal.vision.liveness.render import Presenter
 from terminal.vision.manifest import load_manifest
 from terminal.vision.operating_point import OperatingPoint
 
@@ -133,7 +136,25 @@ class Terminal:
             except ModelMissingError as exc:
                 # the passive check stays required: every attempt now fails closed, and doctor says why
                 log.error("liveness pack unavailable: %s", exc)
-        return LivenessStage(cfg, self.face_stage.detector, self.clock, liveness_checks(cfg, passive))
+        return LivenessStage(
+            cfg, self.face_stage.detector, self.clock, liveness_checks(cfg, passive),
+            max_fps=self.config.camera.max_fps,
+        )  # fmt: skip
+
+    @cached_property
+    def camera(self) -> SensorCamera | None:
+        """The configured camera (CameraError when it cannot be used), or None when none is fitted."""
+        section = self.config.camera
+        if section.url is None:
+            return None
+
+        def presenter(kind: PresenterKind) -> Presenter:
+            # Demo only: open_camera refuses synthetic:// in production before it asks for a presenter.
+            return demo_presenter(self, section.demo_presenter, kind)
+
+        camera = open_camera(section, self.config.terminal.mode, self.clock, presenter)
+        self._closers.append(camera.close)
+        return camera
 
     @cached_property
     def bill_source(self) -> BillSource:
@@ -245,7 +266,7 @@ class Terminal:
         )
 
     def close(self) -> None:
-        """Release the readers and the database."""
+        """Release the readers, the camera and the database."""
         for closer in reversed(self._closers):
             closer()
         self._closers.clear()

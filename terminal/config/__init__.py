@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from terminal.config.base import Section
+from terminal.config.camera import CameraSection
 from terminal.config.checkout import SessionConfig, SettlementConfig
 from terminal.config.devices import CardDevice, DevicesSection, PrinterDevice, ScannerDevice
 from terminal.config.identity import IdentityConfig
@@ -23,6 +24,7 @@ from terminal.config.uplink import UplinkSection
 __all__ = [
     "DEFAULT_CONFIG",
     "REPO_ROOT",
+    "CameraSection",
     "CardDevice",
     "ChallengeSettings",
     "DepthSettings",

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from terminal.config.base import Section
+from terminal.config.camera import CameraSection
 from terminal.config.checkout import SessionConfig, SettlementConfig
 from terminal.config.devices import DevicesSection
 from terminal.config.identity import IdentityConfig
@@ -31,3 +32,4 @@ class TerminalConfig(Section):
     service: Annotated[ServiceConfig, Field(description="the local HTTP service")] = ServiceConfig()
     uplink: Annotated[UplinkSection, Field(description="the upstream and offline limits")] = UplinkSection()
     devices: Annotated[DevicesSection, Field(description="serial readers and printer")] = DevicesSection()
+    camera: Annotated[CameraSection, Field(description="the kiosk camera, NIR and depth")] = CameraSection()

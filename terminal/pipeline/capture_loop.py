@@ -18,23 +18,11 @@ from typing import Any, Protocol
 
 from terminal.domain import FaceBox
 from terminal.errors import DeviceError, SessionStateError, TerminalError
-from terminal.ports import FaceDetector
+from terminal.ports import Camera, FaceDetector
 from terminal.vision.liveness.sources import SensorFrame
 from terminal.vision.preview import downscale, preview_jpeg
 
 log = logging.getLogger(__name__)
-
-
-class CameraPort(Protocol):
-    """The terminal's camera (terminal/ports.py Camera)."""
-
-    def read(self) -> SensorFrame:
-        """The next capture; DeviceError when the device is gone."""
-        ...
-
-    def set_cue(self, cue: str | None) -> None:
-        """The challenge's current cue."""
-        ...
 
 
 class FrameSink(Protocol):
@@ -62,7 +50,7 @@ class CaptureLoop:
 
     def __init__(
         self,
-        camera: CameraPort,
+        camera: Callable[[], Camera],
         session: FrameSink,
         detector: FaceDetector | None = None,
         *,
@@ -70,7 +58,10 @@ class CaptureLoop:
         preview_width: int = 320,
         guard: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
-        self._camera = camera
+        # Opened when a patient first needs it, and again after it failed: a camera that is unplugged at
+        # start-up or re-enumerated later costs face attempts, never the service.
+        self._open_camera = camera
+        self._camera: Camera | None = None
         self._session = session
         self._detector = detector
         self._interval = 1.0 / max_fps
@@ -93,8 +84,10 @@ class CaptureLoop:
         if not self._session.previewing():
             return False
         try:
-            sensors = self._camera.read()
+            camera = self._camera = self._camera or self._open_camera()
+            sensors = camera.read()
         except DeviceError as exc:
+            self._camera = None
             self._camera_failed(exc)
             return False
         self._frames += 1
@@ -109,7 +102,7 @@ class CaptureLoop:
         except TerminalError as exc:
             log.info("face frame refused: %s", exc)
             return False
-        self._camera.set_cue(view.get("challenge") if view.get("face_checking") else None)
+        camera.set_cue(view.get("challenge") if view.get("face_checking") else None)
         return True
 
     def preview(self, after: int, timeout: float) -> tuple[int, bytes | None]:
@@ -119,8 +112,10 @@ class CaptureLoop:
             return self._preview_serial, self._preview
 
     def state(self) -> dict[str, Any]:
-        """For the technician page: frames read, camera errors, the last error."""
+        """For the technician page: the camera, frames read, camera errors, the last error."""
+        camera = self._camera
         return {
+            "camera": camera.describe() if camera is not None else None,
             "frames": self._frames,
             "errors": self._errors,
             "last_error": self._last_error,

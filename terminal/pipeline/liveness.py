@@ -7,18 +7,24 @@ so nobody can hill-climb an attack). Scores and reasons go to `diagnostics()` fo
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
 
 from terminal.config import LivenessConfig
 from terminal.domain import FaceBox, Frame
 from terminal.errors import AttemptsExhaustedError, DeviceError, IdentityError
 from terminal.ports import Clock, FaceDetector
 from terminal.vision.liveness.challenge import ChallengeConfig, ChallengeSession
+from terminal.vision.liveness.downscale import downscaled, face_region, owned_bytes, scale_to, scaled_box
 from terminal.vision.liveness.fusion import Decision, fuse, required_checks
-from terminal.vision.liveness.pose import head_pose
+from terminal.vision.liveness.pose import HeadPose, head_pose
 from terminal.vision.liveness.sources import FrameSource, SensorFrame
 from terminal.vision.liveness.types import CheckResult, LivenessCheck, LivenessSample, landmark_array
 
@@ -31,6 +37,12 @@ PASS_PROMPT = "验证通过 / Verified"
 EXHAUSTED_PROMPT = "请使用医保码、社保卡或身份证 / Please use the QR code, social-security card or ID number"
 NO_FACE_PROMPT = "请将面部对准屏幕 / Please face the screen"
 NO_FACE_CUE = "no_face"
+
+# What one attempt may hold, whatever the camera delivers (issue 14: 0.8-1.2 GB per attempt before).
+WORK_SIDE = 480  # shorter side the challenge, detection and sensor checks work at (a VGA camera's)
+IDENTITY_SIDE = 640  # longest side of a kept identity frame
+IDENTITY_MARGIN = 1.0  # face sizes of context kept on each side in an identity frame (re-detection)
+KEEP_CAPTURES = 48  # captures kept per attempt; when full, thinned to half (see _thin)
 
 
 @dataclass(frozen=True)
@@ -54,32 +66,82 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """What an attempt holds: captures kept and the bytes of image data they keep alive."""
+
+    captures: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class _Capture:
-    frame: SensorFrame
-    box: FaceBox | None
+    frame: SensorFrame  # at working size (shorter side ≤ WORK_SIDE)
+    box: FaceBox | None  # in the working frame
+    # How far the face is turned from the attempt's first face pose, in degrees (inf: no face).
+    # Relative, not absolute: a camera mounted above or below eye level makes every frame of a patient
+    # look pitched, and "most frontal" must mean "most like how this patient first faced the camera".
+    turn: float
+    identity: Frame | None  # the face region for identification (longest side ≤ IDENTITY_SIDE)
+
+    def held_bytes(self) -> int:
+        arrays: list[NDArray[np.generic]] = [self.frame.rgb.image]
+        if self.frame.nir is not None:
+            arrays.append(self.frame.nir.image)
+        if self.frame.depth is not None:
+            arrays.append(self.frame.depth.depth_mm)
+        if self.identity is not None and self.identity.image is not self.frame.rgb.image:
+            arrays.append(self.identity.image)
+        return sum(owned_bytes(a) for a in arrays)
 
 
 @dataclass
 class _Attempt:
     challenge: ChallengeSession
     captures: list[_Capture] = field(default_factory=list)
+    base: HeadPose | None = None
+
+
+class _RateGate:
+    """Admits captures at no more than max_fps on average, judged by their capture timestamps."""
+
+    def __init__(self, max_fps: float | None) -> None:
+        self._interval = timedelta(seconds=1.0 / max_fps) if max_fps else None
+        self._due: datetime | None = None
+
+    def admit(self, at: datetime, force: bool = False) -> bool:
+        """Whether a capture taken at `at` enters the challenge (force: it starts an attempt)."""
+        if self._interval is None:
+            return True
+        due, step = self._due, self._interval
+        # A quarter interval of slack, so a camera at exactly max_fps with jitter is not halved; a
+        # timestamp far behind the schedule (a clock set back) restarts it instead of starving.
+        if not force and due is not None and due - 2 * step <= at < due - step / 4:
+            return False
+        if due is None or at - due > step or at < due - 2 * step:
+            due = at
+        self._due = due + step
+        return True
 
 
 def _largest(boxes: list[FaceBox]) -> FaceBox | None:
     return max(boxes, key=lambda b: b.width * b.height) if boxes else None
 
 
-def _turns(captures: list[_Capture]) -> dict[int, float]:
-    """How far each capture with a face is turned from the attempt's first face pose, in degrees.
+def _thin(captures: list[_Capture]) -> list[_Capture]:
+    """Half the captures: the less turned of each consecutive pair.
 
-    Relative, not absolute: a camera mounted above or below eye level makes every frame of a patient
-    look pitched, and "most frontal" must mean "most like how this patient first faced the camera".
+    Keeps the start, middle and end of the attempt (identity_frames draws from each third) and
+    prefers the frontal frames the sensor checks and identification use.
     """
-    poses = {i: head_pose(landmark_array(c.box)) for i, c in enumerate(captures) if c.box is not None}
-    if not poses:
-        return {}
-    base = poses[min(poses)]
-    return {i: abs(p.yaw - base.yaw) + abs(p.pitch - base.pitch) for i, p in poses.items()}
+    kept = [min(captures[i : i + 2], key=lambda c: c.turn) for i in range(0, len(captures) - 1, 2)]
+    if len(captures) % 2:
+        kept.append(captures[-1])
+    return kept
+
+
+def _turns(captures: list[_Capture]) -> dict[int, float]:
+    """Each capture with a face: how far it is turned from the attempt's first face pose, in degrees."""
+    return {i: c.turn for i, c in enumerate(captures) if c.box is not None}
 
 
 def _sensor_sample(captures: list[_Capture], kind: Literal["nir", "depth"]) -> LivenessSample:
@@ -111,6 +173,7 @@ class LivenessSession:
         clock: Clock,
         rng: random.Random,
         checks: dict[str, LivenessCheck],
+        max_fps: float | None = None,
     ) -> None:
         self._config = config
         self._detector = detector
@@ -121,6 +184,8 @@ class LivenessSession:
         self._attempt: _Attempt | None = None
         self._passed = False
         self._passed_captures: list[_Capture] = []
+        self._gate = _RateGate(max_fps)
+        self._last = LivenessOutcome("continue", NO_FACE_PROMPT, NO_FACE_CUE)
 
     @property
     def exhausted(self) -> bool:
@@ -156,18 +221,53 @@ class LivenessSession:
         return self._attempt
 
     def feed(self, sensors: SensorFrame) -> LivenessOutcome:
-        """Take the next synchronised capture and say what to show next."""
+        """Take the next synchronised capture and say what to show next.
+
+        Captures faster than max_fps are dropped before any work is done on them (the answer repeats
+        the last one); the rest are worked on at WORK_SIDE and kept as bounded copies (_keep).
+        """
         if self._passed:
             return LivenessOutcome("pass", PASS_PROMPT)
+        if not self._gate.admit(sensors.rgb.captured_at, force=self._attempt is None):
+            return self._last
         attempt = self._attempt if self._attempt is not None else self._begin()
-        box = _largest(self._detector.detect(sensors.rgb.image))
-        attempt.captures.append(_Capture(sensors, box))
-        state = attempt.challenge.observe(sensors.rgb, box)
+        work, scale = downscaled(sensors, WORK_SIDE)
+        box = _largest(self._detector.detect(work.rgb.image))
+        self._keep(attempt, sensors, work, scale, box)
+        state = attempt.challenge.observe(work.rgb, box)
         if state == "running":
             if box is None:
-                return LivenessOutcome("continue", NO_FACE_PROMPT, NO_FACE_CUE)
-            return LivenessOutcome("continue", attempt.challenge.prompt, attempt.challenge.cue)
+                self._last = LivenessOutcome("continue", NO_FACE_PROMPT, NO_FACE_CUE)
+            else:
+                self._last = LivenessOutcome("continue", attempt.challenge.prompt, attempt.challenge.cue)
+            return self._last
         return self._finish(attempt)
+
+    def _keep(
+        self, attempt: _Attempt, sensors: SensorFrame, work: SensorFrame, scale: float, box: FaceBox | None
+    ) -> None:
+        """Keep a bounded copy of the capture: the working frame, and the face region for identification."""
+        turn, identity = math.inf, None
+        if box is not None:
+            pose = head_pose(landmark_array(box))
+            if attempt.base is None:
+                attempt.base = pose
+            turn = abs(pose.yaw - attempt.base.yaw) + abs(pose.pitch - attempt.base.pitch)
+            rgb = sensors.rgb
+            if scale == 1.0 and scale_to(rgb.image.shape, IDENTITY_SIDE) == 1.0:
+                identity = work.rgb  # a small frame is kept whole, as the camera delivered it
+            else:
+                # The face region from the full-resolution frame: more pixels on the face than the
+                # working copy has, with context enough around it for identify_frames to re-detect it.
+                identity = face_region(rgb, scaled_box(box, 1 / scale), IDENTITY_MARGIN, IDENTITY_SIDE)
+        attempt.captures.append(_Capture(work, box, turn, identity))
+        if len(attempt.captures) >= KEEP_CAPTURES:
+            attempt.captures = _thin(attempt.captures)
+
+    def footprint(self) -> Footprint:
+        """Captures and image bytes the running (or passed) attempt holds; for tests and benchmarks."""
+        captures = self._attempt.captures if self._attempt is not None else self._passed_captures
+        return Footprint(len(captures), sum(c.held_bytes() for c in captures))
 
     def _finish(self, attempt: _Attempt) -> LivenessOutcome:
         decision = self._judge(attempt)
@@ -256,7 +356,8 @@ class LivenessSession:
         thirds = [order[:size], order[size : 2 * size] or order[:size], order[2 * size :] or order[:size]]
         picked = dict.fromkeys(min(part, key=lambda i: turns[i]) for part in thirds)
         rest = sorted((i for i in order if i not in picked), key=lambda i: (turns[i], i))
-        return tuple(self._passed_captures[i].frame.rgb for i in [*picked, *rest])
+        frames = (self._passed_captures[i].identity for i in [*picked, *rest])
+        return tuple(frame for frame in frames if frame is not None)
 
     def diagnostics(self) -> tuple[AttemptRecord, ...]:
         """Per-attempt scores and reasons, for the technician page only."""
@@ -272,6 +373,7 @@ class LivenessStage:
         detector: FaceDetector,
         clock: Clock,
         checks: Mapping[str, LivenessCheck] | None = None,
+        max_fps: float | None = None,
     ) -> None:
         # The root builds the profile's sensor checks (app.LIVENESS_CHECKS); a required signal with no
         # check behind it is simply missing from every attempt, and fusion fails closed.
@@ -279,9 +381,12 @@ class LivenessStage:
         self._detector = detector
         self._clock = clock
         self._checks = dict(checks or {})
+        # Frames per second that enter the challenge ([camera] max_fps); None: every frame (replays).
+        self.max_fps = max_fps
 
     def session(self, rng: random.Random | None = None) -> LivenessSession:
         """A fresh session; rng defaults to the OS entropy source (challenge order must be unguessable)."""
         return LivenessSession(
-            self.config, self._detector, self._clock, rng or random.SystemRandom(), dict(self._checks)
-        )
+            self.config, self._detector, self._clock, rng or random.SystemRandom(), dict(self._checks),
+            self.max_fps,
+        )  # fmt: skip

@@ -18,6 +18,7 @@ from terminal import __version__
 from terminal.app import Terminal, build_session
 from terminal.errors import (
     BillError,
+    CameraUnavailableError,
     DeviceError,
     FaceError,
     HisError,
@@ -30,11 +31,11 @@ from terminal.errors import (
     TerminalError,
     UnknownPersonError,
 )
-from terminal.pipeline.capture_loop import CameraPort, CaptureLoop
+from terminal.pipeline.capture_loop import CaptureLoop
 from terminal.pipeline.reader_events import CardVerifier, EcTokenResolver
 from terminal.pipeline.session import Session, SessionStateError
 from terminal.pipeline.session_ports import LivenessFactory
-from terminal.ports import BillSource
+from terminal.ports import BillSource, Camera
 from terminal.service.deps import Service
 from terminal.service.routes.counter import counter_routes
 from terminal.service.routes.pages import STATIC_DIR, page_routes
@@ -73,22 +74,25 @@ def create_app(
     session_timeout: timedelta = timedelta(seconds=120),
     event_interval: float = 0.5,
     notice_retry: timedelta = timedelta(seconds=5),
-    camera: CameraPort | None = None,
+    camera: Camera | None = None,
     ec_tokens: EcTokenResolver | None = None,
     card_verifier: CardVerifier[Any] | None = None,
 ) -> FastAPI:
     """The FastAPI application over one terminal and its one checkout session.
 
-    The capture loop (the terminal's camera feeding face attempts) runs while the app is served; `camera`
-    defaults to the terminal's configured one.
+    While the app is served, the readers' workers and the capture loop (the terminal's camera feeding
+    face attempts) run. `camera` defaults to the terminal's configured one; with none, face (and the
+    typed ID it verifies) is not offered.
     """
     source = bills or terminal.bill_source
     notices = terminal.his_notifier(source, notice_retry)
     notices.reconcile(terminal.ledger.settlement_of)
     receipts = terminal.receipts
+    has_camera = camera is not None or terminal.config.camera.url is not None
     svc = Service(
         terminal=terminal,
-        checkout=session or build_session(terminal, timeout=session_timeout, liveness=liveness),
+        checkout=session
+        or build_session(terminal, timeout=session_timeout, liveness=liveness, face=has_camera),
         source=source,
         notices=notices,
         receipts=receipts,
@@ -99,13 +103,14 @@ def create_app(
         ec_tokens=ec_tokens,
         card_verifier=card_verifier,
     )
-    camera = camera if camera is not None else _configured_camera(terminal)
-    if camera is not None:
+    if has_camera:
+        section = terminal.config.camera
         svc.capture = CaptureLoop(
-            camera,
+            (lambda: camera) if camera is not None else lambda: _configured_camera(terminal),
             svc.checkout,
             terminal.face_stage.detector,
-            max_fps=15.0,
+            max_fps=section.max_fps,
+            preview_width=section.preview_width,
             guard=lambda: svc.lock,
         )
 
@@ -139,6 +144,8 @@ def create_app(
     return app
 
 
-def _configured_camera(terminal: Terminal) -> CameraPort | None:
-    camera: CameraPort | None = getattr(terminal, "camera", None)
+def _configured_camera(terminal: Terminal) -> Camera:
+    camera = terminal.camera
+    if camera is None:
+        raise CameraUnavailableError("no camera is configured ([camera] url)")
     return camera

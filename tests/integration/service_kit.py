@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from terminal.domain import CertType, IdentityClaim
 from terminal.service.deps import Service
+from tests.presenting import FRAME_STEP
 
 
 def service_of(app: FastAPI) -> Service:
@@ -40,3 +41,23 @@ def confirm_shown(http: httpx.Client) -> httpx.Response:
             "amounts_digest": view.get("amounts_digest", "-"),
         },
     )
+
+
+def hold_capture(app: FastAPI) -> None:
+    """Stop the capture loop's thread: the test steps it, moving its clock (no wall-clock pacing)."""
+    capture = service_of(app).capture
+    assert capture is not None, "the app has a camera"
+    capture.stop()
+
+
+def run_face_attempt(app: FastAPI, clock: Any, max_frames: int = 600) -> dict[str, Any]:
+    """Step the capture loop, a tenth of a second of the test clock per frame, until the attempt ends."""
+    svc = service_of(app)
+    capture = svc.capture
+    assert capture is not None
+    for _ in range(max_frames):
+        if not svc.checkout.wants_frames():
+            return svc.checkout.view()
+        clock.at += FRAME_STEP
+        capture.step()
+    raise AssertionError(f"the face attempt never ended after {max_frames} frames")

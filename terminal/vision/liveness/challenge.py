@@ -122,8 +122,10 @@ class ChallengeSession:
         self._step_started: datetime = clock.now()
         self.state: State = "running"
         self.reason = ""
-        self.frames: list[Frame] = []
+        # Only the landmark track and the stillness meter are kept, never the frames: an attempt's
+        # memory must not grow with the camera's resolution or the attempt's length.
         self.boxes: list[FaceBox | None] = []
+        self._stillness = StillnessMeter()
 
     @property
     def prompt(self) -> str:
@@ -151,8 +153,8 @@ class ChallengeSession:
         """Take the next frame and its face box; returns the new state."""
         if self.state != "running":
             return self.state
-        self.frames.append(frame)
         self.boxes.append(box)
+        self._stillness.add(frame, box)
         # Why the clock and not frame timestamps: a replay source could forge its timestamps.
         if (self._clock.now() - self._step_started) > timedelta(seconds=self.cfg.step_timeout_s):
             self._fail(f"timeout on step {self._step + 1} ({self.moves[self._step]})")
@@ -203,8 +205,8 @@ class ChallengeSession:
             return CheckResult.failed(self.name, 0.0, "challenge not completed")
         if self.state == "failed":
             return CheckResult.failed(self.name, self._step / len(self.moves), self.reason)
-        sample = LivenessSample(tuple(self.frames), tuple(self.boxes))
-        for extra in (parallax_check(sample, self.cfg), stillness_check(sample, self.cfg)):
+        track = [landmark_array(b) for b in self.boxes if b is not None]
+        for extra in (_parallax(track, self.cfg), self._stillness.result(self.cfg)):
             if extra.status != "pass":
                 return CheckResult.failed(
                     self.name, extra.score, f"{extra.name}: {extra.reason}", extra.details
@@ -219,14 +221,12 @@ def _jump(previous: FaceBox, box: FaceBox) -> float:
     return float(np.hypot(dx, dy)) / max(previous.width, 1.0)
 
 
-def _landmark_track(sample: LivenessSample) -> list[NDArray[np.float64]]:
-    return [landmark_array(b) for b in sample.boxes if b is not None]
-
-
 def parallax_check(sample: LivenessSample, cfg: ChallengeConfig | None = None) -> CheckResult:
     """Fail when every view is explained by one moving plane (a photo or a screen)."""
-    cfg = cfg or ChallengeConfig()
-    track = _landmark_track(sample)
+    return _parallax([landmark_array(b) for b in sample.boxes if b is not None], cfg or ChallengeConfig())
+
+
+def _parallax(track: list[NDArray[np.float64]], cfg: ChallengeConfig) -> CheckResult:
     if len(track) < 2:
         return CheckResult.missing("parallax", "fewer than two frames with a face")
     values = sorted((nose_parallax(track[0], pts) for pts in track[1:]), reverse=True)
@@ -241,25 +241,60 @@ def parallax_check(sample: LivenessSample, cfg: ChallengeConfig | None = None) -
     )
 
 
+class StillnessMeter:
+    """Landmark and pixel motion against the first face, measured frame by frame.
+
+    Keeps only the first face's region and two running maxima, so it can watch an attempt of any
+    length at any resolution.
+    """
+
+    def __init__(self) -> None:
+        self._faces = 0
+        self._first_marks: NDArray[np.float64] | None = None
+        self._first_patch: NDArray[np.float32] = np.zeros((0,), dtype=np.float32)
+        self._region = (0, 0, 0, 0)
+        self._shape: tuple[int, ...] = ()
+        self.landmark_motion = 0.0
+        self.pixel_motion = 0.0
+
+    def add(self, frame: Frame, box: FaceBox | None) -> None:
+        """Take the next frame and its face box (frames without a face are skipped)."""
+        if box is None:
+            return
+        self._faces += 1
+        marks = landmark_array(box)
+        if self._first_marks is None:
+            self._first_marks = marks
+            self._region = box_region(box, frame.image.shape)
+            x1, y1, x2, y2 = self._region
+            self._first_patch = frame.image[y1:y2, x1:x2].astype(np.float32)
+            self._shape = frame.image.shape
+            return
+        self.landmark_motion = max(
+            self.landmark_motion, float(np.max(np.linalg.norm(marks - self._first_marks, axis=1)))
+        )
+        if self.pixel_motion == float("inf"):
+            return
+        if frame.image.shape != self._shape or self._first_patch.size == 0:
+            self.pixel_motion = float("inf")
+            return
+        x1, y1, x2, y2 = self._region
+        patch = frame.image[y1:y2, x1:x2].astype(np.float32)
+        self.pixel_motion = max(self.pixel_motion, float(np.mean(np.abs(patch - self._first_patch))))
+
+    def result(self, cfg: ChallengeConfig) -> CheckResult:
+        """Fail a perfectly still presentation (a photo on a stand, a frozen or injected frame)."""
+        if self._faces < 2:
+            return CheckResult.missing("stillness", "fewer than two frames with a face")
+        details = {"landmark_motion_px": self.landmark_motion, "pixel_motion": self.pixel_motion}
+        if self.landmark_motion < cfg.still_landmark_px and self.pixel_motion < cfg.still_pixel_level:
+            return CheckResult.failed("stillness", 0.0, "input is perfectly still", details)
+        return CheckResult.passed("stillness", 1.0, details)
+
+
 def stillness_check(sample: LivenessSample, cfg: ChallengeConfig | None = None) -> CheckResult:
     """Fail a perfectly still presentation (a photo on a stand, a frozen or injected frame)."""
-    cfg = cfg or ChallengeConfig()
-    pairs = [(f, b) for f, b in zip(sample.rgb, sample.boxes, strict=True) if b is not None]
-    if len(pairs) < 2:
-        return CheckResult.missing("stillness", "fewer than two frames with a face")
-    track = np.stack([landmark_array(b) for _, b in pairs])
-    landmark_motion = float(np.max(np.linalg.norm(track - track[0], axis=2)))
-    x1, y1, x2, y2 = box_region(pairs[0][1], pairs[0][0].image.shape)
-    first = pairs[0][0].image[y1:y2, x1:x2].astype(np.float32)
-    pixel_motion = 0.0
-    for frame, _ in pairs[1:]:
-        if frame.image.shape != pairs[0][0].image.shape or first.size == 0:
-            pixel_motion = float("inf")
-            break
-        pixel_motion = max(
-            pixel_motion, float(np.mean(np.abs(frame.image[y1:y2, x1:x2].astype(np.float32) - first)))
-        )
-    details = {"landmark_motion_px": landmark_motion, "pixel_motion": pixel_motion}
-    if landmark_motion < cfg.still_landmark_px and pixel_motion < cfg.still_pixel_level:
-        return CheckResult.failed("stillness", 0.0, "input is perfectly still", details)
-    return CheckResult.passed("stillness", 1.0, details)
+    meter = StillnessMeter()
+    for frame, box in zip(sample.rgb, sample.boxes, strict=True):
+        meter.add(frame, box)
+    return meter.result(cfg or ChallengeConfig())

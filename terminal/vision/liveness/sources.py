@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from terminal.domain import Frame
+from terminal.domain import DepthFrame, Frame, NirFrame
+from terminal.domain import SensorFrame as SensorFrame  # re-exported: callers' older import path
 from terminal.errors import DeviceError, ImageError
 from terminal.ports import Clock
-from terminal.vision.liveness.types import DepthFrame, NirFrame
-
-
-@dataclass(frozen=True)
-class SensorFrame:
-    """One capture instant: the RGB frame and, on kiosks that have them, registered NIR and depth."""
-
-    rgb: Frame
-    nir: NirFrame | None = None
-    depth: DepthFrame | None = None
 
 
 class FrameSource(Protocol):

@@ -1,38 +1,21 @@
-"""Values shared by the liveness checks: sensor frames, one presentation, one check's result."""
+"""Values shared by the liveness checks: one presentation, one check's result.
+
+The sensor frames (NirFrame, DepthFrame) live in terminal.domain since the Camera port delivers them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from terminal.domain import DepthFrame as DepthFrame  # re-exported: the checks' older import path
 from terminal.domain import FaceBox, Frame
+from terminal.domain import NirFrame as NirFrame
 
 Status = Literal["pass", "fail", "missing"]
-
-
-@dataclass(frozen=True)
-class NirFrame:
-    """A near-infrared frame, grey uint8, registered to the RGB pixel grid (same size)."""
-
-    image: NDArray[np.uint8]
-    captured_at: datetime
-    emitter_on: bool = True
-
-
-@dataclass(frozen=True)
-class DepthFrame:
-    """A depth map in millimetres (0 = no measurement), registered to the RGB pixel grid.
-
-    fx is the focal length in pixels, needed to turn pixel sizes into millimetres.
-    """
-
-    depth_mm: NDArray[np.float32]
-    fx: float
-    captured_at: datetime
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,83 @@
+"""The synthetic camera into the real liveness stage (MTCNN) and identification: no frame is uploaded."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+
+from terminal.app import Terminal
+from terminal.app.demo_faces import demo_presenter
+from terminal.config import CameraSection
+from terminal.demo_data import DEMO_PEOPLE, seed_demo
+from terminal.domain import Match
+from terminal.pipeline.identify import identify_frames
+from terminal.pipeline.liveness import IDENTITY_SIDE, LivenessOutcome, LivenessSession
+from terminal.ports import Camera
+from terminal.vision.camera import open_camera
+from tests.fakes import FixedClock
+
+FRAME_STEP = timedelta(seconds=1 / 15)
+
+
+def _follow(camera: Camera, session: LivenessSession, clock: FixedClock) -> LivenessOutcome:
+    """What the capture loop does: hand the cue to the camera, read, feed, until pass or no attempts left.
+
+    A failed attempt is retried like a patient would (the session's own attempt limit applies): the
+    rendered presenter's nod is near the challenge's threshold, as a real patient's small nod is.
+    """
+    outcome = session.start()
+    for _ in range(1200):
+        if outcome.status in ("pass", "exhausted"):
+            return outcome
+        camera.set_cue(outcome.cue)
+        outcome = session.feed(camera.read())
+        clock.at += FRAME_STEP
+    raise AssertionError("the attempt never ended")
+
+
+def _camera(terminal: Terminal, url: str) -> Camera:
+    section = terminal.config.camera.model_copy(update={"url": url})
+    assert isinstance(section, CameraSection)
+    return open_camera(section, "demo", terminal.clock, lambda kind: demo_presenter(terminal, 2, kind))
+
+
+@pytest.mark.usefixtures("require_models")
+def test_the_configured_synthetic_camera_passes_liveness_and_identifies_at_4k(
+    terminal: Terminal, clock: FixedClock
+) -> None:
+    seed_demo(terminal)
+    camera = _camera(terminal, "synthetic://live?width=3840&height=2160")
+    session = terminal.liveness_stage.session(random.Random(5))
+    assert _follow(camera, session, clock).status == "pass"
+    frames = session.identity_frames()
+    assert all(max(f.image.shape[:2]) <= IDENTITY_SIDE for f in frames)
+    decision = identify_frames(terminal.face_stage, terminal.identifier, frames, None)
+    assert isinstance(decision.outcome, Match)
+    assert decision.outcome.psn_no == DEMO_PEOPLE[2].psn_no
+
+
+@pytest.mark.usefixtures("require_models")
+def test_the_terminal_builds_its_camera_from_the_shipped_demo_config(
+    terminal: Terminal, clock: FixedClock
+) -> None:
+    camera = terminal.camera
+    assert camera is not None
+    assert camera.describe() == {
+        "kind": "synthetic-live", "url": "synthetic://live", "state": "open", "demo": "yes",
+        "nir": "none", "depth": "none",
+    }  # fmt: skip
+    session = terminal.liveness_stage.session(random.Random(6))
+    assert _follow(camera, session, clock).status == "pass"
+    terminal.close()
+    assert camera.describe()["state"] == "closed"
+
+
+@pytest.mark.usefixtures("require_models")
+def test_a_swung_photo_through_the_same_camera_is_refused(terminal: Terminal, clock: FixedClock) -> None:
+    camera = _camera(terminal, "synthetic://photo")
+    session = terminal.liveness_stage.session(random.Random(5))
+    assert _follow(camera, session, clock).status == "exhausted"
+    assert not session.passed
+    assert len(session.diagnostics()) == terminal.config.liveness.max_attempts
