@@ -10,20 +10,20 @@ import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import pytest
 
 from devkit.serving import serving
 from terminal.app import Terminal, build_terminal
+from terminal.app.demo_faces import demo_presenter
 from terminal.config import DEFAULT_CONFIG, load
-from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, demo_faces, face_crop, insightface_image, seed_demo
-from terminal.domain import Frame
+from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, seed_demo
 from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
 from terminal.store.keys import create_key
-from terminal.vision.images import load_image
+from terminal.vision.camera import PresenterKind, open_camera
 from terminal.vision.liveness.render import Presenter
 from terminal.vision.liveness.sources import SensorFrame
 from tests.conftest import REPO, models_provisioned
@@ -72,7 +72,7 @@ class Kiosk:
     """The running service with its terminal, clock, bill folder and the synthetic camera's presenter."""
 
     def __init__(
-        self, url: str, terminal: Terminal, clock: FixedClock, bills: Path, camera: PresenterCamera
+        self, url: str, terminal: Terminal, clock: FixedClock, bills: Path, camera: CameraStand
     ) -> None:
         self.url = url
         self.terminal = terminal
@@ -80,7 +80,7 @@ class Kiosk:
         self.bills = bills
         self.camera = camera
         # The enrolled patient the synthetic camera's presenter shows (the demo's 张伟 of t1.jpg).
-        self.patient = DEMO_PEOPLE[2]
+        self.patient = DEMO_PEOPLE[camera.index]
         self._serial = 0
 
     def new_bill(self) -> str:
@@ -91,15 +91,9 @@ class Kiosk:
         (self.bills / f"{data['chrg_bchno']}.json").write_text(json.dumps(data, ensure_ascii=False))
         return str(data["chrg_bchno"])
 
-    def present(self, kind: Literal["live", "photo"]) -> None:
-        """Who stands before the terminal's camera: the enrolled patient ("live") or his photo.
-
-        Facing the screen, as a patient walking up does: a presenter left turned by the last test's final
-        cue would give the next challenge a turned starting pose.
-        """
-        self.camera.presenter.kind = kind
-        self.camera.presenter.yaw = self.camera.presenter.pitch = 0.0
-        self.camera.set_cue(None)
+    def present(self, kind: PresenterKind) -> None:
+        """Who stands before the terminal's camera: the enrolled patient ("live") or his photo."""
+        self.camera.present(kind)
 
     def reset(self) -> None:
         """Back to idle whatever the last test left, the terminal-wide failure window forgotten."""
@@ -109,7 +103,7 @@ class Kiosk:
         reset = httpx.post(f"{self.url}/api/tech/identity/reset", headers=bearer(TECH), timeout=30)
         reset.raise_for_status()
         self.clock.at += timedelta(seconds=1)
-        self.present(self.camera.presenter.kind)
+        self.camera.present(self.camera.kind)
 
 
 @pytest.fixture(scope="session")
@@ -127,11 +121,7 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
     clock = FixedClock()
     terminal = build_terminal(load(DEFAULT_CONFIG), data, clock)
     seed_demo(terminal)
-    group = load_image(insightface_image("t1.jpg"))
-    presenter = Presenter.from_photo(
-        face_crop(group, demo_faces(terminal)[2], 1.0), terminal.face_stage.detector, "live"
-    )
-    camera = PresenterCamera(presenter, clock)
+    camera = CameraStand(terminal, clock)
     app = create_app(
         terminal,
         bills=FileBillSource(bills),
@@ -143,29 +133,66 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
     )
     with serving(app) as url:
         yield Kiosk(url, terminal, clock, bills, camera)
+    camera.close()
     terminal.close()
 
 
-class PresenterCamera:
-    """The terminal's camera in these tests: a synthetic presenter who follows the challenge's cues.
+class CameraStand:
+    """The terminal's camera in these tests: the demo config's synthetic camera, live or photo.
 
-    The demo's 张伟 (t1.jpg) rendered as a turning head ("live") or his photo swung flat ("photo"),
-    stamped by the terminal's clock. Only the service reads it; the page sees nothing but the preview.
+    Two cameras the camera helper's URLs build (`synthetic://live`, `synthetic://photo`), both showing
+    the configured demo presenter (张伟 of t1.jpg); `present` (a test hook, no HTTP route) picks which
+    one stands before the terminal. Each read moves the test clock on by one frame at the configured
+    rate, as a real camera's frames are that far apart (the liveness stage admits frames by timestamp).
     """
 
-    def __init__(self, presenter: Presenter, clock: FixedClock) -> None:
-        self.presenter = presenter
+    def __init__(self, terminal: Terminal, clock: FixedClock) -> None:
+        section = terminal.config.camera
+        self.index = section.demo_presenter
+        self.presenters: dict[str, Presenter] = {}
+
+        def presenter_for(kind: PresenterKind) -> Presenter:
+            self.presenters[kind] = demo_presenter(terminal, self.index, kind)
+            return self.presenters[kind]
+
+        self.cameras = {
+            kind: open_camera(
+                section.model_copy(update={"url": f"synthetic://{kind}"}),
+                terminal.config.terminal.mode,
+                clock,
+                presenter_for,
+            )
+            for kind in ("live", "photo")
+        }
+        self.kind: PresenterKind = "live"
         self._clock = clock
-        self._cue: str | None = None
+        self._frame = timedelta(seconds=1 / section.max_fps)
+
+    def present(self, kind: PresenterKind) -> None:
+        """`kind` stands before the camera, facing the screen (no pose left from the last test's cue)."""
+        self.kind = kind
+        for presenter in self.presenters.values():
+            presenter.yaw = presenter.pitch = 0.0
+        self.set_cue(None)
 
     def read(self) -> SensorFrame:
-        """The presenter's next pose after reading the current cue."""
-        image = self.presenter.capture(self._cue)
-        return SensorFrame(Frame(image, "synthetic-camera", self._clock.now()))
+        """The next capture of whoever stands there, one frame interval after the last."""
+        self._clock.at += self._frame
+        return self.cameras[self.kind].read()
 
     def set_cue(self, cue: str | None) -> None:
-        """The cue the presenter follows from the next frame on."""
-        self._cue = cue
+        """Both presenters read the cue (only the one shown moves on it)."""
+        for camera in self.cameras.values():
+            camera.set_cue(cue)
+
+    def close(self) -> None:
+        """Release both cameras."""
+        for camera in self.cameras.values():
+            camera.close()
+
+    def describe(self) -> dict[str, str]:
+        """The camera shown now, as the technician page lists it."""
+        return self.cameras[self.kind].describe()
 
 
 def bearer(token: str) -> dict[str, str]:
