@@ -7,21 +7,8 @@ from typing import Any
 
 import httpx
 
-from terminal import errors
+from terminal.errors import SessionChangedError
 from tests.ui.conftest import Kiosk, shot
-
-
-def _session_changed() -> type[errors.TerminalError]:
-    """The error the service answers when the amounts moved under the patient (code session_changed)."""
-    found = [
-        cls
-        for cls in vars(errors).values()
-        if isinstance(cls, type)
-        and issubclass(cls, errors.TerminalError)
-        and str(getattr(cls, "code", "")).lower() == "session_changed"
-    ]
-    assert len(found) == 1, found
-    return found[0]
 
 
 def _priced(page: Any, kiosk: Kiosk) -> str:
@@ -67,7 +54,7 @@ def test_changed_amounts_are_refused_and_the_new_pricing_is_shown(live_camera: A
         page.click("#confirm")
     assert answer.value.status == 409
     page.wait_for_selector("#alert:visible")
-    assert (page.text_content("#alert") or "").startswith(_session_changed().message_zh)
+    assert (page.text_content("#alert") or "").startswith(SessionChangedError.message_zh)
     assert page.is_visible("#confirm"), "the priced view is shown again"
     assert page.text_content("#bill-no") == bill
     shot(page, "kiosk-11-amounts-changed")
