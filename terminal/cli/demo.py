@@ -7,7 +7,7 @@ import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -25,15 +25,20 @@ from terminal.demo_data import (
     insightface_image,
     seed_demo,
 )
-from terminal.domain import Frame, Match
-from terminal.errors import ConfigError
+from terminal.domain import Frame, IdentityClaim, Match
+from terminal.errors import ConfigError, TerminalError
 from terminal.operations import identify_faces
 from terminal.pipeline.session import Session
+
+if TYPE_CHECKING:
+    from firmware_bridge.readers import CardReader, QrReader
+from terminal.pipeline.capture_loop import CaptureLoop
 from terminal.store.keys import create_key
 from terminal.store.reconcile import local_setlinfo
+from terminal.vision.camera import SensorCamera, parse_camera_url
+from terminal.vision.camera_synthetic import SyntheticSource
 from terminal.vision.images import load_image
 from terminal.vision.liveness.render import Presenter
-from terminal.vision.liveness.sources import SensorFrame
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +130,19 @@ def prepare_demo_terminal(config_path: Path, data_root: Path) -> Terminal:
 
 
 def _present(terminal: Terminal, session: Session, presenter: Presenter) -> dict[str, Any]:
-    """Show the session's face path camera captures of `presenter`, each after reading the last cue."""
-    view: dict[str, Any] = session.begin_face()
-    for _ in range(600):
-        image = presenter.capture(view["challenge"])
-        view = session.face_frame(SensorFrame(Frame(image, "demo-camera", terminal.clock.now())))
-        if view["state"] != "identifying" or not view["face_checking"]:
-            break
-    return view
+    """The patient taps face; the terminal's (synthetic) camera shows `presenter` to the capture loop."""
+    url = parse_camera_url(f"synthetic://{presenter.kind}")
+    camera = SensorCamera(SyntheticSource(presenter), url, terminal.clock)
+    loop = CaptureLoop(lambda: camera, session, terminal.face_stage.detector)
+    try:
+        session.begin_face()
+        for _ in range(600):
+            if not session.wants_frames():
+                break
+            loop.step()
+        return session.view()
+    finally:
+        camera.close()
 
 
 def _run(terminal: Terminal) -> int:
@@ -224,21 +234,39 @@ def _credential_checkout(terminal: Terminal, card_url: str | None, qr_url: str |
 
     reader: CardReader | QrReader = CardReader(card_url) if card_url else QrReader(str(qr_url))
     _say(f"6. waiting up to 60 s for a {'card' if card_url else 'QR code'} at {reader.url} …")
-    with reader:
-        claim = reader.poll(60.0)
-    if claim is None:
+    try:
+        with reader:
+            claim = _proven_claim(terminal, reader)
+    except TerminalError as exc:
+        _say(f"demo FAILED: the credential did not prove possession: {exc}")
+        return 1
+    if claim is None or claim.psn_no is None:
         _say("demo FAILED: no credential was presented")
         return 1
-    match = terminal.identifier.by_credential(claim)
-    person = terminal.gallery.person(match.psn_no)
-    _say(f"   credential {claim.mdtrt_cert_type.value} identifies {person.psn_name}")
+    person = terminal.gallery.person(claim.psn_no)
+    _say(f"   credential {claim.mdtrt_cert_type.value} proven; identifies {person.psn_name}")
     bill = load_bill(SAMPLE_BILL)
     bill = replace(bill, chrg_bchno=bill.chrg_bchno + "-C")
-    priced = terminal.checkout.price(bill, match.psn_no)
+    priced = terminal.checkout.price(bill, claim.psn_no)
     from terminal.cli.receipt import render_receipt
 
-    _say(render_receipt(priced, terminal.checkout.settle(priced, match)))
+    record = terminal.checkout.settle(priced, Match(claim.psn_no, "credential"))
+    _say(render_receipt(priced, record))
     return 0
+
+
+def _proven_claim(terminal: Terminal, reader: CardReader | QrReader) -> IdentityClaim | None:
+    """The card's answer to a fresh challenge, verified; or the QR token resolved (demo table or upstream)."""
+    from firmware_bridge.readers import CardReader
+
+    if isinstance(reader, CardReader):
+        reading = reader.poll_reading(60.0)
+        return terminal.verify_card(reading, reading.challenge) if reading is not None else None
+    scanned = reader.poll(60.0)
+    resolver = terminal.ec_tokens
+    if scanned is None or resolver is None:
+        return None
+    return resolver.resolve(scanned.mdtrt_cert_no)
 
 
 def _outcome(terminal: Terminal, found: list[str | None]) -> str:

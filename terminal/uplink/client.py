@@ -1,6 +1,6 @@
 """HTTP client for the upstream: one POST path, signed envelopes, errors split by what is known.
 
-The errors are the UplinkError subtree of terminal/errors.py (unreachable, unknown outcome, auth
+The errors are the UplinkError subtree of terminal/errors/ (unreachable, unknown outcome, auth
 required, refused); they live there so the sync stage catches them without importing this adapter.
 """
 

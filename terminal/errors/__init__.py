@@ -1,0 +1,185 @@
+"""One error tree for the terminal; every failure a user can cause is one of these.
+
+TerminalError
+├── ConfigError                  config file missing, malformed or with unknown keys
+│   └── SimulatorScriptError     a device-simulator script that cannot be run
+├── ModelError
+│   ├── ModelMissingError        a declared model file is not provisioned
+│   └── ModelIntegrityError      a model file's sha256 differs from the manifest
+├── ImageError                   bytes that are not a decodable image
+├── DatasetError                 an evaluation folder missing, empty or not laid out as expected
+├── FaceError
+│   ├── NoFaceError              no face passed detection and the quality gate
+│   └── FaceQualityError         a face was found but is unusable (too small, cut off)
+│       └── FaceMaskedError      the lower face is covered (a mask): the patient is asked to lower it
+├── IdentityError
+│   ├── ConsentError             no recorded consent for face data
+│   ├── UnknownPersonError       the claimed or requested person is not enrolled
+│   │   └── NotEnrolledForModelError the person's templates are all from another embedder: re-enrol
+│   ├── AttemptsExhaustedError   too many face attempts in this checkout
+│   │   └── FacePausedError      too many failures on this terminal lately: face is paused for a while
+│   ├── CredentialAttemptsError  too many typed ID numbers in this checkout
+│   ├── IdNumberMistypedError    a typed ID number fails the GB 11643 check digit or birth date
+│   ├── CardNotGenuineError      a card that did not prove possession (issuer, certificate, challenge)
+│   └── EcTokenError             a QR token that does not resolve (unknown)
+│       ├── EcTokenExpiredError  past its validity on the upstream's clock
+│       ├── EcTokenUsedError     already used once (single-use)
+│       └── EcTokenUnavailableError the upstream that resolves tokens did not answer
+├── SessionStateError            an action the checkout session's current step does not allow
+│   └── SessionChangedError      the session, bill or amounts changed since the patient saw them
+├── SettlementError
+│   ├── BillError                a malformed bill
+│   ├── UnknownCatalogCodeError  a fee line whose code is not in the catalogue
+│   ├── PolicyError              a policy bundle that is invalid, unsigned or tampered
+│   ├── CatalogError             a catalogue file that cannot be used
+│   ├── FundSafetyError          a fund-safety check blocks the settlement
+│   └── OfflineLimitError        upstream unreachable and the offline limits are used up; nothing charged
+├── StoreError
+│   ├── KeyFileError             template key missing, unreadable or too open
+│   ├── TemplateIntegrityError   a stored template fails authentication (altered, relabelled, wrong key)
+│   └── DuplicateSettlementError the same bill was already settled
+├── DeviceError
+│   ├── FrameError               a garbled serial frame
+│   └── CameraError              the kiosk camera cannot be used: face is not offered
+│       ├── CameraUnavailableError cannot be opened, or stopped delivering (unplugged, clip ended)
+│       ├── DemoCameraRefusedError synthetic:// or file:// outside demo mode
+│       └── NetworkCameraRefusedError rtsp:// without [camera] allow_network_camera
+├── HisError                     the hospital HIS gave no usable answer: the patient asks at the counter
+│   ├── HisUnavailable           nothing usable came back (unreachable, 5xx, garbled reply)
+│   │   └── HisTimeout           no answer within the configured timeout (5 s by default)
+│   ├── HisAuthError             the HIS refused this terminal's bearer token (or none is provisioned)
+│   └── HisRefused               the HIS will never take this request (unknown bill, paid by another msgid)
+└── UplinkError                  the upstream could not be reached or refused a request
+    ├── UplinkUnreachable        nothing reached the upstream (connect refused, 503): resending is safe
+    ├── UplinkUnknownOutcome     the request may have been processed (timeout, 5xx, garbled reply):
+    │                            ask by msgid before sending again
+    ├── UplinkAuthRequired       the upstream does not accept this terminal's signature or sign_no (401)
+    ├── UplinkRefused            the upstream answered infcode -1 (final for that msgid)
+    └── GalleryDeltaError        a gallery delta unsigned, tampered, malformed or not for this terminal:
+                                 nothing of it was applied
+
+Every class names a stable `code` (pages and later issues map codes, never parse English) and a zh and an
+en message saying what a person can do next; the instance's own text (`str(exc)`) keeps the detail.
+"""
+
+from terminal.errors.core import (
+    ConfigError,
+    DatasetError,
+    ImageError,
+    ModelError,
+    ModelIntegrityError,
+    ModelMissingError,
+    SimulatorScriptError,
+    TerminalError,
+)
+from terminal.errors.identity import (
+    AttemptsExhaustedError,
+    CardNotGenuineError,
+    ConsentError,
+    CredentialAttemptsError,
+    EcTokenError,
+    EcTokenExpiredError,
+    EcTokenUnavailableError,
+    EcTokenUsedError,
+    FaceError,
+    FaceMaskedError,
+    FacePausedError,
+    FaceQualityError,
+    IdentityError,
+    IdNumberMistypedError,
+    NoFaceError,
+    NotEnrolledForModelError,
+    SessionChangedError,
+    SessionStateError,
+    UnknownPersonError,
+)
+from terminal.errors.money import (
+    BillError,
+    CatalogError,
+    DuplicateSettlementError,
+    FundSafetyError,
+    KeyFileError,
+    OfflineLimitError,
+    PolicyError,
+    SettlementError,
+    StoreError,
+    TemplateIntegrityError,
+    UnknownCatalogCodeError,
+)
+from terminal.errors.remote import (
+    CameraError,
+    CameraUnavailableError,
+    DemoCameraRefusedError,
+    DeviceError,
+    FrameError,
+    GalleryDeltaError,
+    HisAuthError,
+    HisError,
+    HisRefused,
+    HisTimeout,
+    HisUnavailable,
+    NetworkCameraRefusedError,
+    UplinkAuthRequired,
+    UplinkError,
+    UplinkRefused,
+    UplinkUnknownOutcome,
+    UplinkUnreachable,
+)
+
+__all__ = [
+    "AttemptsExhaustedError",
+    "BillError",
+    "CameraError",
+    "CameraUnavailableError",
+    "CardNotGenuineError",
+    "CatalogError",
+    "ConfigError",
+    "ConsentError",
+    "CredentialAttemptsError",
+    "DatasetError",
+    "DemoCameraRefusedError",
+    "DeviceError",
+    "DuplicateSettlementError",
+    "EcTokenError",
+    "EcTokenExpiredError",
+    "EcTokenUnavailableError",
+    "EcTokenUsedError",
+    "FaceError",
+    "FaceMaskedError",
+    "FacePausedError",
+    "FaceQualityError",
+    "FrameError",
+    "FundSafetyError",
+    "GalleryDeltaError",
+    "HisAuthError",
+    "HisError",
+    "HisRefused",
+    "HisTimeout",
+    "HisUnavailable",
+    "IdNumberMistypedError",
+    "IdentityError",
+    "ImageError",
+    "KeyFileError",
+    "ModelError",
+    "ModelIntegrityError",
+    "ModelMissingError",
+    "NetworkCameraRefusedError",
+    "NoFaceError",
+    "NotEnrolledForModelError",
+    "OfflineLimitError",
+    "PolicyError",
+    "SessionChangedError",
+    "SessionStateError",
+    "SettlementError",
+    "SimulatorScriptError",
+    "StoreError",
+    "TemplateIntegrityError",
+    "TerminalError",
+    "UnknownCatalogCodeError",
+    "UnknownPersonError",
+    "UplinkAuthRequired",
+    "UplinkError",
+    "UplinkRefused",
+    "UplinkUnknownOutcome",
+    "UplinkUnreachable",
+]

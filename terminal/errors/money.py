@@ -1,0 +1,132 @@
+"""Failures of pricing, settlement and the terminal's own storage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from terminal.errors.core import TerminalError
+
+
+class SettlementError(TerminalError):
+    """A bill cannot be priced."""
+
+    code = "SETTLEMENT_FAILED"
+    message_zh = "本次费用无法结算，未扣费；请到人工窗口办理。"
+    message_en = "This bill cannot be settled and nothing was charged; please go to the counter."
+
+
+class BillError(SettlementError):
+    """A malformed bill."""
+
+    code = "BILL_INVALID"
+    message_zh = "账单信息有误，未扣费；请到人工窗口核对账单。"
+    message_en = "The bill is not valid and nothing was charged; please have it checked at the counter."
+
+
+class UnknownCatalogCodeError(SettlementError):
+    """A fee line's code is not in the catalogue."""
+
+    code = "CATALOG_CODE_UNKNOWN"
+    message_zh = "账单中有目录外的项目，未扣费；请到人工窗口办理。"
+    message_en = (
+        "The bill has an item the catalogue does not know and nothing was charged; please go to the counter."
+    )
+
+
+class PolicyError(SettlementError):
+    """A policy bundle that is invalid, unsigned or tampered with."""
+
+    code = "POLICY_INVALID"
+    message_zh = "医保政策文件无效或未签名，暂停结算；请技术人员重新安装政策文件。"
+    message_en = (
+        "The insurance policy file is invalid or unsigned, so settling is paused; a technician reinstalls it."
+    )
+
+
+class CatalogError(SettlementError):
+    """A catalogue file that cannot be used."""
+
+    code = "CATALOG_INVALID"
+    message_zh = "医保目录文件无法使用，暂停结算；请技术人员重新安装目录。"
+    message_en = (
+        "The insurance catalogue file cannot be used, so settling is paused; a technician reinstalls it."
+    )
+
+
+class _BlockingFinding(Protocol):
+    """What FundSafetyError needs of a settlement finding (settlement.result.Finding)."""
+
+    @property
+    def check(self) -> str:
+        """Which fund-safety check fired."""
+        ...
+
+    @property
+    def message(self) -> str:
+        """Why, in words for the patient and the cashier."""
+        ...
+
+
+class FundSafetyError(SettlementError):
+    """A fund-safety check the policy says must block the settlement."""
+
+    code = "FUND_SAFETY_BLOCKED"
+    message_zh = "医保基金安全检查未通过，未扣费；请到人工窗口办理。"
+    message_en = (
+        "An insurance fund-safety check stopped this payment and nothing was charged; please go to "
+        "the counter."
+    )
+
+    def __init__(self, findings: Sequence[_BlockingFinding]) -> None:
+        self.findings = tuple(findings)
+        super().__init__("settlement refused: " + "; ".join(f.message for f in self.findings))
+
+
+class OfflineLimitError(SettlementError):
+    """The upstream is unreachable and this settlement is beyond the offline limits; nothing was charged."""
+
+    code = "OFFLINE_LIMIT"
+    message_zh = "医保中心暂时无法连接，本笔超出离线结算限额，未扣费；请到人工窗口办理或稍后再试。"
+    message_en = (
+        "The insurance centre is unreachable and this is beyond the offline limits; nothing was "
+        "charged. Go to the counter or try later."
+    )
+
+
+class StoreError(TerminalError):
+    """Local storage failed."""
+
+    code = "STORE_FAILED"
+    message_zh = "终端本地数据出错，请到人工窗口办理；技术人员请运行 medpay doctor。"
+    message_en = "The terminal's local data failed; please go to the counter. Technicians: run medpay doctor."
+
+
+class KeyFileError(StoreError):
+    """The template key file is missing, unreadable or too widely readable."""
+
+    code = "KEY_FILE"
+    message_zh = "人脸数据密钥缺失或权限不当，刷脸已停用；请技术人员运行 medpay-provision init 或修正权限。"
+    message_en = (
+        "The face-data key is missing or too open, so face payment is off; a technician runs "
+        "medpay-provision init or fixes its permissions."
+    )
+
+
+class TemplateIntegrityError(StoreError):
+    """A stored face template fails authentication: altered, moved, relabelled, or the key is wrong."""
+
+    code = "TEMPLATE_INTEGRITY"
+    message_zh = "终端人脸数据校验失败，刷脸已停用；请到人工窗口办理，技术人员请运行 medpay doctor。"
+    message_en = (
+        "The terminal's face data failed its integrity check, so face payment is off; please go to the "
+        "counter. Technicians: run medpay doctor."
+    )
+
+
+class DuplicateSettlementError(StoreError):
+    """The same bill was already settled."""
+
+    code = "SETTLEMENT_DUPLICATE"
+    message_zh = "该账单已结算，不会重复扣费；如需凭条请到人工窗口补打。"
+    message_en = "This bill is already settled and will not be charged twice; ask the counter for a receipt."
