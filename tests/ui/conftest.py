@@ -5,7 +5,6 @@ Skips cleanly only when /usr/bin/chromium or the playwright package is missing (
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from collections.abc import Iterator
@@ -13,19 +12,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import cv2
 import httpx
 import pytest
 
 from devkit.serving import serving
 from terminal.app import Terminal, build_terminal
+from terminal.app.demo_faces import demo_presenter
 from terminal.config import DEFAULT_CONFIG, load
-from terminal.demo_data import SAMPLE_BILL, demo_faces, face_crop, insightface_image, seed_demo
+from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, seed_demo
 from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
 from terminal.store.keys import create_key
-from terminal.vision.images import load_image
-from terminal.vision.liveness.render import CUE_POSE, Presenter, head_view, plane_view
+from terminal.vision.camera import PresenterKind, open_camera
+from terminal.vision.liveness.render import Presenter
+from terminal.vision.liveness.sources import SensorFrame
 from tests.conftest import REPO, models_provisioned
 from tests.fakes import FixedClock
 
@@ -69,16 +69,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 class Kiosk:
-    """The running service with its terminal, clock and bill folder."""
+    """The running service with its terminal, clock, bill folder and the synthetic camera's presenter."""
 
     def __init__(
-        self, url: str, terminal: Terminal, clock: FixedClock, bills: Path, cameras: dict[str, str]
+        self, url: str, terminal: Terminal, clock: FixedClock, bills: Path, camera: CameraStand
     ) -> None:
         self.url = url
         self.terminal = terminal
         self.clock = clock
         self.bills = bills
-        self.cameras = cameras
+        self.camera = camera
+        # The enrolled patient the synthetic camera's presenter shows (the demo's 张伟 of t1.jpg).
+        self.patient = DEMO_PEOPLE[camera.index]
         self._serial = 0
 
     def new_bill(self) -> str:
@@ -89,16 +91,24 @@ class Kiosk:
         (self.bills / f"{data['chrg_bchno']}.json").write_text(json.dumps(data, ensure_ascii=False))
         return str(data["chrg_bchno"])
 
+    def present(self, kind: PresenterKind) -> None:
+        """Who stands before the terminal's camera: the enrolled patient ("live") or his photo."""
+        self.camera.present(kind)
+
     def reset(self) -> None:
-        """Back to idle whatever the last test left, the clock past the face-failure window."""
+        """Back to idle whatever the last test left, the terminal-wide failure window forgotten."""
         httpx.post(f"{self.url}/api/session/cancel", timeout=30)
-        # Failed face attempts count across sessions for face_lockout_s; each test starts afresh.
-        self.clock.at += timedelta(seconds=self.terminal.config.identity.face_lockout_s + 1)
+        # Failures count terminal-wide (and may pause face): each test starts afresh, as after the
+        # technician's reset.
+        reset = httpx.post(f"{self.url}/api/tech/identity/reset", headers=bearer(TECH), timeout=30)
+        reset.raise_for_status()
+        self.clock.at += timedelta(seconds=1)
+        self.camera.present(self.camera.kind)
 
 
 @pytest.fixture(scope="session")
 def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
-    """The real service on 127.0.0.1 with the demo people enrolled from t1.jpg by the real models."""
+    """The real service on 127.0.0.1, the demo people enrolled by the real models, a synthetic camera."""
     if _playwright_missing() is not None:
         pytest.skip(str(_playwright_missing()))
     if not models_provisioned():
@@ -111,11 +121,7 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
     clock = FixedClock()
     terminal = build_terminal(load(DEFAULT_CONFIG), data, clock)
     seed_demo(terminal)
-    group = load_image(insightface_image("t1.jpg"))
-    zhang_wei = Presenter.from_photo(
-        face_crop(group, demo_faces(terminal)[2], 1.0), terminal.face_stage.detector, "live"
-    )
-    cameras = {kind: camera_script(zhang_wei, kind) for kind in ("live", "photo")}
+    camera = CameraStand(terminal, clock)
     app = create_app(
         terminal,
         bills=FileBillSource(bills),
@@ -123,53 +129,75 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
         technician_token=TECH,
         session_timeout=TIMEOUT,
         event_interval=0.2,
+        camera=camera,
     )
     with serving(app) as url:
-        yield Kiosk(url, terminal, clock, bills, cameras)
+        yield Kiosk(url, terminal, clock, bills, camera)
+    camera.close()
     terminal.close()
 
 
-# Replaces the browser's camera with a canvas that shows, for each movement the kiosk asks for
-# (camera-box's data-cue), the pose a cooperative presenter takes: a rendered head ("live") or the
-# same photo swung as a flat sheet ("photo"). One pixel changes per frame, as sensor noise does.
-CAMERA_JS = """
-(() => {
-  const poses = %s;
-  const images = {};
-  for (const [cue, url] of Object.entries(poses)) { images[cue] = new Image(); images[cue].src = url; }
-  navigator.mediaDevices.getUserMedia = async () => {
-    const canvas = document.createElement("canvas");
-    canvas.width = 640; canvas.height = 480;
-    const context = canvas.getContext("2d");
-    let tick = 0;
-    const draw = () => {
-      const box = document.getElementById("camera-box");
-      const image = images[(box && box.dataset.cue) || "centre"] || images.centre;
-      if (image.complete) context.drawImage(image, 0, 0);
-      context.fillStyle = `rgb(${tick %% 256}, 0, 0)`;
-      context.fillRect(tick %% 640, 479, 1, 1);
-      tick += 1;
-    };
-    draw();
-    setInterval(draw, 40);
-    return canvas.captureStream(25);
-  };
-})();
-"""
+class CameraStand:
+    """The terminal's camera in these tests: the demo config's synthetic camera, live or photo.
+
+    Two cameras the camera helper's URLs build (`synthetic://live`, `synthetic://photo`), both showing
+    the configured demo presenter (张伟 of t1.jpg); `present` (a test hook, no HTTP route) picks which
+    one stands before the terminal. Each read moves the test clock on by one frame at the configured
+    rate, as a real camera's frames are that far apart (the liveness stage admits frames by timestamp).
+    """
+
+    def __init__(self, terminal: Terminal, clock: FixedClock) -> None:
+        section = terminal.config.camera
+        self.index = section.demo_presenter
+        self.presenters: dict[str, Presenter] = {}
+
+        def presenter_for(kind: PresenterKind) -> Presenter:
+            self.presenters[kind] = demo_presenter(terminal, self.index, kind)
+            return self.presenters[kind]
+
+        self.cameras = {
+            kind: open_camera(
+                section.model_copy(update={"url": f"synthetic://{kind}"}),
+                terminal.config.terminal.mode,
+                clock,
+                presenter_for,
+            )
+            for kind in ("live", "photo")
+        }
+        self.kind: PresenterKind = "live"
+        self._clock = clock
+        self._frame = timedelta(seconds=1 / section.max_fps)
+
+    def present(self, kind: PresenterKind) -> None:
+        """`kind` stands before the camera, facing the screen (no pose left from the last test's cue)."""
+        self.kind = kind
+        for presenter in self.presenters.values():
+            presenter.yaw = presenter.pitch = 0.0
+        self.set_cue(None)
+
+    def read(self) -> SensorFrame:
+        """The next capture of whoever stands there, one frame interval after the last."""
+        self._clock.at += self._frame
+        return self.cameras[self.kind].read()
+
+    def set_cue(self, cue: str | None) -> None:
+        """Both presenters read the cue (only the one shown moves on it)."""
+        for camera in self.cameras.values():
+            camera.set_cue(cue)
+
+    def close(self) -> None:
+        """Release both cameras."""
+        for camera in self.cameras.values():
+            camera.close()
+
+    def describe(self) -> dict[str, str]:
+        """The camera shown now, as the technician page lists it."""
+        return self.cameras[self.kind].describe()
 
 
-def camera_script(presenter: Presenter, kind: str) -> str:
-    """An init script making the page's camera a presenter of `kind` ("live" or "photo")."""
-    poses = {}
-    for cue, (yaw, pitch) in CUE_POSE.items():
-        if kind == "live":
-            view = head_view(presenter.canvas, presenter.landmarks, yaw, pitch)
-        else:
-            view = plane_view(presenter.canvas, 1.5 * yaw, 1.5 * pitch)
-        ok, jpeg = cv2.imencode(".jpg", view, [cv2.IMWRITE_JPEG_QUALITY, 92])
-        assert ok
-        poses[cue] = "data:image/jpeg;base64," + base64.b64encode(bytes(jpeg)).decode()
-    return CAMERA_JS % json.dumps(poses)
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of a staff token."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="session")
@@ -197,24 +225,42 @@ def page(browser: Any, kiosk: Kiosk) -> Iterator[Any]:
 
 def _camera_page(browser: Any, kiosk: Kiosk, kind: str) -> Iterator[Any]:
     kiosk.reset()
+    kiosk.present(kind)
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    context.add_init_script(kiosk.cameras[kind])
     context.set_default_timeout(30_000)
     yield context.new_page()
     context.close()
     kiosk.reset()
+    kiosk.present("live")
 
 
 @pytest.fixture
 def live_camera(browser: Any, kiosk: Kiosk) -> Iterator[Any]:
-    """A kiosk page whose camera shows 张伟 (enrolled) moving his head as the prompts ask."""
+    """A kiosk page; the terminal's camera shows an enrolled patient moving his head as the prompts ask."""
     yield from _camera_page(browser, kiosk, "live")
 
 
 @pytest.fixture
 def photo_camera(browser: Any, kiosk: Kiosk) -> Iterator[Any]:
-    """A kiosk page whose camera shows a photo of 张伟 swung to follow the prompts (a print attack)."""
+    """A kiosk page; the terminal's camera shows a photo of that patient swung to follow the prompts."""
     yield from _camera_page(browser, kiosk, "photo")
+
+
+# Request bodies that would carry a picture: the page sends JSON taps only.
+IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"RIFF")
+
+
+def frames_sent(requests: list[Any]) -> list[str]:
+    """The recorded page requests that carry a multipart, binary or image body."""
+    bad = []
+    for request in requests:
+        kind = (request.headers.get("content-type") or "").lower()
+        body = request.post_data_buffer or b""
+        if kind.startswith(("multipart/", "image/", "application/octet-stream")) or body.startswith(
+            IMAGE_MAGIC
+        ):
+            bad.append(f"{request.method} {request.url} {kind}")
+    return bad
 
 
 def shot(page: Any, name: str) -> Path:

@@ -7,7 +7,8 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from firmware_bridge.simulate import DEMO_EC_TOKEN
+import httpx
+
 from terminal.demo_data import DEMO_PEOPLE
 from terminal.errors import IdentityError
 from tests.ui.conftest import CASHIER, TECH, TIMEOUT, Kiosk, shot
@@ -68,6 +69,13 @@ def advance_until(page: Any, kiosk: Kiosk, condition: str) -> None:
     raise AssertionError(f"never true: {condition}")
 
 
+def face_pass(page: Any) -> None:
+    """Tap 刷脸 and let the terminal's camera (the live presenter) follow the cues until identified."""
+    page.wait_for_selector("#snap:visible:enabled")
+    page.click("#snap")
+    page.wait_for_selector("#screen-identified:visible")
+
+
 def test_full_face_checkout(live_camera: Any, kiosk: Kiosk) -> None:
     page = live_camera
     bill = kiosk.new_bill()
@@ -76,6 +84,7 @@ def test_full_face_checkout(live_camera: Any, kiosk: Kiosk) -> None:
     page.click("#start")
     page.wait_for_selector("#face-panel:visible")
     assert page.is_visible("#alternatives"), "QR / card / ID are offered beside face"
+    assert page.is_visible("#alt-qr") and page.is_visible("#alt-card") and page.is_visible("#id-input")
     page.wait_for_selector("#snap:visible")
     shot(page, "kiosk-02-identify")
     page.click("#snap")
@@ -84,7 +93,7 @@ def test_full_face_checkout(live_camera: Any, kiosk: Kiosk) -> None:
     shot(page, "kiosk-10-challenge")
     page.click(f"button[data-bill='{bill}']")
     page.wait_for_selector("#confirm:visible")
-    assert page.text_content("#patient") == "患者: 张*"
+    assert page.text_content("#patient") == f"患者: {kiosk.patient.psn_name[0]}*"
     classes = page.locator("#lines .cls").all_text_contents()
     assert {"甲", "乙", "丙"} <= set(classes)
     # The exact share depends on this year's earlier settlements (the deductible); pinned in the
@@ -104,41 +113,51 @@ def test_full_face_checkout(live_camera: Any, kiosk: Kiosk) -> None:
     page.wait_for_selector("#start:visible")
 
 
-def test_qr_checkout_in_english(page: Any, kiosk: Kiosk) -> None:
+def test_id_number_then_face_1_1_checkout_in_english(live_camera: Any, kiosk: Kiosk) -> None:
+    page = live_camera
     bill = kiosk.new_bill()
     open_kiosk(page, kiosk)
     page.click("#lang")
     assert page.text_content("#start") == "Start checkout"
     assert page.evaluate("document.documentElement.lang") == "en"
-    page.fill("#qr-input", DEMO_EC_TOKEN)
-    page.press("#qr-input", "Enter")
+    page.fill("#id-input", kiosk.patient.certno)
+    page.press("#id-input", "Enter")
+    page.wait_for_selector("#verify-claim:visible")
+    claim = page.text_content("#verify-claim") or ""
+    assert claim.startswith("Look at the camera to confirm it is you"), claim
+    assert kiosk.patient.certno not in (page.text_content("body") or ""), "the ID number is shown masked"
+    assert not page.is_visible("#screen-identified"), "a typed ID number alone identifies nobody"
+    face_pass(page)
     page.click(f"button[data-bill='{bill}']")
     page.wait_for_selector("#confirm:visible")
     assert "Class A (甲)" in page.text_content("#screen-priced")
     shot(page, "kiosk-05-bill-en")
     page.click("#confirm")
     page.wait_for_selector("#finish:visible")
-    assert "QR code / card / ID" in page.text_content("#receipt")
     assert kiosk.terminal.ledger.is_settled(bill)
 
 
-def test_id_number_checkout(page: Any, kiosk: Kiosk) -> None:
+def test_someone_elses_id_number_is_not_passed_by_the_patients_face(live_camera: Any, kiosk: Kiosk) -> None:
+    page = live_camera
+    other = next(p for p in DEMO_PEOPLE if p.psn_no != kiosk.patient.psn_no)
+    open_kiosk(page, kiosk)
+    page.click("#start")
+    page.fill("#id-input", other.certno)
+    page.press("#id-input", "Enter")
+    page.wait_for_selector("#verify-claim:visible")
+    assert "请刷脸核验本人" in (page.text_content("#verify-claim") or "")
+    page.click("#snap")
+    page.wait_for_function("document.getElementById('result').textContent === '未通过'")
+    assert not page.is_visible("#screen-identified")
+    assert kiosk.terminal.config.identity.max_face_attempts - 1 == page.evaluate("view.face_attempts_left")
+
+
+def test_cancelled_checkout_charges_nothing(live_camera: Any, kiosk: Kiosk) -> None:
+    page = live_camera
     bill = kiosk.new_bill()
     open_kiosk(page, kiosk)
     page.click("#start")
-    page.fill("#id-input", DEMO_PEOPLE[3].certno)
-    page.click("#form-id button")
-    page.click(f"button[data-bill='{bill}']")
-    page.click("#confirm")
-    page.wait_for_selector("#finish:visible")
-    assert kiosk.terminal.ledger.is_settled(bill)
-
-
-def test_cancelled_checkout_charges_nothing(page: Any, kiosk: Kiosk) -> None:
-    bill = kiosk.new_bill()
-    open_kiosk(page, kiosk)
-    page.fill("#id-input", DEMO_PEOPLE[1].certno)
-    page.press("#id-input", "Enter")
+    face_pass(page)
     page.click(f"button[data-bill='{bill}']")
     page.wait_for_selector("#confirm:visible")
     page.click("#cancel")
@@ -168,11 +187,12 @@ def test_an_error_shows_its_message_in_the_page_language_with_the_detail_below(
     assert "18 characters" in en and IdentityError.message_zh not in en
 
 
-def test_timeout_returns_the_kiosk_to_welcome(page: Any, kiosk: Kiosk) -> None:
+def test_timeout_returns_the_kiosk_to_welcome(live_camera: Any, kiosk: Kiosk) -> None:
+    page = live_camera
     bill = kiosk.new_bill()
     open_kiosk(page, kiosk)
-    page.fill("#qr-input", DEMO_EC_TOKEN)
-    page.press("#qr-input", "Enter")
+    page.click("#start")
+    face_pass(page)
     page.click(f"button[data-bill='{bill}']")
     page.wait_for_selector("#confirm:visible")
     kiosk.clock.at += TIMEOUT + timedelta(seconds=1)
@@ -182,31 +202,69 @@ def test_timeout_returns_the_kiosk_to_welcome(page: Any, kiosk: Kiosk) -> None:
     assert not kiosk.terminal.ledger.is_settled(bill)
 
 
-def test_a_held_up_photo_ends_the_face_path_and_a_credential_still_works(
+def test_a_held_up_photo_ends_the_face_path_and_the_card_or_qr_code_remain(
     photo_camera: Any, kiosk: Kiosk
 ) -> None:
     page = photo_camera
-    bill = kiosk.new_bill()
     open_kiosk(page, kiosk)
     page.click("#start")
+    # The attacker first types the patient's ID number: the face 1:1 that must follow meets the photo.
+    page.fill("#id-input", kiosk.patient.certno)
+    page.press("#id-input", "Enter")
+    page.wait_for_selector("#verify-claim:visible")
     limit = kiosk.terminal.config.identity.max_face_attempts
     for left in range(limit - 1, -1, -1):
         page.wait_for_selector("#snap:visible:enabled")
         page.click("#snap")
-        if left:
-            advance_until(page, kiosk, f"document.getElementById('face-left').textContent.includes('{left}')")
-        else:
-            advance_until(page, kiosk, "document.getElementById('face-panel').classList.contains('hidden')")
+        # An attempt counts from its start: `left` shows at once, and the attempt then ends failed.
+        advance_until(
+            page,
+            kiosk,
+            f"view.face_attempts_left === {left} && !view.face_checking && view.result === 'fail'",
+        )
         assert page.text_content("#result") == "未通过"
+    assert page.is_hidden("#face-panel")
     assert "刷脸暂不可用" in page.text_content("#prompt")
-    assert page.is_visible("#alternatives")
+    assert page.is_visible("#alt-qr") and page.is_visible("#alt-card"), "the QR code and card remain"
+    assert not page.is_visible("#screen-identified")
     shot(page, "kiosk-08-face-exhausted")
-    page.fill("#id-input", DEMO_PEOPLE[2].certno)
-    page.press("#id-input", "Enter")
-    page.click(f"button[data-bill='{bill}']")
-    page.click("#confirm")
-    page.wait_for_selector("#finish:visible")
-    assert kiosk.terminal.ledger.is_settled(bill)
+    listing = httpx.get(f"{kiosk.url}/api/session/bills", timeout=30)
+    assert listing.status_code == 409, "no bill is reachable without passing identification"
+
+
+def id_number(first17: str) -> str:
+    """An ID number with its GB 11643 check digit (ISO 7064 MOD 11-2)."""
+    weights = [pow(2, 17 - i, 11) for i in range(17)]
+    return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights, strict=True)) % 11]
+
+
+def test_a_terminal_wide_face_pause_shows_until_when_and_the_other_ways(page: Any, kiosk: Kiosk) -> None:
+    identity = kiosk.terminal.config.identity
+    # Well-formed ID numbers of nobody enrolled here: each one counts in the terminal-wide window.
+    guesses = [id_number(f"11010519491231{n:03d}") for n in range(identity.face_pause_failures)]
+    open_kiosk(page, kiosk)
+    per_checkout = identity.max_credential_attempts
+    for n, guess in enumerate(guesses):
+        if n % per_checkout == 0:
+            if n:
+                page.click("#cancel")  # a fresh checkout: its own limit, the same terminal-wide window
+            page.click("#start")
+            page.wait_for_selector("#id-input:visible")
+        page.fill("#id-input", guess)
+        page.press("#id-input", "Enter")
+        if n < len(guesses) - 1:
+            page.wait_for_function(
+                f"document.getElementById('verify-claim').textContent.includes({guess[-4:]!r})"
+            )
+    page.wait_for_selector("#face-paused:visible")
+    until = (kiosk.clock.at + timedelta(seconds=identity.face_pause_s)).strftime("%H:%M")
+    assert (page.text_content("#face-paused") or "").startswith(f"刷脸暂停至 {until}")
+    assert not page.is_visible("#face-panel") and not page.is_visible("#camera")
+    assert page.is_visible("#alt-qr") and page.is_visible("#alt-card")
+    assert page.text_content("#prompt") == "本机刷脸暂停，请使用医保码或社保卡。"
+    shot(page, "kiosk-12-face-paused")
+    page.click("#lang")
+    assert (page.text_content("#face-paused") or "").startswith(f"Face paused until {until}")
 
 
 def test_kiosk_accessibility_labels_contrast_and_focus_order(live_camera: Any, kiosk: Kiosk) -> None:
@@ -217,18 +275,19 @@ def test_kiosk_accessibility_labels_contrast_and_focus_order(live_camera: Any, k
     page.click("#start")
     page.wait_for_selector("#snap:visible")
     assert page.evaluate(UNLABELLED_JS) == []
+    assert page.get_attribute("#camera", "alt"), "the preview is described"
     ratios = page.evaluate(CONTRAST_JS, "#prompt, h1, h2, label, button, p, td, th")
     assert ratios, "main text found"
     low = [(name, round(r, 2)) for name, r in ratios if r < 7]
     assert low == [], f"contrast below 7:1: {low}"
-    # Focus order follows the screen top to bottom: language, face, then the QR / card / ID forms, cancel.
+    # Focus order follows the screen top to bottom: language, face, then the ID form, cancel (the QR code
+    # and the card go to the readers: nothing to type).
     page.focus("#lang")
     order = []
-    for _ in range(9):
+    for _ in range(5):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
-    assert order[:3] == ["snap", "qr-input", "BUTTON"], order
-    assert order.index("card-input") < order.index("id-input") < order.index("cancel"), order
+    assert order[:4] == ["snap", "id-input", "BUTTON", "cancel"], order
 
 
 def test_counter_scans_a_basket_with_a_special_disease_line_and_settles(page: Any, kiosk: Kiosk) -> None:
@@ -246,12 +305,19 @@ def test_counter_scans_a_basket_with_a_special_disease_line_and_settles(page: An
     page.click("#to-patient")
     page.wait_for_selector("#identify-panel:visible")
     page.select_option("#cred-method", "id")
-    page.fill("#cred-value", DEMO_PEOPLE[0].certno)
+    page.fill("#cred-value", kiosk.patient.certno)
     page.press("#cred-value", "Enter")
+    # The typed ID number only names whom to verify: the patient looks at the customer screen's camera.
+    screen = page.context.new_page()
+    screen.goto(f"{kiosk.url}/kiosk")
+    screen.wait_for_selector("#verify-claim:visible")
+    screen.click("#snap")
+    screen.wait_for_selector("#confirm:visible")
     page.wait_for_selector("#confirm:visible")
     assert page.is_visible("#special") and "门特" in page.text_content("#lines")
+    assert "门特" in (screen.text_content("#lines") or ""), "the patient sees the priced basket"
     shot(page, "counter-01-priced")
-    page.click("#confirm")
+    screen.click("#confirm")  # the patient confirms the amounts the customer screen shows
     page.wait_for_selector("#finish:visible")
     msgid = re.search(r"msgid\s*(\w+)", page.text_content("#receipt") or "")
     assert msgid is not None
@@ -271,7 +337,7 @@ def test_technician_page_shows_attempts_with_scores(photo_camera: Any, kiosk: Ki
     page = photo_camera
     open_kiosk(page, kiosk)
     page.click("#start")
-    page.wait_for_selector("#snap:visible")
+    page.wait_for_selector("#snap:visible:enabled")
     page.click("#snap")
     advance_until(page, kiosk, "document.getElementById('result').textContent.length > 0")
     assert "active_challenge" not in (page.text_content("body") or ""), "no scores for the patient"

@@ -24,7 +24,7 @@ from terminal.config import DevicesSection, ScannerDevice
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
 from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
-from tests.ui.conftest import CASHIER, TECH
+from tests.ui.conftest import CASHIER, TECH, shot
 
 FAST = LinkConfig(read_timeout=0.02, backoff_initial=0.02, backoff_max=0.2)
 WAIT = 15.0
@@ -80,6 +80,45 @@ def test_a_qr_scan_at_the_reader_identifies_at_the_kiosk_with_no_typing(tab: Any
     tab.wait_for_selector("#screen-identified:visible")
     tab.wait_for_selector("#bills li")
     assert "DEMO-OP-0001" in (tab.text_content("#bills") or "")
+
+
+def test_qr_checkout_in_english(tab: Any, served: Served, terminal: Terminal) -> None:
+    tab.goto(f"{served.url}/kiosk")
+    tab.click("#lang")
+    assert tab.text_content("#start") == "Start checkout"
+    assert tab.evaluate("document.documentElement.lang") == "en"
+    tab.click("#start")
+    assert "hold it to the scanner" in (tab.text_content("#alt-qr") or ""), (
+        "the QR code is scanned, not typed"
+    )
+    served.qr.scan(DEMO_EC_TOKEN)
+    tab.click("button[data-bill='DEMO-OP-0001']")
+    tab.wait_for_selector("#confirm:visible")
+    assert "Class A (甲)" in (tab.text_content("#screen-priced") or "")
+    shot(tab, "kiosk-05-qr-bill-en")
+    tab.click("#confirm")
+    tab.wait_for_selector("#finish:visible")
+    assert "QR code / card" in (tab.text_content("#receipt") or "")
+    assert terminal.ledger.is_settled("DEMO-OP-0001")
+
+
+def test_a_late_answer_never_steps_the_kiosk_screen_back(tab: Any, served: Served) -> None:
+    held: list[tuple[Any, Any]] = []
+
+    def hold(route: Any) -> None:
+        held.append((route, route.fetch()))  # the service has started the checkout; the page waits
+
+    tab.route("**/api/session/start", hold)
+    tab.goto(f"{served.url}/kiosk")
+    tab.click("#start")
+    tab.wait_for_selector("#screen-identifying:visible")  # from the event stream
+    assert held, "the start answer is held back"
+    served.qr.scan(DEMO_EC_TOKEN)
+    tab.wait_for_selector("#screen-identified:visible")
+    route, answer = held[0]
+    route.fulfill(response=answer)  # the older 'identifying' answer arrives after the reader's event
+    tab.wait_for_timeout(500)
+    assert tab.is_visible("#screen-identified") and tab.is_visible("button[data-bill='DEMO-OP-0001']")
 
 
 def test_a_barcode_scan_at_the_reader_shows_in_the_counter_basket(tab: Any, served: Served) -> None:

@@ -5,15 +5,16 @@ const TEXT = {
   "zh-CN": {
     title: "医保结算", start: "开始结算", face_title: "刷脸",
     face_explain: "请正对摄像头，按提示慢慢转头或点头（确认是本人在场）。只显示“通过/未通过”，不会保存照片。",
-    face_button: "开始刷脸", camera_label: "摄像头画面",
-    no_camera: "本机摄像头不可用，请使用下面的医保码、社保卡或身份证号。",
-    hold_still: "很好，请点“开始刷脸”。", look_at_camera: "请把脸放在画面中间。", alt_title: "也可以用：医保码 / 社保卡 / 身份证号",
-    lower_mask: "请摘下口罩，露出口鼻。",
+    face_button: "开始刷脸", camera_label: "摄像头画面（本机摄像头，画面不离开本机）",
+    no_camera: "摄像头暂不可用，请使用下面的医保码或社保卡。",
+    alt_title: "也可以用：医保码 / 社保卡 / 身份证号",
+    alt_qr: "医保码：打开医保电子凭证，对准扫码器扫码。", alt_card: "社保卡：把社保卡插入读卡器。",
+    verify_claim: "请刷脸核验本人（身份证号 {id}）", face_paused: "刷脸暂停至 {time}，请使用医保码或社保卡。",
     cues: {
       centre: "请正视屏幕", turn_left: "请慢慢向左转头", turn_right: "请慢慢向右转头",
       nod: "请慢慢低头", look_up: "请慢慢抬头", no_face: "请将面部对准摄像头",
     },
-    qr_label: "医保电子凭证（扫码）", card_label: "社保卡号（刷卡）", id_label: "身份证号（18位）",
+    id_label: "身份证号（18位，之后刷脸核验本人）",
     use: "使用", bills_title: "请选择要支付的账单", bill_title: "账单", special: "门特",
     lines_caption: "费用明细", col_item: "项目", col_class: "类别", col_fee: "金额", col_own: "自付部分",
     class_explain: "甲类：全部可报销；乙类：先自付一部分，其余可报销；丙类：医保不报销，全部自付。",
@@ -27,13 +28,19 @@ const TEXT = {
     offline_note: "离线结算：金额为本机预估，以医保中心结算结果为准，差额将另行通知。",
     prompts: {
       welcome: "欢迎使用医保结算，请点“开始结算”。",
-      choose_method: "请刷脸，或使用医保码、社保卡、身份证号。",
+      choose_method: "请刷脸，或扫医保码、插社保卡，或输入身份证号后刷脸核验。",
       face_check: "请按提示动作。",
+      face_verify: "请刷脸核验本人：点“开始刷脸”，按提示动作。",
+      face_paused: "本机刷脸暂停，请使用医保码或社保卡。",
+      camera_unavailable: "摄像头暂不可用，请使用医保码或社保卡。",
       no_face: "没有看到人脸，请正对摄像头再试一次，或使用下面的其他方式。",
       face_retry: "刷脸未通过，请再试一次，或使用下面的其他方式。",
       lower_mask: "请摘下口罩，露出口鼻后再试一次，或使用下面的其他方式。",
-      face_exhausted: "刷脸暂不可用，请使用医保码、社保卡或身份证号。",
+      face_exhausted: "刷脸暂不可用，请扫医保码或插入社保卡。",
       credential_unknown: "未能识别该凭证，请检查后再试。",
+      credential_refused: "医保码或社保卡未通过核验（可能已过期或已使用过），请重新出示，或到人工窗口办理。",
+      credential_exhausted: "身份证号输入次数已用完，请扫医保码或插入社保卡，或到人工窗口办理。",
+      amounts_changed: "金额有变化，请重新核对后再确认。",
       choose_bill: "身份已确认。请选择账单。",
       confirm_bill: "请核对金额，确认后支付。",
       confirm_again: "上次未完成支付，没有扣费。请再次核对并确认。",
@@ -65,24 +72,27 @@ const TEXT = {
       fund_pay_sumamt: "医保支付", psn_part_amt: "个人负担", acct_pay: "个人账户", psn_cash_pay: "现金",
       msgid: "流水号", setl_time: "时间",
     },
-    methods: { "face-1:N": "刷脸", "face-1:1": "刷脸", credential: "医保码/社保卡/身份证" },
+    methods: {
+      "face-1:N": "刷脸", "face-1:1": "刷脸（身份证号核验）", credential: "医保码/社保卡", qr: "医保码", card: "社保卡",
+    },
   },
   en: {
     title: "Medical insurance checkout", start: "Start checkout", face_title: "Face",
     face_explain: "Look at the camera and slowly turn or nod as asked (this shows you are really here). You only see pass or fail; no photo is kept.",
-    face_button: "Start face check", camera_label: "Camera view",
-    no_camera: "No camera on this kiosk. Please use the QR code, card or ID number below.",
-    hold_still: "Good. Press “Start face check”.",
+    face_button: "Start face check", camera_label: "Camera view (this kiosk's camera; the picture stays on this machine)",
+    no_camera: "The camera is not available. Please use your insurance QR code or card below.",
     cues: {
       centre: "Look straight at the screen", turn_left: "Slowly turn your head to your left",
       turn_right: "Slowly turn your head to your right", nod: "Slowly lower your chin",
       look_up: "Slowly raise your chin", no_face: "Put your face in front of the camera",
     },
-    look_at_camera: "Put your face in the middle of the picture.",
-    lower_mask: "Please lower your mask so your nose and mouth show.",
     alt_title: "Or use: insurance QR code / social-security card / ID number",
-    qr_label: "Insurance e-credential (scan QR)", card_label: "Social-security card number (swipe)",
-    id_label: "ID number (18 characters)", use: "Use", bills_title: "Choose the bill to pay",
+    alt_qr: "Insurance QR code: open your 医保 e-credential and hold it to the scanner.",
+    alt_card: "Social-security card: insert it into the card reader.",
+    verify_claim: "Look at the camera to confirm it is you (ID {id})",
+    face_paused: "Face paused until {time}. Please use your insurance QR code or card.",
+    id_label: "ID number (18 characters; then a face check that it is you)", use: "Use",
+    bills_title: "Choose the bill to pay",
     bill_title: "Bill", special: "Chronic/special disease", lines_caption: "Fee lines", col_item: "Item",
     col_class: "Class", col_fee: "Amount", col_own: "Self-paid part",
     class_explain: "Class A (甲): fully covered; class B (乙): you pay a share first, the rest is covered; class C (丙): not covered, you pay it all.",
@@ -97,13 +107,19 @@ const TEXT = {
     offline_note: "Settled offline: the amounts are this terminal's estimate; the insurance centre's result is binding and any difference will be notified.",
     prompts: {
       welcome: "Welcome. Press “Start checkout”.",
-      choose_method: "Use your face, or your insurance QR code, card or ID number.",
+      choose_method: "Use your face, scan your insurance QR code, insert your card, or type your ID number and then look at the camera.",
       face_check: "Follow the prompts.",
+      face_verify: "Look at the camera to confirm it is you: press “Start face check” and follow the prompts.",
+      face_paused: "Face check is paused on this kiosk. Please use your insurance QR code or card.",
+      camera_unavailable: "The camera is not available. Please use your insurance QR code or card.",
       no_face: "No face seen. Look at the camera and try again, or use another way below.",
       face_retry: "Face not passed. Try again, or use another way below.",
       lower_mask: "Please lower your mask, then try again, or use another way below.",
-      face_exhausted: "Face is not available now. Please use QR code, card or ID number.",
+      face_exhausted: "Face is not available now. Please scan your insurance QR code or insert your card.",
       credential_unknown: "That credential was not recognised. Please check and try again.",
+      credential_refused: "That QR code or card could not be verified (it may have expired or been used already). Show it again, or go to the staffed counter.",
+      credential_exhausted: "Too many ID numbers were typed. Please scan your insurance QR code, insert your card, or go to the staffed counter.",
+      amounts_changed: "The amounts changed. Please check them again, then confirm.",
       choose_bill: "Identity confirmed. Choose a bill.",
       confirm_bill: "Check the amounts, then confirm to pay.",
       confirm_again: "The last payment did not finish and nothing was charged. Please check and confirm again.",
@@ -135,7 +151,10 @@ const TEXT = {
       fund_pay_sumamt: "Insurance paid", psn_part_amt: "Your share", acct_pay: "Personal account",
       psn_cash_pay: "Cash", msgid: "Reference", setl_time: "Time",
     },
-    methods: { "face-1:N": "Face", "face-1:1": "Face", credential: "QR code / card / ID" },
+    methods: {
+      "face-1:N": "Face", "face-1:1": "Face (ID number checked)", credential: "QR code / card", qr: "QR code",
+      card: "Social-security card",
+    },
   },
 };
 
@@ -161,9 +180,9 @@ function el(tag, text, cls) {
 
 async function call(method, path, body) {
   $("alert").classList.add("hidden");
+  // Only JSON ever leaves this page: taps and a typed ID number, never a camera frame.
   const options = { method, headers: {} };
-  if (body instanceof FormData) options.body = body;
-  else if (body !== undefined) {
+  if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
@@ -198,6 +217,9 @@ function applyLanguage() {
   for (const node of document.querySelectorAll("[data-i18n-label]")) {
     node.setAttribute("aria-label", t()[node.dataset.i18nLabel]);
   }
+  for (const node of document.querySelectorAll("[data-i18n-alt]")) {
+    node.alt = t()[node.dataset.i18nAlt];
+  }
   $("lang").textContent = t().lang;
   $("lang").lang = lang === "zh-CN" ? "en" : "zh-CN";
   if (view) render(view);
@@ -222,19 +244,40 @@ function speak(text) {
   window.speechSynthesis.speak(utterance);
 }
 
+// "HH:MM" of the service's local ISO time (the patient reads the kiosk's wall clock, not a time zone).
+function clockTime(iso) {
+  const match = /T(\d\d:\d\d)/.exec(iso);
+  return match ? match[1] : iso;
+}
+
+// Prompts that invite a face check give way to the pause while the terminal has paused face.
+const FACE_PROMPTS = new Set(["choose_method", "face_check", "face_verify", "face_retry", "no_face", "lower_mask"]);
+
+function promptKey(shown) {
+  return shown.face_paused_until && FACE_PROMPTS.has(shown.prompt) ? "face_paused" : shown.prompt;
+}
+
+// Answers and events can arrive out of order (a slow POST answer after the event a reader scan caused):
+// a view older than the one shown is dropped, so the screen never steps back.
+function stale(next) {
+  return view !== null && typeof next.version === "number" && next.version < view.version;
+}
+
 function render(next) {
-  const previousState = view ? view.state : null;
+  if (stale(next)) return;
+  const previous = view;
+  const previousState = previous ? previous.state : null;
   view = next;
   const state = view.state;
-  $("prompt").textContent = t().prompts[view.prompt] || "";
-  if (view.prompt !== "face_check") speak($("prompt").textContent);
+  $("prompt").textContent = t().prompts[promptKey(view)] || "";
+  // Said once when it changes (each face frame re-sends the same prompt with the next movement).
+  const promptChanged = !previous || promptKey(previous) !== promptKey(view) || previous.state !== state;
+  if (promptChanged && view.prompt !== "face_check") speak($("prompt").textContent);
   $("result").textContent = view.result ? t()[view.result] : "";
   $("result").className = view.result ? `result-${view.result}` : "";
   const screen = state === "confirmed" ? "priced" : state;
   show(screen);
-  $("alternatives").classList.toggle("hidden", state !== "identifying" && state !== "idle");
-  $("face-panel").classList.toggle("hidden", !view.face_available);
-  $("face-left").textContent = view.face_available ? t().face_left.replace("{n}", view.face_attempts_left) : "";
+  renderIdentifying(state);
   $("confirm").classList.toggle("hidden", state !== "priced");
   $("finish").classList.toggle("hidden", state !== "settled");
   $("cancel").classList.toggle("hidden", state === "idle" || state === "settled" || state === "confirmed");
@@ -242,116 +285,80 @@ function render(next) {
   $("outcome").textContent = outcome || "";
   $("outcome").classList.toggle("hidden", !outcome);
   if (state === "identified" && previousState !== "identified") loadBills();
+  shown = null;
   if (view.bill) renderBill(view.bill);
   if (view.receipt) renderReceipt(view.receipt);
-  if (state === "identifying" && view.face_available) startCamera();
-  else stopCamera();
   if (state !== previousState) focusFirst(state);
 }
 
-// The camera runs only while the face path is open on the identifying screen (no frames kept otherwise).
-let camera = null;
-let cameraStarting = false;
+// The identifying screen: the service's camera preview and the 刷脸 tap, or why face is not offered,
+// and the other ways in (QR code at the scanner, card in the reader, a typed ID number then face 1:1).
+function renderIdentifying(state) {
+  const methods = view.methods || [];
+  const paused = Boolean(view.face_paused_until);
+  const faceOpen = state === "identifying" && view.face_available && !paused;
+  $("alternatives").classList.toggle("hidden", state !== "identifying" && state !== "idle");
+  $("alt-qr").classList.toggle("hidden", !methods.includes("qr"));
+  $("alt-card").classList.toggle("hidden", !methods.includes("card"));
+  $("form-id").classList.toggle("hidden", !methods.includes("id"));
+  $("face-panel").classList.toggle("hidden", !faceOpen);
+  $("face-paused").classList.toggle("hidden", !paused);
+  $("face-paused").textContent = paused ? t().face_paused.replace("{time}", clockTime(view.face_paused_until)) : "";
+  $("verify-claim").classList.toggle("hidden", !view.verify_claim);
+  $("verify-claim").textContent = view.verify_claim ? t().verify_claim.replace("{id}", view.verify_claim) : "";
+  $("face-left").textContent = faceOpen ? t().face_left.replace("{n}", view.face_attempts_left) : "";
+  const checking = faceOpen && (view.face_checking ?? Boolean(view.challenge));
+  $("snap").disabled = checking;
+  showCue(checking ? view.challenge : null);
+  preview(faceOpen);
+}
 
-async function startCamera() {
-  if (camera || cameraStarting || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
-  cameraStarting = true;
-  try {
-    camera = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
-    $("camera").srcObject = camera;
-    $("camera-box").classList.remove("hidden");
-    $("snap").classList.remove("hidden");
-    $("no-camera").classList.add("hidden");
-    previewTimer = setInterval(preview, 700);
-  } catch (error) {
-    camera = null;  // no camera here: QR / card / ID stay the way in
-  } finally {
-    cameraStarting = false;
+// The preview is the service's own MJPEG stream of its camera (downscaled, face box drawn); this page
+// only shows it, and shows it only while the face path is open on the identifying screen.
+const CAMERA_URL = "/api/session/camera";
+const CAMERA_RETRY_MS = 5000;
+let previewWanted = false;
+let previewRetry = null;
+
+function preview(wanted) {
+  if (wanted === previewWanted) return;
+  previewWanted = wanted;
+  clearTimeout(previewRetry);
+  if (wanted) connectPreview();
+  else {
+    $("camera").removeAttribute("src");  // closes the stream
+    $("camera-box").classList.add("hidden");
+    cameraFailed(false);
   }
 }
 
-function stopCamera() {
-  if (!camera) return;
-  for (const track of camera.getTracks()) track.stop();
-  camera = null;
-  clearInterval(previewTimer);
-  previewTimer = null;
-  $("camera").srcObject = null;
-  $("camera-box").classList.add("hidden");
-  $("camera-prompt").textContent = "";
-  $("snap").classList.add("hidden");
-  $("no-camera").classList.remove("hidden");
-  checking = false;
+function connectPreview() {
+  $("camera").src = `${CAMERA_URL}?t=${Date.now()}`;
+  $("camera-box").classList.remove("hidden");
 }
 
-let previewTimer = null;
-let previewBusy = false;
-
-function grab(video) {
-  const canvas = document.createElement("canvas");
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
-  canvas.getContext("2d").drawImage(video, 0, 0);
-  return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.95));
+function cameraFailed(failed) {
+  $("no-camera").classList.toggle("hidden", !failed);
+  $("snap").classList.toggle("hidden", failed);
+  if (failed) $("camera-box").classList.add("hidden");
 }
 
-// Live guidance: the face box on the preview and a plain prompt; the service only locates faces here.
-async function preview() {
-  const video = $("camera");
-  if (previewBusy || checking || !camera || !video.videoWidth) return;
-  previewBusy = true;
-  try {
-    const form = new FormData();
-    form.append("image", await grab(video), "preview.jpg");
-    const response = await fetch("/api/session/preview", { method: "POST", body: form });
-    if (!response.ok || !camera) return;
-    const data = await response.json();
-    const overlay = $("overlay");
-    const context = overlay.getContext("2d");
-    context.clearRect(0, 0, overlay.width, overlay.height);
-    const sx = overlay.width / video.videoWidth;
-    const sy = overlay.height / video.videoHeight;
-    context.lineWidth = 4;
-    context.strokeStyle = data.faces.length === 1 ? "#00c853" : "#ff9900";
-    for (const [x1, y1, x2, y2] of data.faces) context.strokeRect(x1 * sx, y1 * sy, (x2 - x1) * sx, (y2 - y1) * sy);
-    overlay.dataset.faces = String(data.faces.length);
-    $("camera-prompt").textContent = t()[data.prompt] || "";
-  } finally {
-    previewBusy = false;
-  }
-}
-
-// One face attempt: frames go to the service until it answers pass or fail; each answer carries the
-// next movement (cue) to show. No frame is kept on this page or on the terminal.
-let checking = false;
-const FRAME_GAP_MS = 100;
+$("camera").addEventListener("load", () => {
+  if (previewWanted) cameraFailed(false);
+});
+$("camera").addEventListener("error", () => {
+  if (!previewWanted) return;
+  // No preview: the camera is unplugged or refused; say so, keep QR / card, and try the stream again.
+  cameraFailed(true);
+  previewRetry = setTimeout(() => {
+    if (previewWanted) connectPreview();
+  }, CAMERA_RETRY_MS);
+});
 
 function showCue(cue) {
   $("camera-box").dataset.cue = cue || "";
   $("camera-prompt").textContent = cue ? t().cues[cue] || "" : "";
   if (cue) speak($("camera-prompt").textContent);
-}
-
-async function snap() {
-  if (checking) return;
-  checking = true;
-  $("snap").disabled = true;
-  try {
-    while (checking && camera && view && view.state === "identifying") {
-      const video = $("camera");
-      if (!video.videoWidth) break;
-      const form = new FormData();
-      form.append("image", await grab(video), "camera.jpg");
-      const data = await act("POST", "/api/session/face", form);
-      if (!data || data.state !== "identifying" || !data.face_checking) break;
-      showCue(data.challenge);
-      await new Promise((resolve) => setTimeout(resolve, FRAME_GAP_MS));
-    }
-  } finally {
-    checking = false;
-    showCue(null);
-    $("snap").disabled = false;
-  }
 }
 
 function focusFirst(state) {
@@ -369,7 +376,9 @@ async function loadBills() {
     const button = el("button", `${t().pay_bill} ${bill.chrg_bchno} — ¥${bill.medfee_sumamt} (${bill.items} ${t().items})`);
     button.type = "button";
     button.dataset.bill = bill.chrg_bchno;
-    button.addEventListener("click", () => act("POST", "/api/session/bill", { chrg_bchno: bill.chrg_bchno }));
+    button.addEventListener("click", () =>
+      act("POST", "/api/session/bill", { chrg_bchno: bill.chrg_bchno, session_id: view.session_id }),
+    );
     item.append(button);
     list.append(item);
   }
@@ -377,7 +386,12 @@ async function loadBills() {
   if (first) first.focus();
 }
 
+// What the priced screen shows; confirm sends exactly this, so the service settles only what was seen
+// (a 409 `session_changed` answers when the amounts moved, and the newly priced view is shown).
+let shown = null;
+
 function renderBill(bill) {
+  shown = { session_id: view.session_id, chrg_bchno: bill.chrg_bchno, amounts_digest: view.amounts_digest };
   $("bill-no").textContent = bill.chrg_bchno;
   $("bill-special").classList.toggle("hidden", !bill.special_disease);
   $("patient").textContent = view.person ? `${t().patient}: ${view.person.name}` : "";
@@ -431,20 +445,23 @@ function renderReceipt(receipt) {
   }
 }
 
-function credential(method, inputId) {
-  return async (event) => {
-    event.preventDefault();
-    const input = $(inputId);
-    const value = input.value.trim();
-    if (!value) return;
-    if (view && view.state === "idle") await act("POST", "/api/session/start");
-    await act("POST", "/api/session/credential", { method, value });
-    input.value = "";
-  };
+// A typed ID number only names whom to verify: the service then asks for a face 1:1 check.
+async function typedId(event) {
+  event.preventDefault();
+  const input = $("id-input");
+  const value = input.value.trim();
+  if (!value) return;
+  if (view && view.state === "idle") await act("POST", "/api/session/start");
+  await act("POST", "/api/session/credential", { method: "id", value });
+  input.value = "";
 }
 
 function listen() {
   const source = new EventSource("/api/session/events");
+  // A new stream (the service restarted, its versions counting afresh) is the truth from then on.
+  source.addEventListener("open", () => {
+    if (view) view = { ...view, version: -1 };
+  });
   source.addEventListener("state", (event) => render(JSON.parse(event.data)));
 }
 
@@ -461,13 +478,13 @@ $("lang").addEventListener("click", () => {
   applyLanguage();
 });
 $("start").addEventListener("click", () => act("POST", "/api/session/start"));
-$("confirm").addEventListener("click", () => act("POST", "/api/session/confirm"));
+$("confirm").addEventListener("click", () => {
+  if (shown) act("POST", "/api/session/confirm", shown);
+});
 $("cancel").addEventListener("click", () => act("POST", "/api/session/cancel"));
 $("finish").addEventListener("click", () => act("POST", "/api/session/finish"));
-$("snap").addEventListener("click", snap);
-$("form-qr").addEventListener("submit", credential("qr", "qr-input"));
-$("form-card").addEventListener("submit", credential("card", "card-input"));
-$("form-id").addEventListener("submit", credential("id", "id-input"));
+$("snap").addEventListener("click", () => act("POST", "/api/session/face/start"));
+$("form-id").addEventListener("submit", typedId);
 
 applyLanguage();
 refresh().then(listen);
