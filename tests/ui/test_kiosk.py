@@ -317,7 +317,8 @@ def test_counter_scans_a_basket_with_a_special_disease_line_and_settles(page: An
     assert page.is_visible("#special") and "门特" in page.text_content("#lines")
     assert "门特" in (screen.text_content("#lines") or ""), "the patient sees the priced basket"
     shot(page, "counter-01-priced")
-    screen.click("#confirm")  # the patient confirms the amounts the customer screen shows
+    # The patient confirms at the counter what both screens show (the counter sends the shown digest).
+    page.click("#confirm")
     page.wait_for_selector("#finish:visible")
     msgid = re.search(r"msgid\s*(\w+)", page.text_content("#receipt") or "")
     assert msgid is not None

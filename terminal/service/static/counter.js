@@ -219,7 +219,10 @@ $("form-cred").addEventListener("submit", async (event) => {
   await act("POST", "/api/session/credential", { method: $("cred-method").value, value });
   $("cred-value").value = "";
 });
-$("confirm").addEventListener("click", () => act("POST", "/api/session/confirm"));
+// The patient confirms what this screen shows: the service refuses it if the bill or amounts changed since.
+$("confirm").addEventListener("click", () => act("POST", "/api/session/confirm", {
+  session_id: view.session_id, chrg_bchno: view.bill.chrg_bchno, amounts_digest: view.amounts_digest,
+}));
 $("cancel").addEventListener("click", async () => {
   await act("POST", "/api/session/cancel");
   const data = await call("DELETE", "/api/counter/basket");
