@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
@@ -88,6 +89,9 @@ class Terminal:
     data_dir: Path
     clock: Clock
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    # The database connection and the models serve one caller at a time: the service's requests, the
+    # capture loop and the reader threads all take this lock around their use of them.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @cached_property
     def db(self) -> sqlite_utils.Database:
@@ -188,7 +192,7 @@ class Terminal:
             link = HttpUplink(
                 uplink.url, terminal_key(self.data_dir), identity(self.config.terminal), uplink.timeout_s
             )
-            resolver = HttpEcTokenResolver(link, self.clock, self.ledger.allocate_msgid)
+            resolver = HttpEcTokenResolver(link, self.clock, self._locked_msgid)
             self._closers.append(resolver.close)
             return resolver
         if self.config.terminal.mode == "demo":
@@ -206,9 +210,15 @@ class Terminal:
         refuse_development_keys(self.config.terminal, issuers, "card issuers")
         return issuers
 
+    def _locked_msgid(self, at: datetime) -> str:
+        """A msgid for a call made from a reader thread: the database step under the terminal's lock."""
+        with self.lock:
+            return self.ledger.allocate_msgid(at)
+
     def verify_card(self, reading: CardReading, challenge: bytes) -> IdentityClaim:
         """The proven card claim for a reading of the challenge just sent (see app/credentials.py)."""
-        return verify_card(reading, challenge, self.card_issuers, self.gallery)
+        with self.lock:  # reader threads call this; the gallery reads the shared connection
+            return verify_card(reading, challenge, self.card_issuers, self.gallery)
 
     @cached_property
     def device_status(self) -> DeviceStatus:

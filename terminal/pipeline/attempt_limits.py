@@ -76,7 +76,12 @@ class TerminalAttempts:
         self._rule = rule
 
     def paused_until(self) -> datetime | None:
-        """When face becomes available again, or None when it is not paused."""
+        """When face becomes available again, or None when it is not paused (the window is checked first,
+        so the screen never offers face that the next frame would refuse)."""
+        self._pause_if_full()
+        return self._paused_until()
+
+    def _paused_until(self) -> datetime | None:
         until, _ = self._journal.pause()
         return until if until is not None and self._clock.now() < until else None
 
@@ -87,6 +92,20 @@ class TerminalAttempts:
 
     def end_face(self, attempt_id: int, passed: bool, detail: str) -> None:
         """Close a face attempt; a failure may fill the window and pause face."""
+        self._journal.end(attempt_id, "pass" if passed else "fail", detail)
+        if not passed:
+            self._pause_if_full()
+
+    def begin_credential(self, session_id: str) -> int:
+        """A typed ID number, counted as failed until the face check it names passes.
+
+        Known and unknown numbers count alike, so the window never tells who is enrolled here.
+        """
+        self._refuse_if_paused()
+        return self._journal.begin(session_id, "credential", self._clock.now())
+
+    def end_credential(self, attempt_id: int, passed: bool, detail: str) -> None:
+        """Close a typed ID's attempt: passed when its face 1:1 passed."""
         self._journal.end(attempt_id, "pass" if passed else "fail", detail)
         if not passed:
             self._pause_if_full()
@@ -127,13 +146,12 @@ class TerminalAttempts:
         return self._journal.failures_since(since)
 
     def _refuse_if_paused(self) -> None:
-        self._pause_if_full()
         until = self.paused_until()
         if until is not None:
             raise FacePausedError(f"face recognition is paused on this terminal until {until:%H:%M}")
 
     def _pause_if_full(self) -> None:
-        if self.paused_until() is not None:
+        if self._paused_until() is not None:
             return
         if self._failures_in_window() >= self._rule.failures:
             until = self._clock.now() + self._rule.pause

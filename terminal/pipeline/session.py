@@ -181,6 +181,8 @@ class Session(SessionCore):
             return self._face_failed(reason, distance, "pass", began, detected, prompt=prompt)
         self._note_attempt(outcome.method, True, outcome.distance, "pass", "match", began, detected)
         self._close_face_attempt(True, outcome.method)
+        if claim:
+            self._close_credential_attempt(True, "face 1:1 passed")
         return self._identified(outcome)
 
     def _face_failed(
@@ -239,24 +241,30 @@ class Session(SessionCore):
             return self.view()
 
     def _name_for_face(self, claim: IdentityClaim) -> dict[str, Any]:
-        """A typed ID number only names whom a face 1:1 must verify; alone it identifies nobody."""
+        """A typed ID number only names whom a face 1:1 must verify; alone it identifies nobody.
+
+        Every number counts in the terminal-wide window until the face check it names passes, known or
+        not, and an unknown number is answered like a known one: neither the screen nor the window
+        tells who is enrolled here.
+        """
         live = self._live
         if "id" not in self._methods:
             raise IdentityError("a typed ID number needs a face check, which this terminal does not offer")
         try:
+            self._check_face_budget()
             live.attempts.enter_credential()
         except CredentialAttemptsError:
             live.last_result = "fail"
             live.prompt = "credential_exhausted"
             self._commit("credential_refused", State.IDENTIFYING, "too many ID numbers")
             raise
+        self._close_credential_attempt(False, "another ID number was typed")
+        live.verify_attempt = self._limits.begin_credential(live.session_id)
         shown = mask_id_number(claim.mdtrt_cert_no)
         try:
             target = self._identifier.by_credential(claim).psn_no
         except UnknownPersonError:
-            # Counted, but answered like a known number: the screen must not tell who is enrolled here.
             target = ""
-            self._limits.credential_failed(live.session_id, f"ID number {shown} not enrolled")
         live.verify = (target, shown)
         live.last_result = None
         live.prompt = "face_verify"

@@ -154,6 +154,7 @@ class SessionCore:
     def _end(self, event: str, outcome: str) -> None:
         previous = self._live.state
         self._close_face_attempt(False, f"face attempt abandoned: {outcome}")
+        self._close_credential_attempt(False, f"typed ID not verified: {outcome}")
         self._live.state = State.IDLE
         self._live.prompt = "welcome"
         self._commit(event, previous, outcome)
@@ -170,6 +171,13 @@ class SessionCore:
         if live.attempt_id is not None:
             attempt, live.attempt_id = live.attempt_id, None
             self._limits.end_face(attempt, passed, detail)
+
+    def _close_credential_attempt(self, passed: bool, detail: str) -> None:
+        """End the typed ID's open attempt (passed only when the face 1:1 it named passed)."""
+        live = self._live
+        if live.verify_attempt is not None:
+            attempt, live.verify_attempt = live.verify_attempt, None
+            self._limits.end_credential(attempt, passed, detail)
 
     def _commit(self, event: str, from_state: State | None, detail: str) -> None:
         live = self._live
@@ -208,6 +216,8 @@ class SessionCore:
 
     def _identified(self, match: Match) -> dict[str, Any]:
         live = self._live
+        # A typed ID still open here was not what identified the patient (a QR code or card was).
+        self._close_credential_attempt(False, "identified otherwise")
         live.psn_no = match.psn_no
         live.method = match.method
         live.verify = None

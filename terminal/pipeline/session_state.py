@@ -52,6 +52,8 @@ class LiveSession:
     attempt_id: int | None = None
     # A typed ID number names whom a face 1:1 must verify: (psn_no or "" when nobody has it, shown form).
     verify: tuple[str, str] | None = None
+    # The typed ID's open attempt in the terminal-wide journal (closed as passed when the face 1:1 passes).
+    verify_attempt: int | None = None
 
     def row(self) -> dict[str, Any]:
         """The journal's session row: what a restart needs to resume (no scores, no priced result)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Header, HTTPException, UploadFile
+from starlette.requests import Request
 
 from terminal.app import Terminal
 from terminal.app.readers import LockedSession, build_reader_worker
@@ -25,6 +26,9 @@ from terminal.pipeline.session import Session
 from terminal.ports import BillSource
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+# Where the kiosk browser runs: this machine. uvicorn sets the peer from X-Forwarded-For only for
+# proxies on these addresses, so a LAN client cannot claim to be one (docs/threat-model.md).
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 class RateLimit:
@@ -59,8 +63,8 @@ class Service:
     cashier_token: str | None
     technician_token: str | None
     event_interval: float
-    # One checkout at a time: the terminal's models and database are used by one request at once.
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # One caller at a time: the terminal's models and database (Terminal.lock, shared with its threads).
+    lock: threading.RLock = field(init=False)
     # The terminal's camera feeding face attempts; None when no camera is fitted (face not offered).
     capture: CaptureLoop | None = None
     # The technician's upload check (/api/identify): a sliding window, so it cannot become a 1:N oracle.
@@ -72,6 +76,7 @@ class Service:
     readers: ReaderWorker = field(init=False)
 
     def __post_init__(self) -> None:
+        self.lock = self.terminal.lock
         term, readers = self.terminal, self.terminal.readers
         self.basket = CounterBasket(term.clock, term.ledger)
         # The root's resolver and verifier unless given; asked for only when that reader is fitted.
@@ -88,6 +93,25 @@ class Service:
         """The terminal, held under the lock for the whole request."""
         with self.lock:
             yield self.terminal
+
+    def at_the_terminal(
+        self, request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> None:
+        """The patient's routes: the kiosk browser on this machine, or the counter with the cashier's token.
+
+        A client elsewhere on the network never drives a checkout: it could otherwise load another of the
+        patient's bills and confirm it (the amounts digest is in the view it can read), or type ID numbers
+        until face pauses for everyone.
+        """
+        if request.client is not None and request.client.host in LOOPBACK:
+            return
+        if self.cashier_token is not None and authorization is not None:
+            _bearer(self.cashier_token, "cashier", authorization)
+            return
+        raise HTTPException(
+            status_code=403,
+            detail="the checkout is driven from this terminal's screen or the counter (cashier token)",
+        )
 
     def cashier(self, authorization: Annotated[str | None, Header()] = None) -> None:
         """Require the cashier's bearer token."""

@@ -10,6 +10,8 @@ import inspect
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import anyio
+import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.requests import Request
@@ -90,3 +92,33 @@ def test_frame_upload_routes_are_gone(terminal: Terminal) -> None:
     paths = {r.path for r in _api_routes(_app(terminal).routes)}
     assert "/api/session/face" not in paths and "/api/session/preview" not in paths
     assert "/api/session/face/start" in paths and "/api/session/camera" in paths
+
+
+def _ask(app: FastAPI, client: tuple[str, int], method: str, path: str, **kwargs: Any) -> int:
+    """The status a client at `client` gets (httpx's ASGI transport sets the peer address)."""
+
+    async def ask() -> int:
+        transport = httpx.ASGITransport(app=app, client=client)
+        async with httpx.AsyncClient(transport=transport, base_url="http://terminal") as http:
+            return (await http.request(method, path, **kwargs)).status_code
+
+    return anyio.run(ask)
+
+
+def test_a_client_elsewhere_on_the_network_cannot_drive_the_checkout(terminal: Terminal) -> None:
+    app = _app(terminal)
+    lan, here = ("10.20.30.40", 50000), ("127.0.0.1", 50000)
+    confirm = {"session_id": "x", "chrg_bchno": "B", "amounts_digest": "d"}
+    for method, path, body in (
+        ("GET", "/api/session", None),
+        ("POST", "/api/session/start", None),
+        ("POST", "/api/session/credential", {"method": "id", "value": "110101199003070003"}),
+        ("POST", "/api/session/bill", {"chrg_bchno": "B", "session_id": "x"}),
+        ("POST", "/api/session/confirm", confirm),
+    ):
+        assert _ask(app, lan, method, path, json=body) == 403, path
+    assert _ask(app, here, "GET", "/api/session") == 200, "the kiosk browser on this machine"
+    cashier = {"Authorization": "Bearer c"}
+    assert _ask(app, lan, "GET", "/api/session", headers=cashier) == 200, "the counter"
+    wrong = {"Authorization": "Bearer t"}
+    assert _ask(app, lan, "GET", "/api/session", headers=wrong) == 401

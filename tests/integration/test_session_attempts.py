@@ -190,3 +190,29 @@ def test_claim_from_input_checks_the_id_number_shape() -> None:
     assert claim_from_input("id", "43030219851103003x").mdtrt_cert_no.endswith("X")
     with pytest.raises(IdentityError):
         claim_from_input("id", "12345")
+
+
+def test_known_and_unknown_typed_ids_count_alike_until_the_face_check_passes(rig: Rig) -> None:
+    session = rig.session()
+    session.start()
+    session.identify_credential(claim_from_input("id", PERSON.certno))
+    known = session.limits.state()["failures_in_window"]
+    session.cancel()
+    session.start()
+    session.identify_credential(IdentityClaim(CertType.ID_NUMBER, STRANGER_ID))
+    unknown = session.limits.state()["failures_in_window"] - known
+    assert known == unknown == 1, "the window must not tell who is enrolled"
+    session.cancel()
+    session.start()
+    session.identify_credential(claim_from_input("id", PERSON.certno))
+    assert face(session, PERSON.psn_no)["state"] == "identified"
+    assert session.limits.state()["failures_in_window"] == 2, "a verified number stops counting"
+
+
+def test_a_typed_id_is_refused_while_face_is_paused(rig: Rig) -> None:
+    session = rig.session(rule=PauseRule(failures=1))
+    session.start()
+    session.credential_refused("card", "CARD_NOT_GENUINE")
+    with pytest.raises(FacePausedError):
+        session.identify_credential(claim_from_input("id", PERSON.certno))
+    assert session.view()["prompt"] == "face_paused"

@@ -18,15 +18,13 @@ from terminal.domain import SettledNotice
 from terminal.errors import BillError, DeviceError, SessionChangedError
 from terminal.pipeline.identify import claim_from_input
 from terminal.pipeline.session import SessionStateError
-from terminal.service.deps import Service
+from terminal.service.deps import LOOPBACK, Service
 from terminal.service.schemas import BillChoice, ConfirmRequest, CredentialRequest
-
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def session_routes(svc: Service) -> APIRouter:
     """Routes of the patient's checkout session over the service's one session."""
-    router = APIRouter()
+    router = APIRouter(dependencies=[Depends(svc.at_the_terminal)])
     checkout = svc.checkout
     TerminalDep = Annotated[Terminal, Depends(svc.use_terminal)]
 

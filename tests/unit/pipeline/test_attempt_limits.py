@@ -38,7 +38,7 @@ def test_failures_in_the_window_pause_face_and_the_pause_runs_out(tmp_path: Path
     for session in ("A", "B"):
         limits.end_face(limits.begin_face(session), False, "liveness")
     limits.begin_face("C")  # abandoned, never ended: counts like a failure
-    assert limits.paused_until() is None, "the window fills on the next check"
+    assert limits.paused_until() is not None, "the screen shows the pause as soon as the window is full"
     with pytest.raises(FacePausedError, match="paused on this terminal until"):
         limits.begin_face("D")
     assert limits.paused_until() == clock.at + RULE.pause
@@ -83,3 +83,31 @@ def test_a_technician_reset_lifts_the_pause_and_forgets_the_window(tmp_path: Pat
     clock.at += timedelta(seconds=1)
     limits.end_face(limits.begin_face("D"), False, "liveness")
     assert limits.paused_until() is None and limits.state()["failures_in_window"] == 1
+
+
+def test_typed_ids_count_until_their_face_check_passes(tmp_path: Path) -> None:
+    clock = FixedClock()
+    limits = _limits(tmp_path, clock)
+    verified = limits.begin_credential("A")
+    limits.end_credential(verified, True, "face 1:1 passed")
+    limits.begin_credential("B")  # never verified
+    assert limits.state()["failures_in_window"] == 1
+    failed = limits.begin_credential("C")
+    limits.end_credential(failed, False, "cancelled")
+    assert limits.paused_until() is None
+    limits.begin_credential("D")  # the third one counting
+    with pytest.raises(FacePausedError):
+        limits.begin_credential("E")  # typed IDs need face, which is paused now
+
+
+def test_failures_made_during_a_pause_pause_again_when_it_ends(tmp_path: Path) -> None:
+    clock = FixedClock()
+    limits = _limits(tmp_path, clock)
+    for name in "ABC":
+        limits.credential_failed(name, "x")
+    assert limits.paused_until() is not None
+    clock.at += timedelta(seconds=1)
+    for name in "DEF":
+        limits.credential_failed(name, "forged card during the pause")
+    clock.at += RULE.pause
+    assert limits.paused_until() is not None, "the screen does not offer face the next frame refuses"
