@@ -90,8 +90,9 @@ class Terminal:
     clock: Clock
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     # The database connection and the models serve one caller at a time: the service's requests, the
-    # capture loop and the reader threads all take this lock around their use of them.
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # capture loop and the reader threads all take this lock around their use of them. A plain Lock, not
+    # an RLock: FastAPI enters a request's dependency in one pool thread and may leave it in another.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @cached_property
     def db(self) -> sqlite_utils.Database:
