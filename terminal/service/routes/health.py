@@ -17,6 +17,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from terminal import __version__
+from terminal.app.locking import hold
 from terminal.errors import StoreError, TerminalBusyError, TerminalError
 from terminal.service.deps import Service
 from terminal.service.metrics import CONTENT_TYPE, ServiceMetrics
@@ -53,8 +54,10 @@ class HealthReads:
 
     def _read_summary(self) -> dict[str, Any]:
         svc = self._svc
+        # With counts to fall back on, never wait: a liveness check must not queue behind checkouts.
+        wait_s = 0.0 if self._last is not None else svc.lock_wait_s
         try:
-            with svc.hold("health"):
+            with hold(svc.lock, wait_s, "health"):
                 term = svc.terminal
                 self._last = {
                     "gallery_size": term.gallery.size(),
