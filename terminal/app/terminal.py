@@ -16,6 +16,7 @@ from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.protocol.card_auth import CardReading
 from terminal.app.credentials import verify_card
 from terminal.app.demo_faces import demo_presenter
+from terminal.app.locking import hold
 from terminal.app.readers import Readers, build_readers, catalog_lookup
 from terminal.app.registries import (
     build_face_stage,
@@ -213,12 +214,13 @@ class Terminal:
 
     def _locked_msgid(self, at: datetime) -> str:
         """A msgid for a call made from a reader thread: the database step under the terminal's lock."""
-        with self.lock:
+        with hold(self.lock, self.config.service.background_wait_s, "msgid for a reader"):
             return self.ledger.allocate_msgid(at)
 
     def verify_card(self, reading: CardReading, challenge: bytes) -> IdentityClaim:
         """The proven card claim for a reading of the challenge just sent (see app/credentials.py)."""
-        with self.lock:  # reader threads call this; the gallery reads the shared connection
+        # reader threads call this; the gallery reads the shared connection
+        with hold(self.lock, self.config.service.background_wait_s, "card check"):
             return verify_card(reading, challenge, self.card_issuers, self.gallery)
 
     @cached_property

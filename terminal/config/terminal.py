@@ -44,3 +44,34 @@ class ServiceConfig(Section):
         "127.0.0.1"
     )
     port: Annotated[int, Field(description="TCP port", ge=1, le=65535)] = 8080
+    # A request never waits without bound for the terminal's models and database: past this it answers
+    # 503 TERMINAL_BUSY with Retry-After, and its worker thread is free again.
+    lock_wait_s: Annotated[
+        float,
+        Field(
+            description="seconds a request waits for the terminal (held by another caller) before a 503",
+            gt=0,
+            le=30,
+        ),
+    ] = 2.0
+    background_wait_s: Annotated[
+        float,
+        Field(
+            description="seconds the camera loop and reader threads wait for the terminal before they "
+            "skip that frame or scan",
+            gt=0,
+            le=300,
+        ),
+    ] = 30.0
+    max_streams: Annotated[
+        int,
+        Field(
+            description="event streams (session events, camera preview) open at once; more answer 503",
+            ge=1,
+            le=64,
+        ),
+    ] = 8
+    stream_max_s: Annotated[
+        float,
+        Field(description="seconds after which an event stream ends (the page reconnects)", gt=0, le=86400),
+    ] = 300.0

@@ -3,6 +3,7 @@
 TerminalError
 ├── ConfigError                  config file missing, malformed or with unknown keys
 │   └── SimulatorScriptError     a device-simulator script that cannot be run
+├── TerminalBusyError            the terminal stayed busy longer than a request waits: try again shortly
 ├── ModelError
 │   ├── ModelMissingError        a declared model file is not provisioned
 │   └── ModelIntegrityError      a model file's sha256 differs from the manifest
@@ -70,6 +71,7 @@ from terminal.errors.core import (
     ModelIntegrityError,
     ModelMissingError,
     SimulatorScriptError,
+    TerminalBusyError,
     TerminalError,
 )
 from terminal.errors.identity import (
@@ -174,6 +176,7 @@ __all__ = [
     "SimulatorScriptError",
     "StoreError",
     "TemplateIntegrityError",
+    "TerminalBusyError",
     "TerminalError",
     "UnknownCatalogCodeError",
     "UnknownPersonError",

@@ -42,6 +42,14 @@ class SimulatorScriptError(ConfigError):
     message_en = "The device simulator script cannot be run; fix the script as described and try again."
 
 
+class TerminalBusyError(TerminalError):
+    """The terminal's models and database stayed busy with another caller for longer than a request waits."""
+
+    code = "TERMINAL_BUSY"
+    message_zh = "终端正忙，请稍候几秒再试。"
+    message_en = "The terminal is busy; please try again in a few seconds."
+
+
 class ModelError(TerminalError):
     """A model cannot be loaded."""
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from terminal import __version__
 from terminal.app import Terminal, build_session
+from terminal.app.locking import hold
 from terminal.errors import (
     BillError,
     CameraUnavailableError,
@@ -28,6 +29,7 @@ from terminal.errors import (
     ImageError,
     ModelError,
     SettlementError,
+    TerminalBusyError,
     TerminalError,
     UnknownPersonError,
 )
@@ -37,7 +39,9 @@ from terminal.pipeline.session import Session, SessionStateError
 from terminal.pipeline.session_ports import LivenessFactory
 from terminal.ports import BillSource, Camera
 from terminal.service.deps import Service
+from terminal.service.metrics import LatencyMiddleware, ServiceMetrics
 from terminal.service.routes.counter import counter_routes
+from terminal.service.routes.health import HealthReads, health_routes
 from terminal.service.routes.pages import STATIC_DIR, page_routes
 from terminal.service.routes.readers import reader_routes
 from terminal.service.routes.session import session_routes
@@ -53,6 +57,8 @@ _STATUS: tuple[tuple[type[TerminalError], int], ...] = (
     (SettlementError, 422),
     (FaceError, 422),
     (SessionStateError, 409),
+    # Another caller held the terminal past the bounded wait: try again (Retry-After below).
+    (TerminalBusyError, 503),
     (IdentityError, 409),
     (ModelError, 503),
     (DeviceError, 503),
@@ -61,6 +67,8 @@ _STATUS: tuple[tuple[type[TerminalError], int], ...] = (
     (HisUnavailable, 503),
     (HisError, 502),
 )
+# Errors that pass by themselves: their 503 carries Retry-After (seconds).
+_RETRY_AFTER: tuple[tuple[type[TerminalError], int], ...] = ((TerminalBusyError, 1),)
 
 
 def create_app(
@@ -111,7 +119,8 @@ def create_app(
             terminal.face_stage.detector,
             max_fps=section.max_fps,
             preview_width=section.preview_width,
-            guard=lambda: svc.lock,
+            # The camera may wait longer than a request, never forever: past it the frame is skipped.
+            guard=lambda: hold(svc.lock, terminal.config.service.background_wait_s, "camera frame"),
         )
 
     @contextlib.asynccontextmanager
@@ -126,15 +135,23 @@ def create_app(
             if svc.capture is not None:
                 svc.capture.stop()
             svc.readers.stop()
+            reads.close()
 
+    metrics = ServiceMetrics(svc)
+    reads = HealthReads(svc)
     app = FastAPI(title="medpay terminal", version=__version__, lifespan=lifespan)
     app.state.service = svc
+    app.state.metrics = metrics
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
 
     @app.exception_handler(TerminalError)
     async def terminal_error(request: Request, exc: TerminalError) -> JSONResponse:
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-        return JSONResponse(status_code=status, content=exc.as_json())
+        retry = next((str(s) for kind, s in _RETRY_AFTER if isinstance(exc, kind)), None)
+        headers = {"Retry-After": retry} if retry is not None else None
+        return JSONResponse(status_code=status, content=exc.as_json(), headers=headers)
 
+    app.include_router(health_routes(svc, metrics, reads))
     app.include_router(tech_routes(svc))
     app.include_router(counter_routes(svc))
     app.include_router(session_routes(svc))

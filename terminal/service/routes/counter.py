@@ -32,6 +32,7 @@ def counter_routes(svc: Service) -> APIRouter:
     TerminalDep = Annotated[Terminal, Depends(svc.use_terminal)]
 
     @router.post("/api/presettle")
+    @svc.locked
     def presettle(term: TerminalDep, request: PresettleRequest) -> dict[str, Any]:
         """Price a bill for a person with the local rule engine (an estimate; nothing is recorded)."""
         priced = term.checkout.price(bill_from_json(request.bill), request.psn_no)
@@ -49,12 +50,13 @@ def counter_routes(svc: Service) -> APIRouter:
             raise HTTPException(status_code=413, detail="request larger than 10 MB")
 
         def locked() -> dict[str, Any]:
-            with svc.lock:  # the terminal's parts serve one request at a time
+            with svc.hold("what-if"):  # the terminal's parts serve one request at a time
                 return what_if(svc.terminal, body)
 
         return await anyio.to_thread.run_sync(locked)
 
     @router.get("/api/counter/catalog/{code}")
+    @svc.locked
     def counter_item(term: TerminalDep, code: str) -> dict[str, Any]:
         """A scanned code looked up in the catalogue: name, class, price ceiling."""
         item = term.catalog.find(code.strip())
@@ -82,11 +84,13 @@ def counter_routes(svc: Service) -> APIRouter:
         return svc.basket.snapshot()
 
     @router.post("/api/counter/basket/lines")
+    @svc.locked
     def basket_add(term: TerminalDep, line: BasketAdd) -> dict[str, Any]:
         """Add one item by code, typed or scanned into the cashier's page."""
         return svc.basket.add(_line(term, line.code, line.cnt))
 
     @router.put("/api/counter/basket")
+    @svc.locked
     def basket_edit(term: TerminalDep, basket: Basket) -> dict[str, Any]:
         """The cashier's edit of the whole basket (counts, 门特 diseases, removals)."""
         return svc.basket.replace_lines(_lines(term, basket))
@@ -97,6 +101,7 @@ def counter_routes(svc: Service) -> APIRouter:
         return svc.basket.clear()
 
     @router.post("/api/counter/basket")
+    @svc.locked
     def counter_basket(term: TerminalDep, basket: Basket) -> dict[str, Any]:
         """The basket becomes the session's bill (priced at once if the patient is identified), locked.
 

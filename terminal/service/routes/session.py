@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 
 from terminal.app import Terminal
@@ -29,17 +30,20 @@ def session_routes(svc: Service) -> APIRouter:
     TerminalDep = Annotated[Terminal, Depends(svc.use_terminal)]
 
     @router.get("/api/session")
+    @svc.locked
     def session_view(term: TerminalDep) -> dict[str, Any]:
         """The session as the patient's screen shows it."""
         checkout.tick()
         return checkout.view()
 
     @router.post("/api/session/start")
+    @svc.locked
     def session_start(term: TerminalDep) -> dict[str, Any]:
         """A patient begins a checkout."""
         return checkout.start()
 
     @router.post("/api/session/face/start")
+    @svc.locked
     def session_face_start(term: TerminalDep) -> dict[str, Any]:
         """The patient taps face: the terminal's own camera feeds the challenge (no frame comes from here)."""
         return checkout.begin_face()
@@ -53,22 +57,28 @@ def session_routes(svc: Service) -> APIRouter:
             # The kiosk browser runs on this machine; nobody on the LAN watches the patient's face.
             raise HTTPException(status_code=403, detail="the camera preview is shown on this terminal only")
         capture = svc.capture
+        slot = svc.streams.take("camera preview")
 
         async def frames() -> AsyncIterator[bytes]:
             serial = 0
-            while not await request.is_disconnected():
-                serial, jpeg = await anyio.to_thread.run_sync(capture.preview, serial, svc.event_interval)
-                if jpeg is not None and checkout.previewing():
-                    yield b"--frame\r\nContent-Type: image/jpeg\r\n\r\n" + jpeg + b"\r\n"
-                await asyncio.sleep(0)
+            try:
+                while not slot.expired() and not await request.is_disconnected():
+                    serial, jpeg = await anyio.to_thread.run_sync(capture.preview, serial, svc.event_interval)
+                    if jpeg is not None and checkout.previewing():
+                        yield b"--frame\r\nContent-Type: image/jpeg\r\n\r\n" + jpeg + b"\r\n"
+                    await asyncio.sleep(0)
+            finally:
+                slot.release()
 
         return StreamingResponse(
             frames(),
             media_type="multipart/x-mixed-replace; boundary=frame",
             headers={"Cache-Control": "no-store"},
+            background=BackgroundTask(slot.release),  # also when the stream never started
         )
 
     @router.post("/api/session/credential")
+    @svc.locked
     def session_credential(term: TerminalDep, request: CredentialRequest) -> dict[str, Any]:
         """A typed ID number: it names whom the face check verifies next (QR and card come from readers)."""
         return checkout.identify_credential(claim_from_input(request.method, request.value))
@@ -82,7 +92,7 @@ def session_routes(svc: Service) -> APIRouter:
         if psn_no is None:
             raise SessionStateError("identify the patient first")
         listed = svc.source.pending(psn_no)
-        with svc.lock:
+        with svc.hold("terminal"):
             settled = {b.chrg_bchno: svc.terminal.ledger.settlement_of(b.chrg_bchno) for b in listed}
         for chrg_bchno, row in settled.items():
             if row is not None:
@@ -100,13 +110,14 @@ def session_routes(svc: Service) -> APIRouter:
         if choice.chrg_bchno not in {b.chrg_bchno for b in svc.source.pending(psn_no)}:
             raise BillError(f"bill {choice.chrg_bchno} is not pending for the identified patient")
         bill = svc.source.get(choice.chrg_bchno)
-        with svc.lock:
+        with svc.hold("terminal"):
             # The session checks, under its lock, that it is still the one and the patient is the owner.
             view = checkout.load_bill(bill, choice.session_id, owner=psn_no)
         svc.notices.loaded(bill.chrg_bchno)
         return view
 
     @router.post("/api/session/confirm")
+    @svc.locked
     def session_confirm(term: TerminalDep, request: ConfirmRequest) -> dict[str, Any]:
         """The patient confirms what the screen showed: recorded once, refused if anything changed."""
         view = checkout.confirm(request.session_id, request.chrg_bchno, request.amounts_digest)
@@ -118,11 +129,13 @@ def session_routes(svc: Service) -> APIRouter:
         return view
 
     @router.post("/api/session/cancel")
+    @svc.locked
     def session_cancel(term: TerminalDep) -> dict[str, Any]:
         """Cancel the checkout, from any state before recording."""
         return checkout.cancel()
 
     @router.post("/api/session/finish")
+    @svc.locked
     def session_finish(term: TerminalDep) -> dict[str, Any]:
         """The receipt was taken; back to the welcome screen."""
         return checkout.finish()
@@ -142,18 +155,28 @@ def session_routes(svc: Service) -> APIRouter:
             version = checkout.version
             return version, (checkout.view() if version != since else None)
 
+        slot = svc.streams.take("session events")
+
         async def stream() -> AsyncIterator[str]:
             since = -1
-            while not await request.is_disconnected():
-                since, view = await anyio.to_thread.run_sync(next_view, since)
-                if view is not None:
-                    yield f"event: state\ndata: {json.dumps(view, ensure_ascii=False)}\n\n"
-                else:
-                    yield ": keep-alive\n\n"
-                await asyncio.sleep(0)
+            try:
+                # Ends after [service] stream_max_s: EventSource reconnects by itself, and a stream whose
+                # client vanished without a disconnect cannot hold its place for ever.
+                while not slot.expired() and not await request.is_disconnected():
+                    since, view = await anyio.to_thread.run_sync(next_view, since)
+                    if view is not None:
+                        yield f"event: state\ndata: {json.dumps(view, ensure_ascii=False)}\n\n"
+                    else:
+                        yield ": keep-alive\n\n"
+                    await asyncio.sleep(0)
+            finally:
+                slot.release()
 
         return StreamingResponse(
-            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store"},
+            background=BackgroundTask(slot.release),  # also when the stream never started
         )
 
     return router

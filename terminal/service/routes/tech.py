@@ -1,4 +1,4 @@
-"""The technician's routes (token) and the public health check.
+"""The technician's routes (token); health and metrics are in routes/health.py.
 
 No `from __future__ import annotations` here: FastAPI reads the route annotations at run time.
 """
@@ -19,23 +19,13 @@ from terminal.vision.manifest import load_manifest
 
 
 def tech_routes(svc: Service) -> APIRouter:
-    """Health for anyone; identification checks and diagnostics behind the technician's token."""
+    """Identification checks and diagnostics behind the technician's token."""
     router = APIRouter()
     TerminalDep = Annotated[Terminal, Depends(svc.use_terminal)]
 
-    @router.get("/health")
-    def health(term: TerminalDep) -> dict[str, Any]:
-        """Liveness of the service and what it has loaded."""
-        return {
-            "status": "ok",
-            "version": __version__,
-            "terminal_id": term.config.terminal.terminal_id,
-            "gallery_size": term.gallery.size(),
-            "outbox_pending": len(term.ledger.pending_outbox()),
-        }
-
     # A 1:N lookup on an uploaded picture has no liveness and no attempt limit: technicians only.
     @router.post("/api/identify", dependencies=[Depends(svc.technician)])
+    @svc.locked
     def identify(
         term: TerminalDep,
         image: Annotated[UploadFile, File(description="a camera frame (JPEG or PNG)")],
@@ -52,13 +42,13 @@ def tech_routes(svc: Service) -> APIRouter:
     @router.get("/api/tech/identity", dependencies=[Depends(svc.technician)])
     def tech_identity() -> dict[str, Any]:
         """The terminal-wide failure window: whether face is paused, until when, the newest attempts."""
-        with svc.lock:
+        with svc.hold("terminal"):
             return svc.checkout.limits.state()
 
     @router.post("/api/tech/identity/reset", dependencies=[Depends(svc.technician)])
     def tech_identity_reset() -> dict[str, Any]:
         """Lift face's pause and forget the window's failures (after the technician has looked why)."""
-        with svc.lock:
+        with svc.hold("terminal"):
             svc.checkout.limits.reset()
             return svc.checkout.limits.state()
 
@@ -68,7 +58,7 @@ def tech_routes(svc: Service) -> APIRouter:
         # Probed before taking the terminal lock: a probe waits on ports for up to seconds, and a
         # patient's checkout must not queue behind it.
         device_rows = svc.devices.rows()
-        with svc.lock:
+        with svc.hold("terminal"):
             out = _terminal_diagnostics(svc)
         return {
             **out,
