@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from terminal.errors.core import TerminalError
 
@@ -100,6 +100,9 @@ class StoreError(TerminalError):
     code = "STORE_FAILED"
     message_zh = "终端本地数据出错，请到人工窗口办理；技术人员请运行 medpay doctor。"
     message_en = "The terminal's local data failed; please go to the counter. Technicians: run medpay doctor."
+    # Seconds a client waits before trying again (the service's 503 says so in Retry-After): short for
+    # a busy database, long for what needs a technician.
+    retry_after_s: ClassVar[int] = 30
 
 
 class StoreBusyError(StoreError):
@@ -108,6 +111,7 @@ class StoreBusyError(StoreError):
     code = "STORE_BUSY"
     message_zh = "终端正忙，本次操作未生效、未扣费；请稍候几秒再试。"
     message_en = "The terminal is busy and nothing was changed or charged; please try again in a few seconds."
+    retry_after_s = 2
 
 
 class StoreFullError(StoreError):
@@ -119,6 +123,7 @@ class StoreFullError(StoreError):
         "The terminal's disk is full and nothing was changed or charged; please go to the counter. "
         "Technicians: free space on the data folder's disk."
     )
+    retry_after_s = 60
 
 
 class StoreIOError(StoreError):
@@ -130,6 +135,7 @@ class StoreIOError(StoreError):
         "The terminal's disk failed to read or write and nothing was changed or charged; please go to "
         "the counter. Technicians: run medpay doctor."
     )
+    retry_after_s = 30
 
 
 class StoreCorruptError(StoreError):
@@ -141,6 +147,7 @@ class StoreCorruptError(StoreError):
         "The terminal's ledger file is damaged, so settling is paused; please go to the counter. "
         "Technicians: run medpay doctor and restore from a backup."
     )
+    retry_after_s = 300
 
 
 class StoreReadOnlyError(StoreError):
@@ -152,6 +159,7 @@ class StoreReadOnlyError(StoreError):
         "The terminal's data folder cannot be written, so settling is paused; please go to the counter. "
         "Technicians: run medpay doctor and fix its permissions or mount."
     )
+    retry_after_s = 300
 
 
 class KeyFileError(StoreError):

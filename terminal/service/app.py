@@ -28,6 +28,7 @@ from terminal.errors import (
     ImageError,
     ModelError,
     SettlementError,
+    StoreError,
     TerminalError,
     UnknownPersonError,
 )
@@ -55,6 +56,8 @@ _STATUS: tuple[tuple[type[TerminalError], int], ...] = (
     (SessionStateError, 409),
     (IdentityError, 409),
     (ModelError, 503),
+    # issue 15 (storage helper): a storage failure (busy, full, damaged, read-only) changed nothing: 503.
+    (StoreError, 503),
     (DeviceError, 503),
     # The hospital's HIS, not this terminal, failed: gateway errors, the detail says "ask at the counter".
     (HisTimeout, 504),
@@ -133,7 +136,9 @@ def create_app(
     @app.exception_handler(TerminalError)
     async def terminal_error(request: Request, exc: TerminalError) -> JSONResponse:
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-        return JSONResponse(status_code=status, content=exc.as_json())
+        # issue 15 (storage helper): a storage 503 says when to try again.
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, StoreError) else None
+        return JSONResponse(status_code=status, content=exc.as_json(), headers=headers)
 
     app.include_router(tech_routes(svc))
     app.include_router(counter_routes(svc))
