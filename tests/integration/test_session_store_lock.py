@@ -19,7 +19,8 @@ from devkit.serving import serving
 from terminal.app import Terminal
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
 from terminal.service.app import create_app
-from terminal.store import audit, db as store_db
+from terminal.store import audit
+from terminal.store import db as store_db
 from terminal.store.bill_files import FileBillSource
 from terminal.store.db import open_db
 from tests.integration.service_kit import choose_bill, confirm_shown, reader_identifies
