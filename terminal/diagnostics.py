@@ -46,6 +46,8 @@ class Check:
 def _run(name: str, probe: Callable[[], str], fix: str) -> Check:
     try:
         return Check(name, True, probe())
+    except StoreReadOnlyError as exc:
+        return Check(name, False, str(exc), WRITABLE_FIX)
     except TerminalError as exc:
         return Check(name, False, str(exc), fix)
     except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from terminal.errors import StoreError
+from terminal.errors import StoreError, StoreReadOnlyError
 from terminal.store.guard import STORAGE_FAILURES, connect
 from terminal.store.legacy_journals import move_journals_in
 
@@ -266,11 +267,21 @@ def open_db(data_dir: Path) -> sqlite_utils.Database:
         db.execute("PRAGMA foreign_keys=ON")
         migrate(db)
     except STORAGE_FAILURES as exc:
+        if not _writable(data_dir, path):
+            # SQLite says "unable to open" (it needs to write the -wal and -shm files): say the real cause.
+            raise StoreReadOnlyError(
+                f"cannot open database {path}: the data folder {data_dir} is read-only ({exc})"
+            ) from exc
         # The same kind (busy, read-only, corrupt …), saying which file.
         raise type(exc)(f"cannot open database {path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from exc
     return db
+
+
+def _writable(folder: Path, path: Path) -> bool:
+    """Whether this process may write the folder and the file (False on a read-only mount, even as root)."""
+    return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:
