@@ -31,7 +31,8 @@ def settle_some(db: sqlite_utils.Database, count: int, clock: FixedClock | None 
     clock = clock or FixedClock()
     ledger = SqliteLedger(db, "H43030200001", clock)
     msgids = []
-    for n in range(count):
+    done = int(db.execute("SELECT COUNT(*) FROM settlements").fetchone()[0])
+    for n in range(done, done + count):
         msgid = ledger.allocate_msgid(clock.now())
         ledger.record(
             SettlementRecord(

@@ -26,9 +26,9 @@ def test_a_settlement_without_its_audit_record_is_reported(tmp_path: Path) -> No
     db = open_db(tmp_path)
     settle_some(db, 1)
     db.execute(
-        "INSERT INTO settlements (msgid, chrg_bchno, psn_no, med_type, identified_by, setl_time, medfee_sumamt,"
-        " fund_pay_sumamt, psn_part_amt, result) VALUES ('M-GHOST', 'B-GHOST', 'P', '11', 'face', 't', '1', '0',"
-        " '1', '{}')"
+        "INSERT INTO settlements (msgid, chrg_bchno, psn_no, med_type, identified_by, setl_time,"
+        " medfee_sumamt, fund_pay_sumamt, psn_part_amt, result)"
+        " VALUES ('M-GHOST', 'B-GHOST', 'P', '11', 'face', 't', '1', '0', '1', '{}')"
     )
     problems = cross_check(db)
     assert "settlement M-GHOST (bill B-GHOST) has no audit record" in problems

@@ -28,7 +28,7 @@ def test_damaged_pages_fail_the_quick_check_and_settling_is_refused(tmp_path: Pa
     db = open_db(tmp_path)
     assert quick_check(db)
     health = check_store(db, tmp_path)
-    with pytest.raises(StoreCorruptError, match="integrity check.*medpay restore"):
+    with pytest.raises(StoreCorruptError, match=r"integrity check.*medpay restore"):
         health.require_settleable()
 
 
