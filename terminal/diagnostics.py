@@ -14,9 +14,10 @@ from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.probe import DEVICE_KINDS, DEVICE_NAMES, ProbeResult, ProbeStatus, probe_device
 from terminal.app import Terminal, embedder_model_id
 from terminal.config import TerminalConfig, models_folder
-from terminal.errors import TerminalError
-from terminal.store import audit
+from terminal.errors import StoreCorruptError, StoreReadOnlyError, TerminalError
+from terminal.store.audit_check import verify_all
 from terminal.store.gallery import enrolled_count, gallery_version, last_gallery_sync
+from terminal.store.health import quick_check, write_probe
 from terminal.store.keys import read_key
 from terminal.store.templates import model_coverage, unreadable_templates
 from terminal.uplink.registration import saved_registration
@@ -27,6 +28,8 @@ from terminal.vision.manifest import load_manifest, verified_path
 
 MIN_FREE_BYTES = 1 << 30
 SELF_TEST_FACES = 6  # insightface's t1.jpg
+RESTORE_FIX = "settling is refused: restore the last good backup with `medpay restore` (docs/operations.md)"
+WRITABLE_FIX = "make the data folder writable (permissions, a read-only or full mount), then restart"
 REGISTER_FIX = "run `medpay-provision all --upstream URL` (its register step registers this terminal)"
 
 
@@ -43,6 +46,8 @@ class Check:
 def _run(name: str, probe: Callable[[], str], fix: str) -> Check:
     try:
         return Check(name, True, probe())
+    except StoreReadOnlyError as exc:
+        return Check(name, False, str(exc), WRITABLE_FIX)
     except TerminalError as exc:
         return Check(name, False, str(exc), fix)
     except OSError as exc:
@@ -56,7 +61,9 @@ def run_checks(terminal: Terminal) -> list[Check]:
         _run("disk", lambda: _disk(terminal.data_dir), "free space on the data folder's disk"),
         _run("template key", lambda: _key(terminal), "run `medpay-provision init` or `chmod 600` the key"),
         _run("models", lambda: _models(terminal), "run `medpay-provision models`"),
-        _run("database", lambda: _database(terminal), "restore the data folder from backup; see docs"),
+        _run("integrity", lambda: _integrity(terminal), RESTORE_FIX),
+        _run("write probe", lambda: _write_probe(terminal), WRITABLE_FIX),
+        _run("database", lambda: _database(terminal), RESTORE_FIX),
         _run("policy", lambda: _policy(terminal), "install this year's signed bundle in config/policies"),
         _run("catalogue", lambda: f"{len(terminal.catalog.items)} items", "check settlement.catalog"),
         upstream_check(terminal),
@@ -248,14 +255,29 @@ def _models(terminal: Terminal) -> str:
     return f"{len(names)} default models verified (sha256)"
 
 
-def _database(terminal: Terminal) -> str:
-    problems = audit.verify(terminal.db)
+def _integrity(terminal: Terminal) -> str:
+    problems = quick_check(terminal.db)
     if problems:
-        raise TerminalError("audit log: " + "; ".join(problems[:3]))
+        raise StoreCorruptError(f"{len(problems)} problems: " + "; ".join(problems[:3]))
+    return "quick_check ok"
+
+
+def _write_probe(terminal: Terminal) -> str:
+    failure = write_probe(terminal.db, terminal.data_dir)
+    if failure is not None:
+        raise StoreReadOnlyError(failure)
+    return f"database and {terminal.data_dir} take writes"
+
+
+def _database(terminal: Terminal) -> str:
+    problems = verify_all(terminal.db)
+    if problems:
+        more = f" (and {len(problems) - 3} more: run `medpay audit verify`)" if len(problems) > 3 else ""
+        raise TerminalError("; ".join(problems[:3]) + more)
     # counted in SQL without the template key: this check must not depend on the key check
     enrolled = enrolled_count(terminal.db)
     pending = terminal.outbox.counts().get("pending", 0)
-    return f"audit chain intact; {enrolled} people enrolled; outbox {pending} pending"
+    return f"audit chain intact, ledger agrees with it; {enrolled} people enrolled; outbox {pending} pending"
 
 
 def _policy(terminal: Terminal) -> str:

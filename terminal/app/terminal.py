@@ -47,6 +47,7 @@ from terminal.settlement.shelf import PolicyShelf
 from terminal.store.bill_files import FileBillSource
 from terminal.store.db import open_db
 from terminal.store.gallery import SqliteGallery
+from terminal.store.health import StoreHealth, check_store
 from terminal.store.keys import TemplateCipher, read_key, read_token
 from terminal.store.ledger import SqliteLedger
 from terminal.store.notices import NoticeJournal
@@ -101,6 +102,11 @@ class Terminal:
         db = open_db(self.data_dir)
         self._closers.append(db.close)
         return db
+
+    @cached_property
+    def store_health(self) -> StoreHealth:
+        """The database's integrity check and write probe, run once when the checkout is first built."""
+        return check_store(self.db, self.data_dir)
 
     @cached_property
     def cipher(self) -> TemplateCipher:
@@ -276,6 +282,7 @@ class Terminal:
             terminal=self.config.terminal,
             clock=self.clock,
             offline=offline,
+            store=self.store_health,
         )
 
     def close(self) -> None:

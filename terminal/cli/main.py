@@ -12,6 +12,7 @@ from typing import Any
 
 from terminal.app import Terminal, build_terminal, uplink_backoff
 from terminal.cli.evaluate import add_evaluate
+from terminal.cli.storage import add_storage, cmd_audit_verify
 from terminal.clock import SystemClock
 from terminal.config import DEFAULT_CONFIG, data_dir, json_schema, load
 from terminal.errors import TerminalError
@@ -134,9 +135,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The patient endpoints carry no token: the kiosk browser runs on this machine.
         log.warning("serving on %s, not loopback: anyone on that network can drive the checkout", host)
     sys.stdout.write(f"kiosk: http://{host}:{port}/kiosk  counter: /counter  technician: /tech\n")
+    log_config: Any = uvicorn.config.LOGGING_CONFIG
+    if args.log_file is not None:
+        from terminal.cli.serve_log import serve_log_config
+
+        args.log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_config = serve_log_config(log_config, args.log_file, args.log_max_mb << 20, args.log_backups)
     try:
         # open event streams would otherwise hold shutdown forever
-        uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+        uvicorn.run(
+            app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5, log_config=log_config
+        )
     finally:
         terminal.close()
     return 0
@@ -210,23 +219,6 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 1 if result.stopped_on else 0
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Check the audit log's hash chain."""
-    from terminal.store import audit
-
-    terminal = _terminal(args)
-    try:
-        problems = audit.verify(terminal.db)
-    finally:
-        terminal.close()
-    for problem in problems:
-        sys.stdout.write(f"audit: {problem}\n")
-    if problems:
-        return 1
-    sys.stdout.write("audit log intact\n")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `medpay` (also used by the docs test)."""
     parser = argparse.ArgumentParser(prog="medpay", description="Face-recognition settlement terminal")
@@ -293,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo", action="store_true", help="a fresh demo terminal with the demo people enrolled"
     )
+    serve.add_argument("--log-file", type=Path, help="also log to this file, rotated by size")
+    serve.add_argument("--log-max-mb", type=int, default=10, help="rotate the log file at this size")
+    serve.add_argument("--log-backups", type=int, default=5, help="rotated log files kept")
 
     policy = sub.add_parser("policy", help="policy bundles").add_subparsers(
         dest="policy_command", required=True
@@ -319,9 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--day", metavar="YYYY-MM-DD", help="also compare this day's totals (3201)")
 
     audit_cmd = sub.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
-    verify = audit_cmd.add_parser("verify", help="check the audit hash chain")
+    verify = audit_cmd.add_parser(
+        "verify", help="check the audit hash chain and the settlements and outbox against it"
+    )
     verify.set_defaults(func=cmd_audit_verify)
 
+    add_storage(sub)
     add_evaluate(sub)
     return parser
 

@@ -35,7 +35,12 @@ TerminalError
 │   ├── CatalogError             a catalogue file that cannot be used
 │   ├── FundSafetyError          a fund-safety check blocks the settlement
 │   └── OfflineLimitError        upstream unreachable and the offline limits are used up; nothing charged
-├── StoreError
+├── StoreError                   local storage failed (the service answers 503 with Retry-After)
+│   ├── StoreBusyError           the database stayed locked by another writer: try again shortly
+│   ├── StoreFullError           the data folder's disk is full
+│   ├── StoreIOError             the disk failed to read or write the database
+│   ├── StoreCorruptError        the database is damaged or failed its integrity check: settling paused
+│   ├── StoreReadOnlyError       the database or data folder cannot be written: settling paused
 │   ├── KeyFileError             template key missing, unreadable or too open
 │   ├── TemplateIntegrityError   a stored template fails authentication (altered, relabelled, wrong key)
 │   └── DuplicateSettlementError the same bill was already settled
@@ -104,7 +109,12 @@ from terminal.errors.money import (
     OfflineLimitError,
     PolicyError,
     SettlementError,
+    StoreBusyError,
+    StoreCorruptError,
     StoreError,
+    StoreFullError,
+    StoreIOError,
+    StoreReadOnlyError,
     TemplateIntegrityError,
     UnknownCatalogCodeError,
 )
@@ -174,7 +184,12 @@ __all__ = [
     "SessionStateError",
     "SettlementError",
     "SimulatorScriptError",
+    "StoreBusyError",
+    "StoreCorruptError",
     "StoreError",
+    "StoreFullError",
+    "StoreIOError",
+    "StoreReadOnlyError",
     "TemplateIntegrityError",
     "TerminalBusyError",
     "TerminalError",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from terminal.errors.core import TerminalError
 
@@ -100,6 +100,66 @@ class StoreError(TerminalError):
     code = "STORE_FAILED"
     message_zh = "终端本地数据出错，请到人工窗口办理；技术人员请运行 medpay doctor。"
     message_en = "The terminal's local data failed; please go to the counter. Technicians: run medpay doctor."
+    # Seconds a client waits before trying again (the service's 503 says so in Retry-After): short for
+    # a busy database, long for what needs a technician.
+    retry_after_s: ClassVar[int] = 30
+
+
+class StoreBusyError(StoreError):
+    """The database stayed locked by another writer beyond the busy timeout; nothing was changed."""
+
+    code = "STORE_BUSY"
+    message_zh = "终端正忙，本次操作未生效、未扣费；请稍候几秒再试。"
+    message_en = "The terminal is busy and nothing was changed or charged; please try again in a few seconds."
+    retry_after_s = 2
+
+
+class StoreFullError(StoreError):
+    """The data folder's disk is full; nothing was changed."""
+
+    code = "STORE_FULL"
+    message_zh = "终端存储空间已满，本次操作未生效、未扣费；请到人工窗口办理，技术人员请清理磁盘。"
+    message_en = (
+        "The terminal's disk is full and nothing was changed or charged; please go to the counter. "
+        "Technicians: free space on the data folder's disk."
+    )
+    retry_after_s = 60
+
+
+class StoreIOError(StoreError):
+    """The disk under the database failed to read or write (disk I/O error, file cannot be opened)."""
+
+    code = "STORE_IO"
+    message_zh = "终端磁盘读写出错，本次操作未生效、未扣费；请到人工窗口办理，技术人员请运行 medpay doctor。"
+    message_en = (
+        "The terminal's disk failed to read or write and nothing was changed or charged; please go to "
+        "the counter. Technicians: run medpay doctor."
+    )
+    retry_after_s = 30
+
+
+class StoreCorruptError(StoreError):
+    """The database file is damaged (malformed, not a database) or failed its integrity check."""
+
+    code = "STORE_CORRUPT"
+    message_zh = "终端账本文件已损坏，暂停结算；请到人工窗口办理，技术人员请运行 medpay doctor 并从备份恢复。"
+    message_en = (
+        "The terminal's ledger file is damaged, so settling is paused; please go to the counter. "
+        "Technicians: run medpay doctor and restore from a backup."
+    )
+    retry_after_s = 300
+
+
+class StoreReadOnlyError(StoreError):
+    """The database or its data folder cannot be written (read-only file, folder or mount)."""
+
+    code = "STORE_READ_ONLY"
+    message_zh = "终端数据目录不可写，暂停结算；请到人工窗口办理，技术人员请运行 medpay doctor 检查权限。"
+    message_en = (
+        "The terminal's data folder cannot be written, so settling is paused; please go to the counter. "
+        "Technicians: run medpay doctor and fix its permissions or mount."
+    )
+    retry_after_s = 300
 
 
 class KeyFileError(StoreError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from terminal.config import TerminalSection
 from terminal.domain import Bill, CertType, Match, Person, SettlementRecord
@@ -68,6 +68,14 @@ class Priced:
         return {"psn_no": self.person.psn_no, "chrg_bchno": self.bill.chrg_bchno, **self.result.to_json()}
 
 
+class StoreCheck(Protocol):
+    """What the start-up storage checks found (store/health.py): whether money may be recorded."""
+
+    def require_settleable(self) -> None:
+        """Raise the StoreError saying why no settlement may be recorded (a damaged or read-only store)."""
+        ...
+
+
 class Checkout:
     """Prices bills with the local rule engine and records settlements with their outbox entries."""
 
@@ -80,6 +88,7 @@ class Checkout:
         terminal: TerminalSection,
         clock: Clock,
         offline: OfflineGate | None = None,
+        store: StoreCheck | None = None,
     ) -> None:
         self._gallery = gallery
         self._ledger = ledger
@@ -88,6 +97,7 @@ class Checkout:
         self._terminal = terminal
         self._clock = clock
         self._offline = offline
+        self._store = store
 
     def price(self, bill: Bill, psn_no: str) -> Priced:
         """The patient's share at once: a pre-settlement; nothing is recorded."""
@@ -135,6 +145,9 @@ class Checkout:
 
     def settle(self, priced: Priced, match: Match) -> SettlementRecord:
         """Record the confirmed settlement, its accumulators, outbox entry and audit in one transaction."""
+        if self._store is not None:
+            # Never add settlements to a file that failed its integrity check or a disk that takes no write.
+            self._store.require_settleable()
         decision = self.offline_check(priced)
         if not decision.allowed:
             log.info("offline limits: %s declined (%s)", priced.bill.chrg_bchno, decision.message)

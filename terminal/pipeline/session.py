@@ -24,6 +24,7 @@ from terminal.errors import (
     FacePausedError,
     IdentityError,
     SessionChangedError,
+    StoreError,
     TerminalError,
     UnknownPersonError,
 )
@@ -42,7 +43,7 @@ class Session(SessionCore):
 
     def start(self) -> dict[str, Any]:
         """A patient begins: a fresh session asking how they want to identify."""
-        with self._lock:
+        with self._step():
             self._expire_if_due()
             if self._live.state not in (State.IDLE, State.IDENTIFYING):
                 raise SessionStateError("a checkout is already in progress on this terminal")
@@ -62,7 +63,7 @@ class Session(SessionCore):
         Tapping again while an attempt runs ends that one as failed: a new start never redraws the
         random challenge for free.
         """
-        with self._lock:
+        with self._step():
             self._require(State.IDENTIFYING, State.IDLE)
             self._require_face_offered()
             if self._live.state is State.IDLE:
@@ -81,7 +82,7 @@ class Session(SessionCore):
 
     def previewing(self) -> bool:
         """Whether a patient is identifying, so the camera and its preview are in use."""
-        return self._live.state is State.IDENTIFYING
+        return self._saved[0].state is State.IDENTIFYING
 
     def wants_frames(self) -> bool:
         """Whether a face attempt is waiting for camera frames."""
@@ -94,7 +95,7 @@ class Session(SessionCore):
         The first frame starts the attempt, and from then on it counts as failed unless it passes.
         The answer is the state and the next prompt (and the challenge's cue) only; no scores.
         """
-        with self._lock:
+        with self._step():
             self._require(State.IDENTIFYING)
             live = self._live
             if not live.face_wanted:
@@ -121,7 +122,7 @@ class Session(SessionCore):
 
     def abandon_face(self, reason: str) -> dict[str, Any]:
         """The running attempt cannot go on (the camera was lost): it ends as failed, QR / card stay."""
-        with self._lock:
+        with self._step():
             live = self._live
             if live.state is not State.IDENTIFYING or not live.face_wanted:
                 return self.view()
@@ -212,7 +213,7 @@ class Session(SessionCore):
 
     def identify_credential(self, claim: IdentityClaim) -> dict[str, Any]:
         """A QR code or card the terminal's reader proved identifies; a typed ID names whom face verifies."""
-        with self._lock:
+        with self._step():
             self._require(State.IDENTIFYING, State.IDLE)
             if self._live.state is State.IDLE:
                 self.start()
@@ -227,7 +228,7 @@ class Session(SessionCore):
 
     def credential_refused(self, method: str, reason: str) -> dict[str, Any]:
         """A scanned QR code or inserted card could not be verified: counted in the terminal's window."""
-        with self._lock:
+        with self._step():
             self._require(State.IDENTIFYING, State.IDLE)
             if self._live.state is State.IDLE:
                 self.start()
@@ -280,7 +281,7 @@ class Session(SessionCore):
         bill came from. Both are checked here, under the session's lock, so a bill fetched for one
         patient can never be loaded into another patient's session.
         """
-        with self._lock:
+        with self._step():
             self._require(State.IDENTIFYING, State.IDENTIFIED, State.PRICED)
             live = self._live
             if session_id != live.session_id:
@@ -297,7 +298,7 @@ class Session(SessionCore):
 
     def confirm(self, session_id: str, chrg_bchno: str, digest: str) -> dict[str, Any]:
         """The patient confirms what was shown: recorded once, only if session, bill and amounts match."""
-        with self._lock:
+        with self._step():
             self._require(State.PRICED)
             live = self._live
             priced = live.priced
@@ -335,14 +336,17 @@ class Session(SessionCore):
 
     def finish(self) -> dict[str, Any]:
         """The receipt was taken: back to idle."""
-        with self._lock:
+        with self._step():
             self._require(State.SETTLED)
             self._end("done", "finished")
             return self.view()
 
     def cancel(self) -> dict[str, Any]:
         """The patient (or cashier) cancels from any state; a recorded settlement is never undone here."""
-        with self._lock:
+        with self._step():
+            if self._live.state is State.CONFIRMED:
+                # A confirm that failed before the session heard back: the ledger says where it stands.
+                self._recheck_confirmed()
             if self._live.state is State.CONFIRMED:
                 raise SessionStateError("the settlement is being recorded; it cannot be cancelled now")
             if self._live.state is State.SETTLED:
@@ -356,6 +360,11 @@ class Session(SessionCore):
         if not self._lock.acquire(blocking=False):
             return False
         try:
-            return self._expire_if_due()
+            with self._step():
+                return self._expire_if_due()
+        except StoreError as exc:
+            # The session is as the journal last had it (_step restored it); the next tick tries again.
+            log.warning("session tick could not be journalled: %s", exc)
+            return False
         finally:
             self._lock.release()

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 from terminal.bill_json import bill_from_json
 from terminal.domain import Bill, Match
-from terminal.errors import IdentityError, SessionStateError, SettlementError, TerminalError
+from terminal.errors import IdentityError, SessionStateError, SettlementError, StoreError, TerminalError
 from terminal.pipeline.attempt_limits import CheckoutAttempts, TerminalAttempts
 from terminal.pipeline.checkout import Priced
 from terminal.pipeline.session_ports import CheckoutPort, JournalPort, LivenessFactory, SettledCheck
@@ -67,28 +68,34 @@ class SessionCore:
         self._attempts = AttemptLog(50)
         self._live = self._idle(prompt="welcome")
         self._last_outcome: str | None = None
+        # What the journal last committed (with the outcome shown): a step that fails before its journal
+        # write commits is rolled back to this, so memory never runs ahead of the journal.
+        self._saved: tuple[LiveSession, str | None] = (self._live.copy(), self._last_outcome)
         with self._lock:
             self._recover()
+            self._saved = (self._live.copy(), self._last_outcome)
 
     @property
     def version(self) -> int:
         """Increases on every change; the event stream waits on it."""
         return self._version
 
+    # Read without the lock (a face check may hold it for a while): the journalled state, never a step's
+    # half-made one.
     @property
     def state(self) -> State:
         """The current state."""
-        return self._live.state
+        return self._saved[0].state
 
     @property
     def psn_no(self) -> str | None:
         """Who the session identified (for the bill source), None before identification."""
-        return self._live.psn_no
+        return self._saved[0].psn_no
 
     @property
     def session_id(self) -> str:
         """The current session id."""
-        return self._live.session_id
+        return self._saved[0].session_id
 
     @property
     def limits(self) -> TerminalAttempts:
@@ -126,6 +133,23 @@ class SessionCore:
 
     # ---- shared steps ----------------------------------------------------------------------------
 
+    @contextmanager
+    def _step(self) -> Iterator[None]:
+        """One caller's step under the lock: a storage failure anywhere in it rolls memory back."""
+        with self._lock:
+            try:
+                yield
+            except StoreError:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        """Back to what the journal last committed (the screen is told, it may have seen more)."""
+        live, outcome = self._saved
+        self._live, self._last_outcome = live.copy(), outcome
+        self._version += 1
+        self._changed.notify_all()
+
     def _idle(self, prompt: str) -> LiveSession:
         # A fresh budget per checkout: one patient's failures never show as the next one's. Attackers who
         # cancel and start again meet the terminal-wide window instead (attempt_limits.TerminalAttempts).
@@ -140,7 +164,10 @@ class SessionCore:
 
     def _expire_if_due(self) -> bool:
         live = self._live
-        if live.state in (State.IDLE, State.CONFIRMED):
+        if live.state is State.CONFIRMED:
+            # Seen under the lock, a confirm is no longer running: it failed before it heard back.
+            return self._recheck_confirmed()
+        if live.state is State.IDLE:
             return False
         limit = self._receipt_timeout if live.state is State.SETTLED else self._timeout
         if self._clock.now() - live.updated_at < limit:
@@ -160,6 +187,7 @@ class SessionCore:
         self._commit(event, previous, outcome)
         self._last_outcome = outcome
         self._live = self._idle(prompt="welcome")
+        self._saved = (self._live.copy(), outcome)
         log.info("checkout session ended: %s", outcome)
 
     def _close_face_attempt(self, passed: bool, detail: str) -> None:
@@ -182,7 +210,13 @@ class SessionCore:
     def _commit(self, event: str, from_state: State | None, detail: str) -> None:
         live = self._live
         live.updated_at = self._clock.now()
-        self._journal.save(live.row(), live.event(event, from_state, detail, live.updated_at))
+        try:
+            self._journal.save(live.row(), live.event(event, from_state, detail, live.updated_at))
+        except BaseException:
+            # Not journalled, so it did not happen: memory goes back to the last committed step.
+            self._rollback()
+            raise
+        self._saved = (live.copy(), self._last_outcome)
         log.info(
             "session %s %s: %s → %s %s",
             live.session_id,
@@ -288,14 +322,25 @@ class SessionCore:
             log.warning("recovered session %s cannot continue: %s", live.session_id, exc)
             self._end("recover_abandon", "cancelled")
 
-    def _resume(self, live: LiveSession, state: State) -> None:
+    def _recheck_confirmed(self) -> bool:
+        """A confirm failed before the session heard back: settled in the ledger → receipt, else ask again."""
+        live = self._live
+        log.warning("session %s left confirmed: asking the ledger", live.session_id)
+        try:
+            self._resume(live, State.CONFIRMED, "confirm_recheck")
+        except (IdentityError, SettlementError) as exc:
+            log.warning("confirmed session %s cannot continue: %s", live.session_id, exc)
+            self._end("confirm_recheck", "cancelled")
+        return True
+
+    def _resume(self, live: LiveSession, state: State, event: str = "recover") -> None:
         bill = bill_from_json(live.bill) if live.bill is not None else None
         if state in (State.IDENTIFIED, State.IDENTIFYING):
             live.prompt = "choose_bill" if state is State.IDENTIFIED else "choose_method"
-            self._commit("recover", state, "")
+            self._commit(event, state, "")
             return
         if bill is None or live.psn_no is None:
-            self._end("recover_abandon", "cancelled")
+            self._end(f"{event}_abandon", "cancelled")
             return
         if self._ledger.is_settled(bill.chrg_bchno):
             live.priced = self._checkout_price_quiet(bill, live.psn_no)
@@ -310,7 +355,7 @@ class SessionCore:
         live.priced = self._checkout.price(bill, live.psn_no)
         live.state = State.PRICED
         live.prompt = "confirm_again" if state is not State.PRICED else "confirm_bill"
-        self._commit("recover", state, bill.chrg_bchno)
+        self._commit(event, state, bill.chrg_bchno)
 
     def _checkout_price_quiet(self, bill: Bill, psn_no: str) -> Priced | None:
         try:

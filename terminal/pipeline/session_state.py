@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -54,6 +55,14 @@ class LiveSession:
     verify: tuple[str, str] | None = None
     # The typed ID's open attempt in the terminal-wide journal (closed as passed when the face 1:1 passes).
     verify_attempt: int | None = None
+
+    def copy(self) -> LiveSession:
+        """A snapshot to restore when a step fails before its journal write committed.
+
+        Field values are replaced, never changed in place, except the attempt counters (copied here);
+        the liveness checker is shared on purpose: it is the running attempt, not journalled state.
+        """
+        return replace(self, attempts=copy.copy(self.attempts))
 
     def row(self) -> dict[str, Any]:
         """The journal's session row: what a restart needs to resume (no scores, no priced result)."""

@@ -21,6 +21,7 @@ from terminal.errors import (
     BillError,
     CameraUnavailableError,
     DeviceError,
+    DuplicateSettlementError,
     FaceError,
     HisError,
     HisTimeout,
@@ -29,6 +30,7 @@ from terminal.errors import (
     ImageError,
     ModelError,
     SettlementError,
+    StoreError,
     TerminalBusyError,
     TerminalError,
     UnknownPersonError,
@@ -61,6 +63,10 @@ _STATUS: tuple[tuple[type[TerminalError], int], ...] = (
     (TerminalBusyError, 503),
     (IdentityError, 409),
     (ModelError, 503),
+    # The same bill settled already: nothing was charged again.
+    (DuplicateSettlementError, 409),
+    # A storage failure (busy, full, damaged, read-only) changed nothing: 503 with Retry-After.
+    (StoreError, 503),
     (DeviceError, 503),
     # The hospital's HIS, not this terminal, failed: gateway errors, the detail says "ask at the counter".
     (HisTimeout, 504),
@@ -148,6 +154,8 @@ def create_app(
     async def terminal_error(request: Request, exc: TerminalError) -> JSONResponse:
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
         retry = next((str(s) for kind, s in _RETRY_AFTER if isinstance(exc, kind)), None)
+        if isinstance(exc, StoreError) and status == 503:
+            retry = str(exc.retry_after_s)  # a storage fault says when to try again
         headers = {"Retry-After": retry} if retry is not None else None
         return JSONResponse(status_code=status, content=exc.as_json(), headers=headers)
 

@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from terminal.errors import TerminalBusyError
-from terminal.store.health import (
+from terminal.store.service_reads import (
     attempt_counts,
     face_failure_details,
     pending_attempts,

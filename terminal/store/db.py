@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -11,12 +12,16 @@ from pathlib import Path
 
 import sqlite_utils
 
-from terminal.errors import StoreError
+from terminal.errors import StoreError, StoreReadOnlyError
+from terminal.store.guard import STORAGE_FAILURES, connect
 from terminal.store.legacy_journals import move_journals_in
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "medpay.sqlite"
+# How long a writer waits for another connection's lock before StoreBusyError. Tests lower it (a hook,
+# read at every open) so a held lock fails a step at once instead of after five seconds.
+BUSY_TIMEOUT_MS = 5000
 
 # SQL, or a Python step for what SQL cannot do (read an old file); either runs in the migration's transaction.
 Step = str | Callable[[sqlite_utils.Database], None]
@@ -254,16 +259,29 @@ def open_db(data_dir: Path) -> sqlite_utils.Database:
     path = data_dir / DB_NAME
     try:
         # The service hands the connection to worker threads one at a time (under its lock).
-        db = sqlite_utils.Database(sqlite3.connect(path, check_same_thread=False))
+        db = sqlite_utils.Database(connect(path, check_same_thread=False))
+        db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")
         db.enable_wal()
         # FULL: a settlement the patient saw confirmed must survive a power cut, not just a crash.
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=5000")
         migrate(db)
+    except STORAGE_FAILURES as exc:
+        if not _writable(data_dir, path):
+            # SQLite says "unable to open" (it needs to write the -wal and -shm files): say the real cause.
+            raise StoreReadOnlyError(
+                f"cannot open database {path}: the data folder {data_dir} is read-only ({exc})"
+            ) from exc
+        # The same kind (busy, read-only, corrupt …), saying which file.
+        raise type(exc)(f"cannot open database {path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from exc
     return db
+
+
+def _writable(folder: Path, path: Path) -> bool:
+    """Whether this process may write the folder and the file (False on a read-only mount, even as root)."""
+    return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:

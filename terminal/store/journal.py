@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+from terminal.store import db as store_db
 from terminal.store.db import DB_NAME, open_db
+from terminal.store.guard import connect
 
 
 class WorkerJournal:
@@ -22,6 +24,7 @@ class WorkerJournal:
     def _db(self) -> Iterator[sqlite3.Connection]:
         # Why not the service's connection: a worker thread writing on it could land inside a settlement's
         # open transaction and be rolled back with it. Committed when the block ends without an error.
-        with closing(sqlite3.connect(self.path, timeout=5.0)) as db, db:
+        timeout = store_db.BUSY_TIMEOUT_MS / 1000
+        with closing(connect(self.path, timeout=timeout)) as db, db:
             db.execute("PRAGMA synchronous=FULL")
             yield db

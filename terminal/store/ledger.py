@@ -15,6 +15,7 @@ from terminal.errors import DuplicateSettlementError, StoreError
 from terminal.ports import Clock
 from terminal.store import audit
 from terminal.store.db import immediate
+from terminal.store.guard import STORAGE_FAILURES
 
 
 def _dumps(value: Any) -> str:
@@ -93,10 +94,10 @@ class SqliteLedger:
                 )
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"settlement {record.msgid} could not be recorded: {exc}") from exc
-        except sqlite3.OperationalError as exc:
-            # e.g. "database is locked" when another writer held the lock beyond busy_timeout:
-            # nothing was recorded, and the patient can confirm again.
-            raise StoreError(f"settlement {record.msgid} was not recorded, try again: {exc}") from exc
+        except STORAGE_FAILURES as exc:
+            # e.g. StoreBusyError when another writer held the lock beyond busy_timeout: nothing was
+            # recorded, and the patient can confirm again. Same kind (store/guard.py made it), more detail.
+            raise type(exc)(f"settlement {record.msgid} was not recorded: {exc}") from exc
 
     def settlement(self, msgid: str) -> dict[str, Any]:
         """One recorded settlement with its stored result."""

@@ -17,6 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from terminal.errors import StoreError
+from terminal.store.guard import STORAGE_FAILURES, connect
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +86,15 @@ def _folder_of(db: sqlite_utils.Database) -> Path | None:
 
 def _old_rows(path: Path, table: str, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
     try:
-        with closing(sqlite3.connect(path, timeout=5.0)) as old:
+        with closing(connect(path, timeout=5.0)) as old:
             found = old.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
             ).fetchone()
             if found is None:
                 return []
             return list(old.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY rowid").fetchall())
+    except STORAGE_FAILURES as exc:
+        raise type(exc)(f"cannot import the old journal {path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         # Starting without it could print a receipt twice or never tell the HIS: refuse, and say which file.
         raise StoreError(f"cannot import the old journal {path}: {exc}") from exc

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -12,10 +11,10 @@ from typing import Any
 import sqlite_utils
 
 from terminal.domain import OutboxEntry, UplinkFacts
-from terminal.errors import StoreError
 from terminal.ports import Revert
 from terminal.store import audit
 from terminal.store.db import immediate
+from terminal.store.guard import STORAGE_FAILURES
 from terminal.store.reconcile import MONEY_FIELDS, differences, local_setlinfo, local_totals
 
 log = logging.getLogger(__name__)
@@ -118,8 +117,9 @@ class OutboxStore:
         """
         try:
             return self._refuse(entry, reason, at, revert)
-        except sqlite3.OperationalError as exc:
-            raise StoreError(
+        except STORAGE_FAILURES as exc:
+            # The kind store/guard.py gave it (busy, full …), saying what was not recorded.
+            raise type(exc)(
                 f"refusal of {entry.msgid} was not recorded, the next sync tries again: {exc}"
             ) from exc
 

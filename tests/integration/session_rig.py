@@ -32,6 +32,8 @@ from terminal.errors import (
     IdentityError,
     NoFaceError,
     SettlementError,
+    StoreBusyError,
+    StoreError,
     UnknownPersonError,
 )
 from terminal.pipeline.attempt_limits import PauseRule, TerminalAttempts
@@ -216,6 +218,10 @@ class CrashingCheckout:
         """Delegate, dying (or refusing) where told."""
         if self.crash == "before":
             raise Crash
+        if self.crash == "busy":
+            # Another process held the database's write lock beyond busy_timeout: nothing recorded.
+            self.crash = None
+            raise StoreBusyError("database is locked (SQLITE_BUSY)")
         if self.crash == "refuse":
             self.crash = None
             raise SettlementError("year-to-date totals changed since pricing; price the bill again")
@@ -230,6 +236,23 @@ class CrashingCheckout:
         return record
 
 
+class FaultyJournal(SessionJournal):
+    """The real session journal over SQLite, refusing the writes a test names (a busy or full disk)."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        super().__init__(db)
+        self.fail: dict[str, StoreError] = {}
+        self.refused: list[str] = []
+
+    def save(self, session: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        """Refuse once the transition named in `fail` (nothing written), journal every other one."""
+        error = self.fail.pop(event["event"], None)
+        if error is not None:
+            self.refused.append(event["event"])
+            raise error
+        super().save(session, event)
+
+
 class Rig:
     """Everything a session needs, rebuildable over the same journal and ledger (a restart)."""
 
@@ -241,6 +264,7 @@ class Rig:
         self.faces = FakeFaces()
         self.folder = folder
         self.db: sqlite_utils.Database = open_db(folder)
+        self.journal = FaultyJournal(self.db)
         self.checkout = CrashingCheckout(
             Checkout(
                 gallery=FakeGallery(),
@@ -255,12 +279,13 @@ class Rig:
     def session(self, rule: PauseRule | None = None, **kwargs: Any) -> Session:
         """A session, as after a (re)start."""
         kwargs.setdefault("liveness", FakeLiveness)
+        self.journal = FaultyJournal(self.db)
         return Session(
             faces=self.faces,
             identifier=self.identifier,
             checkout=self.checkout,
             ledger=self.ledger,
-            journal=SessionJournal(self.db),
+            journal=self.journal,
             clock=self.clock,
             limits=TerminalAttempts(AttemptJournal(self.db), self.clock, rule or PauseRule()),
             max_face_attempts=3,

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 from terminal import __version__
 from terminal.app.locking import hold
-from terminal.errors import StoreError, TerminalBusyError, TerminalError
+from terminal.errors import StoreCorruptError, StoreError, StoreReadOnlyError, TerminalBusyError, TerminalError
 from terminal.service.deps import Service
 from terminal.service.metrics import CONTENT_TYPE, ServiceMetrics
 from terminal.store.health import write_probe
@@ -118,12 +118,14 @@ def readiness(svc: Service) -> tuple[TerminalError | None, dict[str, Any]]:
             checks["lock"] = "obtained"
             term = svc.terminal
             problem: TerminalError | None = None
-            try:
-                write_probe(term.db, term.clock.now())
-                checks["database"] = "writable"
-            except StoreError as exc:
-                checks["database"] = str(exc)
-                problem = exc
+            failure = write_probe(term.db, term.data_dir)
+            checks["database"] = "writable" if failure is None else failure
+            if failure is not None:
+                problem = StoreReadOnlyError(failure)
+            health = term.store_health
+            checks["integrity"] = "ok" if not health.problems else "; ".join(health.problems[:3])
+            if health.problems and problem is None:
+                problem = StoreCorruptError("the ledger file failed its integrity check at start-up")
             facts = term.outbox.uplink_facts()
             now = term.clock.now()
             counts = term.outbox.counts()

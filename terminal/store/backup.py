@@ -1,0 +1,180 @@
+"""Backups of the terminal database through SQLite's online backup API, and verified restores.
+
+The copy is taken page by page inside one read transaction of the source, so it is consistent while the
+service keeps settling (WAL: writers are not blocked). Key files (data/keys/*) never go into the same
+folder: `keys_to` must be a different place, outside the database backup's folder (docs/operations.md
+says why this, not a passphrase-encrypted archive). A restore copies the backup next to the live file,
+checks it (quick_check, audit chain, ledger against audit) and only then swaps it in, keeping the file it
+replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from terminal.errors import ConfigError, StoreCorruptError
+from terminal.store.audit_check import verify_all
+from terminal.store.db import DB_NAME
+from terminal.store.guard import connect
+from terminal.store.health import quick_check
+
+log = logging.getLogger(__name__)
+
+KEYS_DIR = "keys"
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """What a backup wrote: the database copy, its manifest, and where the keys went (None: not copied)."""
+
+    database: Path
+    manifest: Path
+    sha256: str
+    settlements: int
+    keys: Path | None
+
+
+def backup(
+    db: sqlite_utils.Database, data_dir: Path, dest: Path, at: datetime, keys_to: Path | None
+) -> BackupResult:
+    """Copy the open database into `dest` (a folder), verify the copy, and the keys to `keys_to` if given."""
+    if keys_to is not None:
+        _refuse_same_place(dest, keys_to)
+    dest.mkdir(parents=True, exist_ok=True)
+    stem = f"medpay-{at:%Y%m%dT%H%M%S}"
+    final = dest / f"{stem}.sqlite"
+    part = dest / f"{stem}.sqlite.part"
+    part.unlink(missing_ok=True)
+    try:
+        with closing(connect(part)) as target:
+            db.conn.backup(target)
+        problems = _verify_file(part)
+        if problems:
+            raise StoreCorruptError("the backup copy failed its checks: " + "; ".join(problems[:3]))
+        _fsync(part)
+        os.replace(part, final)
+    finally:
+        part.unlink(missing_ok=True)
+    digest = _sha256(final)
+    settlements = _count(final)
+    manifest = dest / f"{stem}.json"
+    manifest.write_text(
+        json.dumps(
+            {"database": final.name, "sha256": digest, "settlements": settlements, "taken_at": at.isoformat(),
+             "keys_included": False},
+            indent=2,
+        ) + "\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    keys = _copy_keys(data_dir / KEYS_DIR, keys_to / stem) if keys_to is not None else None
+    log.info("backup %s: %d settlements, sha256 %s", final, settlements, digest)
+    return BackupResult(final, manifest, digest, settlements, keys)
+
+
+def restore(src: Path, data_dir: Path, at: datetime, keys_from: Path | None = None) -> Path | None:
+    """Verify the backup `src`, then make it the terminal's database; returns the file it replaced, if any.
+
+    Run with the service stopped. Nothing is replaced when the backup fails its checks; the replaced
+    database is kept beside it (medpay.sqlite.replaced-…), never deleted.
+    """
+    if not src.is_file():
+        raise ConfigError(f"no backup file {src}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    staged = data_dir / f"{DB_NAME}.restore"
+    staged.unlink(missing_ok=True)
+    try:
+        # Through the backup API too: a source with its own -wal file is read as SQLite sees it.
+        with closing(connect(f"file:{src}?mode=ro", uri=True)) as source, closing(connect(staged)) as target:
+            source.backup(target)
+        problems = _verify_file(staged)
+        if problems:
+            raise StoreCorruptError(
+                f"backup {src} failed its checks, nothing was replaced: " + "; ".join(problems[:3])
+            )
+        if keys_from is not None:
+            _restore_keys(keys_from, data_dir / KEYS_DIR)
+        _fsync(staged)
+        live = data_dir / DB_NAME
+        replaced = None
+        if live.exists():
+            replaced = data_dir / f"{DB_NAME}.replaced-{at:%Y%m%dT%H%M%S}"
+            for suffix in ("", *SIDE_FILES):
+                side = Path(f"{live}{suffix}")
+                if side.exists():
+                    os.replace(side, Path(f"{replaced}{suffix}"))
+        os.replace(staged, live)
+    finally:
+        staged.unlink(missing_ok=True)
+    log.warning("restored %s from %s (replaced file kept as %s)", live, src, replaced)
+    return replaced
+
+
+def _verify_file(path: Path) -> list[str]:
+    """quick_check, the audit chain and the ledger against it, on a file that is not the live one."""
+    with closing(connect(path)) as conn:
+        db = sqlite_utils.Database(conn)
+        problems = quick_check(db)
+        return problems or verify_all(db)
+
+
+def _count(path: Path) -> int:
+    with closing(connect(path)) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM settlements").fetchone()[0])
+
+
+def _refuse_same_place(dest: Path, keys_to: Path) -> None:
+    a, b = dest.resolve(), keys_to.resolve()
+    if a == b or a in b.parents or b in a.parents:
+        raise ConfigError(
+            f"the keys must not travel with the database backup: {keys_to} and {dest} overlap; "
+            "give --keys-to a separate place (another medium, kept apart)"
+        )
+
+
+def _copy_keys(keys: Path, target: Path) -> Path:
+    target.mkdir(parents=True, mode=0o700)
+    for item in sorted(keys.iterdir()) if keys.is_dir() else []:
+        if item.is_file():
+            copied = target / item.name
+            shutil.copyfile(item, copied)
+            copied.chmod(0o600)
+    return target
+
+
+def _restore_keys(source: Path, keys: Path) -> None:
+    """Put backed-up keys back; a different key already in place is never overwritten."""
+    keys.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for item in sorted(source.iterdir()):
+        if not item.is_file():
+            continue
+        present = keys / item.name
+        if present.exists():
+            if present.read_bytes() != item.read_bytes():
+                raise ConfigError(f"{present} differs from the backed-up {item}; move it aside first")
+            continue
+        shutil.copyfile(item, present)
+        present.chmod(0o600)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
