@@ -92,9 +92,9 @@ class Terminal:
     clock: Clock
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     # The database connection and the models serve one caller at a time: the service's requests, the
-    # capture loop and the reader threads all take this lock around their use of them. A plain Lock, not
-    # an RLock: FastAPI enters a request's dependency in one pool thread and may leave it in another.
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # capture loop and the reader threads all take this lock around their use of them, always releasing it
+    # in the thread that took it (app/locking.py hold(); never across FastAPI's dependency threads).
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @cached_property
     def db(self) -> sqlite_utils.Database:

@@ -125,7 +125,7 @@ class Service:
     technician_token: str | None
     event_interval: float
     # One caller at a time: the terminal's models and database (Terminal.lock, shared with its threads).
-    lock: threading.Lock = field(init=False)
+    lock: threading.RLock = field(init=False)
     # The terminal's camera feeding face attempts; None when no camera is fitted (face not offered).
     capture: CaptureLoop | None = None
     # The technician's upload check (/api/identify): a sliding window, so it cannot become a 1:N oracle.

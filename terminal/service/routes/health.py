@@ -18,7 +18,12 @@ from fastapi.responses import JSONResponse, Response
 
 from terminal import __version__
 from terminal.app.locking import hold
-from terminal.errors import StoreCorruptError, StoreError, StoreReadOnlyError, TerminalBusyError, TerminalError
+from terminal.errors import (
+    StoreCorruptError,
+    StoreReadOnlyError,
+    TerminalBusyError,
+    TerminalError,
+)
 from terminal.service.deps import Service
 from terminal.service.metrics import CONTENT_TYPE, ServiceMetrics
 from terminal.store.health import write_probe
