@@ -146,6 +146,6 @@ def test_ready_says_busy_while_held_and_not_writable_when_the_database_refuses(
             refused = http.get("/health/ready")
         finally:
             busy_terminal.db.execute("PRAGMA query_only = OFF")
-        assert refused.status_code == 503 and refused.json()["code"] == "STORE_FAILED"
-        assert "does not take writes" in refused.json()["checks"]["database"]
+        assert refused.status_code == 503 and refused.json()["code"] == "STORE_READ_ONLY"
+        assert "cannot be written" in refused.json()["checks"]["database"]
         assert http.get("/health/ready").status_code == 200
