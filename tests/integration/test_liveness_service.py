@@ -10,6 +10,7 @@ No frame is ever sent over HTTP.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anyio
@@ -216,7 +217,10 @@ def test_the_preview_is_for_this_machine_only_and_carries_no_identity(
         assert b"Content-Type: image/jpeg" in head and b"\xff\xd8" in head
         assert b"psn_no" not in head and b"score" not in head
     # A client on the LAN does not watch the patient's face.
-    assert anyio.run(_status_from, app, ("10.20.30.40", 50000), "/api/session/camera") == 403
+    # In a thread of its own: a session-scoped Playwright browser may own this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        lan = pool.submit(anyio.run, _status_from, app, ("10.20.30.40", 50000), "/api/session/camera")
+        assert lan.result() == 403
 
 
 async def _status_from(app: FastAPI, client: tuple[str, int], path: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -102,7 +103,9 @@ def _ask(app: FastAPI, client: tuple[str, int], method: str, path: str, **kwargs
         async with httpx.AsyncClient(transport=transport, base_url="http://terminal") as http:
             return (await http.request(method, path, **kwargs)).status_code
 
-    return anyio.run(ask)
+    # A thread of its own: a session-scoped Playwright browser may own this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, ask).result()
 
 
 def test_a_client_elsewhere_on_the_network_cannot_drive_the_checkout(terminal: Terminal) -> None:
