@@ -41,17 +41,25 @@ function printing(status) {
   return `${status.printed} printed, ${status.failed} failed${lastText}`;
 }
 
-async function load() {
-  $("alert").classList.add("hidden");
-  const response = await fetch("/api/tech/diagnostics", {
+// A technician call: the JSON answer, or null after showing the error (code and messages) in the alert.
+async function techCall(method, path) {
+  const response = await fetch(path, {
+    method,
     headers: { Authorization: `Bearer ${sessionStorage.getItem("medpay-tech") || ""}` },
   });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
     $("alert").textContent = data.code || data.detail ? errorText(data, "en") : `HTTP ${response.status}`;
     $("alert").classList.remove("hidden");
-    return;
+    return null;
   }
+  return data;
+}
+
+async function load() {
+  $("alert").classList.add("hidden");
+  const data = await techCall("GET", "/api/tech/diagnostics");
+  if (!data) return;
   const summary = [
     ["terminal", data.terminal_id], ["version", data.version], ["gallery size", data.gallery_size],
     ["outbox depth", data.outbox_pending], ["reconciliation differences", data.reconcile_differences ?? "n/a"],
@@ -93,17 +101,8 @@ function showPause(state) {
 }
 
 async function resetPause() {
-  const response = await fetch("/api/tech/identity/reset", {
-    method: "POST",
-    headers: { Authorization: `Bearer ${sessionStorage.getItem("medpay-tech") || ""}` },
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    $("alert").textContent = data.code || data.detail ? errorText(data, "en") : `HTTP ${response.status}`;
-    $("alert").classList.remove("hidden");
-    return;
-  }
-  showPause(data);
+  const data = await techCall("POST", "/api/tech/identity/reset");
+  if (data) showPause(data);
 }
 
 // Readers the service holds: connection, reconnects, last event, and why scans were ignored.
