@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from devkit.serving import refusing_port
-from firmware_bridge.link import LinkConfig
+from firmware_bridge.link import DropOldestQueue, LinkConfig
 from firmware_bridge.probe import ProbeStatus, probe_device
 from firmware_bridge.protocol.barcode import CodeKind, ScannedCode
-from firmware_bridge.protocol.card import CardRecord
+from firmware_bridge.protocol.card import CardRecord, CardResponse
 from firmware_bridge.protocol.card_auth import CHALLENGE_SIZE, verify_reading
 from firmware_bridge.readers import (
     BarcodeConfig,
@@ -177,10 +177,62 @@ def test_devices_card_claims_each_inserted_card_once(tcp: TcpEndpoint) -> None:
         )
 
 
+class SilenceAwareResponses(DropOldestQueue[CardResponse]):
+    """The reader's response queue, told at once when the device stayed silent on a request.
+
+    A lost request would otherwise be noticed only when command_timeout runs out, and an answered one
+    must beat that same timer; here the wait for a lost one ends on the device's silence instead, so
+    the timeout can be generous and nothing depends on how fast this machine is.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(8)
+        self._silences = 0
+
+    def silence(self) -> None:
+        """The device ignored the request in flight: the reader's wait for it ends with no answer."""
+        with self._ready:
+            self._silences += 1
+            self._ready.notify()
+
+    def get(self, timeout: float) -> CardResponse | None:
+        """An answer, or None at once when the device stayed silent (or after timeout)."""
+        with self._ready:
+            self._ready.wait_for(lambda: self._silences > 0 or len(self._items) > 0, timeout)
+            if self._silences > 0:
+                self._silences -= 1
+                return None
+            return self._items.popleft() if self._items else None
+
+
+def tell_silences(card: CardSimulator, responses: SilenceAwareResponses) -> None:
+    """Route the simulator's received requests so each one it stays silent on is told to the reader."""
+    receive, send = card.endpoint.on_receive, card.endpoint.send
+    assert receive is not None
+    answered = threading.local()
+
+    def counting_send(data: bytes) -> None:
+        answered.value = True
+        send(data)
+
+    def receive_then_tell(data: bytes) -> None:
+        before, answered.value = card.requests, False
+        receive(data)
+        if card.requests > before and not answered.value:
+            responses.silence()
+
+    card.endpoint.send = counting_send  # type: ignore[method-assign]
+    card.endpoint.on_receive = receive_then_tell
+
+
 def test_devices_card_lost_requests_are_retried(tcp: TcpEndpoint) -> None:
     card = CardSimulator(tcp)
-    config = CardConfig(link=FAST, command_timeout=0.3, retries=2, poll_interval=3600)
+    # The timeout only bounds a broken test: lost requests end on the device's silence, not on it.
+    config = CardConfig(link=FAST, command_timeout=WAIT, retries=2, poll_interval=3600)
     with CardReader(tcp.url, config=config, clock=FixedClock()) as reader:
+        responses = SilenceAwareResponses()
+        reader._responses = responses  # in-process fault injection: see SilenceAwareResponses
+        tell_silences(card, responses)
         assert reader.wait_connected(WAIT)
         card.mute(2)
         assert reader.ping() == CardSimulator.firmware

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,15 @@ from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import local_setlinfo, report
 from terminal.uplink.signing import sign_envelope, terminal_key
 from terminal.uplink.wire import CALL_PATH
-from tests.integration.uplink_kit import Side, set_faults, terminal_side, uplink, upstream_settlements, worker
+from tests.integration.uplink_kit import (
+    FaultyNetwork,
+    Side,
+    set_faults,
+    terminal_side,
+    uplink,
+    upstream_settlements,
+    worker,
+)
 
 
 @pytest.fixture
@@ -63,14 +70,17 @@ def test_lost_response_after_commit_is_recovered_by_query_without_duplicate(
 ) -> None:
     _, server = upstream
     records = [side.settle(i) for i in range(3)]
-    set_faults(server.url, lost=1, lost_hang_s=1.0)
-    link = uplink(tmp_path / "terminal", server.url, timeout=0.3)
+    network = FaultyNetwork(lose_replies=1)
+    link = uplink(tmp_path / "terminal", server.url, transport=network.transport)
     try:
         result = worker(side, link).drain()
     finally:
         link.close()
+        network.close()
+    assert network.lose_replies == 0  # the fault fired
     assert result.delivered == 3
     assert result.recovered_by_query == 1
+    assert network.settlement_calls == 3  # the lost one was asked about, not sent again
     held = upstream_settlements(server.url)
     assert [h["msgid"] for h in held] == [r.msgid for r in records]
 
@@ -96,34 +106,25 @@ def test_slow_upstream_commits_after_timeout_and_next_drain_takes_it_without_res
 ) -> None:
     _, server = upstream
     record = side.settle(0)
-    link = uplink(tmp_path / "terminal", server.url, timeout=5)
-    link.sign_in(side.ledger.allocate_msgid(side.clock.now()), side.clock.now())
-    link.close()
-    set_faults(server.url, slow_s=0.6)
-    slow_link = uplink(tmp_path / "terminal", server.url, timeout=0.2)
-    slow_link.sign_no = link.sign_no
+    network = FaultyNetwork(hold=1)
+    link = uplink(tmp_path / "terminal", server.url, transport=network.transport)
     try:
-        first = worker(side, slow_link, max_attempts=1).drain()
+        first = worker(side, link, max_attempts=1).drain()
+        assert first.delivered == 0
+        assert first.stopped_on
+        pending = OutboxStore(side.db).pending(10)
+        assert pending[0].outcome_unknown
+        assert upstream_settlements(server.url) == []
+        # The upstream gets to the timed-out request only now, after the client gave up on it.
+        (landed,) = network.land_held()
+        assert landed.status_code == 200
+        second = worker(side, link).drain()
     finally:
-        slow_link.close()
-    assert first.delivered == 0
-    assert first.stopped_on
-    pending = OutboxStore(side.db).pending(10)
-    assert pending[0].outcome_unknown
-    set_faults(server.url, slow_s=0.0)
-    fast = uplink(tmp_path / "terminal", server.url)
-    fast.sign_no = link.sign_no
-    # The slow request is still being served; wait (bounded) until the upstream has committed it.
-    for _ in range(500):
-        if upstream_settlements(server.url):
-            break
-        time.sleep(0.02)
-    try:
-        second = worker(side, fast).drain()
-    finally:
-        fast.close()
+        link.close()
+        network.close()
     assert second.delivered == 1
     assert second.recovered_by_query == 1
+    assert network.settlement_calls == 1  # taken by query, never resent
     assert [h["msgid"] for h in upstream_settlements(server.url)] == [record.msgid]
 
 

@@ -6,6 +6,7 @@ import it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -22,7 +23,7 @@ from devkit.upstream.state import Upstream, build_upstream
 from terminal.app import build_uplink
 from terminal.bill_json import load_bill
 from terminal.config import DEFAULT_CONFIG, load
-from terminal.domain import Bill, IdentityClaim, Match, Person, SettlementRecord
+from terminal.domain import INFNO_SETTLE, Bill, IdentityClaim, Match, Person, SettlementRecord
 from terminal.errors import UnknownPersonError
 from terminal.pipeline.checkout import Checkout, OfflineGate
 from terminal.pipeline.offline import OfflineLimits
@@ -33,6 +34,8 @@ from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
 from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
 from terminal.uplink.client import HttpUplink
+from terminal.uplink.registration import identity
+from terminal.uplink.signing import terminal_key
 from tests.fakes import SteppingClock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,9 +115,14 @@ def terminal_side(
     return Side(db, ledger, checkout, clock)
 
 
-def uplink(data_dir: Path, url: str, timeout: float = 5.0) -> HttpUplink:
-    """An HTTP uplink signing with the terminal key in data_dir."""
-    return build_uplink(data_dir, load(DEFAULT_CONFIG).terminal, url, timeout)
+def uplink(
+    data_dir: Path, url: str, timeout: float = 5.0, transport: httpx.BaseTransport | None = None
+) -> HttpUplink:
+    """An HTTP uplink signing with the terminal key in data_dir; `transport` swaps the network out."""
+    terminal = load(DEFAULT_CONFIG).terminal
+    if transport is None:
+        return build_uplink(data_dir, terminal, url, timeout)
+    return HttpUplink(url, terminal_key(data_dir), identity(terminal), timeout=timeout, transport=transport)
 
 
 def worker(side: Side, link: HttpUplink, max_attempts: int = 8) -> SyncWorker:
@@ -153,3 +161,53 @@ def upstream_settlements(url: str) -> list[dict[str, Any]]:
         reply = client.get("/admin/settlements")
         reply.raise_for_status()
         return list(reply.json())
+
+
+class FaultyNetwork:
+    """The real connection to a loopback upstream, with settlement calls failing in process on cue.
+
+    `lose_replies`: the next N settlements the upstream commits lose their reply (the client sees a
+    read timeout after the commit). `hold`: the next N settlements time out before the upstream gets
+    them; `land_held()` delivers them afterwards, as a slow upstream committing after the client gave
+    up would. No real waits: the timeouts are raised, not waited for.
+    """
+
+    def __init__(self, lose_replies: int = 0, hold: int = 0) -> None:
+        self.lose_replies = lose_replies
+        self.hold = hold
+        self.settlement_calls = 0
+        self._held: list[httpx.Request] = []
+        self._inner = httpx.HTTPTransport()
+        self.transport = httpx.MockTransport(self._handle)
+
+    def land_held(self) -> list[httpx.Response]:
+        """Let the held settlement calls reach the upstream now; their replies go nowhere."""
+        held, self._held = self._held, []
+        return [self._forward(request) for request in held]
+
+    def close(self) -> None:
+        """Release the inner connection pool."""
+        self._inner.close()
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content).get("infno") != INFNO_SETTLE:
+            return self._forward(request)
+        self.settlement_calls += 1
+        if self.hold > 0:
+            self.hold -= 1
+            self._held.append(request)
+            raise httpx.ReadTimeout("no reply within the client's timeout", request=request)
+        response = self._forward(request)
+        if self.lose_replies > 0 and response.status_code == 200 and response.json().get("infcode") == 0:
+            self.lose_replies -= 1
+            raise httpx.ReadTimeout("committed upstream, reply lost", request=request)
+        return response
+
+    def _forward(self, request: httpx.Request) -> httpx.Response:
+        reply = self._inner.handle_request(request)
+        try:
+            content = reply.read()
+        finally:
+            reply.close()
+        kind = reply.headers.get("content-type", "")
+        return httpx.Response(reply.status_code, headers={"content-type": kind}, content=content)

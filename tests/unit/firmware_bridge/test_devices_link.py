@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import serial
 
+from devkit.serving import refusing_port
 from firmware_bridge.link import DropOldestQueue, LinkConfig, SerialLink
 from firmware_bridge.protocol.barcode import CodeKind, ScannedCode
 from firmware_bridge.readers import (
@@ -108,15 +109,24 @@ def test_link_reads_what_the_port_delivers_and_reports_health() -> None:
 
 
 def test_unreachable_device_is_retried_with_the_error_in_health() -> None:
-    link = SerialLink("socket://127.0.0.1:1", Collect(), name="gone", config=FAST)
-    link.start()
-    try:
-        assert not link.wait_connected(0.3)
-        health = link.health.snapshot()
-        assert not health.connected
-        assert health.last_error is not None and "open failed" in health.last_error
-    finally:
-        link.stop()
+    opens: list[str] = []
+
+    def counting_opener(url: str, **kwargs: Any) -> Any:
+        opens.append(url)
+        return serial.serial_for_url(url, **kwargs)
+
+    with refusing_port() as port:
+        url = f"socket://127.0.0.1:{port}"
+        link = SerialLink(url, Collect(), name="gone", config=FAST, opener=counting_opener)
+        link.start()
+        try:
+            # A second open means the first failed and the link retried; the port refuses every one.
+            assert wait_until(lambda: len(opens) >= 2)
+            health = link.health.snapshot()
+            assert not health.connected
+            assert health.last_error is not None and "open failed" in health.last_error
+        finally:
+            link.stop()
 
 
 def test_health_is_json_ready() -> None:
@@ -164,6 +174,9 @@ def test_card_reader_times_out_with_a_typed_error_after_retries() -> None:
         assert reader.wait_connected(WAIT)
         with pytest.raises(DeviceError, match="PING failed after 3 tries"):
             reader.ping()
+        # Each try's echo is rejected, though the last may still be on its way when ping gives up;
+        # nothing else writes (no polling), so exactly three arrive.
+        assert wait_until(lambda: reader.health().frames_rejected >= 3)
         health = reader.health()
         assert health.frames_rejected == 3 and health.frames_ok == 0
         assert health.last_error is not None and "PING" in health.last_error
