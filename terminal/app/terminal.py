@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -57,11 +58,15 @@ from terminal.uplink.ec_tokens import DemoEcTokenTable, HttpEcTokenResolver
 from terminal.uplink.his import HIS_TOKEN_ROLE, HttpBillSource
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
+from terminal.uplink.wire import envelope_problem
 from terminal.vision.camera import PresenterKind, SensorCamera, open_camera
 from terminal.vision.liveness.pack import load_passive
 from terminal.vision.liveness.render import Presenter
 from terminal.vision.manifest import load_manifest
 from terminal.vision.operating_point import OperatingPoint
+
+if TYPE_CHECKING:
+    from terminal.app.background_sync import BackgroundSync
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +123,7 @@ class Terminal:
     @cached_property
     def ledger(self) -> SqliteLedger:
         """Settlements, accumulators, outbox and audit."""
-        return SqliteLedger(self.db, self.config.terminal.fixmedins_code, self.clock)
+        return SqliteLedger(self.db, self.config.terminal.fixmedins_code, self.clock, envelope_problem)
 
     @cached_property
     def face_stage(self) -> FaceStage:
@@ -274,6 +279,18 @@ class Terminal:
             clock=self.clock,
             offline=offline,
         )
+
+    @cached_property
+    def uplink_sync(self) -> BackgroundSync | None:
+        """The background sync `medpay serve` runs; None without [uplink] url or with sync_interval_s 0."""
+        from terminal.app.background_sync import BackgroundSync  # it builds on app/uplink.py, which needs us
+
+        section = self.config.uplink
+        if not section.url or section.sync_interval_s <= 0:
+            return None
+        sync = BackgroundSync(self)
+        self._closers.append(sync.stop)
+        return sync
 
     def close(self) -> None:
         """Release the readers, the camera and the database."""

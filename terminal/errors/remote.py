@@ -197,7 +197,9 @@ class OutboxEntryError(UplinkError):
 
     code = "OUTBOX_ENTRY"
     message_zh = "没有可处理的暂存报文；请用 medpay outbox list 查看暂存的报文及原因。"
-    message_en = "No parked entry can be handled that way; see `medpay outbox list` for parked entries and why."
+    message_en = (
+        "No parked entry can be handled that way; see `medpay outbox list` for parked entries and why."
+    )
 
 
 class GalleryDeltaError(UplinkError):

@@ -214,7 +214,6 @@ class SyncWorker:
         )
         return True
 
-
     def _park(self, entry: OutboxEntry, reason: str, report: SyncReport) -> bool:
         try:
             self._outbox.park(entry, reason, self._clock.now())

@@ -253,7 +253,8 @@ MIGRATIONS: Sequence[tuple[str, Step]] = (
         """
         ALTER TABLE outbox ADD COLUMN psn_no TEXT NOT NULL DEFAULT '';
         ALTER TABLE outbox ADD COLUMN parked_at TEXT;
-        UPDATE outbox SET psn_no = COALESCE((SELECT s.psn_no FROM settlements s WHERE s.msgid = outbox.msgid), '');
+        UPDATE outbox SET psn_no =
+            COALESCE((SELECT s.psn_no FROM settlements s WHERE s.msgid = outbox.msgid), '');
         CREATE INDEX outbox_psn_state ON outbox(psn_no, state, seq);
         """,
     ),

@@ -84,7 +84,9 @@ class OutboxStore:
                 " WHERE seq = ? AND state = 'pending'",
                 [at.isoformat(), reason[:500], entry.seq],
             )
-            audit.append(self._db, at, "uplink", "parked", entry.msgid, {"infno": entry.infno, "reason": reason})
+            audit.append(
+                self._db, at, "uplink", "parked", entry.msgid, {"infno": entry.infno, "reason": reason}
+            )
 
     def note_failure(self, at: datetime, error: str) -> int:
         """A delivery or probe failed: the terminal is offline from now until the upstream answers again.
@@ -216,7 +218,8 @@ class OutboxStore:
         times = {
             str(r["name"]): datetime.fromtimestamp(int(r["value"]), tz=UTC)
             for r in self._db.query(
-                "SELECT name, value FROM counters WHERE name IN (?, ?, ?)", [LAST_CONTACT, LAST_SYNC, DOWN_SINCE]
+                "SELECT name, value FROM counters WHERE name IN (?, ?, ?)",
+                [LAST_CONTACT, LAST_SYNC, DOWN_SINCE],
             )
         }
         return UplinkFacts(
@@ -302,4 +305,12 @@ def _parse_time(text: str) -> datetime | None:
     return at
 
 
-__all__ = ["DELIVERABLE", "DOWN_SINCE", "LAST_CONTACT", "LAST_SYNC", "MONEY_FIELDS", "OutboxEntry", "OutboxStore"]
+__all__ = [
+    "DELIVERABLE",
+    "DOWN_SINCE",
+    "LAST_CONTACT",
+    "LAST_SYNC",
+    "MONEY_FIELDS",
+    "OutboxEntry",
+    "OutboxStore",
+]

@@ -41,15 +41,13 @@ class ParkedEntries:
         return dict(json.loads(row["envelope"]))
 
     def requeue(self, msgid: str, operator: str, at: datetime) -> None:
-        """Put a parked entry back in line (same msgid: the upstream's idempotency keeps a resend harmless)."""
+        """Put a parked entry back in line (same msgid: upstream idempotency keeps a resend harmless)."""
         with _writing(self._db, msgid):
             row = self._parked(msgid)
             self._db.execute(
                 "UPDATE outbox SET state = 'pending', parked_at = NULL WHERE seq = ?", [row["seq"]]
             )
-            audit.append(
-                self._db, at, f"technician:{operator}", "requeue", msgid, {"was": row["last_error"]}
-            )
+            audit.append(self._db, at, f"technician:{operator}", "requeue", msgid, {"was": row["last_error"]})
 
     def void(self, msgid: str, reason: str, operator: str, at: datetime, revert: Revert) -> bool:
         """Never send a parked entry: its settlement leaves the accumulators, as a refusal's does.

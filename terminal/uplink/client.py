@@ -84,7 +84,12 @@ class HttpUplink:
         signed = sign_envelope(body, self._key)
         try:
             reply = self._http.post(CALL_PATH, json=signed)
-        except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError, httpx.LocalProtocolError) as exc:
+        except (
+            httpx.ConnectError,
+            httpx.UnsupportedProtocol,
+            httpx.ProxyError,
+            httpx.LocalProtocolError,
+        ) as exc:
             raise UplinkUnreachable(f"upstream unreachable: {exc}") from exc
         except httpx.HTTPError as exc:
             # Connected, then lost (timeout, dropped, garbled): the request may have been committed upstream.

@@ -87,7 +87,7 @@ def envelope_problem(envelope: Mapping[str, Any]) -> str:
     try:
         Request.model_validate(dict(envelope))
     except ValidationError as exc:
-        # One line per field, without pydantic's URLs: it is stored with the parked entry and shown to technicians.
+        # One line per field, without pydantic's URLs: stored with the parked entry, shown to technicians.
         return "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'envelope'}: {err['msg']}" for err in exc.errors()
         )
