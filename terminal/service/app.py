@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from terminal import __version__
 from terminal.app import Terminal, build_session
+from terminal.app.background_sync import with_uplink_sync
 from terminal.errors import (
     BillError,
     CameraUnavailableError,
@@ -38,6 +39,7 @@ from terminal.pipeline.session_ports import LivenessFactory
 from terminal.ports import BillSource, Camera
 from terminal.service.deps import Service
 from terminal.service.routes.counter import counter_routes
+from terminal.service.routes.outbox import outbox_routes
 from terminal.service.routes.pages import STATIC_DIR, page_routes
 from terminal.service.routes.readers import reader_routes
 from terminal.service.routes.session import session_routes
@@ -127,7 +129,7 @@ def create_app(
                 svc.capture.stop()
             svc.readers.stop()
 
-    app = FastAPI(title="medpay terminal", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="medpay terminal", version=__version__, lifespan=with_uplink_sync(terminal, lifespan))
     app.state.service = svc
 
     @app.exception_handler(TerminalError)
@@ -136,6 +138,7 @@ def create_app(
         return JSONResponse(status_code=status, content=exc.as_json())
 
     app.include_router(tech_routes(svc))
+    app.include_router(outbox_routes(svc))
     app.include_router(counter_routes(svc))
     app.include_router(session_routes(svc))
     app.include_router(page_routes())
