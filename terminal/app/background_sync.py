@@ -17,23 +17,54 @@ import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from terminal.app.uplink import build_uplink
+import sqlite_utils
+
+from terminal.config import TerminalConfig
 from terminal.domain import OutboxEntry
 from terminal.errors import TerminalError
 from terminal.pipeline.sync import Backoff, SyncReport, SyncWorker
-from terminal.ports import Revert
-from terminal.store.gallery import gallery_version
+from terminal.ports import Clock, Revert
+from terminal.store.gallery import SqliteGallery, gallery_version
+from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
-from terminal.store.policy_files import load_trusted_keys
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import apply_gallery_delta, fetch_gallery_delta
-
-if TYPE_CHECKING:
-    from terminal.app.terminal import Terminal
+from terminal.uplink.registration import identity
+from terminal.uplink.signing import terminal_key
 
 log = logging.getLogger(__name__)
+
+
+class SyncedTerminal(Protocol):
+    """What the worker uses of a Terminal (app/terminal.py), which builds it: no import back to it."""
+
+    config: TerminalConfig
+    data_dir: Path
+    clock: Clock
+    lock: threading.RLock
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The terminal database."""
+        ...
+
+    @property
+    def outbox(self) -> OutboxStore:
+        """The outbox store."""
+        ...
+
+    @property
+    def ledger(self) -> SqliteLedger:
+        """The ledger (msgid allocation)."""
+        ...
+
+    @property
+    def gallery(self) -> SqliteGallery:
+        """The gallery a delta is applied to."""
+        ...
 
 
 class _Stopping(Exception):
@@ -112,8 +143,9 @@ class BackgroundSync:
 
     def __init__(
         self,
-        terminal: Terminal,
+        terminal: SyncedTerminal,
         *,
+        gallery_keys: Callable[[], Mapping[str, bytes]] | None = None,
         link: Callable[[], HttpUplink] | None = None,
         backoff: Backoff | None = None,
         rnd: Callable[[], float] = random.random,
@@ -125,8 +157,12 @@ class BackgroundSync:
         self._terminal = terminal
         self._interval = section.sync_interval_s
         self._link = link or (
-            lambda: build_uplink(terminal.data_dir, terminal.config.terminal, url, section.timeout_s)
+            lambda: HttpUplink(
+                url, terminal_key(terminal.data_dir), identity(terminal.config.terminal), section.timeout_s
+            )
         )
+        # Trusted gallery keys (development key refused in production), or None: no gallery pulled.
+        self._gallery_keys = gallery_keys
         self._backoff = backoff or Backoff(
             section.backoff_base_s, section.backoff_cap_s, section.max_attempts
         )
@@ -188,8 +224,8 @@ class BackgroundSync:
             )  # fmt: skip
             report = worker.drain()
             error = report.stopped_on
-            if not error and term.config.uplink.gallery_trusted_keys is not None:
-                self._gallery(link)
+            if not error and self._gallery_keys is not None:
+                self._gallery(link, self._gallery_keys())
         except _Stopping:
             error = "stopped while retrying"
         except TerminalError as exc:
@@ -202,14 +238,8 @@ class BackgroundSync:
         self._finish(started, error, report)
         return report
 
-    def _gallery(self, link: HttpUplink) -> None:
+    def _gallery(self, link: HttpUplink, trusted: Mapping[str, bytes]) -> None:
         term = self._terminal
-        section = term.config.uplink
-        assert section.gallery_trusted_keys is not None
-        from terminal.app.terminal import refuse_development_keys
-
-        trusted = load_trusted_keys(section.gallery_trusted_keys)
-        refuse_development_keys(term.config.terminal, trusted, "gallery")
         with term.lock:
             since = gallery_version(term.db)
         delta = fetch_gallery_delta(link, self._msgid, term.clock.now(), since, trusted)
@@ -261,13 +291,12 @@ class BackgroundSync:
 
 
 def with_uplink_sync(
-    terminal: Terminal, lifespan: Callable[[Any], AbstractAsyncContextManager[None]]
+    sync: BackgroundSync | None, lifespan: Callable[[Any], AbstractAsyncContextManager[None]]
 ) -> Callable[[Any], AbstractAsyncContextManager[None]]:
     """The service's lifespan with the terminal's background sync running around it (when configured)."""
 
     @contextlib.asynccontextmanager
     async def served(app: Any) -> AsyncIterator[None]:
-        sync = terminal.uplink_sync
         if sync is not None:
             sync.start()
         try:
@@ -280,4 +309,4 @@ def with_uplink_sync(
     return served
 
 
-__all__ = ["BackgroundSync", "LockedOutbox", "with_uplink_sync"]
+__all__ = ["BackgroundSync", "LockedOutbox", "SyncedTerminal", "with_uplink_sync"]

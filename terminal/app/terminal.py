@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.protocol.card_auth import CardReading
+from terminal.app.background_sync import BackgroundSync
 from terminal.app.credentials import verify_card
 from terminal.app.demo_faces import demo_presenter
 from terminal.app.readers import Readers, build_readers, catalog_lookup
@@ -64,9 +64,6 @@ from terminal.vision.liveness.pack import load_passive
 from terminal.vision.liveness.render import Presenter
 from terminal.vision.manifest import load_manifest
 from terminal.vision.operating_point import OperatingPoint
-
-if TYPE_CHECKING:
-    from terminal.app.background_sync import BackgroundSync
 
 log = logging.getLogger(__name__)
 
@@ -283,14 +280,21 @@ class Terminal:
     @cached_property
     def uplink_sync(self) -> BackgroundSync | None:
         """The background sync `medpay serve` runs; None without [uplink] url or with sync_interval_s 0."""
-        from terminal.app.background_sync import BackgroundSync  # it builds on app/uplink.py, which needs us
-
         section = self.config.uplink
         if not section.url or section.sync_interval_s <= 0:
             return None
-        sync = BackgroundSync(self)
+        sync = BackgroundSync(
+            self, gallery_keys=self._gallery_keys if section.gallery_trusted_keys is not None else None
+        )
         self._closers.append(sync.stop)
         return sync
+
+    def _gallery_keys(self) -> Mapping[str, bytes]:
+        """The keys gallery deltas must be signed with; ConfigError in production for the development key."""
+        path = self.config.uplink.gallery_trusted_keys
+        trusted = load_trusted_keys(path) if path is not None else {}
+        refuse_development_keys(self.config.terminal, trusted, "gallery")
+        return trusted
 
     def close(self) -> None:
         """Release the readers, the camera and the database."""

@@ -129,7 +129,11 @@ def create_app(
                 svc.capture.stop()
             svc.readers.stop()
 
-    app = FastAPI(title="medpay terminal", version=__version__, lifespan=with_uplink_sync(terminal, lifespan))
+    app = FastAPI(
+        title="medpay terminal",
+        version=__version__,
+        lifespan=with_uplink_sync(terminal.uplink_sync, lifespan),
+    )
     app.state.service = svc
 
     @app.exception_handler(TerminalError)

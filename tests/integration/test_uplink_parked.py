@@ -89,7 +89,10 @@ def test_a_parked_entry_holds_back_only_its_own_persons_later_entries_until_void
         assert first.delivered == 2 and first.stopped_on == ""
         assert [h["msgid"] for h in upstream_settlements(server.url)] == [earlier.msgid, other.msgid]
         assert _states(side) == {
-            earlier.msgid: "delivered", bad: "parked", held.msgid: "pending", other.msgid: "delivered"
+            earlier.msgid: "delivered",
+            bad: "parked",
+            held.msgid: "pending",
+            other.msgid: "delivered",
         }
         # The held entry is neither "waiting for delivery" nor stuck: it does not put the terminal offline.
         facts = OutboxStore(side.db).uplink_facts()
@@ -162,3 +165,22 @@ def test_a_requeued_entry_is_delivered_by_the_next_drain_and_the_requeue_is_audi
     rows = [(r["actor"], r["action"]) for r in side.db.query("SELECT actor, action FROM audit")]
     assert ("technician:wang", "requeue") in rows
     assert audit.verify(side.db) == []
+
+
+def test_doctor_fails_on_parked_entries_and_says_how_to_settle_them(tmp_path: Path, side: Side) -> None:
+    from terminal.app import build_terminal
+    from terminal.config import DEFAULT_CONFIG, load
+    from terminal.diagnostics import outbox_check
+
+    terminal = build_terminal(load(DEFAULT_CONFIG), tmp_path / "terminal", side.clock)
+    try:
+        side.settle(0)
+        assert outbox_check(terminal).ok
+        assert "none parked" in outbox_check(terminal).detail
+        bad = _poisoned(side, 1, tmp_path / "terminal")
+        check = outbox_check(terminal)
+    finally:
+        terminal.close()
+    assert not check.ok
+    assert f"1 parked ({bad}: msgid" in check.detail
+    assert "medpay outbox requeue MSGID" in check.fix and "medpay outbox void MSGID" in check.fix
