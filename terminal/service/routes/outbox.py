@@ -3,11 +3,10 @@
 No `from __future__ import annotations` here: FastAPI reads the route annotations at run time.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from terminal.app import Terminal
 from terminal.app.parked import parked_view
 from terminal.service.deps import Service
 
@@ -15,12 +14,16 @@ from terminal.service.deps import Service
 def outbox_routes(svc: Service) -> APIRouter:
     """GET /api/tech/outbox/parked behind the technician's token."""
     router = APIRouter()
-    TerminalDep = Annotated[Terminal, Depends(svc.use_terminal)]
 
     @router.get("/api/tech/outbox/parked", dependencies=[Depends(svc.technician)])
-    def parked(term: TerminalDep) -> dict[str, Any]:
+    def parked() -> dict[str, Any]:
         """Parked entries with their errors, the outbox counts, and the background sync's last runs."""
+        term = svc.terminal
+        # Taken and released in this one worker thread (as tech diagnostics does); the sync's state
+        # needs no lock at all.
+        with svc.lock:
+            view = parked_view(term)
         sync = term.uplink_sync
-        return {**parked_view(term), "sync": sync.state() if sync is not None else None}
+        return {**view, "sync": sync.state() if sync is not None else None}
 
     return router
