@@ -19,6 +19,7 @@ from terminal.store.audit_check import verify_all
 from terminal.store.gallery import enrolled_count, gallery_version, last_gallery_sync
 from terminal.store.health import quick_check, write_probe
 from terminal.store.keys import read_key
+from terminal.store.outbox_parked import ParkedEntries
 from terminal.store.templates import model_coverage, unreadable_templates
 from terminal.uplink.registration import saved_registration
 from terminal.uplink.signing import KEY_FILE, public_key_b64, terminal_key
@@ -67,6 +68,7 @@ def run_checks(terminal: Terminal) -> list[Check]:
         _run("policy", lambda: _policy(terminal), "install this year's signed bundle in config/policies"),
         _run("catalogue", lambda: f"{len(terminal.catalog.items)} items", "check settlement.catalog"),
         upstream_check(terminal),
+        outbox_check(terminal),
         gallery_check(terminal),
         templates_check(terminal),
         _run(
@@ -120,6 +122,29 @@ def _upstream(terminal: Terminal) -> Check:
             "release the registration and run `medpay-provision all`",
         )
     return Check(name, True, f"{ident.terminal_id} registered with {url} since {saved.get('registered_at')}")
+
+
+def outbox_check(terminal: Terminal) -> Check:
+    """Outbox entries parked for a technician (never sent until re-queued or voided), and the queue."""
+    name = "outbox"
+    try:
+        facts = terminal.outbox.uplink_facts()
+        parked = ParkedEntries(terminal.db).entries(limit=5)
+    except TerminalError as exc:
+        return Check(name, False, str(exc), "restore the data folder from backup; see docs")
+    queue = f"{facts.queued} waiting for delivery"
+    if facts.down_since is not None:
+        queue += f"; upstream failing since {facts.down_since:%Y-%m-%d %H:%M} UTC (offline limits apply)"
+    if not parked:
+        return Check(name, True, f"{queue}; none parked")
+    shown = "; ".join(f"{row['msgid']}: {row['last_error']}" for row in parked)
+    return Check(
+        name,
+        False,
+        f"{facts.parked} parked ({shown}); {queue}",
+        "`medpay outbox list`, then `medpay outbox requeue MSGID` once the cause is fixed, or"
+        " `medpay outbox void MSGID --reason …` (docs/uplink.md, Parked entries)",
+    )
 
 
 def gallery_check(terminal: Terminal) -> Check:

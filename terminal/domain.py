@@ -277,10 +277,12 @@ class UplinkReply:
 class UplinkFacts:
     """What the store knows about the terminal's contact with the upstream (for the offline policy)."""
 
-    queued: int  # outbox entries not yet delivered
+    queued: int  # outbox entries waiting for delivery (not those held behind a parked entry)
     oldest_queued: datetime | None  # when the oldest of them was written
     last_contact: datetime | None  # the last answer of any kind from the upstream
     last_sync: datetime | None  # the last complete drain of the outbox
+    down_since: datetime | None = None  # the first failed delivery or probe with no answer since
+    parked: int = 0  # entries parked for a technician (docs/uplink.md, "Parked entries")
 
 
 @dataclass(frozen=True)

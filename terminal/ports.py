@@ -240,6 +240,14 @@ class Outbox(Protocol):
         """Set a refused entry aside and take its settlement out of the accumulators; True if it had one."""
         ...
 
+    def park(self, entry: OutboxEntry, reason: str, at: datetime) -> None:
+        """Set an entry no retry can deliver aside for a technician; its person's later entries wait."""
+        ...
+
+    def note_failure(self, at: datetime, error: str) -> int:
+        """A delivery or probe failed: offline from now; unconfirmed settlements marked offline (count)."""
+        ...
+
     def note_contact(self, at: datetime, synced: bool) -> None:
         """The upstream answered at `at`; `synced` when the whole outbox has just been delivered."""
         ...

@@ -14,6 +14,7 @@ import sqlite_utils
 
 from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.protocol.card_auth import CardReading
+from terminal.app.background_sync import BackgroundSync
 from terminal.app.credentials import verify_card
 from terminal.app.demo_faces import demo_presenter
 from terminal.app.locking import hold
@@ -59,6 +60,7 @@ from terminal.uplink.ec_tokens import DemoEcTokenTable, HttpEcTokenResolver
 from terminal.uplink.his import HIS_TOKEN_ROLE, HttpBillSource
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
+from terminal.uplink.wire import envelope_problem
 from terminal.vision.camera import PresenterKind, SensorCamera, open_camera
 from terminal.vision.liveness.pack import load_passive
 from terminal.vision.liveness.render import Presenter
@@ -126,7 +128,7 @@ class Terminal:
     @cached_property
     def ledger(self) -> SqliteLedger:
         """Settlements, accumulators, outbox and audit."""
-        return SqliteLedger(self.db, self.config.terminal.fixmedins_code, self.clock)
+        return SqliteLedger(self.db, self.config.terminal.fixmedins_code, self.clock, envelope_problem)
 
     @cached_property
     def face_stage(self) -> FaceStage:
@@ -284,6 +286,25 @@ class Terminal:
             offline=offline,
             store=self.store_health,
         )
+
+    @cached_property
+    def uplink_sync(self) -> BackgroundSync | None:
+        """The background sync `medpay serve` runs; None without [uplink] url or with sync_interval_s 0."""
+        section = self.config.uplink
+        if not section.url or section.sync_interval_s <= 0:
+            return None
+        sync = BackgroundSync(
+            self, gallery_keys=self._gallery_keys if section.gallery_trusted_keys is not None else None
+        )
+        self._closers.append(sync.stop)
+        return sync
+
+    def _gallery_keys(self) -> Mapping[str, bytes]:
+        """The keys gallery deltas must be signed with; ConfigError in production for the development key."""
+        path = self.config.uplink.gallery_trusted_keys
+        trusted = load_trusted_keys(path) if path is not None else {}
+        refuse_development_keys(self.config.terminal, trusted, "gallery")
+        return trusted
 
     def close(self) -> None:
         """Release the readers, the camera and the database."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from terminal.app import Terminal, build_terminal, uplink_backoff
 from terminal.cli.evaluate import add_evaluate
+from terminal.cli.outbox import add_outbox
 from terminal.cli.storage import add_storage, cmd_audit_verify
 from terminal.clock import SystemClock
 from terminal.config import DEFAULT_CONFIG, data_dir, json_schema, load
@@ -196,7 +197,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    """Send queued settlements upstream, store the binding results, report differences."""
+    """Send queued settlements upstream, store the binding results, report differences.
+
+    Exit 0: everything deliverable was delivered; 2: that, but entries are parked for a technician
+    (`medpay outbox list`); 1: the sync stopped early or failed (the line says why).
+    """
     from terminal.app import sync_once
     from terminal.cli.sync_report import describe
     from terminal.errors import UplinkError
@@ -214,9 +219,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
             sys.stdout.write(line + "\n")
         if totals:
             sys.stdout.write(f"3201 {args.day}: {totals['stmt_rslt_dscr']}\n")
+        parked = terminal.outbox.uplink_facts().parked
     finally:
         terminal.close()
-    return 1 if result.stopped_on else 0
+    if result.stopped_on:
+        return 1
+    if parked:
+        sys.stdout.write(f"{parked} entr{'y is' if parked == 1 else 'ies are'} parked: medpay outbox list\n")
+        return 2
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -321,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_storage(sub)
     add_evaluate(sub)
+    add_outbox(sub)
     return parser
 
 

@@ -16,7 +16,7 @@ def describe(result: SyncReport, db: sqlite_utils.Database, limit: int = 20) -> 
     """Human lines for `medpay sync` and `medpay demo --upstream`: what was delivered and what differed."""
     lines = [
         f"delivered {result.delivered} (recovered by msgid query: {result.recovered_by_query}),"
-        f" retries {result.retries}, refused {len(result.refused)}"
+        f" retries {result.retries}, refused {len(result.refused)}, parked {len(result.parked)}"
     ]
     if result.stopped_on:
         lines.append(f"stopped: {result.stopped_on}")

@@ -37,6 +37,14 @@ class UplinkSection(Section):
         int,
         Field(description="seconds of upstream silence (or of a stuck settlement) that mean offline", ge=1),
     ] = 600
+    sync_interval_s: Annotated[
+        float,
+        Field(
+            description="seconds between background syncs inside `medpay serve` (0: none; schedule"
+            " `medpay sync` instead); keep it well below offline_after_s",
+            ge=0,
+        ),
+    ] = 30.0
     gallery_trusted_keys: Annotated[
         Path | None,
         Field(

@@ -61,6 +61,8 @@ TerminalError
     │                            ask by msgid before sending again
     ├── UplinkAuthRequired       the upstream does not accept this terminal's signature or sign_no (401)
     ├── UplinkRefused            the upstream answered infcode -1 (final for that msgid)
+    ├── UplinkEnvelopeInvalid    an outbox envelope the wire contract refuses: parked, never sent
+    ├── OutboxEntryError         a technician's outbox command names no entry it can re-queue or void
     └── GalleryDeltaError        a gallery delta unsigned, tampered, malformed or not for this terminal:
                                  nothing of it was applied
 
@@ -131,7 +133,9 @@ from terminal.errors.remote import (
     HisTimeout,
     HisUnavailable,
     NetworkCameraRefusedError,
+    OutboxEntryError,
     UplinkAuthRequired,
+    UplinkEnvelopeInvalid,
     UplinkError,
     UplinkRefused,
     UplinkUnknownOutcome,
@@ -179,6 +183,7 @@ __all__ = [
     "NoFaceError",
     "NotEnrolledForModelError",
     "OfflineLimitError",
+    "OutboxEntryError",
     "PolicyError",
     "SessionChangedError",
     "SessionStateError",
@@ -196,6 +201,7 @@ __all__ = [
     "UnknownCatalogCodeError",
     "UnknownPersonError",
     "UplinkAuthRequired",
+    "UplinkEnvelopeInvalid",
     "UplinkError",
     "UplinkRefused",
     "UplinkUnknownOutcome",

@@ -181,6 +181,27 @@ class UplinkRefused(UplinkError):
         self.output = dict(output or {})
 
 
+class UplinkEnvelopeInvalid(UplinkError):
+    """An outbox envelope the wire contract refuses (e.g. a msgid over 30 characters): never sendable."""
+
+    code = "UPLINK_ENVELOPE_INVALID"
+    message_zh = "该笔上传报文不符合接口规范，已暂存待技术人员处理（medpay outbox）；其他结算照常上传。"
+    message_en = (
+        "This outbox message breaks the wire contract and was parked for a technician (medpay outbox); "
+        "other settlements are still delivered."
+    )
+
+
+class OutboxEntryError(UplinkError):
+    """A technician's outbox command names no parked entry, or one that cannot be re-queued or voided."""
+
+    code = "OUTBOX_ENTRY"
+    message_zh = "没有可处理的暂存报文；请用 medpay outbox list 查看暂存的报文及原因。"
+    message_en = (
+        "No parked entry can be handled that way; see `medpay outbox list` for parked entries and why."
+    )
+
+
 class GalleryDeltaError(UplinkError):
     """A gallery delta unsigned, tampered, malformed or meant for another terminal; nothing applied."""
 

@@ -24,8 +24,9 @@ class OfflineLimits:
     max_amount: Decimal = Decimal("500.00")  # medfee_sumamt of one settlement
     max_count: int = 50  # settlements queued and not yet delivered
     max_age: timedelta = timedelta(hours=72)  # since the last successful sync (policy, gallery, outbox)
-    # Silence after which the terminal counts as offline: no answer from the upstream for this long,
-    # or a settlement still undelivered after it. Longer than the sync interval, or every pause offlines.
+    # Silence after which the terminal counts as offline even without a failed delivery or probe (a sync
+    # that stopped running): no answer from the upstream for this long, or a settlement still undelivered
+    # after it. Longer than the sync interval, or every pause offlines. A failure offlines at once.
     offline_after: timedelta = timedelta(minutes=10)
 
 
@@ -75,9 +76,14 @@ def oldest_sync(*synced: datetime | None) -> datetime | None:
 
 
 def is_offline(facts: UplinkFacts, now: datetime, offline_after: timedelta) -> bool:
-    """Whether the upstream counts as unreachable: silent too long, or a settlement stuck too long."""
+    """Whether the upstream counts as unreachable: the last delivery or probe failed, silent too long,
+    or a settlement stuck too long."""
     # The kiosk does not call the upstream while settling (the sync worker does), so "offline" is
     # read from what the worker last managed; never having heard from the upstream is offline too.
+    if facts.down_since is not None:
+        # From the first failure, not after offline_after of it: every settlement made while the
+        # upstream may be down is an estimate and must stay inside the limits.
+        return True
     heard = facts.last_contact or facts.last_sync  # databases older than the contact counter have only sync
     if heard is None or now - heard > offline_after:
         return True

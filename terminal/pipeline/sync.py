@@ -1,7 +1,12 @@
 """The sync worker: drains the outbox in order to the upstream, exactly once in effect.
 
-Order matters because year-to-date accumulators upstream depend on earlier settlements, so an entry
-that cannot be delivered stops the drain rather than being skipped. A request whose outcome is
+Order matters because a person's year-to-date accumulators upstream depend on their earlier
+settlements, so an entry that cannot be delivered yet (unreachable, unknown outcome) stops the drain
+rather than being skipped. An entry no retry can deliver (an envelope the wire contract refuses, a
+refusal that cannot be taken back out of the accumulators) is parked for a technician instead: the drain
+goes on, and the store holds back that person's later entries until the parked one is re-queued or
+voided (docs/uplink.md, "Parked entries"). Every failed delivery or sign-in is noted at once: from the
+first one the terminal settles under the offline limits. A request whose outcome is
 unknown (timeout, 5xx, lost reply) is never blindly resent: the next attempt first asks the upstream
 by msgid (5203) and takes the committed result if there is one; only "not found" leads to a resend,
 which the upstream's idempotency on msgid makes harmless even if the query itself raced a commit.
@@ -25,6 +30,7 @@ from terminal.errors import (
     SettlementError,
     TerminalError,
     UplinkAuthRequired,
+    UplinkEnvelopeInvalid,
     UplinkError,
     UplinkRefused,
     UplinkUnknownOutcome,
@@ -59,6 +65,7 @@ class SyncReport:
     differences: int = 0
     retries: int = 0
     refused: list[str] = field(default_factory=list)
+    parked: list[str] = field(default_factory=list)
     stopped_on: str = ""  # why the drain ended early ("" when the outbox was emptied)
 
 
@@ -91,7 +98,7 @@ class SyncWorker:
         report = SyncReport()
         if not self._ensure_signed_in(report):
             return report
-        while report.delivered + len(report.refused) < max_entries:
+        while report.delivered + len(report.refused) + len(report.parked) < max_entries:
             entries = self._outbox.pending(self._batch)
             if not entries:
                 # The offline policy measures staleness from the last full drain.
@@ -120,11 +127,12 @@ class SyncWorker:
                 self._uplink.sign_in(self._new_msgid(now), now)
                 self._outbox.note_contact(self._clock.now(), synced=False)
                 return True
-            except UplinkRefused as exc:
+            except (UplinkRefused, UplinkEnvelopeInvalid) as exc:
                 report.stopped_on = f"sign-in refused: {exc}"
                 return False
             except UplinkError as exc:
                 log.warning("sign-in failed (%s); retrying", exc)
+                self._failed(exc)
                 report.retries += 1
                 self._sleep(self._backoff.delay(attempt, self._rnd))
         report.stopped_on = "upstream unreachable (sign-in)"
@@ -145,6 +153,9 @@ class SyncWorker:
             except UplinkRefused as exc:
                 # A business refusal is final for this message; it is kept for a technician, not retried.
                 return self._set_aside(entry, str(exc), report)
+            except UplinkEnvelopeInvalid as exc:
+                # Nothing was sent; no resend can make this envelope valid.
+                return self._park(entry, str(exc), report)
             except UplinkAuthRequired as exc:
                 # A restarted upstream or a new day's sign_no: sign in again, then retry this entry.
                 self._outbox.note_attempt(entry.seq, str(exc), outcome_unknown=unknown)
@@ -156,6 +167,7 @@ class SyncWorker:
             except (UplinkUnknownOutcome, UplinkUnreachable) as exc:
                 unknown = unknown or isinstance(exc, UplinkUnknownOutcome)
                 self._outbox.note_attempt(entry.seq, str(exc), outcome_unknown=unknown)
+                self._failed(exc)
                 report.retries += 1
                 log.warning("outbox #%d %s: %s (attempt %d)", entry.seq, entry.msgid, exc, attempt + 1)
                 self._sleep(self._backoff.delay(attempt, self._rnd))
@@ -188,11 +200,10 @@ class SyncWorker:
         try:
             restored = self._outbox.refuse(entry, reason, self._clock.now(), reverted_accumulators)
         except TerminalError as exc:
-            # Nothing was written: the entry stays pending and blocks the drain, because going on
-            # would leave a refused settlement counted in the patient's year-to-date totals.
-            report.stopped_on = f"outbox #{entry.seq} was refused but could not be set aside: {exc}"
-            log.error("%s", report.stopped_on)
-            return False
+            # Nothing was written. Parked, not set aside: the refused settlement stays counted in the
+            # patient's year-to-date totals until a technician voids it, and the store holds back that
+            # patient's later entries meanwhile; everyone else's go on.
+            return self._park(entry, f"refused upstream ({reason}) but could not be set aside: {exc}", report)
         report.refused.append(entry.msgid)
         log.warning(
             "outbox #%d %s refused upstream (%s)%s",
@@ -202,6 +213,27 @@ class SyncWorker:
             "; its accumulators were taken back out" if restored else "",
         )
         return True
+
+    def _park(self, entry: OutboxEntry, reason: str, report: SyncReport) -> bool:
+        try:
+            self._outbox.park(entry, reason, self._clock.now())
+        except TerminalError as exc:
+            report.stopped_on = f"outbox #{entry.seq} could not be parked ({reason}): {exc}"
+            log.error("%s", report.stopped_on)
+            return False
+        report.parked.append(entry.msgid)
+        log.error("outbox #%d %s parked for a technician: %s", entry.seq, entry.msgid, reason)
+        return True
+
+    def _failed(self, exc: UplinkError) -> None:
+        # From the first failure the terminal settles under the offline limits (pipeline/offline.py).
+        try:
+            marked = self._outbox.note_failure(self._clock.now(), str(exc))
+        except TerminalError as error:
+            log.error("could not note the upstream failure (%s): %s", exc, error)
+            return
+        if marked:
+            log.warning("upstream failed (%s): %d unconfirmed settlement(s) now marked offline", exc, marked)
 
 
 def reverted_accumulators(current: Mapping[str, Any], result: Mapping[str, Any]) -> Mapping[str, Any]:

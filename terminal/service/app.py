@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from terminal import __version__
 from terminal.app import Terminal, build_session
+from terminal.app.background_sync import with_uplink_sync
 from terminal.app.locking import hold
 from terminal.errors import (
     BillError,
@@ -44,6 +45,7 @@ from terminal.service.deps import Service
 from terminal.service.metrics import LatencyMiddleware, ServiceMetrics
 from terminal.service.routes.counter import counter_routes
 from terminal.service.routes.health import HealthReads, health_routes
+from terminal.service.routes.outbox import outbox_routes
 from terminal.service.routes.pages import STATIC_DIR, page_routes
 from terminal.service.routes.readers import reader_routes
 from terminal.service.routes.session import session_routes
@@ -145,7 +147,11 @@ def create_app(
 
     metrics = ServiceMetrics(svc)
     reads = HealthReads(svc)
-    app = FastAPI(title="medpay terminal", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="medpay terminal",
+        version=__version__,
+        lifespan=with_uplink_sync(terminal.uplink_sync, lifespan),
+    )
     app.state.service = svc
     app.state.metrics = metrics
     app.add_middleware(LatencyMiddleware, metrics=metrics)
@@ -161,6 +167,7 @@ def create_app(
 
     app.include_router(health_routes(svc, metrics, reads))
     app.include_router(tech_routes(svc))
+    app.include_router(outbox_routes(svc))
     app.include_router(counter_routes(svc))
     app.include_router(session_routes(svc))
     app.include_router(page_routes())

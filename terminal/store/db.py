@@ -250,6 +250,19 @@ MIGRATIONS: Sequence[tuple[str, Step]] = (
         ALTER TABLE checkout_sessions ADD COLUMN verify_claim TEXT;
         """,
     ),
+    # Poisoned outbox entries parked (docs/uplink.md, "Parked entries"): state 'parked' (and 'voided' once a
+    # technician voids one) with the time; the person each entry settles, so a parked entry holds back only
+    # that person's later entries. Rows queued before this are filled from their settlement.
+    (
+        "0011_outbox_parked",
+        """
+        ALTER TABLE outbox ADD COLUMN psn_no TEXT NOT NULL DEFAULT '';
+        ALTER TABLE outbox ADD COLUMN parked_at TEXT;
+        UPDATE outbox SET psn_no =
+            COALESCE((SELECT s.psn_no FROM settlements s WHERE s.msgid = outbox.msgid), '');
+        CREATE INDEX outbox_psn_state ON outbox(psn_no, state, seq);
+        """,
+    ),
 )
 
 

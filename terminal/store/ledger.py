@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,10 +25,19 @@ def _dumps(value: Any) -> str:
 class SqliteLedger:
     """The Ledger port over SQLite."""
 
-    def __init__(self, db: sqlite_utils.Database, fixmedins_code: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        fixmedins_code: str,
+        clock: Clock,
+        envelope_problem: Callable[[Mapping[str, Any]], str] | None = None,
+    ) -> None:
         self._db = db
         self._fixmedins_code = fixmedins_code
         self._clock = clock
+        # The wire contract's check (terminal/uplink/wire.py), injected by the composition root: an
+        # envelope it refuses is queued parked, so it never stands first in line failing every drain.
+        self._envelope_problem = envelope_problem or (lambda _envelope: "")
 
     def allocate_msgid(self, at: datetime) -> str:
         """A new msgid; the 4-digit sequence wraps, uniqueness is enforced by the outbox table."""
@@ -73,10 +82,7 @@ class SqliteLedger:
                         int(record.offline),
                     ],
                 )
-                self._db.execute(
-                    "INSERT INTO outbox (msgid, infno, envelope, created_at) VALUES (?, ?, ?, ?)",
-                    [record.msgid, record.infno, _dumps(record.envelope), self._clock.now().isoformat()],
-                )
+                problem = self._queue(record)
                 audit.append(
                     self._db,
                     self._clock.now(),
@@ -92,12 +98,30 @@ class SqliteLedger:
                         "offline": record.offline,
                     },
                 )
+                if problem:
+                    audit.append(
+                        self._db, self._clock.now(), "terminal", "parked", record.msgid,
+                        {"infno": record.infno, "reason": problem},
+                    )  # fmt: skip
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"settlement {record.msgid} could not be recorded: {exc}") from exc
         except STORAGE_FAILURES as exc:
             # e.g. StoreBusyError when another writer held the lock beyond busy_timeout: nothing was
             # recorded, and the patient can confirm again. Same kind (store/guard.py made it), more detail.
             raise type(exc)(f"settlement {record.msgid} was not recorded: {exc}") from exc
+
+    def _queue(self, record: SettlementRecord) -> str:
+        now = self._clock.now()
+        problem = self._envelope_problem(record.envelope)
+        self._db.execute(
+            "INSERT INTO outbox (msgid, infno, envelope, created_at, psn_no, state, last_error, parked_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                record.msgid, record.infno, _dumps(record.envelope), now.isoformat(), record.psn_no,
+                "parked" if problem else "pending", problem[:500], now.isoformat() if problem else None,
+            ],
+        )  # fmt: skip
+        return problem
 
     def settlement(self, msgid: str) -> dict[str, Any]:
         """One recorded settlement with its stored result."""

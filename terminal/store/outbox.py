@@ -22,6 +22,14 @@ log = logging.getLogger(__name__)
 # counters rows, epoch seconds: the offline policy measures staleness and silence from them.
 LAST_SYNC = "uplink_last_sync"  # the last complete drain
 LAST_CONTACT = "uplink_last_contact"  # the last answer of any kind from the upstream
+DOWN_SINCE = "uplink_down_since"  # the first failed delivery or probe since the last answer; absent when up
+
+# Pending entries the drain may send now: not those of a person with an earlier entry parked, so one
+# person's settlements reach the upstream in the order they were made (their accumulators depend on it).
+DELIVERABLE = (
+    "o.state = 'pending' AND NOT (o.psn_no <> '' AND EXISTS (SELECT 1 FROM outbox p"
+    " WHERE p.state = 'parked' AND p.psn_no = o.psn_no AND p.seq < o.seq))"
+)
 
 
 def _dumps(value: Any) -> str:
@@ -35,10 +43,10 @@ class OutboxStore:
         self._db = db
 
     def pending(self, limit: int) -> list[OutboxEntry]:
-        """Undelivered entries, oldest first."""
+        """Entries to deliver now, oldest first (a parked entry holds back its person's later ones)."""
         rows = self._db.query(
-            "SELECT seq, msgid, infno, envelope, attempts, outcome_unknown FROM outbox"
-            " WHERE state = 'pending' ORDER BY seq LIMIT ?",
+            "SELECT o.seq, o.msgid, o.infno, o.envelope, o.attempts, o.outcome_unknown FROM outbox o"
+            f" WHERE {DELIVERABLE} ORDER BY o.seq LIMIT ?",
             [limit],
         )
         return [
@@ -66,6 +74,47 @@ class OutboxStore:
                 " outcome_unknown = MAX(outcome_unknown, ?) WHERE seq = ?",
                 [error[:500], int(outcome_unknown), seq],
             )
+
+    def park(self, entry: OutboxEntry, reason: str, at: datetime) -> None:
+        """Set an entry no retry can deliver aside for a technician, with its error; the drain goes on."""
+        with immediate(self._db):
+            self._db.execute(
+                "UPDATE outbox SET state = 'parked', parked_at = ?, attempts = attempts + 1, last_error = ?"
+                " WHERE seq = ? AND state = 'pending'",
+                [at.isoformat(), reason[:500], entry.seq],
+            )
+            audit.append(
+                self._db, at, "uplink", "parked", entry.msgid, {"infno": entry.infno, "reason": reason}
+            )
+
+    def note_failure(self, at: datetime, error: str) -> int:
+        """A delivery or probe failed: the terminal is offline from now until the upstream answers again.
+
+        Every settlement the upstream has not confirmed yet is marked offline in the same transaction
+        (its receipt then says the amounts are an estimate); returns how many were newly marked.
+        """
+        with immediate(self._db):
+            self._db.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+                [DOWN_SINCE, int(at.timestamp())],
+            )
+            unconfirmed = [
+                str(r["msgid"])
+                for r in self._db.query(
+                    "SELECT s.msgid FROM settlements s JOIN outbox o ON o.msgid = s.msgid"
+                    " WHERE s.offline = 0 AND o.state IN ('pending', 'parked') ORDER BY o.seq"
+                )
+            ]
+            if unconfirmed:
+                self._db.execute(
+                    "UPDATE settlements SET offline = 1 WHERE offline = 0 AND msgid IN"
+                    " (SELECT msgid FROM outbox WHERE state IN ('pending', 'parked'))"
+                )
+                audit.append(
+                    self._db, at, "uplink", "offline", "settlements",
+                    {"error": error[:200], "marked_offline": unconfirmed},
+                )  # fmt: skip
+        return len(unconfirmed)
 
     def deliver(
         self,
@@ -125,18 +174,7 @@ class OutboxStore:
 
     def _refuse(self, entry: OutboxEntry, reason: str, at: datetime, revert: Revert) -> bool:
         with immediate(self._db):
-            rows = list(
-                self._db.query(
-                    "SELECT psn_no, setl_time, year, result FROM settlements WHERE msgid = ?", [entry.msgid]
-                )
-            )
-            restored = bool(rows)
-            if rows:
-                row = rows[0]
-                # Rows written before migration 0006 have no year: checkout priced them against the
-                # accumulators of the settlement date's year.
-                year = int(row["year"]) if row["year"] is not None else int(str(row["setl_time"])[:4])
-                self._restore_accumulators(str(row["psn_no"]), year, json.loads(row["result"]), revert, at)
+            restored = take_out_of_accumulators(self._db, entry.msgid, revert, at)
             self._db.execute(
                 "UPDATE outbox SET state = 'refused', attempts = attempts + 1, last_error = ? WHERE seq = ?",
                 [reason[:500], entry.seq],
@@ -173,29 +211,35 @@ class OutboxStore:
             )
 
     def uplink_facts(self) -> UplinkFacts:
-        """Queue size and age, last answer from the upstream, last complete sync."""
-        queued = next(iter(self._db.query("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")))["n"]
-        first = "SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1"
+        """Deliverable queue size and age, last answer, last complete sync, down since, parked count."""
+        queued = self._count(f"SELECT COUNT(*) AS n FROM outbox o WHERE {DELIVERABLE}")
+        first = f"SELECT o.created_at FROM outbox o WHERE {DELIVERABLE} ORDER BY o.seq LIMIT 1"
         oldest = [_parse_time(str(r["created_at"])) for r in self._db.query(first)]
         times = {
             str(r["name"]): datetime.fromtimestamp(int(r["value"]), tz=UTC)
             for r in self._db.query(
-                "SELECT name, value FROM counters WHERE name IN (?, ?)", [LAST_CONTACT, LAST_SYNC]
+                "SELECT name, value FROM counters WHERE name IN (?, ?, ?)",
+                [LAST_CONTACT, LAST_SYNC, DOWN_SINCE],
             )
         }
         return UplinkFacts(
-            queued=int(queued),
+            queued=queued,
             oldest_queued=oldest[0] if oldest else None,
             last_contact=times.get(LAST_CONTACT),
             last_sync=times.get(LAST_SYNC),
+            down_since=times.get(DOWN_SINCE),
+            parked=self._count("SELECT COUNT(*) AS n FROM outbox WHERE state = 'parked'"),
         )
 
+    def _count(self, sql: str) -> int:
+        return int(next(iter(self._db.query(sql)))["n"])
+
     def offline_facts(self, tz: tzinfo) -> tuple[int, datetime | None]:
-        """(entries queued, time of the last complete sync), for the offline rule."""
-        queued = next(iter(self._db.query("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")))["n"]
+        """(entries queued for delivery, time of the last complete sync), for the offline rule."""
+        queued = self._count(f"SELECT COUNT(*) AS n FROM outbox o WHERE {DELIVERABLE}")
         rows = list(self._db.query("SELECT value FROM counters WHERE name = ?", [LAST_SYNC]))
         at = datetime.fromtimestamp(int(rows[0]["value"]), tz=tz) if rows else None
-        return int(queued), at
+        return queued, at
 
     def upstream_result(self, msgid: str) -> dict[str, Any] | None:
         """The authoritative output stored for a message, None before delivery."""
@@ -214,27 +258,40 @@ class OutboxStore:
             )
         return int(cursor.rowcount)
 
-    def _restore_accumulators(
-        self, psn_no: str, year: int, result: Mapping[str, Any], revert: Revert, at: datetime
-    ) -> None:
-        rows = list(
-            self._db.query("SELECT state FROM accumulators WHERE psn_no = ? AND year = ?", [psn_no, year])
-        )
-        current = dict(json.loads(rows[0]["state"])) if rows else {}
-        self._db.execute(
-            "INSERT INTO accumulators (psn_no, year, state, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(psn_no, year) DO UPDATE SET"
-            " state = excluded.state, updated_at = excluded.updated_at",
-            [psn_no, year, _dumps(revert(current, result)), at.isoformat()],
-        )
-
     def _set_times(self, at: datetime, *names: str) -> None:
+        if LAST_CONTACT in names:
+            # The upstream answered: the terminal is online again (until the next failure).
+            self._db.execute("DELETE FROM counters WHERE name = ?", [DOWN_SINCE])
         for name in names:
             self._db.execute(
                 "INSERT INTO counters (name, value) VALUES (?, ?)"
                 " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                 [name, int(at.timestamp())],
             )
+
+
+def take_out_of_accumulators(db: sqlite_utils.Database, msgid: str, revert: Revert, at: datetime) -> bool:
+    """Inside the caller's transaction: take a settlement back out of its person's accumulators.
+
+    For an entry the upstream never settled (refused, voided); False when `msgid` is not a settlement.
+    """
+    rows = list(db.query("SELECT psn_no, setl_time, year, result FROM settlements WHERE msgid = ?", [msgid]))
+    if not rows:
+        return False
+    row = rows[0]
+    # Rows written before migration 0006 have no year: checkout priced them against the accumulators
+    # of the settlement date's year.
+    year = int(row["year"]) if row["year"] is not None else int(str(row["setl_time"])[:4])
+    psn_no = str(row["psn_no"])
+    held = list(db.query("SELECT state FROM accumulators WHERE psn_no = ? AND year = ?", [psn_no, year]))
+    current = dict(json.loads(held[0]["state"])) if held else {}
+    db.execute(
+        "INSERT INTO accumulators (psn_no, year, state, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(psn_no, year) DO UPDATE SET"
+        " state = excluded.state, updated_at = excluded.updated_at",
+        [psn_no, year, _dumps(revert(current, json.loads(row["result"]))), at.isoformat()],
+    )
+    return True
 
 
 def _parse_time(text: str) -> datetime | None:
@@ -248,4 +305,12 @@ def _parse_time(text: str) -> datetime | None:
     return at
 
 
-__all__ = ["LAST_CONTACT", "LAST_SYNC", "MONEY_FIELDS", "OutboxEntry", "OutboxStore"]
+__all__ = [
+    "DELIVERABLE",
+    "DOWN_SINCE",
+    "LAST_CONTACT",
+    "LAST_SYNC",
+    "MONEY_FIELDS",
+    "OutboxEntry",
+    "OutboxStore",
+]

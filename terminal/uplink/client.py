@@ -17,7 +17,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from terminal.domain import UplinkReply
-from terminal.errors import UplinkAuthRequired, UplinkRefused, UplinkUnknownOutcome, UplinkUnreachable
+from terminal.errors import (
+    UplinkAuthRequired,
+    UplinkEnvelopeInvalid,
+    UplinkRefused,
+    UplinkUnknownOutcome,
+    UplinkUnreachable,
+)
 from terminal.uplink.signing import public_key_b64, sign_envelope
 from terminal.uplink.wire import (
     CALL_PATH,
@@ -28,8 +34,8 @@ from terminal.uplink.wire import (
     INFNO_REVERSE,
     INFNO_SIGN_IN,
     INFNO_TOTALS,
-    Request,
     Response,
+    envelope_problem,
 )
 
 log = logging.getLogger(__name__)
@@ -71,14 +77,22 @@ class HttpUplink:
         body = dict(envelope)
         if not body.get("sign_no"):
             body["sign_no"] = self.sign_no
-        Request.model_validate(body)
+        problem = envelope_problem(body)
+        if problem:
+            # Final for this message: no resend makes it valid (the sync worker parks it).
+            raise UplinkEnvelopeInvalid(f"{body.get('infno')} {body.get('msgid')}: {problem}")
         signed = sign_envelope(body, self._key)
         try:
             reply = self._http.post(CALL_PATH, json=signed)
-        except httpx.ConnectError as exc:
+        except (
+            httpx.ConnectError,
+            httpx.UnsupportedProtocol,
+            httpx.ProxyError,
+            httpx.LocalProtocolError,
+        ) as exc:
             raise UplinkUnreachable(f"upstream unreachable: {exc}") from exc
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            # Connected, then lost: the request may have been committed upstream.
+        except httpx.HTTPError as exc:
+            # Connected, then lost (timeout, dropped, garbled): the request may have been committed upstream.
             raise UplinkUnknownOutcome(f"{body['infno']} {body['msgid']}: {type(exc).__name__}") from exc
         if reply.status_code == 401:
             raise UplinkAuthRequired(f"{body['infno']} {body['msgid']}: {reply.text[:200]}")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from terminal.domain import (  # re-exported: the wire speaks the domain's operation numbers
     INFNO_CORRECT as INFNO_CORRECT,
@@ -79,3 +80,15 @@ class Response(BaseModel):
     respond_time: str = Field(default="", description="yyyyMMddHHmmssSSS the response was made")
     err_msg: str = Field(default="", max_length=200, description="error text when infcode is -1")
     output: dict[str, Any] = Field(default_factory=dict, description="business output")
+
+
+def envelope_problem(envelope: Mapping[str, Any]) -> str:
+    """Why the wire contract refuses a request envelope, in one line; "" when it is valid."""
+    try:
+        Request.model_validate(dict(envelope))
+    except ValidationError as exc:
+        # One line per field, without pydantic's URLs: stored with the parked entry, shown to technicians.
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'envelope'}: {err['msg']}" for err in exc.errors()
+        )
+    return ""

@@ -36,6 +36,7 @@ from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_k
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
+from terminal.uplink.wire import envelope_problem
 from tests.fakes import SteppingClock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,13 +96,28 @@ class Side:
 
 
 def terminal_side(
-    data_dir: Path, clock: SteppingClock | None = None, offline: OfflineLimits | None = None
+    data_dir: Path,
+    clock: SteppingClock | None = None,
+    offline: OfflineLimits | None = None,
+    *,
+    msgid_prefix: str | None = None,
+    check_envelopes: bool = True,
 ) -> Side:
-    """A terminal's settlement side over a real SQLite file; `offline`: limits of a configured upstream."""
+    """A terminal's settlement side over a real SQLite file; `offline`: limits of a configured upstream.
+
+    `msgid_prefix` replaces the institution code msgids start with (a longer one makes msgids the wire
+    contract refuses); `check_envelopes=False` queues without the wire check, as releases before
+    issue 15 did.
+    """
     config = load(DEFAULT_CONFIG)
     clock = clock or SteppingClock()
     db = open_db(data_dir)
-    ledger = SqliteLedger(db, config.terminal.fixmedins_code, clock)
+    ledger = SqliteLedger(
+        db,
+        msgid_prefix or config.terminal.fixmedins_code,
+        clock,
+        envelope_problem if check_envelopes else None,
+    )
     settlement = config.settlement
     checkout = Checkout(
         gallery=PeopleGallery(),  # type: ignore[arg-type]

@@ -140,6 +140,8 @@ def readiness(svc: Service) -> tuple[TerminalError | None, dict[str, Any]]:
                 **({"parked": counts["parked"]} if "parked" in counts else {}),
             }
             checks["last_sync_age_s"] = _age(now, facts.last_sync)
+            sync = term.uplink_sync
+            checks["background_sync"] = sync.state() if sync is not None else "not configured"
             return problem, checks
     except TerminalBusyError as exc:
         checks["lock"] = str(exc)

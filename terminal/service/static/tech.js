@@ -119,12 +119,35 @@ async function loadReaders() {
   rows("reader-notes", data.notes, (n) => [[n.at], [n.reader], [n.text]]);
 }
 
+// The outbox: the background sync's last runs, and the entries parked for a technician (and why).
+async function loadOutbox() {
+  const response = await fetch("/api/tech/outbox/parked", {
+    headers: { Authorization: `Bearer ${sessionStorage.getItem("medpay-tech") || ""}` },
+  });
+  if (!response.ok) return;  // load() already shows why (token)
+  const data = await response.json();
+  const sync = data.sync;
+  pairs("outbox-sync", [
+    ["background sync", sync ? (sync.running ? `every ${sync.interval_s} s` : "stopped") : "not running ([uplink] url or sync_interval_s)"],
+    ["last success", sync?.last_success_at ?? "—"],
+    ["last error", sync?.last_error ? `${sync.last_error} (${sync.last_error_at})` : "—", sync?.last_error ? "result-fail" : ""],
+    ["upstream", data.down_since ? `failing since ${data.down_since}: offline limits apply` : "answering",
+      data.down_since ? "result-fail" : "result-pass"],
+    ["waiting for delivery", data.deliverable],
+    ["parked", data.parked.length, data.parked.length ? "result-fail" : "result-pass"],
+  ]);
+  rows("outbox-parked", data.parked, (p) => [
+    [p.msgid], [p.infno], [p.psn_no], [p.parked_at], [p.holding, "num"], [p.last_error],
+  ]);
+}
+
 $("form-token").addEventListener("submit", (event) => {
   event.preventDefault();
   sessionStorage.setItem("medpay-tech", $("token").value);
   $("token").value = "";
   load();
   loadReaders();
+  loadOutbox();
 });
-$("reload").addEventListener("click", () => { load(); loadReaders(); });
+$("reload").addEventListener("click", () => { load(); loadReaders(); loadOutbox(); });
 $("pause-reset").addEventListener("click", resetPause);

@@ -156,24 +156,31 @@ def test_refused_entry_is_set_aside_and_the_drain_goes_on(db: sqlite_utils.Datab
     assert OutboxStore(db).counts() == {"refused": 1, "delivered": 4}
 
 
-def test_refusal_that_cannot_be_taken_back_out_stops_the_drain_and_writes_nothing(
+def test_refusal_that_cannot_be_taken_back_out_is_parked_with_the_accumulators_untouched(
     db: sqlite_utils.Database,
 ) -> None:
     # A settlement row whose stored result has no accumulator delta: reversing it is impossible, and
     # setting it aside anyway would leave a refused settlement in the patient's year-to-date totals.
+    # Parked instead (issue 15): the accumulators are left alone for a technician, and the others go on.
     db.execute(
         "INSERT INTO settlements (msgid, chrg_bchno, psn_no, med_type, identified_by, setl_time,"
         " medfee_sumamt, fund_pay_sumamt, psn_part_amt, result, year)"
         " VALUES ('M0', 'B0', 'P0', '11', 'credential', '2025-06-03T09:30:00+08:00', '0.00', '0.00',"
         " '0.00', '{}', 2025)"
     )
+    db.execute("INSERT INTO accumulators (psn_no, year, state, updated_at) VALUES ('P0', 2025, '{}', 'x')")
     link = FakeUplink()
     link.failures["M0"] = [UplinkRefused("duplicate bill", "duplicate bill")]
     report = _worker(db, link, []).drain()
     assert report.refused == []
-    assert "could not be set aside" in report.stopped_on
-    assert link.sent == ["M0"]
-    assert OutboxStore(db).counts() == {"pending": 5}
+    assert report.parked == ["M0"]
+    assert report.stopped_on == ""
+    assert link.sent == ["M0", "M1", "M2", "M3", "M4"]
+    assert OutboxStore(db).counts() == {"parked": 1, "delivered": 4}
+    row = next(iter(db.query("SELECT last_error FROM outbox WHERE msgid = 'M0'")))
+    assert "could not be set aside" in row["last_error"]
+    assert [dict(r) for r in db.query("SELECT state FROM accumulators")] == [{"state": "{}"}]
+    assert audit.verify(db) == []
 
 
 def test_full_drain_records_the_sync_time_for_the_offline_policy(db: sqlite_utils.Database) -> None:
