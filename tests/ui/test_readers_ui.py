@@ -112,6 +112,12 @@ def test_a_late_answer_never_steps_the_kiosk_screen_back(tab: Any, served: Serve
     tab.goto(f"{served.url}/kiosk")
     tab.click("#start")
     tab.wait_for_selector("#screen-identifying:visible")  # from the event stream
+    # The route handler runs when Playwright dispatches the fetched answer, which may come after the
+    # event stream's update: wait for it by progress (Playwright dispatches during wait_for_timeout).
+    for _ in range(400):
+        if held:
+            break
+        tab.wait_for_timeout(50)
     assert held, "the start answer is held back"
     served.qr.scan(DEMO_EC_TOKEN)
     tab.wait_for_selector("#screen-identified:visible")
