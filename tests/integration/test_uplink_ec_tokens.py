@@ -48,11 +48,10 @@ def _close_resolvers() -> Iterator[None]:
         _OPEN.pop().close()
 
 
-def _resolver(tmp_path: Path, url: str, timeout: float = 5.0) -> HttpEcTokenResolver:
+def _resolver(tmp_path: Path, url: str, transport: httpx.BaseTransport | None = None) -> HttpEcTokenResolver:
     counter = iter(range(1, 10_000))
-    resolver = HttpEcTokenResolver(
-        uplink(tmp_path / "terminal", url, timeout), SteppingClock(), lambda _at: f"EC{next(counter):06d}"
-    )
+    link = uplink(tmp_path / "terminal", url, transport=transport)
+    resolver = HttpEcTokenResolver(link, SteppingClock(), lambda _at: f"EC{next(counter):06d}")
     _OPEN.append(resolver)
     return resolver
 
@@ -108,6 +107,11 @@ def test_an_unreachable_or_slow_upstream_is_a_typed_error_not_a_hang(
     set_faults(server.url, down=True)
     with pytest.raises(EcTokenUnavailableError):
         _resolver(tmp_path, server.url).resolve(token)
-    set_faults(server.url, down=False, slow_s=1.0)
+    set_faults(server.url, down=False)
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("the upstream did not answer in time", request=request)
+
+    # The client's timeout, raised in process rather than waited for (no timing margin to race).
     with pytest.raises(EcTokenUnavailableError):
-        _resolver(tmp_path, server.url, timeout=0.2).resolve(token)
+        _resolver(tmp_path, server.url, transport=httpx.MockTransport(slow)).resolve(token)
