@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from firmware_bridge.link import DeviceHealth, LinkConfig
 from firmware_bridge.protocol.barcode import ScannedCode
@@ -79,14 +79,27 @@ def catalog_lookup(catalog: Callable[[], Catalog]) -> CatalogLookup[BasketLine]:
 # ---- adapters: firmware_bridge readers → pipeline ports --------------------------------------------
 
 
-class QrTokens:
-    """A QrReader as a source of ecTokens."""
+class _Device(Protocol):
+    """What every firmware_bridge reader offers the worker's holder."""
 
-    def __init__(self, reader: QrReader) -> None:
+    def start(self) -> object: ...
+
+    def close(self) -> None: ...
+
+    def health(self) -> DeviceHealth: ...
+
+
+ReaderT = TypeVar("ReaderT", bound=_Device)
+
+
+class _HeldReader(Generic[ReaderT]):
+    """A firmware_bridge reader as the worker holds it: start, stop, link health."""
+
+    def __init__(self, reader: ReaderT) -> None:
         self.reader = reader
 
     def start(self) -> Self:
-        """Start the reader."""
+        """Start the reader (a card reader starts its poller too)."""
         self.reader.start()
         return self
 
@@ -97,6 +110,10 @@ class QrTokens:
     def link_state(self) -> LinkState:
         """The reader's link health."""
         return link_state(self.reader.health())
+
+
+class QrTokens(_HeldReader[QrReader]):
+    """A QrReader as a source of ecTokens."""
 
     def next_token(self, timeout: float) -> str | None:
         """The next new QR scan's token."""
@@ -104,7 +121,7 @@ class QrTokens:
         return claim.mdtrt_cert_no if claim is not None else None
 
 
-class CardInsertions:
+class CardInsertions(_HeldReader[CardReader]):
     """A CardReader as a card slot: its poller tells of each new card, the worker reads it with its own
     challenge.
 
@@ -112,22 +129,6 @@ class CardInsertions:
     reading is only the insertion signal here. The card is read again with the worker's fresh challenge,
     so what gets verified answers the challenge the worker chose and hands to the verifier.
     """
-
-    def __init__(self, reader: CardReader) -> None:
-        self.reader = reader
-
-    def start(self) -> Self:
-        """Start the reader and its poller."""
-        self.reader.start()
-        return self
-
-    def close(self) -> None:
-        """Stop the reader."""
-        self.reader.close()
-
-    def link_state(self) -> LinkState:
-        """The reader's link health."""
-        return link_state(self.reader.health())
 
     def next_insertion(self, timeout: float) -> bool:
         """Whether a new card was inserted."""
@@ -138,24 +139,8 @@ class CardInsertions:
         return self.reader.read_card(challenge)
 
 
-class BarcodeScanner:
+class BarcodeScanner(_HeldReader[BarcodeReader[BasketLine]]):
     """A BarcodeReader as a source of basket scans."""
-
-    def __init__(self, reader: BarcodeReader[BasketLine]) -> None:
-        self.reader = reader
-
-    def start(self) -> Self:
-        """Start the reader."""
-        self.reader.start()
-        return self
-
-    def close(self) -> None:
-        """Stop the reader."""
-        self.reader.close()
-
-    def link_state(self) -> LinkState:
-        """The reader's link health."""
-        return link_state(self.reader.health())
 
     def next_scan(self, timeout: float) -> BarcodeScan | None:
         """The next scan: a basket line, an unknown code, or an unreadable scan."""
