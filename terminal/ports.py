@@ -6,7 +6,7 @@ Nothing here imports onnxruntime, serial, sqlite or httpx.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -32,6 +32,7 @@ from terminal.domain import (
     UplinkFacts,
     UplinkReply,
 )
+from terminal.payment_types import GatewayBillLine, PayOrder, PayOutcome, RefundOutcome
 
 # (stored accumulators, the refused settlement's stored result) -> accumulators with it taken back out.
 Revert = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]
@@ -314,4 +315,40 @@ class BillSource(Protocol):
 
     def notify_settled(self, chrg_bchno: str, notice: SettledNotice) -> None:
         """Tell the source the bill was settled (idempotent on msgid); HisError when it did not hear."""
+        ...
+
+
+class PaymentGateway(Protocol):
+    """The aggregated-payment gateway for the cash share (docs/payment.md); outcomes learnt by query only.
+
+    Every call raises PaymentUnavailableError when nothing reached the gateway and
+    PaymentUnknownOutcomeError when the request may have been processed (query before anything else).
+    """
+
+    def create_qr(self, order: PayOrder, expires_s: int) -> PayOutcome:
+        """主扫: create (or, for the same out_trade_no, return) an order; state NOTPAY with code_url."""
+        ...
+
+    def micropay(self, order: PayOrder, auth_code: str) -> PayOutcome:
+        """被扫: charge a scanned payment code; SUCCESS, USERPAYING (poll) or PaymentDeclinedError."""
+        ...
+
+    def query(self, out_trade_no: str) -> PayOutcome:
+        """The order's state now (NOTFOUND when the gateway never created it)."""
+        ...
+
+    def cancel(self, out_trade_no: str) -> PayOutcome:
+        """Close an unpaid order or reverse (撤销) a paid one; CLOSED or REVOKED, idempotent."""
+        ...
+
+    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int) -> RefundOutcome:
+        """Refund part or all of a paid order, idempotent on out_refund_no."""
+        ...
+
+    def refund_query(self, out_refund_no: str) -> RefundOutcome:
+        """A refund's state now."""
+        ...
+
+    def bill(self, day: date) -> list[GatewayBillLine]:
+        """The gateway's payments and refunds for one day (Asia/Shanghai), for reconciliation."""
         ...

@@ -44,6 +44,12 @@ TerminalError
 │   ├── KeyFileError             template key missing, unreadable or too open
 │   ├── TemplateIntegrityError   a stored template fails authentication (altered, relabelled, wrong key)
 │   └── DuplicateSettlementError the same bill was already settled
+├── PaymentError                 the cash share was not collected: the insurance settlement is reversed
+│   ├── PaymentDeclinedError     the gateway refused for good (balance, expired code, risk control)
+│   ├── PaymentCodeInvalidError  a scanned code that is no WeChat, Alipay or UnionPay payment code
+│   ├── PaymentUnavailableError  nothing reached the gateway: no order, nothing charged
+│   ├── PaymentUnknownOutcomeError the request may have charged: query by out_trade_no
+│   └── RefundError              a refund the gateway did not complete: recorded and retried
 ├── DeviceError
 │   ├── FrameError               a garbled serial frame
 │   └── CameraError              the kiosk camera cannot be used: face is not offered
@@ -120,6 +126,14 @@ from terminal.errors.money import (
     TemplateIntegrityError,
     UnknownCatalogCodeError,
 )
+from terminal.errors.payment import (
+    PaymentCodeInvalidError,
+    PaymentDeclinedError,
+    PaymentError,
+    PaymentUnavailableError,
+    PaymentUnknownOutcomeError,
+    RefundError,
+)
 from terminal.errors.remote import (
     CameraError,
     CameraUnavailableError,
@@ -184,7 +198,13 @@ __all__ = [
     "NotEnrolledForModelError",
     "OfflineLimitError",
     "OutboxEntryError",
+    "PaymentCodeInvalidError",
+    "PaymentDeclinedError",
+    "PaymentError",
+    "PaymentUnavailableError",
+    "PaymentUnknownOutcomeError",
     "PolicyError",
+    "RefundError",
     "SessionChangedError",
     "SessionStateError",
     "SettlementError",
