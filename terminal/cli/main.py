@@ -142,12 +142,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         args.log_file.parent.mkdir(parents=True, exist_ok=True)
         log_config = serve_log_config(log_config, args.log_file, args.log_max_mb << 20, args.log_backups)
+    listener = None
     try:
+        if config.service.metrics_port is not None:
+            from terminal.service.app import create_metrics_app
+            from terminal.service.listener import BackgroundListener
+
+            metrics_app = create_metrics_app(app)
+            listener = BackgroundListener(
+                metrics_app, config.service.metrics_host, config.service.metrics_port
+            )
+            listener.start()
+            sys.stdout.write(f"metrics: http://{listener.host}:{listener.port}/metrics\n")
         # open event streams would otherwise hold shutdown forever
         uvicorn.run(
             app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5, log_config=log_config
         )
     finally:
+        if listener is not None:
+            listener.stop()
         terminal.close()
     return 0
 

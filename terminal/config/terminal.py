@@ -75,3 +75,17 @@ class ServiceConfig(Section):
         float,
         Field(description="seconds after which an event stream ends (the page reconnects)", gt=0, le=86400),
     ] = 300.0
+    # The only listener that may face the hospital network: read-only metrics for its Prometheus.
+    metrics_host: Annotated[
+        str,
+        Field(description="bind address of the separate metrics listener (only /metrics and /health/live)"),
+    ] = "127.0.0.1"
+    metrics_port: Annotated[
+        int | None,
+        Field(
+            description="port of the separate metrics listener; unset: /metrics only on the service's own "
+            "(loopback) listener",
+            ge=1,
+            le=65535,
+        ),
+    ] = None

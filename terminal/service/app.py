@@ -44,7 +44,7 @@ from terminal.ports import BillSource, Camera
 from terminal.service.deps import Service
 from terminal.service.metrics import LatencyMiddleware, ServiceMetrics
 from terminal.service.routes.counter import counter_routes
-from terminal.service.routes.health import HealthReads, health_routes
+from terminal.service.routes.health import HealthReads, health_routes, scrape_routes
 from terminal.service.routes.outbox import outbox_routes
 from terminal.service.routes.pages import STATIC_DIR, page_routes
 from terminal.service.routes.readers import reader_routes
@@ -154,6 +154,7 @@ def create_app(
     )
     app.state.service = svc
     app.state.metrics = metrics
+    app.state.health_reads = reads
     app.add_middleware(LatencyMiddleware, metrics=metrics)
 
     @app.exception_handler(TerminalError)
@@ -174,6 +175,13 @@ def create_app(
     app.include_router(reader_routes(svc))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def create_metrics_app(app: FastAPI) -> FastAPI:
+    """The separate metrics listener's app: /metrics and /health/live of `app`'s terminal, nothing else."""
+    metrics = FastAPI(title="medpay terminal metrics", version=__version__, openapi_url=None)
+    metrics.include_router(scrape_routes(app.state.metrics, app.state.health_reads))
+    return metrics
 
 
 def _configured_camera(terminal: Terminal) -> Camera:

@@ -102,3 +102,31 @@ def test_two_apps_in_one_process_keep_their_own_registries(terminal: Terminal) -
     families = text_string_to_metric_families(second.state.metrics.exposition().decode())
     counts = {(s.name, frozenset(s.labels.items())): s.value for family in families for s in family.samples}
     assert ("medpay_http_request_duration_seconds_count", live) not in counts
+
+
+def test_the_separate_metrics_listener_serves_only_the_scrape_and_liveness(
+    app: FastAPI, base_url: str, terminal: Terminal
+) -> None:
+    from terminal.service.app import create_metrics_app
+    from terminal.service.listener import BackgroundListener
+
+    listener = BackgroundListener(create_metrics_app(app), "127.0.0.1", 0).start()
+    try:
+        with httpx.Client(base_url=base_url, timeout=30) as main:
+            assert main.post("/api/session/start").status_code == 200
+            reader_identifies(app, DEMO_PEOPLE[0].psn_no)
+            assert choose_bill(main, "DEMO-OP-0001").status_code == 200
+        with httpx.Client(base_url=f"http://127.0.0.1:{listener.port}", timeout=30) as http:
+            samples = _samples(http)
+            assert ("medpay_outbox_depth", frozenset()) in samples
+            assert http.get("/health/live").json()["status"] == "live"
+            # Nothing that reads a person or changes state is on this listener.
+            absent = [("GET", "/api/session"), ("POST", "/api/session/start"), ("GET", "/health")]
+            absent += [("GET", "/tech"), ("GET", "/openapi.json"), ("GET", "/health/ready")]
+            for method, path in absent:
+                assert http.request(method, path).status_code == 404, path
+            # The scrape counts the main listener's requests: one registry per terminal's app.
+            latency = [k for k in samples if k[0] == "medpay_http_request_duration_seconds_count"]
+            assert any(("route", "/api/session/bill") in labels for _, labels in latency)
+    finally:
+        listener.stop()

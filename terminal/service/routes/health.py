@@ -89,11 +89,6 @@ def health_routes(svc: Service, metrics: ServiceMetrics, reads: HealthReads) -> 
             **(await reads.summary()),
         }
 
-    @router.get("/health/live")
-    async def health_live() -> dict[str, Any]:
-        """The process runs and its event loop answers; touches neither the lock nor the database."""
-        return {"status": "live", "version": __version__}
-
     @router.get("/health/ready", response_model=None)
     async def health_ready() -> JSONResponse:
         """Whether the terminal can take a checkout now: the lock obtainable, the database writable."""
@@ -105,6 +100,19 @@ def health_routes(svc: Service, metrics: ServiceMetrics, reads: HealthReads) -> 
             status_code=503,
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
+
+    router.include_router(scrape_routes(metrics, reads))
+    return router
+
+
+def scrape_routes(metrics: ServiceMetrics, reads: HealthReads) -> APIRouter:
+    """What a monitor outside the kiosk may read: liveness and metrics; nothing personal, no change."""
+    router = APIRouter()
+
+    @router.get("/health/live")
+    async def health_live() -> dict[str, Any]:
+        """The process runs and its event loop answers; touches neither the lock nor the database."""
+        return {"status": "live", "version": __version__}
 
     @router.get("/metrics", response_class=Response)
     async def metrics_scrape() -> Response:
