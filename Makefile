@@ -3,15 +3,25 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup models demo test test-deps check serve kiosk clean bench bench-deps
+.PHONY: setup models demo test test-deps check serve kiosk clean bench bench-deps lock
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Every third-party package comes from requirements.lock, pinned with its sha256 (pip refuses any other
+# file); the project itself is then installed without resolving anything further.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip check
 	touch $@
+
+# Re-resolve the lock after changing dependencies in pyproject.toml (uv, from PyPI, into a scratch venv).
+lock:
+	python3 -m venv /tmp/medpay-uv && /tmp/medpay-uv/bin/python -m pip install -q uv
+	/tmp/medpay-uv/bin/uv pip compile pyproject.toml --extra test --generate-hashes --universal \
+		--python-version 3.11 -o requirements.lock
 
 # init + models only: the full `medpay-provision all` also self-tests today's policy, a technician's check
 models: setup
