@@ -5,9 +5,10 @@ A demo terminal (embedded default config, demo people, a folder of sample bills)
 the bench adds one route of its own there standing in for the QR reader's proven claim.
 For 1, 16, 64 and 200 concurrent clients, each client sends a mix of `GET /health`,
 `GET /api/session` and, one client in eight, whole checkouts through the session API (start, the reader's
-proven claim, bills, bill, confirm, finish). A request without an answer in 10 s is a hang; each run is
-bounded (60 s) and followed by a check that the service still answers. Prints a table and writes
-bench/results/service.json. Timing lives here, never in tests.
+proven claim, bills, bill, confirm, finish). A probe in its own process asks `/health` every 50 ms during
+each run, as a monitor would; the /health goal is judged on it. A request without an answer in 10 s is
+a hang; each run is bounded (60 s) and followed by a check that the service still answers. Prints a
+table and writes bench/results/service.json. Timing lives here, never in tests.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ RUN_S = 60.0  # each run ends within this, whatever happens
 REQUESTS_PER_CLIENT = 10
 CHECKOUT_EVERY = 8  # one client in eight checks out
 BILLS = 400
+HEALTH_P99_GOAL_MS = 100  # issue 15: /health at 200 concurrent clients
+PROBE_EVERY_S = 0.05  # the health probe's pace: a monitor, not part of the load
 
 log = logging.getLogger("bench.service")
 
@@ -141,10 +144,54 @@ async def _client(n: int, http: httpx.AsyncClient, tally: Tally, deadline: float
             await _ask(http, tally, "session", "GET", "/api/session")
 
 
+def _probe(url: str, pipe: Connection) -> None:
+    """A monitor in its own process: one `GET /health` every PROBE_EVERY_S until told to stop.
+
+    The load clients share one interpreter, so their own queueing shows in their latencies; the probe
+    sees /health the way a hospital's monitor would while the load runs.
+    """
+    seen: list[float] = []
+    hangs = 0
+    with httpx.Client(base_url=url, timeout=HANG_S) as http:
+        pipe.send("ready")
+        while not pipe.poll(PROBE_EVERY_S):
+            start = time.perf_counter()
+            try:
+                http.get("/health").raise_for_status()
+            except httpx.TimeoutException:
+                hangs += 1
+                continue
+            seen.append(time.perf_counter() - start)
+    pipe.send((seen, hangs))
+
+
 async def _run(url: str, clients: int) -> dict[str, Any]:
     """One run of `clients` concurrent clients, ended within RUN_S, then the after-check."""
+    ours, theirs = multiprocessing.Pipe()
+    probe = multiprocessing.get_context("spawn").Process(target=_probe, args=(url, theirs), name="probe")
+    probe.start()
+    try:
+        if not ours.poll(60):
+            raise RuntimeError("the health probe did not start within 60 s")
+        ours.recv()
+        result = await _load(url, clients)
+    finally:
+        ours.send("stop")
+        probed, probe_hangs = ours.recv() if ours.poll(HANG_S + 5) else ([], 1)
+        probe.join(timeout=10)
+    result["hangs"] += probe_hangs
+    if probed:
+        result["latency_ms"]["health_probe"] = _percentiles(probed)
+    return result
+
+
+async def _load(url: str, clients: int) -> dict[str, Any]:
+    """The load itself: `clients` concurrent clients, then the after-check."""
     tally = Tally()
-    limits = httpx.Limits(max_connections=clients + 8, max_keepalive_connections=clients + 8)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout could close one under a request.
+    limits = httpx.Limits(
+        max_connections=clients + 8, max_keepalive_connections=clients + 8, keepalive_expiry=2.0
+    )
     start = time.monotonic()
     async with httpx.AsyncClient(base_url=url, limits=limits) as http:
         tasks = [asyncio.create_task(_client(n, http, tally, start + RUN_S - HANG_S - 5))
@@ -232,11 +279,19 @@ def main(argv: list[str] | None = None) -> int:
             server.kill()
     _print(runs)
     top = runs[-1]
+    probe_p99 = top["latency_ms"].get("health_probe", {}).get("p99")
     summary = {
         "hangs": sum(r["hangs"] for r in runs),
         "answering_after_every_run": all(r["answering_after"] for r in runs),
-        f"health_p99_ms_at_{top['clients']}": top["latency_ms"].get("health", {}).get("p99"),
-        "health_p99_goal_ms": 100,
+        # The goal is judged on the probe: the load clients' own figure includes their queueing in one
+        # interpreter (200 tasks on one event loop), which is the bench's cost, not the service's.
+        f"health_probe_p99_ms_at_{top['clients']}": probe_p99,
+        f"health_p99_ms_at_{top['clients']}_seen_by_load_clients": top["latency_ms"]
+        .get("health", {})
+        .get("p99"),
+        "health_p99_goal_ms": HEALTH_P99_GOAL_MS,
+        "health_p99_goal_met": probe_p99 is not None and probe_p99 <= HEALTH_P99_GOAL_MS,
+        "transport_errors": sum(r["transport_errors"] for r in runs),
     }
     result = {
         "bench": "service",
@@ -252,15 +307,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print(runs: list[dict[str, Any]]) -> None:
     head = f"{'clients':>7} {'requests':>8} {'wall s':>7} {'hangs':>5} {'settled':>7} "
-    head += f"{'health p50/p99 ms':>18} {'session p50/p99 ms':>19}  statuses"
+    head += f"{'health p50/p99 ms':>18} {'probe p50/p99 ms':>17} {'session p50/p99 ms':>19}  statuses"
     lines = [head]
     for r in runs:
         lat = r["latency_ms"]
-        health, session = lat.get("health", {}), lat.get("session", {})
+        health, session, probe = lat.get("health", {}), lat.get("session", {}), lat.get("health_probe", {})
         lines.append(
             f"{r['clients']:>7} {r['requests']:>8} {r['wall_s']:>7} {r['hangs']:>5} "
             f"{r['checkouts_settled']:>7} "
-            f"{health.get('p50', '-'):>8}/{health.get('p99', '-'):<9} {session.get('p50', '-'):>8}/"
+            f"{health.get('p50', '-'):>8}/{health.get('p99', '-'):<9} "
+            f"{probe.get('p50', '-'):>7}/{probe.get('p99', '-'):<9} {session.get('p50', '-'):>8}/"
             f"{session.get('p99', '-'):<10} {r['statuses']}"
         )
     sys.stdout.write("\n".join(lines) + "\n")
