@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from terminal.config.base import Section
 
@@ -44,9 +44,3 @@ class PaymentSection(Section):
         float,
         Field(description="seconds of USERPAYING after which the order is cancelled (撤销)", gt=0, le=300),
     ] = 30.0
-
-    @model_validator(mode="after")
-    def _complete_when_configured(self) -> Self:
-        if self.url is not None and (self.merchant_id is None or self.key_file is None):
-            raise ValueError("[payment] url needs merchant_id and key_file")
-        return self
