@@ -4,11 +4,13 @@ python -m devkit sign config/policies/430300-2025.json            # with the dev
 python -m devkit sign delta.json --kind gallery-delta --key KEY.pem --out signed.json
 python -m devkit keygen --key /secure/region.pem --trusted config/policies/trusted_keys.json
 python -m devkit schema config/policies/schema.json
+python -m devkit payment --db /tmp/pay.sqlite --key-file /tmp/pay.key  # reference payment gateway
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +32,24 @@ def _keygen(args: argparse.Namespace) -> None:
 def _schema(args: argparse.Namespace) -> None:
     write_schema(args.out)
     sys.stdout.write(f"schema written to {args.out}\n")
+
+
+def _payment(args: argparse.Namespace) -> None:
+    # Imported here: the server pulls in FastAPI and uvicorn, which the other commands never need.
+    from devkit.payment.faults import Faults
+    from devkit.payment.serve import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    faults = Faults(
+        decline=args.decline,
+        slow_s=args.slow,
+        lost=args.lost,
+        userpaying=args.userpaying,
+        userpaying_result=args.userpaying_result,
+        refund_fail=args.refund_fail,
+        down=args.down,
+    )
+    serve(args.db, args.key_file, args.merchant_id, args.port, faults)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +75,32 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="write the policy bundle JSON Schema")
     schema.add_argument("out", type=Path)
     schema.set_defaults(func=_schema)
+
+    pay = sub.add_parser(
+        "payment",
+        help="run the reference payment gateway (docs/payment.md) until interrupted",
+        description="Binds 127.0.0.1 (port 0: any free port), then prints 'payment gateway ready URL'.",
+    )
+    pay.add_argument("--db", type=Path, required=True, help="the gateway's SQLite file (created)")
+    pay.add_argument(
+        "--key-file", type=Path, required=True, help="merchant key file (created 0600 if absent)"
+    )
+    pay.add_argument("--merchant-id", default="MEDPAY-DEMO", help="the one merchant the gateway serves")
+    pay.add_argument(
+        "--port", type=int, default=0, help="0 (default): a free port, printed in the ready line"
+    )
+    pay.add_argument("--decline", metavar="ERR_CODE", help="decline every micropay with this err_code")
+    pay.add_argument("--slow", type=float, default=0.0, metavar="SECONDS", help="delay every signed call")
+    pay.add_argument(
+        "--lost", type=int, default=0, metavar="N", help="drop the answers of the next N changes"
+    )
+    pay.add_argument(
+        "--userpaying", type=int, default=0, metavar="N", help="micropays resolve after N queries"
+    )
+    pay.add_argument("--userpaying-result", default="SUCCESS", metavar="CODE", help="SUCCESS or an err_code")
+    pay.add_argument("--refund-fail", type=int, default=0, metavar="N", help="fail the next N refunds")
+    pay.add_argument("--down", action="store_true", help="answer 503 SERVICE_UNAVAILABLE to every call")
+    pay.set_defaults(func=_payment)
     return parser
 
 

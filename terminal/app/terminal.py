@@ -18,6 +18,7 @@ from terminal.app.background_sync import BackgroundSync
 from terminal.app.credentials import verify_card
 from terminal.app.demo_faces import demo_presenter
 from terminal.app.locking import hold
+from terminal.app.payment import build_payment_gateway
 from terminal.app.readers import Readers, build_readers, catalog_lookup
 from terminal.app.registries import (
     build_face_stage,
@@ -41,7 +42,7 @@ from terminal.pipeline.identify import Identifier
 from terminal.pipeline.liveness import LivenessStage
 from terminal.pipeline.offline import OfflineLimits
 from terminal.pipeline.sync import Backoff
-from terminal.ports import BillSource, Clock, EcTokenResolver
+from terminal.ports import BillSource, Clock, EcTokenResolver, PaymentGateway
 from terminal.settlement import Catalog
 from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.shelf import PolicyShelf
@@ -208,6 +209,14 @@ class Terminal:
         if self.config.terminal.mode == "demo":
             return DemoEcTokenTable(self.gallery, self.config.terminal.mode)
         return None
+
+    @cached_property
+    def payment_gateway(self) -> PaymentGateway | None:
+        """The cash share's payment gateway from `[payment]`, or None when none is configured."""
+        gateway = build_payment_gateway(self.config.payment, self.clock)
+        if gateway is not None:
+            self._closers.append(gateway.close)
+        return gateway
 
     @cached_property
     def card_issuers(self) -> dict[str, bytes]:

@@ -17,6 +17,7 @@ from terminal.config.liveness import (
 )
 from terminal.config.load import DEFAULT_CONFIG, data_dir, json_schema, load, models_folder
 from terminal.config.models import DetectorConfig, EmbedderConfig, ModelsConfig
+from terminal.config.payment import PaymentSection
 from terminal.config.root import REPO_ROOT, TerminalConfig
 from terminal.config.terminal import Mode, ServiceConfig, TerminalSection
 from terminal.config.uplink import UplinkSection
@@ -37,6 +38,7 @@ __all__ = [
     "ModelsConfig",
     "NirSettings",
     "PassiveSettings",
+    "PaymentSection",
     "PrinterDevice",
     "Profile",
     "ScannerDevice",

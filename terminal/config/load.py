@@ -54,6 +54,9 @@ def _resolve_paths(config: TerminalConfig, base: Path) -> TerminalConfig:
     devices = config.devices
     if devices.card_issuers is not None:
         devices = devices.model_copy(update={"card_issuers": resolve(devices.card_issuers)})
+    payment = config.payment
+    if payment.key_file is not None:
+        payment = payment.model_copy(update={"key_file": resolve(payment.key_file)})
     return config.model_copy(
         update={
             "settlement": settlement,
@@ -61,6 +64,7 @@ def _resolve_paths(config: TerminalConfig, base: Path) -> TerminalConfig:
             "models": models,
             "uplink": uplink,
             "devices": devices,
+            "payment": payment,
         }
     )
 

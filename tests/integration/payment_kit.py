@@ -1,0 +1,127 @@
+"""The reference payment gateway as a subprocess for tests: started on port 0, its ready line awaited.
+
+Holds no tests itself. `running_gateway()` runs `python -m devkit payment` (never an in-process import:
+the way `make demo` will start it), waits (bounded) for "payment gateway ready URL", and yields a
+PaymentKit: the URL, the key file, a control client for the fault switches and the simulated phone, and
+a factory for the terminal's adapter pointed at it.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from terminal.clock import SystemClock
+from terminal.payment.http import HttpPaymentGateway
+from terminal.payment.signing import read_merchant_key
+from terminal.ports import Clock
+
+REPO = Path(__file__).resolve().parents[2]
+READY = "payment gateway ready "
+MERCHANT = "MEDPAY-TEST"
+START_WAIT_S = 30.0
+
+
+@dataclass
+class PaymentKit:
+    """A running reference gateway: its URL, key and control endpoints."""
+
+    url: str
+    key_file: Path
+    db: Path
+    control: httpx.Client
+
+    def adapter(
+        self,
+        clock: Clock | None = None,
+        timeout_s: float = 10.0,
+        merchant_id: str = MERCHANT,
+        key: bytes | None = None,
+    ) -> HttpPaymentGateway:
+        """The terminal's adapter for this gateway (the real clock: signatures are checked on it)."""
+        key = read_merchant_key(self.key_file) if key is None else key
+        return HttpPaymentGateway(self.url, merchant_id, key, clock or SystemClock(), timeout_s=timeout_s)
+
+    def faults(self, **patch: Any) -> dict[str, Any]:
+        """Set some fault switches; the switches now."""
+        reply = self.control.post("/control/faults", json=patch)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def reset(self) -> None:
+        """Every fault switch off (held calls are released first)."""
+        self.release()
+        self.faults(decline=None, slow_s=0, lost=0, userpaying=0, userpaying_result="SUCCESS",
+                    refund_fail=0, down=False, bad_signature=False)  # fmt: skip
+
+    def pay_qr(self, code_url: str, channel: str = "wechat") -> httpx.Response:
+        """The patient's phone scans the QR and pays."""
+        return self.control.post("/control/pay-qr", json={"code_url": code_url, "channel": channel})
+
+    def expire(self, out_trade_no: str) -> None:
+        """Run a QR order's time out."""
+        self.control.post("/control/expire", json={"out_trade_no": out_trade_no}).raise_for_status()
+
+    def wait_held(self, count: int = 1) -> None:
+        """Wait (bounded) until `count` signed calls are held by the `hold` switch."""
+        reply = self.control.post("/control/wait-held", json={"count": count, "timeout_s": 20})
+        assert reply.status_code == 200, reply.text
+
+    def release(self) -> int:
+        """Release held calls and wait until they are answered; how many were held."""
+        return int(self.control.post("/control/release").json()["released"])
+
+    def orders(self) -> dict[str, dict[str, Any]]:
+        """The gateway's own record of every order, by out_trade_no."""
+        return {o["out_trade_no"]: o for o in self.control.get("/control/orders").json()}
+
+
+@contextmanager
+def running_gateway(folder: Path, *flags: str) -> Iterator[PaymentKit]:
+    """`python -m devkit payment` on 127.0.0.1 port 0 in `folder`, stopped (SIGTERM) after the block."""
+    db, key_file = folder / "gateway.sqlite", folder / "merchant.key"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "devkit", "payment", "--db", str(db), "--key-file", str(key_file),
+               "--merchant-id", MERCHANT, *flags]  # fmt: skip
+    proc = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        url = _ready_url(proc)
+        with httpx.Client(base_url=url, timeout=60.0) as control:
+            yield PaymentKit(url, key_file, db, control)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def _ready_url(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + START_WAIT_S
+    while (remaining := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([proc.stdout], [], [], remaining)
+        if not readable:
+            break
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the reference gateway exited ({proc.wait()}) before it was ready")
+        if line.startswith(READY):
+            return line[len(READY) :].strip()
+    raise RuntimeError(f"the reference gateway was not ready within {START_WAIT_S:g} s")
