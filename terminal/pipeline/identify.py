@@ -182,9 +182,12 @@ class FaceDecision:
     reason: str
     detected: float
     prompt: str | None = None
+    # the combined probe, kept only when the decision waits for a second factor (SECOND_FACTOR_PROMPT)
+    probe: FaceObservation | None = None
 
 
 LOWER_MASK_PROMPT = "lower_mask"
+SECOND_FACTOR_PROMPT = "second_factor"
 
 
 def identify_frames(
@@ -235,7 +238,19 @@ def identify_frames(
             else "claimed person is not enrolled"
         )
         return FaceDecision(NoMatch("face-1:1"), reason, detected)
+    except SecondFactorRequiredError as exc:
+        # Above the 1:N cap the decision waits for the ID number's last four; the probe waits with it.
+        log.info("1:N needs a second factor: %s", exc)
+        return FaceDecision(NoMatch(method), "second factor asked", detected, SECOND_FACTOR_PROMPT, probe)
     return FaceDecision(outcome, "match" if isinstance(outcome, Match) else "no match", detected)
+
+
+def last4_from_input(value: str) -> str:
+    """The last four characters of an ID number as typed on the keypad; IdentityError when malformed."""
+    value = value.strip().upper()
+    if len(value) != 4 or not value[:3].isdigit() or not (value[3].isdigit() or value[3] == "X"):
+        raise IdentityError("the last four characters of an ID number are three digits and a digit or X")
+    return value
 
 
 def claim_from_input(method: str, value: str) -> IdentityClaim:

@@ -31,10 +31,10 @@ from terminal.errors import (
     FaceMaskedError,
     IdentityError,
     NoFaceError,
+    SecondFactorRequiredError,
     SettlementError,
     StoreBusyError,
     StoreError,
-    SecondFactorRequiredError,
     UnknownPersonError,
 )
 from terminal.pipeline.attempt_limits import PauseRule, TerminalAttempts
