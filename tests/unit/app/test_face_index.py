@@ -93,7 +93,7 @@ def test_migration_0012_fills_last4_for_people_already_stored(
     monkeypatch.undo()
     db = open_db(data_dir)
     assert next(iter(db.query("SELECT certno_last4 FROM persons")))["certno_last4"] == "001X"
-    _, gallery, index = _open(data_dir, clock)
+    _, gallery, _ = _open(data_dir, clock)
     _enrol(gallery, clock, B, _unit(3))
     assert (
         next(iter(db.query("SELECT certno_last4 FROM persons WHERE psn_no = 'P-B'")))["certno_last4"]
