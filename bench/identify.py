@@ -15,21 +15,21 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
-from numpy.typing import NDArray  # noqa: E402
+import numpy as np
+from numpy.typing import NDArray
 
-from terminal.ports import Metric  # noqa: E402
-from terminal.vision.metric import closeness, scores  # noqa: E402
-from terminal.vision.template_index import TemplateIndex  # noqa: E402
+from terminal.ports import Metric
+from terminal.vision.metric import closeness, scores
+from terminal.vision.template_index import TemplateIndex
 
 RESULTS = Path(__file__).resolve().parent / "results" / "identify.json"
 DIM = 128
