@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(
                 f"{row['people']:>9,} {row['metric']:<9} build {row['build_s']:7.2f} s  "
                 f"{row['index_mb']:7.1f} MB  open {row['open_search_ms']:8.2f} ms  "
-                f"bucket {row['bucket_search_ms']:6.3f} ms  brute force {row['numpy_brute_force_ms']:8.2f} ms\n"
+                f"bucket {row['bucket_search_ms']:6.3f} ms  "
+                f"brute force {row['numpy_brute_force_ms']:8.2f} ms\n"
             )
     result = {
         "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "blas_threads": 1},
