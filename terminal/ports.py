@@ -147,6 +147,21 @@ class Gallery(Protocol):
         ...
 
 
+class FaceIndex(Protocol):
+    """The running model's templates held for 1:N search, current with the gallery's enrolments.
+
+    A bucket is the last four characters of the ID number (the second factor of a large gallery).
+    """
+
+    def people(self, bucket: str | None = None) -> int:
+        """People searchable, in one bucket when given."""
+        ...
+
+    def search(self, probe: NDArray[np.float32], bucket: str | None = None) -> list[tuple[str, float]]:
+        """The best and second-best people (at most two), best first, with their exact scores."""
+        ...
+
+
 class GalleryFreshness(Protocol):
     """When the local gallery (and the benefit facts it carries) last took an upstream delta."""
 
@@ -178,8 +193,11 @@ class IdentifyPort(Protocol):
         """1:1 against a claim."""
         ...
 
-    def identify(self, observation: FaceObservation) -> Match | NoMatch:
-        """1:N over the small consented gallery."""
+    def identify(self, observation: FaceObservation, last4: str | None = None) -> Match | NoMatch:
+        """1:N over the consented gallery, or over those whose ID number ends in last4.
+
+        SecondFactorRequiredError when the gallery is above the 1:N cap and no last4 was given.
+        """
         ...
 
     def combine(self, observations: Sequence[FaceObservation]) -> FaceObservation | None:

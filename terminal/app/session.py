@@ -30,9 +30,9 @@ class TerminalPorts:
         """1:1."""
         return self._terminal.identifier.verify(observation, psn_no)
 
-    def identify(self, observation: FaceObservation) -> Match | NoMatch:
-        """1:N."""
-        return self._terminal.identifier.identify(observation)
+    def identify(self, observation: FaceObservation, last4: str | None = None) -> Match | NoMatch:
+        """1:N (among those whose ID number ends in last4, when given)."""
+        return self._terminal.identifier.identify(observation, last4)
 
     def combine(self, observations: Sequence[FaceObservation]) -> FaceObservation | None:
         """Several frames' faces as one probe."""

@@ -17,6 +17,7 @@ from firmware_bridge.protocol.card_auth import CardReading
 from terminal.app.background_sync import BackgroundSync
 from terminal.app.credentials import verify_card
 from terminal.app.demo_faces import demo_presenter
+from terminal.app.face_index import LiveFaceIndex
 from terminal.app.locking import hold
 from terminal.app.payment import build_payment_gateway
 from terminal.app.readers import Readers, build_readers, catalog_lookup
@@ -56,6 +57,7 @@ from terminal.store.notices import NoticeJournal
 from terminal.store.outbox import OutboxStore
 from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
 from terminal.store.prints import PrintJournal
+from terminal.store.template_feed import TemplateFeed
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.ec_tokens import DemoEcTokenTable, HttpEcTokenResolver
 from terminal.uplink.his import HIS_TOKEN_ROLE, HttpBillSource
@@ -260,8 +262,19 @@ class Terminal:
         point = self.operating_point
         return Identifier(
             self.gallery, point.threshold, point.max_gallery_for_1n, point.metric,
-            model_id=embedder_model_id(self.config),
+            model_id=embedder_model_id(self.config), index=self.face_index,
+            min_margin=self.config.identity.min_margin,
         )  # fmt: skip
+
+    @cached_property
+    def face_index(self) -> LiveFaceIndex:
+        """The 1:N index: every template of the running model decrypted once, then kept current."""
+        index = LiveFaceIndex(
+            TemplateFeed(self.db, self.cipher), embedder_model_id(self.config), self.operating_point.metric
+        )
+        index.refresh()
+        self._closers.append(index.close)
+        return index
 
     @cached_property
     def policies(self) -> PolicyShelf:

@@ -40,12 +40,25 @@ class IdentityConfig(Section):
     max_gallery_for_1n: Annotated[
         int | None,
         Field(
-            description="largest gallery (people) searched 1:N without a second factor. Unset: derived "
-            "from the embedder's measured false-match rate so that a stranger's search expects at most "
-            "0.01 false candidates (docs/identity.md); a value may only lower that cap",
+            description="largest gallery (people) searched 1:N without a second factor; above it the kiosk "
+            "asks for the last four characters of the ID number and searches only the people whose number "
+            "ends so (a bucket above the cap is refused too). Unset: derived from the embedder's measured "
+            "false-match rate so that a stranger's search expects at most 0.01 false candidates "
+            "(docs/identity.md); a value may only lower that cap",
             ge=1,
         ),
     ] = None
+    min_margin: Annotated[
+        float,
+        Field(
+            description="1:N margin rule, in the embedder's metric: the best person's score must differ from "
+            "the second-best person's by at least this much, else the search is refused as too close to "
+            "call (besides the rule that refuses two people within threshold). 0 turns the rule off; "
+            "docs/identity.md",
+            ge=0,
+            le=0.2,
+        ),
+    ] = 0.03
     max_credential_attempts: Annotated[
         int,
         Field(

@@ -21,6 +21,7 @@ TerminalError
 │   │   └── FacePausedError      too many failures on this terminal lately: face is paused for a while
 │   ├── CredentialAttemptsError  too many typed ID numbers in this checkout
 │   ├── IdNumberMistypedError    a typed ID number fails the GB 11643 check digit or birth date
+│   ├── SecondFactorRequiredError the gallery is above the 1:N cap: ask the ID number's last four
 │   ├── CardNotGenuineError      a card that did not prove possession (issuer, certificate, challenge)
 │   └── EcTokenError             a QR token that does not resolve (unknown)
 │       ├── EcTokenExpiredError  past its validity on the upstream's clock
@@ -104,6 +105,7 @@ from terminal.errors.identity import (
     IdNumberMistypedError,
     NoFaceError,
     NotEnrolledForModelError,
+    SecondFactorRequiredError,
     SessionChangedError,
     SessionStateError,
     UnknownPersonError,
@@ -205,6 +207,7 @@ __all__ = [
     "PaymentUnknownOutcomeError",
     "PolicyError",
     "RefundError",
+    "SecondFactorRequiredError",
     "SessionChangedError",
     "SessionStateError",
     "SettlementError",

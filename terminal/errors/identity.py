@@ -104,6 +104,14 @@ class IdNumberMistypedError(IdentityError):
     message_en = "The ID number is mistyped (its check digit does not match); check it and type it again."
 
 
+class SecondFactorRequiredError(IdentityError):
+    """The gallery is above the 1:N cap: the face is searched only among the last four ID characters."""
+
+    code = "SECOND_FACTOR_REQUIRED"
+    message_zh = "请输入身份证号码的后四位，以完成刷脸识别。"
+    message_en = "Enter the last four characters of your ID number to finish the face check."
+
+
 class CardNotGenuineError(IdentityError):
     """The card did not prove possession: unknown issuer, forged certificate, cloned key or replay."""
 

@@ -17,11 +17,13 @@ from terminal.errors import (
     IdentityError,
     IdNumberMistypedError,
     NotEnrolledForModelError,
+    SecondFactorRequiredError,
     UnknownPersonError,
 )
 from terminal.id_numbers import valid_id_number
-from terminal.ports import FacePort, Gallery, IdentifyPort, Metric
+from terminal.ports import FaceIndex, FacePort, Gallery, IdentifyPort, Metric
 from terminal.vision.metric import accepts, closeness, normalised, scores
+from terminal.vision.template_index import TemplateIndex
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +46,38 @@ def combine_templates(templates: NDArray[np.float32], metric: Metric) -> NDArray
     return np.asarray(mean, dtype=np.float32)
 
 
+class GallerySnapshot:
+    """A FaceIndex built from the gallery on every search: no bucket, no caching (tests, tools)."""
+
+    def __init__(self, gallery: Gallery, model_id: str, metric: Metric) -> None:
+        self._gallery = gallery
+        self._model_id = model_id
+        self._metric: Metric = metric
+
+    def _index(self) -> TemplateIndex:
+        owners, matrix = self._gallery.all_templates(self._model_id)
+        index = TemplateIndex(self._metric)
+        index.load(owners, matrix, {})
+        return index
+
+    def people(self, bucket: str | None = None) -> int:
+        """People with a template of the model (a bucket is unknown here: none)."""
+        return 0 if bucket is not None else len(set(self._gallery.all_templates(self._model_id)[0]))
+
+    def search(self, probe: NDArray[np.float32], bucket: str | None = None) -> list[tuple[str, float]]:
+        """The best two people over the whole gallery."""
+        return [] if bucket is not None else self._index().search(probe)
+
+
 class Identifier:
     """Decides who a face is. Scores stay inside; callers show patients only the outcome.
 
     The threshold is in the embedder's metric: a largest distance (euclidean) or a smallest
     similarity (cosine). Match.distance / NoMatch.best_distance carry the raw score in that metric.
     Only templates of model_id (the running embedder's) are compared; a person is scored by their
-    best template.
+    best template. 1:N searches `index` (the gallery itself when none is given); above the cap it
+    searches only the bucket of the ID number's last four characters, and refuses a best person whose
+    score is within `min_margin` of the second-best person's (besides two people within threshold).
     """
 
     def __init__(
@@ -61,12 +88,16 @@ class Identifier:
         metric: Metric = "euclidean",
         *,
         model_id: str,
+        index: FaceIndex | None = None,
+        min_margin: float = 0.0,
     ) -> None:
         self._gallery = gallery
         self._model_id = model_id
         self._threshold = threshold
         self._max_gallery = max_gallery_for_1n
         self._metric: Metric = metric
+        self._index: FaceIndex = index or GallerySnapshot(gallery, model_id, metric)
+        self._min_margin = min_margin
 
     def _best(self, template: NDArray[np.float32], matrix: NDArray[np.float32]) -> float:
         values = scores(template, matrix, self._metric)
@@ -80,27 +111,36 @@ class Identifier:
             return Match(psn_no=psn_no, method="face-1:1", distance=best)
         return NoMatch(method="face-1:1", best_distance=best)
 
-    def identify(self, observation: FaceObservation) -> Match | NoMatch:
-        """1:N — the one enrolled person this face matches, if exactly one person is within threshold."""
-        owners, matrix = self._gallery.all_templates(self._model_id)
-        if len(set(owners)) > self._max_gallery:
-            raise IdentityError("gallery too large for 1:N matching; ask for a second factor or a credential")
-        values = scores(observation.template, matrix, self._metric)
-        if values.size == 0:
+    def identify(self, observation: FaceObservation, last4: str | None = None) -> Match | NoMatch:
+        """1:N — the one person this face matches (among those whose ID ends in last4, when given).
+
+        SecondFactorRequiredError when the gallery is above the cap and no last4 was given; a bucket
+        that is itself above the cap is a no-match (the patient goes on with QR code, card or ID).
+        """
+        people = self._index.people(last4)
+        if people > self._max_gallery:
+            if last4 is None:
+                raise SecondFactorRequiredError(
+                    f"{people} people are above the 1:N cap of {self._max_gallery}: ask for a second factor"
+                )
+            log.warning("%d people share the last four %s, above the 1:N cap", people, last4)
             return NoMatch(method="face-1:N")
-        near = closeness(values, self._metric)
-        best_per_person: dict[str, int] = {}
-        for index, owner in enumerate(owners):
-            if owner not in best_per_person or near[index] > near[best_per_person[owner]]:
-                best_per_person[owner] = index
-        ranked = sorted(best_per_person.items(), key=lambda item: -near[item[1]])
-        psn_no, best = ranked[0][0], float(values[ranked[0][1]])
+        ranked = self._index.search(observation.template, last4)
+        if not ranked:
+            return NoMatch(method="face-1:N")
+        psn_no, best = ranked[0]
         if not accepts(best, self._threshold, self._metric):
             return NoMatch(method="face-1:N", best_distance=best)
-        # Two people within threshold means the template cannot tell them apart: refuse, do not guess.
-        if len(ranked) > 1 and accepts(float(values[ranked[1][1]]), self._threshold, self._metric):
-            log.warning("ambiguous 1:N match between %s and %s", psn_no, ranked[1][0])
-            return NoMatch(method="face-1:N", best_distance=best)
+        if len(ranked) > 1:
+            other, second = ranked[1]
+            # Two people within threshold means the template cannot tell them apart: refuse, do not guess.
+            if accepts(second, self._threshold, self._metric):
+                log.warning("ambiguous 1:N match between %s and %s", psn_no, other)
+                return NoMatch(method="face-1:N", best_distance=best)
+            # Nearly as close to someone else: a stranger near two people is refused rather than guessed.
+            if abs(best - second) < self._min_margin:
+                log.warning("1:N match %s within the margin of %s", psn_no, other)
+                return NoMatch(method="face-1:N", best_distance=best)
         return Match(psn_no=psn_no, method="face-1:N", distance=best)
 
     def combine(self, observations: Sequence[FaceObservation]) -> FaceObservation | None:
@@ -142,9 +182,12 @@ class FaceDecision:
     reason: str
     detected: float
     prompt: str | None = None
+    # the combined probe, kept only when the decision waits for a second factor (SECOND_FACTOR_PROMPT)
+    probe: FaceObservation | None = None
 
 
 LOWER_MASK_PROMPT = "lower_mask"
+SECOND_FACTOR_PROMPT = "second_factor"
 
 
 def identify_frames(
@@ -195,7 +238,19 @@ def identify_frames(
             else "claimed person is not enrolled"
         )
         return FaceDecision(NoMatch("face-1:1"), reason, detected)
+    except SecondFactorRequiredError as exc:
+        # Above the 1:N cap the decision waits for the ID number's last four; the probe waits with it.
+        log.info("1:N needs a second factor: %s", exc)
+        return FaceDecision(NoMatch(method), "second factor asked", detected, SECOND_FACTOR_PROMPT, probe)
     return FaceDecision(outcome, "match" if isinstance(outcome, Match) else "no match", detected)
+
+
+def last4_from_input(value: str) -> str:
+    """The last four characters of an ID number as typed on the keypad; IdentityError when malformed."""
+    value = value.strip().upper()
+    if len(value) != 4 or not value[:3].isdigit() or not (value[3].isdigit() or value[3] == "X"):
+        raise IdentityError("the last four characters of an ID number are three digits and a digit or X")
+    return value
 
 
 def claim_from_input(method: str, value: str) -> IdentityClaim:

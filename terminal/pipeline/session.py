@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from terminal.bill_json import bill_to_json
-from terminal.domain import Bill, CertType, Frame, IdentityClaim, Match, NoMatch
+from terminal.domain import Bill, CertType, FaceObservation, Frame, IdentityClaim, Match, NoMatch
 from terminal.errors import (
     AttemptsExhaustedError,
     CredentialAttemptsError,
@@ -29,7 +29,7 @@ from terminal.errors import (
     UnknownPersonError,
 )
 from terminal.errors import SessionStateError as SessionStateError
-from terminal.pipeline.identify import identify_frames
+from terminal.pipeline.identify import SECOND_FACTOR_PROMPT, identify_frames, last4_from_input
 from terminal.pipeline.session_core import SessionCore
 from terminal.pipeline.session_state import State
 from terminal.pipeline.session_view import amounts_digest, mask_id_number, receipt_view
@@ -177,6 +177,8 @@ class Session(SessionCore):
             return self._face_failed("typed ID number is not enrolled", None, "pass", began, now)
         decision = identify_frames(self._faces, self._identifier, frames, claim, self._decision_frames)
         outcome, detected = decision.outcome, decision.detected
+        if decision.prompt == SECOND_FACTOR_PROMPT and decision.probe is not None:
+            return self._ask_second_factor(decision.probe, began, detected)
         if isinstance(outcome, NoMatch):
             reason, distance, prompt = decision.reason, outcome.best_distance, decision.prompt
             return self._face_failed(reason, distance, "pass", began, detected, prompt=prompt)
@@ -185,6 +187,58 @@ class Session(SessionCore):
         if claim:
             self._close_credential_attempt(True, "face 1:1 passed")
         return self._identified(outcome)
+
+    def _ask_second_factor(self, probe: FaceObservation, began: float, detected: float) -> dict[str, Any]:
+        """The gallery is above the 1:N cap: the attempt stays open while the keypad asks the last four."""
+        live = self._live
+        self._note_attempt("face", False, None, "pass", "second factor asked", began, detected)
+        live.liveness = None
+        live.challenge = None
+        live.face_wanted = False
+        live.probe = probe
+        live.last_result = None
+        live.prompt = SECOND_FACTOR_PROMPT
+        self._commit("second_factor", State.IDENTIFYING, "ID number's last four asked")
+        return self.view()
+
+    def second_factor(self, typed: str) -> dict[str, Any]:
+        """The last four characters of the ID number: 1:N runs once among the people whose number ends so.
+
+        Each entry spends one typed ID number of the checkout and counts in the terminal-wide window like
+        one, and ends the face attempt whatever it finds: a stranger cannot try bucket after bucket with
+        one face. A malformed entry is refused before anything is counted.
+        """
+        with self._step():
+            self._require(State.IDENTIFYING)
+            live = self._live
+            probe = live.probe
+            if probe is None:
+                raise SessionStateError("no face check is waiting for the ID number's last four")
+            last4 = last4_from_input(typed)
+            try:
+                live.attempts.enter_credential()
+            except CredentialAttemptsError:
+                self._close_face_attempt(False, "second factor: too many typed numbers")
+                live.last_result = "fail"
+                live.prompt = "credential_exhausted"
+                self._commit("credential_refused", State.IDENTIFYING, "too many ID numbers")
+                raise
+            live.verify_attempt = self._limits.begin_credential(live.session_id)
+            live.probe = None
+            began = time.perf_counter()
+            outcome = self._identifier.identify(probe, last4)
+            now = time.perf_counter()
+            if isinstance(outcome, NoMatch):
+                self._close_credential_attempt(False, "second factor: no match")
+                return self._face_failed(
+                    "no match among the ID's last four", outcome.best_distance, "pass", began, now
+                )
+            self._note_attempt(
+                outcome.method, True, outcome.distance, "pass", "match (last four)", began, now
+            )
+            self._close_face_attempt(True, "face-1:N with the ID's last four")
+            self._close_credential_attempt(True, "second factor matched")
+            return self._identified(outcome)
 
     def _face_failed(
         self,

@@ -196,6 +196,7 @@ class SessionCore:
         live.liveness = None
         live.challenge = None
         live.face_wanted = False
+        live.probe = None
         if live.attempt_id is not None:
             attempt, live.attempt_id = live.attempt_id, None
             self._limits.end_face(attempt, passed, detail)

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from terminal.domain import MatchMethod
+from terminal.domain import FaceObservation, MatchMethod
 from terminal.pipeline.attempt_limits import CheckoutAttempts
 from terminal.pipeline.checkout import Priced
 from terminal.pipeline.session_ports import LivenessPort
@@ -55,6 +55,9 @@ class LiveSession:
     verify: tuple[str, str] | None = None
     # The typed ID's open attempt in the terminal-wide journal (closed as passed when the face 1:1 passes).
     verify_attempt: int | None = None
+    # A passed challenge's probe waiting for the ID number's last four (gallery above the 1:N cap); never
+    # journalled: a restart asks for the face again.
+    probe: FaceObservation | None = None
 
     def copy(self) -> LiveSession:
         """A snapshot to restore when a step fails before its journal write committed.

@@ -30,6 +30,14 @@ class CredentialRequest(BaseModel):
     value: Annotated[str, Field(min_length=1, max_length=32)]
 
 
+class SecondFactorRequest(BaseModel):
+    """The last four characters of the ID number, typed on the kiosk's keypad (a large gallery's 1:N)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    last4: Annotated[str, Field(min_length=4, max_length=4)]
+
+
 SessionId = Annotated[str, Field(min_length=1, max_length=64)]
 
 

@@ -263,6 +263,20 @@ MIGRATIONS: Sequence[tuple[str, Step]] = (
         CREATE INDEX outbox_psn_state ON outbox(psn_no, state, seq);
         """,
     ),
+    # The in-memory 1:N index (docs/identity.md, "The index and the second factor"): the last four
+    # characters of the ID number bucket a large gallery's search (kept when certno itself is replaced
+    # by a keyed hash), and a revision per person whose templates changed, so a serving terminal reloads
+    # only those people when another process (`medpay enroll`, a sync) changed the gallery.
+    (
+        "0012_index_last4",
+        """
+        ALTER TABLE persons ADD COLUMN certno_last4 TEXT;
+        UPDATE persons SET certno_last4 = upper(substr(certno, -4));
+        CREATE INDEX persons_certno_last4 ON persons(certno_last4);
+        CREATE TABLE template_revisions (psn_no TEXT PRIMARY KEY, rev INTEGER NOT NULL);
+        CREATE INDEX template_revisions_rev ON template_revisions(rev);
+        """,
+    ),
 )
 
 

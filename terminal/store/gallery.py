@@ -28,6 +28,7 @@ from terminal.settlement.context import OpspFiling, PersonBenefits
 from terminal.store import audit
 from terminal.store.db import immediate
 from terminal.store.keys import TemplateCipher
+from terminal.store.template_feed import certno_last4, touch_templates
 from terminal.store.templates import (
     CONSENTED_TEMPLATES,
     StoredTemplate,
@@ -70,8 +71,9 @@ class SqliteGallery:
         """Record or update a person's insurance data (no face data involved)."""
         self._db.execute(
             "INSERT INTO persons (psn_no, psn_name, certno, insutype, psn_type, insuplc_admdvs, acct_balc,"
-            " gend, brdy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(psn_no) DO UPDATE SET"
-            " psn_name=excluded.psn_name, certno=excluded.certno, insutype=excluded.insutype,"
+            " gend, brdy, certno_last4) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(psn_no) DO UPDATE"
+            " SET psn_name=excluded.psn_name, certno=excluded.certno, certno_last4=excluded.certno_last4,"
+            " insutype=excluded.insutype,"
             " psn_type=excluded.psn_type, insuplc_admdvs=excluded.insuplc_admdvs,"
             " acct_balc=excluded.acct_balc, gend=excluded.gend, brdy=excluded.brdy",
             [
@@ -84,8 +86,11 @@ class SqliteGallery:
                 str(person.acct_balc),
                 person.gend,
                 person.brdy.isoformat() if person.brdy else None,
+                certno_last4(person.certno),
             ],
         )
+        # a new ID number moves the person to another bucket of the index
+        touch_templates(self._db, person.psn_no)
 
     def link_credential(self, cert_type: CertType, cert_no: str, psn_no: str) -> None:
         """Record that a QR token (01) or social-security card number (03) belongs to a person."""
@@ -171,6 +176,7 @@ class SqliteGallery:
                     [now.isoformat(), psn_no],
                 )
             deleted = int(self._db.execute("DELETE FROM templates WHERE psn_no = ?", [psn_no]).rowcount)
+            touch_templates(self._db, psn_no)
             detail: dict[str, Any] = {"templates_deleted": deleted}
             if reason == "not_insured":
                 # Linked QR tokens and card numbers would still settle for them: drop those too, and
@@ -317,6 +323,8 @@ class SqliteGallery:
 
     def _add_templates(self, psn_no: str, consent_id: int, templates: Sequence[StoredTemplate]) -> None:
         insert_templates(self._db, self._cipher, psn_no, consent_id, templates, self._clock.now().isoformat())
+        # the serving terminal's index reloads this person (store/template_feed.py)
+        touch_templates(self._db, psn_no)
 
 
 def gallery_version(db: sqlite_utils.Database) -> int:

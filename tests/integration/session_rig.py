@@ -31,6 +31,7 @@ from terminal.errors import (
     FaceMaskedError,
     IdentityError,
     NoFaceError,
+    SecondFactorRequiredError,
     SettlementError,
     StoreBusyError,
     StoreError,
@@ -102,14 +103,20 @@ class FakeIdentifier:
 
     def __init__(self) -> None:
         self.calls = 0
+        # a gallery above the 1:N cap: 1:N asks for the ID number's last four, and searches only them
+        self.large = False
 
     def verify(self, observation: FaceObservation, psn_no: str) -> Match | NoMatch:
         """1:1."""
         return self.identify(observation)
 
-    def identify(self, observation: FaceObservation) -> Match | NoMatch:
+    def identify(self, observation: FaceObservation, last4: str | None = None) -> Match | NoMatch:
         """1:N."""
         self.calls += 1
+        if self.large and last4 is None:
+            raise SecondFactorRequiredError("the gallery is above the 1:N cap")
+        if last4 is not None and last4 != PERSON.certno[-4:]:
+            return NoMatch("face-1:N")
         if float(observation.template[0]) == len(PERSON.psn_no):
             return Match(PERSON.psn_no, "face-1:N", 0.3)
         return NoMatch("face-1:N", 0.9)

@@ -116,6 +116,7 @@ def test_a_client_elsewhere_on_the_network_cannot_drive_the_checkout(terminal: T
         ("GET", "/api/session", None),
         ("POST", "/api/session/start", None),
         ("POST", "/api/session/credential", {"method": "id", "value": "110101199003070003"}),
+        ("POST", "/api/session/second-factor", {"last4": "0003"}),
         ("POST", "/api/session/bill", {"chrg_bchno": "B", "session_id": "x"}),
         ("POST", "/api/session/confirm", confirm),
     ):

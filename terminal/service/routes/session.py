@@ -20,7 +20,7 @@ from terminal.errors import BillError, DeviceError, SessionChangedError
 from terminal.pipeline.identify import claim_from_input
 from terminal.pipeline.session import SessionStateError
 from terminal.service.deps import LOOPBACK, Service
-from terminal.service.schemas import BillChoice, ConfirmRequest, CredentialRequest
+from terminal.service.schemas import BillChoice, ConfirmRequest, CredentialRequest, SecondFactorRequest
 
 
 def session_routes(svc: Service) -> APIRouter:
@@ -82,6 +82,12 @@ def session_routes(svc: Service) -> APIRouter:
     def session_credential(term: TerminalDep, request: CredentialRequest) -> dict[str, Any]:
         """A typed ID number: it names whom the face check verifies next (QR and card come from readers)."""
         return checkout.identify_credential(claim_from_input(request.method, request.value))
+
+    @router.post("/api/session/second-factor")
+    @svc.locked
+    def session_second_factor(term: TerminalDep, request: SecondFactorRequest) -> dict[str, Any]:
+        """The ID number's last four after a passed face challenge (gallery above the 1:N cap)."""
+        return checkout.second_factor(request.last4)
 
     # The bill source is asked outside the terminal lock: a slow HIS (up to its timeout) must never hold
     # a QR / card / ID identification or the pharmacy counter behind it.

@@ -15,6 +15,7 @@ const TEXT = {
       nod: "请慢慢低头", look_up: "请慢慢抬头", no_face: "请将面部对准摄像头",
     },
     id_label: "身份证号（18位，之后刷脸核验本人）",
+    keypad_label: "身份证号后四位",
     use: "使用", bills_title: "请选择要支付的账单", bill_title: "账单", special: "门特",
     lines_caption: "费用明细", col_item: "项目", col_class: "类别", col_fee: "金额", col_own: "自付部分",
     class_explain: "甲类：全部可报销；乙类：先自付一部分，其余可报销；丙类：医保不报销，全部自付。",
@@ -35,6 +36,7 @@ const TEXT = {
       camera_unavailable: "摄像头暂不可用，请使用医保码或社保卡。",
       no_face: "没有看到人脸，请正对摄像头再试一次，或使用下面的其他方式。",
       face_retry: "刷脸未通过，请再试一次，或使用下面的其他方式。",
+      second_factor: "请在下方键盘输入身份证号码的后四位。",
       lower_mask: "请摘下口罩，露出口鼻后再试一次，或使用下面的其他方式。",
       face_exhausted: "刷脸暂不可用，请扫医保码或插入社保卡。",
       credential_unknown: "未能识别该凭证，请检查后再试。",
@@ -92,6 +94,7 @@ const TEXT = {
     verify_claim: "Look at the camera to confirm it is you (ID {id})",
     face_paused: "Face paused until {time}. Please use your insurance QR code or card.",
     id_label: "ID number (18 characters; then a face check that it is you)", use: "Use",
+    keypad_label: "Last four characters of your ID number",
     bills_title: "Choose the bill to pay",
     bill_title: "Bill", special: "Chronic/special disease", lines_caption: "Fee lines", col_item: "Item",
     col_class: "Class", col_fee: "Amount", col_own: "Self-paid part",
@@ -114,6 +117,7 @@ const TEXT = {
       camera_unavailable: "The camera is not available. Please use your insurance QR code or card.",
       no_face: "No face seen. Look at the camera and try again, or use another way below.",
       face_retry: "Face not passed. Try again, or use another way below.",
+      second_factor: "Type the last four characters of your ID number on the keypad below.",
       lower_mask: "Please lower your mask, then try again, or use another way below.",
       face_exhausted: "Face is not available now. Please scan your insurance QR code or insert your card.",
       credential_unknown: "That credential was not recognised. Please check and try again.",
@@ -278,6 +282,7 @@ function render(next) {
   const screen = state === "confirmed" ? "priced" : state;
   show(screen);
   renderIdentifying(state);
+  renderKeypad();
   $("confirm").classList.toggle("hidden", state !== "priced");
   $("finish").classList.toggle("hidden", state !== "settled");
   $("cancel").classList.toggle("hidden", state === "idle" || state === "settled" || state === "confirmed");
@@ -445,6 +450,37 @@ function renderReceipt(receipt) {
   }
 }
 
+// The second factor of a large gallery: the ID number's last four on a keypad (digits and X).
+let keypadValue = "";
+
+function renderKeypad() {
+  const asked = Boolean(view && view.state === "identifying" && view.prompt === "second_factor");
+  $("keypad").classList.toggle("hidden", !asked);
+  if (!asked) keypadValue = "";
+  $("keypad-shown").textContent = keypadValue.padEnd(4, "_");
+}
+
+function buildKeypad() {
+  for (const key of ["1", "2", "3", "4", "5", "6", "7", "8", "9", "X", "0", "⌫"]) {
+    const button = el("button", key);
+    button.type = "button";
+    button.dataset.key = key;
+    button.addEventListener("click", () => {
+      keypadValue = key === "⌫" ? keypadValue.slice(0, -1) : (keypadValue + key).slice(0, 4);
+      renderKeypad();
+    });
+    $("keypad-keys").append(button);
+  }
+}
+
+async function sendLast4(event) {
+  event.preventDefault();
+  if (keypadValue.length !== 4) return;
+  const last4 = keypadValue;
+  keypadValue = "";
+  await act("POST", "/api/session/second-factor", { last4 });
+}
+
 // A typed ID number only names whom to verify: the service then asks for a face 1:1 check.
 async function typedId(event) {
   event.preventDefault();
@@ -485,6 +521,8 @@ $("cancel").addEventListener("click", () => act("POST", "/api/session/cancel"));
 $("finish").addEventListener("click", () => act("POST", "/api/session/finish"));
 $("snap").addEventListener("click", () => act("POST", "/api/session/face/start"));
 $("form-id").addEventListener("submit", typedId);
+$("keypad").addEventListener("submit", sendLast4);
+buildKeypad();
 
 applyLanguage();
 refresh().then(listen);

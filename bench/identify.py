@@ -1,0 +1,130 @@
+"""1:N search latency at 5k, 100k and 1M people: the in-memory index beside numpy brute force.
+
+Random 128-D float32 templates (the dimension of both shipped embedders), one per person, each person in
+one of the 11,000 last-four buckets of an ID number. For each size and metric: the index's build time and
+memory, the median per-query time of an open search (TemplateIndex.search) and of a bucket search (the
+second factor), and, in the same run over the same matrix, numpy brute force (`metric.scores` over every
+row, float64, plus the top two). Every query's best and second-best people are checked equal to brute
+force. One BLAS thread (the kiosk has one core for this). Prints a table, writes bench/results/identify.json.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from terminal.ports import Metric
+from terminal.vision.metric import closeness, scores
+from terminal.vision.template_index import TemplateIndex
+
+RESULTS = Path(__file__).resolve().parent / "results" / "identify.json"
+DIM = 128
+BUCKETS = [f"{n:03d}{c}" for n in range(1000) for c in "0123456789X"]
+
+
+def _ms(samples: list[float]) -> float:
+    return round(statistics.median(samples) * 1000, 3)
+
+
+def brute_force(probe: NDArray[np.float32], matrix: NDArray[np.float32], metric: Metric) -> list[int]:
+    """Numpy brute force: every row scored (float64), the two closest rows (one template per person)."""
+    near = closeness(scores(probe, matrix, metric), metric)
+    top = np.argpartition(-near, 1)[:2]
+    return [int(i) for i in top[np.argsort(-near[top], kind="stable")]]
+
+
+def run_size(people: int, metric: Metric, queries: int, rng: np.random.Generator) -> dict[str, Any]:
+    """Build, search, compare for one gallery size and metric."""
+    matrix = rng.standard_normal((people, DIM), dtype=np.float32)
+    owners = [f"P{i:07d}" for i in range(people)]
+    bucket_of = rng.integers(0, len(BUCKETS), size=people)
+    buckets: dict[str, str | None] = {owner: BUCKETS[b] for owner, b in zip(owners, bucket_of, strict=True)}
+    began = time.perf_counter()
+    index = TemplateIndex(metric)
+    index.load(owners, matrix, buckets)
+    build_s = time.perf_counter() - began
+    open_t: list[float] = []
+    brute_t: list[float] = []
+    bucket_t: list[float] = []
+    for _ in range(queries):
+        # a noisy copy of an enrolled template: the search has a clear best person and a second
+        target = int(rng.integers(0, people))
+        probe = (matrix[target] + 0.3 * rng.standard_normal(DIM, dtype=np.float32)).astype(np.float32)
+        began = time.perf_counter()
+        found = index.search(probe)
+        open_t.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        rows = brute_force(probe, matrix, metric)
+        brute_t.append(time.perf_counter() - began)
+        if [p for p, _ in found] != [owners[r] for r in rows]:
+            raise AssertionError(f"index and brute force differ at {people} people ({metric})")
+        bucket = buckets[owners[target]]
+        began = time.perf_counter()
+        index.search(probe, bucket)
+        bucket_t.append(time.perf_counter() - began)
+    result = {
+        "people": people,
+        "templates": people,
+        "metric": metric,
+        "dim": DIM,
+        "build_s": round(build_s, 3),
+        "index_mb": round(index.nbytes() / 2**20, 1),
+        "open_search_ms": _ms(open_t),
+        "bucket_search_ms": _ms(bucket_t),
+        "bucket_people_mean": round(people / len(BUCKETS), 1),
+        "numpy_brute_force_ms": _ms(brute_t),
+        "queries": queries,
+        "identical_to_brute_force": True,
+    }
+    index.clear()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the sizes and write the JSON."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="5000,100000,1000000", help="comma-separated gallery sizes")
+    parser.add_argument("--metrics", default="cosine,euclidean", help="cosine (SFace), euclidean (dlib)")
+    parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(18)
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        for metric in args.metrics.split(","):
+            row = run_size(size, metric, args.queries if size < 1_000_000 else max(5, args.queries // 3), rng)  # type: ignore[arg-type]
+            rows.append(row)
+            sys.stdout.write(
+                f"{row['people']:>9,} {row['metric']:<9} build {row['build_s']:7.2f} s  "
+                f"{row['index_mb']:7.1f} MB  open {row['open_search_ms']:8.2f} ms  "
+                f"bucket {row['bucket_search_ms']:6.3f} ms  "
+                f"brute force {row['numpy_brute_force_ms']:8.2f} ms\n"
+            )
+    result = {
+        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "blas_threads": 1},
+        "note": "median per query; random templates, one per person; index results equal brute force",
+        "runs": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

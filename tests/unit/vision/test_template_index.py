@@ -1,0 +1,176 @@
+"""The in-memory index decides exactly as a brute-force scan over the same templates (property tests)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.typing import NDArray
+
+from terminal.domain import FaceBox, FaceObservation, Match, NoMatch
+from terminal.errors import ModelError
+from terminal.pipeline.identify import Identifier
+from terminal.ports import Metric
+from terminal.vision.metric import accepts, closeness, scores
+from terminal.vision.template_index import TemplateIndex
+
+BOX = FaceBox(0, 0, 10, 10, 1.0, np.zeros((5, 2)))
+DIM = 8
+
+
+def brute_force(
+    probe: NDArray[np.float32],
+    owners: list[str],
+    matrix: NDArray[np.float32],
+    threshold: float,
+    metric: Metric,
+    margin: float,
+) -> Match | NoMatch:
+    """The reference: every row scored, best row per person by a loop, the two rules on the top two."""
+    if not owners:
+        return NoMatch(method="face-1:N")
+    values = scores(probe, matrix, metric)
+    near = closeness(values, metric)
+    best_row: dict[str, int] = {}
+    for row, owner in enumerate(owners):
+        if owner not in best_row or near[row] > near[best_row[owner]]:
+            best_row[owner] = row
+    ranked = sorted(best_row.items(), key=lambda item: -near[item[1]])
+    psn_no, best = ranked[0][0], float(values[ranked[0][1]])
+    if not accepts(best, threshold, metric):
+        return NoMatch(method="face-1:N", best_distance=best)
+    if len(ranked) > 1:
+        second = float(values[ranked[1][1]])
+        if accepts(second, threshold, metric) or abs(best - second) < margin:
+            return NoMatch(method="face-1:N", best_distance=best)
+    return Match(psn_no=psn_no, method="face-1:N", distance=best)
+
+
+class _NoGallery:
+    def templates_of(self, psn_no: str, model_id: str) -> list[NDArray[np.float32]]:
+        raise AssertionError("1:N must not read the gallery when it has an index")
+
+    def all_templates(self, model_id: str) -> tuple[list[str], NDArray[np.float32]]:
+        raise AssertionError("1:N must not read the gallery when it has an index")
+
+
+def _identifier(index: TemplateIndex, threshold: float, margin: float) -> Identifier:
+    return Identifier(
+        _NoGallery(),  # type: ignore[arg-type]
+        threshold,
+        10**9,
+        index.metric,
+        model_id="m",
+        index=index,
+        min_margin=margin,
+    )
+
+
+# A gallery: people p0..p{n-1} with 1-3 templates each, rows in random order; values near a few centres
+# so that matches, near ties and ambiguities all occur.
+galleries = st.integers(min_value=0, max_value=2**32 - 1).map(np.random.default_rng)
+
+
+def _gallery(rng: np.random.Generator, people: int) -> tuple[list[str], NDArray[np.float32]]:
+    owners = [f"p{i}" for i in range(people) for _ in range(int(rng.integers(1, 4)))]
+    rng.shuffle(owners)
+    centres = rng.normal(size=(4, DIM))
+    rows = centres[rng.integers(0, 4, size=len(owners))] + rng.normal(scale=0.3, size=(len(owners), DIM))
+    return owners, rows.astype(np.float32)
+
+
+def _threshold(probe: NDArray[np.float32], matrix: NDArray[np.float32], metric: Metric, q: float) -> float:
+    if matrix.shape[0] == 0:
+        return 0.5
+    return float(np.quantile(scores(probe, matrix, metric), q))
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@settings(max_examples=150, deadline=None)
+@given(
+    rng=galleries,
+    people=st.integers(min_value=0, max_value=40),
+    q=st.floats(min_value=0.0, max_value=1.0),
+    margin=st.sampled_from([0.0, 0.01, 0.05]),
+)
+def test_index_decides_as_brute_force(
+    metric: Metric, rng: np.random.Generator, people: int, q: float, margin: float
+) -> None:
+    owners, matrix = _gallery(rng, people)
+    index = TemplateIndex(metric, capacity=4)
+    index.load(owners, matrix, {})
+    for _ in range(3):
+        # half the probes are a noisy copy of an enrolled row, so matches occur as well as strangers
+        near = matrix[rng.integers(0, len(matrix))] if len(matrix) and rng.random() < 0.5 else 0.0
+        probe = np.asarray(near + rng.normal(scale=0.2, size=DIM), dtype=np.float32)
+        threshold = _threshold(probe, matrix, metric, q)
+        expected = brute_force(probe, owners, matrix, threshold, metric, margin)
+        got = _identifier(index, threshold, margin).identify(FaceObservation(BOX, probe))
+        assert got == expected
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@settings(max_examples=80, deadline=None)
+@given(rng=galleries, steps=st.integers(min_value=1, max_value=30), q=st.floats(0.0, 1.0))
+def test_incremental_changes_decide_as_brute_force_over_what_remains(
+    metric: Metric, rng: np.random.Generator, steps: int, q: float
+) -> None:
+    """Enrolments, re-enrolments and removals applied one by one (with compactions) leave an index that
+    decides as brute force over the gallery as it now stands."""
+    index = TemplateIndex(metric, capacity=2)
+    held: dict[str, NDArray[np.float32]] = {}
+    for _ in range(steps):
+        person = f"p{int(rng.integers(0, 12))}"
+        if rng.random() < 0.3:
+            index.remove(person)
+            held.pop(person, None)
+        else:
+            rows = rng.normal(size=(int(rng.integers(1, 4)), DIM)).astype(np.float32)
+            index.replace(person, rows, bucket=None)
+            held[person] = rows
+    owners = [p for p, rows in held.items() for _ in rows]
+    matrix = np.concatenate(list(held.values())) if held else np.zeros((0, DIM), dtype=np.float32)
+    assert index.people() == len(held)
+    probe = rng.normal(size=DIM).astype(np.float32)
+    threshold = _threshold(probe, matrix, metric, q)
+    expected = brute_force(probe, owners, matrix, threshold, metric, 0.02)
+    assert _identifier(index, threshold, 0.02).identify(FaceObservation(BOX, probe)) == expected
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_a_bucket_search_sees_only_its_people(metric: Metric) -> None:
+    rng = np.random.default_rng(7)
+    index = TemplateIndex(metric)
+    twin = rng.normal(size=DIM).astype(np.float32)
+    index.replace("A", twin[np.newaxis], bucket="1234")
+    index.replace("B", (twin + 1e-3)[np.newaxis], bucket="5678")
+    index.replace("C", rng.normal(size=(2, DIM)).astype(np.float32), bucket="1234")
+    assert index.people() == 3 and index.people("1234") == 2 and index.people("0000") == 0
+    assert [p for p, _ in index.search(twin)] == ["A", "B"]
+    assert [p for p, _ in index.search(twin, "5678")] == ["B"]
+    assert index.search(twin, "1234")[0][0] == "A" and len(index.search(twin, "1234")) == 2
+    index.remove("A")
+    assert index.people("1234") == 1 and [p for p, _ in index.search(twin, "1234")] == ["C"]
+    assert index.search(twin, "0000") == []
+
+
+def test_removed_rows_are_zeroed_and_clear_empties_the_index() -> None:
+    index = TemplateIndex("cosine", capacity=8)
+    index.replace("A", np.ones((2, DIM), dtype=np.float32), bucket=None)
+    index.replace("B", np.full((1, DIM), 2.0, dtype=np.float32), bucket=None)
+    index.replace("C", np.full((5, DIM), 3.0, dtype=np.float32), bucket=None)
+    index.remove("A")
+    # the decrypted rows of a removed person do not linger in memory
+    assert not np.any(np.all(index._matrix == 1.0, axis=1))
+    index.clear()
+    assert index.people() == 0 and index.search(np.ones(DIM, dtype=np.float32)) == []
+
+
+def test_templates_of_another_length_are_refused() -> None:
+    index = TemplateIndex("euclidean")
+    index.replace("A", np.zeros((1, DIM), dtype=np.float32), bucket=None)
+    with pytest.raises(ModelError):
+        index.replace("B", np.zeros((1, DIM + 1), dtype=np.float32), bucket=None)
+    with pytest.raises(ModelError):
+        index.search(np.zeros(DIM + 1, dtype=np.float32))
