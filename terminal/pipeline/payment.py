@@ -321,11 +321,8 @@ class PaymentSaga:
         gateway = self._gateway_or_fail()
         fen = payment.fen or 0
         try:
-            result = (
-                gateway.refund_query(payment.out_refund_no) if "refund_sent" in payment.phases[:-1] else None
-            )
-            if result is None or result.state == "FAIL":
-                result = gateway.refund(payment.out_trade_no, payment.out_refund_no, fen, fen)
+            # Idempotent on out_refund_no: asking again after a crash or a lost answer is the same refund.
+            result = gateway.refund(payment.out_trade_no, payment.out_refund_no, fen, fen)
         except (PaymentUnavailableError, PaymentUnknownOutcomeError, RefundError) as exc:
             log.warning("refund %s not confirmed (%s); recovery tries again", payment.out_refund_no, exc)
             return payment

@@ -34,7 +34,7 @@ class PaymentLedger(Protocol):
     def reverse(
         self, msgid: str, phase: str, reason: str, at: datetime, revert: Revert, actor: str = "terminal"
     ) -> Payment:
-        """Void the queued 2207 or queue a 2208, restore the totals, end the saga reversed: one transaction."""
+        """Void the queued 2207 or queue a 2208, restore the totals, end reversed: one transaction."""
         ...
 
 
