@@ -15,7 +15,6 @@ from terminal.store.payments import PaymentStore
 from tests.fake_gateway import FakeGateway
 from tests.integration.uplink_kit import PEOPLE, Side, bill, terminal_side
 
-
 CASH_PERSON = 0  # 赵一: employee insurance, so a settlement moves the deductible and pooled totals
 
 
