@@ -41,7 +41,7 @@ from terminal.pipeline.identify import Identifier
 from terminal.pipeline.liveness import LivenessStage
 from terminal.pipeline.offline import OfflineLimits
 from terminal.pipeline.sync import Backoff
-from terminal.ports import BillSource, Clock, EcTokenResolver
+from terminal.ports import BillSource, Clock, EcTokenResolver, PaymentGateway
 from terminal.settlement import Catalog
 from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.shelf import PolicyShelf
@@ -286,6 +286,11 @@ class Terminal:
             offline=offline,
             store=self.store_health,
         )
+
+    @cached_property
+    def payment_gateway(self) -> PaymentGateway | None:
+        """The cash share's gateway; None until the HTTP adapter is configured (pay-gateway wires it)."""
+        return None
 
     @cached_property
     def uplink_sync(self) -> BackgroundSync | None:
