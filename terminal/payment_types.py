@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -74,3 +76,48 @@ class GatewayBillLine:
     channel: PayChannel | None
     transaction_id: str | None
     out_refund_no: str | None = None
+
+
+def out_trade_no_for(msgid: str) -> str:
+    """A settlement's gateway order number: "MP" + its msgid (≤ 32 characters), the same on every retry."""
+    if len(msgid) <= 30:
+        return f"MP{msgid}"
+    # A msgid longer than the national 30 characters (test prefixes): a stable digest of it instead.
+    return "MH" + hashlib.sha256(msgid.encode()).hexdigest()[:30]
+
+
+def out_refund_no_for(out_trade_no: str) -> str:
+    """The one full refund of an order (its number derived, so a retried refund is the same refund)."""
+    return "RF" + out_trade_no[2:]
+
+
+def fen_of(amount: Decimal) -> int:
+    """Yuan (two decimals) as an exact integer count of fen; ValueError for a fraction of a fen."""
+    fen = amount * 100
+    if fen != fen.to_integral_value():
+        raise ValueError(f"{amount} is not a whole number of fen")
+    return int(fen)
+
+
+@dataclass(frozen=True)
+class Payment:
+    """One settlement's payment saga as the ledger keeps it (store/payments.py, pipeline/payment.py)."""
+
+    msgid: str  # the settlement's msgid
+    out_trade_no: str
+    chrg_bchno: str
+    psn_no: str
+    estimate_fen: int  # the local estimate's psn_cash_pay in fen
+    fen: int | None  # what is charged once decided (the binding result online, the estimate offline)
+    basis: str  # binding | estimate | local (no upstream configured) | refused
+    state: str  # see pipeline/payment.py: settled, due, charging, abandoning, refunding, paid, ...
+    channel: str = ""  # qr (the patient scans the kiosk's code) or code (the counter scans the patient's)
+    wallet: str = ""  # PayChannel value once the gateway says who paid
+    transaction_id: str = ""
+    code_url: str = ""
+    expires_at: datetime | None = None
+    polls: int = 0
+    out_refund_no: str = ""
+    reason: str = ""
+    reversal: str = ""  # voided | 2208 | refused: how the insurance part was undone
+    phases: tuple[str, ...] = ()

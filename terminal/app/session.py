@@ -10,9 +10,12 @@ from terminal.app.terminal import Terminal
 from terminal.domain import Bill, FaceObservation, Frame, IdentityClaim, Match, NoMatch, SettlementRecord
 from terminal.pipeline.attempt_limits import PauseRule, TerminalAttempts
 from terminal.pipeline.checkout import Priced
+from terminal.pipeline.payment import PaymentSaga
 from terminal.pipeline.session import Session
 from terminal.pipeline.session_ports import LivenessFactory, LivenessPort
+from terminal.pipeline.sync import reverted_accumulators
 from terminal.store.attempts import AttemptJournal
+from terminal.store.payments import PaymentStore
 from terminal.store.sessions import SessionJournal
 
 
@@ -93,7 +96,17 @@ def build_session(
         receipt_timeout=receipt_timeout,
         liveness=(liveness or terminal_liveness) if face else None,
         decision_frames=identity.decision_frames,
+        payments=payment_saga(terminal),
     )
+
+
+def payment_saga(terminal: Terminal) -> PaymentSaga | None:
+    """The payment saga over the terminal's ledger and gateway; None when no gateway is configured."""
+    gateway = terminal.payment_gateway
+    if gateway is None:
+        return None
+    # The centre's binding result before charging (CentreLink) is not wired yet: the estimate is charged.
+    return PaymentSaga(PaymentStore(terminal.db), gateway, terminal.clock, reverted_accumulators)
 
 
 def terminal_attempts(terminal: Terminal) -> TerminalAttempts:

@@ -30,7 +30,7 @@ from terminal.errors import (
 )
 from terminal.errors import SessionStateError as SessionStateError
 from terminal.pipeline.identify import SECOND_FACTOR_PROMPT, identify_frames, last4_from_input
-from terminal.pipeline.session_core import SessionCore
+from terminal.pipeline.session_paying import PayingSession
 from terminal.pipeline.session_state import State
 from terminal.pipeline.session_view import amounts_digest, mask_id_number, receipt_view
 from terminal.vision.liveness.sources import SensorFrame
@@ -38,7 +38,7 @@ from terminal.vision.liveness.sources import SensorFrame
 log = logging.getLogger(__name__)
 
 
-class Session(SessionCore):
+class Session(PayingSession):
     """The one checkout session of a terminal. Thread-safe; the patient sees only pass/fail and prompts."""
 
     def start(self) -> dict[str, Any]:
@@ -382,6 +382,9 @@ class Session(SessionCore):
                 raise
             live.msgid = record.msgid
             live.record = receipt_view(priced, record, live.method)
+            paying = self._after_settle(record.msgid)
+            if paying is not None:
+                return paying
             live.state = State.SETTLED
             live.prompt = "take_receipt"
             live.last_result = "pass"
@@ -403,7 +406,9 @@ class Session(SessionCore):
                 self._recheck_confirmed()
             if self._live.state is State.CONFIRMED:
                 raise SessionStateError("the settlement is being recorded; it cannot be cancelled now")
-            if self._live.state is State.SETTLED:
+            if self._live.state is State.PAYING:
+                self._abandon_payment("cancelled by the patient")
+            elif self._live.state is State.SETTLED:
                 self._end("done", "finished")
             elif self._live.state is not State.IDLE:
                 self._end("cancel", "cancelled")

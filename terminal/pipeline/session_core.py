@@ -18,6 +18,7 @@ from terminal.domain import Bill, Match
 from terminal.errors import IdentityError, SessionStateError, SettlementError, StoreError, TerminalError
 from terminal.pipeline.attempt_limits import CheckoutAttempts, TerminalAttempts
 from terminal.pipeline.checkout import Priced
+from terminal.pipeline.payment import PaymentSaga
 from terminal.pipeline.session_ports import CheckoutPort, JournalPort, LivenessFactory, SettledCheck
 from terminal.pipeline.session_state import LiveSession, State
 from terminal.pipeline.session_view import AttemptLog, patient_view, recovered_receipt
@@ -45,6 +46,7 @@ class SessionCore:
         liveness: LivenessFactory | None = None,
         offered_methods: Sequence[str] = ("face", "qr", "card", "id"),
         decision_frames: int = 3,
+        payments: PaymentSaga | None = None,
     ) -> None:
         self._faces = faces
         self._identifier = identifier
@@ -59,6 +61,9 @@ class SessionCore:
         self._receipt_timeout = receipt_timeout
         self._liveness = liveness
         self._decision_frames = decision_frames
+        # The cash share's saga (pipeline/payment.py); None: the terminal does not collect it.
+        self._payments = payments
+        self._last_payment: dict[str, Any] | None = None
         # Face without a liveness check would let a photo pay: without one, face is simply not offered.
         # A typed ID number only names whom a face 1:1 verifies, so it goes with face.
         self._methods = tuple(m for m in offered_methods if m not in ("face", "id") or liveness is not None)
@@ -169,6 +174,11 @@ class SessionCore:
             return self._recheck_confirmed()
         if live.state is State.IDLE:
             return False
+        if live.state is State.PAYING:
+            if self._clock.now() - live.updated_at < self._timeout:
+                return False
+            self._abandon_payment("session timeout")
+            return True
         limit = self._receipt_timeout if live.state is State.SETTLED else self._timeout
         if self._clock.now() - live.updated_at < limit:
             return False
@@ -189,6 +199,14 @@ class SessionCore:
         self._live = self._idle(prompt="welcome")
         self._saved = (self._live.copy(), outcome)
         log.info("checkout session ended: %s", outcome)
+
+    def _abandon_payment(self, reason: str) -> None:
+        """The paying step gives up (pipeline/session_paying.py overrides this)."""
+        self._end("timeout", reason)
+
+    def _follow_payment(self, previous: State, event: str) -> dict[str, Any]:
+        """Show where the payment stands (pipeline/session_paying.py overrides this)."""
+        raise SessionStateError("this terminal does not collect payments")
 
     def _close_face_attempt(self, passed: bool, detail: str) -> None:
         """End the open face attempt in the terminal-wide journal (a failure may pause face)."""
@@ -300,6 +318,10 @@ class SessionCore:
         row = self._ledger.settlement_of(chrg_bchno) or {}
         live.msgid = row.get("msgid")
         live.record = recovered_receipt(chrg_bchno, row, live.method or "", live.priced)
+        if self._payments is not None and live.msgid is not None:
+            # Settled, maybe not paid: the payment says whether the receipt may be shown.
+            live.state = State.PAYING
+            return self._follow_payment(previous, "settled_already")
         live.state = State.SETTLED
         live.prompt = "take_receipt"
         live.last_result = "pass"
@@ -336,6 +358,10 @@ class SessionCore:
 
     def _resume(self, live: LiveSession, state: State, event: str = "recover") -> None:
         bill = bill_from_json(live.bill) if live.bill is not None else None
+        if state is State.PAYING and self._payments is not None and live.msgid is not None:
+            live.priced = self._checkout_price_quiet(bill, live.psn_no) if bill and live.psn_no else None
+            self._follow_payment(State.PAYING, event)
+            return
         if state in (State.IDENTIFIED, State.IDENTIFYING):
             live.prompt = "choose_bill" if state is State.IDENTIFIED else "choose_method"
             self._commit(event, state, "")

@@ -25,6 +25,7 @@ class State(StrEnum):
     IDENTIFIED = "identified"
     PRICED = "priced"
     CONFIRMED = "confirmed"
+    PAYING = "paying"  # the insurance part is recorded; the cash share is being collected
     SETTLED = "settled"
 
 

@@ -95,7 +95,7 @@ def patient_view(
     }
     if live.psn_no and live.priced is not None:
         out["person"] = {"name": mask_name(live.priced.person.psn_name)}
-    if live.priced is not None and live.state in (State.PRICED, State.CONFIRMED, State.SETTLED):
+    if live.priced is not None and live.state in (State.PRICED, State.CONFIRMED, State.PAYING, State.SETTLED):
         out["bill"] = priced_view(live.priced)
         out["amounts_digest"] = amounts_digest(live.session_id, live.priced)
     elif live.bill is not None:

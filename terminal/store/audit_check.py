@@ -15,13 +15,14 @@ from typing import Any
 
 import sqlite_utils
 
+from terminal.domain import INFNO_REVERSE
 from terminal.errors import StoreError
 from terminal.store import audit
 
 # Settlement columns the audit record of a `settle` repeats (and the record's own key for each).
 AUDITED_AMOUNTS = ("medfee_sumamt", "psn_part_amt")
 # Outbox states whose reaching is audited, and by which action.
-AUDITED_STATES = {"delivered": "delivered", "refused": "refused"}
+AUDITED_STATES = {"delivered": "delivered", "refused": "refused", "voided": "void"}
 
 
 def verify_all(db: sqlite_utils.Database) -> list[str]:
@@ -49,14 +50,16 @@ def cross_check(db: sqlite_utils.Database) -> list[str]:
     for row in settlements:
         problems.extend(_settlement(row, records.get(("settle", str(row["msgid"])))))
     try:
-        outbox = list(db.query("SELECT seq, msgid, state FROM outbox ORDER BY seq"))
+        outbox = list(db.query("SELECT seq, msgid, infno, state FROM outbox ORDER BY seq"))
     except StoreError as exc:
         problems.append(f"outbox cannot be read: {exc}")
         outbox = []
     queued = {str(row["msgid"]) for row in outbox}
     for row in outbox:
         msgid, state = str(row["msgid"]), str(row["state"])
-        if msgid not in settled and not _unread(problems, "settlements"):
+        # A 2208 (a failed payment's or a refund's reversal) names its settlement inside, not as its msgid.
+        reversal = str(row["infno"]) == INFNO_REVERSE
+        if msgid not in settled and not reversal and not _unread(problems, "settlements"):
             problems.append(f"outbox entry {row['seq']} ({msgid}) has no settlement")
         action = AUDITED_STATES.get(state)
         if action is not None and (action, msgid) not in records:

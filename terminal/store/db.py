@@ -26,6 +26,31 @@ BUSY_TIMEOUT_MS = 5000
 # SQL, or a Python step for what SQL cannot do (read an old file); either runs in the migration's transaction.
 Step = str | Callable[[sqlite_utils.Database], None]
 
+
+def _settlements_reversible(db: sqlite_utils.Database) -> None:
+    """A reversed settlement keeps its row but no longer holds its bill: the bill may be settled again.
+
+    SQLite cannot drop a column's UNIQUE, so the table is rebuilt (rowids kept) with the uniqueness moved
+    to a partial index over the settlements not reversed.
+    """
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'settlements'").fetchone()
+    sql = str(row[0])
+    rebuilt = sql.replace("chrg_bchno TEXT NOT NULL UNIQUE", "chrg_bchno TEXT NOT NULL", 1)
+    rebuilt = rebuilt.replace("CREATE TABLE settlements", "CREATE TABLE settlements_rebuilt", 1)
+    # reversed_at: the settlement was undone (its bill free again); restored_at: its accumulators were
+    # taken back out (by a reversal, a void or a refusal), which must happen exactly once.
+    rebuilt = rebuilt.rstrip().rstrip(")") + ", reversed_at TEXT, restored_at TEXT)"
+    db.execute(rebuilt)
+    columns = [str(c[1]) for c in db.execute("PRAGMA table_info(settlements)").fetchall()]
+    names = ", ".join(columns)
+    db.execute(f"INSERT INTO settlements_rebuilt (rowid, {names}) SELECT rowid, {names} FROM settlements")
+    db.execute("DROP TABLE settlements")
+    db.execute("ALTER TABLE settlements_rebuilt RENAME TO settlements")
+    db.execute(
+        "CREATE UNIQUE INDEX settlements_live_bill ON settlements(chrg_bchno) WHERE reversed_at IS NULL"
+    )
+
+
 # (name, step). Append only: a migration that has shipped is never edited, a new one is added.
 MIGRATIONS: Sequence[tuple[str, Step]] = (
     (
@@ -275,6 +300,44 @@ MIGRATIONS: Sequence[tuple[str, Step]] = (
         CREATE INDEX persons_certno_last4 ON persons(certno_last4);
         CREATE TABLE template_revisions (psn_no TEXT PRIMARY KEY, rev INTEGER NOT NULL);
         CREATE INDEX template_revisions_rev ON template_revisions(rev);
+        """,
+    ),
+    ("0013_settlements_reversible", _settlements_reversible),
+    (
+        "0014_payments",
+        """
+        CREATE TABLE payments (
+            msgid TEXT PRIMARY KEY,
+            out_trade_no TEXT NOT NULL UNIQUE,
+            chrg_bchno TEXT NOT NULL,
+            psn_no TEXT NOT NULL,
+            estimate_fen INTEGER NOT NULL,
+            fen INTEGER,
+            basis TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL,
+            channel TEXT NOT NULL DEFAULT '',
+            wallet TEXT NOT NULL DEFAULT '',
+            transaction_id TEXT NOT NULL DEFAULT '',
+            code_url TEXT NOT NULL DEFAULT '',
+            expires_at TEXT,
+            polls INTEGER NOT NULL DEFAULT 0,
+            out_refund_no TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            reversal TEXT NOT NULL DEFAULT '',
+            phases TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX payments_state ON payments(state);
+        CREATE TABLE staff (
+            staff_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            salt BLOB NOT NULL,
+            hash BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            disabled_at TEXT
+        )
         """,
     ),
 )

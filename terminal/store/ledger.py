@@ -16,6 +16,11 @@ from terminal.ports import Clock
 from terminal.store import audit
 from terminal.store.db import immediate
 from terminal.store.guard import STORAGE_FAILURES
+from terminal.store.payments import open_payment
+from terminal.store.reversals import next_msgid
+
+# A settlement that still stands: not reversed by a failed payment or a refund (it holds its bill).
+LIVE = "reversed_at IS NULL"
 
 
 def _dumps(value: Any) -> str:
@@ -41,13 +46,7 @@ class SqliteLedger:
 
     def allocate_msgid(self, at: datetime) -> str:
         """A new msgid; the 4-digit sequence wraps, uniqueness is enforced by the outbox table."""
-        with immediate(self._db):
-            self._db.execute(
-                "INSERT INTO counters (name, value) VALUES ('msgid', 1)"
-                " ON CONFLICT(name) DO UPDATE SET value = value + 1"
-            )
-            value = next(iter(self._db.query("SELECT value FROM counters WHERE name = 'msgid'")))["value"]
-        return f"{self._fixmedins_code}{at:%Y%m%d%H%M%S}{int(value) % 10000:04d}"
+        return next_msgid(self._db, self._fixmedins_code, at)
 
     def accumulators(self, psn_no: str, year: int) -> Mapping[str, Any]:
         """Stored accumulator state for a person and year ({} when none)."""
@@ -83,6 +82,7 @@ class SqliteLedger:
                     ],
                 )
                 problem = self._queue(record)
+                open_payment(self._db, record, self._clock.now())
                 audit.append(
                     self._db,
                     self._clock.now(),
@@ -147,7 +147,7 @@ class SqliteLedger:
         rows = list(
             self._db.query(
                 "SELECT msgid, psn_no, identified_by, setl_time, medfee_sumamt, fund_pay_sumamt,"
-                " psn_part_amt FROM settlements WHERE chrg_bchno = ?",
+                f" psn_part_amt FROM settlements WHERE chrg_bchno = ? AND {LIVE}",
                 [chrg_bchno],
             )
         )
@@ -160,10 +160,14 @@ class SqliteLedger:
 
     def is_settled(self, chrg_bchno: str) -> bool:
         """Whether this bill already has a recorded settlement."""
-        return bool(list(self._db.query("SELECT 1 FROM settlements WHERE chrg_bchno = ?", [chrg_bchno])))
+        return bool(
+            list(self._db.query(f"SELECT 1 FROM settlements WHERE chrg_bchno = ? AND {LIVE}", [chrg_bchno]))
+        )
 
     def _refuse_duplicate(self, chrg_bchno: str) -> None:
-        rows = list(self._db.query("SELECT msgid FROM settlements WHERE chrg_bchno = ?", [chrg_bchno]))
+        rows = list(
+            self._db.query(f"SELECT msgid FROM settlements WHERE chrg_bchno = ? AND {LIVE}", [chrg_bchno])
+        )
         if rows:
             raise DuplicateSettlementError(
                 f"bill {chrg_bchno} was already settled (msgid {rows[0]['msgid']}); it is not charged again"

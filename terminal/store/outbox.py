@@ -16,6 +16,7 @@ from terminal.store import audit
 from terminal.store.db import immediate
 from terminal.store.guard import STORAGE_FAILURES
 from terminal.store.reconcile import MONEY_FIELDS, differences, local_setlinfo, local_totals
+from terminal.store.reversals import compensate_voided
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,9 @@ class OutboxStore:
                     " VALUES (?, ?, ?, ?, ?)",
                     [entry.msgid, name, mine, theirs, at.isoformat()],
                 )
+            # Voided by a failed payment while this delivery was in flight: the centre settled it after
+            # all, so its 2208 is queued now (the totals were restored when it was voided).
+            compensation = compensate_voided(self._db, entry.msgid, at)
             self._db.execute(
                 "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1,"
                 " last_error = '' WHERE seq = ?",
@@ -149,7 +153,8 @@ class OutboxStore:
                 "uplink",
                 "delivered",
                 entry.msgid,
-                {"infno": entry.infno, "inf_refmsgid": inf_refmsgid, "differences": len(diffs)},
+                {"infno": entry.infno, "inf_refmsgid": inf_refmsgid, "differences": len(diffs)}
+                | ({"reversal": compensation} if compensation else {}),
             )
             self._set_times(at, LAST_CONTACT)
         return diffs
@@ -275,10 +280,17 @@ def take_out_of_accumulators(db: sqlite_utils.Database, msgid: str, revert: Reve
 
     For an entry the upstream never settled (refused, voided); False when `msgid` is not a settlement.
     """
-    rows = list(db.query("SELECT psn_no, setl_time, year, result FROM settlements WHERE msgid = ?", [msgid]))
+    rows = list(
+        db.query(
+            "SELECT psn_no, setl_time, year, result, restored_at FROM settlements WHERE msgid = ?", [msgid]
+        )
+    )
     if not rows:
         return False
     row = rows[0]
+    if row["restored_at"] is not None:
+        # Already taken out (a payment saga's reversal, then the upstream's refusal of the same 2207).
+        return True
     # Rows written before migration 0006 have no year: checkout priced them against the accumulators
     # of the settlement date's year.
     year = int(row["year"]) if row["year"] is not None else int(str(row["setl_time"])[:4])
@@ -291,6 +303,7 @@ def take_out_of_accumulators(db: sqlite_utils.Database, msgid: str, revert: Reve
         " state = excluded.state, updated_at = excluded.updated_at",
         [psn_no, year, _dumps(revert(current, json.loads(row["result"]))), at.isoformat()],
     )
+    db.execute("UPDATE settlements SET restored_at = ? WHERE msgid = ?", [at.isoformat(), msgid])
     return True
 
 

@@ -1,0 +1,351 @@
+"""The payment saga: the patient's cash share collected after the insurance settlement, or both undone.
+
+settled → due (amount fixed: the centre's binding psn_cash_pay online, the estimate offline) → charging
+(a QR shown, or a scanned payment code charged; outcomes learnt by query) → paid. Anything else ends
+reversed: the gateway order closed or reversed (撤销) first, refunded when it had been paid, and only then
+the insurance part undone (store/payments.py: the queued 2207 voided, or a 2208 queued) with the
+year-to-date totals restored, in one transaction. An outcome the terminal does not know (timeout,
+SYSTEMERROR) is never taken for a failure: the order is asked about until it is known. Every step is
+durable before the gateway is called, so recovery (start-up, tick) drives each saga to one of its two
+ends: never money without a settlement, never a settlement without the money.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from terminal.errors import (
+    PaymentCodeInvalidError,
+    PaymentDeclinedError,
+    PaymentUnavailableError,
+    PaymentUnknownOutcomeError,
+    RefundError,
+    SessionStateError,
+    TerminalError,
+)
+from terminal.payment_types import (
+    PayChannel,
+    Payment,
+    PayOrder,
+    PayOutcome,
+    PayState,
+    fen_of,
+    out_refund_no_for,
+)
+from terminal.pipeline.payment_ports import CentreLink, PaymentLedger
+from terminal.ports import Clock, PaymentGateway, Revert
+
+log = logging.getLogger(__name__)
+
+SETTLED = "settled"  # the insurance settlement is recorded; the amount to collect not yet fixed
+DUE = "due"  # the amount is fixed; no order has been sent
+CHARGING = "charging"  # an order may exist at the gateway (QR shown, code charged, outcome pending)
+ABANDONING = "abandoning"  # given up: the order is being closed / reversed at the gateway
+REFUNDING = "refunding"  # given up after the patient paid: the payment is being refunded
+PAID = "paid"  # both parts done
+REVERSED = "reversed"  # nothing kept: the money returned (or never taken), the insurance part undone
+NO_CASH = "no_cash"  # psn_cash_pay 0: nothing to collect
+EXTERNAL = "external"  # no gateway configured: the cash share is collected at the counter, outside
+ENDS = frozenset({PAID, REVERSED, NO_CASH, EXTERNAL})
+DONE = frozenset({PAID, NO_CASH, EXTERNAL})
+
+# Gateway states in which the order holds no money of the patient.
+EMPTY = frozenset({PayState.CLOSED, PayState.REVOKED, PayState.PAYERROR, PayState.NOTFOUND})
+UNREACHABLE = "gateway unreachable"
+
+_CODE = re.compile(r"^\d{16,24}$")
+
+
+def wallet_of(auth_code: str) -> PayChannel:
+    """The wallet a scanned payment code belongs to (by prefix); PaymentCodeInvalidError otherwise."""
+    code = auth_code.strip()
+    if _CODE.match(code):
+        if len(code) == 18 and 10 <= int(code[:2]) <= 15:
+            return PayChannel.WECHAT
+        if 25 <= int(code[:2]) <= 30:
+            return PayChannel.ALIPAY
+        if code.startswith("62"):
+            return PayChannel.UNIONPAY
+    raise PaymentCodeInvalidError(f"not a WeChat, Alipay or UnionPay payment code ({len(code)} characters)")
+
+
+@dataclass(frozen=True)
+class PayPolicy:
+    """How long the terminal waits for a patient's payment, and what it says when it cannot take one."""
+
+    qr_expires_s: int = 120
+    code_polls: int = 10  # queries of a payment code awaiting the patient's password before giving up
+    # True: when the gateway is unreachable the patient is sent to the staffed window ("请到人工窗口缴费
+    # ¥X"); either way the settlement is reversed and nothing was charged here.
+    counter_fallback: bool = False
+    subject: str = "医保结算 个人现金部分"
+
+
+class PaymentSaga:
+    """Drives one settlement's payment to paid or reversed; every step is in the ledger before the call."""
+
+    def __init__(
+        self,
+        ledger: PaymentLedger,
+        gateway: PaymentGateway | None,
+        clock: Clock,
+        revert: Revert,
+        policy: PayPolicy | None = None,
+        centre: CentreLink | None = None,
+    ) -> None:
+        self._ledger = ledger
+        self._gateway = gateway
+        self._clock = clock
+        self._revert = revert
+        self.policy = policy or PayPolicy()
+        self._centre = centre
+
+    @property
+    def collects(self) -> bool:
+        """Whether this terminal collects the cash share itself (a gateway is configured)."""
+        return self._gateway is not None
+
+    def get(self, msgid: str) -> Payment:
+        """One settlement's saga (SessionStateError when it has none)."""
+        found = self._ledger.get(msgid)
+        if found is None:
+            raise SessionStateError(f"settlement {msgid} has no payment")
+        return found
+
+    # ---- the amount --------------------------------------------------------------------------------
+
+    def decide(self, msgid: str) -> Payment:
+        """Fix what the patient pays: the centre's binding psn_cash_pay when it can be had now."""
+        payment = self.get(msgid)
+        if payment.state != SETTLED:
+            return payment
+        now = self._clock.now()
+        if self._gateway is None:
+            return self._ledger.advance(
+                msgid, EXTERNAL, "external", now, fen=payment.estimate_fen, basis="local"
+            )
+        if self._centre is not None:
+            try:
+                self._centre.deliver_through(msgid)
+            except TerminalError as exc:
+                log.warning("binding result of %s not fetched: %s", msgid, exc)
+        outbox_state, output = self._ledger.binding(msgid)
+        if outbox_state == "refused":
+            return self._reverse(payment, "refused", "the centre refused the settlement")
+        fen, basis = payment.estimate_fen, "local" if self._centre is None else "estimate"
+        if output is not None:
+            try:
+                fen, basis = fen_of(Decimal(str(output["setlinfo"]["psn_cash_pay"]))), "binding"
+            except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+                log.error(
+                    "binding result of %s has no readable psn_cash_pay (%s): charging the estimate",
+                    msgid,
+                    exc,
+                )
+        state = NO_CASH if fen == 0 else DUE
+        return self._ledger.advance(msgid, state, "amount", self._clock.now(), fen=fen, basis=basis)
+
+    # ---- charging ----------------------------------------------------------------------------------
+
+    def start_qr(self, msgid: str) -> Payment:
+        """主扫: create (or show again) the order's QR for the patient to scan."""
+        payment = self.decide(msgid)
+        if payment.state == CHARGING and payment.channel == "qr":
+            return payment
+        self._require(payment, DUE)
+        gateway = self._gateway_or_fail()
+        payment = self._ledger.advance(msgid, CHARGING, "order_sent", self._clock.now(), channel="qr")
+        try:
+            outcome = gateway.create_qr(self._order(payment), self.policy.qr_expires_s)
+        except PaymentUnavailableError as exc:
+            return self._reverse(payment, "unreachable", f"{UNREACHABLE}: {exc}")
+        except PaymentUnknownOutcomeError as exc:
+            log.warning(
+                "QR order %s: outcome unknown (%s); asking on the next poll", payment.out_trade_no, exc
+            )
+            return payment
+        except PaymentDeclinedError as exc:
+            return self.abandon(msgid, f"declined: {exc}")
+        expires = outcome.expires_at or self._clock.now() + timedelta(seconds=self.policy.qr_expires_s)
+        return self._ledger.advance(
+            msgid,
+            CHARGING,
+            "qr_shown",
+            self._clock.now(),
+            code_url=outcome.code_url or "",
+            expires_at=expires,
+        )
+
+    def pay_code(self, msgid: str, auth_code: str, actor: str = "terminal") -> Payment:
+        """被扫: charge the patient's scanned payment code; USERPAYING is then polled (bounded)."""
+        wallet = wallet_of(auth_code)
+        payment = self.decide(msgid)
+        self._require(payment, DUE)
+        gateway = self._gateway_or_fail()
+        payment = self._ledger.advance(
+            msgid, CHARGING, "order_sent", self._clock.now(), actor, channel="code", wallet=wallet.value
+        )
+        try:
+            outcome = gateway.micropay(self._order(payment), auth_code.strip())
+        except PaymentUnavailableError as exc:
+            return self._reverse(payment, "unreachable", f"{UNREACHABLE}: {exc}")
+        except PaymentUnknownOutcomeError as exc:
+            log.warning("payment code %s: outcome unknown (%s); asking", payment.out_trade_no, exc)
+            return self.poll(msgid)
+        except PaymentDeclinedError as exc:
+            return self.abandon(msgid, f"declined: {exc}")
+        return self._heard(payment, outcome)
+
+    def poll(self, msgid: str) -> Payment:
+        """Ask the gateway where a charging order stands; give up past the QR's expiry or the poll bound."""
+        payment = self.get(msgid)
+        if payment.state in (ABANDONING, REFUNDING):
+            return self.resume(msgid, startup=False)
+        if payment.state != CHARGING:
+            return payment
+        gateway = self._gateway_or_fail()
+        try:
+            outcome = gateway.query(payment.out_trade_no)
+        except (PaymentUnavailableError, PaymentUnknownOutcomeError) as exc:
+            log.warning("query of %s failed: %s", payment.out_trade_no, exc)
+            return self._waited(payment)
+        return self._heard(payment, outcome)
+
+    def abandon(self, msgid: str, reason: str, actor: str = "terminal") -> Payment:
+        """Give up (patient cancelled, walked away, declined, timed out): close the order, then reverse."""
+        payment = self.get(msgid)
+        if payment.state in ENDS or payment.state in (ABANDONING, REFUNDING):
+            return payment if payment.state in ENDS else self.resume(msgid, startup=False)
+        if payment.state in (SETTLED, DUE):
+            # No order was ever sent: nothing at the gateway to close.
+            return self._reverse(payment, "abandoned", reason, actor)
+        payment = self._ledger.advance(msgid, ABANDONING, "abandon", self._clock.now(), actor, reason=reason)
+        return self._close(payment, actor)
+
+    # ---- recovery ----------------------------------------------------------------------------------
+
+    def recover(self, skip: Iterable[str] = ()) -> list[Payment]:
+        """Resume every unfinished saga but those in `skip` (the live session's); returns where each ended."""
+        skipped = set(skip)
+        ended = []
+        for payment in self._ledger.unfinished():
+            if payment.msgid in skipped:
+                continue
+            try:
+                ended.append(self.resume(payment.msgid, startup=True))
+            except TerminalError as exc:
+                log.error("payment %s not resumed (%s); the next tick tries again", payment.msgid, exc)
+        return ended
+
+    def resume(self, msgid: str, startup: bool) -> Payment:
+        """One saga onward from where the ledger has it; at start-up nobody waits at the kiosk for it."""
+        payment = self.get(msgid)
+        if payment.state in (SETTLED, DUE):
+            if startup:
+                return self._reverse(payment, "recovered", "the checkout was interrupted before payment")
+            return payment
+        if payment.state == CHARGING:
+            try:
+                outcome = self._gateway_or_fail().query(payment.out_trade_no)
+            except (PaymentUnavailableError, PaymentUnknownOutcomeError) as exc:
+                log.warning("recovery query of %s failed: %s", payment.out_trade_no, exc)
+                return payment
+            if outcome.state is PayState.SUCCESS:
+                # Paid after the terminal stopped listening: the checkout completes.
+                return self._paid(payment, outcome)
+            if startup or outcome.state in EMPTY:
+                return self.abandon(msgid, f"recovered with the order {outcome.state.value}")
+            return payment
+        if payment.state == ABANDONING:
+            return self._close(payment)
+        if payment.state == REFUNDING:
+            return self._refund(payment)
+        return payment
+
+    # ---- steps -------------------------------------------------------------------------------------
+
+    def _heard(self, payment: Payment, outcome: PayOutcome) -> Payment:
+        if outcome.state is PayState.SUCCESS:
+            return self._paid(payment, outcome)
+        if outcome.state in EMPTY:
+            reason = f"the order is {outcome.state.value}" + (
+                f" ({outcome.err_code})" if outcome.err_code else ""
+            )
+            return self._reverse(payment, "order_empty", reason)
+        if outcome.state is PayState.REFUND:
+            return self.abandon(payment.msgid, "the order was refunded at the gateway")
+        return self._waited(payment, outcome.state.value)
+
+    def _waited(self, payment: Payment, seen: str = "unknown") -> Payment:
+        now = self._clock.now()
+        polls = payment.polls + 1
+        if payment.channel == "code" and polls >= self.policy.code_polls:
+            return self.abandon(payment.msgid, f"no answer after {polls} queries ({seen})")
+        if payment.channel == "qr" and payment.expires_at is not None and now >= payment.expires_at:
+            return self.abandon(payment.msgid, "the QR code expired unpaid")
+        return self._ledger.advance(payment.msgid, CHARGING, f"poll:{seen}", now, polls=polls)
+
+    def _paid(self, payment: Payment, outcome: PayOutcome) -> Payment:
+        if outcome.total_fen != payment.fen:
+            log.error(
+                "order %s paid %d fen, %s were due", payment.out_trade_no, outcome.total_fen, payment.fen
+            )
+            return self.abandon(payment.msgid, f"paid {outcome.total_fen} fen, {payment.fen} were due")
+        return self._ledger.advance(
+            payment.msgid, PAID, "paid", self._clock.now(),
+            wallet=outcome.channel.value if outcome.channel else payment.wallet,
+            transaction_id=outcome.transaction_id or "",
+        )  # fmt: skip
+
+    def _close(self, payment: Payment, actor: str = "terminal") -> Payment:
+        try:
+            outcome = self._gateway_or_fail().cancel(payment.out_trade_no)
+        except (PaymentUnavailableError, PaymentUnknownOutcomeError) as exc:
+            log.warning("closing %s failed (%s); recovery tries again", payment.out_trade_no, exc)
+            return payment
+        if outcome.state in EMPTY:
+            return self._reverse(payment, "order_closed", payment.reason or "abandoned", actor)
+        # The gateway kept a paid order: the money goes back by refund before the insurance part is undone.
+        refund_no = out_refund_no_for(payment.out_trade_no)
+        payment = self._ledger.advance(
+            payment.msgid, REFUNDING, "refund_sent", self._clock.now(), actor, out_refund_no=refund_no
+        )
+        return self._refund(payment, actor)
+
+    def _refund(self, payment: Payment, actor: str = "terminal") -> Payment:
+        gateway = self._gateway_or_fail()
+        fen = payment.fen or 0
+        try:
+            # Idempotent on out_refund_no: asking again after a crash or a lost answer is the same refund.
+            result = gateway.refund(payment.out_trade_no, payment.out_refund_no, fen, fen)
+        except (PaymentUnavailableError, PaymentUnknownOutcomeError, RefundError) as exc:
+            log.warning("refund %s not confirmed (%s); recovery tries again", payment.out_refund_no, exc)
+            return payment
+        if result.state != "SUCCESS":
+            log.warning("refund %s is %s; recovery asks again", payment.out_refund_no, result.state)
+            return payment
+        return self._reverse(payment, "refunded", payment.reason or "refunded", actor)
+
+    def _reverse(self, payment: Payment, phase: str, reason: str, actor: str = "terminal") -> Payment:
+        ended = self._ledger.reverse(payment.msgid, phase, reason, self._clock.now(), self._revert, actor)
+        log.info("payment %s reversed (%s): %s", payment.msgid, ended.reversal, reason)
+        return ended
+
+    def _order(self, payment: Payment) -> PayOrder:
+        assert payment.fen is not None
+        return PayOrder(payment.out_trade_no, payment.fen, self.policy.subject)
+
+    def _gateway_or_fail(self) -> PaymentGateway:
+        if self._gateway is None:
+            raise PaymentUnavailableError("no payment gateway is configured on this terminal")
+        return self._gateway
+
+    @staticmethod
+    def _require(payment: Payment, state: str) -> None:
+        if payment.state != state:
+            raise SessionStateError(f"the payment is {payment.state}; this needs {state}")

@@ -1,0 +1,203 @@
+"""The payment saga's rows (one per settlement) and the insurance reversal that ends a failed one.
+
+Every change of a saga's state commits with its audit record and the phase it reached; the reversal of
+the insurance part (the queued 2207 voided, or a 2208 queued behind a delivered one) commits in the same
+transaction as the year-to-date totals it restores and the saga's final state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlite_utils
+
+from terminal.domain import INFNO_REVERSE, SettlementRecord
+from terminal.errors import StoreError
+from terminal.payment_types import Payment, fen_of, out_trade_no_for
+from terminal.ports import Revert
+from terminal.store import audit
+from terminal.store.db import immediate
+from terminal.store.outbox import take_out_of_accumulators
+from terminal.store.reversals import next_msgid, queue_reversal, reversal_from
+
+# Saga states with nothing left to do (pipeline/payment.py names them all).
+FINAL = ("paid", "reversed", "no_cash", "external")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def open_payment(db: sqlite_utils.Database, record: SettlementRecord, at: datetime) -> None:
+    """Inside the settlement's transaction: its saga row, so no settlement exists without one."""
+    cash = str(record.result.get("setlinfo", {}).get("psn_cash_pay", "0"))
+    db.execute(
+        "INSERT INTO payments (msgid, out_trade_no, chrg_bchno, psn_no, estimate_fen, state, phases,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'settled', ?, ?, ?)",
+        [
+            record.msgid, out_trade_no_for(record.msgid), record.chrg_bchno, record.psn_no,
+            fen_of(Decimal(cash)), _dumps(["settled"]), at.isoformat(), at.isoformat(),
+        ],
+    )  # fmt: skip
+
+
+def _payment(row: Mapping[str, Any]) -> Payment:
+    expires = row["expires_at"]
+    return Payment(
+        msgid=str(row["msgid"]),
+        out_trade_no=str(row["out_trade_no"]),
+        chrg_bchno=str(row["chrg_bchno"]),
+        psn_no=str(row["psn_no"]),
+        estimate_fen=int(row["estimate_fen"]),
+        fen=None if row["fen"] is None else int(row["fen"]),
+        basis=str(row["basis"]),
+        state=str(row["state"]),
+        channel=str(row["channel"]),
+        wallet=str(row["wallet"]),
+        transaction_id=str(row["transaction_id"]),
+        code_url=str(row["code_url"]),
+        expires_at=datetime.fromisoformat(expires) if expires else None,
+        polls=int(row["polls"]),
+        out_refund_no=str(row["out_refund_no"]),
+        reason=str(row["reason"]),
+        reversal=str(row["reversal"]),
+        phases=tuple(json.loads(row["phases"])),
+    )
+
+
+# Columns advance() may set besides state and phases.
+SETTABLE = frozenset(
+    {"fen", "basis", "channel", "wallet", "transaction_id", "code_url", "expires_at", "polls",
+     "out_refund_no", "reason"}
+)  # fmt: skip
+
+
+class PaymentStore:
+    """The PaymentLedger port over SQLite (pipeline/payment_ports.py)."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+
+    def get(self, msgid: str) -> Payment | None:
+        """One settlement's saga, None when it has none (settled before migration 0014)."""
+        rows = list(self._db.query("SELECT * FROM payments WHERE msgid = ?", [msgid]))
+        return _payment(rows[0]) if rows else None
+
+    def unfinished(self) -> list[Payment]:
+        """Every saga not at one of its ends, oldest first."""
+        marks = ", ".join("?" for _ in FINAL)
+        rows = self._db.query(
+            f"SELECT * FROM payments WHERE state NOT IN ({marks}) ORDER BY created_at, msgid", list(FINAL)
+        )
+        return [_payment(row) for row in rows]
+
+    def of_day(self, day: str) -> list[Payment]:
+        """Every saga whose settlement was made on one day (yyyy-mm-dd), in time order."""
+        rows = self._db.query(
+            "SELECT p.* FROM payments p JOIN settlements s ON s.msgid = p.msgid"
+            " WHERE substr(s.setl_time, 1, 10) = ? ORDER BY s.setl_time, p.msgid",
+            [day],
+        )
+        return [_payment(row) for row in rows]
+
+    def advance(
+        self, msgid: str, state: str, phase: str, at: datetime, actor: str = "terminal", **fields: Any
+    ) -> Payment:
+        """Move a saga to `state`, noting `phase` and setting `fields`, with its audit record."""
+        unknown = set(fields) - SETTABLE
+        if unknown:
+            raise ValueError(f"not payment columns: {sorted(unknown)}")
+        with immediate(self._db):
+            current = self.get(msgid)
+            if current is None:
+                raise StoreError(f"no payment for settlement {msgid}")
+            values = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()}
+            sets = "".join(f", {name} = ?" for name in values)
+            self._db.execute(
+                f"UPDATE payments SET state = ?, phases = ?, updated_at = ?{sets} WHERE msgid = ?",
+                [state, _dumps([*current.phases, phase]), at.isoformat(), *values.values(), msgid],
+            )
+            audit.append(
+                self._db, at, actor, "payment", msgid,
+                {"from": current.state, "to": state, "phase": phase, **values},
+            )  # fmt: skip
+        found = self.get(msgid)
+        assert found is not None
+        return found
+
+    def binding(self, msgid: str) -> tuple[str, Mapping[str, Any] | None]:
+        """The 2207's outbox state and, once delivered, the centre's binding output."""
+        rows = list(self._db.query("SELECT state FROM outbox WHERE msgid = ?", [msgid]))
+        state = str(rows[0]["state"]) if rows else ""
+        out = list(self._db.query("SELECT output FROM upstream_results WHERE msgid = ?", [msgid]))
+        return state, (dict(json.loads(out[0]["output"])) if out else None)
+
+    def reverse(
+        self,
+        msgid: str,
+        phase: str,
+        reason: str,
+        at: datetime,
+        revert: Revert,
+        actor: str = "terminal",
+    ) -> Payment:
+        """Undo the insurance part and end the saga as reversed, in one transaction.
+
+        The 2207 never reached the centre (pending with no unknown outcome, or parked): it is voided and
+        never sent. Delivered, or possibly committed (unknown outcome): a 2208 is queued behind it, built on
+        the 2207's own envelope. Refused: the centre never settled it. In every case the
+        year-to-date totals are restored (once) and the settlement's bill is free again.
+        """
+        with immediate(self._db):
+            current = self.get(msgid)
+            if current is None:
+                raise StoreError(f"no payment for settlement {msgid}")
+            if current.state == "reversed":
+                return current
+            rows = list(
+                self._db.query("SELECT seq, state, outcome_unknown FROM outbox WHERE msgid = ?", [msgid])
+            )
+            entry = rows[0] if rows else None
+            how = "refused"
+            if entry is not None and (
+                entry["state"] == "parked" or (entry["state"] == "pending" and not entry["outcome_unknown"])
+            ):
+                how = "voided"
+                self._db.execute(
+                    "UPDATE outbox SET state = 'voided', last_error = ? WHERE seq = ?",
+                    [f"voided: {reason}"[:500], entry["seq"]],
+                )
+                audit.append(self._db, at, actor, "void", msgid, {"reason": reason, "by": "payment saga"})
+            elif entry is not None and entry["state"] in ("pending", "delivered"):
+                how = INFNO_REVERSE
+                self._queue_reversal(msgid, current.psn_no, at, actor)
+            restored = take_out_of_accumulators(self._db, msgid, revert, at)
+            self._db.execute(
+                "UPDATE settlements SET reversed_at = ? WHERE msgid = ?", [at.isoformat(), msgid]
+            )
+            self._db.execute(
+                "UPDATE payments SET state = 'reversed', reversal = ?, reason = ?, phases = ?, updated_at = ?"
+                " WHERE msgid = ?",
+                [how, reason[:500], _dumps([*current.phases, phase]), at.isoformat(), msgid],
+            )
+            audit.append(
+                self._db, at, actor, "payment_reversed", msgid,
+                {"phase": phase, "reason": reason, "insurance": how, "accumulators_restored": restored},
+            )  # fmt: skip
+        found = self.get(msgid)
+        assert found is not None
+        return found
+
+    def _queue_reversal(self, omsgid: str, psn_no: str, at: datetime, actor: str) -> None:
+        rows = list(self._db.query("SELECT envelope FROM outbox WHERE msgid = ?", [omsgid]))
+        if not rows:
+            raise StoreError(f"settlement {omsgid} has no outbox entry to reverse; nothing was changed")
+        template = dict(json.loads(rows[0]["envelope"]))
+        msgid = next_msgid(self._db, str(template.get("fixmedins_code", "")), at)
+        queue_reversal(
+            self._db, omsgid, psn_no, msgid, reversal_from(template, msgid, omsgid, psn_no, at), at, actor
+        )
