@@ -15,6 +15,7 @@ import sqlite_utils
 from terminal.errors import StoreError, StoreReadOnlyError
 from terminal.store.guard import STORAGE_FAILURES, connect
 from terminal.store.legacy_journals import move_journals_in
+from terminal.store.people_migration import seal_people
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +264,9 @@ MIGRATIONS: Sequence[tuple[str, Step]] = (
         CREATE INDEX outbox_psn_state ON outbox(psn_no, state, seq);
         """,
     ),
+    # People and credentials at rest under the device key (docs/threat-model.md, "Stored state"): the ID
+    # number as HMAC + last four, name/ID/sex/birth date sealed, QR tokens and card numbers as HMACs.
+    ("0015_people_keyed", seal_people),
 )
 
 
@@ -278,7 +282,12 @@ def open_db(data_dir: Path) -> sqlite_utils.Database:
         # FULL: a settlement the patient saw confirmed must survive a power cut, not just a crash.
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
-        migrate(db)
+        # Deleted rows (withdrawn consent, purged journals, the clear columns migration 0015 drops) are
+        # overwritten with zeros, not left readable in free pages of a copied or stolen file.
+        db.execute("PRAGMA secure_delete=ON")
+        if migrate(db):
+            # The old pages of rewritten rows may linger in the WAL until a checkpoint: write them back now.
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except STORAGE_FAILURES as exc:
         if not _writable(data_dir, path):
             # SQLite says "unable to open" (it needs to write the -wal and -shm files): say the real cause.
