@@ -6,13 +6,14 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
 
 from terminal.errors import StoreError, StoreReadOnlyError
+from terminal.store.file_modes import FOLDER_MODE, create_private_file
 from terminal.store.guard import STORAGE_FAILURES, connect
 from terminal.store.legacy_journals import move_journals_in
 from terminal.store.people_migration import seal_people
@@ -272,9 +273,14 @@ MIGRATIONS: Sequence[tuple[str, Step]] = (
 
 def open_db(data_dir: Path) -> sqlite_utils.Database:
     """Open (creating if needed) the terminal database and bring its schema up to date."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
     path = data_dir / DB_NAME
     try:
+        if not path.exists():
+            # Owner-only from the first byte, whatever the caller's umask; SQLite copies this mode to
+            # the -wal and -shm files it creates beside it. On a read-only folder SQLite says so below.
+            with suppress(OSError):
+                create_private_file(path)
         # The service hands the connection to worker threads one at a time (under its lock).
         db = sqlite_utils.Database(connect(path, check_same_thread=False))
         db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")

@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from terminal.domain import CertType, Person
-from terminal.errors import KeyFileError
+from terminal.errors import KeyFileError, TemplateIntegrityError
 from terminal.store.device_key import (
     DeviceKeys,
     certno_last4,
@@ -105,6 +105,17 @@ def link_credential(
 def unlink_credentials(db: sqlite_utils.Database, psn_no: str) -> int:
     """Forget every credential linked to a person; how many were."""
     return int(db.execute("DELETE FROM credentials WHERE psn_no = ?", [psn_no]).rowcount)
+
+
+def unreadable_people(db: sqlite_utils.Database, keys: DeviceKeys) -> list[str]:
+    """The psn_no of every sealed person that fails to open under these keys; empty when all open."""
+    failures = []
+    for row in db.query("SELECT psn_no, sealed FROM persons ORDER BY psn_no"):
+        try:
+            keys.open_person(row["psn_no"], bytes(row["sealed"]))
+        except TemplateIntegrityError:
+            failures.append(row["psn_no"])
+    return failures
 
 
 def _person(keys: DeviceKeys, row: dict[str, Any]) -> Person:

@@ -107,7 +107,7 @@ def test_device_key_file_is_owner_only_and_never_replaced(tmp_path: Path) -> Non
     create_device_key(tmp_path)
     assert read_device_key(tmp_path) == first
     path.chmod(0o644)
-    with pytest.raises(KeyFileError, match="device key .* readable by others"):
+    with pytest.raises(KeyFileError, match=r"device key .* readable by others"):
         read_device_key(tmp_path)
 
 
