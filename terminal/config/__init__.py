@@ -18,6 +18,7 @@ from terminal.config.liveness import (
 from terminal.config.load import DEFAULT_CONFIG, data_dir, json_schema, load, models_folder
 from terminal.config.models import DetectorConfig, EmbedderConfig, ModelsConfig
 from terminal.config.root import REPO_ROOT, TerminalConfig
+from terminal.config.storage import StorageSection
 from terminal.config.terminal import Mode, ServiceConfig, TerminalSection
 from terminal.config.uplink import UplinkSection
 
@@ -44,6 +45,7 @@ __all__ = [
     "ServiceConfig",
     "SessionConfig",
     "SettlementConfig",
+    "StorageSection",
     "TerminalConfig",
     "TerminalSection",
     "UplinkSection",

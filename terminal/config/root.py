@@ -14,6 +14,7 @@ from terminal.config.devices import DevicesSection
 from terminal.config.identity import IdentityConfig
 from terminal.config.liveness import LivenessConfig
 from terminal.config.models import ModelsConfig
+from terminal.config.storage import StorageSection
 from terminal.config.terminal import ServiceConfig, TerminalSection
 from terminal.config.uplink import UplinkSection
 
@@ -33,3 +34,6 @@ class TerminalConfig(Section):
     uplink: Annotated[UplinkSection, Field(description="the upstream and offline limits")] = UplinkSection()
     devices: Annotated[DevicesSection, Field(description="serial readers and printer")] = DevicesSection()
     camera: Annotated[CameraSection, Field(description="the kiosk camera, NIR and depth")] = CameraSection()
+    storage: Annotated[StorageSection, Field(description="retention of attempts and journals")] = (
+        StorageSection()
+    )
