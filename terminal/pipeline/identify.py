@@ -10,7 +10,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from terminal.domain import CertType, FaceObservation, Frame, IdentityClaim, Match, MatchMethod, NoMatch
+from terminal.domain import (
+    CertType,
+    FaceObservation,
+    Frame,
+    IdentityClaim,
+    Match,
+    MatchMethod,
+    NoMatch,
+    log_ref,
+)
 from terminal.errors import (
     FaceError,
     FaceMaskedError,
@@ -99,7 +108,7 @@ class Identifier:
             return NoMatch(method="face-1:N", best_distance=best)
         # Two people within threshold means the template cannot tell them apart: refuse, do not guess.
         if len(ranked) > 1 and accepts(float(values[ranked[1][1]]), self._threshold, self._metric):
-            log.warning("ambiguous 1:N match between %s and %s", psn_no, ranked[1][0])
+            log.warning("ambiguous 1:N match between %s and %s", log_ref(psn_no), log_ref(ranked[1][0]))
             return NoMatch(method="face-1:N", best_distance=best)
         return Match(psn_no=psn_no, method="face-1:N", distance=best)
 
