@@ -14,12 +14,14 @@ from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.probe import DEVICE_KINDS, DEVICE_NAMES, ProbeResult, ProbeStatus, probe_device
 from terminal.app import Terminal, embedder_model_id
 from terminal.config import TerminalConfig, models_folder
-from terminal.errors import StoreCorruptError, StoreReadOnlyError, TerminalError
+from terminal.errors import KeyFileError, StoreCorruptError, StoreReadOnlyError, TerminalError
 from terminal.store.audit_check import verify_all
+from terminal.store.file_modes import loose_modes
 from terminal.store.gallery import enrolled_count, gallery_version, last_gallery_sync
 from terminal.store.health import quick_check, write_probe
 from terminal.store.keys import read_key
 from terminal.store.outbox_parked import ParkedEntries
+from terminal.store.people import unreadable_people
 from terminal.store.templates import model_coverage, unreadable_templates
 from terminal.uplink.registration import saved_registration
 from terminal.uplink.signing import KEY_FILE, public_key_b64, terminal_key
@@ -31,6 +33,7 @@ MIN_FREE_BYTES = 1 << 30
 SELF_TEST_FACES = 6  # insightface's t1.jpg
 RESTORE_FIX = "settling is refused: restore the last good backup with `medpay restore` (docs/operations.md)"
 WRITABLE_FIX = "make the data folder writable (permissions, a read-only or full mount), then restart"
+DEVICE_KEY_FIX = "put keys/device.key back from the key backup (`medpay restore --keys-from`), chmod 600"
 REGISTER_FIX = "run `medpay-provision all --upstream URL` (its register step registers this terminal)"
 
 
@@ -61,6 +64,8 @@ def run_checks(terminal: Terminal) -> list[Check]:
         _run("machine", _machine, ""),
         _run("disk", lambda: _disk(terminal.data_dir), "free space on the data folder's disk"),
         _run("template key", lambda: _key(terminal), "run `medpay-provision init` or `chmod 600` the key"),
+        _run("device key", lambda: _device_key(terminal), DEVICE_KEY_FIX),
+        modes_check(terminal),
         _run("models", lambda: _models(terminal), "run `medpay-provision models`"),
         _run("integrity", lambda: _integrity(terminal), RESTORE_FIX),
         _run("write probe", lambda: _write_probe(terminal), WRITABLE_FIX),
@@ -271,6 +276,25 @@ def _disk(folder: Path) -> str:
 def _key(terminal: Terminal) -> str:
     read_key(terminal.data_dir)
     return "present, owner-only"
+
+
+def _device_key(terminal: Terminal) -> str:
+    unreadable = unreadable_people(terminal.db, terminal.device_keys)
+    if unreadable:
+        raise KeyFileError(
+            f"{len(unreadable)} sealed people do not open under this device key (e.g. {unreadable[0]})"
+        )
+    return "present, owner-only; every sealed person opens"
+
+
+def modes_check(terminal: Terminal) -> Check:
+    """The data folder 0700 and every file in it 0600 (`medpay doctor --fix-modes` tightens them)."""
+    loose = loose_modes(terminal.data_dir)
+    if not loose:
+        return Check("file modes", True, f"{terminal.data_dir} and everything in it owner-only")
+    more = f" and {len(loose) - 3} more" if len(loose) > 3 else ""
+    detail = "; ".join(item.describe() for item in loose[:3]) + more
+    return Check("file modes", False, f"open to other users: {detail}", "run `medpay doctor --fix-modes`")
 
 
 def _models(terminal: Terminal) -> str:

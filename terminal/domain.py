@@ -343,3 +343,14 @@ class SettledNotice:
             "fund_pay_sumamt": self.fund_pay_sumamt,
             "psn_part_amt": self.psn_part_amt,
         }
+
+
+def log_ref(value: str | None, keep: int = 4) -> str:
+    """A person's number, token or card number as a log may show it: its last `keep` characters only.
+
+    Logs carry nothing personal at any level (docs/threat-model.md): enough to tell two entries apart
+    and to find the row with a technician's help, never the number itself.
+    """
+    if not value:
+        return "-"
+    return "…" + value[-keep:] if len(value) > keep else "*" * len(value)

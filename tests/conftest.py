@@ -65,8 +65,9 @@ def require_models() -> None:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    """A fresh state folder with a template key."""
+    """A fresh state folder with a template key, owner-only as `medpay-provision init` makes it."""
     folder = tmp_path / "data"
+    folder.mkdir(mode=0o700)
     create_key(folder)
     return folder
 

@@ -49,12 +49,14 @@ from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.shelf import PolicyShelf
 from terminal.store.bill_files import FileBillSource
 from terminal.store.db import open_db
+from terminal.store.device_key import DeviceKeys
 from terminal.store.gallery import SqliteGallery
 from terminal.store.health import StoreHealth, check_store
 from terminal.store.keys import TemplateCipher, read_key, read_token
 from terminal.store.ledger import SqliteLedger
 from terminal.store.notices import NoticeJournal
 from terminal.store.outbox import OutboxStore
+from terminal.store.people import device_keys
 from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
 from terminal.store.prints import PrintJournal
 from terminal.store.template_feed import TemplateFeed
@@ -119,9 +121,14 @@ class Terminal:
         return TemplateCipher(read_key(self.data_dir))
 
     @cached_property
+    def device_keys(self) -> DeviceKeys:
+        """The keys people are looked up and sealed under (KeyFileError when the device key is missing)."""
+        return device_keys(self.db, self.data_dir)
+
+    @cached_property
     def gallery(self) -> SqliteGallery:
-        """Enrolled people and their encrypted templates."""
-        return SqliteGallery(self.db, self.cipher, self.clock)
+        """Enrolled people (sealed) and their encrypted templates."""
+        return SqliteGallery(self.db, self.cipher, self.clock, self.device_keys)
 
     @cached_property
     def outbox(self) -> OutboxStore:

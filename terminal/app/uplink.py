@@ -20,6 +20,7 @@ from terminal.ports import Clock
 from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.outbox import OutboxStore
+from terminal.store.people import device_keys
 from terminal.store.policy_files import load_trusted_keys
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import sync_gallery
@@ -73,7 +74,7 @@ def sync_once(
         # Settlements first: the gallery waits for a drain that got through, and a refused delta
         # (GalleryDeltaError) is raised only after the outbox has been delivered and recorded.
         if section.gallery_trusted_keys is not None and not result.stopped_on:
-            gallery = SqliteGallery(db, TemplateCipher(read_key(data_dir)), clock)
+            gallery = SqliteGallery(db, TemplateCipher(read_key(data_dir)), clock, device_keys(db, data_dir))
             trusted = load_trusted_keys(section.gallery_trusted_keys)
             refuse_development_keys(terminal, trusted, "gallery")
             sync_gallery(db, link, gallery, new_msgid, clock, trusted)

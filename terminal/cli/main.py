@@ -13,12 +13,14 @@ from typing import Any
 from terminal.app import Terminal, build_terminal, uplink_backoff
 from terminal.cli.evaluate import add_evaluate
 from terminal.cli.outbox import add_outbox
+from terminal.cli.privacy import add_privacy
 from terminal.cli.storage import add_storage, cmd_audit_verify
 from terminal.clock import SystemClock
 from terminal.config import DEFAULT_CONFIG, data_dir, json_schema, load
 from terminal.errors import TerminalError
 from terminal.operations import enroll_person, identify_faces, known_or_new_person
 from terminal.pipeline.capture import frame_from_file
+from terminal.store.file_modes import set_private_umask
 
 log = logging.getLogger("medpay")
 
@@ -194,6 +196,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """Check the terminal and say what is wrong and how to fix it."""
     from terminal.diagnostics import run_checks
 
+    if args.fix_modes:
+        from terminal.store.file_modes import fix_modes
+
+        for fixed in fix_modes(data_dir(args.data_dir)):
+            sys.stdout.write(f"fixed {fixed.path}: {fixed.mode:04o} -> {fixed.wanted:04o}\n")
     terminal = _terminal(args)
     try:
         checks = run_checks(terminal)
@@ -331,7 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     # its own options (and --help) belong to the simulator: main() hands over whatever is unparsed
     simulate.set_defaults(func=cmd_devices_simulate)
 
-    add("doctor", cmd_doctor, "check this terminal and say how to fix what is wrong")
+    doctor = add("doctor", cmd_doctor, "check this terminal and say how to fix what is wrong")
+    doctor.add_argument(
+        "--fix-modes", action="store_true", help="first make the data folder 0700 and its files 0600"
+    )
 
     sync = add("sync", cmd_sync, "send queued settlements upstream and reconcile the results")
     sync.add_argument("--upstream", metavar="URL", help="upstream base URL (default from [uplink] url)")
@@ -346,11 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_storage(sub)
     add_evaluate(sub)
     add_outbox(sub)
+    add_privacy(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `medpay`."""
+    # Everything the CLI and the service create (database, journals, logs, backups) is owner-only.
+    set_private_umask()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.func is not cmd_devices_simulate:

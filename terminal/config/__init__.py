@@ -19,6 +19,7 @@ from terminal.config.load import DEFAULT_CONFIG, data_dir, json_schema, load, mo
 from terminal.config.models import DetectorConfig, EmbedderConfig, ModelsConfig
 from terminal.config.payment import PaymentSection
 from terminal.config.root import REPO_ROOT, TerminalConfig
+from terminal.config.storage import StorageSection
 from terminal.config.terminal import Mode, ServiceConfig, TerminalSection
 from terminal.config.uplink import UplinkSection
 
@@ -46,6 +47,7 @@ __all__ = [
     "ServiceConfig",
     "SessionConfig",
     "SettlementConfig",
+    "StorageSection",
     "TerminalConfig",
     "TerminalSection",
     "UplinkSection",

@@ -15,6 +15,7 @@ from terminal.config.identity import IdentityConfig
 from terminal.config.liveness import LivenessConfig
 from terminal.config.models import ModelsConfig
 from terminal.config.payment import PaymentSection
+from terminal.config.storage import StorageSection
 from terminal.config.terminal import ServiceConfig, TerminalSection
 from terminal.config.uplink import UplinkSection
 
@@ -36,4 +37,7 @@ class TerminalConfig(Section):
     camera: Annotated[CameraSection, Field(description="the kiosk camera, NIR and depth")] = CameraSection()
     payment: Annotated[PaymentSection, Field(description="the cash share's payment gateway")] = (
         PaymentSection()
+    )
+    storage: Annotated[StorageSection, Field(description="retention of attempts and journals")] = (
+        StorageSection()
     )

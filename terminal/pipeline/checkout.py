@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from terminal.config import TerminalSection
-from terminal.domain import Bill, CertType, Match, Person, SettlementRecord
+from terminal.domain import Bill, CertType, Match, Person, SettlementRecord, log_ref
 from terminal.errors import OfflineLimitError
 from terminal.pipeline.offline import (
     OfflineDecision,
@@ -207,7 +207,7 @@ class Checkout:
         log.info(
             "settled %s for %s: msgid %s%s",
             priced.bill.chrg_bchno,
-            person.psn_no,
+            log_ref(person.psn_no),
             msgid,
             " (offline)" if decision.offline else "",
         )

@@ -10,7 +10,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from terminal.domain import CertType, FaceObservation, Frame, IdentityClaim, Match, MatchMethod, NoMatch
+from terminal.domain import (
+    CertType,
+    FaceObservation,
+    Frame,
+    IdentityClaim,
+    Match,
+    MatchMethod,
+    NoMatch,
+    log_ref,
+)
 from terminal.errors import (
     FaceError,
     FaceMaskedError,
@@ -135,11 +144,11 @@ class Identifier:
             other, second = ranked[1]
             # Two people within threshold means the template cannot tell them apart: refuse, do not guess.
             if accepts(second, self._threshold, self._metric):
-                log.warning("ambiguous 1:N match between %s and %s", psn_no, other)
+                log.warning("ambiguous 1:N match between %s and %s", log_ref(psn_no), log_ref(other))
                 return NoMatch(method="face-1:N", best_distance=best)
             # Nearly as close to someone else: a stranger near two people is refused rather than guessed.
             if abs(best - second) < self._min_margin:
-                log.warning("1:N match %s within the margin of %s", psn_no, other)
+                log.warning("1:N match %s within the margin of %s", log_ref(psn_no), log_ref(other))
                 return NoMatch(method="face-1:N", best_distance=best)
         return Match(psn_no=psn_no, method="face-1:N", distance=best)
 

@@ -30,6 +30,8 @@ from terminal.provision.offline import install_settlement_files, verify_settleme
 from terminal.provision.operator_pack import install_operator_pack
 from terminal.provision.pack import provision_pack
 from terminal.provision.upstream import fetch_policy_step, gallery_step, register_step
+from terminal.store.device_key import create_device_key
+from terminal.store.file_modes import set_private_umask
 from terminal.store.keys import create_key, create_token, key_path
 from terminal.uplink.signing import KEY_FILE, terminal_key
 from terminal.vision.manifest import load_manifest
@@ -41,11 +43,12 @@ STAFF_ROLES = ("cashier", "technician")
 
 
 def provision_init(target: Path) -> Path:
-    """Create the data folder, the template key and the uplink signing key (0600); the template key path."""
-    target.mkdir(parents=True, exist_ok=True)
+    """Create the data folder, the template, device and uplink signing keys (0600); the template key path."""
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
     for role in STAFF_ROLES:
         create_token(target, role)
     terminal_key(target)  # the key registration presents; created once, never replaced
+    create_device_key(target)  # people's lookup hashes and seals (docs/threat-model.md, Stored state)
     return create_key(target)
 
 
@@ -308,6 +311,7 @@ def _add_answers(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `medpay-provision`."""
+    set_private_umask()  # the data folder, keys and database it creates are owner-only
     parser = argparse.ArgumentParser(prog="medpay-provision", description=__doc__)
     parser.add_argument("--data-dir", type=Path, help="state folder (default: $MEDPAY_DATA_DIR)")
     parser.add_argument(

@@ -18,6 +18,7 @@ from terminal import __version__
 from terminal.app import Terminal, build_session
 from terminal.app.background_sync import with_uplink_sync
 from terminal.app.locking import hold
+from terminal.app.privacy import RetentionPurge
 from terminal.errors import (
     BillError,
     CameraUnavailableError,
@@ -137,14 +138,17 @@ def create_app(
         svc.readers.start()
         if svc.capture is not None:
             svc.capture.start()
+        retention.start()  # purges old attempts and journals now, then daily
         try:
             yield
         finally:
+            retention.stop()
             if svc.capture is not None:
                 svc.capture.stop()
             svc.readers.stop()
             reads.close()
 
+    retention = RetentionPurge(terminal)
     metrics = ServiceMetrics(svc)
     reads = HealthReads(svc)
     app = FastAPI(

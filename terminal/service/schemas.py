@@ -86,3 +86,12 @@ class Basket(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: Annotated[list[BasketItem], Field(min_length=1, max_length=200)]
+
+
+class ConsentWithdrawal(BaseModel):
+    """Whose face consent to withdraw at the counter: psn_no or ID number, exactly one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    psn_no: Annotated[str | None, Field(min_length=1, max_length=40)] = None
+    certno: Annotated[str | None, Field(min_length=1, max_length=32)] = None

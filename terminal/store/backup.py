@@ -25,6 +25,7 @@ import sqlite_utils
 from terminal.errors import ConfigError, StoreCorruptError
 from terminal.store.audit_check import verify_all
 from terminal.store.db import DB_NAME
+from terminal.store.file_modes import FILE_MODE, create_private_file
 from terminal.store.guard import connect
 from terminal.store.health import quick_check
 
@@ -57,6 +58,7 @@ def backup(
     part = dest / f"{stem}.sqlite.part"
     part.unlink(missing_ok=True)
     try:
+        create_private_file(part)  # owner-only like the live file, whatever the caller's umask
         with closing(connect(part)) as target:
             db.conn.backup(target)
         problems = _verify_file(part)
@@ -77,6 +79,7 @@ def backup(
         ) + "\n",
         encoding="utf-8",
     )  # fmt: skip
+    manifest.chmod(FILE_MODE)
     keys = _copy_keys(data_dir / KEYS_DIR, keys_to / stem) if keys_to is not None else None
     log.info("backup %s: %d settlements, sha256 %s", final, settlements, digest)
     return BackupResult(final, manifest, digest, settlements, keys)
@@ -94,6 +97,7 @@ def restore(src: Path, data_dir: Path, at: datetime, keys_from: Path | None = No
     staged = data_dir / f"{DB_NAME}.restore"
     staged.unlink(missing_ok=True)
     try:
+        create_private_file(staged)
         # Through the backup API too: a source with its own -wal file is read as SQLite sees it.
         with closing(connect(f"file:{src}?mode=ro", uri=True)) as source, closing(connect(staged)) as target:
             source.backup(target)

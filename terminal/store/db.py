@@ -6,15 +6,17 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
 
 from terminal.errors import StoreError, StoreReadOnlyError
+from terminal.store.file_modes import FOLDER_MODE, create_private_file
 from terminal.store.guard import STORAGE_FAILURES, connect
 from terminal.store.legacy_journals import move_journals_in
+from terminal.store.people_migration import seal_people
 
 log = logging.getLogger(__name__)
 
@@ -340,14 +342,22 @@ MIGRATIONS: Sequence[tuple[str, Step]] = (
         )
         """,
     ),
+    # People and credentials at rest under the device key (docs/threat-model.md, "Stored state"): the ID
+    # number as HMAC + last four, name/ID/sex/birth date sealed, QR tokens and card numbers as HMACs.
+    ("0015_people_keyed", seal_people),
 )
 
 
 def open_db(data_dir: Path) -> sqlite_utils.Database:
     """Open (creating if needed) the terminal database and bring its schema up to date."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
     path = data_dir / DB_NAME
     try:
+        if not path.exists():
+            # Owner-only from the first byte, whatever the caller's umask; SQLite copies this mode to
+            # the -wal and -shm files it creates beside it. On a read-only folder SQLite says so below.
+            with suppress(OSError):
+                create_private_file(path)
         # The service hands the connection to worker threads one at a time (under its lock).
         db = sqlite_utils.Database(connect(path, check_same_thread=False))
         db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")
@@ -355,7 +365,12 @@ def open_db(data_dir: Path) -> sqlite_utils.Database:
         # FULL: a settlement the patient saw confirmed must survive a power cut, not just a crash.
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
-        migrate(db)
+        # Deleted rows (withdrawn consent, purged journals, the clear columns migration 0015 drops) are
+        # overwritten with zeros, not left readable in free pages of a copied or stolen file.
+        db.execute("PRAGMA secure_delete=ON")
+        if migrate(db):
+            # The old pages of rewritten rows may linger in the WAL until a checkpoint: write them back now.
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except STORAGE_FAILURES as exc:
         if not _writable(data_dir, path):
             # SQLite says "unable to open" (it needs to write the -wal and -shm files): say the real cause.

@@ -25,10 +25,11 @@ from terminal.errors import (
 )
 from terminal.ports import Clock
 from terminal.settlement.context import OpspFiling, PersonBenefits
-from terminal.store import audit
+from terminal.store import audit, people
 from terminal.store.db import immediate
+from terminal.store.device_key import DeviceKeys
 from terminal.store.keys import TemplateCipher
-from terminal.store.template_feed import certno_last4, touch_templates
+from terminal.store.template_feed import touch_templates
 from terminal.store.templates import (
     CONSENTED_TEMPLATES,
     StoredTemplate,
@@ -62,43 +63,28 @@ class Enrolment:
 class SqliteGallery:
     """The Gallery port over SQLite; templates are decrypted only in memory."""
 
-    def __init__(self, db: sqlite_utils.Database, cipher: TemplateCipher, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        cipher: TemplateCipher,
+        clock: Clock,
+        keys: DeviceKeys | None = None,
+    ) -> None:
         self._db = db
         self._cipher = cipher
         self._clock = clock
+        # Without explicit keys: the device key in the database file's folder.
+        self._keys = keys if keys is not None else people.device_keys(db)
 
     def upsert_person(self, person: Person) -> None:
-        """Record or update a person's insurance data (no face data involved)."""
-        self._db.execute(
-            "INSERT INTO persons (psn_no, psn_name, certno, insutype, psn_type, insuplc_admdvs, acct_balc,"
-            " gend, brdy, certno_last4) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(psn_no) DO UPDATE"
-            " SET psn_name=excluded.psn_name, certno=excluded.certno, certno_last4=excluded.certno_last4,"
-            " insutype=excluded.insutype,"
-            " psn_type=excluded.psn_type, insuplc_admdvs=excluded.insuplc_admdvs,"
-            " acct_balc=excluded.acct_balc, gend=excluded.gend, brdy=excluded.brdy",
-            [
-                person.psn_no,
-                person.psn_name,
-                person.certno,
-                person.insutype,
-                person.psn_type,
-                person.insuplc_admdvs,
-                str(person.acct_balc),
-                person.gend,
-                person.brdy.isoformat() if person.brdy else None,
-                certno_last4(person.certno),
-            ],
-        )
+        """Record or update a person's insurance data (no face data involved); personal fields sealed."""
+        people.upsert_person(self._db, self._keys, person)
         # a new ID number moves the person to another bucket of the index
         touch_templates(self._db, person.psn_no)
 
     def link_credential(self, cert_type: CertType, cert_no: str, psn_no: str) -> None:
-        """Record that a QR token (01) or social-security card number (03) belongs to a person."""
-        self._db.execute(
-            "INSERT INTO credentials (mdtrt_cert_type, mdtrt_cert_no, psn_no) VALUES (?, ?, ?)"
-            " ON CONFLICT(mdtrt_cert_type, mdtrt_cert_no) DO UPDATE SET psn_no = excluded.psn_no",
-            [cert_type.value, cert_no, psn_no],
-        )
+        """Record that a QR token (01) or social-security card number (03) belongs to a person (its HMAC)."""
+        people.link_credential(self._db, self._keys, cert_type, cert_no, psn_no)
 
     def enroll(
         self, person: Person, consent: Consent, templates: Sequence[NDArray[np.float32]], model_id: str
@@ -181,9 +167,8 @@ class SqliteGallery:
             if reason == "not_insured":
                 # Linked QR tokens and card numbers would still settle for them: drop those too, and
                 # mark the insurance inactive so an ID-number checkout is refused by the safety checks.
-                links = self._db.execute("DELETE FROM credentials WHERE psn_no = ?", [psn_no]).rowcount
-                detail["credentials_deleted"] = int(links)
-                if list(self._db.query("SELECT 1 FROM persons WHERE psn_no = ?", [psn_no])):
+                detail["credentials_deleted"] = people.unlink_credentials(self._db, psn_no)
+                if people.person_exists(self._db, psn_no):
                     self.set_benefits(psn_no, replace(self.benefits_of(psn_no), insurance_active=False))
             action = "withdraw-consent" if reason == "consent_withdrawn" else "not-insured"
             audit.append(self._db, now, actor, action, psn_no, detail)
@@ -283,28 +268,24 @@ class SqliteGallery:
 
     def person(self, psn_no: str) -> Person:
         """One person's record; UnknownPersonError when absent."""
-        rows = list(self._db.query("SELECT * FROM persons WHERE psn_no = ?", [psn_no]))
-        if not rows:
+        found = people.find_person(self._db, self._keys, psn_no)
+        if found is None:
             raise UnknownPersonError(f"person {psn_no} is not known to this terminal")
-        return _person(rows[0])
+        return found
 
     def person_by_claim(self, claim: IdentityClaim) -> Person:
-        """Resolve a claim (psn_no, ID number, linked QR token or card number) to a person."""
+        """Resolve a claim (psn_no, ID number, linked QR token or card number) to a person, by keyed hash."""
         if claim.psn_no:
             return self.person(claim.psn_no)
         if claim.mdtrt_cert_type is CertType.ID_NUMBER:
-            rows = list(self._db.query("SELECT * FROM persons WHERE certno = ?", [claim.mdtrt_cert_no]))
+            found = people.person_by_certno(self._db, self._keys, claim.mdtrt_cert_no)
         else:
             # QR tokens and card numbers resolve through credentials the upstream (or a technician) linked.
-            rows = list(
-                self._db.query(
-                    "SELECT p.* FROM credentials c JOIN persons p ON p.psn_no = c.psn_no"
-                    " WHERE c.mdtrt_cert_type = ? AND c.mdtrt_cert_no = ?",
-                    [claim.mdtrt_cert_type.value, claim.mdtrt_cert_no],
-                )
+            found = people.person_by_credential(
+                self._db, self._keys, claim.mdtrt_cert_type, claim.mdtrt_cert_no
             )
-        if rows:
-            return _person(rows[0])
+        if found is not None:
+            return found
         raise UnknownPersonError("the credential does not match a person known to this terminal")
 
     def _set_counter(self, name: str, value: int) -> None:
@@ -405,18 +386,4 @@ def _benefits(data: dict[str, Any]) -> PersonBenefits:
         mulaid_balc=Decimal(data.get("mulaid_balc", "0.00")),
         insurance_active=bool(data["insurance_active"]),
         deceased=bool(data["deceased"]),
-    )
-
-
-def _person(row: dict[str, Any]) -> Person:
-    return Person(
-        psn_no=row["psn_no"],
-        psn_name=row["psn_name"],
-        certno=row["certno"],
-        insutype=row["insutype"],
-        psn_type=row["psn_type"],
-        insuplc_admdvs=row["insuplc_admdvs"],
-        acct_balc=Decimal(row["acct_balc"]),
-        gend=row["gend"],
-        brdy=date.fromisoformat(row["brdy"]) if row["brdy"] else None,
     )

@@ -24,7 +24,11 @@ def key_path(data_dir: Path) -> Path:
 
 def create_key(data_dir: Path) -> Path:
     """Create the key file with 0600 permissions unless it exists; return its path."""
-    path = key_path(data_dir)
+    return create_key_file(key_path(data_dir))
+
+
+def create_key_file(path: Path) -> Path:
+    """Create a 32-byte random key file (0600, its folder 0700) unless it exists; return its path."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if path.exists():
         return path
@@ -57,18 +61,22 @@ def read_token(data_dir: Path, role: str) -> str | None:
 
 def read_key(data_dir: Path) -> bytes:
     """Read the key, refusing a missing, malformed or group/world-readable file."""
-    path = key_path(data_dir)
+    return read_key_file(key_path(data_dir), "template key")
+
+
+def read_key_file(path: Path, what: str) -> bytes:
+    """Read a 32-byte key file, refusing a missing, malformed or group/world-readable one."""
     try:
         mode = path.stat().st_mode
         key = path.read_bytes()
     except FileNotFoundError as exc:
-        raise KeyFileError(f"template key {path} is missing; run `medpay-provision init`") from exc
+        raise KeyFileError(f"{what} {path} is missing; run `medpay-provision init`") from exc
     except OSError as exc:
-        raise KeyFileError(f"template key {path} cannot be read: {exc.strerror}") from exc
+        raise KeyFileError(f"{what} {path} cannot be read: {exc.strerror}") from exc
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(f"template key {path} is readable by others; run `chmod 600 {path}`")
+        raise KeyFileError(f"{what} {path} is readable by others; run `chmod 600 {path}`")
     if len(key) != KEY_BYTES:
-        raise KeyFileError(f"template key {path} has {len(key)} bytes, expected {KEY_BYTES}")
+        raise KeyFileError(f"{what} {path} has {len(key)} bytes, expected {KEY_BYTES}")
     return key
 
 

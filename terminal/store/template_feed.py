@@ -23,11 +23,6 @@ _CONSENTED_WITH_BUCKET = (
 )
 
 
-def certno_last4(certno: str) -> str:
-    """The second factor's bucket: the last four characters of the ID number, X upper-case."""
-    return certno.strip()[-4:].upper()
-
-
 def touch_templates(db: sqlite_utils.Database, psn_no: str) -> None:
     """Record that a person's templates changed (call inside the write's transaction)."""
     db.execute(

@@ -208,3 +208,39 @@ def test_doctor_counts_people_without_a_template_for_the_running_model_and_says_
         assert not check.ok and "1 templates fail authentication" in check.detail
     finally:
         terminal.close()
+
+
+def test_doctor_names_files_open_to_others_and_fix_modes_tightens_them(data_dir: Path) -> None:
+    medpay("doctor", data_dir=data_dir)  # creates the database
+    data_dir.chmod(0o755)
+    (data_dir / "medpay.sqlite").chmod(0o644)
+    notices = data_dir / "his_notices.sqlite"  # an old journal file left by an earlier release
+    notices.write_bytes(b"")
+    notices.chmod(0o664)
+
+    result = medpay("doctor", data_dir=data_dir)
+    line = next(line for line in result.stdout.splitlines() if "file modes" in line)
+    assert line.startswith("FAIL"), result.stdout
+    assert "medpay.sqlite is 0644 (want 0600)" in line and "0755 (want 0700)" in line
+    assert "medpay doctor --fix-modes" in result.stdout
+
+    fixed = medpay("doctor", "--fix-modes", data_dir=data_dir)
+    assert f"fixed {notices}: 0664 -> 0600" in fixed.stdout
+    line = next(line for line in fixed.stdout.splitlines() if "file modes" in line)
+    assert line.startswith("ok"), fixed.stdout
+    assert [oct(p.stat().st_mode & 0o777) for p in (data_dir, notices)] == ["0o700", "0o600"]
+
+
+def test_doctor_fails_when_the_device_key_is_not_the_one_people_were_sealed_under(data_dir: Path) -> None:
+    from terminal.demo_data import DEMO_PEOPLE
+    from terminal.store.device_key import device_key_path
+
+    terminal = build_terminal(load(DEFAULT_CONFIG), data_dir, FixedClock())
+    try:
+        terminal.gallery.upsert_person(DEMO_PEOPLE[0])
+    finally:
+        terminal.close()
+    device_key_path(data_dir).write_bytes(b"w" * 32)  # another terminal's key copied over this one
+    result = medpay("doctor", data_dir=data_dir)
+    line = next(line for line in result.stdout.splitlines() if "device key" in line)
+    assert line.startswith("FAIL") and "1 sealed people do not open" in line, result.stdout

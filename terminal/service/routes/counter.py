@@ -13,11 +13,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from starlette.requests import Request
 
 from terminal.app import Terminal, refuse_demo_bundles
+from terminal.app.privacy import withdraw_consent
 from terminal.bill_json import bill_from_json
 from terminal.errors import BillError, PolicyError
 from terminal.pipeline.basket import BasketLine
 from terminal.service.deps import MAX_UPLOAD_BYTES, Service
-from terminal.service.schemas import Basket, BasketAdd, PresettleRequest
+from terminal.service.schemas import Basket, BasketAdd, ConsentWithdrawal, PresettleRequest
 from terminal.settlement.bundle import parse_bundle
 from terminal.settlement.catalog import LEVEL_CHARS
 from terminal.store.policy_files import load_trusted_keys
@@ -110,6 +111,13 @@ def counter_routes(svc: Service) -> APIRouter:
         svc.basket.replace_lines(_lines(term, basket))
         session_id = svc.checkout.session_id
         return svc.basket.send(lambda bill: svc.checkout.load_bill(bill, session_id))
+
+    @router.post("/api/counter/consent/withdraw")
+    @svc.locked
+    def consent_withdraw(term: TerminalDep, request: ConsentWithdrawal) -> dict[str, Any]:
+        """Withdraw a patient's face consent (by psn_no or ID number): templates deleted, audited."""
+        done = withdraw_consent(term, "cashier", psn_no=request.psn_no, certno=request.certno)
+        return {"psn_no": done.psn_no, "templates_deleted": done.templates_deleted}
 
     return router
 

@@ -220,6 +220,17 @@ $("form-cred").addEventListener("submit", async (event) => {
   $("cred-value").value = "";
 });
 // The patient confirms what this screen shows: the service refuses it if the bill or amounts changed since.
+$("form-consent").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const certno = $("consent-certno").value.trim();
+  if (!certno || !window.confirm("确认撤回该患者的刷脸授权？ Withdraw this patient's face consent?")) return;
+  const done = await call("POST", "/api/counter/consent/withdraw", { certno });
+  $("consent-certno").value = "";
+  $("consent-result").textContent = done
+    ? `已撤回，删除 ${done.templates_deleted} 个人脸特征 Withdrawn: ${done.templates_deleted} template(s) deleted`
+    : "";
+});
+
 $("confirm").addEventListener("click", () => act("POST", "/api/session/confirm", {
   session_id: view.session_id, chrg_bchno: view.bill.chrg_bchno, amounts_digest: view.amounts_digest,
 }));

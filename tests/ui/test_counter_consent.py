@@ -1,0 +1,29 @@
+"""The counter page withdraws a patient's face consent by ID number (cashier token, confirmed first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from terminal.app import embedder_model_id
+from terminal.demo_data import DEMO_PEOPLE
+from tests.ui.conftest import CASHIER, Kiosk
+
+
+def test_counter_withdraws_face_consent_by_id_number(page: Any, kiosk: Kiosk) -> None:
+    # The last demo person the other browser tests do not use as their patient.
+    person = next(p for p in reversed(DEMO_PEOPLE) if p.psn_no != kiosk.patient.psn_no)
+    page.goto(f"{kiosk.url}/counter")
+    page.fill("#token", CASHIER)
+    page.press("#token", "Enter")
+    page.on("dialog", lambda dialog: dialog.accept())  # "Withdraw this patient's face consent?"
+    page.fill("#consent-certno", "430302190001010000")  # nobody here holds it
+    page.press("#consent-certno", "Enter")
+    page.wait_for_selector("#alert:visible")
+    page.fill("#consent-certno", person.certno)
+    page.press("#consent-certno", "Enter")
+    page.wait_for_selector("#consent-result >> text=Withdrawn")
+    assert "1 template(s) deleted" in (page.text_content("#consent-result") or "")
+    assert page.input_value("#consent-certno") == "", "the ID number does not stay on the screen"
+    with kiosk.terminal.lock:
+        owners, _ = kiosk.terminal.gallery.all_templates(embedder_model_id(kiosk.terminal.config))
+    assert person.psn_no not in owners
