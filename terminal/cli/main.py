@@ -124,14 +124,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         terminal = _terminal(args)
     config = terminal.config
+    host = args.host or config.service.host
+    port = args.port or config.service.port
     app = create_app(
         terminal,
         cashier_token=read_token(terminal.data_dir, "cashier"),
         technician_token=read_token(terminal.data_dir, "technician"),
         session_timeout=timedelta(seconds=config.session.timeout_s),
+        bind_host=host,
     )
-    host = args.host or config.service.host
-    port = args.port or config.service.port
     if host not in ("127.0.0.1", "::1", "localhost"):
         # The patient endpoints carry no token: the kiosk browser runs on this machine.
         log.warning("serving on %s, not loopback: anyone on that network can drive the checkout", host)
