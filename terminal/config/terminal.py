@@ -45,7 +45,7 @@ class ServiceConfig(Section):
     )
     port: Annotated[int, Field(description="TCP port", ge=1, le=65535)] = 8080
     allowed_hosts: Annotated[
-        tuple[Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")]],
+        tuple[Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")], ...],
         Field(
             description="Host names (besides loopback and the bind address) the service answers to; any "
             "other Host header is refused (421), so a DNS-rebinding page reaches nothing",
