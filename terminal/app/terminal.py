@@ -15,6 +15,7 @@ import sqlite_utils
 from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.protocol.card_auth import CardReading
 from terminal.app.background_sync import BackgroundSync
+from terminal.app.bounds import refuse_unsafe_production
 from terminal.app.credentials import verify_card
 from terminal.app.demo_faces import demo_presenter
 from terminal.app.locking import hold
@@ -270,7 +271,11 @@ class Terminal:
 
     @cached_property
     def checkout(self) -> Checkout:
-        """Pricing and settling bills; the offline limits apply only when an upstream is configured."""
+        """Pricing and settling bills; the offline limits apply only when an upstream is configured.
+
+        ConfigError in production mode for a config that mode refuses (app/bounds.py).
+        """
+        refuse_unsafe_production(self.config)
         uplink = self.config.uplink
         # No [uplink] url (the embedded demo default): there is nothing to be offline from. With a gallery
         # synced from the upstream, its age counts against the offline limits too.

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from terminal.app import Terminal, build_terminal, uplink_backoff
+from terminal.app import Terminal, build_terminal, refuse_unsafe_production, uplink_backoff
 from terminal.cli.evaluate import add_evaluate
 from terminal.cli.outbox import add_outbox
 from terminal.cli.storage import add_storage, cmd_audit_verify
@@ -34,7 +34,8 @@ def _emit(payload: Any) -> None:
 def cmd_config_validate(args: argparse.Namespace) -> int:
     """Validate a config file."""
     config = load(args.config)
-    sys.stdout.write(f"{args.config}: ok (terminal {config.terminal.terminal_id})\n")
+    refuse_unsafe_production(config)  # production mode's bounds (app/bounds.py), each with its reason
+    sys.stdout.write(f"{args.config}: ok (terminal {config.terminal.terminal_id}, {config.terminal.mode})\n")
     return 0
 
 
@@ -126,6 +127,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = terminal.config
     host = args.host or config.service.host
     port = args.port or config.service.port
+    refuse_unsafe_production(config, host)
     app = create_app(
         terminal,
         cashier_token=read_token(terminal.data_dir, "cashier"),
