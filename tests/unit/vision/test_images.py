@@ -131,7 +131,7 @@ def no_decoder(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def test_a_tiff_declaring_30000_by_30000_is_refused_before_any_decoder_runs(no_decoder: list[int]) -> None:
     # Regression (issue 17): a 1.8 MB TIFF declaring 30000×30000 took the server from 1.4 GB to 5.8 GB.
-    with pytest.raises(ImageError, match="only JPEG and PNG.*TIFF"):
+    with pytest.raises(ImageError, match=r"only JPEG and PNG.*TIFF"):
         decode_image(_tiff_header(30_000, 30_000))
     assert no_decoder == []
 
@@ -155,7 +155,7 @@ def test_a_jpeg_declaring_more_pixels_than_allowed_is_refused_before_decoding(no
     data = bytearray(_encoded(".jpg"))
     sof = next(i for i in range(2, len(data) - 1) if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC2))
     data[sof + 5 : sof + 9] = struct.pack(">HH", 30_000, 30_000)  # height, width
-    assert 30_000 * 30_000 > MAX_PIXELS
+    assert MAX_PIXELS < 30_000 * 30_000
     with pytest.raises(ImageError, match="30000×30000"):
         decode_image(bytes(data))
     assert no_decoder == []
