@@ -21,6 +21,7 @@ from terminal.app.locking import hold
 from terminal.errors import (
     BillError,
     CameraUnavailableError,
+    ClockError,
     DeviceError,
     DuplicateSettlementError,
     FaceError,
@@ -72,6 +73,8 @@ _STATUS: tuple[tuple[type[TerminalError], int], ...] = (
     # A storage failure (busy, full, damaged, read-only) changed nothing: 503 with Retry-After.
     (StoreError, 503),
     (DeviceError, 503),
+    # A clock set back or off the upstream's: nothing is settled until a technician sets the time.
+    (ClockError, 503),
     # The hospital's HIS, not this terminal, failed: gateway errors, the detail says "ask at the counter".
     (HisTimeout, 504),
     (HisUnavailable, 503),
