@@ -12,7 +12,8 @@ from pathlib import Path
 
 from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.probe import DEVICE_KINDS, DEVICE_NAMES, ProbeResult, ProbeStatus, probe_device
-from terminal.app import Terminal, embedder_model_id
+from terminal.app import Terminal, embedder_model_id, refuse_unsafe_production
+from terminal.app.clock_guard import clock_line
 from terminal.config import TerminalConfig, models_folder
 from terminal.errors import KeyFileError, StoreCorruptError, StoreReadOnlyError, TerminalError
 from terminal.store.audit_check import verify_all
@@ -72,6 +73,12 @@ def run_checks(terminal: Terminal) -> list[Check]:
         _run("database", lambda: _database(terminal), RESTORE_FIX),
         _run("policy", lambda: _policy(terminal), "install this year's signed bundle in config/policies"),
         _run("catalogue", lambda: f"{len(terminal.catalog.items)} items", "check settlement.catalog"),
+        _run("production bounds", lambda: _bounds(terminal), "change each key named (docs/operations.md)"),
+        _run(
+            "clock",
+            lambda: clock_line(terminal.clock_guard, terminal.db),
+            "set the time (NTP), then run `medpay sync`",
+        ),
         upstream_check(terminal),
         outbox_check(terminal),
         gallery_check(terminal),
@@ -259,6 +266,13 @@ def _device_check(result: ProbeResult) -> Check:
     status = "" if result.status is ProbeStatus.OK else f"{result.status}: "
     detail = f"{where}{status}{result.detail}"
     return Check(DEVICE_NAMES[result.kind], result.ok, detail, result.fix)
+
+
+def _bounds(terminal: Terminal) -> str:
+    if terminal.config.terminal.mode != "production":
+        return "demo mode: production's bounds are not applied"
+    refuse_unsafe_production(terminal.config)
+    return "threshold, face pause, loopback service, https upstream and HIS: within bounds"
 
 
 def _machine() -> str:

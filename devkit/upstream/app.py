@@ -14,7 +14,7 @@ from devkit.upstream import ec_tokens
 from devkit.upstream.calls import handle
 from devkit.upstream.faults import Faults
 from devkit.upstream.people import person_json
-from devkit.upstream.replies import AuthFailure, fail
+from devkit.upstream.replies import AuthFailure, fail, reclocked
 from devkit.upstream.state import Enrolment, Upstream
 from terminal.uplink.gallery import GalleryRemoval
 from terminal.uplink.wire import CALL_PATH
@@ -36,12 +36,14 @@ def create_app(upstream: Upstream) -> FastAPI:
         try:
             response, committed = handle(upstream, body)
         except AuthFailure as exc:
-            return JSONResponse(fail(str(body.get("msgid", "")), str(exc)), status_code=401)
+            refusal = fail(str(body.get("msgid", "")), str(exc))
+            return JSONResponse(reclocked(refusal, faults.clock_skew_s), status_code=401)
         if committed and upstream.take_fault("lost"):
             # Committed, but the terminal never hears back: it times out with the outcome unknown.
             time.sleep(faults.lost_hang_s)
             return JSONResponse({"detail": "reply lost"}, status_code=504)
-        return JSONResponse(response)
+        # Every answer carries the upstream's time: the terminal compares its clock with it on each sync.
+        return JSONResponse(reclocked(response, faults.clock_skew_s))
 
     @app.get("/admin/faults")
     def get_faults() -> dict[str, Any]:

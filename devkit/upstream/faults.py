@@ -25,7 +25,9 @@ class Faults(BaseModel):
         default=False, description="sign gallery deltas with a cut-short template"
     )
     clock_skew_s: float = Field(
-        default=0.0, description="the upstream's clock runs this far ahead (ecToken expiry is on it)"
+        default=0.0,
+        description="the upstream's clock runs this far ahead (ecToken expiry and every answer's "
+        "respond_time are on it)",
     )
 
 

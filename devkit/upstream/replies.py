@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from terminal.clock import CST
@@ -16,8 +16,13 @@ class AuthFailure(Exception):
     """Unsigned, wrongly signed or stale sign_no: HTTP 401, nothing remembered."""
 
 
-def _stamp() -> str:
-    return datetime.now(CST).strftime("%Y%m%d%H%M%S%f")[:17]
+def _stamp(skew_s: float = 0.0) -> str:
+    return (datetime.now(CST) + timedelta(seconds=skew_s)).strftime("%Y%m%d%H%M%S%f")[:17]
+
+
+def reclocked(reply: dict[str, Any], skew_s: float) -> dict[str, Any]:
+    """The reply with its respond_time on the upstream's clock (the terminal checks its own against it)."""
+    return {**reply, "respond_time": _stamp(skew_s)} if skew_s else reply
 
 
 def ok(msgid: str, output: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ configured readers adapted to the reader worker's ports), `session.py` (the
 checkout session over it), `uplink.py` (registration and a sync run). Shells import from here.
 """
 
+from terminal.app.bounds import production_problems, refuse_unsafe_production
 from terminal.app.registries import (
     DETECTORS,
     EMBEDDER_ENTRIES,
@@ -48,8 +49,10 @@ __all__ = [
     "embedder_operating_point",
     "liveness_checks",
     "offline_limits",
+    "production_problems",
     "refuse_demo_bundles",
     "refuse_development_keys",
+    "refuse_unsafe_production",
     "register_terminal",
     "sync_once",
     "uplink_backoff",

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
+from terminal.app.clock_guard import time_recorder
 from terminal.config import TerminalConfig
 from terminal.domain import OutboxEntry
 from terminal.errors import TerminalError
@@ -158,7 +159,11 @@ class BackgroundSync:
         self._interval = section.sync_interval_s
         self._link = link or (
             lambda: HttpUplink(
-                url, terminal_key(terminal.data_dir), identity(terminal.config.terminal), section.timeout_s
+                url,
+                terminal_key(terminal.data_dir),
+                identity(terminal.config.terminal),
+                section.timeout_s,
+                on_time=time_recorder(terminal.db, terminal.clock, terminal.lock),
             )
         )
         # Trusted gallery keys (development key refused in production), or None: no gallery pulled.

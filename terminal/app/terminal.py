@@ -15,6 +15,8 @@ import sqlite_utils
 from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.protocol.card_auth import CardReading
 from terminal.app.background_sync import BackgroundSync
+from terminal.app.bounds import refuse_unsafe_production
+from terminal.app.clock_guard import SettleChecks, clock_guard
 from terminal.app.credentials import verify_card
 from terminal.app.demo_faces import demo_presenter
 from terminal.app.face_index import LiveFaceIndex
@@ -37,6 +39,7 @@ from terminal.devices import DeviceStatus, ReceiptPrinting
 from terminal.domain import IdentityClaim
 from terminal.errors import ConfigError, ModelMissingError, StoreError
 from terminal.pipeline.checkout import Checkout, OfflineGate
+from terminal.pipeline.clock_integrity import ClockGuard
 from terminal.pipeline.face import FaceStage
 from terminal.pipeline.his_notices import HisNotifier
 from terminal.pipeline.identify import Identifier
@@ -299,7 +302,11 @@ class Terminal:
 
     @cached_property
     def checkout(self) -> Checkout:
-        """Pricing and settling bills; the offline limits apply only when an upstream is configured."""
+        """Pricing and settling bills; the offline limits apply only when an upstream is configured.
+
+        ConfigError in production mode for a config that mode refuses (app/bounds.py).
+        """
+        refuse_unsafe_production(self.config)
         uplink = self.config.uplink
         # No [uplink] url (the embedded demo default): there is nothing to be offline from. With a gallery
         # synced from the upstream, its age counts against the offline limits too.
@@ -313,8 +320,14 @@ class Terminal:
             terminal=self.config.terminal,
             clock=self.clock,
             offline=offline,
-            store=self.store_health,
+            # Storage first, then the clock: a clock set back or far off the upstream's settles nothing.
+            store=SettleChecks(self.store_health, self.clock_guard),
         )
+
+    @cached_property
+    def clock_guard(self) -> ClockGuard:
+        """The clock check: within [uplink] max_clock_skew_s of the upstream, never behind the records."""
+        return clock_guard(self.db, self.clock, self.config.uplink.max_clock_skew_s)
 
     @cached_property
     def uplink_sync(self) -> BackgroundSync | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
+from terminal.app.clock_guard import time_recorder
 from terminal.app.terminal import refuse_development_keys, uplink_backoff
 from terminal.config import (
     TerminalSection,
@@ -28,9 +29,15 @@ from terminal.uplink.registration import identity
 from terminal.uplink.signing import terminal_key
 
 
-def build_uplink(data_dir: Path, terminal: TerminalSection, url: str, timeout_s: float = 10.0) -> HttpUplink:
+def build_uplink(
+    data_dir: Path,
+    terminal: TerminalSection,
+    url: str,
+    timeout_s: float = 10.0,
+    on_time: Callable[[datetime], None] | None = None,
+) -> HttpUplink:
     """An HTTP uplink signing with this terminal's key (created under data_dir on first use)."""
-    return HttpUplink(url, terminal_key(data_dir), identity(terminal), timeout=timeout_s)
+    return HttpUplink(url, terminal_key(data_dir), identity(terminal), timeout=timeout_s, on_time=on_time)
 
 
 def register_terminal(
@@ -59,7 +66,8 @@ def sync_once(
     target = url or section.url
     if not target:
         raise ValueError("no upstream URL: set [uplink] url or pass --upstream")
-    link = build_uplink(data_dir, terminal, target, section.timeout_s)
+    # Every answer's time is compared with this terminal's clock (pipeline/clock_integrity.py).
+    link = build_uplink(data_dir, terminal, target, section.timeout_s, time_recorder(db, clock))
     try:
         worker = SyncWorker(
             OutboxStore(db),

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from terminal.app import Terminal, build_terminal, uplink_backoff
+from terminal.app import Terminal, build_terminal, refuse_unsafe_production, uplink_backoff
 from terminal.cli.evaluate import add_evaluate
 from terminal.cli.outbox import add_outbox
 from terminal.cli.privacy import add_privacy
@@ -36,7 +36,8 @@ def _emit(payload: Any) -> None:
 def cmd_config_validate(args: argparse.Namespace) -> int:
     """Validate a config file."""
     config = load(args.config)
-    sys.stdout.write(f"{args.config}: ok (terminal {config.terminal.terminal_id})\n")
+    refuse_unsafe_production(config)  # production mode's bounds (app/bounds.py), each with its reason
+    sys.stdout.write(f"{args.config}: ok (terminal {config.terminal.terminal_id}, {config.terminal.mode})\n")
     return 0
 
 
@@ -126,14 +127,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         terminal = _terminal(args)
     config = terminal.config
+    host = args.host or config.service.host
+    port = args.port or config.service.port
+    refuse_unsafe_production(config, host)
     app = create_app(
         terminal,
         cashier_token=read_token(terminal.data_dir, "cashier"),
         technician_token=read_token(terminal.data_dir, "technician"),
         session_timeout=timedelta(seconds=config.session.timeout_s),
+        bind_host=host,
     )
-    host = args.host or config.service.host
-    port = args.port or config.service.port
     if host not in ("127.0.0.1", "::1", "localhost"):
         # The patient endpoints carry no token: the kiosk browser runs on this machine.
         log.warning("serving on %s, not loopback: anyone on that network can drive the checkout", host)

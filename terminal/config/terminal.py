@@ -44,6 +44,14 @@ class ServiceConfig(Section):
         "127.0.0.1"
     )
     port: Annotated[int, Field(description="TCP port", ge=1, le=65535)] = 8080
+    allowed_hosts: Annotated[
+        tuple[Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")], ...],
+        Field(
+            description="Host names (besides loopback and the bind address) the service answers to; any "
+            "other Host header is refused (421), so a DNS-rebinding page reaches nothing",
+            max_length=32,
+        ),
+    ] = ()
     # A request never waits without bound for the terminal's models and database: past this it answers
     # 503 TERMINAL_BUSY with Retry-After, and its worker thread is free again.
     lock_wait_s: Annotated[

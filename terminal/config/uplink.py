@@ -45,6 +45,15 @@ class UplinkSection(Section):
             ge=0,
         ),
     ] = 30.0
+    max_clock_skew_s: Annotated[
+        float,
+        Field(
+            description="seconds this terminal's clock may differ from the upstream's (measured at every "
+            "sync) before settling is refused; offline age, delta freshness and pause windows rest on it",
+            gt=0,
+            le=86400,
+        ),
+    ] = 300.0
     gallery_trusted_keys: Annotated[
         Path | None,
         Field(

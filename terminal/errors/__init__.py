@@ -4,6 +4,13 @@ TerminalError
 ├── ConfigError                  config file missing, malformed or with unknown keys
 │   └── SimulatorScriptError     a device-simulator script that cannot be run
 ├── TerminalBusyError            the terminal stayed busy longer than a request waits: try again shortly
+├── RequestRefusedError          a request refused at the service's edge, before any work
+│   ├── RequestTooLargeError     a body over its route's cap (refused while streaming, never stored)
+│   ├── HostNotAllowedError      a Host header naming neither this machine nor a configured name
+│   └── CrossSiteRequestError    a state-changing request from another site's page
+├── ClockError                   the terminal's clock cannot be trusted: settling paused
+│   ├── ClockSkewError           off from the upstream's clock by more than [uplink] max_clock_skew_s
+│   └── ClockBackwardsError      earlier than the latest settlement or audit time recorded here
 ├── ModelError
 │   ├── ModelMissingError        a declared model file is not provisioned
 │   └── ModelIntegrityError      a model file's sha256 differs from the manifest
@@ -157,6 +164,15 @@ from terminal.errors.remote import (
     UplinkUnknownOutcome,
     UplinkUnreachable,
 )
+from terminal.errors.surface import (
+    ClockBackwardsError,
+    ClockError,
+    ClockSkewError,
+    CrossSiteRequestError,
+    HostNotAllowedError,
+    RequestRefusedError,
+    RequestTooLargeError,
+)
 
 __all__ = [
     "AttemptsExhaustedError",
@@ -165,9 +181,13 @@ __all__ = [
     "CameraUnavailableError",
     "CardNotGenuineError",
     "CatalogError",
+    "ClockBackwardsError",
+    "ClockError",
+    "ClockSkewError",
     "ConfigError",
     "ConsentError",
     "CredentialAttemptsError",
+    "CrossSiteRequestError",
     "DatasetError",
     "DemoCameraRefusedError",
     "DeviceError",
@@ -188,6 +208,7 @@ __all__ = [
     "HisRefused",
     "HisTimeout",
     "HisUnavailable",
+    "HostNotAllowedError",
     "IdNumberMistypedError",
     "IdentityError",
     "ImageError",
@@ -207,6 +228,8 @@ __all__ = [
     "PaymentUnknownOutcomeError",
     "PolicyError",
     "RefundError",
+    "RequestRefusedError",
+    "RequestTooLargeError",
     "SecondFactorRequiredError",
     "SessionChangedError",
     "SessionStateError",

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 
@@ -22,6 +22,7 @@ from terminal.app.privacy import RetentionPurge
 from terminal.errors import (
     BillError,
     CameraUnavailableError,
+    ClockError,
     DeviceError,
     DuplicateSettlementError,
     FaceError,
@@ -43,6 +44,7 @@ from terminal.pipeline.session import Session, SessionStateError
 from terminal.pipeline.session_ports import LivenessFactory
 from terminal.ports import BillSource, Camera
 from terminal.service.deps import Service
+from terminal.service.edge import BodyCap, BodyTooLarge, too_large_body
 from terminal.service.metrics import LatencyMiddleware, ServiceMetrics
 from terminal.service.routes.counter import counter_routes
 from terminal.service.routes.health import HealthReads, health_routes, scrape_routes
@@ -51,6 +53,7 @@ from terminal.service.routes.pages import STATIC_DIR, page_routes
 from terminal.service.routes.readers import reader_routes
 from terminal.service.routes.session import session_routes
 from terminal.service.routes.tech import tech_routes
+from terminal.service.security import SecurityGuard, allowed_hosts
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ _STATUS: tuple[tuple[type[TerminalError], int], ...] = (
     # A storage failure (busy, full, damaged, read-only) changed nothing: 503 with Retry-After.
     (StoreError, 503),
     (DeviceError, 503),
+    # A clock set back or off the upstream's: nothing is settled until a technician sets the time.
+    (ClockError, 503),
     # The hospital's HIS, not this terminal, failed: gateway errors, the detail says "ask at the counter".
     (HisTimeout, 504),
     (HisUnavailable, 503),
@@ -94,12 +99,14 @@ def create_app(
     camera: Camera | None = None,
     ec_tokens: EcTokenResolver | None = None,
     card_verifier: CardVerifier[Any] | None = None,
+    bind_host: str | None = None,
 ) -> FastAPI:
     """The FastAPI application over one terminal and its one checkout session.
 
     While the app is served, the readers' workers and the capture loop (the terminal's camera feeding
     face attempts) run. `camera` defaults to the terminal's configured one; with none, face (and the
-    typed ID it verifies) is not offered.
+    typed ID it verifies) is not offered. `bind_host` (default `[service] host`) is served besides
+    loopback and `[service] allowed_hosts`.
     """
     source = bills or terminal.bill_source
     notices = terminal.his_notifier(source, notice_retry)
@@ -155,11 +162,24 @@ def create_app(
         title="medpay terminal",
         version=__version__,
         lifespan=with_uplink_sync(terminal.uplink_sync, lifespan),
+        # Swagger UI and ReDoc load scripts from a CDN, which the CSP refuses; /openapi.json stays.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = svc
     app.state.metrics = metrics
     app.state.health_reads = reads
     app.add_middleware(LatencyMiddleware, metrics=metrics)
+    # Outermost first to run: Host and Origin refused before anything is read; then bodies capped.
+    app.add_middleware(BodyCap)
+    service = terminal.config.service
+    hosts = allowed_hosts(service.allowed_hosts, bind_host or service.host)
+    app.add_middleware(SecurityGuard, hosts=hosts)
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(request: Request, exc: BodyTooLarge) -> Response:
+        # Raised while a route reads its body (multipart, JSON): the same answer as the middleware's.
+        return Response(too_large_body(exc.cap), status_code=413, media_type="application/json")
 
     @app.exception_handler(TerminalError)
     async def terminal_error(request: Request, exc: TerminalError) -> JSONResponse:

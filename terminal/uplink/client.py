@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
+from terminal.clock import CST
 from terminal.domain import UplinkReply
 from terminal.errors import (
     UplinkAuthRequired,
@@ -51,8 +52,11 @@ class HttpUplink:
         identity: Mapping[str, str],
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        on_time: Callable[[datetime], None] | None = None,
     ) -> None:
+        """`on_time` is told the upstream's time (`respond_time`) of every answer, for the clock check."""
         self._key = key
+        self._on_time = on_time
         # identity: the envelope fields naming this terminal (opter, fixmedins_code, mdtrtarea_admvs, …).
         self._identity = dict(identity)
         if transport is None:
@@ -104,6 +108,9 @@ class HttpUplink:
             response = Response.model_validate_json(reply.content)
         except ValidationError as exc:
             raise UplinkUnknownOutcome(f"{body['infno']} {body['msgid']}: malformed response") from exc
+        told = upstream_time(response.respond_time)
+        if told is not None and self._on_time is not None:
+            self._on_time(told)
         if response.infcode != 0:
             raise UplinkRefused(
                 f"{body['infno']} {body['msgid']} refused: {response.err_msg}",
@@ -178,3 +185,14 @@ class HttpUplink:
     def daily_totals(self, msgid: str, totals: Mapping[str, str], at: datetime) -> dict[str, Any]:
         """3201: compare one day's totals; output stmt_rslt ('0' agree, '1' differ) and the upstream's."""
         return dict(self.call(self.envelope(INFNO_TOTALS, msgid, at, {"data": dict(totals)})).output)
+
+
+def upstream_time(respond_time: str) -> datetime | None:
+    """The upstream's yyyyMMddHHmmssSSS (Beijing time) as an aware datetime; None when absent or garbled."""
+    try:
+        at = datetime.strptime(respond_time[:14], "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    millis = respond_time[14:17]
+    micro = int(millis) * 1000 if millis.isdigit() and len(millis) == 3 else 0
+    return at.replace(microsecond=micro, tzinfo=CST)

@@ -1,8 +1,15 @@
-"""Image files and uploads → BGR uint8 arrays, refusing anything that is not a whole, sane image."""
+"""Image files and uploads → BGR uint8 arrays, refusing anything that is not a whole, sane image.
+
+Only JPEG and PNG reach OpenCV: the format is told by its magic bytes and the pixel count is read from
+the header before any decoder allocates. OpenCV's own decoders (TIFF, WebP, AVIF, JPEG 2000, OpenEXR, …)
+never see bytes from outside; OPENCV_IO_MAX_IMAGE_PIXELS caps them as well, in case one is reached
+another way (docs/threat-model.md, "HTTP surface").
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from pathlib import Path
 
@@ -19,6 +26,9 @@ log = logging.getLogger(__name__)
 MAX_BYTES = 32 * 1024 * 1024
 MAX_PIXELS = 64_000_000
 
+# OpenCV reads this once, at its first decode; set before any decode so its own cap matches ours.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOI = b"\xff\xd8"
 _JPEG_EOI = b"\xff\xd9"
@@ -27,6 +37,33 @@ _JPEG_SOS = 0xDA
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # Markers without a length field.
 _JPEG_STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}
+# Formats OpenCV would decode and the terminal refuses, by their magic bytes (named in the error only).
+_REFUSED_MAGIC = (
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+    (b"GIF8", "GIF"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000"),
+    (b"\x76\x2f\x31\x01", "OpenEXR"),
+    (b"#?RADIANCE", "Radiance HDR"),
+    (b"P1", "PBM"), (b"P2", "PGM"), (b"P3", "PPM"), (b"P4", "PBM"), (b"P5", "PGM"), (b"P6", "PPM"),
+)  # fmt: skip
+
+
+def image_format(data: bytes) -> str:
+    """ "jpeg" or "png" by magic bytes; ImageError naming any other format (refused before decoding)."""
+    if data.startswith(_PNG_SIGNATURE):
+        return "png"
+    if data.startswith(_JPEG_SOI + b"\xff"):
+        return "jpeg"
+    name = next((fmt for magic, fmt in _REFUSED_MAGIC if data.startswith(magic)), None)
+    if name is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        name = "WebP"
+    if name is None and data[4:8] == b"ftyp":
+        name = "AVIF/HEIF"
+    found = f"this is {name}" if name else "unknown format"
+    raise ImageError(f"data is not a decodable image: only JPEG and PNG are accepted ({found})")
 
 
 def _jpeg_header(data: bytes) -> tuple[tuple[int, int] | None, int | None]:
@@ -57,13 +94,16 @@ def _check_before_decoding(data: bytes) -> None:
     """Refuse what would be slow, huge or silently half-decoded, before OpenCV allocates anything."""
     if len(data) > MAX_BYTES:
         raise ImageError(f"image is {len(data)} bytes; at most {MAX_BYTES} are accepted")
-    width = height = 0
-    if data.startswith(_PNG_SIGNATURE) and len(data) >= 24:
+    if image_format(data) == "png":
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            raise ImageError("PNG data is truncated or corrupt (no IHDR header)")
         width, height = struct.unpack(">II", data[16:24])
-    elif data.startswith(_JPEG_SOI):
+    else:
         size, scan = _jpeg_header(data)
-        if size is not None:
-            width, height = size
+        # No frame header before the scan: the size cannot be checked, so nothing is decoded.
+        if size is None:
+            raise ImageError("JPEG data is truncated or corrupt (no frame header)")
+        width, height = size
         # libjpeg fills a truncated scan with grey and only warns; the payment path must not match
         # a half-grey face, so a JPEG needs its end marker after the first scan.
         if scan is None or data.rfind(_JPEG_EOI) <= scan:
@@ -90,7 +130,7 @@ def _decode(data: bytes, flags: int) -> NDArray[np.generic]:
 
 
 def decode_image(data: bytes) -> NDArray[np.uint8]:
-    """Decode JPEG/PNG/… bytes to an H×W×3 BGR uint8 array; ImageError when they are not a whole image."""
+    """Decode JPEG or PNG bytes to an H×W×3 BGR uint8 array; ImageError when they are not a whole image."""
     return np.asarray(_decode(data, cv2.IMREAD_COLOR), dtype=np.uint8)
 
 

@@ -226,5 +226,5 @@ def test_the_preview_is_for_this_machine_only_and_carries_no_identity(
 async def _status_from(app: FastAPI, client: tuple[str, int], path: str) -> int:
     """The status a client at `client` gets for `path` (httpx's ASGI transport sets the peer address)."""
     transport = httpx.ASGITransport(app=app, client=client)
-    async with httpx.AsyncClient(transport=transport, base_url="http://kiosk") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
         return (await http.get(path)).status_code

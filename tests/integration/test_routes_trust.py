@@ -100,7 +100,7 @@ def _ask(app: FastAPI, client: tuple[str, int], method: str, path: str, **kwargs
 
     async def ask() -> int:
         transport = httpx.ASGITransport(app=app, client=client)
-        async with httpx.AsyncClient(transport=transport, base_url="http://terminal") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
             return (await http.request(method, path, **kwargs)).status_code
 
     # A thread of its own: a session-scoped Playwright browser may own this thread's event loop.

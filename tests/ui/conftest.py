@@ -215,7 +215,9 @@ def browser() -> Iterator[Any]:
 def page(browser: Any, kiosk: Kiosk) -> Iterator[Any]:
     """A fresh page at 1280×900 (a kiosk screen), the session idle."""
     kiosk.reset()
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    # Playwright's wait_for_function evaluates its predicate with eval, which the pages' CSP forbids;
+    # test_csp.py loads every page with the CSP enforced.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN", bypass_csp=True)
     context.set_default_timeout(20_000)
     pg = context.new_page()
     yield pg
@@ -226,7 +228,7 @@ def page(browser: Any, kiosk: Kiosk) -> Iterator[Any]:
 def _camera_page(browser: Any, kiosk: Kiosk, kind: str) -> Iterator[Any]:
     kiosk.reset()
     kiosk.present(kind)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN", bypass_csp=True)
     context.set_default_timeout(30_000)
     yield context.new_page()
     context.close()

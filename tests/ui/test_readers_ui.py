@@ -67,7 +67,8 @@ def served(terminal: Terminal, tmp_path: Path) -> Iterator[Served]:
 
 @pytest.fixture
 def tab(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    # wait_for_function evaluates with eval, which the pages' CSP forbids (test_csp.py enforces it).
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN", bypass_csp=True)
     context.set_default_timeout(20_000)
     yield context.new_page()
     context.close()

@@ -17,7 +17,7 @@ from terminal.app.privacy import withdraw_consent
 from terminal.bill_json import bill_from_json
 from terminal.errors import BillError, PolicyError
 from terminal.pipeline.basket import BasketLine
-from terminal.service.deps import MAX_UPLOAD_BYTES, Service
+from terminal.service.deps import Service
 from terminal.service.schemas import Basket, BasketAdd, ConsentWithdrawal, PresettleRequest
 from terminal.settlement.bundle import parse_bundle
 from terminal.settlement.catalog import LEVEL_CHARS
@@ -46,9 +46,8 @@ def counter_routes(svc: Service) -> APIRouter:
         Body: {"person": <person file>, "bill": <bill>, "policy": <signed bundle file> | null}; the
         same JSON as `medpay settle --person FILE --bill FILE [--policy FILE] --json`. Records nothing.
         """
+        # Capped while it streams in (service/edge.py BODY_CAPS): never more than 10 MB is buffered here.
         body = await request.body()
-        if len(body) > MAX_UPLOAD_BYTES:
-            raise HTTPException(status_code=413, detail="request larger than 10 MB")
 
         def locked() -> dict[str, Any]:
             with svc.hold("what-if"):  # the terminal's parts serve one request at a time

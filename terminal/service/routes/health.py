@@ -17,8 +17,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from terminal import __version__
+from terminal.app.clock_guard import clock_line
 from terminal.app.locking import hold
 from terminal.errors import (
+    ClockError,
     StoreCorruptError,
     StoreReadOnlyError,
     TerminalBusyError,
@@ -148,6 +150,11 @@ def readiness(svc: Service) -> tuple[TerminalError | None, dict[str, Any]]:
                 **({"parked": counts["parked"]} if "parked" in counts else {}),
             }
             checks["last_sync_age_s"] = _age(now, facts.last_sync)
+            try:
+                checks["clock"] = clock_line(term.clock_guard, term.db)
+            except ClockError as exc:
+                checks["clock"] = str(exc)
+                problem = problem or exc  # a clock that cannot be trusted settles nothing
             sync = term.uplink_sync
             checks["background_sync"] = sync.state() if sync is not None else "not configured"
             return problem, checks

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from terminal.errors import ImageError
-from terminal.vision.images import MAX_BYTES, decode_image, load_image
+from terminal.vision import images
+from terminal.vision.images import MAX_BYTES, MAX_PIXELS, decode_image, image_format, load_image
 
 
 def _encoded(ext: str, height: int = 48, width: int = 64) -> bytes:
@@ -22,7 +23,7 @@ def _encoded(ext: str, height: int = 48, width: int = 64) -> bytes:
     return data.tobytes()
 
 
-@pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp"])
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
 def test_whole_images_decode_to_bgr_uint8(ext: str) -> None:
     image = decode_image(_encoded(ext))
     assert image.shape == (48, 64, 3) and image.dtype == np.uint8
@@ -106,3 +107,75 @@ def test_a_file_that_is_not_an_image_is_an_image_error_naming_the_path(tmp_path:
     path.write_text("not a picture")
     with pytest.raises(ImageError, match=r"notes\.jpg"):
         load_image(path)
+
+
+def _tiff_header(width: int, height: int) -> bytes:
+    """A little-endian TIFF whose only IFD declares width × height, 8-bit RGB (no pixel data follows)."""
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (262, 3, 1, 2), (277, 3, 1, 3)]
+    ifd = struct.pack("<H", len(entries))
+    ifd += b"".join(struct.pack("<HHII", tag, kind, 1, value) for tag, kind, _, value in entries)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + bytes(1024)
+
+
+@pytest.fixture
+def no_decoder(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """cv2.imdecode replaced by a recorder: a refused image must never reach a decoder."""
+    calls: list[int] = []
+
+    def imdecode(buf: object, flags: int) -> None:
+        calls.append(flags)
+
+    monkeypatch.setattr(images.cv2, "imdecode", imdecode)
+    return calls
+
+
+def test_a_tiff_declaring_30000_by_30000_is_refused_before_any_decoder_runs(no_decoder: list[int]) -> None:
+    # Regression (issue 17): a 1.8 MB TIFF declaring 30000×30000 took the server from 1.4 GB to 5.8 GB.
+    with pytest.raises(ImageError, match=r"only JPEG and PNG.*TIFF"):
+        decode_image(_tiff_header(30_000, 30_000))
+    assert no_decoder == []
+
+
+@pytest.mark.parametrize(
+    ("ext", "name"), [(".bmp", "BMP"), (".webp", "WebP"), (".tiff", "TIFF"), (".jp2", "JPEG 2000")]
+)
+def test_formats_other_than_jpeg_and_png_are_refused_by_their_magic_bytes(
+    ext: str, name: str, no_decoder: list[int]
+) -> None:
+    try:
+        data = _encoded(ext)
+    except (AssertionError, cv2.error):
+        pytest.skip(f"this OpenCV build cannot write {ext}")
+    with pytest.raises(ImageError, match=f"only JPEG and PNG are accepted \\(this is {name}\\)"):
+        decode_image(data)
+    assert no_decoder == []
+
+
+def test_a_jpeg_declaring_more_pixels_than_allowed_is_refused_before_decoding(no_decoder: list[int]) -> None:
+    data = bytearray(_encoded(".jpg"))
+    sof = next(i for i in range(2, len(data) - 1) if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC2))
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 30_000, 30_000)  # height, width
+    assert MAX_PIXELS < 30_000 * 30_000
+    with pytest.raises(ImageError, match="30000×30000"):
+        decode_image(bytes(data))
+    assert no_decoder == []
+
+
+def test_a_jpeg_without_a_frame_header_is_refused_before_decoding(no_decoder: list[int]) -> None:
+    # SOI, then straight to a scan: the size cannot be read, so nothing is decoded.
+    with pytest.raises(ImageError, match="no frame header"):
+        decode_image(b"\xff\xd8\xff\xda\x00\x08" + bytes(200) + b"\xff\xd9")
+    assert no_decoder == []
+
+
+def test_image_format_names_jpeg_and_png_by_magic_bytes_only() -> None:
+    assert image_format(_encoded(".jpg")) == "jpeg"
+    assert image_format(_encoded(".png")) == "png"
+    with pytest.raises(ImageError):
+        image_format(b"\x00" + _encoded(".png"))  # a shifted signature is not a PNG
+
+
+def test_opencv_is_capped_at_the_same_pixel_count() -> None:
+    import os
+
+    assert os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] == str(MAX_PIXELS)
