@@ -13,6 +13,7 @@ from typing import Any
 from terminal.app import Terminal, build_terminal, uplink_backoff
 from terminal.cli.evaluate import add_evaluate
 from terminal.cli.outbox import add_outbox
+from terminal.cli.staff import add_staff
 from terminal.cli.storage import add_storage, cmd_audit_verify
 from terminal.clock import SystemClock
 from terminal.config import DEFAULT_CONFIG, data_dir, json_schema, load
@@ -346,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_storage(sub)
     add_evaluate(sub)
     add_outbox(sub)
+    add_staff(sub)
     return parser
 
 
