@@ -71,6 +71,7 @@ def test_wrong_passwords_pause_the_staff_id_and_the_shared_token_moves_no_money(
     )
     # the shared cashier token reads the day's list, never refunds or reprints
     assert client.get("/api/counter/settlements", headers=_bearer("c")).status_code == 200
+    assert "office.js" in client.get("/office").text
     for path, body in (("/api/counter/reprint", {"msgid": "x"}),
                        ("/api/counter/refund", {"msgid": "x", "reason": "r", "approval": "a"})):  # fmt: skip
         assert client.post(path, json=body, headers=_bearer("c")).status_code == 401
