@@ -7,6 +7,7 @@ import queue
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from firmware_bridge.printer import ReceiptPrinter, encode_receipt, receipt_from_view
@@ -86,6 +87,28 @@ class ReceiptPrinting:
             self.journal.finish(msgid, "failed", self._now(), str(exc))
             return "failed"
         self.journal.finish(msgid, "printed", self._now())
+        return "printed"
+
+    def reprint(self, receipt: Mapping[str, Any], copy: int) -> str:
+        """Print a copy now, marked 补打 (journalled under its own key); returns printed or failed."""
+        key = f"{receipt.get('msgid', '')}#reprint-{copy}"
+        if not self.journal.claim(key, self._now()):
+            return "skipped"
+        document = receipt_from_view(receipt, offline_note=OFFLINE_NOTE, institution=self._institution)
+        marked = replace(
+            document,
+            title=f"{document.title}（补打）",
+            notes=(*document.notes, f"补打 第{copy}次 REPRINT copy {copy}"),
+        )
+        try:
+            self.printer.send(
+                encode_receipt(marked, width=self._device.width, encoding=self._device.encoding)
+            )
+        except DeviceError as exc:
+            log.error("reprint of %s not printed: %s", key, exc)
+            self.journal.finish(key, "failed", self._now(), str(exc))
+            return "failed"
+        self.journal.finish(key, "printed", self._now())
         return "printed"
 
     def status(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from terminal.app import Terminal, build_terminal, refuse_unsafe_production, upl
 from terminal.cli.evaluate import add_evaluate
 from terminal.cli.outbox import add_outbox
 from terminal.cli.privacy import add_privacy
+from terminal.cli.staff import add_staff
 from terminal.cli.storage import add_storage, cmd_audit_verify
 from terminal.clock import SystemClock
 from terminal.config import DEFAULT_CONFIG, data_dir, json_schema, load
@@ -360,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate(sub)
     add_outbox(sub)
     add_privacy(sub)
+    add_staff(sub)
     return parser
 
 

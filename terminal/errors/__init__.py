@@ -58,6 +58,13 @@ TerminalError
 │   ├── PaymentUnavailableError  nothing reached the gateway: no order, nothing charged
 │   ├── PaymentUnknownOutcomeError the request may have charged: query by out_trade_no
 │   └── RefundError              a refund the gateway did not complete: recorded and retried
+├── CounterError                 a counter operation (sign-in, refund, reprint) refused: nothing changed
+│   ├── StaffSignInError         wrong staff ID or password, a disabled account, an expired sign-in
+│   │   └── StaffLockedOutError  too many wrong passwords for one staff ID: sign-in paused a while
+│   ├── ApprovalRequiredError    a refund without a second sign-in by a different supervisor
+│   ├── RefundRefusedError       a settlement that cannot be refunded now (unknown, unpaid, refunded)
+│   │   └── LaterSettlementsError the person has later settlements: no out-of-order reversal
+│   └── ReceiptNotFoundError     no settlement with this msgid to reprint
 ├── DeviceError
 │   ├── FrameError               a garbled serial frame
 │   └── CameraError              the kiosk camera cannot be used: face is not offered
@@ -136,12 +143,19 @@ from terminal.errors.money import (
     UnknownCatalogCodeError,
 )
 from terminal.errors.payment import (
+    ApprovalRequiredError,
+    CounterError,
+    LaterSettlementsError,
     PaymentCodeInvalidError,
     PaymentDeclinedError,
     PaymentError,
     PaymentUnavailableError,
     PaymentUnknownOutcomeError,
+    ReceiptNotFoundError,
     RefundError,
+    RefundRefusedError,
+    StaffLockedOutError,
+    StaffSignInError,
 )
 from terminal.errors.remote import (
     CameraError,
@@ -175,6 +189,7 @@ from terminal.errors.surface import (
 )
 
 __all__ = [
+    "ApprovalRequiredError",
     "AttemptsExhaustedError",
     "BillError",
     "CameraError",
@@ -186,6 +201,7 @@ __all__ = [
     "ClockSkewError",
     "ConfigError",
     "ConsentError",
+    "CounterError",
     "CredentialAttemptsError",
     "CrossSiteRequestError",
     "DatasetError",
@@ -213,6 +229,7 @@ __all__ = [
     "IdentityError",
     "ImageError",
     "KeyFileError",
+    "LaterSettlementsError",
     "ModelError",
     "ModelIntegrityError",
     "ModelMissingError",
@@ -227,7 +244,9 @@ __all__ = [
     "PaymentUnavailableError",
     "PaymentUnknownOutcomeError",
     "PolicyError",
+    "ReceiptNotFoundError",
     "RefundError",
+    "RefundRefusedError",
     "RequestRefusedError",
     "RequestTooLargeError",
     "SecondFactorRequiredError",
@@ -235,6 +254,8 @@ __all__ = [
     "SessionStateError",
     "SettlementError",
     "SimulatorScriptError",
+    "StaffLockedOutError",
+    "StaffSignInError",
     "StoreBusyError",
     "StoreCorruptError",
     "StoreError",

@@ -63,3 +63,67 @@ class RefundError(PaymentError):
     message_en = (
         "The refund has not completed; it is recorded and retried. Staff: see the reconciliation page."
     )
+
+
+class CounterError(TerminalError):
+    """A counter operation (sign-in, refund, reprint) that was refused; nothing was changed."""
+
+    code = "COUNTER_REFUSED"
+    message_zh = "该柜台操作未执行，没有任何改动；请按提示处理或联系主管。"
+    message_en = (
+        "The counter operation was not carried out and nothing changed; see the detail or ask a supervisor."
+    )
+
+
+class StaffSignInError(CounterError):
+    """A staff member's ID or password was wrong, the account is disabled, or the sign-in expired."""
+
+    code = "STAFF_SIGN_IN_FAILED"
+    message_zh = "工号或密码错误，或登录已过期；请重新登录。"
+    message_en = "Wrong staff ID or password, or the sign-in has expired; sign in again."
+
+
+class StaffLockedOutError(StaffSignInError):
+    """Too many wrong passwords for this staff ID lately: sign-in pauses for a while."""
+
+    code = "STAFF_LOCKED_OUT"
+    message_zh = "密码错误次数过多，该工号暂停登录；请稍后再试或联系主管。"
+    message_en = (
+        "Too many wrong passwords; this staff ID is paused for a while. Try later or ask a supervisor."
+    )
+
+
+class ApprovalRequiredError(CounterError):
+    """A refund needs a supervisor's sign-in, by someone other than the cashier who asks for it."""
+
+    code = "SUPERVISOR_APPROVAL_REQUIRED"
+    message_zh = "退费需另一位主管登录确认（不能由同一人操作）。"
+    message_en = "A refund must be approved by a supervisor's sign-in, a different person from the cashier."
+
+
+class RefundRefusedError(CounterError):
+    """This settlement cannot be refunded now (unknown, not paid, being paid, or refunded already)."""
+
+    code = "REFUND_REFUSED"
+    message_zh = "该笔结算当前不能退费（不存在、未完成支付或已退费）；详情见提示。"
+    message_en = (
+        "This settlement cannot be refunded now (unknown, not paid, or refunded already); see the detail."
+    )
+
+
+class LaterSettlementsError(RefundRefusedError):
+    """The person has later settlements: reversing this one out of order would break their totals."""
+
+    code = "REFUND_OUT_OF_ORDER"
+    message_zh = "该患者在此之后还有结算记录，不能单独退这一笔；请先退最近的结算。"
+    message_en = (
+        "The patient has later settlements, so this one cannot be reversed out of order; refund newest first."
+    )
+
+
+class ReceiptNotFoundError(CounterError):
+    """No settlement with this msgid: there is no receipt to reprint."""
+
+    code = "RECEIPT_NOT_FOUND"
+    message_zh = "找不到该流水号的结算，无法补打凭条。"
+    message_en = "No settlement has this msgid; there is no receipt to reprint."

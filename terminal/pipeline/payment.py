@@ -38,6 +38,7 @@ from terminal.payment_types import (
     out_refund_no_for,
 )
 from terminal.pipeline.payment_ports import CentreLink, PaymentLedger
+from terminal.pipeline.refunds import REFUND_DUE, REFUNDED, WITHDRAWING, CounterRefunds
 from terminal.ports import Clock, PaymentGateway, Revert
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ PAID = "paid"  # both parts done
 REVERSED = "reversed"  # nothing kept: the money returned (or never taken), the insurance part undone
 NO_CASH = "no_cash"  # psn_cash_pay 0: nothing to collect
 EXTERNAL = "external"  # no gateway configured: the cash share is collected at the counter, outside
-ENDS = frozenset({PAID, REVERSED, NO_CASH, EXTERNAL})
+ENDS = frozenset({PAID, REVERSED, NO_CASH, EXTERNAL, REFUNDED})
 DONE = frozenset({PAID, NO_CASH, EXTERNAL})
 
 # Gateway states in which the order holds no money of the patient.
@@ -265,7 +266,14 @@ class PaymentSaga:
             return self._close(payment)
         if payment.state == REFUNDING:
             return self._refund(payment)
+        if payment.state in (WITHDRAWING, REFUND_DUE):
+            # A counter refund (pipeline/refunds.py) interrupted or refused at the gateway: finish it.
+            return self.refunds().finish(msgid)
         return payment
+
+    def refunds(self) -> CounterRefunds:
+        """Counter refunds (退费) over this saga's ledger and gateway."""
+        return CounterRefunds(self._ledger, self._gateway, self._clock, self._revert)
 
     # ---- steps -------------------------------------------------------------------------------------
 

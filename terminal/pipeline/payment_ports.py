@@ -37,6 +37,16 @@ class PaymentLedger(Protocol):
         """Void the queued 2207 or queue a 2208, restore the totals, end reversed: one transaction."""
         ...
 
+    def approve_refund(
+        self, msgid: str, at: datetime, cashier: str, supervisor: str, reason: str, out_refund_no: str
+    ) -> Payment:
+        """Record an approved counter refund (refused out of order or when not completed)."""
+        ...
+
+    def withdraw(self, msgid: str, at: datetime, revert: Revert, actor: str, money_back: bool) -> Payment:
+        """An approved refund's insurance part undone; then refund_due (money back) or refunded."""
+        ...
+
 
 class CentreLink(Protocol):
     """Delivers the outbox up to a settlement now, so its binding result is known before charging."""

@@ -48,6 +48,7 @@ from terminal.service.edge import BodyCap, BodyTooLarge, too_large_body
 from terminal.service.metrics import LatencyMiddleware, ServiceMetrics
 from terminal.service.routes.counter import counter_routes
 from terminal.service.routes.health import HealthReads, health_routes, scrape_routes
+from terminal.service.routes.office import COUNTER_STATUS, office_routes
 from terminal.service.routes.outbox import outbox_routes
 from terminal.service.routes.pages import STATIC_DIR, page_routes
 from terminal.service.routes.readers import reader_routes
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 
 # Which HTTP status each kind of terminal error maps to; the message is always the error's own.
 _STATUS: tuple[tuple[type[TerminalError], int], ...] = (
+    *COUNTER_STATUS,
     (UnknownPersonError, 404),
     (ImageError, 422),
     (BillError, 422),
@@ -194,6 +196,7 @@ def create_app(
     app.include_router(tech_routes(svc))
     app.include_router(outbox_routes(svc))
     app.include_router(counter_routes(svc))
+    app.include_router(office_routes(svc))
     app.include_router(session_routes(svc))
     app.include_router(page_routes())
     app.include_router(reader_routes(svc))

@@ -16,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from terminal.domain import INFNO_REVERSE, SettlementRecord
-from terminal.errors import StoreError
+from terminal.errors import LaterSettlementsError, RefundRefusedError, StoreError
 from terminal.payment_types import Payment, fen_of, out_trade_no_for
 from terminal.ports import Revert
 from terminal.store import audit
@@ -24,8 +24,10 @@ from terminal.store.db import immediate
 from terminal.store.outbox import take_out_of_accumulators
 from terminal.store.reversals import next_msgid, queue_reversal, reversal_from
 
-# Saga states with nothing left to do (pipeline/payment.py names them all).
-FINAL = ("paid", "reversed", "no_cash", "external")
+# Saga states with nothing left to do (pipeline/payment.py and pipeline/refunds.py name them all).
+FINAL = ("paid", "reversed", "no_cash", "external", "refunded")
+# A counter refund (退费) may start from these: the checkout completed.
+REFUNDABLE = ("paid", "no_cash", "external")
 
 
 def _dumps(value: Any) -> str:
@@ -158,27 +160,7 @@ class PaymentStore:
                 raise StoreError(f"no payment for settlement {msgid}")
             if current.state == "reversed":
                 return current
-            rows = list(
-                self._db.query("SELECT seq, state, outcome_unknown FROM outbox WHERE msgid = ?", [msgid])
-            )
-            entry = rows[0] if rows else None
-            how = "refused"
-            if entry is not None and (
-                entry["state"] == "parked" or (entry["state"] == "pending" and not entry["outcome_unknown"])
-            ):
-                how = "voided"
-                self._db.execute(
-                    "UPDATE outbox SET state = 'voided', last_error = ? WHERE seq = ?",
-                    [f"voided: {reason}"[:500], entry["seq"]],
-                )
-                audit.append(self._db, at, actor, "void", msgid, {"reason": reason, "by": "payment saga"})
-            elif entry is not None and entry["state"] in ("pending", "delivered"):
-                how = INFNO_REVERSE
-                self._queue_reversal(msgid, current.psn_no, at, actor)
-            restored = take_out_of_accumulators(self._db, msgid, revert, at)
-            self._db.execute(
-                "UPDATE settlements SET reversed_at = ? WHERE msgid = ?", [at.isoformat(), msgid]
-            )
+            how, restored = self._undo_insurance(current, reason, at, revert, actor)
             self._db.execute(
                 "UPDATE payments SET state = 'reversed', reversal = ?, reason = ?, phases = ?, updated_at = ?"
                 " WHERE msgid = ?",
@@ -191,6 +173,117 @@ class PaymentStore:
         found = self.get(msgid)
         assert found is not None
         return found
+
+    def approve_refund(
+        self, msgid: str, at: datetime, cashier: str, supervisor: str, reason: str, out_refund_no: str
+    ) -> Payment:
+        """Record an approved counter refund (退费) as `withdrawing`, audited with both people.
+
+        RefundRefusedError unless the checkout completed and the settlement stands; LaterSettlementsError
+        when the same person has later settlements that stand (no out-of-order reversal).
+        """
+        with immediate(self._db):
+            current = self.get(msgid)
+            if current is None:
+                raise RefundRefusedError(f"no settlement {msgid} with a payment on this terminal")
+            if current.state not in REFUNDABLE:
+                raise RefundRefusedError(
+                    f"settlement {msgid} is {current.state}; only a completed one is refunded"
+                )
+            rows = list(self._db.query("SELECT rowid, reversed_at FROM settlements WHERE msgid = ?", [msgid]))
+            if not rows or rows[0]["reversed_at"] is not None:
+                raise RefundRefusedError(f"settlement {msgid} was reversed already")
+            later = [
+                str(r["msgid"])
+                for r in self._db.query(
+                    "SELECT msgid FROM settlements WHERE psn_no = ? AND rowid > ? AND reversed_at IS NULL"
+                    " ORDER BY rowid",
+                    [current.psn_no, rows[0]["rowid"]],
+                )
+            ]
+            if later:
+                raise LaterSettlementsError(
+                    f"{current.psn_no} has {len(later)} later settlement(s) ({', '.join(later)});"
+                    " refund those first"
+                )
+            self._db.execute(
+                "UPDATE payments SET state = 'withdrawing', out_refund_no = ?, reason = ?, phases = ?,"
+                " updated_at = ? WHERE msgid = ?",
+                [
+                    out_refund_no,
+                    reason[:500],
+                    _dumps([*current.phases, "refund_approved"]),
+                    at.isoformat(),
+                    msgid,
+                ],
+            )
+            audit.append(
+                self._db, at, cashier, "refund_approved", msgid,
+                {"approved_by": supervisor, "reason": reason, "from": current.state, "fen": current.fen,
+                 "out_refund_no": out_refund_no},
+            )  # fmt: skip
+        found = self.get(msgid)
+        assert found is not None
+        return found
+
+    def withdraw(self, msgid: str, at: datetime, revert: Revert, actor: str, money_back: bool) -> Payment:
+        """An approved refund's insurance part undone (void or 2208, totals restored), in one transaction.
+
+        Then `refund_due` while the patient's money is still to go back through the gateway, else
+        `refunded`. A saga past `withdrawing` is returned as it is (a resumed refund does this once).
+        """
+        with immediate(self._db):
+            current = self.get(msgid)
+            if current is None:
+                raise StoreError(f"no payment for settlement {msgid}")
+            if current.state != "withdrawing":
+                return current
+            how, restored = self._undo_insurance(current, current.reason or "refund", at, revert, actor)
+            state = "refund_due" if money_back else "refunded"
+            self._db.execute(
+                "UPDATE payments SET state = ?, reversal = ?, phases = ?, updated_at = ? WHERE msgid = ?",
+                [state, how, _dumps([*current.phases, "insurance_reversed"]), at.isoformat(), msgid],
+            )
+            audit.append(
+                self._db, at, actor, "refund_insurance", msgid,
+                {"insurance": how, "accumulators_restored": restored, "to": state},
+            )  # fmt: skip
+        found = self.get(msgid)
+        assert found is not None
+        return found
+
+    def refunds_of_day(self, day: str) -> list[Payment]:
+        """Sagas whose money went back through the gateway on one day (yyyy-mm-dd), in time order."""
+        rows = self._db.query(
+            "SELECT * FROM payments WHERE out_refund_no != '' AND state IN ('refunded', 'reversed')"
+            " AND substr(updated_at, 1, 10) = ? ORDER BY updated_at, msgid",
+            [day],
+        )
+        return [_payment(row) for row in rows]
+
+    def _undo_insurance(
+        self, current: Payment, reason: str, at: datetime, revert: Revert, actor: str
+    ) -> tuple[str, bool]:
+        """Inside the caller's transaction: void the queued 2207 or queue a 2208; restore the totals once."""
+        msgid = current.msgid
+        rows = list(self._db.query("SELECT seq, state, outcome_unknown FROM outbox WHERE msgid = ?", [msgid]))
+        entry = rows[0] if rows else None
+        how = "refused"
+        if entry is not None and (
+            entry["state"] == "parked" or (entry["state"] == "pending" and not entry["outcome_unknown"])
+        ):
+            how = "voided"
+            self._db.execute(
+                "UPDATE outbox SET state = 'voided', last_error = ? WHERE seq = ?",
+                [f"voided: {reason}"[:500], entry["seq"]],
+            )
+            audit.append(self._db, at, actor, "void", msgid, {"reason": reason, "by": "payment saga"})
+        elif entry is not None and entry["state"] in ("pending", "delivered"):
+            how = INFNO_REVERSE
+            self._queue_reversal(msgid, current.psn_no, at, actor)
+        restored = take_out_of_accumulators(self._db, msgid, revert, at)
+        self._db.execute("UPDATE settlements SET reversed_at = ? WHERE msgid = ?", [at.isoformat(), msgid])
+        return how, restored
 
     def _queue_reversal(self, omsgid: str, psn_no: str, at: datetime, actor: str) -> None:
         rows = list(self._db.query("SELECT envelope FROM outbox WHERE msgid = ?", [omsgid]))

@@ -1,4 +1,4 @@
-"""The three pages (kiosk, counter, technician) and their static files."""
+"""The pages (kiosk, counter, technician, counter office) and their static files."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-PAGES = {"kiosk": "kiosk.html", "counter": "counter.html", "tech": "tech.html"}
+PAGES = {"kiosk": "kiosk.html", "counter": "counter.html", "tech": "tech.html", "office": "office.html"}
 
 
 def page_routes() -> APIRouter:
-    """`/` redirects to the kiosk; `/kiosk`, `/counter`, `/tech` serve their pages uncached."""
+    """`/` redirects to the kiosk; `/kiosk`, `/counter`, `/tech`, `/office` serve their pages uncached."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/")

@@ -1,0 +1,42 @@
+"""The counter's operations over the terminal: refunds (退费) and the day's settlements for the page."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from terminal.app.terminal import Terminal
+from terminal.pipeline.refunds import CounterRefunds
+from terminal.pipeline.sync import reverted_accumulators
+from terminal.store.day_report import settlements_of_day
+from terminal.store.payments import PaymentStore
+
+
+def counter_refunds(terminal: Terminal) -> CounterRefunds:
+    """Counter refunds over the terminal's ledger and gateway (the caller holds the terminal's lock)."""
+    return CounterRefunds(
+        PaymentStore(terminal.db), terminal.payment_gateway, terminal.clock, reverted_accumulators
+    )
+
+
+def counter_day(terminal: Terminal, day: date) -> list[dict[str, Any]]:
+    """One day's settlements with their payment state, newest first (the caller holds the lock)."""
+    iso = day.isoformat()
+    payments = {p.msgid: p for p in PaymentStore(terminal.db).of_day(iso)}
+    rows = []
+    for s in settlements_of_day(terminal.db, iso):
+        payment = payments.get(s["msgid"])
+        rows.append(
+            {
+                "msgid": s["msgid"],
+                "chrg_bchno": s["chrg_bchno"],
+                "psn_no": s["psn_no"],
+                "setl_time": s["setl_time"],
+                "psn_cash_pay": str(Decimal(str(s["local"].get("psn_cash_pay", "0")))),
+                "payment": payment.state if payment is not None else "",
+                "wallet": payment.wallet if payment is not None else "",
+                "reversed": s["reversed"],
+            }
+        )
+    return rows[::-1]
