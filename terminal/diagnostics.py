@@ -16,6 +16,7 @@ from terminal.app import Terminal, embedder_model_id
 from terminal.config import TerminalConfig, models_folder
 from terminal.errors import StoreCorruptError, StoreReadOnlyError, TerminalError
 from terminal.store.audit_check import verify_all
+from terminal.store.audit_heads import AuditHeadStore
 from terminal.store.gallery import enrolled_count, gallery_version, last_gallery_sync
 from terminal.store.health import quick_check, write_probe
 from terminal.store.keys import read_key
@@ -69,6 +70,7 @@ def run_checks(terminal: Terminal) -> list[Check]:
         _run("catalogue", lambda: f"{len(terminal.catalog.items)} items", "check settlement.catalog"),
         upstream_check(terminal),
         outbox_check(terminal),
+        audit_head_check(terminal),
         gallery_check(terminal),
         templates_check(terminal),
         _run(
@@ -145,6 +147,21 @@ def outbox_check(terminal: Terminal) -> Check:
         "`medpay outbox list`, then `medpay outbox requeue MSGID` once the cause is fixed, or"
         " `medpay outbox void MSGID --reason …` (docs/uplink.md, Parked entries)",
     )
+
+
+def audit_head_check(terminal: Terminal) -> Check:
+    """The last audit chain head sent upstream: a refusal means the upstream saw the log go back or fork."""
+    name = "audit head"
+    try:
+        report = AuditHeadStore(terminal.db).last_report()
+    except TerminalError as exc:
+        return Check(name, False, str(exc), RESTORE_FIX)
+    if report is None:
+        return Check(name, True, "not reported upstream yet")
+    if report.accepted:
+        return Check(name, True, report.describe())
+    fix = "run `medpay audit verify`; the insurance centre holds the heads it received: ask it to review"
+    return Check(name, False, report.describe(), fix)
 
 
 def gallery_check(terminal: Terminal) -> Check:

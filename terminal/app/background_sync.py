@@ -22,11 +22,13 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
+from terminal.app.audit_heads import HeadReporter
 from terminal.config import TerminalConfig
 from terminal.domain import OutboxEntry
 from terminal.errors import TerminalError
 from terminal.pipeline.sync import Backoff, SyncReport, SyncWorker
 from terminal.ports import Clock, Revert
+from terminal.store.audit_heads import AuditHeadStore
 from terminal.store.gallery import SqliteGallery, gallery_version
 from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
@@ -221,6 +223,9 @@ class BackgroundSync:
             worker = SyncWorker(
                 LockedOutbox(term.outbox, term.lock), link, term.clock, self._msgid,
                 batch=term.config.uplink.batch, backoff=self._backoff, sleep=self._pause, rnd=self._rnd,
+                report_head=HeadReporter(
+                    AuditHeadStore(term.db), link, term.clock, self._msgid, lambda: term.lock
+                ),
             )  # fmt: skip
             report = worker.drain()
             error = report.stopped_on

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
+from terminal.app.audit_heads import HeadReporter
 from terminal.app.terminal import refuse_development_keys, uplink_backoff
 from terminal.config import (
     TerminalSection,
@@ -17,6 +18,7 @@ from terminal.config import (
 )
 from terminal.pipeline.sync import Backoff, SyncReport, SyncWorker
 from terminal.ports import Clock
+from terminal.store.audit_heads import AuditHeadStore
 from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.outbox import OutboxStore
@@ -68,6 +70,7 @@ def sync_once(
             batch=section.batch,
             backoff=backoff or uplink_backoff(section),
             sleep=time.sleep,
+            report_head=HeadReporter(AuditHeadStore(db), link, clock, new_msgid),
         )
         result = worker.drain()
         # Settlements first: the gallery waits for a drain that got through, and a refused delta

@@ -67,6 +67,7 @@ TerminalError
     │                            ask by msgid before sending again
     ├── UplinkAuthRequired       the upstream does not accept this terminal's signature or sign_no (401)
     ├── UplinkRefused            the upstream answered infcode -1 (final for that msgid)
+    │   └── AuditHeadRefused     the upstream refused the audit chain head: it went backwards or forked
     ├── UplinkEnvelopeInvalid    an outbox envelope the wire contract refuses: parked, never sent
     ├── OutboxEntryError         a technician's outbox command names no entry it can re-queue or void
     └── GalleryDeltaError        a gallery delta unsigned, tampered, malformed or not for this terminal:
@@ -135,6 +136,7 @@ from terminal.errors.payment import (
     RefundError,
 )
 from terminal.errors.remote import (
+    AuditHeadRefused,
     CameraError,
     CameraUnavailableError,
     DemoCameraRefusedError,
@@ -158,6 +160,7 @@ from terminal.errors.remote import (
 
 __all__ = [
     "AttemptsExhaustedError",
+    "AuditHeadRefused",
     "BillError",
     "CameraError",
     "CameraUnavailableError",

@@ -99,7 +99,7 @@ class SqliteLedger:
                         "offline": record.offline,
                         # The record covers the ledger row's amounts and the queued envelope, exactly as
                         # written: editing either afterwards is caught (store/audit_check.py).
-                        "amounts_digest": amounts_digest(*amounts, result_text),
+                        "amounts_digest": amounts_digest(amounts[0], amounts[1], amounts[2], result_text),
                         "envelope_digest": envelope_digest(envelope_text),
                     },
                 )

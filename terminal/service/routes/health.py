@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from terminal import __version__
 from terminal.app.locking import hold
 from terminal.errors import (
+    AuditHeadRefused,
     StoreCorruptError,
     StoreReadOnlyError,
     TerminalBusyError,
@@ -26,6 +27,7 @@ from terminal.errors import (
 )
 from terminal.service.deps import Service
 from terminal.service.metrics import CONTENT_TYPE, ServiceMetrics
+from terminal.store.audit_heads import AuditHeadStore
 from terminal.store.health import write_probe
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,10 @@ def readiness(svc: Service) -> tuple[TerminalError | None, dict[str, Any]]:
             checks["last_sync_age_s"] = _age(now, facts.last_sync)
             sync = term.uplink_sync
             checks["background_sync"] = sync.state() if sync is not None else "not configured"
+            head = AuditHeadStore(term.db).last_report()
+            checks["audit_head"] = "never reported" if head is None else head.describe()
+            if head is not None and not head.accepted and problem is None:
+                problem = AuditHeadRefused(f"the upstream refused audit head seq {head.seq}: {head.reason}")
             return problem, checks
     except TerminalBusyError as exc:
         checks["lock"] = str(exc)
