@@ -49,6 +49,7 @@ from terminal.store.bill_files import FileBillSource
 from terminal.store.db import open_db
 from terminal.store.gallery import SqliteGallery
 from terminal.store.health import StoreHealth, check_store
+from terminal.store.high_water import HighWater
 from terminal.store.keys import TemplateCipher, read_key, read_token
 from terminal.store.ledger import SqliteLedger
 from terminal.store.notices import NoticeJournal
@@ -259,8 +260,11 @@ class Terminal:
         """The verified policy bundles the rule engine prices with, one per year."""
         settlement = self.config.settlement
         trusted = load_trusted_keys(settlement.trusted_keys)
-        shelf = load_shelf(settlement.policies, trusted)
+        shelf = load_shelf(settlement.policies, trusted, self.config.terminal.mdtrtarea_admvs)
         refuse_demo_bundles(self.config, shelf.bundles, trusted)
+        marks = HighWater(self.db)
+        for bundle in shelf.bundles:
+            marks.admit("policy", bundle.bundle_id, bundle.revision, self.clock.now())
         return shelf
 
     @cached_property
