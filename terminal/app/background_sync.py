@@ -247,7 +247,9 @@ class BackgroundSync:
         term = self._terminal
         with term.lock:
             since = gallery_version(term.db)
-        delta = fetch_gallery_delta(link, self._msgid, term.clock.now(), since, trusted)
+        delta = fetch_gallery_delta(
+            link, self._msgid, term.clock.now(), since, trusted, term.config.uplink.gallery_delta_max_age_s
+        )
         with term.lock:
             apply_gallery_delta(term.gallery, delta, term.clock.now())
 

@@ -79,7 +79,7 @@ def sync_once(
             gallery = SqliteGallery(db, TemplateCipher(read_key(data_dir)), clock)
             trusted = load_trusted_keys(section.gallery_trusted_keys)
             refuse_development_keys(terminal, trusted, "gallery")
-            sync_gallery(db, link, gallery, new_msgid, clock, trusted)
+            sync_gallery(db, link, gallery, new_msgid, clock, trusted, section.gallery_delta_max_age_s)
         totals = worker.compare_totals(day) if day and not result.stopped_on else None
     finally:
         link.close()
