@@ -11,8 +11,6 @@ What `medpay audit verify` reports, by kind, is terminal/store/audit_verify.py.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from datetime import datetime
 from typing import Any
@@ -22,35 +20,33 @@ import sqlite_utils
 from terminal.domain import AuditHead
 from terminal.store.audit_key import audit_key_for
 
-GENESIS = "0" * 64
-HEAD_SEQ = "audit_head_seq"
-HEAD_TAG = "audit_head_tag"
+# The formulas live in audit_mac (shared with the verifier without an import cycle); re-exported here.
+from terminal.store.audit_mac import (
+    GENESIS,
+    HEAD_SEQ,
+    HEAD_TAG,
+    _row_hash,
+    body_mac,
+    head_tag,
+    highest_seq_used,
+    link_mac,
+)
 
-
-def _row_hash(prev_hash: str, at: str, actor: str, action: str, subject: str, detail: str) -> str:
-    """The chain's formula before it was keyed (plain SHA-256): re-keying checks old chains with it."""
-    material = json.dumps([prev_hash, at, actor, action, subject, detail], ensure_ascii=False)
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
-def _mac(key: bytes, label: str, parts: list[Any]) -> str:
-    material = json.dumps([label, *parts], ensure_ascii=False)
-    return hmac.new(key, material.encode(), hashlib.sha256).hexdigest()
-
-
-def body_mac(key: bytes, seq: int, at: str, actor: str, action: str, subject: str, detail: str) -> str:
-    """The MAC over one record's place in the chain and its content."""
-    return _mac(key, "audit-body/2", [seq, at, actor, action, subject, detail])
-
-
-def link_mac(key: bytes, prev_hash: str, body: str) -> str:
-    """The chain link: the previous record's link and this record's body MAC."""
-    return _mac(key, "audit-link/2", [prev_hash, body])
-
-
-def head_tag(key: bytes, seq: int, link: str) -> int:
-    """The anchor's 60-bit keyed tag of the head: moving the anchor back needs the key."""
-    return int(_mac(key, "audit-head/2", [seq, link])[:15], 16)
+__all__ = [
+    "GENESIS",
+    "HEAD_SEQ",
+    "HEAD_TAG",
+    "_row_hash",
+    "anchor",
+    "append",
+    "body_mac",
+    "head",
+    "head_tag",
+    "highest_seq_used",
+    "link_mac",
+    "mac_at",
+    "verify",
+]
 
 
 def append(
@@ -60,7 +56,7 @@ def append(
     key = audit_key_for(db)
     last = list(db.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"))
     prev_hash = last[0]["hash"] if last else GENESIS
-    seq = max(int(last[0]["seq"]) if last else 0, _sequence(db)) + 1
+    seq = max(int(last[0]["seq"]) if last else 0, highest_seq_used(db)) + 1
     at_text = at.isoformat()
     detail_text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
     body = body_mac(key, seq, at_text, actor, action, subject, detail_text)
@@ -81,17 +77,6 @@ def anchor(db: sqlite_utils.Database, key: bytes, seq: int, link: str) -> None:
         " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
         [HEAD_SEQ, seq, HEAD_TAG, head_tag(key, seq, link)],
     )
-
-
-def _sequence(db: sqlite_utils.Database) -> int:
-    """The highest seq the audit table ever handed out (AUTOINCREMENT's record), 0 when none."""
-    rows = list(db.query("SELECT seq FROM sqlite_sequence WHERE name = 'audit'"))
-    return int(rows[0]["seq"]) if rows else 0
-
-
-def highest_seq_used(db: sqlite_utils.Database) -> int:
-    """The highest seq ever given to an audit record, deleted or not."""
-    return _sequence(db)
 
 
 def head(db: sqlite_utils.Database) -> AuditHead:

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
-from terminal.store import audit
+from terminal.store import audit_mac as audit
 from terminal.store.audit_key import audit_key_for
 
 EDIT = "edit"
