@@ -21,12 +21,13 @@ from terminal.store.gallery import enrolled_count, gallery_version, last_gallery
 from terminal.store.health import quick_check, write_probe
 from terminal.store.keys import read_key
 from terminal.store.outbox_parked import ParkedEntries
+from terminal.store.policy_files import load_trusted_keys
 from terminal.store.templates import model_coverage, unreadable_templates
 from terminal.uplink.registration import saved_registration
 from terminal.uplink.signing import KEY_FILE, public_key_b64, terminal_key
 from terminal.vision.images import load_image
 from terminal.vision.liveness.fusion import required_checks
-from terminal.vision.manifest import load_manifest, verified_path
+from terminal.vision.manifest import load_manifest, verified_path, verify_manifest_signature
 
 MIN_FREE_BYTES = 1 << 30
 SELF_TEST_FACES = 6  # insightface's t1.jpg
@@ -292,9 +293,11 @@ def _key(terminal: Terminal) -> str:
 
 def _models(terminal: Terminal) -> str:
     models_dir = models_folder(terminal.config)
+    # The list first: a sha256 list nobody signed proves nothing about the files (issue 17).
+    key_id = verify_manifest_signature(models_dir, load_trusted_keys(terminal.config.settlement.trusted_keys))
     manifest = load_manifest(models_dir)
     names = [verified_path(models_dir, entry).name for entry in manifest.model if entry.default]
-    return f"{len(names)} default models verified (sha256)"
+    return f"manifest signed by key {key_id}; {len(names)} default models verified (sha256)"
 
 
 def _integrity(terminal: Terminal) -> str:

@@ -24,6 +24,7 @@ from terminal.app.registries import (
     embedder_model_id,
     embedder_operating_point,
     liveness_checks,
+    verified_manifest,
 )
 from terminal.config import (
     TerminalConfig,
@@ -65,7 +66,6 @@ from terminal.uplink.wire import envelope_problem
 from terminal.vision.camera import PresenterKind, SensorCamera, open_camera
 from terminal.vision.liveness.pack import load_passive
 from terminal.vision.liveness.render import Presenter
-from terminal.vision.manifest import load_manifest
 from terminal.vision.operating_point import OperatingPoint
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class Terminal:
             models_dir = models_folder(self.config)
             try:
                 passive = load_passive(
-                    models_dir, load_manifest(models_dir), self.config.models.intra_op_threads,
+                    models_dir, verified_manifest(self.config), self.config.models.intra_op_threads,
                     cfg.passive.real_threshold,
                 )  # fmt: skip
             except ModelMissingError as exc:
