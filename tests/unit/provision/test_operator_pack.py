@@ -244,7 +244,17 @@ def test_the_test_pack_manifest_is_valid() -> None:
 def test_the_command_refuses_without_accept_licence_and_installs_with_it(
     models_dir: Path, pack: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    command = ["--models-dir", str(models_dir), "models", "--operator-pack", str(pack)]
+    # --data-dir: the install is audited in the terminal's database (never the user's own data folder)
+    data = models_dir.parent / "data"
+    command = [
+        "--data-dir",
+        str(data),
+        "--models-dir",
+        str(models_dir),
+        "models",
+        "--operator-pack",
+        str(pack),
+    ]
     with caplog.at_level(logging.ERROR, logger="medpay.provision"):
         assert provision_main(command) == 1
     assert "Tiny Test Model Licence 1.0" in caplog.text and "--accept-licence" in caplog.text
