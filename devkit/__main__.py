@@ -2,6 +2,7 @@
 
 python -m devkit sign config/policies/430300-2025.json            # with the development key
 python -m devkit sign delta.json --kind gallery-delta --key KEY.pem --out signed.json
+python -m devkit sign models/manifest.toml --kind model-manifest   # writes models/manifest.toml.sig
 python -m devkit keygen --key /secure/region.pem --trusted config/policies/trusted_keys.json
 python -m devkit schema config/policies/schema.json
 python -m devkit payment --db /tmp/pay.sqlite --key-file /tmp/pay.key  # reference payment gateway

@@ -22,6 +22,7 @@ from terminal.settlement.signing import (
     canonical_json,
     generate_signing_key,
     sign_bundle,
+    sign_detached,
 )
 from terminal.uplink.gallery import GalleryDelta
 
@@ -29,8 +30,8 @@ KEYS = Path(__file__).resolve().parent / "keys"
 DEV_KEY = KEYS / "development-only.ed25519.pem"
 DEV_PUBLIC = KEYS / "development-only.trusted.json"
 
-Kind = Literal["policy", "gallery-delta"]
-KINDS: tuple[Kind, ...] = ("policy", "gallery-delta")
+Kind = Literal["policy", "gallery-delta", "model-manifest"]
+KINDS: tuple[Kind, ...] = ("policy", "gallery-delta", "model-manifest")
 
 
 def write_json(path: Path, value: object) -> None:
@@ -81,8 +82,17 @@ def sign_document(data: bytes, private_pem: bytes, kind: Kind = "policy") -> dic
     return sign_bundle(document["bundle"], private_pem)
 
 
+def sign_manifest(path: Path, key: Path = DEV_KEY, out: Path | None = None) -> str:
+    """Write the detached signature of a model manifest (beside it as manifest.toml.sig); the key id."""
+    block = sign_detached(path.read_bytes(), key.read_bytes())
+    write_json(out or path.with_name(path.name + ".sig"), block)
+    return str(block["key_id"])
+
+
 def sign_file(path: Path, key: Path = DEV_KEY, kind: Kind = "policy", out: Path | None = None) -> str:
-    """Sign a bundle or delta file (in place unless `out` is given); the key id it was signed with."""
+    """Sign a bundle, delta or model manifest (in place, or its .sig, unless `out`); the key id."""
+    if kind == "model-manifest":
+        return sign_manifest(path, key, out)
     signed = sign_document(path.read_bytes(), key.read_bytes(), kind)
     write_json(out or path, signed)
     return str(signed["signature"]["key_id"])

@@ -17,18 +17,20 @@ from terminal.app.clock_guard import clock_line
 from terminal.config import TerminalConfig, models_folder
 from terminal.errors import KeyFileError, StoreCorruptError, StoreReadOnlyError, TerminalError
 from terminal.store.audit_check import verify_all
+from terminal.store.audit_heads import AuditHeadStore
 from terminal.store.file_modes import loose_modes
 from terminal.store.gallery import enrolled_count, gallery_version, last_gallery_sync
 from terminal.store.health import quick_check, write_probe
 from terminal.store.keys import read_key
 from terminal.store.outbox_parked import ParkedEntries
 from terminal.store.people import unreadable_people
+from terminal.store.policy_files import load_trusted_keys
 from terminal.store.templates import model_coverage, unreadable_templates
 from terminal.uplink.registration import saved_registration
 from terminal.uplink.signing import KEY_FILE, public_key_b64, terminal_key
 from terminal.vision.images import load_image
 from terminal.vision.liveness.fusion import required_checks
-from terminal.vision.manifest import load_manifest, verified_path
+from terminal.vision.manifest import load_manifest, verified_path, verify_manifest_signature
 
 MIN_FREE_BYTES = 1 << 30
 SELF_TEST_FACES = 6  # insightface's t1.jpg
@@ -81,6 +83,7 @@ def run_checks(terminal: Terminal) -> list[Check]:
         ),
         upstream_check(terminal),
         outbox_check(terminal),
+        audit_head_check(terminal),
         gallery_check(terminal),
         templates_check(terminal),
         _run(
@@ -157,6 +160,21 @@ def outbox_check(terminal: Terminal) -> Check:
         "`medpay outbox list`, then `medpay outbox requeue MSGID` once the cause is fixed, or"
         " `medpay outbox void MSGID --reason …` (docs/uplink.md, Parked entries)",
     )
+
+
+def audit_head_check(terminal: Terminal) -> Check:
+    """The last audit chain head sent upstream: a refusal means the upstream saw the log go back or fork."""
+    name = "audit head"
+    try:
+        report = AuditHeadStore(terminal.db).last_report()
+    except TerminalError as exc:
+        return Check(name, False, str(exc), RESTORE_FIX)
+    if report is None:
+        return Check(name, True, "not reported upstream yet")
+    if report.accepted:
+        return Check(name, True, report.describe())
+    fix = "run `medpay audit verify`; the insurance centre holds the heads it received: ask it to review"
+    return Check(name, False, report.describe(), fix)
 
 
 def gallery_check(terminal: Terminal) -> Check:
@@ -313,9 +331,11 @@ def modes_check(terminal: Terminal) -> Check:
 
 def _models(terminal: Terminal) -> str:
     models_dir = models_folder(terminal.config)
+    # The list first: a sha256 list nobody signed proves nothing about the files (issue 17).
+    key_id = verify_manifest_signature(models_dir, load_trusted_keys(terminal.config.settlement.trusted_keys))
     manifest = load_manifest(models_dir)
     names = [verified_path(models_dir, entry).name for entry in manifest.model if entry.default]
-    return f"{len(names)} default models verified (sha256)"
+    return f"manifest signed by key {key_id}; {len(names)} default models verified (sha256)"
 
 
 def _integrity(terminal: Terminal) -> str:

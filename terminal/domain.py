@@ -263,6 +263,15 @@ INFNO_TOTALS = "3201"
 INFNO_DOWNLOAD = "9102"  # file download; here: signed policy bundles (kind "policy")
 INFNO_REGISTER = "9000"  # local extension: register terminal id, institution, area and public key
 INFNO_GALLERY = "9103"  # local extension: the signed gallery delta since a version
+INFNO_AUDIT_HEAD = "9104"  # local extension: the signed head of the terminal's audit chain
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    """The audit chain's head: the last record's seq and its link MAC (terminal/store/audit.py)."""
+
+    seq: int
+    mac: str
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from devkit.upstream import ec_tokens, gallery, policies, settlements, terminals
+from devkit.upstream import audit_heads, ec_tokens, gallery, policies, settlements, terminals
 from devkit.upstream.replies import Refusal, fail
 from devkit.upstream.state import Upstream
 from terminal.uplink.wire import (
+    INFNO_AUDIT_HEAD,
     INFNO_CORRECT,
     INFNO_DOWNLOAD,
     INFNO_GALLERY,
@@ -34,7 +35,7 @@ def handle(upstream: Upstream, body: Mapping[str, Any]) -> tuple[dict[str, Any],
     try:
         return _dispatch(upstream, env, body)
     except Refusal as exc:
-        return fail(env.msgid, str(exc)), False
+        return fail(env.msgid, str(exc), exc.output), False
 
 
 def _dispatch(upstream: Upstream, env: Envelope, body: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -43,6 +44,8 @@ def _dispatch(upstream: Upstream, env: Envelope, body: Mapping[str, Any]) -> tup
     if env.infno == INFNO_REGISTER:
         return terminals.register(upstream, env, body), False
     terminals.authenticate(upstream, env, body)
+    if env.infno == INFNO_AUDIT_HEAD:
+        return audit_heads.report_head(upstream, env), False
     if env.infno == INFNO_GALLERY:
         return gallery.gallery_delta(upstream, env), False
     if env.infno == INFNO_PERSON_INFO:

@@ -62,7 +62,9 @@ def gallery_delta(upstream: Upstream, env: Envelope) -> dict[str, Any]:
         "opter": env.opter,
         "since": since,
         "version": current,
-        "issued_at": datetime.now(CST).isoformat(timespec="seconds"),
+        # Stamped with the time the request carries: the reference upstream serves terminals on test
+        # clocks; a real upstream signs with its own clock (the terminal's own is checked by the sync).
+        "issued_at": _request_time(env.inf_time),
         "template_format": TEMPLATE_FORMAT,
         "upserts": upserts,
         "removals": removals,
@@ -75,3 +77,8 @@ def gallery_delta(upstream: Upstream, env: Envelope) -> dict[str, Any]:
         else:
             document["bundle"]["version"] = current + 1
     return ok(env.msgid, {"document": document})
+
+
+def _request_time(inf_time: str) -> str:
+    """The envelope's inf_time (China Standard Time) as an aware ISO timestamp."""
+    return datetime.strptime(inf_time, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CST).isoformat(timespec="seconds")

@@ -9,7 +9,11 @@ from terminal.clock import CST
 
 
 class Refusal(Exception):
-    """A business refusal: answered with infcode -1 and remembered for the msgid."""
+    """A business refusal: answered with infcode -1 and remembered for the msgid (with `output`, if any)."""
+
+    def __init__(self, message: str, output: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.output = dict(output or {})
 
 
 class AuthFailure(Exception):
@@ -38,6 +42,6 @@ def ok(msgid: str, output: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def fail(msgid: str, message: str) -> dict[str, Any]:
+def fail(msgid: str, message: str, output: dict[str, Any] | None = None) -> dict[str, Any]:
     """A refusal (infcode -1) to the message msgid, its reason cut to the wire's 200 characters."""
-    return {**ok(msgid, {}), "infcode": -1, "err_msg": message[:200]}
+    return {**ok(msgid, dict(output or {})), "infcode": -1, "err_msg": message[:200]}

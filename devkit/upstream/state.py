@@ -61,6 +61,11 @@ CREATE TABLE IF NOT EXISTS enrolments (
     consent TEXT NOT NULL, templates TEXT NOT NULL, benefits TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS enrolments_version ON enrolments(version);
+CREATE TABLE IF NOT EXISTS audit_heads (
+    id INTEGER PRIMARY KEY, opter TEXT NOT NULL, seq INTEGER NOT NULL, mac TEXT NOT NULL,
+    signature TEXT NOT NULL, received_at TEXT NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_heads_opter ON audit_heads(opter, verdict, seq);
 CREATE TABLE IF NOT EXISTS ec_tokens (
     token TEXT PRIMARY KEY, psn_no TEXT NOT NULL, expires_at REAL NOT NULL, used_by TEXT
 );

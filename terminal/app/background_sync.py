@@ -22,12 +22,14 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
+from terminal.app.audit_heads import HeadReporter
 from terminal.app.clock_guard import time_recorder
 from terminal.config import TerminalConfig
 from terminal.domain import OutboxEntry
 from terminal.errors import TerminalError
 from terminal.pipeline.sync import Backoff, SyncReport, SyncWorker
 from terminal.ports import Clock, Revert
+from terminal.store.audit_heads import AuditHeadStore
 from terminal.store.gallery import SqliteGallery, gallery_version
 from terminal.store.ledger import SqliteLedger
 from terminal.store.outbox import OutboxStore
@@ -226,6 +228,9 @@ class BackgroundSync:
             worker = SyncWorker(
                 LockedOutbox(term.outbox, term.lock), link, term.clock, self._msgid,
                 batch=term.config.uplink.batch, backoff=self._backoff, sleep=self._pause, rnd=self._rnd,
+                report_head=HeadReporter(
+                    AuditHeadStore(term.db), link, term.clock, self._msgid, lambda: term.lock
+                ),
             )  # fmt: skip
             report = worker.drain()
             error = report.stopped_on
@@ -247,7 +252,9 @@ class BackgroundSync:
         term = self._terminal
         with term.lock:
             since = gallery_version(term.db)
-        delta = fetch_gallery_delta(link, self._msgid, term.clock.now(), since, trusted)
+        delta = fetch_gallery_delta(
+            link, self._msgid, term.clock.now(), since, trusted, term.config.uplink.gallery_delta_max_age_s
+        )
         with term.lock:
             apply_gallery_delta(term.gallery, delta, term.clock.now())
 

@@ -16,12 +16,13 @@ from terminal.config import (
 from terminal.config.models import PACK_TYPES
 from terminal.pipeline.face import FaceStage
 from terminal.ports import FaceDetector, FaceEmbedder, Metric
+from terminal.store.policy_files import load_trusted_keys
 from terminal.vision.embedder import DlibResnetEmbedder
 from terminal.vision.insightface_pack import ArcFaceEmbedder, arcface_embedder, scrfd_detector
 from terminal.vision.liveness.depth import DepthCheck, DepthConfig
 from terminal.vision.liveness.nir import NirCheck, NirConfig
 from terminal.vision.liveness.types import LivenessCheck
-from terminal.vision.manifest import Manifest, load_manifest, verified_path
+from terminal.vision.manifest import Manifest, load_manifest, verified_path, verify_manifest_signature
 from terminal.vision.mtcnn import MtcnnDetector
 from terminal.vision.operating_point import MeasuredModel, OperatingPoint, operating_point
 from terminal.vision.operator_pack import find_pack_model
@@ -83,6 +84,13 @@ EMBEDDER_METRICS: dict[str, Metric] = {
 }
 
 
+def verified_manifest(config: TerminalConfig) -> Manifest:
+    """The model manifest, after its signature checks out against the policies' trusted keys."""
+    models_dir = models_folder(config)
+    verify_manifest_signature(models_dir, load_trusted_keys(config.settlement.trusted_keys))
+    return load_manifest(models_dir)
+
+
 # Each embedder type's manifest entry, whose template_model_id() tags the templates it makes.
 EMBEDDER_ENTRIES: dict[str, str] = {"dlib_resnet": "dlib_resnet", "sface": "sface"}
 
@@ -93,7 +101,7 @@ def _embedder_declaration(config: TerminalConfig) -> tuple[MeasuredModel, str]:
     if embedder.type in PACK_TYPES:
         pack = find_pack_model(models_folder(config), embedder.model, "arcface")
         return pack.entry, pack.model_id
-    entry = load_manifest(models_folder(config)).entry(EMBEDDER_ENTRIES[embedder.type])
+    entry = verified_manifest(config).entry(EMBEDDER_ENTRIES[embedder.type])
     return entry, entry.template_model_id()
 
 
@@ -111,7 +119,7 @@ def embedder_operating_point(config: TerminalConfig) -> OperatingPoint:
 def build_face_stage(config: TerminalConfig) -> FaceStage:
     """Detector + quality gate + aligner + embedder from config, with verified models."""
     models_dir = models_folder(config)
-    manifest = load_manifest(models_dir)
+    manifest = verified_manifest(config)
     threads = config.models.intra_op_threads
     detector_cfg = config.models.detector
     detector = DETECTORS[detector_cfg.type](detector_cfg, models_dir, manifest, threads)

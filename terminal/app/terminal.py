@@ -28,6 +28,7 @@ from terminal.app.registries import (
     embedder_model_id,
     embedder_operating_point,
     liveness_checks,
+    verified_manifest,
 )
 from terminal.config import (
     TerminalConfig,
@@ -55,6 +56,7 @@ from terminal.store.db import open_db
 from terminal.store.device_key import DeviceKeys
 from terminal.store.gallery import SqliteGallery
 from terminal.store.health import StoreHealth, check_store
+from terminal.store.high_water import HighWater
 from terminal.store.keys import TemplateCipher, read_key, read_token
 from terminal.store.ledger import SqliteLedger
 from terminal.store.notices import NoticeJournal
@@ -72,7 +74,6 @@ from terminal.uplink.wire import envelope_problem
 from terminal.vision.camera import PresenterKind, SensorCamera, open_camera
 from terminal.vision.liveness.pack import load_passive
 from terminal.vision.liveness.render import Presenter
-from terminal.vision.manifest import load_manifest
 from terminal.vision.operating_point import OperatingPoint
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ class Terminal:
             models_dir = models_folder(self.config)
             try:
                 passive = load_passive(
-                    models_dir, load_manifest(models_dir), self.config.models.intra_op_threads,
+                    models_dir, verified_manifest(self.config), self.config.models.intra_op_threads,
                     cfg.passive.real_threshold,
                 )  # fmt: skip
             except ModelMissingError as exc:
@@ -291,8 +292,11 @@ class Terminal:
         """The verified policy bundles the rule engine prices with, one per year."""
         settlement = self.config.settlement
         trusted = load_trusted_keys(settlement.trusted_keys)
-        shelf = load_shelf(settlement.policies, trusted)
+        shelf = load_shelf(settlement.policies, trusted, self.config.terminal.mdtrtarea_admvs)
         refuse_demo_bundles(self.config, shelf.bundles, trusted)
+        marks = HighWater(self.db)
+        for bundle in shelf.bundles:
+            marks.admit("policy", bundle.bundle_id, bundle.revision, self.clock.now())
         return shelf
 
     @cached_property

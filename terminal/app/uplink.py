@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
+from terminal.app.audit_heads import HeadReporter
 from terminal.app.clock_guard import time_recorder
 from terminal.app.terminal import refuse_development_keys, uplink_backoff
 from terminal.config import (
@@ -18,6 +19,7 @@ from terminal.config import (
 )
 from terminal.pipeline.sync import Backoff, SyncReport, SyncWorker
 from terminal.ports import Clock
+from terminal.store.audit_heads import AuditHeadStore
 from terminal.store.gallery import SqliteGallery
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.store.outbox import OutboxStore
@@ -77,6 +79,7 @@ def sync_once(
             batch=section.batch,
             backoff=backoff or uplink_backoff(section),
             sleep=time.sleep,
+            report_head=HeadReporter(AuditHeadStore(db), link, clock, new_msgid),
         )
         result = worker.drain()
         # Settlements first: the gallery waits for a drain that got through, and a refused delta
@@ -85,7 +88,7 @@ def sync_once(
             gallery = SqliteGallery(db, TemplateCipher(read_key(data_dir)), clock, device_keys(db, data_dir))
             trusted = load_trusted_keys(section.gallery_trusted_keys)
             refuse_development_keys(terminal, trusted, "gallery")
-            sync_gallery(db, link, gallery, new_msgid, clock, trusted)
+            sync_gallery(db, link, gallery, new_msgid, clock, trusted, section.gallery_delta_max_age_s)
         totals = worker.compare_totals(day) if day and not result.stopped_on else None
     finally:
         link.close()

@@ -43,7 +43,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Check the audit log's hash chain and the settlements and outbox against it."""
+    """Check the keyed audit chain and the settlements and outbox against it; each finding names its kind."""
     from terminal.store.audit_check import verify_all
 
     terminal = build_terminal(load(args.config), data_dir(args.data_dir), SystemClock())

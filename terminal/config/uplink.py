@@ -61,3 +61,12 @@ class UplinkSection(Section):
             " unset: `medpay sync` does not fetch a gallery"
         ),
     ] = None
+    gallery_delta_max_age_s: Annotated[
+        float,
+        Field(
+            description="a gallery delta whose issued_at is further than this from the terminal's clock "
+            "(either way) is refused as stale or replayed",
+            ge=60,
+            le=7 * 86400,
+        ),
+    ] = 3600.0

@@ -82,6 +82,7 @@ TerminalError
     │                            ask by msgid before sending again
     ├── UplinkAuthRequired       the upstream does not accept this terminal's signature or sign_no (401)
     ├── UplinkRefused            the upstream answered infcode -1 (final for that msgid)
+    │   └── AuditHeadRefused     the upstream refused the audit chain head: it went backwards or forked
     ├── UplinkEnvelopeInvalid    an outbox envelope the wire contract refuses: parked, never sent
     ├── OutboxEntryError         a technician's outbox command names no entry it can re-queue or void
     └── GalleryDeltaError        a gallery delta unsigned, tampered, malformed or not for this terminal:
@@ -158,6 +159,7 @@ from terminal.errors.payment import (
     StaffSignInError,
 )
 from terminal.errors.remote import (
+    AuditHeadRefused,
     CameraError,
     CameraUnavailableError,
     DemoCameraRefusedError,
@@ -191,6 +193,7 @@ from terminal.errors.surface import (
 __all__ = [
     "ApprovalRequiredError",
     "AttemptsExhaustedError",
+    "AuditHeadRefused",
     "BillError",
     "CameraError",
     "CameraUnavailableError",

@@ -181,6 +181,21 @@ class UplinkRefused(UplinkError):
         self.output = dict(output or {})
 
 
+class AuditHeadRefused(UplinkRefused):
+    """The upstream refused this terminal's audit chain head: it went backwards or forked."""
+
+    code = "AUDIT_HEAD_REFUSED"
+    message_zh = (
+        "医保中心发现本终端的审计日志与此前上报的不一致（被截断、回退或改写）；"
+        "请技术人员运行 medpay audit verify 并联系医保中心核查。"
+    )
+    message_en = (
+        "The insurance centre found this terminal's audit log inconsistent with the heads it reported "
+        "before (truncated, rolled back or rewritten); a technician runs `medpay audit verify` and "
+        "contacts the centre."
+    )
+
+
 class UplinkEnvelopeInvalid(UplinkError):
     """An outbox envelope the wire contract refuses (e.g. a msgid over 30 characters): never sendable."""
 

@@ -67,6 +67,7 @@ class SyncReport:
     refused: list[str] = field(default_factory=list)
     parked: list[str] = field(default_factory=list)
     stopped_on: str = ""  # why the drain ended early ("" when the outbox was emptied)
+    head_refused: str = ""  # why the upstream refused the audit chain head sent after the drain ("" if not)
 
 
 class SyncWorker:
@@ -83,8 +84,12 @@ class SyncWorker:
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] | None = None,
         rnd: Callable[[], float] | None = None,
+        report_head: Callable[[], str] | None = None,
     ) -> None:
         self._outbox = outbox
+        # Sends the signed audit chain head after every drain that reached the upstream; returns the
+        # upstream's refusal ("" when accepted). Composed in terminal/app/audit_heads.py.
+        self._report_head = report_head
         self._uplink = uplink
         self._clock = clock
         self._new_msgid = new_msgid
@@ -94,10 +99,23 @@ class SyncWorker:
         self._rnd = rnd or random.random
 
     def drain(self, max_entries: int = 100_000) -> SyncReport:
-        """Deliver pending entries oldest first until empty, refused, out of retries or max_entries."""
+        """Deliver pending entries oldest first until empty, refused, out of retries or max_entries.
+
+        Then, when the upstream was reached, the audit chain head goes with it (its refusal in the report).
+        """
         report = SyncReport()
         if not self._ensure_signed_in(report):
             return report
+        self._drain(report, max_entries)
+        if self._report_head is not None and self._uplink.sign_no:
+            try:
+                report.head_refused = self._report_head()
+            except UplinkError as exc:
+                # Not reached, or the outcome unknown: the next sync sends the head again.
+                log.warning("audit chain head not reported: %s", exc)
+        return report
+
+    def _drain(self, report: SyncReport, max_entries: int) -> SyncReport:
         while report.delivered + len(report.refused) + len(report.parked) < max_entries:
             entries = self._outbox.pending(self._batch)
             if not entries:

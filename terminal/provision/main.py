@@ -27,7 +27,7 @@ from terminal.ports import Clock
 from terminal.provision.config_file import Answers, write_config
 from terminal.provision.models import provision_models
 from terminal.provision.offline import install_settlement_files, verify_settlement
-from terminal.provision.operator_pack import install_operator_pack
+from terminal.provision.operator_pack import audit_pack_acceptance, install_operator_pack
 from terminal.provision.pack import provision_pack
 from terminal.provision.upstream import fetch_policy_step, gallery_step, register_step
 from terminal.store.device_key import create_device_key
@@ -370,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
             installed = install_operator_pack(
                 models_dir, args.operator_pack, args.accept_licence, SystemClock().now(), getpass.getuser()
             )
+            if installed:
+                audit_pack_acceptance(folder, models_dir, args.operator_pack, SystemClock().now())
             log.info(
                 "operator pack ready (%s)", ", ".join(installed) if installed else "nothing new to install"
             )

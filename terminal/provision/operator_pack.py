@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+import tomllib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,8 @@ from pathlib import Path
 import tomli_w
 
 from terminal.errors import ModelError, ModelIntegrityError, ModelMissingError
+from terminal.store import audit
+from terminal.store.db import immediate, open_db
 from terminal.vision.insightface_pack import pack_detector, pack_embedder
 from terminal.vision.manifest import MANIFEST_NAME, load_manifest, sha256_of
 from terminal.vision.operator_pack import (
@@ -200,3 +203,28 @@ def install_operator_pack(
         "pack %s: installed %s under licence %r", info.name, [e.name for e in manifest.model], info.licence
     )
     return [entry.name for entry in manifest.model]
+
+
+def audit_pack_acceptance(data_dir: Path, models_dir: Path, folder: Path, at: datetime) -> None:
+    """Record an installed pack in the terminal's audit log: each model's sha256 and the licence accepted.
+
+    The pack is accepted on those two facts (docs/threat-model.md, "Stored state"); the audit record
+    says who accepted which licence text for which files, and when.
+    """
+    manifest = read_pack_manifest(folder / PACK_MANIFEST)
+    installed = models_dir / PACKS_DIR / manifest.pack.name
+    acceptance = tomllib.loads((installed / ACCEPTANCE).read_text(encoding="utf-8"))
+    detail = {
+        "licence": acceptance.get("licence"),
+        "licence_sha256": acceptance.get("licence_sha256"),
+        "accepted_by": acceptance.get("accepted_by"),
+        "models": {entry.name: entry.sha256 for entry in manifest.model},
+    }
+    db = open_db(data_dir)
+    try:
+        with immediate(db):
+            audit.append(
+                db, at, f"technician:{detail['accepted_by']}", "operator-pack", manifest.pack.name, detail
+            )
+    finally:
+        db.close()

@@ -117,7 +117,9 @@ def gallery_step(config: TerminalConfig, data_dir: Path, clock: Clock, offline: 
         _explained(url, config.terminal, "gallery sync"),
     ):
         new_msgid: Callable[[datetime], str] = term.ledger.allocate_msgid
-        applied = sync_gallery(term.db, link, term.gallery, new_msgid, clock, trusted)
+        applied = sync_gallery(
+            term.db, link, term.gallery, new_msgid, clock, trusted, config.uplink.gallery_delta_max_age_s
+        )
         enrolled = term.gallery.size()
     if applied.upserted or applied.removed:
         return "done", (

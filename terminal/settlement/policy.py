@@ -327,7 +327,15 @@ class PolicyBundle(_Sourced):
 
     format: Annotated[Literal["medpay-policy/1"], Field(description="bundle format version")]
     bundle_id: Annotated[str, Field(description="admdvs-year, e.g. 430100-2025", pattern=r"^\d{6}-\d{4}$")]
-    version: Annotated[str, Field(description="revision of this bundle, raised on every change")]
+    version: Annotated[str, Field(description="human-readable version label, e.g. 2025.1")]
+    revision: Annotated[
+        int,
+        Field(
+            description="integer revision, raised on every re-issue of this region and year; a terminal "
+            "refuses a lower revision than one it has held (its high-water mark)",
+            ge=1,
+        ),
+    ]
     admdvs: Annotated[str, Field(description="insured region code (统筹区)", pattern=r"^\d{6}$")]
     region_name: Annotated[str, Field(description="region name")]
     year: Annotated[int, Field(description="policy year; accumulators reset with it", ge=2000, le=2100)]

@@ -75,21 +75,38 @@ def _trusted(public: Ed25519PublicKey, note: str) -> TrustedKey:
     return TrustedKey(key_id=key_id(raw), public_key=base64.b64encode(raw).decode(), note=note)
 
 
-def sign_bundle(bundle: Mapping[str, Any], private_pem: bytes) -> dict[str, Any]:
-    """The whole bundle file document: the bundle and its signature block."""
+def _private(private_pem: bytes) -> Ed25519PrivateKey:
     try:
         private = serialization.load_pem_private_key(private_pem, password=None)
     except (ValueError, TypeError) as exc:
         raise PolicyError(f"signing key is not an unencrypted PEM private key: {exc}") from exc
     if not isinstance(private, Ed25519PrivateKey):
         raise PolicyError("signing key is not an Ed25519 key")
-    signature = private.sign(canonical_json(bundle))
+    return private
+
+
+def _block(private: Ed25519PrivateKey, material: bytes) -> dict[str, Any]:
     block = Signature(
         alg="Ed25519",
         key_id=_trusted(private.public_key(), "").key_id,
-        value=base64.b64encode(signature).decode(),
+        value=base64.b64encode(private.sign(material)).decode(),
     )
-    return {"bundle": dict(bundle), "signature": block.model_dump()}
+    return block.model_dump()
+
+
+def sign_bundle(bundle: Mapping[str, Any], private_pem: bytes) -> dict[str, Any]:
+    """The whole bundle file document: the bundle and its signature block."""
+    return {"bundle": dict(bundle), "signature": _block(_private(private_pem), canonical_json(bundle))}
+
+
+def sign_detached(data: bytes, private_pem: bytes) -> dict[str, Any]:
+    """A detached signature block over a file's exact bytes (the model manifest's manifest.toml.sig)."""
+    return _block(_private(private_pem), data)
+
+
+def verify_detached(data: bytes, block: Any, trusted: Mapping[str, bytes], what: str) -> str:
+    """Check a detached signature block over `data`; the key id, PolicyError naming `what` otherwise."""
+    return _verify(block, trusted, data, what)
 
 
 def parse_trusted_keys(data: bytes) -> dict[str, bytes]:
@@ -109,7 +126,10 @@ def verify_signature(
     document: Mapping[str, Any], trusted: Mapping[str, bytes], what: str = "policy bundle"
 ) -> str:
     """Check the document's signature against the trusted keys; the key id, PolicyError naming `what`."""
-    raw_sig = document.get("signature")
+    return _verify(document.get("signature"), trusted, canonical_json(document["bundle"]), what)
+
+
+def _verify(raw_sig: Any, trusted: Mapping[str, bytes], material: bytes, what: str) -> str:
     if raw_sig is None:
         raise PolicyError(f"{what} is not signed")
     try:
@@ -121,7 +141,7 @@ def verify_signature(
     if public_raw is None:
         raise PolicyError(f"{what} is signed by key {sig.key_id}, which this terminal does not trust")
     try:
-        Ed25519PublicKey.from_public_bytes(public_raw).verify(value, canonical_json(document["bundle"]))
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(value, material)
     except InvalidSignature as exc:
         raise PolicyError(f"{what} signature does not verify with key {sig.key_id}: it was altered") from exc
     return sig.key_id

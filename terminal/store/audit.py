@@ -1,86 +1,102 @@
-"""Hash-chained audit log: each row's hash covers its content and the previous row's hash."""
+"""Keyed audit chain: each record's MAC is an HMAC-SHA256 under the device key, chained to the previous.
+
+A record carries two MACs under the audit key (terminal/store/audit_key.py): `body_mac` over its sequence
+number and content, and `hash`, the link, over the previous record's link and its own body MAC. The seq
+inside the body MAC makes a moved record detectable; the link makes a deleted or inserted one
+detectable. The chain head (last seq and a 60-bit keyed tag of its link) is anchored in the counters
+table, written in the same transaction as the record; the head (seq and link MAC) is what the sync
+signs and sends upstream (terminal/pipeline/sync.py), which alone catches an attacker holding the key.
+What `medpay audit verify` reports, by kind, is terminal/store/audit_verify.py.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
-GENESIS = "0" * 64
-# The chain head (last seq and a 60-bit tag of its hash) is anchored in the counters table, written in
-# the same transaction as the row: deleting the newest rows leaves a valid-looking chain otherwise.
-HEAD_SEQ = "audit_head_seq"
-HEAD_TAG = "audit_head_tag"
+from terminal.domain import AuditHead
+from terminal.store.audit_key import audit_key_for
 
+# The formulas live in audit_mac (shared with the verifier without an import cycle); re-exported here.
+from terminal.store.audit_mac import (
+    GENESIS,
+    HEAD_SEQ,
+    HEAD_TAG,
+    _row_hash,
+    body_mac,
+    head_tag,
+    highest_seq_used,
+    link_mac,
+)
 
-def _tag(digest: str) -> int:
-    return int(digest[:15], 16)
-
-
-def _row_hash(prev_hash: str, at: str, actor: str, action: str, subject: str, detail: str) -> str:
-    material = json.dumps([prev_hash, at, actor, action, subject, detail], ensure_ascii=False)
-    return hashlib.sha256(material.encode()).hexdigest()
+__all__ = [
+    "GENESIS",
+    "HEAD_SEQ",
+    "HEAD_TAG",
+    "_row_hash",
+    "anchor",
+    "append",
+    "body_mac",
+    "head",
+    "head_tag",
+    "highest_seq_used",
+    "link_mac",
+    "mac_at",
+    "verify",
+]
 
 
 def append(
     db: sqlite_utils.Database, at: datetime, actor: str, action: str, subject: str, detail: dict[str, Any]
 ) -> str:
-    """Append one record (call inside the caller's transaction); returns its hash."""
-    last = list(db.query("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1"))
+    """Append one record (call inside the caller's transaction); returns its link MAC."""
+    key = audit_key_for(db)
+    last = list(db.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"))
     prev_hash = last[0]["hash"] if last else GENESIS
+    seq = max(int(last[0]["seq"]) if last else 0, highest_seq_used(db)) + 1
     at_text = at.isoformat()
     detail_text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
-    digest = _row_hash(prev_hash, at_text, actor, action, subject, detail_text)
+    body = body_mac(key, seq, at_text, actor, action, subject, detail_text)
+    link = link_mac(key, prev_hash, body)
     db.execute(
-        "INSERT INTO audit (at, actor, action, subject, detail, prev_hash, hash)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [at_text, actor, action, subject, detail_text, prev_hash, digest],
+        "INSERT INTO audit (seq, at, actor, action, subject, detail, prev_hash, hash, body_mac)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [seq, at_text, actor, action, subject, detail_text, prev_hash, link, body],
     )
-    seq = next(iter(db.query("SELECT last_insert_rowid() AS seq")))["seq"]
+    anchor(db, key, seq, link)
+    return link
+
+
+def anchor(db: sqlite_utils.Database, key: bytes, seq: int, link: str) -> None:
+    """Point the anchor at a head (the caller's transaction)."""
     db.execute(
         "INSERT INTO counters (name, value) VALUES (?, ?), (?, ?)"
         " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-        [HEAD_SEQ, seq, HEAD_TAG, _tag(digest)],
+        [HEAD_SEQ, seq, HEAD_TAG, head_tag(key, seq, link)],
     )
-    return digest
+
+
+def head(db: sqlite_utils.Database) -> AuditHead:
+    """The chain head: the last record's seq and link MAC (seq 0 and the genesis value when empty)."""
+    rows = list(db.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"))
+    if not rows:
+        return AuditHead(0, GENESIS)
+    return AuditHead(int(rows[0]["seq"]), str(rows[0]["hash"]))
+
+
+def mac_at(db: sqlite_utils.Database, seq: int) -> str | None:
+    """The link MAC of the record at seq (GENESIS at 0), None when there is no such record."""
+    if seq == 0:
+        return GENESIS
+    rows = list(db.query("SELECT hash FROM audit WHERE seq = ?", [seq]))
+    return str(rows[0]["hash"]) if rows else None
 
 
 def verify(db: sqlite_utils.Database) -> list[str]:
-    """Return a description of every broken link or edited row; empty when the chain is intact."""
-    problems = []
-    prev_hash = GENESIS
-    expected_seq = None
-    for row in db.query("SELECT * FROM audit ORDER BY seq"):
-        if expected_seq is not None and row["seq"] != expected_seq:
-            problems.append(f"rows {expected_seq}..{row['seq'] - 1} are missing")
-        if row["prev_hash"] != prev_hash:
-            problems.append(f"row {row['seq']}: chain broken (previous hash differs)")
-        digest = _row_hash(
-            row["prev_hash"], row["at"], row["actor"], row["action"], row["subject"], row["detail"]
-        )
-        if digest != row["hash"]:
-            problems.append(f"row {row['seq']}: content edited (hash differs)")
-        prev_hash = row["hash"]
-        expected_seq = row["seq"] + 1
-    problems.extend(_check_head(db, None if expected_seq is None else expected_seq - 1, prev_hash))
-    return problems
+    """One line per finding, each naming its kind; empty when the chain is intact."""
+    from terminal.store.audit_verify import chain_findings
 
-
-def _check_head(db: sqlite_utils.Database, last_seq: int | None, last_hash: str) -> list[str]:
-    anchor = {
-        r["name"]: r["value"]
-        for r in db.query("SELECT name, value FROM counters WHERE name IN (?, ?)", [HEAD_SEQ, HEAD_TAG])
-    }
-    if HEAD_SEQ not in anchor:
-        return []  # a log written before the anchor existed; nothing to compare with
-    head = int(anchor[HEAD_SEQ])
-    if last_seq is None or last_seq < head:
-        return [f"rows {(last_seq or 0) + 1}..{head} are missing (newest rows deleted)"]
-    if last_seq > head:
-        return [f"rows {head + 1}..{last_seq} were added outside the audit log"]
-    if int(anchor.get(HEAD_TAG, -1)) != _tag(last_hash):
-        return [f"row {head}: does not match the anchored chain head"]
-    return []
+    return [str(finding) for finding in chain_findings(db)]

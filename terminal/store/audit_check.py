@@ -1,7 +1,9 @@
 """The ledger cross-checked against the audit log: every settlement and outbox row has its record.
 
-The hash chain (store/audit.py) proves the audit log was not edited; this proves the money tables agree
-with it: a settlement without its audit record, or whose amounts differ from it, an outbox entry with no
+The keyed chain (store/audit.py) proves the audit log was not edited; this proves the money tables agree
+with it: a settlement without its audit record, or whose amounts differ from it (each settle record
+carries digests of the row's amounts and of its outbox envelope; records older than the keying are
+covered by the re-keying record's digests), an outbox entry with no
 settlement or with a delivery or refusal nobody audited, an audited settlement the ledger lost. A table
 that cannot be read at all (a damaged file) is reported as such, never taken for an empty one.
 """
@@ -17,30 +19,46 @@ import sqlite_utils
 
 from terminal.domain import INFNO_REVERSE
 from terminal.errors import StoreError
-from terminal.store import audit
+from terminal.store.audit_verify import Finding, chain_findings
+from terminal.store.ledger_digest import amounts_digest, envelope_digest
 
 # Settlement columns the audit record of a `settle` repeats (and the record's own key for each).
 AUDITED_AMOUNTS = ("medfee_sumamt", "psn_part_amt")
 # Outbox states whose reaching is audited, and by which action.
 AUDITED_STATES = {"delivered": "delivered", "refused": "refused", "voided": "void"}
+AMOUNTS = "amounts"  # a settlement's amounts changed after they were audited
+ENVELOPE = "envelope"  # an outbox envelope changed after it was audited
+LEDGER = "ledger"  # a row without its record, or a record without its row
 
 
 def verify_all(db: sqlite_utils.Database) -> list[str]:
-    """The audit chain, then the ledger against it; empty when everything agrees."""
+    """The audit chain, then the ledger against it, one line per finding naming its kind; [] when intact."""
+    return [str(finding) for finding in all_findings(db)]
+
+
+def all_findings(db: sqlite_utils.Database) -> list[Finding]:
+    """The chain's findings, then the ledger's."""
     try:
-        problems = [f"audit log: {p}" for p in audit.verify(db)]
+        chain = [Finding(f.kind, f"audit log: {f.message}") for f in chain_findings(db)]
     except StoreError as exc:
-        problems = [f"audit log cannot be read: {exc}"]
-    return problems + cross_check(db)
+        chain = [Finding("unreadable", f"audit log cannot be read: {exc}")]
+    return chain + ledger_findings(db)
 
 
 def cross_check(db: sqlite_utils.Database) -> list[str]:
     """Settlements and outbox rows against the audit records; one line per disagreement."""
+    return [finding.message for finding in ledger_findings(db)]
+
+
+def ledger_findings(db: sqlite_utils.Database) -> list[Finding]:
+    """Settlements and outbox rows against the audit records, each finding with its kind."""
     try:
         records = _audit_records(db)
     except StoreError as exc:
-        return [f"audit log cannot be read, nothing cross-checked: {exc}"]
+        return [Finding("unreadable", f"audit log cannot be read, nothing cross-checked: {exc}")]
+    baseline = _rekey_baseline(records)
     problems: list[str] = []
+    found: list[Finding] = []
     try:
         settlements = list(db.query("SELECT * FROM settlements ORDER BY rowid"))
     except StoreError as exc:
@@ -48,15 +66,23 @@ def cross_check(db: sqlite_utils.Database) -> list[str]:
         settlements = []
     settled = {str(row["msgid"]) for row in settlements}
     for row in settlements:
-        problems.extend(_settlement(row, records.get(("settle", str(row["msgid"])))))
+        msgid = str(row["msgid"])
+        for kind, text in _settlement(row, records.get(("settle", msgid)), baseline.get(msgid)):
+            problems.append(text)
+            found.append(Finding(kind, text))
     try:
-        outbox = list(db.query("SELECT seq, msgid, infno, state FROM outbox ORDER BY seq"))
+        outbox = list(db.query("SELECT seq, msgid, infno, state, envelope FROM outbox ORDER BY seq"))
     except StoreError as exc:
         problems.append(f"outbox cannot be read: {exc}")
         outbox = []
     queued = {str(row["msgid"]) for row in outbox}
     for row in outbox:
         msgid, state = str(row["msgid"]), str(row["state"])
+        audited = _audited_envelope(records.get(("settle", msgid)), baseline.get(msgid))
+        if audited and envelope_digest(str(row["envelope"])) != audited:
+            text = f"outbox entry {row['seq']} ({msgid}): envelope changed since it was audited"
+            problems.append(text)
+            found.append(Finding(ENVELOPE, text))
         # A 2208 (a failed payment's or a refund's reversal) names its settlement inside, not as its msgid.
         reversal = str(row["infno"]) == INFNO_REVERSE
         if msgid not in settled and not reversal and not _unread(problems, "settlements"):
@@ -69,7 +95,8 @@ def cross_check(db: sqlite_utils.Database) -> list[str]:
     for action, msgid in sorted(records):
         if action == "settle" and msgid not in settled and not _unread(problems, "settlements"):
             problems.append(f"audit records settlement {msgid}, the ledger has no such row")
-    return problems
+    kinds = {f.message: f.kind for f in found}
+    return [Finding(kinds.get(p, LEDGER), p) for p in problems]
 
 
 def _unread(problems: list[str], table: str) -> bool:
@@ -95,20 +122,54 @@ def _detail(text: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _settlement(row: dict[str, Any], record: dict[str, Any] | None) -> Iterator[str]:
+def _rekey_baseline(records: dict[tuple[str, str], dict[str, Any]]) -> dict[str, list[str]]:
+    """msgid → [amounts, envelope] digests the re-keying (migration 0017) recorded for older settlements."""
+    ledger = records.get(("audit-rekey", "audit"), {}).get("ledger")
+    return {str(k): list(v) for k, v in ledger.items()} if isinstance(ledger, dict) else {}
+
+
+def _audited_envelope(record: dict[str, Any] | None, baseline: list[str] | None) -> str:
+    if record is not None and record.get("envelope_digest"):
+        return str(record["envelope_digest"])
+    return baseline[1] if baseline else ""
+
+
+def _settlement(
+    row: dict[str, Any], record: dict[str, Any] | None, baseline: list[str] | None
+) -> Iterator[tuple[str, str]]:
     msgid, bill = row["msgid"], row["chrg_bchno"]
     if record is None:
-        yield f"settlement {msgid} (bill {bill}) has no audit record"
+        yield LEDGER, f"settlement {msgid} (bill {bill}) has no audit record"
         return
     if record.get("chrg_bchno") != bill:
-        yield f"settlement {msgid}: bill {bill} in the ledger, {record.get('chrg_bchno')} in the audit log"
+        yield (
+            LEDGER,
+            f"settlement {msgid}: bill {bill} in the ledger, {record.get('chrg_bchno')} in the audit log",
+        )
     if record.get("_subject") != row["psn_no"]:
-        yield f"settlement {msgid}: person {row['psn_no']} in the ledger, {record.get('_subject')} audited"
+        yield (
+            LEDGER,
+            f"settlement {msgid}: person {row['psn_no']} in the ledger, {record.get('_subject')} audited",
+        )
+    named = False
     for name in AUDITED_AMOUNTS:
         if not _same_amount(row[name], record.get(name)):
-            yield f"settlement {msgid}: {name} {row[name]} in the ledger, {record.get(name)} in the audit log"
+            named = True
+            yield (
+                AMOUNTS,
+                f"settlement {msgid}: {name} {row[name]} in the ledger, {record.get(name)} in the audit log",
+            )
+    audited = record.get("amounts_digest") or (baseline[0] if baseline else "")
+    digest = amounts_digest(
+        str(row["medfee_sumamt"]), str(row["fund_pay_sumamt"]), str(row["psn_part_amt"]), str(row["result"])
+    )
+    if audited and digest != audited and not named:
+        yield AMOUNTS, f"settlement {msgid}: amounts or result changed since they were audited"
     if "offline" in record and bool(record["offline"]) != bool(row["offline"]):
-        yield f"settlement {msgid}: offline {bool(row['offline'])} in the ledger, {record['offline']} audited"
+        yield (
+            LEDGER,
+            f"settlement {msgid}: offline {bool(row['offline'])} in the ledger, {record['offline']} audited",
+        )
 
 
 def _same_amount(ledger: Any, audited: Any) -> bool:

@@ -24,6 +24,13 @@ import sqlite_utils
 
 from terminal.errors import ConfigError, StoreCorruptError
 from terminal.store.audit_check import verify_all
+from terminal.store.audit_key import (
+    AUDIT_KEY_FILE,
+    audit_key_for,
+    audit_key_path,
+    bind_audit_key,
+    read_audit_key,
+)
 from terminal.store.db import DB_NAME
 from terminal.store.file_modes import FILE_MODE, create_private_file
 from terminal.store.guard import connect
@@ -61,7 +68,7 @@ def backup(
         create_private_file(part)  # owner-only like the live file, whatever the caller's umask
         with closing(connect(part)) as target:
             db.conn.backup(target)
-        problems = _verify_file(part)
+        problems = _verify_file(part, audit_key_for(db))
         if problems:
             raise StoreCorruptError("the backup copy failed its checks: " + "; ".join(problems[:3]))
         _fsync(part)
@@ -101,7 +108,7 @@ def restore(src: Path, data_dir: Path, at: datetime, keys_from: Path | None = No
         # Through the backup API too: a source with its own -wal file is read as SQLite sees it.
         with closing(connect(f"file:{src}?mode=ro", uri=True)) as source, closing(connect(staged)) as target:
             source.backup(target)
-        problems = _verify_file(staged)
+        problems = _verify_file(staged, _restore_key(data_dir, keys_from))
         if problems:
             raise StoreCorruptError(
                 f"backup {src} failed its checks, nothing was replaced: " + "; ".join(problems[:3])
@@ -124,10 +131,23 @@ def restore(src: Path, data_dir: Path, at: datetime, keys_from: Path | None = No
     return replaced
 
 
-def _verify_file(path: Path) -> list[str]:
-    """quick_check, the audit chain and the ledger against it, on a file that is not the live one."""
+def _restore_key(data_dir: Path, keys_from: Path | None) -> bytes:
+    """The audit key a restored chain is checked under: the backed-up one, else the terminal's own."""
+    if keys_from is not None and (keys_from / AUDIT_KEY_FILE.name).is_file():
+        return read_audit_key(keys_from / AUDIT_KEY_FILE.name)
+    if audit_key_path(data_dir).is_file():
+        return read_audit_key(audit_key_path(data_dir))
+    raise ConfigError(
+        f"no audit key to check the backup's chain with: pass --keys-from with the keys backed up "
+        f"beside it (they hold {AUDIT_KEY_FILE.name})"
+    )
+
+
+def _verify_file(path: Path, key: bytes) -> list[str]:
+    """quick_check, the audit chain (under `key`) and the ledger against it, on a file that is not live."""
     with closing(connect(path)) as conn:
         db = sqlite_utils.Database(conn)
+        bind_audit_key(db, key)
         problems = quick_check(db)
         return problems or verify_all(db)
 

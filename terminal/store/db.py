@@ -13,6 +13,8 @@ from pathlib import Path
 import sqlite_utils
 
 from terminal.errors import StoreError, StoreReadOnlyError
+from terminal.store.audit_key import bind_audit_key, ensure_audit_key
+from terminal.store.audit_rekey import rekey
 from terminal.store.file_modes import FOLDER_MODE, create_private_file
 from terminal.store.guard import STORAGE_FAILURES, connect
 from terminal.store.legacy_journals import move_journals_in
@@ -345,6 +347,31 @@ MIGRATIONS: Sequence[tuple[str, Step]] = (
     # People and credentials at rest under the device key (docs/threat-model.md, "Stored state"): the ID
     # number as HMAC + last four, name/ID/sex/birth date sealed, QR tokens and card numbers as HMACs.
     ("0015_people_keyed", seal_people),
+    # The audit chain keyed (docs/threat-model.md, "Stored state"): HMAC-SHA256 under keys/audit.key,
+    # every existing record re-MACed from the first, the re-keying recorded (terminal/store/audit_rekey.py).
+    ("0017_audit_keyed", rekey),
+    # The audit heads reported upstream and its verdicts; the high-water mark of each signed artefact
+    # (a policy bundle's revision per region and year) so an older signed file is refused after a newer.
+    (
+        "0018_heads_and_high_water",
+        """
+        CREATE TABLE audit_head_reports (
+            id INTEGER PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            mac TEXT NOT NULL,
+            reported_at TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'refused')),
+            reason TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE signed_high_water (
+            kind TEXT NOT NULL,
+            artefact TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (kind, artefact)
+        );
+        """,
+    ),
 )
 
 
@@ -360,6 +387,8 @@ def open_db(data_dir: Path) -> sqlite_utils.Database:
                 create_private_file(path)
         # The service hands the connection to worker threads one at a time (under its lock).
         db = sqlite_utils.Database(connect(path, check_same_thread=False))
+        # The chain's MACs (and migration 0017's re-keying) need the key before anything is written.
+        bind_audit_key(db, ensure_audit_key(data_dir))
         db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")
         db.enable_wal()
         # FULL: a settlement the patient saw confirmed must survive a power cut, not just a crash.

@@ -16,6 +16,7 @@ from terminal.ports import Clock
 from terminal.store import audit
 from terminal.store.db import immediate
 from terminal.store.guard import STORAGE_FAILURES
+from terminal.store.ledger_digest import amounts_digest, envelope_digest
 from terminal.store.payments import open_payment
 from terminal.store.reversals import next_msgid
 
@@ -62,6 +63,8 @@ class SqliteLedger:
             with immediate(self._db):
                 self._refuse_duplicate(record.chrg_bchno)
                 self._swap_accumulators(record)
+                amounts = [str(record.medfee_sumamt), str(record.fund_pay_sumamt), str(record.psn_part_amt)]
+                result_text = _dumps(record.result)
                 self._db.execute(
                     "INSERT INTO settlements (msgid, chrg_bchno, psn_no, med_type, identified_by, setl_time,"
                     " medfee_sumamt, fund_pay_sumamt, psn_part_amt, result, year, offline)"
@@ -73,15 +76,13 @@ class SqliteLedger:
                         record.med_type,
                         record.identified_by,
                         record.setl_time.isoformat(),
-                        str(record.medfee_sumamt),
-                        str(record.fund_pay_sumamt),
-                        str(record.psn_part_amt),
-                        _dumps(record.result),
+                        *amounts,
+                        result_text,
                         record.year,
                         int(record.offline),
                     ],
                 )
-                problem = self._queue(record)
+                problem, envelope_text = self._queue(record)
                 open_payment(self._db, record, self._clock.now())
                 audit.append(
                     self._db,
@@ -96,6 +97,10 @@ class SqliteLedger:
                         "medfee_sumamt": str(record.medfee_sumamt),
                         "psn_part_amt": str(record.psn_part_amt),
                         "offline": record.offline,
+                        # The record covers the ledger row's amounts and the queued envelope, exactly as
+                        # written: editing either afterwards is caught (store/audit_check.py).
+                        "amounts_digest": amounts_digest(amounts[0], amounts[1], amounts[2], result_text),
+                        "envelope_digest": envelope_digest(envelope_text),
                     },
                 )
                 if problem:
@@ -110,18 +115,19 @@ class SqliteLedger:
             # recorded, and the patient can confirm again. Same kind (store/guard.py made it), more detail.
             raise type(exc)(f"settlement {record.msgid} was not recorded: {exc}") from exc
 
-    def _queue(self, record: SettlementRecord) -> str:
+    def _queue(self, record: SettlementRecord) -> tuple[str, str]:
         now = self._clock.now()
         problem = self._envelope_problem(record.envelope)
+        envelope_text = _dumps(record.envelope)
         self._db.execute(
             "INSERT INTO outbox (msgid, infno, envelope, created_at, psn_no, state, last_error, parked_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                record.msgid, record.infno, _dumps(record.envelope), now.isoformat(), record.psn_no,
+                record.msgid, record.infno, envelope_text, now.isoformat(), record.psn_no,
                 "parked" if problem else "pending", problem[:500], now.isoformat() if problem else None,
             ],
         )  # fmt: skip
-        return problem
+        return problem, envelope_text
 
     def settlement(self, msgid: str) -> dict[str, Any]:
         """One recorded settlement with its stored result."""

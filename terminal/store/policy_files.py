@@ -41,14 +41,39 @@ def load_bundle(path: Path, trusted_keys: Mapping[str, bytes] | None = None) -> 
         raise PolicyError(f"{path}: {exc}") from exc
 
 
-def load_shelf(folder: Path, trusted_keys: Mapping[str, bytes]) -> PolicyShelf:
-    """Verify and load every <admdvs>-<year>.json bundle in a folder."""
+def prefecture(admdvs: str) -> str:
+    """The prefecture-level code (统筹区) of an area code: 430302 (a district of Xiangtan) → 430300."""
+    return f"{admdvs[:4]}00"
+
+
+def load_shelf(
+    folder: Path, trusted_keys: Mapping[str, bytes], treating_admdvs: str | None = None
+) -> PolicyShelf:
+    """Verify and load every <admdvs>-<year>.json bundle in a folder.
+
+    Each file must be named for the bundle it holds. With `treating_admdvs` (the terminal's area),
+    every bundle must be its prefecture's: the treating-place shelf holds no other region's bundle.
+    """
     if not folder.is_dir():
         raise PolicyError(f"policy folder {folder} does not exist")
     paths = sorted(p for p in folder.iterdir() if BUNDLE_FILE.match(p.name))
     if not paths:
         raise PolicyError(f"policy folder {folder} holds no <admdvs>-<year>.json bundle")
-    return PolicyShelf([load_bundle(path, trusted_keys) for path in paths])
+    bundles = []
+    for path in paths:
+        bundle = load_bundle(path, trusted_keys)
+        if path.name != f"{bundle.bundle_id}.json":
+            raise PolicyError(
+                f"{path}: holds bundle {bundle.bundle_id}, saved under another region or year's name"
+            )
+        if treating_admdvs is not None and bundle.admdvs != prefecture(treating_admdvs):
+            raise PolicyError(
+                f"{path}: bundle {bundle.bundle_id} is for region {bundle.admdvs}, not this terminal's "
+                f"prefecture {prefecture(treating_admdvs)} ({treating_admdvs}); other regions' bundles are "
+                "refused for now (an insured-place shelf comes with cross-region settlement)"
+            )
+        bundles.append(bundle)
+    return PolicyShelf(bundles)
 
 
 def load_catalog(path: Path) -> Catalog:

@@ -17,14 +17,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from terminal.clock import CST
-from terminal.domain import UplinkReply
+from terminal.domain import INFNO_AUDIT_HEAD, AuditHead, UplinkReply
 from terminal.errors import (
+    AuditHeadRefused,
     UplinkAuthRequired,
     UplinkEnvelopeInvalid,
     UplinkRefused,
     UplinkUnknownOutcome,
     UplinkUnreachable,
 )
+from terminal.uplink.audit_head import head_payload
 from terminal.uplink.signing import public_key_b64, sign_envelope
 from terminal.uplink.wire import (
     CALL_PATH,
@@ -185,6 +187,14 @@ class HttpUplink:
     def daily_totals(self, msgid: str, totals: Mapping[str, str], at: datetime) -> dict[str, Any]:
         """3201: compare one day's totals; output stmt_rslt ('0' agree, '1' differ) and the upstream's."""
         return dict(self.call(self.envelope(INFNO_TOTALS, msgid, at, {"data": dict(totals)})).output)
+
+    def report_audit_head(self, msgid: str, head: AuditHead, since: AuditHead | None, at: datetime) -> None:
+        """9104: the signed audit chain head; AuditHeadRefused when the upstream flags it (rollback, fork)."""
+        payload = {"data": head_payload(self._identity.get("opter", ""), head, since, self._key)}
+        try:
+            self.call(self.envelope(INFNO_AUDIT_HEAD, msgid, at, payload))
+        except UplinkRefused as exc:
+            raise AuditHeadRefused(str(exc), exc.err_msg, exc.output) from exc
 
 
 def upstream_time(respond_time: str) -> datetime | None:

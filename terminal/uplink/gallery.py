@@ -223,6 +223,9 @@ class GalleryDelta(_Wire):
     def _consistent(self) -> GalleryDelta:
         if self.version < self.since:
             raise ValueError(f"version {self.version} is older than since {self.since}")
+        if self.version == self.since and (self.upserts or self.removals):
+            # Else the same changes could be applied again and again (a removed person put back).
+            raise ValueError(f"a delta with changes must advance the version (stays at {self.version})")
         names = [u.psn_no for u in self.upserts] + [r.psn_no for r in self.removals]
         if len(set(names)) != len(names):
             raise ValueError("a person appears more than once")
@@ -330,10 +333,16 @@ def fetch_gallery_delta(
     at: datetime,
     since: int,
     trusted_keys: Mapping[str, bytes],
+    max_age_s: float | None = None,
 ) -> GalleryDelta:
-    """9103 since a version; the verified delta, checked to be for this terminal and this version."""
+    """9103 since a version; the verified delta, checked to be for this terminal, this version and fresh."""
     output = link.gallery_delta(new_msgid(at), since, at)
     delta = verify_delta(output.get("document"), trusted_keys)
+    if max_age_s is not None and abs((at - delta.issued_at).total_seconds()) > max_age_s:
+        raise GalleryDeltaError(
+            f"gallery delta was issued at {delta.issued_at.isoformat()}, more than {max_age_s:.0f} s from "
+            f"this terminal's clock ({at.isoformat()}): stale or replayed, refused"
+        )
     identity = link.identity
     if delta.fixmedins_code != identity.get("fixmedins_code") or delta.opter != identity.get("opter"):
         raise GalleryDeltaError(
@@ -370,16 +379,21 @@ def sync_gallery(
     new_msgid: Callable[[datetime], str],
     clock: Clock,
     trusted_keys: Mapping[str, bytes],
+    max_age_s: float | None = None,
 ) -> GallerySync:
-    """Sign in if needed, fetch the delta since the version held, verify it and apply it."""
+    """Sign in if needed, fetch the delta since the version held, verify it (fresh) and apply it."""
     if not link.sign_no:
         now = clock.now()
         link.sign_in(new_msgid(now), now)
     try:
-        delta = fetch_gallery_delta(link, new_msgid, clock.now(), gallery_version(db), trusted_keys)
+        delta = fetch_gallery_delta(
+            link, new_msgid, clock.now(), gallery_version(db), trusted_keys, max_age_s
+        )
     except UplinkAuthRequired:
         # A new day's sign_no or a restarted upstream: sign in once more; a fetch changes nothing upstream.
         now = clock.now()
         link.sign_in(new_msgid(now), now)
-        delta = fetch_gallery_delta(link, new_msgid, clock.now(), gallery_version(db), trusted_keys)
+        delta = fetch_gallery_delta(
+            link, new_msgid, clock.now(), gallery_version(db), trusted_keys, max_age_s
+        )
     return apply_gallery_delta(gallery, delta, clock.now())

@@ -34,7 +34,9 @@ def fetch_policy_bundles(
         payload = {"data": {"kind": "policy", "filename": name}}
         document = link.call(link.envelope(INFNO_DOWNLOAD, new_msgid(at), at, payload)).output.get("document")
         data = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
-        parse_bundle(data, trusted_keys)  # PolicyError on a bad signature or schema: nothing written yet
+        bundle = parse_bundle(data, trusted_keys)  # PolicyError on a bad signature or schema: nothing written
+        if name != f"{bundle.bundle_id}.json":
+            raise PolicyError(f"upstream offered bundle {bundle.bundle_id} under the name {name}: refused")
         verified[name] = data
     # Only after every file verified: write each to a temp name, fsync, then rename into place.
     folder.mkdir(parents=True, exist_ok=True)

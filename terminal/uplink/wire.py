@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from terminal.domain import (
+    INFNO_AUDIT_HEAD as INFNO_AUDIT_HEAD,
+)
 from terminal.domain import (  # re-exported: the wire speaks the domain's operation numbers
     INFNO_CORRECT as INFNO_CORRECT,
 )

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
-from terminal.errors import ModelError, ModelIntegrityError, ModelMissingError
+from terminal.errors import ModelError, ModelIntegrityError, ModelMissingError, PolicyError
+from terminal.settlement.signing import verify_detached
 
 MANIFEST_NAME = "manifest.toml"
+SIGNATURE_NAME = "manifest.toml.sig"  # detached Ed25519 signature over manifest.toml's exact bytes
 # What a template model id may look like (name@sha256-prefix by default); it travels in gallery deltas.
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,79}$"
 
@@ -148,6 +152,32 @@ def load_manifest(models_dir: Path) -> Manifest:
         raise ModelMissingError(f"model manifest {path} cannot be read: {exc.strerror}") from exc
     except (tomllib.TOMLDecodeError, ValidationError) as exc:
         raise ModelError(f"model manifest {path} is invalid: {exc}") from exc
+
+
+def verify_manifest_signature(models_dir: Path, trusted_keys: Mapping[str, bytes]) -> str:
+    """Check manifest.toml against its detached signature (manifest.toml.sig); the signing key's id.
+
+    The sha256 list is only worth what its signature is: without this, a changed model file plus an
+    edited list verifies. ModelIntegrityError when the signature is missing, malformed or not from a
+    trusted key (the policies' trust store), or the manifest changed after signing.
+    """
+    path, sig = models_dir / MANIFEST_NAME, models_dir / SIGNATURE_NAME
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelMissingError(f"model manifest {path} cannot be read: {exc.strerror}") from exc
+    try:
+        block = json.loads(sig.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelIntegrityError(
+            f"model manifest signature {sig} is missing: the model list is unsigned"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise ModelIntegrityError(f"model manifest signature {sig} cannot be read: {exc}") from exc
+    try:
+        return verify_detached(data, block, trusted_keys, f"model manifest {path}")
+    except PolicyError as exc:
+        raise ModelIntegrityError(str(exc)) from exc
 
 
 def sha256_of(path: Path) -> str:

@@ -126,6 +126,7 @@ def test_a_corrupted_model_file_is_refused(tmp_path: Path, data_dir: Path) -> No
     models.mkdir()
     for name in (
         "manifest.toml",
+        "manifest.toml.sig",
         "mtcnn_pnet.onnx",
         "mtcnn_rnet.onnx",
         "mtcnn_onet.onnx",

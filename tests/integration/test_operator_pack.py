@@ -43,6 +43,7 @@ def models_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "models"
     folder.mkdir()
     shutil.copyfile(MODELS / "manifest.toml", folder / "manifest.toml")
+    shutil.copyfile(MODELS / "manifest.toml.sig", folder / "manifest.toml.sig")  # the list is signed
     pack = write_pack(tmp_path / "usb" / "tinypack")
     install_operator_pack(folder, pack, True, AT, "technician")
     return folder

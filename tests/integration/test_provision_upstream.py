@@ -32,7 +32,7 @@ from tests.integration.uplink_kit import PEOPLE, set_faults
 pytestmark = pytest.mark.usefixtures("require_models")
 
 # demo mode: the reference upstream serves the shipped placeholder bundles, signed with the development key
-IDENTITY = Answers(mode="demo", terminal_id="KIOSK-0042", fixmedins_code="H43010500042", admdvs="430105")
+IDENTITY = Answers(mode="demo", terminal_id="KIOSK-0042", fixmedins_code="H43030400042", admdvs="430304")
 SHIPPED_BUNDLES = sorted(p.name for p in (REPO / "config" / "policies").glob("4*.json"))
 
 
@@ -118,9 +118,9 @@ def test_provisioning_registers_fetches_policy_syncs_the_gallery_and_a_rerun_cha
     }, first
     kiosk = tmp_path / "kiosk"
     [registration] = up.registrations()
-    assert registration["opter"] == "KIOSK-0042" and registration["admdvs"] == "430105"
+    assert registration["opter"] == "KIOSK-0042" and registration["admdvs"] == "430304"
     assert registration["public_key"] == public_key_b64(terminal_key(kiosk))
-    assert f"KIOSK-0042 (H43010500042, area 430105) registered with {server.url}" in first["register"].detail
+    assert f"KIOSK-0042 (H43030400042, area 430304) registered with {server.url}" in first["register"].detail
     saved = saved_registration(kiosk)
     assert saved is not None and saved["url"] == server.url
     assert sorted(p.name for p in (tmp_path / "etc" / "policies").iterdir()) == SHIPPED_BUNDLES
@@ -202,7 +202,7 @@ def test_an_upstream_holding_the_terminal_id_with_another_key_refuses_and_says_h
         }
     )
     at = SteppingClock().now()
-    register_terminal(tmp_path / "other-machine", other, server.url, at, f"H43010500042{at:%Y%m%d%H%M%S}0001")
+    register_terminal(tmp_path / "other-machine", other, server.url, at, f"H43030400042{at:%Y%m%d%H%M%S}0001")
 
     results = provision_all(_options(tmp_path, server.url))
 

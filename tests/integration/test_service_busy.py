@@ -149,3 +149,21 @@ def test_ready_says_busy_while_held_and_not_writable_when_the_database_refuses(
         assert refused.status_code == 503 and refused.json()["code"] == "STORE_READ_ONLY"
         assert "cannot be written" in refused.json()["checks"]["database"]
         assert http.get("/health/ready").status_code == 200
+
+
+def test_ready_says_not_ready_once_the_upstream_refused_the_audit_head(
+    base_url: str, busy_terminal: Terminal
+) -> None:
+    from terminal.domain import AuditHead
+    from terminal.store.audit_heads import AuditHeadStore
+
+    heads = AuditHeadStore(busy_terminal.db)
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        assert http.get("/health/ready").json()["checks"]["audit_head"] == "never reported"
+        with busy_terminal.lock:
+            heads.note(
+                AuditHead(1, "ab" * 32), busy_terminal.clock.now(), accepted=False, reason="behind seq 9"
+            )
+        refused = http.get("/health/ready")
+    assert refused.status_code == 503 and refused.json()["code"] == "AUDIT_HEAD_REFUSED"
+    assert "behind seq 9" in refused.json()["checks"]["audit_head"]

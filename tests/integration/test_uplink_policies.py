@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -50,5 +51,22 @@ def test_tampered_bundle_is_refused_and_nothing_is_installed(
     set_faults(server.url, tamper=True)
     folder = tmp_path / "policies"
     with pytest.raises(PolicyError, match="altered"):
+        _fetch(tmp_path, server.url, folder)
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_a_bundle_offered_under_another_regions_name_is_refused_and_nothing_is_installed(
+    tmp_path: Path, upstream: tuple[Upstream, ServerThread]
+) -> None:
+    # Issue 17: a validly signed bundle saved under another region's file name validated.
+    up, server = upstream
+    assert up.policy_folder is not None
+    shipped = sorted(up.policy_folder.glob("430300-*.json"))[0]
+    offered = tmp_path / "offered"
+    offered.mkdir()
+    shutil.copyfile(shipped, offered / f"430302-{shipped.name.split('-')[1]}")
+    up.policy_folder = offered
+    folder = tmp_path / "policies"
+    with pytest.raises(PolicyError, match="under the name 430302-"):
         _fetch(tmp_path, server.url, folder)
     assert not folder.exists() or list(folder.iterdir()) == []

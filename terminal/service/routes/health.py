@@ -20,6 +20,7 @@ from terminal import __version__
 from terminal.app.clock_guard import clock_line
 from terminal.app.locking import hold
 from terminal.errors import (
+    AuditHeadRefused,
     ClockError,
     StoreCorruptError,
     StoreReadOnlyError,
@@ -28,6 +29,7 @@ from terminal.errors import (
 )
 from terminal.service.deps import Service
 from terminal.service.metrics import CONTENT_TYPE, ServiceMetrics
+from terminal.store.audit_heads import AuditHeadStore
 from terminal.store.health import write_probe
 
 log = logging.getLogger(__name__)
@@ -157,6 +159,10 @@ def readiness(svc: Service) -> tuple[TerminalError | None, dict[str, Any]]:
                 problem = problem or exc  # a clock that cannot be trusted settles nothing
             sync = term.uplink_sync
             checks["background_sync"] = sync.state() if sync is not None else "not configured"
+            head = AuditHeadStore(term.db).last_report()
+            checks["audit_head"] = "never reported" if head is None else head.describe()
+            if head is not None and not head.accepted and problem is None:
+                problem = AuditHeadRefused(f"the upstream refused audit head seq {head.seq}: {head.reason}")
             return problem, checks
     except TerminalBusyError as exc:
         checks["lock"] = str(exc)

@@ -244,7 +244,17 @@ def test_the_test_pack_manifest_is_valid() -> None:
 def test_the_command_refuses_without_accept_licence_and_installs_with_it(
     models_dir: Path, pack: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    command = ["--models-dir", str(models_dir), "models", "--operator-pack", str(pack)]
+    # --data-dir: the install is audited in the terminal's database (never the user's own data folder)
+    data = models_dir.parent / "data"
+    command = [
+        "--data-dir",
+        str(data),
+        "--models-dir",
+        str(models_dir),
+        "models",
+        "--operator-pack",
+        str(pack),
+    ]
     with caplog.at_level(logging.ERROR, logger="medpay.provision"):
         assert provision_main(command) == 1
     assert "Tiny Test Model Licence 1.0" in caplog.text and "--accept-licence" in caplog.text
@@ -265,3 +275,26 @@ def test_importing_the_pack_adapters_loads_neither_insightface_nor_onnx() -> Non
     loaded = json.loads(result.stdout)
     assert "terminal.vision.insightface_pack" in loaded
     assert [m for m in loaded if m.split(".")[0] in ("insightface", "onnx")] == []
+
+
+def test_an_installed_pack_is_audited_with_its_sha256s_and_the_licence_accepted(
+    models_dir: Path, pack: Path, tmp_path: Path
+) -> None:
+    from terminal.provision.operator_pack import audit_pack_acceptance
+    from terminal.store.audit_check import verify_all
+    from terminal.store.db import open_db
+
+    installed = _install(models_dir, pack)
+    data = tmp_path / "data"
+    audit_pack_acceptance(data, models_dir, pack, AT)
+    db = open_db(data)
+    try:
+        row = next(iter(db.query("SELECT actor, action, subject, detail FROM audit")))
+        assert verify_all(db) == []
+    finally:
+        db.close()
+    detail = json.loads(row["detail"])
+    assert (row["actor"], row["action"]) == ("technician:technician", "operator-pack")
+    assert sorted(detail["models"]) == sorted(installed)
+    assert all(len(sha) == 64 for sha in detail["models"].values())
+    assert detail["licence_sha256"] and detail["accepted_by"] == "technician"

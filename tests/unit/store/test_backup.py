@@ -85,7 +85,8 @@ def test_a_damaged_backup_is_refused_and_nothing_is_replaced(tmp_path: Path) -> 
     with pytest.raises(StoreCorruptError, match="nothing was replaced"):
         restore(damaged, data, FixedClock().now())
     assert (data / DB_NAME).read_bytes() == before
-    assert sorted(p.name for p in data.iterdir()) == [DB_NAME]
+    # Nothing left behind: the database and the keys folder (its audit key) it already had.
+    assert sorted(p.name for p in data.iterdir()) == ["keys", DB_NAME]
 
 
 def test_restore_puts_keys_back_but_never_over_a_different_key(tmp_path: Path) -> None:

@@ -285,3 +285,33 @@ def test_a_family_balance_sent_as_a_number_is_refused() -> None:
     body["upserts"][0]["benefits"]["mulaid_balc"] = 350.5
     with pytest.raises(GalleryDeltaError):
         verify_delta(_signed(body), TRUSTED)
+
+
+def test_a_delta_with_changes_that_does_not_advance_the_version_is_refused() -> None:
+    # Issue 17: a delta from version 1 to 1 applied twice. Only an empty delta may stay at its version.
+    with pytest.raises(GalleryDeltaError, match="must advance the version"):
+        verify_delta(_signed(_body(since=1, version=1)), TRUSTED)
+    assert verify_delta(_signed(_body(since=1, version=1, upserts=[])), TRUSTED).version == 1
+
+
+class _Link:
+    """The one call fetch_gallery_delta makes, answering a fixed signed document."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.identity = {"fixmedins_code": "H43030200001", "opter": "KIOSK-0001"}
+        self._document = document
+
+    def gallery_delta(self, msgid: str, since: int, at: datetime) -> dict[str, Any]:
+        return {"document": self._document}
+
+
+def test_a_delta_issued_long_ago_or_ahead_is_refused_as_stale() -> None:
+    now = datetime(2025, 6, 3, 9, 30, tzinfo=CST)
+    old = _Link(_signed(_body(issued_at="2001-06-03T09:00:00+08:00")))
+    with pytest.raises(GalleryDeltaError, match="stale or replayed"):
+        fetch_gallery_delta(old, lambda _at: "m", now, 0, TRUSTED, max_age_s=3600)  # type: ignore[arg-type]
+    ahead = _Link(_signed(_body(issued_at="2025-06-03T12:00:00+08:00")))
+    with pytest.raises(GalleryDeltaError, match="stale or replayed"):
+        fetch_gallery_delta(ahead, lambda _at: "m", now, 0, TRUSTED, max_age_s=3600)  # type: ignore[arg-type]
+    fresh = _Link(_signed(_body()))  # issued 09:00, half an hour before
+    assert fetch_gallery_delta(fresh, lambda _at: "m", now, 0, TRUSTED, max_age_s=3600).version == 2  # type: ignore[arg-type]
