@@ -30,6 +30,14 @@ TerminalError
 │   └── SessionChangedError      the session, bill or amounts changed since the patient saw them
 ├── SettlementError
 │   ├── BillError                a malformed bill
+│   │   ├── LineFeeError         a line's amount is not round_half_up(quantity × price) exactly
+│   │   ├── RefundLineError      a refund line that does not net against the same item's lines
+│   │   ├── BillZeroError        a bill whose total is zero
+│   │   ├── LineOverCapError     a line above the bundle's per-line amount cap
+│   │   ├── BillOverCapError     a bill above the bundle's per-bill amount cap
+│   │   └── PersonFileError      a what-if person file field the bundle rules out (names the field)
+│   ├── InjuryExcludedError      an injury bill the basic fund does not pay (work injury, third party)
+│   ├── ReversalOrderError       an earlier settlement reversed while a later one still stands
 │   ├── UnknownCatalogCodeError  a fee line whose code is not in the catalogue
 │   ├── PolicyError              a policy bundle that is invalid, unsigned or tampered
 │   ├── CatalogError             a catalogue file that cannot be used
@@ -110,12 +118,20 @@ from terminal.errors.identity import (
 )
 from terminal.errors.money import (
     BillError,
+    BillOverCapError,
+    BillZeroError,
     CatalogError,
     DuplicateSettlementError,
     FundSafetyError,
+    InjuryExcludedError,
     KeyFileError,
+    LineFeeError,
+    LineOverCapError,
     OfflineLimitError,
+    PersonFileError,
     PolicyError,
+    RefundLineError,
+    ReversalOrderError,
     SettlementError,
     StoreBusyError,
     StoreCorruptError,
@@ -159,6 +175,8 @@ from terminal.errors.remote import (
 __all__ = [
     "AttemptsExhaustedError",
     "BillError",
+    "BillOverCapError",
+    "BillZeroError",
     "CameraError",
     "CameraUnavailableError",
     "CardNotGenuineError",
@@ -189,7 +207,10 @@ __all__ = [
     "IdNumberMistypedError",
     "IdentityError",
     "ImageError",
+    "InjuryExcludedError",
     "KeyFileError",
+    "LineFeeError",
+    "LineOverCapError",
     "ModelError",
     "ModelIntegrityError",
     "ModelMissingError",
@@ -203,8 +224,11 @@ __all__ = [
     "PaymentError",
     "PaymentUnavailableError",
     "PaymentUnknownOutcomeError",
+    "PersonFileError",
     "PolicyError",
     "RefundError",
+    "RefundLineError",
+    "ReversalOrderError",
     "SessionChangedError",
     "SessionStateError",
     "SettlementError",
