@@ -38,7 +38,7 @@ TerminalError
 │   │   └── PersonFileError      a what-if person file field the bundle rules out (names the field)
 │   ├── InjuryExcludedError      an injury bill the basic fund does not pay (work injury, third party)
 │   ├── ReversalOrderError       an earlier settlement reversed while a later one still stands
-│   ├── UnknownCatalogCodeError  a fee line whose code is not in the catalogue
+│   ├── UnknownCatalogCodeError  a code the catalogue does not list, looked up by the counter basket
 │   ├── PolicyError              a policy bundle that is invalid, unsigned or tampered
 │   ├── CatalogError             a catalogue file that cannot be used
 │   ├── FundSafetyError          a fund-safety check blocks the settlement

@@ -108,7 +108,10 @@ class ReversalOrderError(SettlementError):
 
 
 class UnknownCatalogCodeError(SettlementError):
-    """A fee line's code is not in the catalogue."""
+    """A code the catalogue does not list, looked up on its own (the counter basket's scanned code).
+
+    A bill's out-of-catalogue lines are not refused: they are priced fully self-paid.
+    """
 
     code = "CATALOG_CODE_UNKNOWN"
     message_zh = "账单中有目录外的项目，未扣费；请到人工窗口办理。"
