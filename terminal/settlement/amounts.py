@@ -8,10 +8,10 @@ from decimal import Decimal
 from terminal.domain import Bill, Person
 from terminal.errors import BillOverCapError, BillZeroError, InjuryExcludedError, LineOverCapError
 from terminal.settlement.context import SettlementContext
-from terminal.settlement.money import ZERO, total
+from terminal.settlement.money import ZERO
 from terminal.settlement.policy import AmountLimits, PolicyBundle
 from terminal.settlement.pricing import LineTotals, PricedBill
-from terminal.settlement.result import filled
+from terminal.settlement.result import LineResult, filled
 from terminal.settlement.run import Run
 from terminal.settlement.safety import age_on
 
@@ -25,12 +25,17 @@ _CAUSES = {
 }
 
 
-def check_amounts(bill: Bill, medfee: Decimal, limits: AmountLimits) -> None:
-    """Refuse a line above the per-line cap, a bill above the per-bill cap, or a zero bill (typed)."""
+def check_amounts(bill: Bill, medfee: Decimal, limits: AmountLimits, *, refunds: bool = True) -> None:
+    """Refuse a line above the per-line cap, a bill above the per-bill cap, or a zero bill (typed).
+
+    `refunds=False` promises every fee is ≥ 0: then no line can exceed a cap the total stays within.
+    """
     line_max = limits.line_max
-    for line in bill.lines:
+    line_min = -line_max  # a refund line's size is checked too, without negating every fee
+    lines = bill.lines if refunds or medfee > line_max else ()
+    for line in lines:
         fee = line.det_item_fee_sumamt
-        if fee > line_max or -fee > line_max:
+        if not line_min <= fee <= line_max:
             raise LineOverCapError(
                 f"bill {bill.chrg_bchno} fee line {line.feedetl_sn}: amount {fee} is above the "
                 f"per-line cap {line_max}"
@@ -75,6 +80,12 @@ def outside_scope(run: Run, priced: PricedBill, person: Person, day: date) -> Pr
     age = age_on(person.brdy, day) if person.brdy is not None else None
     lines = list(priced.lines)
     moved = []
+    fulamt, overlmt, preselfpay, inscp = (
+        priced.sums.fulamt,
+        priced.sums.overlmt,
+        priced.sums.preselfpay,
+        priced.sums.inscp,
+    )
     for i in priced.limited:
         item = priced.items[i]
         wrong_sex = item.gend_lmt is not None and person.gend in ("1", "2") and person.gend != item.gend_lmt
@@ -85,10 +96,15 @@ def outside_scope(run: Run, priced: PricedBill, person: Person, day: date) -> Pr
         if not (wrong_sex or wrong_age):
             continue
         r = lines[i]
-        fee = r.det_item_fee_sumamt
-        lines[i] = r._replace(
-            fulamt_ownpay_amt=fee, overlmt_amt=ZERO, preselfpay_amt=ZERO, inscp_scp_amt=fee - fee
-        )
+        fee: Decimal = r.det_item_fee_sumamt
+        # the bill's sums change by this line's move alone (fen amounts: exact in any order)
+        fulamt += fee - r.fulamt_ownpay_amt
+        overlmt -= r.overlmt_amt
+        preselfpay -= r.preselfpay_amt
+        inscp -= r.inscp_scp_amt
+        # what r._replace(fulamt…=fee, overlmt…=0, preselfpay…=0, inscp…=fee − fee) builds, at a
+        # third of the cost: most bills of a day carry a limited item
+        lines[i] = tuple.__new__(LineResult, (*r[:9], fee, ZERO, ZERO, fee - fee, *r[13:]))
         moved.append(f"明细 {r.feedetl_sn} {r.name} {fee!s}({'性别' if wrong_sex else '年龄'}限制)")
     if not moved:
         return priced
@@ -97,13 +113,13 @@ def outside_scope(run: Run, priced: PricedBill, person: Person, day: date) -> Pr
         LineTotals,
         {
             "medfee": priced.sums.medfee,
-            "fulamt": total([r.fulamt_ownpay_amt for r in lines]),
-            "overlmt": total([r.overlmt_amt for r in lines]),
-            "preselfpay": total([r.preselfpay_amt for r in lines]),
-            "inscp": total([r.inscp_scp_amt for r in lines]),
+            "fulamt": fulamt,
+            "overlmt": overlmt,
+            "preselfpay": preselfpay,
+            "inscp": inscp,
         },
     )
-    return priced._replace(lines=tuple(lines), sums=sums)
+    return tuple.__new__(PricedBill, (priced.items, tuple(lines), sums, *priced[3:]))
 
 
 def note_outside(run: Run, priced: PricedBill) -> None:

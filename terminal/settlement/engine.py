@@ -58,7 +58,7 @@ def presettle(
     else:
         findings = _fund_safety(run, bill, priced.items, person, context, policy, priced.limited)
     # Issue 17: a line or bill beyond the bundle's caps, or a zero bill, is refused (typed errors).
-    check_amounts(bill, priced.sums.medfee, policy.amount_limits)
+    check_amounts(bill, priced.sums.medfee, policy.amount_limits, refunds=bool(priced.refunds))
     note_outside(run, priced)
     priced = outside_scope(run, priced, person, context.setl_date)
     lines, sums = priced.lines, priced.sums

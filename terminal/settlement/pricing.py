@@ -49,6 +49,7 @@ class _Doubt(Exception):
 
 
 _NOUGHT = Decimal(0)
+_HALF_FEN = Decimal("0.005")
 
 
 def price_bill(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan]) -> PricedBill | None:
@@ -145,21 +146,25 @@ def _pass(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], *, literal: b
     limited: list[int] = []
     outside: list[int] = []
     refunds: list[int] = []
-    find = plans.get
+    half = _HALF_FEN
+    neg_half = -_HALF_FEN
     medfee = fulamt_sum = overlmt_sum = preselfpay_sum = inscp_sum = zero
     for line in lines:
         code = line.med_list_codg
-        plan = find(code)
-        if plan is None:  # not in the catalogue: the whole line is the patient's (domain.md 2.1)
+        try:  # a subscript, not plans.get(): no call in the usual case
+            plan = plans[code]
+        except KeyError:  # not in the catalogue: the whole line is the patient's (domain.md 2.1)
             plan = outside_plan(code, line.name)
             outside.append(len(out))
         item, selfpaid, prop, has_prop, ceiling, level, name, flag, lmt = plan
         fee = line.det_item_fee_sumamt
         cnt = line.cnt
         pric = line.pric
-        # check_bill's conditions, one written more cheaply: "fee is in whole fen" as fee % 0.01 == 0
+        # check_bill's conditions, two written more cheaply: "fee is in whole fen" as fee % 0.01 == 0
         # (a remainder instead of a quantize and a comparison: both raise for the same fees, those
-        # too long for the context, and agree on all others).
+        # too long for the context, and agree on all others), and, for a charge, "fee is
+        # round_half_up(cnt × pric)" as fee − 0.005 ≤ cnt × pric < fee + 0.005 (for a product ≥ 0 and
+        # a fee in whole fen the same statement; the literal pass quantizes, as check_bill does).
         if cnt <= nought or pric < nought or fee < nought:
             if not (cnt < nought <= pric and fee <= nought) or fee % cent:
                 raise _Doubt
@@ -180,7 +185,12 @@ def _pass(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], *, literal: b
             continue
         # a zero with fee's sign and the lower of fee's exponent and −2 when fee is in whole fen
         whole = fee % cent
-        if whole or quantize(cnt * pric, cent, half_up) != fee:
+        if whole:
+            raise _Doubt
+        if literal:
+            if quantize(cnt * pric, cent, half_up) != fee:
+                raise _Doubt
+        elif not neg_half <= cnt * pric - fee < half:
             raise _Doubt
         if selfpaid:
             fulamt = fee
