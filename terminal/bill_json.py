@@ -22,9 +22,10 @@ class _FeeLineIn(BaseModel):
     feedetl_sn: Annotated[str, Field(min_length=1, max_length=30)]
     med_list_codg: Annotated[str, Field(min_length=1, max_length=50)]
     name: str = ""
-    cnt: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=4)]
+    # a refund line has a negative quantity and amount (settlement nets it against the charged lines)
+    cnt: Annotated[Decimal, Field(max_digits=12, decimal_places=4)]
     pric: Annotated[Money, Field(ge=0)]
-    det_item_fee_sumamt: Annotated[Money, Field(ge=0)]
+    det_item_fee_sumamt: Money
     dise_codg: str | None = None
 
 

@@ -1,6 +1,8 @@
 """What-if pricing: a bill priced for a person described in full (person file), on the bill's own date.
 
 Pure estimate for staff and auditors: nothing is recorded and the terminal's gallery is not consulted.
+The person file is checked before pricing: balances ≥ 0, and the accumulators only counters the
+bundle knows, each ≥ 0 and within its cap (PersonFileError names the field).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from terminal.app import Terminal
 from terminal.domain import Bill, Person
-from terminal.errors import BillError
+from terminal.errors import PersonFileError, SettlementError
 from terminal.pipeline.checkout import Priced
 from terminal.settlement import (
     Accumulators,
@@ -23,6 +25,8 @@ from terminal.settlement import (
     SettlementContext,
     presettle,
 )
+from terminal.settlement.counters import check_counters, counter_caps
+from terminal.settlement.policy import Level
 
 
 class _Filing(BaseModel):
@@ -56,7 +60,7 @@ class PersonFile(BaseModel):
     insutype: str
     psn_type: Literal["active", "retired"]
     insuplc_admdvs: Annotated[str, Field(pattern=r"^\d{6}$")]
-    acct_balc: Decimal = Decimal("0.00")
+    acct_balc: Annotated[Decimal, Field(ge=0)] = Decimal("0.00")
     gend: str = ""
     brdy: date | None = None
     benefits: _Benefits = _Benefits()
@@ -65,13 +69,27 @@ class PersonFile(BaseModel):
 
 
 def person_from_json(data: bytes | str | dict[str, Any], source: str) -> PersonFile:
-    """A validated person file; BillError naming the source and the first problem."""
+    """A validated person file; PersonFileError naming the source, the field and the first problem."""
     try:
         if isinstance(data, dict):
             return PersonFile.model_validate(data)
         return PersonFile.model_validate_json(data)
     except ValidationError as exc:
-        raise BillError(f"malformed person file {source}: {exc.errors()[0]['msg']}") from exc
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "person"
+        raise PersonFileError(field, f"{first['msg']} (person file {source})") from exc
+
+
+def checked_accumulators(spec: PersonFile, policy: PolicyBundle, level: Level, year: int) -> Accumulators:
+    """The person file's accumulators, refused (PersonFileError) unless every counter is one the
+    bundle knows for this person, ≥ 0 and within its cap."""
+    try:
+        before = Accumulators.from_json(spec.accumulators, year)
+    except SettlementError as exc:
+        raise PersonFileError("accumulators", str(exc)) from exc
+    caps = counter_caps(policy, spec.insutype, spec.psn_type, level, spec.benefits.assistance_category)
+    check_counters(before.counters, caps)
+    return before
 
 
 def price_what_if(terminal: Terminal, bill: Bill, spec: PersonFile, policy: PolicyBundle | None) -> Priced:
@@ -107,7 +125,6 @@ def price_what_if(terminal: Terminal, bill: Bill, spec: PersonFile, policy: Poli
         benefits=benefits,
         cross_region=spec.cross_region,
     )
-    result = presettle(
-        bill, person, Accumulators.from_json(spec.accumulators, day.year), policy, terminal.catalog, context
-    )
+    before = checked_accumulators(spec, policy, context.institution_level, day.year)
+    result = presettle(bill, person, before, policy, terminal.catalog, context)
     return Priced(bill=bill, person=person, result=result, stored_accumulators=spec.accumulators)

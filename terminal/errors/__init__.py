@@ -38,7 +38,15 @@ TerminalError
 │   └── SessionChangedError      the session, bill or amounts changed since the patient saw them
 ├── SettlementError
 │   ├── BillError                a malformed bill
-│   ├── UnknownCatalogCodeError  a fee line whose code is not in the catalogue
+│   │   ├── LineFeeError         a line's amount is not round_half_up(quantity × price) exactly
+│   │   ├── RefundLineError      a refund line that does not net against the same item's lines
+│   │   ├── BillZeroError        a bill whose total is zero
+│   │   ├── LineOverCapError     a line above the bundle's per-line amount cap
+│   │   ├── BillOverCapError     a bill above the bundle's per-bill amount cap
+│   │   └── PersonFileError      a what-if person file field the bundle rules out (names the field)
+│   ├── InjuryExcludedError      an injury bill the basic fund does not pay (work injury, third party)
+│   ├── ReversalOrderError       an earlier settlement reversed while a later one still stands
+│   ├── UnknownCatalogCodeError  a code the catalogue does not list, looked up by the counter basket
 │   ├── PolicyError              a policy bundle that is invalid, unsigned or tampered
 │   ├── CatalogError             a catalogue file that cannot be used
 │   ├── FundSafetyError          a fund-safety check blocks the settlement
@@ -127,12 +135,20 @@ from terminal.errors.identity import (
 )
 from terminal.errors.money import (
     BillError,
+    BillOverCapError,
+    BillZeroError,
     CatalogError,
     DuplicateSettlementError,
     FundSafetyError,
+    InjuryExcludedError,
     KeyFileError,
+    LineFeeError,
+    LineOverCapError,
     OfflineLimitError,
+    PersonFileError,
     PolicyError,
+    RefundLineError,
+    ReversalOrderError,
     SettlementError,
     StoreBusyError,
     StoreCorruptError,
@@ -195,6 +211,8 @@ __all__ = [
     "AttemptsExhaustedError",
     "AuditHeadRefused",
     "BillError",
+    "BillOverCapError",
+    "BillZeroError",
     "CameraError",
     "CameraUnavailableError",
     "CardNotGenuineError",
@@ -231,8 +249,11 @@ __all__ = [
     "IdNumberMistypedError",
     "IdentityError",
     "ImageError",
+    "InjuryExcludedError",
     "KeyFileError",
     "LaterSettlementsError",
+    "LineFeeError",
+    "LineOverCapError",
     "ModelError",
     "ModelIntegrityError",
     "ModelMissingError",
@@ -246,12 +267,15 @@ __all__ = [
     "PaymentError",
     "PaymentUnavailableError",
     "PaymentUnknownOutcomeError",
+    "PersonFileError",
     "PolicyError",
     "ReceiptNotFoundError",
     "RefundError",
+    "RefundLineError",
     "RefundRefusedError",
     "RequestRefusedError",
     "RequestTooLargeError",
+    "ReversalOrderError",
     "SecondFactorRequiredError",
     "SessionChangedError",
     "SessionStateError",

@@ -24,8 +24,94 @@ class BillError(SettlementError):
     message_en = "The bill is not valid and nothing was charged; please have it checked at the counter."
 
 
+class LineFeeError(BillError):
+    """A fee line whose amount is not round_half_up(quantity × price) to the fen, exactly."""
+
+    code = "BILL_LINE_FEE"
+    message_zh = "账单中有项目金额与数量×单价不符，未扣费；请到人工窗口核对账单。"
+    message_en = (
+        "A bill line's amount is not its quantity times its price and nothing was charged; please have "
+        "the bill checked at the counter."
+    )
+
+
+class RefundLineError(BillError):
+    """A refund line (negative quantity) that does not net against the same item's lines in the bill."""
+
+    code = "BILL_REFUND_UNMATCHED"
+    message_zh = "账单中的退费项目与原收费项目对不上，未扣费；请到人工窗口核对账单。"
+    message_en = (
+        "A refund line in the bill does not match a charged item and nothing was charged; please have "
+        "the bill checked at the counter."
+    )
+
+
+class BillZeroError(BillError):
+    """A bill whose total is zero: there is nothing to settle."""
+
+    code = "BILL_ZERO"
+    message_zh = "账单金额为零，无需结算，未扣费；如有疑问请到人工窗口。"
+    message_en = "The bill's total is zero, so there is nothing to pay and nothing was charged."
+
+
+class LineOverCapError(BillError):
+    """A fee line above the per-line amount cap of the policy bundle."""
+
+    code = "BILL_LINE_OVER_CAP"
+    message_zh = "账单中有单项金额超出自助结算上限，未扣费；请到人工窗口办理。"
+    message_en = (
+        "A bill line is above the self-service amount limit and nothing was charged; please go to "
+        "the counter."
+    )
+
+
+class BillOverCapError(BillError):
+    """A bill whose total is above the per-bill amount cap of the policy bundle."""
+
+    code = "BILL_OVER_CAP"
+    message_zh = "账单总额超出自助结算上限，未扣费；请到人工窗口办理。"
+    message_en = (
+        "The bill's total is above the self-service amount limit and nothing was charged; please go "
+        "to the counter."
+    )
+
+
+class PersonFileError(BillError):
+    """A what-if person file with a value the policy bundle rules out; `field` names the field."""
+
+    code = "PERSON_FILE_INVALID"
+    message_zh = "试算人员资料有误(字段见详情)，未试算；请改正后重试。"
+    message_en = "The what-if person file has an invalid field (see the detail); correct it and try again."
+
+    def __init__(self, field: str, detail: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {detail}")
+
+
+class InjuryExcludedError(SettlementError):
+    """An injury bill (med_type 22) the basic fund does not pay: work injury, third party, undeclared."""
+
+    code = "INJURY_EXCLUDED"
+    message_zh = "外伤就医需先确认无第三方责任且非工伤，未扣费；请到人工窗口办理。"
+    message_en = (
+        "Injury care is paid by the fund only without a liable third party and outside work injury; "
+        "nothing was charged, please go to the counter."
+    )
+
+
+class ReversalOrderError(SettlementError):
+    """An earlier settlement reversed while a later one of the same person and year still stands."""
+
+    code = "REVERSAL_ORDER"
+    message_zh = "需先撤销该参保人之后的结算，再撤销本笔；未作任何更改。"
+    message_en = "The person's later settlements must be reversed first, latest first; nothing was changed."
+
+
 class UnknownCatalogCodeError(SettlementError):
-    """A fee line's code is not in the catalogue."""
+    """A code the catalogue does not list, looked up on its own (the counter basket's scanned code).
+
+    A bill's out-of-catalogue lines are not refused: they are priced fully self-paid.
+    """
 
     code = "CATALOG_CODE_UNKNOWN"
     message_zh = "账单中有目录外的项目，未扣费；请到人工窗口办理。"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Literal, NamedTuple
 
 from pydantic import (
@@ -112,6 +113,36 @@ def item_plan(item: CatalogItem) -> ItemPlan:
     )
 
 
+OUTSIDE_NAME = "目录外项目"
+
+
+def _outside_list_type(code: str) -> Literal["drug", "service", "consumable"]:
+    # National codes: drugs start with X (western) or Z (Chinese patent), consumables with C, service
+    # items with a digit (inferred from the code layout, domain.md 1.4 lists 1301/1305/1306).
+    head = code[:1]
+    return "drug" if head in ("X", "Z") else "consumable" if head == "C" else "service"
+
+
+@lru_cache(maxsize=1024)
+def outside_plan(med_list_codg: str, name: str = "") -> ItemPlan:
+    """The plan of a code the catalogue does not list: fully self-paid (domain.md 2.1, non-catalogue)."""
+    # model_construct: the values are the engine's own and a HIS code may be longer than a catalogue's
+    item = CatalogItem.model_construct(
+        med_list_codg=med_list_codg,
+        name=name or OUTSIDE_NAME,
+        list_type=_outside_list_type(med_list_codg),
+        chrgitm_lv="03",
+        selfpay_prop=Decimal(1),
+        pric_uplmt_amt=None,
+        lmt_used_flag="0",
+        gend_lmt=None,
+        min_age=None,
+        max_age=None,
+        days_per_unit=None,
+    )
+    return item_plan(item)
+
+
 class Catalog(BaseModel):
     """A catalogue: items keyed by med_list_codg, with where the data came from."""
 
@@ -153,13 +184,27 @@ class Catalog(BaseModel):
         return index.get(med_list_codg)
 
     def items_for(self, lines: Sequence[FeeLine]) -> tuple[CatalogItem, ...]:
-        """The item of every fee line, in order; UnknownCatalogCodeError for the first unknown code."""
+        """The item of every fee line, in order; UnknownCatalogCodeError for the first unknown code.
+
+        For callers that must know every code (tests, tools); a bill prices unknown codes as
+        out-of-catalogue lines (items_or_outside).
+        """
         index: dict[str, CatalogItem] = self.__pydantic_private__["_index"]  # type: ignore[index]
         try:
             return tuple([index[line.med_list_codg] for line in lines])
         except KeyError:
             # the slow path, for its message: which code on which line
             return tuple(self.item(line.med_list_codg, line.feedetl_sn) for line in lines)
+
+    def items_or_outside(self, lines: Sequence[FeeLine]) -> tuple[CatalogItem, ...]:
+        """The item of every fee line, in order; a code not listed gets its out-of-catalogue item."""
+        index: dict[str, CatalogItem] = self.__pydantic_private__["_index"]  # type: ignore[index]
+        return tuple(
+            [
+                index.get(line.med_list_codg) or outside_plan(line.med_list_codg, line.name).item
+                for line in lines
+            ]
+        )
 
     def item(self, med_list_codg: str, feedetl_sn: str = "") -> CatalogItem:
         """The item with this code; UnknownCatalogCodeError naming the code and the fee line."""

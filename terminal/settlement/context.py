@@ -7,7 +7,7 @@ from datetime import date
 
 from terminal.domain import OpspFiling as OpspFiling
 from terminal.domain import PersonBenefits as PersonBenefits
-from terminal.settlement.policy import CrossRegionKind, Level
+from terminal.settlement.policy import CrossRegionKind, InjuryCause, Level
 
 
 @dataclass(frozen=True)
@@ -37,3 +37,5 @@ class SettlementContext:
     benefits: PersonBenefits = field(default_factory=PersonBenefits)
     cross_region: CrossRegionKind | None = None  # None: treated in the insured region
     safety: SafetyFacts = SafetyFacts()
+    # injury care (med_type 22): the declared cause (外伤无第三方责任承诺), None when not declared
+    injury_cause: InjuryCause | None = None

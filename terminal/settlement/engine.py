@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from terminal.domain import Bill, Person
-from terminal.errors import SettlementError
+from terminal.errors import ReversalOrderError, SettlementError
 from terminal.settlement.accounts import pay_accounts
 from terminal.settlement.accumulators import Accumulators
+from terminal.settlement.amounts import check_amounts, check_injury, note_outside, outside_scope
 from terminal.settlement.catalog import Catalog, CatalogItem
 from terminal.settlement.checks import check_bill, check_period, scheme_for
 from terminal.settlement.context import SettlementContext
@@ -49,12 +50,17 @@ def presettle(
     check_period(policy, accumulators, context)
     scheme = scheme_for(policy, person)
     run = Run(accumulators, bill, person, policy, context)
+    check_injury(run, bill, policy, context)
     if priced is None:
-        items = catalog.items_for(bill.lines)
+        items = catalog.items_or_outside(bill.lines)
         findings = _fund_safety(run, bill, items, person, context, policy, None)
         priced = price_checked(bill.lines, catalog.plans)
     else:
         findings = _fund_safety(run, bill, priced.items, person, context, policy, priced.limited)
+    # Issue 17: a line or bill beyond the bundle's caps, or a zero bill, is refused (typed errors).
+    check_amounts(bill, priced.sums.medfee, policy.amount_limits, refunds=bool(priced.refunds))
+    note_outside(run, priced)
+    priced = outside_scope(run, priced, person, context.setl_date)
     lines, sums = priced.lines, priced.sums
     medfee, fulamt, overlmt = sums.medfee, sums.fulamt, sums.overlmt
     preselfpay, inscp = sums.preselfpay, sums.inscp
@@ -178,6 +184,29 @@ def _fund_safety(
     return findings
 
 
-def reverse(current: Accumulators, result: SettlementResult) -> Accumulators:
-    """Accumulators after reversing a settlement (2208 / 2103 / 2305): subtract exactly its delta."""
+def reverse(
+    current: Accumulators, result: SettlementResult, later: Sequence[SettlementResult] = ()
+) -> Accumulators:
+    """Accumulators after reversing a settlement (2208 / 2103 / 2305): subtract exactly its delta.
+
+    Reversals go latest first (docs/settlement.md, "Reversal order"): `later` lists the person's
+    settlements of the same year recorded after this one that still stand, and any of them, or
+    accumulators that moved since this settlement (a later one the caller did not list), refuse the
+    reversal with ReversalOrderError. The later ones were priced on this one's totals, so they must
+    be reversed first and settled again afterwards.
+    """
+    standing = [
+        r for r in later if r.setlinfo.psn_no == result.setlinfo.psn_no and r.delta.year == result.delta.year
+    ]
+    if standing:
+        names = ", ".join(r.setlinfo.chrg_bchno for r in standing)
+        raise ReversalOrderError(
+            f"settlement of bill {result.setlinfo.chrg_bchno} has later settlements still standing "
+            f"({names}); reverse those first, latest first"
+        )
+    if current.counters != result.accumulators_after.counters:
+        raise ReversalOrderError(
+            f"the accumulators moved since bill {result.setlinfo.chrg_bchno} was settled: a later "
+            "settlement stands; reverse it first"
+        )
     return current.revert(result.delta)

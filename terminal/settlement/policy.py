@@ -311,6 +311,37 @@ class CrossRegion(_Sourced):
     ]
 
 
+class AmountLimits(_Sourced):
+    """Sanity caps on what a terminal settles by itself: one fee line, and one bill's total."""
+
+    line_max: Annotated[Amount, Field(description="largest amount of one fee line (refunds: its size)")]
+    bill_max: Annotated[Amount, Field(description="largest total of one bill")]
+
+
+# Applies when a bundle has no amount_limits table (bundles signed before the table existed).
+DEFAULT_AMOUNT_LIMITS = AmountLimits(
+    placeholder=True,
+    source="built-in default of the terminal (no amount_limits table in the bundle)",
+    line_max=Decimal("2000000.00"),
+    bill_max=Decimal("20000000.00"),
+)
+
+InjuryCause = Literal["no_third_party", "third_party", "work_injury", "abroad", "public_health"]
+
+
+class Injury(_Sourced):
+    """Injury care (外伤, med_type 22): paid by the basic fund only for causes it does not exclude."""
+
+    med_types: Annotated[tuple[MedType, ...], Field(description="injury med_types", min_length=1)] = ("22",)
+    excluded_causes: Annotated[
+        tuple[InjuryCause, ...],
+        Field(description="causes the basic fund never pays (another payer is liable)"),
+    ] = ("third_party", "work_injury", "abroad", "public_health")
+    requires_declaration: Annotated[
+        bool, Field(description="true: refused until the cause is declared (外伤无第三方责任承诺)")
+    ] = True
+
+
 class FundSafety(_Strict):
     """What each fund-safety check does when it fires."""
 
@@ -359,6 +390,13 @@ class PolicyBundle(_Sourced):
     assistance: Assistance | None = None
     cross_region: CrossRegion | None = None
     fund_safety: FundSafety = FundSafety()
+    amount_limits: Annotated[
+        AmountLimits,
+        Field(description="per-line and per-bill caps; absent: the terminal's built-in placeholder caps"),
+    ] = DEFAULT_AMOUNT_LIMITS
+    injury: Annotated[
+        Injury | None, Field(description="injury (med_type 22) exclusion rule; null: no such rule")
+    ] = None
 
     @model_validator(mode="after")
     def _dates(self) -> PolicyBundle:

@@ -2,8 +2,9 @@
 
 One implementation, used by every caller. It reads each line once: checks it as check_bill would,
 finds its item's plan, prices it and adds it to the bill's sums. A bill it doubts (a line check_bill
-would refuse, an unknown code, a value Decimal refuses) is left to check_bill and the catalogue,
-which say why in the order they always have.
+would refuse, a value Decimal refuses) is left to check_bill, which says why in the order it always
+has. A code the catalogue does not list is priced fully self-paid (catalog.outside_plan); a refund
+line (negative quantity) is the exact negative of a charge of its size, and must net (refunds.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import NamedTuple
 
 from terminal.domain import FeeLine
 from terminal.errors import SettlementError
-from terminal.settlement.catalog import CatalogItem, ItemPlan
+from terminal.settlement.catalog import CatalogItem, ItemPlan, outside_plan
 from terminal.settlement.money import FEN, ZERO
+from terminal.settlement.refunds import check_netted, check_refunds
 from terminal.settlement.result import LineResult, filled
 
 
@@ -38,6 +40,8 @@ class PricedBill(NamedTuple):
     lines: tuple[LineResult, ...]
     sums: LineTotals
     limited: tuple[int, ...]  # positions of the lines whose item carries a gender or age limit
+    outside: tuple[int, ...] = ()  # positions of the lines whose code the catalogue does not list
+    refunds: tuple[int, ...] = ()  # positions of the refund lines (negative quantity)
 
 
 class _Doubt(Exception):
@@ -45,13 +49,14 @@ class _Doubt(Exception):
 
 
 _NOUGHT = Decimal(0)
+_HALF_FEN = Decimal("0.005")
 
 
 def price_bill(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan]) -> PricedBill | None:
     """The priced bill, or None when check_bill or the catalogue must say why it is refused.
 
-    None for a bill with no lines, a line check_bill refuses, a repeated feedetl_sn, a code not in
-    `plans`, or a value Decimal refuses to compute with (see price_checked).
+    None for a bill with no lines, a line check_bill refuses, a repeated feedetl_sn, or a value
+    Decimal refuses to compute with (see price_checked). RefundLineError for refunds that do not net.
     """
     if not lines:
         return None
@@ -82,18 +87,37 @@ def _price(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan]) -> PricedBil
     # needs as many digits as the context keeps: every amount the short pass sums or subtracts is a
     # multiple of the total's last digit and no larger than the total, so when the total is exact and
     # short of the precision, so is every step.
+    # A bill with refund lines sums amounts larger than its total, so it prices literally too.
     if context.rounding == ROUND_FLOOR:
         return _pass(lines, plans, literal=True)
     priced = _pass(lines, plans, literal=False)
-    if len(priced.sums.medfee.as_tuple().digits) >= context.prec:
+    if priced.refunds or len(priced.sums.medfee.as_tuple().digits) >= context.prec:
         return _pass(lines, plans, literal=True)
     return priced
+
+
+def _refund(line: FeeLine, plan: ItemPlan, *, literal: bool) -> LineResult:
+    """A refund line: the exact negative of the charge of its size (every 2204 part negated)."""
+    charge = FeeLine(
+        line.feedetl_sn, line.med_list_codg, -line.cnt, line.pric, -line.det_item_fee_sumamt, line.name
+    )
+    (mirror,) = _pass((charge,), {line.med_list_codg: plan}, literal=literal).lines
+    return mirror._replace(
+        cnt=line.cnt,
+        det_item_fee_sumamt=line.det_item_fee_sumamt,
+        fulamt_ownpay_amt=-mirror.fulamt_ownpay_amt,
+        overlmt_amt=-mirror.overlmt_amt,
+        preselfpay_amt=-mirror.preselfpay_amt,
+        inscp_scp_amt=-mirror.inscp_scp_amt,
+        dise_codg=line.dise_codg,
+    )
 
 
 def _pass(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], *, literal: bool) -> PricedBill:
     """Check, look up and price every line, and sum the bill; the one implementation of the 2204 rule:
 
-        fulamt     = fee                                  for 丙 or a self-pay-first ratio ≥ 1
+        fee        = round_half_up(cnt × pric) to the fen, exactly (else the bill is refused)
+        fulamt     = fee                                  for 丙, out of the catalogue, or a ratio ≥ 1
         overlmt    = max(0, fee − fen(ceiling × cnt))     otherwise, where the item has a ceiling
         preselfpay = fen((fee − overlmt) × ratio)         乙: the ratio applies inside the ceiling only
         inscp      = fee − fulamt − overlmt − preselfpay
@@ -113,7 +137,6 @@ def _pass(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], *, literal: b
     zero = ZERO
     nought = _NOUGHT  # Decimal against Decimal: comparing with the int 0 converts it every time
     cent = FEN
-    neg_cent = -FEN
     new = tuple.__new__  # LineResult is a named tuple: one call builds it, fields in declaration order
     line_cls = LineResult
     items: list[CatalogItem] = []
@@ -121,21 +144,53 @@ def _pass(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], *, literal: b
     out: list[LineResult] = []
     append = out.append
     limited: list[int] = []
+    outside: list[int] = []
+    refunds: list[int] = []
+    half = _HALF_FEN
+    neg_half = -_HALF_FEN
     medfee = fulamt_sum = overlmt_sum = preselfpay_sum = inscp_sum = zero
     for line in lines:
-        item, selfpaid, prop, has_prop, ceiling, level, name, flag, lmt = plans[line.med_list_codg]
+        code = line.med_list_codg
+        try:  # a subscript, not plans.get(): no call in the usual case
+            plan = plans[code]
+        except KeyError:  # not in the catalogue: the whole line is the patient's (domain.md 2.1)
+            plan = outside_plan(code, line.name)
+            outside.append(len(out))
+        item, selfpaid, prop, has_prop, ceiling, level, name, flag, lmt = plan
         fee = line.det_item_fee_sumamt
         cnt = line.cnt
         pric = line.pric
         # check_bill's conditions, two written more cheaply: "fee is in whole fen" as fee % 0.01 == 0
         # (a remainder instead of a quantize and a comparison: both raise for the same fees, those
-        # too long for the context, and agree on all others), and |cnt × pric − fee| ≤ 0.01 as two
-        # comparisons, without building the absolute value.
+        # too long for the context, and agree on all others), and, for a charge, "fee is
+        # round_half_up(cnt × pric)" as fee − 0.005 ≤ cnt × pric < fee + 0.005 (for a product ≥ 0 and
+        # a fee in whole fen the same statement; the literal pass quantizes, as check_bill does).
         if cnt <= nought or pric < nought or fee < nought:
-            raise _Doubt
+            if not (cnt < nought <= pric and fee <= nought) or fee % cent:
+                raise _Doubt
+            if quantize(cnt * pric, cent, half_up) != fee:
+                raise _Doubt
+            refund = _refund(line, plan, literal=literal)
+            refunds.append(len(out))
+            append(refund)
+            fulamt_sum += refund.fulamt_ownpay_amt
+            overlmt_sum += refund.overlmt_amt
+            preselfpay_sum += refund.preselfpay_amt
+            if literal:
+                inscp_sum += refund.inscp_scp_amt
+            if lmt:
+                limited.append(len(items))
+            add_item(item)
+            medfee += fee
+            continue
         # a zero with fee's sign and the lower of fee's exponent and −2 when fee is in whole fen
         whole = fee % cent
-        if whole or not neg_cent <= cnt * pric - fee <= cent:
+        if whole:
+            raise _Doubt
+        if literal:
+            if quantize(cnt * pric, cent, half_up) != fee:
+                raise _Doubt
+        elif not neg_half <= cnt * pric - fee < half:
             raise _Doubt
         if selfpaid:
             fulamt = fee
@@ -192,6 +247,9 @@ def _pass(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], *, literal: b
             inscp_sum += inscp
     if len({line.feedetl_sn for line in lines}) != len(out):
         raise _Doubt  # a repeated feedetl_sn
+    if refunds:
+        check_refunds(lines, "")
+        check_netted(out)
     if not literal:
         # each line's inscp is its fee less its other three parts, exactly, and both sides carry
         # the total's exponent
@@ -206,4 +264,4 @@ def _pass(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], *, literal: b
             "inscp": inscp_sum,
         },
     )
-    return new(PricedBill, (tuple(items), tuple(out), sums, tuple(limited)))
+    return new(PricedBill, (tuple(items), tuple(out), sums, tuple(limited), tuple(outside), tuple(refunds)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -158,15 +159,29 @@ def _known_person(data_dir: Path) -> str:
     return DEMO_PEOPLE[2].psn_no
 
 
-def test_settle_with_an_unknown_catalogue_code_records_nothing(tmp_path: Path, data_dir: Path) -> None:
+def test_settle_with_an_unmatched_refund_line_records_nothing(tmp_path: Path, data_dir: Path) -> None:
+    psn_no = _known_person(data_dir)
+    bill = json.loads((REPO / "config" / "bills" / "outpatient-sample.json").read_text(encoding="utf-8"))
+    refund = dict(bill["feedetail"][0], feedetl_sn="R1", med_list_codg="NOT-IN-CATALOGUE")
+    refund["cnt"], refund["det_item_fee_sumamt"] = "-1", f"-{refund['pric']}"
+    bill["feedetail"].append(refund)
+    path = tmp_path / "bill.json"
+    path.write_text(json.dumps(bill, ensure_ascii=False), encoding="utf-8")
+    result = medpay("settle", "--bill", str(path), "--person-id", psn_no, data_dir=data_dir)
+    _assert_clean_error(result, "NOT-IN-CATALOGUE", "BILL_REFUND_UNMATCHED")
+    assert medpay("audit", "verify", data_dir=data_dir).returncode == 0
+
+
+def test_settle_prices_an_out_of_catalogue_code_fully_self_paid(tmp_path: Path, data_dir: Path) -> None:
     psn_no = _known_person(data_dir)
     bill = json.loads((REPO / "config" / "bills" / "outpatient-sample.json").read_text(encoding="utf-8"))
     bill["feedetail"][0]["med_list_codg"] = "NOT-IN-CATALOGUE"
     path = tmp_path / "bill.json"
     path.write_text(json.dumps(bill, ensure_ascii=False), encoding="utf-8")
     result = medpay("settle", "--bill", str(path), "--person-id", psn_no, data_dir=data_dir)
-    _assert_clean_error(result, "NOT-IN-CATALOGUE", "CATALOG_CODE_UNKNOWN")
-    assert medpay("audit", "verify", data_dir=data_dir).returncode == 0
+    assert result.returncode == 0, result.stderr
+    # the receipt shows the line wholly the patient's (丙, own 10.00 of 10.00) and the bill settles
+    assert re.search(r"普通门诊诊查费\s+丙\s+10\.00\s+10\.00", result.stdout), result.stdout
 
 
 def test_settle_a_malformed_bill_is_a_clear_error(tmp_path: Path, data_dir: Path) -> None:

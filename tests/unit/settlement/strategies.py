@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -13,7 +14,9 @@ from terminal.settlement.policy import LEVELS
 
 from .helpers import DAY, bill, catalog, person
 
-CODES = [item.med_list_codg for item in catalog().items]
+# the sample catalogue's codes, and one it does not list (priced fully self-paid)
+OUTSIDE = "XZ99OUTSIDE000001"
+CODES = [item.med_list_codg for item in catalog().items] + [OUTSIDE]
 MED_TYPES = ["11", "13", "14", "41", "2101", "21"]
 prices = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("30000"), places=2)
 counts = st.integers(min_value=1, max_value=40).map(Decimal)
@@ -21,13 +24,20 @@ counts = st.integers(min_value=1, max_value=40).map(Decimal)
 
 @st.composite
 def fee_lines(draw: st.DrawFn, n_max: int = 12) -> tuple[FeeLine, ...]:
-    """1–n_max lines with unique sn, catalogue codes, some carrying the diabetes disease code."""
+    """1–n_max lines with unique sn, catalogue codes (and one outside it), some carrying the diabetes
+    disease code; sometimes refund lines giving back part of a charged line (same item and price)."""
     n = draw(st.integers(min_value=1, max_value=n_max))
     out = []
     for i in range(n):
         cnt, pric = draw(counts), draw(prices)
         dise = draw(st.sampled_from([None, None, "M03900"]))
         out.append(FeeLine(f"L{i}", draw(st.sampled_from(CODES)), cnt, pric, cnt * pric, dise_codg=dise))
+    for j, index in enumerate(draw(st.lists(st.integers(0, n - 1), max_size=2, unique=True))):
+        charged = out[index]
+        back = Decimal(draw(st.integers(1, int(charged.cnt))))
+        out.append(replace(charged, feedetl_sn=f"R{j}", cnt=-back, det_item_fee_sumamt=-back * charged.pric))
+    if sum(line.det_item_fee_sumamt for line in out) == 0:
+        return tuple(line for line in out if line.cnt > 0)  # refunded in full: a zero bill is refused
     return tuple(out)
 
 

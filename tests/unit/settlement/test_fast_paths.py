@@ -68,7 +68,7 @@ def test_limit_findings_skip_only_lines_that_cannot_fire(
     lines: tuple[FeeLine, ...], brdy: date, gend: str
 ) -> None:
     # an age outside 0–200 (a birthday after the bill, a typo) still fires on items without limits
-    items = catalog().items_for(lines)
+    items = catalog().items_or_outside(lines)
     p: Person = replace(person(), brdy=brdy, gend=gend)
     b = bill("11", *lines)
     got = limit_findings(b, items, p, DAY)

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from terminal.domain import FeeLine, Person
-from terminal.errors import BillError, SettlementError
+from terminal.errors import BillError, RefundLineError, SettlementError
 from terminal.settlement import check_bill, presettle
 from terminal.settlement.catalog import CatalogItem
 from terminal.settlement.money import ZERO, fen, total
@@ -75,7 +75,20 @@ def _same(a: object, b: object) -> None:
 
 
 def _rule(line: FeeLine, item: CatalogItem) -> LineResult:
-    """The 2204 rule for one line as written in the docs, each operation done as read."""
+    """The 2204 rule for one line as written in the docs, each operation done as read.
+
+    A refund line (negative quantity) is the charge of its size with every part negated.
+    """
+    if line.cnt < 0:
+        charge = _rule(replace(line, cnt=-line.cnt, det_item_fee_sumamt=-line.det_item_fee_sumamt), item)
+        return charge._replace(
+            cnt=line.cnt,
+            det_item_fee_sumamt=line.det_item_fee_sumamt,
+            fulamt_ownpay_amt=-charge.fulamt_ownpay_amt,
+            overlmt_amt=-charge.overlmt_amt,
+            preselfpay_amt=-charge.preselfpay_amt,
+            inscp_scp_amt=-charge.inscp_scp_amt,
+        )
     fee = line.det_item_fee_sumamt
     fulamt = overlmt = preselfpay = ZERO
     if item.chrgitm_lv == "03" or item.selfpay_prop >= 1:
@@ -106,14 +119,19 @@ def _rule(line: FeeLine, item: CatalogItem) -> LineResult:
     )
 
 
-def _by_the_rule(lines: tuple[FeeLine, ...]) -> tuple[object, ...] | None:
-    """check_bill, items_for and _rule line by line, with the sums total() gives; None if refused."""
+def _by_the_rule(lines: tuple[FeeLine, ...]) -> tuple[object, ...] | str | None:
+    """check_bill, the items (out-of-catalogue ones fully self-paid) and _rule line by line, with the
+    sums total() gives; None if refused, "refund" when a refunded item's part nets below zero."""
     try:
         check_bill(bill("11", *lines))
-        items = catalog().items_for(lines)
+        items = catalog().items_or_outside(lines)
         want = tuple(_rule(line, item) for line, item in zip(lines, items, strict=True))
     except (BillError, SettlementError, ArithmeticError):
         return None
+    for code in {r.med_list_codg for r in want if r.cnt < 0}:
+        for part in ("fulamt_ownpay_amt", "overlmt_amt", "preselfpay_amt", "inscp_scp_amt"):
+            if sum(getattr(r, part) for r in want if r.med_list_codg == code) < 0:
+                return "refund"
     sums = tuple(
         total(getattr(r, field) for r in want)
         for field in (
@@ -130,8 +148,11 @@ def _by_the_rule(lines: tuple[FeeLine, ...]) -> tuple[object, ...] | None:
     return items, want, sums, limited
 
 
-def _priced(lines: tuple[FeeLine, ...]) -> tuple[object, ...] | None:
-    priced = price_bill(lines, catalog().plans)
+def _priced(lines: tuple[FeeLine, ...]) -> tuple[object, ...] | str | None:
+    try:
+        priced = price_bill(lines, catalog().plans)
+    except RefundLineError:
+        return "refund"
     if priced is None:
         return None
     s = priced.sums

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from terminal.domain import Bill, FeeLine, Person
+from terminal.errors import ReversalOrderError
 from terminal.settlement import Accumulators, SettlementContext, SettlementResult, presettle, reverse
 
 from .helpers import bundle, catalog
@@ -71,7 +73,8 @@ def test_a_larger_bill_never_lowers_the_personal_share(
 def test_more_of_one_item_never_lowers_the_personal_share(
     b: Bill, p: Person, a: Accumulators, c: SettlementContext, index: int, add: Decimal
 ) -> None:
-    i = index % len(b.lines)
+    charged = [j for j, line in enumerate(b.lines) if line.cnt > 0]  # refund lines give back, never add
+    i = charged[index % len(charged)]
     old = b.lines[i]
     cnt = old.cnt + add
     bigger = replace(old, cnt=cnt, det_item_fee_sumamt=cnt * old.pric)
@@ -97,8 +100,17 @@ def test_reversing_an_earlier_settlement_after_a_later_one_restores_the_later_al
 ) -> None:
     r1 = _settle(first, p, a, c)
     r2 = _settle(replace(second, chrg_bchno="B2"), p, r1.accumulators_after, c)
-    # the deltas commute: undoing the first leaves exactly the second's effect on the original value
-    assert reverse(r2.accumulators_after, r1) == a.apply(r2.delta)
+    # the deltas commute: taking the first's delta out (what a refused upstream entry does) leaves
+    # exactly the second's effect on the original value
+    assert r2.accumulators_after.revert(r1.delta) == a.apply(r2.delta)
+    # a reversal (2208) goes latest first: the first is refused while the second stands ...
+    with pytest.raises(ReversalOrderError, match="B2"):
+        reverse(r2.accumulators_after, r1, later=[r2])
+    if r2.delta.changes:  # ... and even unlisted, when the second moved a counter
+        with pytest.raises(ReversalOrderError, match="accumulators moved"):
+            reverse(r2.accumulators_after, r1)
+    # in order it restores the value before both, exactly
+    assert reverse(reverse(r2.accumulators_after, r2), r1) == a
 
 
 @FAST

@@ -6,7 +6,10 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
 from terminal.domain import Bill
+from terminal.errors import ReversalOrderError
 from terminal.settlement import Accumulators, OpspFiling, PersonBenefits, SettlementResult, presettle, reverse
 
 from .helpers import (
@@ -307,7 +310,7 @@ def test_civil_servant_subsidy_pays_half_the_remaining_in_scope_self_pay() -> No
 
 
 def test_reversal_restores_the_year_after_two_stays() -> None:
-    # settle two stays, reverse the first (2305): what remains is exactly the second stay's effect
+    # settle two stays; reversals go latest first (docs/settlement.md, "Reversal order")
     first = presettle(_small_inpatient(), person("390"), empty(), bundle(), catalog(), context())
     second = presettle(
         replace(_small_inpatient(), chrg_bchno="B2"),
@@ -317,14 +320,24 @@ def test_reversal_restores_the_year_after_two_stays() -> None:
         catalog(),
         context(),
     )
-    after_reversal = reverse(second.accumulators_after, first)
-    assert after_reversal == empty().apply(second.delta)
-    # 2nd stay: deductible 600 → pooled 750.10, one admission counted, 大病 base 1,754 − 750.10 = 1,003.90
-    assert after_reversal.to_json() == {
+    # the second stay was priced as a repeat admission (deductible 1,200 halved to 600): reversing
+    # the first alone would leave it priced on a stay that no longer exists, so it is refused
+    assert (str(first.setlinfo.act_pay_dedc), str(second.setlinfo.act_pay_dedc)) == ("1200.00", "600.00")
+    with pytest.raises(ReversalOrderError, match=r"later settlements still standing \(B2\)"):
+        reverse(second.accumulators_after, first, later=[second])
+    with pytest.raises(ReversalOrderError, match="accumulators moved"):
+        reverse(second.accumulators_after, first)
+    # latest first: the second stay's reversal leaves exactly the first stay's counters ...
+    after_second = reverse(second.accumulators_after, second)
+    assert after_second == first.accumulators_after
+    # ... 1st stay: deductible 1,200 → pooled 360.10, one admission, 大病 base 1,754 − 360.10 = 1,393.90
+    assert after_second.to_json() == {
         "year": 2025,
         "counters": {
             "admissions.inpatient_level3_city": "1",
-            "critical_illness_base": "1003.90",
-            "pooled_paid.pooled": "750.10",
+            "critical_illness_base": "1393.90",
+            "pooled_paid.pooled": "360.10",
         },
     }
+    # ... and then the first's restores the empty year
+    assert reverse(after_second, first) == empty()
