@@ -18,6 +18,7 @@ from terminal import __version__
 from terminal.app import Terminal, build_session
 from terminal.app.background_sync import with_uplink_sync
 from terminal.app.locking import hold
+from terminal.app.payment_worker import PaymentWorker
 from terminal.errors import (
     BillError,
     CameraUnavailableError,
@@ -30,6 +31,8 @@ from terminal.errors import (
     IdentityError,
     ImageError,
     ModelError,
+    PaymentCodeInvalidError,
+    PaymentError,
     SettlementError,
     StoreError,
     TerminalBusyError,
@@ -47,6 +50,7 @@ from terminal.service.routes.counter import counter_routes
 from terminal.service.routes.health import HealthReads, health_routes, scrape_routes
 from terminal.service.routes.outbox import outbox_routes
 from terminal.service.routes.pages import STATIC_DIR, page_routes
+from terminal.service.routes.payment import payment_routes
 from terminal.service.routes.readers import reader_routes
 from terminal.service.routes.session import session_routes
 from terminal.service.routes.tech import tech_routes
@@ -74,6 +78,9 @@ _STATUS: tuple[tuple[type[TerminalError], int], ...] = (
     (HisTimeout, 504),
     (HisUnavailable, 503),
     (HisError, 502),
+    # A scanned code that is no payment code never reached the gateway; any other payment failure did.
+    (PaymentCodeInvalidError, 422),
+    (PaymentError, 502),
 )
 # Errors that pass by themselves: their 503 carries Retry-After (seconds).
 _RETRY_AFTER: tuple[tuple[type[TerminalError], int], ...] = ((TerminalBusyError, 1),)
@@ -131,15 +138,21 @@ def create_app(
             guard=lambda: hold(svc.lock, terminal.config.service.background_wait_s, "camera frame"),
         )
 
+    payments = payment_worker(svc)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The service holds its devices while it runs: the readers' workers and the camera's loop.
         svc.readers.start()
         if svc.capture is not None:
             svc.capture.start()
+        if payments is not None:
+            payments.start()
         try:
             yield
         finally:
+            if payments is not None:
+                payments.stop()
             if svc.capture is not None:
                 svc.capture.stop()
             svc.readers.stop()
@@ -171,6 +184,7 @@ def create_app(
     app.include_router(outbox_routes(svc))
     app.include_router(counter_routes(svc))
     app.include_router(session_routes(svc))
+    app.include_router(payment_routes(svc))
     app.include_router(page_routes())
     app.include_router(reader_routes(svc))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -182,6 +196,16 @@ def create_metrics_app(app: FastAPI) -> FastAPI:
     metrics = FastAPI(title="medpay terminal metrics", version=__version__, openapi_url=None)
     metrics.include_router(scrape_routes(app.state.metrics, app.state.health_reads))
     return metrics
+
+
+def payment_worker(svc: Service) -> PaymentWorker | None:
+    """The worker resuming unfinished payments while served; None when the terminal takes no payments."""
+    if not svc.checkout.collects_payments:
+        return None
+    config = svc.terminal.config
+    return PaymentWorker(
+        svc.checkout, svc.lock, config.payment.recover_interval_s, config.service.background_wait_s
+    )
 
 
 def _configured_camera(terminal: Terminal) -> Camera:
