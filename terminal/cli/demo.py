@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import sys
@@ -15,6 +16,8 @@ from numpy.typing import NDArray
 
 from terminal.app import Terminal, build_session, build_terminal, uplink_backoff
 from terminal.bill_json import load_bill
+from terminal.cli.demo_pay import collect_cash
+from terminal.cli.pay_gateway import reference_gateway
 from terminal.clock import SystemClock
 from terminal.config import TerminalConfig, load, models_folder
 from terminal.demo_data import (
@@ -61,8 +64,9 @@ def run_demo(
     card_url: str | None = None,
     qr_url: str | None = None,
     upstream: str | None = None,
+    payment: bool = True,
 ) -> int:
-    """Provision, enrol, identify two probes, price and settle a bill; 0 when all went as expected."""
+    """Provision, enrol, identify, price, settle a bill and collect its cash share; 0 when all went well."""
     from terminal.provision.models import provision_models
 
     config = _demo_config(config_path)
@@ -78,16 +82,23 @@ def run_demo(
     visit = load_bill(SAMPLE_BILL).begntime
     clock = _ReplayClock(visit)
     _say(f"demo clock: {visit:%Y-%m-%d %H:%M} (the sample visit); data folder {folder}")
-    terminal = build_terminal(config, folder, clock)
-    try:
+    with contextlib.ExitStack() as stack:
+        gateway = None
+        if payment:
+            # The reference payment gateway as a subprocess (never an import); [payment] points at it.
+            gateway = stack.enter_context(reference_gateway(folder / "gateway"))
+            config = gateway.configure(config)
+            _say(f"payment gateway (reference, python -m devkit payment): {gateway.url}")
+        terminal = build_terminal(config, folder, clock)
+        stack.callback(terminal.close)
         status = _run(terminal)
+        if status == 0 and gateway is not None:
+            status = collect_cash(terminal, gateway)
         if status == 0 and upstream:
             status = _sync(terminal, upstream)
         if status == 0 and (card_url or qr_url):
             status = _credential_checkout(terminal, card_url, qr_url)
         return status
-    finally:
-        terminal.close()
 
 
 class _ReplayClock:

@@ -104,7 +104,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     folder = data_dir(args.data_dir)
     return run_demo(
-        args.config, folder, not args.keep, card_url=args.card, qr_url=args.qr, upstream=args.upstream
+        args.config,
+        folder,
+        not args.keep,
+        card_url=args.card,
+        qr_url=args.qr,
+        upstream=args.upstream,
+        payment=not args.no_payment,
     )
 
 
@@ -260,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", action="store_true", help="keep the demo's earlier state")
     demo.add_argument(
         "--upstream", metavar="URL", help="then sync to this upstream and show the reconciled result"
+    )
+    demo.add_argument(
+        "--no-payment", action="store_true", help="skip the cash share (no reference payment gateway)"
     )
     reader = demo.add_mutually_exclusive_group()
     reader.add_argument("--card", metavar="URL", help="then check out again with a card reader at this URL")
