@@ -123,8 +123,14 @@ def _demo_config(config_path: Path) -> TerminalConfig:
     return config
 
 
-def prepare_demo_terminal(config_path: Path, data_root: Path) -> Terminal:
-    """A fresh demo terminal (models provisioned, staff tokens, demo people enrolled) for `serve --demo`."""
+def prepare_demo_terminal(
+    config_path: Path, data_root: Path, beside: contextlib.ExitStack | None = None
+) -> Terminal:
+    """A fresh demo terminal (models provisioned, staff tokens, demo people enrolled) for `serve --demo`.
+
+    With `beside`, the reference payment gateway is started too (stopped when `beside` closes) and
+    `[payment]` pointed at it, so the kiosk's QR can be paid (docs/payment.md §9, /control/pay-qr).
+    """
     from terminal.provision.main import provision_init
     from terminal.provision.models import provision_models
 
@@ -133,6 +139,14 @@ def prepare_demo_terminal(config_path: Path, data_root: Path) -> Terminal:
     folder = data_root / "demo-kiosk"
     if folder.exists():
         shutil.rmtree(folder)
+    if beside is not None:
+        gateway = beside.enter_context(reference_gateway(folder / "gateway"))
+        config = gateway.configure(config)
+        _say(
+            f"payment gateway (reference): {gateway.url}; the patient's phone paying the kiosk's QR: "
+            f"curl -X POST {gateway.url}/control/pay-qr -H 'Content-Type: application/json' "
+            """-d '{"out_trade_no": "<the order number under the QR>"}'"""
+        )
     provision_init(folder)
     terminal = build_terminal(config, folder, SystemClock())
     seed_demo(terminal)

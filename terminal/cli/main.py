@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -123,10 +124,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from terminal.service.app import create_app
     from terminal.store.keys import read_token
 
+    # What the served terminal runs beside it (the demo's reference payment gateway), stopped after it.
+    beside = contextlib.ExitStack()
     if args.demo:
         from terminal.cli.demo import prepare_demo_terminal
 
-        terminal = prepare_demo_terminal(args.config, data_dir(args.data_dir))
+        terminal = prepare_demo_terminal(args.config, data_dir(args.data_dir), beside)
     else:
         terminal = _terminal(args)
     config = terminal.config
@@ -168,6 +171,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if listener is not None:
             listener.stop()
         terminal.close()
+        beside.close()
     return 0
 
 

@@ -6,7 +6,7 @@ const PAY_TEXT = {
   "zh-CN": {
     pay_title: "请支付个人现金部分", cash_due: "本次需支付", pay_qr: "扫码支付",
     pay_scan: "请用微信、支付宝或云闪付扫描二维码付款。也可以在人工窗口出示付款码。",
-    qr_label: "付款二维码", countdown: "二维码 {s} 秒后失效", expired: "二维码已失效",
+    qr_label: "付款二维码", order: "订单号", countdown: "二维码 {s} 秒后失效", expired: "二维码已失效",
     unpaid: "未支付", paid: "已支付", checking: "正在确认支付结果，请勿重复付款……",
     estimate: "医保中心结果暂未返回，按本机预估收取；差额以后多退少补。",
     counter: "请到人工窗口缴费 ¥{x}",
@@ -17,7 +17,7 @@ const PAY_TEXT = {
   en: {
     pay_title: "Pay your cash share", cash_due: "To pay now", pay_qr: "Pay by QR code",
     pay_scan: "Scan the QR code with WeChat, Alipay or UnionPay. You can also show your payment code at the counter.",
-    qr_label: "Payment QR code", countdown: "The QR code expires in {s} s", expired: "The QR code has expired",
+    qr_label: "Payment QR code", order: "Order no.", countdown: "The QR code expires in {s} s", expired: "The QR code has expired",
     unpaid: "Not paid yet", paid: "Paid", checking: "Checking the payment; do not pay again…",
     estimate: "The insurance centre has not answered yet: the local estimate is charged; any difference is settled later.",
     counter: "Please pay ¥{x} at the staffed counter",
@@ -52,6 +52,8 @@ function renderPaying(payment) {
   $("pay-qr").classList.toggle("hidden", payment.state !== "due");
   $("pay-qr-box").classList.toggle("hidden", !withQr);
   $("pay-scan").textContent = pt().pay_scan;
+  $("pay-order-label").textContent = pt().order;
+  $("pay-order").textContent = payment.out_trade_no;
   if (withQr && qrShown !== payment.out_trade_no) {
     qrShown = payment.out_trade_no;
     $("pay-qr-img").src = `/api/session/pay/qr.svg?order=${encodeURIComponent(payment.out_trade_no)}`;
