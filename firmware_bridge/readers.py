@@ -15,7 +15,7 @@ from typing import Generic, Protocol, Self, TypeVar
 import serial
 
 from firmware_bridge.link import DeviceHealth, DropOldestQueue, LinkConfig, Opener, SerialLink
-from firmware_bridge.protocol.barcode import BarcodeDecoder, ScannedCode
+from firmware_bridge.protocol.barcode import BarcodeDecoder, CodeKind, ScannedCode
 from firmware_bridge.protocol.card import (
     DEFAULT_MAX_PAYLOAD,
     CardFrame,
@@ -473,6 +473,9 @@ class BarcodeReader(_Device[ScannedCode], Generic[LineT]):
             return None
         if isinstance(item, Rejected):
             return UnreadableScan(item.reason)
+        if item.kind is CodeKind.PAYMENT:
+            # A patient's payment code: not a drug, and never looked up or logged whole.
+            return UnknownCodeScanned(item)
         try:
             line = self._lookup(item)
         except UnknownCatalogCodeError:

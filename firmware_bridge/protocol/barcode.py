@@ -9,6 +9,9 @@ Code kinds we recognise (first match wins, in this order):
 - ``gtin``: EAN-8, UPC-A (12), EAN-13 or GTIN-14 with a valid GS1 mod-10 check digit.
 - ``nhsa``: 医保药品/耗材编码 such as ``XA10BAE054A001010100001``: a class letter (X western drug,
   Z Chinese patent medicine, T herbal pieces, C consumable) followed by 19-26 capital letters or digits.
+- ``payment``: a patient's 付款码 shown on a phone (docs/payment.md §5): WeChat 18 digits from 10-15,
+  Alipay 16-24 digits from 25-30, UnionPay 19 digits from 62. Never a drug: it pays a checkout, and the
+  reader never logs it whole.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class CodeKind(StrEnum):
     DRUG_STANDARD = "drug_standard"
     TRACE = "trace"
     NHSA = "nhsa"
+    PAYMENT = "payment"
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,18 @@ def is_valid_gtin(code: str) -> bool:
     return gtin_check_digit(code[:-1]) == int(code[-1])
 
 
+def is_payment_code(text: str) -> bool:
+    """Whether text has the shape of a WeChat, Alipay or UnionPay payment code (prefix and length)."""
+    if not (text.isascii() and text.isdigit()) or len(text) < 16:
+        return False
+    head = int(text[:2])
+    return (
+        (len(text) == 18 and 10 <= head <= 15)
+        or (len(text) <= 24 and 25 <= head <= 30)
+        or (len(text) == 19 and text.startswith("62"))
+    )
+
+
 def classify_barcode(text: str) -> ScannedCode | Rejected:
     """A scanned text as a code of a known kind, or why it is none."""
     # Only spaces: str.strip() would also eat ASCII control codes (0x1c-0x1f), hiding a corrupted scan.
@@ -72,6 +88,8 @@ def classify_barcode(text: str) -> ScannedCode | Rejected:
         return Rejected("GTIN check digit wrong", len(text))
     if text.isascii() and NHSA_CODE.fullmatch(text):
         return ScannedCode(CodeKind.NHSA, text)
+    if is_payment_code(text):
+        return ScannedCode(CodeKind.PAYMENT, text)
     return Rejected("not a GTIN or national drug code", len(text))
 
 

@@ -152,6 +152,7 @@ class BackgroundSync:
         link: Callable[[], HttpUplink] | None = None,
         backoff: Backoff | None = None,
         rnd: Callable[[], float] = random.random,
+        drain_lock: threading.Lock | None = None,
     ) -> None:
         section = terminal.config.uplink
         if not section.url:
@@ -178,6 +179,8 @@ class BackgroundSync:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()  # the state dict only; never held around I/O
+        # One drain at a time: the checkout's own bounded delivery (app/centre_link.py) shares it.
+        self.drain_lock = drain_lock or threading.Lock()
         self._failures = 0
         self._state: dict[str, Any] = {
             "interval_s": self._interval, "runs": 0, "last_run_at": None, "last_success_at": None,
@@ -232,7 +235,8 @@ class BackgroundSync:
                     AuditHeadStore(term.db), link, term.clock, self._msgid, lambda: term.lock
                 ),
             )  # fmt: skip
-            report = worker.drain()
+            with self.drain_lock:
+                report = worker.drain()
             error = report.stopped_on
             if not error and self._gallery_keys is not None:
                 self._gallery(link, self._gallery_keys())

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from firmware_bridge.link import DeviceHealth, LinkConfig
-from firmware_bridge.protocol.barcode import ScannedCode
+from firmware_bridge.protocol.barcode import CodeKind, ScannedCode
 from firmware_bridge.protocol.card_auth import CHALLENGE_SIZE, CardReading
 from firmware_bridge.readers import (
     BarcodeConfig,
@@ -33,6 +33,7 @@ from terminal.pipeline.basket import BasketLine, CounterBasket
 from terminal.pipeline.reader_events import (
     BarcodeScan,
     CardVerifier,
+    CodePayer,
     CredentialSession,
     EcTokenResolver,
     LinkState,
@@ -150,6 +151,8 @@ class BarcodeScanner(_HeldReader[BarcodeReader[BasketLine]]):
         if isinstance(event, BasketLineScanned):
             return BarcodeScan(event.code.code, event.line)
         if isinstance(event, UnknownCodeScanned):
+            if event.code.kind is CodeKind.PAYMENT:
+                return BarcodeScan(event.code.code, problem="a payment code", payment=True)
             return BarcodeScan(event.code.code, problem="not in the catalogue")
         return BarcodeScan("?", problem=f"unreadable: {event.reason}")
 
@@ -178,6 +181,23 @@ class LockedSession:
         """A credential that did not prove possession."""
         with self._lock:
             return self._session.credential_refused(method, reason)
+
+
+class LockedPayer:
+    """The session's payment-code step as the barcode reader drives it, under the terminal's lock."""
+
+    def __init__(self, session: CodePayer, lock: AbstractContextManager[Any]) -> None:
+        self._session = session
+        self._lock = lock
+
+    def payment_due(self) -> str | None:
+        """The settlement awaiting payment (read without the lock: the journalled state)."""
+        return self._session.payment_due()
+
+    def pay_scanned_code(self, auth_code: str) -> dict[str, Any]:
+        """Charge the scanned payment code for the session's payment."""
+        with self._lock:
+            return self._session.pay_scanned_code(auth_code)
 
 
 # ---- the terminal's readers ----------------------------------------------------------------------
@@ -238,6 +258,7 @@ def build_reader_worker(
     *,
     resolver: EcTokenResolver | None = None,
     verifier: CardVerifier[Any] | None = None,
+    payer: CodePayer | None = None,
 ) -> ReaderWorker:
     """The worker over the terminal's readers; a reader without its resolver/verifier notes every scan."""
     if readers.qr is not None and resolver is None:
@@ -253,5 +274,6 @@ def build_reader_worker(
         card=readers.card,
         verifier=verifier,
         barcode=readers.barcode,
+        payer=payer,
         challenge_size=CHALLENGE_SIZE,
     )

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from terminal.app.centre_link import UplinkCentreLink
 from terminal.app.terminal import Terminal
+from terminal.app.uplink import build_uplink
+from terminal.config import PaymentSection
 from terminal.domain import Bill, FaceObservation, Frame, IdentityClaim, Match, NoMatch, SettlementRecord
 from terminal.pipeline.attempt_limits import PauseRule, TerminalAttempts
 from terminal.pipeline.checkout import Priced
-from terminal.pipeline.payment import PaymentSaga
+from terminal.pipeline.payment import PaymentSaga, PayPolicy
+from terminal.pipeline.payment_ports import CentreLink
 from terminal.pipeline.session import Session
 from terminal.pipeline.session_ports import LivenessFactory, LivenessPort
 from terminal.pipeline.sync import reverted_accumulators
@@ -105,8 +110,40 @@ def payment_saga(terminal: Terminal) -> PaymentSaga | None:
     gateway = terminal.payment_gateway
     if gateway is None:
         return None
-    # The centre's binding result before charging (CentreLink) is not wired yet: the estimate is charged.
-    return PaymentSaga(PaymentStore(terminal.db), gateway, terminal.clock, reverted_accumulators)
+    return PaymentSaga(
+        PaymentStore(terminal.db), gateway, terminal.clock, reverted_accumulators,
+        pay_policy(terminal.config.payment), centre_link(terminal),
+    )  # fmt: skip
+
+
+def pay_policy(section: PaymentSection) -> PayPolicy:
+    """How long the patient's payment is waited for, from `[payment]`."""
+    # The pages poll a scanned code every userpaying_poll_s; the give-up time becomes a count of polls.
+    polls = max(1, math.ceil(section.userpaying_give_up_s / section.userpaying_poll_s))
+    return PayPolicy(
+        qr_expires_s=section.qr_expires_s, code_polls=polls, counter_fallback=section.counter_fallback,
+        poll_s=section.userpaying_poll_s,
+    )  # fmt: skip
+
+
+def centre_link(terminal: Terminal) -> CentreLink | None:
+    """The bounded delivery of a settlement's 2207 before charging; None without an upstream (or wait 0)."""
+    uplink, wait_s = terminal.config.uplink, terminal.config.payment.binding_wait_s
+    url = uplink.url
+    if not url or wait_s <= 0:
+        return None
+    timeout_s = min(wait_s, uplink.timeout_s)
+
+    def known_down() -> bool:
+        # With the background sync probing, a known outage is not asked again at every checkout.
+        sync = terminal.uplink_sync
+        return sync is not None and sync.running() and terminal.outbox.uplink_facts().down_since is not None
+
+    return UplinkCentreLink(
+        terminal.outbox,
+        lambda: build_uplink(terminal.data_dir, terminal.config.terminal, url, timeout_s),
+        terminal.clock, terminal.ledger.allocate_msgid, terminal.uplink_drain, known_down,
+    )  # fmt: skip
 
 
 def terminal_attempts(terminal: Terminal) -> TerminalAttempts:

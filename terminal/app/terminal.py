@@ -30,6 +30,7 @@ from terminal.app.registries import (
     liveness_checks,
     verified_manifest,
 )
+from terminal.clock import SystemClock
 from terminal.config import (
     TerminalConfig,
     TerminalSection,
@@ -106,6 +107,8 @@ class Terminal:
     # capture loop and the reader threads all take this lock around their use of them, always releasing it
     # in the thread that took it (app/locking.py hold(); never across FastAPI's dependency threads).
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # One outbox drain at a time: the background sync's and the checkout's binding fetch (app/centre_link.py).
+    uplink_drain: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @cached_property
     def db(self) -> sqlite_utils.Database:
@@ -142,7 +145,10 @@ class Terminal:
     @cached_property
     def ledger(self) -> SqliteLedger:
         """Settlements, accumulators, outbox and audit."""
-        return SqliteLedger(self.db, self.config.terminal.fixmedins_code, self.clock, envelope_problem)
+        return SqliteLedger(
+            self.db, self.config.terminal.fixmedins_code, self.clock, envelope_problem,
+            collects=self.config.payment.url is not None,
+        )  # fmt: skip
 
     @cached_property
     def face_stage(self) -> FaceStage:
@@ -226,7 +232,9 @@ class Terminal:
     @cached_property
     def payment_gateway(self) -> PaymentGateway | None:
         """The cash share's payment gateway from `[payment]`, or None when none is configured."""
-        gateway = build_payment_gateway(self.config.payment, self.clock)
+        # Signed with the wall clock: the gateway refuses a timestamp 300 s off its own (a demo's replayed
+        # visit time, or a test's fixed clock, must not make every call a signature error).
+        gateway = build_payment_gateway(self.config.payment, SystemClock())
         if gateway is not None:
             self._closers.append(gateway.close)
         return gateway
@@ -340,7 +348,9 @@ class Terminal:
         if not section.url or section.sync_interval_s <= 0:
             return None
         sync = BackgroundSync(
-            self, gallery_keys=self._gallery_keys if section.gallery_trusted_keys is not None else None
+            self,
+            gallery_keys=self._gallery_keys if section.gallery_trusted_keys is not None else None,
+            drain_lock=self.uplink_drain,
         )
         self._closers.append(sync.stop)
         return sync

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import sys
@@ -15,6 +16,8 @@ from numpy.typing import NDArray
 
 from terminal.app import Terminal, build_session, build_terminal, uplink_backoff
 from terminal.bill_json import load_bill
+from terminal.cli.demo_pay import collect_cash
+from terminal.cli.pay_gateway import reference_gateway
 from terminal.clock import SystemClock
 from terminal.config import TerminalConfig, load, models_folder
 from terminal.demo_data import (
@@ -61,8 +64,9 @@ def run_demo(
     card_url: str | None = None,
     qr_url: str | None = None,
     upstream: str | None = None,
+    payment: bool = True,
 ) -> int:
-    """Provision, enrol, identify two probes, price and settle a bill; 0 when all went as expected."""
+    """Provision, enrol, identify, price, settle a bill and collect its cash share; 0 when all went well."""
     from terminal.provision.models import provision_models
 
     config = _demo_config(config_path)
@@ -78,16 +82,23 @@ def run_demo(
     visit = load_bill(SAMPLE_BILL).begntime
     clock = _ReplayClock(visit)
     _say(f"demo clock: {visit:%Y-%m-%d %H:%M} (the sample visit); data folder {folder}")
-    terminal = build_terminal(config, folder, clock)
-    try:
+    with contextlib.ExitStack() as stack:
+        gateway = None
+        if payment:
+            # The reference payment gateway as a subprocess (never an import); [payment] points at it.
+            gateway = stack.enter_context(reference_gateway(folder / "gateway"))
+            config = gateway.configure(config)
+            _say(f"payment gateway (reference, python -m devkit payment): {gateway.url}")
+        terminal = build_terminal(config, folder, clock)
+        stack.callback(terminal.close)
         status = _run(terminal)
+        if status == 0 and gateway is not None:
+            status = collect_cash(terminal, gateway)
         if status == 0 and upstream:
             status = _sync(terminal, upstream)
         if status == 0 and (card_url or qr_url):
             status = _credential_checkout(terminal, card_url, qr_url)
         return status
-    finally:
-        terminal.close()
 
 
 class _ReplayClock:
@@ -112,8 +123,14 @@ def _demo_config(config_path: Path) -> TerminalConfig:
     return config
 
 
-def prepare_demo_terminal(config_path: Path, data_root: Path) -> Terminal:
-    """A fresh demo terminal (models provisioned, staff tokens, demo people enrolled) for `serve --demo`."""
+def prepare_demo_terminal(
+    config_path: Path, data_root: Path, beside: contextlib.ExitStack | None = None
+) -> Terminal:
+    """A fresh demo terminal (models provisioned, staff tokens, demo people enrolled) for `serve --demo`.
+
+    With `beside`, the reference payment gateway is started too (stopped when `beside` closes) and
+    `[payment]` pointed at it, so the kiosk's QR can be paid (docs/payment.md §9, /control/pay-qr).
+    """
     from terminal.provision.main import provision_init
     from terminal.provision.models import provision_models
 
@@ -122,6 +139,14 @@ def prepare_demo_terminal(config_path: Path, data_root: Path) -> Terminal:
     folder = data_root / "demo-kiosk"
     if folder.exists():
         shutil.rmtree(folder)
+    if beside is not None:
+        gateway = beside.enter_context(reference_gateway(folder / "gateway"))
+        config = gateway.configure(config)
+        _say(
+            f"payment gateway (reference): {gateway.url}; the patient's phone paying the kiosk's QR: "
+            f"curl -X POST {gateway.url}/control/pay-qr -H 'Content-Type: application/json' "
+            """-d '{"out_trade_no": "<the order number under the QR>"}'"""
+        )
     provision_init(folder)
     terminal = build_terminal(config, folder, SystemClock())
     seed_demo(terminal)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -108,7 +109,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     folder = data_dir(args.data_dir)
     return run_demo(
-        args.config, folder, not args.keep, card_url=args.card, qr_url=args.qr, upstream=args.upstream
+        args.config,
+        folder,
+        not args.keep,
+        card_url=args.card,
+        qr_url=args.qr,
+        upstream=args.upstream,
+        payment=not args.no_payment,
     )
 
 
@@ -121,10 +128,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from terminal.service.app import create_app
     from terminal.store.keys import read_token
 
+    # What the served terminal runs beside it (the demo's reference payment gateway), stopped after it.
+    beside = contextlib.ExitStack()
     if args.demo:
         from terminal.cli.demo import prepare_demo_terminal
 
-        terminal = prepare_demo_terminal(args.config, data_dir(args.data_dir))
+        terminal = prepare_demo_terminal(args.config, data_dir(args.data_dir), beside)
     else:
         terminal = _terminal(args)
     config = terminal.config
@@ -168,6 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if listener is not None:
             listener.stop()
         terminal.close()
+        beside.close()
     return 0
 
 
@@ -271,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", action="store_true", help="keep the demo's earlier state")
     demo.add_argument(
         "--upstream", metavar="URL", help="then sync to this upstream and show the reconciled result"
+    )
+    demo.add_argument(
+        "--no-payment", action="store_true", help="skip the cash share (no reference payment gateway)"
     )
     reader = demo.add_mutually_exclusive_group()
     reader.add_argument("--card", metavar="URL", help="then check out again with a card reader at this URL")

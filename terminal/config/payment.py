@@ -44,3 +44,23 @@ class PaymentSection(Section):
         float,
         Field(description="seconds of USERPAYING after which the order is cancelled (撤销)", gt=0, le=300),
     ] = 30.0
+    binding_wait_s: Annotated[
+        float,
+        Field(
+            description="seconds the checkout waits for the centre's binding 2207 result before charging "
+            "(0: charge the local estimate without asking)",
+            ge=0,
+            le=15,
+        ),
+    ] = 5.0
+    counter_fallback: Annotated[
+        bool,
+        Field(
+            description="gateway unreachable: send the patient to the staffed window (请到人工窗口缴费 ¥X) "
+            "instead of only saying nothing was charged; the settlement is reversed either way"
+        ),
+    ] = False
+    recover_interval_s: Annotated[
+        float,
+        Field(description="seconds between background passes resuming unfinished payments", ge=1, le=600),
+    ] = 15.0

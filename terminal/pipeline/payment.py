@@ -85,6 +85,7 @@ class PayPolicy:
     # ¥X"); either way the settlement is reversed and nothing was charged here.
     counter_fallback: bool = False
     subject: str = "医保结算 个人现金部分"
+    poll_s: float = 2.0  # how often the pages ask where a payment stands
 
 
 class PaymentSaga:

@@ -92,6 +92,7 @@ class BarcodeScan:
     code: str
     line: BasketLine | None = None
     problem: str | None = None
+    payment: bool = False  # a patient's payment code (付款码): it pays the checkout, never the basket
 
 
 class BarcodeScans(ReaderDevice, Protocol):
@@ -134,6 +135,23 @@ class CredentialSession(Protocol):
         ...
 
 
+class CodePayer(Protocol):
+    """The session's payment-code step (pipeline/session_paying.py) as the barcode reader drives it."""
+
+    def payment_due(self) -> str | None:
+        """The settlement whose cash share is awaited, or None."""
+        ...
+
+    def pay_scanned_code(self, auth_code: str) -> dict[str, Any]:
+        """Charge a scanned payment code for the awaited payment."""
+        ...
+
+
+def masked(code: str) -> str:
+    """A payment code as notes and logs may show it: never whole."""
+    return f"{code[:4]}…{code[-2:]} ({len(code)} digits)"
+
+
 # ---- the worker ----------------------------------------------------------------------------------
 
 
@@ -172,6 +190,7 @@ class _Wiring:
     verifier: CardVerifier[Any] | None
     challenge: Callable[[int], bytes] = field(default=secrets.token_bytes)
     challenge_size: int = CHALLENGE_BYTES
+    payer: CodePayer | None = None
 
 
 class ReaderWorker:
@@ -188,12 +207,13 @@ class ReaderWorker:
         card: CardSlot[ReadingT] | None = None,
         verifier: CardVerifier[ReadingT] | None = None,
         barcode: BarcodeScans | None = None,
+        payer: CodePayer | None = None,
         poll_s: float = 0.2,
         challenge: Callable[[int], bytes] = secrets.token_bytes,
         challenge_size: int = CHALLENGE_BYTES,
         max_notes: int = 50,
     ) -> None:
-        self._wiring = _Wiring(session, basket, resolver, verifier, challenge, challenge_size)
+        self._wiring = _Wiring(session, basket, resolver, verifier, challenge, challenge_size, payer)
         self._clock = clock
         self._poll_s = poll_s
         self._lock = threading.Lock()
@@ -403,6 +423,8 @@ class ReaderWorker:
         scan = barcode.next_scan(timeout)
         if scan is None:
             return None
+        if scan.payment:
+            return self._pay_step(scan.code)
         basket = self._wiring.basket
         if basket is None:
             raise _Ignored(f"barcode {scan.code}: no counter basket on this terminal")
@@ -412,3 +434,16 @@ class ReaderWorker:
             raise _Ignored(f"barcode {scan.code}: {problem}")
         snapshot = basket.add(scan.line)
         return f"barcode {scan.code} added to basket {snapshot['chrg_bchno']}"
+
+    def _pay_step(self, code: str) -> str:
+        # A payment code pays the checkout awaiting payment; it never becomes a basket line.
+        payer = self._wiring.payer
+        shown = masked(code)
+        if payer is None or payer.payment_due() is None:
+            raise _Ignored(f"payment code {shown}: no payment is awaited")
+        try:
+            view = payer.pay_scanned_code(code)
+        except TerminalError as exc:
+            raise _Ignored(f"payment code {shown} not charged ({exc.code}): {exc}") from None
+        payment = view.get("payment") or (view.get("receipt") or {}).get("payment") or {}
+        return f"payment code {shown} → {view.get('state')} ({payment.get('state', '-')})"

@@ -20,7 +20,7 @@ from terminal.pipeline.session_state import State
 log = logging.getLogger(__name__)
 
 
-def payment_view(payment: Payment, counter_fallback: bool) -> dict[str, Any]:
+def payment_view(payment: Payment, counter_fallback: bool, poll_s: float = 2.0) -> dict[str, Any]:
     """What the screens show of a payment: the cash due now, the QR, its state; never gateway internals."""
     fen = payment.fen if payment.fen is not None else payment.estimate_fen
     out: dict[str, Any] = {
@@ -32,6 +32,7 @@ def payment_view(payment: Payment, counter_fallback: bool) -> dict[str, Any]:
         "transaction_id": payment.transaction_id,
         "out_trade_no": payment.out_trade_no,
         "paid": payment.state == PAID,
+        "poll_s": poll_s,
     }
     if payment.code_url and payment.state == "charging":
         out["code_url"] = payment.code_url
@@ -52,10 +53,15 @@ class PayingSession(SessionCore):
             live = self._live
             if live.state is State.PAYING and self._payments is not None and live.msgid is not None:
                 found = self._payments.get(live.msgid)
-                out["payment"] = payment_view(found, self._counter_fallback())
+                out["payment"] = self._payment_view(found)
             elif live.state is State.IDLE and self._last_outcome == "not_charged" and self._last_payment:
                 out["payment"] = self._last_payment
             return out
+
+    @property
+    def collects_payments(self) -> bool:
+        """Whether this session collects the cash share through a payment gateway."""
+        return self._payments is not None
 
     def payment_due(self) -> str | None:
         """The msgid of the payment this session waits for (the barcode reader then scans codes)."""
@@ -75,6 +81,11 @@ class PayingSession(SessionCore):
             msgid = self._paying(session_id)
             self._payments_or_fail().pay_code(msgid, auth_code, actor)
             return self._follow_payment(State.PAYING, "pay_code")
+
+    def pay_scanned_code(self, auth_code: str, actor: str = "barcode") -> dict[str, Any]:
+        """The terminal's barcode reader read a payment code: charge it for this session's payment."""
+        with self._step():
+            return self.pay_code(self._live.session_id, auth_code, actor)
 
     def poll_payment(self) -> dict[str, Any]:
         """Ask the gateway once where the payment stands (the pages call this every few seconds)."""
@@ -133,7 +144,7 @@ class PayingSession(SessionCore):
             receipt = dict(live.record or {})
             # 支付成功 only when both parts are done: the cash share paid here, or none to pay.
             complete = payment.state in (PAID, NO_CASH)
-            view = payment_view(payment, self._counter_fallback())
+            view = self._payment_view(payment)
             live.record = {**receipt, "payment": view, "complete": complete}
             live.state = State.SETTLED
             live.prompt = "take_receipt"
@@ -150,7 +161,7 @@ class PayingSession(SessionCore):
         return self.view()
 
     def _end_not_charged(self, payment: Payment, reason: str) -> None:
-        self._last_payment = payment_view(payment, self._counter_fallback())
+        self._last_payment = self._payment_view(payment)
         self._end("not_charged", "not_charged")
         log.info("checkout ended, nothing charged: %s", reason)
 
@@ -167,5 +178,8 @@ class PayingSession(SessionCore):
             raise SessionStateError("this terminal does not collect payments")
         return self._payments
 
-    def _counter_fallback(self) -> bool:
-        return self._payments is not None and self._payments.policy.counter_fallback
+    def _payment_view(self, payment: Payment) -> dict[str, Any]:
+        policy = self._payments.policy if self._payments is not None else None
+        if policy is None:
+            return payment_view(payment, False)
+        return payment_view(payment, policy.counter_fallback, policy.poll_s)

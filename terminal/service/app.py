@@ -18,6 +18,7 @@ from terminal import __version__
 from terminal.app import Terminal, build_session
 from terminal.app.background_sync import with_uplink_sync
 from terminal.app.locking import hold
+from terminal.app.payment_worker import PaymentWorker
 from terminal.app.privacy import RetentionPurge
 from terminal.errors import (
     BillError,
@@ -32,6 +33,8 @@ from terminal.errors import (
     IdentityError,
     ImageError,
     ModelError,
+    PaymentCodeInvalidError,
+    PaymentError,
     SettlementError,
     StoreError,
     TerminalBusyError,
@@ -51,6 +54,7 @@ from terminal.service.routes.health import HealthReads, health_routes, scrape_ro
 from terminal.service.routes.office import COUNTER_STATUS, office_routes
 from terminal.service.routes.outbox import outbox_routes
 from terminal.service.routes.pages import STATIC_DIR, page_routes
+from terminal.service.routes.payment import payment_routes
 from terminal.service.routes.readers import reader_routes
 from terminal.service.routes.session import session_routes
 from terminal.service.routes.tech import tech_routes
@@ -82,6 +86,9 @@ _STATUS: tuple[tuple[type[TerminalError], int], ...] = (
     (HisTimeout, 504),
     (HisUnavailable, 503),
     (HisError, 502),
+    # A scanned code that is no payment code never reached the gateway; any other payment failure did.
+    (PaymentCodeInvalidError, 422),
+    (PaymentError, 502),
 )
 # Errors that pass by themselves: their 503 carries Retry-After (seconds).
 _RETRY_AFTER: tuple[tuple[type[TerminalError], int], ...] = ((TerminalBusyError, 1),)
@@ -141,6 +148,8 @@ def create_app(
             guard=lambda: hold(svc.lock, terminal.config.service.background_wait_s, "camera frame"),
         )
 
+    payments = payment_worker(svc)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The service holds its devices while it runs: the readers' workers and the camera's loop.
@@ -148,9 +157,13 @@ def create_app(
         if svc.capture is not None:
             svc.capture.start()
         retention.start()  # purges old attempts and journals now, then daily
+        if payments is not None:
+            payments.start()
         try:
             yield
         finally:
+            if payments is not None:
+                payments.stop()
             retention.stop()
             if svc.capture is not None:
                 svc.capture.stop()
@@ -198,6 +211,7 @@ def create_app(
     app.include_router(counter_routes(svc))
     app.include_router(office_routes(svc))
     app.include_router(session_routes(svc))
+    app.include_router(payment_routes(svc))
     app.include_router(page_routes())
     app.include_router(reader_routes(svc))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -209,6 +223,16 @@ def create_metrics_app(app: FastAPI) -> FastAPI:
     metrics = FastAPI(title="medpay terminal metrics", version=__version__, openapi_url=None)
     metrics.include_router(scrape_routes(app.state.metrics, app.state.health_reads))
     return metrics
+
+
+def payment_worker(svc: Service) -> PaymentWorker | None:
+    """The worker resuming unfinished payments while served; None when the terminal takes no payments."""
+    if not svc.checkout.collects_payments:
+        return None
+    config = svc.terminal.config
+    return PaymentWorker(
+        svc.checkout, svc.lock, config.payment.recover_interval_s, config.service.background_wait_s
+    )
 
 
 def _configured_camera(terminal: Terminal) -> Camera:

@@ -23,7 +23,7 @@ from starlette.requests import Request
 
 from terminal.app import Terminal
 from terminal.app.locking import hold
-from terminal.app.readers import LockedSession, build_reader_worker
+from terminal.app.readers import LockedPayer, LockedSession, build_reader_worker
 from terminal.devices import DeviceStatus, ReceiptPrinting
 from terminal.domain import SettledNotice
 from terminal.errors import TerminalBusyError
@@ -153,7 +153,7 @@ class Service:
         waited = _BoundedLock(self.lock, section.background_wait_s, "reader")
         self.readers = build_reader_worker(
             readers, LockedSession(self.checkout, waited), self.basket, term.clock,
-            resolver=resolver, verifier=verifier,
+            resolver=resolver, verifier=verifier, payer=LockedPayer(self.checkout, waited),
         )  # fmt: skip
         # While the worker holds the readers, the technician's probes must not open their ports.
         self.devices.hold(lambda: self.readers.link_states() if self.readers.running else {})

@@ -37,8 +37,12 @@ class SqliteLedger:
         fixmedins_code: str,
         clock: Clock,
         envelope_problem: Callable[[Mapping[str, Any]], str] | None = None,
+        collects: bool = True,
     ) -> None:
         self._db = db
+        # False: no payment gateway takes the cash share here, so a settlement's payment opens as
+        # "external" (collected outside), never as a saga that recovery would reverse as interrupted.
+        self._collects = collects
         self._fixmedins_code = fixmedins_code
         self._clock = clock
         # The wire contract's check (terminal/uplink/wire.py), injected by the composition root: an
@@ -83,7 +87,7 @@ class SqliteLedger:
                     ],
                 )
                 problem, envelope_text = self._queue(record)
-                open_payment(self._db, record, self._clock.now())
+                open_payment(self._db, record, self._clock.now(), collects=self._collects)
                 audit.append(
                     self._db,
                     self._clock.now(),

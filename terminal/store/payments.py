@@ -34,15 +34,23 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def open_payment(db: sqlite_utils.Database, record: SettlementRecord, at: datetime) -> None:
-    """Inside the settlement's transaction: its saga row, so no settlement exists without one."""
+def open_payment(
+    db: sqlite_utils.Database, record: SettlementRecord, at: datetime, collects: bool = True
+) -> None:
+    """Inside the settlement's transaction: its saga row, so no settlement exists without one.
+
+    Without a gateway (collects False) it opens at its end "external": the cash share is taken outside.
+    """
     cash = str(record.result.get("setlinfo", {}).get("psn_cash_pay", "0"))
+    estimate = fen_of(Decimal(cash))
+    state, phases = ("settled", ["settled"]) if collects else ("external", ["settled", "external"])
     db.execute(
-        "INSERT INTO payments (msgid, out_trade_no, chrg_bchno, psn_no, estimate_fen, state, phases,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'settled', ?, ?, ?)",
+        "INSERT INTO payments (msgid, out_trade_no, chrg_bchno, psn_no, estimate_fen, fen, basis, state,"
+        " phases, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             record.msgid, out_trade_no_for(record.msgid), record.chrg_bchno, record.psn_no,
-            fen_of(Decimal(cash)), _dumps(["settled"]), at.isoformat(), at.isoformat(),
+            estimate, None if collects else estimate, "" if collects else "local", state,
+            _dumps(phases), at.isoformat(), at.isoformat(),
         ],
     )  # fmt: skip
 

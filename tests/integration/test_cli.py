@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -310,6 +311,29 @@ def test_demo_refuses_the_photo_recognises_the_live_patient_and_settles(tmp_path
     assert "liveness passed, 1:N on its frames: recognised 张伟" in out
     assert "a person not enrolled: not recognised" in out
     assert "amounts add up: True" in out
+
+
+@pytest.mark.usefixtures("require_models")
+def test_demo_collects_the_cash_share_at_the_reference_gateway_before_it_says_paid(tmp_path: Path) -> None:
+    import sqlite3
+
+    from terminal.payment_types import out_trade_no_for
+
+    result = medpay("demo", data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    # Collected before it says paid: unpaid at first, the patient pays, then 已支付 and 支付成功.
+    assert out.index("未支付 not paid yet") < out.index("POST /control/pay-qr") < out.index("已支付:")
+    assert out.index("已支付:") < out.index("支付成功")
+    folder = tmp_path / "data" / "demo"
+    with sqlite3.connect(folder / "medpay.sqlite") as db:
+        msgid, result_json = db.execute("SELECT msgid, result FROM settlements").fetchone()
+    psn_cash_pay = Decimal(str(json.loads(result_json)["setlinfo"]["psn_cash_pay"]))
+    with sqlite3.connect(folder / "gateway" / "gateway.sqlite") as gateway:
+        orders = gateway.execute("SELECT out_trade_no, total_fen, state FROM orders").fetchall()
+    # The gateway's own database: one successful order, psn_cash_pay × 100 fen, numbered from the msgid.
+    assert orders == [(out_trade_no_for(msgid), int(psn_cash_pay * 100), "SUCCESS")]
+    assert psn_cash_pay > 0
 
 
 @pytest.mark.usefixtures("require_models")

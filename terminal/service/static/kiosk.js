@@ -26,6 +26,7 @@ const TEXT = {
     pass: "通过", fail: "未通过", face_left: "还可以刷脸 {n} 次",
     outcome_cancelled: "已取消，没有扣费。", outcome_timeout: "操作超时，已结束，没有扣费。",
     outcome_finished: "结算完成，谢谢。",
+    outcome_not_charged: "支付未完成，医保结算已撤销，没有扣费。",
     offline_note: "离线结算：金额为本机预估，以医保中心结算结果为准，差额将另行通知。",
     prompts: {
       welcome: "欢迎使用医保结算，请点“开始结算”。",
@@ -48,6 +49,8 @@ const TEXT = {
       confirm_again: "上次未完成支付，没有扣费。请再次核对并确认。",
       settling: "正在结算，请稍候……",
       take_receipt: "支付成功，请查看凭条。",
+      pay: "医保部分已结算，请支付个人现金部分。",
+      payment_checking: "正在确认支付结果，请稍候……",
     },
     layers: {
       medfee_sumamt: ["医疗费总额", "这次看病的全部费用。"],
@@ -107,6 +110,7 @@ const TEXT = {
     pass: "Passed", fail: "Not passed", face_left: "{n} face attempts left",
     outcome_cancelled: "Cancelled. Nothing was charged.",
     outcome_timeout: "Timed out and ended. Nothing was charged.", outcome_finished: "Done. Thank you.",
+    outcome_not_charged: "The payment did not complete: the insurance settlement was undone, nothing was charged.",
     offline_note: "Settled offline: the amounts are this terminal's estimate; the insurance centre's result is binding and any difference will be notified.",
     prompts: {
       welcome: "Welcome. Press “Start checkout”.",
@@ -129,6 +133,8 @@ const TEXT = {
       confirm_again: "The last payment did not finish and nothing was charged. Please check and confirm again.",
       settling: "Settling, please wait…",
       take_receipt: "Paid. Here is your receipt.",
+      pay: "Insurance settled. Please pay your cash share.",
+      payment_checking: "Checking the payment result, please wait…",
     },
     layers: {
       medfee_sumamt: ["Total", "Everything this visit cost."],
@@ -293,6 +299,7 @@ function render(next) {
   shown = null;
   if (view.bill) renderBill(view.bill);
   if (view.receipt) renderReceipt(view.receipt);
+  if (typeof renderPayment === "function") renderPayment(view);
   if (state !== previousState) focusFirst(state);
 }
 
@@ -367,7 +374,7 @@ function showCue(cue) {
 }
 
 function focusFirst(state) {
-  const target = { idle: "start", priced: "confirm", settled: "finish" }[state];
+  const target = { idle: "start", priced: "confirm", paying: "pay-qr", settled: "finish" }[state];
   if (target) $(target).focus();
 }
 

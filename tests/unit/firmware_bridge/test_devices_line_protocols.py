@@ -152,6 +152,16 @@ def test_national_drug_codes_classified() -> None:
     assert classify_barcode("]E04006381333931") == ScannedCode(CodeKind.GTIN, "4006381333931")
 
 
+def test_payment_codes_are_their_own_kind_by_prefix_and_length() -> None:
+    for code in ("134567890123456789", "2812345678901234", "281234567890123456789012", "6212345678901234567"):
+        assert classify_barcode(code) == ScannedCode(CodeKind.PAYMENT, code)
+    # Wrong length or prefix for every wallet: not a payment code (and not a drug either).
+    for code in ("13456789012345678", "1634567890123456789", "2412345678901234", "6312345678901234567"):
+        assert isinstance(classify_barcode(code), Rejected), code
+    # A 20-digit trace code starting with 8 stays a trace code.
+    assert classify_barcode("81234560000000000001").kind is CodeKind.TRACE  # type: ignore[union-attr]
+
+
 def test_bad_barcodes_rejected_with_reason() -> None:
     assert classify_barcode("4006381333932") == Rejected("GTIN check digit wrong", 13)
     assert classify_barcode("hello") == Rejected("not a GTIN or national drug code", 5)

@@ -119,6 +119,21 @@ class Verifier:
         return IdentityClaim(CertType.SOCIAL_SECURITY_CARD, "H43030201", psn_no="P-CARD", card_sn="card-1")
 
 
+class Payer:
+    """The session's payment-code step: a payment is due while `due` is set."""
+
+    def __init__(self) -> None:
+        self.due: str | None = None
+        self.codes: list[str] = []
+
+    def payment_due(self) -> str | None:
+        return self.due
+
+    def pay_scanned_code(self, auth_code: str) -> dict[str, Any]:
+        self.codes.append(auth_code)
+        return {"state": "paying", "payment": {"state": "charging"}}
+
+
 class Ledger:
     def is_settled(self, chrg_bchno: str) -> bool:
         return False
@@ -132,11 +147,12 @@ class Rig:
         self.resolver = Resolver()
         self.verifier = Verifier()
         self.basket = CounterBasket(FixedClock(), Ledger())
+        self.payer = Payer()
         self.qr, self.card, self.barcode = Qr("qr://1"), Card("card://1"), Barcode("bar://1")
         counter = iter(range(1, 1000))
         self.worker = ReaderWorker(
             self.session, FixedClock(), basket=self.basket, qr=self.qr, resolver=self.resolver,
-            card=self.card, verifier=self.verifier, barcode=self.barcode, poll_s=0.02,
+            card=self.card, verifier=self.verifier, barcode=self.barcode, payer=self.payer, poll_s=0.02,
             challenge=lambda n: next(counter).to_bytes(n, "big"),
         )  # fmt: skip
 
@@ -207,6 +223,27 @@ def test_an_unknown_barcode_is_noted_and_shown_to_the_cashier(rig: Rig) -> None:
     assert rig.basket.snapshot()["lines"] == []
     assert "6920152400012" in rig.basket.snapshot()["notice"]
     assert rig.note(state, "6920152400012")["reader"] == "barcode"
+
+
+PAY_CODE = "134567890123456789"  # a WeChat payment code's shape (18 digits from 13)
+
+
+def test_a_payment_code_pays_the_awaited_checkout_never_the_basket(rig: Rig) -> None:
+    rig.payer.due = "MSGID-1"
+    done = rig.events("barcode")
+    rig.barcode.items.put(BarcodeScan(PAY_CODE, problem="a payment code", payment=True))
+    state = rig.until(done)
+    assert rig.payer.codes == [PAY_CODE]
+    assert rig.basket.snapshot()["lines"] == []
+    assert "charging" in rig.reader(state, "barcode")["last_event"]
+    assert PAY_CODE not in str(state)  # never shown (or logged) whole
+
+
+def test_a_payment_code_with_nothing_to_pay_is_ignored(rig: Rig) -> None:
+    rig.barcode.items.put(BarcodeScan(PAY_CODE, problem="a payment code", payment=True))
+    state = rig.until(lambda s: any("no payment is awaited" in n["text"] for n in s["notes"]))
+    assert rig.payer.codes == [] and rig.basket.snapshot()["lines"] == []
+    assert PAY_CODE not in str(state)
 
 
 def test_a_scan_while_priced_is_ignored_noted_and_spends_no_token(rig: Rig) -> None:
