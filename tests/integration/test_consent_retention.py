@@ -77,7 +77,7 @@ def test_the_counter_withdraws_consent_with_the_cashier_token_only(terminal: Ter
         answer = httpx.post(url + withdraw, json=body, headers=cashier)
         assert answer.status_code == 200, answer.text
         assert answer.json() == {"psn_no": WANG.psn_no, "templates_deleted": 2}
-        unknown = httpx.post(url + withdraw, json={"certno": "430302190001010000"}, headers=cashier)
+        unknown = httpx.post(url + withdraw, json={"certno": "430302190001010008"}, headers=cashier)
         assert unknown.status_code == 404
         both = httpx.post(url + withdraw, json={**body, "psn_no": WANG.psn_no}, headers=cashier)
         assert both.status_code == 404

@@ -83,7 +83,7 @@ def test_counter_checkouts_by_qr_card_and_id_number_at_debug_log_nothing_persona
     assert http.post("/api/session/finish").json()["state"] == "idle"
     # A typed ID number (known, and one nobody holds), then the counter withdraws a consent by it.
     http.post("/api/session/start")
-    for certno in (DEMO_PEOPLE[2].certno.lower(), "11010119900307003X"):
+    for certno in (DEMO_PEOPLE[2].certno.lower(), "11010119900307002X"):
         http.post("/api/session/credential", json={"method": "id", "value": certno})
         http.post("/api/session/cancel")
     http.post("/api/counter/consent/withdraw", json={"certno": DEMO_PEOPLE[2].certno}, headers=CASHIER)

@@ -19,7 +19,7 @@ from terminal.store.template_feed import TemplateFeed
 from tests.fakes import FixedClock
 
 MODEL = "sface@0ba9fbfa01b5"
-A = Person("P-A", "甲", "43030219550101001X", "390", "active", "430302")
+A = Person("P-A", "甲", "43030219550101004X", "390", "active", "430302")
 B = Person("P-B", "乙", "430302195501010023", "390", "active", "430302")
 
 
@@ -43,7 +43,7 @@ def test_the_index_follows_writes_of_another_connection(data_dir: Path, clock: F
     _, _, index = _open(data_dir, clock)  # the serving process
     a, b = _unit(1), _unit(2)
     _enrol(writer, clock, A, a)
-    assert index.people() == 1 and index.people("001X") == 1
+    assert index.people() == 1 and index.people("004X") == 1
     assert index.search(a[0])[0] == ("P-A", pytest.approx(1.0))
     _enrol(writer, clock, B, b)
     assert [p for p, _ in index.search(b[1])] == ["P-B", "P-A"]
@@ -52,8 +52,8 @@ def test_the_index_follows_writes_of_another_connection(data_dir: Path, clock: F
     assert index.people() == 1 and index.search(b[1], "0023") == []
     assert [p for p, _ in index.search(b[1])] == ["P-A"], "a withdrawn person is never matched again"
     # a new ID number moves the person to its bucket
-    writer.upsert_person(Person("P-A", "甲", "430302195501017777", "390", "active", "430302"))
-    assert index.people("001X") == 0 and index.people("7777") == 1
+    writer.upsert_person(Person("P-A", "甲", "430302195501017778", "390", "active", "430302"))
+    assert index.people("004X") == 0 and index.people("7778") == 1
 
 
 def test_only_changed_people_are_decrypted_again(
@@ -86,13 +86,13 @@ def test_migration_0012_fills_last4_for_people_already_stored(
     db = open_db(data_dir)
     db.execute(
         "INSERT INTO persons (psn_no, psn_name, certno, insutype, psn_type, insuplc_admdvs, acct_balc, gend)"
-        " VALUES ('P-OLD', '老', '43030219550101001x', '390', 'active', '430302', '0.00', '1')"
+        " VALUES ('P-OLD', '老', '43030219550101004x', '390', 'active', '430302', '0.00', '1')"
     )
     db.conn.commit()
     db.close()
     monkeypatch.undo()
     db = open_db(data_dir)
-    assert next(iter(db.query("SELECT certno_last4 FROM persons")))["certno_last4"] == "001X"
+    assert next(iter(db.query("SELECT certno_last4 FROM persons")))["certno_last4"] == "004X"
     _, gallery, _ = _open(data_dir, clock)
     _enrol(gallery, clock, B, _unit(3))
     assert (
