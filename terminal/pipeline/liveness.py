@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from terminal.config import LivenessConfig
 from terminal.domain import FaceBox, Frame
 from terminal.errors import AttemptsExhaustedError, DeviceError, IdentityError
+from terminal.pipeline.face_tracker import FaceTracker
 from terminal.ports import Clock, FaceDetector
 from terminal.vision.liveness.challenge import ChallengeConfig, ChallengeSession
 from terminal.vision.liveness.downscale import downscaled, face_region, owned_bytes, scale_to, scaled_box
@@ -123,10 +124,6 @@ class _RateGate:
         return True
 
 
-def _largest(boxes: list[FaceBox]) -> FaceBox | None:
-    return max(boxes, key=lambda b: b.width * b.height) if boxes else None
-
-
 def _thin(captures: list[_Capture]) -> list[_Capture]:
     """Half the captures: the less turned of each consecutive pair.
 
@@ -176,7 +173,7 @@ class LivenessSession:
         max_fps: float | None = None,
     ) -> None:
         self._config = config
-        self._detector = detector
+        self._tracker = FaceTracker(detector)
         self._clock = clock
         self._rng = rng
         self._checks = checks
@@ -218,6 +215,7 @@ class LivenessSession:
         if self.exhausted:
             raise AttemptsExhaustedError("too many failed liveness attempts; use QR code, card or ID")
         self._attempt = self._new_attempt()
+        self._tracker.reset()  # a new attempt looks for its face in the whole frame
         return self._attempt
 
     def feed(self, sensors: SensorFrame) -> LivenessOutcome:
@@ -232,9 +230,11 @@ class LivenessSession:
             return self._last
         attempt = self._attempt if self._attempt is not None else self._begin()
         work, scale = downscaled(sensors, WORK_SIDE)
-        box = _largest(self._detector.detect(work.rgb.image))
+        tracked = self._tracker.next(work.rgb.image)
+        # A capture with more than one face in view is never kept as the attempt's face.
+        box = None if tracked.others else tracked.box
         self._keep(attempt, sensors, work, scale, box)
-        state = attempt.challenge.observe(work.rgb, box)
+        state = attempt.challenge.observe(work.rgb, tracked.box, tracked.others)
         if state == "running":
             if box is None:
                 self._last = LivenessOutcome("continue", NO_FACE_PROMPT, NO_FACE_CUE)
