@@ -27,6 +27,7 @@ from terminal.vision.operating_point import MeasuredModel, OperatingPoint, opera
 from terminal.vision.operator_pack import find_pack_model
 from terminal.vision.runtime import create_session
 from terminal.vision.sface import SFaceEmbedder
+from terminal.vision.yunet import YuNetDetector
 
 
 def _mtcnn(cfg: DetectorConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceDetector:
@@ -35,8 +36,18 @@ def _mtcnn(cfg: DetectorConfig, models_dir: Path, manifest: Manifest, threads: i
         for name in ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet")
     )
     return MtcnnDetector(
-        pnet, rnet, onet, min_face_size=cfg.min_face_size, thresholds=cfg.thresholds, min_score=cfg.min_score
+        pnet,
+        rnet,
+        onet,
+        min_face_size=cfg.min_face_size,
+        thresholds=cfg.thresholds,
+        min_score=cfg.score_floor(),
     )
+
+
+def _yunet(cfg: DetectorConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceDetector:
+    path = verified_path(models_dir, manifest.entry("yunet"))
+    return YuNetDetector(path, min_face_size=cfg.min_face_size, min_score=cfg.score_floor())
 
 
 def _dlib_resnet(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceEmbedder:
@@ -54,7 +65,7 @@ def _sface(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, threads: i
 
 
 def _scrfd(cfg: DetectorConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceDetector:
-    return scrfd_detector(models_dir, cfg.model, threads, cfg.min_score)  # an operator pack's model
+    return scrfd_detector(models_dir, cfg.model, threads, cfg.score_floor())  # an operator pack's model
 
 
 def _arcface(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceEmbedder:
@@ -64,6 +75,7 @@ def _arcface(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, threads:
 # Explicit registries keyed by the config's `type`; pydantic's Literal already refused unknown ones.
 DETECTORS: dict[str, Callable[[DetectorConfig, Path, Manifest, int], FaceDetector]] = {
     "mtcnn": _mtcnn,
+    "yunet": _yunet,
     "scrfd": _scrfd,
 }
 
