@@ -20,10 +20,10 @@ from numpy.typing import NDArray
 from terminal.config import LivenessConfig
 from terminal.domain import FaceBox, Frame
 from terminal.errors import AttemptsExhaustedError, DeviceError, IdentityError
-from terminal.pipeline.face_tracker import FaceTracker
+from terminal.pipeline.face_tracker import TRACK_MARGIN, FaceTracker
 from terminal.ports import Clock, FaceDetector
 from terminal.vision.liveness.challenge import ChallengeConfig, ChallengeSession
-from terminal.vision.liveness.downscale import downscaled, face_region, owned_bytes, scale_to, scaled_box
+from terminal.vision.liveness.downscale import downscaled, face_region, owned_bytes, scaled_box
 from terminal.vision.liveness.fusion import Decision, fuse, required_checks
 from terminal.vision.liveness.pose import HeadPose, head_pose
 from terminal.vision.liveness.sources import FrameSource, SensorFrame
@@ -42,7 +42,9 @@ NO_FACE_CUE = "no_face"
 # What one attempt may hold, whatever the camera delivers (issue 14: 0.8-1.2 GB per attempt before).
 WORK_SIDE = 480  # shorter side the challenge, detection and sensor checks work at (a VGA camera's)
 IDENTITY_SIDE = 640  # longest side of a kept identity frame
-IDENTITY_MARGIN = 1.0  # face sizes of context kept on each side in an identity frame (re-detection)
+# Face sizes of context kept on each side in an identity frame: what the tracker finds a face in
+# (face_tracker.TRACK_MARGIN), so the decision re-detects each frame in a region, not a whole frame.
+IDENTITY_MARGIN = TRACK_MARGIN
 KEEP_CAPTURES = 48  # captures kept per attempt; when full, thinned to half (see _thin)
 
 
@@ -253,13 +255,9 @@ class LivenessSession:
             if attempt.base is None:
                 attempt.base = pose
             turn = abs(pose.yaw - attempt.base.yaw) + abs(pose.pitch - attempt.base.pitch)
-            rgb = sensors.rgb
-            if scale == 1.0 and scale_to(rgb.image.shape, IDENTITY_SIDE) == 1.0:
-                identity = work.rgb  # a small frame is kept whole, as the camera delivered it
-            else:
-                # The face region from the full-resolution frame: more pixels on the face than the
-                # working copy has, with context enough around it for identify_frames to re-detect it.
-                identity = face_region(rgb, scaled_box(box, 1 / scale), IDENTITY_MARGIN, IDENTITY_SIDE)
+            # The face region from the full-resolution frame: more pixels on the face than the working
+            # copy has, with context enough around it for identify_frames to re-detect it.
+            identity = face_region(sensors.rgb, scaled_box(box, 1 / scale), IDENTITY_MARGIN, IDENTITY_SIDE)
         attempt.captures.append(_Capture(work, box, turn, identity))
         if len(attempt.captures) >= KEEP_CAPTURES:
             attempt.captures = _thin(attempt.captures)
