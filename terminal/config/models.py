@@ -17,12 +17,6 @@ _PACK_MODEL = Field(
 )
 
 
-# Default detector score floors, each on its detector's own scale. YuNet's: real faces of the East-Asian
-# sets scored 0.92-0.96 at the network scale the adapter uses, a blurred upscaled face 0.82-0.85.
-MTCNN_MIN_SCORE = 0.95
-YUNET_MIN_SCORE = 0.8
-
-
 class DetectorConfig(Section):
     """Face detector choice and parameters."""
 
@@ -48,12 +42,6 @@ class DetectorConfig(Section):
             le=1,
         ),
     ] = None
-
-    def score_floor(self) -> float:
-        """The configured min_score, or the detector type's own when unset."""
-        if self.min_score is not None:
-            return self.min_score
-        return YUNET_MIN_SCORE if self.type == "yunet" else MTCNN_MIN_SCORE
 
 
 class EmbedderConfig(Section):
