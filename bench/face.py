@@ -2,11 +2,14 @@
 
 For each embedder (SFace, the default for East-Asian faces, and dlib's ResNet): detect, quality gate,
 align, embed and match against 1,000 templates, each timed alone; then the decision as the session runs
-it (`identify_frames`: k frames through detect + gate + align + embed, their combination with the
-continuity check, and one 1:N match over 1,000 templates). Beside them the per-frame challenge path (the
-detector only: liveness never embeds) and face_recognition's end-to-end time on the same frame, when the
-bench extra is installed (`make bench-deps`: dlib-bin, face_recognition_models, face_recognition
---no-deps). Prints a table and writes bench/results/face.json.
+it (`identify_frames`: k identity frames — the face regions the liveness stage keeps — through detect +
+gate + align + embed, their combination with the continuity check, and one 1:N match over 1,000
+templates). Then the per-capture challenge path (detection only: liveness never embeds) for MTCNN and
+YuNet, on the whole frame every time and tracked (bench/face_challenge.py). Beside them face_recognition
+on the same frames, when the bench extra is installed (`make bench-deps`: dlib-bin,
+face_recognition_models, face_recognition --no-deps): end to end, per challenge frame, per decision.
+OpenCV runs on one thread, onnxruntime on [models] intra_op_threads (1). Prints a table and writes
+bench/results/face.json.
 """
 
 from __future__ import annotations
@@ -27,16 +30,19 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from bench.face_challenge import bench_challenge, bench_peer_challenge, bench_peer_decision, mean_ms
 from terminal.app import embedder_operating_point
 from terminal.clock import SystemClock
 from terminal.config import DEFAULT_CONFIG, EmbedderConfig, TerminalConfig, load
 from terminal.domain import Consent, Frame, IdentityClaim, Person
-from terminal.errors import UnknownPersonError
+from terminal.errors import ModelMissingError, UnknownPersonError
 from terminal.pipeline.face import FaceStage
 from terminal.pipeline.identify import Identifier, combine_templates, identify_frames
+from terminal.pipeline.liveness import IDENTITY_MARGIN, IDENTITY_SIDE
 from terminal.ports import Metric
 from terminal.settlement.context import PersonBenefits
 from terminal.vision.align import align_chip
+from terminal.vision.liveness.downscale import face_region
 from terminal.vision.metric import closeness, scores
 from terminal.vision.quality import quality_reason
 
@@ -45,8 +51,11 @@ RESULTS = Path(__file__).resolve().parent / "results" / "face.json"
 EMBEDDERS = ("sface", "dlib_resnet")
 
 
-def one_face_frame() -> NDArray[np.uint8]:
-    """A 640×480 frame with one frontal face (from the insightface wheel) on a faceless background."""
+def one_face_frame(dx: int = 0) -> NDArray[np.uint8]:
+    """A 640×480 frame with one frontal face (from the insightface wheel) on a faceless background.
+
+    `dx` moves the face sideways by that many pixels (a head moving between challenge captures).
+    """
     import insightface
 
     images = Path(os.path.dirname(insightface.__file__)) / "data" / "images"
@@ -56,7 +65,7 @@ def one_face_frame() -> NDArray[np.uint8]:
     face = cv2.resize(
         cv2.imread(str(images / "Tom_Hanks_54745.png")), (200, 200), interpolation=cv2.INTER_CUBIC
     )
-    frame[140:340, 220:420] = face
+    frame[140:340, 220 + dx : 420 + dx] = face
     return frame
 
 
@@ -145,8 +154,12 @@ def bench_embedder(
         MemoryGallery(gallery), threshold, max(gallery_size, 1), metric, model_id=BENCH_MODEL
     )
     clock = SystemClock()
-    # k distinct frames of the same capture: the decision embeds each one.
-    frames = [Frame(frame.copy(), f"bench-{i}", clock.now()) for i in range(k)]
+    # k distinct identity frames of the same capture, cut as the liveness stage keeps them (the face
+    # region with IDENTITY_MARGIN of context): the decision re-detects and embeds each one.
+    frames = [
+        face_region(Frame(frame.copy(), f"bench-{i}", clock.now()), box, IDENTITY_MARGIN, IDENTITY_SIDE)
+        for i in range(k)
+    ]
     probes = np.stack([template] * k)
 
     def match() -> None:
@@ -157,12 +170,16 @@ def bench_embedder(
 
     return {
         "detect_ms": median_ms(lambda: detector.detect(frame), runs),
+        # what the decision detects: an identity frame (the face region the liveness stage keeps)
+        "detect_identity_frame_ms": median_ms(lambda: detector.detect(frames[0].image), runs),
         "quality_gate_ms": median_ms(lambda: quality_reason(frame, box, min_face), runs),
         "align_ms": median_ms(lambda: align_chip(frame, landmarks, size, template_points), runs),
         "embed_ms": median_ms(lambda: embedder.embed(chip[np.newaxis]), runs),
         "match_1n_ms": median_ms(match, runs),
         "combine_ms": median_ms(lambda: combine_templates(probes, metric), runs),
         "decision_ms": median_ms(decision, max(5, runs // 3)),
+        "decision_cpu_ms": mean_ms(decision, max(5, runs // 3), 1)[1],
+        "embed_cpu_ms": mean_ms(lambda: embedder.embed(chip[np.newaxis]), runs, 1)[1],
     }
 
 
@@ -182,6 +199,68 @@ def bench_peer(frame: NDArray[np.uint8], runs: int) -> dict[str, float] | None:
     return {"end_to_end_ms": median_ms(whole, runs)}
 
 
+def bench_challenges(
+    config: TerminalConfig, runs: int
+) -> tuple[dict[str, dict[str, float]], dict[str, float] | None]:
+    """Each detector (MTCNN, and YuNet when provisioned) per challenge capture, and face_recognition's."""
+    from terminal.app.registries import DETECTORS
+    from terminal.config import models_folder
+    from terminal.vision.manifest import load_manifest
+
+    captures = [one_face_frame(dx) for dx in (0, 2, 4, 6, 8, 10, 8, 6, 4, 2)]
+    folder = models_folder(config)
+    manifest = load_manifest(folder)
+    threads = config.models.intra_op_threads
+    results: dict[str, dict[str, float]] = {}
+    for kind in ("mtcnn", "yunet"):
+        cfg = config.models.detector.model_copy(update={"type": kind, "min_score": None})
+        try:
+            detector = DETECTORS[kind](cfg, folder, manifest, threads)
+        except ModelMissingError:
+            log.warning("%s not provisioned; skipping it", kind)
+            continue
+        results[kind] = bench_challenge(detector, captures, runs)
+    return results, bench_peer_challenge(captures, max(3, runs // 6))
+
+
+def write_challenge(
+    out: Any,
+    challenge: dict[str, dict[str, float]],
+    peer: dict[str, float] | None,
+    peer_decision: dict[str, float] | None,
+    embedders: dict[str, dict[str, float]],
+    k: int,
+) -> None:
+    """The challenge-capture and decision table (wall: median; CPU, every thread: least-loaded run)."""
+    out.write(
+        f"\n{'per challenge capture (mean)':<34}{'wall ms':>9}{'CPU ms':>9}{'faces/s':>9}{'/core':>9}\n"
+    )
+    for name, row in challenge.items():
+        out.write(
+            f"{name + ', whole frame every time':<34}"
+            f"{row['whole_frame_ms']:9.2f}{row['whole_frame_cpu_ms']:9.2f}\n"
+        )
+        out.write(
+            f"{name + ', tracked':<34}{row['tracked_ms']:9.2f}{row['tracked_cpu_ms']:9.2f}"
+            f"{row['tracked_faces_per_s']:9.1f}{row['tracked_faces_per_s_one_core']:9.1f}"
+            f"  whole frame on {row['full_per_capture']:.0%} of captures, face missed on "
+            f"{row['missed_share']:.0%}\n"
+        )
+    if peer:
+        out.write(
+            f"{'face_recognition (HOG + landmarks)':<34}{peer['frame_ms']:9.2f}{peer['frame_cpu_ms']:9.2f}"
+            f"{peer['faces_per_s']:9.1f}{peer['faces_per_s_one_core']:9.1f}\n"
+        )
+    out.write(f"\ndecision, k = {k} (wall median / CPU least-loaded ms):\n")
+    for name, row in embedders.items():
+        out.write(f"  {name:<30}{row['decision_ms']:9.2f}{row['decision_cpu_ms']:9.2f}\n")
+    if peer_decision:
+        out.write(
+            f"  {'face_recognition':<30}"
+            f"{peer_decision['decision_ms']:9.2f}{peer_decision['decision_cpu_ms']:9.2f}\n"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print a table, write JSON."""
     formatter = argparse.RawDescriptionHelpFormatter
@@ -192,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     runs = max(20, args.runs)
+    cv2.setNumThreads(1)  # one core: OpenCV's own thread pool would spread resizing and YuNet over both
     config = load(DEFAULT_CONFIG)
     k = config.identity.decision_frames
     frame = one_face_frame()
@@ -206,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         embedders[name] = bench_embedder(stage, frame, runs, args.gallery, k, threshold, min_face)
         detect_only = embedders[name]["detect_ms"]
     peer = bench_peer(frame, runs)
+    challenge, peer_challenge = bench_challenges(config, runs)
+    peer_decision = bench_peer_decision(frame, k, args.gallery, max(5, runs // 3))
     result: dict[str, Any] = {
         "frame": "640x480, one face",
         "runs": runs,
@@ -223,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         "challenge_frame_ms": detect_only,
         "embedders": embedders,
         "peer_face_recognition": peer,
+        # per challenge capture, detection only (a mean over whole tracking cycles), per detector
+        "challenge": challenge,
+        "peer_challenge": peer_challenge,
+        "peer_decision": peer_decision,
+        "opencv_threads": cv2.getNumThreads(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -236,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write(f"decision = {k} frames × ({steps}) + combine + 1:N over {args.gallery}\n")
     if peer:
         out.write(f"face_recognition end to end (1 frame) {peer['end_to_end_ms']:8.2f}\n")
+    write_challenge(out, challenge, peer_challenge, peer_decision, embedders, k)
     out.write(f"written to {args.out}\n")
     return 0
 

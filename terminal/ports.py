@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -83,6 +83,23 @@ class FaceDetector(Protocol):
 
     def detect(self, image: NDArray[np.uint8]) -> list[FaceBox]:
         """Return faces, best score first."""
+        ...
+
+
+# A pixel rectangle (x1, y1, x2, y2), half-open, inside an image.
+Region = tuple[int, int, int, int]
+
+
+@runtime_checkable
+class RegionDetector(Protocol):
+    """A detector that can also look inside one region of an image (a face tracked between frames)."""
+
+    def detect(self, image: NDArray[np.uint8]) -> list[FaceBox]:
+        """Return faces, best score first."""
+        ...
+
+    def detect_in(self, image: NDArray[np.uint8], region: Region) -> list[FaceBox]:
+        """Faces inside `region`, in the whole image's coordinates, best score first."""
         ...
 
 

@@ -30,7 +30,7 @@ def insightface_image(name: str) -> Path:
 
 
 def models_provisioned() -> bool:
-    """Whether every default model file is present: the shipped config's MTCNN and SFace, and dlib.
+    """Whether every default model file is present: the shipped config's MTCNN and SFace, dlib and YuNet.
 
     dlib stays a default model (kept for comparison: its converter tests, `medpay evaluate faces
     --embedder dlib_resnet`); test_operating_point checks the shipped embedder is among the defaults.

@@ -20,7 +20,10 @@ _PACK_MODEL = Field(
 class DetectorConfig(Section):
     """Face detector choice and parameters."""
 
-    type: Annotated[Literal["mtcnn", "scrfd"], Field(description="detector backend")] = "mtcnn"
+    type: Annotated[
+        Literal["mtcnn", "yunet", "scrfd"],
+        Field(description="detector backend (yunet: one pass, several times faster; docs/liveness.md)"),
+    ] = "mtcnn"
     model: Annotated[str | None, _PACK_MODEL] = None
     min_face_size: Annotated[
         int, Field(description="smallest face in pixels; from kiosk geometry (~80 px at 0.5 m)", ge=12)
@@ -31,14 +34,14 @@ class DetectorConfig(Section):
         0.7,
     )
     min_score: Annotated[
-        float,
+        float | None,
         Field(
-            description="final detector score a payment-grade capture needs (0.95 is MTCNN's; an SCRFD "
-            "pack scores on its own scale: measure it)",
+            description="final detector score a payment-grade capture needs; unset: the detector's own "
+            "(MTCNN and SCRFD 0.95, YuNet 0.8 - each scores on its own scale: measure it)",
             ge=0,
             le=1,
         ),
-    ] = 0.95
+    ] = None
 
 
 class EmbedderConfig(Section):

@@ -20,9 +20,10 @@ from numpy.typing import NDArray
 from terminal.config import LivenessConfig
 from terminal.domain import FaceBox, Frame
 from terminal.errors import AttemptsExhaustedError, DeviceError, IdentityError
+from terminal.pipeline.face_tracker import TRACK_MARGIN, FaceTracker
 from terminal.ports import Clock, FaceDetector
 from terminal.vision.liveness.challenge import ChallengeConfig, ChallengeSession
-from terminal.vision.liveness.downscale import downscaled, face_region, owned_bytes, scale_to, scaled_box
+from terminal.vision.liveness.downscale import downscaled, face_region, owned_bytes, scaled_box
 from terminal.vision.liveness.fusion import Decision, fuse, required_checks
 from terminal.vision.liveness.pose import HeadPose, head_pose
 from terminal.vision.liveness.sources import FrameSource, SensorFrame
@@ -41,7 +42,9 @@ NO_FACE_CUE = "no_face"
 # What one attempt may hold, whatever the camera delivers (issue 14: 0.8-1.2 GB per attempt before).
 WORK_SIDE = 480  # shorter side the challenge, detection and sensor checks work at (a VGA camera's)
 IDENTITY_SIDE = 640  # longest side of a kept identity frame
-IDENTITY_MARGIN = 1.0  # face sizes of context kept on each side in an identity frame (re-detection)
+# Face sizes of context kept on each side in an identity frame: what the tracker finds a face in
+# (face_tracker.TRACK_MARGIN), so the decision re-detects each frame in a region, not a whole frame.
+IDENTITY_MARGIN = TRACK_MARGIN
 KEEP_CAPTURES = 48  # captures kept per attempt; when full, thinned to half (see _thin)
 
 
@@ -123,10 +126,6 @@ class _RateGate:
         return True
 
 
-def _largest(boxes: list[FaceBox]) -> FaceBox | None:
-    return max(boxes, key=lambda b: b.width * b.height) if boxes else None
-
-
 def _thin(captures: list[_Capture]) -> list[_Capture]:
     """Half the captures: the less turned of each consecutive pair.
 
@@ -176,7 +175,7 @@ class LivenessSession:
         max_fps: float | None = None,
     ) -> None:
         self._config = config
-        self._detector = detector
+        self._tracker = FaceTracker(detector)
         self._clock = clock
         self._rng = rng
         self._checks = checks
@@ -218,6 +217,7 @@ class LivenessSession:
         if self.exhausted:
             raise AttemptsExhaustedError("too many failed liveness attempts; use QR code, card or ID")
         self._attempt = self._new_attempt()
+        self._tracker.reset()  # a new attempt looks for its face in the whole frame
         return self._attempt
 
     def feed(self, sensors: SensorFrame) -> LivenessOutcome:
@@ -232,9 +232,11 @@ class LivenessSession:
             return self._last
         attempt = self._attempt if self._attempt is not None else self._begin()
         work, scale = downscaled(sensors, WORK_SIDE)
-        box = _largest(self._detector.detect(work.rgb.image))
+        tracked = self._tracker.next(work.rgb.image)
+        # A capture with more than one face in view is never kept as the attempt's face.
+        box = None if tracked.others else tracked.box
         self._keep(attempt, sensors, work, scale, box)
-        state = attempt.challenge.observe(work.rgb, box)
+        state = attempt.challenge.observe(work.rgb, tracked.box, tracked.others)
         if state == "running":
             if box is None:
                 self._last = LivenessOutcome("continue", NO_FACE_PROMPT, NO_FACE_CUE)
@@ -253,13 +255,9 @@ class LivenessSession:
             if attempt.base is None:
                 attempt.base = pose
             turn = abs(pose.yaw - attempt.base.yaw) + abs(pose.pitch - attempt.base.pitch)
-            rgb = sensors.rgb
-            if scale == 1.0 and scale_to(rgb.image.shape, IDENTITY_SIDE) == 1.0:
-                identity = work.rgb  # a small frame is kept whole, as the camera delivered it
-            else:
-                # The face region from the full-resolution frame: more pixels on the face than the
-                # working copy has, with context enough around it for identify_frames to re-detect it.
-                identity = face_region(rgb, scaled_box(box, 1 / scale), IDENTITY_MARGIN, IDENTITY_SIDE)
+            # The face region from the full-resolution frame: more pixels on the face than the working
+            # copy has, with context enough around it for identify_frames to re-detect it.
+            identity = face_region(sensors.rgb, scaled_box(box, 1 / scale), IDENTITY_MARGIN, IDENTITY_SIDE)
         attempt.captures.append(_Capture(work, box, turn, identity))
         if len(attempt.captures) >= KEEP_CAPTURES:
             attempt.captures = _thin(attempt.captures)

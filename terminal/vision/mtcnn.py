@@ -19,7 +19,9 @@ from numpy.typing import NDArray
 
 from terminal.domain import FaceBox, Point
 from terminal.errors import ImageError, ModelError
+from terminal.ports import Region
 from terminal.vision.geometry import Boxes, crop_padded, nms, regress, square, to_pixels
+from terminal.vision.regions import detect_in_region
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +179,11 @@ class MtcnnDetector:
         if len(boxes) == 0:
             return []
         return self._stage3(rgb, boxes)
+
+    def detect_in(self, image: NDArray[np.uint8], region: Region) -> list[FaceBox]:
+        """Faces inside `region` only (the cascade on its crop), in the whole image's coordinates."""
+        _check_image(image)
+        return detect_in_region(self.detect, image, region)
 
     def _stage1(self, rgb: NDArray[np.uint8]) -> Boxes:
         """P-Net over the image pyramid → squared candidate boxes."""

@@ -99,7 +99,7 @@ def _snapshot(*folders: Path) -> dict[str, tuple[str, int]]:
 def test_offline_provisioning_installs_verified_models_once(tmp_path: Path, offline_source: Path) -> None:
     models = _empty_models_dir(tmp_path)
     installed = provision_models(models, offline_source, offline=True)
-    assert installed == ["mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_resnet", "sface"]
+    assert installed == ["mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet", "dlib_resnet", "sface", "yunet"]
     manifest = load_manifest(models)
     for entry in manifest.model:
         if entry.default:

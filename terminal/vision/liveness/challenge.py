@@ -149,10 +149,21 @@ class ChallengeSession:
         self.state, self.reason = "failed", reason
         log.info("challenge failed: %s", reason)
 
-    def observe(self, frame: Frame, box: FaceBox | None) -> State:
-        """Take the next frame and its face box; returns the new state."""
+    def observe(self, frame: Frame, box: FaceBox | None, others: int = 0) -> State:
+        """Take the next frame, its face box and how many other faces were in view; the new state.
+
+        Once the attempt has its face, any other face in view (a second person, a photo held up) fails
+        the attempt; before that a crowded frame counts as no face yet, so a patient who steps up while
+        someone else is still in view is asked to face the screen rather than failed.
+        """
         if self.state != "running":
             return self.state
+        if others:
+            if self._base is not None:
+                self.boxes.append(None)
+                self._fail(f"more than one face in view ({others + 1})")
+                return self.state
+            box = None
         self.boxes.append(box)
         self._stillness.add(frame, box)
         # Why the clock and not frame timestamps: a replay source could forge its timestamps.

@@ -113,3 +113,18 @@ def test_stillness_fails_identical_frames_and_passes_live_noise() -> None:
     assert stillness_check(live).status == "pass"
     frozen = LivenessSample((live.rgb[0],) * 4, (live.boxes[0],) * 4)
     assert stillness_check(frozen).status == "fail"
+
+
+def test_a_second_face_in_view_fails_the_attempt_once_it_has_its_face() -> None:
+    clock, scene = ManualClock(), Scene()
+    session = ChallengeSession(random.Random(0), clock, ChallengeConfig())
+    rng = np.random.default_rng(0)
+    box = box_from_landmarks(project_landmarks(scene, 0.0, 0.0))
+    # Crowded before the attempt has its face: no face yet, the patient is asked to face the screen.
+    assert session.observe(noise_frame(scene, rng, clock.now()), box, others=1) == "running"
+    assert session.prompt == CENTRE_PROMPT
+    assert session.observe(noise_frame(scene, rng, clock.now()), box) == "running"
+    assert session.observe(noise_frame(scene, rng, clock.now()), box) == "running"
+    assert session.observe(noise_frame(scene, rng, clock.now()), box, others=1) == "failed"
+    assert session.reason == "more than one face in view (2)"
+    assert session.result().status == "fail"
