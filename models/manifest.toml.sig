@@ -1,5 +1,5 @@
 {
   "alg": "Ed25519",
   "key_id": "ac843185968c4980",
-  "value": "H257xyn/+wGbSsHqEHekmOokUF8JwTZIxqOaHR7t84PJQRq09g2YvRavie9RzaW78+AId/1NvKlQx9ahTS+VCA=="
+  "value": "fB7qJOqDZJTg/ONz7/7x3WWat48LaC3xQdf2sN4/yhKgpmXgqdPoML7roTAh6j3yVnGH5QclVbkVTkjHt3jYDQ=="
 }
