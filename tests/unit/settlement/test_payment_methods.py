@@ -126,7 +126,7 @@ def test_day_surgery_quota() -> None:
 
 def test_a_quota_the_bundle_lacks_or_a_cross_region_quota_is_refused() -> None:
     b = _stay("2102", line("L1", ICU, "8", "800"), begin="2025-06-01", end="2025-06-05", psn_setlway="0201")
-    with pytest.raises(PaymentMethodError, match="no single_disease quota .* diagnosis None"):
+    with pytest.raises(PaymentMethodError, match=r"no single_disease quota .* diagnosis None"):
         _settle(b)
     with pytest.raises(PaymentMethodError, match="cross-region patient"):
         _settle(replace(b, dise_codg="K35.800"), cross_region="filed")
