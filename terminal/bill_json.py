@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -36,6 +36,12 @@ class _BillIn(BaseModel):
     med_type: Annotated[str, Field(pattern=r"^\d{2,4}$")]
     begntime: datetime
     acct_used_flag: bool = True
+    psn_setlway: Literal["01", "02", "0201", "0202"] = "01"
+    dise_codg: Annotated[str, Field(min_length=1, max_length=30)] | None = None
+    drg_code: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    mid_setl_flag: bool = False
+    stay_period: Annotated[int, Field(ge=1, le=999)] = 1
+    endtime: datetime | None = None
     feedetail: Annotated[list[_FeeLineIn], Field(min_length=1)]
 
 
@@ -53,6 +59,12 @@ def bill_from_json(data: Any) -> Bill:
         med_type=parsed.med_type,
         begntime=parsed.begntime,
         acct_used_flag=parsed.acct_used_flag,
+        psn_setlway=parsed.psn_setlway,
+        dise_codg=parsed.dise_codg,
+        drg_code=parsed.drg_code,
+        mid_setl_flag=parsed.mid_setl_flag,
+        stay_period=parsed.stay_period,
+        endtime=parsed.endtime,
         lines=tuple(
             FeeLine(
                 feedetl_sn=line.feedetl_sn,
@@ -75,6 +87,7 @@ def bill_to_json(bill: Bill) -> dict[str, Any]:
         "med_type": bill.med_type,
         "begntime": bill.begntime.isoformat(),
         "acct_used_flag": bill.acct_used_flag,
+        **_stay_json(bill),
         "feedetail": [
             {
                 "feedetl_sn": line.feedetl_sn,
@@ -88,6 +101,24 @@ def bill_to_json(bill: Bill) -> dict[str, Any]:
             for line in bill.lines
         ],
     }
+
+
+def _stay_json(bill: Bill) -> dict[str, Any]:
+    """The payment-method and stay fields that differ from their defaults (item-based bills: none)."""
+    out: dict[str, Any] = {}
+    if bill.psn_setlway != "01":
+        out["psn_setlway"] = bill.psn_setlway
+    if bill.dise_codg is not None:
+        out["dise_codg"] = bill.dise_codg
+    if bill.drg_code is not None:
+        out["drg_code"] = bill.drg_code
+    if bill.mid_setl_flag:
+        out["mid_setl_flag"] = True
+    if bill.stay_period != 1:
+        out["stay_period"] = bill.stay_period
+    if bill.endtime is not None:
+        out["endtime"] = bill.endtime.isoformat()
+    return out
 
 
 def load_bill(path: Path) -> Bill:

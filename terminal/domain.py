@@ -172,8 +172,16 @@ class Bill:
     chrg_bchno: str
     med_type: str  # 11 outpatient, 14 门特, 21/2101 inpatient, 41 pharmacy
     lines: tuple[FeeLine, ...]
-    begntime: datetime
+    begntime: datetime  # admission (a stay), the visit, or a continuing stay's period start
     acct_used_flag: bool = True
+    # How the bill is settled (docs/settlement.md, "Payment methods"): 01 by item, 02 per bed-day
+    # quota (按床日), 0201 single-disease quota (单病种), 0202 day surgery (日间手术).
+    psn_setlway: str = "01"
+    dise_codg: str | None = None  # main diagnosis: picks the quota or single-disease row
+    drg_code: str | None = None  # the DRG group the HIS grouper gave the stay (reconciliation only)
+    mid_setl_flag: bool = False  # 中途结算: a period of a stay that continues after this settlement
+    stay_period: int = 1  # 1 for a stay's first settlement, 2… for later periods of the same stay
+    endtime: datetime | None = None  # discharge or the period's end; its date is the settlement date
 
     @property
     def medfee_sumamt(self) -> Decimal:

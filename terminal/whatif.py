@@ -26,6 +26,8 @@ from terminal.settlement import (
     presettle,
 )
 from terminal.settlement.counters import check_counters, counter_caps
+from terminal.settlement.insured import choose_policy
+from terminal.settlement.methods import settlement_day
 from terminal.settlement.policy import Level
 
 
@@ -65,6 +67,9 @@ class PersonFile(BaseModel):
     brdy: date | None = None
     benefits: _Benefits = _Benefits()
     accumulators: dict[str, Any] = {}
+    # The person's 异地就医备案 status, used only when insuplc_admdvs is in another province (inside the
+    # province care counts as filed, 免备案; in the terminal's prefecture there is no cross-region
+    # status). Absent: unfiled, as checkout assumes without a filing fact (settlement/insured.py).
     cross_region: Literal["filed", "unfiled", "temporary"] | None = None
 
 
@@ -93,10 +98,20 @@ def checked_accumulators(spec: PersonFile, policy: PolicyBundle, level: Level, y
 
 
 def price_what_if(terminal: Terminal, bill: Bill, spec: PersonFile, policy: PolicyBundle | None) -> Priced:
-    """The bill priced for the person in spec with `policy` (default: the terminal's bundle for its date)."""
-    day = bill.begntime.date()
-    if policy is None:
-        policy = terminal.policies.for_date(day)
+    """The bill priced for the person in spec, choosing the bundle as checkout does (from insuplc_admdvs;
+    `policy`, a bundle the technician named, takes the chosen one's place), on the day the stay ends or
+    else the bill's own date."""
+    day = settlement_day(bill, bill.begntime.date())
+    choice = choose_policy(
+        terminal.policies,
+        terminal.insured_policies,
+        terminal.config.terminal.mdtrtarea_admvs,
+        spec.insuplc_admdvs,
+        day,
+        declared=spec.cross_region,
+        override=policy,
+    )
+    policy = choice.bundle
     person = Person(
         psn_no=spec.psn_no,
         psn_name=spec.psn_name,
@@ -123,7 +138,8 @@ def price_what_if(terminal: Terminal, bill: Bill, spec: PersonFile, policy: Poli
         institution_level=terminal.config.terminal.institution_level,
         setl_date=day,
         benefits=benefits,
-        cross_region=spec.cross_region,
+        cross_region=choice.cross_region,
+        policy_rule=choice.rule,
     )
     before = checked_accumulators(spec, policy, context.institution_level, day.year)
     result = presettle(bill, person, before, policy, terminal.catalog, context)

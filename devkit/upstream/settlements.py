@@ -26,6 +26,7 @@ from terminal.settlement import (
     SettlementContext,
     presettle,
 )
+from terminal.settlement.insured import choose_policy
 from terminal.uplink.wire import INFNO_REVERSE, INFNO_SETTLE
 from terminal.uplink.wire import Request as Envelope
 
@@ -118,15 +119,18 @@ def _settle(upstream: Upstream, conn: sqlite3.Connection, env: Envelope) -> dict
             "SELECT state FROM accumulators WHERE psn_no = ? AND year = ?", [person.psn_no, at.year]
         ).fetchone()
         before = Accumulators.from_json(json.loads(acc_row["state"]) if acc_row else {}, at.year)
+        # the terminal's rule (settlement/insured.py): the insured place's bundle outside the prefecture
+        choice = choose_policy(
+            upstream.shelf, upstream.insured_shelf, env.mdtrtarea_admvs, person.insuplc_admdvs, at.date()
+        )
         context = SettlementContext(
             institution_level=upstream.institution_level,  # type: ignore[arg-type]
             setl_date=at.date(),
-            cross_region=None if person.insuplc_admdvs[:4] == env.mdtrtarea_admvs[:4] else "unfiled",
+            cross_region=choice.cross_region,
             safety=SafetyFacts(bill_already_settled=already is not None),
+            policy_rule=choice.rule,
         )
-        result = presettle(
-            bill, person, before, upstream.shelf.for_date(at.date()), upstream.catalog, context
-        )
+        result = presettle(bill, person, before, choice.bundle, upstream.catalog, context)
     except TerminalError as exc:
         raise Refusal(str(exc)[:200]) from exc
     body = result.to_json()

@@ -24,7 +24,7 @@ from terminal.config import DEFAULT_CONFIG, load
 from terminal.settlement import Catalog
 from terminal.settlement.shelf import PolicyShelf
 from terminal.settlement.signing import TrustedKey, TrustedKeys, generate_signing_key, key_id
-from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
+from terminal.store.policy_files import load_catalog, load_insured_shelf, load_shelf, load_trusted_keys
 from terminal.store.templates import PRE_TAGGING_MODEL_ID
 from terminal.uplink.gallery import (
     MAX_MODELS,
@@ -99,6 +99,7 @@ class Upstream:
         institution_level: str,
         policy_folder: Path | None = None,
         gallery_key: bytes | None = None,
+        insured_shelf: PolicyShelf | None = None,
     ) -> None:
         self.conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
@@ -108,6 +109,8 @@ class Upstream:
         # One lock for the whole upstream: requests are few and correctness beats concurrency here.
         self.lock = threading.Lock()
         self.catalog = catalog
+        # other regions' bundles, for patients insured elsewhere (the terminal's insured-place shelf)
+        self.insured_shelf = insured_shelf or PolicyShelf([])
         self.shelf = shelf
         self.institution_level = institution_level
         self.policy_folder = policy_folder
@@ -267,7 +270,8 @@ def build_upstream(
     """An Upstream pricing with the catalogue and policies of a terminal config."""
     config = load(config_path)
     settlement = config.settlement
-    shelf = load_shelf(settlement.policies, load_trusted_keys(settlement.trusted_keys))
+    trusted = load_trusted_keys(settlement.trusted_keys)
+    shelf = load_shelf(settlement.policies, trusted)
     return Upstream(
         db_path,
         load_catalog(settlement.catalog),
@@ -275,4 +279,5 @@ def build_upstream(
         config.terminal.institution_level,
         settlement.policies,
         gallery_signing_key(gallery_key or db_path.with_name(db_path.name + ".gallery_key.pem")),
+        load_insured_shelf(settlement.policies, trusted, config.terminal.mdtrtarea_admvs),
     )

@@ -63,7 +63,7 @@ from terminal.store.ledger import SqliteLedger
 from terminal.store.notices import NoticeJournal
 from terminal.store.outbox import OutboxStore
 from terminal.store.people import device_keys
-from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
+from terminal.store.policy_files import load_catalog, load_insured_shelf, load_shelf, load_trusted_keys
 from terminal.store.prints import PrintJournal
 from terminal.store.template_feed import TemplateFeed
 from terminal.uplink.client import HttpUplink
@@ -308,6 +308,18 @@ class Terminal:
         return shelf
 
     @cached_property
+    def insured_policies(self) -> PolicyShelf:
+        """The insured-place shelf: other regions' bundles (<policies>/insured/) for cross-region patients."""
+        settlement = self.config.settlement
+        trusted = load_trusted_keys(settlement.trusted_keys)
+        shelf = load_insured_shelf(settlement.policies, trusted, self.config.terminal.mdtrtarea_admvs)
+        refuse_demo_bundles(self.config, shelf.bundles, trusted)
+        marks = HighWater(self.db)
+        for bundle in shelf.bundles:
+            marks.admit("policy", bundle.bundle_id, bundle.revision, self.clock.now())
+        return shelf
+
+    @cached_property
     def catalog(self) -> Catalog:
         """The medical-insurance catalogue."""
         return load_catalog(self.config.settlement.catalog)
@@ -328,6 +340,7 @@ class Terminal:
             gallery=self.gallery,
             ledger=self.ledger,
             policies=self.policies,
+            insured_policies=self.insured_policies,
             catalog=self.catalog,
             terminal=self.config.terminal,
             clock=self.clock,

@@ -46,6 +46,8 @@ TerminalError
 │   │   └── PersonFileError      a what-if person file field the bundle rules out (names the field)
 │   ├── InjuryExcludedError      an injury bill the basic fund does not pay (work injury, third party)
 │   ├── ReversalOrderError       an earlier settlement reversed while a later one still stands
+│   ├── InsuredPolicyMissingError a cross-region patient whose insured place's bundle is not shelved
+│   ├── PaymentMethodError       a quota, per bed-day or mid-stay bill the bundle has no table for
 │   ├── UnknownCatalogCodeError  a code the catalogue does not list, looked up by the counter basket
 │   ├── PolicyError              a policy bundle that is invalid, unsigned or tampered
 │   ├── CatalogError             a catalogue file that cannot be used
@@ -141,10 +143,12 @@ from terminal.errors.money import (
     DuplicateSettlementError,
     FundSafetyError,
     InjuryExcludedError,
+    InsuredPolicyMissingError,
     KeyFileError,
     LineFeeError,
     LineOverCapError,
     OfflineLimitError,
+    PaymentMethodError,
     PersonFileError,
     PolicyError,
     RefundLineError,
@@ -250,6 +254,7 @@ __all__ = [
     "IdentityError",
     "ImageError",
     "InjuryExcludedError",
+    "InsuredPolicyMissingError",
     "KeyFileError",
     "LaterSettlementsError",
     "LineFeeError",
@@ -265,6 +270,7 @@ __all__ = [
     "PaymentCodeInvalidError",
     "PaymentDeclinedError",
     "PaymentError",
+    "PaymentMethodError",
     "PaymentUnavailableError",
     "PaymentUnknownOutcomeError",
     "PersonFileError",

@@ -107,6 +107,28 @@ class ReversalOrderError(SettlementError):
     message_en = "The person's later settlements must be reversed first, latest first; nothing was changed."
 
 
+class InsuredPolicyMissingError(SettlementError):
+    """A cross-region patient whose insured place's bundle the terminal's insured-place shelf lacks."""
+
+    code = "INSURED_POLICY_MISSING"
+    message_zh = "本机未安装您参保地的医保政策，无法在此估算异地就医费用，未扣费；请到人工窗口办理。"
+    message_en = (
+        "This terminal holds no policy of your insured place, so it cannot price cross-region care; "
+        "nothing was charged, please go to the counter."
+    )
+
+
+class PaymentMethodError(SettlementError):
+    """A quota, mid-stay or DRG bill the bundle has no table for, or whose stay facts do not fit."""
+
+    code = "PAYMENT_METHOD_UNSUPPORTED"
+    message_zh = "本次结算方式（定额、床日或中途结算）无法在本机办理，未扣费；请到人工窗口办理。"
+    message_en = (
+        "This way of settling (a quota, per bed-day or mid-stay settlement) cannot be done at this "
+        "terminal; nothing was charged, please go to the counter."
+    )
+
+
 class UnknownCatalogCodeError(SettlementError):
     """A code the catalogue does not list, looked up on its own (the counter basket's scanned code).
 

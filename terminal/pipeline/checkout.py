@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from terminal.config import TerminalSection
 from terminal.domain import Bill, CertType, Match, Person, SettlementRecord, log_ref
-from terminal.errors import OfflineLimitError
+from terminal.errors import OfflineLimitError, PaymentMethodError
 from terminal.pipeline.offline import (
     OfflineDecision,
     OfflineLimits,
@@ -36,6 +36,8 @@ from terminal.settlement import (
     SettlementResult,
     presettle,
 )
+from terminal.settlement.insured import choose_policy
+from terminal.settlement.methods import settlement_day
 from terminal.settlement.shelf import PolicyShelf
 
 log = logging.getLogger(__name__)
@@ -89,10 +91,12 @@ class Checkout:
         clock: Clock,
         offline: OfflineGate | None = None,
         store: StoreCheck | None = None,
+        insured_policies: PolicyShelf | None = None,
     ) -> None:
         self._gallery = gallery
         self._ledger = ledger
         self._policies = policies
+        self._insured = insured_policies or PolicyShelf([])
         self._catalog = catalog
         self._terminal = terminal
         self._clock = clock
@@ -105,21 +109,29 @@ class Checkout:
         # Insurance status too: a suspended or deceased person is refused by the fund-safety checks.
         benefits = self._gallery.benefits_of(person.psn_no)
         today = self._clock.now().date()
-        stored = self._ledger.accumulators(person.psn_no, today.year)
+        # A stay is priced on the day it (or its period) ends, with that year's bundle and totals,
+        # as what-if prices it (settlement/methods.py); a period that ends after today is not settled.
+        day = settlement_day(bill, today)
+        if day > today:
+            raise PaymentMethodError(f"bill {bill.chrg_bchno}: its stay or period ends {day}, after today")
+        stored = self._ledger.accumulators(person.psn_no, day.year)
+        # The gallery has no 异地就医备案 fact yet: a patient from another province counts as unfiled.
+        choice = choose_policy(
+            self._policies, self._insured, self._terminal.mdtrtarea_admvs, person.insuplc_admdvs, day
+        )
         context = SettlementContext(
             institution_level=self._terminal.institution_level,
-            setl_date=today,
+            setl_date=day,
             benefits=benefits,
-            cross_region=None
-            if person.insuplc_admdvs[:4] == self._terminal.mdtrtarea_admvs[:4]
-            else "unfiled",
+            cross_region=choice.cross_region,
             safety=SafetyFacts(bill_already_settled=self._ledger.is_settled(bill.chrg_bchno)),
+            policy_rule=choice.rule,
         )
         result = presettle(
             bill,
             person,
-            Accumulators.from_json(stored, today.year),
-            self._policies.for_date(today),
+            Accumulators.from_json(stored, day.year),
+            choice.bundle,
             self._catalog,
             context,
         )
@@ -168,7 +180,8 @@ class Checkout:
                 "mdtrt_cert_no": person.certno,
                 "med_type": priced.bill.med_type,
                 "medfee_sumamt": str(info.medfee_sumamt),
-                "psn_setlway": "01",
+                "psn_setlway": priced.bill.psn_setlway,
+                "mid_setl_flag": "1" if priced.bill.mid_setl_flag else "0",
                 "chrg_bchno": priced.bill.chrg_bchno,
                 "acct_used_flag": "1" if priced.bill.acct_used_flag else "0",
                 "insutype": person.insutype,

@@ -39,3 +39,5 @@ class SettlementContext:
     safety: SafetyFacts = SafetyFacts()
     # injury care (med_type 22): the declared cause (外伤无第三方责任承诺), None when not declared
     injury_cause: InjuryCause | None = None
+    # the bundle and rule choose_policy() picked (insured.py), the trace's first step; None: not noted
+    policy_rule: str | None = None

@@ -21,6 +21,7 @@ from terminal.settlement.funds import (
     large_amount_base,
     medical_assistance,
 )
+from terminal.settlement.methods import check_stay, drg_reconcile, pay_quota
 from terminal.settlement.money import ZERO
 from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.pooled import pay_pooled, pooled_detail
@@ -50,6 +51,9 @@ def presettle(
     check_period(policy, accumulators, context)
     scheme = scheme_for(policy, person)
     run = Run(accumulators, bill, person, policy, context)
+    if context.policy_rule is not None:
+        run.note("policy", context.policy_rule)
+    check_stay(bill)
     check_injury(run, bill, policy, context)
     if priced is None:
         items = catalog.items_or_outside(bill.lines)
@@ -79,17 +83,28 @@ def presettle(
             "cross_region", f"异地就医({context.cross_region}): 参保地政策, 支付比例降低 {pct(reduction)}"
         )
 
-    # Layers 2–3: deductible and pooled fund, per benefit group (门特 diseases have their own).
-    pooled = pay_pooled(run, bill, lines, inscp, scheme, person, policy, context, reduction)
-    hifp_pay = pooled.pay
-    pool_row = pooled_detail(run, pooled, scheme, inscp)
-    if pool_row is not None:
-        run.setldetail.append(pool_row)
-
-    # Layers 4–8: funds that pay from the in-scope self-pay the pooled fund left; medical assistance,
-    # the last resort, comes after every insurance.
-    hifob_pay = large_amount(run, large_amount_base(pooled.steps, policy))
-    selfpay = inscp - hifp_pay - hifob_pay
+    hosp_part_amt = ZERO  # DRG differences are between fund and hospital, never the patient's (domain 2.5)
+    if bill.psn_setlway == "01":
+        # Layers 2–3: deductible and pooled fund, per benefit group (门特 diseases have their own).
+        pooled = pay_pooled(run, bill, lines, inscp, scheme, person, policy, context, reduction)
+        hifp_pay = pooled.pay
+        act_pay_dedc = pooled.deductible
+        pool_ratio = pooled.main[1].ratio if pooled.main else ZERO
+        pool_row = pooled_detail(run, pooled, scheme, inscp)
+        if pool_row is not None:
+            run.setldetail.append(pool_row)
+        # Layers 4–8: funds that pay from the in-scope self-pay the pooled fund left; medical
+        # assistance, the last resort, comes after every insurance.
+        hifob_pay = large_amount(run, large_amount_base(pooled.steps, policy))
+        selfpay = inscp - hifp_pay - hifob_pay
+    else:
+        # A quota (按床日, 单病种, 日间手术) replaces layers 2–4: the fund pays the standard less the
+        # patient's share; the supplementary funds see that share as the in-scope self-pay.
+        quota = pay_quota(run, bill, scheme, person, policy, medfee - fulamt)
+        hifp_pay, act_pay_dedc, pool_ratio, hosp_part_amt = quota.pay, ZERO, quota.ratio, quota.hosp
+        run.setldetail.append(quota.detail)
+        hifob_pay = ZERO
+        selfpay = quota.selfpay
     hifmi_pay = critical_illness(run, selfpay)
     selfpay -= hifmi_pay
     cvlserv_pay = civil_servant(run, selfpay)
@@ -106,8 +121,10 @@ def presettle(
         d for d in run.setldetail if d.fund_payamt > _NOUGHT or d.fund_pay_type == scheme.fund_pay_type
     ]
     fund_pay_sumamt = hifp_pay + cvlserv_pay + hifes_pay + hifmi_pay + hifob_pay + maf_pay + oth_pay
-    hosp_part_amt = ZERO  # DRG differences are between fund and hospital, never the patient's (domain 2.5)
     psn_part_amt = medfee - fund_pay_sumamt - hosp_part_amt
+    drg = None
+    if bill.drg_code is not None:
+        drg = drg_reconcile(run, bill, medfee, fund_pay_sumamt, hifp_pay, psn_part_amt)
 
     # Last layer: the employee personal account, a family member's account, then cash.
     paid = pay_accounts(run, bill, person, scheme, policy, context, psn_part_amt, fulamt, overlmt)
@@ -129,9 +146,9 @@ def presettle(
             "overlmt_selfpay": overlmt,
             "preselfpay_amt": preselfpay,
             "inscp_scp_amt": inscp,
-            "act_pay_dedc": pooled.deductible,
+            "act_pay_dedc": act_pay_dedc,
             "hifp_pay": hifp_pay,
-            "pool_prop_selfpay": pooled.main[1].ratio if pooled.main else ZERO,
+            "pool_prop_selfpay": pool_ratio,
             "cvlserv_pay": cvlserv_pay,
             "hifes_pay": hifes_pay,
             "hifmi_pay": hifmi_pay,
@@ -161,6 +178,7 @@ def presettle(
             "accumulators_before": accumulators,
             "accumulators_after": after,
             "delta": run.delta(after),
+            "drg": drg,
         },
     )
 

@@ -342,6 +342,57 @@ class Injury(_Sourced):
     ] = True
 
 
+QuotaKind = Literal["bed_day", "single_disease", "day_surgery"]
+# psn_setlway → the quota kind it asks for (01, by item, has none)
+SETLWAY_KINDS: dict[str, QuotaKind] = {"02": "bed_day", "0201": "single_disease", "0202": "day_surgery"}
+
+
+class QuotaRow(_Strict):
+    """One quota at one institution level: the standard and the patient's share of it."""
+
+    standard: Annotated[Amount, Field(description="per bed-day (bed_day) or per case (the others)")]
+    patient_ratio: Annotated[Ratio, Field(description="the patient's share of the standard")]
+
+
+class Quota(_Sourced):
+    """A quota payment (psn_setlway 02 按床日, 0201 单病种, 0202 日间手术): the fund pays the standard
+    less the patient's share instead of pricing the bill's lines through the pooled fund."""
+
+    key: Annotated[Key, Field(description="short id, shown in the trace")]
+    kind: Annotated[QuotaKind, Field(description="bed_day, single_disease or day_surgery")]
+    name: Annotated[str, Field(description="name shown in the trace")]
+    insutypes: Annotated[tuple[str, ...], Field(description="schemes it prices")] = ("310", "390")
+    med_types: Annotated[tuple[MedType, ...], Field(description="bills it prices", min_length=1)]
+    dise_codes: Annotated[
+        tuple[str, ...], Field(description="the bill's dise_codg it prices; empty: any diagnosis")
+    ] = ()
+    levels: Annotated[
+        dict[Level, QuotaRow], Field(description="rows by institution level; a level left out: refused")
+    ]
+    cap_group: Annotated[Key, Field(description="scheme annual cap its fund payment counts against")] = (
+        "pooled"
+    )
+
+
+class DrgGroup(_Strict):
+    """One DRG group's payment standard (what the fund owes the hospital for the stay in all)."""
+
+    name: Annotated[str, Field(description="group name")]
+    standard: Annotated[Amount, Field(description="payment standard of the group in yuan")]
+
+
+class Drg(_Sourced):
+    """DRG payment standards: fund reconciliation only, the patient's share stays item-based."""
+
+    med_types: Annotated[
+        tuple[MedType, ...], Field(description="inpatient med_types under DRG", min_length=1)
+    ]
+    groups: Annotated[
+        dict[Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}$")], DrgGroup],
+        Field(description="payment standard by DRG group code"),
+    ]
+
+
 class FundSafety(_Strict):
     """What each fund-safety check does when it fires."""
 
@@ -397,6 +448,10 @@ class PolicyBundle(_Sourced):
     injury: Annotated[
         Injury | None, Field(description="injury (med_type 22) exclusion rule; null: no such rule")
     ] = None
+    quotas: Annotated[
+        tuple[Quota, ...], Field(description="quota payments (per bed-day, single disease, day surgery)")
+    ] = ()
+    drg: Annotated[Drg | None, Field(description="DRG payment standards; null: no DRG reconciliation")] = None
 
     @model_validator(mode="after")
     def _dates(self) -> PolicyBundle:

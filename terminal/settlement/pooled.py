@@ -196,7 +196,12 @@ def _pool_benefit(
     if row is None:
         run.note("pool", f"{group.label}: {LEVEL_NAMES[level]}机构不在本待遇支付范围, 统筹支付 0.00")
         return pool_layer(group.inscp, ZERO, ZERO, cap_remaining)
-    if benefit.deductible_basis == "admission":
+    if benefit.deductible_basis == "admission" and run.bill.stay_period > 1:
+        # A later period of a stay settled in the middle (中途结算): the stay's deductible and its
+        # admission were counted at its first settlement [I: docs/settlement.md, "Stays"].
+        deductible = ZERO
+        basis = f"同一住院第{run.bill.stay_period}期(中途结算后), 起付线已在首期计算"
+    elif benefit.deductible_basis == "admission":
         scope = f"{benefit.key}_{level}"
         prior = int(run.get(acc.ADMISSIONS, scope))
         deductible = admission_deductible(row.deductible, benefit.repeat_admission_factors, prior)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
@@ -172,6 +172,27 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class DrgReconciliation:
+    """The stay's DRG group and what the fund and the hospital settle between them (not the patient)."""
+
+    drg_code: str
+    drg_name: str
+    standard: Decimal  # the group's payment standard
+    hifp_due: Decimal  # the pooled fund owes the hospital: standard − patient's part − other funds
+    hosp_part_amt: Decimal  # medfee − standard: the hospital bears it (negative: keeps the surplus)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready with national-style names."""
+        return {
+            "drg_code": self.drg_code,
+            "drg_name": self.drg_name,
+            "standard": yuan(self.standard),
+            "hifp_due": yuan(self.hifp_due),
+            "hosp_part_amt": yuan(self.hosp_part_amt),
+        }
+
+
+@dataclass(frozen=True)
 class SettlementResult:
     """The whole decision for one bill: lines, setlinfo, setldetail, trace and the accumulator change."""
 
@@ -186,6 +207,9 @@ class SettlementResult:
     accumulators_before: Accumulators
     accumulators_after: Accumulators
     delta: AccumulatorDelta
+    # Issue 19.3: only for a final inpatient stay whose DRG group the bundle prices. Left out of repr
+    # and to_json() when None, so results without DRG read exactly as before.
+    drg: DrgReconciliation | None = field(default=None, repr=False)
 
     @property
     def setl_proc_info(self) -> str:
@@ -208,4 +232,5 @@ class SettlementResult:
             "accumulators_before": self.accumulators_before.to_json(),
             "accumulators_after": self.accumulators_after.to_json(),
             "accumulator_delta": self.delta.to_json(),
+            **({} if self.drg is None else {"drg": self.drg.to_json()}),
         }

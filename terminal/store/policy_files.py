@@ -13,11 +13,23 @@ from terminal.errors import PolicyError
 from terminal.settlement.bundle import parse_bundle
 from terminal.settlement.catalog import Catalog, CatalogError, parse_catalog
 from terminal.settlement.policy import PolicyBundle
-from terminal.settlement.shelf import PolicyShelf
+from terminal.settlement.shelf import PolicyShelf, prefecture
 from terminal.settlement.signing import parse_trusted_keys
 
 DEFAULT_TRUSTED_KEYS = Path(__file__).resolve().parents[2] / "config" / "policies" / "trusted_keys.json"
 BUNDLE_FILE = re.compile(r"^\d{6}-\d{4}\.json$")  # <admdvs>-<year>.json
+INSURED_FOLDER = "insured"  # <policies>/insured/: the insured-place shelf (other regions' bundles)
+
+__all__ = [
+    "BUNDLE_FILE",
+    "INSURED_FOLDER",
+    "load_bundle",
+    "load_catalog",
+    "load_insured_shelf",
+    "load_shelf",
+    "load_trusted_keys",
+    "prefecture",
+]
 
 
 def load_trusted_keys(path: Path = DEFAULT_TRUSTED_KEYS) -> dict[str, bytes]:
@@ -41,11 +53,6 @@ def load_bundle(path: Path, trusted_keys: Mapping[str, bytes] | None = None) -> 
         raise PolicyError(f"{path}: {exc}") from exc
 
 
-def prefecture(admdvs: str) -> str:
-    """The prefecture-level code (统筹区) of an area code: 430302 (a district of Xiangtan) → 430300."""
-    return f"{admdvs[:4]}00"
-
-
 def load_shelf(
     folder: Path, trusted_keys: Mapping[str, bytes], treating_admdvs: str | None = None
 ) -> PolicyShelf:
@@ -56,24 +63,49 @@ def load_shelf(
     """
     if not folder.is_dir():
         raise PolicyError(f"policy folder {folder} does not exist")
-    paths = sorted(p for p in folder.iterdir() if BUNDLE_FILE.match(p.name))
-    if not paths:
+    bundles = _bundles_in(folder, trusted_keys)
+    if not bundles:
         raise PolicyError(f"policy folder {folder} holds no <admdvs>-<year>.json bundle")
-    bundles = []
-    for path in paths:
+    for path, bundle in bundles:
+        if treating_admdvs is not None and bundle.admdvs != prefecture(treating_admdvs):
+            raise PolicyError(
+                f"{path}: bundle {bundle.bundle_id} is for region {bundle.admdvs}, not this terminal's "
+                f"prefecture {prefecture(treating_admdvs)} ({treating_admdvs}); another region's bundle "
+                f"belongs on the insured-place shelf, {folder / INSURED_FOLDER}"
+            )
+    return PolicyShelf([bundle for _, bundle in bundles])
+
+
+def load_insured_shelf(folder: Path, trusted_keys: Mapping[str, bytes], treating_admdvs: str) -> PolicyShelf:
+    """The insured-place shelf: every bundle in `<policies>/insured/` (none when the folder is absent).
+
+    Each must be another region's than the terminal's prefecture (whose bundles live on the treating
+    shelf) and pass the same signature and name checks; the high-water marks apply per bundle id.
+    """
+    shelf = folder / INSURED_FOLDER
+    if not shelf.is_dir():
+        return PolicyShelf([])
+    bundles = _bundles_in(shelf, trusted_keys)
+    for path, bundle in bundles:
+        if bundle.admdvs == prefecture(treating_admdvs):
+            raise PolicyError(
+                f"{path}: bundle {bundle.bundle_id} is this terminal's own region's; it belongs on the "
+                f"treating shelf, {folder}"
+            )
+    return PolicyShelf([bundle for _, bundle in bundles])
+
+
+def _bundles_in(folder: Path, trusted_keys: Mapping[str, bytes]) -> list[tuple[Path, PolicyBundle]]:
+    """Every <admdvs>-<year>.json bundle in a folder, verified, each named for the bundle it holds."""
+    out = []
+    for path in sorted(p for p in folder.iterdir() if BUNDLE_FILE.match(p.name)):
         bundle = load_bundle(path, trusted_keys)
         if path.name != f"{bundle.bundle_id}.json":
             raise PolicyError(
                 f"{path}: holds bundle {bundle.bundle_id}, saved under another region or year's name"
             )
-        if treating_admdvs is not None and bundle.admdvs != prefecture(treating_admdvs):
-            raise PolicyError(
-                f"{path}: bundle {bundle.bundle_id} is for region {bundle.admdvs}, not this terminal's "
-                f"prefecture {prefecture(treating_admdvs)} ({treating_admdvs}); other regions' bundles are "
-                "refused for now (an insured-place shelf comes with cross-region settlement)"
-            )
-        bundles.append(bundle)
-    return PolicyShelf(bundles)
+        out.append((path, bundle))
+    return out
 
 
 def load_catalog(path: Path) -> Catalog:
