@@ -24,6 +24,7 @@ SafetyCheck = Literal[
     "repeat_dispensing",
     "gender_limit",
     "age_limit",
+    "visit_frequency",
 ]
 SafetyAction = Literal["flag", "block"]
 
@@ -353,6 +354,57 @@ class FundSafety(_Strict):
     ] = 0
 
 
+class VisitLimit(_Strict):
+    """At most so many settlements of the listed medical types within a window of days, at any terminal."""
+
+    med_types: Annotated[
+        tuple[str, ...], Field(description="medical types counted (and limited); empty: every type")
+    ] = ()
+    window_days: Annotated[
+        int, Field(description="days counted back from the settlement day, itself included", ge=1)
+    ]
+    max_visits: Annotated[
+        int, Field(description="settlements allowed in the window, this one included", ge=1)
+    ]
+
+
+class VisitLimits(_Sourced):
+    """Per-person frequency limits across terminals (fund supervision), fed by the gallery delta's history."""
+
+    action: Annotated[SafetyAction, Field(description="flag (settle, mark for review) or block (refuse)")] = (
+        "flag"
+    )
+    limits: Annotated[tuple[VisitLimit, ...], Field(description="each limit that applies is checked")] = ()
+
+
+BenefitHintKind = Literal["opsp_filing", "assistance", "two_diseases"]
+
+
+class BenefitHint(_Strict):
+    """One 政策找人 rule: facts in the gallery delta that suggest a benefit the person has not claimed."""
+
+    kind: Annotated[BenefitHintKind, Field(description="which benefit the rule points at")]
+    dise_codes: Annotated[
+        tuple[str, ...],
+        Field(description="diagnosis codes (or prefixes) in the person's recent visits that suggest it"),
+    ] = ()
+    opsp_dise_code: Annotated[
+        str | None, Field(description="opsp_filing: the 门特 disease whose filing would cover it")
+    ] = None
+    identities: Annotated[
+        tuple[str, ...], Field(description="assistance: 1101 idetinfo psn_idet_type values that suggest it")
+    ] = ()
+    message: Annotated[
+        str, Field(description="what the kiosk shows the patient", min_length=1, max_length=200)
+    ]
+
+
+class BenefitHints(_Sourced):
+    """政策找人: rules for benefits a person appears eligible for and has not claimed; never blocks."""
+
+    rules: Annotated[tuple[BenefitHint, ...], Field(description="checked in order")] = ()
+
+
 class PolicyBundle(_Sourced):
     """All parameters the engine needs for one insured region and year."""
 
@@ -396,6 +448,12 @@ class PolicyBundle(_Sourced):
     ] = DEFAULT_AMOUNT_LIMITS
     injury: Annotated[
         Injury | None, Field(description="injury (med_type 22) exclusion rule; null: no such rule")
+    ] = None
+    visit_limits: Annotated[
+        VisitLimits | None, Field(description="per-person visit frequency limits; null: none checked")
+    ] = None
+    benefit_hints: Annotated[
+        BenefitHints | None, Field(description="政策找人 rules; null: no hints shown")
     ] = None
 
     @model_validator(mode="after")
