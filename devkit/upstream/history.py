@@ -88,7 +88,7 @@ def _visit(row: sqlite3.Row) -> dict[str, Any]:
     result = json.loads(row["result"])
     items: dict[str, Decimal] = {}
     diagnoses: list[str] = []
-    for line in result.get("lines", []):
+    for line in result.get("feedetail", []):
         code = str(line["med_list_codg"])
         items[code] = items.get(code, Decimal(0)) + Decimal(str(line["cnt"]))
         if line.get("dise_codg") and line["dise_codg"] not in diagnoses:

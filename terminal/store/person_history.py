@@ -97,7 +97,7 @@ class SqlitePersonHistory:
             out.append(
                 LocalSettlement(
                     visit=past_visit(row["msgid"], datetime.fromisoformat(row["setl_time"]).date(),
-                                     str(row["med_type"]), result.get("lines", [])),
+                                     str(row["med_type"]), result.get("feedetail", [])),
                     year=int(row["year"]),
                     delta=dict(result.get("accumulator_delta") or {}),
                     standing=row["reversed_at"] is None and row["outbox_state"] not in ("refused", "voided"),
