@@ -259,6 +259,47 @@ class PersonBenefits:
     mulaid_balc: Decimal = Decimal("0.00")
     insurance_active: bool = True  # psn_insu_stas normal, not suspended
     deceased: bool = False
+    # The person agreed to be told of benefits they appear eligible for (政策找人); off unless they did.
+    benefit_hints: bool = False
+
+
+@dataclass(frozen=True)
+class PastVisit:
+    """One settlement of a person: at any terminal (the upstream's history) or at this one (the ledger)."""
+
+    msgid: str
+    day: date
+    med_type: str
+    # (med_list_codg, net quantity) of each item dispensed, for the repeat-dispensing check
+    items: tuple[tuple[str, Decimal], ...] = ()
+    diagnoses: tuple[str, ...] = ()  # the lines' dise_codg (政策找人)
+
+
+@dataclass(frozen=True)
+class PersonHistory:
+    """What the upstream knew of a person when it signed a gallery delta (fund supervision, 政策找人).
+
+    `totals` are its year-to-date accumulators for `year` (to_json form) and `counted` the msgids of
+    the settlements they include, so a terminal adds exactly its own settlements the upstream lacks.
+    """
+
+    psn_no: str
+    as_of: datetime
+    year: int
+    totals: Mapping[str, Any]
+    counted: frozenset[str]
+    visits: tuple[PastVisit, ...] = ()
+    identities: tuple[str, ...] = ()  # 1101 idetinfo psn_idet_type values
+
+
+@dataclass(frozen=True)
+class LocalSettlement:
+    """One of this terminal's settlements of a person, as year-to-date totals need it."""
+
+    visit: PastVisit
+    year: int
+    delta: Mapping[str, Any]  # accumulator_delta as stored (to_json form)
+    standing: bool  # False once reversed here, refused or voided
 
 
 # The national interface's operation numbers this terminal uses (domain.md §1), defined once.

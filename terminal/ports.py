@@ -20,12 +20,14 @@ from terminal.domain import (
     FaceObservation,
     Frame,
     IdentityClaim,
+    LocalSettlement,
     Match,
     NoMatch,
     OutboxEntry,
     PendingBill,
     Person,
     PersonBenefits,
+    PersonHistory,
     SensorFrame,
     SettledNotice,
     SettlementRecord,
@@ -184,6 +186,26 @@ class GalleryFreshness(Protocol):
 
     def last_synced(self) -> datetime | None:
         """Time the last gallery delta was applied, None if never."""
+        ...
+
+
+class PersonHistories(Protocol):
+    """The upstream's history of a person (gallery delta) and this terminal's own settlements of them."""
+
+    def history_of(self, psn_no: str) -> PersonHistory | None:
+        """The last history the upstream sent for the person, None if none."""
+        ...
+
+    def local_settlements(self, psn_no: str, since: date) -> list[LocalSettlement]:
+        """This terminal's settlements of the person since a day (standing or not), oldest first."""
+        ...
+
+
+class SupervisionLog(Protocol):
+    """Where fund-supervision refusals and 政策找人 hints are kept for the hospital's insurance office."""
+
+    def note(self, at: datetime, kind: str, psn_no: str, chrg_bchno: str, detail: Mapping[str, Any]) -> None:
+        """Record one event (kind: refused, flagged or hint) in its own transaction."""
         ...
 
 

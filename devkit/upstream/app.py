@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from devkit.upstream import ec_tokens
 from devkit.upstream.calls import handle
 from devkit.upstream.faults import Faults
+from devkit.upstream.history import set_identities
 from devkit.upstream.people import person_json
 from devkit.upstream.replies import AuthFailure, fail, reclocked
 from devkit.upstream.state import Enrolment, Upstream
@@ -111,6 +112,22 @@ def create_app(upstream: Upstream) -> FastAPI:
             removal = GalleryRemoval.model_validate_json(json.dumps(body))
             return JSONResponse({"version": upstream.remove_enrolment(removal)})
         except (ValueError, ValidationError) as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.post("/admin/history/identities")
+    def identities(body: dict[str, Any]) -> JSONResponse:
+        psn_no, values = body.get("psn_no"), body.get("identities")
+        if (
+            not isinstance(psn_no, str)
+            or not isinstance(values, list)
+            or not all(isinstance(v, str) for v in values)
+        ):
+            return JSONResponse(
+                {"detail": "psn_no (string) and identities (strings) expected"}, status_code=422
+            )
+        try:
+            return JSONResponse({"version": set_identities(upstream, psn_no, values)})
+        except ValueError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=422)
 
     return app

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from devkit.upstream.history import histories_since
 from devkit.upstream.people import person_from_json, person_json
 from devkit.upstream.replies import Refusal, ok
 from devkit.upstream.state import Upstream, stored_templates
@@ -35,6 +36,7 @@ def gallery_delta(upstream: Upstream, env: Envelope) -> dict[str, Any]:
             " WHERE e.version > ? ORDER BY e.version",
             [since],
         ).fetchall()
+        histories = histories_since(conn, since, _request_at(env.inf_time))
     upserts, removals = [], []
     for r in changed:
         if r["state"] == "enrolled":
@@ -68,6 +70,7 @@ def gallery_delta(upstream: Upstream, env: Envelope) -> dict[str, Any]:
         "template_format": TEMPLATE_FORMAT,
         "upserts": upserts,
         "removals": removals,
+        **({"histories": histories} if histories else {}),
     }
     document = sign_bundle(delta, upstream.gallery_signing_pem)
     if faults.gallery_tamper:
@@ -81,4 +84,8 @@ def gallery_delta(upstream: Upstream, env: Envelope) -> dict[str, Any]:
 
 def _request_time(inf_time: str) -> str:
     """The envelope's inf_time (China Standard Time) as an aware ISO timestamp."""
-    return datetime.strptime(inf_time, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CST).isoformat(timespec="seconds")
+    return _request_at(inf_time).isoformat(timespec="seconds")
+
+
+def _request_at(inf_time: str) -> datetime:
+    return datetime.strptime(inf_time, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CST)

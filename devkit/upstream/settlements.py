@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from devkit.upstream.faults import perturbed
+from devkit.upstream.history import touch_history
 from devkit.upstream.people import person_from_json
 from devkit.upstream.replies import Refusal, fail, ok
 from devkit.upstream.state import Upstream
@@ -43,9 +44,9 @@ def idempotent(upstream: Upstream, env: Envelope) -> tuple[dict[str, Any], bool]
             if env.infno == INFNO_SETTLE:
                 response = _settle(upstream, conn, env)
             elif env.infno == INFNO_REVERSE:
-                response = _undo(conn, env, "reversed")
+                response = _undo(upstream, conn, env, "reversed")
             else:
-                response = _undo(conn, env, "corrected")
+                response = _undo(upstream, conn, env, "corrected")
         except Refusal as exc:
             response = fail(env.msgid, str(exc))
         # Refusals are remembered too: a resend of the same msgid gets the same answer.
@@ -160,11 +161,12 @@ def _settle(upstream: Upstream, conn: sqlite3.Connection, env: Envelope) -> dict
             json.dumps(body),
         ],
     )
+    touch_history(upstream, conn, person.psn_no)
     output = {"setlinfo": body["setlinfo"], "setldetail": body["setldetail"]}
     return ok(env.msgid, output)
 
 
-def _undo(conn: sqlite3.Connection, env: Envelope, state: str) -> dict[str, Any]:
+def _undo(upstream: Upstream, conn: sqlite3.Connection, env: Envelope, state: str) -> dict[str, Any]:
     data = env.input.get("data", {})
     omsgid = str(data.get("omsgid", ""))
     row = conn.execute("SELECT * FROM settlements WHERE msgid = ?", [omsgid]).fetchone()
@@ -191,6 +193,7 @@ def _undo(conn: sqlite3.Connection, env: Envelope, state: str) -> dict[str, Any]
         [json.dumps(after.to_json()), row["psn_no"], delta.year],
     )
     conn.execute("UPDATE settlements SET state = ? WHERE msgid = ?", [state, omsgid])
+    touch_history(upstream, conn, row["psn_no"])
     if state == "corrected":
         return ok(env.msgid, {"corrected": True})
     info = result["setlinfo"]

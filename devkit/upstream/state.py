@@ -66,6 +66,9 @@ CREATE TABLE IF NOT EXISTS audit_heads (
     signature TEXT NOT NULL, received_at TEXT NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_heads_opter ON audit_heads(opter, verdict, seq);
+CREATE TABLE IF NOT EXISTS histories (
+    psn_no TEXT PRIMARY KEY, version INTEGER NOT NULL, identities TEXT NOT NULL DEFAULT '[]'
+);
 CREATE TABLE IF NOT EXISTS ec_tokens (
     token TEXT PRIMARY KEY, psn_no TEXT NOT NULL, expires_at REAL NOT NULL, used_by TEXT
 );

@@ -58,6 +58,10 @@ class TerminalPorts:
         """Settle."""
         return self._terminal.checkout.settle(priced, match)
 
+    def benefit_hints(self, psn_no: str) -> list[dict[str, Any]]:
+        """政策找人 for the identified person."""
+        return self._terminal.checkout.benefit_hints(psn_no)
+
     def is_settled(self, chrg_bchno: str) -> bool:
         """Ask the ledger."""
         return self._terminal.ledger.is_settled(chrg_bchno)

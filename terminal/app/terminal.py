@@ -63,6 +63,7 @@ from terminal.store.ledger import SqliteLedger
 from terminal.store.notices import NoticeJournal
 from terminal.store.outbox import OutboxStore
 from terminal.store.people import device_keys
+from terminal.store.person_history import SqlitePersonHistory, SqliteSupervisionLog
 from terminal.store.policy_files import load_catalog, load_insured_shelf, load_shelf, load_trusted_keys
 from terminal.store.prints import PrintJournal
 from terminal.store.template_feed import TemplateFeed
@@ -347,7 +348,15 @@ class Terminal:
             offline=offline,
             # Storage first, then the clock: a clock set back or far off the upstream's settles nothing.
             store=SettleChecks(self.store_health, self.clock_guard),
+            # Fund supervision and year totals from the gallery delta's history and this ledger.
+            history=SqlitePersonHistory(self.db),
+            supervision_log=self.supervision_log,
         )
+
+    @cached_property
+    def supervision_log(self) -> SqliteSupervisionLog:
+        """Fund-supervision refusals, flags and 政策找人 hints, for the technician page and the report."""
+        return SqliteSupervisionLog(self.db)
 
     @cached_property
     def clock_guard(self) -> ClockGuard:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from terminal.config import TerminalSection
 from terminal.domain import Bill, CertType, Match, Person, SettlementRecord, log_ref
-from terminal.errors import OfflineLimitError, PaymentMethodError
+from terminal.errors import FundSafetyError, OfflineLimitError, PaymentMethodError, PolicyError
 from terminal.pipeline.offline import (
     OfflineDecision,
     OfflineLimits,
@@ -27,7 +27,17 @@ from terminal.pipeline.offline import (
     oldest_sync,
 )
 from terminal.pipeline.outbox import INFNO_SETTLE, envelope
-from terminal.ports import Clock, Gallery, GalleryFreshness, Ledger, UplinkState
+from terminal.pipeline.policy_finder import benefit_hints
+from terminal.pipeline.supervision import SupervisionFacts, local_since, supervision_facts
+from terminal.ports import (
+    Clock,
+    Gallery,
+    GalleryFreshness,
+    Ledger,
+    PersonHistories,
+    SupervisionLog,
+    UplinkState,
+)
 from terminal.settlement import (
     Accumulators,
     Catalog,
@@ -64,6 +74,8 @@ class Priced:
     person: Person
     result: SettlementResult
     stored_accumulators: Mapping[str, Any]
+    # What supervision read: where the year totals came from, the diagnoses and identities (政策找人).
+    supervision: SupervisionFacts | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The pre-settlement as the service and CLI show it (national field names)."""
@@ -91,6 +103,8 @@ class Checkout:
         clock: Clock,
         offline: OfflineGate | None = None,
         store: StoreCheck | None = None,
+        history: PersonHistories | None = None,
+        supervision_log: SupervisionLog | None = None,
         insured_policies: PolicyShelf | None = None,
     ) -> None:
         self._gallery = gallery
@@ -102,9 +116,16 @@ class Checkout:
         self._clock = clock
         self._offline = offline
         self._store = store
+        self._history = history
+        self._supervision_log = supervision_log
 
-    def price(self, bill: Bill, psn_no: str) -> Priced:
-        """The patient's share at once: a pre-settlement; nothing is recorded."""
+    def price(self, bill: Bill, psn_no: str, *, also_identified: tuple[str, ...] = ()) -> Priced:
+        """The patient's share at once: a pre-settlement; nothing is recorded.
+
+        `also_identified` lists the people other proofs in this checkout named (a face where a
+        credential identified, or the reverse): any other than `psn_no` is an identity mismatch.
+        A refusal by the fund-safety checks is noted for the insurance office before it is raised.
+        """
         person = self._gallery.person(psn_no)
         # Insurance status too: a suspended or deceased person is refused by the fund-safety checks.
         benefits = self._gallery.benefits_of(person.psn_no)
@@ -119,23 +140,78 @@ class Checkout:
         choice = choose_policy(
             self._policies, self._insured, self._terminal.mdtrtarea_admvs, person.insuplc_admdvs, day
         )
+        facts: SupervisionFacts | None = None
+        if self._history is not None:
+            local = self._history.local_settlements(person.psn_no, local_since(today))
+            facts = supervision_facts(self._history.history_of(person.psn_no), local, day, stored)
+        safety = SafetyFacts(
+            identity_mismatch=any(other != person.psn_no for other in also_identified),
+            bill_already_settled=self._ledger.is_settled(bill.chrg_bchno),
+            recent_dispensings=facts.dispensings if facts else (),
+            recent_visits=facts.visits if facts else (),
+        )
         context = SettlementContext(
             institution_level=self._terminal.institution_level,
             setl_date=day,
             benefits=benefits,
             cross_region=choice.cross_region,
-            safety=SafetyFacts(bill_already_settled=self._ledger.is_settled(bill.chrg_bchno)),
+            safety=safety,
             policy_rule=choice.rule,
         )
-        result = presettle(
-            bill,
+        # With the upstream's history: its year totals plus what this terminal added since (issue 19.10);
+        # the ledger still compares the stored row it read (stored) when recording.
+        start = facts.start if facts else stored
+        try:
+            result = presettle(
+                bill,
+                person,
+                Accumulators.from_json(start, day.year),
+                choice.bundle,
+                self._catalog,
+                context,
+            )
+        except FundSafetyError as exc:
+            refused = [{"check": f.check, "action": "block", "message": f.message} for f in exc.findings]
+            self._note("refused", person.psn_no, bill.chrg_bchno, refused)
+            raise
+        return Priced(bill=bill, person=person, result=result, stored_accumulators=stored, supervision=facts)
+
+    def benefit_hints(self, psn_no: str) -> list[dict[str, Any]]:
+        """政策找人 for an identified person (the bundle's rules, the delta's facts); each is logged.
+
+        Never raises for want of data: no bundle for today, no history or no opt-in give no hints.
+        """
+        today = self._clock.now().date()
+        try:
+            policy = self._policies.for_date(today)
+        except PolicyError:
+            return []
+        person = self._gallery.person(psn_no)
+        benefits = self._gallery.benefits_of(psn_no)
+        if not benefits.benefit_hints or policy.benefit_hints is None:
+            return []
+        facts = None
+        if self._history is not None:
+            local = self._history.local_settlements(psn_no, local_since(today))
+            stored = self._ledger.accumulators(psn_no, today.year)
+            facts = supervision_facts(self._history.history_of(psn_no), local, today, stored)
+        hints = benefit_hints(
+            policy.benefit_hints,
             person,
-            Accumulators.from_json(stored, day.year),
-            choice.bundle,
-            self._catalog,
-            context,
+            benefits,
+            facts.diagnoses if facts else (),
+            facts.identities if facts else (),
+            facts.med_types if facts else (),
+            today,
         )
-        return Priced(bill=bill, person=person, result=result, stored_accumulators=stored)
+        for hint in hints:
+            if self._supervision_log is not None:
+                self._supervision_log.note(self._clock.now(), "hint", psn_no, "", hint)
+        return hints
+
+    def _note(self, kind: str, psn_no: str, chrg_bchno: str, findings: list[dict[str, str]]) -> None:
+        if self._supervision_log is not None:
+            self._supervision_log.note(self._clock.now(), kind, psn_no, chrg_bchno, {"findings": findings})
 
     def offline_check(self, priced: Priced) -> OfflineDecision:
         """Whether this pre-settlement may be recorded now, and whether it would be recorded offline."""
@@ -217,6 +293,10 @@ class Checkout:
             offline=decision.offline,
         )
         self._ledger.record(record)
+        if priced.result.findings:
+            # Settled, but marked for review: the reason goes to the technician page and the report.
+            flagged = [f.to_json() for f in priced.result.findings]
+            self._note("flagged", person.psn_no, priced.bill.chrg_bchno, flagged)
         log.info(
             "settled %s for %s: msgid %s%s",
             priced.bill.chrg_bchno,

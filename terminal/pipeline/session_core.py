@@ -277,10 +277,19 @@ class SessionCore:
         live.last_result = "pass"
         live.state = State.IDENTIFIED
         live.prompt = "choose_bill"
+        live.hints = self._hints_for(match.psn_no)
         self._commit("identified", State.IDENTIFYING, match.method)
         if live.bill is not None:
             return self._price(bill_from_json(live.bill), State.IDENTIFIED)
         return self.view()
+
+    def _hints_for(self, psn_no: str) -> tuple[Mapping[str, Any], ...]:
+        """政策找人 never blocks checkout: any failure finding hints shows none."""
+        try:
+            return tuple(self._checkout.benefit_hints(psn_no))
+        except TerminalError as exc:
+            log.warning("benefit hints unavailable: %s", exc.code)
+            return ()
 
     def _price(self, bill: Bill, previous: State) -> dict[str, Any]:
         live = self._live

@@ -42,6 +42,10 @@ class CheckoutPort(Protocol):
         """Record the settlement durably."""
         ...
 
+    def benefit_hints(self, psn_no: str) -> list[dict[str, Any]]:
+        """政策找人 hints for an identified person ([] unless they opted in)."""
+        ...
+
 
 class SettledCheck(Protocol):
     """The part of the ledger recovery needs."""

@@ -59,6 +59,8 @@ class LiveSession:
     # A passed challenge's probe waiting for the ID number's last four (gallery above the 1:N cap); never
     # journalled: a restart asks for the face again.
     probe: FaceObservation | None = None
+    # 政策找人 hints for the identified person (never journalled: shown once, logged when found).
+    hints: tuple[Mapping[str, Any], ...] = ()
 
     def copy(self) -> LiveSession:
         """A snapshot to restore when a step fails before its journal write committed.

@@ -95,6 +95,9 @@ def patient_view(
     }
     if live.psn_no and live.priced is not None:
         out["person"] = {"name": mask_name(live.priced.person.psn_name)}
+    if live.psn_no and live.hints:
+        # 政策找人: shown only to a person who opted in (the checkout found none otherwise); never blocks.
+        out["benefit_hints"] = [{"kind": h["kind"], "message": h["message"]} for h in live.hints]
     if live.priced is not None and live.state in (State.PRICED, State.CONFIRMED, State.PAYING, State.SETTLED):
         out["bill"] = priced_view(live.priced)
         out["amounts_digest"] = amounts_digest(live.session_id, live.priced)

@@ -7,7 +7,14 @@ from terminal.settlement.accumulators import AccumulatorDelta, Accumulators
 from terminal.settlement.bundle import parse_bundle
 from terminal.settlement.catalog import Catalog, CatalogError, CatalogItem, parse_catalog
 from terminal.settlement.checks import check_bill
-from terminal.settlement.context import Dispensing, OpspFiling, PersonBenefits, SafetyFacts, SettlementContext
+from terminal.settlement.context import (
+    Dispensing,
+    OpspFiling,
+    PersonBenefits,
+    SafetyFacts,
+    SettlementContext,
+    Visit,
+)
 from terminal.settlement.engine import presettle, reverse
 from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.result import Finding, LineResult, SetlDetail, SetlInfo, SettlementResult, TraceStep
@@ -32,6 +39,7 @@ __all__ = [
     "SettlementContext",
     "SettlementResult",
     "TraceStep",
+    "Visit",
     "check_bill",
     "fund_safety",
     "parse_bundle",

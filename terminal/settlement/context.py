@@ -20,12 +20,21 @@ class Dispensing:
 
 
 @dataclass(frozen=True)
+class Visit:
+    """An earlier settlement of this person at any terminal (for the visit frequency limits)."""
+
+    day: date
+    med_type: str
+
+
+@dataclass(frozen=True)
 class SafetyFacts:
     """Facts the fund-safety checks need that only the caller can know."""
 
     identity_mismatch: bool = False  # credential and face point at different people
     bill_already_settled: bool = False
     recent_dispensings: tuple[Dispensing, ...] = ()
+    recent_visits: tuple[Visit, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -193,7 +193,9 @@ def _fund_safety(
     limited: Sequence[int] | None,
 ) -> tuple[Finding, ...]:
     """Run the fund-safety checks: FundSafetyError for any that blocks, a trace note for the rest."""
-    findings = fund_safety(bill, items, person, context, policy.fund_safety, limited=limited)
+    findings = fund_safety(
+        bill, items, person, context, policy.fund_safety, limited=limited, visit_limits=policy.visit_limits
+    )
     blocking = [f for f in findings if f.action == "block"]
     if blocking:
         raise FundSafetyError(blocking)

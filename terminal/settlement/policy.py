@@ -11,39 +11,98 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-Level = Literal["primary", "level1", "level2", "level3_city", "level3_provincial"]
-LEVELS: tuple[Level, ...] = ("primary", "level1", "level2", "level3_city", "level3_provincial")
-PsnType = Literal["active", "retired"]
-CrossRegionKind = Literal["filed", "unfiled", "temporary"]
-SafetyCheck = Literal[
-    "insurance_not_active",
-    "identity_mismatch",
-    "duplicate_bill",
-    "repeat_dispensing",
-    "gender_limit",
-    "age_limit",
-]
-SafetyAction = Literal["flag", "block"]
-
-Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-Ratio = Annotated[Decimal, Field(ge=0, le=1, max_digits=6, decimal_places=4)]
-SignedRatio = Annotated[Decimal, Field(ge=-1, le=1, max_digits=6, decimal_places=4)]
-Key = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-FundPayType = Annotated[str, Field(pattern=r"^\d{6}$")]
-MedType = Annotated[str, Field(pattern=r"^\d{2,4}$")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Sourced(_Strict):
-    placeholder: Annotated[
-        bool, Field(description="true while the figures are assumed, not taken from the official notice")
-    ]
-    source: Annotated[str, Field(description="where the figures come from (document number, page, dataset)")]
+from terminal.settlement.policy_base import (
+    LEVELS as LEVELS,
+)
+from terminal.settlement.policy_base import (
+    Amount as Amount,
+)
+from terminal.settlement.policy_base import (
+    CrossRegionKind as CrossRegionKind,
+)
+from terminal.settlement.policy_base import (
+    FundPayType as FundPayType,
+)
+from terminal.settlement.policy_base import (
+    Key as Key,
+)
+from terminal.settlement.policy_base import (
+    Level as Level,
+)
+from terminal.settlement.policy_base import (
+    MedType as MedType,
+)
+from terminal.settlement.policy_base import (
+    PsnType as PsnType,
+)
+from terminal.settlement.policy_base import (
+    Ratio as Ratio,
+)
+from terminal.settlement.policy_base import (
+    SafetyAction as SafetyAction,
+)
+from terminal.settlement.policy_base import (
+    SafetyCheck as SafetyCheck,
+)
+from terminal.settlement.policy_base import (
+    SignedRatio as SignedRatio,
+)
+from terminal.settlement.policy_base import (
+    _Sourced as _Sourced,
+)
+from terminal.settlement.policy_base import (
+    _Strict as _Strict,
+)
+from terminal.settlement.policy_tables import (
+    DEFAULT_AMOUNT_LIMITS as DEFAULT_AMOUNT_LIMITS,
+)
+from terminal.settlement.policy_tables import (
+    SETLWAY_KINDS as SETLWAY_KINDS,
+)
+from terminal.settlement.policy_tables import (
+    AmountLimits as AmountLimits,
+)
+from terminal.settlement.policy_tables import (
+    BenefitHint as BenefitHint,
+)
+from terminal.settlement.policy_tables import (
+    BenefitHintKind as BenefitHintKind,
+)
+from terminal.settlement.policy_tables import (
+    BenefitHints as BenefitHints,
+)
+from terminal.settlement.policy_tables import (
+    Drg as Drg,
+)
+from terminal.settlement.policy_tables import (
+    DrgGroup as DrgGroup,
+)
+from terminal.settlement.policy_tables import (
+    FundSafety as FundSafety,
+)
+from terminal.settlement.policy_tables import (
+    Injury as Injury,
+)
+from terminal.settlement.policy_tables import (
+    InjuryCause as InjuryCause,
+)
+from terminal.settlement.policy_tables import (
+    Quota as Quota,
+)
+from terminal.settlement.policy_tables import (
+    QuotaKind as QuotaKind,
+)
+from terminal.settlement.policy_tables import (
+    QuotaRow as QuotaRow,
+)
+from terminal.settlement.policy_tables import (
+    VisitLimit as VisitLimit,
+)
+from terminal.settlement.policy_tables import (
+    VisitLimits as VisitLimits,
+)
 
 
 class LevelRow(_Strict):
@@ -133,7 +192,7 @@ class Scheme(_Sourced):
     opsp_diseases: Annotated[
         dict[Annotated[str, Field(pattern=r"^[A-Z0-9]{3,12}$")], OpspDisease],
         Field(description="门特 diseases by opsp_dise_code"),
-    ] = {}
+    ] = {}  # noqa: RUF012 (a pydantic model: the default is copied per instance)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scheme:
@@ -311,99 +370,6 @@ class CrossRegion(_Sourced):
     ]
 
 
-class AmountLimits(_Sourced):
-    """Sanity caps on what a terminal settles by itself: one fee line, and one bill's total."""
-
-    line_max: Annotated[Amount, Field(description="largest amount of one fee line (refunds: its size)")]
-    bill_max: Annotated[Amount, Field(description="largest total of one bill")]
-
-
-# Applies when a bundle has no amount_limits table (bundles signed before the table existed).
-DEFAULT_AMOUNT_LIMITS = AmountLimits(
-    placeholder=True,
-    source="built-in default of the terminal (no amount_limits table in the bundle)",
-    line_max=Decimal("2000000.00"),
-    bill_max=Decimal("20000000.00"),
-)
-
-InjuryCause = Literal["no_third_party", "third_party", "work_injury", "abroad", "public_health"]
-
-
-class Injury(_Sourced):
-    """Injury care (外伤, med_type 22): paid by the basic fund only for causes it does not exclude."""
-
-    med_types: Annotated[tuple[MedType, ...], Field(description="injury med_types", min_length=1)] = ("22",)
-    excluded_causes: Annotated[
-        tuple[InjuryCause, ...],
-        Field(description="causes the basic fund never pays (another payer is liable)"),
-    ] = ("third_party", "work_injury", "abroad", "public_health")
-    requires_declaration: Annotated[
-        bool, Field(description="true: refused until the cause is declared (外伤无第三方责任承诺)")
-    ] = True
-
-
-QuotaKind = Literal["bed_day", "single_disease", "day_surgery"]
-# psn_setlway → the quota kind it asks for (01, by item, has none)
-SETLWAY_KINDS: dict[str, QuotaKind] = {"02": "bed_day", "0201": "single_disease", "0202": "day_surgery"}
-
-
-class QuotaRow(_Strict):
-    """One quota at one institution level: the standard and the patient's share of it."""
-
-    standard: Annotated[Amount, Field(description="per bed-day (bed_day) or per case (the others)")]
-    patient_ratio: Annotated[Ratio, Field(description="the patient's share of the standard")]
-
-
-class Quota(_Sourced):
-    """A quota payment (psn_setlway 02 按床日, 0201 单病种, 0202 日间手术): the fund pays the standard
-    less the patient's share instead of pricing the bill's lines through the pooled fund."""
-
-    key: Annotated[Key, Field(description="short id, shown in the trace")]
-    kind: Annotated[QuotaKind, Field(description="bed_day, single_disease or day_surgery")]
-    name: Annotated[str, Field(description="name shown in the trace")]
-    insutypes: Annotated[tuple[str, ...], Field(description="schemes it prices")] = ("310", "390")
-    med_types: Annotated[tuple[MedType, ...], Field(description="bills it prices", min_length=1)]
-    dise_codes: Annotated[
-        tuple[str, ...], Field(description="the bill's dise_codg it prices; empty: any diagnosis")
-    ] = ()
-    levels: Annotated[
-        dict[Level, QuotaRow], Field(description="rows by institution level; a level left out: refused")
-    ]
-    cap_group: Annotated[Key, Field(description="scheme annual cap its fund payment counts against")] = (
-        "pooled"
-    )
-
-
-class DrgGroup(_Strict):
-    """One DRG group's payment standard (what the fund owes the hospital for the stay in all)."""
-
-    name: Annotated[str, Field(description="group name")]
-    standard: Annotated[Amount, Field(description="payment standard of the group in yuan")]
-
-
-class Drg(_Sourced):
-    """DRG payment standards: fund reconciliation only, the patient's share stays item-based."""
-
-    med_types: Annotated[
-        tuple[MedType, ...], Field(description="inpatient med_types under DRG", min_length=1)
-    ]
-    groups: Annotated[
-        dict[Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}$")], DrgGroup],
-        Field(description="payment standard by DRG group code"),
-    ]
-
-
-class FundSafety(_Strict):
-    """What each fund-safety check does when it fires."""
-
-    actions: Annotated[
-        dict[SafetyCheck, SafetyAction], Field(description="flag (settle, mark for review) or block (refuse)")
-    ] = {}
-    repeat_dispensing_tolerance_days: Annotated[
-        int, Field(description="days of supply still left at a new dispensing that are tolerated", ge=0)
-    ] = 0
-
-
 class PolicyBundle(_Sourced):
     """All parameters the engine needs for one insured region and year."""
 
@@ -452,6 +418,12 @@ class PolicyBundle(_Sourced):
         tuple[Quota, ...], Field(description="quota payments (per bed-day, single disease, day surgery)")
     ] = ()
     drg: Annotated[Drg | None, Field(description="DRG payment standards; null: no DRG reconciliation")] = None
+    visit_limits: Annotated[
+        VisitLimits | None, Field(description="per-person visit frequency limits; null: none checked")
+    ] = None
+    benefit_hints: Annotated[
+        BenefitHints | None, Field(description="政策找人 rules; null: no hints shown")
+    ] = None
 
     @model_validator(mode="after")
     def _dates(self) -> PolicyBundle:

@@ -9,7 +9,7 @@ from terminal.domain import Bill, FeeLine, Person
 from terminal.errors import FundSafetyError as FundSafetyError
 from terminal.settlement.catalog import CatalogItem
 from terminal.settlement.context import SettlementContext
-from terminal.settlement.policy import FundSafety, SafetyCheck
+from terminal.settlement.policy import FundSafety, SafetyAction, SafetyCheck, VisitLimits
 from terminal.settlement.result import Finding, filled
 
 
@@ -68,6 +68,36 @@ def dispensing_findings(
     return out
 
 
+def frequency_findings(
+    bill: Bill, context: SettlementContext, limits: VisitLimits | None
+) -> list[tuple[SafetyCheck, str]]:
+    """More settlements of the limited medical types in a window than the bundle allows (this one counted)."""
+    out: list[tuple[SafetyCheck, str]] = []
+    if limits is None:
+        return out
+    day = context.setl_date
+    for limit in limits.limits:
+        types = limit.med_types
+        if types and bill.med_type not in types:
+            continue
+        first = day - timedelta(days=limit.window_days - 1)
+        earlier = sum(
+            1
+            for v in context.safety.recent_visits
+            if first <= v.day <= day and (not types or v.med_type in types)
+        )
+        if earlier + 1 > limit.max_visits:
+            kinds = "/".join(types) if types else "全部"
+            out.append(
+                (
+                    "visit_frequency",
+                    f"{first}–{day} 已结算 {earlier} 次(医疗类别 {kinds}), 本次为第 {earlier + 1} 次, "
+                    f"超过 {limit.window_days} 天 {limit.max_visits} 次的限制",
+                )
+            )
+    return out
+
+
 def limit_findings(
     bill: Bill,
     items: Sequence[CatalogItem],
@@ -111,10 +141,12 @@ def fund_safety(
     rules: FundSafety,
     *,
     limited: Sequence[int] | None = None,
+    visit_limits: VisitLimits | None = None,
 ) -> tuple[Finding, ...]:
     """Every check that fired, with the action the policy gives it (unlisted checks only flag).
 
-    `limited` may list the positions of the lines whose item has a gender or age limit (PricedBill).
+    `limited` may list the positions of the lines whose item has a gender or age limit (PricedBill);
+    `visit_limits` is the bundle's frequency table, whose own action applies to `visit_frequency`.
     """
     raw = [
         *insurance_findings(context),
@@ -122,10 +154,13 @@ def fund_safety(
         *duplicate_findings(bill, context),
         *dispensing_findings(bill, items, context, rules.repeat_dispensing_tolerance_days),
         *limit_findings(bill, items, person, context.setl_date, limited=limited),
+        *frequency_findings(bill, context, visit_limits),
     ]
     if not raw:
         return ()
-    actions = rules.actions
+    actions: dict[SafetyCheck, SafetyAction] = dict(rules.actions)
+    if visit_limits is not None:
+        actions["visit_frequency"] = visit_limits.action
     # filled() builds what Finding(...) would, without a frozen __init__'s object.__setattr__ calls
     return tuple(
         [

@@ -372,6 +372,29 @@ MIGRATIONS: Sequence[tuple[str, Step]] = (
         );
         """,
     ),
+    # Fund supervision (issue 19.7/8/10): the upstream's per-person history from the gallery delta
+    # (recent settlements anywhere, year totals and the msgids they count), and the refusals, flags and
+    # 政策找人 hints kept for the hospital's insurance office (terminal/store/person_history.py).
+    (
+        "0020_person_history",
+        """
+        CREATE TABLE person_history (
+            psn_no TEXT PRIMARY KEY,
+            data TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE supervision_events (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('refused', 'flagged', 'hint')),
+            psn_no TEXT NOT NULL,
+            chrg_bchno TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );
+        CREATE INDEX supervision_events_at ON supervision_events(at);
+        """,
+    ),
 )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import sqlite_utils
 from numpy.typing import NDArray
 
-from terminal.domain import CertType, Consent, IdentityClaim, Person
+from terminal.domain import CertType, Consent, IdentityClaim, Person, PersonHistory
 from terminal.errors import (
     ConsentError,
     GalleryDeltaError,
@@ -29,6 +29,7 @@ from terminal.store import audit, people
 from terminal.store.db import immediate
 from terminal.store.device_key import DeviceKeys
 from terminal.store.keys import TemplateCipher
+from terminal.store.person_history import save_histories
 from terminal.store.template_feed import touch_templates
 from terminal.store.templates import (
     CONSENTED_TEMPLATES,
@@ -194,8 +195,11 @@ class SqliteGallery:
         upserts: Sequence[Enrolment],
         removals: Sequence[tuple[str, RemovalReason]],
         at: datetime,
+        histories: Sequence[PersonHistory] = (),
     ) -> None:
         """Apply a verified gallery delta, its new version and the sync time in one transaction.
+
+        `histories` (the upstream's per-person history) replace what was held for those people.
 
         GalleryDeltaError, with nothing applied, when it does not start at the version held or
         contradicts the gallery (e.g. an ID number already held by another person).
@@ -214,6 +218,7 @@ class SqliteGallery:
                     )
                 for psn_no, reason in removals:
                     self.remove_enrolment(psn_no, reason, "upstream")
+                save_histories(self._db, histories, at)
                 self._set_counter(GALLERY_VERSION, version)
                 self._set_counter(GALLERY_LAST_SYNC, int(at.timestamp()))
                 audit.append(
@@ -222,7 +227,12 @@ class SqliteGallery:
                     "uplink",
                     "gallery-sync",
                     f"v{version}",
-                    {"since": since, "upserts": len(upserts), "removals": len(removals)},
+                    {
+                        "since": since,
+                        "upserts": len(upserts),
+                        "removals": len(removals),
+                        **({"histories": len(histories)} if histories else {}),
+                    },
                 )
         except (sqlite3.IntegrityError, StoreError, IdentityError) as exc:
             raise GalleryDeltaError(f"gallery delta cannot be applied, nothing was: {exc}") from exc
@@ -366,6 +376,8 @@ def _benefits_json(benefits: PersonBenefits) -> dict[str, Any]:
         "mulaid_balc": str(benefits.mulaid_balc),
         "insurance_active": benefits.insurance_active,
         "deceased": benefits.deceased,
+        # Written only when set, so rows of people who never opted in read exactly as before.
+        **({"benefit_hints": True} if benefits.benefit_hints else {}),
     }
 
 
@@ -386,4 +398,5 @@ def _benefits(data: dict[str, Any]) -> PersonBenefits:
         mulaid_balc=Decimal(data.get("mulaid_balc", "0.00")),
         insurance_active=bool(data["insurance_active"]),
         deceased=bool(data["deceased"]),
+        benefit_hints=bool(data.get("benefit_hints", False)),
     )

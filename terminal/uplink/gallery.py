@@ -35,6 +35,7 @@ from terminal.settlement.signing import canonical_json, verify_signature
 from terminal.store.gallery import Enrolment, SqliteGallery, gallery_version
 from terminal.store.templates import PRE_TAGGING_MODEL_ID, TEMPLATE_DTYPE, StoredTemplate
 from terminal.uplink.client import HttpUplink
+from terminal.uplink.gallery_history import WireHistory
 from terminal.vision.manifest import MODEL_ID_PATTERN
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,9 @@ class WireBenefits(_Wire):
     )
     insurance_active: bool = Field(default=True, description="psn_insu_stas normal, not suspended")
     deceased: bool = Field(default=False, description="recorded as deceased")
+    benefit_hints: bool = Field(
+        default=False, description="the person agreed to be shown benefits they may be eligible for"
+    )
 
     def to_domain(self) -> PersonBenefits:
         """The settlement engine's view."""
@@ -95,6 +99,7 @@ class WireBenefits(_Wire):
             mulaid_balc=Decimal(self.mulaid_balc),
             insurance_active=self.insurance_active,
             deceased=self.deceased,
+            benefit_hints=self.benefit_hints,
         )
 
 
@@ -218,17 +223,22 @@ class GalleryDelta(_Wire):
     )
     upserts: tuple[GalleryUpsert, ...] = Field(description="consenting enrollees, new or changed")
     removals: tuple[GalleryRemoval, ...] = Field(description="face enrolments to delete")
+    histories: tuple[WireHistory, ...] = Field(
+        default=(), description="per-person history for fund supervision (gallery_history.py)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> GalleryDelta:
         if self.version < self.since:
             raise ValueError(f"version {self.version} is older than since {self.since}")
-        if self.version == self.since and (self.upserts or self.removals):
+        if self.version == self.since and (self.upserts or self.removals or self.histories):
             # Else the same changes could be applied again and again (a removed person put back).
             raise ValueError(f"a delta with changes must advance the version (stays at {self.version})")
         names = [u.psn_no for u in self.upserts] + [r.psn_no for r in self.removals]
         if len(set(names)) != len(names):
             raise ValueError("a person appears more than once")
+        if len({h.psn_no for h in self.histories}) != len(self.histories):
+            raise ValueError("a person's history appears more than once")
         return self
 
 
@@ -361,6 +371,7 @@ def apply_gallery_delta(gallery: SqliteGallery, delta: GalleryDelta, at: datetim
         [upsert.enrolment() for upsert in delta.upserts],
         [(removal.psn_no, removal.reason) for removal in delta.removals],
         at,
+        [history.to_domain() for history in delta.histories],
     )
     log.info(
         "gallery v%d → v%d: %d upserted, %d removed",

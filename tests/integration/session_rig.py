@@ -221,6 +221,10 @@ class CrashingCheckout:
         """Delegate."""
         return self.inner.price(bill, psn_no)
 
+    def benefit_hints(self, psn_no: str) -> list[dict[str, Any]]:
+        """Delegate."""
+        return self.inner.benefit_hints(psn_no)
+
     def settle(self, priced: Priced, match: Match) -> SettlementRecord:
         """Delegate, dying (or refusing) where told."""
         if self.crash == "before":

@@ -52,6 +52,12 @@ def tech_routes(svc: Service) -> APIRouter:
             svc.checkout.limits.reset()
             return svc.checkout.limits.state()
 
+    @router.get("/api/tech/supervision", dependencies=[Depends(svc.technician)])
+    @svc.locked
+    def tech_supervision(term: TerminalDep) -> dict[str, Any]:
+        """Fund supervision: the newest refusals and flags with their reasons, and 政策找人 hints."""
+        return {"events": term.supervision_log.recent(50)}
+
     @router.get("/api/tech/diagnostics", dependencies=[Depends(svc.technician)])
     def tech_diagnostics() -> dict[str, Any]:
         """Gallery size, outbox depth, models, reconciliation, recent attempts, devices, receipt printing."""
