@@ -5,7 +5,9 @@ them), like tests/integration/crash_hooks.py. Phases:
 
 - ``settled``: the settlement (and its saga row) committed, nothing else done;
 - ``committed:<state>:<phase>``: a saga step committed in the ledger, before the gateway call after it;
-- ``gateway:<call>``: the gateway did a call (its state saved), before the terminal heard the answer;
+- ``gateway:<call>``: the gateway did a call (its state saved), before the terminal heard the answer
+  (the fake gateway's method, or the HTTP adapter's once the reference gateway's answer has arrived:
+  either way before the saga records anything of it);
 - ``in_reversal_txn``: inside the reversal's transaction (2207 voided or 2208 queued, totals restored,
   nothing committed).
 
@@ -38,7 +40,8 @@ class PayHooks:
 
 
 def install(report: TextIO) -> PayHooks:
-    """Patch the ledger, the saga's store and the fake gateway in this process."""
+    """Patch the ledger, the saga's store, the fake gateway and the HTTP adapter in this process."""
+    from terminal.payment.http import HttpPaymentGateway
     from terminal.store import audit
     from terminal.store.ledger import SqliteLedger
     from terminal.store.payments import PaymentStore
@@ -71,19 +74,20 @@ def install(report: TextIO) -> PayHooks:
             hooks.hit("in_reversal_txn", subject)
         return digest
 
-    def after_gateway(name: str) -> None:
-        original = getattr(FakeGateway, name)
+    def after_gateway(cls: type, name: str) -> None:
+        original = getattr(cls, name)
 
-        def call_then_maybe_die(self: FakeGateway, *a: Any, **k: Any) -> Any:
+        def call_then_maybe_die(self: Any, *a: Any, **k: Any) -> Any:
             try:
                 return original(self, *a, **k)
             finally:
                 hooks.hit(f"gateway:{name}", name)
 
-        setattr(FakeGateway, name, call_then_maybe_die)
+        setattr(cls, name, call_then_maybe_die)
 
-    for name in ("create_qr", "micropay", "cancel", "refund"):
-        after_gateway(name)
+    for cls in (FakeGateway, HttpPaymentGateway):
+        for name in ("create_qr", "micropay", "cancel", "refund"):
+            after_gateway(cls, name)
     SqliteLedger.record = record_then_maybe_die  # type: ignore[method-assign]
     PaymentStore.advance = advance_then_maybe_die  # type: ignore[method-assign]
     audit.append = append_then_maybe_die  # type: ignore[assignment]

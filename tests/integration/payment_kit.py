@@ -3,7 +3,8 @@
 Holds no tests itself. `running_gateway()` runs `python -m devkit payment` (never an in-process import:
 the way `make demo` will start it), waits (bounded) for "payment gateway ready URL", and yields a
 PaymentKit: the URL, the key file, a control client for the fault switches and the simulated phone, and
-a factory for the terminal's adapter pointed at it.
+a factory for the terminal's adapter pointed at it. `attached_gateway()` gives the same kit to another
+process (the payment crash test's child) for a gateway the parent runs.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 READY = "payment gateway ready "
 MERCHANT = "MEDPAY-TEST"
 START_WAIT_S = 30.0
+DB_NAME, KEY_NAME = "gateway.sqlite", "merchant.key"  # in the folder the gateway runs from
 
 
 @dataclass
@@ -90,7 +92,7 @@ class PaymentKit:
 @contextmanager
 def running_gateway(folder: Path, *flags: str) -> Iterator[PaymentKit]:
     """`python -m devkit payment` on 127.0.0.1 port 0 in `folder`, stopped (SIGTERM) after the block."""
-    db, key_file = folder / "gateway.sqlite", folder / "merchant.key"
+    db, key_file = folder / DB_NAME, folder / KEY_NAME
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "devkit", "payment", "--db", str(db), "--key-file", str(key_file),
                "--merchant-id", MERCHANT, *flags]  # fmt: skip
@@ -98,9 +100,8 @@ def running_gateway(folder: Path, *flags: str) -> Iterator[PaymentKit]:
         command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     try:
-        url = _ready_url(proc)
-        with httpx.Client(base_url=url, timeout=60.0) as control:
-            yield PaymentKit(url, key_file, db, control)
+        with attached_gateway(_ready_url(proc), folder) as kit:
+            yield kit
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -110,6 +111,13 @@ def running_gateway(folder: Path, *flags: str) -> Iterator[PaymentKit]:
             proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+@contextmanager
+def attached_gateway(url: str, folder: Path) -> Iterator[PaymentKit]:
+    """A PaymentKit for a gateway already running at `url` from `folder` (another process started it)."""
+    with httpx.Client(base_url=url, timeout=60.0) as control:
+        yield PaymentKit(url, folder / KEY_NAME, folder / DB_NAME, control)
 
 
 def _ready_url(proc: subprocess.Popen[str]) -> str:

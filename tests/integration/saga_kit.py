@@ -1,4 +1,5 @@
-"""Shared parts of the payment saga tests: a settled bill on a real ledger, the saga over a fake gateway."""
+"""Shared parts of the payment saga tests: a settled bill on a real ledger, the saga over a fake gateway
+(or over any other PaymentGateway given, such as the HTTP adapter to the reference gateway)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from terminal.domain import Match, SettlementRecord
 from terminal.pipeline.payment import PaymentSaga, PayPolicy
 from terminal.pipeline.payment_ports import CentreLink
 from terminal.pipeline.sync import reverted_accumulators
+from terminal.ports import PaymentGateway
 from terminal.store.payments import PaymentStore
 from tests.fake_gateway import FakeGateway
 from tests.integration.uplink_kit import PEOPLE, Side, bill, terminal_side
@@ -20,12 +22,13 @@ CASH_PERSON = 0  # 赵一: employee insurance, so a settlement moves the deducti
 
 @dataclass
 class Rig:
-    """A terminal's ledger, its payments and a fake gateway."""
+    """A terminal's ledger, its payments, a fake gateway and the gateway the saga talks to (`port`)."""
 
     side: Side
     store: PaymentStore
     gateway: FakeGateway
     saga: PaymentSaga
+    port: PaymentGateway | None = None
 
     def settle(self, index: int = 0) -> SettlementRecord:
         """Settle sample bill `index` for 赵一 without the personal account: the personal share is cash."""
@@ -53,10 +56,15 @@ def rig(
     policy: PayPolicy | None = None,
     centre: CentreLink | None = None,
     gateway: bool = True,
+    port: PaymentGateway | None = None,
 ) -> Rig:
-    """A rig over data_dir; the gateway persists to `gateway_file` when given."""
+    """A rig over data_dir; the fake gateway persists to `gateway_file` when given.
+
+    `port`: the gateway the saga talks to instead of the fake (the fake is then left untouched).
+    """
     side = terminal_side(data_dir)
     store = PaymentStore(side.db)
     fake = FakeGateway(gateway_file, side.clock)
-    saga = PaymentSaga(store, fake if gateway else None, side.clock, reverted_accumulators, policy, centre)
-    return Rig(side, store, fake, saga)
+    used = (port or fake) if gateway else None
+    saga = PaymentSaga(store, used, side.clock, reverted_accumulators, policy, centre)
+    return Rig(side, store, fake, saga, used)
