@@ -24,7 +24,7 @@ from terminal.store import audit
 from terminal.store.outbox import OutboxStore
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.registration import identity
-from terminal.uplink.signing import terminal_key
+from terminal.uplink.signing import uplink_keys
 from tests.integration.uplink_kit import (
     PEOPLE,
     Side,
@@ -132,7 +132,7 @@ def test_a_timeout_is_a_failure_too_without_any_real_time_margin(
         raise httpx.ReadTimeout("injected", request=request)
 
     config = load(DEFAULT_CONFIG).terminal
-    key = terminal_key(tmp_path / "terminal")
+    key = uplink_keys(tmp_path / "terminal")
     silent = HttpUplink(server.url, key, identity(config), transport=httpx.MockTransport(times_out))
     silent.sign_no = sign_no
     try:

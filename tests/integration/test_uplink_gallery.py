@@ -38,7 +38,7 @@ from terminal.uplink.gallery import (
     wire_template,
 )
 from terminal.uplink.registration import identity
-from terminal.uplink.signing import terminal_key
+from terminal.uplink.signing import uplink_keys
 from tests.conftest import insightface_image
 from tests.fakes import FixedClock, SteppingClock
 from tests.integration.uplink_kit import PEOPLE, set_faults, uplink
@@ -389,7 +389,7 @@ def test_a_person_enrolled_through_the_delta_is_identified_one_to_one_and_one_to
     def msgid(at: datetime) -> str:
         return f"H43030200001{at:%Y%m%d%H%M%S}{next(counter):04d}"
 
-    link = HttpUplink(server.url, terminal_key(terminal.data_dir), identity(load(DEFAULT_CONFIG).terminal))
+    link = HttpUplink(server.url, uplink_keys(terminal.data_dir), identity(load(DEFAULT_CONFIG).terminal))
     try:
         link.register(msgid(clock.now()), clock.now())
         sync_gallery(terminal.db, link, terminal.gallery, msgid, clock, _trusted(server.url))

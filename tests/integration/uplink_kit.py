@@ -35,7 +35,7 @@ from terminal.store.outbox import OutboxStore
 from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.registration import identity
-from terminal.uplink.signing import terminal_key
+from terminal.uplink.signing import uplink_keys
 from terminal.uplink.wire import envelope_problem
 from tests.fakes import SteppingClock
 
@@ -138,7 +138,7 @@ def uplink(
     terminal = load(DEFAULT_CONFIG).terminal
     if transport is None:
         return build_uplink(data_dir, terminal, url, timeout)
-    return HttpUplink(url, terminal_key(data_dir), identity(terminal), timeout=timeout, transport=transport)
+    return HttpUplink(url, uplink_keys(data_dir), identity(terminal), timeout=timeout, transport=transport)
 
 
 def worker(side: Side, link: HttpUplink, max_attempts: int = 8) -> SyncWorker:
