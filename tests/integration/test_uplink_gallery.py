@@ -288,7 +288,7 @@ def test_registering_twice_is_idempotent_and_another_key_is_refused(
 
     impostor = uplink(tmp_path / "impostor", server.url)  # same terminal id, a different key
     try:
-        with pytest.raises(UplinkRefused, match="another public_key"):
+        with pytest.raises(UplinkRefused, match="another artefact_key, public_key"):
             impostor.register(kiosk.msgid(kiosk.clock.now()), kiosk.clock.now())
         with pytest.raises(UplinkRefused, match="another key"):
             impostor.sign_in(kiosk.msgid(kiosk.clock.now()), kiosk.clock.now())
