@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from pathlib import Path
+from typing import Any
 
 from firmware_bridge.printer import ReceiptPrinter
 from firmware_bridge.probe import DEVICE_KINDS, DEVICE_NAMES, ProbeResult, ProbeStatus, probe_device
@@ -27,7 +28,8 @@ from terminal.store.people import unreadable_people
 from terminal.store.policy_files import load_trusted_keys
 from terminal.store.templates import model_coverage, unreadable_templates
 from terminal.uplink.registration import saved_registration
-from terminal.uplink.signing import KEY_FILE, public_key_b64, terminal_key
+from terminal.uplink.signing import KEY_FILE, public_key_b64, uplink_keys
+from terminal.uplink.sm_crypto import SM2_KEY_FILE
 from terminal.vision.images import load_image
 from terminal.vision.liveness.fusion import required_checks
 from terminal.vision.manifest import load_manifest, verified_path, verify_manifest_signature
@@ -127,16 +129,28 @@ def _upstream(terminal: Terminal) -> Check:
         return Check(
             name, False, f"registered with {held}; the config says otherwise ({config_says})", REGISTER_FIX
         )
-    key_file = terminal.data_dir / KEY_FILE
-    if not key_file.exists() or public_key_b64(terminal_key(terminal.data_dir)) != saved.get("public_key"):
+    wrong = _unregistered_keys(terminal.data_dir, saved)
+    if wrong:
         return Check(
             name,
             False,
-            f"{key_file} is not the key registered with {url}",
+            f"{' and '.join(str(f) for f in wrong)} {'is' if len(wrong) == 1 else 'are'} not the key"
+            f"{'' if len(wrong) == 1 else 's'} registered with {url}",
             "restore the data folder the terminal was registered from, or ask the upstream operator to "
             "release the registration and run `medpay-provision all`",
         )
     return Check(name, True, f"{ident.terminal_id} registered with {url} since {saved.get('registered_at')}")
+
+
+def _unregistered_keys(data_dir: Path, saved: Mapping[str, Any]) -> list[Path]:
+    """Uplink key files missing or not those the registration names (SM2 envelope, Ed25519 artefacts)."""
+    sm2_file, ed_file = data_dir / SM2_KEY_FILE, data_dir / KEY_FILE
+    # Read only when present: uplink_keys would create a missing key, and doctor changes nothing.
+    if not (sm2_file.exists() and ed_file.exists()):
+        return [f for f in (sm2_file, ed_file) if not f.exists()]
+    keys = uplink_keys(data_dir)
+    wrong = [sm2_file] if keys.envelope.public_hex != saved.get("public_key") else []
+    return wrong + ([ed_file] if public_key_b64(keys.artefacts) != saved.get("artefact_key") else [])
 
 
 def outbox_check(terminal: Terminal) -> Check:

@@ -24,9 +24,10 @@ def report_head(upstream: Upstream, env: Envelope) -> dict[str, Any]:
     signature = str((data.get("head") or {}).get("signature", ""))
     since = head_from(data.get("since"))
     with upstream.transaction() as conn:
-        key = conn.execute("SELECT public_key FROM terminals WHERE opter = ?", [env.opter]).fetchone()
-        if head is None or key is None or not verify_head(env.opter, head, signature, key["public_key"]):
-            raise Refusal("audit head is malformed or not signed by this terminal's key")
+        # Ed25519, the terminal's artefact key, not the SM2 envelope key: the head is kept as evidence.
+        key = conn.execute("SELECT artefact_key FROM terminals WHERE opter = ?", [env.opter]).fetchone()
+        if head is None or key is None or not verify_head(env.opter, head, signature, key["artefact_key"]):
+            raise Refusal("audit head is malformed or not signed by this terminal's artefact key")
         last = conn.execute(
             "SELECT seq, mac, received_at FROM audit_heads WHERE opter = ? AND verdict = 'accepted'"
             " ORDER BY seq DESC, id DESC LIMIT 1",

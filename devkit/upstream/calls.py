@@ -1,4 +1,8 @@
-"""One wire envelope at the reference upstream: validated, authenticated and routed by infno."""
+"""One wire envelope at the reference upstream: validated, authenticated, opened and routed by infno.
+
+Everything after sign-in is handled in the clear (stored opened, so a 2207 resend or a 5203 query
+gets the same answer) and its answer's output is sealed on the way out with the sign-in's data key.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pydantic import ValidationError
 from devkit.upstream import audit_heads, ec_tokens, gallery, policies, settlements, terminals
 from devkit.upstream.replies import Refusal, fail
 from devkit.upstream.state import Upstream
+from terminal.uplink.signing import output_aad, seal
 from terminal.uplink.wire import (
     INFNO_AUDIT_HEAD,
     INFNO_CORRECT,
@@ -43,7 +48,16 @@ def _dispatch(upstream: Upstream, env: Envelope, body: Mapping[str, Any]) -> tup
         return terminals.sign_in(upstream, env, body), False
     if env.infno == INFNO_REGISTER:
         return terminals.register(upstream, env, body), False
-    terminals.authenticate(upstream, env, body)
+    opened, key = terminals.authenticate(upstream, env, body)
+    try:
+        response, committed = _route(upstream, opened)
+    except Refusal as exc:
+        response, committed = fail(env.msgid, str(exc), exc.output), False
+    sealed = seal(response["output"], key, output_aad(env.infno, env.msgid))
+    return {**response, "output": sealed}, committed
+
+
+def _route(upstream: Upstream, env: Envelope) -> tuple[dict[str, Any], bool]:
     if env.infno == INFNO_AUDIT_HEAD:
         return audit_heads.report_head(upstream, env), False
     if env.infno == INFNO_GALLERY:

@@ -98,7 +98,8 @@ def _settle(upstream: Upstream, conn: sqlite3.Connection, env: Envelope) -> dict
     data = env.input.get("data", {})
     row = conn.execute("SELECT data FROM persons WHERE psn_no = ?", [data.get("psn_no")]).fetchone()
     if row is None:
-        raise Refusal(f"person {data.get('psn_no')} is not known to the upstream")
+        # err_msg travels outside the sealed output: no psn_no in it.
+        raise Refusal("the person is not known to the upstream")
     person = person_from_json(json.loads(row["data"]))
     at = datetime.strptime(env.inf_time, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CST)
     chrg_bchno = str(data.get("chrg_bchno", ""))

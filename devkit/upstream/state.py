@@ -37,7 +37,8 @@ from terminal.uplink.gallery import (
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS terminals (
-    opter TEXT PRIMARY KEY, public_key TEXT NOT NULL, sign_no TEXT NOT NULL
+    opter TEXT PRIMARY KEY, public_key TEXT NOT NULL, sign_no TEXT NOT NULL,
+    artefact_key TEXT NOT NULL DEFAULT '', data_key TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS messages (
     msgid TEXT PRIMARY KEY, infno TEXT NOT NULL, opter TEXT NOT NULL, response TEXT NOT NULL
@@ -54,7 +55,7 @@ CREATE TABLE IF NOT EXISTS accumulators (
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS registrations (
     opter TEXT PRIMARY KEY, public_key TEXT NOT NULL, fixmedins_code TEXT NOT NULL, admdvs TEXT NOT NULL,
-    registered_at TEXT NOT NULL
+    registered_at TEXT NOT NULL, artefact_key TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS enrolments (
     psn_no TEXT PRIMARY KEY, state TEXT NOT NULL, version INTEGER NOT NULL,
@@ -73,6 +74,12 @@ CREATE TABLE IF NOT EXISTS ec_tokens (
     token TEXT PRIMARY KEY, psn_no TEXT NOT NULL, expires_at REAL NOT NULL, used_by TEXT
 );
 """
+# Columns added after a table first shipped: a file from before gets them (empty) on opening.
+ADDED_COLUMNS = (
+    ("terminals", "artefact_key", "TEXT NOT NULL DEFAULT ''"),  # Ed25519 (base64): the audit heads' key
+    ("terminals", "data_key", "TEXT NOT NULL DEFAULT ''"),  # hex SM4 key agreed at this sign-in
+    ("registrations", "artefact_key", "TEXT NOT NULL DEFAULT ''"),
+)
 
 
 class Enrolment(BaseModel):
@@ -109,6 +116,10 @@ class Upstream:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(SCHEMA)
+        for table, column, kind in ADDED_COLUMNS:
+            held = {row["name"] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            if column not in held:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         # One lock for the whole upstream: requests are few and correctness beats concurrency here.
         self.lock = threading.Lock()
         self.catalog = catalog

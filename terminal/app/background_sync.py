@@ -36,7 +36,7 @@ from terminal.store.outbox import OutboxStore
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import apply_gallery_delta, fetch_gallery_delta
 from terminal.uplink.registration import identity
-from terminal.uplink.signing import terminal_key
+from terminal.uplink.signing import uplink_keys
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class BackgroundSync:
         self._link = link or (
             lambda: HttpUplink(
                 url,
-                terminal_key(terminal.data_dir),
+                uplink_keys(terminal.data_dir),
                 identity(terminal.config.terminal),
                 section.timeout_s,
                 on_time=time_recorder(terminal.db, terminal.clock, terminal.lock),

@@ -71,7 +71,7 @@ from terminal.uplink.client import HttpUplink
 from terminal.uplink.ec_tokens import DemoEcTokenTable, HttpEcTokenResolver
 from terminal.uplink.his import HIS_TOKEN_ROLE, HttpBillSource
 from terminal.uplink.registration import identity
-from terminal.uplink.signing import terminal_key
+from terminal.uplink.signing import uplink_keys
 from terminal.uplink.wire import envelope_problem
 from terminal.vision.camera import PresenterKind, SensorCamera, open_camera
 from terminal.vision.liveness.pack import load_passive
@@ -221,7 +221,7 @@ class Terminal:
         uplink = self.config.uplink
         if uplink.url:
             link = HttpUplink(
-                uplink.url, terminal_key(self.data_dir), identity(self.config.terminal), uplink.timeout_s
+                uplink.url, uplink_keys(self.data_dir), identity(self.config.terminal), uplink.timeout_s
             )
             resolver = HttpEcTokenResolver(link, self.clock, self._locked_msgid)
             self._closers.append(resolver.close)

@@ -28,7 +28,7 @@ from terminal.store.policy_files import load_trusted_keys
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import sync_gallery
 from terminal.uplink.registration import identity
-from terminal.uplink.signing import terminal_key
+from terminal.uplink.signing import uplink_keys
 
 
 def build_uplink(
@@ -39,7 +39,7 @@ def build_uplink(
     on_time: Callable[[datetime], None] | None = None,
 ) -> HttpUplink:
     """An HTTP uplink signing with this terminal's key (created under data_dir on first use)."""
-    return HttpUplink(url, terminal_key(data_dir), identity(terminal), timeout=timeout_s, on_time=on_time)
+    return HttpUplink(url, uplink_keys(data_dir), identity(terminal), timeout=timeout_s, on_time=on_time)
 
 
 def register_terminal(

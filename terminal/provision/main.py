@@ -33,7 +33,8 @@ from terminal.provision.upstream import fetch_policy_step, gallery_step, registe
 from terminal.store.device_key import create_device_key
 from terminal.store.file_modes import set_private_umask
 from terminal.store.keys import create_key, create_token, key_path
-from terminal.uplink.signing import KEY_FILE, terminal_key
+from terminal.uplink.signing import KEY_FILE, uplink_keys
+from terminal.uplink.sm_crypto import SM2_KEY_FILE
 from terminal.vision.manifest import load_manifest
 
 log = logging.getLogger("medpay.provision")
@@ -47,7 +48,7 @@ def provision_init(target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
     for role in STAFF_ROLES:
         create_token(target, role)
-    terminal_key(target)  # the key registration presents; created once, never replaced
+    uplink_keys(target)  # the keys registration presents (SM2 envelope, Ed25519 artefacts); never replaced
     create_device_key(target)  # people's lookup hashes and seals (docs/threat-model.md, Stored state)
     return create_key(target)
 
@@ -157,9 +158,10 @@ def plan_steps(options: Options) -> list[Step]:
         return f"write {target}: {', '.join(result.changed)}"
 
     def init() -> tuple[str, str]:
-        existed = key_path(options.data_dir).exists() and (options.data_dir / KEY_FILE).exists()
+        uplink = [options.data_dir / SM2_KEY_FILE, options.data_dir / KEY_FILE]
+        existed = key_path(options.data_dir).exists() and all(f.exists() for f in uplink)
         template_key = provision_init(options.data_dir)
-        detail = f"template key {template_key}; uplink signing key {options.data_dir / KEY_FILE}"
+        detail = f"template key {template_key}; uplink signing keys {uplink[0]}, {uplink[1]}"
         return ("unchanged" if existed else "done"), detail
 
     def models() -> tuple[str, str]:

@@ -35,6 +35,7 @@ from terminal.uplink.gallery import sync_gallery
 from terminal.uplink.policies import fetch_policy_bundles
 from terminal.uplink.registration import record_registration
 from terminal.uplink.signing import KEY_FILE
+from terminal.uplink.sm_crypto import SM2_KEY_FILE
 
 log = logging.getLogger("medpay.provision")
 
@@ -157,7 +158,8 @@ def _fix(exc: UplinkError, url: str, terminal: TerminalSection) -> str:
     if isinstance(exc, UplinkRefused) and _OTHER_KEY.search(text):
         return (
             f"terminal id {terminal.terminal_id} is registered with another signing key: another machine "
-            f"uses this id, or this data folder's {KEY_FILE} is not the one that registered. Give this "
+            f"uses this id, or this data folder's {SM2_KEY_FILE} / {KEY_FILE} are not the ones that "
+            "registered. Give this "
             "terminal its own --terminal-id, restore the original data folder, or ask the upstream "
             "operator to release the old registration; then re-run"
         )

@@ -1,4 +1,8 @@
-"""HTTP client for the upstream: one POST path, signed envelopes, errors split by what is known.
+"""HTTP client for the upstream: one POST path, signed and sealed envelopes, errors split by what is known.
+
+Every envelope is SM2-signed; every call after sign-in has its input SM4-sealed with the data key that
+sign-in agreed, and its answer's output must come back sealed with the same key (terminal/uplink/
+signing.py; docs/uplink.md, "Cryptography").
 
 The errors are the UplinkError subtree of terminal/errors/ (unreachable, unknown outcome, auth
 required, refused); they live there so the sync stage catches them without importing this adapter.
@@ -13,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from terminal.clock import CST
@@ -22,12 +25,22 @@ from terminal.errors import (
     AuditHeadRefused,
     UplinkAuthRequired,
     UplinkEnvelopeInvalid,
+    UplinkError,
     UplinkRefused,
     UplinkUnknownOutcome,
     UplinkUnreachable,
 )
 from terminal.uplink.audit_head import head_payload
-from terminal.uplink.signing import public_key_b64, sign_envelope
+from terminal.uplink.signing import (
+    UplinkKeys,
+    is_sealed,
+    output_aad,
+    public_key_b64,
+    seal_input,
+    sign_envelope,
+    unseal,
+)
+from terminal.uplink.sm_crypto import agreement_context
 from terminal.uplink.wire import (
     CALL_PATH,
     INFNO_CORRECT,
@@ -41,6 +54,8 @@ from terminal.uplink.wire import (
     envelope_problem,
 )
 
+UNSEALED = (INFNO_REGISTER, INFNO_SIGN_IN)  # signed, not sealed: no data key exists before sign-in
+
 log = logging.getLogger(__name__)
 
 
@@ -50,14 +65,16 @@ class HttpUplink:
     def __init__(
         self,
         base_url: str,
-        key: Ed25519PrivateKey,
+        keys: UplinkKeys,
         identity: Mapping[str, str],
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         on_time: Callable[[datetime], None] | None = None,
     ) -> None:
         """`on_time` is told the upstream's time (`respond_time`) of every answer, for the clock check."""
-        self._key = key
+        self._keys = keys
+        # (sign_no, SM4 data key) of the current sign-in; in memory only, agreed afresh at each sign-in.
+        self._session: tuple[str, bytes] | None = None
         self._on_time = on_time
         # identity: the envelope fields naming this terminal (opter, fixmedins_code, mdtrtarea_admvs, …).
         self._identity = dict(identity)
@@ -87,7 +104,11 @@ class HttpUplink:
         if problem:
             # Final for this message: no resend makes it valid (the sync worker parks it).
             raise UplinkEnvelopeInvalid(f"{body.get('infno')} {body.get('msgid')}: {problem}")
-        signed = sign_envelope(body, self._key)
+        infno, msgid = str(body["infno"]), str(body["msgid"])
+        data_key = None if infno in UNSEALED else self._data_key(body)
+        wire = body if data_key is None else seal_input(body, data_key)
+        # Encrypt, then sign: the signature covers the sealed input, so it can be checked before opening.
+        signed = sign_envelope(wire, self._keys.envelope)
         try:
             reply = self._http.post(CALL_PATH, json=signed)
         except (
@@ -113,13 +134,32 @@ class HttpUplink:
         told = upstream_time(response.respond_time)
         if told is not None and self._on_time is not None:
             self._on_time(told)
+        output = response.output
+        if data_key is not None:
+            output = self._opened(response, data_key, infno, msgid)
         if response.infcode != 0:
-            raise UplinkRefused(
-                f"{body['infno']} {body['msgid']} refused: {response.err_msg}",
-                response.err_msg,
-                response.output,
-            )
-        return UplinkReply(output=response.output, inf_refmsgid=response.inf_refmsgid)
+            raise UplinkRefused(f"{infno} {msgid} refused: {response.err_msg}", response.err_msg, output)
+        return UplinkReply(output=output, inf_refmsgid=response.inf_refmsgid)
+
+    def _data_key(self, body: Mapping[str, Any]) -> bytes:
+        if self._session is None or self._session[0] != body["sign_no"]:
+            # Nothing sent: without the sign-in's data key the input cannot be sealed; sign in again.
+            raise UplinkAuthRequired(f"{body['infno']} {body['msgid']}: no data key for this sign-in")
+        return self._session[1]
+
+    @staticmethod
+    def _opened(response: Response, key: bytes, infno: str, msgid: str) -> dict[str, Any]:
+        """The answer's output opened; a plain output only on a refusal (the input may not have opened)."""
+        if not is_sealed(response.output):
+            if response.infcode == 0:
+                # Only the holder of the data key can seal: an unsealed success is not the upstream's word.
+                raise UplinkUnknownOutcome(f"{infno} {msgid}: the answer is not sealed")
+            return dict(response.output)
+        try:
+            return unseal(response.output, key, output_aad(infno, msgid))
+        except UplinkError as exc:
+            # The upstream may have committed the request: its outcome is unknown, not refused.
+            raise UplinkUnknownOutcome(f"{infno} {msgid}: the sealed answer does not open ({exc})") from exc
 
     def envelope(self, infno: str, msgid: str, at: datetime, payload: Mapping[str, Any]) -> dict[str, Any]:
         """An envelope for an operation the uplink itself originates (sign-in, query, correct, totals)."""
@@ -134,28 +174,39 @@ class HttpUplink:
         }
 
     def sign_in(self, msgid: str, at: datetime) -> str:
-        """9001: register this terminal's public key and get the day's sign_no."""
+        """9001: present this terminal's keys, get the day's sign_no and agree the SM4 data key."""
         payload = {
             "signIn": {
                 "opter_no": self._identity.get("opter", ""),
                 "mac": "",
                 "ip": socket.gethostname(),
-                "public_key": public_key_b64(self._key),
+                "public_key": self._keys.envelope.public_hex,
+                "artefact_key": public_key_b64(self._keys.artefacts),
             }
         }
         response = self.call(self.envelope(INFNO_SIGN_IN, msgid, at, payload) | {"sign_no": "-"})
-        self.sign_no = str(response.output["signinoutb"]["sign_no"])
+        answer = response.output["signinoutb"]
+        sign_no = str(answer["sign_no"])
+        try:
+            ephemeral = str(answer["key_agreement"]["ephemeral"])
+            data_key = self._keys.envelope.agree(ephemeral, agreement_context(sign_no))
+        except (KeyError, TypeError, UplinkError) as exc:
+            message = f"the sign-in answer carries no usable SM2 key agreement ({exc})"
+            raise UplinkRefused(f"{INFNO_SIGN_IN} {msgid}: {message}", message, {}) from exc
+        self._session = (sign_no, data_key)
+        self.sign_no = sign_no
         log.info("signed in to upstream: sign_no %s", self.sign_no)
         return self.sign_no
 
     def register(self, msgid: str, at: datetime) -> dict[str, Any]:
-        """9000: register terminal id, institution, area and public key; idempotent; the registration."""
+        """9000: register id, institution, area and both public keys (idempotent); the registration."""
         payload = {
             "terminal": {
                 "terminal_id": self._identity.get("opter", ""),
                 "fixmedins_code": self._identity.get("fixmedins_code", ""),
                 "admdvs": self._identity.get("mdtrtarea_admvs", ""),
-                "public_key": public_key_b64(self._key),
+                "public_key": self._keys.envelope.public_hex,
+                "artefact_key": public_key_b64(self._keys.artefacts),
             }
         }
         # Like 9001 it needs no sign_no: registration comes before the first sign-in.
@@ -190,7 +241,7 @@ class HttpUplink:
 
     def report_audit_head(self, msgid: str, head: AuditHead, since: AuditHead | None, at: datetime) -> None:
         """9104: the signed audit chain head; AuditHeadRefused when the upstream flags it (rollback, fork)."""
-        payload = {"data": head_payload(self._identity.get("opter", ""), head, since, self._key)}
+        payload = {"data": head_payload(self._identity.get("opter", ""), head, since, self._keys.artefacts)}
         try:
             self.call(self.envelope(INFNO_AUDIT_HEAD, msgid, at, payload))
         except UplinkRefused as exc:

@@ -12,6 +12,7 @@ import base64
 import binascii
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -31,7 +32,12 @@ SM4_KEY_BYTES = 16
 _NONCE_BYTES = 12
 _CURVE = sm2.default_ecc_table
 _N = int(_CURVE["n"], 16)
+_P = int(_CURVE["p"], 16)
+_A = int(_CURVE["a"], 16)
+_B = int(_CURVE["b"], 16)
+AGREEMENT_CONTEXT = b"medpay-uplink-sm4|"  # followed by the sign_no the data key belongs to
 _HEX = len(_CURVE["n"])  # 64 hex digits per coordinate or scalar
+_POINT_HEX = re.compile(f"[0-9a-fA-F]{{{2 * _HEX}}}")
 
 
 class Sm2Signer:
@@ -61,6 +67,53 @@ class Sm2Signer:
     def private_hex(self) -> str:
         """The private key as 64 hex digits (written once to the key file)."""
         return self._private_hex
+
+    def agree(self, ephemeral_hex: str, context: bytes) -> bytes:
+        """The 16-byte SM4 data key from the upstream's ephemeral point E: SM3(x(d·E) ‖ context)."""
+        shared = _multiply(int(self._private_hex, 16), _checked_point(ephemeral_hex))
+        return _derive(shared, context)
+
+
+def ephemeral_agreement(public_hex: str, context: bytes) -> tuple[str, bytes]:
+    """The upstream's side: (E = e·G as hex, the data key SM3(x(e·P) ‖ context)[:16]) for a fresh e."""
+    point = _checked_point(public_hex)
+    e = secrets.randbelow(_N - 1) + 1  # from the OS, never gmssl's random_hex (Python's `random`)
+    return _point(e), _derive(_multiply(e, point), context)
+
+
+def agreement_context(sign_no: str) -> bytes:
+    """What a data key is bound to: this protocol and the sign-in it belongs to."""
+    return AGREEMENT_CONTEXT + sign_no.encode("ascii")
+
+
+def on_curve(point_hex: str) -> bool:
+    """Whether x‖y (128 hex digits) is an affine point of the SM2 curve (coordinates below p)."""
+    if not _POINT_HEX.fullmatch(point_hex):  # int(…, 16) alone would take "0x", "_" and spaces
+        return False
+    x, y = int(point_hex[:_HEX], 16), int(point_hex[_HEX:], 16)
+    # The curve has cofactor 1, so every affine point on it lies in the prime-order group: checking the
+    # equation is enough to rule out invalid-curve and small-subgroup points.
+    return x < _P and y < _P and (y * y - (x * x * x + _A * x + _B)) % _P == 0
+
+
+def _checked_point(point_hex: str) -> str:
+    if not on_curve(point_hex):
+        raise UplinkError("a received SM2 point is not on the curve")
+    return point_hex.lower()
+
+
+def _multiply(k: int, point_hex: str) -> str:
+    crypt = sm2.CryptSM2(private_key=f"{k:064x}", public_key="")
+    product = crypt._kg(k, point_hex)
+    if product is None:  # the point at infinity: impossible for k in [1, n-1] on a checked point
+        raise UplinkError("SM2 key agreement produced no point")
+    return str(product)
+
+
+def _derive(shared_hex: str, context: bytes) -> bytes:
+    digest = hashes.Hash(hashes.SM3())
+    digest.update(bytes.fromhex(shared_hex[:_HEX]) + context)
+    return digest.finalize()[:SM4_KEY_BYTES]
 
 
 def sm2_verify(public_hex: str, material: bytes, signature_b64: str) -> bool:

@@ -44,7 +44,7 @@ INFNO_PERSON_INFO = "1101"
 INFCODE_OK = 0
 INFCODE_FAIL = -1
 
-SIGNTYPE = "Ed25519"
+SIGNTYPE = "SM2"  # cainfo: SM2 with the SM3 digest (terminal/uplink/sm_crypto.py)
 CALL_PATH = "/fsi/api/callService"
 
 
@@ -68,7 +68,7 @@ class Request(BaseModel):
     fixmedins_name: str = Field(default="", max_length=20, description="designated institution name")
     sign_no: str = Field(default="", max_length=30, description="sign-in serial number from 9001")
     signtype: str = Field(default="", description="signature algorithm of cainfo")
-    cainfo: str = Field(default="", description="base64 Ed25519 signature over the envelope without cainfo")
+    cainfo: str = Field(default="", description="base64 SM2 signature (r‖s) over the envelope without cainfo")
     input: dict[str, Any] = Field(description="business payload")
 
 

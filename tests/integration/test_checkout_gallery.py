@@ -30,7 +30,7 @@ from terminal.store.policy_files import load_trusted_keys
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.gallery import sync_gallery, wire_template
 from terminal.uplink.registration import identity
-from terminal.uplink.signing import terminal_key
+from terminal.uplink.signing import uplink_keys
 from tests.fakes import FixedClock
 from tests.integration.uplink_kit import PEOPLE
 
@@ -91,7 +91,7 @@ def kiosk(data_dir: Path, clock: FixedClock, upstream: tuple[Upstream, ServerThr
     config = load(DEFAULT_CONFIG)
     section = UplinkSection(url=server.url, gallery_trusted_keys=keys_file)
     terminal = build_terminal(config.model_copy(update={"uplink": section}), data_dir, clock)
-    link = HttpUplink(server.url, terminal_key(data_dir), identity(config.terminal))
+    link = HttpUplink(server.url, uplink_keys(data_dir), identity(config.terminal))
     link.register(terminal.ledger.allocate_msgid(clock.now()), clock.now())
     try:
         yield Kiosk(terminal, link, server.url, load_trusted_keys(keys_file), clock)

@@ -22,6 +22,7 @@ from terminal.provision.upstream import gallery_step, register_step
 from terminal.store.keys import key_path
 from terminal.uplink.gallery import wire_template
 from terminal.uplink.signing import KEY_FILE, terminal_key
+from terminal.uplink.sm_crypto import SM2_KEY_FILE, sm2_key
 from tests.fakes import FixedClock
 from tests.integration.test_cli import medpay
 from tests.integration.uplink_kit import PEOPLE, start_upstream
@@ -174,6 +175,18 @@ def test_doctor_fails_when_the_data_folder_key_is_not_the_registered_one(registe
     assert not upstream.ok
     assert upstream.detail == f"{registered.data / KEY_FILE} is not the key registered with {registered.url}"
     assert "release the registration" in upstream.fix
+
+
+def test_doctor_fails_when_the_sm2_envelope_key_is_not_the_registered_one(registered: Registered) -> None:
+    (registered.data / SM2_KEY_FILE).unlink()
+    upstream, _ = _upstream_checks(registered.config, registered.data, registered.synced_at)
+    assert not upstream.ok  # missing: doctor says so and creates nothing
+    assert not (registered.data / SM2_KEY_FILE).exists()
+    sm2_key(registered.data)  # a fresh SM2 key beside the registered Ed25519 one
+    upstream, _ = _upstream_checks(registered.config, registered.data, registered.synced_at)
+    assert upstream.detail == (
+        f"{registered.data / SM2_KEY_FILE} is not the key registered with {registered.url}"
+    )
 
 
 def test_doctor_fails_when_the_gallery_key_file_is_gone(registered: Registered) -> None:

@@ -23,7 +23,7 @@ from terminal.store.gallery import SqliteGallery, gallery_version
 from terminal.store.keys import TemplateCipher, read_key
 from terminal.uplink.gallery import wire_template
 from terminal.uplink.registration import REGISTRATION_FILE, saved_registration
-from terminal.uplink.signing import public_key_b64, terminal_key
+from terminal.uplink.signing import public_key_b64, uplink_keys
 from terminal.vision.images import load_image
 from tests.conftest import REPO, insightface_image
 from tests.fakes import SteppingClock
@@ -119,7 +119,9 @@ def test_provisioning_registers_fetches_policy_syncs_the_gallery_and_a_rerun_cha
     kiosk = tmp_path / "kiosk"
     [registration] = up.registrations()
     assert registration["opter"] == "KIOSK-0042" and registration["admdvs"] == "430304"
-    assert registration["public_key"] == public_key_b64(terminal_key(kiosk))
+    keys = uplink_keys(kiosk)
+    assert registration["public_key"] == keys.envelope.public_hex
+    assert registration["artefact_key"] == public_key_b64(keys.artefacts)
     assert f"KIOSK-0042 (H43030400042, area 430304) registered with {server.url}" in first["register"].detail
     saved = saved_registration(kiosk)
     assert saved is not None and saved["url"] == server.url
@@ -208,11 +210,11 @@ def test_an_upstream_holding_the_terminal_id_with_another_key_refuses_and_says_h
 
     failed = results[-1]
     assert (failed.step, failed.status) == ("register", "failed"), results
-    assert "already registered with another public_key" in failed.detail
+    assert "already registered with another artefact_key, public_key" in failed.detail
     assert "fix: terminal id KIOSK-0042 is registered with another signing key" in failed.detail
     assert "--terminal-id" in failed.detail
     assert [r["public_key"] for r in up.registrations()] == [
-        public_key_b64(terminal_key(tmp_path / "other-machine"))
+        uplink_keys(tmp_path / "other-machine").envelope.public_hex
     ]
     assert not (tmp_path / "kiosk" / REGISTRATION_FILE).exists()
 

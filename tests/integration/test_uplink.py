@@ -18,12 +18,14 @@ from terminal.config import DEFAULT_CONFIG, UplinkSection, load
 from terminal.errors import UplinkRefused
 from terminal.store.outbox import OutboxStore
 from terminal.store.reconcile import local_setlinfo, report
-from terminal.uplink.signing import sign_envelope, terminal_key
+from terminal.uplink.signing import seal_input, sign_envelope
+from terminal.uplink.sm_crypto import sm2_key
 from terminal.uplink.wire import CALL_PATH
 from tests.integration.uplink_kit import (
     FaultyNetwork,
     Side,
     set_faults,
+    signed_in_by_hand,
     terminal_side,
     uplink,
     upstream_settlements,
@@ -238,19 +240,18 @@ def test_altered_or_foreign_signed_envelope_is_refused(
 ) -> None:
     _, server = upstream
     record = side.settle(0)
-    link = uplink(tmp_path / "terminal", server.url)
-    try:
-        now = side.clock.now()
-        sign_no = link.sign_in(side.ledger.allocate_msgid(now), now)
-    finally:
-        link.close()
-    signed = sign_envelope({**record.envelope, "sign_no": sign_no}, terminal_key(tmp_path / "terminal"))
+    now = side.clock.now()
+    sign_no, data_key = signed_in_by_hand(
+        server.url, tmp_path / "terminal", side.ledger.allocate_msgid(now), now
+    )
+    sealed = seal_input({**record.envelope, "sign_no": sign_no}, data_key)
+    signed = sign_envelope(sealed, sm2_key(tmp_path / "terminal"))
     altered = json.loads(json.dumps(signed))
-    altered["input"]["data"]["medfee_sumamt"] = "1.00"
+    altered["inf_time"] = "2025-06-03 09:31:00"
     answer = _post(server.url, altered)
     assert answer["infcode"] == -1
     assert "signature" in answer["err_msg"]
-    foreign = sign_envelope({**record.envelope, "sign_no": sign_no}, terminal_key(tmp_path / "other"))
+    foreign = sign_envelope(sealed, sm2_key(tmp_path / "other"))
     assert _post(server.url, foreign)["infcode"] == -1
     assert upstream_settlements(server.url) == []
     assert _post(server.url, signed)["infcode"] == 0
@@ -262,14 +263,18 @@ def test_stale_sign_no_leads_to_a_fresh_sign_in_not_a_refusal(
     _, server = upstream
     record = side.settle(0)
     link = uplink(tmp_path / "terminal", server.url)
-    link.sign_no = "430302999999999999"  # yesterday's
+    now = side.clock.now()
+    stale = link.sign_in(side.ledger.allocate_msgid(now), now)
+    # The same terminal signs in again elsewhere: the upstream now holds another sign_no (and data key).
+    signed_in_by_hand(server.url, tmp_path / "terminal", side.ledger.allocate_msgid(now), now)
     try:
         result = worker(side, link).drain()
     finally:
         link.close()
     assert result.delivered == 1
     assert result.refused == []
-    assert link.sign_no != "430302999999999999"
+    assert result.retries == 1  # the 401 for the stale sign_no, then a fresh sign-in
+    assert link.sign_no != stale
     assert [h["msgid"] for h in upstream_settlements(server.url)] == [record.msgid]
 
 

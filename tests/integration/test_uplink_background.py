@@ -22,7 +22,7 @@ from terminal.service.app import create_app
 from terminal.store.outbox import OutboxStore
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.registration import identity
-from terminal.uplink.signing import terminal_key
+from terminal.uplink.signing import uplink_keys
 from tests.fakes import FixedClock
 from tests.integration.uplink_kit import set_faults, terminal_side, upstream_settlements
 
@@ -105,7 +105,7 @@ def test_the_terminal_lock_is_free_during_every_http_call(
         return real.handle_request(request)
 
     def link() -> HttpUplink:
-        key, ident = terminal_key(served.data_dir), identity(served.config.terminal)
+        key, ident = uplink_keys(served.data_dir), identity(served.config.terminal)
         return HttpUplink(server.url, key, ident, transport=httpx.MockTransport(through))
 
     sync = _sync(served, link=link)

@@ -18,13 +18,14 @@ import pytest
 from devkit.serving import ServerThread
 from devkit.upstream.state import Upstream
 from terminal.config import DEFAULT_CONFIG, load
+from terminal.domain import INFNO_SIGN_IN
 from terminal.errors import OfflineLimitError
 from terminal.pipeline.offline import OfflineLimits
 from terminal.store import audit
 from terminal.store.outbox import OutboxStore
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.registration import identity
-from terminal.uplink.signing import terminal_key
+from terminal.uplink.signing import uplink_keys
 from tests.integration.uplink_kit import (
     PEOPLE,
     Side,
@@ -123,22 +124,27 @@ def test_a_timeout_is_a_failure_too_without_any_real_time_margin(
     link = uplink(tmp_path / "terminal", server.url)
     try:
         _synced(side, link)
-        sign_no = link.sign_no
     finally:
         link.close()
     recorded = side.settle(0)
+    real = httpx.HTTPTransport()
 
     def times_out(request: httpx.Request) -> httpx.Response:
+        # Sign-in gets through (it agrees the data key the deliveries are sealed with); nothing else does.
+        if json.loads(request.content)["infno"] == INFNO_SIGN_IN:
+            return real.handle_request(request)
         raise httpx.ReadTimeout("injected", request=request)
 
     config = load(DEFAULT_CONFIG).terminal
-    key = terminal_key(tmp_path / "terminal")
+    key = uplink_keys(tmp_path / "terminal")
     silent = HttpUplink(server.url, key, identity(config), transport=httpx.MockTransport(times_out))
-    silent.sign_no = sign_no
+    now = side.clock.now()
+    silent.sign_in(side.ledger.allocate_msgid(now), now)
     try:
         report = worker(side, silent, max_attempts=2).drain()
     finally:
         silent.close()
+        real.close()
     assert report.delivered == 0 and report.retries == 2
     assert OutboxStore(side.db).pending(1)[0].outcome_unknown
     assert OutboxStore(side.db).uplink_facts().down_since is not None

@@ -38,7 +38,7 @@ from terminal.uplink.gallery import (
     wire_template,
 )
 from terminal.uplink.registration import identity
-from terminal.uplink.signing import terminal_key
+from terminal.uplink.signing import uplink_keys
 from tests.conftest import insightface_image
 from tests.fakes import FixedClock, SteppingClock
 from tests.integration.uplink_kit import PEOPLE, set_faults, uplink
@@ -288,7 +288,7 @@ def test_registering_twice_is_idempotent_and_another_key_is_refused(
 
     impostor = uplink(tmp_path / "impostor", server.url)  # same terminal id, a different key
     try:
-        with pytest.raises(UplinkRefused, match="another public_key"):
+        with pytest.raises(UplinkRefused, match="another artefact_key, public_key"):
             impostor.register(kiosk.msgid(kiosk.clock.now()), kiosk.clock.now())
         with pytest.raises(UplinkRefused, match="another key"):
             impostor.sign_in(kiosk.msgid(kiosk.clock.now()), kiosk.clock.now())
@@ -389,7 +389,7 @@ def test_a_person_enrolled_through_the_delta_is_identified_one_to_one_and_one_to
     def msgid(at: datetime) -> str:
         return f"H43030200001{at:%Y%m%d%H%M%S}{next(counter):04d}"
 
-    link = HttpUplink(server.url, terminal_key(terminal.data_dir), identity(load(DEFAULT_CONFIG).terminal))
+    link = HttpUplink(server.url, uplink_keys(terminal.data_dir), identity(load(DEFAULT_CONFIG).terminal))
     try:
         link.register(msgid(clock.now()), clock.now())
         sync_gallery(terminal.db, link, terminal.gallery, msgid, clock, _trusted(server.url))

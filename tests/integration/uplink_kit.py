@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from devkit.upstream.state import Upstream, build_upstream
 from terminal.app import build_uplink
 from terminal.bill_json import load_bill
 from terminal.config import DEFAULT_CONFIG, load
-from terminal.domain import INFNO_SETTLE, Bill, IdentityClaim, Match, Person, SettlementRecord
+from terminal.domain import INFNO_SETTLE, INFNO_SIGN_IN, Bill, IdentityClaim, Match, Person, SettlementRecord
 from terminal.errors import UnknownPersonError
 from terminal.pipeline.checkout import Checkout, OfflineGate
 from terminal.pipeline.offline import OfflineLimits
@@ -35,8 +35,9 @@ from terminal.store.outbox import OutboxStore
 from terminal.store.policy_files import load_catalog, load_shelf, load_trusted_keys
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.registration import identity
-from terminal.uplink.signing import terminal_key
-from terminal.uplink.wire import envelope_problem
+from terminal.uplink.signing import public_key_b64, sign_envelope, uplink_keys
+from terminal.uplink.sm_crypto import agreement_context
+from terminal.uplink.wire import CALL_PATH, envelope_problem
 from tests.fakes import SteppingClock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,7 +139,7 @@ def uplink(
     terminal = load(DEFAULT_CONFIG).terminal
     if transport is None:
         return build_uplink(data_dir, terminal, url, timeout)
-    return HttpUplink(url, terminal_key(data_dir), identity(terminal), timeout=timeout, transport=transport)
+    return HttpUplink(url, uplink_keys(data_dir), identity(terminal), timeout=timeout, transport=transport)
 
 
 def worker(side: Side, link: HttpUplink, max_attempts: int = 8) -> SyncWorker:
@@ -227,3 +228,18 @@ class FaultyNetwork:
             reply.close()
         kind = reply.headers.get("content-type", "")
         return httpx.Response(reply.status_code, headers={"content-type": kind}, content=content)
+
+
+def signed_in_by_hand(url: str, data_dir: Path, msgid: str, at: datetime) -> tuple[str, bytes]:
+    """A 9001 made outside HttpUplink: (sign_no, SM4 data key), for tests that craft envelopes themselves."""
+    keys = uplink_keys(data_dir)
+    presented = {"public_key": keys.envelope.public_hex, "artefact_key": public_key_b64(keys.artefacts)}
+    link = uplink(data_dir, url)
+    try:
+        envelope = link.envelope(INFNO_SIGN_IN, msgid, at, {"signIn": presented}) | {"sign_no": "-"}
+    finally:
+        link.close()
+    reply = httpx.post(f"{url}{CALL_PATH}", json=sign_envelope(envelope, keys.envelope), timeout=10)
+    answer = reply.json()["output"]["signinoutb"]
+    sign_no = str(answer["sign_no"])
+    return sign_no, keys.envelope.agree(answer["key_agreement"]["ephemeral"], agreement_context(sign_no))

@@ -30,8 +30,9 @@ from terminal.uplink.gallery import (
     template_to_wire,
     verify_delta,
 )
-from terminal.uplink.signing import terminal_key
+from terminal.uplink.signing import uplink_keys
 from tests.fakes import FixedClock
+from tests.unit.uplink.sealed_peer import SealedPeer
 
 AT = datetime(2025, 6, 3, 9, 30, tzinfo=CST)
 PEM, TRUSTED_KEY = generate_signing_key()
@@ -193,12 +194,12 @@ def test_a_float_amount_is_refused() -> None:
 
 
 def _link(tmp_path: Path, document: dict[str, Any]) -> HttpUplink:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"infcode": 0, "output": {"document": document}})
-
-    return HttpUplink(
-        "http://upstream.test", terminal_key(tmp_path), IDENTITY, transport=httpx.MockTransport(handler)
+    peer = SealedPeer(lambda envelope: {"document": document})
+    link = HttpUplink(
+        "http://upstream.test", uplink_keys(tmp_path), IDENTITY, transport=httpx.MockTransport(peer)
     )
+    link.sign_in("S" * 30, AT)  # the delta is asked under the sign-in's data key
+    return link
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from terminal.errors import UplinkError
 from terminal.uplink.sm_crypto import (
     Sm2Signer,
+    agreement_context,
+    ephemeral_agreement,
+    on_curve,
     sm2_key,
     sm2_verify,
     sm3_hex,
@@ -97,3 +100,61 @@ def test_sm4_sealing_binds_the_payload_to_its_envelope() -> None:
     tampered[15] ^= 1
     with pytest.raises(UplinkError):
         sm4_open(key, base64.b64encode(bytes(tampered)).decode(), b"2207|MSG-1")
+
+
+_P = int("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF", 16)
+
+
+def test_both_sides_of_the_key_agreement_derive_the_same_data_key() -> None:
+    terminal = Sm2Signer.generate()
+    context = agreement_context("430302000000000001")
+    ephemeral, key = ephemeral_agreement(terminal.public_hex, context)
+    assert len(key) == 16 and on_curve(ephemeral)
+    assert terminal.agree(ephemeral, context) == key
+    # Bound to the sign-in and to the key pair: another sign_no or another terminal derives another key.
+    assert terminal.agree(ephemeral, agreement_context("430302000000000002")) != key
+    assert Sm2Signer.generate().agree(ephemeral, context) != key
+    # A fresh ephemeral scalar each time: two agreements never share a key.
+    assert ephemeral_agreement(terminal.public_hex, context)[1] != key
+
+
+def _small_x_point(unreduced: bool) -> str:
+    """A curve point with a small x (p ≡ 3 mod 4: a square root is one power), x as x + p if asked."""
+    a, b = _P - 3, int("28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93", 16)
+    x = 1
+    while True:
+        rhs = (x**3 + a * x + b) % _P
+        y = pow(rhs, (_P + 1) // 4, _P)
+        if y * y % _P == rhs:
+            return f"{x + _P if unreduced else x:064x}{y:064x}"
+        x += 1
+
+
+def test_the_small_x_point_is_genuine_so_only_its_unreduced_form_is_refused() -> None:
+    assert on_curve(_small_x_point(unreduced=False))
+
+
+def _off_curve(point: str) -> str:
+    x, y = int(point[:64], 16), int(point[64:], 16)
+    return f"{x:064x}{(y + 1) % _P:064x}"
+
+
+@pytest.mark.parametrize(
+    "forge", ["off the curve", "x at or above p", "short", "0x prefix", "not hex", "empty"]
+)
+def test_a_received_point_off_the_curve_is_refused_before_any_multiplication(forge: str) -> None:
+    genuine = Sm2Signer.generate().public_hex
+    bad = {
+        "off the curve": _off_curve(genuine),
+        # x + p names the same residue: an unreduced coordinate is refused, not silently reduced.
+        "x at or above p": _small_x_point(unreduced=True),
+        "short": genuine[:-2],
+        "0x prefix": "0x" + genuine[2:],
+        "not hex": "g" + genuine[1:],
+        "empty": "",
+    }[forge]
+    assert not on_curve(bad)
+    with pytest.raises(UplinkError, match="not on the curve"):
+        Sm2Signer.generate().agree(bad, agreement_context("SN"))
+    with pytest.raises(UplinkError, match="not on the curve"):
+        ephemeral_agreement(bad, agreement_context("SN"))
