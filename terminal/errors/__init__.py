@@ -47,6 +47,7 @@ TerminalError
 │   ├── InjuryExcludedError      an injury bill the basic fund does not pay (work injury, third party)
 │   ├── ReversalOrderError       an earlier settlement reversed while a later one still stands
 │   ├── UnknownCatalogCodeError  a code the catalogue does not list, looked up by the counter basket
+│   ├── CashierPriceError        a counter item without a ceiling unpriced or priced outside the rule
 │   ├── PolicyError              a policy bundle that is invalid, unsigned or tampered
 │   ├── CatalogError             a catalogue file that cannot be used
 │   ├── FundSafetyError          a fund-safety check blocks the settlement
@@ -137,6 +138,7 @@ from terminal.errors.money import (
     BillError,
     BillOverCapError,
     BillZeroError,
+    CashierPriceError,
     CatalogError,
     DuplicateSettlementError,
     FundSafetyError,
@@ -216,6 +218,7 @@ __all__ = [
     "CameraError",
     "CameraUnavailableError",
     "CardNotGenuineError",
+    "CashierPriceError",
     "CatalogError",
     "ClockBackwardsError",
     "ClockError",

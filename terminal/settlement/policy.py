@@ -326,6 +326,16 @@ DEFAULT_AMOUNT_LIMITS = AmountLimits(
     bill_max=Decimal("20000000.00"),
 )
 
+class CashierPrices(_Sourced):
+    """Catalogue items without a unit price ceiling the cashier may price at the counter, and how high."""
+
+    levels: Annotated[
+        tuple[Literal["01", "02", "03"], ...],
+        Field(description="classes (chrgitm_lv) the cashier may price when the catalogue sets no ceiling"),
+    ] = ("03",)
+    unit_max: Annotated[Amount, Field(description="highest unit price a cashier may set (yuan)")]
+
+
 InjuryCause = Literal["no_third_party", "third_party", "work_injury", "abroad", "public_health"]
 
 
@@ -396,6 +406,10 @@ class PolicyBundle(_Sourced):
     ] = DEFAULT_AMOUNT_LIMITS
     injury: Annotated[
         Injury | None, Field(description="injury (med_type 22) exclusion rule; null: no such rule")
+    ] = None
+    cashier_prices: Annotated[
+        CashierPrices | None,
+        Field(description="counter items the cashier prices (no ceiling); null: such items are refused"),
     ] = None
 
     @model_validator(mode="after")
