@@ -20,14 +20,21 @@ function yuan(amount) {
   return `${negative ? "-" : ""}¥${grouped}.${fraction.padEnd(2, "0").slice(0, 2)}`;
 }
 
-// A service timestamp (ISO 8601 with offset) as local YYYY-MM-DD HH:MM; anything else as it came.
+// A service timestamp (ISO 8601, in the terminal's own local time and offset) as YYYY-MM-DD HH:MM.
 function localTime(value) {
   if (!value) return "—";
-  const when = new Date(value);
-  if (Number.isNaN(when.getTime())) return String(value);
-  const two = (n) => String(n).padStart(2, "0");
-  return `${when.getFullYear()}-${two(when.getMonth() + 1)}-${two(when.getDate())} ${two(when.getHours())}:${two(when.getMinutes())}`;
+  const match = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})/.exec(String(value));
+  return match ? `${match[1]} ${match[2]}` : String(value);
 }
+
+// Settlement fields by their Chinese names (the day report and receipts).
+const FIELD_NAMES = {
+  medfee_sumamt: "医疗费总额", fulamt_ownpay_amt: "全自费", overlmt_selfpay: "超限价自付",
+  preselfpay_amt: "乙类先行自付", act_pay_dedc: "起付线", hifp_pay: "统筹基金", hifmi_pay: "大病保险",
+  hifob_pay: "大额补助", cvlserv_pay: "公务员补助", hifes_pay: "企业补充保险", maf_pay: "医疗救助",
+  oth_pay: "其他基金", fund_pay_sumamt: "医保支付合计", hosp_part_amt: "医院负担", psn_part_amt: "个人负担",
+  acct_pay: "个人账户支付", acct_mulaid_pay: "家庭共济", psn_cash_pay: "现金支付",
+};
 
 // An error answer in the alert box: the terminal's own message in the page's language first; the
 // technical detail (English, for staff and logs) folded below it.
