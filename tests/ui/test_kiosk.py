@@ -345,6 +345,7 @@ def test_technician_page_shows_attempts_with_scores(photo_camera: Any, kiosk: Ki
     page.fill("#token", TECH)
     page.press("#token", "Enter")
     page.wait_for_selector("#attempts tbody tr")
+    page.click("#lang")  # the page is Chinese by default; these checks read the English words
     assert page.text_content("#summary tr[data-key='gallery size'] td") == "6"
     assert page.text_content("#summary tr[data-key='liveness'] td") == "configured"
     assert "mtcnn" in page.text_content("#models")
