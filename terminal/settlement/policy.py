@@ -326,6 +326,7 @@ DEFAULT_AMOUNT_LIMITS = AmountLimits(
     bill_max=Decimal("20000000.00"),
 )
 
+
 class CashierPrices(_Sourced):
     """Catalogue items without a unit price ceiling the cashier may price at the counter, and how high."""
 
