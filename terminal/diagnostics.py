@@ -63,8 +63,14 @@ def _run(name: str, probe: Callable[[], str], fix: str) -> Check:
         return Check(name, False, f"{type(exc).__name__}: {exc}", fix)
 
 
-def run_checks(terminal: Terminal) -> list[Check]:
-    """Every check, in the order a technician would fix things."""
+def run_checks(terminal: Terminal, devices: list[Check] | None = None) -> list[Check]:
+    """Every check, in the order a technician would fix things.
+
+    `devices`: the reader and printer checks made beforehand (device_checks), so a caller holding the
+    terminal's lock does not hold it while ports are probed; probed here when None.
+    """
+    if devices is None:
+        devices = device_checks(terminal.config)
     return [
         _run("machine", _machine, ""),
         _run("disk", lambda: _disk(terminal.data_dir), "free space on the data folder's disk"),
@@ -93,10 +99,14 @@ def run_checks(terminal: Terminal) -> list[Check]:
             lambda: _liveness(terminal),
             "`medpay-provision models --packs`, or disable the pack",
         ),
-        *(_device_check(result) for result in probe_devices(terminal.config)),
-        printer_check(terminal.config),
+        *devices,
         _run("face self-test", lambda: _self_test(terminal), "run `medpay-provision models`; check the CPU"),
     ]
+
+
+def device_checks(config: TerminalConfig) -> list[Check]:
+    """The serial readers and the receipt printer (each probe waits on its port for up to a second)."""
+    return [*(_device_check(result) for result in probe_devices(config)), printer_check(config)]
 
 
 def upstream_check(terminal: Terminal) -> Check:

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields, replace
-from decimal import Decimal
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from firmware_bridge.link import DeviceHealth, LinkConfig
@@ -29,7 +28,9 @@ from firmware_bridge.readers import (
 )
 from terminal.config import DevicesSection
 from terminal.domain import IdentityClaim
+from terminal.errors import TerminalError
 from terminal.pipeline.basket import BasketLine, CounterBasket
+from terminal.pipeline.counter_items import CounterItems
 from terminal.pipeline.reader_events import (
     BarcodeScan,
     CardVerifier,
@@ -40,8 +41,6 @@ from terminal.pipeline.reader_events import (
     ReaderWorker,
 )
 from terminal.ports import Clock
-from terminal.settlement import Catalog
-from terminal.settlement.catalog import LEVEL_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +58,15 @@ def link_state(health: DeviceHealth) -> LinkState:
     )
 
 
-def catalog_lookup(catalog: Callable[[], Catalog]) -> CatalogLookup[BasketLine]:
-    """A scanned code → its basket line from the catalogue (loaded on the first scan), None when unknown."""
+def catalog_lookup(items: Callable[[], CounterItems]) -> CatalogLookup[BasketLine]:
+    """A scanned code (catalogue or shop EAN-13) → its basket line, None when unknown or not sellable here."""
 
     def lookup(code: ScannedCode) -> BasketLine | None:
-        item = catalog().find(code.code)
-        if item is None:
+        try:
+            return items().line(code.code)
+        except TerminalError as exc:
+            log.warning("barcode %s adds nothing: %s", code.code, exc)
             return None
-        price = item.pric_uplmt_amt
-        return BasketLine(
-            code=item.med_list_codg,
-            name=item.name,
-            cls=LEVEL_CHARS.get(item.chrgitm_lv, "?"),
-            pric=price if price is not None else Decimal("0.00"),
-        )
 
     return lookup
 

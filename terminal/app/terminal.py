@@ -42,6 +42,7 @@ from terminal.domain import IdentityClaim
 from terminal.errors import ConfigError, ModelMissingError, StoreError
 from terminal.pipeline.checkout import Checkout, OfflineGate
 from terminal.pipeline.clock_integrity import ClockGuard
+from terminal.pipeline.counter_items import CounterItems, checked_shop_codes
 from terminal.pipeline.face import FaceStage
 from terminal.pipeline.his_notices import HisNotifier
 from terminal.pipeline.identify import Identifier
@@ -66,6 +67,7 @@ from terminal.store.people import device_keys
 from terminal.store.person_history import SqlitePersonHistory, SqliteSupervisionLog
 from terminal.store.policy_files import load_catalog, load_insured_shelf, load_shelf, load_trusted_keys
 from terminal.store.prints import PrintJournal
+from terminal.store.shop_codes import load_shop_codes
 from terminal.store.template_feed import TemplateFeed
 from terminal.uplink.client import HttpUplink
 from terminal.uplink.ec_tokens import DemoEcTokenTable, HttpEcTokenResolver
@@ -210,7 +212,7 @@ class Terminal:
     @cached_property
     def readers(self) -> Readers:
         """The configured QR, card and barcode readers; the service's reader worker starts them."""
-        readers = build_readers(self.config.devices, catalog_lookup(lambda: self.catalog), self.clock)
+        readers = build_readers(self.config.devices, catalog_lookup(self.counter_items), self.clock)
         self._closers.append(readers.close)
         return readers
 
@@ -324,6 +326,17 @@ class Terminal:
     def catalog(self) -> Catalog:
         """The medical-insurance catalogue."""
         return load_catalog(self.config.settlement.catalog)
+
+    @cached_property
+    def shop_codes(self) -> dict[str, str]:
+        """The shop's EAN-13 → 医保 code table provisioned beside the catalogue (empty without one)."""
+        table = load_shop_codes(self.config.settlement.catalog)
+        return {} if table is None else checked_shop_codes(table.codes, table.catalog_id, self.catalog)
+
+    def counter_items(self) -> CounterItems:
+        """What the counter basket resolves codes by: catalogue, shop codes, today's cashier-price rule."""
+        bundle = self.policies.for_date(self.clock.now().date())
+        return CounterItems(self.catalog, self.shop_codes, bundle.cashier_prices, bundle.bundle_id)
 
     @cached_property
     def checkout(self) -> Checkout:

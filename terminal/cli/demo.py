@@ -142,11 +142,6 @@ def prepare_demo_terminal(
     if beside is not None:
         gateway = beside.enter_context(reference_gateway(folder / "gateway"))
         config = gateway.configure(config)
-        _say(
-            f"payment gateway (reference): {gateway.url}; the patient's phone paying the kiosk's QR: "
-            f"curl -X POST {gateway.url}/control/pay-qr -H 'Content-Type: application/json' "
-            """-d '{"out_trade_no": "<the order number under the QR>"}'"""
-        )
     provision_init(folder)
     terminal = build_terminal(config, folder, SystemClock())
     seed_demo(terminal)

@@ -151,6 +151,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The patient endpoints carry no token: the kiosk browser runs on this machine.
         log.warning("serving on %s, not loopback: anyone on that network can drive the checkout", host)
     sys.stdout.write(f"kiosk: http://{host}:{port}/kiosk  counter: /counter  technician: /tech\n")
+    if args.demo:
+        from terminal.cli.demo_welcome import create_demo_staff, welcome
+
+        sys.stdout.write(welcome(terminal, f"http://{host}:{port}", create_demo_staff(terminal)))
     log_config: Any = uvicorn.config.LOGGING_CONFIG
     if args.log_file is not None:
         from terminal.cli.serve_log import serve_log_config

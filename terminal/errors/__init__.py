@@ -49,6 +49,7 @@ TerminalError
 │   ├── InsuredPolicyMissingError a cross-region patient whose insured place's bundle is not shelved
 │   ├── PaymentMethodError       a quota, per bed-day or mid-stay bill the bundle has no table for
 │   ├── UnknownCatalogCodeError  a code the catalogue does not list, looked up by the counter basket
+│   ├── CashierPriceError        a counter item without a ceiling unpriced or priced outside the rule
 │   ├── PolicyError              a policy bundle that is invalid, unsigned or tampered
 │   ├── CatalogError             a catalogue file that cannot be used
 │   ├── FundSafetyError          a fund-safety check blocks the settlement
@@ -139,6 +140,7 @@ from terminal.errors.money import (
     BillError,
     BillOverCapError,
     BillZeroError,
+    CashierPriceError,
     CatalogError,
     DuplicateSettlementError,
     FundSafetyError,
@@ -220,6 +222,7 @@ __all__ = [
     "CameraError",
     "CameraUnavailableError",
     "CardNotGenuineError",
+    "CashierPriceError",
     "CatalogError",
     "ClockBackwardsError",
     "ClockError",

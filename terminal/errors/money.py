@@ -142,6 +142,17 @@ class UnknownCatalogCodeError(SettlementError):
     )
 
 
+class CashierPriceError(SettlementError):
+    """A counter item without a price ceiling left unpriced, or priced outside the bundle's rule."""
+
+    code = "CASHIER_PRICE_INVALID"
+    message_zh = "该商品没有医保限价，需要收银员按规定定价；价格未填写或不在允许范围内，未扣费。"
+    message_en = (
+        "This item has no insurance price ceiling and needs a price from the cashier within the allowed "
+        "range; nothing was charged."
+    )
+
+
 class PolicyError(SettlementError):
     """A policy bundle that is invalid, unsigned or tampered with."""
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from terminal.domain import Bill, FeeLine
-from terminal.errors import BillError
+from terminal.errors import BillError, CashierPriceError
 from terminal.pipeline.session_ports import SettledCheck
 from terminal.ports import Clock
 from terminal.settlement.money import fen
@@ -30,7 +30,10 @@ MAX_LINES = 200
 
 @dataclass(frozen=True)
 class BasketLine:
-    """One item in the basket: catalogue code and name, class letter, unit price, count, 门特 disease."""
+    """One item in the basket: catalogue code and name, class letter, unit price, count, 门特 disease.
+
+    `open_price`: the catalogue sets no price ceiling, so the cashier prices the item (0.00 until then).
+    """
 
     code: str
     name: str
@@ -38,6 +41,7 @@ class BasketLine:
     pric: Decimal
     cnt: Decimal = Decimal(1)
     dise_codg: str | None = None
+    open_price: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready form (decimals as strings)."""
@@ -147,6 +151,9 @@ class CounterBasket:
         with self._lock:
             if not self._lines:
                 raise BillError("the basket is empty")
+            unpriced = [line.name for line in self._lines if line.open_price and line.pric <= 0]
+            if unpriced:
+                raise CashierPriceError(f"price these items first: {', '.join(unpriced)}")
             bill = self._bill()
             result = load(bill)
             if not self._locked:

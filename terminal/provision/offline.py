@@ -1,9 +1,10 @@
 """Policy bundles and the catalogue from an offline folder: every file verified before any is installed.
 
 The folder (docs/provisioning.md) holds the model source archives, signed `<admdvs>-<year>.json` policy
-bundles, optionally `catalog.json`, and `SHA256SUMS` (`sha256sum` output). A bundle must carry a signature
-by a key in the terminal's trusted-keys file (the folder cannot bring its own keys); the catalogue is
-unsigned, so SHA256SUMS must list it, which catches a damaged copy on the stick.
+bundles, optionally `catalog.json` (and the shop's EAN-13 table `catalog.ean13.json`, installed beside it),
+and `SHA256SUMS` (`sha256sum` output). A bundle must carry a signature by a key in the terminal's
+trusted-keys file (the folder cannot bring its own keys); the catalogue and the shop table are unsigned, so
+SHA256SUMS must list them, which catches a damaged copy on the stick.
 
 Bundles fetched from the upstream go through the same installer from a private staging folder
 (terminal/provision/upstream.py); a bundle already installed as the same JSON document is left alone.
@@ -27,6 +28,7 @@ from terminal.settlement.catalog import CatalogError, parse_catalog
 from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.shelf import PolicyShelf
 from terminal.store.policy_files import BUNDLE_FILE, load_bundle, load_catalog, load_shelf, load_trusted_keys
+from terminal.store.shop_codes import parse_shop_codes, shop_codes_path
 
 log = logging.getLogger("medpay.provision")
 
@@ -84,6 +86,7 @@ def install_settlement_files(folder: Path, settlement: SettlementConfig) -> list
         except CatalogError as exc:
             raise CatalogError(f"{catalog}: {exc}; nothing was installed") from exc
         staged.append((settlement.catalog, data))
+    staged.extend(_shop_codes(folder, sums, settlement))
     _check_shelf(settlement.policies, incoming, keys)
     # Only now, with every file verified: write each to a temp name, fsync, rename into place.
     written = []
@@ -118,6 +121,21 @@ def _already_installed(target: Path, data: bytes) -> bool:
         return bool(json.loads(held) == json.loads(data))
     except ValueError:
         return False
+
+
+def _shop_codes(
+    folder: Path, sums: Mapping[str, str], settlement: SettlementConfig
+) -> list[tuple[Path, bytes]]:
+    """The shop's EAN-13 table (`catalog.ean13.json`), checked like the catalogue, to go beside it."""
+    path = shop_codes_path(folder / CATALOG_FILE)
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    if path.name not in sums:
+        raise CatalogError(f"{path} is not listed in {folder / CHECKSUMS}; add it and copy the folder again")
+    _check_sum(path, data, sums, CatalogError)
+    parse_shop_codes(data, str(path))
+    return [(shop_codes_path(settlement.catalog), data)]
 
 
 def _check_sum(path: Path, data: bytes, sums: Mapping[str, str], error: type[TerminalError]) -> None:

@@ -14,95 +14,75 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from terminal.settlement.policy_base import (
-    LEVELS as LEVELS,
-)
-from terminal.settlement.policy_base import (
-    Amount as Amount,
-)
-from terminal.settlement.policy_base import (
-    CrossRegionKind as CrossRegionKind,
-)
-from terminal.settlement.policy_base import (
-    FundPayType as FundPayType,
-)
-from terminal.settlement.policy_base import (
-    Key as Key,
-)
-from terminal.settlement.policy_base import (
-    Level as Level,
-)
-from terminal.settlement.policy_base import (
-    MedType as MedType,
-)
-from terminal.settlement.policy_base import (
-    PsnType as PsnType,
-)
-from terminal.settlement.policy_base import (
-    Ratio as Ratio,
-)
-from terminal.settlement.policy_base import (
-    SafetyAction as SafetyAction,
-)
-from terminal.settlement.policy_base import (
-    SafetyCheck as SafetyCheck,
-)
-from terminal.settlement.policy_base import (
-    SignedRatio as SignedRatio,
-)
-from terminal.settlement.policy_base import (
-    _Sourced as _Sourced,
-)
-from terminal.settlement.policy_base import (
-    _Strict as _Strict,
+    LEVELS,
+    Amount,
+    CrossRegionKind,
+    FundPayType,
+    Key,
+    Level,
+    MedType,
+    PsnType,
+    Ratio,
+    SafetyAction,
+    SafetyCheck,
+    SignedRatio,
+    _Sourced,
+    _Strict,
 )
 from terminal.settlement.policy_tables import (
-    DEFAULT_AMOUNT_LIMITS as DEFAULT_AMOUNT_LIMITS,
+    DEFAULT_AMOUNT_LIMITS,
+    SETLWAY_KINDS,
+    AmountLimits,
+    BenefitHint,
+    BenefitHintKind,
+    BenefitHints,
+    CashierPrices,
+    Drg,
+    DrgGroup,
+    FundSafety,
+    Injury,
+    InjuryCause,
+    Quota,
+    QuotaKind,
+    QuotaRow,
+    VisitLimit,
+    VisitLimits,
 )
-from terminal.settlement.policy_tables import (
-    SETLWAY_KINDS as SETLWAY_KINDS,
-)
-from terminal.settlement.policy_tables import (
-    AmountLimits as AmountLimits,
-)
-from terminal.settlement.policy_tables import (
-    BenefitHint as BenefitHint,
-)
-from terminal.settlement.policy_tables import (
-    BenefitHintKind as BenefitHintKind,
-)
-from terminal.settlement.policy_tables import (
-    BenefitHints as BenefitHints,
-)
-from terminal.settlement.policy_tables import (
-    Drg as Drg,
-)
-from terminal.settlement.policy_tables import (
-    DrgGroup as DrgGroup,
-)
-from terminal.settlement.policy_tables import (
-    FundSafety as FundSafety,
-)
-from terminal.settlement.policy_tables import (
-    Injury as Injury,
-)
-from terminal.settlement.policy_tables import (
-    InjuryCause as InjuryCause,
-)
-from terminal.settlement.policy_tables import (
-    Quota as Quota,
-)
-from terminal.settlement.policy_tables import (
-    QuotaKind as QuotaKind,
-)
-from terminal.settlement.policy_tables import (
-    QuotaRow as QuotaRow,
-)
-from terminal.settlement.policy_tables import (
-    VisitLimit as VisitLimit,
-)
-from terminal.settlement.policy_tables import (
-    VisitLimits as VisitLimits,
-)
+
+# The bundle's types live in policy_base and policy_tables; callers import them from here.
+__all__ = [
+    "DEFAULT_AMOUNT_LIMITS",
+    "LEVELS",
+    "SETLWAY_KINDS",
+    "Amount",
+    "AmountLimits",
+    "BenefitHint",
+    "BenefitHintKind",
+    "BenefitHints",
+    "CashierPrices",
+    "CrossRegionKind",
+    "Drg",
+    "DrgGroup",
+    "FundPayType",
+    "FundSafety",
+    "Injury",
+    "InjuryCause",
+    "Key",
+    "Level",
+    "MedType",
+    "PsnType",
+    "Quota",
+    "QuotaKind",
+    "QuotaRow",
+    "Ratio",
+    "SafetyAction",
+    "SafetyCheck",
+    "SignedRatio",
+    "VisitLimit",
+    "VisitLimits",
+    "_Sourced",
+    "_Strict",
+]
 
 
 class LevelRow(_Strict):
@@ -423,6 +403,10 @@ class PolicyBundle(_Sourced):
     ] = None
     benefit_hints: Annotated[
         BenefitHints | None, Field(description="政策找人 rules; null: no hints shown")
+    ] = None
+    cashier_prices: Annotated[
+        CashierPrices | None,
+        Field(description="counter items the cashier prices (no ceiling); null: such items are refused"),
     ] = None
 
     @model_validator(mode="after")

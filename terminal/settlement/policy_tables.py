@@ -38,6 +38,16 @@ DEFAULT_AMOUNT_LIMITS = AmountLimits(
 InjuryCause = Literal["no_third_party", "third_party", "work_injury", "abroad", "public_health"]
 
 
+class CashierPrices(_Sourced):
+    """Catalogue items without a unit price ceiling the cashier may price at the counter, and how high."""
+
+    levels: Annotated[
+        tuple[Literal["01", "02", "03"], ...],
+        Field(description="classes (chrgitm_lv) the cashier may price when the catalogue sets no ceiling"),
+    ] = ("03",)
+    unit_max: Annotated[Amount, Field(description="highest unit price a cashier may set (yuan)")]
+
+
 class Injury(_Sourced):
     """Injury care (外伤, med_type 22): paid by the basic fund only for causes it does not exclude."""
 

@@ -300,6 +300,19 @@ def test_a_damaged_catalogue_is_refused_and_nothing_is_installed(
     assert not settlement.policies.exists() and not settlement.catalog.exists()
 
 
+def test_the_shop_code_table_is_installed_beside_the_catalogue_only_when_listed(
+    offline_bundle: Path, settlement: SettlementConfig
+) -> None:
+    table = offline_bundle / "catalog.ean13.json"
+    shutil.copyfile(REPO / "config" / "catalog" / "sample.ean13.json", table)
+    with pytest.raises(CatalogError, match="is not listed in"):
+        install_settlement_files(offline_bundle, settlement)
+    _sha256sums(offline_bundle, ["catalog.json", "catalog.ean13.json", *BUNDLES])
+    written = install_settlement_files(offline_bundle, settlement)
+    assert written == [*BUNDLES, "catalog.json", "catalog.ean13.json"]
+    assert (settlement.catalog.parent / "catalog.ean13.json").read_bytes() == table.read_bytes()
+
+
 # --------------------------------------------------------------------------------- the whole sequence
 
 

@@ -110,7 +110,7 @@ def counter(terminal: Terminal, tmp_path: Path) -> Iterator[Counter]:
     )
     terminal.config = terminal.config.model_copy(update={"devices": devices})
     # The readers the root builds, with short reconnect backoffs so a replug is seen promptly.
-    terminal.readers = build_readers(devices, catalog_lookup(lambda: terminal.catalog), terminal.clock, FAST)
+    terminal.readers = build_readers(devices, catalog_lookup(terminal.counter_items), terminal.clock, FAST)
     for person in DEMO_PEOPLE:
         terminal.gallery.upsert_person(person)
     link_demo_credentials(terminal)

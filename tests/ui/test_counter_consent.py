@@ -24,14 +24,15 @@ def _withdraw_at_the_counter(page: Any, kiosk: Kiosk, person: Any) -> None:
     page.goto(f"{kiosk.url}/counter")
     page.fill("#token", CASHIER)
     page.press("#token", "Enter")
-    page.on("dialog", lambda dialog: dialog.accept())  # "Withdraw this patient's face consent?"
+    page.on("dialog", lambda dialog: dialog.accept())  # "确认撤回该患者的刷脸授权？"
+    page.click("#consent-panel summary")  # folded away on the basket screen
     page.fill("#consent-certno", "430302190001010008")  # nobody here holds it
     page.press("#consent-certno", "Enter")
     page.wait_for_selector("#alert:visible")
     page.fill("#consent-certno", person.certno)
     page.press("#consent-certno", "Enter")
-    page.wait_for_selector("#consent-result >> text=Withdrawn")
-    assert "1 template(s) deleted" in (page.text_content("#consent-result") or "")
+    page.wait_for_selector("#consent-result >> text=已撤回")
+    assert "删除 1 个人脸特征" in (page.text_content("#consent-result") or "")
     assert page.input_value("#consent-certno") == "", "the ID number does not stay on the screen"
     with kiosk.terminal.lock:
         owners, _ = kiosk.terminal.gallery.all_templates(embedder_model_id(kiosk.terminal.config))

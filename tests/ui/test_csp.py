@@ -25,7 +25,7 @@ def strict(browser: Any, kiosk: Kiosk) -> Iterator[tuple[Any, list[str]]]:
     kiosk.reset()
 
 
-@pytest.mark.parametrize("name", ["kiosk", "counter", "tech"])
+@pytest.mark.parametrize("name", ["kiosk", "counter", "tech", "office"])
 def test_each_page_loads_under_its_csp_without_a_violation(
     strict: tuple[Any, list[str]], kiosk: Kiosk, name: str
 ) -> None:

@@ -304,7 +304,6 @@ def test_counter_scans_a_basket_with_a_special_disease_line_and_settles(page: An
     page.select_option("#basket tbody tr:first-child select", "M03900")
     page.click("#to-patient")
     page.wait_for_selector("#identify-panel:visible")
-    page.select_option("#cred-method", "id")
     page.fill("#cred-value", kiosk.patient.certno)
     page.press("#cred-value", "Enter")
     # The typed ID number only names whom to verify: the patient looks at the customer screen's camera.
@@ -320,7 +319,7 @@ def test_counter_scans_a_basket_with_a_special_disease_line_and_settles(page: An
     # The patient confirms at the counter what both screens show (the counter sends the shown digest).
     page.click("#confirm")
     page.wait_for_selector("#finish:visible")
-    msgid = re.search(r"msgid\s*(\w+)", page.text_content("#receipt") or "")
+    msgid = re.search(r"流水号\s*(\w+)", page.text_content("#receipt") or "")
     assert msgid is not None
     shot(page, "counter-02-receipt")
     page.click("#finish")
@@ -346,6 +345,7 @@ def test_technician_page_shows_attempts_with_scores(photo_camera: Any, kiosk: Ki
     page.fill("#token", TECH)
     page.press("#token", "Enter")
     page.wait_for_selector("#attempts tbody tr")
+    page.click("#lang")  # the page is Chinese by default; these checks read the English words
     assert page.text_content("#summary tr[data-key='gallery size'] td") == "6"
     assert page.text_content("#summary tr[data-key='liveness'] td") == "configured"
     assert "mtcnn" in page.text_content("#models")

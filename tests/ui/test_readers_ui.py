@@ -45,7 +45,7 @@ def served(terminal: Terminal, tmp_path: Path) -> Iterator[Served]:
         endpoint.start()
     devices = DevicesSection(qr=ScannerDevice(url=qr.url), barcode=ScannerDevice(url=barcode.url))
     terminal.config = terminal.config.model_copy(update={"devices": devices})
-    terminal.readers = build_readers(devices, catalog_lookup(lambda: terminal.catalog), terminal.clock, FAST)
+    terminal.readers = build_readers(devices, catalog_lookup(terminal.counter_items), terminal.clock, FAST)
     for person in DEMO_PEOPLE:
         terminal.gallery.upsert_person(person)
     link_demo_credentials(terminal)

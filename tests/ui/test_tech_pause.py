@@ -23,10 +23,10 @@ def test_the_technician_sees_the_pause_and_lifts_it(page: Any, kiosk: Kiosk) -> 
     page.goto(f"{kiosk.url}/tech")
     page.fill("#token", TECH)
     page.press("#token", "Enter")
-    page.wait_for_selector("#pause tbody tr >> text=paused until")
+    page.wait_for_selector("#pause tbody tr >> text=暂停至")  # "paused until", the page in Chinese
     assert page.locator("#pause-attempts tbody tr").count() >= 10
     shot(page, "tech-02-face-paused")
     page.click("#pause-reset")
-    page.wait_for_selector("#pause tbody tr >> text=available")
+    page.wait_for_selector("#pause tbody tr >> text=可用")  # "available"
     with httpx.Client(base_url=kiosk.url, timeout=30) as http:
         assert http.get("/api/session").json()["face_paused_until"] is None

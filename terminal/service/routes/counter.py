@@ -4,7 +4,6 @@ No `from __future__ import annotations` here: FastAPI reads the route annotation
 """
 
 import json
-from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -59,7 +58,7 @@ def counter_routes(svc: Service) -> APIRouter:
     @svc.locked
     def counter_item(term: TerminalDep, code: str) -> dict[str, Any]:
         """A scanned code looked up in the catalogue: name, class, price ceiling."""
-        item = term.catalog.find(code.strip())
+        item = term.counter_items().find(code)
         if item is None:
             raise HTTPException(status_code=404, detail=f"code {code} is not in the catalogue")
         return {
@@ -121,20 +120,21 @@ def counter_routes(svc: Service) -> APIRouter:
     return router
 
 
-def _line(term: Terminal, code: str, cnt: Decimal, feedetl_sn: str = "") -> BasketLine:
-    """A basket line for a catalogue code at its price ceiling; UnknownCatalogCodeError when unknown."""
-    item = term.catalog.item(code.strip(), feedetl_sn)
-    price = item.pric_uplmt_amt if item.pric_uplmt_amt is not None else Decimal("0.00")
-    return BasketLine(item.med_list_codg, item.name, LEVEL_CHARS.get(item.chrgitm_lv, "?"), price, cnt)
+def _line(term: Terminal, code: str, cnt: Decimal) -> BasketLine:
+    """A basket line for a catalogue or shop code at its price ceiling (unpriced when it has none)."""
+    return term.counter_items().line(code, cnt)
 
 
 def _lines(term: Terminal, basket: Basket) -> list[BasketLine]:
-    """The cashier's lines with names and classes from the catalogue, at the prices the cashier sent."""
-    lines = []
-    for n, item in enumerate(basket.items, start=1):
-        line = _line(term, item.code, item.cnt, str(n))
-        lines.append(replace(line, pric=item.pric, dise_codg=item.dise_codg or None))
-    return lines
+    """The cashier's lines with names and classes from the catalogue, at the prices the cashier sent.
+
+    A price for an item without a ceiling is checked against the bundle's cashier_prices rule.
+    """
+    items = term.counter_items()
+    return [
+        items.priced(item.code, item.cnt, item.pric, item.dise_codg, str(n))
+        for n, item in enumerate(basket.items, start=1)
+    ]
 
 
 def what_if(terminal: Terminal, body: bytes) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 No `from __future__ import annotations` here: FastAPI reads the route annotations at run time.
 """
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from terminal import __version__
 from terminal.app import Terminal
 from terminal.config import models_folder
+from terminal.diagnostics import device_checks, run_checks
 from terminal.errors import TerminalError
 from terminal.operations import identify_faces
 from terminal.pipeline.capture import frame_from_bytes
@@ -73,6 +75,15 @@ def tech_routes(svc: Service) -> APIRouter:
             "his_notices": svc.notices.journal.summary(),
         }
 
+    @router.get("/api/tech/checks", dependencies=[Depends(svc.technician)])
+    def tech_checks() -> dict[str, Any]:
+        """The checks of `medpay doctor`: name, ok, detail and fix of each, in the order to fix them."""
+        # Ports first, outside the terminal lock (a probe listens for up to a second per reader).
+        devices = device_checks(svc.terminal.config)
+        with svc.hold("checks"):
+            checks = run_checks(svc.terminal, devices)
+        return {"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}
+
     return router
 
 
@@ -100,9 +111,12 @@ def _terminal_diagnostics(svc: Service) -> dict[str, Any]:
     term = svc.terminal
     try:
         manifest = load_manifest(models_folder(term.config))
+        # Optional models (the passive anti-spoofing pack) are listed only while enabled.
+        passive = term.config.liveness.passive.enabled
         models = [
             {"name": m.name, "task": m.task, "file": m.file, "sha256": m.sha256[:12], "default": m.default}
             for m in manifest.model
+            if m.default or (passive and m.source.kind == "local-pack")
         ]
     except TerminalError as exc:
         models = [{"error": str(exc)}]

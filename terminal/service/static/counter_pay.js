@@ -3,7 +3,7 @@
 // Loaded after counter.js and uses its call()/act(); it follows the session on its own timer.
 "use strict";
 
-const PAY_WALLETS = { wechat: "微信 WeChat", alipay: "支付宝 Alipay", unionpay: "云闪付 UnionPay" };
+const PAY_WALLETS = { wechat: "微信支付", alipay: "支付宝", unionpay: "云闪付" };
 let payView = null;
 let payTimer = null;
 
@@ -12,14 +12,14 @@ function showPaying(next) {
   const payment = next && next.state === "paying" ? next.payment : null;
   $("pay-panel").classList.toggle("hidden", !payment);
   if (!payment) return;
-  $("pay-due").textContent = `¥${payment.cash_due}`;
-  $("pay-basis").textContent = payment.basis === "estimate" ? "医保中心结果未返回，按预估收取 Estimate: centre result pending" : "";
+  $("pay-due").textContent = yuan(payment.cash_due);
+  $("pay-basis").textContent = payment.basis === "estimate" ? "医保中心结果未返回，按本机估算收取" : "";
   const waiting = payment.state === "charging";
   $("form-paycode").classList.toggle("hidden", payment.state !== "due");
-  $("pay-state").textContent = payment.paid ? "已支付 Paid"
-    : waiting ? `等待顾客确认 Waiting for the customer (${PAY_WALLETS[payment.wallet] || payment.channel || ""})`
-    : "未支付 Not paid";
-  if (payment.state === "due") $("paycode").focus();
+  $("pay-state").textContent = payment.paid ? "已支付"
+    : waiting ? `等待顾客在手机上确认（${PAY_WALLETS[payment.wallet] || "付款码"}）`
+    : "未支付";
+  if (payment.state === "due" && document.activeElement !== $("paycode")) $("paycode").focus();
 }
 
 async function followPayment() {
@@ -28,7 +28,8 @@ async function followPayment() {
   if (payView && payView.state === "paying" && payView.payment && payView.payment.state === "charging") {
     next = await act("POST", "/api/session/pay/poll");
   } else {
-    next = await call("GET", "/api/session");
+    const response = await fetch("/api/session").catch(() => null);
+    next = response && response.ok ? await response.json() : null;
   }
   if (next && next.state) showPaying(next);
   const seconds = (payView && payView.payment && payView.payment.poll_s) || 2;

