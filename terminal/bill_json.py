@@ -36,6 +36,8 @@ class _BillIn(BaseModel):
     med_type: Annotated[str, Field(pattern=r"^\d{2,4}$")]
     begntime: datetime
     acct_used_flag: bool = True
+    dept_name: Annotated[str, Field(max_length=100)] = ""
+    dr_name: Annotated[str, Field(max_length=50)] = ""
     feedetail: Annotated[list[_FeeLineIn], Field(min_length=1)]
 
 
@@ -53,6 +55,8 @@ def bill_from_json(data: Any) -> Bill:
         med_type=parsed.med_type,
         begntime=parsed.begntime,
         acct_used_flag=parsed.acct_used_flag,
+        dept_name=parsed.dept_name,
+        dr_name=parsed.dr_name,
         lines=tuple(
             FeeLine(
                 feedetl_sn=line.feedetl_sn,
@@ -75,6 +79,8 @@ def bill_to_json(bill: Bill) -> dict[str, Any]:
         "med_type": bill.med_type,
         "begntime": bill.begntime.isoformat(),
         "acct_used_flag": bill.acct_used_flag,
+        **({"dept_name": bill.dept_name} if bill.dept_name else {}),
+        **({"dr_name": bill.dr_name} if bill.dr_name else {}),
         "feedetail": [
             {
                 "feedetl_sn": line.feedetl_sn,
