@@ -109,7 +109,9 @@ class Session(PayingSession):
             outcome = checker.feed(sensors)
             if outcome.status == "continue":
                 live.challenge = outcome.cue
-                live.challenge_step = (outcome.step, outcome.steps, outcome.step_ends) if outcome.steps else None
+                live.challenge_step = (
+                    (outcome.step, outcome.steps, outcome.step_ends) if outcome.steps else None
+                )
                 live.prompt = "face_verify" if live.verify else "face_check"
                 live.last_result = None
                 self._touch()

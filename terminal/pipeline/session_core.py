@@ -130,7 +130,9 @@ class SessionCore:
 
         Never waits: a face check may hold the lock, and the next count comes a few frames later.
         """
-        if count == self._in_view or not self._lock.acquire(blocking=False):
+        if count == self._in_view or self.state is not State.IDENTIFYING:
+            return
+        if not self._lock.acquire(blocking=False):
             return
         try:
             self._in_view = count

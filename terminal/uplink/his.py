@@ -90,9 +90,14 @@ class HttpBillSource:
                 continue
             bills.append(
                 PendingBill(
-                    parsed.chrg_bchno, parsed.med_type, parsed.begntime, parsed.medfee_sumamt, parsed.items,
-                    parsed.dept_name, parsed.dr_name,
-                )  # fmt: skip
+                    parsed.chrg_bchno,
+                    parsed.med_type,
+                    parsed.begntime,
+                    parsed.medfee_sumamt,
+                    parsed.items,
+                    parsed.dept_name,
+                    parsed.dr_name,
+                )
             )
         return bills
 

@@ -51,13 +51,11 @@ def axe_violations(page: Any) -> list[str]:
 
     options = {"resultTypes": ["violations"], "rules": {"color-contrast-enhanced": {"enabled": True}}}
     results = Axe().run(page, options=options)
-    return [
-        f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}" for v in results.response["violations"]
-    ]
+    return [f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}" for v in results.response["violations"]]
 
 
 def check_step(page: Any, step: str, main: str, size: tuple[int, int], zh: bool = True) -> None:
-    """The step fits without a vertical scroll, `main` is in view; axe and the zh text are clean; a screenshot."""
+    """The step fits with no vertical scroll, `main` in view; axe and the zh text clean; a screenshot."""
     width, height = size
     page.wait_for_timeout(250)  # let the layout settle after the view that showed this step
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -66,7 +64,9 @@ def check_step(page: Any, step: str, main: str, size: tuple[int, int], zh: bool 
     assert fit["scroll"] <= 1, f"{step} at {size}: the page scrolls by {fit['scroll']} px"
     assert fit["wide"] <= 1, f"{step} at {size}: the page is {fit['wide']} px too wide"
     assert fit["found"], f"{step} at {size}: the main action {main} is not shown"
-    assert 0 <= fit["top"] and fit["bottom"] <= fit["height"] + 1, f"{step} at {size}: {main} is out of view {fit}"
+    assert fit["top"] >= 0 and fit["bottom"] <= fit["height"] + 1, (
+        f"{step} at {size}: {main} is out of view {fit}"
+    )
     small = page.evaluate(SMALL_TARGETS_JS)
     assert small == [], f"{step} at {size}: touch targets under 48 px: {small}"
     violations = axe_violations(page)

@@ -48,8 +48,8 @@ function showAlert(text) {
   $("alert").classList.toggle("hidden", !text);
 }
 
-async function call(method, path, body) {
-  showAlert("");
+async function call(method, path, body, { keepAlert = false } = {}) {
+  if (!keepAlert) showAlert("");
   // Only JSON ever leaves this page: taps and a typed ID number, never a camera frame.
   const options = { method, headers: {} };
   if (body !== undefined) {

@@ -66,7 +66,9 @@ async function startFace() {
   starting = true;
   $("snap").disabled = true;
   try {
-    await act("POST", "/api/session/face/start");
+    // Started by the camera, not a tap: a message the patient is reading stays up.
+    const data = await call("POST", "/api/session/face/start", undefined, { keepAlert: true });
+    if (data && data.state) render(data);
   } finally {
     starting = false;
   }
@@ -191,8 +193,8 @@ async function typedId(event) {
   if (!value) return;
   input.value = "";
   local.idEntry = false;
-  local.method = "id";
   if (view && view.state === "idle") await act("POST", "/api/session/start");
+  local.method = "id";  // after the start: a new checkout forgets the last patient's choice
   const answer = await act("POST", "/api/session/credential", { method: "id", value });
   if (!answer && view) render(view, true);
 }
