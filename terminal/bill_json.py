@@ -42,6 +42,8 @@ class _BillIn(BaseModel):
     mid_setl_flag: bool = False
     stay_period: Annotated[int, Field(ge=1, le=999)] = 1
     endtime: datetime | None = None
+    dept_name: Annotated[str, Field(max_length=100)] = ""
+    dr_name: Annotated[str, Field(max_length=50)] = ""
     feedetail: Annotated[list[_FeeLineIn], Field(min_length=1)]
 
 
@@ -65,6 +67,8 @@ def bill_from_json(data: Any) -> Bill:
         mid_setl_flag=parsed.mid_setl_flag,
         stay_period=parsed.stay_period,
         endtime=parsed.endtime,
+        dept_name=parsed.dept_name,
+        dr_name=parsed.dr_name,
         lines=tuple(
             FeeLine(
                 feedetl_sn=line.feedetl_sn,
@@ -88,6 +92,8 @@ def bill_to_json(bill: Bill) -> dict[str, Any]:
         "begntime": bill.begntime.isoformat(),
         "acct_used_flag": bill.acct_used_flag,
         **_stay_json(bill),
+        **({"dept_name": bill.dept_name} if bill.dept_name else {}),
+        **({"dr_name": bill.dr_name} if bill.dr_name else {}),
         "feedetail": [
             {
                 "feedetl_sn": line.feedetl_sn,

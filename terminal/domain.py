@@ -182,6 +182,10 @@ class Bill:
     mid_setl_flag: bool = False  # 中途结算: a period of a stay that continues after this settlement
     stay_period: int = 1  # 1 for a stay's first settlement, 2… for later periods of the same stay
     endtime: datetime | None = None  # discharge or the period's end; its date is the settlement date
+    # The visit's department and doctor, when the HIS gives them (2201 dept_name / dr_name): the kiosk
+    # labels the bill with them so a patient with several pending bills can tell which is which.
+    dept_name: str = ""
+    dr_name: str = ""
 
     @property
     def medfee_sumamt(self) -> Decimal:
@@ -352,20 +356,27 @@ class PendingBill:
     begntime: datetime
     medfee_sumamt: Decimal
     items: int
+    dept_name: str = ""
+    dr_name: str = ""
 
     @classmethod
     def of(cls, bill: Bill) -> PendingBill:
         """The listing entry of a full bill."""
-        return cls(bill.chrg_bchno, bill.med_type, bill.begntime, bill.medfee_sumamt, len(bill.lines))
+        return cls(
+            bill.chrg_bchno, bill.med_type, bill.begntime, bill.medfee_sumamt, len(bill.lines),
+            bill.dept_name, bill.dr_name,
+        )  # fmt: skip
 
     def as_json(self) -> dict[str, Any]:
-        """Number, type, time, total (to the fen, as a string) and item count."""
+        """Number, type, time, total (to the fen, as a string), item count, department and doctor."""
         return {
             "chrg_bchno": self.chrg_bchno,
             "med_type": self.med_type,
             "begntime": self.begntime.isoformat(),
             "medfee_sumamt": str(self.medfee_sumamt.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)),
             "items": self.items,
+            "dept_name": self.dept_name,
+            "dr_name": self.dr_name,
         }
 
 

@@ -108,6 +108,8 @@ class His:
                     "begntime": bill.begntime.isoformat(),
                     "medfee_sumamt": str(fen(bill.medfee_sumamt)),
                     "items": len(bill.lines),
+                    **({"dept_name": bill.dept_name} if bill.dept_name else {}),
+                    **({"dr_name": bill.dr_name} if bill.dr_name else {}),
                 }
             )
         return out

@@ -17,7 +17,10 @@ class ChallengeSettings(Section):
     moves: Annotated[int, Field(description="head movements asked per attempt", ge=1, le=6)] = 3
     turn_degrees: Annotated[float, Field(description="yaw change that counts as a turn", gt=0, le=45)] = 15.0
     nod_degrees: Annotated[float, Field(description="pitch change that counts as a nod", gt=0, le=45)] = 10.0
-    step_timeout_s: Annotated[float, Field(description="seconds allowed per movement", gt=0, le=30)] = 6.0
+    step_timeout_s: Annotated[
+        float,
+        Field(description="seconds allowed per movement (elderly patients need 10 or more)", gt=0, le=30),
+    ] = 10.0
     min_parallax: Annotated[
         float, Field(description="nose off the eye/mouth plane, inter-ocular units; photos stay near 0", gt=0)
     ] = 0.12

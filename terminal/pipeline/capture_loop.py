@@ -57,6 +57,7 @@ class CaptureLoop:
         max_fps: float = 15.0,
         preview_width: int = 320,
         guard: Callable[[], AbstractContextManager[object]] | None = None,
+        on_faces: Callable[[int], None] | None = None,
     ) -> None:
         # Opened when a patient first needs it, and again after it failed: a camera that is unplugged at
         # start-up or re-enumerated later costs face attempts, never the service.
@@ -68,6 +69,8 @@ class CaptureLoop:
         self._preview_width = preview_width
         # The service's lock: the models and the database serve one caller at a time.
         self._guard = guard or nullcontext
+        # Told how many faces the preview shows (the kiosk starts a face attempt on exactly one).
+        self._on_faces = on_faces
         self._preview: bytes | None = None
         self._preview_serial = 0
         self._changed = threading.Condition()
@@ -162,6 +165,8 @@ class CaptureLoop:
         if self._detector is not None and self._frames % 3 == 1:
             faces = self._detector.detect(small)
             self._box = max(faces, key=lambda b: b.width * b.height) if faces else None
+            if self._on_faces is not None:
+                self._on_faces(len(faces))
         with self._changed:
             self._preview = preview_jpeg(small, self._box)
             self._preview_serial += 1

@@ -55,6 +55,11 @@ class LivenessOutcome:
     status: Status
     prompt: str
     cue: str | None = None
+    # Where the challenge stands, for the kiosk's step count and countdown: movement n of steps, and
+    # when the current movement's time runs out (None before the first movement is asked).
+    step: int = 0
+    steps: int = 0
+    step_ends: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +246,9 @@ class LivenessSession:
             if box is None:
                 self._last = LivenessOutcome("continue", NO_FACE_PROMPT, NO_FACE_CUE)
             else:
-                self._last = LivenessOutcome("continue", attempt.challenge.prompt, attempt.challenge.cue)
+                challenge = attempt.challenge
+                step, steps, ends = challenge.progress()
+                self._last = LivenessOutcome("continue", challenge.prompt, challenge.cue, step, steps, ends)
             return self._last
         return self._finish(attempt)
 

@@ -75,6 +75,7 @@ class Session(PayingSession):
             self._check_face_budget()
             live.face_wanted = True
             live.challenge = None
+            live.challenge_step = None
             live.last_result = None
             live.prompt = "face_verify" if live.verify else "face_check"
             self._commit("face_start", State.IDENTIFYING, "1:1" if live.verify else "1:N")
@@ -108,6 +109,9 @@ class Session(PayingSession):
             outcome = checker.feed(sensors)
             if outcome.status == "continue":
                 live.challenge = outcome.cue
+                live.challenge_step = (
+                    (outcome.step, outcome.steps, outcome.step_ends) if outcome.steps else None
+                )
                 live.prompt = "face_verify" if live.verify else "face_check"
                 live.last_result = None
                 self._touch()
@@ -194,6 +198,7 @@ class Session(PayingSession):
         self._note_attempt("face", False, None, "pass", "second factor asked", began, detected)
         live.liveness = None
         live.challenge = None
+        live.challenge_step = None
         live.face_wanted = False
         live.probe = probe
         live.last_result = None
@@ -350,6 +355,21 @@ class Session(PayingSession):
                 return self.view()
             return self._price(bill, previous)
 
+    def back_to_bills(self, session_id: str) -> dict[str, Any]:
+        """The patient leaves a priced bill unconfirmed and goes back to the list (nothing was charged)."""
+        with self._step():
+            self._require(State.PRICED)
+            live = self._live
+            if session_id != live.session_id:
+                raise SessionChangedError("the checkout session changed since the bill was shown")
+            shown = live.priced.bill.chrg_bchno if live.priced else ""
+            live.bill = None
+            live.priced = None
+            live.state = State.IDENTIFIED
+            live.prompt = "choose_bill"
+            self._commit("back_to_bills", State.PRICED, shown)
+            return self.view()
+
     def confirm(self, session_id: str, chrg_bchno: str, digest: str) -> dict[str, Any]:
         """The patient confirms what was shown: recorded once, only if session, bill and amounts match."""
         with self._step():
@@ -389,6 +409,14 @@ class Session(PayingSession):
             live.prompt = "take_receipt"
             live.last_result = "pass"
             self._commit("settled", State.CONFIRMED, record.msgid)
+            return self.view()
+
+    def keep_alive(self) -> dict[str, Any]:
+        """The patient tapped 继续 on the timeout warning: the step's time starts again."""
+        with self._step():
+            self._require(State.IDENTIFYING, State.IDENTIFIED, State.PRICED, State.PAYING)
+            self._touch()
+            self._note_warning()
             return self.view()
 
     def finish(self) -> dict[str, Any]:

@@ -7,10 +7,11 @@ module keeps what every step shares, so that each transition is journalled the s
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from terminal.bill_json import bill_from_json
@@ -21,10 +22,12 @@ from terminal.pipeline.checkout import Priced
 from terminal.pipeline.payment import PaymentSaga
 from terminal.pipeline.session_ports import CheckoutPort, JournalPort, LivenessFactory, SettledCheck
 from terminal.pipeline.session_state import LiveSession, State
-from terminal.pipeline.session_view import AttemptLog, patient_view, recovered_receipt
+from terminal.pipeline.session_view import AttemptLog, patient_view, progress_view, recovered_receipt
 from terminal.ports import Clock, FacePort, IdentifyPort
 
 log = logging.getLogger(__name__)
+# The kiosk warns this long before a step times out, with 继续 to keep the checkout.
+TIMEOUT_WARNING = timedelta(seconds=15)
 
 
 class SessionCore:
@@ -71,6 +74,9 @@ class SessionCore:
         self._changed = threading.Condition(self._lock)
         self._version = 0
         self._attempts = AttemptLog(50)
+        # Faces the capture loop sees (None: no detector, or not counted since the last patient left).
+        self._in_view: int | None = None
+        self._warned = False
         self._live = self._idle(prompt="welcome")
         self._last_outcome: str | None = None
         # What the journal last committed (with the outcome shown): a step that fails before its journal
@@ -111,7 +117,36 @@ class SessionCore:
         """What the patient's screen shows: state, pass/fail, next prompt, bill and receipt; no scores."""
         with self._lock:
             paused = self._limits.paused_until() if "face" in self._methods else None
-            return patient_view(self._live, self._methods, self._last_outcome, self._version, paused)
+            out = patient_view(self._live, self._methods, self._last_outcome, self._version, paused)
+            now = self._clock.now()
+            out.update(progress_view(self._live, now, self._in_view))
+            left = self._time_left(now)
+            out["timeout_left_s"] = None if left is None else max(0, math.ceil(left.total_seconds()))
+            out["timeout_warning"] = left is not None and left <= TIMEOUT_WARNING
+            return out
+
+    def faces_seen(self, count: int) -> None:
+        """The capture loop's count of faces before the camera (the kiosk starts face on exactly one).
+
+        Never waits: a face check may hold the lock, and the next count comes a few frames later.
+        """
+        if count == self._in_view or self.state is not State.IDENTIFYING:
+            return
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._in_view = count
+            self._version += 1
+            self._changed.notify_all()
+        finally:
+            self._lock.release()
+
+    def _time_left(self, now: datetime) -> timedelta | None:
+        """How long until the patient's step times out; None where no warning applies."""
+        live = self._live
+        if live.state in (State.IDLE, State.CONFIRMED, State.SETTLED):
+            return None
+        return self._timeout - (now - live.updated_at)
 
     def diagnostics(self) -> dict[str, Any]:
         """Technician view: recent attempts with scores and timings, liveness wiring, the journal."""
@@ -176,17 +211,28 @@ class SessionCore:
             return False
         if live.state is State.PAYING:
             if self._clock.now() - live.updated_at < self._timeout:
+                self._note_warning()
                 return False
             self._abandon_payment("session timeout")
             return True
         limit = self._receipt_timeout if live.state is State.SETTLED else self._timeout
         if self._clock.now() - live.updated_at < limit:
+            self._note_warning()
             return False
         if live.state is State.SETTLED:
             self._end("done", "finished")
         else:
             self._end("timeout", "timeout")
         return True
+
+    def _note_warning(self) -> None:
+        """A new view when the timeout warning comes or goes (the event stream sends it)."""
+        left = self._time_left(self._clock.now())
+        warning = left is not None and left <= TIMEOUT_WARNING
+        if warning != self._warned:
+            self._warned = warning
+            self._version += 1
+            self._changed.notify_all()
 
     def _end(self, event: str, outcome: str) -> None:
         previous = self._live.state
@@ -197,6 +243,7 @@ class SessionCore:
         self._commit(event, previous, outcome)
         self._last_outcome = outcome
         self._live = self._idle(prompt="welcome")
+        self._in_view = None  # the next patient's count comes from the camera afresh
         self._saved = (self._live.copy(), outcome)
         log.info("checkout session ended: %s", outcome)
 
@@ -213,6 +260,7 @@ class SessionCore:
         live = self._live
         live.liveness = None
         live.challenge = None
+        live.challenge_step = None
         live.face_wanted = False
         live.probe = None
         if live.attempt_id is not None:

@@ -48,6 +48,8 @@ class LiveSession:
     attempts: CheckoutAttempts = field(default_factory=lambda: CheckoutAttempts(3, 5))
     liveness: LivenessPort | None = None
     challenge: str | None = None
+    # The running challenge's movement n of steps and when its time runs out (the kiosk's countdown).
+    challenge_step: tuple[int, int, datetime | None] | None = None
     # The patient tapped face: the capture loop feeds the camera until the attempt ends.
     face_wanted: bool = False
     # The open face attempt in the terminal-wide attempt journal (counts as failed until it passes).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,10 @@ def priced_view(priced: Priced) -> dict[str, Any]:
                 "cnt": str(line.cnt),
                 "fee": str(line.det_item_fee_sumamt),
                 "own": str(own),
+                # The parts of `own`, so the kiosk ties each layer (全自费, 超限价, 乙类先付) to its lines.
+                "ownpay": str(line.fulamt_ownpay_amt),
+                "over": str(line.overlmt_amt),
+                "pre": str(line.preselfpay_amt),
                 "in_scope": str(line.inscp_scp_amt),
                 "special": bool(line.dise_codg),
             }
@@ -108,6 +113,17 @@ def patient_view(
     return out
 
 
+def progress_view(live: LiveSession, now: datetime, in_view: int | None) -> dict[str, Any]:
+    """The face step's live parts: faces before the camera, movement n of steps and its seconds left."""
+    out: dict[str, Any] = {"faces_in_view": in_view if live.state is State.IDENTIFYING else None}
+    step = live.challenge_step if live.face_wanted else None
+    out["challenge_step"] = step[0] if step else None
+    out["challenge_steps"] = step[1] if step else None
+    ends = step[2] if step else None
+    out["challenge_left_s"] = None if ends is None else max(0, math.ceil((ends - now).total_seconds()))
+    return out
+
+
 def receipt_view(priced: Priced, record: SettlementRecord, method: str) -> dict[str, Any]:
     """The receipt of a settlement just recorded: masked name, the layers the patient and fund pay."""
     info = priced.result.setlinfo
@@ -124,6 +140,8 @@ def receipt_view(priced: Priced, record: SettlementRecord, method: str) -> dict[
         "psn_part_amt": str(info.psn_part_amt),
         "acct_pay": str(info.acct_pay),
         "psn_cash_pay": str(info.psn_cash_pay),
+        # The personal account's balance after this settlement.
+        "balc": str(info.balc),
     }
 
 

@@ -146,6 +146,7 @@ def create_app(
             preview_width=section.preview_width,
             # The camera may wait longer than a request, never forever: past it the frame is skipped.
             guard=lambda: hold(svc.lock, terminal.config.service.background_wait_s, "camera frame"),
+            on_faces=svc.checkout.faces_seen,
         )
 
     payments = payment_worker(svc)

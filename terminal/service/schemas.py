@@ -50,6 +50,14 @@ class BillChoice(BaseModel):
     session_id: SessionId
 
 
+class SessionRef(BaseModel):
+    """The session the page showed (a step that needs nothing else)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: SessionId
+
+
 class ConfirmRequest(BaseModel):
     """What the patient confirms: the session, the bill and the digest of the amounts on the screen."""
 

@@ -37,6 +37,9 @@ class _PendingIn(BaseModel):
     begntime: datetime
     medfee_sumamt: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
     items: Annotated[int, Field(ge=1)]
+    # Optional: the visit's department and doctor, shown on the kiosk's bill list.
+    dept_name: Annotated[str, Field(max_length=100)] = ""
+    dr_name: Annotated[str, Field(max_length=50)] = ""
 
 
 class HttpBillSource:
@@ -87,7 +90,13 @@ class HttpBillSource:
                 continue
             bills.append(
                 PendingBill(
-                    parsed.chrg_bchno, parsed.med_type, parsed.begntime, parsed.medfee_sumamt, parsed.items
+                    parsed.chrg_bchno,
+                    parsed.med_type,
+                    parsed.begntime,
+                    parsed.medfee_sumamt,
+                    parsed.items,
+                    parsed.dept_name,
+                    parsed.dr_name,
                 )
             )
         return bills

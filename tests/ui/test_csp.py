@@ -46,3 +46,14 @@ def test_the_kiosk_page_starts_a_checkout_same_origin_under_the_csp(
         page.click("#start")
     assert started.value.status == 200, "the page's own POST passes the Origin check"
     assert not [p for p in problems if "Content Security Policy" in p], problems
+
+
+def test_the_favicon_is_a_static_svg_under_the_csp(strict: tuple[Any, list[str]], kiosk: Kiosk) -> None:
+    page, problems = strict
+    page.goto(f"{kiosk.url}/kiosk")
+    page.wait_for_load_state("networkidle")
+    assert page.get_attribute("link[rel='icon']", "href") == "/static/favicon.svg"
+    for path in ("/favicon.ico", "/static/favicon.svg"):
+        answer = page.request.get(f"{kiosk.url}{path}")
+        assert answer.status == 200 and answer.headers["content-type"].startswith("image/svg+xml"), path
+    assert not [p for p in problems if "favicon" in p or "Refused" in p], problems

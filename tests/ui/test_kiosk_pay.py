@@ -24,6 +24,7 @@ from terminal.store.keys import create_key
 from tests.fakes import FixedClock
 from tests.integration.payment_kit import MERCHANT, PaymentKit, running_gateway
 from tests.ui.conftest import shot
+from tests.ui.kiosk_checks import SIZES, check_step
 
 PATIENT = DEMO_PEOPLE[2]  # 张伟: the sample bill leaves him a cash share
 
@@ -66,28 +67,33 @@ def pay_kiosk(tmp_path: Path) -> Iterator[PayKiosk]:
         terminal.close()
 
 
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_kiosk_qr_pay_shows_the_cash_due_the_qr_and_paid_only_after_the_phone_paid(
-    browser: Any, pay_kiosk: PayKiosk
+    browser: Any, pay_kiosk: PayKiosk, size: tuple[int, int]
 ) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    # Under the page's own CSP except for the checks' script (axe-core is injected by evaluate).
+    viewport = {"width": size[0], "height": size[1]}
+    context = browser.new_context(viewport=viewport, locale="zh-CN", bypass_csp=True)
     context.set_default_timeout(20_000)
     page = context.new_page()
     try:
         page.goto(f"{pay_kiosk.url}/kiosk")
-        page.click("#start")
+        page.click("#tile-card")
+        page.wait_for_selector("#screen-identifying:visible")
         pay_kiosk.card_identifies()
         page.click("button[data-bill='DEMO-OP-0001']")
         page.wait_for_selector("#confirm:visible")
         cash = page.evaluate("view.bill.totals.psn_cash_pay")
         page.click("#confirm")
         page.wait_for_selector("#screen-paying:visible")
-        assert page.text_content("#pay-due") == f"¥{cash}" and cash != "0.00"
+        assert page.text_content("#pay-due") == f"¥{cash}" and cash != "0.00"  # under ¥1,000 here
         page.click("#pay-qr")
         page.wait_for_selector("#pay-qr-img:visible")
         page.wait_for_function("document.getElementById('pay-qr-img').naturalWidth > 0")  # the SVG drew
         assert "秒后失效" in (page.text_content("#pay-countdown") or "")
         assert page.text_content("#pay-state") == "未支付"
         shot(page, "kiosk-pay-01-qr")
+        check_step(page, "09-paying-qr", "#pay-qr-img", size)
         order = page.text_content("#pay-order") or ""
         assert pay_kiosk.kit.orders()[order]["state"] == "NOTPAY"
         code_url = page.evaluate("view.payment.code_url")
@@ -99,6 +105,7 @@ def test_kiosk_qr_pay_shows_the_cash_due_the_qr_and_paid_only_after_the_phone_pa
         assert "支付成功" in receipt and "微信支付" in receipt and transaction in receipt
         assert page.text_content("#prompt") == "支付成功，请查看凭条。"
         shot(page, "kiosk-pay-02-paid")
+        check_step(page, "10-paid-receipt", "#finish", size)
         assert pay_kiosk.terminal.ledger.is_settled("DEMO-OP-0001")
     finally:
         context.close()
@@ -112,7 +119,8 @@ def test_kiosk_cancel_while_the_qr_is_shown_says_nothing_was_charged(
     page = context.new_page()
     try:
         page.goto(f"{pay_kiosk.url}/kiosk")
-        page.click("#start")
+        page.click("#tile-card")
+        page.wait_for_selector("#screen-identifying:visible")
         pay_kiosk.card_identifies()
         page.click("button[data-bill='DEMO-OP-0001']")
         page.click("#confirm")
@@ -120,7 +128,7 @@ def test_kiosk_cancel_while_the_qr_is_shown_says_nothing_was_charged(
         page.wait_for_selector("#pay-qr-img:visible")
         order = page.text_content("#pay-order") or ""
         page.click("#cancel")
-        page.wait_for_selector("#start:visible")
+        page.wait_for_selector("#screen-idle:visible")
         assert "没有扣费" in (page.text_content("#outcome") or "")
         assert pay_kiosk.kit.orders()[order]["state"] == "CLOSED"
         assert not pay_kiosk.terminal.ledger.is_settled("DEMO-OP-0001")

@@ -86,9 +86,9 @@ def test_a_qr_scan_at_the_reader_identifies_at_the_kiosk_with_no_typing(tab: Any
 def test_qr_checkout_in_english(tab: Any, served: Served, terminal: Terminal) -> None:
     tab.goto(f"{served.url}/kiosk")
     tab.click("#lang")
-    assert tab.text_content("#start") == "Start checkout"
+    assert tab.text_content("#tile-qr span[data-i18n]") == "Insurance QR code"
     assert tab.evaluate("document.documentElement.lang") == "en"
-    tab.click("#start")
+    tab.click("#tile-qr")
     assert "hold it to the scanner" in (tab.text_content("#alt-qr") or ""), (
         "the QR code is scanned, not typed"
     )
@@ -111,7 +111,7 @@ def test_a_late_answer_never_steps_the_kiosk_screen_back(tab: Any, served: Serve
 
     tab.route("**/api/session/start", hold)
     tab.goto(f"{served.url}/kiosk")
-    tab.click("#start")
+    tab.click("#tile-qr")
     tab.wait_for_selector("#screen-identifying:visible")  # from the event stream
     # The route handler runs when Playwright dispatches the fetched answer, which may come after the
     # event stream's update: wait for it by progress (Playwright dispatches during wait_for_timeout).

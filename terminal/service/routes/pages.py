@@ -20,6 +20,11 @@ def page_routes() -> APIRouter:
     def root() -> RedirectResponse:
         return RedirectResponse("/kiosk")
 
+    @router.get("/favicon.ico")
+    def favicon() -> FileResponse:
+        # Browsers ask for /favicon.ico whatever the page links; the one icon is an SVG file.
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
     for name, file in PAGES.items():
         router.add_api_route(f"/{name}", _serve(file))
     return router

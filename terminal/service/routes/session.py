@@ -20,7 +20,13 @@ from terminal.errors import BillError, DeviceError, SessionChangedError
 from terminal.pipeline.identify import claim_from_input
 from terminal.pipeline.session import SessionStateError
 from terminal.service.deps import LOOPBACK, Service
-from terminal.service.schemas import BillChoice, ConfirmRequest, CredentialRequest, SecondFactorRequest
+from terminal.service.schemas import (
+    BillChoice,
+    ConfirmRequest,
+    CredentialRequest,
+    SecondFactorRequest,
+    SessionRef,
+)
 
 
 def session_routes(svc: Service) -> APIRouter:
@@ -145,6 +151,30 @@ def session_routes(svc: Service) -> APIRouter:
     def session_finish(term: TerminalDep) -> dict[str, Any]:
         """The receipt was taken; back to the welcome screen."""
         return checkout.finish()
+
+    @router.post("/api/session/bills/back")
+    @svc.locked
+    def session_back_to_bills(term: TerminalDep, request: SessionRef) -> dict[str, Any]:
+        """Back from a priced bill to the patient's bill list, nothing confirmed."""
+        return checkout.back_to_bills(request.session_id)
+
+    @router.post("/api/session/keepalive")
+    @svc.locked
+    def session_keepalive(term: TerminalDep) -> dict[str, Any]:
+        """The patient tapped 继续 on the timeout warning: the step's time starts again."""
+        return checkout.keep_alive()
+
+    @router.get("/api/session/print")
+    def session_print() -> dict[str, str]:
+        """Whether the receipt on the screen was printed: printed, printing, failed or none (no printer)."""
+        receipt = checkout.view().get("receipt") or {}
+        msgid = str(receipt.get("msgid") or "")
+        if svc.receipts is None or not msgid:
+            return {"print": "none"}
+        with svc.hold("terminal"):
+            state = svc.receipts.journal.state(msgid)
+        # Not claimed yet: the job waits in the printer's queue.
+        return {"print": state or "printing"}
 
     @router.get("/api/session/events")
     async def session_events(request: Request) -> StreamingResponse:

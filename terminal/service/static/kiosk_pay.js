@@ -1,5 +1,6 @@
 // Kiosk paying step: the cash due now as the headline, the QR to scan with a countdown, 已支付 / 未支付
-// from polling, 没有扣费 when it ended without money. kiosk.js calls renderPayment(view) on every view.
+// from polling, 没有扣费 when it ended without money. kiosk.js calls renderPayment(view) on every view
+// (it is one of RENDERERS).
 "use strict";
 
 const PAY_TEXT = {
@@ -34,6 +35,7 @@ let qrShown = null;
 function renderPayment(shownView) {
   const payment = shownView.payment || null;
   const paying = shownView.state === "paying" && payment !== null;
+  $("pay-qr").classList.toggle("hidden", !paying || payment.state !== "due");
   $("pay-title").textContent = pt().pay_title;
   $("pay-due-label").textContent = pt().cash_due;
   $("pay-qr").textContent = pt().pay_qr;
@@ -44,12 +46,11 @@ function renderPayment(shownView) {
 }
 
 function renderPaying(payment) {
-  $("pay-due").textContent = `¥${payment.cash_due}`;
+  $("pay-due").textContent = yuan(payment.cash_due);
   $("pay-estimate").textContent = payment.basis === "estimate" ? pt().estimate : "";
   $("pay-estimate").classList.toggle("hidden", payment.basis !== "estimate");
   const charging = payment.state === "charging";
   const withQr = charging && Boolean(payment.code_url);
-  $("pay-qr").classList.toggle("hidden", payment.state !== "due");
   $("pay-qr-box").classList.toggle("hidden", !withQr);
   $("pay-scan").textContent = pt().pay_scan;
   $("pay-order-label").textContent = pt().order;
@@ -104,19 +105,11 @@ function stopPaying() {
 function renderNotCharged(shownView) {
   const payment = shownView.payment;
   // The outcome line says 没有扣费 (kiosk.js); where the hospital sends patients to the window, say how much.
-  const counter = shownView.state === "idle" && shownView.outcome === "not_charged" && payment && payment.counter;
+  const fresh = local.outcomeGone !== shownView.session_id;
+  const counter = shownView.state === "idle" && shownView.outcome === "not_charged" && payment && payment.counter && fresh;
   const node = $("pay-outcome");
   node.classList.toggle("hidden", !counter);
-  node.textContent = counter ? pt().counter.replace("{x}", payment.cash_due) : "";
-}
-
-function receiptRow(key, label, value) {
-  const row = el("tr");
-  row.dataset.key = key;
-  const head = el("th", label);
-  head.scope = "row";
-  row.append(head, el("td", value));
-  return row;
+  node.textContent = counter ? pt().counter.replace("{x}", yuan(payment.cash_due).slice(1)) : "";
 }
 
 // 支付成功 only when both parts are done; the channel and the gateway's transaction number are shown.
@@ -125,15 +118,17 @@ function renderPaidReceipt(receipt) {
   const payment = receipt.payment;
   if (!payment) {
     if (Number(receipt.psn_cash_pay || 0) > 0) {
-      $("prompt").textContent = pt().cash_at_counter.replace("{x}", receipt.psn_cash_pay);
+      $("prompt").textContent = pt().cash_at_counter.replace("{x}", yuan(receipt.psn_cash_pay).slice(1));
     }
     return;
   }
   if (payment.wallet) body.append(receiptRow("wallet", pt().paid_with, pt().wallets[payment.wallet] || payment.wallet));
   if (payment.transaction_id) body.append(receiptRow("transaction_id", pt().transaction, payment.transaction_id));
   if (receipt.complete) body.append(receiptRow("paid", pt().paid_state, pt().paid_ok));
-  else $("prompt").textContent = pt().cash_at_counter.replace("{x}", payment.cash_due);
+  else $("prompt").textContent = pt().cash_at_counter.replace("{x}", yuan(payment.cash_due).slice(1));
 }
+
+RENDERERS.push(renderPayment);
 
 $("pay-qr").addEventListener("click", () => {
   if (view) act("POST", "/api/session/pay/qr", { session_id: view.session_id });

@@ -53,7 +53,7 @@ class ChallengeConfig:
     moves: int = 3
     turn_degrees: float = 15.0
     nod_degrees: float = 10.0
-    step_timeout_s: float = 6.0
+    step_timeout_s: float = 10.0  # elderly patients move slowly; [liveness.challenge] sets it
     min_parallax: float = 0.12
     # A move counts once held this many consecutive frames: one-frame landmark spikes on a photo
     # never complete a step, and a held turn gives the parallax test several frames to look at.
@@ -144,6 +144,13 @@ class ChallengeSession:
         if self._base is None or not self._armed:
             return CENTRE_CUE
         return self.moves[self._step].value
+
+    def progress(self) -> tuple[int, int, datetime | None]:
+        """Movement n (1-based) of all, and when its time runs out (None before a face was seen)."""
+        steps = len(self.moves)
+        if self.state != "running" or self._base is None:
+            return min(self._step + 1, steps), steps, None
+        return self._step + 1, steps, self._step_started + timedelta(seconds=self.cfg.step_timeout_s)
 
     def _fail(self, reason: str) -> None:
         self.state, self.reason = "failed", reason

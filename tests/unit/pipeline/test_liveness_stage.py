@@ -77,7 +77,8 @@ def test_attacks_end_the_face_path_in_every_profile(profile: str, kind: str) -> 
 
 def test_outcome_carries_no_score() -> None:
     fields = {f.name for f in dataclasses.fields(LivenessOutcome)}
-    assert fields == {"status", "prompt", "cue"}
+    # The challenge's progress (movement n of steps, when its time runs out) is no score.
+    assert fields == {"status", "prompt", "cue", "step", "steps", "step_ends"}
     session, _ = _run("rgb", "print")
     record = session.diagnostics()[0]
     assert "active_challenge" in record.scores

@@ -88,6 +88,22 @@ def test_prompt_is_centre_first_then_the_drawn_move() -> None:
     assert session.prompt == PROMPTS[session.moves[0]]
 
 
+def test_progress_counts_the_movement_and_its_time_from_the_configured_step_timeout() -> None:
+    clock = ManualClock()
+    session = ChallengeSession(random.Random(0), clock, ChallengeConfig(moves=3, step_timeout_s=12.0))
+    assert session.progress() == (1, 3, None), "no deadline before a face was seen"
+    scene = Scene()
+    rng = np.random.default_rng(0)
+    session.observe(noise_frame(scene, rng, EPOCH), box_from_landmarks(project_landmarks(scene, 0, 0)))
+    step, steps, ends = session.progress()
+    assert (step, steps) == (1, 3) and ends is not None
+    assert (ends - clock.now()).total_seconds() == 12.0
+
+
+def test_the_default_step_time_suits_elderly_patients() -> None:
+    assert ChallengeConfig().step_timeout_s >= 10
+
+
 def _track(flat: bool) -> LivenessSample:
     scene = Scene()
     rng = np.random.default_rng(0)
