@@ -439,7 +439,7 @@ def test_a_run_that_stops_midway_completes_when_rerun(tmp_path: Path, full_offli
     again = {r.step: r for r in provision_all(options)}
     assert again["config"].status == "unchanged" and again["data folder"].status == "unchanged"
     assert again["models"].status == "done"
-    assert again["models"].detail.startswith("installed dlib_resnet, sface in")
+    assert again["models"].detail.startswith("installed dlib_resnet, sface, yunet in")
     assert again["self-test"].status == "done"
 
 
