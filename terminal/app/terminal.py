@@ -150,7 +150,7 @@ class Terminal:
         """Settlements, accumulators, outbox and audit."""
         return SqliteLedger(
             self.db, self.config.terminal.fixmedins_code, self.clock, envelope_problem,
-            collects=self.config.payment.url is not None,
+            collects=self.config.payment.url is not None, msgid_slot=self.config.terminal.msgid_slot,
         )  # fmt: skip
 
     @cached_property

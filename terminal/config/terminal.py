@@ -15,6 +15,16 @@ class TerminalSection(Section):
     """Who this terminal is, as the national envelope names it."""
 
     terminal_id: Annotated[str, Field(description="opter: the terminal's operator id", max_length=30)]
+    # One institution, several kiosks: each needs its own digit so their msgids never collide.
+    msgid_slot: Annotated[
+        int,
+        Field(
+            description="this kiosk's digit in its msgids (0-9), distinct for every kiosk of one "
+            "institution (fixmedins_code)",
+            ge=0,
+            le=9,
+        ),
+    ] = 0
     fixmedins_code: Annotated[
         str, Field(description="designated institution code (12 chars)", pattern=r"^[A-Z0-9]{12}$")
     ]

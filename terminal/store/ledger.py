@@ -18,7 +18,7 @@ from terminal.store.db import immediate
 from terminal.store.guard import STORAGE_FAILURES
 from terminal.store.ledger_digest import amounts_digest, envelope_digest
 from terminal.store.payments import open_payment
-from terminal.store.reversals import next_msgid
+from terminal.store.reversals import next_msgid, set_msgid_slot
 
 # A settlement that still stands: not reversed by a failed payment or a refund (it holds its bill).
 LIVE = "reversed_at IS NULL"
@@ -38,8 +38,10 @@ class SqliteLedger:
         clock: Clock,
         envelope_problem: Callable[[Mapping[str, Any]], str] | None = None,
         collects: bool = True,
+        msgid_slot: int = 0,
     ) -> None:
         self._db = db
+        self._msgid_slot = msgid_slot
         # False: no payment gateway takes the cash share here, so a settlement's payment opens as
         # "external" (collected outside), never as a saga that recovery would reverse as interrupted.
         self._collects = collects
@@ -51,6 +53,7 @@ class SqliteLedger:
 
     def allocate_msgid(self, at: datetime) -> str:
         """A new msgid; the 4-digit sequence wraps, uniqueness is enforced by the outbox table."""
+        set_msgid_slot(self._db, self._msgid_slot)  # a no-op read unless the config changed it
         return next_msgid(self._db, self._fixmedins_code, at)
 
     def accumulators(self, psn_no: str, year: int) -> Mapping[str, Any]:

@@ -19,14 +19,36 @@ def _dumps(value: Any) -> str:
 
 
 def next_msgid(db: sqlite_utils.Database, prefix: str, at: datetime) -> str:
-    """A new msgid: prefix + yyyyMMddHHmmss + the 4-digit sequence (wraps; the outbox keeps them unique)."""
+    """A new msgid: prefix + yyyyMMddHHmmss + this terminal's slot digit + a 3-digit sequence.
+
+    The national layout gives the institution one 4-digit sequence per second; several kiosks of one
+    institution each count on their own, so the first digit is the terminal's `[terminal] msgid_slot`
+    (distinct per kiosk): two kiosks never mint the same msgid, which the upstream and the payment
+    gateway (out_trade_no) both treat as the same message. The sequence wraps at 1000 a second; the
+    outbox keeps them unique.
+    """
     with immediate(db):
         db.execute(
             "INSERT INTO counters (name, value) VALUES ('msgid', 1)"
             " ON CONFLICT(name) DO UPDATE SET value = value + 1"
         )
         value = next(iter(db.query("SELECT value FROM counters WHERE name = 'msgid'")))["value"]
-    return f"{prefix}{at:%Y%m%d%H%M%S}{int(value) % 10000:04d}"
+        slots = list(db.query("SELECT value FROM counters WHERE name = 'msgid_slot'"))
+    slot = int(slots[0]["value"]) if slots else 0
+    return f"{prefix}{at:%Y%m%d%H%M%S}{slot}{int(value) % 1000:03d}"
+
+
+def set_msgid_slot(db: sqlite_utils.Database, slot: int) -> None:
+    """Record this terminal's msgid slot (written only when it changed)."""
+    rows = list(db.query("SELECT value FROM counters WHERE name = 'msgid_slot'"))
+    if rows and int(rows[0]["value"]) == slot:
+        return
+    with immediate(db):
+        db.execute(
+            "INSERT INTO counters (name, value) VALUES ('msgid_slot', ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            [slot],
+        )
 
 
 def queue_reversal(

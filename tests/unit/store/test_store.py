@@ -145,6 +145,19 @@ def test_msgid_has_the_national_shape(data_dir: Path, clock: FixedClock) -> None
     assert first != second
 
 
+def test_two_kiosks_of_one_institution_never_mint_the_same_msgid(tmp_path: Path, clock: FixedClock) -> None:
+    # Each kiosk counts on its own; in the same second both reach the same count. Their slots keep the
+    # msgids apart, which the upstream (idempotency) and the payment gateway (out_trade_no) rely on.
+    minted = []
+    for slot in (1, 2):
+        ledger = SqliteLedger(open_db(tmp_path / f"kiosk{slot}"), "H43030200001", clock, msgid_slot=slot)
+        minted.append([ledger.allocate_msgid(clock.now()) for _ in range(50)])
+    assert not set(minted[0]) & set(minted[1])
+    assert {m[26] for m in minted[0]} == {"1"} and {m[26] for m in minted[1]} == {"2"}
+    same = [SqliteLedger(open_db(tmp_path / f"same{n}"), "H43030200001", clock) for n in (1, 2)]
+    assert same[0].allocate_msgid(clock.now()) == same[1].allocate_msgid(clock.now()), "why slots exist"
+
+
 def test_settlement_outbox_audit_and_accumulators_commit_together(data_dir: Path, clock: FixedClock) -> None:
     db = open_db(data_dir)
     ledger = SqliteLedger(db, "H43030200001", clock)
