@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from devkit.serving import serving
 from terminal.app import Terminal, build_terminal
 from terminal.app.demo_faces import demo_presenter
-from terminal.config import DEFAULT_CONFIG, load
+from terminal.config import DEFAULT_CONFIG, TerminalConfig, load
 from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, seed_demo
 from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
@@ -106,20 +107,23 @@ class Kiosk:
         self.camera.present(self.camera.kind)
 
 
-@pytest.fixture(scope="session")
-def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
-    """The real service on 127.0.0.1, the demo people enrolled by the real models, a synthetic camera."""
+def require_browser_and_models() -> None:
+    """Skip (as the browser tests do) without Chromium, Playwright or the provisioned models."""
     if _playwright_missing() is not None:
         pytest.skip(str(_playwright_missing()))
     if not models_provisioned():
         pytest.skip("models not provisioned; run `medpay-provision models`")
-    root = tmp_path_factory.mktemp("ui")
+
+
+@contextmanager
+def served_kiosk(root: Path, config: TerminalConfig) -> Iterator[Kiosk]:
+    """The real service of `config` on 127.0.0.1 in `root`, the demo people enrolled, a synthetic camera."""
     data = root / "data"
     create_key(data)
     bills = root / "bills"
     bills.mkdir()
     clock = FixedClock()
-    terminal = build_terminal(load(DEFAULT_CONFIG), data, clock)
+    terminal = build_terminal(config, data, clock)
     seed_demo(terminal)
     camera = CameraStand(terminal, clock)
     app = create_app(
@@ -135,6 +139,14 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
         yield Kiosk(url, terminal, clock, bills, camera)
     camera.close()
     terminal.close()
+
+
+@pytest.fixture(scope="session")
+def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
+    """The real service on 127.0.0.1, the demo people enrolled by the real models, a synthetic camera."""
+    require_browser_and_models()
+    with served_kiosk(tmp_path_factory.mktemp("ui"), load(DEFAULT_CONFIG)) as served:
+        yield served
 
 
 class CameraStand:

@@ -4,51 +4,19 @@ form and the day report, in Chinese, one screen, axe-core with AAA contrast."""
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
-import httpx
 import pytest
 
-from terminal.store.staff import StaffStore
-from tests.ui.conftest import CASHIER, Kiosk, bearer
+from tests.ui.conftest import Kiosk
+from tests.ui.counter_kit import PASSWORD, add_staff, settle_at_the_counter
 from tests.ui.staff_checks import SIZES, check_screen
-
-PASSWORD = "counter-ui-password-1"
-METFORMIN = "XA10BAE054A001010100001"
 
 
 @pytest.fixture(scope="module")
 def staff(kiosk: Kiosk) -> str:
     """A cashier and a supervisor who sign in at the office; the cashier's staff ID."""
-    with kiosk.terminal.lock:
-        store = StaffStore(kiosk.terminal.db)
-        if not [m for m in store.all() if m.staff_id == "ui-cashier"]:
-            now = kiosk.terminal.clock.now()
-            store.add("ui-cashier", "王收银", "cashier", PASSWORD, now, "technician:test")
-            store.add("ui-super", "赵主管", "supervisor", PASSWORD, now, "technician:test")
-    return "ui-cashier"
-
-
-def settle_at_the_counter(kiosk: Kiosk) -> None:
-    """One counter sale settled over HTTP (the basket, the ID number, the patient's face, confirm)."""
-    with httpx.Client(base_url=kiosk.url, timeout=30) as http:
-        http.post("/api/session/start").raise_for_status()
-        items = [{"code": METFORMIN, "cnt": "1", "pric": "12.80"}]
-        http.post("/api/counter/basket", json={"items": items}, headers=bearer(CASHIER)).raise_for_status()
-        http.post("/api/session/credential", json={"method": "id", "value": kiosk.patient.certno})
-        http.post("/api/session/face/start").raise_for_status()
-        deadline = time.monotonic() + 60
-        view = http.get("/api/session").json()
-        while view["state"] != "priced" and time.monotonic() < deadline:
-            view = http.get("/api/session").json()
-        assert view["state"] == "priced", view
-        shown = {k: view[k] for k in ("session_id", "amounts_digest")} | {
-            "chrg_bchno": view["bill"]["chrg_bchno"]
-        }
-        assert http.post("/api/session/confirm", json=shown).json()["state"] in ("settled", "paying")
-        http.post("/api/session/finish")
-        http.delete("/api/counter/basket", headers=bearer(CASHIER))
+    return add_staff(kiosk)
 
 
 def every_size(page: Any, name: str) -> list[str]:

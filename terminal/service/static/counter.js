@@ -254,7 +254,7 @@ function receiptRows(receipt) {
     if (payment.transaction_id) rows.push(["transaction_id", "支付交易号", payment.transaction_id]);
   }
   if (receipt.complete !== undefined) {
-    rows.push(["complete", "支付状态", receipt.complete ? "支付完成" : "现金部分未收，请在窗口收取"]);
+    rows.push(["complete", "支付状态", receipt.complete ? "支付成功" : "现金部分未收，请在窗口收取"]);
   }
   return rows.filter(([, , value]) => value !== undefined && value !== null && value !== "");
 }
