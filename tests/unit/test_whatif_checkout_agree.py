@@ -53,7 +53,7 @@ def _both(insuplc: str, b: Bill, today: datetime) -> tuple[Priced, Priced]:
         {
             "psn_no": "P9",
             "psn_name": "异地",
-            "certno": "440304199001011234",
+            "certno": "440304199001011233",
             "insutype": "390",
             "psn_type": "active",
             "insuplc_admdvs": insuplc,

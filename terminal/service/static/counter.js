@@ -201,6 +201,8 @@ function render(next) {
   if (view.bill) renderBill(view.bill);
   if (view.receipt) renderReceipt(view.receipt);
   renderBasket();
+  // The paying step shows its amount at once (counter_pay.js, loaded after this file, also polls).
+  if (typeof showPaying === "function") showPaying(view);
   if (state !== shownState) {
     // Focus on the step's main action, once per step (the event stream repeats states).
     if (step === "identify") $("cred-value").focus();

@@ -126,7 +126,7 @@ HINTS = BenefitHints(
         BenefitHint(kind="assistance", identities=("dibao",), message="救助"),
     ),
 )
-RESIDENT = Person("P1", "钱二", "430302199001010000", "390", "active", "430302", Decimal("0.00"))
+RESIDENT = Person("P1", "钱二", "430302199001010009", "390", "active", "430302", Decimal("0.00"))
 
 
 def test_hints_fire_only_for_a_person_who_opted_in() -> None:
@@ -147,7 +147,7 @@ def test_claimed_benefits_give_no_hint() -> None:
     # Filed for diabetes, an assistance category, and 9901 already used: nothing to tell.
     assert benefit_hints(HINTS, RESIDENT, claimed, ("E11",), ("dibao",), ("9901",), DAY) == []
     # An employee is not covered by the residents' two-disease benefit.
-    employee = Person("P2", "赵一", "430302199001010011", "310", "active", "430302", Decimal("0.00"))
+    employee = Person("P2", "赵一", "430302199001010017", "310", "active", "430302", Decimal("0.00"))
     kinds = [
         h["kind"]
         for h in benefit_hints(HINTS, employee, PersonBenefits(benefit_hints=True), ("I10",), (), (), DAY)
