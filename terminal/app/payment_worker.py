@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 from terminal.app.locking import hold
@@ -35,9 +36,15 @@ class PaymentWorker:
     """Resumes unfinished payments at once, then every `interval_s`; stops within one gateway call."""
 
     def __init__(
-        self, session: RecoveringSession, lock: threading.RLock, interval_s: float, wait_s: float
+        self,
+        session: RecoveringSession,
+        lock: threading.RLock,
+        interval_s: float,
+        wait_s: float,
+        after_pass: Callable[[], None] | None = None,
     ) -> None:
         self._session = session
+        self._after_pass = after_pass
         self._lock = lock
         self._interval_s = interval_s
         self._wait_s = wait_s
@@ -51,6 +58,8 @@ class PaymentWorker:
             with hold(self._lock, self._wait_s, "payment recovery"):
                 self._session.tick()
                 ended = self._session.recover_payments()
+                if self._after_pass is not None:
+                    self._after_pass()
         except TerminalError as exc:
             # Busy, or the store failed: nothing changed; the next pass tries again.
             log.warning("payment recovery pass skipped: %s", exc)

@@ -84,7 +84,9 @@ class StaffAuth:
         """Who a token names; StaffSignInError when forged, expired, of another kind, or disabled."""
         body, _, signature = token.partition(".")
         expected = hmac.new(self._key, body.encode("ascii", "replace"), hashlib.sha256).hexdigest()
-        if not signature or not hmac.compare_digest(signature, expected):
+        # Bytes, not str: compare_digest refuses non-ASCII text with a TypeError (a crafted header → 500).
+        given = signature.encode("utf-8", "replace")
+        if not signature or not hmac.compare_digest(given, expected.encode("ascii")):
             raise StaffSignInError("the staff sign-in is not valid; sign in again")
         data = json.loads(base64.urlsafe_b64decode(body.encode("ascii")))
         who = SignedIn(

@@ -132,7 +132,7 @@ class Identifier:
                 raise SecondFactorRequiredError(
                     f"{people} people are above the 1:N cap of {self._max_gallery}: ask for a second factor"
                 )
-            log.warning("%d people share the last four %s, above the 1:N cap", people, last4)
+            log.warning("%d people share the typed last four characters, above the 1:N cap", people)
             return NoMatch(method="face-1:N")
         ranked = self._index.search(observation.template, last4)
         if not ranked:

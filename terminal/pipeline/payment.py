@@ -13,14 +13,12 @@ ends: never money without a settlement, never a settlement without the money.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from terminal.errors import (
-    PaymentCodeInvalidError,
     PaymentDeclinedError,
     PaymentUnavailableError,
     PaymentUnknownOutcomeError,
@@ -28,6 +26,7 @@ from terminal.errors import (
     SessionStateError,
     TerminalError,
 )
+from terminal.payment.codes import route_auth_code
 from terminal.payment_types import (
     PayChannel,
     Payment,
@@ -59,20 +58,10 @@ DONE = frozenset({PAID, NO_CASH, EXTERNAL})
 EMPTY = frozenset({PayState.CLOSED, PayState.REVOKED, PayState.PAYERROR, PayState.NOTFOUND})
 UNREACHABLE = "gateway unreachable"
 
-_CODE = re.compile(r"^\d{16,24}$")
-
 
 def wallet_of(auth_code: str) -> PayChannel:
-    """The wallet a scanned payment code belongs to (by prefix); PaymentCodeInvalidError otherwise."""
-    code = auth_code.strip()
-    if _CODE.match(code):
-        if len(code) == 18 and 10 <= int(code[:2]) <= 15:
-            return PayChannel.WECHAT
-        if 25 <= int(code[:2]) <= 30:
-            return PayChannel.ALIPAY
-        if code.startswith("62"):
-            return PayChannel.UNIONPAY
-    raise PaymentCodeInvalidError(f"not a WeChat, Alipay or UnionPay payment code ({len(code)} characters)")
+    """The wallet a scanned payment code belongs to; PaymentCodeInvalidError otherwise (one rule, §5)."""
+    return route_auth_code(auth_code)
 
 
 @dataclass(frozen=True)
@@ -285,6 +274,10 @@ class PaymentSaga:
             reason = f"the order is {outcome.state.value}" + (
                 f" ({outcome.err_code})" if outcome.err_code else ""
             )
+            if outcome.state in (PayState.NOTFOUND, PayState.PAYERROR):
+                # Not (yet) known or failed is not closed: a request still in flight could charge later.
+                # Abandoning cancels the order number first (the gateway then refuses any late charge).
+                return self.abandon(payment.msgid, reason)
             return self._reverse(payment, "order_empty", reason)
         if outcome.state is PayState.REFUND:
             return self.abandon(payment.msgid, "the order was refunded at the gateway")

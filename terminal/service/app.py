@@ -119,7 +119,8 @@ def create_app(
     """
     source = bills or terminal.bill_source
     notices = terminal.his_notifier(source, notice_retry)
-    notices.reconcile(terminal.ledger.settlement_of)
+    # Only complete checkouts: a settlement whose payment is still open may yet be reversed.
+    notices.reconcile(terminal.ledger.paid_settlement_of)
     receipts = terminal.receipts
     has_camera = camera is not None or terminal.config.camera.url is not None
     svc = Service(
@@ -231,8 +232,14 @@ def payment_worker(svc: Service) -> PaymentWorker | None:
     if not svc.checkout.collects_payments:
         return None
     config = svc.terminal.config
+    ledger = svc.terminal.ledger
     return PaymentWorker(
-        svc.checkout, svc.lock, config.payment.recover_interval_s, config.service.background_wait_s
+        svc.checkout,
+        svc.lock,
+        config.payment.recover_interval_s,
+        config.service.background_wait_s,
+        # A payment completed here (recovery, a timeout's tick, the counter's reader) tells the HIS too.
+        after_pass=lambda: svc.notices.reconcile(ledger.paid_settlement_of),
     )
 
 

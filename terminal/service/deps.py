@@ -207,7 +207,7 @@ class Service:
         """Queue the HIS notice of a bill the ledger now holds; never waits for the HIS."""
         receipt = view.get("receipt") or {}
         chrg_bchno = receipt.get("chrg_bchno") if view.get("state") == "settled" else None
-        row = self.terminal.ledger.settlement_of(chrg_bchno) if chrg_bchno else None
+        row = self.terminal.ledger.paid_settlement_of(chrg_bchno) if chrg_bchno else None
         if chrg_bchno and row is not None:
             self.notices.settled(SettledNotice.from_ledger(chrg_bchno, row))
 

@@ -166,6 +166,22 @@ class SqliteLedger:
         )
         return dict(rows[0]) if rows else None
 
+    def paid_settlement_of(self, chrg_bchno: str) -> dict[str, Any] | None:
+        """Like settlement_of, but only once the checkout is complete: its cash share paid, none due, or
+        collected outside (a settlement whose payment is still open may yet be reversed — the HIS is told
+        nothing about it until then)."""
+        rows = list(
+            self._db.query(
+                "SELECT s.msgid, s.psn_no, s.identified_by, s.setl_time, s.medfee_sumamt,"
+                " s.fund_pay_sumamt, s.psn_part_amt FROM settlements s"
+                " LEFT JOIN payments p ON p.msgid = s.msgid"
+                f" WHERE s.chrg_bchno = ? AND s.{LIVE}"
+                " AND (p.state IS NULL OR p.state IN ('paid', 'no_cash', 'external'))",
+                [chrg_bchno],
+            )
+        )
+        return dict(rows[0]) if rows else None
+
     def settled_msgids(self) -> list[str]:
         """Every recorded settlement's msgid, in settlement-time order."""
         rows = self._db.query("SELECT msgid FROM settlements ORDER BY setl_time")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from terminal.domain import INFNO_REVERSE
-from terminal.errors import PaymentCodeInvalidError
-from terminal.payment_types import PayChannel, fen_of, out_trade_no_for
+from terminal.errors import PaymentCodeInvalidError, PaymentUnknownOutcomeError
+from terminal.payment_types import PayChannel, PayOrder, PayOutcome, fen_of, out_trade_no_for
 from terminal.pipeline.payment import PayPolicy, wallet_of
 from terminal.store.audit_check import verify_all
 from terminal.store.outbox import OutboxStore
@@ -227,3 +227,48 @@ def test_out_trade_no_is_derived_and_bounded() -> None:
     assert out_trade_no_for("H" * 30) == "MP" + "H" * 30
     long = out_trade_no_for("H" * 40)
     assert len(long) == 32 and long == out_trade_no_for("H" * 40) != out_trade_no_for("H" * 41)
+
+
+def test_an_order_the_gateway_does_not_know_yet_is_cancelled_before_the_reversal(r: Rig) -> None:
+    # The micropay went out, its answer was lost and the gateway has no order under the number yet (the
+    # request may still be in flight): the saga must close the number before it reverses the settlement,
+    # so a late charge is refused instead of taking money with no settlement behind it.
+    record = r.settle()
+    lost = PaymentUnknownOutcomeError("read timeout")
+
+    def micropay_lost(order: PayOrder, auth_code: str) -> PayOutcome:
+        r.gateway.calls.append("micropay")
+        raise lost
+
+    r.gateway.micropay = micropay_lost  # type: ignore[method-assign]
+    ended = r.saga.pay_code(record.msgid, WECHAT_CODE)
+    assert ended.state == "reversed" and not r.side.ledger.is_settled(record.chrg_bchno)
+    assert r.gateway.calls.index("cancel") > r.gateway.calls.index("query"), r.gateway.calls
+    assert r.gateway.kept_fen() == 0
+    assert verify_all(r.side.db) == []
+
+
+def test_one_payment_code_rule_refuses_a_short_unionpay_code_before_anything_is_charged(r: Rig) -> None:
+    record = r.settle()
+    with pytest.raises(PaymentCodeInvalidError):
+        r.saga.pay_code(record.msgid, "6212345678901234")  # 16 digits: no UnionPay payment code
+    assert r.store.get(record.msgid).state == "settled"  # type: ignore[union-attr]  (nothing moved)
+    assert wallet_of("6212345678901234567") is PayChannel.UNIONPAY
+    assert r.saga.pay_code(record.msgid, WECHAT_CODE).state == "paid"  # a retry is still possible
+
+
+def test_the_his_hears_of_a_settlement_only_once_its_payment_is_complete(r: Rig) -> None:
+    # A restart (or the payment worker) tells the HIS about loaded bills the ledger settled; a settlement
+    # whose cash share is still open may yet be reversed, so it is not "settled" for the HIS until paid.
+    record = r.settle()
+    shown = r.saga.start_qr(record.msgid)
+    assert r.side.ledger.settlement_of(record.chrg_bchno) is not None
+    assert r.side.ledger.paid_settlement_of(record.chrg_bchno) is None
+    r.gateway.patient_pays(shown.out_trade_no)
+    assert r.saga.poll(record.msgid).state == "paid"
+    assert r.side.ledger.paid_settlement_of(record.chrg_bchno)["msgid"] == record.msgid  # type: ignore[index]
+    # a reversed one is never reported
+    other = r.settle(1)
+    r.gateway.switches.decline = True
+    assert r.saga.pay_code(other.msgid, WECHAT_CODE).state == "reversed"
+    assert r.side.ledger.paid_settlement_of(other.chrg_bchno) is None

@@ -32,6 +32,15 @@ def test_a_pass_ticks_then_recovers() -> None:
     assert session.calls == ["tick", "recover"]
 
 
+def test_a_pass_ends_by_telling_the_his_what_completed() -> None:
+    session, told = Session(ended=1), []
+    worker = PaymentWorker(
+        session, threading.RLock(), interval_s=60, wait_s=0.01, after_pass=lambda: told.append("his")
+    )
+    worker.run_once()
+    assert session.calls == ["tick", "recover"] and told == ["his"]
+
+
 def test_a_busy_terminal_skips_the_pass() -> None:
     session, lock = Session(ended=1), threading.RLock()
     worker = PaymentWorker(session, lock, interval_s=60, wait_s=0.0)

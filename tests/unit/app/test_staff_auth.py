@@ -58,3 +58,8 @@ def test_a_token_is_refused_when_altered_of_another_kind_or_its_person_is_disabl
         auth.verify(token)
     with pytest.raises(StaffSignInError):
         auth.sign_in("s01", PASSWORD)
+
+
+def test_a_token_with_non_ascii_characters_is_refused_not_an_error(staff: StaffStore) -> None:
+    with pytest.raises(StaffSignInError):
+        StaffAuth(staff, FixedClock()).verify("e30.签名")
