@@ -81,4 +81,5 @@ def _walk(folder: Path) -> list[Path]:
         base = Path(root)
         paths += [base / name for name in dirs]
         paths += [base / name for name in files]
-    return paths
+    # Sorted: doctor names the first few, the same ones on every file system (tmpfs lists in another order).
+    return sorted(paths)
