@@ -87,33 +87,38 @@ def reference_gateway(folder: Path, merchant_id: str = DEMO_MERCHANT) -> Iterato
         stdout=subprocess.PIPE, stderr=log_file, text=True,
     )  # fmt: skip
     try:
-        url = _ready_url(proc, folder / "gateway.log")
+        url = ready_url(proc, folder / "gateway.log")
         log.info("reference payment gateway at %s (its log: %s)", url, folder / "gateway.log")
         yield ReferenceGateway(url, key_file, db, merchant_id)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_gateway(proc)
         log_file.close()
 
 
-def _ready_url(proc: subprocess.Popen[str], log_path: Path) -> str:
+def stop_gateway(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the gateway, kill it if it has not stopped within 15 s, close its ready-line pipe."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def ready_url(proc: subprocess.Popen[str], log_path: Path | None = None, wait_s: float = START_WAIT_S) -> str:
+    """The URL from the gateway's ready line (bounded wait); ConfigError when it exits or stays silent."""
     assert proc.stdout is not None
-    deadline = time.monotonic() + START_WAIT_S
+    see = f"; see {log_path}" if log_path is not None else ""
+    deadline = time.monotonic() + wait_s
     while (remaining := deadline - time.monotonic()) > 0:
         readable, _, _ = select.select([proc.stdout], [], [], remaining)
         if not readable:
             break
         line = proc.stdout.readline()
         if not line:
-            raise ConfigError(f"the reference payment gateway exited ({proc.wait()}); see {log_path}")
+            raise ConfigError(f"the reference payment gateway exited ({proc.wait()}){see}")
         if line.startswith(READY):
             return line[len(READY) :].strip()
-    raise ConfigError(
-        f"the reference payment gateway was not ready within {START_WAIT_S:g} s; see {log_path}"
-    )
+    raise ConfigError(f"the reference payment gateway was not ready within {wait_s:g} s{see}")

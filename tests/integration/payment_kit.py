@@ -10,11 +10,8 @@ process (the payment crash test's child) for a gateway the parent runs.
 from __future__ import annotations
 
 import os
-import select
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,13 +20,13 @@ from typing import Any
 
 import httpx
 
+from terminal.cli.pay_gateway import ready_url, stop_gateway
 from terminal.clock import SystemClock
 from terminal.payment.http import HttpPaymentGateway
 from terminal.payment.signing import read_merchant_key
 from terminal.ports import Clock
 
 REPO = Path(__file__).resolve().parents[2]
-READY = "payment gateway ready "
 MERCHANT = "MEDPAY-TEST"
 START_WAIT_S = 30.0
 DB_NAME, KEY_NAME = "gateway.sqlite", "merchant.key"  # in the folder the gateway runs from
@@ -100,17 +97,10 @@ def running_gateway(folder: Path, *flags: str) -> Iterator[PaymentKit]:
         command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     try:
-        with attached_gateway(_ready_url(proc), folder) as kit:
+        with attached_gateway(ready_url(proc, wait_s=START_WAIT_S), folder) as kit:
             yield kit
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        stop_gateway(proc)
 
 
 @contextmanager
@@ -118,18 +108,3 @@ def attached_gateway(url: str, folder: Path) -> Iterator[PaymentKit]:
     """A PaymentKit for a gateway already running at `url` from `folder` (another process started it)."""
     with httpx.Client(base_url=url, timeout=60.0) as control:
         yield PaymentKit(url, folder / KEY_NAME, folder / DB_NAME, control)
-
-
-def _ready_url(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + START_WAIT_S
-    while (remaining := deadline - time.monotonic()) > 0:
-        readable, _, _ = select.select([proc.stdout], [], [], remaining)
-        if not readable:
-            break
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the reference gateway exited ({proc.wait()}) before it was ready")
-        if line.startswith(READY):
-            return line[len(READY) :].strip()
-    raise RuntimeError(f"the reference gateway was not ready within {START_WAIT_S:g} s")
