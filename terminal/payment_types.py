@@ -121,3 +121,5 @@ class Payment:
     reason: str = ""
     reversal: str = ""  # voided | 2208 | refused: how the insurance part was undone
     phases: tuple[str, ...] = ()
+    attempts: int = 0  # QR creates sent (charging) or refunds the gateway refused (refunding)
+    last_error: str = ""  # the last retry's failure, kept in the row (not a phase per pass)

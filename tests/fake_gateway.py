@@ -3,7 +3,8 @@
 State persists to a JSON file when given one, so a child process killed with SIGKILL leaves the
 gateway's side for the parent to check (tests/integration/test_crash_payment.py). Switches:
 `decline`, `unknown_after_charge` (the order is charged, the answer lost), `userpaying` (a scanned
-code answers USERPAYING for that many queries), `unreachable` (nothing reaches the gateway).
+code answers USERPAYING for that many queries), `unreachable` (nothing reaches the gateway),
+`refund_fail` (the next N refunds are refused; a retry under the same out_refund_no may succeed).
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from terminal.errors import PaymentDeclinedError, PaymentUnavailableError, PaymentUnknownOutcomeError
+from terminal.errors import (
+    PaymentDeclinedError,
+    PaymentUnavailableError,
+    PaymentUnknownOutcomeError,
+    RefundError,
+)
 from terminal.payment_types import GatewayBillLine, PayChannel, PayOrder, PayOutcome, PayState, RefundOutcome
 from tests.fakes import FixedClock
 
@@ -27,6 +33,7 @@ class Switches:
     unknown_after_charge: bool = False
     userpaying: int = 0
     unreachable: bool = False
+    refund_fail: int = 0
 
 
 @dataclass
@@ -99,6 +106,9 @@ class FakeGateway:
     def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int) -> RefundOutcome:
         """Refund a paid order, once per out_refund_no."""
         self._call("refund")
+        if self.switches.refund_fail > 0:
+            self.switches.refund_fail -= 1
+            raise RefundError(f"refund {out_refund_no} refused: REFUND_FAIL")
         row = self.orders[out_trade_no]
         if out_refund_no not in self.refunds:
             self.refunds[out_refund_no] = {

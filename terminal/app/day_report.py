@@ -26,6 +26,7 @@ def day_report(terminal: Terminal, day: date) -> dict[str, Any]:
         settlements = settlements_of_day(terminal.db, iso)
         payments = store.of_day(iso)
         refunds = store.refunds_of_day(iso)
+        owed = store.owed()
         totals = totals_answer(terminal.db, iso)
     gateway = terminal.payment_gateway
     bill: list[GatewayBillLine] | None = None
@@ -38,7 +39,7 @@ def day_report(terminal: Terminal, day: date) -> dict[str, Any]:
         except PaymentError as exc:
             log.warning("the gateway's bill of %s was not fetched: %s", iso, exc)
             error = f"{exc.code}: {exc}"
-    return build_day_report(iso, settlements, payments, refunds, totals, bill, error)
+    return build_day_report(iso, settlements, payments, refunds, totals, bill, error, owed)
 
 
 CSV_FIELDS = ("section", "key", "field", "ledger", "other", "status")
@@ -76,4 +77,7 @@ def report_csv(report: dict[str, Any]) -> str:
     for row in report["collect_or_refund"]:
         writer.writerow(("collect_or_refund", row["msgid"], "psn_cash_pay", row["charged"], row["binding"],
                          f"{row['action']} {row['amount']}"))  # fmt: skip
+    for row in report.get("refunds_owed", ()):
+        writer.writerow(("refund_owed", row["msgid"], row["reason"], row["amount"], row["out_refund_no"],
+                         row["action"]))  # fmt: skip
     return out.getvalue()

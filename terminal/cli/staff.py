@@ -76,6 +76,7 @@ def differs(report: dict[str, Any]) -> bool:
     return bool(
         report["differences"]
         or report["collect_or_refund"]
+        or report.get("refunds_owed")
         or (answer is not None and not answer["agrees"])
         or any(r["status"] != "match" for r in (*payments["orders"], *payments["refunds"]))
     )
@@ -107,6 +108,9 @@ def _text(report: dict[str, Any]) -> str:
     for r in report["collect_or_refund"]:
         out.append(f"{r['action']} {r['amount']} for {r['msgid']} (charged {r['charged']},"
                    f" binding {r['binding']})")  # fmt: skip
+    for r in report.get("refunds_owed", ()):
+        out.append(f"REFUND OWED {r['amount']} for {r['msgid']} ({r['reason']}): {r['action']}"
+                   f" [{r['out_refund_no']}] {r['last_error']}")  # fmt: skip
     return "\n".join(out) + "\n"
 
 

@@ -5,7 +5,8 @@ parts: the insurance totals per fund, against the centre's 3201 answer; the sett
 result differs from the estimate, field by field (what 3202 would list); the payments, the gateway's bill
 against the ledger per order (missing on either side, amounts that differ, refunds); and per settlement
 what the counter must collect or refund where the patient was charged the estimate (offline) and the
-centre's binding cash share differs.
+centre's binding cash share differs. Refunds say why (centre refused, counter refund, payment abandoned);
+money still owed back is listed whatever its day: retried by the payment worker, or to be refunded by hand.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from terminal.payment_types import GatewayBillLine, Payment, fen_of
+from terminal.pipeline.payment import CENTRE_REFUSED, REFUND_MANUAL
 from terminal.settlement.result import SETTLED_AMOUNTS
 
 # The per-fund amounts the report adds up (setlinfo names), the 3201 fields, and a yuan with two places.
@@ -46,8 +48,9 @@ def build_day_report(
     totals: Mapping[str, Any] | None,
     bill: Sequence[GatewayBillLine] | None,
     bill_error: str = "",
+    owed: Sequence[Payment] = (),
 ) -> dict[str, Any]:
-    """The day's reconciliation as JSON-ready data (amounts as yuan strings)."""
+    """The day's reconciliation as JSON-ready data (amounts as yuan strings); `owed`: refunds not done."""
     standing = [s for s in settlements if not s["reversed"]]
     return {
         "date": day,
@@ -55,7 +58,28 @@ def build_day_report(
         "differences": _differences(standing),
         "payments": _payments(payments, refunds, bill, bill_error),
         "collect_or_refund": _collect_or_refund(standing, {p.msgid: p for p in payments}),
+        "refunds_owed": [_owed(p) for p in owed],
     }
+
+
+def refund_reason(payment: Payment) -> str:
+    """Why a payment's money went (or goes) back, as the report names it."""
+    if CENTRE_REFUSED in payment.phases:
+        return "centre refused"
+    if "refund_approved" in payment.phases:
+        return "counter refund"
+    return "payment abandoned"
+
+
+def _owed(payment: Payment) -> dict[str, Any]:
+    by_hand = payment.state == REFUND_MANUAL
+    return {
+        "msgid": payment.msgid, "psn_no": payment.psn_no, "out_trade_no": payment.out_trade_no,
+        "out_refund_no": payment.out_refund_no, "amount": _yuan(payment.fen or 0), "state": payment.state,
+        "reason": refund_reason(payment), "detail": payment.reason,
+        "action": "refund by hand" if by_hand else "retrying automatically",
+        "attempts": payment.attempts, "last_error": payment.last_error,
+    }  # fmt: skip
 
 
 def _insurance(
@@ -134,8 +158,15 @@ def _payments(
     ledger_pay = {p.out_trade_no: (p.fen or 0) for p in payments if "paid" in p.phases}
     ledger_ref = {p.out_trade_no: (p.fen or 0) for p in refunds if p.fen}
     by_order = {p.out_trade_no: p.msgid for p in (*payments, *refunds)}
+    why = {p.out_trade_no: refund_reason(p) for p in refunds}
     if bill is None:
-        return {"gateway": "unavailable", "error": bill_error, "orders": [], "refunds": [],
+        # The ledger's own refunds still show, unchecked against the gateway.
+        unchecked = [
+            {"out_trade_no": order, "msgid": by_order.get(order, ""), "status": "gateway_unavailable",
+             "ledger": _yuan(fen), "gateway": None, "reason": why.get(order, "")}
+            for order, fen in sorted(ledger_ref.items())
+        ]  # fmt: skip
+        return {"gateway": "unavailable", "error": bill_error, "orders": [], "refunds": unchecked,
                 "ledger_paid": _yuan(sum(ledger_pay.values())), "gateway_paid": None}  # fmt: skip
     gate_pay: defaultdict[str, int] = defaultdict(int)
     gate_ref: defaultdict[str, int] = defaultdict(int)
@@ -145,7 +176,10 @@ def _payments(
         "gateway": "ok",
         "error": "",
         "orders": _compare(ledger_pay, gate_pay, by_order),
-        "refunds": _compare(ledger_ref, gate_ref, by_order, revoked=_revoked(payments, gate_pay)),
+        "refunds": [
+            {**row, "reason": why.get(row["out_trade_no"], "")}
+            for row in _compare(ledger_ref, gate_ref, by_order, revoked=_revoked(payments, gate_pay))
+        ],
         "ledger_paid": _yuan(sum(ledger_pay.values())),
         "gateway_paid": _yuan(sum(gate_pay.values())),
         "ledger_refunded": _yuan(sum(ledger_ref.values())),

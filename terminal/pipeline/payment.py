@@ -8,6 +8,11 @@ year-to-date totals restored, in one transaction. An outcome the terminal does n
 SYSTEMERROR) is never taken for a failure: the order is asked about until it is known. Every step is
 durable before the gateway is called, so recovery (start-up, tick) drives each saga to one of its two
 ends: never money without a settlement, never a settlement without the money.
+
+A settlement the centre refuses (or a technician voids) after the patient paid is refunded the same way
+(store/payment_refusals.py moves it to refunding). A refund the gateway refuses `refund_attempts` times
+ends refund_manual: the insurance part undone, the money left for staff to hand back (the day report
+lists it). A retry that meets the same answer again is counted in the row, not recorded again.
 """
 
 from __future__ import annotations
@@ -49,14 +54,18 @@ ABANDONING = "abandoning"  # given up: the order is being closed / reversed at t
 REFUNDING = "refunding"  # given up after the patient paid: the payment is being refunded
 PAID = "paid"  # both parts done
 REVERSED = "reversed"  # nothing kept: the money returned (or never taken), the insurance part undone
+REFUND_MANUAL = "refund_manual"  # insurance undone; the gateway refused the refund for good: staff pay back
 NO_CASH = "no_cash"  # psn_cash_pay 0: nothing to collect
 EXTERNAL = "external"  # no gateway configured: the cash share is collected at the counter, outside
-ENDS = frozenset({PAID, REVERSED, NO_CASH, EXTERNAL, REFUNDED})
+ENDS = frozenset({PAID, REVERSED, NO_CASH, EXTERNAL, REFUNDED, REFUND_MANUAL})
 DONE = frozenset({PAID, NO_CASH, EXTERNAL})
 
 # Gateway states in which the order holds no money of the patient.
 EMPTY = frozenset({PayState.CLOSED, PayState.REVOKED, PayState.PAYERROR, PayState.NOTFOUND})
 UNREACHABLE = "gateway unreachable"
+# The 2207's outbox states in which the centre will never have the settlement.
+NEVER_SETTLED = frozenset({"refused", "voided"})
+CENTRE_REFUSED = "centre_refused"
 
 
 def wallet_of(auth_code: str) -> PayChannel:
@@ -70,6 +79,8 @@ class PayPolicy:
 
     qr_expires_s: int = 120
     code_polls: int = 10  # queries of a payment code awaiting the patient's password before giving up
+    create_attempts: int = 3  # QR creates sent (idempotent) while no answer brought the code to show
+    refund_attempts: int = 3  # refunds the gateway refuses before staff are asked to pay back by hand
     # True: when the gateway is unreachable the patient is sent to the staffed window ("请到人工窗口缴费
     # ¥X"); either way the settlement is reversed and nothing was charged here.
     counter_fallback: bool = False
@@ -113,6 +124,9 @@ class PaymentSaga:
     def decide(self, msgid: str) -> Payment:
         """Fix what the patient pays: the centre's binding psn_cash_pay when it can be had now."""
         payment = self.get(msgid)
+        if payment.state == DUE and self._ledger.binding(msgid)[0] in NEVER_SETTLED:
+            # Refused at sync (or voided) between fixing the amount and charging: nothing to collect.
+            return self._reverse(payment, "refused", "the centre refused the settlement")
         if payment.state != SETTLED:
             return payment
         now = self._clock.now()
@@ -147,30 +161,17 @@ class PaymentSaga:
         """主扫: create (or show again) the order's QR for the patient to scan."""
         payment = self.decide(msgid)
         if payment.state == CHARGING and payment.channel == "qr":
-            return payment
+            return payment if payment.code_url else self.poll(msgid)
         self._require(payment, DUE)
-        gateway = self._gateway_or_fail()
-        payment = self._ledger.advance(msgid, CHARGING, "order_sent", self._clock.now(), channel="qr")
-        try:
-            outcome = gateway.create_qr(self._order(payment), self.policy.qr_expires_s)
-        except PaymentUnavailableError as exc:
-            return self._reverse(payment, "unreachable", f"{UNREACHABLE}: {exc}")
-        except PaymentUnknownOutcomeError as exc:
-            log.warning(
-                "QR order %s: outcome unknown (%s); asking on the next poll", payment.out_trade_no, exc
-            )
-            return payment
-        except PaymentDeclinedError as exc:
-            return self.abandon(msgid, f"declined: {exc}")
-        expires = outcome.expires_at or self._clock.now() + timedelta(seconds=self.policy.qr_expires_s)
-        return self._ledger.advance(
-            msgid,
-            CHARGING,
-            "qr_shown",
-            self._clock.now(),
-            code_url=outcome.code_url or "",
-            expires_at=expires,
+        self._gateway_or_fail()
+        # The QR's time runs from the moment the create is sent: an answer lost on the way cannot
+        # leave an order without an end.
+        sent = self._clock.now()
+        expires = sent + timedelta(seconds=self.policy.qr_expires_s)
+        payment = self._ledger.advance(
+            msgid, CHARGING, "order_sent", sent, channel="qr", expires_at=expires, attempts=1
         )
+        return self._create(payment)
 
     def pay_code(self, msgid: str, auth_code: str, actor: str = "terminal") -> Payment:
         """被扫: charge the patient's scanned payment code; USERPAYING is then polled (bounded)."""
@@ -200,6 +201,9 @@ class PaymentSaga:
         if payment.state != CHARGING:
             return payment
         gateway = self._gateway_or_fail()
+        unanswered = payment.channel == "qr" and not payment.code_url
+        if unanswered and payment.attempts < self.policy.create_attempts:
+            return self._create_again(payment)
         try:
             outcome = gateway.query(payment.out_trade_no)
         except (PaymentUnavailableError, PaymentUnknownOutcomeError) as exc:
@@ -281,6 +285,9 @@ class PaymentSaga:
             return self._reverse(payment, "order_empty", reason)
         if outcome.state is PayState.REFUND:
             return self.abandon(payment.msgid, "the order was refunded at the gateway")
+        if payment.channel == "qr" and outcome.code_url and not payment.code_url:
+            # The create's answer was lost but the order exists: show its QR, within the first expiry.
+            return self._shown(payment, outcome)
         return self._waited(payment, outcome.state.value)
 
     def _waited(self, payment: Payment, seen: str = "unknown") -> Payment:
@@ -292,17 +299,63 @@ class PaymentSaga:
             return self.abandon(payment.msgid, "the QR code expired unpaid")
         return self._ledger.advance(payment.msgid, CHARGING, f"poll:{seen}", now, polls=polls)
 
+    def _create(self, payment: Payment) -> Payment:
+        """Send the QR order's create (durable as sent already); a retry is the same order."""
+        try:
+            outcome = self._gateway_or_fail().create_qr(self._order(payment), self.policy.qr_expires_s)
+        except PaymentUnavailableError as exc:
+            if payment.attempts <= 1:
+                # Nothing ever reached the gateway: no order exists, the settlement is undone now.
+                return self._reverse(payment, "unreachable", f"{UNREACHABLE}: {exc}")
+            # An earlier create may have arrived: only its expiry (then closing it) ends this one.
+            return self._waited(payment, "create_unreachable")
+        except PaymentUnknownOutcomeError as exc:
+            log.warning("QR order %s: create outcome unknown (%s)", payment.out_trade_no, exc)
+            return payment if payment.attempts <= 1 else self._waited(payment, "create_unknown")
+        except PaymentDeclinedError as exc:
+            return self.abandon(payment.msgid, f"declined: {exc}")
+        if outcome.state in (PayState.NOTPAY, PayState.USERPAYING):
+            return self._shown(payment, outcome)
+        return self._heard(payment, outcome)
+
+    def _create_again(self, payment: Payment) -> Payment:
+        """The create's answer never came (bounded retries, idempotent on out_trade_no), until expiry."""
+        now = self._clock.now()
+        if payment.expires_at is not None and now >= payment.expires_at:
+            return self.abandon(payment.msgid, "the QR code expired before the gateway answered")
+        payment = self._ledger.advance(
+            payment.msgid, CHARGING, "order_resent", now, attempts=payment.attempts + 1
+        )
+        return self._create(payment)
+
+    def _shown(self, payment: Payment, outcome: PayOutcome) -> Payment:
+        # The earlier of the two ends: the terminal's own (from the first send) or the gateway's.
+        ends = [at for at in (payment.expires_at, outcome.expires_at) if at is not None]
+        return self._ledger.advance(
+            payment.msgid, CHARGING, "qr_shown", self._clock.now(),
+            code_url=outcome.code_url or "", expires_at=min(ends) if ends else None,
+        )  # fmt: skip
+
     def _paid(self, payment: Payment, outcome: PayOutcome) -> Payment:
         if outcome.total_fen != payment.fen:
             log.error(
                 "order %s paid %d fen, %s were due", payment.out_trade_no, outcome.total_fen, payment.fen
             )
             return self.abandon(payment.msgid, f"paid {outcome.total_fen} fen, {payment.fen} were due")
-        return self._ledger.advance(
-            payment.msgid, PAID, "paid", self._clock.now(),
-            wallet=outcome.channel.value if outcome.channel else payment.wallet,
-            transaction_id=outcome.transaction_id or "",
-        )  # fmt: skip
+        fields = {
+            "wallet": outcome.channel.value if outcome.channel else payment.wallet,
+            "transaction_id": outcome.transaction_id or "",
+        }
+        if self._ledger.binding(payment.msgid)[0] in NEVER_SETTLED:
+            # Paid while the centre refused the 2207 (or it was voided): the money goes back.
+            log.warning("order %s paid for a settlement the centre refused: refunding", payment.out_trade_no)
+            refunding = self._ledger.advance(
+                payment.msgid, REFUNDING, CENTRE_REFUSED, self._clock.now(), **fields,
+                out_refund_no=out_refund_no_for(payment.out_trade_no),
+                reason="centre refused: the settlement was refused while the patient paid",
+            )  # fmt: skip
+            return self._refund(refunding)
+        return self._ledger.advance(payment.msgid, PAID, "paid", self._clock.now(), **fields)
 
     def _close(self, payment: Payment, actor: str = "terminal") -> Payment:
         try:
@@ -322,16 +375,44 @@ class PaymentSaga:
     def _refund(self, payment: Payment, actor: str = "terminal") -> Payment:
         gateway = self._gateway_or_fail()
         fen = payment.fen or 0
+        now = self._clock.now()
         try:
             # Idempotent on out_refund_no: asking again after a crash or a lost answer is the same refund.
             result = gateway.refund(payment.out_trade_no, payment.out_refund_no, fen, fen)
-        except (PaymentUnavailableError, PaymentUnknownOutcomeError, RefundError) as exc:
+        except RefundError as exc:
+            return self._refund_refused(payment, f"{exc.code}: {exc}", actor)
+        except (PaymentUnavailableError, PaymentUnknownOutcomeError) as exc:
+            # It may have gone through: never counted as refused, asked again under the same number.
             log.warning("refund %s not confirmed (%s); recovery tries again", payment.out_refund_no, exc)
-            return payment
+            return self._ledger.advance(
+                payment.msgid, REFUNDING, f"refund_unknown:{exc.code}", now, actor, last_error=str(exc)[:300]
+            )
+        if result.state == "FAIL":
+            return self._refund_refused(payment, "REFUND_FAILED: the gateway answered FAIL", actor)
         if result.state != "SUCCESS":
             log.warning("refund %s is %s; recovery asks again", payment.out_refund_no, result.state)
-            return payment
+            return self._ledger.advance(payment.msgid, REFUNDING, f"refund:{result.state}", now, actor)
         return self._reverse(payment, "refunded", payment.reason or "refunded", actor)
+
+    def _refund_refused(self, payment: Payment, error: str, actor: str) -> Payment:
+        """The gateway said no: counted; past the bound, staff hand the money back (listed, audited)."""
+        attempts = payment.attempts + 1
+        code = error.split(":", 1)[0]
+        payment = self._ledger.advance(
+            payment.msgid, REFUNDING, f"refund_failed:{code}", self._clock.now(), actor,
+            attempts=attempts, last_error=error[:300],
+        )  # fmt: skip
+        if attempts < self.policy.refund_attempts:
+            log.warning("refund %s refused (%s); tried again", payment.out_refund_no, error)
+            return payment
+        log.error(
+            "refund %s refused %d times (%s): %d fen to be refunded by hand",
+            payment.out_refund_no, attempts, error, payment.fen or 0,
+        )  # fmt: skip
+        return self._ledger.reverse(
+            payment.msgid, REFUND_MANUAL, payment.reason or error, self._clock.now(), self._revert, actor,
+            end=REFUND_MANUAL,
+        )  # fmt: skip
 
     def _reverse(self, payment: Payment, phase: str, reason: str, actor: str = "terminal") -> Payment:
         ended = self._ledger.reverse(payment.msgid, phase, reason, self._clock.now(), self._revert, actor)

@@ -32,9 +32,20 @@ class PaymentLedger(Protocol):
         ...
 
     def reverse(
-        self, msgid: str, phase: str, reason: str, at: datetime, revert: Revert, actor: str = "terminal"
+        self,
+        msgid: str,
+        phase: str,
+        reason: str,
+        at: datetime,
+        revert: Revert,
+        actor: str = "terminal",
+        end: str = "reversed",
     ) -> Payment:
-        """Void the queued 2207 or queue a 2208, restore the totals, end reversed: one transaction."""
+        """Void the queued 2207 or queue a 2208, restore the totals, end at `end`: one transaction."""
+        ...
+
+    def owed(self) -> list[Payment]:
+        """Every saga still owing the patient money back (retried, or left to staff)."""
         ...
 
     def approve_refund(

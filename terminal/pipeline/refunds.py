@@ -95,14 +95,17 @@ class CounterRefunds:
             result = self._gateway.refund(payment.out_trade_no, payment.out_refund_no, fen, fen)
         except RefundError as exc:
             log.warning("refund %s refused (%s); it stays due and is tried again", payment.out_refund_no, exc)
+            # The same refusal again is counted in the row, not recorded again (store/payments.py).
             return self._ledger.advance(
-                msgid, REFUND_DUE, f"refund_failed:{exc.code}", self._clock.now(), actor
-            )
+                msgid, REFUND_DUE, f"refund_failed:{exc.code}", self._clock.now(), actor,
+                attempts=payment.attempts + 1, last_error=str(exc)[:300],
+            )  # fmt: skip
         except (PaymentUnavailableError, PaymentUnknownOutcomeError) as exc:
             log.warning("refund %s not confirmed (%s); tried again later", payment.out_refund_no, exc)
             return self._ledger.advance(
-                msgid, REFUND_DUE, f"refund_unknown:{exc.code}", self._clock.now(), actor
-            )
+                msgid, REFUND_DUE, f"refund_unknown:{exc.code}", self._clock.now(), actor,
+                last_error=str(exc)[:300],
+            )  # fmt: skip
         if result.state != "SUCCESS":
             return self._ledger.advance(msgid, REFUND_DUE, f"refund:{result.state}", self._clock.now(), actor)
         return self._ledger.advance(msgid, REFUNDED, "refunded", self._clock.now(), actor)

@@ -13,11 +13,15 @@ from typing import Any
 
 from terminal.errors import SessionChangedError, SessionStateError, TerminalError
 from terminal.payment_types import Payment
-from terminal.pipeline.payment import DONE, NO_CASH, PAID, REVERSED, PaymentSaga
+from terminal.pipeline.payment import DONE, NO_CASH, PAID, REFUND_MANUAL, REVERSED, PaymentSaga
 from terminal.pipeline.session_core import SessionCore
 from terminal.pipeline.session_state import State
 
 log = logging.getLogger(__name__)
+
+# How a checkout ends when the settlement was undone: nothing charged, or charged and the refund left to
+# the counter (the gateway refused it for good).
+ENDED_UNPAID = frozenset({"not_charged", "refund_at_counter"})
 
 
 def payment_view(payment: Payment, counter_fallback: bool, poll_s: float = 2.0) -> dict[str, Any]:
@@ -40,6 +44,10 @@ def payment_view(payment: Payment, counter_fallback: bool, poll_s: float = 2.0) 
     if payment.state == REVERSED:
         out["reason"] = payment.reason
         out["counter"] = counter_fallback and "unreachable" in payment.reason
+    if payment.state == REFUND_MANUAL:
+        # Charged, and the gateway would not refund it: the counter hands the money back.
+        out["reason"] = payment.reason
+        out["refund_at_counter"] = True
     return out
 
 
@@ -54,7 +62,7 @@ class PayingSession(SessionCore):
             if live.state is State.PAYING and self._payments is not None and live.msgid is not None:
                 found = self._payments.get(live.msgid)
                 out["payment"] = self._payment_view(found)
-            elif live.state is State.IDLE and self._last_outcome == "not_charged" and self._last_payment:
+            elif live.state is State.IDLE and self._last_outcome in ENDED_UNPAID and self._last_payment:
                 out["payment"] = self._last_payment
             return out
 
@@ -129,7 +137,7 @@ class PayingSession(SessionCore):
         if payment.state in DONE:
             self._follow_payment(State.PAYING, "abandon_late")
             return
-        if payment.state == REVERSED:
+        if payment.state in (REVERSED, REFUND_MANUAL):
             self._end_not_charged(payment, reason)
             return
         # The gateway has not answered the close yet: the payment stays, recovery finishes it.
@@ -150,7 +158,7 @@ class PayingSession(SessionCore):
             live.prompt = "take_receipt"
             live.last_result = "pass"
             self._commit("paid", previous, payment.state)
-        elif payment.state == REVERSED:
+        elif payment.state in (REVERSED, REFUND_MANUAL):
             self._end_not_charged(payment, payment.reason)
         else:
             live.prompt = "pay"
@@ -162,7 +170,8 @@ class PayingSession(SessionCore):
 
     def _end_not_charged(self, payment: Payment, reason: str) -> None:
         self._last_payment = self._payment_view(payment)
-        self._end("not_charged", "not_charged")
+        outcome = "refund_at_counter" if payment.state == REFUND_MANUAL else "not_charged"
+        self._end(outcome, outcome)
         log.info("checkout ended, nothing charged: %s", reason)
 
     def _paying(self, session_id: str) -> str:

@@ -18,6 +18,7 @@ from terminal.store.audit_rekey import rekey
 from terminal.store.file_modes import FOLDER_MODE, create_private_file
 from terminal.store.guard import STORAGE_FAILURES, connect
 from terminal.store.legacy_journals import move_journals_in
+from terminal.store.payment_rows import add_payment_rows
 from terminal.store.people_migration import seal_people
 
 log = logging.getLogger(__name__)
@@ -395,6 +396,8 @@ MIGRATIONS: Sequence[tuple[str, Step]] = (
         CREATE INDEX supervision_events_at ON supervision_events(at);
         """,
     ),
+    # The 2207's header kept with its payment row (a 2208 without the pruned envelope); retry counters.
+    ("0021_payment_rows", add_payment_rows),
 )
 
 

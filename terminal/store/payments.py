@@ -22,10 +22,16 @@ from terminal.ports import Revert
 from terminal.store import audit
 from terminal.store.db import immediate
 from terminal.store.outbox import take_out_of_accumulators
+from terminal.store.payment_rows import header_of, stored_header
 from terminal.store.reversals import next_msgid, queue_reversal, reversal_from
 
-# Saga states with nothing left to do (pipeline/payment.py and pipeline/refunds.py name them all).
-FINAL = ("paid", "reversed", "no_cash", "external", "refunded")
+# Saga states nothing retries (pipeline/payment.py and pipeline/refunds.py name them all). refund_manual
+# is one: the gateway refused the refund for good, so staff hand the money back (the day report lists it).
+FINAL = ("paid", "reversed", "no_cash", "external", "refunded", "refund_manual")
+# Money the patient is owed back: refunds being retried, or left to staff (listed until they end).
+OWED = ("refunding", "refund_due", "refund_manual")
+# Fields a retry may change without a phase and an audit record of its own (the same answer again).
+COUNTERS = frozenset({"polls", "attempts", "last_error"})
 # A counter refund (退费) may start from these: the checkout completed.
 REFUNDABLE = ("paid", "no_cash", "external")
 
@@ -46,11 +52,11 @@ def open_payment(
     state, phases = ("settled", ["settled"]) if collects else ("external", ["settled", "external"])
     db.execute(
         "INSERT INTO payments (msgid, out_trade_no, chrg_bchno, psn_no, estimate_fen, fen, basis, state,"
-        " phases, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " phases, created_at, updated_at, header) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             record.msgid, out_trade_no_for(record.msgid), record.chrg_bchno, record.psn_no,
             estimate, None if collects else estimate, "" if collects else "local", state,
-            _dumps(phases), at.isoformat(), at.isoformat(),
+            _dumps(phases), at.isoformat(), at.isoformat(), header_of(record.envelope),
         ],
     )  # fmt: skip
 
@@ -76,13 +82,15 @@ def _payment(row: Mapping[str, Any]) -> Payment:
         reason=str(row["reason"]),
         reversal=str(row["reversal"]),
         phases=tuple(json.loads(row["phases"])),
+        attempts=int(row["attempts"]),
+        last_error=str(row["last_error"]),
     )
 
 
 # Columns advance() may set besides state and phases.
 SETTABLE = frozenset(
     {"fen", "basis", "channel", "wallet", "transaction_id", "code_url", "expires_at", "polls",
-     "out_refund_no", "reason"}
+     "out_refund_no", "reason", "attempts", "last_error"}
 )  # fmt: skip
 
 
@@ -117,7 +125,11 @@ class PaymentStore:
     def advance(
         self, msgid: str, state: str, phase: str, at: datetime, actor: str = "terminal", **fields: Any
     ) -> Payment:
-        """Move a saga to `state`, noting `phase` and setting `fields`, with its audit record."""
+        """Move a saga to `state`, noting `phase` and setting `fields`, with its audit record.
+
+        The same state and phase again with only counters changed (a retry meeting the same answer) is
+        counted in the row alone: no new phase, no new audit record (the first of the run has both).
+        """
         unknown = set(fields) - SETTABLE
         if unknown:
             raise ValueError(f"not payment columns: {sorted(unknown)}")
@@ -127,6 +139,13 @@ class PaymentStore:
                 raise StoreError(f"no payment for settlement {msgid}")
             values = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()}
             sets = "".join(f", {name} = ?" for name in values)
+            repeated = current.phases[-1:] == (phase,) and set(values) <= COUNTERS
+            if state == current.state and repeated:
+                self._db.execute(
+                    f"UPDATE payments SET updated_at = ?{sets} WHERE msgid = ?",
+                    [at.isoformat(), *values.values(), msgid],
+                )
+                return self._found(msgid)
             self._db.execute(
                 f"UPDATE payments SET state = ?, phases = ?, updated_at = ?{sets} WHERE msgid = ?",
                 [state, _dumps([*current.phases, phase]), at.isoformat(), *values.values(), msgid],
@@ -146,6 +165,19 @@ class PaymentStore:
         out = list(self._db.query("SELECT output FROM upstream_results WHERE msgid = ?", [msgid]))
         return state, (dict(json.loads(out[0]["output"])) if out else None)
 
+    def owed(self) -> list[Payment]:
+        """Every saga still owing the patient money back (retried, or left to staff), oldest first."""
+        marks = ", ".join("?" for _ in OWED)
+        rows = self._db.query(
+            f"SELECT * FROM payments WHERE state IN ({marks}) ORDER BY created_at, msgid", list(OWED)
+        )
+        return [_payment(row) for row in rows]
+
+    def _found(self, msgid: str) -> Payment:
+        found = self.get(msgid)
+        assert found is not None
+        return found
+
     def reverse(
         self,
         msgid: str,
@@ -154,29 +186,32 @@ class PaymentStore:
         at: datetime,
         revert: Revert,
         actor: str = "terminal",
+        end: str = "reversed",
     ) -> Payment:
-        """Undo the insurance part and end the saga as reversed, in one transaction.
+        """Undo the insurance part and end the saga at `end` (reversed, or refund_manual), in one transaction.
 
         The 2207 never reached the centre (pending with no unknown outcome, or parked): it is voided and
-        never sent. Delivered, or possibly committed (unknown outcome): a 2208 is queued behind it, built on
-        the 2207's own envelope. Refused: the centre never settled it. In every case the
+        never sent. Delivered (its envelope possibly pruned since), or possibly committed (unknown
+        outcome): a 2208 is queued behind it, built on the 2207's header kept with the payment row.
+        Refused, or voided by a technician: the centre never settled it. In every case the
         year-to-date totals are restored (once) and the settlement's bill is free again.
         """
         with immediate(self._db):
             current = self.get(msgid)
             if current is None:
                 raise StoreError(f"no payment for settlement {msgid}")
-            if current.state == "reversed":
+            if current.state in ("reversed", end):
                 return current
             how, restored = self._undo_insurance(current, reason, at, revert, actor)
             self._db.execute(
-                "UPDATE payments SET state = 'reversed', reversal = ?, reason = ?, phases = ?, updated_at = ?"
+                "UPDATE payments SET state = ?, reversal = ?, reason = ?, phases = ?, updated_at = ?"
                 " WHERE msgid = ?",
-                [how, reason[:500], _dumps([*current.phases, phase]), at.isoformat(), msgid],
+                [end, how, reason[:500], _dumps([*current.phases, phase]), at.isoformat(), msgid],
             )
             audit.append(
                 self._db, at, actor, "payment_reversed", msgid,
-                {"phase": phase, "reason": reason, "insurance": how, "accumulators_restored": restored},
+                {"phase": phase, "reason": reason, "insurance": how, "accumulators_restored": restored,
+                 "to": end},
             )  # fmt: skip
         found = self.get(msgid)
         assert found is not None
@@ -276,7 +311,7 @@ class PaymentStore:
         msgid = current.msgid
         rows = list(self._db.query("SELECT seq, state, outcome_unknown FROM outbox WHERE msgid = ?", [msgid]))
         entry = rows[0] if rows else None
-        how = "refused"
+        how = "voided" if entry is not None and entry["state"] == "voided" else "refused"
         if entry is not None and (
             entry["state"] == "parked" or (entry["state"] == "pending" and not entry["outcome_unknown"])
         ):
@@ -286,7 +321,8 @@ class PaymentStore:
                 [f"voided: {reason}"[:500], entry["seq"]],
             )
             audit.append(self._db, at, actor, "void", msgid, {"reason": reason, "by": "payment saga"})
-        elif entry is not None and entry["state"] in ("pending", "delivered"):
+        elif entry is None or entry["state"] in ("pending", "delivered"):
+            # No outbox row: only delivered entries are ever dropped (prune_delivered), so it was delivered.
             how = INFNO_REVERSE
             self._queue_reversal(msgid, current.psn_no, at, actor)
         restored = take_out_of_accumulators(self._db, msgid, revert, at)
@@ -294,10 +330,9 @@ class PaymentStore:
         return how, restored
 
     def _queue_reversal(self, omsgid: str, psn_no: str, at: datetime, actor: str) -> None:
-        rows = list(self._db.query("SELECT envelope FROM outbox WHERE msgid = ?", [omsgid]))
-        if not rows:
-            raise StoreError(f"settlement {omsgid} has no outbox entry to reverse; nothing was changed")
-        template = dict(json.loads(rows[0]["envelope"]))
+        template = stored_header(self._db, omsgid)
+        if template is None:
+            raise StoreError(f"settlement {omsgid} has no 2207 header to reverse it by; nothing was changed")
         msgid = next_msgid(self._db, str(template.get("fixmedins_code", "")), at)
         queue_reversal(
             self._db, omsgid, psn_no, msgid, reversal_from(template, msgid, omsgid, psn_no, at), at, actor

@@ -42,6 +42,7 @@ const TEXT = {
     outcome_cancelled: "已取消，没有扣费。", outcome_timeout: "操作超时，已结束，没有扣费。",
     outcome_finished: "结算完成，谢谢。",
     outcome_not_charged: "支付未完成，医保结算已撤销，没有扣费。",
+    outcome_refund_at_counter: "医保结算已撤销；已付款项未能自动退回，请到人工窗口办理退款。",
     offline_note: "离线结算：金额为本机预估，以医保中心结算结果为准，差额将另行通知。",
     prompts: {
       welcome: "欢迎使用医保结算，请选择刷脸、医保码或社保卡。",
@@ -145,6 +146,7 @@ const TEXT = {
     outcome_cancelled: "Cancelled. Nothing was charged.",
     outcome_timeout: "Timed out and ended. Nothing was charged.", outcome_finished: "Done. Thank you.",
     outcome_not_charged: "The payment did not complete: the insurance settlement was undone, nothing was charged.",
+    outcome_refund_at_counter: "The insurance settlement was undone; your payment could not be refunded automatically: please go to the counter for the refund.",
     offline_note: "Settled offline: the amounts are this terminal's estimate; the insurance centre's result is binding and any difference will be notified.",
     prompts: {
       welcome: "Welcome. Choose face, insurance QR code or card.",

@@ -4,17 +4,17 @@
 const PAY_STATES = {
   paid: "已支付", no_cash: "无需现金", due: "待支付", charging: "支付中", reversed: "已撤销",
   refunded: "已退费", refund_due: "退款待重试", abandoning: "撤销中", refunding: "退款中",
-  settled: "待定金额", external: "柜台另收现金",
+  settled: "待定金额", external: "柜台另收现金", refund_manual: "需人工退款",
 };
 const WALLET_NAMES = { wechat: "微信支付", alipay: "支付宝", unionpay: "云闪付" };
 const ROLES = { cashier: "收银员", supervisor: "主管" };
 const SECTIONS = {
   fund: "基金", 3201: "总账对账", 3202: "明细对账", payment: "支付订单", refund: "退款",
-  collect_or_refund: "待补收或退还",
+  collect_or_refund: "待补收或退还", refund_owed: "待退款",
 };
 const RESULTS = {
   match: "一致", differs: "不一致", not_checked: "未核对", gateway_unavailable: "支付平台不可用",
-  collect: "补收", refund: "退还",
+  collect: "补收", refund: "退还", "refund by hand": "需人工退款", "retrying automatically": "自动重试中",
 };
 let refunding = null;
 
@@ -98,6 +98,9 @@ function reportRows(report) {
   }
   for (const r of report.collect_or_refund) {
     rows.push(["collect_or_refund", r.msgid, "现金", r.charged, r.binding, `${RESULTS[r.action] || r.action} ${yuan(r.amount)}`]);
+  }
+  for (const r of report.refunds_owed || []) {
+    rows.push(["refund_owed", r.msgid, r.reason, r.amount, r.out_refund_no, RESULTS[r.action] || r.action]);
   }
   return rows;
 }
