@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from terminal.payment.http import HttpPaymentGateway
 from terminal.pipeline.payment import PayPolicy
 from terminal.pipeline.sync import reverted_accumulators
 from terminal.store.outbox import OutboxStore
@@ -26,14 +27,25 @@ def kit(tmp_path: Path) -> Iterator[PaymentKit]:
         yield running
 
 
-def over(tmp_path: Path, kit: PaymentKit, policy: PayPolicy | None = None) -> Rig:
-    return rig(tmp_path / "terminal", policy=policy, port=kit.adapter())
+@pytest.fixture
+def adapters() -> Iterator[list[HttpPaymentGateway]]:
+    made: list[HttpPaymentGateway] = []
+    yield made
+    for adapter in made:
+        adapter.close()  # its connections closed here, not left to the garbage collector
+
+
+def over(
+    tmp_path: Path, kit: PaymentKit, adapters: list[HttpPaymentGateway], policy: PayPolicy | None = None
+) -> Rig:
+    adapters.append(kit.adapter())
+    return rig(tmp_path / "terminal", policy=policy, port=adapters[-1])
 
 
 def test_a_lost_create_answer_is_created_again_and_the_patient_pays_once(
-    tmp_path: Path, kit: PaymentKit
+    tmp_path: Path, kit: PaymentKit, adapters: list[HttpPaymentGateway]
 ) -> None:
-    r = over(tmp_path, kit)
+    r = over(tmp_path, kit, adapters)
     record = r.settle()
     kit.faults(lost=1)  # the create commits at the gateway, its answer never arrives
     sent_at = r.side.clock.at
@@ -53,9 +65,9 @@ def test_a_lost_create_answer_is_created_again_and_the_patient_pays_once(
 
 
 def test_a_create_never_answered_ends_at_its_expiry_and_nothing_is_kept(
-    tmp_path: Path, kit: PaymentKit
+    tmp_path: Path, kit: PaymentKit, adapters: list[HttpPaymentGateway]
 ) -> None:
-    r = over(tmp_path, kit, PayPolicy(create_attempts=3))
+    r = over(tmp_path, kit, adapters, PayPolicy(create_attempts=3))
     before = r.totals()
     record = r.settle()
     kit.faults(lost=1)
@@ -75,9 +87,9 @@ def test_a_create_never_answered_ends_at_its_expiry_and_nothing_is_kept(
 
 
 def test_a_refund_refused_to_the_bound_is_left_for_staff_then_a_retry_does_not_happen(
-    tmp_path: Path, kit: PaymentKit
+    tmp_path: Path, kit: PaymentKit, adapters: list[HttpPaymentGateway]
 ) -> None:
-    r = over(tmp_path, kit, PayPolicy(refund_attempts=2))
+    r = over(tmp_path, kit, adapters, PayPolicy(refund_attempts=2))
     record = r.settle()
     paid = r.saga.pay_code(record.msgid, WECHAT_CODE)
     outbox = OutboxStore(r.side.db)
