@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from terminal.app.terminal import Terminal
+from terminal.errors import RefundRefusedError
+from terminal.payment_types import Payment
 from terminal.pipeline.refunds import CounterRefunds
 from terminal.pipeline.sync import reverted_accumulators
 from terminal.store.day_report import settlements_of_day
@@ -18,6 +20,19 @@ def counter_refunds(terminal: Terminal) -> CounterRefunds:
     return CounterRefunds(
         PaymentStore(terminal.db), terminal.payment_gateway, terminal.clock, reverted_accumulators
     )
+
+
+def refund_fen(payment: Payment) -> int:
+    """What a refund of this payment hands back, in fen: what was charged (the estimate until decided)."""
+    return payment.fen if payment.fen is not None else payment.estimate_fen
+
+
+def refund_fen_of(terminal: Terminal, msgid: str) -> int:
+    """The fen a refund of this settlement hands back; RefundRefusedError when it has no payment."""
+    payment = PaymentStore(terminal.db).get(msgid)
+    if payment is None:
+        raise RefundRefusedError(f"no settlement {msgid} with a payment on this terminal")
+    return refund_fen(payment)
 
 
 def counter_day(terminal: Terminal, day: date) -> list[dict[str, Any]]:
@@ -36,6 +51,8 @@ def counter_day(terminal: Terminal, day: date) -> list[dict[str, Any]]:
                 "psn_cash_pay": str(Decimal(str(s["local"].get("psn_cash_pay", "0")))),
                 "payment": payment.state if payment is not None else "",
                 "wallet": payment.wallet if payment is not None else "",
+                # What a refund hands back: the supervisor approves this very amount.
+                "refund_amount": f"{Decimal(refund_fen(payment)) / 100:.2f}" if payment is not None else "",
                 "reversed": s["reversed"],
             }
         )

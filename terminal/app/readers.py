@@ -180,9 +180,15 @@ class LockedSession:
 class LockedPayer:
     """The session's payment-code step as the barcode reader drives it, under the terminal's lock."""
 
-    def __init__(self, session: CodePayer, lock: AbstractContextManager[Any]) -> None:
+    def __init__(
+        self,
+        session: CodePayer,
+        lock: AbstractContextManager[Any],
+        after: Callable[[], object] | None = None,
+    ) -> None:
         self._session = session
         self._lock = lock
+        self._after = after  # e.g. the completed payment's receipt queued (app/receipts.py)
 
     def payment_due(self) -> str | None:
         """The settlement awaiting payment (read without the lock: the journalled state)."""
@@ -191,7 +197,13 @@ class LockedPayer:
     def pay_scanned_code(self, auth_code: str) -> dict[str, Any]:
         """Charge the scanned payment code for the session's payment."""
         with self._lock:
-            return self._session.pay_scanned_code(auth_code)
+            view = self._session.pay_scanned_code(auth_code)
+            if self._after is not None:
+                try:
+                    self._after()
+                except TerminalError as exc:  # the payment stands; the worker's next pass tries again
+                    log.warning("after a scanned payment code: %s", exc)
+            return view
 
 
 # ---- the terminal's readers ----------------------------------------------------------------------

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from firmware_bridge.printer import RECEIPT_TITLE, receipt_from_view
+from terminal.app.receipts import ledger_receipt
 from terminal.app.terminal import Terminal
 from terminal.devices import ReceiptPrinting
 from terminal.errors import ReceiptNotFoundError
 from terminal.pipeline.offline import OFFLINE_NOTE
-from terminal.pipeline.session_view import mask_name
 from terminal.store.reprints import note_reprint, settlement_receipt
 
 REPRINT_MARK = "补打"
@@ -24,26 +24,8 @@ def reprint_receipt(
         if row is None:
             raise ReceiptNotFoundError(f"no settlement {msgid}")
         copy = note_reprint(terminal.db, msgid, terminal.clock.now(), actor)
-    info = row["setlinfo"]
     receipt: dict[str, Any] = {
-        "msgid": row["msgid"],
-        "setl_time": row["setl_time"],
-        "offline": bool(info.get("offline", False)),
-        "identified_by": row["identified_by"],
-        "name": mask_name(str(info.get("psn_name", ""))),
-        "chrg_bchno": row["chrg_bchno"],
-        **{
-            k: str(info[k])
-            for k in ("medfee_sumamt", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")
-            if k in info
-        },
-        "payment": {
-            "state": row["payment_state"] or "",
-            "channel": row["channel"] or "",
-            "wallet": row["wallet"] or "",
-            "transaction_id": row["transaction_id"] or "",
-        },
-        "reversed": row["reversed_at"] is not None,
+        **ledger_receipt(row),
         "reprint": REPRINT_MARK,
         "copy": copy,
     }

@@ -2,30 +2,37 @@
 
 A token is `base64url(payload).hex(HMAC-SHA256)` under a key drawn at random when the service starts, so a
 restart signs everyone out and no key sits on disk. Two kinds: a `session` (the cashier or supervisor at
-the counter, for money operations) and an `approval` (a supervisor's second sign-in, bound to the one
-settlement it approves and good for a couple of minutes).
+the counter, for money operations) and an `approval` (a supervisor's second sign-in).
+
+Every use re-reads the person: a token names the role and the record revision it was issued under
+(store/staff.py), so a supervisor made a cashier, or anyone disabled, loses the token's rights at once,
+not when it expires. An approval names the one operation it approves (kind, settlement, amount in fen)
+and the cashier who asked for it, and is spent by its first use.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
 import secrets
 import threading
-from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from terminal.errors import StaffLockedOutError, StaffSignInError
+from terminal.app.sign_in_limits import FailureRules, SignInFailures
+from terminal.errors import ApprovalMismatchError, ApprovalRequiredError, StaffSignInError
 from terminal.ports import Clock
 from terminal.store.staff import StaffStore
+
+SUPERVISOR = "supervisor"
 
 
 @dataclass(frozen=True)
 class SignedIn:
-    """Who a verified token names, and until when."""
+    """Who a verified token names, and until when (an approval: what it approves, for whom)."""
 
     staff_id: str
     name: str
@@ -33,6 +40,11 @@ class SignedIn:
     kind: str  # session | approval
     expires_at: datetime
     msgid: str = ""  # an approval's settlement
+    revision: int = 0  # the person's record revision when signed in
+    operation: str = ""  # an approval's operation (refund)
+    fen: int | None = None  # an approval's amount
+    cashier: str = ""  # an approval's cashier: who asked for it
+    nonce: str = ""
 
     @property
     def actor(self) -> str:
@@ -42,61 +54,53 @@ class SignedIn:
 
 @dataclass(frozen=True)
 class SignInRules:
-    """How long a sign-in lasts and how many wrong passwords pause a staff ID."""
+    """How long a sign-in lasts and how wrong passwords pause sign-in (app/sign_in_limits.py)."""
 
     session: timedelta = timedelta(minutes=30)
     approval: timedelta = timedelta(minutes=2)
-    failures: int = 5  # wrong passwords for one staff ID within `window` ...
-    window: timedelta = timedelta(minutes=10)
-    pause: timedelta = timedelta(minutes=10)  # ... pause that ID this long
+    failures: FailureRules = field(default_factory=FailureRules)
 
 
 class StaffAuth:
-    """Signs staff in (bounded attempts per staff ID) and verifies their tokens."""
+    """Signs staff in (bounded attempts per client and staff ID) and verifies their tokens on each use."""
 
     def __init__(self, staff: StaffStore, clock: Clock, rules: SignInRules | None = None) -> None:
         self._staff = staff
         self._clock = clock
         self.rules = rules or SignInRules()
         self._key = secrets.token_bytes(32)
-        self._failures: defaultdict[str, deque[datetime]] = defaultdict(deque)
+        self.failures = SignInFailures(self.rules.failures)
+        self._spent: dict[str, datetime] = {}  # approval nonce -> its expiry (dropped once past)
         self._lock = threading.Lock()
 
-    def sign_in(
-        self, staff_id: str, password: str, kind: str = "session", msgid: str = ""
+    def sign_in(self, staff_id: str, password: str, client: str = "local") -> tuple[str, SignedIn]:
+        """A session token for this person; StaffSignInError when wrong, StaffLockedOutError while paused."""
+        return self._issue(staff_id, password, client, "session")
+
+    def approve(
+        self,
+        staff_id: str,
+        password: str,
+        cashier: SignedIn,
+        operation: str,
+        msgid: str,
+        fen: int,
+        client: str = "local",
     ) -> tuple[str, SignedIn]:
-        """A token for this person; StaffSignInError when wrong, StaffLockedOutError while paused."""
-        now = self._clock.now()
-        self._refuse_while_paused(staff_id, now)
-        try:
-            member = self._staff.check(staff_id, password)
-        except StaffSignInError:
-            with self._lock:
-                self._failures[staff_id].append(now)
-            raise
-        with self._lock:
-            self._failures.pop(staff_id, None)
-        life = self.rules.approval if kind == "approval" else self.rules.session
-        who = SignedIn(member.staff_id, member.name, member.role, kind, now + life, msgid)
-        return self._sign(who), who
+        """A supervisor's approval of one operation for one cashier; ApprovalRequiredError otherwise."""
+        token, who = self._issue(
+            staff_id, password, client, "approval", operation=operation, msgid=msgid, fen=fen,
+            cashier=cashier.staff_id,
+        )  # fmt: skip
+        if who.role != SUPERVISOR:
+            raise ApprovalRequiredError(f"{who.staff_id} is a {who.role}; a supervisor approves {operation}s")
+        if who.staff_id == cashier.staff_id:
+            raise ApprovalRequiredError(f"{cashier.staff_id} cannot approve their own {operation}")
+        return token, who
 
     def verify(self, token: str, kind: str = "session") -> SignedIn:
-        """Who a token names; StaffSignInError when forged, expired, of another kind, or disabled."""
-        body, _, signature = token.partition(".")
-        expected = hmac.new(self._key, body.encode("ascii", "replace"), hashlib.sha256).hexdigest()
-        # Bytes, not str: compare_digest refuses non-ASCII text with a TypeError (a crafted header → 500).
-        given = signature.encode("utf-8", "replace")
-        if not signature or not hmac.compare_digest(given, expected.encode("ascii")):
-            raise StaffSignInError("the staff sign-in is not valid; sign in again")
-        data = json.loads(base64.urlsafe_b64decode(body.encode("ascii")))
-        who = SignedIn(
-            data["sid"],
-            data["name"],
-            data["role"],
-            data["kind"],
-            datetime.fromisoformat(data["exp"]),
-            data["msgid"],
-        )
+        """Who a token names, re-checked against the person now; StaffSignInError when it no longer holds."""
+        who = self._decode(token)
         if who.kind != kind:
             raise StaffSignInError(f"a {who.kind} sign-in cannot be used as a {kind}")
         if self._clock.now() >= who.expires_at:
@@ -104,23 +108,81 @@ class StaffAuth:
         member = self._staff.get(who.staff_id)
         if member is None or not member.active:
             raise StaffSignInError(f"staff ID {who.staff_id} is disabled")
+        if member.role != who.role or member.revision != who.revision:
+            raise StaffSignInError(
+                f"{who.staff_id} was changed since signing in (now a {member.role}); sign in again"
+            )
         return who
 
-    def _refuse_while_paused(self, staff_id: str, now: datetime) -> None:
+    def use_approval(self, token: str, cashier: SignedIn, operation: str, msgid: str, fen: int) -> SignedIn:
+        """Spend an approval on the operation it names; ApprovalMismatchError for any other, or a reuse."""
+        approval = self.verify(token, kind="approval")
+        asked = (operation, msgid, fen, cashier.staff_id)
+        named = (approval.operation, approval.msgid, approval.fen, approval.cashier)
+        if asked != named:
+            raise ApprovalMismatchError(
+                f"the approval is for {approval.operation} of {approval.msgid} ({approval.fen} fen) asked"
+                f" by {approval.cashier}, not {operation} of {msgid} ({fen} fen) by {cashier.staff_id}"
+            )
+        now = self._clock.now()
         with self._lock:
-            seen = self._failures[staff_id]
-            while seen and now - seen[0] > self.rules.window:
-                seen.popleft()
-            if len(seen) >= self.rules.failures and now - seen[-1] < self.rules.pause:
-                raise StaffLockedOutError(
-                    f"{len(seen)} wrong passwords for {staff_id}; sign-in paused until"
-                    f" {seen[-1] + self.rules.pause:%H:%M}"
-                )
+            for nonce in [n for n, until in self._spent.items() if until <= now]:
+                del self._spent[nonce]  # expired approvals are refused by verify anyway
+            if approval.nonce in self._spent:
+                raise ApprovalMismatchError(f"this approval of {msgid} was used already")
+            self._spent[approval.nonce] = approval.expires_at
+        return approval
+
+    def _issue(
+        self,
+        staff_id: str,
+        password: str,
+        client: str,
+        kind: str,
+        *,
+        operation: str = "",
+        msgid: str = "",
+        fen: int | None = None,
+        cashier: str = "",
+    ) -> tuple[str, SignedIn]:
+        now = self._clock.now()
+        self.failures.refuse_while_paused(client, staff_id, now)
+        try:
+            member = self._staff.check(staff_id, password)
+        except StaffSignInError:
+            self.failures.failed(client, staff_id, now)
+            raise
+        self.failures.succeeded(client, staff_id)
+        life = self.rules.approval if kind == "approval" else self.rules.session
+        who = SignedIn(
+            member.staff_id, member.name, member.role, kind, now + life,
+            msgid=msgid, revision=member.revision, operation=operation, fen=fen, cashier=cashier,
+            nonce=secrets.token_hex(8),
+        )  # fmt: skip
+        return self._sign(who), who
+
+    def _decode(self, token: str) -> SignedIn:
+        body, _, signature = token.partition(".")
+        expected = hmac.new(self._key, body.encode("ascii", "replace"), hashlib.sha256).hexdigest()
+        # Bytes, not str: compare_digest refuses non-ASCII text with a TypeError (a crafted header → 500).
+        given = signature.encode("utf-8", "replace")
+        if not signature or not hmac.compare_digest(given, expected.encode("ascii")):
+            raise StaffSignInError("the staff sign-in is not valid; sign in again")
+        try:
+            data = json.loads(base64.urlsafe_b64decode(body.encode("ascii")))
+        except (binascii.Error, ValueError) as exc:  # signed by us, so never expected: refused all the same
+            raise StaffSignInError("the staff sign-in is not valid; sign in again") from exc
+        return SignedIn(
+            data["sid"], data["name"], data["role"], data["kind"], datetime.fromisoformat(data["exp"]),
+            msgid=data["msgid"], revision=data["rev"], operation=data["op"], fen=data["fen"],
+            cashier=data["for"], nonce=data["n"],
+        )  # fmt: skip
 
     def _sign(self, who: SignedIn) -> str:
         payload = {
             "sid": who.staff_id, "name": who.name, "role": who.role, "kind": who.kind,
-            "exp": who.expires_at.isoformat(), "msgid": who.msgid, "n": secrets.token_hex(4),
+            "exp": who.expires_at.isoformat(), "msgid": who.msgid, "rev": who.revision,
+            "op": who.operation, "fen": who.fen, "for": who.cashier, "n": who.nonce,
         }  # fmt: skip
         body = base64.urlsafe_b64encode(json.dumps(payload, ensure_ascii=False).encode()).decode("ascii")
         return body + "." + hmac.new(self._key, body.encode("ascii"), hashlib.sha256).hexdigest()

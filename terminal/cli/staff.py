@@ -1,4 +1,4 @@
-"""`medpay staff add|list|disable` and `medpay report day`: the technician's counter commands."""
+"""`medpay staff add|list|role|disable` and `medpay report day`: the technician's counter commands."""
 
 from __future__ import annotations
 
@@ -27,7 +27,10 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def cmd_staff(args: argparse.Namespace) -> int:
-    """Add, list or disable staff who sign in at the counter (audited as the operator)."""
+    """Add, list, re-role or disable staff who sign in at the counter (audited as the operator).
+
+    A new role or disabling takes effect at once: the person's current sign-ins stop (app/staff_auth.py).
+    """
     terminal = build_terminal(load(args.config), data_dir(args.data_dir), SystemClock())
     try:
         with terminal.lock:
@@ -38,6 +41,9 @@ def cmd_staff(args: argparse.Namespace) -> int:
                     args.staff_id, args.name, args.role, _password(args), terminal.clock.now(), actor
                 )
                 sys.stdout.write(f"added {member.staff_id} ({member.name}, {member.role})\n")
+            elif args.staff_command == "role":
+                member = store.set_role(args.staff_id, args.role, terminal.clock.now(), actor)
+                sys.stdout.write(f"{member.staff_id} ({member.name}) is now a {member.role}\n")
             elif args.staff_command == "disable":
                 member = store.disable(args.staff_id, terminal.clock.now(), actor)
                 sys.stdout.write(f"disabled {member.staff_id} ({member.name})\n")
@@ -128,11 +134,14 @@ def add_staff(sub: Any) -> None:
     add.add_argument("--password-stdin", action="store_true", help="read the password from one stdin line")
     listing = staff.add_parser("list", help="everyone, active or disabled")
     listing.add_argument("--json", action="store_true")
+    role = staff.add_parser("role", help="give a person another role; their current sign-ins stop at once")
+    role.add_argument("staff_id")
+    role.add_argument("--role", choices=ROLES, required=True)
     disable = staff.add_parser("disable", help="stop a person signing in (kept for the audit)")
     disable.add_argument("staff_id")
-    for p in (add, disable):
+    for p in (add, role, disable):
         p.add_argument("--operator", default="technician", help="who does this (audited)")
-    for p in (add, listing, disable):
+    for p in (add, listing, role, disable):
         p.set_defaults(func=cmd_staff)
     report = sub.add_parser("report", help="reports").add_subparsers(dest="report_command", required=True)
     day = report.add_parser("day", help="the daily reconciliation (对账): insurance, 3202 lines, payments")

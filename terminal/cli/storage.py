@@ -14,12 +14,14 @@ from terminal.config import data_dir, load
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    """Copy the database (consistent while serving) to DEST; keys only to a separate --keys-to."""
+    """Copy the database (consistent while serving) to DEST; every key file only to a separate --keys-to."""
+    from terminal.app.key_files import key_files
     from terminal.store.backup import backup
 
     terminal = build_terminal(load(args.config), data_dir(args.data_dir), SystemClock())
     try:
-        result = backup(terminal.db, terminal.data_dir, args.dest, datetime.now(UTC), args.keys_to)
+        keys = key_files(terminal.config, terminal.data_dir)
+        result = backup(terminal.db, terminal.data_dir, args.dest, datetime.now(UTC), args.keys_to, keys)
     finally:
         terminal.close()
     sys.stdout.write(f"database: {result.database} ({result.settlements} settlements, verified)\n")
@@ -33,9 +35,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """Verify a backup and make it the terminal's database (the service must be stopped)."""
+    from terminal.app.key_files import key_files
     from terminal.store.backup import restore
 
-    replaced = restore(args.src, data_dir(args.data_dir), datetime.now(UTC), args.keys_from)
+    folder = data_dir(args.data_dir)
+    keys = key_files(load(args.config), folder)
+    replaced = restore(args.src, folder, datetime.now(UTC), args.keys_from, keys)
     sys.stdout.write(f"restored {args.src}: quick_check ok, audit chain and ledger agree\n")
     if replaced is not None:
         sys.stdout.write(f"the database it replaced is kept as {replaced}\n")
@@ -66,12 +71,17 @@ def add_storage(sub: Any) -> None:
     )
     backup.add_argument("dest", type=Path, help="folder for the database copy and its manifest")
     backup.add_argument(
-        "--keys-to", type=Path, help="also copy data/keys/* here: a separate place, never inside DEST"
+        "--keys-to",
+        type=Path,
+        help="also copy every key file (data/keys/*, the uplink keys, the merchant key) here:"
+        " a separate place, never inside DEST",
     )
     backup.set_defaults(func=cmd_backup)
     restore = sub.add_parser(
         "restore", help="verify a backup and make it the database", description=cmd_restore.__doc__
     )
     restore.add_argument("src", type=Path, help="a medpay-….sqlite file written by medpay backup")
-    restore.add_argument("--keys-from", type=Path, help="put keys from this --keys-to folder back")
+    restore.add_argument(
+        "--keys-from", type=Path, help="put keys from this --keys-to folder back where they were (0600)"
+    )
     restore.set_defaults(func=cmd_restore)

@@ -73,6 +73,7 @@ TerminalError
 │   ├── StaffSignInError         wrong staff ID or password, a disabled account, an expired sign-in
 │   │   └── StaffLockedOutError  too many wrong passwords for one staff ID: sign-in paused a while
 │   ├── ApprovalRequiredError    a refund without a second sign-in by a different supervisor
+│   │   └── ApprovalMismatchError an approval for another operation, amount or cashier, or reused
 │   ├── RefundRefusedError       a settlement that cannot be refunded now (unknown, unpaid, refunded)
 │   │   └── LaterSettlementsError the person has later settlements: no out-of-order reversal
 │   └── ReceiptNotFoundError     no settlement with this msgid to reprint
@@ -166,6 +167,7 @@ from terminal.errors.money import (
     UnknownCatalogCodeError,
 )
 from terminal.errors.payment import (
+    ApprovalMismatchError,
     ApprovalRequiredError,
     CounterError,
     LaterSettlementsError,
@@ -213,6 +215,7 @@ from terminal.errors.surface import (
 )
 
 __all__ = [
+    "ApprovalMismatchError",
     "ApprovalRequiredError",
     "AttemptsExhaustedError",
     "AuditHeadRefused",

@@ -101,6 +101,17 @@ class ApprovalRequiredError(CounterError):
     message_en = "A refund must be approved by a supervisor's sign-in, a different person from the cashier."
 
 
+class ApprovalMismatchError(ApprovalRequiredError):
+    """A supervisor's approval used for another operation, settlement, amount or cashier, or used twice."""
+
+    code = "APPROVAL_MISMATCH"
+    message_zh = "主管确认只对一笔指定的操作和金额有效、只能用一次；请主管为本笔重新确认。"
+    message_en = (
+        "A supervisor's approval is good once, for the one operation, amount and cashier it names;"
+        " ask the supervisor to approve this one again."
+    )
+
+
 class RefundRefusedError(CounterError):
     """This settlement cannot be refunded now (unknown, not paid, being paid, or refunded already)."""
 

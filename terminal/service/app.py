@@ -232,15 +232,20 @@ def payment_worker(svc: Service) -> PaymentWorker | None:
     if not svc.checkout.collects_payments:
         return None
     config = svc.terminal.config
-    ledger = svc.terminal.ledger
     return PaymentWorker(
         svc.checkout,
         svc.lock,
         config.payment.recover_interval_s,
         config.service.background_wait_s,
-        # A payment completed here (recovery, a timeout's tick, the counter's reader) tells the HIS too.
-        after_pass=lambda: svc.notices.reconcile(ledger.paid_settlement_of),
+        # A payment completed here (recovery, a timeout's tick, the counter's reader) tells the HIS too,
+        # and prints its receipt (app/receipts.py).
+        after_pass=lambda: _after_payments(svc),
     )
+
+
+def _after_payments(svc: Service) -> None:
+    svc.notices.reconcile(svc.terminal.ledger.paid_settlement_of)
+    svc.completed_receipts.sweep()
 
 
 def _configured_camera(terminal: Terminal) -> Camera:

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from terminal.app import Terminal
 from terminal.app.locking import hold
 from terminal.app.readers import LockedPayer, LockedSession, build_reader_worker
+from terminal.app.receipts import CompletedReceipts
 from terminal.devices import DeviceStatus, ReceiptPrinting
 from terminal.domain import SettledNotice
 from terminal.errors import TerminalBusyError
@@ -135,6 +136,8 @@ class Service:
     card_verifier: CardVerifier[Any] | None = None
     basket: CounterBasket = field(init=False)
     readers: ReaderWorker = field(init=False)
+    # Every completed payment's receipt, whichever path completed it (app/receipts.py).
+    completed_receipts: CompletedReceipts = field(init=False)
     # How long a request waits for the lock, and the event streams' cap ([service] in the config).
     lock_wait_s: float = field(init=False)
     streams: StreamSlots = field(init=False)
@@ -146,14 +149,16 @@ class Service:
         self.streams = StreamSlots(section.max_streams, section.stream_max_s)
         term, readers = self.terminal, self.terminal.readers
         self.basket = CounterBasket(term.clock, term.ledger)
+        self.completed_receipts = CompletedReceipts(term, self.receipts)
         # The root's resolver and verifier unless given; asked for only when that reader is fitted.
         resolver = self.ec_tokens or (term.ec_tokens if readers.qr is not None else None)
         verifier = self.card_verifier or (term if readers.card is not None else None)
         # The readers may wait longer than a request, never forever: past it the scan is noted, not hung.
         waited = _BoundedLock(self.lock, section.background_wait_s, "reader")
+        payer = LockedPayer(self.checkout, waited, after=self.completed_receipts.sweep)
         self.readers = build_reader_worker(
             readers, LockedSession(self.checkout, waited), self.basket, term.clock,
-            resolver=resolver, verifier=verifier, payer=LockedPayer(self.checkout, waited),
+            resolver=resolver, verifier=verifier, payer=payer,
         )  # fmt: skip
         # While the worker holds the readers, the technician's probes must not open their ports.
         self.devices.hold(lambda: self.readers.link_states() if self.readers.running else {})

@@ -1,11 +1,13 @@
 """Backups of the terminal database through SQLite's online backup API, and verified restores.
 
 The copy is taken page by page inside one read transaction of the source, so it is consistent while the
-service keeps settling (WAL: writers are not blocked). Key files (data/keys/*) never go into the same
-folder: `keys_to` must be a different place, outside the database backup's folder (docs/operations.md
-says why this, not a passphrase-encrypted archive). A restore copies the backup next to the live file,
-checks it (quick_check, audit chain, ledger against audit) and only then swaps it in, keeping the file it
-replaced.
+service keeps settling (WAL: writers are not blocked). Key files (every one the terminal holds, as
+app/key_files.py lists them: data/keys/*, the uplink keys beside the database, the merchant key) never
+go into the same folder: `keys_to` must be a different place, outside the database backup's folder
+(docs/operations.md says why this, not a passphrase-encrypted archive); each copy is 0600 in 0700
+folders, and a restore puts each back where its name says, 0600. A restore copies the backup next to
+the live file, checks it (quick_check, audit chain, ledger against audit) and only then swaps it in,
+keeping the file it replaced.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import json
 import logging
 import os
-import shutil
+from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +40,6 @@ from terminal.store.health import quick_check
 
 log = logging.getLogger(__name__)
 
-KEYS_DIR = "keys"
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
@@ -54,9 +55,15 @@ class BackupResult:
 
 
 def backup(
-    db: sqlite_utils.Database, data_dir: Path, dest: Path, at: datetime, keys_to: Path | None
+    db: sqlite_utils.Database,
+    data_dir: Path,
+    dest: Path,
+    at: datetime,
+    keys_to: Path | None,
+    key_files: Mapping[str, Path] | None = None,
 ) -> BackupResult:
-    """Copy the open database into `dest` (a folder), verify the copy, and the keys to `keys_to` if given."""
+    """Copy the open database into `dest` (a folder), verify the copy, and the key files (backup name →
+    path, app/key_files.py) to `keys_to` if given."""
     if keys_to is not None:
         _refuse_same_place(dest, keys_to)
     dest.mkdir(parents=True, exist_ok=True)
@@ -87,13 +94,21 @@ def backup(
         encoding="utf-8",
     )  # fmt: skip
     manifest.chmod(FILE_MODE)
-    keys = _copy_keys(data_dir / KEYS_DIR, keys_to / stem) if keys_to is not None else None
+    keys = _copy_keys(key_files or {}, keys_to / stem) if keys_to is not None else None
     log.info("backup %s: %d settlements, sha256 %s", final, settlements, digest)
     return BackupResult(final, manifest, digest, settlements, keys)
 
 
-def restore(src: Path, data_dir: Path, at: datetime, keys_from: Path | None = None) -> Path | None:
+def restore(
+    src: Path,
+    data_dir: Path,
+    at: datetime,
+    keys_from: Path | None = None,
+    key_files: Mapping[str, Path] | None = None,
+) -> Path | None:
     """Verify the backup `src`, then make it the terminal's database; returns the file it replaced, if any.
+
+    `key_files` (backup name → where it goes, app/key_files.py) says where each key in `keys_from` is put.
 
     Run with the service stopped. Nothing is replaced when the backup fails its checks; the replaced
     database is kept beside it (medpay.sqlite.replaced-…), never deleted.
@@ -114,7 +129,7 @@ def restore(src: Path, data_dir: Path, at: datetime, keys_from: Path | None = No
                 f"backup {src} failed its checks, nothing was replaced: " + "; ".join(problems[:3])
             )
         if keys_from is not None:
-            _restore_keys(keys_from, data_dir / KEYS_DIR)
+            _restore_keys(keys_from, _with_backed_keys_dir(keys_from, data_dir, key_files or {}))
         _fsync(staged)
         live = data_dir / DB_NAME
         replaced = None
@@ -133,8 +148,9 @@ def restore(src: Path, data_dir: Path, at: datetime, keys_from: Path | None = No
 
 def _restore_key(data_dir: Path, keys_from: Path | None) -> bytes:
     """The audit key a restored chain is checked under: the backed-up one, else the terminal's own."""
-    if keys_from is not None and (keys_from / AUDIT_KEY_FILE.name).is_file():
-        return read_audit_key(keys_from / AUDIT_KEY_FILE.name)
+    for backed in (keys_from / AUDIT_KEY_FILE, keys_from / AUDIT_KEY_FILE.name) if keys_from else ():
+        if backed.is_file():  # keys/audit.key; a key backup of an earlier version kept it flat
+            return read_audit_key(backed)
     if audit_key_path(data_dir).is_file():
         return read_audit_key(audit_key_path(data_dir))
     raise ConfigError(
@@ -166,29 +182,56 @@ def _refuse_same_place(dest: Path, keys_to: Path) -> None:
         )
 
 
-def _copy_keys(keys: Path, target: Path) -> Path:
+def _copy_keys(key_files: Mapping[str, Path], target: Path) -> Path:
+    """Each existing key file under its backup name in `target` (a new folder): 0600 files, 0700 folders."""
     target.mkdir(parents=True, mode=0o700)
-    for item in sorted(keys.iterdir()) if keys.is_dir() else []:
-        if item.is_file():
-            copied = target / item.name
-            shutil.copyfile(item, copied)
-            copied.chmod(0o600)
+    for name, path in sorted(key_files.items()):
+        if path.is_file():
+            _write_private(target / name, path.read_bytes())
     return target
 
 
-def _restore_keys(source: Path, keys: Path) -> None:
-    """Put backed-up keys back; a different key already in place is never overwritten."""
-    keys.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for item in sorted(source.iterdir()):
-        if not item.is_file():
+def _with_backed_keys_dir(source: Path, data_dir: Path, key_files: Mapping[str, Path]) -> dict[str, Path]:
+    """The list, plus whatever the backup holds under keys/ (tokens a new box has not made yet)."""
+    files = dict(key_files)
+    folder = source / "keys"
+    for item in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if item.is_file():
+            files.setdefault(f"keys/{item.name}", data_dir / "keys" / item.name)
+    return files
+
+
+def _restore_keys(source: Path, key_files: Mapping[str, Path]) -> None:
+    """Put backed-up keys back where their names say, 0600; a different key in place is never overwritten."""
+    placed = set()
+    for name, present in sorted(key_files.items()):
+        backed = source / name
+        if not backed.is_file() and name.startswith("keys/"):
+            backed = source / Path(name).name  # a key backup of an earlier version kept keys/ flat
+        if not backed.is_file():
             continue
-        present = keys / item.name
+        placed.add(backed.resolve())
         if present.exists():
-            if present.read_bytes() != item.read_bytes():
-                raise ConfigError(f"{present} differs from the backed-up {item}; move it aside first")
+            if present.read_bytes() != backed.read_bytes():
+                raise ConfigError(f"{present} differs from the backed-up {backed}; move it aside first")
+            present.chmod(0o600)
             continue
-        shutil.copyfile(item, present)
-        present.chmod(0o600)
+        _write_private(present, backed.read_bytes())
+    unknown = [p for p in sorted(source.rglob("*")) if p.is_file() and p.resolve() not in placed]
+    if unknown:
+        log.warning("restore: %d file(s) in %s name no key of this terminal: %s", len(unknown), source,
+                    ", ".join(str(p.relative_to(source)) for p in unknown))  # fmt: skip
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a key file owner-only from its first byte (its new folders 0700)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    path.chmod(0o600)  # whatever the umask
 
 
 def _sha256(path: Path) -> str:

@@ -398,6 +398,19 @@ MIGRATIONS: Sequence[tuple[str, Step]] = (
     ),
     # The 2207's header kept with its payment row (a 2208 without the pruned envelope); retry counters.
     ("0021_payment_rows", add_payment_rows),
+    # Staff sign-ins re-checked on every use: a revision bumped by each change to a person (role,
+    # disabling) so their older tokens stop at once (terminal/app/staff_auth.py). Every completed payment
+    # now prints its receipt, whichever path completed it (terminal/app/receipts.py): those completed
+    # before this version are marked so the first start does not print a day's receipts again.
+    (
+        "0022_staff_revision_and_receipts_due",
+        """
+        ALTER TABLE staff ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+        INSERT OR IGNORE INTO printed_receipts (msgid, state, at, detail)
+            SELECT msgid, 'before', updated_at, 'completed before every payment printed its receipt'
+            FROM payments WHERE state IN ('paid', 'no_cash', 'external')
+        """,
+    ),
 )
 
 

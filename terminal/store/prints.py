@@ -28,6 +28,16 @@ class PrintJournal(WorkerJournal):
             ).rowcount
         return changed == 1
 
+    def skip(self, msgid: str, at: str, detail: str) -> None:
+        """Note a receipt that is not printed (no printer fitted), so a printer fitted later does not
+        print the backlog; kept apart from printed/failed, reprintable like any receipt."""
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO printed_receipts (msgid, state, at, detail) VALUES (?, 'no_printer', ?, ?)"
+                " ON CONFLICT (msgid) DO NOTHING",
+                (msgid, at, detail),
+            )
+
     def finish(self, msgid: str, state: str, at: str, detail: str = "") -> None:
         """Record how the job ended: printed or failed."""
         with self._db() as db:

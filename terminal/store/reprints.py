@@ -29,6 +29,19 @@ def settlement_receipt(db: sqlite_utils.Database, msgid: str) -> dict[str, Any] 
     return row
 
 
+def completed_unprinted(db: sqlite_utils.Database, limit: int = 50) -> list[str]:
+    """Completed payments (paid, none due, collected outside) of standing settlements whose receipt no
+    printing job has taken yet (printed_receipts has no row), oldest first."""
+    rows = db.query(
+        "SELECT p.msgid FROM payments p JOIN settlements s ON s.msgid = p.msgid"
+        " LEFT JOIN printed_receipts r ON r.msgid = p.msgid"
+        " WHERE p.state IN ('paid', 'no_cash', 'external') AND s.reversed_at IS NULL AND r.msgid IS NULL"
+        " ORDER BY p.updated_at, p.msgid LIMIT ?",
+        [limit],
+    )
+    return [str(row["msgid"]) for row in rows]
+
+
 def note_reprint(db: sqlite_utils.Database, msgid: str, at: datetime, actor: str) -> int:
     """Audit one reprint by `actor`; returns which copy this is (1 for the first reprint)."""
     with immediate(db):

@@ -1,5 +1,8 @@
 """Named staff (the `staff` table of migration 0014): per-person credentials under a salted scrypt hash.
 
+Each change to a person (a new role, disabling) bumps their `revision` (migration 0022): a sign-in token
+names the revision it was issued under, so it stops at once when the person changes (app/staff_auth.py).
+
 A password is never stored: only a 16-byte random salt and scrypt(password, salt) with parameters costly
 enough that a stolen database does not give the passwords back cheaply (n=2**14, r=8, p=1: about 16 MB
 and tens of milliseconds per guess), and checked in constant time.
@@ -21,6 +24,7 @@ from terminal.store.db import immediate
 
 ROLES = ("cashier", "supervisor")
 MIN_PASSWORD = 8
+_COLUMNS = "staff_id, name, role, created_at, disabled_at, revision"
 _STAFF_ID = re.compile(r"^[A-Za-z0-9_-]{2,32}$")
 # scrypt parameters (RFC 7914's interactive figures); stored nowhere, so changing them needs a migration.
 _N, _R, _P, _LEN = 2**14, 8, 1, 32
@@ -35,6 +39,7 @@ class StaffMember:
     role: str
     created_at: str
     disabled_at: str | None = None
+    revision: int = 0  # bumped by every change to the person: older sign-ins stop
 
     @property
     def active(self) -> bool:
@@ -86,9 +91,27 @@ class StaffStore:
                 raise CounterError(f"no staff member {staff_id}")
             if current.active:
                 self._db.execute(
-                    "UPDATE staff SET disabled_at = ? WHERE staff_id = ?", [at.isoformat(), staff_id]
+                    "UPDATE staff SET disabled_at = ?, revision = revision + 1 WHERE staff_id = ?",
+                    [at.isoformat(), staff_id],
                 )
                 audit.append(self._db, at, actor, "staff_disable", staff_id, {})
+        found = self.get(staff_id)
+        assert found is not None
+        return found
+
+    def set_role(self, staff_id: str, role: str, at: datetime, actor: str) -> StaffMember:
+        """Give a person another role (their current sign-ins stop); CounterError when unknown or no role."""
+        if role not in ROLES:
+            raise CounterError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        with immediate(self._db):
+            current = self.get(staff_id)
+            if current is None:
+                raise CounterError(f"no staff member {staff_id}")
+            if current.role != role:
+                self._db.execute(
+                    "UPDATE staff SET role = ?, revision = revision + 1 WHERE staff_id = ?", [role, staff_id]
+                )
+                audit.append(self._db, at, actor, "staff_role", staff_id, {"from": current.role, "to": role})
         found = self.get(staff_id)
         assert found is not None
         return found
@@ -97,7 +120,7 @@ class StaffStore:
         """One person, None when unknown."""
         rows = list(
             self._db.query(
-                "SELECT staff_id, name, role, created_at, disabled_at FROM staff WHERE staff_id = ?",
+                f"SELECT {_COLUMNS} FROM staff WHERE staff_id = ?",
                 [staff_id],
             )
         )
@@ -105,9 +128,7 @@ class StaffStore:
 
     def all(self) -> list[StaffMember]:
         """Everyone, by staff ID."""
-        rows = self._db.query(
-            "SELECT staff_id, name, role, created_at, disabled_at FROM staff ORDER BY staff_id"
-        )
+        rows = self._db.query(f"SELECT {_COLUMNS} FROM staff ORDER BY staff_id")
         return [StaffMember(**row) for row in rows]
 
     def check(self, staff_id: str, password: str) -> StaffMember:

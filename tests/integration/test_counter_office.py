@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -39,11 +40,21 @@ def client(terminal: Terminal) -> Iterator[httpx.Client]:
         yield http
 
 
-def _sign_in(client: httpx.Client, staff_id: str, **extra: str) -> dict[str, str]:
-    path = "/api/staff/approve" if extra else "/api/staff/sign-in"
-    reply = client.post(path, json={"staff_id": staff_id, "password": PASSWORD, **extra})
+def _sign_in(client: httpx.Client, staff_id: str) -> dict[str, str]:
+    reply = client.post("/api/staff/sign-in", json={"staff_id": staff_id, "password": PASSWORD})
     assert reply.status_code == 200, reply.text
     return dict(reply.json())
+
+
+def _amount(client: httpx.Client, cashier: str, msgid: str) -> str:
+    """What the office page shows a refund of this settlement hands back."""
+    day = client.get("/api/counter/settlements?date=2025-06-03", headers=_bearer(cashier)).json()
+    return str(next(s for s in day["settlements"] if s["msgid"] == msgid)["refund_amount"])
+
+
+def _approve(client: httpx.Client, cashier: str, staff_id: str, msgid: str, amount: str) -> httpx.Response:
+    body = {"staff_id": staff_id, "password": PASSWORD, "msgid": msgid, "amount": amount}
+    return client.post("/api/staff/approve", json=body, headers=_bearer(cashier))
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -90,24 +101,29 @@ def test_refund_over_http_needs_a_second_person_who_is_a_supervisor(
 ) -> None:
     msgid = _settled(data_dir)
     cashier = _sign_in(client, "c01")["token"]
-    # a cashier cannot approve; the supervisor cannot approve their own refund
-    refused = client.post(
-        "/api/staff/approve", json={"staff_id": "c02", "password": PASSWORD, "msgid": msgid}
-    )
+    amount = _amount(client, cashier, msgid)
+    # a cashier cannot approve; nor can anyone without a cashier asking
+    refused = _approve(client, cashier, "c02", msgid, amount)
     assert refused.status_code == 403 and refused.json()["code"] == "SUPERVISOR_APPROVAL_REQUIRED"
-    approval = _sign_in(client, "s01", msgid=msgid)["token"]
+    body = {"staff_id": "s01", "password": PASSWORD, "msgid": msgid, "amount": amount}
+    assert client.post("/api/staff/approve", json=body).status_code == 401
+    # the supervisor cannot approve their own refund
     supervisor = _sign_in(client, "s01")["token"]
-    body = {"msgid": msgid, "reason": "returned", "approval": approval}
-    own = client.post("/api/counter/refund", json=body, headers=_bearer(supervisor))
-    assert own.status_code == 403
-    # an approval for another settlement does not fit
-    other = _sign_in(client, "s01", msgid="OTHER")["token"]
-    assert (
-        client.post(
-            "/api/counter/refund", json={**body, "approval": other}, headers=_bearer(cashier)
-        ).status_code
-        == 403
-    )
+    own = _approve(client, supervisor, "s01", msgid, amount)
+    assert own.status_code == 403 and own.json()["code"] == "SUPERVISOR_APPROVAL_REQUIRED"
+    # an approval of another amount is refused at once
+    wrong = _approve(client, cashier, "s01", msgid, f"{Decimal(amount) + Decimal('0.01')}")
+    assert wrong.status_code == 403 and wrong.json()["code"] == "APPROVAL_MISMATCH"
+    approval = _approve(client, cashier, "s01", msgid, amount).json()
+    assert (approval["operation"], approval["msgid"]) == ("refund", msgid)
+    body = {"msgid": msgid, "reason": "returned", "approval": approval["token"]}
+    # the approval is the asking cashier's only: another signed-in person cannot use it
+    other_cashier = _sign_in(client, "c02")["token"]
+    stolen = client.post("/api/counter/refund", json=body, headers=_bearer(other_cashier))
+    assert stolen.status_code == 403 and stolen.json()["code"] == "APPROVAL_MISMATCH"
+    # nor does it fit another settlement
+    other = client.post("/api/counter/refund", json={**body, "msgid": "OTHER"}, headers=_bearer(cashier))
+    assert other.status_code == 409 and other.json()["code"] == "REFUND_REFUSED"
     done = client.post("/api/counter/refund", json=body, headers=_bearer(cashier))
     assert done.status_code == 200, done.text
     assert (
@@ -119,10 +135,32 @@ def test_refund_over_http_needs_a_second_person_who_is_a_supervisor(
             "approved_by": "staff:s01",
         }.items()
     )
+    # spent: the same approval refunds nothing again; a new one meets the refunded settlement
     again = client.post("/api/counter/refund", json=body, headers=_bearer(cashier))
-    assert again.status_code == 409 and again.json()["code"] == "REFUND_REFUSED"
+    assert again.status_code == 403 and again.json()["code"] == "APPROVAL_MISMATCH"
+    fresh = _approve(client, cashier, "s01", msgid, amount).json()["token"]
+    refunded = client.post("/api/counter/refund", json={**body, "approval": fresh}, headers=_bearer(cashier))
+    assert refunded.status_code == 409 and refunded.json()["code"] == "REFUND_REFUSED"
     [row] = terminal.db.query("SELECT actor, detail FROM audit WHERE action = 'refund_approved'")
     assert row["actor"] == "staff:c01" and json.loads(row["detail"])["approved_by"] == "staff:s01"
+
+
+def test_a_supervisor_demoted_mid_shift_approves_nothing_more(
+    client: httpx.Client, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    msgid = _settled(data_dir)
+    cashier = _sign_in(client, "c01")["token"]
+    supervisor = _sign_in(client, "s01")["token"]
+    amount = _amount(client, cashier, msgid)
+    approval = _approve(client, cashier, "s01", msgid, amount).json()["token"]
+    assert main(["--data-dir", str(data_dir), "staff", "role", "s01", "--role", "cashier"]) == 0
+    assert "s01 (张主管) is now a cashier" in capsys.readouterr().out
+    assert client.get("/api/staff/me", headers=_bearer(supervisor)).status_code == 401
+    body = {"msgid": msgid, "reason": "returned", "approval": approval}
+    late = client.post("/api/counter/refund", json=body, headers=_bearer(cashier))
+    assert late.status_code == 401 and late.json()["code"] == "STAFF_SIGN_IN_FAILED"
+    again = _approve(client, cashier, "s01", msgid, amount)
+    assert again.status_code == 403 and again.json()["code"] == "SUPERVISOR_APPROVAL_REQUIRED"
 
 
 def test_reprint_is_marked_and_names_who_reprinted(

@@ -3,23 +3,26 @@ the day's settlements and the daily reconciliation (对账).
 
 Money operations (refund, reprint) need a staff member's own sign-in (a short-lived signed token), never
 the shared cashier token; the audit names that person. Reading the day's list and report also accepts
-the cashier's or the technician's token.
+the cashier's or the technician's token. A refund's approval is asked for by the signed-in cashier and
+names the settlement, the amount and that cashier; it is spent by the refund (app/staff_auth.py).
 
 No `from __future__ import annotations` here: FastAPI reads the route annotations at run time.
 """
 
 import secrets
 from datetime import date
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from terminal.app.counter import counter_day, counter_refunds
+from terminal.app.counter import counter_day, counter_refunds, refund_fen_of
 from terminal.app.day_report import day_report
 from terminal.app.reprint import reprint_receipt
 from terminal.app.staff_auth import SignedIn, StaffAuth
 from terminal.errors import (
+    ApprovalMismatchError,
     ApprovalRequiredError,
     ReceiptNotFoundError,
     RefundRefusedError,
@@ -27,6 +30,7 @@ from terminal.errors import (
     StaffSignInError,
     TerminalError,
 )
+from terminal.payment_types import fen_of
 from terminal.pipeline.refunds import Staff
 from terminal.service.deps import Service
 from terminal.store.staff import StaffStore
@@ -50,9 +54,11 @@ class SignIn(BaseModel):
 
 
 class Approve(SignIn):
-    """A supervisor's second sign-in approving one settlement's refund."""
+    """A supervisor's second sign-in approving one operation: which, on which settlement, for how much."""
 
     msgid: str = Field(min_length=1, max_length=64)
+    operation: Literal["refund"] = "refund"
+    amount: Decimal = Field(ge=0, le=Decimal("99999999.99"), decimal_places=2)
 
 
 class RefundRequest(BaseModel):
@@ -94,19 +100,23 @@ def office_routes(svc: Service) -> APIRouter:
 
     @router.post("/api/staff/sign-in")
     @svc.locked
-    def sign_in(body: SignIn) -> dict[str, Any]:
+    def sign_in(request: Request, body: SignIn) -> dict[str, Any]:
         """Sign a staff member in: a token for money operations, valid for a while."""
-        token, who = auth.sign_in(body.staff_id, body.password)
+        token, who = auth.sign_in(body.staff_id, body.password, client=_client(request))
         return _signed(token, who)
 
     @router.post("/api/staff/approve")
     @svc.locked
-    def approve(body: Approve) -> dict[str, Any]:
-        """A supervisor's second sign-in for one settlement's refund: an approval token bound to it."""
-        token, who = auth.sign_in(body.staff_id, body.password, kind="approval", msgid=body.msgid)
-        if who.role != "supervisor":
-            raise ApprovalRequiredError(f"{who.staff_id} is a {who.role}; a supervisor approves refunds")
-        return _signed(token, who)
+    def approve(request: Request, token: Token, body: Approve) -> dict[str, Any]:
+        """A supervisor's second sign-in approving one operation the signed-in cashier asks for."""
+        cashier = auth.verify(token)
+        fen = refund_fen_of(svc.terminal, body.msgid)
+        if fen_of(body.amount) != fen:
+            raise ApprovalMismatchError(f"{body.msgid} refunds {fen} fen, not {body.amount} yuan")
+        approval, who = auth.approve(
+            body.staff_id, body.password, cashier, body.operation, body.msgid, fen, client=_client(request)
+        )
+        return _signed(approval, who)
 
     @router.get("/api/staff/me")
     @svc.locked
@@ -120,9 +130,8 @@ def office_routes(svc: Service) -> APIRouter:
     def refund(token: Token, body: RefundRequest) -> dict[str, Any]:
         """Refund a whole settlement: insurance reversal, then the payment refund (two people)."""
         who = auth.verify(token)
-        approval = auth.verify(body.approval, kind="approval")
-        if approval.msgid != body.msgid:
-            raise ApprovalRequiredError(f"the approval is for {approval.msgid}, not {body.msgid}")
+        fen = refund_fen_of(svc.terminal, body.msgid)
+        approval = auth.use_approval(body.approval, who, "refund", body.msgid, fen)
         ended = counter_refunds(svc.terminal).refund(
             body.msgid, Staff(who.staff_id, who.role), Staff(approval.staff_id, approval.role), body.reason
         )
@@ -164,8 +173,14 @@ def office_routes(svc: Service) -> APIRouter:
     return router
 
 
+def _client(request: Request) -> str:
+    """The address a sign-in comes from: wrong passwords pause that client, not everyone's sign-in."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def _signed(token: str, who: SignedIn) -> dict[str, Any]:
     return {
         "token": token, "staff_id": who.staff_id, "name": who.name, "role": who.role,
         "kind": who.kind, "expires_at": who.expires_at.isoformat(), "msgid": who.msgid,
+        "operation": who.operation, "fen": who.fen,
     }  # fmt: skip

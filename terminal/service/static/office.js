@@ -17,6 +17,7 @@ const RESULTS = {
   collect: "补收", refund: "退还", "refund by hand": "需人工退款", "retrying automatically": "自动重试中",
 };
 let refunding = null;
+let refundAmount = null;  // what the supervisor approves: the approval names this amount
 
 function token() { return sessionStorage.getItem("medpay-staff") || ""; }
 
@@ -60,7 +61,7 @@ async function showDay() {
     cell(row, s.reversed ? `${state}（已退）` : `${state}${wallet}`);
     const ops = el("div", null, "ops");
     ops.append(button("补打", () => reprint(s.msgid), "secondary", `补打凭条 ${s.msgid}`));
-    if (!s.reversed) ops.append(button("退费", () => startRefund(s.msgid), "danger", `退费 ${s.msgid}`));
+    if (!s.reversed) ops.append(button("退费", () => startRefund(s.msgid, s.refund_amount), "danger", `退费 ${s.msgid}`));
     cell(row, "").append(ops);
     body.append(row);
   }
@@ -72,9 +73,11 @@ async function reprint(msgid) {
   if (data) showOut(data.text);
 }
 
-function startRefund(msgid) {
+function startRefund(msgid, amount) {
   refunding = msgid;
+  refundAmount = amount;
   $("refund-msgid").textContent = msgid;
+  $("refund-amount").textContent = yuan(amount);
   $("refund-panel").classList.remove("hidden");
   $("out-panel").classList.add("hidden");
   $("reason").focus();
@@ -135,8 +138,9 @@ function signedIn(name) {
 
 $("form-refund").addEventListener("submit", async (event) => {
   event.preventDefault();
+  // Asked for by the signed-in cashier: the approval is bound to this cashier, settlement and amount.
   const approval = await call("POST", "/api/staff/approve",
-    { staff_id: $("sup-id").value, password: $("sup-password").value, msgid: refunding }, "");
+    { staff_id: $("sup-id").value, password: $("sup-password").value, msgid: refunding, operation: "refund", amount: refundAmount });
   $("sup-password").value = "";
   if (!approval) return;
   const done = await call("POST", "/api/counter/refund", { msgid: refunding, reason: $("reason").value, approval: approval.token });

@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from terminal.app.staff_auth import StaffAuth
-from terminal.errors import CounterError, StaffSignInError
+from terminal.app.sign_in_limits import FailureRules
+from terminal.app.staff_auth import SignInRules, StaffAuth
+from terminal.errors import (
+    ApprovalMismatchError,
+    ApprovalRequiredError,
+    CounterError,
+    StaffLockedOutError,
+    StaffSignInError,
+)
 from terminal.store.db import open_db
 from terminal.store.staff import StaffStore
 from tests.fakes import FixedClock
@@ -45,7 +52,9 @@ def test_a_token_is_refused_when_altered_of_another_kind_or_its_person_is_disabl
         auth.verify(body + "." + signature[::-1])
     with pytest.raises(StaffSignInError):
         auth.verify(token, kind="approval")
-    approval, _ = auth.sign_in("s01", PASSWORD, kind="approval", msgid="M1")
+    staff.add("c01", "王收银", "cashier", PASSWORD, clock.now(), "technician:test")
+    _, cashier = auth.sign_in("c01", PASSWORD)
+    approval, _ = auth.approve("s01", PASSWORD, cashier, "refund", "M1", 100)
     assert auth.verify(approval, kind="approval").msgid == "M1"
     clock.at += auth.rules.approval + timedelta(seconds=1)
     with pytest.raises(StaffSignInError):
@@ -63,3 +72,100 @@ def test_a_token_is_refused_when_altered_of_another_kind_or_its_person_is_disabl
 def test_a_token_with_non_ascii_characters_is_refused_not_an_error(staff: StaffStore) -> None:
     with pytest.raises(StaffSignInError):
         StaffAuth(staff, FixedClock()).verify("e30.签名")
+
+
+@pytest.fixture
+def counter(staff: StaffStore) -> StaffStore:
+    for staff_id, name, role in (("c01", "王收银", "cashier"), ("c02", "李收银", "cashier"),
+                                 ("s02", "赵主管", "supervisor")):  # fmt: skip
+        staff.add(staff_id, name, role, PASSWORD, FixedClock().now(), "technician:test")
+    return staff
+
+
+def test_a_demoted_supervisor_loses_the_supervisor_token_at_once(counter: StaffStore) -> None:
+    clock = FixedClock()
+    auth = StaffAuth(counter, clock)
+    token, _ = auth.sign_in("s01", PASSWORD)
+    _, cashier = auth.sign_in("c01", PASSWORD)
+    approval, _ = auth.approve("s01", PASSWORD, cashier, "refund", "M1", 100)
+    counter.set_role("s01", "cashier", clock.now(), "technician:test")
+    # well within both tokens' lifetimes
+    with pytest.raises(StaffSignInError, match="changed since signing in"):
+        auth.verify(token)
+    with pytest.raises(StaffSignInError, match="changed since signing in"):
+        auth.use_approval(approval, cashier, "refund", "M1", 100)
+    # made a supervisor again: the old token stays dead (the record's revision moved on)
+    counter.set_role("s01", "supervisor", clock.now(), "technician:test")
+    with pytest.raises(StaffSignInError):
+        auth.verify(token)
+    assert auth.verify(auth.sign_in("s01", PASSWORD)[0]).role == "supervisor"
+    roles = [r["detail"] for r in counter._db.query("SELECT detail FROM audit WHERE action = 'staff_role'")]
+    assert len(roles) == 2
+
+
+def test_an_approval_is_good_once_for_its_operation_amount_and_cashier(counter: StaffStore) -> None:
+    auth = StaffAuth(counter, FixedClock())
+    _, c01 = auth.sign_in("c01", PASSWORD)
+    _, c02 = auth.sign_in("c02", PASSWORD)
+    approval, who = auth.approve("s01", PASSWORD, c01, "refund", "M1", 9136)
+    assert (who.operation, who.msgid, who.fen, who.cashier) == ("refund", "M1", 9136, "c01")
+    for cashier, operation, msgid, fen in (
+        (c02, "refund", "M1", 9136),  # another cashier holding the token
+        (c01, "void", "M1", 9136),  # another operation
+        (c01, "refund", "M2", 9136),  # another settlement
+        (c01, "refund", "M1", 9137),  # another amount
+    ):
+        with pytest.raises(ApprovalMismatchError):
+            auth.use_approval(approval, cashier, operation, msgid, fen)
+    assert auth.use_approval(approval, c01, "refund", "M1", 9136).actor == "staff:s01"
+    with pytest.raises(ApprovalMismatchError, match="used already"):
+        auth.use_approval(approval, c01, "refund", "M1", 9136)
+    with pytest.raises(ApprovalRequiredError):
+        auth.approve("c02", PASSWORD, c01, "refund", "M1", 9136)  # a cashier does not approve
+    _, s01 = auth.sign_in("s01", PASSWORD)
+    with pytest.raises(ApprovalRequiredError):
+        auth.approve("s01", PASSWORD, s01, "refund", "M1", 9136)  # nor anyone their own
+    session, _ = auth.sign_in("s02", PASSWORD)
+    with pytest.raises(StaffSignInError):
+        auth.use_approval(session, c01, "refund", "M1", 9136)  # a session is no approval
+
+
+def test_wrong_passwords_pause_that_client_not_everyone(counter: StaffStore) -> None:
+    clock = FixedClock()
+    rules = SignInRules(failures=FailureRules(per_staff=3, client_failures=5, max_clients=4))
+    auth = StaffAuth(counter, clock, rules)
+    for _ in range(3):
+        with pytest.raises(StaffSignInError):
+            auth.sign_in("c01", "wrong password", client="10.0.0.66")
+    with pytest.raises(StaffLockedOutError):
+        auth.sign_in("c01", PASSWORD, client="10.0.0.66")
+    # the cashier's own counter is not locked out by someone else's guesses
+    assert auth.sign_in("c01", PASSWORD, client="10.0.0.5")[1].staff_id == "c01"
+    # unknown IDs count against the guessing client's budget like known ones, then pause it whole
+    for unknown in ("x1", "x2"):
+        with pytest.raises(StaffSignInError):
+            auth.sign_in(unknown, "wrong password", client="10.0.0.66")
+    with pytest.raises(StaffLockedOutError, match="from this counter"):
+        auth.sign_in("c02", PASSWORD, client="10.0.0.66")
+    # an unknown ID pauses after as many tries as a known one: the pause does not say which IDs exist
+    for _ in range(3):
+        with pytest.raises(StaffSignInError) as caught:
+            auth.sign_in("nobody", "wrong password", client="10.0.0.7")
+        assert type(caught.value) is StaffSignInError
+    with pytest.raises(StaffLockedOutError):
+        auth.sign_in("nobody", "wrong password", client="10.0.0.7")
+    # every pause ends by itself
+    clock.at += rules.failures.pause + rules.failures.window
+    assert auth.sign_in("c01", PASSWORD, client="10.0.0.66")[1].staff_id == "c01"
+
+
+def test_failures_from_many_clients_and_ids_stay_in_bounded_memory(staff: StaffStore) -> None:
+    rules = SignInRules(failures=FailureRules(client_failures=3, max_clients=8))
+    auth = StaffAuth(staff, FixedClock(), rules)
+    limits = auth.failures
+    for n in range(100):
+        # what `failed` keeps, without paying the password hash 100 times
+        limits.failed(f"10.1.{n}.1", f"guess{n}", FixedClock().now())
+        limits.failed("10.9.9.9", f"guess{n}", FixedClock().now())
+    assert limits.clients() == 8
+    assert max(len(r.seen) for r in limits._clients.values()) == 3
