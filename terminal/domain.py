@@ -165,6 +165,11 @@ class FeeLine:
     dise_codg: str | None = None
 
 
+# Causes of an injury (med_type 22) the HIS records from the patient's declaration; the bundle's injury
+# table says which of them the basic fund excludes (settlement/policy_tables.py Injury).
+InjuryCause = Literal["no_third_party", "third_party", "work_injury", "abroad", "public_health"]
+
+
 @dataclass(frozen=True)
 class Bill:
     """A bill to settle: the HIS bill at a kiosk or the basket at a pharmacy counter."""
@@ -186,6 +191,9 @@ class Bill:
     # labels the bill with them so a patient with several pending bills can tell which is which.
     dept_name: str = ""
     dr_name: str = ""
+    # Injury care (med_type 22): the cause the patient declared at the hospital (外伤无第三方责任承诺),
+    # carried by the HIS bill; None when nothing was declared.
+    injury_cause: InjuryCause | None = None
 
     @property
     def medfee_sumamt(self) -> Decimal:

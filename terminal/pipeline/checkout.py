@@ -157,6 +157,8 @@ class Checkout:
             cross_region=choice.cross_region,
             safety=safety,
             policy_rule=choice.rule,
+            # the cause the HIS bill carries (med_type 22); the bundle's injury rule judges it
+            injury_cause=bill.injury_cause,
         )
         # With the upstream's history: its year totals plus what this terminal added since (issue 19.10);
         # the ledger still compares the stored row it read (stored) when recording.

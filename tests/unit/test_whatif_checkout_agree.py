@@ -14,13 +14,13 @@ import pytest
 
 from terminal.clock import CST
 from terminal.domain import Bill, Person
-from terminal.errors import InsuredPolicyMissingError, PaymentMethodError
+from terminal.errors import InjuryExcludedError, InsuredPolicyMissingError, PaymentMethodError
 from terminal.pipeline.checkout import Checkout, Priced
 from terminal.settlement import PersonBenefits
 from terminal.store.policy_files import load_insured_shelf, load_shelf, load_trusted_keys
 from terminal.whatif import person_from_json, price_what_if
 from tests.fakes import FixedClock
-from tests.unit.settlement.helpers import ICU, REPO, bill, catalog, line
+from tests.unit.settlement.helpers import BED, ICU, REPO, bill, catalog, line
 
 FOLDER = REPO / "config" / "policies"
 SECTION = SimpleNamespace(institution_level="level3_city", mdtrtarea_admvs="430302")
@@ -112,4 +112,23 @@ def test_a_patient_without_a_shelved_bundle_is_refused_in_both_paths() -> None:
 def test_checkout_refuses_a_period_that_ends_after_today() -> None:
     b = replace(bill("2101", line("L1", ICU, "5", "800")), endtime=datetime(2025, 6, 9, 10, 0))
     with pytest.raises(PaymentMethodError, match="ends 2025-06-09, after today"):
+        _both("430304", b, datetime(2025, 6, 3, 11, 0, tzinfo=CST))
+
+
+def test_an_injury_bill_carries_its_declared_cause_to_checkout() -> None:
+    # 22, a local resident at city level 3 (test_med_types): in scope 2,400 + 200 = 2,600; deductible
+    # 1,200; 65 % × 1,400 = 910.00 from the pooled fund, 1,690.00 personal — in both paths alike
+    b = replace(
+        bill("22", line("1", ICU, "3", "800"), line("2", BED, "5", "40")), injury_cause="no_third_party"
+    )
+    what_if, checked = _both("430304", b, datetime(2025, 6, 3, 11, 0, tzinfo=CST))
+    assert checked.result.setlinfo.hifp_pay == Decimal("910.00")
+    assert checked.result.setlinfo.psn_part_amt == Decimal("1690.00")
+    assert what_if.result.setlinfo == checked.result.setlinfo
+
+
+@pytest.mark.parametrize("cause", [None, "work_injury"])
+def test_an_injury_bill_without_a_payable_cause_is_refused(cause: str | None) -> None:
+    b = replace(bill("22", line("1", ICU, "3", "800")), injury_cause=cause)
+    with pytest.raises(InjuryExcludedError):
         _both("430304", b, datetime(2025, 6, 3, 11, 0, tzinfo=CST))
