@@ -27,6 +27,7 @@ def day_report(terminal: Terminal, day: date) -> dict[str, Any]:
         payments = store.of_day(iso)
         refunds = store.refunds_of_day(iso)
         totals = totals_answer(terminal.db, iso)
+        hints = terminal.supervision_log.hint_counts(day)
     gateway = terminal.payment_gateway
     bill: list[GatewayBillLine] | None = None
     error = ""
@@ -38,7 +39,11 @@ def day_report(terminal: Terminal, day: date) -> dict[str, Any]:
         except PaymentError as exc:
             log.warning("the gateway's bill of %s was not fetched: %s", iso, exc)
             error = f"{exc.code}: {exc}"
-    return build_day_report(iso, settlements, payments, refunds, totals, bill, error)
+    # 政策找人 hints shown that day, counted per kind (no person): the insurance office follows them up
+    return {
+        **build_day_report(iso, settlements, payments, refunds, totals, bill, error),
+        "benefit_hints": hints,
+    }
 
 
 CSV_FIELDS = ("section", "key", "field", "ledger", "other", "status")
@@ -76,4 +81,6 @@ def report_csv(report: dict[str, Any]) -> str:
     for row in report["collect_or_refund"]:
         writer.writerow(("collect_or_refund", row["msgid"], "psn_cash_pay", row["charged"], row["binding"],
                          f"{row['action']} {row['amount']}"))  # fmt: skip
+    for kind, count in report.get("benefit_hints", {}).items():
+        writer.writerow(("benefit_hint", report["date"], kind, count, "", "shown"))
     return out.getvalue()

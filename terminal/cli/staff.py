@@ -107,6 +107,9 @@ def _text(report: dict[str, Any]) -> str:
     for r in report["collect_or_refund"]:
         out.append(f"{r['action']} {r['amount']} for {r['msgid']} (charged {r['charged']},"
                    f" binding {r['binding']})")  # fmt: skip
+    hints = report.get("benefit_hints", {})
+    shown = ", ".join(f"{kind} {n}" for kind, n in hints.items()) or "none"
+    out.append(f"政策找人 hints: {sum(hints.values())} shown ({shown})")
     return "\n".join(out) + "\n"
 
 
