@@ -259,6 +259,30 @@ class OpspFiling:
 
 
 @dataclass(frozen=True)
+class OffsiteFiling:
+    """An 异地就医备案 the insured place holds for the person: where, which kind, from when to when.
+
+    `mdtrtarea_admdvs` is the filed place of care; trailing zeros widen it (430000 a whole province,
+    430300 a prefecture). `kind` "filed" is a long-term filing (resident elsewhere, posted, referred),
+    "temporary" a temporary trip out (临时外出就医), as docs/settlement.md §Cross-region reads them.
+    """
+
+    mdtrtarea_admdvs: str
+    kind: Literal["filed", "temporary"]
+    begndate: date
+    enddate: date | None = None
+
+    def covers(self, treating_admdvs: str, on: date) -> bool:
+        """Whether this filing covers care in `treating_admdvs` on that day."""
+        area = self.mdtrtarea_admdvs.rstrip("0") or self.mdtrtarea_admdvs
+        return (
+            treating_admdvs.startswith(area)
+            and self.begndate <= on
+            and (self.enddate is None or on <= self.enddate)
+        )
+
+
+@dataclass(frozen=True)
 class PersonBenefits:
     """What 1101/5301 and local registers say about the person beyond terminal.domain.Person."""
 
@@ -273,6 +297,8 @@ class PersonBenefits:
     deceased: bool = False
     # The person agreed to be told of benefits they appear eligible for (政策找人); off unless they did.
     benefit_hints: bool = False
+    # 异地就医备案 the insured place holds (gallery delta): checkout reads the cross-province status here
+    offsite_filings: tuple[OffsiteFiling, ...] = ()
 
 
 @dataclass(frozen=True)
