@@ -350,6 +350,9 @@ INFNO_TOTALS = "3201"
 INFNO_DOWNLOAD = "9102"  # file download; here: signed policy bundles (kind "policy")
 INFNO_REGISTER = "9000"  # local extension: register terminal id, institution, area and public key
 INFNO_GALLERY = "9103"  # local extension: the signed gallery delta since a version
+INFNO_CATALOGUE_ITEMS = "1312"  # 医保目录信息查询, paged by update time
+INFNO_CATALOGUE_PRICE_LIMITS = "1318"  # 医保目录限价信息查询
+INFNO_CATALOGUE_SELFPAY = "1319"  # 医保目录先自付比例信息查询
 INFNO_AUDIT_HEAD = "9104"  # local extension: the signed head of the terminal's audit chain
 
 

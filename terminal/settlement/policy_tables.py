@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from terminal.domain import InjuryCause
+from terminal.domain import InjuryCause as InjuryCause
 from terminal.settlement.policy_base import (
     Amount,
     Key,
