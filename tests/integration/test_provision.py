@@ -291,7 +291,7 @@ def test_a_damaged_catalogue_is_refused_and_nothing_is_installed(
     offline_bundle: Path, settlement: SettlementConfig
 ) -> None:
     catalog = offline_bundle / "catalog.json"
-    catalog.write_bytes(catalog.read_bytes().replace(b'"name"', b'"naam"', 1))
+    catalog.write_bytes(catalog.read_bytes().replace(b'"hilist_name"', b'"hilist_naam"', 1))
     with pytest.raises(CatalogError, match=r"SHA256SUMS says .* nothing was installed"):
         install_settlement_files(offline_bundle, settlement)
     _sha256sums(offline_bundle, BUNDLES)
