@@ -104,7 +104,7 @@ def _pct(latencies: list[float], p: float) -> float:
 def run(count: int, lines: int, seed: int, rounds: int = 5) -> dict[str, Any]:
     """Time presettle over `count` bills of `lines` lines, `rounds` times; returns the result record."""
     policy = load_bundle(REPO / "config" / "policies" / "430300-2025.json")
-    catalog = load_catalog(REPO / "config" / "catalog" / "sample.json")
+    catalog = load_catalog(REPO / "config" / "catalog" / "430300-national.json")
     bills = _bills(catalog, count, lines, seed)
     people = _people()
     acc = Accumulators(

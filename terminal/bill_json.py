@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from terminal.domain import Bill, FeeLine
+from terminal.domain import Bill, FeeLine, InjuryCause
 from terminal.errors import BillError
 
 Money = Annotated[Decimal, Field(max_digits=14, decimal_places=4)]
@@ -44,6 +44,7 @@ class _BillIn(BaseModel):
     endtime: datetime | None = None
     dept_name: Annotated[str, Field(max_length=100)] = ""
     dr_name: Annotated[str, Field(max_length=50)] = ""
+    injury_cause: InjuryCause | None = None
     feedetail: Annotated[list[_FeeLineIn], Field(min_length=1)]
 
 
@@ -69,6 +70,7 @@ def bill_from_json(data: Any) -> Bill:
         endtime=parsed.endtime,
         dept_name=parsed.dept_name,
         dr_name=parsed.dr_name,
+        injury_cause=parsed.injury_cause,
         lines=tuple(
             FeeLine(
                 feedetl_sn=line.feedetl_sn,
@@ -124,6 +126,8 @@ def _stay_json(bill: Bill) -> dict[str, Any]:
         out["stay_period"] = bill.stay_period
     if bill.endtime is not None:
         out["endtime"] = bill.endtime.isoformat()
+    if bill.injury_cause is not None:
+        out["injury_cause"] = bill.injury_cause
     return out
 
 

@@ -165,6 +165,11 @@ class FeeLine:
     dise_codg: str | None = None
 
 
+# Causes of an injury (med_type 22) the HIS records from the patient's declaration; the bundle's injury
+# table says which of them the basic fund excludes (settlement/policy_tables.py Injury).
+InjuryCause = Literal["no_third_party", "third_party", "work_injury", "abroad", "public_health"]
+
+
 @dataclass(frozen=True)
 class Bill:
     """A bill to settle: the HIS bill at a kiosk or the basket at a pharmacy counter."""
@@ -186,6 +191,9 @@ class Bill:
     # labels the bill with them so a patient with several pending bills can tell which is which.
     dept_name: str = ""
     dr_name: str = ""
+    # Injury care (med_type 22): the cause the patient declared at the hospital (外伤无第三方责任承诺),
+    # carried by the HIS bill; None when nothing was declared.
+    injury_cause: InjuryCause | None = None
 
     @property
     def medfee_sumamt(self) -> Decimal:
@@ -251,6 +259,30 @@ class OpspFiling:
 
 
 @dataclass(frozen=True)
+class OffsiteFiling:
+    """An 异地就医备案 the insured place holds for the person: where, which kind, from when to when.
+
+    `mdtrtarea_admdvs` is the filed place of care; trailing zeros widen it (430000 a whole province,
+    430300 a prefecture). `kind` "filed" is a long-term filing (resident elsewhere, posted, referred),
+    "temporary" a temporary trip out (临时外出就医), as docs/settlement.md §Cross-region reads them.
+    """
+
+    mdtrtarea_admdvs: str
+    kind: Literal["filed", "temporary"]
+    begndate: date
+    enddate: date | None = None
+
+    def covers(self, treating_admdvs: str, on: date) -> bool:
+        """Whether this filing covers care in `treating_admdvs` on that day."""
+        area = self.mdtrtarea_admdvs.rstrip("0") or self.mdtrtarea_admdvs
+        return (
+            treating_admdvs.startswith(area)
+            and self.begndate <= on
+            and (self.enddate is None or on <= self.enddate)
+        )
+
+
+@dataclass(frozen=True)
 class PersonBenefits:
     """What 1101/5301 and local registers say about the person beyond terminal.domain.Person."""
 
@@ -265,6 +297,8 @@ class PersonBenefits:
     deceased: bool = False
     # The person agreed to be told of benefits they appear eligible for (政策找人); off unless they did.
     benefit_hints: bool = False
+    # 异地就医备案 the insured place holds (gallery delta): checkout reads the cross-province status here
+    offsite_filings: tuple[OffsiteFiling, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -316,6 +350,9 @@ INFNO_TOTALS = "3201"
 INFNO_DOWNLOAD = "9102"  # file download; here: signed policy bundles (kind "policy")
 INFNO_REGISTER = "9000"  # local extension: register terminal id, institution, area and public key
 INFNO_GALLERY = "9103"  # local extension: the signed gallery delta since a version
+INFNO_CATALOGUE_ITEMS = "1312"  # 医保目录信息查询, paged by update time
+INFNO_CATALOGUE_PRICE_LIMITS = "1318"  # 医保目录限价信息查询
+INFNO_CATALOGUE_SELFPAY = "1319"  # 医保目录先自付比例信息查询
 INFNO_AUDIT_HEAD = "9104"  # local extension: the signed head of the terminal's audit chain
 
 

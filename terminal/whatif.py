@@ -140,6 +140,8 @@ def price_what_if(terminal: Terminal, bill: Bill, spec: PersonFile, policy: Poli
         benefits=benefits,
         cross_region=choice.cross_region,
         policy_rule=choice.rule,
+        # the cause the bill carries (med_type 22), as checkout reads it
+        injury_cause=bill.injury_cause,
     )
     before = checked_accumulators(spec, policy, context.institution_level, day.year)
     result = presettle(bill, person, before, policy, terminal.catalog, context)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from devkit.upstream import audit_heads, ec_tokens, gallery, policies, settlements, terminals
+from devkit.upstream import audit_heads, catalogue, ec_tokens, gallery, policies, settlements, terminals
 from devkit.upstream.replies import Refusal, fail
 from devkit.upstream.state import Upstream
 from terminal.uplink.signing import output_aad, seal
@@ -68,6 +68,8 @@ def _route(upstream: Upstream, env: Envelope) -> tuple[dict[str, Any], bool]:
         return settlements.query(upstream, env), False
     if env.infno == INFNO_TOTALS:
         return settlements.totals(upstream, env), False
+    if env.infno in catalogue.INFNOS:
+        return catalogue.query(upstream.catalogue_rows, env), False
     if env.infno == INFNO_DOWNLOAD:
         return policies.download(upstream, env), False
     if env.infno in (INFNO_SETTLE, INFNO_REVERSE, INFNO_CORRECT):

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field
 
 from devkit.transaction import locked_transaction
+from devkit.upstream.catalogue import load_rows
 from devkit.upstream.faults import Faults
 from devkit.upstream.people import person_from_json
 from terminal.config import DEFAULT_CONFIG, load
@@ -123,6 +124,8 @@ class Upstream:
         # One lock for the whole upstream: requests are few and correctness beats concurrency here.
         self.lock = threading.Lock()
         self.catalog = catalog
+        # the national-format rows it serves to 1312/1318/1319 (devkit/upstream/catalogue.py)
+        self.catalogue_rows = load_rows()
         # other regions' bundles, for patients insured elsewhere (the terminal's insured-place shelf)
         self.insured_shelf = insured_shelf or PolicyShelf([])
         self.shelf = shelf

@@ -28,6 +28,7 @@ def day_report(terminal: Terminal, day: date) -> dict[str, Any]:
         refunds = store.refunds_of_day(iso)
         owed = store.owed()
         totals = totals_answer(terminal.db, iso)
+        hints = terminal.supervision_log.hint_counts(day)
     gateway = terminal.payment_gateway
     bill: list[GatewayBillLine] | None = None
     error = ""
@@ -39,7 +40,11 @@ def day_report(terminal: Terminal, day: date) -> dict[str, Any]:
         except PaymentError as exc:
             log.warning("the gateway's bill of %s was not fetched: %s", iso, exc)
             error = f"{exc.code}: {exc}"
-    return build_day_report(iso, settlements, payments, refunds, totals, bill, error, owed)
+    # 政策找人 hints shown that day, counted per kind (no person): the insurance office follows them up
+    return {
+        **build_day_report(iso, settlements, payments, refunds, totals, bill, error, owed),
+        "benefit_hints": hints,
+    }
 
 
 CSV_FIELDS = ("section", "key", "field", "ledger", "other", "status")
@@ -80,4 +85,6 @@ def report_csv(report: dict[str, Any]) -> str:
     for row in report.get("refunds_owed", ()):
         writer.writerow(("refund_owed", row["msgid"], row["reason"], row["amount"], row["out_refund_no"],
                          row["action"]))  # fmt: skip
+    for kind, count in report.get("benefit_hints", {}).items():
+        writer.writerow(("benefit_hint", report["date"], kind, count, "", "shown"))
     return out.getvalue()

@@ -65,7 +65,7 @@ from terminal.store.notices import NoticeJournal
 from terminal.store.outbox import OutboxStore
 from terminal.store.people import device_keys
 from terminal.store.person_history import SqlitePersonHistory, SqliteSupervisionLog
-from terminal.store.policy_files import load_catalog, load_insured_shelf, load_shelf, load_trusted_keys
+from terminal.store.policy_files import catalogue_in_use, load_insured_shelf, load_shelf, load_trusted_keys
 from terminal.store.prints import PrintJournal
 from terminal.store.shop_codes import load_shop_codes
 from terminal.store.template_feed import TemplateFeed
@@ -324,8 +324,8 @@ class Terminal:
 
     @cached_property
     def catalog(self) -> Catalog:
-        """The medical-insurance catalogue."""
-        return load_catalog(self.config.settlement.catalog)
+        """The catalogue: the one `medpay catalogue sync` downloaded, else the configured one."""
+        return catalogue_in_use(self.data_dir, self.config.settlement.catalog)
 
     @cached_property
     def shop_codes(self) -> dict[str, str]:

@@ -53,8 +53,8 @@ def welcome(
         f"the synthetic camera shows {presenter.psn_name} ({presenter.certno}): tap 刷脸 on the kiosk",
         f"medical-insurance QR (the QR reader simulator scans it): {DEMO_EC_TOKEN} → {card_holder.psn_name}",
         f"social security card (the card reader simulator): {DEMO_CARD.card_no} → {card_holder.psn_name}",
-        "counter items: scan or type a catalogue code (config/catalog/sample.json) or a shop EAN-13",
-        "    (config/catalog/sample.ean13.json), e.g. 6900000000014 (盐酸二甲双胍片)",
+        "counter items: scan or type a catalogue code (config/catalog/430300-national.json) or a shop EAN-13",
+        "    (config/catalog/430300-national.ean13.json), e.g. 6900000000014 (盐酸二甲双胍片)",
     ]
     if gateway:
         lines += [

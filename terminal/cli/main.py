@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from terminal.app import Terminal, build_terminal, refuse_unsafe_production, uplink_backoff
+from terminal.cli.catalogue import add_catalogue
 from terminal.cli.evaluate import add_evaluate
 from terminal.cli.outbox import add_outbox
 from terminal.cli.privacy import add_privacy
@@ -379,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_outbox(sub)
     add_privacy(sub)
     add_staff(sub)
+    add_catalogue(sub)
     return parser
 
 

@@ -117,6 +117,9 @@ def _text(report: dict[str, Any]) -> str:
     for r in report.get("refunds_owed", ()):
         out.append(f"REFUND OWED {r['amount']} for {r['msgid']} ({r['reason']}): {r['action']}"
                    f" [{r['out_refund_no']}] {r['last_error']}")  # fmt: skip
+    hints = report.get("benefit_hints", {})
+    shown = ", ".join(f"{kind} {n}" for kind, n in hints.items()) or "none"
+    out.append(f"政策找人 hints: {sum(hints.values())} shown ({shown})")
     return "\n".join(out) + "\n"
 
 

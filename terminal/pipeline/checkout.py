@@ -46,7 +46,7 @@ from terminal.settlement import (
     SettlementResult,
     presettle,
 )
-from terminal.settlement.insured import choose_policy
+from terminal.settlement.insured import choose_policy, filed_status
 from terminal.settlement.methods import settlement_day
 from terminal.settlement.shelf import PolicyShelf
 
@@ -136,9 +136,16 @@ class Checkout:
         if day > today:
             raise PaymentMethodError(f"bill {bill.chrg_bchno}: its stay or period ends {day}, after today")
         stored = self._ledger.accumulators(person.psn_no, day.year)
-        # The gallery has no 异地就医备案 fact yet: a patient from another province counts as unfiled.
+        # The 异地就医备案 facts came with the gallery delta; another province's patient with no filing
+        # that covers this place and day is unfiled (settlement/insured.py).
+        here = self._terminal.mdtrtarea_admvs
         choice = choose_policy(
-            self._policies, self._insured, self._terminal.mdtrtarea_admvs, person.insuplc_admdvs, day
+            self._policies,
+            self._insured,
+            here,
+            person.insuplc_admdvs,
+            day,
+            declared=filed_status(benefits.offsite_filings, here, day),
         )
         facts: SupervisionFacts | None = None
         if self._history is not None:
@@ -157,6 +164,8 @@ class Checkout:
             cross_region=choice.cross_region,
             safety=safety,
             policy_rule=choice.rule,
+            # the cause the HIS bill carries (med_type 22); the bundle's injury rule judges it
+            injury_cause=bill.injury_cause,
         )
         # With the upstream's history: its year totals plus what this terminal added since (issue 19.10);
         # the ledger still compares the stored row it read (stored) when recording.

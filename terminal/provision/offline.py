@@ -24,10 +24,17 @@ from pathlib import Path
 from terminal.config import SettlementConfig
 from terminal.errors import PolicyError, TerminalError
 from terminal.settlement.bundle import parse_bundle
-from terminal.settlement.catalog import CatalogError, parse_catalog
+from terminal.settlement.catalog import CatalogError
 from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.shelf import PolicyShelf
-from terminal.store.policy_files import BUNDLE_FILE, load_bundle, load_catalog, load_shelf, load_trusted_keys
+from terminal.store.policy_files import (
+    BUNDLE_FILE,
+    catalog_from_bytes,
+    load_bundle,
+    load_catalog,
+    load_shelf,
+    load_trusted_keys,
+)
 from terminal.store.shop_codes import parse_shop_codes, shop_codes_path
 
 log = logging.getLogger("medpay.provision")
@@ -82,7 +89,7 @@ def install_settlement_files(folder: Path, settlement: SettlementConfig) -> list
             )
         _check_sum(catalog, data, sums, CatalogError)
         try:
-            parse_catalog(data)
+            catalog_from_bytes(data)
         except CatalogError as exc:
             raise CatalogError(f"{catalog}: {exc}; nothing was installed") from exc
         staged.append((settlement.catalog, data))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import NamedTuple
 
+from terminal.domain import OffsiteFiling
 from terminal.errors import InsuredPolicyMissingError
 from terminal.settlement.policy import CrossRegionKind, PolicyBundle
 from terminal.settlement.shelf import PolicyShelf, prefecture, province
@@ -70,3 +71,14 @@ def choose_policy(
 
 def _named(bundle: PolicyBundle) -> str:
     return f"{bundle.bundle_id} v{bundle.version} 修订{bundle.revision}"
+
+
+def filed_status(
+    filings: tuple[OffsiteFiling, ...], treating_admdvs: str, day: date
+) -> CrossRegionKind | None:
+    """The 异地就医备案 status the person's filings give for care here on `day`; None when none covers it.
+
+    A long-term filing wins over a temporary one when both cover the day (the better benefits).
+    """
+    kinds = {f.kind for f in filings if f.covers(treating_admdvs, day)}
+    return "filed" if "filed" in kinds else "temporary" if kinds else None

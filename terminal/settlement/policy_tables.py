@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from terminal.domain import InjuryCause as InjuryCause
 from terminal.settlement.policy_base import (
     Amount,
     Key,
@@ -34,8 +35,6 @@ DEFAULT_AMOUNT_LIMITS = AmountLimits(
     line_max=Decimal("2000000.00"),
     bill_max=Decimal("20000000.00"),
 )
-
-InjuryCause = Literal["no_third_party", "third_party", "work_injury", "abroad", "public_health"]
 
 
 class CashierPrices(_Sourced):

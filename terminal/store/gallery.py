@@ -14,7 +14,7 @@ import numpy as np
 import sqlite_utils
 from numpy.typing import NDArray
 
-from terminal.domain import CertType, Consent, IdentityClaim, Person, PersonHistory
+from terminal.domain import CertType, Consent, IdentityClaim, OffsiteFiling, Person, PersonHistory
 from terminal.errors import (
     ConsentError,
     GalleryDeltaError,
@@ -378,6 +378,20 @@ def _benefits_json(benefits: PersonBenefits) -> dict[str, Any]:
         "deceased": benefits.deceased,
         # Written only when set, so rows of people who never opted in read exactly as before.
         **({"benefit_hints": True} if benefits.benefit_hints else {}),
+        **(
+            {"offsite_filings": [_offsite_json(f) for f in benefits.offsite_filings]}
+            if benefits.offsite_filings
+            else {}
+        ),
+    }
+
+
+def _offsite_json(filing: OffsiteFiling) -> dict[str, Any]:
+    return {
+        "mdtrtarea_admdvs": filing.mdtrtarea_admdvs,
+        "kind": filing.kind,
+        "begndate": filing.begndate.isoformat(),
+        "enddate": filing.enddate.isoformat() if filing.enddate else None,
     }
 
 
@@ -399,4 +413,13 @@ def _benefits(data: dict[str, Any]) -> PersonBenefits:
         insurance_active=bool(data["insurance_active"]),
         deceased=bool(data["deceased"]),
         benefit_hints=bool(data.get("benefit_hints", False)),
+        offsite_filings=tuple(
+            OffsiteFiling(
+                f["mdtrtarea_admdvs"],
+                f["kind"],
+                date.fromisoformat(f["begndate"]),
+                date.fromisoformat(f["enddate"]) if f["enddate"] else None,
+            )
+            for f in data.get("offsite_filings", ())
+        ),
     )

@@ -150,3 +150,12 @@ class SqliteSupervisionLog:
             [day.isoformat()],
         )
         return {str(row["kind"]): int(row["n"]) for row in rows}
+
+    def hint_counts(self, day: date) -> dict[str, int]:
+        """One day's 政策找人 hints by hint kind, and nothing about whom (for `medpay report`)."""
+        rows = self._db.query(
+            "SELECT json_extract(detail, '$.kind') AS hint, COUNT(*) AS n FROM supervision_events"
+            " WHERE kind = 'hint' AND substr(at, 1, 10) = ? GROUP BY hint ORDER BY hint",
+            [day.isoformat()],
+        )
+        return {str(row["hint"]): int(row["n"]) for row in rows}

@@ -12,6 +12,8 @@ from pathlib import Path
 from terminal.errors import PolicyError
 from terminal.settlement.bundle import parse_bundle
 from terminal.settlement.catalog import Catalog, CatalogError, parse_catalog
+from terminal.settlement.national_catalog import FORMAT as NATIONAL_FORMAT
+from terminal.settlement.national_catalog import parse_national, to_catalog
 from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.shelf import PolicyShelf, prefecture
 from terminal.settlement.signing import parse_trusted_keys
@@ -23,6 +25,9 @@ INSURED_FOLDER = "insured"  # <policies>/insured/: the insured-place shelf (othe
 __all__ = [
     "BUNDLE_FILE",
     "INSURED_FOLDER",
+    "catalog_from_bytes",
+    "catalogue_in_use",
+    "downloaded_catalogue_path",
     "load_bundle",
     "load_catalog",
     "load_insured_shelf",
@@ -114,4 +119,26 @@ def load_catalog(path: Path) -> Catalog:
         data = path.read_bytes()
     except OSError as exc:
         raise CatalogError(f"cannot read catalogue {path}: {exc.strerror}") from exc
+    return catalog_from_bytes(data)
+
+
+def catalog_from_bytes(data: bytes) -> Catalog:
+    """A catalogue file's contents: a national-format snapshot (`medpay catalogue sync`) or the engine's
+    own format; CatalogError when malformed."""
+    if NATIONAL_FORMAT.encode() in data[:200]:
+        return to_catalog(parse_national(data))
     return parse_catalog(data)
+
+
+DOWNLOADED_CATALOGUE = Path("catalogue") / "national.json"
+
+
+def downloaded_catalogue_path(data_dir: Path) -> Path:
+    """Where `medpay catalogue sync` keeps the catalogue it downloaded (national format)."""
+    return data_dir / DOWNLOADED_CATALOGUE
+
+
+def catalogue_in_use(data_dir: Path, configured: Path) -> Catalog:
+    """The downloaded catalogue when the data folder holds one, else the configured file."""
+    downloaded = downloaded_catalogue_path(data_dir)
+    return load_catalog(downloaded if downloaded.exists() else configured)

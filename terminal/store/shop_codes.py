@@ -1,6 +1,7 @@
 """The shop's EAN-13 → 医保 code table, a small JSON file provisioned beside the catalogue.
 
-`<catalogue>.ean13.json` next to `<catalogue>.json` (config/catalog/sample.ean13.json beside sample.json):
+`<catalogue>.ean13.json` next to `<catalogue>.json` (config/catalog/430300-national.ean13.json beside
+430300-national.json):
 {"format": "medpay-shop-codes/1", "catalog_id": …, "source": …, "codes": {"<EAN-13>": "<med_list_codg>"}}.
 No file means no shop codes: only catalogue codes scan.
 """

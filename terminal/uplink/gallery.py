@@ -27,7 +27,7 @@ import sqlite_utils
 from numpy.typing import NDArray
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from terminal.domain import Consent, Person
+from terminal.domain import Consent, OffsiteFiling, Person
 from terminal.errors import GalleryDeltaError, PolicyError, UplinkAuthRequired
 from terminal.ports import Clock
 from terminal.settlement.context import OpspFiling, PersonBenefits
@@ -65,6 +65,19 @@ class WireFiling(_Wire):
     enddate: date | None = Field(default=None, description="last day it covers; null = open")
 
 
+class WireOffsiteFiling(_Wire):
+    """An 异地就医备案 the insured place holds: the filed place of care, kind and validity dates."""
+
+    mdtrtarea_admdvs: str = Field(
+        pattern=r"^\d{6}$", description="filed place of care; trailing zeros widen it (430000: the province)"
+    )
+    kind: Literal["filed", "temporary"] = Field(
+        description="filed: long-term (resident, posted, referred); temporary: a temporary trip out"
+    )
+    begndate: date = Field(description="first day the filing covers")
+    enddate: date | None = Field(default=None, description="last day it covers; null = open")
+
+
 class WireBenefits(_Wire):
     """Benefit facts beyond the person record: insurance status, 门特 filings, assistance category."""
 
@@ -86,6 +99,9 @@ class WireBenefits(_Wire):
     benefit_hints: bool = Field(
         default=False, description="the person agreed to be shown benefits they may be eligible for"
     )
+    offsite_filings: tuple[WireOffsiteFiling, ...] = Field(
+        default=(), description="异地就医备案 the insured place holds (cross-province care)"
+    )
 
     def to_domain(self) -> PersonBenefits:
         """The settlement engine's view."""
@@ -100,6 +116,9 @@ class WireBenefits(_Wire):
             insurance_active=self.insurance_active,
             deceased=self.deceased,
             benefit_hints=self.benefit_hints,
+            offsite_filings=tuple(
+                OffsiteFiling(f.mdtrtarea_admdvs, f.kind, f.begndate, f.enddate) for f in self.offsite_filings
+            ),
         )
 
 

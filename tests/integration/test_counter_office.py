@@ -195,6 +195,7 @@ def test_report_day_over_http_and_the_cli_json_and_csv(
     # no gateway is configured: the ledger's payment is listed, the gateway's side is unavailable
     assert report["payments"]["gateway"] == "unavailable" and report["insurance"]["settlements"] == 1
     assert report["insurance"]["unconfirmed"] == [msgid] and report["insurance"]["totals_3201"] is None
+    assert report["benefit_hints"] == {}  # no 政策找人 hint was shown that day
     main(["--data-dir", str(data_dir), "report", "day", "--date", "2025-06-03", "--csv"])
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert {r["section"] for r in rows} >= {"fund", "3201", "payment"}

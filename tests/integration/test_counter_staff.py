@@ -18,7 +18,7 @@ from terminal.store.bill_files import FileBillSource
 
 CASHIER = {"Authorization": "Bearer cashier-secret"}
 TECH = {"Authorization": "Bearer tech-secret"}
-METFORMIN_EAN = "6900000000014"  # config/catalog/sample.ean13.json
+METFORMIN_EAN = "6900000000014"  # config/catalog/430300-national.ean13.json
 METFORMIN = "XA10BAE054A001010100001"
 VITAMINS = "ZC99HPD001A001010300001"  # 丙 without a price ceiling
 

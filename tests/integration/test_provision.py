@@ -60,7 +60,7 @@ def offline_bundle(tmp_path: Path) -> Path:
     folder.mkdir()
     for name in BUNDLES:
         shutil.copyfile(REPO / "config" / "policies" / name, folder / name)
-    shutil.copyfile(REPO / "config" / "catalog" / "sample.json", folder / "catalog.json")
+    shutil.copyfile(REPO / "config" / "catalog" / "430300-national.json", folder / "catalog.json")
     _sha256sums(folder, ["catalog.json", *BUNDLES])
     return folder
 
@@ -291,7 +291,7 @@ def test_a_damaged_catalogue_is_refused_and_nothing_is_installed(
     offline_bundle: Path, settlement: SettlementConfig
 ) -> None:
     catalog = offline_bundle / "catalog.json"
-    catalog.write_bytes(catalog.read_bytes().replace(b'"name"', b'"naam"', 1))
+    catalog.write_bytes(catalog.read_bytes().replace(b'"hilist_name"', b'"hilist_naam"', 1))
     with pytest.raises(CatalogError, match=r"SHA256SUMS says .* nothing was installed"):
         install_settlement_files(offline_bundle, settlement)
     _sha256sums(offline_bundle, BUNDLES)
@@ -304,7 +304,7 @@ def test_the_shop_code_table_is_installed_beside_the_catalogue_only_when_listed(
     offline_bundle: Path, settlement: SettlementConfig
 ) -> None:
     table = offline_bundle / "catalog.ean13.json"
-    shutil.copyfile(REPO / "config" / "catalog" / "sample.ean13.json", table)
+    shutil.copyfile(REPO / "config" / "catalog" / "430300-national.ean13.json", table)
     with pytest.raises(CatalogError, match="is not listed in"):
         install_settlement_files(offline_bundle, settlement)
     _sha256sums(offline_bundle, ["catalog.json", "catalog.ean13.json", *BUNDLES])

@@ -22,7 +22,7 @@ from terminal.cli.sync_report import describe
 from terminal.clock import CST
 from terminal.config import DEFAULT_CONFIG, UplinkSection, load
 from terminal.demo_data import face_crop
-from terminal.domain import CertType, Frame
+from terminal.domain import CertType, Frame, OffsiteFiling
 from terminal.errors import GalleryDeltaError, NotEnrolledForModelError, UnknownPersonError, UplinkRefused
 from terminal.operations import identify_faces
 from terminal.settlement.context import OpspFiling
@@ -151,7 +151,15 @@ def test_first_sync_fills_the_gallery_with_encrypted_templates_person_data_and_b
     a_templates = [_vector(1), _vector(2)]
     _enrol(server.url, A, a_templates)
     filing = {"opsp_dise_code": "M03900", "begndate": "2025-01-01", "enddate": None}
-    version = _enrol(server.url, B, [_vector(3)], opsp_filings=[filing], assistance_category="dibao")
+    offsite = {"mdtrtarea_admdvs": "430300", "kind": "temporary", "begndate": "2025-05-01", "enddate": None}
+    version = _enrol(
+        server.url,
+        B,
+        [_vector(3)],
+        opsp_filings=[filing],
+        assistance_category="dibao",
+        offsite_filings=[offsite],
+    )
 
     before = kiosk.clock.at
     applied = kiosk.sync()
@@ -167,6 +175,8 @@ def test_first_sync_fills_the_gallery_with_encrypted_templates_person_data_and_b
     benefits = kiosk.gallery.benefits_of(B)
     assert benefits.opsp_filings == (OpspFiling("M03900", date(2025, 1, 1), None),)
     assert benefits.assistance_category == "dibao" and benefits.insurance_active
+    # the 异地就医备案 the reference upstream holds reaches checkout's insured-place rule
+    assert benefits.offsite_filings == (OffsiteFiling("430300", "temporary", date(2025, 5, 1), None),)
     # At rest the template bytes appear nowhere in the clear.
     for row in _template_rows(kiosk.db):
         assert a_templates[0].tobytes() not in bytes(row["ciphertext"])

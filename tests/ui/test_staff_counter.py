@@ -11,7 +11,9 @@ import httpx
 from tests.ui.conftest import CASHIER, Kiosk
 from tests.ui.staff_checks import SIZES, check_screen
 
-METFORMIN_EAN = "6900000000014"  # the shop's barcode of 盐酸二甲双胍片 (config/catalog/sample.ean13.json)
+METFORMIN_EAN = (
+    "6900000000014"  # the shop's barcode of 盐酸二甲双胍片 (config/catalog/430300-national.ean13.json)
+)
 VITAMINS = "ZC99HPD001A001010300001"  # 复合维生素片: 丙, no price ceiling
 RAW_FIELDS = ("msgid", "setl_time", "psn_cash_pay", "offline", "false", "[object Object]", "T0", "+08:00")
 

@@ -20,10 +20,11 @@ from terminal.store.policy_files import load_bundle, load_catalog
 
 REPO = Path(__file__).resolve().parents[3]
 BUNDLE_PATH = REPO / "config" / "policies" / "430300-2025.json"
-CATALOG_PATH = REPO / "config" / "catalog" / "sample.json"
+CATALOG_PATH = REPO / "config" / "catalog" / "430300-national.json"
 DAY = date(2025, 6, 3)
 
-# Sample-catalogue codes used by the tests (see config/catalog/sample.json).
+# Placeholder catalogue codes used by the tests (config/catalog/430300-national.json, downloaded from the
+# reference upstream by scripts/catalogue_snapshot.py).
 METFORMIN = "XA10BAE054A001010100001"  # 甲, ceiling 12.80
 INSULIN = "XA10ABA088B002010100002"  # 甲, ceiling 45.00
 GLARGINE = "XA10AEG061B002010200001"  # 乙 10%, ceiling 98.00

@@ -14,7 +14,7 @@ from terminal.settlement.bundle import bundle_json_schema
 from terminal.settlement.signing import generate_signing_key, parse_trusted_keys, sign_bundle
 from terminal.store.policy_files import load_bundle, load_trusted_keys
 
-from .helpers import BUNDLE_PATH, CATALOG_PATH, bundle, catalog
+from .helpers import BUNDLE_PATH, bundle, catalog
 
 
 def _doc() -> dict[str, Any]:
@@ -99,15 +99,22 @@ def test_not_json_and_missing_file_are_policy_errors(tmp_path: Path) -> None:
         load_bundle(tmp_path / "absent.json")
 
 
+def _engine_doc() -> dict[str, Any]:
+    # the shipped catalogue in the engine's own JSON format (what parse_catalog reads)
+    shipped = catalog()
+    items = [item.model_dump(mode="json") for item in shipped.items]
+    return {"catalog_id": shipped.catalog_id, "admdvs": shipped.admdvs, "items": items}
+
+
 def test_catalogue_rejects_a_class_a_item_with_a_self_pay_ratio() -> None:
-    doc = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+    doc = _engine_doc()
     doc["items"][0]["selfpay_prop"] = "0.1"
     with pytest.raises(CatalogError, match="甲 item has no self-pay-first ratio"):
         parse_catalog(json.dumps(doc).encode())
 
 
 def test_catalogue_rejects_duplicate_codes() -> None:
-    doc = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+    doc = _engine_doc()
     doc["items"].append(doc["items"][0])
     with pytest.raises(CatalogError, match="appears twice"):
         parse_catalog(json.dumps(doc).encode())

@@ -20,7 +20,7 @@ from terminal.store.policy_files import (
 
 REPO = Path(__file__).resolve().parents[3]
 BUNDLE = REPO / "config" / "policies" / "430300-2025.json"
-CATALOG = REPO / "config" / "catalog" / "sample.json"
+CATALOG = REPO / "config" / "catalog" / "430300-national.json"
 
 
 def test_the_shipped_files_load() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import pytest
 import sqlite_utils
 
 from terminal.clock import CST
-from terminal.domain import Consent, Person
+from terminal.domain import Consent, OffsiteFiling, Person
 from terminal.errors import GalleryDeltaError
 from terminal.settlement.signing import generate_signing_key, sign_bundle
 from terminal.store.db import open_db
@@ -279,6 +279,30 @@ def test_supplementary_plan_and_family_balance_travel_and_are_stored(tmp_path: P
         db.close()
     assert stored.enterprise_supplementary is True and stored.mulaid_balc == Decimal("350.00")
     assert other.enterprise_supplementary is False and other.mulaid_balc == Decimal("0.00")
+
+
+def test_an_offsite_filing_travels_and_is_stored(tmp_path: Path) -> None:
+    body = _body()
+    filing = {"mdtrtarea_admdvs": "430000", "kind": "filed", "begndate": "2025-01-01", "enddate": None}
+    body["upserts"][0]["benefits"]["offsite_filings"] = [filing]
+    db, gallery = _store(tmp_path)
+    try:
+        apply_gallery_delta(gallery, verify_delta(_signed(body), TRUSTED), AT)
+        stored = gallery.benefits_of(body["upserts"][0]["psn_no"])
+        other = gallery.benefits_of(body["upserts"][1]["psn_no"])
+    finally:
+        db.close()
+    assert stored.offsite_filings == (OffsiteFiling("430000", "filed", date(2025, 1, 1), None),)
+    assert other.offsite_filings == ()
+
+
+@pytest.mark.parametrize("change", [{"kind": "forever"}, {"mdtrtarea_admdvs": "43"}])
+def test_a_malformed_offsite_filing_is_refused(change: dict[str, Any]) -> None:
+    body = _body()
+    filing = {"mdtrtarea_admdvs": "430000", "kind": "filed", "begndate": "2025-01-01", **change}
+    body["upserts"][0]["benefits"]["offsite_filings"] = [filing]
+    with pytest.raises(GalleryDeltaError):
+        verify_delta(_signed(body), TRUSTED)
 
 
 def test_a_family_balance_sent_as_a_number_is_refused() -> None:
