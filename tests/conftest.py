@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +41,27 @@ def models_provisioned() -> bool:
     except Exception:
         return False
     return all((MODELS / e.file).is_file() for e in manifest.model if e.default)
+
+
+@pytest.fixture(autouse=True)
+def _release_served_apps() -> Iterator[None]:
+    """After each test, forget the apps FastAPI and typing remember, so their terminals can be freed.
+
+    FastAPI keeps up to 4096 route callables per module-level lru_cache (fastapi.dependencies.models)
+    and typing keeps recent Annotated[...] aliases; both hold each app's closures, hence its Service and
+    Terminal (~120 MB with models). One process serves one app in production; the suite builds hundreds,
+    and without this it grew past 6 GB.
+    """
+    yield
+    models = sys.modules.get("fastapi.dependencies.models")
+    if models is not None:
+        for value in vars(models).values():
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+    import typing
+
+    for clear in getattr(typing, "_cleanups", ()):
+        clear()
 
 
 @pytest.fixture

@@ -97,24 +97,26 @@ def office_routes(svc: Service) -> APIRouter:
         return auth.verify(token).actor
 
     Token = Annotated[str, Depends(bearer)]
+    # The address only, through a dependency: no untokened handler takes the Request (and so its raw body).
+    Client = Annotated[str, Depends(_client)]
 
     @router.post("/api/staff/sign-in")
     @svc.locked
-    def sign_in(request: Request, body: SignIn) -> dict[str, Any]:
+    def sign_in(client: Client, body: SignIn) -> dict[str, Any]:
         """Sign a staff member in: a token for money operations, valid for a while."""
-        token, who = auth.sign_in(body.staff_id, body.password, client=_client(request))
+        token, who = auth.sign_in(body.staff_id, body.password, client=client)
         return _signed(token, who)
 
     @router.post("/api/staff/approve")
     @svc.locked
-    def approve(request: Request, token: Token, body: Approve) -> dict[str, Any]:
+    def approve(client: Client, token: Token, body: Approve) -> dict[str, Any]:
         """A supervisor's second sign-in approving one operation the signed-in cashier asks for."""
         cashier = auth.verify(token)
         fen = refund_fen_of(svc.terminal, body.msgid)
         if fen_of(body.amount) != fen:
             raise ApprovalMismatchError(f"{body.msgid} refunds {fen} fen, not {body.amount} yuan")
         approval, who = auth.approve(
-            body.staff_id, body.password, cashier, body.operation, body.msgid, fen, client=_client(request)
+            body.staff_id, body.password, cashier, body.operation, body.msgid, fen, client=client
         )
         return _signed(approval, who)
 
