@@ -97,7 +97,10 @@ def _service(
     try:
         with serving(app) as url:
             APPS[url] = app
-            yield url
+            try:
+                yield url
+            finally:
+                APPS.pop(url, None)  # the app (and its terminal) freed with the test
     finally:
         source.close()
 

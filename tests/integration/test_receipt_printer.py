@@ -110,7 +110,10 @@ def service(data_dir: Path, clock: FixedClock, devices: DevicesSection) -> Itera
         )
         with serving(app) as url:
             APPS[url] = app
-            yield url, term
+            try:
+                yield url, term
+            finally:
+                APPS.pop(url, None)  # the app (and its terminal) freed with the test
     finally:
         term.close()
 
