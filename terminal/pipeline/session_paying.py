@@ -9,6 +9,7 @@ abandon the payment: the order is closed, the settlement reversed, and the patie
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from terminal.errors import SessionChangedError, SessionStateError, TerminalError
@@ -24,7 +25,9 @@ log = logging.getLogger(__name__)
 ENDED_UNPAID = frozenset({"not_charged", "refund_at_counter"})
 
 
-def payment_view(payment: Payment, counter_fallback: bool, poll_s: float = 2.0) -> dict[str, Any]:
+def payment_view(
+    payment: Payment, counter_fallback: bool, poll_s: float = 2.0, now: datetime | None = None
+) -> dict[str, Any]:
     """What the screens show of a payment: the cash due now, the QR, its state; never gateway internals."""
     fen = payment.fen if payment.fen is not None else payment.estimate_fen
     out: dict[str, Any] = {
@@ -41,6 +44,10 @@ def payment_view(payment: Payment, counter_fallback: bool, poll_s: float = 2.0) 
     if payment.code_url and payment.state == "charging":
         out["code_url"] = payment.code_url
         out["expires_at"] = payment.expires_at.isoformat() if payment.expires_at else None
+        if payment.expires_at is not None and now is not None:
+            # Seconds left by the terminal's clock: the page counts down from this, never from its own
+            # clock, which may differ from the terminal's (a display on another machine, a skewed clock).
+            out["expires_in_s"] = max(0, int((payment.expires_at - now).total_seconds()))
     if payment.state == REVERSED:
         out["reason"] = payment.reason
         out["counter"] = counter_fallback and "unreachable" in payment.reason
@@ -190,5 +197,5 @@ class PayingSession(SessionCore):
     def _payment_view(self, payment: Payment) -> dict[str, Any]:
         policy = self._payments.policy if self._payments is not None else None
         if policy is None:
-            return payment_view(payment, False)
-        return payment_view(payment, policy.counter_fallback, policy.poll_s)
+            return payment_view(payment, False, now=self._clock.now())
+        return payment_view(payment, policy.counter_fallback, policy.poll_s, self._clock.now())

@@ -64,20 +64,22 @@ function renderPaying(payment) {
     ? pt().checking : pt().unpaid;
   $("pay-state").textContent = stateText;
   $("pay-state").className = payment.paid ? "result-pass big" : "big";
-  startCountdown(withQr ? payment.expires_at : null);
+  startCountdown(withQr ? payment.expires_in_s : null);
   schedulePoll(payment.state === "due" ? null : payment.poll_s);
 }
 
-function startCountdown(expiresAt) {
+// Counts down from the seconds the terminal said were left (its clock is the one that expires the order).
+function startCountdown(secondsLeft) {
   clearInterval(countdownTimer);
   countdownTimer = null;
   const node = $("pay-countdown");
-  if (!expiresAt) {
+  if (secondsLeft === null || secondsLeft === undefined) {
     node.textContent = "";
     return;
   }
+  const until = Date.now() + secondsLeft * 1000;
   const tick = () => {
-    const left = Math.max(0, Math.round((Date.parse(expiresAt) - Date.now()) / 1000));
+    const left = Math.max(0, Math.round((until - Date.now()) / 1000));
     node.textContent = left > 0 ? pt().countdown.replace("{s}", left) : pt().expired;
   };
   tick();
