@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from terminal.errors import ModelError
 from terminal.ports import Metric
+from terminal.vision.index_people import IndexPeople
 from terminal.vision.metric import closeness, scores
 
 # The people's exact float32 templates, by psn_no (a person missing from the answer has none left).
@@ -71,12 +72,7 @@ class TemplateIndex:
         self._used = 0
         self._dead = 0
         self._max_norm = 0.0
-        self._slot_of: dict[str, int] = {}
-        self._names: list[str] = []
-        self._start = np.zeros((0,), dtype=np.int64)  # per slot: first row, row count (0 when removed)
-        self._count = np.zeros((0,), dtype=np.int64)
-        self._bucket = np.zeros((0,), dtype=np.int32)  # per slot: bucket code, -1 for none
-        self._bucket_code: dict[str, int] = {}
+        self._people = IndexPeople(self._capacity)
 
     @property
     def metric(self) -> Metric:
@@ -85,13 +81,7 @@ class TemplateIndex:
 
     def people(self, bucket: str | None = None) -> int:
         """People held (with at least one template), in one bucket when given."""
-        live = self._count[: len(self._names)] > 0
-        if bucket is None:
-            return int(np.count_nonzero(live))
-        code = self._bucket_code.get(bucket)
-        if code is None:
-            return 0
-        return int(np.count_nonzero(live & (self._bucket[: len(self._names)] == code)))
+        return self._people.people(bucket)
 
     def holds_exact(self) -> bool:
         """Whether the float32 templates are held here (else the source is read per search)."""
@@ -101,22 +91,23 @@ class TemplateIndex:
         """Memory held by the screen's codes, the float32 copy (if kept) and the per-row/per-slot arrays."""
         codes = self._screen.codes.size() if self._screen is not None else 0
         exact = self._exact.nbytes if self._exact is not None else 0
-        arrays = self._row_slot.nbytes + self._start.nbytes + self._count.nbytes + self._bucket.nbytes
-        return int(codes + exact + arrays)
+        return int(codes + exact + self._row_slot.nbytes + self._people.nbytes())
 
     def load(self, owners: list[str], matrix: NDArray[np.float32], buckets: dict[str, str | None]) -> None:
         """Replace everything with these rows (owners[i] owns matrix[i]); one sort groups each person."""
         self.clear()
         if not owners:
             return
-        names, codes = np.unique(np.asarray(owners, dtype=object), return_inverse=True)
+        # UTF-8 names sort in code point order, so the slots follow the names as before
+        encoded = np.asarray([owner.encode("utf-8") for owner in owners], dtype=np.bytes_)
+        names, codes = np.unique(encoded, return_inverse=True)
         order = np.argsort(codes, kind="stable")
         sorted_codes = codes[order]
         starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
         counts = np.diff(np.r_[starts, len(owners)])
-        self._reserve_slots(len(names))
-        for name, start, count in zip(names.tolist(), starts.tolist(), counts.tolist(), strict=True):
-            self._new_slot(str(name), start, count, buckets.get(str(name)))
+        people = self._people
+        bucket_codes = [people.code(buckets.get(owners[order[i]])) for i in starts.tolist()]
+        people.load(names, starts, counts, bucket_codes)
         self._append(np.asarray(matrix, dtype=np.float32)[order], np.repeat(np.arange(len(names)), counts))
 
     def replace(self, psn_no: str, templates: NDArray[np.float32], bucket: str | None) -> None:
@@ -125,21 +116,20 @@ class TemplateIndex:
         if len(templates) == 0:
             return
         rows = np.asarray(templates, dtype=np.float32).reshape(len(templates), -1)
-        self._reserve_slots(len(self._names) + 1)
-        self._new_slot(psn_no, self._used, len(rows), bucket)
-        self._append(rows, np.full(len(rows), len(self._names) - 1))
+        slot = self._people.add(psn_no, self._used, len(rows), bucket)
+        self._append(rows, np.full(len(rows), slot))
 
     def remove(self, psn_no: str) -> None:
         """Forget a person: their rows are zeroed at once and dropped at the next compaction."""
-        slot = self._slot_of.pop(psn_no, None)
+        slot = self._people.find(psn_no)
         if slot is None:
             return
-        start, count = int(self._start[slot]), int(self._count[slot])
+        start, count = int(self._people.start[slot]), int(self._people.count[slot])
         self._codes[start : start + count] = 0.0
         if self._exact is not None:
             self._exact[start : start + count] = 0.0
         self._row_slot[start : start + count] = -1
-        self._count[slot] = 0
+        self._people.drop(slot)
         self._dead += count
         if self._dead > _DEAD_SHARE * self._used:
             self._compact()
@@ -162,13 +152,7 @@ class TemplateIndex:
         query = self._prepared(np.asarray(probe, dtype=np.float32)[np.newaxis])
         bound = self._bound(float(np.linalg.norm(probe)))
         if bucket is not None:
-            code = self._bucket_code.get(bucket)
-            if code is None:
-                return []
-            live = np.flatnonzero(
-                (self._bucket[: len(self._names)] == code) & (self._count[: len(self._names)] > 0)
-            )
-            rows = self._rows_of(live)
+            rows = self._rows_of(self._people.members(bucket))
             near = self._decoded_closeness(query[0], rows)
             return self._exact_top2(probe, self._candidates(rows, near, bound, complete=True) or [])
         k = _FIRST_K
@@ -252,7 +236,7 @@ class TemplateIndex:
         first = pick[np.r_[True, owner[pick][1:] != owner[pick][:-1]]]
         # people by closeness, ties by their first row (the order a brute-force scan meets them)
         ranked = first[np.lexsort((order[first], -near[first]))][:2]
-        return [(self._names[int(owner[i])], float(values[i])) for i in ranked]
+        return [(self._people.name(int(owner[i])), float(values[i])) for i in ranked]
 
     def _exact_rows(
         self, slots: list[int]
@@ -263,13 +247,13 @@ class TemplateIndex:
         order: list[NDArray[np.int64]] = []
         held: dict[str, NDArray[np.float32]] = {}
         if self._exact is None and self._source is not None:
-            held = self._source([self._names[s] for s in slots])
+            held = self._source([self._people.name(s) for s in slots])
         for slot in slots:
-            start, count = int(self._start[slot]), int(self._count[slot])
+            start, count = int(self._people.start[slot]), int(self._people.count[slot])
             if self._exact is not None:
                 rows: NDArray[np.float32] | None = self._exact[start : start + count]
             else:
-                rows = held.get(self._names[slot])
+                rows = held.get(self._people.name(slot))
             if rows is None or len(rows) == 0:
                 continue  # removed since the index was refreshed (another process)
             blocks.append(np.asarray(rows, dtype=np.float32).reshape(len(rows), -1))
@@ -284,29 +268,10 @@ class TemplateIndex:
     def _rows_of(self, slots: NDArray[np.int64]) -> NDArray[np.int64]:
         if slots.size == 0:
             return np.zeros((0,), dtype=np.int64)
-        starts, counts = self._start[slots], self._count[slots]
+        starts, counts = self._people.start[slots], self._people.count[slots]
         return np.concatenate(
             [np.arange(s, s + c, dtype=np.int64) for s, c in zip(starts, counts, strict=True)]
         )
-
-    def _new_slot(self, psn_no: str, start: int, count: int, bucket: str | None) -> None:
-        slot = len(self._names)
-        self._slot_of[psn_no] = slot
-        self._names.append(psn_no)
-        self._start[slot], self._count[slot] = start, count
-        self._bucket[slot] = (
-            -1 if bucket is None else self._bucket_code.setdefault(bucket, len(self._bucket_code))
-        )
-
-    def _reserve_slots(self, slots: int) -> None:
-        if slots <= len(self._start):
-            return
-        capacity = max(slots, self._capacity, 2 * len(self._start))
-        for name, fill in (("_start", 0), ("_count", 0), ("_bucket", -1)):
-            old = getattr(self, name)
-            grown = np.full((capacity,), fill, dtype=old.dtype)
-            grown[: len(old)] = old
-            setattr(self, name, grown)
 
     def _append(self, rows: NDArray[np.float32], slots: NDArray[np.int64]) -> None:
         """Rows (grouped by person, slots already made) added to the screen and, while kept, the copy."""
@@ -372,8 +337,8 @@ class TemplateIndex:
         if len(keep):
             starts = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
             counts = np.diff(np.r_[starts, len(keep)])
-            self._start[slots[starts]] = starts
-            self._count[slots[starts]] = counts
+            self._people.start[slots[starts]] = starts
+            self._people.count[slots[starts]] = counts
 
 
 def _codes_view(screen: faiss.IndexScalarQuantizer, dim: int) -> NDArray[np.float16]:
