@@ -214,3 +214,35 @@ def test_a_large_gallery_reads_only_a_few_people_from_the_source() -> None:
     expected = np.argsort(-closeness(scores(probe, matrix, "cosine"), "cosine"))[:2]
     assert [p for p, _ in found] == [owners[i] for i in expected]
     assert 2 <= len(asked) <= 10
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@settings(max_examples=60, deadline=None)
+@given(rng=galleries, steps=st.integers(min_value=0, max_value=20))
+def test_bucket_searches_after_a_load_and_changes_see_exactly_their_bucket(
+    metric: Metric, rng: np.random.Generator, steps: int
+) -> None:
+    """Loaded people (found by binary search) and people changed later (a dict) land in the right bucket."""
+    owners, matrix = _gallery(rng, 30)
+    bucket_of = {p: str(int(rng.integers(0, 3))) for p in set(owners)}
+    index = TemplateIndex(metric, capacity=4)
+    index.load(owners, matrix, dict(bucket_of))
+    held = {p: matrix[[i for i, o in enumerate(owners) if o == p]] for p in set(owners)}
+    for _ in range(steps):
+        person = f"p{int(rng.integers(0, 40))}"
+        if rng.random() < 0.4:
+            index.remove(person)
+            held.pop(person, None)
+        else:
+            held[person] = rng.normal(size=(int(rng.integers(1, 3)), DIM)).astype(np.float32)
+            bucket_of[person] = str(int(rng.integers(0, 3)))
+            index.replace(person, held[person], bucket_of[person])
+    probe = rng.normal(size=DIM).astype(np.float32)
+    for bucket in "0123":
+        members = [p for p in held if bucket_of[p] == bucket]
+        assert index.people(bucket) == len(members)
+        got = index.search(probe, bucket)
+        best = sorted((float(closeness(scores(probe, held[p], metric), metric).max()), p) for p in members)[
+            ::-1
+        ][:2]
+        assert [p for p, _ in got] == [p for _, p in best]
