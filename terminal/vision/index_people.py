@@ -24,11 +24,12 @@ class IndexPeople:
         self._sorted = np.zeros((0,), dtype="S1")  # names of slots 0 .. len-1, sorted (the load)
         self._late: dict[str, int] = {}  # name → slot of people added after the load
         self._late_names: list[str] = []  # names of slots len(_sorted) ..
-        self.start = np.zeros((0,), dtype=np.int64)  # per slot: first row, row count (0: removed)
-        self.count = np.zeros((0,), dtype=np.int64)
+        # per slot: first row, row count (0: removed); int32 is 2 billion rows, 4 MB per million people
+        self.start = np.zeros((0,), dtype=np.int32)
+        self.count = np.zeros((0,), dtype=np.int32)
         self._bucket = np.zeros((0,), dtype=np.int32)  # per slot: bucket code, -1 for none
         self._codes: dict[str, int] = {}
-        self._grouped: tuple[NDArray[np.int32], NDArray[np.int64]] | None = None
+        self._grouped: tuple[NDArray[np.int32], NDArray[np.int32]] | None = None
         self._grouped_upto = 0
 
     @property
@@ -114,14 +115,15 @@ class IndexPeople:
             return np.zeros((0,), dtype=np.int64)
         if self._grouped is None or self.slots - self._grouped_upto > _REGROUP_AFTER:
             upto = self.slots
-            order = np.argsort(self._bucket[:upto], kind="stable")
-            self._grouped, self._grouped_upto = (self._bucket[:upto][order], order.astype(np.int64)), upto
+            by_code = np.argsort(self._bucket[:upto], kind="stable")
+            self._grouped = (self._bucket[:upto][by_code], by_code.astype(np.int32))
+            self._grouped_upto = upto
         codes, order = self._grouped
         # the key in the array's own dtype: another would make numpy convert the whole array first
         key = np.int32(code)
         lo, hi = np.searchsorted(codes, key, side="left"), np.searchsorted(codes, key, side="right")
         later = np.arange(self._grouped_upto, self.slots, dtype=np.int64)
-        found = np.concatenate([order[lo:hi], later[self._bucket[later] == code]])
+        found = np.concatenate([order[lo:hi].astype(np.int64), later[self._bucket[later] == code]])
         return np.sort(found[self.count[found] > 0])
 
     def _reserve(self, slots: int) -> None:
