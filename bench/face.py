@@ -322,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_count": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            # other jobs share this machine: read the figures beside its load
+            "load_average": os.getloadavg(),
         },
         # LivenessSession.feed runs the detector on each capture and nothing else from the face stage.
         "challenge_frame_ms": detect_only,

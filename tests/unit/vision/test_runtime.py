@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from terminal.vision.onnx_inputs import weights_off_inputs
 from terminal.vision.runtime import create_session
 
 
@@ -32,3 +33,23 @@ def test_weights_listed_as_inputs_are_taken_off_the_inputs(tmp_path: Path) -> No
     assert [i.name for i in old_session.get_inputs()] == ["x"]
     np.testing.assert_array_equal(old_session.run(None, {"x": x})[0], new_session.run(None, {"x": x})[0])
     assert old.read_bytes() == before, "the file (and its sha256) is left as it is"
+
+
+def test_the_wire_format_edit_equals_onnx_s_own(tmp_path: Path) -> None:
+    """The bytes edit (no onnx package at run time) gives the model onnx itself would: only inputs go."""
+    old = tmp_path / "old.onnx"
+    _model(old, weights_as_inputs=True)
+    edited = onnx.load_from_string(weights_off_inputs(old.read_bytes()))
+    expected = onnx.load(str(old))
+    kept = [i for i in expected.graph.input if i.name != "w"]
+    del expected.graph.input[:]
+    expected.graph.input.extend(kept)
+    assert edited == expected
+    onnx.checker.check_model(edited)
+
+
+def test_a_model_without_weight_inputs_or_not_a_model_is_left_as_it_is(tmp_path: Path) -> None:
+    new = tmp_path / "new.onnx"
+    _model(new, weights_as_inputs=False)
+    assert weights_off_inputs(new.read_bytes()) == new.read_bytes()
+    assert weights_off_inputs(b"\x0f\xff\xff") == b"\x0f\xff\xff"
