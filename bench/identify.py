@@ -9,7 +9,8 @@ force. The index keeps its float32 copy while it fits its budget (64 MB: 5k and 
 exact re-rank reads the few people it needs from a source, here the bench's own matrix standing in for
 the gallery (the terminal decrypts them: `decrypt_per_person_ms` times that on a real store), and
 `people_reranked` counts them. Memory is the index's arrays (`index_mb`) and the process's resident
-growth while the index is held (`rss_mb`, Python's per-person lists and dict included). One BLAS and one
+growth while the index is held (`rss_mb`, after a garbage collection and glibc's malloc_trim, so the
+build's freed temporaries are not counted). One BLAS and one
 faiss thread (the kiosk has one core for this); run under `taskset -c 0` for one core in all.
 Prints a table, writes bench/results/identify.json.
 """
@@ -22,6 +23,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
+import contextlib
+import ctypes
+import gc
 import json
 import platform
 import statistics
@@ -55,7 +59,11 @@ def brute_force(probe: NDArray[np.float32], matrix: NDArray[np.float32], metric:
 
 
 def _rss_mb() -> float:
-    """Resident memory of this process (Linux /proc; 0 elsewhere)."""
+    """Resident memory of this process (Linux /proc; 0 elsewhere), freed heap handed back first."""
+    gc.collect()
+    # glibc keeps freed heap (the build's temporaries) mapped until asked; count only what is held
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     try:
         fields = Path("/proc/self/status").read_text(encoding="utf-8").split("VmRSS:")[1].split()
     except (OSError, IndexError):

@@ -49,7 +49,7 @@ class IndexPeople:
         names: NDArray[np.bytes_],
         starts: NDArray[np.int64],
         counts: NDArray[np.int64],
-        buckets: list[int],
+        buckets: NDArray[np.int32],
     ) -> None:
         """The start-up people: sorted UTF-8 names, their rows and bucket codes (see `code`)."""
         self._reserve(len(names))

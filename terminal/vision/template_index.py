@@ -99,14 +99,18 @@ class TemplateIndex:
         if not owners:
             return
         # UTF-8 names sort in code point order, so the slots follow the names as before
-        encoded = np.asarray([owner.encode("utf-8") for owner in owners], dtype=np.bytes_)
+        # encoded as arrays, not a million bytes objects whose freed memory the process would keep
+        encoded = np.strings.encode(np.asarray(owners, dtype=np.str_), "utf-8")
         names, codes = np.unique(encoded, return_inverse=True)
         order = np.argsort(codes, kind="stable")
         sorted_codes = codes[order]
         starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
         counts = np.diff(np.r_[starts, len(owners)])
         people = self._people
-        bucket_codes = [people.code(buckets.get(owners[order[i]])) for i in starts.tolist()]
+        first_rows = order[starts].tolist()
+        bucket_codes = np.fromiter(
+            (people.code(buckets.get(owners[row])) for row in first_rows), dtype=np.int32, count=len(starts)
+        )
         people.load(names, starts, counts, bucket_codes)
         self._append(np.asarray(matrix, dtype=np.float32)[order], np.repeat(np.arange(len(names)), counts))
 
