@@ -17,11 +17,16 @@ Point = tuple[float, float]
 
 @dataclass(frozen=True)
 class Frame:
-    """One camera image, BGR uint8 as OpenCV delivers it."""
+    """One camera image, BGR uint8 as OpenCV delivers it.
+
+    `face`, when set, is the face already found in this very image (a liveness capture's tracked face,
+    in the image's own pixels): the face stage then gates and embeds it without detecting again.
+    """
 
     image: NDArray[np.uint8]
     source: str
     captured_at: datetime
+    face: FaceBox | None = None
 
 
 @dataclass(frozen=True)

@@ -74,8 +74,16 @@ class FaceStage:
         return self.embed(frame, boxes), reasons
 
     def primary_box(self, frame: Frame) -> FaceBox:
-        """The largest usable face, not embedded; FaceMaskedError or NoFaceError when there is none."""
-        boxes, reasons = self.usable(frame)
+        """The largest usable face, not embedded; FaceMaskedError or NoFaceError when there is none.
+
+        A frame that carries its face (Frame.face, found by the liveness challenge) is not detected
+        again: that face alone is quality-gated, the same gate as a detected one.
+        """
+        if frame.face is not None:
+            reason = quality_reason(frame.image, frame.face, self._min_face_size)
+            boxes, reasons = ([frame.face], []) if reason is None else ([], [reason])
+        else:
+            boxes, reasons = self.usable(frame)
         if not boxes:
             if MASK_REASON in reasons:
                 raise FaceMaskedError("the lower face is covered; please lower your mask")

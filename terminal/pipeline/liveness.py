@@ -263,8 +263,13 @@ class LivenessSession:
                 attempt.base = pose
             turn = abs(pose.yaw - attempt.base.yaw) + abs(pose.pitch - attempt.base.pitch)
             # The face region from the full-resolution frame: more pixels on the face than the working
-            # copy has, with context enough around it for identify_frames to re-detect it.
-            identity = face_region(sensors.rgb, scaled_box(box, 1 / scale), IDENTITY_MARGIN, IDENTITY_SIDE)
+            # copy has, with context enough around it for identify_frames to re-detect it. When the
+            # capture was worked on at full resolution (a VGA camera), the tracked face and its
+            # landmarks are carried with it and the decision does not detect it again.
+            full_box = scaled_box(box, 1 / scale)
+            identity = face_region(
+                sensors.rgb, full_box, IDENTITY_MARGIN, IDENTITY_SIDE, carry_face=scale == 1.0
+            )
         attempt.captures.append(_Capture(work, box, turn, identity))
         if len(attempt.captures) >= KEEP_CAPTURES:
             attempt.captures = _thin(attempt.captures)

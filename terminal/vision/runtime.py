@@ -8,6 +8,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from terminal.errors import ModelError, ModelMissingError
+from terminal.vision.onnx_inputs import weights_off_inputs
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,9 @@ def create_session(path: Path, intra_op_threads: int = 1) -> ort.InferenceSessio
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        # weights listed as graph inputs stop onnxruntime folding them (SFace: ~20% slower)
+        model = weights_off_inputs(path.read_bytes())
+        session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
         raise ModelError(f"cannot load model {path.name}: {exc}") from exc
     log.debug("loaded %s with %d intra-op thread(s)", path.name, intra_op_threads)

@@ -1,54 +1,78 @@
-"""The in-memory 1:N index: templates held decrypted once, searched with one matrix product.
+"""The in-memory 1:N index: a float16 screen over every template, exact float32 re-ranking of a few people.
 
-Rows are one float32 matrix; each person's rows are contiguous, so the best row per person is one
-`np.maximum.reduceat` over the row scores, never a Python loop per owner. The float32 screen only picks
-candidates: every person whose screened score is within a rounding tolerance of the second-best person
-is re-scored exactly with `metric.scores` (the brute-force function), so the best and second-best people
-and their scores are the ones a brute-force search over the same templates gives.
+Every row is held once as float16 in a faiss `IndexScalarQuantizer` (cosine: the unit row, inner product;
+euclidean: the row, squared L2), half the memory of float32, and scanned with faiss's SIMD kernels. The
+screen only narrows: float16 rounding moves a screened score by at most `_bound` (an error bound derived
+from float16's unit roundoff and float32 accumulation, not a tuned tolerance), so every person whose
+screened best could still be one of the true best two is re-scored exactly with `metric.scores` (the
+brute-force function, float64) over their float32 templates. The best and second-best people and their
+scores are therefore the ones a brute-force scan over the same templates gives, ties included (a tie goes
+to the person whose rows come first, as before).
 
-A person may carry a bucket (the last four characters of their ID number): a search restricted to a
-bucket scores only that bucket's rows, exactly. Removed people leave dead rows (zeroed) until the
-matrix is compacted.
+An open search asks faiss for the top k rows; when the k-th row is not clearly below the second-best
+person (by twice the bound), k grows (×8) until it is or every row was returned. A bucket search (the
+second factor) screens only that bucket's rows, decoded from the same float16 codes.
+
+Exact templates come from a float32 copy the index keeps while it is small (at most `exact_budget`
+bytes), else from `source` (the gallery, decrypted on demand for the few people re-ranked), so a gallery
+of 1,000,000 SFace templates is held in about 260 MB instead of 500 MB. Removed people's rows are zeroed
+at once and dropped at the next compaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import faiss
 import numpy as np
 from numpy.typing import NDArray
 
 from terminal.errors import ModelError
 from terminal.ports import Metric
+from terminal.vision.index_people import IndexPeople
 from terminal.vision.metric import closeness, scores
 
-# Relative rounding of a float32 dot product over a few hundred dimensions is ~1e-6; candidates within
-# this much of the second-best screened score are re-scored exactly, so a rounding slip cannot reorder them.
-_SCREEN_TOLERANCE = 1e-4
+# The people's exact float32 templates, by psn_no (a person missing from the answer has none left).
+ExactSource = Callable[[Sequence[str]], dict[str, NDArray[np.float32]]]
+
 # compact once dead rows exceed this share of the used rows
 _DEAD_SHARE = 0.25
+# the float32 copy is kept while it fits this (100,000 SFace templates take 51 MB)
+EXACT_BUDGET_BYTES = 64 * 2**20
+_FIRST_K = 16  # rows asked of faiss first; ×8 while the answer cannot be proven complete
+_FP16_MAX = 60000.0  # float16 overflows at 65504: templates never come near it
+_UNIT_ROUNDOFF_16 = 2.0**-11
+_UNIT_ROUNDOFF_32 = 2.0**-24
 
 
 class TemplateIndex:
     """Templates of one model, grouped by person, for exact 1:N search. Not thread-safe: callers lock."""
 
-    def __init__(self, metric: Metric, capacity: int = 1024) -> None:
+    def __init__(
+        self,
+        metric: Metric,
+        capacity: int = 1024,
+        source: ExactSource | None = None,
+        exact_budget: int = EXACT_BUDGET_BYTES,
+    ) -> None:
         self._metric: Metric = metric
         self._capacity = max(1, capacity)
+        self._source = source
+        self._exact_budget = exact_budget if source is not None else None
+        # one query at a time: faiss's OpenMP pool would only spin on the kiosk's other core
+        faiss.omp_set_num_threads(1)
         self._reset()
 
     def _reset(self) -> None:
         self._dim = 0
-        self._matrix = np.zeros((0, 0), dtype=np.float32)
-        # cosine: 1 / row norm; euclidean: the row's squared norm (both float32, one per row)
-        self._weight = np.zeros((0,), dtype=np.float32)
-        self._row_slot = np.zeros((0,), dtype=np.int64)
+        self._screen: faiss.IndexScalarQuantizer | None = None
+        self._codes = np.zeros((0, 0), dtype=np.float16)  # a view of the screen's float16 codes
+        self._exact: NDArray[np.float32] | None = np.zeros((0, 0), dtype=np.float32)
+        self._row_slot = np.zeros((0,), dtype=np.int32)
         self._used = 0
         self._dead = 0
-        self._slot_of: dict[str, int] = {}
-        self._names: list[str] = []
-        self._span: list[tuple[int, int]] = []  # per slot: (first row, row count); count 0 when removed
-        self._bucket_of: list[str | None] = []
-        self._buckets: dict[str, set[int]] = {}
-        self._segments: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
+        self._max_norm = 0.0
+        self._people = IndexPeople(self._capacity)
 
     @property
     def metric(self) -> Metric:
@@ -57,31 +81,38 @@ class TemplateIndex:
 
     def people(self, bucket: str | None = None) -> int:
         """People held (with at least one template), in one bucket when given."""
-        if bucket is None:
-            return sum(1 for _, count in self._span if count)
-        return len(self._buckets.get(bucket, ()))
+        return self._people.people(bucket)
+
+    def holds_exact(self) -> bool:
+        """Whether the float32 templates are held here (else the source is read per search)."""
+        return self._exact is not None
 
     def nbytes(self) -> int:
-        """Memory held by the matrix and its per-row arrays."""
-        return int(self._matrix.nbytes + self._weight.nbytes + self._row_slot.nbytes)
+        """Memory held by the screen's codes, the float32 copy (if kept) and the per-row/per-slot arrays."""
+        codes = self._screen.codes.size() if self._screen is not None else 0
+        exact = self._exact.nbytes if self._exact is not None else 0
+        return int(codes + exact + self._row_slot.nbytes + self._people.nbytes())
 
     def load(self, owners: list[str], matrix: NDArray[np.float32], buckets: dict[str, str | None]) -> None:
         """Replace everything with these rows (owners[i] owns matrix[i]); one sort groups each person."""
         self.clear()
         if not owners:
             return
-        names, codes = np.unique(np.asarray(owners, dtype=object), return_inverse=True)
+        # UTF-8 names sort in code point order, so the slots follow the names as before
+        # encoded as arrays, not a million bytes objects whose freed memory the process would keep
+        encoded = np.strings.encode(np.asarray(owners, dtype=np.str_), "utf-8")
+        names, codes = np.unique(encoded, return_inverse=True)
         order = np.argsort(codes, kind="stable")
-        self._reserve(len(owners), matrix.shape[1])
-        self._matrix[: len(owners)] = matrix[order]
         sorted_codes = codes[order]
         starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
         counts = np.diff(np.r_[starts, len(owners)])
-        for slot, (name, start, count) in enumerate(zip(names.tolist(), starts, counts, strict=True)):
-            self._new_slot(str(name), int(start), int(count), buckets.get(str(name)))
-            self._row_slot[start : start + count] = slot
-        self._used = len(owners)
-        self._weigh(0, self._used)
+        people = self._people
+        first_rows = order[starts].tolist()
+        bucket_codes = np.fromiter(
+            (people.code(buckets.get(owners[row])) for row in first_rows), dtype=np.int32, count=len(starts)
+        )
+        people.load(names, starts, counts, bucket_codes)
+        self._append(np.asarray(matrix, dtype=np.float32)[order], np.repeat(np.arange(len(names)), counts))
 
     def replace(self, psn_no: str, templates: NDArray[np.float32], bucket: str | None) -> None:
         """Make a person's rows exactly these (none: the person is removed), decrypted by the caller."""
@@ -89,148 +120,235 @@ class TemplateIndex:
         if len(templates) == 0:
             return
         rows = np.asarray(templates, dtype=np.float32).reshape(len(templates), -1)
-        self._reserve(self._used + len(rows), rows.shape[1])
-        start = self._used
-        self._matrix[start : start + len(rows)] = rows
-        self._used += len(rows)
-        self._new_slot(psn_no, start, len(rows), bucket)
-        self._row_slot[start : self._used] = len(self._names) - 1
-        self._weigh(start, self._used)
-        self._segments = None
+        slot = self._people.add(psn_no, self._used, len(rows), bucket)
+        self._append(rows, np.full(len(rows), slot))
 
     def remove(self, psn_no: str) -> None:
         """Forget a person: their rows are zeroed at once and dropped at the next compaction."""
-        slot = self._slot_of.pop(psn_no, None)
+        slot = self._people.find(psn_no)
         if slot is None:
             return
-        start, count = self._span[slot]
-        self._matrix[start : start + count] = 0.0
+        start, count = int(self._people.start[slot]), int(self._people.count[slot])
+        self._codes[start : start + count] = 0.0
+        if self._exact is not None:
+            self._exact[start : start + count] = 0.0
         self._row_slot[start : start + count] = -1
-        self._span[slot] = (start, 0)
-        bucket = self._bucket_of[slot]
-        if bucket is not None:
-            self._buckets[bucket].discard(slot)
+        self._people.drop(slot)
         self._dead += count
-        self._segments = None
         if self._dead > _DEAD_SHARE * self._used:
             self._compact()
 
     def clear(self) -> None:
-        """Drop every template (the matrix is zeroed first, e.g. on shutdown)."""
-        self._matrix[:] = 0.0
+        """Drop every template (zeroed first, e.g. on shutdown)."""
+        self._codes[:] = 0.0
+        if self._exact is not None:
+            self._exact[:] = 0.0
+        if self._screen is not None:
+            self._screen.reset()
         self._reset()
 
     def search(self, probe: NDArray[np.float32], bucket: str | None = None) -> list[tuple[str, float]]:
         """The best and second-best people (at most two), best first, with their exact scores."""
-        if bucket is not None:
-            rows = self._rows_of(sorted(self._buckets.get(bucket, ())))
-            return self._exact_top2(probe, rows)
         if self._used == self._dead:
             return []
         if probe.shape != (self._dim,):
             raise ModelError(f"templates of different shapes {probe.shape} and ({self._dim},)")
-        starts, seg_slot = self._segments_now()
-        per_person = np.maximum.reduceat(self._screen(probe), starts)
-        per_person[seg_slot < 0] = -np.inf
-        live = int(np.count_nonzero(seg_slot >= 0))
-        second = float(np.partition(per_person, -2)[-2]) if live >= 2 else float(per_person.max())
-        chosen = np.flatnonzero(per_person >= second - self._tolerance(probe))
-        return self._exact_top2(probe, self._rows_of(seg_slot[chosen].tolist()))
+        query = self._prepared(np.asarray(probe, dtype=np.float32)[np.newaxis])
+        bound = self._bound(float(np.linalg.norm(probe)))
+        if bucket is not None:
+            rows = self._rows_of(self._people.members(bucket))
+            near = self._decoded_closeness(query[0], rows)
+            return self._exact_top2(probe, self._candidates(rows, near, bound, complete=True) or [])
+        k = _FIRST_K
+        while True:
+            k = min(k, self._used)
+            found, rows = self._screen.search(query, k)  # type: ignore[union-attr]
+            near = found[0].astype(np.float64) if self._metric == "cosine" else -found[0].astype(np.float64)
+            chosen = self._candidates(rows[0], near, bound, complete=k == self._used)
+            if chosen is not None:
+                return self._exact_top2(probe, chosen)
+            k *= 8
 
-    # ---- internals -------------------------------------------------------------------------------
+    # ---- screening ---------------------------------------------------------------------------------
 
-    def _screen(self, probe: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Approximate closeness per used row (larger = more alike), float32."""
-        matrix = self._matrix[: self._used]
-        weight = self._weight[: self._used]
-        p = np.asarray(probe, dtype=np.float32)
+    def _prepared(self, rows: NDArray[np.float32]) -> NDArray[np.float32]:
+        """What the screen holds of rows: unit rows for cosine (zero rows stay zero), else the rows."""
+        if self._metric != "cosine":
+            return np.ascontiguousarray(rows, dtype=np.float32)
+        norms = np.linalg.norm(rows.astype(np.float64), axis=1, keepdims=True)
+        return np.ascontiguousarray(rows / np.maximum(norms, 1e-12), dtype=np.float32)
+
+    def _bound(self, probe_norm: float) -> float:
+        """Largest difference between a screened closeness and the exact one, for this probe."""
+        dim = self._dim
+        accumulate = 4 * dim * _UNIT_ROUNDOFF_32
         if self._metric == "cosine":
-            unit = p / np.float32(max(float(np.linalg.norm(p)), 1e-12))
-            return np.asarray((matrix @ unit) * weight, dtype=np.float32)
-        # -(|r - p|^2) up to the constant |p|^2, which does not change the order
-        return np.asarray(np.float32(2.0) * (matrix @ p) - weight, dtype=np.float32)
+            # |fp16(u)·p − u·p| ≤ u16·|u||p| (unit rows and probe), plus float32 sums and the subnormals
+            return 1.1 * (_UNIT_ROUNDOFF_16 + accumulate + dim * 2.0**-25) + 1e-7
+        # squared distances: (r − r16)·(2p − r − r16) ≤ u16·|r|·(2|p| + 2|r|), plus float32 sums
+        p, r = probe_norm, 1.01 * self._max_norm
+        return (
+            1.1 * (_UNIT_ROUNDOFF_16 * r * (2 * p + 2 * r) + accumulate * (p + r) ** 2 + dim * 2.0**-20)
+            + 1e-9
+        )
 
-    def _tolerance(self, probe: NDArray[np.float32]) -> float:
+    def _decoded_closeness(self, query: NDArray[np.float32], rows: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Screened closeness of a few rows, from their float16 codes (a bucket search)."""
+        held = self._codes[rows].astype(np.float64)
         if self._metric == "cosine":
-            return _SCREEN_TOLERANCE
-        largest = float(self._weight[: self._used].max(initial=0.0))
-        return _SCREEN_TOLERANCE * (largest + float(np.dot(probe, probe))) + 1e-12
+            return np.asarray(held @ query.astype(np.float64), dtype=np.float64)
+        diff = held - query.astype(np.float64)
+        return np.asarray(-np.einsum("ij,ij->i", diff, diff), dtype=np.float64)
 
-    def _exact_top2(self, probe: NDArray[np.float32], rows: NDArray[np.int64]) -> list[tuple[str, float]]:
-        """Brute force (metric.scores, float64) over a few rows, best row per person, top two people."""
-        if rows.size == 0:
-            return []
-        values = scores(probe, self._matrix[rows], self._metric)
-        near = closeness(values, self._metric)
+    def _candidates(
+        self, rows: NDArray[np.int64], near: NDArray[np.float64], bound: float, complete: bool
+    ) -> list[int] | None:
+        """Slots that could be among the best two people, or None when rows left out might be.
+
+        A row's exact closeness is within `bound` of its screened one. Rows not returned screen at most
+        `floor` (the lowest returned), so they cannot reach the top two once floor < second − 2·bound.
+        """
+        keep = rows >= 0
+        rows, near = rows[keep], near[keep]
         slots = self._row_slot[rows]
-        # best row per person: sort by person, then by closeness descending, and take each person's first
+        live = slots >= 0
+        slots, near = slots[live], near[live]
+        floor = -np.inf if complete else float(np.min(near, initial=np.inf))
+        if slots.size == 0:
+            return [] if complete else None
         order = np.lexsort((-near, slots))
         first = order[np.r_[True, slots[order][1:] != slots[order][:-1]]]
+        best = np.sort(near[first])[::-1]
+        second = float(best[1]) if best.size > 1 else -np.inf
+        if not complete and not floor < second - 2 * bound:
+            return None
+        return [int(s) for s in slots[first][near[first] >= second - 2 * bound]]
+
+    # ---- exact re-ranking --------------------------------------------------------------------------
+
+    def _exact_top2(self, probe: NDArray[np.float32], slots: list[int]) -> list[tuple[str, float]]:
+        """Brute force (metric.scores, float64) over the chosen people's rows, top two people."""
+        if not slots:
+            return []
+        blocks, owner, order = self._exact_rows(slots)
+        if not blocks:
+            return []
+        values = scores(probe, np.concatenate(blocks), self._metric)
+        near = closeness(values, self._metric)
+        # best row per person: by person, then closeness descending, then row order; each person's first
+        pick = np.lexsort((order, -near, owner))
+        first = pick[np.r_[True, owner[pick][1:] != owner[pick][:-1]]]
         # people by closeness, ties by their first row (the order a brute-force scan meets them)
-        ranked = first[np.lexsort((rows[first], -near[first]))][:2]
-        return [(self._names[int(slots[i])], float(values[i])) for i in ranked]
+        ranked = first[np.lexsort((order[first], -near[first]))][:2]
+        return [(self._people.name(int(owner[i])), float(values[i])) for i in ranked]
 
-    def _rows_of(self, slots: list[int]) -> NDArray[np.int64]:
-        spans = [self._span[slot] for slot in slots if self._span[slot][1]]
-        if not spans:
+    def _exact_rows(
+        self, slots: list[int]
+    ) -> tuple[list[NDArray[np.float32]], NDArray[np.int64], NDArray[np.int64]]:
+        """The float32 rows of these slots, each row's slot, and each row's place in the index's order."""
+        blocks: list[NDArray[np.float32]] = []
+        owner: list[NDArray[np.int64]] = []
+        order: list[NDArray[np.int64]] = []
+        held: dict[str, NDArray[np.float32]] = {}
+        if self._exact is None and self._source is not None:
+            held = self._source([self._people.name(s) for s in slots])
+        for slot in slots:
+            start, count = int(self._people.start[slot]), int(self._people.count[slot])
+            if self._exact is not None:
+                rows: NDArray[np.float32] | None = self._exact[start : start + count]
+            else:
+                rows = held.get(self._people.name(slot))
+            if rows is None or len(rows) == 0:
+                continue  # removed since the index was refreshed (another process)
+            blocks.append(np.asarray(rows, dtype=np.float32).reshape(len(rows), -1))
+            owner.append(np.full(len(rows), slot, dtype=np.int64))
+            order.append(start + np.arange(len(rows), dtype=np.int64))
+        if not blocks:
+            return [], np.zeros((0,), dtype=np.int64), np.zeros((0,), dtype=np.int64)
+        return blocks, np.concatenate(owner), np.concatenate(order)
+
+    # ---- storage -----------------------------------------------------------------------------------
+
+    def _rows_of(self, slots: NDArray[np.int64]) -> NDArray[np.int64]:
+        if slots.size == 0:
             return np.zeros((0,), dtype=np.int64)
-        return np.concatenate([np.arange(start, start + count, dtype=np.int64) for start, count in spans])
+        starts, counts = self._people.start[slots], self._people.count[slots]
+        return np.concatenate(
+            [np.arange(s, s + c, dtype=np.int64) for s, c in zip(starts, counts, strict=True)]
+        )
 
-    def _segments_now(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Starts of the runs of equal row owner (a person's rows, or dead rows) and each run's slot."""
-        if self._segments is None:
-            owner = self._row_slot[: self._used]
-            starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]).astype(np.int64)
-            self._segments = (starts, owner[starts])
-        return self._segments
-
-    def _new_slot(self, psn_no: str, start: int, count: int, bucket: str | None) -> None:
-        slot = len(self._names)
-        self._slot_of[psn_no] = slot
-        self._names.append(psn_no)
-        self._span.append((start, count))
-        self._bucket_of.append(bucket)
-        if bucket is not None:
-            self._buckets.setdefault(bucket, set()).add(slot)
-
-    def _weigh(self, start: int, stop: int) -> None:
-        rows = self._matrix[start:stop]
-        squared = np.einsum("ij,ij->i", rows, rows, dtype=np.float32)
-        if self._metric == "cosine":
-            self._weight[start:stop] = 1.0 / np.maximum(np.sqrt(squared), np.float32(1e-12))
-        else:
-            self._weight[start:stop] = squared
-
-    def _reserve(self, rows: int, dim: int) -> None:
-        if self._dim and dim != self._dim:
+    def _append(self, rows: NDArray[np.float32], slots: NDArray[np.int64]) -> None:
+        """Rows (grouped by person, slots already made) added to the screen and, while kept, the copy."""
+        if self._dim and rows.shape[1] != self._dim:
             # templates of different lengths come from different models and can never be compared
-            raise ModelError(f"templates of different shapes ({dim},) and ({self._dim},)")
-        if self._dim and rows <= len(self._matrix):
+            raise ModelError(f"templates of different shapes ({rows.shape[1]},) and ({self._dim},)")
+        if self._metric != "cosine" and float(np.abs(rows).max(initial=0.0)) > _FP16_MAX:
+            raise ModelError("template values out of float16's range")
+        if self._screen is None:
+            self._dim = rows.shape[1]
+            kind = faiss.METRIC_INNER_PRODUCT if self._metric == "cosine" else faiss.METRIC_L2
+            self._screen = faiss.IndexScalarQuantizer(self._dim, faiss.ScalarQuantizer.QT_fp16, kind)
+        start, stop = self._used, self._used + len(rows)
+        self._screen.add(self._prepared(rows))
+        self._codes = _codes_view(self._screen, self._dim)
+        self._grow_rows(stop)
+        self._row_slot[start:stop] = slots
+        if self._exact is not None:
+            self._exact[start:stop] = rows
+        self._used = stop
+        if len(rows):
+            self._max_norm = max(self._max_norm, float(np.linalg.norm(rows, axis=1).max()))
+
+    def _grow_rows(self, rows: int) -> None:
+        keep_exact = self._exact is not None and (
+            self._exact_budget is None or rows * self._dim * 4 <= self._exact_budget
+        )
+        if self._exact is not None and not keep_exact:
+            # too large to hold in float32: the source answers for the few people re-ranked
+            self._exact[:] = 0.0
+            self._exact = None
+        if rows <= len(self._row_slot) and (self._exact is None or rows <= len(self._exact)):
             return
-        capacity = max(rows, self._capacity, 2 * len(self._matrix))
-        matrix = np.zeros((capacity, dim), dtype=np.float32)
-        weight = np.zeros((capacity,), dtype=np.float32)
-        row_slot = np.full((capacity,), -1, dtype=np.int64)
-        if self._used:
-            matrix[: self._used] = self._matrix[: self._used]
-        weight[: self._used] = self._weight[: self._used]
+        capacity = max(rows, self._capacity, 2 * len(self._row_slot))
+        row_slot = np.full((capacity,), -1, dtype=np.int32)
         row_slot[: self._used] = self._row_slot[: self._used]
-        self._matrix[:] = 0.0
-        self._matrix, self._weight, self._row_slot, self._dim = matrix, weight, row_slot, dim
+        self._row_slot = row_slot
+        if self._exact is not None:
+            exact = np.zeros((capacity, self._dim), dtype=np.float32)
+            if self._used:
+                exact[: self._used] = self._exact[: self._used]
+            self._exact[:] = 0.0
+            self._exact = exact
 
     def _compact(self) -> None:
-        """Drop dead rows: live people move down in their order, spans are renumbered."""
+        """Drop dead rows: live people move down in their order, the screen is rebuilt from its codes."""
         keep = np.flatnonzero(self._row_slot[: self._used] >= 0)
-        slots = self._row_slot[keep]
-        self._matrix[: len(keep)] = self._matrix[keep]
-        self._weight[: len(keep)] = self._weight[keep]
+        slots = self._row_slot[keep].astype(np.int64)
+        kept_codes = self._codes[keep].astype(np.float32)  # float16 values: re-encoded without loss
+        exact = self._exact[keep].copy() if self._exact is not None else None
+        assert self._screen is not None
+        self._codes[:] = 0.0
+        self._screen.reset()
+        self._screen.add(kept_codes)
+        self._codes = _codes_view(self._screen, self._dim)
         self._row_slot[: len(keep)] = slots
-        self._matrix[len(keep) : self._used] = 0.0
         self._row_slot[len(keep) : self._used] = -1
+        if self._exact is not None and exact is not None:
+            self._exact[: len(keep)] = exact
+            self._exact[len(keep) : self._used] = 0.0
+            exact[:] = 0.0
         self._used, self._dead = len(keep), 0
         if len(keep):
             starts = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
             counts = np.diff(np.r_[starts, len(keep)])
-            for start, count in zip(starts.tolist(), counts.tolist(), strict=True):
-                self._span[int(slots[start])] = (start, count)
-        self._segments = None
+            self._people.start[slots[starts]] = starts
+            self._people.count[slots[starts]] = counts
+
+
+def _codes_view(screen: faiss.IndexScalarQuantizer, dim: int) -> NDArray[np.float16]:
+    """The screen's float16 codes as a (rows, dim) array, without a copy (valid until the next add)."""
+    size = int(screen.codes.size())
+    if size == 0:
+        return np.zeros((0, dim), dtype=np.float16)
+    raw = faiss.rev_swig_ptr(screen.codes.data(), size)
+    return np.asarray(raw).view(np.float16).reshape(-1, dim)

@@ -53,6 +53,29 @@ def test_the_configured_synthetic_camera_passes_liveness_and_identifies_at_4k(
     assert _follow(camera, session, clock).status == "pass"
     frames = session.identity_frames()
     assert all(max(f.image.shape[:2]) <= IDENTITY_SIDE for f in frames)
+    # worked on downscaled: the decision detects each face again in its full-resolution region
+    assert all(f.face is None for f in frames)
+    decision = identify_frames(terminal.face_stage, terminal.identifier, frames, None)
+    assert isinstance(decision.outcome, Match)
+    assert decision.outcome.psn_no == DEMO_PEOPLE[2].psn_no
+
+
+@pytest.mark.usefixtures("require_models")
+def test_a_vga_camera_identifies_on_the_challenges_own_faces(
+    terminal: Terminal, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 640×480 the challenge's tracked faces are embedded as they are: the decision detects nothing."""
+    seed_demo(terminal)
+    camera = _camera(terminal, "synthetic://live?width=640&height=480")
+    session = terminal.liveness_stage.session(random.Random(5))
+    assert _follow(camera, session, clock).status == "pass"
+    frames = session.identity_frames()
+    assert frames and all(f.face is not None for f in frames)
+
+    def no_detection(image: object) -> list[object]:
+        raise AssertionError("the decision must not detect again")
+
+    monkeypatch.setattr(terminal.face_stage.detector, "detect", no_detection)
     decision = identify_frames(terminal.face_stage, terminal.identifier, frames, None)
     assert isinstance(decision.outcome, Match)
     assert decision.outcome.psn_no == DEMO_PEOPLE[2].psn_no

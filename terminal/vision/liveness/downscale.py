@@ -52,8 +52,13 @@ def downscaled(sensors: SensorFrame, short_side: int) -> tuple[SensorFrame, floa
     return SensorFrame(rgb=rgb, nir=nir, depth=depth), scale
 
 
-def face_region(frame: Frame, box: FaceBox, margin: float, side: int) -> Frame:
-    """The face with `margin` × its size of context on each side, an owned copy with longest side ≤ `side`."""
+def face_region(frame: Frame, box: FaceBox, margin: float, side: int, carry_face: bool = False) -> Frame:
+    """The face with `margin` × its size of context on each side, an owned copy with longest side ≤ `side`.
+
+    With `carry_face` the copy carries `box` moved into its own pixels (Frame.face), so the decision
+    embeds the face the challenge tracked instead of detecting it again; not when the copy had to be
+    scaled down (the landmarks would be resampled, and detecting again in the copy is as precise).
+    """
     height, width = frame.image.shape[:2]
     mx, my = margin * box.width, margin * box.height
     x1, y1 = max(0, int(box.x1 - mx)), max(0, int(box.y1 - my))
@@ -62,7 +67,17 @@ def face_region(frame: Frame, box: FaceBox, margin: float, side: int) -> Frame:
     scale = scale_to(crop.shape, side)
     # Either way a new buffer: a slice would keep the whole full-resolution image alive.
     crop = _area(crop, _size(crop.shape, scale)) if scale < 1.0 else crop.copy()
-    return replace(frame, image=crop)
+    face = moved_box(box, x1, y1) if carry_face and scale == 1.0 else None
+    return replace(frame, image=crop, face=face)
+
+
+def moved_box(box: FaceBox, dx: float, dy: float) -> FaceBox:
+    """The box and its landmarks in the pixels of a crop whose top-left corner is (dx, dy)."""
+    marks = tuple((x - dx, y - dy) for x, y in box.landmarks)
+    return FaceBox(
+        box.x1 - dx, box.y1 - dy, box.x2 - dx, box.y2 - dy, box.score,
+        (marks[0], marks[1], marks[2], marks[3], marks[4]),
+    )  # fmt: skip
 
 
 def scaled_box(box: FaceBox, factor: float) -> FaceBox:

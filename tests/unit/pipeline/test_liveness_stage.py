@@ -174,3 +174,5 @@ def test_identity_frames_come_only_from_a_passed_attempt() -> None:
     assert len({id(f) for f in first}) == 3
     assert first[0].captured_at < first[1].captured_at < first[2].captured_at
     assert len(frames) > 3 and len({id(f) for f in frames}) == len(frames)
+    # worked on at full resolution (480×640): each frame carries the tracked face, moved into its pixels
+    assert all(f.face is not None and f.face.x1 >= 0 and f.face.y1 >= 0 for f in frames)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,7 +15,7 @@ from terminal.errors import ModelError
 from terminal.pipeline.identify import Identifier
 from terminal.ports import Metric
 from terminal.vision.metric import accepts, closeness, scores
-from terminal.vision.template_index import TemplateIndex
+from terminal.vision.template_index import ExactSource, TemplateIndex
 
 BOX = FaceBox(0, 0, 10, 10, 1.0, np.zeros((5, 2)))
 DIM = 8
@@ -86,6 +88,16 @@ def _threshold(probe: NDArray[np.float32], matrix: NDArray[np.float32], metric: 
     return float(np.quantile(scores(probe, matrix, metric), q))
 
 
+def _source_over(owners: list[str], matrix: NDArray[np.float32]) -> ExactSource:
+    """An exact source like the gallery's: each person's rows in their stored order."""
+
+    def source(people: Sequence[str]) -> dict[str, NDArray[np.float32]]:
+        return {p: matrix[[i for i, o in enumerate(owners) if o == p]] for p in people if p in owners}
+
+    return source
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["float32 held", "float32 from the source"])
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 @settings(max_examples=150, deadline=None)
 @given(
@@ -95,11 +107,15 @@ def _threshold(probe: NDArray[np.float32], matrix: NDArray[np.float32], metric: 
     margin=st.sampled_from([0.0, 0.01, 0.05]),
 )
 def test_index_decides_as_brute_force(
-    metric: Metric, rng: np.random.Generator, people: int, q: float, margin: float
+    metric: Metric, held: bool, rng: np.random.Generator, people: int, q: float, margin: float
 ) -> None:
     owners, matrix = _gallery(rng, people)
-    index = TemplateIndex(metric, capacity=4)
+    if held:
+        index = TemplateIndex(metric, capacity=4)
+    else:
+        index = TemplateIndex(metric, capacity=4, source=_source_over(owners, matrix), exact_budget=0)
     index.load(owners, matrix, {})
+    assert index.holds_exact() == (held or not owners)
     for _ in range(3):
         # half the probes are a noisy copy of an enrolled row, so matches occur as well as strangers
         near = matrix[rng.integers(0, len(matrix))] if len(matrix) and rng.random() < 0.5 else 0.0
@@ -157,12 +173,15 @@ def test_a_bucket_search_sees_only_its_people(metric: Metric) -> None:
 
 def test_removed_rows_are_zeroed_and_clear_empties_the_index() -> None:
     index = TemplateIndex("cosine", capacity=8)
-    index.replace("A", np.ones((2, DIM), dtype=np.float32), bucket=None)
+    a = np.arange(1, DIM + 1, dtype=np.float32)
+    index.replace("A", np.stack([a, a]), bucket=None)
     index.replace("B", np.full((1, DIM), 2.0, dtype=np.float32), bucket=None)
     index.replace("C", np.full((5, DIM), 3.0, dtype=np.float32), bucket=None)
+    assert np.any(np.all(index._codes == (a / np.linalg.norm(a)).astype(np.float16), axis=1))
     index.remove("A")
-    # the decrypted rows of a removed person do not linger in memory
-    assert not np.any(np.all(index._matrix == 1.0, axis=1))
+    # the decrypted rows of a removed person do not linger in memory: neither float32 nor the screen
+    assert index._exact is not None and not np.any(np.all(index._exact == a, axis=1))
+    assert not np.any(np.all(index._codes == (a / np.linalg.norm(a)).astype(np.float16), axis=1))
     index.clear()
     assert index.people() == 0 and index.search(np.ones(DIM, dtype=np.float32)) == []
 
@@ -174,3 +193,56 @@ def test_templates_of_another_length_are_refused() -> None:
         index.replace("B", np.zeros((1, DIM + 1), dtype=np.float32), bucket=None)
     with pytest.raises(ModelError):
         index.search(np.zeros(DIM + 1, dtype=np.float32))
+
+
+def test_a_large_gallery_reads_only_a_few_people_from_the_source() -> None:
+    """Without the float32 copy, a search re-ranks from the source only the people the screen left in."""
+    rng = np.random.default_rng(18)
+    owners = [f"p{i}" for i in range(3000)]
+    matrix = rng.normal(size=(3000, 128)).astype(np.float32)
+    asked: list[str] = []
+    source = _source_over(owners, matrix)
+
+    def counting(people: Sequence[str]) -> dict[str, NDArray[np.float32]]:
+        asked.extend(people)
+        return source(people)
+
+    index = TemplateIndex("cosine", source=counting, exact_budget=0)
+    index.load(owners, matrix, {})
+    probe = matrix[1234] + rng.normal(scale=0.3, size=128).astype(np.float32)
+    found = index.search(probe)
+    expected = np.argsort(-closeness(scores(probe, matrix, "cosine"), "cosine"))[:2]
+    assert [p for p, _ in found] == [owners[i] for i in expected]
+    assert 2 <= len(asked) <= 10
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@settings(max_examples=60, deadline=None)
+@given(rng=galleries, steps=st.integers(min_value=0, max_value=20))
+def test_bucket_searches_after_a_load_and_changes_see_exactly_their_bucket(
+    metric: Metric, rng: np.random.Generator, steps: int
+) -> None:
+    """Loaded people (found by binary search) and people changed later (a dict) land in the right bucket."""
+    owners, matrix = _gallery(rng, 30)
+    bucket_of = {p: str(int(rng.integers(0, 3))) for p in set(owners)}
+    index = TemplateIndex(metric, capacity=4)
+    index.load(owners, matrix, dict(bucket_of))
+    held = {p: matrix[[i for i, o in enumerate(owners) if o == p]] for p in set(owners)}
+    for _ in range(steps):
+        person = f"p{int(rng.integers(0, 40))}"
+        if rng.random() < 0.4:
+            index.remove(person)
+            held.pop(person, None)
+        else:
+            held[person] = rng.normal(size=(int(rng.integers(1, 3)), DIM)).astype(np.float32)
+            bucket_of[person] = str(int(rng.integers(0, 3)))
+            index.replace(person, held[person], bucket_of[person])
+    probe = rng.normal(size=DIM).astype(np.float32)
+    for bucket in "0123":
+        members = [p for p in held if bucket_of[p] == bucket]
+        assert index.people(bucket) == len(members)
+        got = index.search(probe, bucket)
+        best = sorted((float(closeness(scores(probe, held[p], metric), metric).max()), p) for p in members)[
+            ::-1
+        ][:2]
+        assert [p for p, _ in got] == [p for _, p in best]
