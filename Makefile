@@ -36,7 +36,8 @@ check:
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	# one worker per core, at most four; a file's tests stay together (they share module fixtures)
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 # socat, Chromium and a CJK font for the device and browser tests (apt; root or sudo)
 test-deps:
