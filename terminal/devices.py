@@ -50,14 +50,23 @@ class ReceiptPrinting:
         self._jobs: queue.Queue[Mapping[str, Any]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        # msgids queued and not yet through print_once. Until the thread claims a msgid the journal has
+        # no row for it, so the completed-receipts sweep would queue it a second time (app/receipts.py).
+        self._pending: set[str] = set()
 
-    def submit(self, receipt: Mapping[str, Any]) -> None:
-        """Queue the receipt of a settled session; returns at once."""
+    def submit(self, receipt: Mapping[str, Any]) -> bool:
+        """Queue the receipt of a settled session; returns at once. False when that msgid waits already."""
+        msgid = str(receipt.get("msgid") or "")
         with self._start_lock:
+            if msgid and msgid in self._pending:
+                return False
+            if msgid:
+                self._pending.add(msgid)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="receipt-printer", daemon=True)
                 self._thread.start()
         self._jobs.put(dict(receipt))
+        return True
 
     def _run(self) -> None:
         while True:
@@ -67,6 +76,10 @@ class ReceiptPrinting:
             except Exception:
                 # The thread boundary: one bad receipt must not stop every later one from printing.
                 log.exception("receipt printer: job failed unexpectedly")
+            finally:
+                # Only now: by here the journal holds a row for the msgid (claimed, or claimed before).
+                with self._start_lock:
+                    self._pending.discard(str(receipt.get("msgid") or ""))
 
     def print_once(self, receipt: Mapping[str, Any]) -> str:
         """Print now unless this msgid was printed before; returns printed, failed or skipped."""

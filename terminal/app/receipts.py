@@ -4,10 +4,12 @@ The kiosk's confirm and poll routes print the receipt they show. A payment compl
 payment worker's recovery, a timeout's tick, or the counter's barcode reader — has no route answer to
 print from, so after each worker pass and each scanned payment code the ledger is asked for completed
 payments no printing job has taken yet (store/reprints.py), and their receipts, rebuilt from the ledger,
-go to the printer's queue. The print journal claims each msgid once (store/prints.py), so a receipt a
-route queued first is not printed again; a failed print is recorded (technician page) and printed again
-only by a reprint (app/reprint.py, 补打), never by the next pass. None of this blocks the payment: the
-queue is worked by the printer's own thread.
+go to the printer's queue. A msgid already waiting in that queue (a route queued it, the printer's thread
+has not claimed it yet) is not queued again, and the print journal claims each msgid once
+(store/prints.py), so a receipt a route queued first is not printed again. A failed print — the printer
+may have stopped halfway — is recorded (technician page) and printed again only by a reprint
+(app/reprint.py, 补打), never by the next pass nor by a second job for the same msgid. None of this
+blocks the payment: the queue is worked by the printer's own thread.
 """
 
 from __future__ import annotations
@@ -71,8 +73,8 @@ class CompletedReceipts:
             if self._printing is None:
                 self._journal.skip(msgid, term.clock.now().isoformat(), NO_PRINTER)
                 continue
-            self._printing.submit(ledger_receipt(row))
-            queued += 1
+            if self._printing.submit(ledger_receipt(row)):
+                queued += 1
         if queued:
             log.info("receipts: %d completed payment(s) queued for printing", queued)
         return queued

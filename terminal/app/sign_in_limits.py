@@ -12,7 +12,15 @@ Why this shape (docs/payment.md, "Staff sign-in"):
   tell which IDs exist; and they are never kept by ID outside their client's record.
 - Memory is bounded: at most `max_clients` client records (least recently failed dropped first), each
   holding at most `client_failures` failure times, since a client is paused once it has that many.
-Every pause ends by itself after `pause`; nothing here locks anyone out for good.
+- Many addresses on one machine would each start with a fresh client record (and enough of them push
+  the guesser's own records out of that bound), so the terminal also keeps one budget for all clients
+  together: `terminal_failures` wrong passwords within `terminal_window` pause sign-in until the oldest
+  of them leaves the window (at most one window). Refused attempts are not checked, so they do not
+  count: guessing from any number of addresses stays at `terminal_failures` per window. A client that
+  signed in with a right password within `trusted_for` (the counter PCs at work today) is not held by
+  this budget, so a flood from elsewhere cannot keep a working counter out; its own limits still hold.
+Every pause ends by itself after `pause` (the terminal-wide one after `terminal_window`); nothing here
+locks anyone out for good. `failed` says which pause a failure started, for the audit (app/staff_auth.py).
 """
 
 from __future__ import annotations
@@ -33,7 +41,20 @@ class FailureRules:
     client_failures: int = 20  # ... or for any IDs from one client within `window` ...
     window: timedelta = timedelta(minutes=10)
     pause: timedelta = timedelta(minutes=10)  # ... pause that ID (or the whole client) this long
-    max_clients: int = 256
+    max_clients: int = 256  # ... client records kept (and as many trusted clients)
+    terminal_failures: int = 30  # wrong passwords from all clients together within `terminal_window` ...
+    terminal_window: timedelta = timedelta(minutes=1)  # ... pause every untrusted client's sign-in
+    trusted_for: timedelta = timedelta(hours=12)  # a right password here this recently: not held by it
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A pause a failure started: its scope (staff, client, terminal), on what, until when, after how many."""
+
+    scope: str
+    subject: str
+    until: datetime
+    failures: int
 
 
 @dataclass
@@ -49,12 +70,17 @@ class SignInFailures:
     def __init__(self, rules: FailureRules | None = None) -> None:
         self.rules = rules or FailureRules()
         self._clients: OrderedDict[str, _Client] = OrderedDict()
+        self._everyone: deque[datetime] = deque()  # every client's failures, oldest first
+        self._trusted: OrderedDict[str, datetime] = OrderedDict()  # client -> its last right password
+        self._terminal_reported: datetime | None = None
         self._lock = threading.Lock()
 
     def refuse_while_paused(self, client: str, staff_id: str, now: datetime) -> None:
-        """StaffLockedOutError while this client, or this client's attempts on this ID, are paused."""
+        """StaffLockedOutError while this client, this client's attempts on this ID, or (for a client not
+        trusted lately) the whole terminal's sign-in are paused."""
         rules = self.rules
         with self._lock:
+            self._refuse_while_terminal_paused(client, now)
             record = self._clients.get(client)
             if record is None:
                 return
@@ -72,21 +98,46 @@ class SignInFailures:
                     f" {mine[-1] + rules.pause:%H:%M}"
                 )
 
-    def failed(self, client: str, staff_id: str, now: datetime) -> None:
-        """Count one wrong password (or unknown ID) from this client."""
+    def failed(self, client: str, staff_id: str, now: datetime) -> list[Pause]:
+        """Count one wrong password (or unknown ID) from this client; the pauses this failure started."""
+        rules = self.rules
+        started: list[Pause] = []
         with self._lock:
             record = self._clients.pop(client, None) or _Client()
             self._forget_old(record, now)
             record.seen.append((now, staff_id))
-            while len(record.seen) > self.rules.client_failures:
+            while len(record.seen) > rules.client_failures:
                 record.seen.popleft()
             self._clients[client] = record  # the most recently failing client last
-            while len(self._clients) > self.rules.max_clients:
+            while len(self._clients) > rules.max_clients:
                 self._clients.popitem(last=False)
+            # Exactly at the limit: the failure that starts a pause (refused attempts are never counted).
+            mine = sum(1 for _, sid in record.seen if sid == staff_id)
+            if mine == rules.per_staff:
+                started.append(Pause("staff", staff_id, now + rules.pause, mine))
+            if len(record.seen) == rules.client_failures:
+                started.append(Pause("client", client, now + rules.pause, len(record.seen)))
+            self._forget_old_everywhere(now)
+            self._everyone.append(now)
+            filled = len(self._everyone) == rules.terminal_failures
+            while len(self._everyone) > rules.terminal_failures:  # trusted clients fail on while it lasts
+                self._everyone.popleft()
+            # Reported once per `window`: a flood renews this pause with nearly every failure it may make.
+            last = self._terminal_reported
+            if filled and (last is None or now - last >= rules.window):
+                self._terminal_reported = now
+                until = self._everyone[0] + rules.terminal_window
+                started.append(Pause("terminal", "*", until, len(self._everyone)))
+        return started
 
-    def succeeded(self, client: str, staff_id: str) -> None:
-        """A right password: this ID's failures from this client are forgotten (the client's stay)."""
+    def succeeded(self, client: str, staff_id: str, now: datetime) -> None:
+        """A right password: this ID's failures from this client are forgotten (the client's stay), and
+        the client is trusted past the terminal-wide pause for a while."""
         with self._lock:
+            self._trusted.pop(client, None)
+            self._trusted[client] = now
+            while len(self._trusted) > self.rules.max_clients:
+                self._trusted.popitem(last=False)
             record = self._clients.get(client)
             if record is not None:
                 # The client's budget still counts them: a right password for one ID must not reset
@@ -99,6 +150,25 @@ class SignInFailures:
         with self._lock:
             return len(self._clients)
 
+    def _refuse_while_terminal_paused(self, client: str, now: datetime) -> None:
+        rules = self.rules
+        self._forget_old_everywhere(now)
+        if len(self._everyone) < rules.terminal_failures:
+            return
+        trusted = self._trusted.get(client)
+        if trusted is not None and now - trusted < rules.trusted_for:
+            return
+        until = self._everyone[0] + rules.terminal_window
+        raise StaffLockedOutError(
+            f"{len(self._everyone)} wrong staff passwords on this terminal within"
+            f" {rules.terminal_window.total_seconds():.0f} s; sign-in paused until {until:%H:%M:%S}"
+        )
+
     def _forget_old(self, record: _Client, now: datetime) -> None:
         while record.seen and now - record.seen[0][0] > self.rules.window:
             record.seen.popleft()
+
+    def _forget_old_everywhere(self, now: datetime) -> None:
+        # ">=": the pause ends when the oldest failure is a full window old (until = oldest + window).
+        while self._everyone and now - self._everyone[0] >= self.rules.terminal_window:
+            self._everyone.popleft()

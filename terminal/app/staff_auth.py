@@ -8,6 +8,11 @@ Every use re-reads the person: a token names the role and the record revision it
 (store/staff.py), so a supervisor made a cashier, or anyone disabled, loses the token's rights at once,
 not when it expires. An approval names the one operation it approves (kind, settlement, amount in fen)
 and the cashier who asked for it, and is spent by its first use.
+
+What happens is kept for the office: approvals issued, used and refused (mismatched, reused, not a
+supervisor's, one's own) and every pause wrong passwords start are audited (store/staff.py `note`);
+each wrong password is logged with the staff ID typed and the client, never with what was typed as
+the password.
 """
 
 from __future__ import annotations
@@ -17,15 +22,19 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from terminal.app.sign_in_limits import FailureRules, SignInFailures
+from terminal.app.sign_in_limits import FailureRules, Pause, SignInFailures
 from terminal.errors import ApprovalMismatchError, ApprovalRequiredError, StaffSignInError
 from terminal.ports import Clock
 from terminal.store.staff import StaffStore
+
+log = logging.getLogger(__name__)
 
 SUPERVISOR = "supervisor"
 
@@ -86,16 +95,28 @@ class StaffAuth:
         msgid: str,
         fen: int,
         client: str = "local",
+        shown_fen: int | None = None,
     ) -> tuple[str, SignedIn]:
-        """A supervisor's approval of one operation for one cashier; ApprovalRequiredError otherwise."""
+        """A supervisor's approval of one operation for one cashier; ApprovalRequiredError otherwise.
+
+        `shown_fen`: the amount the supervisor was shown; ApprovalMismatchError when it is not `fen`.
+        """
+        asked = {"operation": operation, "fen": fen, "cashier": cashier.staff_id, "client": client}
+        if shown_fen is not None and shown_fen != fen:
+            refused = {**asked, "reason": "amount", "shown": shown_fen}
+            self._note(cashier.actor, "approval_refused", msgid, refused)
+            raise ApprovalMismatchError(f"{msgid} refunds {fen} fen, not {shown_fen} fen")
         token, who = self._issue(
             staff_id, password, client, "approval", operation=operation, msgid=msgid, fen=fen,
             cashier=cashier.staff_id,
         )  # fmt: skip
         if who.role != SUPERVISOR:
+            self._note(who.actor, "approval_refused", msgid, {**asked, "reason": f"role {who.role}"})
             raise ApprovalRequiredError(f"{who.staff_id} is a {who.role}; a supervisor approves {operation}s")
         if who.staff_id == cashier.staff_id:
+            self._note(who.actor, "approval_refused", msgid, {**asked, "reason": "own operation"})
             raise ApprovalRequiredError(f"{cashier.staff_id} cannot approve their own {operation}")
+        self._note(who.actor, "approval_issued", msgid, {**asked, "expires_at": who.expires_at.isoformat()})
         return token, who
 
     def verify(self, token: str, kind: str = "session") -> SignedIn:
@@ -119,7 +140,13 @@ class StaffAuth:
         approval = self.verify(token, kind="approval")
         asked = (operation, msgid, fen, cashier.staff_id)
         named = (approval.operation, approval.msgid, approval.fen, approval.cashier)
+        detail: dict[str, Any] = {
+            "operation": operation, "fen": fen, "approved_by": approval.staff_id,
+            "approval": {"operation": approval.operation, "msgid": approval.msgid, "fen": approval.fen,
+                         "cashier": approval.cashier},
+        }  # fmt: skip
         if asked != named:
+            self._note(cashier.actor, "approval_refused", msgid, {**detail, "reason": "mismatch"})
             raise ApprovalMismatchError(
                 f"the approval is for {approval.operation} of {approval.msgid} ({approval.fen} fen) asked"
                 f" by {approval.cashier}, not {operation} of {msgid} ({fen} fen) by {cashier.staff_id}"
@@ -128,9 +155,12 @@ class StaffAuth:
         with self._lock:
             for nonce in [n for n, until in self._spent.items() if until <= now]:
                 del self._spent[nonce]  # expired approvals are refused by verify anyway
-            if approval.nonce in self._spent:
-                raise ApprovalMismatchError(f"this approval of {msgid} was used already")
+            reused = approval.nonce in self._spent
             self._spent[approval.nonce] = approval.expires_at
+        if reused:
+            self._note(cashier.actor, "approval_refused", msgid, {**detail, "reason": "used already"})
+            raise ApprovalMismatchError(f"this approval of {msgid} was used already")
+        self._note(cashier.actor, "approval_used", msgid, detail)
         return approval
 
     def _issue(
@@ -146,13 +176,20 @@ class StaffAuth:
         cashier: str = "",
     ) -> tuple[str, SignedIn]:
         now = self._clock.now()
-        self.failures.refuse_while_paused(client, staff_id, now)
+        try:
+            self.failures.refuse_while_paused(client, staff_id, now)
+        except StaffSignInError as exc:
+            log.info("staff %s for %r from %s refused while paused: %s", kind, staff_id, client, exc)
+            raise
         try:
             member = self._staff.check(staff_id, password)
         except StaffSignInError:
-            self.failures.failed(client, staff_id, now)
+            # The ID and the client only: what was typed as the password is never logged.
+            log.warning("staff %s failed: wrong ID or password for %r from %s", kind, staff_id, client)
+            for pause in self.failures.failed(client, staff_id, now):
+                self._paused(pause, client)
             raise
-        self.failures.succeeded(client, staff_id)
+        self.failures.succeeded(client, staff_id, now)
         life = self.rules.approval if kind == "approval" else self.rules.session
         who = SignedIn(
             member.staff_id, member.name, member.role, kind, now + life,
@@ -160,6 +197,20 @@ class StaffAuth:
             nonce=secrets.token_hex(8),
         )  # fmt: skip
         return self._sign(who), who
+
+    def _paused(self, pause: Pause, client: str) -> None:
+        log.warning(
+            "staff sign-in paused (%s %r) until %s after %d wrong passwords (last from %s)",
+            pause.scope, pause.subject, pause.until.isoformat(), pause.failures, client,
+        )  # fmt: skip
+        detail = {
+            "scope": pause.scope, "client": client, "failures": pause.failures,
+            "until": pause.until.isoformat(),
+        }  # fmt: skip
+        self._note("terminal", "staff_sign_in_paused", pause.subject, detail)
+
+    def _note(self, actor: str, action: str, subject: str, detail: dict[str, Any]) -> None:
+        self._staff.note(self._clock.now(), actor, action, subject, detail)
 
     def _decode(self, token: str) -> SignedIn:
         body, _, signature = token.partition(".")

@@ -30,6 +30,7 @@ from terminal.app.registries import (
     liveness_checks,
     verified_manifest,
 )
+from terminal.app.reversal_headers import rebuild_reversal_headers
 from terminal.clock import SystemClock
 from terminal.config import (
     TerminalConfig,
@@ -118,6 +119,8 @@ class Terminal:
         """The terminal database."""
         db = open_db(self.data_dir)
         self._closers.append(db.close)
+        # Settlements from before migration 0021 whose 2207 envelope was pruned: reversible again.
+        rebuild_reversal_headers(db, self.config.terminal)
         return db
 
     @cached_property

@@ -2,7 +2,9 @@
 
 The 2208 that undoes a settlement is built on the 2207's header (terminal, areas, operator). That header
 is kept with the settlement's payment row when the settlement is recorded, so a reversal never depends on
-the 2207's outbox envelope, which is dropped once delivered (OutboxStore.prune_delivered). Retries that
+the 2207's outbox envelope, which is dropped once delivered (OutboxStore.prune_delivered). A settlement
+recorded before migration 0021 whose envelope was pruned already has neither: its header is rebuilt from
+what the terminal knows when it starts (app/reversal_headers.py, store/header_rebuild.py). Retries that
 change nothing (the same poll answer, the same refusal) count in the row instead of adding a phase and
 an audit record on every pass.
 """

@@ -14,16 +14,16 @@ class PrintJournal(WorkerJournal):
     the same msgid, and its receipt must not come out twice. A row is written *before* the job is sent,
     so a crash mid-job leaves "printing" and the receipt is not printed again (a duplicate paper receipt
     reads like a second charge; a missing one is the smaller harm: the settlement is in the ledger).
-    Only a job that failed outright may be tried again.
+    A failed job is never claimed again either: the printer may have stopped halfway through the
+    receipt, so only the counter's reprint (补打, journalled under its own key) prints it again.
     """
 
     def claim(self, msgid: str, at: str) -> bool:
-        """Mark msgid as printing; False when it was printed (or is printing) already."""
+        """Mark msgid as printing; False when any job took it before (printing, printed or failed)."""
         with self._db() as db:
             changed = db.execute(
                 "INSERT INTO printed_receipts (msgid, state, at, detail) VALUES (?, 'printing', ?, '')"
-                " ON CONFLICT (msgid) DO UPDATE SET state = 'printing', at = excluded.at, detail = ''"
-                " WHERE printed_receipts.state = 'failed'",
+                " ON CONFLICT (msgid) DO NOTHING",
                 (msgid, at),
             ).rowcount
         return changed == 1

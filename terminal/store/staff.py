@@ -15,6 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlite_utils
 
@@ -132,14 +133,18 @@ class StaffStore:
         return [StaffMember(**row) for row in rows]
 
     def check(self, staff_id: str, password: str) -> StaffMember:
-        """The person whose password this is; StaffSignInError otherwise (unknown, wrong or disabled)."""
+        """The person whose password this is; StaffSignInError otherwise (unknown, wrong, disabled: alike)."""
         rows = list(self._db.query("SELECT salt, hash FROM staff WHERE staff_id = ?", [staff_id]))
         # An unknown ID costs the same hash as a known one: timing does not say which IDs exist.
         salt, stored = (bytes(rows[0]["salt"]), bytes(rows[0]["hash"])) if rows else (b"\0" * 16, b"")
         matches = secrets.compare_digest(password_hash(password, salt), stored)
         member = self.get(staff_id) if rows else None
-        if not matches or member is None:
+        # A disabled person gets the same answer as a wrong password: any other would confirm the password.
+        if not matches or member is None or not member.active:
             raise StaffSignInError(f"wrong staff ID or password for {staff_id!r}")
-        if not member.active:
-            raise StaffSignInError(f"staff ID {staff_id} is disabled")
         return member
+
+    def note(self, at: datetime, actor: str, action: str, subject: str, detail: dict[str, Any]) -> None:
+        """Audit one sign-in or approval event (a pause begun, an approval issued, used or refused)."""
+        with immediate(self._db):
+            audit.append(self._db, at, actor, action, subject, detail)

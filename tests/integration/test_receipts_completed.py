@@ -14,14 +14,18 @@ from typing import Any
 import pytest
 
 from devkit.serving import refusing_port
+from firmware_bridge.printer import ReceiptPrinter
 from terminal.app import Terminal, build_terminal
 from terminal.app.readers import LockedPayer
+from terminal.app.receipts import CompletedReceipts, ledger_receipt
 from terminal.app.reprint import reprint_receipt
 from terminal.config import DEFAULT_CONFIG, PrinterDevice, TerminalConfig, load
 from terminal.devices import ReceiptPrinting
+from terminal.errors import DeviceError
 from terminal.service.app import create_app, payment_worker
 from terminal.service.deps import Service
 from terminal.store.prints import PrintJournal
+from terminal.store.reprints import settlement_receipt
 from tests.fakes import FixedClock
 from tests.integration.test_receipt_printer import PrinterListener, wait_for
 from tests.integration.uplink_kit import terminal_side
@@ -136,6 +140,72 @@ def test_a_failed_print_is_recorded_not_retried_and_reprinted_at_the_counter(
             assert "补打" in job.decode("gb18030", errors="replace")
         finally:
             term.close()
+
+
+class JammedPrinter(ReceiptPrinter):
+    """A printer that takes each job's bytes, then jams (perhaps halfway); the first job waits for `go`."""
+
+    def __init__(self) -> None:
+        super().__init__("test://jammed")
+        self.jobs: list[bytes] = []
+        self.busy = threading.Event()
+        self.go = threading.Event()
+
+    def send(self, data: bytes) -> None:
+        self.jobs.append(data)
+        if len(self.jobs) == 1:
+            self.busy.set()
+            assert self.go.wait(timeout=10), "the test never let the first job end"
+        raise DeviceError("paper jam")
+
+
+def test_a_failed_print_queued_by_a_route_and_a_sweep_comes_out_once(
+    tmp_path: Path, data_dir: Path, clock: FixedClock
+) -> None:
+    """Regression: a route's job and a sweep's job for one msgid both reached the printer's queue before
+    its thread claimed either; the first failed (maybe half-printed) and the second printed it again."""
+    term = build_terminal(_config(tmp_path, None), data_dir, clock)
+    try:
+        first, msgid, last = (_completed(data_dir, index=n) for n in range(3))
+        jammed = JammedPrinter()
+        printing = ReceiptPrinting(jammed, PrintJournal(data_dir), PrinterDevice(url=jammed.url), clock)
+
+        def route_prints(of: str) -> None:
+            row = settlement_receipt(term.db, of)
+            assert row is not None
+            printing.submit(ledger_receipt(row))
+
+        route_prints(first)
+        assert jammed.busy.wait(timeout=10)  # the printer's thread is inside the first job
+        route_prints(msgid)  # queued by its route, not claimed yet: the journal has no row for it
+        assert _journal(term, msgid) is None
+        assert CompletedReceipts(term, printing).sweep() == 1, "only `last` is queued by the sweep"
+        jammed.go.set()
+        wait_for(lambda: _journal(term, last) == "failed")  # jobs run in order: everything before ended
+        assert _journal(term, msgid) == "failed"
+        assert len(jammed.jobs) == 3, "each failed receipt went to the printer once"
+        assert CompletedReceipts(term, printing).sweep() == 0, "a failed print waits for a reprint"
+    finally:
+        term.close()
+
+
+def test_a_failed_job_is_not_claimed_again_by_a_second_job_for_the_same_msgid(
+    data_dir: Path, clock: FixedClock
+) -> None:
+    jammed = JammedPrinter()
+    jammed.go.set()
+    printing = ReceiptPrinting(jammed, PrintJournal(data_dir), PrinterDevice(url=jammed.url), clock)
+    msgid = _completed(data_dir)
+    term = build_terminal(load(DEFAULT_CONFIG), data_dir, clock)
+    try:
+        row = settlement_receipt(term.db, msgid)
+        assert row is not None
+        receipt = ledger_receipt(row)
+    finally:
+        term.close()
+    assert printing.print_once(receipt) == "failed"
+    assert printing.print_once(receipt) == "skipped", "only the counter's reprint prints it again"
+    assert len(jammed.jobs) == 1
 
 
 def test_without_a_printer_receipts_are_noted_so_a_printer_fitted_later_prints_no_backlog(

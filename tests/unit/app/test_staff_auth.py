@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -169,3 +172,108 @@ def test_failures_from_many_clients_and_ids_stay_in_bounded_memory(staff: StaffS
         limits.failed("10.9.9.9", f"guess{n}", FixedClock().now())
     assert limits.clients() == 8
     assert max(len(r.seen) for r in limits._clients.values()) == 3
+
+
+def _audit(store: StaffStore, action: str) -> list[dict[str, Any]]:
+    rows = store._db.query("SELECT actor, subject, detail FROM audit WHERE action = ? ORDER BY seq", [action])
+    return [{"actor": r["actor"], "subject": r["subject"], **json.loads(r["detail"])} for r in rows]
+
+
+def test_a_disabled_person_with_the_right_password_is_answered_as_a_wrong_password(
+    counter: StaffStore,
+) -> None:
+    """Regression: "staff ID c01 is disabled" told whoever typed it that the password was right."""
+    rules = SignInRules(failures=FailureRules(per_staff=3))
+    auth = StaffAuth(counter, FixedClock(), rules)
+    with pytest.raises(StaffSignInError) as wrong:
+        auth.sign_in("c01", "not the password", client="10.0.0.9")
+    counter.disable("c01", FixedClock().now(), "technician:test")
+    for _ in range(2):
+        with pytest.raises(StaffSignInError) as disabled:
+            auth.sign_in("c01", PASSWORD, client="10.0.0.9")
+        assert type(disabled.value) is StaffSignInError and str(disabled.value) == str(wrong.value)
+    # and it counts as a wrong password: the third pauses that ID from that client
+    with pytest.raises(StaffLockedOutError):
+        auth.sign_in("c01", PASSWORD, client="10.0.0.9")
+
+
+def test_approvals_issued_used_and_refused_are_audited(counter: StaffStore) -> None:
+    auth = StaffAuth(counter, FixedClock())
+    _, c01 = auth.sign_in("c01", PASSWORD)
+    _, c02 = auth.sign_in("c02", PASSWORD)
+    with pytest.raises(ApprovalMismatchError):
+        auth.approve("s01", PASSWORD, c01, "refund", "M1", 9136, shown_fen=9100)  # not the ledger's amount
+    approval, _ = auth.approve("s01", PASSWORD, c01, "refund", "M1", 9136, client="10.0.0.5")
+    with pytest.raises(ApprovalMismatchError):
+        auth.use_approval(approval, c02, "refund", "M1", 9136)
+    auth.use_approval(approval, c01, "refund", "M1", 9136)
+    with pytest.raises(ApprovalMismatchError):
+        auth.use_approval(approval, c01, "refund", "M1", 9136)
+    with pytest.raises(ApprovalRequiredError):
+        auth.approve("c02", PASSWORD, c01, "refund", "M1", 9136)
+    _, s01 = auth.sign_in("s01", PASSWORD)
+    with pytest.raises(ApprovalRequiredError):
+        auth.approve("s01", PASSWORD, s01, "refund", "M1", 9136)
+    [issued] = _audit(counter, "approval_issued")
+    assert (issued["actor"], issued["subject"], issued["fen"], issued["cashier"], issued["client"]) == (
+        "staff:s01", "M1", 9136, "c01", "10.0.0.5",
+    )  # fmt: skip
+    [used] = _audit(counter, "approval_used")
+    assert (used["actor"], used["approved_by"], used["fen"]) == ("staff:c01", "s01", 9136)
+    refused = [(r["actor"], r["reason"]) for r in _audit(counter, "approval_refused")]
+    assert refused == [
+        ("staff:c01", "amount"),
+        ("staff:c02", "mismatch"),
+        ("staff:c01", "used already"),
+        ("staff:c02", "role cashier"),
+        ("staff:s01", "own operation"),
+    ]
+
+
+def test_pauses_are_audited_once_and_wrong_passwords_logged_without_the_password(
+    counter: StaffStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    rules = SignInRules(failures=FailureRules(per_staff=2, client_failures=3))
+    auth = StaffAuth(counter, FixedClock(), rules)
+    typed = "hunter2-447512"
+    caplog.set_level(logging.INFO, logger="terminal.app.staff_auth")
+    for staff_id in ("c01", "c01", "c02"):
+        with pytest.raises(StaffSignInError):
+            auth.sign_in(staff_id, typed, client="10.0.0.66")
+    for _ in range(3):  # refused while paused: neither counted nor audited again
+        with pytest.raises(StaffLockedOutError):
+            auth.sign_in("c02", typed, client="10.0.0.66")
+    paused = [(p["subject"], p["scope"], p["failures"]) for p in _audit(counter, "staff_sign_in_paused")]
+    assert paused == [("c01", "staff", 2), ("10.0.0.66", "client", 3)]
+    failures = [r.getMessage() for r in caplog.records if "wrong ID or password" in r.getMessage()]
+    assert len(failures) == 3 and all("10.0.0.66" in m for m in failures)
+    assert "'c01'" in failures[0]
+    assert all(typed not in r.getMessage() and "447512" not in r.getMessage() for r in caplog.records)
+
+
+def test_many_addresses_share_a_terminal_wide_budget_that_spares_a_working_counter(
+    counter: StaffStore,
+) -> None:
+    """Regression: each new address started a fresh client record, so guessing from many addresses on
+    one machine was never paused (and enough of them pushed the guesser's own records out)."""
+    clock = FixedClock()
+    window = timedelta(minutes=1)
+    failures = FailureRules(terminal_failures=4, terminal_window=window)
+    auth = StaffAuth(counter, clock, SignInRules(failures=failures))
+    auth.sign_in("c01", PASSWORD, client="10.0.0.5")  # the counter at work
+    for n in range(4):
+        with pytest.raises(StaffSignInError) as caught:
+            auth.sign_in("s01", f"guess {n}", client=f"10.2.0.{n}")
+        assert type(caught.value) is StaffSignInError
+    for n in range(4, 20):  # new addresses, even with the right password: refused, unchecked, uncounted
+        with pytest.raises(StaffLockedOutError, match="on this terminal"):
+            auth.sign_in("s01", PASSWORD, client=f"10.2.0.{n}")
+    assert auth.sign_in("c02", PASSWORD, client="10.0.0.5")[1].staff_id == "c02", "the working counter"
+    [pause] = _audit(counter, "staff_sign_in_paused")
+    assert (pause["scope"], pause["failures"]) == ("terminal", 4)
+    # the pause lasts until the oldest failure is a window old, no longer
+    clock.at += window
+    assert auth.sign_in("s01", PASSWORD, client="10.0.0.6")[1].staff_id == "s01"
+    with pytest.raises(StaffSignInError) as again:
+        auth.sign_in("s01", "guess 5", client="10.2.0.99")
+    assert type(again.value) is StaffSignInError

@@ -92,7 +92,8 @@ def test_print_journal_claims_a_msgid_once_across_restarts(tmp_path: Path) -> No
         "at": "2025-06-03T10:00:01+08:00",
         "detail": "refused",
     }
-    assert again.claim("M2", "2025-06-03T10:05:00+08:00"), "a failed job may be tried again"
+    # Regression: a failed job was claimed again, so a half-printed receipt could come out twice.
+    assert not again.claim("M2", "2025-06-03T10:05:00+08:00"), "a failed job is printed only by a reprint"
     assert again.summary()["printed"] == 1
     assert not (tmp_path / LEGACY_PRINT_JOURNAL).exists(), "the journal lives in the terminal database"
 
@@ -126,7 +127,7 @@ def test_the_upgrade_imports_the_old_journal_files_once(
     assert MIGRATION in _applied(tmp_path)
     assert not prints.claim("M1", "t9"), "printed before the upgrade: not printed again"
     assert not prints.claim("M2", "t9"), "in flight when the old version stopped: not printed again"
-    assert prints.claim("M3", "t9"), "a failed job may still be tried again"
+    assert not prints.claim("M3", "t9"), "failed before the upgrade: only a reprint prints it"
     notices = NoticeJournal(tmp_path)
     assert notices.waiting("loaded") == ["B1"]
     assert notices.pending() == [("B2", BODY)]

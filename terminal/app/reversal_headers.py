@@ -1,0 +1,43 @@
+"""The 2207 header of a settlement recorded before migration 0021 whose envelope was pruned, rebuilt.
+
+A 2208 is built on its 2207's header (store/payment_rows.py). Settlements recorded since 0021 keep it
+with their payment row; older ones kept it only in their outbox envelope, which is pruned once
+delivered. For those, the header is rebuilt the way the checkout builds it (pipeline/outbox.envelope):
+this terminal's identity from the config, the settlement's msgid and time, and the insured place the
+person was registered with (left empty when the person is no longer held: the centre finds the
+settlement by its msgid, `omsgid`). Run when the terminal opens its database; a no-op once done.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import sqlite_utils
+
+from terminal.config import TerminalSection
+from terminal.domain import INFNO_SETTLE
+from terminal.errors import StoreError
+from terminal.pipeline.outbox import envelope
+from terminal.store.header_rebuild import headerless, keep_header
+
+log = logging.getLogger(__name__)
+
+
+def rebuild_reversal_headers(db: sqlite_utils.Database, terminal: TerminalSection) -> int:
+    """Keep a rebuilt header on each payment row that has none and no envelope; how many."""
+    rows = headerless(db)
+    try:
+        for row in rows:
+            rebuilt = envelope(
+                INFNO_SETTLE, row["msgid"], terminal, row["insuplc_admdvs"],
+                datetime.fromisoformat(row["setl_time"]), {},
+            )  # fmt: skip
+            keep_header(db, row["msgid"], rebuilt)
+    except StoreError as exc:
+        # Not fatal here (a read-only store still serves reads); tried again at the next start.
+        log.error("2207 headers of older settlements not rebuilt: %s", exc)
+        return 0
+    if rows:
+        log.info("rebuilt the 2207 header of %d settlement(s) recorded before migration 0021", len(rows))
+    return len(rows)
