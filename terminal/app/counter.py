@@ -1,4 +1,5 @@
-"""The counter's operations over the terminal: refunds (退费) and the day's settlements for the page."""
+"""The counter's operations over the terminal: refunds (退费), refunds handed back by hand, and the day's
+settlements for the page."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 from terminal.app.terminal import Terminal
-from terminal.errors import RefundRefusedError
+from terminal.errors import ApprovalRequiredError, CounterError, RefundRefusedError
 from terminal.payment_types import Payment
 from terminal.pipeline.refunds import CounterRefunds
 from terminal.pipeline.sync import reverted_accumulators
 from terminal.store.day_report import settlements_of_day
+from terminal.store.hand_refunds import record_hand_refund
 from terminal.store.payments import PaymentStore
+from terminal.store.staff import StaffStore
 
 
 def counter_refunds(terminal: Terminal) -> CounterRefunds:
@@ -33,6 +36,24 @@ def refund_fen_of(terminal: Terminal, msgid: str) -> int:
     if payment is None:
         raise RefundRefusedError(f"no settlement {msgid} with a payment on this terminal")
     return refund_fen(payment)
+
+
+def refunded_by_hand(
+    terminal: Terminal, msgid: str, receipt_no: str, staff_id: str, entered_by: str = ""
+) -> Payment:
+    """Record that a supervisor handed a refund_manual settlement's money back (the caller holds the lock).
+
+    The person must be an active supervisor (ApprovalRequiredError otherwise): money leaves the till on
+    their word. RefundRefusedError unless the settlement is owed by hand.
+    """
+    member = StaffStore(terminal.db).get(staff_id)
+    if member is None or not member.active:
+        raise CounterError(f"no active staff member {staff_id}")
+    if member.role != "supervisor":
+        raise ApprovalRequiredError(f"{staff_id} is a {member.role}; a supervisor records a refund by hand")
+    return record_hand_refund(
+        terminal.db, msgid, receipt_no, terminal.clock.now(), f"staff:{staff_id}", entered_by
+    )
 
 
 def counter_day(terminal: Terminal, day: date) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from terminal.app import Terminal, build_terminal, refuse_unsafe_production, upl
 from terminal.cli.catalogue import add_catalogue
 from terminal.cli.evaluate import add_evaluate
 from terminal.cli.outbox import add_outbox
+from terminal.cli.payment import add_payment
 from terminal.cli.privacy import add_privacy
 from terminal.cli.staff import add_staff
 from terminal.cli.storage import add_storage, cmd_audit_verify
@@ -378,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_storage(sub)
     add_evaluate(sub)
     add_outbox(sub)
+    add_payment(sub)
     add_privacy(sub)
     add_staff(sub)
     add_catalogue(sub)

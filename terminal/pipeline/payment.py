@@ -10,9 +10,12 @@ durable before the gateway is called, so recovery (start-up, tick) drives each s
 ends: never money without a settlement, never a settlement without the money.
 
 A settlement the centre refuses (or a technician voids) after the patient paid is refunded the same way
-(store/payment_refusals.py moves it to refunding). A refund the gateway refuses `refund_attempts` times
-ends refund_manual: the insurance part undone, the money left for staff to hand back (the day report
-lists it). A retry that meets the same answer again is counted in the row, not recorded again.
+(store/payment_refusals.py moves it to refunding); whether a paid order completes or is refunded is
+decided in the transaction that records it (PaymentLedger.complete_paid), and a charging one whose 2207
+is refused or voided is abandoned. Every move into refunding starts the refund's own count: a refund the
+gateway refuses `refund_attempts` times ends refund_manual: the insurance part undone, the money left for
+staff to hand back (the day report lists it until they record it, refunded_by_hand). A retry that meets
+the same answer again is counted in the row, not recorded again.
 """
 
 from __future__ import annotations
@@ -55,9 +58,10 @@ REFUNDING = "refunding"  # given up after the patient paid: the payment is being
 PAID = "paid"  # both parts done
 REVERSED = "reversed"  # nothing kept: the money returned (or never taken), the insurance part undone
 REFUND_MANUAL = "refund_manual"  # insurance undone; the gateway refused the refund for good: staff pay back
+REFUNDED_BY_HAND = "refunded_by_hand"  # staff recorded handing the refund_manual money back
 NO_CASH = "no_cash"  # psn_cash_pay 0: nothing to collect
 EXTERNAL = "external"  # no gateway configured: the cash share is collected at the counter, outside
-ENDS = frozenset({PAID, REVERSED, NO_CASH, EXTERNAL, REFUNDED, REFUND_MANUAL})
+ENDS = frozenset({PAID, REVERSED, NO_CASH, EXTERNAL, REFUNDED, REFUND_MANUAL, REFUNDED_BY_HAND})
 DONE = frozenset({PAID, NO_CASH, EXTERNAL})
 
 # Gateway states in which the order holds no money of the patient.
@@ -140,8 +144,11 @@ class PaymentSaga:
             except TerminalError as exc:
                 log.warning("binding result of %s not fetched: %s", msgid, exc)
         outbox_state, output = self._ledger.binding(msgid)
-        if outbox_state == "refused":
-            return self._reverse(payment, "refused", "the centre refused the settlement")
+        if outbox_state in NEVER_SETTLED:
+            # Voided is as final as refused: the centre never settles it, so nothing may be charged.
+            return self._reverse(
+                payment, "refused", f"the centre will not have the settlement: {outbox_state}"
+            )
         fen, basis = payment.estimate_fen, "local" if self._centre is None else "estimate"
         if output is not None:
             try:
@@ -161,7 +168,7 @@ class PaymentSaga:
         """主扫: create (or show again) the order's QR for the patient to scan."""
         payment = self.decide(msgid)
         if payment.state == CHARGING and payment.channel == "qr":
-            return payment if payment.code_url else self.poll(msgid)
+            return payment if payment.code_url and not self._never_settled(msgid) else self.poll(msgid)
         self._require(payment, DUE)
         self._gateway_or_fail()
         # The QR's time runs from the moment the create is sent: an answer lost on the way cannot
@@ -202,7 +209,7 @@ class PaymentSaga:
             return payment
         gateway = self._gateway_or_fail()
         unanswered = payment.channel == "qr" and not payment.code_url
-        if unanswered and payment.attempts < self.policy.create_attempts:
+        if unanswered and payment.attempts < self.policy.create_attempts and not self._never_settled(msgid):
             return self._create_again(payment)
         try:
             outcome = gateway.query(payment.out_trade_no)
@@ -253,7 +260,7 @@ class PaymentSaga:
             if outcome.state is PayState.SUCCESS:
                 # Paid after the terminal stopped listening: the checkout completes.
                 return self._paid(payment, outcome)
-            if startup or outcome.state in EMPTY:
+            if startup or outcome.state in EMPTY or self._never_settled(msgid):
                 return self.abandon(msgid, f"recovered with the order {outcome.state.value}")
             return payment
         if payment.state == ABANDONING:
@@ -286,11 +293,17 @@ class PaymentSaga:
         if outcome.state is PayState.REFUND:
             return self.abandon(payment.msgid, "the order was refunded at the gateway")
         if payment.channel == "qr" and outcome.code_url and not payment.code_url:
+            if self._never_settled(payment.msgid):
+                return self.abandon(payment.msgid, "the centre will not have the settlement")
             # The create's answer was lost but the order exists: show its QR, within the first expiry.
             return self._shown(payment, outcome)
         return self._waited(payment, outcome.state.value)
 
     def _waited(self, payment: Payment, seen: str = "unknown") -> Payment:
+        if self._never_settled(payment.msgid):
+            # Refused (or voided) while the QR is shown or the code waits: it must not stay payable. Only
+            # now: an order the patient already paid was asked about first and is refunded as such.
+            return self.abandon(payment.msgid, "the centre will not have the settlement")
         now = self._clock.now()
         polls = payment.polls + 1
         if payment.channel == "code" and polls >= self.policy.code_polls:
@@ -346,16 +359,13 @@ class PaymentSaga:
             "wallet": outcome.channel.value if outcome.channel else payment.wallet,
             "transaction_id": outcome.transaction_id or "",
         }
-        if self._ledger.binding(payment.msgid)[0] in NEVER_SETTLED:
-            # Paid while the centre refused the 2207 (or it was voided): the money goes back.
+        # Paid, or refunding when the 2207 was refused or voided: checked where it is written, so a
+        # refusal or a void by another process cannot fall between the check and the write.
+        ended = self._ledger.complete_paid(payment.msgid, self._clock.now(), **fields)
+        if ended.state == REFUNDING:
             log.warning("order %s paid for a settlement the centre refused: refunding", payment.out_trade_no)
-            refunding = self._ledger.advance(
-                payment.msgid, REFUNDING, CENTRE_REFUSED, self._clock.now(), **fields,
-                out_refund_no=out_refund_no_for(payment.out_trade_no),
-                reason="centre refused: the settlement was refused while the patient paid",
-            )  # fmt: skip
-            return self._refund(refunding)
-        return self._ledger.advance(payment.msgid, PAID, "paid", self._clock.now(), **fields)
+            return self._refund(ended)
+        return ended
 
     def _close(self, payment: Payment, actor: str = "terminal") -> Payment:
         try:
@@ -368,8 +378,9 @@ class PaymentSaga:
         # The gateway kept a paid order: the money goes back by refund before the insurance part is undone.
         refund_no = out_refund_no_for(payment.out_trade_no)
         payment = self._ledger.advance(
-            payment.msgid, REFUNDING, "refund_sent", self._clock.now(), actor, out_refund_no=refund_no
-        )
+            payment.msgid, REFUNDING, "refund_sent", self._clock.now(), actor, out_refund_no=refund_no,
+            attempts=0, last_error="",  # the refund's own count, not the QR creates'
+        )  # fmt: skip
         return self._refund(payment, actor)
 
     def _refund(self, payment: Payment, actor: str = "terminal") -> Payment:
@@ -427,6 +438,9 @@ class PaymentSaga:
         if self._gateway is None:
             raise PaymentUnavailableError("no payment gateway is configured on this terminal")
         return self._gateway
+
+    def _never_settled(self, msgid: str) -> bool:
+        return self._ledger.binding(msgid)[0] in NEVER_SETTLED
 
     @staticmethod
     def _require(payment: Payment, state: str) -> None:

@@ -27,6 +27,10 @@ class PaymentLedger(Protocol):
         """Move a saga to `state` with its phase, fields and audit record, in one transaction."""
         ...
 
+    def complete_paid(self, msgid: str, at: datetime, actor: str = "terminal", **fields: Any) -> Payment:
+        """Paid, or refunding when the 2207 was refused or voided: decided and written in one transaction."""
+        ...
+
     def binding(self, msgid: str) -> tuple[str, Mapping[str, Any] | None]:
         """The 2207's outbox state and the centre's binding output once delivered."""
         ...

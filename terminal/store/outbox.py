@@ -15,7 +15,7 @@ from terminal.ports import Revert
 from terminal.store import audit
 from terminal.store.db import immediate
 from terminal.store.guard import STORAGE_FAILURES
-from terminal.store.payment_refusals import refund_when_paid
+from terminal.store.payment_refusals import not_settled
 from terminal.store.reconcile import MONEY_FIELDS, differences, local_setlinfo, local_totals
 from terminal.store.reversals import compensate_voided
 
@@ -194,7 +194,7 @@ class OutboxStore:
                 {"reason": reason, "accumulators_restored": restored},
             )
             # Paid (offline, the estimate) for a settlement the centre will not have: the cash goes back.
-            refund_when_paid(self._db, entry.msgid, reason, at, "uplink")
+            not_settled(self._db, entry.msgid, reason, at, "uplink")
             self._set_times(at, LAST_CONTACT)
         return restored
 

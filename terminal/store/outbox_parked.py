@@ -16,7 +16,7 @@ from terminal.ports import Revert
 from terminal.store import audit
 from terminal.store.db import immediate
 from terminal.store.outbox import take_out_of_accumulators
-from terminal.store.payment_refusals import refund_when_paid
+from terminal.store.payment_refusals import not_settled
 
 
 class ParkedEntries:
@@ -69,7 +69,7 @@ class ParkedEntries:
                 {"reason": reason, "was": row["last_error"], "accumulators_restored": restored},
             )  # fmt: skip
             # Never sent, so never settled: cash the patient paid for it goes back (pipeline/payment.py).
-            refund_when_paid(
+            not_settled(
                 self._db, msgid, f"voided by technician {operator}: {reason}", at, f"technician:{operator}"
             )
         return restored

@@ -22,12 +22,14 @@ from terminal.ports import Revert
 from terminal.store import audit
 from terminal.store.db import immediate
 from terminal.store.outbox import take_out_of_accumulators
+from terminal.store.payment_refusals import NEVER_SETTLED, refunding
 from terminal.store.payment_rows import header_of, stored_header
 from terminal.store.reversals import next_msgid, queue_reversal, reversal_from
 
 # Saga states nothing retries (pipeline/payment.py and pipeline/refunds.py name them all). refund_manual
 # is one: the gateway refused the refund for good, so staff hand the money back (the day report lists it).
-FINAL = ("paid", "reversed", "no_cash", "external", "refunded", "refund_manual")
+# refunded_by_hand: staff recorded handing that money back (store/hand_refunds.py).
+FINAL = ("paid", "reversed", "no_cash", "external", "refunded", "refund_manual", "refunded_by_hand")
 # Money the patient is owed back: refunds being retried, or left to staff (listed until they end).
 OWED = ("refunding", "refund_due", "refund_manual")
 # Fields a retry may change without a phase and an audit record of its own (the same answer again).
@@ -165,6 +167,29 @@ class PaymentStore:
         out = list(self._db.query("SELECT output FROM upstream_results WHERE msgid = ?", [msgid]))
         return state, (dict(json.loads(out[0]["output"])) if out else None)
 
+    def complete_paid(self, msgid: str, at: datetime, actor: str = "terminal", **fields: Any) -> Payment:
+        """A charging saga the gateway says is paid: `paid`, or `refunding` when the centre will never
+        have its settlement (the 2207 refused or voided), decided and written in one transaction.
+
+        The outbox state is read inside the IMMEDIATE transaction that writes the move, so a refusal or a
+        technician's void committing in another process lands wholly before it (then refunding here) or
+        wholly after it (then its own transaction moves the paid saga to refunding): never paid and voided.
+        """
+        unknown = set(fields) - SETTABLE
+        if unknown:
+            raise ValueError(f"not payment columns: {sorted(unknown)}")
+        with immediate(self._db):
+            rows = list(self._db.query("SELECT * FROM payments WHERE msgid = ?", [msgid]))
+            if not rows:
+                raise StoreError(f"no payment for settlement {msgid}")
+            entry = list(self._db.query("SELECT state FROM outbox WHERE msgid = ?", [msgid]))
+            if entry and entry[0]["state"] in NEVER_SETTLED:
+                # Paid while the centre refused the 2207 (or it was voided): the money goes back.
+                why = "centre refused: the settlement was refused while the patient paid"
+                refunding(self._db, rows[0], why, at, actor, **fields)
+                return self._found(msgid)
+            return self.advance(msgid, "paid", "paid", at, actor, **fields)
+
     def owed(self) -> list[Payment]:
         """Every saga still owing the patient money back (retried, or left to staff), oldest first."""
         marks = ", ".join("?" for _ in OWED)
@@ -249,9 +274,10 @@ class PaymentStore:
                     f"{current.psn_no} has {len(later)} later settlement(s) ({', '.join(later)});"
                     " refund those first"
                 )
+            # attempts and last_error count this refund's refusals from nought (not the QR's creates).
             self._db.execute(
                 "UPDATE payments SET state = 'withdrawing', out_refund_no = ?, reason = ?, phases = ?,"
-                " updated_at = ? WHERE msgid = ?",
+                " attempts = 0, last_error = '', updated_at = ? WHERE msgid = ?",
                 [
                     out_refund_no,
                     reason[:500],
@@ -326,7 +352,11 @@ class PaymentStore:
             how = INFNO_REVERSE
             self._queue_reversal(msgid, current.psn_no, at, actor)
         restored = take_out_of_accumulators(self._db, msgid, revert, at)
-        self._db.execute("UPDATE settlements SET reversed_at = ? WHERE msgid = ?", [at.isoformat(), msgid])
+        # The first undoing stands (a refusal may have marked it before the saga reversed it).
+        self._db.execute(
+            "UPDATE settlements SET reversed_at = COALESCE(reversed_at, ?) WHERE msgid = ?",
+            [at.isoformat(), msgid],
+        )
         return how, restored
 
     def _queue_reversal(self, omsgid: str, psn_no: str, at: datetime, actor: str) -> None:

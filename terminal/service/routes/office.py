@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from terminal.app.counter import counter_day, counter_refunds, refund_fen_of
+from terminal.app.counter import counter_day, counter_refunds, refund_fen_of, refunded_by_hand
 from terminal.app.day_report import day_report
 from terminal.app.reprint import reprint_receipt
 from terminal.app.staff_auth import SignedIn, StaffAuth
@@ -67,6 +67,14 @@ class RefundRequest(BaseModel):
     msgid: str = Field(min_length=1, max_length=64)
     reason: str = Field(min_length=1, max_length=200)
     approval: str = Field(min_length=1, max_length=2048)
+
+
+class HandRefund(BaseModel):
+    """Money owed by hand (refund_manual) handed back at the counter, with the counter's receipt number."""
+
+    model_config = ConfigDict(extra="forbid")
+    msgid: str = Field(min_length=1, max_length=64)
+    receipt_no: str = Field(min_length=1, max_length=64)
 
 
 class ReprintRequest(BaseModel):
@@ -140,6 +148,15 @@ def office_routes(svc: Service) -> APIRouter:
             "out_refund_no": ended.out_refund_no, "fen": ended.fen,
             "retrying": ended.state == "refund_due", "by": who.actor, "approved_by": approval.actor,
         }  # fmt: skip
+
+    @router.post("/api/counter/refunded-by-hand")
+    @svc.locked
+    def by_hand(token: Token, body: HandRefund) -> dict[str, Any]:
+        """A signed-in supervisor records handing back money the gateway would not refund (audited)."""
+        who = auth.verify(token)
+        ended = refunded_by_hand(svc.terminal, body.msgid, body.receipt_no, who.staff_id)
+        return {"msgid": ended.msgid, "state": ended.state, "fen": ended.fen, "by": who.actor,
+                "receipt_no": body.receipt_no.strip()}  # fmt: skip
 
     @router.post("/api/counter/reprint")
     def reprint(token: Token, body: ReprintRequest) -> dict[str, Any]:

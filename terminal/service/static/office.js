@@ -4,7 +4,7 @@
 const PAY_STATES = {
   paid: "已支付", no_cash: "无需现金", due: "待支付", charging: "支付中", reversed: "已撤销",
   refunded: "已退费", refund_due: "退款待重试", abandoning: "撤销中", refunding: "退款中",
-  settled: "待定金额", external: "柜台另收现金", refund_manual: "需人工退款",
+  settled: "待定金额", external: "柜台另收现金", refund_manual: "需人工退款", refunded_by_hand: "已人工退款",
 };
 const WALLET_NAMES = { wechat: "微信支付", alipay: "支付宝", unionpay: "云闪付" };
 const ROLES = { cashier: "收银员", supervisor: "主管" };
@@ -62,6 +62,7 @@ async function showDay() {
     const ops = el("div", null, "ops");
     ops.append(button("补打", () => reprint(s.msgid), "secondary", `补打凭条 ${s.msgid}`));
     if (!s.reversed) ops.append(button("退费", () => startRefund(s.msgid, s.refund_amount), "danger", `退费 ${s.msgid}`));
+    if (s.payment === "refund_manual") ops.append(button("登记人工退款", () => byHand(s.msgid, s.refund_amount), "secondary", `登记人工退款 ${s.msgid}`));
     cell(row, "").append(ops);
     body.append(row);
   }
@@ -71,6 +72,16 @@ async function showDay() {
 async function reprint(msgid) {
   const data = await call("POST", "/api/counter/reprint", { msgid });
   if (data) showOut(data.text);
+}
+
+// The gateway would not refund it: a signed-in supervisor records the cash handed back and its receipt number.
+async function byHand(msgid, amount) {
+  const receipt = window.prompt(`已人工退还 ${yuan(amount)}？请输入退款凭证号（${msgid}）`);
+  if (!receipt || !receipt.trim()) return;
+  const data = await call("POST", "/api/counter/refunded-by-hand", { msgid, receipt_no: receipt.trim() });
+  if (!data) return;
+  showOut(`已登记人工退款：${data.msgid}（凭证 ${data.receipt_no}）`);
+  showDay();
 }
 
 function startRefund(msgid, amount) {
