@@ -1,7 +1,8 @@
 """Settlement engine throughput: 50-line bills through presettle() on one core.
 
 Prints settlements per second and latency percentiles and writes bench/results/settle.json.
-Goal from issue 3: >= 5,000/s and p99 <= 2 ms on a kiosk-class CPU. Timing lives here, never in tests.
+Goal: >= 10,000/s (issue 19; issue 3 asked 5,000/s) and p99 <= 2 ms on a kiosk-class CPU. Timing lives
+here, never in tests.
 The same bills are timed in several rounds and the medians reported with every round's figure,
 because the development machine is shared and one round can be a third slower than the next.
 """
@@ -136,7 +137,7 @@ def run(count: int, lines: int, seed: int, rounds: int = 5) -> dict[str, Any]:
             "max": round(max(latencies[-1] for _, _, latencies in passes), 4),
         },
         "per_round": {"settlements_per_s": wall, "settlements_per_cpu_s": cpu, "p99_ms": p99},
-        "goal": {"settlements_per_s": 5000, "p99_ms": 2.0},
+        "goal": {"settlements_per_s": 10000, "p99_ms": 2.0},
         "machine": {
             "python": platform.python_version(),
             "cpu": platform.processor() or platform.machine(),
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['settlements_per_s']}/s (rounds {min(rounds['settlements_per_s'])}–"
         f"{max(rounds['settlements_per_s'])}; {result['settlements_per_cpu_s']}/CPU-s, "
         f"load {result['load_average'][0]}), median {lat['median']} ms, p99 {lat['p99']} ms "
-        f"(goal ≥ 5000/s, p99 ≤ 2 ms) → {args.out}\n"
+        f"(goal ≥ 10000/s, p99 ≤ 2 ms) → {args.out}\n"
     )
     return 0
 

@@ -78,7 +78,7 @@ def outside_scope(run: Run, priced: PricedBill, person: Person, day: date) -> Pr
     if not priced.limited:
         return priced
     age = age_on(person.brdy, day) if person.brdy is not None else None
-    lines = list(priced.lines)
+    lines: list[LineResult] | None = None  # copied at the first line that moves: most bills move none
     moved = []
     fulamt, overlmt, preselfpay, inscp = (
         priced.sums.fulamt,
@@ -95,6 +95,8 @@ def outside_scope(run: Run, priced: PricedBill, person: Person, day: date) -> Pr
         )
         if not (wrong_sex or wrong_age):
             continue
+        if lines is None:
+            lines = list(priced.lines)
         r = lines[i]
         fee: Decimal = r.det_item_fee_sumamt
         # the bill's sums change by this line's move alone (fen amounts: exact in any order)
@@ -106,7 +108,7 @@ def outside_scope(run: Run, priced: PricedBill, person: Person, day: date) -> Pr
         # third of the cost: most bills of a day carry a limited item
         lines[i] = tuple.__new__(LineResult, (*r[:9], fee, ZERO, ZERO, fee - fee, *r[13:]))
         moved.append(f"明细 {r.feedetl_sn} {r.name} {fee!s}({'性别' if wrong_sex else '年龄'}限制)")
-    if not moved:
+    if lines is None:
         return priced
     run.note("lines", "不符合目录限定, 移出基金支付范围(全自费): " + "；".join(moved))
     sums = filled(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, getcontext
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, getcontext
 from typing import NamedTuple
 
 from terminal.domain import FeeLine
@@ -89,19 +89,19 @@ def _price(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan]) -> PricedBil
     # short of the precision, so is every step.
     # A bill with refund lines sums amounts larger than its total, so it prices literally too.
     if context.rounding == ROUND_FLOOR:
-        return _pass(lines, plans, literal=True)
-    priced = _pass(lines, plans, literal=False)
+        return _pass(lines, plans, context, literal=True)
+    priced = _pass(lines, plans, context, literal=False)
     if priced.refunds or len(priced.sums.medfee.as_tuple().digits) >= context.prec:
-        return _pass(lines, plans, literal=True)
+        return _pass(lines, plans, context, literal=True)
     return priced
 
 
-def _refund(line: FeeLine, plan: ItemPlan, *, literal: bool) -> LineResult:
+def _refund(line: FeeLine, plan: ItemPlan, context: Context, *, literal: bool) -> LineResult:
     """A refund line: the exact negative of the charge of its size (every 2204 part negated)."""
     charge = FeeLine(
         line.feedetl_sn, line.med_list_codg, -line.cnt, line.pric, -line.det_item_fee_sumamt, line.name
     )
-    (mirror,) = _pass((charge,), {line.med_list_codg: plan}, literal=literal).lines
+    (mirror,) = _pass((charge,), {line.med_list_codg: plan}, context, literal=literal).lines
     return mirror._replace(
         cnt=line.cnt,
         det_item_fee_sumamt=line.det_item_fee_sumamt,
@@ -113,7 +113,9 @@ def _refund(line: FeeLine, plan: ItemPlan, *, literal: bool) -> LineResult:
     )
 
 
-def _pass(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], *, literal: bool) -> PricedBill:
+def _pass(
+    lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], context: Context, *, literal: bool
+) -> PricedBill:
     """Check, look up and price every line, and sum the bill; the one implementation of the 2204 rule:
 
         fee        = round_half_up(cnt × pric) to the fen, exactly (else the bill is refused)
@@ -165,12 +167,15 @@ def _pass(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], *, literal: b
         # too long for the context, and agree on all others), and, for a charge, "fee is
         # round_half_up(cnt × pric)" as fee − 0.005 ≤ cnt × pric < fee + 0.005 (for a product ≥ 0 and
         # a fee in whole fen the same statement; the literal pass quantizes, as check_bill does).
-        if cnt <= nought or pric < nought or fee < nought:
+        # A positive fee and quantity (nearly every line) skip the price's sign test: a fee of at least
+        # 0.01 within half a fen of cnt × pric, or equal to it rounded, makes the product, and with
+        # cnt > 0 the price, positive (rounding to the context's precision never flips a sign).
+        if not (fee > nought and cnt > nought) and (cnt <= nought or pric < nought or fee < nought):
             if not (cnt < nought <= pric and fee <= nought) or fee % cent:
                 raise _Doubt
-            if quantize(cnt * pric, cent, half_up) != fee:
+            if quantize(cnt * pric, cent, half_up, context) != fee:
                 raise _Doubt
-            refund = _refund(line, plan, literal=literal)
+            refund = _refund(line, plan, context, literal=literal)
             refunds.append(len(out))
             append(refund)
             fulamt_sum += refund.fulamt_ownpay_amt
@@ -188,7 +193,7 @@ def _pass(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], *, literal: b
         if whole:
             raise _Doubt
         if literal:
-            if quantize(cnt * pric, cent, half_up) != fee:
+            if quantize(cnt * pric, cent, half_up, context) != fee:
                 raise _Doubt
         elif not neg_half <= cnt * pric - fee < half:
             raise _Doubt
@@ -201,7 +206,7 @@ def _pass(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], *, literal: b
             inscp = whole if fee and not literal else fee - fee - zero
         else:
             fulamt = overlmt = preselfpay = zero
-            if ceiling is not None and fee > (allowed := quantize(ceiling * cnt, cent, half_up)):
+            if ceiling is not None and fee > (allowed := quantize(ceiling * cnt, cent, half_up, context)):
                 # max(ZERO, fee − allowed) is ZERO unless the fee is strictly larger
                 overlmt = fee - allowed
                 overlmt_sum += overlmt
@@ -214,7 +219,7 @@ def _pass(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan], *, literal: b
             else:
                 inscp = inside = fee - zero  # fee − overlmt while overlmt is the ZERO object
             if has_prop:  # else (fee − overlmt) × 0 rounds to 0.00, which is ZERO
-                preselfpay = quantize(inside * prop, cent, half_up)
+                preselfpay = quantize(inside * prop, cent, half_up, context)
                 preselfpay_sum += preselfpay
                 inscp -= preselfpay
         append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
+from functools import lru_cache
 
 from terminal.domain import Bill, FeeLine, Person
 from terminal.errors import FundSafetyError as FundSafetyError
@@ -68,6 +69,12 @@ def dispensing_findings(
     return out
 
 
+@lru_cache(maxsize=64)
+def _window(window_days: int) -> timedelta:
+    """The days before the settlement day a window of `window_days` reaches back (built once per size)."""
+    return timedelta(days=window_days - 1)
+
+
 def frequency_findings(
     bill: Bill, context: SettlementContext, limits: VisitLimits | None
 ) -> list[tuple[SafetyCheck, str]]:
@@ -76,15 +83,17 @@ def frequency_findings(
     if limits is None:
         return out
     day = context.setl_date
+    visits = context.safety.recent_visits
     for limit in limits.limits:
         types = limit.med_types
         if types and bill.med_type not in types:
             continue
-        first = day - timedelta(days=limit.window_days - 1)
-        earlier = sum(
-            1
-            for v in context.safety.recent_visits
-            if first <= v.day <= day and (not types or v.med_type in types)
+        first = day - _window(limit.window_days)
+        # no earlier visits (most kiosk settlements): skip building and closing a generator
+        earlier = (
+            sum(1 for v in visits if first <= v.day <= day and (not types or v.med_type in types))
+            if visits
+            else 0
         )
         if earlier + 1 > limit.max_visits:
             kinds = "/".join(types) if types else "全部"
