@@ -59,10 +59,15 @@ def difference_count(db: sqlite_utils.Database) -> int:
 
 
 def local_totals(db: sqlite_utils.Database, day: str) -> dict[str, str]:
-    """3201 input totals for one day (yyyy-mm-dd) from the local ledger's estimates."""
+    """3201 input totals for one day (yyyy-mm-dd) from the ledger's estimates, of settlements that stand.
+
+    A settlement reversed (2208), refused by the centre or voided before it was sent is not the centre's
+    either: counting it made the day's totals disagree after every refund.
+    """
     medfee = fund = acct = Decimal("0.00")
     count = 0
-    for row in db.query("SELECT result FROM settlements WHERE substr(setl_time, 1, 10) = ?", [day]):
+    standing = "SELECT result FROM settlements WHERE substr(setl_time, 1, 10) = ? AND reversed_at IS NULL"
+    for row in db.query(standing, [day]):
         info = json.loads(row["result"]).get("setlinfo", {})
         medfee += Decimal(str(info.get("medfee_sumamt", "0")))
         fund += Decimal(str(info.get("fund_pay_sumamt", "0")))

@@ -16,7 +16,9 @@ from terminal.app import sync_once, uplink_backoff
 from terminal.cli.sync_report import describe, reconciled_lines
 from terminal.config import DEFAULT_CONFIG, UplinkSection, load
 from terminal.errors import UplinkRefused
+from terminal.store.db import immediate
 from terminal.store.outbox import OutboxStore
+from terminal.store.payment_refusals import not_settled
 from terminal.store.reconcile import local_setlinfo, report
 from terminal.uplink.signing import seal_input, sign_envelope
 from terminal.uplink.sm_crypto import sm2_key
@@ -305,3 +307,23 @@ def test_sync_once_from_config_drains_compares_totals_and_describes_differences(
     lines = describe(result, side.db)
     assert lines[0].startswith("delivered 1")
     assert any("psn_part_amt" in line and "(binding)" in line for line in lines)
+
+
+def test_daily_totals_agree_after_a_reversal_the_upstream_also_took(
+    tmp_path: Path, side: Side, upstream: tuple[Upstream, ServerThread]
+) -> None:
+    _, server = upstream
+    kept, undone = side.settle(0), side.settle(1)
+    link = uplink(tmp_path / "terminal", server.url)
+    try:
+        w = worker(side, link)
+        w.drain()
+        now = side.clock.now()
+        link.reverse(side.ledger.allocate_msgid(now), undone.msgid, undone.psn_no, now)
+        with immediate(side.db):  # the ledger's side of the same reversal: the settlement stops standing
+            not_settled(side.db, undone.msgid, "reversed", now, "test")
+        totals = w.compare_totals(kept.setl_time.date().isoformat())
+    finally:
+        link.close()
+    # The upstream counts only settlements that stand; so must the terminal's 3201 input.
+    assert totals["stmt_rslt"] == "0", totals
