@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 def rebuild_reversal_headers(db: sqlite_utils.Database, terminal: TerminalSection) -> int:
     """Keep a rebuilt header on each payment row that has none and no envelope; how many."""
-    rows = headerless(db)
     try:
+        rows = headerless(db)  # on a damaged file this read fails too: start-up's integrity check says why
         for row in rows:
             rebuilt = envelope(
                 INFNO_SETTLE, row["msgid"], terminal, row["insuplc_admdvs"],
@@ -35,7 +35,8 @@ def rebuild_reversal_headers(db: sqlite_utils.Database, terminal: TerminalSectio
             )  # fmt: skip
             keep_header(db, row["msgid"], rebuilt)
     except StoreError as exc:
-        # Not fatal here (a read-only store still serves reads); tried again at the next start.
+        # Not fatal here (a read-only store still serves reads; a damaged one is refused by the start-up
+        # check with its own message); tried again at the next start.
         log.error("2207 headers of older settlements not rebuilt: %s", exc)
         return 0
     if rows:
