@@ -6,11 +6,11 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from terminal.domain import Bill, FeeLine, Person
-from terminal.errors import ReversalOrderError
+from terminal.errors import BillOverCapError, LineOverCapError, ReversalOrderError
 from terminal.settlement import Accumulators, SettlementContext, SettlementResult, presettle, reverse
 
 from .helpers import bundle, catalog
@@ -21,6 +21,14 @@ FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 def _settle(b: Bill, p: Person, a: Accumulators, c: SettlementContext) -> SettlementResult:
     return presettle(b, p, a, bundle(), catalog(), c)
+
+
+def _settle_grown(b: Bill, p: Person, a: Accumulators, c: SettlementContext) -> SettlementResult:
+    """A bill grown by the test; one the amount caps refuse is outside what the property speaks of."""
+    try:
+        return _settle(b, p, a, c)
+    except (LineOverCapError, BillOverCapError):
+        reject()
 
 
 @FAST
@@ -65,7 +73,7 @@ def test_a_larger_bill_never_lowers_the_personal_share(
     b: Bill, p: Person, a: Accumulators, c: SettlementContext, extra: tuple[FeeLine, ...]
 ) -> None:
     more = replace(b, lines=b.lines + tuple(replace(x, feedetl_sn=f"X{x.feedetl_sn}") for x in extra))
-    assert _settle(more, p, a, c).setlinfo.psn_part_amt >= _settle(b, p, a, c).setlinfo.psn_part_amt
+    assert _settle_grown(more, p, a, c).setlinfo.psn_part_amt >= _settle(b, p, a, c).setlinfo.psn_part_amt
 
 
 @FAST
@@ -79,7 +87,7 @@ def test_more_of_one_item_never_lowers_the_personal_share(
     cnt = old.cnt + add
     bigger = replace(old, cnt=cnt, det_item_fee_sumamt=cnt * old.pric)
     more = replace(b, lines=(*b.lines[:i], bigger, *b.lines[i + 1 :]))
-    assert _settle(more, p, a, c).setlinfo.psn_part_amt >= _settle(b, p, a, c).setlinfo.psn_part_amt
+    assert _settle_grown(more, p, a, c).setlinfo.psn_part_amt >= _settle(b, p, a, c).setlinfo.psn_part_amt
 
 
 @FAST
