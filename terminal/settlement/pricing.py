@@ -15,7 +15,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, getcontext
 from typing import NamedTuple
 
 from terminal.domain import FeeLine
-from terminal.errors import SettlementError
+from terminal.errors import RefundLineError, SettlementError
 from terminal.settlement.catalog import CatalogItem, ItemPlan, outside_plan
 from terminal.settlement.money import FEN, ZERO
 from terminal.settlement.refunds import check_netted, check_refunds
@@ -56,7 +56,8 @@ def price_bill(lines: Sequence[FeeLine], plans: Mapping[str, ItemPlan]) -> Price
     """The priced bill, or None when check_bill or the catalogue must say why it is refused.
 
     None for a bill with no lines, a line check_bill refuses, a repeated feedetl_sn, or a value
-    Decimal refuses to compute with (see price_checked). RefundLineError for refunds that do not net.
+    Decimal refuses to compute with (see price_checked), and for a refund line check_refunds refuses.
+    RefundLineError when a refunded item's priced part nets below zero (refunds.check_netted).
     """
     if not lines:
         return None
@@ -195,7 +196,9 @@ def _pass(
         if literal:
             if quantize(cnt * pric, cent, half_up, context) != fee:
                 raise _Doubt
-        elif not neg_half <= cnt * pric - fee < half:
+        elif (product := cnt * pric) != fee and not neg_half <= product - fee < half:
+            # a product equal to the fee (nearly every line) is within half a fen: one comparison
+            # instead of a subtraction and two comparisons
             raise _Doubt
         if selfpaid:
             fulamt = fee
@@ -253,7 +256,11 @@ def _pass(
     if len({line.feedetl_sn for line in lines}) != len(out):
         raise _Doubt  # a repeated feedetl_sn
     if refunds:
-        check_refunds(lines, "")
+        try:
+            check_refunds(lines, "")
+        except RefundLineError:
+            # check_bill refuses these lines too, and names the bill: leave it to say why
+            raise _Doubt from None
         check_netted(out)
     if not literal:
         # each line's inscp is its fee less its other three parts, exactly, and both sides carry
