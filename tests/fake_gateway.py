@@ -153,6 +153,13 @@ class FakeGateway:
         self._charge(row)
         self._save()
 
+    def refunded_outside(self, out_trade_no: str) -> None:
+        """Staff refunded a paid order on the merchant platform: REFUND, with no refund the terminal sent."""
+        row = self.orders[out_trade_no]
+        assert row["state"] == "SUCCESS", row
+        row["state"], row["returned"] = "REFUND", True
+        self._save()
+
     def kept_fen(self) -> int:
         """Fen the gateway holds of patients (paid and not returned)."""
         return sum(r["fen"] for r in self.orders.values() if r["state"] == "SUCCESS")

@@ -15,7 +15,8 @@ decided in the transaction that records it (PaymentLedger.complete_paid), and a 
 is refused or voided is abandoned. Every move into refunding starts the refund's own count: a refund the
 gateway refuses `refund_attempts` times ends refund_manual: the insurance part undone, the money left for
 staff to hand back (the day report lists it until they record it, refunded_by_hand). A retry that meets
-the same answer again is counted in the row, not recorded again.
+the same answer again is counted in the row, not recorded again. An order found refunded (REFUND) while
+charging or abandoning was refunded outside the terminal: only the insurance part is undone, no refund.
 """
 
 from __future__ import annotations
@@ -45,7 +46,13 @@ from terminal.payment_types import (
     out_refund_no_for,
 )
 from terminal.pipeline.payment_ports import CentreLink, PaymentLedger
-from terminal.pipeline.refunds import REFUND_DUE, REFUNDED, WITHDRAWING, CounterRefunds
+from terminal.pipeline.refunds import (
+    REFUND_ATTEMPTS,
+    REFUND_DUE,
+    REFUNDED,
+    WITHDRAWING,
+    CounterRefunds,
+)
 from terminal.ports import Clock, PaymentGateway, Revert
 
 log = logging.getLogger(__name__)
@@ -70,6 +77,7 @@ UNREACHABLE = "gateway unreachable"
 # The 2207's outbox states in which the centre will never have the settlement.
 NEVER_SETTLED = frozenset({"refused", "voided"})
 CENTRE_REFUSED = "centre_refused"
+REFUNDED_OUTSIDE = "refunded_outside"  # the phase: an order found refunded that the terminal never refunded
 
 
 def wallet_of(auth_code: str) -> PayChannel:
@@ -84,7 +92,9 @@ class PayPolicy:
     qr_expires_s: int = 120
     code_polls: int = 10  # queries of a payment code awaiting the patient's password before giving up
     create_attempts: int = 3  # QR creates sent (idempotent) while no answer brought the code to show
-    refund_attempts: int = 3  # refunds the gateway refuses before staff are asked to pay back by hand
+    refund_attempts: int = (
+        REFUND_ATTEMPTS  # refunds the gateway refuses before staff are asked to pay back by hand
+    )
     # True: when the gateway is unreachable the patient is sent to the staffed window ("请到人工窗口缴费
     # ¥X"); either way the settlement is reversed and nothing was charged here.
     counter_fallback: bool = False
@@ -260,6 +270,8 @@ class PaymentSaga:
             if outcome.state is PayState.SUCCESS:
                 # Paid after the terminal stopped listening: the checkout completes.
                 return self._paid(payment, outcome)
+            if outcome.state is PayState.REFUND:
+                return self._refunded_outside(payment)
             if startup or outcome.state in EMPTY or self._never_settled(msgid):
                 return self.abandon(msgid, f"recovered with the order {outcome.state.value}")
             return payment
@@ -274,7 +286,9 @@ class PaymentSaga:
 
     def refunds(self) -> CounterRefunds:
         """Counter refunds (退费) over this saga's ledger and gateway."""
-        return CounterRefunds(self._ledger, self._gateway, self._clock, self._revert)
+        return CounterRefunds(
+            self._ledger, self._gateway, self._clock, self._revert, self.policy.refund_attempts
+        )
 
     # ---- steps -------------------------------------------------------------------------------------
 
@@ -291,7 +305,7 @@ class PaymentSaga:
                 return self.abandon(payment.msgid, reason)
             return self._reverse(payment, "order_empty", reason)
         if outcome.state is PayState.REFUND:
-            return self.abandon(payment.msgid, "the order was refunded at the gateway")
+            return self._refunded_outside(payment)
         if payment.channel == "qr" and outcome.code_url and not payment.code_url:
             if self._never_settled(payment.msgid):
                 return self.abandon(payment.msgid, "the centre will not have the settlement")
@@ -375,6 +389,8 @@ class PaymentSaga:
             return payment
         if outcome.state in EMPTY:
             return self._reverse(payment, "order_closed", payment.reason or "abandoned", actor)
+        if outcome.state is PayState.REFUND:
+            return self._refunded_outside(payment, actor)
         # The gateway kept a paid order: the money goes back by refund before the insurance part is undone.
         refund_no = out_refund_no_for(payment.out_trade_no)
         payment = self._ledger.advance(
@@ -382,6 +398,12 @@ class PaymentSaga:
             attempts=0, last_error="",  # the refund's own count, not the QR creates'
         )  # fmt: skip
         return self._refund(payment, actor)
+
+    def _refunded_outside(self, payment: Payment, actor: str = "terminal") -> Payment:
+        """The order was paid and refunded outside the terminal (the merchant platform): the money is back
+        already, so only the insurance part is undone; refunding again would be refused, then paid twice."""
+        log.warning("order %s was refunded outside the terminal", payment.out_trade_no)
+        return self._reverse(payment, REFUNDED_OUTSIDE, "refunded outside the terminal", actor)
 
     def _refund(self, payment: Payment, actor: str = "terminal") -> Payment:
         gateway = self._gateway_or_fail()

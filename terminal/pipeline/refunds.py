@@ -5,8 +5,11 @@ the audit) → the insurance part undone (the queued 2207 voided or a 2208 queue
 transaction) → refund_due → the payment refunded at the gateway under its own idempotent out_refund_no →
 refunded. Each step is durable before the next call, so a crash anywhere leaves a state recovery
 finishes (PaymentSaga.resume calls `finish`); a refund the gateway refuses stays refund_due, noted, and is
-tried again under the same number. A settlement the patient paid outside the terminal (external), or
-with no cash share, ends refunded once the insurance part is undone: the counter hands back any cash.
+tried again under the same number, until it has been refused `refund_attempts` times (PayPolicy's budget):
+then it ends refund_manual, owed by hand (store/hand_refunds.py). Only definite refusals count; a lost or
+unreachable answer may have gone through and is asked again. A settlement the patient paid outside the
+terminal (external), or with no cash share, ends refunded once the insurance part is undone: the counter
+hands back any cash.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 WITHDRAWING = "withdrawing"  # approved; the insurance part not yet undone
 REFUND_DUE = "refund_due"  # insurance undone; the patient's money still to go back through the gateway
 REFUNDED = "refunded"  # both undone
+REFUND_MANUAL = "refund_manual"  # insurance undone; the gateway refused the refund for good: staff pay back
+REFUND_ATTEMPTS = 3  # refunds the gateway refuses before staff are asked to pay back by hand (PayPolicy)
 SUPERVISOR = "supervisor"
 
 
@@ -54,12 +59,18 @@ class CounterRefunds:
     """Starts approved refunds and drives them (and recovered ones) to refunded."""
 
     def __init__(
-        self, ledger: PaymentLedger, gateway: PaymentGateway | None, clock: Clock, revert: Revert
+        self,
+        ledger: PaymentLedger,
+        gateway: PaymentGateway | None,
+        clock: Clock,
+        revert: Revert,
+        refund_attempts: int = REFUND_ATTEMPTS,
     ) -> None:
         self._ledger = ledger
         self._gateway = gateway
         self._clock = clock
         self._revert = revert
+        self._refund_attempts = refund_attempts
 
     def refund(self, msgid: str, cashier: Staff, supervisor: Staff, reason: str) -> Payment:
         """Refund one settlement whole; ApprovalRequiredError unless a different supervisor approved it."""
@@ -94,12 +105,23 @@ class CounterRefunds:
             # Idempotent on out_refund_no: asking again after a crash or a refusal is the same refund.
             result = self._gateway.refund(payment.out_trade_no, payment.out_refund_no, fen, fen)
         except RefundError as exc:
-            log.warning("refund %s refused (%s); it stays due and is tried again", payment.out_refund_no, exc)
             # The same refusal again is counted in the row, not recorded again (store/payments.py).
-            return self._ledger.advance(
+            attempts = payment.attempts + 1
+            payment = self._ledger.advance(
                 msgid, REFUND_DUE, f"refund_failed:{exc.code}", self._clock.now(), actor,
-                attempts=payment.attempts + 1, last_error=str(exc)[:300],
+                attempts=attempts, last_error=str(exc)[:300],
             )  # fmt: skip
+            if attempts < self._refund_attempts:
+                log.warning(
+                    "refund %s refused (%s); it stays due and is tried again", payment.out_refund_no, exc
+                )
+                return payment
+            log.error(
+                "refund %s refused %d times (%s): %d fen to be refunded by hand",
+                payment.out_refund_no, attempts, exc, fen,
+            )  # fmt: skip
+            # The insurance part is undone already: only the money is left, for staff to hand back.
+            return self._ledger.advance(msgid, REFUND_MANUAL, REFUND_MANUAL, self._clock.now(), actor)
         except (PaymentUnavailableError, PaymentUnknownOutcomeError) as exc:
             log.warning("refund %s not confirmed (%s); tried again later", payment.out_refund_no, exc)
             return self._ledger.advance(

@@ -36,6 +36,7 @@ OWED = ("refunding", "refund_due", "refund_manual")
 COUNTERS = frozenset({"polls", "attempts", "last_error"})
 # A counter refund (退费) may start from these: the checkout completed.
 REFUNDABLE = ("paid", "no_cash", "external")
+CHARGING = "charging"  # the one state a gateway's "paid" completes (complete_paid)
 
 
 def _dumps(value: Any) -> str:
@@ -170,6 +171,7 @@ class PaymentStore:
     def complete_paid(self, msgid: str, at: datetime, actor: str = "terminal", **fields: Any) -> Payment:
         """A charging saga the gateway says is paid: `paid`, or `refunding` when the centre will never
         have its settlement (the 2207 refused or voided), decided and written in one transaction.
+        Only a charging saga moves; any other is returned unchanged (its own path ends it).
 
         The outbox state is read inside the IMMEDIATE transaction that writes the move, so a refusal or a
         technician's void committing in another process lands wholly before it (then refunding here) or
@@ -182,6 +184,9 @@ class PaymentStore:
             rows = list(self._db.query("SELECT * FROM payments WHERE msgid = ?", [msgid]))
             if not rows:
                 raise StoreError(f"no payment for settlement {msgid}")
+            if rows[0]["state"] != CHARGING:
+                # Moved on meanwhile (abandoned, reversed, already paid): only a charging saga is paid.
+                return _payment(rows[0])
             entry = list(self._db.query("SELECT state FROM outbox WHERE msgid = ?", [msgid]))
             if entry and entry[0]["state"] in NEVER_SETTLED:
                 # Paid while the centre refused the 2207 (or it was voided): the money goes back.

@@ -18,6 +18,7 @@ from terminal.cli.main import main
 from terminal.cli.staff import differs
 from terminal.errors import RefundRefusedError
 from terminal.pipeline.payment import PayPolicy
+from terminal.pipeline.refunds import Staff
 from terminal.pipeline.sync import reverted_accumulators
 from terminal.service.app import create_app
 from terminal.store.audit_check import verify_all
@@ -67,6 +68,27 @@ def test_a_refund_handed_back_by_hand_leaves_the_owed_list_audited(tmp_path: Pat
     assert r.saga.recover() == []  # an end: nothing retries it
     with pytest.raises(RefundRefusedError):
         record_hand_refund(r.side.db, msgid, "HK-0043", at, "staff:s01")  # once only
+    assert verify_all(r.side.db) == []
+
+
+def test_a_counter_refund_the_gateway_keeps_refusing_ends_owed_by_hand(tmp_path: Path) -> None:
+    r = rig(tmp_path, policy=PayPolicy(refund_attempts=3))
+    record = r.settle()
+    assert r.saga.pay_code(record.msgid, WECHAT_CODE).state == "paid"
+    r.gateway.switches.refund_fail = 1000
+    due = r.saga.refunds().refund(record.msgid, Staff("c1", "cashier"), Staff("s1", "supervisor"), "back")
+    assert due.state == "refund_due" and due.attempts == 1
+    r.gateway.switches.unreachable = True  # a lost answer may have gone through: never counted
+    assert [(p.state, p.attempts) for p in r.saga.recover()] == [("refund_due", 1)]
+    r.gateway.switches.unreachable = False
+    assert [(p.state, p.attempts) for p in r.saga.recover()] == [("refund_due", 2)]
+    assert [(p.state, p.attempts) for p in r.saga.recover()] == [("refund_manual", 3)]
+    assert r.saga.recover() == []  # an end: nothing retries it
+    assert [p.msgid for p in r.store.owed()] == [record.msgid]
+    [moved] = [a for a in audits(r, record.msgid, "payment") if a.get("to") == "refund_manual"]
+    assert moved["from"] == "refund_due"
+    ended = record_hand_refund(r.side.db, record.msgid, "HK-1", r.side.clock.now(), "staff:s1")
+    assert ended.state == "refunded_by_hand" and r.store.owed() == []
     assert verify_all(r.side.db) == []
 
 

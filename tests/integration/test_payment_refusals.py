@@ -156,7 +156,8 @@ def test_a_stuck_poll_counts_in_the_row_and_records_once(r: Rig) -> None:
     assert r.saga.poll(record.msgid).phases[-1] == "poll:NOTPAY"  # a new answer is recorded
 
 
-def test_a_stuck_refund_records_once_per_error(r: Rig) -> None:
+def test_a_stuck_refund_records_once_per_error(tmp_path: Path) -> None:
+    r = rig(tmp_path, policy=PayPolicy(refund_attempts=10))  # within budget: it stays due
     record = r.settle()
     r.saga.pay_code(record.msgid, WECHAT_CODE)
     r.gateway.switches.refund_fail = 10

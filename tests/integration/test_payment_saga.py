@@ -121,6 +121,35 @@ def test_patient_walks_away_after_paying_gets_the_money_back(r: Rig) -> None:
     assert r.totals() == before
 
 
+@pytest.mark.parametrize("how", ["poll", "abandon", "recover"])
+def test_an_order_refunded_outside_the_terminal_undoes_only_the_insurance(r: Rig, how: str) -> None:
+    before = r.totals()
+    record = r.settle()
+    shown = r.saga.start_qr(record.msgid)
+    r.gateway.patient_pays(shown.out_trade_no)
+    r.gateway.refunded_outside(shown.out_trade_no)  # on the merchant platform, before the terminal asked
+    if how == "poll":
+        ended = r.saga.poll(record.msgid)
+    elif how == "abandon":
+        ended = r.saga.abandon(record.msgid, "session timeout")
+    else:
+        [ended] = r.saga.recover()
+    assert ended.state == "reversed" and ended.reason == "refunded outside the terminal"
+    assert "refunding" not in ended.phases and ended.phases[-1] == "refunded_outside"
+    assert "refund" not in r.gateway.calls and r.gateway.refunds == {}  # no second refund
+    assert r.store.owed() == [] and r.totals() == before
+    assert verify_all(r.side.db) == []
+
+
+def test_only_a_charging_saga_is_completed_as_paid(r: Rig) -> None:
+    record = r.settle()
+    ended = r.saga.abandon(record.msgid, "patient cancelled")
+    assert ended.state == "reversed"
+    late = r.store.complete_paid(record.msgid, r.side.clock.now(), transaction_id="4200late")
+    assert late == ended  # unchanged: a reversed saga is never made paid or refunding
+    assert r.store.get(record.msgid) == ended
+
+
 def test_zero_cash_share_skips_payment(r: Rig) -> None:
     record = r.settle()
     r.side.db.execute("UPDATE payments SET estimate_fen = 0 WHERE msgid = ?", [record.msgid])
