@@ -39,21 +39,25 @@ def refund_fen_of(terminal: Terminal, msgid: str) -> int:
 
 
 def refunded_by_hand(
-    terminal: Terminal, msgid: str, receipt_no: str, staff_id: str, entered_by: str = ""
+    terminal: Terminal, msgid: str, receipt_no: str, staff_id: str, operator: str = ""
 ) -> Payment:
     """Record that a supervisor handed a refund_manual settlement's money back (the caller holds the lock).
 
     The person must be an active supervisor (ApprovalRequiredError otherwise): money leaves the till on
-    their word. RefundRefusedError unless the settlement is owed by hand.
+    their word. RefundRefusedError unless the settlement is owed by hand. Without `operator` the
+    supervisor signed in (the office page) and is the audit's actor. With it (the CLI, where nobody
+    signs in) the operator is the actor and the supervisor only `named_supervisor` in the detail: the
+    audit never claims a supervisor's act no password vouched for.
     """
     member = StaffStore(terminal.db).get(staff_id)
     if member is None or not member.active:
         raise CounterError(f"no active staff member {staff_id}")
     if member.role != "supervisor":
         raise ApprovalRequiredError(f"{staff_id} is a {member.role}; a supervisor records a refund by hand")
-    return record_hand_refund(
-        terminal.db, msgid, receipt_no, terminal.clock.now(), f"staff:{staff_id}", entered_by
-    )
+    now = terminal.clock.now()
+    if operator:
+        return record_hand_refund(terminal.db, msgid, receipt_no, now, operator, named_supervisor=staff_id)
+    return record_hand_refund(terminal.db, msgid, receipt_no, now, f"staff:{staff_id}")
 
 
 def counter_day(terminal: Terminal, day: date) -> list[dict[str, Any]]:

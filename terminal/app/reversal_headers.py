@@ -4,13 +4,18 @@ A 2208 is built on its 2207's header (store/payment_rows.py). Settlements record
 with their payment row; older ones kept it only in their outbox envelope, which is pruned once
 delivered. For those, the header is rebuilt the way the checkout builds it (pipeline/outbox.envelope):
 this terminal's identity from the config, the settlement's msgid and time, and the insured place the
-person was registered with (left empty when the person is no longer held: the centre finds the
-settlement by its msgid, `omsgid`). Run when the terminal opens its database; a no-op once done.
+settlement was priced for, read from its own stored result (the policy note settlement/insured.py
+writes: the full code for a local patient, the insured prefecture for one from elsewhere). Never the
+person's current registration, which a gallery sync overwrites when they move their insurance: that
+would route the 2208 to the wrong centre. Left empty when the result names no place (the centre finds
+the settlement by its msgid, `omsgid`). Run when the terminal opens its database; a no-op once done.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from datetime import datetime
 
 import sqlite_utils
@@ -23,6 +28,26 @@ from terminal.store.header_rebuild import headerless, keep_header
 
 log = logging.getLogger(__name__)
 
+# The policy notes choose_policy() writes (settlement/insured.py), as the engine keeps them in the trace.
+_LOCAL_PLACE = re.compile(r"本地参保\((\d{6})\)")
+_OTHER_PLACE = re.compile(r"参保地 (\d{6})")
+
+
+def insured_place(result_text: str) -> str:
+    """The insured place a stored settlement result names in its policy note; '' when none."""
+    try:
+        result = json.loads(result_text)
+    except ValueError:
+        return ""
+    trace = result.get("trace") if isinstance(result, dict) else None
+    for step in trace if isinstance(trace, list) else []:
+        if isinstance(step, dict) and step.get("layer") == "policy":
+            text = str(step.get("text", ""))
+            found = _LOCAL_PLACE.search(text) or _OTHER_PLACE.search(text)
+            if found:
+                return found.group(1)
+    return ""
+
 
 def rebuild_reversal_headers(db: sqlite_utils.Database, terminal: TerminalSection) -> int:
     """Keep a rebuilt header on each payment row that has none and no envelope; how many."""
@@ -30,7 +55,7 @@ def rebuild_reversal_headers(db: sqlite_utils.Database, terminal: TerminalSectio
         rows = headerless(db)  # on a damaged file this read fails too: start-up's integrity check says why
         for row in rows:
             rebuilt = envelope(
-                INFNO_SETTLE, row["msgid"], terminal, row["insuplc_admdvs"],
+                INFNO_SETTLE, row["msgid"], terminal, insured_place(row["result"]),
                 datetime.fromisoformat(row["setl_time"]), {},
             )  # fmt: skip
             keep_header(db, row["msgid"], rebuilt)

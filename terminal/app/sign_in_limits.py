@@ -20,7 +20,10 @@ Why this shape (docs/payment.md, "Staff sign-in"):
   signed in with a right password within `trusted_for` (the counter PCs at work today) is not held by
   this budget, so a flood from elsewhere cannot keep a working counter out; its own limits still hold.
 Every pause ends by itself after `pause` (the terminal-wide one after `terminal_window`); nothing here
-locks anyone out for good. `failed` says which pause a failure started, for the audit (app/staff_auth.py).
+locks anyone out for good. Times are the terminal's wall clock (`now`, as the audit has them); a failure
+stamped after `now` (the clock was set back, e.g. by NTP after drifting ahead) is forgotten, so a pause
+never lasts for as long as the clock went back. `failed` says which pause a failure started, for the
+audit (app/staff_auth.py).
 """
 
 from __future__ import annotations
@@ -165,10 +168,16 @@ class SignInFailures:
         )
 
     def _forget_old(self, record: _Client, now: datetime) -> None:
+        if record.seen and record.seen[-1][0] > now:  # the clock was set back: see _forget_future
+            record.seen = deque(seen for seen in record.seen if seen[0] <= now)
         while record.seen and now - record.seen[0][0] > self.rules.window:
             record.seen.popleft()
 
     def _forget_old_everywhere(self, now: datetime) -> None:
+        if self._everyone and self._everyone[-1] > now:  # the clock was set back: see _forget_future
+            self._everyone = deque(at for at in self._everyone if at <= now)
+        if self._terminal_reported is not None and self._terminal_reported > now:
+            self._terminal_reported = None
         # ">=": the pause ends when the oldest failure is a full window old (until = oldest + window).
         while self._everyone and now - self._everyone[0] >= self.rules.terminal_window:
             self._everyone.popleft()

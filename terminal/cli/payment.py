@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from decimal import Decimal
 from typing import Any
@@ -14,17 +15,23 @@ from terminal.config import data_dir, load
 
 
 def cmd_refunded_by_hand(args: argparse.Namespace) -> int:
-    """Record that a supervisor handed back a refund_manual settlement's money (audited with both names)."""
+    """Record that a supervisor handed back a refund_manual settlement's money.
+
+    Nobody signs in here: the audit's actor is the operator (`--operator`, else the shell user), and the
+    supervisor `--by` names is recorded as `named_supervisor` only.
+    """
+    operator = f"technician:{args.operator or getpass.getuser()}"
     terminal = build_terminal(load(args.config), data_dir(args.data_dir), SystemClock())
     try:
         with terminal.lock:
-            ended = refunded_by_hand(
-                terminal, args.msgid, args.ref, args.by, entered_by=f"technician:{args.operator}"
-            )
+            ended = refunded_by_hand(terminal, args.msgid, args.ref, args.by, operator=operator)
     finally:
         terminal.close()
     yuan = f"{Decimal(ended.fen or 0) / 100:.2f}"
-    sys.stdout.write(f"{ended.msgid}: ¥{yuan} refunded by hand by {args.by} (receipt {args.ref.strip()})\n")
+    sys.stdout.write(
+        f"{ended.msgid}: ¥{yuan} refunded by hand (named supervisor {args.by}, recorded by {operator},"
+        f" receipt {args.ref.strip()})\n"
+    )
     return 0
 
 
@@ -37,7 +44,14 @@ def add_payment(sub: Any) -> None:
         "refunded-by-hand", help="record that staff handed back money the gateway would not refund"
     )
     by_hand.add_argument("msgid", help="the settlement's msgid (refunds_owed in `medpay report day`)")
-    by_hand.add_argument("--by", required=True, metavar="STAFF_ID", help="the supervisor who paid it back")
+    by_hand.add_argument(
+        "--by",
+        required=True,
+        metavar="STAFF_ID",
+        help="the supervisor who paid it back (recorded as named, not verified)",
+    )
     by_hand.add_argument("--ref", required=True, metavar="RECEIPT_NO", help="the counter's receipt number")
-    by_hand.add_argument("--operator", default="technician", help="who types this in (audited)")
+    by_hand.add_argument(
+        "--operator", default="", help="who types this in: the audit's actor (default: the shell user)"
+    )
     by_hand.set_defaults(func=cmd_refunded_by_hand)

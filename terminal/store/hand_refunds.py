@@ -19,12 +19,18 @@ REFUNDED_BY_HAND = "refunded_by_hand"
 
 
 def record_hand_refund(
-    db: sqlite_utils.Database, msgid: str, receipt_no: str, at: datetime, actor: str, entered_by: str = ""
+    db: sqlite_utils.Database,
+    msgid: str,
+    receipt_no: str,
+    at: datetime,
+    actor: str,
+    named_supervisor: str = "",
 ) -> Payment:
     """End a refund_manual saga as refunded_by_hand; RefundRefusedError unless it is owed by hand.
 
-    `actor` is the staff member who handed the money back (the audit's actor); `entered_by` whoever
-    typed it in when that was someone else (a technician at the CLI). `receipt_no`: the counter's own
+    `actor` is who vouches for it (the audit's actor): the signed-in supervisor at the office page, or
+    the operator at the CLI, who signs in as nobody; there `named_supervisor` is the supervisor the
+    operator says handed it back, recorded as a name only (not verified). `receipt_no`: the counter's own
     receipt (or voucher) number for the cash paid out, so the audit points at the paper.
     """
     receipt = receipt_no.strip()
@@ -51,7 +57,7 @@ def record_hand_refund(
             db, at, actor, "refunded_by_hand", msgid,
             {"from": REFUND_MANUAL, "to": REFUNDED_BY_HAND, "fen": current.fen or 0,
              "receipt_no": receipt[:64], "out_trade_no": current.out_trade_no,
-             **({"entered_by": entered_by} if entered_by else {})},
+             **({"named_supervisor": named_supervisor} if named_supervisor else {})},
         )  # fmt: skip
     found = PaymentStore(db).get(msgid)
     assert found is not None

@@ -3,7 +3,8 @@
 Migration 0021 took each payment row's header from its 2207's outbox envelope; an envelope delivered and
 pruned before then left the row without one, and such a settlement could not be reversed. What the
 terminal still knows is enough to rebuild it (app/reversal_headers.py): its own identity (config), the
-settlement's msgid and time, and the insured place the person was registered with.
+settlement's msgid and time, and the settlement's stored result (its policy note names the insured
+place it was priced for). Never the person's current registration: a gallery sync overwrites it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from terminal.store.payment_rows import header_of
 
 def headerless(db: sqlite_utils.Database) -> list[dict[str, str]]:
     """Payment rows with no header and no outbox envelope to take one from: msgid, setl_time and the
-    person's registered insured place ('' when the terminal no longer holds the person)."""
+    settlement's stored result (its JSON text, as recorded)."""
     rows = db.query(
-        "SELECT p.msgid, s.setl_time, COALESCE(pe.insuplc_admdvs, '') AS insuplc_admdvs FROM payments p"
+        "SELECT p.msgid, s.setl_time, s.result FROM payments p"
         " JOIN settlements s ON s.msgid = p.msgid"
         " LEFT JOIN outbox o ON o.msgid = p.msgid"
-        " LEFT JOIN persons pe ON pe.psn_no = p.psn_no"
         " WHERE p.header = '' AND o.msgid IS NULL ORDER BY p.msgid"
     )
     return [{k: str(v) for k, v in row.items()} for row in rows]

@@ -54,15 +54,15 @@ def test_a_refund_handed_back_by_hand_leaves_the_owed_list_audited(tmp_path: Pat
     at = r.side.clock.now()
     with pytest.raises(RefundRefusedError):
         record_hand_refund(r.side.db, msgid, "  ", at, "staff:s01")  # no receipt number
-    ended = record_hand_refund(r.side.db, msgid, "HK-0042", at, "staff:s01", "technician:li")
+    ended = record_hand_refund(r.side.db, msgid, "HK-0042", at, "technician:li", named_supervisor="s01")
     assert ended.state == "refunded_by_hand" and ended.phases[-1] == "refunded_by_hand"
     [done] = audits(r, msgid, "refunded_by_hand")
     assert done == {
         "from": "refund_manual", "to": "refunded_by_hand", "fen": ended.fen, "receipt_no": "HK-0042",
-        "out_trade_no": ended.out_trade_no, "entered_by": "technician:li",
+        "out_trade_no": ended.out_trade_no, "named_supervisor": "s01",
     }  # fmt: skip
     [row] = r.side.db.query("SELECT actor FROM audit WHERE action = 'refunded_by_hand'")
-    assert row["actor"] == "staff:s01"
+    assert row["actor"] == "technician:li"
     settled = report(r)
     assert settled["refunds_owed"] == [] and not differs(settled)
     assert r.saga.recover() == []  # an end: nothing retries it
@@ -230,7 +230,8 @@ def test_the_cli_records_it_for_a_named_supervisor(
     assert main([*args, "--by", "nobody"]) == 1
     assert "COUNTER_REFUSED" in capsys.readouterr().err
     assert main([*args, "--by", "s01", "--operator", "it-li"]) == 0
-    assert "refunded by hand by s01 (receipt HK-5)" in capsys.readouterr().out
+    assert "named supervisor s01, recorded by technician:it-li, receipt HK-5" in capsys.readouterr().out
     [row] = terminal.db.query("SELECT actor, detail FROM audit WHERE action = 'refunded_by_hand'")
-    assert row["actor"] == "staff:s01" and json.loads(row["detail"])["entered_by"] == "technician:it-li"
+    # Nobody signed in: the operator is the actor, the supervisor only named (no password vouched).
+    assert row["actor"] == "technician:it-li" and json.loads(row["detail"])["named_supervisor"] == "s01"
     assert main(["--data-dir", str(data_dir), *DAY]) == 0

@@ -14,6 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from terminal.app import build_terminal
+from terminal.app.reversal_headers import insured_place
 from terminal.config import DEFAULT_CONFIG, load
 from terminal.pipeline.refunds import Staff
 from terminal.store.outbox import OutboxStore
@@ -82,9 +83,35 @@ def test_a_pruned_settlement_from_before_0021_is_reversed_on_a_header_rebuilt_fr
     assert envelope["input"]["data"]["psn_no"] == sent["input"]["data"]["psn_no"]
 
 
-def test_a_person_no_longer_held_leaves_the_insured_place_empty_and_still_reverses(tmp_path: Path) -> None:
+def test_a_person_no_longer_held_still_gets_the_settlements_own_insured_place(tmp_path: Path) -> None:
     data, gateway = tmp_path / "data", tmp_path / "gateway.json"
     msgid, sent = _paid_then_pruned(data, gateway, registered=False)
     _started(data)
     envelope = _refunded(rig(data, gateway), msgid)
-    assert envelope["insuplc_admdvs"] == "" and envelope["fixmedins_code"] == sent["fixmedins_code"]
+    assert envelope["insuplc_admdvs"] == sent["insuplc_admdvs"] != ""
+    assert envelope["fixmedins_code"] == sent["fixmedins_code"]
+
+
+def test_a_person_who_moved_insurance_after_the_settlement_keeps_the_place_it_was_settled_for(
+    tmp_path: Path,
+) -> None:
+    data, gateway = tmp_path / "data", tmp_path / "gateway.json"
+    msgid, sent = _paid_then_pruned(data, gateway, registered=True)
+    db = sqlite_utils.Database(data / "medpay.sqlite")
+    [place] = [row["insuplc_admdvs"] for row in db.query("SELECT insuplc_admdvs FROM persons")]
+    assert place == sent["insuplc_admdvs"]
+    db.execute("UPDATE persons SET insuplc_admdvs = '110105'")  # a gallery sync: now insured in Beijing
+    db.conn.commit()
+    db.close()
+    _started(data)
+    envelope = _refunded(rig(data, gateway), msgid)
+    assert envelope["insuplc_admdvs"] == sent["insuplc_admdvs"] == "430302"  # the settlement's, not today's
+
+
+def test_a_stored_result_naming_no_place_leaves_it_empty() -> None:
+    local = {"trace": [{"layer": "policy", "text": "本地参保(430302): 按就医地政策 xt v1 修订1"}]}
+    other = {"trace": [{"layer": "policy", "text": "异地就医: 参保地 110100 待遇按参保地政策 bj v1"}]}
+    assert insured_place(json.dumps(local, ensure_ascii=False)) == "430302"
+    assert insured_place(json.dumps(other, ensure_ascii=False)) == "110100"
+    assert insured_place(json.dumps({"trace": [{"layer": "lines", "text": "费用合计 1.00"}]})) == ""
+    assert insured_place("{}") == "" and insured_place("not json") == ""

@@ -277,3 +277,25 @@ def test_many_addresses_share_a_terminal_wide_budget_that_spares_a_working_count
     with pytest.raises(StaffSignInError) as again:
         auth.sign_in("s01", "guess 5", client="10.2.0.99")
     assert type(again.value) is StaffSignInError
+
+
+def test_a_clock_set_back_does_not_stretch_the_pauses(counter: StaffStore) -> None:
+    """Regression: failures stamped before the clock went back stayed 'recent' for as long as it went
+    back, so the client and terminal-wide pauses lasted hours, not minutes."""
+    clock = FixedClock()
+    failures = FailureRules(per_staff=3, client_failures=3, terminal_failures=3)
+    auth = StaffAuth(counter, clock, SignInRules(failures=failures))
+    for n in range(3):
+        with pytest.raises(StaffSignInError):
+            auth.sign_in("c01", f"guess {n}", client="10.0.0.66")
+    with pytest.raises(StaffLockedOutError):
+        auth.sign_in("c01", PASSWORD, client="10.0.0.66")
+    clock.at -= timedelta(hours=3)  # NTP pulls a clock that ran ahead back
+    assert auth.sign_in("c01", PASSWORD, client="10.0.0.66")[1].staff_id == "c01"
+    assert auth.sign_in("s01", PASSWORD, client="10.0.0.70")[1].staff_id == "s01"
+    # counting starts again from the clock as it now reads
+    for n in range(3):
+        with pytest.raises(StaffSignInError):
+            auth.sign_in("c01", f"again {n}", client="10.0.0.66")
+    with pytest.raises(StaffLockedOutError):
+        auth.sign_in("c01", PASSWORD, client="10.0.0.66")
