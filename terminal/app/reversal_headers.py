@@ -28,9 +28,10 @@ from terminal.store.header_rebuild import headerless, keep_header
 
 log = logging.getLogger(__name__)
 
-# The policy notes choose_policy() writes (settlement/insured.py), as the engine keeps them in the trace.
+# The policy note choose_policy() writes for a local patient (settlement/insured.py), as the engine keeps
+# it in the trace, names the full insured place. Another region's note names only its prefecture: not the
+# field's value, so such a header is left without one (the centre finds the settlement by omsgid).
 _LOCAL_PLACE = re.compile(r"本地参保\((\d{6})\)")
-_OTHER_PLACE = re.compile(r"参保地 (\d{6})")
 
 
 def insured_place(result_text: str) -> str:
@@ -43,7 +44,7 @@ def insured_place(result_text: str) -> str:
     for step in trace if isinstance(trace, list) else []:
         if isinstance(step, dict) and step.get("layer") == "policy":
             text = str(step.get("text", ""))
-            found = _LOCAL_PLACE.search(text) or _OTHER_PLACE.search(text)
+            found = _LOCAL_PLACE.search(text)
             if found:
                 return found.group(1)
     return ""

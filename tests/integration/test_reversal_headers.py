@@ -112,6 +112,6 @@ def test_a_stored_result_naming_no_place_leaves_it_empty() -> None:
     local = {"trace": [{"layer": "policy", "text": "本地参保(430302): 按就医地政策 xt v1 修订1"}]}
     other = {"trace": [{"layer": "policy", "text": "异地就医: 参保地 110100 待遇按参保地政策 bj v1"}]}
     assert insured_place(json.dumps(local, ensure_ascii=False)) == "430302"
-    assert insured_place(json.dumps(other, ensure_ascii=False)) == "110100"
+    assert insured_place(json.dumps(other, ensure_ascii=False)) == ""  # a prefecture only: not guessed
     assert insured_place(json.dumps({"trace": [{"layer": "lines", "text": "费用合计 1.00"}]})) == ""
     assert insured_place("{}") == "" and insured_place("not json") == ""
