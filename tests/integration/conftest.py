@@ -9,6 +9,7 @@ import pytest
 
 from devkit.serving import ServerThread
 from devkit.upstream.state import Upstream
+from tests.integration.payment_kit import PaymentKit, running_gateway
 from tests.integration.session_rig import Rig
 from tests.integration.uplink_kit import start_upstream
 
@@ -30,3 +31,13 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     r = Rig(tmp_path / "data")
     yield r
     r.db.close()
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Iterator[PaymentKit]:
+    """The reference payment gateway on loopback, one per test: order numbers derive from msgids, which
+    each fresh ledger starts again."""
+    folder = tmp_path / "gateway"
+    folder.mkdir()
+    with running_gateway(folder) as running:
+        yield running

@@ -25,8 +25,6 @@ from tests.integration.payment_kit import PaymentKit
 from tests.integration.session_rig import FakeFaces, FakeIdentifier
 from tests.integration.uplink_kit import PEOPLE, Side, bill, terminal_side
 
-WECHAT_CODE = "134567890123456789"
-
 
 @dataclass
 class PayingRig:

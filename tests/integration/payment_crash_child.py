@@ -22,10 +22,9 @@ from typing import TextIO
 
 from terminal.payment_types import Payment
 from tests.integration.payment_crash_hooks import install
-from tests.integration.payment_kit import attached_gateway
+from tests.integration.payment_kit import WECHAT_CODE, attached_gateway
 from tests.integration.saga_kit import Rig, rig
 
-WECHAT_CODE = "134567890123456789"
 DECLINE_CODE = "NOTENOUGH"
 
 

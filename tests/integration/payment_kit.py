@@ -26,6 +26,9 @@ from terminal.payment.http import HttpPaymentGateway
 from terminal.payment.signing import read_merchant_key
 from terminal.ports import Clock
 
+# A WeChat Pay payment code (18 digits, 10-15 prefix): what the counter's scanner reads off a phone.
+WECHAT_CODE = "134567890123456789"
+
 REPO = Path(__file__).resolve().parents[2]
 MERCHANT = "MEDPAY-TEST"
 START_WAIT_S = 30.0

@@ -28,10 +28,9 @@ from terminal.store.day_report import settlements_of_day, totals_answer
 from terminal.store.outbox import OutboxStore
 from terminal.store.payments import PaymentStore
 from tests.fakes import SteppingClock
-from tests.integration.payment_kit import PaymentKit, running_gateway
+from tests.integration.payment_kit import WECHAT_CODE, PaymentKit
 from tests.integration.uplink_kit import PEOPLE, Side, bill, terminal_side
 
-WECHAT_CODE = "134567890123456789"
 CASHIER = Staff("c01", "cashier")
 SUPERVISOR = Staff("s01", "supervisor")
 OTHER_CASHIER = Staff("c02", "cashier")
@@ -39,15 +38,6 @@ OTHER_CASHIER = Staff("c02", "cashier")
 
 def yuan(fen: int) -> str:
     return str((Decimal(fen) / 100).quantize(Decimal("0.01")))
-
-
-@pytest.fixture
-def kit(tmp_path: Path) -> Iterator[PaymentKit]:
-    # One gateway per test: order numbers derive from msgids, which each fresh ledger starts again.
-    folder = tmp_path / "gateway"
-    folder.mkdir()
-    with running_gateway(folder) as running:
-        yield running
 
 
 @dataclass

@@ -13,14 +13,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from terminal.store.audit_check import verify_all
 from tests.integration.payment_crash_hooks import PHASE_ENV
-from tests.integration.payment_kit import MERCHANT, PaymentKit, running_gateway
+from tests.integration.payment_kit import MERCHANT, PaymentKit
 from tests.integration.saga_kit import rig
 from tests.integration.uplink_kit import REPO
 
@@ -42,14 +41,6 @@ CASES = [
     ("walkaway", "gateway:cancel", "reversed", "REVOKED"),
     ("walkaway", "in_reversal_txn", "reversed", "REVOKED"),
 ]
-
-
-@pytest.fixture
-def kit(tmp_path: Path) -> Iterator[PaymentKit]:
-    folder = tmp_path / "gateway"
-    folder.mkdir()
-    with running_gateway(folder) as running:
-        yield running
 
 
 def run_child(data_dir: Path, kit: PaymentKit, scenario: str, phase: str) -> list[str]:

@@ -16,9 +16,8 @@ from terminal.errors import (
 )
 from terminal.payment.http import HttpPaymentGateway
 from terminal.payment_types import PayChannel, PayOrder, PayState
-from tests.integration.payment_kit import PaymentKit, running_gateway
+from tests.integration.payment_kit import WECHAT_CODE, PaymentKit, running_gateway
 
-WECHAT_CODE = "134567890123456789"
 ALIPAY_CODE = "284567890123456789"
 UNIONPAY_CODE = "6234567890123456789"
 _numbers = itertools.count(1)

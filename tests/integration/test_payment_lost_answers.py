@@ -13,18 +13,8 @@ from terminal.payment.http import HttpPaymentGateway
 from terminal.pipeline.payment import PayPolicy
 from terminal.pipeline.sync import reverted_accumulators
 from terminal.store.outbox import OutboxStore
-from tests.integration.payment_kit import PaymentKit, running_gateway
+from tests.integration.payment_kit import WECHAT_CODE, PaymentKit
 from tests.integration.saga_kit import Rig, rig
-
-WECHAT_CODE = "134567890123456789"
-
-
-@pytest.fixture
-def kit(tmp_path: Path) -> Iterator[PaymentKit]:
-    folder = tmp_path / "gateway"
-    folder.mkdir()
-    with running_gateway(folder) as running:
-        yield running
 
 
 @pytest.fixture

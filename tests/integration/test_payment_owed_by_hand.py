@@ -27,11 +27,11 @@ from terminal.store.outbox import OutboxStore
 from terminal.store.outbox_parked import ParkedEntries
 from terminal.store.staff import StaffStore
 from tests.fakes import FixedClock
+from tests.integration.payment_kit import WECHAT_CODE
 from tests.integration.saga_kit import Rig, rig
 from tests.integration.test_payment_refusals import audits, cash_fen, refuse_2207, report
 from tests.integration.uplink_kit import terminal_side
 
-WECHAT_CODE = "134567890123456789"
 PASSWORD = "correct horse 1"
 DAY = ["report", "day", "--date", "2025-06-03", "--json"]
 

@@ -18,10 +18,9 @@ from terminal.pipeline.sync import reverted_accumulators
 from terminal.store.outbox import OutboxStore
 from terminal.store.outbox_parked import ParkedEntries
 from terminal.store.payments import PaymentStore
+from tests.integration.payment_kit import WECHAT_CODE
 from tests.integration.saga_kit import Rig, rig
 from tests.integration.test_payment_refusals import refuse_2207
-
-WECHAT_CODE = "134567890123456789"
 
 
 def lose_create_answers(r: Rig, lost: int) -> None:

@@ -21,9 +21,8 @@ from terminal.store.day_report import settlements_of_day
 from terminal.store.outbox import OutboxStore
 from terminal.store.outbox_parked import ParkedEntries
 from terminal.uplink.wire import envelope_problem
+from tests.integration.payment_kit import WECHAT_CODE
 from tests.integration.saga_kit import Rig, rig
-
-WECHAT_CODE = "134567890123456789"
 
 
 @pytest.fixture

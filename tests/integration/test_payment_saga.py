@@ -14,9 +14,8 @@ from terminal.payment_types import PayChannel, PayOrder, PayOutcome, fen_of, out
 from terminal.pipeline.payment import PayPolicy, wallet_of
 from terminal.store.audit_check import verify_all
 from terminal.store.outbox import OutboxStore
+from tests.integration.payment_kit import WECHAT_CODE
 from tests.integration.saga_kit import Rig, rig
-
-WECHAT_CODE = "134567890123456789"
 
 
 @pytest.fixture

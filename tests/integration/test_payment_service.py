@@ -20,19 +20,11 @@ from terminal.demo_data import DEMO_PEOPLE, SAMPLE_BILL, link_demo_credentials
 from terminal.service.app import create_app
 from terminal.store.bill_files import FileBillSource
 from tests.fakes import FixedClock
-from tests.integration.paying_kit import WECHAT_CODE, fen
-from tests.integration.payment_kit import MERCHANT, PaymentKit, running_gateway
+from tests.integration.paying_kit import fen
+from tests.integration.payment_kit import MERCHANT, WECHAT_CODE, PaymentKit
 from tests.integration.service_kit import choose_bill, confirm_shown, reader_identifies
 
 BILL = "DEMO-OP-0001"
-
-
-@pytest.fixture
-def kit(tmp_path: Path) -> Iterator[PaymentKit]:
-    folder = tmp_path / "gateway"
-    folder.mkdir()
-    with running_gateway(folder) as running:
-        yield running
 
 
 @pytest.fixture

@@ -12,17 +12,8 @@ from pathlib import Path
 import pytest
 
 from terminal.pipeline.payment import PayPolicy
-from tests.integration.paying_kit import WECHAT_CODE, PayingRig, confirmed, fen, paying_rig
-from tests.integration.payment_kit import PaymentKit, running_gateway
-
-
-@pytest.fixture
-def kit(tmp_path: Path) -> Iterator[PaymentKit]:
-    # One gateway per test: every test's ledger starts its msgids (so its order numbers) afresh.
-    folder = tmp_path / "gateway"
-    folder.mkdir()
-    with running_gateway(folder) as running:
-        yield running
+from tests.integration.paying_kit import PayingRig, confirmed, fen, paying_rig
+from tests.integration.payment_kit import WECHAT_CODE, PaymentKit
 
 
 @pytest.fixture

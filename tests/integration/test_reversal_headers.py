@@ -21,10 +21,9 @@ from terminal.store.outbox import OutboxStore
 from terminal.store.people import device_keys, upsert_person
 from terminal.uplink.wire import envelope_problem
 from tests.fakes import FixedClock
+from tests.integration.payment_kit import WECHAT_CODE
 from tests.integration.saga_kit import CASH_PERSON, Rig, rig
 from tests.integration.uplink_kit import PEOPLE
-
-WECHAT_CODE = "134567890123456789"
 
 
 def _paid_then_pruned(data: Path, gateway: Path, registered: bool) -> tuple[str, dict[str, Any]]:

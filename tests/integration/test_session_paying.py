@@ -12,11 +12,10 @@ from terminal.pipeline.attempt_limits import PauseRule, TerminalAttempts
 from terminal.pipeline.session import Session
 from terminal.store.attempts import AttemptJournal
 from terminal.store.sessions import SessionJournal
+from tests.integration.payment_kit import WECHAT_CODE
 from tests.integration.saga_kit import Rig, rig
 from tests.integration.session_rig import FakeFaces, FakeIdentifier
 from tests.integration.uplink_kit import PEOPLE, bill
-
-WECHAT_CODE = "134567890123456789"
 
 
 def session(r: Rig) -> Session:
