@@ -6,6 +6,7 @@ Skips cleanly only when /usr/bin/chromium or the playwright package is missing (
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -223,8 +224,44 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember whether a test's body failed, so its page fixture can keep the evidence."""
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
+def keep_evidence(request: pytest.FixtureRequest, page: Any, kiosk: Kiosk) -> None:
+    """After a failed test: the page's screenshot, its text and the session the service holds."""
+    if not request.node.stash.get(_CALL_FAILED, False):
+        return
+    folder = ARTIFACTS / "failed"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / request.node.name.replace("/", "_")
+    parts = []
+    try:
+        page.screenshot(path=str(stem.with_suffix(".png")), full_page=True)
+        parts.append(f"url: {page.url}\n--- page text ---\n{page.inner_text('body', timeout=5_000)}")
+    except Exception as error:  # the page may be what broke; the rest is still worth keeping
+        parts.append(f"page unavailable: {error!r}")
+    try:
+        session = httpx.get(f"{kiosk.url}/api/session", timeout=30)
+        parts.append(f"--- /api/session ({session.status_code}) ---\n{session.text}")
+    except httpx.HTTPError as error:
+        parts.append(f"session unavailable: {error!r}")
+    text = "\n".join(parts)
+    stem.with_suffix(".txt").write_text(text, encoding="utf-8")
+    # in the report too: a CI log is often all there is of a failure that does not repeat
+    logging.getLogger(__name__).error("failed browser test, evidence in %s.*:\n%s", stem, text[:3000])
+
+
 @pytest.fixture
-def page(browser: Any, kiosk: Kiosk) -> Iterator[Any]:
+def page(request: pytest.FixtureRequest, browser: Any, kiosk: Kiosk) -> Iterator[Any]:
     """A fresh page at 1280×900 (a kiosk screen), the session idle."""
     kiosk.reset()
     # Playwright's wait_for_function evaluates its predicate with eval, which the pages' CSP forbids;
@@ -233,31 +270,34 @@ def page(browser: Any, kiosk: Kiosk) -> Iterator[Any]:
     context.set_default_timeout(20_000)
     pg = context.new_page()
     yield pg
+    keep_evidence(request, pg, kiosk)
     context.close()
     kiosk.reset()
 
 
-def _camera_page(browser: Any, kiosk: Kiosk, kind: str) -> Iterator[Any]:
+def _camera_page(request: pytest.FixtureRequest, browser: Any, kiosk: Kiosk, kind: str) -> Iterator[Any]:
     kiosk.reset()
     kiosk.present(kind)
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN", bypass_csp=True)
     context.set_default_timeout(30_000)
-    yield context.new_page()
+    pg = context.new_page()
+    yield pg
+    keep_evidence(request, pg, kiosk)
     context.close()
     kiosk.reset()
     kiosk.present("live")
 
 
 @pytest.fixture
-def live_camera(browser: Any, kiosk: Kiosk) -> Iterator[Any]:
+def live_camera(request: pytest.FixtureRequest, browser: Any, kiosk: Kiosk) -> Iterator[Any]:
     """A kiosk page; the terminal's camera shows an enrolled patient moving his head as the prompts ask."""
-    yield from _camera_page(browser, kiosk, "live")
+    yield from _camera_page(request, browser, kiosk, "live")
 
 
 @pytest.fixture
-def photo_camera(browser: Any, kiosk: Kiosk) -> Iterator[Any]:
+def photo_camera(request: pytest.FixtureRequest, browser: Any, kiosk: Kiosk) -> Iterator[Any]:
     """A kiosk page; the terminal's camera shows a photo of that patient swung to follow the prompts."""
-    yield from _camera_page(browser, kiosk, "photo")
+    yield from _camera_page(request, browser, kiosk, "photo")
 
 
 # Request bodies that would carry a picture: the page sends JSON taps only.
