@@ -10,9 +10,10 @@ import os
 
 from setuptools import setup
 
-# The modules a settlement runs through (measured: docs/settlement.md). The pydantic models (policy,
-# catalogue, bundle files, signing) stay interpreted: mypyc cannot compile a BaseModel subclass and
-# they are read, not built, per settlement.
+# The modules a settlement runs through (docs/settlement.md, "Compiled by mypyc": the line pass alone
+# gains 5 %, all of them 40 %). The modules of pydantic models (policy, policy_base, policy_tables,
+# catalog, bundle, national_catalog, signing) stay interpreted: mypyc 2.4's C for them does not
+# compile, and a settlement reads those models, it does not build them. native.py only reports.
 COMPILED = (
     "accounts",
     "accumulators",
