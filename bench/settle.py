@@ -5,6 +5,8 @@ Goal: >= 10,000/s (issue 19; issue 3 asked 5,000/s) and p99 <= 2 ms on a kiosk-c
 here, never in tests.
 The same bills are timed in several rounds and the medians reported with every round's figure,
 because the development machine is shared and one round can be a third slower than the next.
+The record says whether the engine ran compiled by mypyc (`make setup`, setup.py) or interpreted
+(`MEDPAY_PURE_PYTHON=1 make setup`); compare the two in alternating runs (docs/settlement.md).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from terminal.settlement import (
     SettlementContext,
     presettle,
 )
+from terminal.settlement.native import compiled_modules, engine_build
 from terminal.store.policy_files import load_bundle, load_catalog
 
 REPO = Path(__file__).resolve().parent.parent
@@ -124,6 +127,8 @@ def run(count: int, lines: int, seed: int, rounds: int = 5) -> dict[str, Any]:
 
     return {
         "benchmark": "settle",
+        "engine": engine_build(),  # "compiled" (mypyc) or "interpreted"
+        "compiled_modules": list(compiled_modules()),
         "bills": count,
         "lines_per_bill": lines,
         "rounds": rounds,
@@ -162,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     lat = result["latency_ms"]
     rounds = result["per_round"]
     sys.stdout.write(
-        f"{result['bills']} bills × {result['lines_per_bill']} lines, median of {result['rounds']} rounds: "
+        f"{result['bills']} bills × {result['lines_per_bill']} lines, {result['engine']} engine, "
+        f"median of {result['rounds']} rounds: "
         f"{result['settlements_per_s']}/s (rounds {min(rounds['settlements_per_s'])}–"
         f"{max(rounds['settlements_per_s'])}; {result['settlements_per_cpu_s']}/CPU-s, "
         f"load {result['load_average'][0]}), median {lat['median']} ms, p99 {lat['p99']} ms "

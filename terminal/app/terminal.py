@@ -19,6 +19,7 @@ from terminal.app.bounds import refuse_unsafe_production
 from terminal.app.clock_guard import SettleChecks, clock_guard
 from terminal.app.credentials import verify_card
 from terminal.app.demo_faces import demo_presenter
+from terminal.app.engine_build import log_engine_build
 from terminal.app.face_index import LiveFaceIndex
 from terminal.app.locking import hold
 from terminal.app.payment import build_payment_gateway
@@ -413,6 +414,7 @@ def build_terminal(config: TerminalConfig, data_dir: Path, clock: Clock) -> Term
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot use data folder {data_dir}: {exc.strerror}") from exc
+    log_engine_build()
     return Terminal(config=config, data_dir=data_dir, clock=clock)
 
 

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from terminal.errors import SettlementError
+from terminal.settlement.instances import filled
 
 _V = TypeVar("_V")
 _NOUGHT = Decimal(0)
@@ -48,9 +49,7 @@ def _frozen(values: Mapping[str, Decimal]) -> Mapping[str, Decimal]:
 def _built(cls: type[_V], year: int, name: str, values: Mapping[str, Decimal]) -> _V:
     # What cls(year, values) builds, without the frozen __init__ and __post_init__ (the engine makes
     # one of each class per settlement); both are frozen dataclasses of a year and one mapping.
-    obj = object.__new__(cls)
-    object.__setattr__(obj, "__dict__", {"year": year, name: _frozen(values)})
-    return obj
+    return filled(cls, {"year": year, name: _frozen(values)})
 
 
 @dataclass(frozen=True)

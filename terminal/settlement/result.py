@@ -4,30 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from terminal.settlement.accumulators import AccumulatorDelta, Accumulators
+from terminal.settlement.instances import filled as filled
 from terminal.settlement.money import ratio4, yuan
-
-_T = TypeVar("_T")
 
 
 def _json(value: object) -> Any:
     if isinstance(value, Decimal):
         return yuan(value)
     return value
-
-
-def filled(cls: type[_T], values: dict[str, Any]) -> _T:
-    """An instance of a frozen dataclass from its complete field values, without calling __init__.
-
-    The generated __init__ of a frozen dataclass sets each field through object.__setattr__; for the
-    15 fields of a LineResult, 50 times a bill, that was the largest single cost of a settlement. The
-    engine passes every field, so the object is the same one __init__ would build.
-    """
-    obj = object.__new__(cls)
-    object.__setattr__(obj, "__dict__", values)
-    return obj
 
 
 class LineResult(NamedTuple):

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from terminal.domain import Bill, FeeLine, Person
 from terminal.settlement import (
@@ -101,3 +102,15 @@ VENTILATION = "003104000010000"  # 甲 service, ceiling 12.00 an hour
 MRI = "002102000010000"  # 乙 20%, ceiling 520.00
 TARGETED = "XL01XCT123B002010300003"  # 丙
 PROTEIN = "ZC99SUP006A001010300006"  # 丙
+
+
+def held_fields(obj: object) -> dict[str, Any]:
+    """The attributes an instance holds, in order: its __dict__, or its filled slots when mypyc compiled it.
+
+    A class compiled by mypyc (setup.py) has no instance __dict__; its attributes are listed in
+    `__mypyc_attrs__`, and an attribute never set reads as missing.
+    """
+    if hasattr(obj, "__dict__"):
+        return dict(vars(obj))
+    names = type(obj).__mypyc_attrs__  # type: ignore[attr-defined]
+    return {name: getattr(obj, name) for name in names if hasattr(obj, name)}

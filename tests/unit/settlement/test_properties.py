@@ -13,7 +13,7 @@ from terminal.domain import Bill, FeeLine, Person
 from terminal.errors import BillOverCapError, LineOverCapError, ReversalOrderError
 from terminal.settlement import Accumulators, SettlementContext, SettlementResult, presettle, reverse
 
-from .helpers import bundle, catalog
+from .helpers import bundle, catalog, held_fields
 from .strategies import accumulators, bills, contexts, counts, fee_lines, people
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -58,7 +58,7 @@ def test_every_amount_is_in_fen_and_never_negative(
     b: Bill, p: Person, a: Accumulators, c: SettlementContext
 ) -> None:
     r = _settle(b, p, a, c)
-    for name, value in vars(r.setlinfo).items():
+    for name, value in held_fields(r.setlinfo).items():
         if isinstance(value, Decimal) and name != "pool_prop_selfpay":
             assert value >= 0, name
             assert value == value.quantize(Decimal("0.01")), name
