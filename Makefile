@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	$(PY) -m pip check
 	touch $@
 
 # The project itself, editable, without resolving anything further and without build isolation (the
@@ -27,7 +28,6 @@ $(VENV)/.project-$(BUILD): $(VENV)/.installed setup.py $(SETTLEMENT)
 	rm -f $(VENV)/.project-* terminal/settlement/*.so
 	MEDPAY_PURE_PYTHON=$(if $(filter pure,$(BUILD)),1,0) \
 		$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
-	$(PY) -m pip check
 	touch $@
 
 # Re-resolve the lock after changing dependencies in pyproject.toml (uv, from PyPI, into a scratch venv).
