@@ -160,14 +160,14 @@ class TemplateIndex:
             raise ModelError(f"templates of different shapes {probe.shape} and ({self._dim},)")
         assert self._screen is not None
         probe = np.asarray(probe, dtype=np.float32)
-        query = self._screen.query(probe)
-        bound = self._screen.bound(probe)
-        if not (np.isfinite(bound) and np.all(np.isfinite(query))):
-            # a probe beyond float32's range once scaled: every person is scored exactly instead
+        if not self._screen.takes(probe):
+            # a probe so far out that the kernel's float32 sums would overflow: everyone scored exactly
             slots = np.flatnonzero(self._people.count[: self._people.slots] > 0)
             if bucket is not None:
                 slots = np.intersect1d(slots, self._people.members(bucket))
             return self._exact_top2(probe, [int(s) for s in slots])
+        query = self._screen.query(probe)
+        bound = self._screen.bound(probe)
         if bucket is not None:
             rows = self._rows_of(self._people.members(bucket))
             near = self._screen.near_rows(probe, rows)
