@@ -1,16 +1,16 @@
 """The in-memory 1:N index: an int8 or float16 screen over every template, exact re-ranking of a few people.
 
-Every row is held once in a faiss flat index (`index_screen.Screen`; cosine: the unit row, inner product;
-euclidean: the row, squared L2), int8 while the index keeps its float32 copy and float16 once it does
-not, and scanned with faiss's SIMD kernels. The screen only narrows: it moves a screened score by at
-most its `bound` (derived from the codes' rounding, measured when they are encoded, and float32
-accumulation; not a tuned tolerance), so every person whose
+Every row is held once in a screen (`index_screen`; cosine: the unit row, inner product; euclidean: the
+row, squared L2): int8 codes scanned by onnxruntime's integer kernel while the index keeps its float32
+copy, float16 codes scanned by faiss's SIMD kernels once it does not. The screen only narrows: it moves
+a screened score by at most its `bound` (derived from the codes' rounding, measured when they are
+encoded, and the arithmetic's; not a tuned tolerance), so every person whose
 screened best could still be one of the true best two is re-scored exactly with `metric.scores` (the
 brute-force function, float64) over their float32 templates. The best and second-best people and their
 scores are therefore the ones a brute-force scan over the same templates gives, ties included (a tie goes
 to the person whose rows come first, as before).
 
-An open search asks faiss for the top k rows; when the k-th row is not clearly below the second-best
+An open search asks the screen for the top k rows; when the k-th row is not clearly below the second-best
 person (by twice the bound), k grows (×8) until it is or every row was returned. A bucket search (the
 second factor) screens only that bucket's rows, decoded from the same codes.
 
@@ -32,7 +32,8 @@ from numpy.typing import NDArray
 from terminal.errors import ModelError
 from terminal.ports import Metric
 from terminal.vision.index_people import IndexPeople
-from terminal.vision.index_screen import Screen, ScreenKind
+from terminal.vision.index_screen import Screen, ScreenKind, new_screen
+from terminal.vision.int8_screen import Int8Screen
 from terminal.vision.metric import closeness, scores
 
 # The people's exact float32 templates, by psn_no (a person missing from the answer has none left).
@@ -67,7 +68,7 @@ class TemplateIndex:
 
     def _reset(self) -> None:
         self._dim = 0
-        self._screen: Screen | None = None
+        self._screen: Screen | Int8Screen | None = None
         self._exact: NDArray[np.float32] | None = np.zeros((0, 0), dtype=np.float32)
         self._row_slot = np.zeros((0,), dtype=np.int32)
         self._used = 0
@@ -280,13 +281,13 @@ class TemplateIndex:
         self._dim = rows.shape[1]
         kind = self._kind_for(stop)
         if self._screen is None:
-            self._screen = Screen(self._metric, self._dim, kind, rows)
+            self._screen = new_screen(self._metric, self._dim, kind, rows)
         elif self._exact is not None and (kind != self._screen.kind or not self._screen.covers(rows)):
             # a new screen from the float32 copy: the copy is about to be dropped, or int8 codes would
             # have to clamp the new rows (still correct, but a wider bound)
             every = np.concatenate([self._exact[:start], rows]) if start else rows
             self._screen.clear()
-            self._screen = Screen(self._metric, self._dim, kind, every)
+            self._screen = new_screen(self._metric, self._dim, kind, every)
             if start:
                 every[:] = 0.0  # a decrypted copy: not left about
         else:

@@ -15,6 +15,7 @@ from terminal.domain import FaceBox, FaceObservation, Match, NoMatch
 from terminal.errors import ModelError
 from terminal.pipeline.identify import Identifier
 from terminal.ports import Metric
+from terminal.vision import int8_screen
 from terminal.vision.index_screen import ScreenKind
 from terminal.vision.metric import accepts, closeness, scores
 from terminal.vision.template_index import ExactSource, TemplateIndex
@@ -375,3 +376,33 @@ def test_the_screen_searches_on_one_thread() -> None:
     """faiss's OpenMP pool is held to one thread: a search never waits for threads to start."""
     TemplateIndex("cosine")
     assert faiss.omp_get_max_threads() == 1
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_rows_enrolled_after_packing_are_scored_until_the_weights_are_repacked(
+    metric: Metric, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """People enrolled after the int8 weights were packed are scored from their codes (a tail) until
+    enough wait, then packed; a removal repacks at the next search. Each search equals brute force."""
+    monkeypatch.setattr(int8_screen, "_TAIL", 3)
+    rng = np.random.default_rng(11)
+    index = TemplateIndex(metric)
+    held: dict[str, NDArray[np.float32]] = {}
+    packed: list[int] = []
+    for step in range(12):
+        person = f"p{step:02d}"
+        held[person] = rng.normal(size=(1, DIM)).astype(np.float32)
+        index.replace(person, held[person], bucket=None)
+        if step == 8:
+            index.remove("p03")
+            held.pop("p03")
+        owners = list(held)
+        matrix = np.concatenate(list(held.values()))
+        probe = (matrix[int(rng.integers(0, len(matrix)))] + 0.1 * rng.normal(size=DIM)).astype(np.float32)
+        threshold = _threshold(probe, matrix, metric, 0.5)
+        expected = brute_force(probe, owners, matrix, threshold, metric, 0.0)
+        assert _identifier(index, threshold, 0.0).identify(FaceObservation(BOX, probe)) == expected
+        assert isinstance(index._screen, int8_screen.Int8Screen)
+        packed.append(index._screen._packed)
+    # packed once at the first enrolment, again when more than three waited, and after the removal
+    assert packed[:5] == [1, 1, 1, 1, 5] and packed[8] == 9

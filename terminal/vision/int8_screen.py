@@ -1,0 +1,252 @@
+"""The 1:N index's int8 screen: every row as 8-bit integers, scanned by onnxruntime's integer GEMV.
+
+A row x (the unit row for cosine, the row for euclidean) is held as v = round(x·s), integers in
+[−127, 127], with one global scale s = 127 / (the largest |value| plus an eighth). The probe q is
+quantised the same way (v_q = round(q·t), t = 127 / max|q|), and onnxruntime's `MatMulInteger` (MLAS's
+packed int8 kernels; the rows are its constant weight, packed once) gives every v_q·v exactly in int32.
+A row's screened closeness is then v_q·v / (t·s) (cosine) or −(|q|² − 2·v_q·v/(t·s) + |v/s|²) (squared
+L2, |v/s|² kept per row). A quarter of float32's bytes, and no float rounding in the scan.
+
+The bound is exact arithmetic on measured quantities: when rows are encoded their decode error x − v/s is
+measured in float64 (largest per dimension E_d and as a norm, and for L2 the change of each squared norm),
+so rows that had to be clamped stay correct (only a wider bound); the probe's error e = q − v_q/t is known
+per search. q·x − (v_q/t)·(v/s) = q·(x − v/s) + e·(v/s), each bounded by dimension or as norms.
+
+Rows enrolled after the weights were packed are scored from their codes in float64 until 4096 of them
+wait; a removal or a compaction repacks at the next search (the removed rows' codes are zeroed here at
+once; onnxruntime frees its packed copy when the session is replaced, without zeroing it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+from onnx import ModelProto, TensorProto, helper
+
+from terminal.ports import Metric
+from terminal.vision.metric import normalised
+
+_HEADROOM = 1.125  # the scale leaves an eighth of room for rows enrolled later
+_MAX_SCALE = 2.0**20  # all-zero or tiny rows (their values are then their error)
+_TAIL = 4096  # rows enrolled since the packing scored from their codes before the weights are repacked
+_CHUNK = 16384  # rows encoded at a time (float64 temporaries of 16 MB at 128 dims)
+_ROUNDING = 1e-12  # float64 rounding of the screened values and of metric.scores, relative, with room
+
+
+class Int8Screen:
+    """One model's rows as int8 codes with onnxruntime's packed integer kernel; exact up to `bound`."""
+
+    kind: Literal["int8"] = "int8"
+
+    def __init__(self, metric: Metric, dim: int, rows: NDArray[np.float32]) -> None:
+        self.metric: Metric = metric
+        self.dim = dim
+        largest = float(np.abs(self._exact(rows)).max(initial=0.0))
+        self.scale = min(127.0 / (largest * _HEADROOM), _MAX_SCALE) if largest > 0 else _MAX_SCALE
+        self._codes = np.zeros((0, dim), dtype=np.int8)
+        self._row_sq = np.zeros((0,), dtype=np.float64)  # |v/s|² per row (squared L2)
+        self._used = 0
+        self._err_dim = np.zeros((dim,), dtype=np.float64)  # largest |x_d − v_d/s|
+        self._err_row = 0.0  # largest |x − v/s|
+        self._code_dim = np.zeros((dim,), dtype=np.float64)  # largest |v_d/s|
+        self._code_norm = 0.0  # largest |v/s|
+        self._norm_err = 0.0  # largest | |x|² − |v/s|² |
+        self.max_norm = 0.0  # largest |x|
+        self._session: ort.InferenceSession | None = None
+        self._value: ort.OrtValue | None = None
+        self._weights = np.zeros((0, 0), dtype=np.int8)  # the packed rows' source, kept while packed
+        self._packed = 0  # rows the session scores
+        self._stale = True
+        self._seen: tuple[bytes, NDArray[np.float64]] | None = None  # (a query, its rows' closeness)
+        self.add(rows)
+        self._pack()
+
+    @property
+    def codes(self) -> NDArray[np.int8]:
+        """The rows' codes (a view)."""
+        return self._codes[: self._used]
+
+    # ---- rows --------------------------------------------------------------------------------------
+
+    def covers(self, rows: NDArray[np.float32]) -> bool:
+        """Whether these rows fit the codes without clamping."""
+        return len(rows) == 0 or float(np.abs(self._exact(rows)).max()) * self.scale <= 127.0
+
+    def add(self, rows: NDArray[np.float32]) -> None:
+        """Encode rows after those held (their decode errors measured into the bound)."""
+        start, stop = self._used, self._used + len(rows)
+        self._seen = None
+        if stop > len(self._codes):
+            capacity = max(stop, 2 * len(self._codes), 16)
+            codes = np.zeros((capacity, self.dim), dtype=np.int8)
+            codes[:start] = self._codes[:start]
+            self._codes[:] = 0
+            self._codes = codes
+            self._row_sq = np.concatenate([self._row_sq[:start], np.zeros(capacity - start)])
+        for at in range(0, len(rows), _CHUNK):
+            exact = self._exact(rows[at : at + _CHUNK])
+            codes = np.clip(np.rint(exact * self.scale), -127, 127).astype(np.int8)
+            decoded = codes.astype(np.float64) / self.scale
+            error = np.abs(decoded - exact)
+            squares = np.einsum("ij,ij->i", decoded, decoded)
+            change = np.abs(np.einsum("ij,ij->i", exact, exact) - squares)
+            self._err_dim = np.maximum(self._err_dim, error.max(axis=0))
+            self._err_row = max(self._err_row, float(np.linalg.norm(error, axis=1).max()))
+            self._code_dim = np.maximum(self._code_dim, np.abs(decoded).max(axis=0))
+            self._code_norm = max(self._code_norm, float(np.sqrt(squares.max())))
+            self._norm_err = max(self._norm_err, float(change.max()) * (1 + _ROUNDING))
+            self.max_norm = max(self.max_norm, float(np.linalg.norm(exact, axis=1).max()))
+            where = slice(start + at, start + at + len(codes))
+            self._codes[where] = codes
+            self._row_sq[where] = squares
+        self._used = stop
+
+    def zero(self, start: int, stop: int) -> None:
+        """Rows start..stop become the zero row; the packed copy is replaced at the next search."""
+        self._codes[start:stop] = 0
+        self._row_sq[start:stop] = 0.0
+        self._stale, self._seen = True, None
+
+    def keep(self, rows: NDArray[np.int64]) -> None:
+        """Hold only these rows, in this order (a compaction): the same codes, so the bound still holds."""
+        kept, squares = self._codes[rows], self._row_sq[rows]
+        self._codes[: self._used] = 0
+        self._codes[: len(rows)] = kept
+        self._row_sq[: len(rows)] = squares
+        self._row_sq[len(rows) : self._used] = 0.0
+        kept[:] = 0
+        self._used = len(rows)
+        self._stale, self._seen = True, None
+
+    def clear(self) -> None:
+        """Zero every code and drop the packed copy."""
+        self._codes[:] = 0
+        self._weights[:] = 0
+        self._session, self._used, self._packed, self._stale, self._seen = None, 0, 0, True, None
+
+    def nbytes(self) -> int:
+        """Bytes held: the codes, the per-row squared norms, and the packed weights (about their size)."""
+        return int(self._codes.nbytes + self._row_sq.nbytes + 2 * self._weights.nbytes)
+
+    # ---- searching ---------------------------------------------------------------------------------
+
+    def takes(self, probe: NDArray[np.float32]) -> bool:
+        """Whether the screen's float64 arithmetic stays finite for this probe."""
+        reach = float(np.linalg.norm(self._exact(probe[np.newaxis]))) + self._code_norm + self.max_norm
+        return bool(np.isfinite(reach)) and reach < 1e150
+
+    def query(self, probe: NDArray[np.float32]) -> NDArray[np.float64]:
+        """What the screen scores against: the unit probe (cosine) or the probe, in float64."""
+        return self._exact(probe[np.newaxis])
+
+    def search(
+        self, query: NDArray[np.floating[Any]], k: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """The k rows screened closest and their screened closeness (larger: closer)."""
+        # the same query again (k grown): the rows were scored once
+        key = query.tobytes()
+        if self._seen is None or self._seen[0] != key:
+            self._seen = (key, self._closeness(query[0]))
+        near = self._seen[1]
+        top = np.argpartition(-near, k - 1)[:k] if k < len(near) else np.arange(len(near))
+        return near[top], top.astype(np.int64)
+
+    def near_rows(self, probe: NDArray[np.float32], rows: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Screened closeness of a few rows, decoded in float64 (a bucket search)."""
+        return self._decoded_closeness(self._exact(probe[np.newaxis])[0], rows)
+
+    def bound(self, probe: NDArray[np.float32]) -> float:
+        """Largest difference between a screened closeness and the exact one, for this probe."""
+        q = self._exact(probe[np.newaxis])[0]
+        _, t = self._quantised(q)
+        error = np.abs(q - np.rint(q * t) / t) if t > 0 else np.abs(q)
+        a, p = np.abs(q), float(np.linalg.norm(q))
+        rows = min(float(a @ self._err_dim), p * self._err_row)  # q·(x − v/s)
+        query = min(float(error @ self._code_dim), float(np.linalg.norm(error)) * self._code_norm)
+        size = 1.0 + (p + self._code_norm + self.max_norm) ** 2
+        if self.metric == "cosine":
+            return 1.1 * (rows + query) + _ROUNDING * size
+        return 1.1 * (2 * (rows + query) + self._norm_err) + _ROUNDING * size
+
+    # ---- internals ---------------------------------------------------------------------------------
+
+    def _exact(self, rows: NDArray[np.float32]) -> NDArray[np.float64]:
+        """What the screen stands for, in float64: unit rows (cosine, as `metric.scores`) or the rows."""
+        return normalised(rows) if self.metric == "cosine" else np.asarray(rows, dtype=np.float64)
+
+    def decoded(self, codes: NDArray[np.int8]) -> NDArray[np.float64]:
+        """The values codes stand for, in float64."""
+        return np.asarray(codes, dtype=np.float64) / self.scale
+
+    @staticmethod
+    def _quantised(q: NDArray[np.float64]) -> tuple[NDArray[np.uint8], float]:
+        """The probe as uint8 codes with zero point 128 (v_q + 128), and its scale t."""
+        largest = float(np.abs(q).max(initial=0.0))
+        t = 127.0 / largest if largest > 0 else 0.0
+        whole = np.rint(q * t) if t > 0 else np.zeros_like(q)
+        return (whole + 128.0).astype(np.uint8)[np.newaxis], t
+
+    def _closeness(self, q: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Every row's screened closeness: the packed rows by the kernel, later ones from their codes."""
+        if self._stale or self._used - self._packed > _TAIL:
+            self._pack()
+        codes, t = self._quantised(q)
+        assert self._session is not None
+        dots = self._session.run(None, {"Q": codes})[0][0] if self._packed else np.zeros((0,), np.int32)
+        inverse = 1.0 / (t * self.scale) if t > 0 else 0.0
+        if self.metric == "cosine":
+            near = dots * inverse
+        else:
+            near = (2 * inverse) * dots - self._row_sq[: self._packed] - float(q @ q)
+        if self._used > self._packed:
+            tail = np.arange(self._packed, self._used, dtype=np.int64)
+            near = np.concatenate([near, self._decoded_closeness(q, tail)])
+        return np.asarray(near, dtype=np.float64)
+
+    def _decoded_closeness(self, q: NDArray[np.float64], rows: NDArray[np.int64]) -> NDArray[np.float64]:
+        held = self.decoded(self._codes[rows])
+        if self.metric == "cosine":
+            return np.asarray(held @ q, dtype=np.float64)
+        diff = held - q
+        return np.asarray(-np.einsum("ij,ij->i", diff, diff), dtype=np.float64)
+
+    def _pack(self) -> None:
+        """A new session whose constant weight is the rows' codes (dim × rows), packed by onnxruntime."""
+        self._weights[:] = 0
+        self._session, self._value, self._seen = None, None, None
+        self._packed, self._stale = self._used, False
+        if self._used == 0:
+            self._weights = np.zeros((0, 0), dtype=np.int8)
+            return
+        self._weights = np.ascontiguousarray(self._codes[: self._used].T)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        # onnxruntime reads the weight through this value while the session starts: it must outlive it
+        self._value = ort.OrtValue.ortvalue_from_numpy(self._weights)
+        options.add_initializer("G", self._value)
+        self._session = ort.InferenceSession(
+            _graph(self.dim).SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+
+
+def _graph(dim: int) -> ModelProto:
+    """Y = (Q − 128) · G in int32; G's placeholder (dim × 1) is replaced by the rows at session start."""
+    node = helper.make_node("MatMulInteger", ["Q", "G", "zero"], ["Y"])
+    graph = helper.make_graph(
+        [node],
+        "int8_screen",
+        [helper.make_tensor_value_info("Q", TensorProto.UINT8, [1, dim])],
+        [helper.make_tensor_value_info("Y", TensorProto.INT32, [1, "rows"])],
+        initializer=[
+            helper.make_tensor("G", TensorProto.INT8, [dim, 1], [0] * dim),
+            helper.make_tensor("zero", TensorProto.UINT8, [], [128]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
