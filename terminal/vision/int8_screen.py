@@ -33,6 +33,7 @@ _HEADROOM = 1.125  # the scale leaves an eighth of room for rows enrolled later
 _MAX_SCALE = 2.0**20  # all-zero or tiny rows (their values are then their error)
 _TAIL = 4096  # rows enrolled since the packing scored from their codes before the weights are repacked
 _CHUNK = 16384  # rows encoded at a time (float64 temporaries of 16 MB at 128 dims)
+_BLOCK = 64  # rows per block when finding the top k: the best rows lie in the blocks with the best maxima
 _ROUNDING = 1e-12  # float64 rounding of the screened values and of metric.scores, relative, with room
 
 
@@ -48,6 +49,7 @@ class Int8Screen:
         self.scale = min(127.0 / (largest * _HEADROOM), _MAX_SCALE) if largest > 0 else _MAX_SCALE
         self._codes = np.zeros((0, dim), dtype=np.int8)
         self._row_sq = np.zeros((0,), dtype=np.float64)  # |v/s|² per row (squared L2)
+        self._near = np.zeros((0,), dtype=np.float64)  # the last query's screened closeness per row
         self._used = 0
         self._err_dim = np.zeros((dim,), dtype=np.float64)  # largest |x_d − v_d/s|
         self._err_row = 0.0  # largest |x − v/s|
@@ -86,6 +88,7 @@ class Int8Screen:
             self._codes[:] = 0
             self._codes = codes
             self._row_sq = np.concatenate([self._row_sq[:start], np.zeros(capacity - start)])
+            self._near = np.zeros((capacity,), dtype=np.float64)
         for at in range(0, len(rows), _CHUNK):
             exact = self._exact(rows[at : at + _CHUNK])
             codes = np.clip(np.rint(exact * self.scale), -127, 127).astype(np.int8)
@@ -129,7 +132,7 @@ class Int8Screen:
 
     def nbytes(self) -> int:
         """Bytes held: the codes, the per-row squared norms, and the packed weights (about their size)."""
-        return int(self._codes.nbytes + self._row_sq.nbytes + 2 * self._weights.nbytes)
+        return int(self._codes.nbytes + self._row_sq.nbytes + self._near.nbytes + 2 * self._weights.nbytes)
 
     # ---- searching ---------------------------------------------------------------------------------
 
@@ -151,8 +154,8 @@ class Int8Screen:
         if self._seen is None or self._seen[0] != key:
             self._seen = (key, self._closeness(query[0]))
         near = self._seen[1]
-        top = np.argpartition(-near, k - 1)[:k] if k < len(near) else np.arange(len(near))
-        return near[top], top.astype(np.int64)
+        top = top_rows(near, k)
+        return near[top], top
 
     def near_rows(self, probe: NDArray[np.float32], rows: NDArray[np.int64]) -> NDArray[np.float64]:
         """Screened closeness of a few rows, decoded in float64 (a bucket search)."""
@@ -197,14 +200,18 @@ class Int8Screen:
         assert self._session is not None
         dots = self._session.run(None, {"Q": codes})[0][0] if self._packed else np.zeros((0,), np.int32)
         inverse = 1.0 / (t * self.scale) if t > 0 else 0.0
+        # into a buffer kept between searches: a fresh 800 kB array per search costs page faults
+        near, head = self._near[: self._used], self._near[: self._packed]
         if self.metric == "cosine":
-            near = dots * inverse
+            np.multiply(dots, inverse, out=head)
         else:
-            near = (2 * inverse) * dots - self._row_sq[: self._packed] - float(q @ q)
+            np.multiply(dots, 2 * inverse, out=head)
+            head -= self._row_sq[: self._packed]
+            head -= float(q @ q)
         if self._used > self._packed:
             tail = np.arange(self._packed, self._used, dtype=np.int64)
-            near = np.concatenate([near, self._decoded_closeness(q, tail)])
-        return np.asarray(near, dtype=np.float64)
+            near[self._packed :] = self._decoded_closeness(q, tail)
+        return near
 
     def _decoded_closeness(self, q: NDArray[np.float64], rows: NDArray[np.int64]) -> NDArray[np.float64]:
         held = self.decoded(self._codes[rows])
@@ -250,3 +257,23 @@ def _graph(dim: int) -> ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     return model
+
+
+def top_rows(near: NDArray[np.float64], k: int) -> NDArray[np.int64]:
+    """The k rows of largest `near` (ties: any of them), through block maxima rather than a full selection.
+
+    Every row among the k largest lies in a block whose maximum is at least the k-th largest value, and
+    at most k blocks have such a maximum, so the k blocks of largest maxima (and the rows after the last
+    whole block) hold them.
+    """
+    rows = len(near)
+    if k >= rows:
+        return np.arange(rows, dtype=np.int64)
+    blocks = rows // _BLOCK
+    if blocks <= k:
+        return np.argpartition(-near, k - 1)[:k].astype(np.int64)
+    maxima = near[: blocks * _BLOCK].reshape(blocks, _BLOCK).max(axis=1)
+    chosen = np.argpartition(-maxima, k - 1)[:k]
+    within = (chosen[:, np.newaxis] * _BLOCK + np.arange(_BLOCK)).ravel()
+    within = np.concatenate([within, np.arange(blocks * _BLOCK, rows)]).astype(np.int64)
+    return within[np.argpartition(-near[within], k - 1)[:k]]

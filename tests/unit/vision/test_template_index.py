@@ -406,3 +406,20 @@ def test_rows_enrolled_after_packing_are_scored_until_the_weights_are_repacked(
         packed.append(index._screen._packed)
     # packed once at the first enrolment, again when more than three waited, and after the removal
     assert packed[:5] == [1, 1, 1, 1, 5] and packed[8] == 9
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rng=galleries,
+    rows=st.integers(min_value=1, max_value=3000),
+    k=st.integers(min_value=1, max_value=200),
+    levels=st.sampled_from([3, 50, 10**6]),
+)
+def test_the_top_rows_through_block_maxima_are_the_k_largest(
+    rng: np.random.Generator, rows: int, k: int, levels: int
+) -> None:
+    """Block maxima find the k largest values (few levels: many ties), as a full selection does."""
+    near = rng.integers(0, levels, size=rows).astype(np.float64)
+    top = int8_screen.top_rows(near, k)
+    assert len(top) == min(k, rows) and len(set(top.tolist())) == len(top)
+    assert np.array_equal(np.sort(near[top]), np.sort(near)[::-1][: len(top)][::-1])
