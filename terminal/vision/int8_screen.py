@@ -62,7 +62,8 @@ class Int8Screen:
         self._weights = np.zeros((0, 0), dtype=np.int8)  # the packed rows' source, kept while packed
         self._packed = 0  # rows the session scores
         self._stale = True
-        self._seen: tuple[bytes, NDArray[np.float64]] | None = None  # (a query, its rows' closeness)
+        # a query, its packed rows' ranking (× factor: their closeness), the later rows' closeness
+        self._seen: tuple[bytes, NDArray[Any], float, NDArray[np.float64]] | None = None
         self.add(rows)
         self._pack()
 
@@ -152,10 +153,18 @@ class Int8Screen:
         # the same query again (k grown): the rows were scored once
         key = query.tobytes()
         if self._seen is None or self._seen[0] != key:
-            self._seen = (key, self._closeness(query[0]))
-        near = self._seen[1]
-        top = top_rows(near, k)
-        return near[top], top
+            self._seen = (key, *self._screened(np.asarray(query[0], dtype=np.float64)))
+        _, ranking, factor, tail = self._seen
+        top = top_rows(ranking, k)
+        near = ranking[top] * factor  # cosine: int32 sums ranked as they are, scaled for these rows only
+        if len(tail):
+            # the k best of the packed rows and every later row hold the k best of all
+            top = np.concatenate([top, np.arange(self._packed, self._used, dtype=np.int64)])
+            near = np.concatenate([near, tail])
+            if len(top) > k:
+                pick = np.argpartition(-near, k - 1)[:k]
+                top, near = top[pick], near[pick]
+        return np.asarray(near, dtype=np.float64), top
 
     def near_rows(self, probe: NDArray[np.float32], rows: NDArray[np.int64]) -> NDArray[np.float64]:
         """Screened closeness of a few rows, decoded in float64 (a bucket search)."""
@@ -192,26 +201,29 @@ class Int8Screen:
         whole = np.rint(q * t) if t > 0 else np.zeros_like(q)
         return (whole + 128.0).astype(np.uint8)[np.newaxis], t
 
-    def _closeness(self, q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Every row's screened closeness: the packed rows by the kernel, later ones from their codes."""
+    def _screened(self, q: NDArray[np.float64]) -> tuple[NDArray[Any], float, NDArray[np.float64]]:
+        """The packed rows' ranking by the kernel (closeness = ranking × factor), later rows' closeness.
+
+        Cosine ranks by the int32 sums themselves (the factor 1/(t·s) is positive); squared L2 needs each
+        row's |v/s|², so its closeness goes into a buffer kept between searches (a fresh 800 kB array
+        per search costs page faults).
+        """
         if self._stale or self._used - self._packed > _TAIL:
             self._pack()
         codes, t = self._quantised(q)
-        assert self._session is not None
-        dots = self._session.run(None, {"Q": codes})[0][0] if self._packed else np.zeros((0,), np.int32)
         inverse = 1.0 / (t * self.scale) if t > 0 else 0.0
-        # into a buffer kept between searches: a fresh 800 kB array per search costs page faults
-        near, head = self._near[: self._used], self._near[: self._packed]
-        if self.metric == "cosine":
-            np.multiply(dots, inverse, out=head)
+        if self._session is not None:
+            dots = self._session.run(None, {"Q": codes})[0][0]
         else:
-            np.multiply(dots, 2 * inverse, out=head)
-            head -= self._row_sq[: self._packed]
-            head -= float(q @ q)
-        if self._used > self._packed:
-            tail = np.arange(self._packed, self._used, dtype=np.int64)
-            near[self._packed :] = self._decoded_closeness(q, tail)
-        return near
+            dots = np.zeros((0,), dtype=np.int32)
+        tail = self._decoded_closeness(q, np.arange(self._packed, self._used, dtype=np.int64))
+        if self.metric == "cosine":
+            return dots, inverse, tail
+        near = self._near[: self._packed]
+        np.multiply(dots, 2 * inverse, out=near)
+        near -= self._row_sq[: self._packed]
+        near -= float(q @ q)
+        return near, 1.0, tail
 
     def _decoded_closeness(self, q: NDArray[np.float64], rows: NDArray[np.int64]) -> NDArray[np.float64]:
         held = self.decoded(self._codes[rows])
@@ -259,7 +271,7 @@ def _graph(dim: int) -> ModelProto:
     return model
 
 
-def top_rows(near: NDArray[np.float64], k: int) -> NDArray[np.int64]:
+def top_rows(near: NDArray[Any], k: int) -> NDArray[np.int64]:
     """The k rows of largest `near` (ties: any of them), through block maxima rather than a full selection.
 
     Every row among the k largest lies in a block whose maximum is at least the k-th largest value, and
