@@ -34,6 +34,7 @@ _MAX_SCALE = 2.0**20  # all-zero or tiny rows (their values are then their error
 _TAIL = 4096  # rows enrolled since the packing scored from their codes before the weights are repacked
 _CHUNK = 16384  # rows encoded at a time (float64 temporaries of 16 MB at 128 dims)
 _BLOCK = 64  # rows per block when finding the top k: the best rows lie in the blocks with the best maxima
+_UNIT_ROUNDOFF_32 = 2.0**-24
 _ROUNDING = 1e-12  # float64 rounding of the screened values and of metric.scores, relative, with room
 
 
@@ -48,8 +49,9 @@ class Int8Screen:
         largest = float(np.abs(self._exact(rows)).max(initial=0.0))
         self.scale = min(127.0 / (largest * _HEADROOM), _MAX_SCALE) if largest > 0 else _MAX_SCALE
         self._codes = np.zeros((0, dim), dtype=np.int8)
-        self._row_sq = np.zeros((0,), dtype=np.float64)  # |v/s|² per row (squared L2)
-        self._near = np.zeros((0,), dtype=np.float64)  # the last query's screened closeness per row
+        # squared L2, in float32 (half the bytes a cold search reads; the rounding is in the bound):
+        self._row_sq = np.zeros((0,), dtype=np.float32)  # |v/s|² per row
+        self._near = np.zeros((0,), dtype=np.float32)  # the last query's screened closeness per row
         self._used = 0
         self._err_dim = np.zeros((dim,), dtype=np.float64)  # largest |x_d − v_d/s|
         self._err_row = 0.0  # largest |x − v/s|
@@ -88,8 +90,8 @@ class Int8Screen:
             codes[:start] = self._codes[:start]
             self._codes[:] = 0
             self._codes = codes
-            self._row_sq = np.concatenate([self._row_sq[:start], np.zeros(capacity - start)])
-            self._near = np.zeros((capacity,), dtype=np.float64)
+            self._row_sq = np.concatenate([self._row_sq[:start], np.zeros(capacity - start, np.float32)])
+            self._near = np.zeros((capacity,), dtype=np.float32)
         for at in range(0, len(rows), _CHUNK):
             exact = self._exact(rows[at : at + _CHUNK])
             codes = np.clip(np.rint(exact * self.scale), -127, 127).astype(np.int8)
@@ -138,9 +140,9 @@ class Int8Screen:
     # ---- searching ---------------------------------------------------------------------------------
 
     def takes(self, probe: NDArray[np.float32]) -> bool:
-        """Whether the screen's float64 arithmetic stays finite for this probe."""
+        """Whether the screen's arithmetic stays finite for this probe (float32 for squared L2)."""
         reach = float(np.linalg.norm(self._exact(probe[np.newaxis]))) + self._code_norm + self.max_norm
-        return bool(np.isfinite(reach)) and reach < 1e150
+        return bool(np.isfinite(reach)) and reach * reach < (1e300 if self.metric == "cosine" else 1e36)
 
     def query(self, probe: NDArray[np.float32]) -> NDArray[np.float64]:
         """What the screen scores against: the unit probe (cosine) or the probe, in float64."""
@@ -181,7 +183,10 @@ class Int8Screen:
         size = 1.0 + (p + self._code_norm + self.max_norm) ** 2
         if self.metric == "cosine":
             return 1.1 * (rows + query) + _ROUNDING * size
-        return 1.1 * (2 * (rows + query) + self._norm_err) + _ROUNDING * size
+        # float32 closeness: 2·(v_q·v)/(t·s), − |v/s|², − |q|²: six roundings (the int32 sum's too, exact
+        # below 2^24), at most 4 units of 2^-24 of (|q| + |v/s|)² together
+        rounding = 5 * _UNIT_ROUNDOFF_32 * (p + self._code_norm) ** 2
+        return 1.1 * (2 * (rows + query) + self._norm_err + rounding) + _ROUNDING * size
 
     # ---- internals ---------------------------------------------------------------------------------
 
@@ -205,7 +210,7 @@ class Int8Screen:
         """The packed rows' ranking by the kernel (closeness = ranking × factor), later rows' closeness.
 
         Cosine ranks by the int32 sums themselves (the factor 1/(t·s) is positive); squared L2 needs each
-        row's |v/s|², so its closeness goes into a buffer kept between searches (a fresh 800 kB array
+        row's |v/s|², so its closeness goes into a float32 buffer kept between searches (a fresh array
         per search costs page faults).
         """
         if self._stale or self._used - self._packed > _TAIL:
@@ -220,9 +225,9 @@ class Int8Screen:
         if self.metric == "cosine":
             return dots, inverse, tail
         near = self._near[: self._packed]
-        np.multiply(dots, 2 * inverse, out=near)
+        np.multiply(dots, np.float32(2 * inverse), out=near)
         near -= self._row_sq[: self._packed]
-        near -= float(q @ q)
+        near -= np.float32(q @ q)
         return near, 1.0, tail
 
     def _decoded_closeness(self, q: NDArray[np.float64], rows: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -240,7 +245,8 @@ class Int8Screen:
         if self._used == 0:
             self._weights = np.zeros((0, 0), dtype=np.int8)
             return
-        self._weights = np.ascontiguousarray(self._codes[: self._used].T)
+        # a copy (a single row transposed is already contiguous: a view would be zeroed with it)
+        self._weights = np.array(self._codes[: self._used].T, order="C", copy=True)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
