@@ -4,13 +4,14 @@ A row x (the unit row for cosine, the row for euclidean) is held as v = round(x�
 [−127, 127], with one global scale s = 127 / (the largest |value| plus an eighth). The probe q is
 quantised the same way (v_q = round(q·t), t = 127 / max|q|), and onnxruntime's `MatMulInteger` (MLAS's
 packed int8 kernels; the rows are its constant weight, packed once) gives every v_q·v exactly in int32.
-A row's screened closeness is then v_q·v / (t·s) (cosine) or −(|q|² − 2·v_q·v/(t·s) + |v/s|²) (squared
-L2, |v/s|² kept per row). A quarter of float32's bytes, and no float rounding in the scan.
+A row's screened closeness is then v_q·v / (t·s) (cosine) or −(|q|² − 2·v_q·v/(t·s) + |x|²) (squared
+L2, each row's own |x|² kept, so only the cross term is screened). A quarter of float32's bytes, and no
+float rounding in the scan.
 
-The bound is exact arithmetic on measured quantities: when rows are encoded their decode error x − v/s is
-measured in float64 (largest per dimension E_d and as a norm, and for L2 the change of each squared norm),
-so rows that had to be clamped stay correct (only a wider bound); the probe's error e = q − v_q/t is known
-per search. q·x − (v_q/t)·(v/s) = q·(x − v/s) + e·(v/s), each bounded by dimension or as norms.
+The bound is exact arithmetic on measured quantities: when rows are encoded their decode error x − v/s
+is measured in float64 (largest per dimension E_d and as a norm), so rows that had to be clamped stay
+correct (only a wider bound); the probe's error e = q − v_q/t is known per search. q·x − (v_q/t)·(v/s)
+= q·(x − v/s) + e·(v/s), each bounded by dimension or as norms, plus the float rounding after the sums.
 
 Rows enrolled after the weights were packed are scored from their codes in float64 until 4096 of them
 wait; a removal or a compaction repacks at the next search (the removed rows' codes are zeroed here at
@@ -57,7 +58,6 @@ class Int8Screen:
         self._err_row = 0.0  # largest |x − v/s|
         self._code_dim = np.zeros((dim,), dtype=np.float64)  # largest |v_d/s|
         self._code_norm = 0.0  # largest |v/s|
-        self._norm_err = 0.0  # largest | |x|² − |v/s|² |
         self.max_norm = 0.0  # largest |x|
         self._session: ort.InferenceSession | None = None
         self._value: ort.OrtValue | None = None
@@ -98,16 +98,14 @@ class Int8Screen:
             decoded = codes.astype(np.float64) / self.scale
             error = np.abs(decoded - exact)
             squares = np.einsum("ij,ij->i", decoded, decoded)
-            change = np.abs(np.einsum("ij,ij->i", exact, exact) - squares)
             self._err_dim = np.maximum(self._err_dim, error.max(axis=0))
             self._err_row = max(self._err_row, float(np.linalg.norm(error, axis=1).max()))
             self._code_dim = np.maximum(self._code_dim, np.abs(decoded).max(axis=0))
             self._code_norm = max(self._code_norm, float(np.sqrt(squares.max())))
-            self._norm_err = max(self._norm_err, float(change.max()) * (1 + _ROUNDING))
             self.max_norm = max(self.max_norm, float(np.linalg.norm(exact, axis=1).max()))
             where = slice(start + at, start + at + len(codes))
             self._codes[where] = codes
-            self._row_sq[where] = squares
+            self._row_sq[where] = np.einsum("ij,ij->i", exact, exact)  # the row's own |x|²
         self._used = stop
 
     def zero(self, start: int, stop: int) -> None:
@@ -183,10 +181,11 @@ class Int8Screen:
         size = 1.0 + (p + self._code_norm + self.max_norm) ** 2
         if self.metric == "cosine":
             return 1.1 * (rows + query) + _ROUNDING * size
-        # float32 closeness: 2·(v_q·v)/(t·s), − |v/s|², − |q|²: six roundings (the int32 sum's too, exact
-        # below 2^24), at most 4 units of 2^-24 of (|q| + |v/s|)² together
-        rounding = 5 * _UNIT_ROUNDOFF_32 * (p + self._code_norm) ** 2
-        return 1.1 * (2 * (rows + query) + self._norm_err + rounding) + _ROUNDING * size
+        # closeness −(|q|² − 2·(v_q·v)/(t·s) + |x|²) with each row's own |x|² (held in float32): only the
+        # cross term is screened. In float32: seven roundings (the int32 sum's too, exact below 2^24),
+        # at most 5 units of 2^-24 of (|q| + max(|x|, |v/s|))² together
+        rounding = 6 * _UNIT_ROUNDOFF_32 * (p + self._code_norm + self.max_norm) ** 2
+        return 1.1 * (2 * (rows + query) + rounding) + _ROUNDING * size
 
     # ---- internals ---------------------------------------------------------------------------------
 
@@ -234,8 +233,8 @@ class Int8Screen:
         held = self.decoded(self._codes[rows])
         if self.metric == "cosine":
             return np.asarray(held @ q, dtype=np.float64)
-        diff = held - q
-        return np.asarray(-np.einsum("ij,ij->i", diff, diff), dtype=np.float64)
+        cross = 2 * (held @ q) - self._row_sq[rows].astype(np.float64) - float(q @ q)
+        return np.asarray(cross, dtype=np.float64)
 
     def _pack(self) -> None:
         """A new session whose constant weight is the rows' codes (dim × rows), packed by onnxruntime."""

@@ -43,7 +43,7 @@ ExactSource = Callable[[Sequence[str]], dict[str, NDArray[np.float32]]]
 _DEAD_SHARE = 0.25
 # the float32 copy is kept while it fits this (100,000 SFace templates take 51 MB)
 EXACT_BUDGET_BYTES = 64 * 2**20
-_FIRST_K = 16  # rows asked of faiss first; ×8 while the answer cannot be proven complete
+_FIRST_K = 64  # rows asked of the screen first; ×8 while the answer cannot be proven complete
 
 
 class TemplateIndex:
