@@ -64,8 +64,8 @@ class Int8Screen:
         self._weights = np.zeros((0, 0), dtype=np.int8)  # the packed rows' source, kept while packed
         self._packed = 0  # rows the session scores
         self._stale = True
-        # a query, its packed rows' ranking (× factor: their closeness), the later rows' closeness
-        self._seen: tuple[bytes, NDArray[Any], float, NDArray[np.float64]] | None = None
+        # a query, its packed rows' ranking (× factor − offset: their closeness), later rows' closeness
+        self._seen: tuple[bytes, NDArray[Any], float, float, NDArray[np.float64]] | None = None
         self.add(rows)
         self._pack()
 
@@ -154,9 +154,11 @@ class Int8Screen:
         key = query.tobytes()
         if self._seen is None or self._seen[0] != key:
             self._seen = (key, *self._screened(np.asarray(query[0], dtype=np.float64)))
-        _, ranking, factor, tail = self._seen
+        _, ranking, factor, offset, tail = self._seen
         top = top_rows(ranking, k)
-        near = ranking[top] * factor  # cosine: int32 sums ranked as they are, scaled for these rows only
+        # closeness = ranking × factor − offset, worked out for these rows only (cosine ranks by the
+        # int32 sums; squared L2 leaves |q|² out of the ranking)
+        near = ranking[top] * factor - offset
         if len(tail):
             # the k best of the packed rows and every later row hold the k best of all
             top = np.concatenate([top, np.arange(self._packed, self._used, dtype=np.int64)])
@@ -205,8 +207,8 @@ class Int8Screen:
         whole = np.rint(q * t) if t > 0 else np.zeros_like(q)
         return (whole + 128.0).astype(np.uint8)[np.newaxis], t
 
-    def _screened(self, q: NDArray[np.float64]) -> tuple[NDArray[Any], float, NDArray[np.float64]]:
-        """The packed rows' ranking by the kernel (closeness = ranking × factor), later rows' closeness.
+    def _screened(self, q: NDArray[np.float64]) -> tuple[NDArray[Any], float, float, NDArray[np.float64]]:
+        """The packed rows' ranking by the kernel (closeness = ranking × factor − offset), later rows'.
 
         Cosine ranks by the int32 sums themselves (the factor 1/(t·s) is positive); squared L2 needs each
         row's |v/s|², so its closeness goes into a float32 buffer kept between searches (a fresh array
@@ -222,12 +224,11 @@ class Int8Screen:
             dots = np.zeros((0,), dtype=np.int32)
         tail = self._decoded_closeness(q, np.arange(self._packed, self._used, dtype=np.int64))
         if self.metric == "cosine":
-            return dots, inverse, tail
+            return dots, inverse, 0.0, tail
         near = self._near[: self._packed]
         np.multiply(dots, np.float32(2 * inverse), out=near)
         near -= self._row_sq[: self._packed]
-        near -= np.float32(q @ q)
-        return near, 1.0, tail
+        return near, 1.0, float(q @ q), tail
 
     def _decoded_closeness(self, q: NDArray[np.float64], rows: NDArray[np.int64]) -> NDArray[np.float64]:
         held = self.decoded(self._codes[rows])
