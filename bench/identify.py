@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(18)
+    load_before = os.getloadavg()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         for metric in args.metrics.split(","):
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             "affinity": len(os.sched_getaffinity(0)),
             "blas_threads": 1,
             "faiss_threads": faiss.omp_get_max_threads(),
-            "load_average": os.getloadavg(),
+            "load_average": load_before,
         },
         "note": "median per query; random templates, one per person; index results equal brute force",
         "load_average_after": os.getloadavg(),
