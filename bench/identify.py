@@ -42,6 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from terminal.ports import Metric
+from terminal.vision.int8_screen import Int8Screen
 from terminal.vision.metric import closeness, scores
 from terminal.vision.template_index import TemplateIndex
 
@@ -88,7 +89,7 @@ def run_size(people: int, metric: Metric, queries: int, rng: np.random.Generator
 
     before = _rss_mb()
     began = time.perf_counter()
-    index = TemplateIndex(metric, source=source)
+    index = TemplateIndex(metric, source=source, int8=Int8Screen)  # as the terminal's (app/face_index)
     index.load(owners, matrix, buckets)
     build_s = time.perf_counter() - began
     rss_mb = _rss_mb() - before

@@ -19,7 +19,8 @@ give wrong sums at 32 dimensions and more with every SIMD level.) Codes of remov
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
 
 import faiss
 import numpy as np
@@ -27,7 +28,6 @@ from numpy.typing import NDArray
 
 from terminal.errors import ModelError
 from terminal.ports import Metric
-from terminal.vision.int8_screen import Int8Screen
 from terminal.vision.metric import normalised
 
 # The screen's codes: int8 while the float32 copy is held (by default), float16 once it is not.
@@ -40,9 +40,39 @@ _FLOAT32_SAFE = 1e36  # a squared distance below this cannot overflow float32 (3
 _CHUNK = 16384  # rows encoded at a time (float64 temporaries of 16 MB at 128 dims)
 
 
-def new_screen(metric: Metric, dim: int, kind: ScreenKind, rows: NDArray[np.float32]) -> Screen | Int8Screen:
+class Screening(Protocol):
+    """What the index asks of a screen (this module's float16 `Screen`, `int8_screen.Int8Screen`)."""
+
+    @property
+    def kind(self) -> ScreenKind: ...
+    @property
+    def codes(self) -> NDArray[Any]: ...
+    def covers(self, rows: NDArray[np.float32]) -> bool: ...
+    def add(self, rows: NDArray[np.float32]) -> None: ...
+    def zero(self, start: int, stop: int) -> None: ...
+    def keep(self, rows: NDArray[np.int64]) -> None: ...
+    def clear(self) -> None: ...
+    def nbytes(self) -> int: ...
+    def takes(self, probe: NDArray[np.float32]) -> bool: ...
+    def query(self, probe: NDArray[np.float32]) -> NDArray[Any]: ...
+    def search(self, query: NDArray[Any], k: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]: ...
+    def near_rows(self, probe: NDArray[np.float32], rows: NDArray[np.int64]) -> NDArray[np.float64]: ...
+    def bound(self, probe: NDArray[np.float32]) -> float: ...
+    def decoded(self, codes: NDArray[Any]) -> NDArray[np.float64]: ...
+
+
+# How an int8 screen is made (`int8_screen.Int8Screen`): given to the index by the app, so that the
+# pipeline, which builds float16 indexes of its own, never loads onnxruntime (pyproject's contract).
+Int8Factory = Callable[[Metric, int, NDArray[np.float32]], Screening]
+
+
+def new_screen(
+    metric: Metric, dim: int, kind: ScreenKind, rows: NDArray[np.float32], int8: Int8Factory | None
+) -> Screening:
     """A screen of this kind holding exactly these rows."""
-    return Int8Screen(metric, dim, rows) if kind == "int8" else Screen(metric, dim, rows)
+    if kind == "int8" and int8 is not None:
+        return int8(metric, dim, rows)
+    return Screen(metric, dim, rows)
 
 
 class Screen:

@@ -25,7 +25,6 @@ from typing import Any, Literal
 import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
-from onnx import ModelProto, TensorProto, helper
 
 from terminal.ports import Metric
 from terminal.vision.metric import normalised
@@ -254,27 +253,47 @@ class Int8Screen:
         # onnxruntime reads the weight through this value while the session starts: it must outlive it
         self._value = ort.OrtValue.ortvalue_from_numpy(self._weights)
         options.add_initializer("G", self._value)
-        self._session = ort.InferenceSession(
-            _graph(self.dim).SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = ort.InferenceSession(_MODEL, options, providers=["CPUExecutionProvider"])
 
 
-def _graph(dim: int) -> ModelProto:
-    """Y = (Q − 128) · G in int32; G's placeholder (dim × 1) is replaced by the rows at session start."""
-    node = helper.make_node("MatMulInteger", ["Q", "G", "zero"], ["Y"])
-    graph = helper.make_graph(
-        [node],
-        "int8_screen",
-        [helper.make_tensor_value_info("Q", TensorProto.UINT8, [1, dim])],
-        [helper.make_tensor_value_info("Y", TensorProto.INT32, [1, "rows"])],
-        initializer=[
-            helper.make_tensor("G", TensorProto.INT8, [dim, 1], [0] * dim),
-            helper.make_tensor("zero", TensorProto.UINT8, [], [128]),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    return model
+def _field(number: int, payload: bytes | int) -> bytes:
+    """One protobuf field: a varint, or length-delimited bytes."""
+    if isinstance(payload, int):
+        return _varint((number << 3) | 0) + _varint(payload)
+    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _tensor_type(elem_type: int, dims: list[int | str]) -> bytes:
+    """ValueInfoProto.type: a TypeProto.Tensor of this element type and shape (numbers or names)."""
+    shape = b"".join(_field(1, _field(1, d) if isinstance(d, int) else _field(2, d.encode())) for d in dims)
+    return _field(1, _field(1, elem_type) + _field(2, shape))
+
+
+def _model() -> bytes:
+    """Y = (Q − 128) · G in int32 (ONNX MatMulInteger, opset 13), written as protobuf directly: the running
+    terminal never loads the `onnx` package (pyproject's import contract). G's initializer is a 1 × 1
+    placeholder; the rows replace it when a session starts (`SessionOptions.add_initializer`)."""
+    uint8, int8, int32 = 2, 3, 6  # TensorProto.DataType
+    node = _field(1, b"Q") + _field(1, b"G") + _field(1, b"zero") + _field(2, b"Y")
+    node += _field(4, b"MatMulInteger")
+    placeholder = _field(1, 1) + _field(1, 1) + _field(2, int8) + _field(8, b"G") + _field(9, b"\x00")
+    zero = _field(2, uint8) + _field(8, b"zero") + _field(9, b"\x80")
+    graph = _field(1, node) + _field(2, b"int8_screen") + _field(5, placeholder) + _field(5, zero)
+    graph += _field(11, _field(1, b"Q") + _field(2, _tensor_type(uint8, [1, "dim"])))
+    graph += _field(12, _field(1, b"Y") + _field(2, _tensor_type(int32, [1, "rows"])))
+    return _field(1, 8) + _field(8, _field(1, b"") + _field(2, 13)) + _field(7, graph)
+
+
+_MODEL = _model()
 
 
 def top_rows(near: NDArray[Any], k: int) -> NDArray[np.int64]:

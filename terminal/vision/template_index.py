@@ -1,8 +1,9 @@
 """The in-memory 1:N index: an int8 or float16 screen over every template, exact re-ranking of a few people.
 
 Every row is held once in a screen (`index_screen`; cosine: the unit row, inner product; euclidean: the
-row, squared L2): int8 codes scanned by onnxruntime's integer kernel while the index keeps its float32
-copy, float16 codes scanned by faiss's SIMD kernels once it does not. The screen only narrows: it moves
+row, squared L2): int8 codes scanned by onnxruntime's integer kernel (`int8`, given by the app) while
+the index keeps its float32 copy, float16 codes scanned by faiss's SIMD kernels once it does not (or
+without `int8`: the pipeline's own indexes). The screen only narrows: it moves
 a screened score by at most its `bound` (derived from the codes' rounding, measured when they are
 encoded, and the arithmetic's; not a tuned tolerance), so every person whose
 screened best could still be one of the true best two is re-scored exactly with `metric.scores` (the
@@ -32,8 +33,7 @@ from numpy.typing import NDArray
 from terminal.errors import ModelError
 from terminal.ports import Metric
 from terminal.vision.index_people import IndexPeople
-from terminal.vision.index_screen import Screen, ScreenKind, new_screen
-from terminal.vision.int8_screen import Int8Screen
+from terminal.vision.index_screen import Int8Factory, Screening, ScreenKind, new_screen
 from terminal.vision.metric import closeness, scores
 
 # The people's exact float32 templates, by psn_no (a person missing from the answer has none left).
@@ -56,9 +56,11 @@ class TemplateIndex:
         source: ExactSource | None = None,
         exact_budget: int = EXACT_BUDGET_BYTES,
         screen: ScreenKind | None = None,
+        int8: Int8Factory | None = None,
     ) -> None:
         self._metric: Metric = metric
         self._choice = screen  # None: int8 while the float32 copy is held, float16 once it is not
+        self._int8 = int8  # None: float16 only
         self._capacity = max(1, capacity)
         self._source = source
         self._exact_budget = exact_budget if source is not None else None
@@ -68,7 +70,7 @@ class TemplateIndex:
 
     def _reset(self) -> None:
         self._dim = 0
-        self._screen: Screen | Int8Screen | None = None
+        self._screen: Screening | None = None
         self._exact: NDArray[np.float32] | None = np.zeros((0, 0), dtype=np.float32)
         self._row_slot = np.zeros((0,), dtype=np.int32)
         self._used = 0
@@ -281,13 +283,13 @@ class TemplateIndex:
         self._dim = rows.shape[1]
         kind = self._kind_for(stop)
         if self._screen is None:
-            self._screen = new_screen(self._metric, self._dim, kind, rows)
+            self._screen = new_screen(self._metric, self._dim, kind, rows, self._int8)
         elif self._exact is not None and (kind != self._screen.kind or not self._screen.covers(rows)):
             # a new screen from the float32 copy: the copy is about to be dropped, or int8 codes would
             # have to clamp the new rows (still correct, but a wider bound)
             every = np.concatenate([self._exact[:start], rows]) if start else rows
             self._screen.clear()
-            self._screen = new_screen(self._metric, self._dim, kind, every)
+            self._screen = new_screen(self._metric, self._dim, kind, every, self._int8)
             if start:
                 every[:] = 0.0  # a decrypted copy: not left about
         else:
@@ -301,8 +303,8 @@ class TemplateIndex:
     def _kind_for(self, rows: int) -> ScreenKind:
         """The screen for this many rows: int8 while the float32 copy will still be held."""
         if self._choice is not None:
-            return self._choice
-        if self._exact is None:
+            return self._choice if self._int8 is not None else "float16"
+        if self._exact is None or self._int8 is None:
             return "float16"
         keeps = self._exact_budget is None or rows * self._dim * 4 <= self._exact_budget
         return "int8" if keeps else "float16"

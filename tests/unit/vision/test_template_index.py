@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import faiss
 import numpy as np
@@ -17,8 +18,15 @@ from terminal.pipeline.identify import Identifier
 from terminal.ports import Metric
 from terminal.vision import int8_screen
 from terminal.vision.index_screen import ScreenKind
+from terminal.vision.int8_screen import Int8Screen
 from terminal.vision.metric import accepts, closeness, scores
 from terminal.vision.template_index import ExactSource, TemplateIndex
+
+
+def _new(metric: Metric, **options: Any) -> TemplateIndex:
+    """An index as the terminal builds it (app/face_index.py): int8 screen available."""
+    return TemplateIndex(metric, int8=Int8Screen, **options)
+
 
 BOX = FaceBox(0, 0, 10, 10, 1.0, np.zeros((5, 2)))
 DIM = 8
@@ -121,10 +129,10 @@ def test_index_decides_as_brute_force(
 ) -> None:
     owners, matrix = _gallery(rng, people)
     if held:
-        index = TemplateIndex(metric, capacity=4, screen=screen)
+        index = _new(metric, capacity=4, screen=screen)
     else:
         source = _source_over(owners, matrix)
-        index = TemplateIndex(metric, capacity=4, source=source, exact_budget=0, screen=screen)
+        index = _new(metric, capacity=4, source=source, exact_budget=0, screen=screen)
     index.load(owners, matrix, {})
     assert index.holds_exact() == (held or not owners)
     if owners:
@@ -156,9 +164,9 @@ def test_incremental_changes_decide_as_brute_force_over_what_remains(
         return {p: held[p] for p in people if p in held}
 
     if rng.random() < 0.5:
-        index = TemplateIndex(metric, capacity=2, screen=screen)
+        index = _new(metric, capacity=2, screen=screen)
     else:
-        index = TemplateIndex(metric, capacity=2, screen=screen, source=source, exact_budget=20 * DIM * 4)
+        index = _new(metric, capacity=2, screen=screen, source=source, exact_budget=20 * DIM * 4)
     for _ in range(steps):
         person = f"p{int(rng.integers(0, 12))}"
         if rng.random() < 0.3:
@@ -181,7 +189,7 @@ def test_incremental_changes_decide_as_brute_force_over_what_remains(
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_a_bucket_search_sees_only_its_people(metric: Metric) -> None:
     rng = np.random.default_rng(7)
-    index = TemplateIndex(metric)
+    index = _new(metric)
     twin = rng.normal(size=DIM).astype(np.float32)
     index.replace("A", twin[np.newaxis], bucket="1234")
     index.replace("B", (twin + 1e-3)[np.newaxis], bucket="5678")
@@ -197,7 +205,7 @@ def test_a_bucket_search_sees_only_its_people(metric: Metric) -> None:
 
 @pytest.mark.parametrize("screen", ["int8", "float16"])
 def test_removed_rows_are_zeroed_and_clear_empties_the_index(screen: ScreenKind) -> None:
-    index = TemplateIndex("cosine", capacity=8, screen=screen)
+    index = _new("cosine", capacity=8, screen=screen)
     a = np.arange(1, DIM + 1, dtype=np.float32)
     index.replace("A", np.stack([a, a]), bucket=None)
     index.replace("B", np.full((1, DIM), 2.0, dtype=np.float32), bucket=None)
@@ -220,7 +228,7 @@ def test_removed_rows_are_zeroed_and_clear_empties_the_index(screen: ScreenKind)
 
 
 def test_templates_of_another_length_are_refused() -> None:
-    index = TemplateIndex("euclidean")
+    index = _new("euclidean")
     index.replace("A", np.zeros((1, DIM), dtype=np.float32), bucket=None)
     with pytest.raises(ModelError):
         index.replace("B", np.zeros((1, DIM + 1), dtype=np.float32), bucket=None)
@@ -240,7 +248,7 @@ def test_a_large_gallery_reads_only_a_few_people_from_the_source() -> None:
         asked.extend(people)
         return source(people)
 
-    index = TemplateIndex("cosine", source=counting, exact_budget=0)
+    index = _new("cosine", source=counting, exact_budget=0)
     index.load(owners, matrix, {})
     probe = matrix[1234] + rng.normal(scale=0.3, size=128).astype(np.float32)
     found = index.search(probe)
@@ -258,7 +266,7 @@ def test_bucket_searches_after_a_load_and_changes_see_exactly_their_bucket(
     """Loaded people (found by binary search) and people changed later (a dict) land in the right bucket."""
     owners, matrix = _gallery(rng, 30)
     bucket_of = {p: str(int(rng.integers(0, 3))) for p in set(owners)}
-    index = TemplateIndex(metric, capacity=4)
+    index = _new(metric, capacity=4)
     index.load(owners, matrix, dict(bucket_of))
     held = {p: matrix[[i for i, o in enumerate(owners) if o == p]] for p in set(owners)}
     for _ in range(steps):
@@ -309,7 +317,7 @@ def test_every_screened_score_is_within_the_bound_of_the_exact_one(
     matrix[rng.random(rows) < 0.1] = 0.0
     if screen == "float16" and metric == "euclidean" and np.abs(matrix).max() > 60000:
         return
-    index = TemplateIndex(metric, screen=screen)
+    index = _new(metric, screen=screen)
     index.load([f"p{i:03d}" for i in range(rows)], matrix, {})  # names in row order
     probe = {
         "near": matrix[int(rng.integers(0, rows))] + 0.1 * scales * rng.normal(size=dim),
@@ -339,7 +347,7 @@ def test_int8_codes_clamped_beyond_their_range_stay_exact() -> None:
     def source(people: Sequence[str]) -> dict[str, NDArray[np.float32]]:
         return {p: held[p] for p in people if p in held}
 
-    index = TemplateIndex("euclidean", screen="int8", source=source, exact_budget=0)
+    index = _new("euclidean", screen="int8", source=source, exact_budget=0)
     index.load(owners, matrix, {})
     assert index._screen is not None
     before = index._screen.bound(big[0])
@@ -363,7 +371,7 @@ def test_a_probe_beyond_float32s_sums_is_ranked_exactly(metric: Metric) -> None:
     """A probe the kernel cannot take (its float32 squared distances would overflow) is scored exactly."""
     rng = np.random.default_rng(5)
     owners, matrix = _gallery(rng, 20)
-    index = TemplateIndex(metric, screen="int8")
+    index = _new(metric, screen="int8")
     index.load(owners, matrix, {"p3": "b"})
     probe = np.full(DIM, 3e38, dtype=np.float32)
     threshold = _threshold(probe, matrix, metric, 0.5)
@@ -374,7 +382,7 @@ def test_a_probe_beyond_float32s_sums_is_ranked_exactly(metric: Metric) -> None:
 
 def test_the_screen_searches_on_one_thread() -> None:
     """faiss's OpenMP pool is held to one thread: a search never waits for threads to start."""
-    TemplateIndex("cosine")
+    _new("cosine")
     assert faiss.omp_get_max_threads() == 1
 
 
@@ -386,7 +394,7 @@ def test_rows_enrolled_after_packing_are_scored_until_the_weights_are_repacked(
     enough wait, then packed; a removal repacks at the next search. Each search equals brute force."""
     monkeypatch.setattr(int8_screen, "_TAIL", 3)
     rng = np.random.default_rng(11)
-    index = TemplateIndex(metric)
+    index = _new(metric)
     held: dict[str, NDArray[np.float32]] = {}
     packed: list[int] = []
     for step in range(12):
@@ -423,3 +431,17 @@ def test_the_top_rows_through_block_maxima_are_the_k_largest(
     top = int8_screen.top_rows(near, k)
     assert len(top) == min(k, rows) and len(set(top.tolist())) == len(top)
     assert np.array_equal(np.sort(near[top]), np.sort(near)[::-1][: len(top)][::-1])
+
+
+def test_without_an_int8_factory_the_index_screens_in_float16() -> None:
+    """The pipeline's own indexes (no onnxruntime behind the pipeline) screen in float16, even if asked."""
+    rng = np.random.default_rng(2)
+    owners, matrix = _gallery(rng, 20)
+    for screen in (None, "int8"):
+        index = TemplateIndex("cosine", screen=screen)  # type: ignore[arg-type]
+        index.load(owners, matrix, {})
+        assert index.screen_kind() == "float16"
+        probe = matrix[3]
+        threshold = _threshold(probe, matrix, "cosine", 0.5)
+        expected = brute_force(probe, owners, matrix, threshold, "cosine", 0.0)
+        assert _identifier(index, threshold, 0.0).identify(FaceObservation(BOX, probe)) == expected
