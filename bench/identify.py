@@ -5,13 +5,15 @@ one of the 11,000 last-four buckets of an ID number. For each size and metric: t
 memory, the median per-query time of an open search (TemplateIndex.search) and of a bucket search (the
 second factor), and, in the same run over the same matrix, numpy brute force (`metric.scores` over every
 row, float64, plus the top two). Every query's best and second-best people are checked equal to brute
-force. The index keeps its float32 copy while it fits its budget (64 MB: 5k and 100k here); above it the
-exact re-rank reads the few people it needs from a source, here the bench's own matrix standing in for
-the gallery (the terminal decrypts them: `decrypt_per_person_ms` times that on a real store), and
-`people_reranked` counts them. Memory is the index's arrays (`index_mb`) and the process's resident
-growth while the index is held (`rss_mb`, after a garbage collection and glibc's malloc_trim, so the
-build's freed temporaries are not counted). One BLAS and one
-faiss thread (the kiosk has one core for this); run under `taskset -c 0` for one core in all.
+force. The index keeps its float32 copy while it fits its budget (64 MB: 5k and 100k here), with an
+int8 screen (`screen`); above it a float16 screen, and the exact re-rank reads the few people it needs
+from a source, here the bench's own matrix standing in for the gallery (the terminal decrypts them).
+`people_reranked_mean` counts the people re-scored exactly per open search (`rows_asked_mean`: people
+asked of the source per search). Open searches are timed in wall and in this thread's CPU time
+(`open_search_cpu_ms`: a shared machine's waits left out). Memory is the index's arrays (`index_mb`)
+and the process's resident growth while the index is held (`rss_mb`, after a garbage collection and
+glibc's malloc_trim, so the build's freed temporaries are not counted). One BLAS and one faiss thread
+(the kiosk has one core for this; `faiss_threads` records it); run under `taskset -c 0` for one core.
 Prints a table, writes bench/results/identify.json.
 """
 
@@ -35,10 +37,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 from numpy.typing import NDArray
 
 from terminal.ports import Metric
+from terminal.vision.int8_screen import Int8Screen
 from terminal.vision.metric import closeness, scores
 from terminal.vision.template_index import TemplateIndex
 
@@ -85,11 +89,13 @@ def run_size(people: int, metric: Metric, queries: int, rng: np.random.Generator
 
     before = _rss_mb()
     began = time.perf_counter()
-    index = TemplateIndex(metric, source=source)
+    index = TemplateIndex(metric, source=source, int8=Int8Screen)  # as the terminal's (app/face_index)
     index.load(owners, matrix, buckets)
     build_s = time.perf_counter() - began
     rss_mb = _rss_mb() - before
     open_t: list[float] = []
+    open_cpu: list[float] = []
+    reranked: list[int] = []
     brute_t: list[float] = []
     bucket_t: list[float] = []
     probes: list[NDArray[np.float32]] = []
@@ -98,9 +104,11 @@ def run_size(people: int, metric: Metric, queries: int, rng: np.random.Generator
         target = int(rng.integers(0, people))
         probe = (matrix[target] + 0.3 * rng.standard_normal(DIM, dtype=np.float32)).astype(np.float32)
         probes.append(probe)
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.thread_time()
         found = index.search(probe)
         open_t.append(time.perf_counter() - began)
+        open_cpu.append(time.thread_time() - cpu)
+        reranked.append(index.last_reranked)
         began = time.perf_counter()
         rows = brute_force(probe, matrix, metric)
         brute_t.append(time.perf_counter() - began)
@@ -126,8 +134,11 @@ def run_size(people: int, metric: Metric, queries: int, rng: np.random.Generator
         "index_mb": round(index.nbytes() / 2**20, 1),
         "rss_mb": round(rss_mb, 1),
         "float32_held": index.holds_exact(),
-        "people_reranked_mean": round(statistics.mean(asked), 1) if asked else None,
+        "screen": index.screen_kind(),
+        "people_reranked_mean": round(statistics.mean(reranked), 1),
+        "rows_asked_mean": round(statistics.mean(asked), 1) if asked else None,
         "open_search_ms": _ms(open_t),
+        "open_search_cpu_ms": _ms(open_cpu),
         "open_search_warm_ms": _ms(warm_t),
         "bucket_search_ms": _ms(bucket_t),
         "bucket_people_mean": round(people / len(BUCKETS), 1),
@@ -150,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(18)
+    load_before = os.getloadavg()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         for metric in args.metrics.split(","):
@@ -158,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(
                 f"{row['people']:>9,} {row['metric']:<9} build {row['build_s']:7.2f} s  "
                 f"{row['index_mb']:7.1f} MB (rss +{row['rss_mb']:6.1f})  "
-                f"open {row['open_search_ms']:8.2f} ms (warm {row['open_search_warm_ms']:6.2f})  "
+                f"{row['screen']:<7} open {row['open_search_ms']:8.2f} ms "
+                f"(cpu {row['open_search_cpu_ms']:6.2f}, "
+                f"warm {row['open_search_warm_ms']:6.2f}, {row['people_reranked_mean']:5.1f} re-ranked)  "
                 f"bucket {row['bucket_search_ms']:6.3f} ms  "
                 f"brute force {row['numpy_brute_force_ms']:8.2f} ms\n"
             )
@@ -168,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_count": os.cpu_count(),
             "affinity": len(os.sched_getaffinity(0)),
             "blas_threads": 1,
-            "load_average": os.getloadavg(),
+            "faiss_threads": faiss.omp_get_max_threads(),
+            "load_average": load_before,
         },
         "note": "median per query; random templates, one per person; index results equal brute force",
         "load_average_after": os.getloadavg(),

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from terminal.ports import Metric
 from terminal.store.template_feed import TemplateFeed
+from terminal.vision.int8_screen import Int8Screen
 from terminal.vision.template_index import TemplateIndex
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class LiveFaceIndex:
     def __init__(self, feed: TemplateFeed, model_id: str, metric: Metric) -> None:
         self._feed = feed
         self._model_id = model_id
-        self._index = TemplateIndex(metric, source=self.exact_templates)
+        self._index = TemplateIndex(metric, source=self.exact_templates, int8=Int8Screen)
         self._revision = -1
 
     def people(self, bucket: str | None = None) -> int:

@@ -1,22 +1,25 @@
-"""The in-memory 1:N index: a float16 screen over every template, exact float32 re-ranking of a few people.
+"""The in-memory 1:N index: an int8 or float16 screen over every template, exact re-ranking of a few people.
 
-Every row is held once as float16 in a faiss `IndexScalarQuantizer` (cosine: the unit row, inner product;
-euclidean: the row, squared L2), half the memory of float32, and scanned with faiss's SIMD kernels. The
-screen only narrows: float16 rounding moves a screened score by at most `_bound` (an error bound derived
-from float16's unit roundoff and float32 accumulation, not a tuned tolerance), so every person whose
+Every row is held once in a screen (`index_screen`; cosine: the unit row, inner product; euclidean: the
+row, squared L2): int8 codes scanned by onnxruntime's integer kernel (`int8`, given by the app) while
+the index keeps its float32 copy, float16 codes scanned by faiss's SIMD kernels once it does not (or
+without `int8`: the pipeline's own indexes). The screen only narrows: it moves
+a screened score by at most its `bound` (derived from the codes' rounding, measured when they are
+encoded, and the arithmetic's; not a tuned tolerance), so every person whose
 screened best could still be one of the true best two is re-scored exactly with `metric.scores` (the
 brute-force function, float64) over their float32 templates. The best and second-best people and their
 scores are therefore the ones a brute-force scan over the same templates gives, ties included (a tie goes
 to the person whose rows come first, as before).
 
-An open search asks faiss for the top k rows; when the k-th row is not clearly below the second-best
+An open search asks the screen for the top k rows; when the k-th row is not clearly below the second-best
 person (by twice the bound), k grows (×8) until it is or every row was returned. A bucket search (the
-second factor) screens only that bucket's rows, decoded from the same float16 codes.
+second factor) screens only that bucket's rows, decoded from the same codes.
 
 Exact templates come from a float32 copy the index keeps while it is small (at most `exact_budget`
 bytes), else from `source` (the gallery, decrypted on demand for the few people re-ranked), so a gallery
-of 1,000,000 SFace templates is held in about 260 MB instead of 500 MB. Removed people's rows are zeroed
-at once and dropped at the next compaction.
+of 1,000,000 SFace templates is held in about 260 MB (float16) instead of 500 MB. When rows are added
+while the copy is held, a screen that would have to clamp them (int8) or is about to lose the copy is
+rebuilt from the copy. Removed people's rows are zeroed at once and dropped at the next compaction.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from numpy.typing import NDArray
 from terminal.errors import ModelError
 from terminal.ports import Metric
 from terminal.vision.index_people import IndexPeople
+from terminal.vision.index_screen import Int8Factory, Screening, ScreenKind, new_screen
 from terminal.vision.metric import closeness, scores
 
 # The people's exact float32 templates, by psn_no (a person missing from the answer has none left).
@@ -39,10 +43,7 @@ ExactSource = Callable[[Sequence[str]], dict[str, NDArray[np.float32]]]
 _DEAD_SHARE = 0.25
 # the float32 copy is kept while it fits this (100,000 SFace templates take 51 MB)
 EXACT_BUDGET_BYTES = 64 * 2**20
-_FIRST_K = 16  # rows asked of faiss first; ×8 while the answer cannot be proven complete
-_FP16_MAX = 60000.0  # float16 overflows at 65504: templates never come near it
-_UNIT_ROUNDOFF_16 = 2.0**-11
-_UNIT_ROUNDOFF_32 = 2.0**-24
+_FIRST_K = 64  # rows asked of the screen first; ×8 while the answer cannot be proven complete
 
 
 class TemplateIndex:
@@ -54,8 +55,12 @@ class TemplateIndex:
         capacity: int = 1024,
         source: ExactSource | None = None,
         exact_budget: int = EXACT_BUDGET_BYTES,
+        screen: ScreenKind | None = None,
+        int8: Int8Factory | None = None,
     ) -> None:
         self._metric: Metric = metric
+        self._choice = screen  # None: int8 while the float32 copy is held, float16 once it is not
+        self._int8 = int8  # None: float16 only
         self._capacity = max(1, capacity)
         self._source = source
         self._exact_budget = exact_budget if source is not None else None
@@ -65,14 +70,13 @@ class TemplateIndex:
 
     def _reset(self) -> None:
         self._dim = 0
-        self._screen: faiss.IndexScalarQuantizer | None = None
-        self._codes = np.zeros((0, 0), dtype=np.float16)  # a view of the screen's float16 codes
+        self._screen: Screening | None = None
         self._exact: NDArray[np.float32] | None = np.zeros((0, 0), dtype=np.float32)
         self._row_slot = np.zeros((0,), dtype=np.int32)
         self._used = 0
         self._dead = 0
-        self._max_norm = 0.0
         self._people = IndexPeople(self._capacity)
+        self.last_reranked = 0  # people the last search re-scored exactly (for the bench and tests)
 
     @property
     def metric(self) -> Metric:
@@ -87,9 +91,13 @@ class TemplateIndex:
         """Whether the float32 templates are held here (else the source is read per search)."""
         return self._exact is not None
 
+    def screen_kind(self) -> ScreenKind | None:
+        """The screen's codes (None while nothing was added)."""
+        return self._screen.kind if self._screen is not None else None
+
     def nbytes(self) -> int:
         """Memory held by the screen's codes, the float32 copy (if kept) and the per-row/per-slot arrays."""
-        codes = self._screen.codes.size() if self._screen is not None else 0
+        codes = self._screen.nbytes() if self._screen is not None else 0
         exact = self._exact.nbytes if self._exact is not None else 0
         return int(codes + exact + self._row_slot.nbytes + self._people.nbytes())
 
@@ -129,7 +137,8 @@ class TemplateIndex:
         if slot is None:
             return
         start, count = int(self._people.start[slot]), int(self._people.count[slot])
-        self._codes[start : start + count] = 0.0
+        assert self._screen is not None
+        self._screen.zero(start, start + count)
         if self._exact is not None:
             self._exact[start : start + count] = 0.0
         self._row_slot[start : start + count] = -1
@@ -140,11 +149,10 @@ class TemplateIndex:
 
     def clear(self) -> None:
         """Drop every template (zeroed first, e.g. on shutdown)."""
-        self._codes[:] = 0.0
         if self._exact is not None:
             self._exact[:] = 0.0
         if self._screen is not None:
-            self._screen.reset()
+            self._screen.clear()
         self._reset()
 
     def search(self, probe: NDArray[np.float32], bucket: str | None = None) -> list[tuple[str, float]]:
@@ -153,52 +161,30 @@ class TemplateIndex:
             return []
         if probe.shape != (self._dim,):
             raise ModelError(f"templates of different shapes {probe.shape} and ({self._dim},)")
-        query = self._prepared(np.asarray(probe, dtype=np.float32)[np.newaxis])
-        bound = self._bound(float(np.linalg.norm(probe)))
+        assert self._screen is not None
+        probe = np.asarray(probe, dtype=np.float32)
+        if not self._screen.takes(probe):
+            # a probe so far out that the kernel's float32 sums would overflow: everyone scored exactly
+            slots = np.flatnonzero(self._people.count[: self._people.slots] > 0)
+            if bucket is not None:
+                slots = np.intersect1d(slots, self._people.members(bucket))
+            return self._exact_top2(probe, [int(s) for s in slots])
+        query = self._screen.query(probe)
+        bound = self._screen.bound(probe)
         if bucket is not None:
             rows = self._rows_of(self._people.members(bucket))
-            near = self._decoded_closeness(query[0], rows)
+            near = self._screen.near_rows(probe, rows)
             return self._exact_top2(probe, self._candidates(rows, near, bound, complete=True) or [])
         k = _FIRST_K
         while True:
             k = min(k, self._used)
-            found, rows = self._screen.search(query, k)  # type: ignore[union-attr]
-            near = found[0].astype(np.float64) if self._metric == "cosine" else -found[0].astype(np.float64)
-            chosen = self._candidates(rows[0], near, bound, complete=k == self._used)
+            near, rows = self._screen.search(query, k)
+            chosen = self._candidates(rows, near, bound, complete=k == self._used)
             if chosen is not None:
                 return self._exact_top2(probe, chosen)
             k *= 8
 
     # ---- screening ---------------------------------------------------------------------------------
-
-    def _prepared(self, rows: NDArray[np.float32]) -> NDArray[np.float32]:
-        """What the screen holds of rows: unit rows for cosine (zero rows stay zero), else the rows."""
-        if self._metric != "cosine":
-            return np.ascontiguousarray(rows, dtype=np.float32)
-        norms = np.linalg.norm(rows.astype(np.float64), axis=1, keepdims=True)
-        return np.ascontiguousarray(rows / np.maximum(norms, 1e-12), dtype=np.float32)
-
-    def _bound(self, probe_norm: float) -> float:
-        """Largest difference between a screened closeness and the exact one, for this probe."""
-        dim = self._dim
-        accumulate = 4 * dim * _UNIT_ROUNDOFF_32
-        if self._metric == "cosine":
-            # |fp16(u)·p − u·p| ≤ u16·|u||p| (unit rows and probe), plus float32 sums and the subnormals
-            return 1.1 * (_UNIT_ROUNDOFF_16 + accumulate + dim * 2.0**-25) + 1e-7
-        # squared distances: (r − r16)·(2p − r − r16) ≤ u16·|r|·(2|p| + 2|r|), plus float32 sums
-        p, r = probe_norm, 1.01 * self._max_norm
-        return (
-            1.1 * (_UNIT_ROUNDOFF_16 * r * (2 * p + 2 * r) + accumulate * (p + r) ** 2 + dim * 2.0**-20)
-            + 1e-9
-        )
-
-    def _decoded_closeness(self, query: NDArray[np.float32], rows: NDArray[np.int64]) -> NDArray[np.float64]:
-        """Screened closeness of a few rows, from their float16 codes (a bucket search)."""
-        held = self._codes[rows].astype(np.float64)
-        if self._metric == "cosine":
-            return np.asarray(held @ query.astype(np.float64), dtype=np.float64)
-        diff = held - query.astype(np.float64)
-        return np.asarray(-np.einsum("ij,ij->i", diff, diff), dtype=np.float64)
 
     def _candidates(
         self, rows: NDArray[np.int64], near: NDArray[np.float64], bound: float, complete: bool
@@ -228,6 +214,7 @@ class TemplateIndex:
 
     def _exact_top2(self, probe: NDArray[np.float32], slots: list[int]) -> list[tuple[str, float]]:
         """Brute force (metric.scores, float64) over the chosen people's rows, top two people."""
+        self.last_reranked = len(slots)
         if not slots:
             return []
         blocks, owner, order = self._exact_rows(slots)
@@ -246,6 +233,15 @@ class TemplateIndex:
         self, slots: list[int]
     ) -> tuple[list[NDArray[np.float32]], NDArray[np.int64], NDArray[np.int64]]:
         """The float32 rows of these slots, each row's slot, and each row's place in the index's order."""
+        if self._exact is not None:
+            # one gather, not a loop per person: an int8 screen re-ranks a few more people
+            chosen = np.asarray(slots, dtype=np.int64)
+            counts = self._people.count[chosen].astype(np.int64)
+            chosen, counts = chosen[counts > 0], counts[counts > 0]
+            if chosen.size == 0:
+                return [], np.zeros((0,), dtype=np.int64), np.zeros((0,), dtype=np.int64)
+            where = self._rows_of(chosen)
+            return [self._exact[where]], np.repeat(chosen, counts), where
         blocks: list[NDArray[np.float32]] = []
         owner: list[NDArray[np.int64]] = []
         order: list[NDArray[np.int64]] = []
@@ -272,32 +268,46 @@ class TemplateIndex:
     def _rows_of(self, slots: NDArray[np.int64]) -> NDArray[np.int64]:
         if slots.size == 0:
             return np.zeros((0,), dtype=np.int64)
-        starts, counts = self._people.start[slots], self._people.count[slots]
-        return np.concatenate(
-            [np.arange(s, s + c, dtype=np.int64) for s, c in zip(starts, counts, strict=True)]
-        )
+        starts = self._people.start[slots].astype(np.int64)
+        counts = self._people.count[slots].astype(np.int64)
+        # each slot's rows start..start+count, in slot order, without a loop per person
+        shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+        return np.asarray(np.arange(int(counts.sum()), dtype=np.int64) + shift, dtype=np.int64)
 
     def _append(self, rows: NDArray[np.float32], slots: NDArray[np.int64]) -> None:
         """Rows (grouped by person, slots already made) added to the screen and, while kept, the copy."""
         if self._dim and rows.shape[1] != self._dim:
             # templates of different lengths come from different models and can never be compared
             raise ModelError(f"templates of different shapes ({rows.shape[1]},) and ({self._dim},)")
-        if self._metric != "cosine" and float(np.abs(rows).max(initial=0.0)) > _FP16_MAX:
-            raise ModelError("template values out of float16's range")
-        if self._screen is None:
-            self._dim = rows.shape[1]
-            kind = faiss.METRIC_INNER_PRODUCT if self._metric == "cosine" else faiss.METRIC_L2
-            self._screen = faiss.IndexScalarQuantizer(self._dim, faiss.ScalarQuantizer.QT_fp16, kind)
         start, stop = self._used, self._used + len(rows)
-        self._screen.add(self._prepared(rows))
-        self._codes = _codes_view(self._screen, self._dim)
+        self._dim = rows.shape[1]
+        kind = self._kind_for(stop)
+        if self._screen is None:
+            self._screen = new_screen(self._metric, self._dim, kind, rows, self._int8)
+        elif self._exact is not None and (kind != self._screen.kind or not self._screen.covers(rows)):
+            # a new screen from the float32 copy: the copy is about to be dropped, or int8 codes would
+            # have to clamp the new rows (still correct, but a wider bound)
+            every = np.concatenate([self._exact[:start], rows]) if start else rows
+            self._screen.clear()
+            self._screen = new_screen(self._metric, self._dim, kind, every, self._int8)
+            if start:
+                every[:] = 0.0  # a decrypted copy: not left about
+        else:
+            self._screen.add(rows)
         self._grow_rows(stop)
         self._row_slot[start:stop] = slots
         if self._exact is not None:
             self._exact[start:stop] = rows
         self._used = stop
-        if len(rows):
-            self._max_norm = max(self._max_norm, float(np.linalg.norm(rows, axis=1).max()))
+
+    def _kind_for(self, rows: int) -> ScreenKind:
+        """The screen for this many rows: int8 while the float32 copy will still be held."""
+        if self._choice is not None:
+            return self._choice if self._int8 is not None else "float16"
+        if self._exact is None or self._int8 is None:
+            return "float16"
+        keeps = self._exact_budget is None or rows * self._dim * 4 <= self._exact_budget
+        return "int8" if keeps else "float16"
 
     def _grow_rows(self, rows: int) -> None:
         keep_exact = self._exact is not None and (
@@ -321,16 +331,12 @@ class TemplateIndex:
             self._exact = exact
 
     def _compact(self) -> None:
-        """Drop dead rows: live people move down in their order, the screen is rebuilt from its codes."""
+        """Drop dead rows: live people move down in their order, the screen keeps their codes."""
         keep = np.flatnonzero(self._row_slot[: self._used] >= 0)
         slots = self._row_slot[keep].astype(np.int64)
-        kept_codes = self._codes[keep].astype(np.float32)  # float16 values: re-encoded without loss
         exact = self._exact[keep].copy() if self._exact is not None else None
         assert self._screen is not None
-        self._codes[:] = 0.0
-        self._screen.reset()
-        self._screen.add(kept_codes)
-        self._codes = _codes_view(self._screen, self._dim)
+        self._screen.keep(keep)
         self._row_slot[: len(keep)] = slots
         self._row_slot[len(keep) : self._used] = -1
         if self._exact is not None and exact is not None:
@@ -343,12 +349,3 @@ class TemplateIndex:
             counts = np.diff(np.r_[starts, len(keep)])
             self._people.start[slots[starts]] = starts
             self._people.count[slots[starts]] = counts
-
-
-def _codes_view(screen: faiss.IndexScalarQuantizer, dim: int) -> NDArray[np.float16]:
-    """The screen's float16 codes as a (rows, dim) array, without a copy (valid until the next add)."""
-    size = int(screen.codes.size())
-    if size == 0:
-        return np.zeros((0, dim), dtype=np.float16)
-    raw = faiss.rev_swig_ptr(screen.codes.data(), size)
-    return np.asarray(raw).view(np.float16).reshape(-1, dim)
