@@ -75,13 +75,16 @@ class YuNetDetector:
     def detect_in(self, image: NDArray[np.uint8], region: Region) -> list[FaceBox]:
         """Faces inside `region` widened to the network's grid, in the whole image's coordinates."""
         _check_image(image)
+        return detect_in_region(self.detect, image, self.snap(region))
+
+    def snap(self, region: Region) -> Region:
+        """`region` widened outwards to the network's grid (same pixels, same landmarks)."""
         grid = self.grid
         x1, y1, x2, y2 = region
-        snapped = (
+        return (
             (x1 // grid) * grid, (y1 // grid) * grid,
             math.ceil(x2 / grid) * grid, math.ceil(y2 / grid) * grid,
         )  # fmt: skip
-        return detect_in_region(self.detect, image, snapped)
 
 
 def _face(row: NDArray[np.float64], sx: float, sy: float) -> FaceBox:
