@@ -127,13 +127,17 @@ EMBEDDER_ENTRIES: dict[str, str] = {"dlib_resnet": "dlib_resnet", "sface": "sfac
 
 
 def _embedder_declaration(config: TerminalConfig) -> tuple[MeasuredModel, str]:
-    """The configured embedder's declaration (manifest or pack entry) and the model id it stamps."""
+    """The configured embedder's declaration (manifest or pack entry) and the model id it stamps.
+
+    A shipped embedder's operating point is the one measured on the configured detector's chips; an
+    embedder never measured on them has none, and cannot match (operating_point says so).
+    """
     embedder = config.models.embedder
     if embedder.type in PACK_TYPES:
         pack = find_pack_model(models_folder(config), embedder.model, "arcface")
         return pack.entry, pack.model_id
     entry = verified_manifest(config).entry(EMBEDDER_ENTRIES[embedder.type])
-    return entry, entry.template_model_id()
+    return entry.for_detector(config.models.detector.type), entry.template_model_id()
 
 
 def embedder_model_id(config: TerminalConfig) -> str:
