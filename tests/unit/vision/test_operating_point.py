@@ -69,7 +69,7 @@ def test_the_terminal_never_matches_on_a_detector_s_chips_at_another_detector_s_
     assert embedder_operating_point(_config(detector="yunet")).threshold == 0.485
     unmeasured = SFACE.for_detector("scrfd")  # an operator pack's detector: nobody measured sface on it
     assert (unmeasured.threshold, unmeasured.fmr) == (None, None)
-    with pytest.raises(ModelError, match="no measured threshold and fmr .* for the scrfd detector's chips"):
+    with pytest.raises(ModelError, match=r"no measured threshold and fmr .* for the scrfd detector's chips"):
         operating_point(unmeasured, IdentityConfig(), "cosine")
 
 
