@@ -218,10 +218,16 @@ def bench_peer(frame: NDArray[np.uint8], runs: int) -> dict[str, float] | None:
 def bench_challenges(
     config: TerminalConfig, runs: int
 ) -> tuple[dict[str, dict[str, float]], dict[str, float] | None]:
-    """Each detector (MTCNN, and YuNet when provisioned) per challenge capture, and face_recognition's."""
+    """Each detector per challenge capture, and face_recognition's.
+
+    yunet is the shipped detector (YuNet's boxes, O-Net's landmarks); yunet_alone is YuNet with its own
+    landmarks at its former 0.8 floor, which the challenge cannot use (docs/liveness.md), for the cost
+    of the O-Net step.
+    """
     from terminal.app.registries import DETECTORS
     from terminal.config import models_folder
-    from terminal.vision.manifest import load_manifest
+    from terminal.vision.manifest import load_manifest, verified_path
+    from terminal.vision.yunet import YuNetDetector
 
     captures = [one_face_frame(dx) for dx in (0, 2, 4, 6, 8, 10, 8, 6, 4, 2)]
     folder = models_folder(config)
@@ -236,6 +242,9 @@ def bench_challenges(
             log.warning("%s not provisioned; skipping it", kind)
             continue
         results[kind] = bench_challenge(detector, captures, runs)
+    if "yunet" in results:
+        alone = YuNetDetector(verified_path(folder, manifest.entry("yunet")), min_score=0.8)
+        results["yunet_alone"] = bench_challenge(alone, captures, runs)
     return results, bench_peer_challenge(captures, max(3, runs // 6))
 
 

@@ -1,5 +1,5 @@
 {
   "alg": "Ed25519",
   "key_id": "ac843185968c4980",
-  "value": "fB7qJOqDZJTg/ONz7/7x3WWat48LaC3xQdf2sN4/yhKgpmXgqdPoML7roTAh6j3yVnGH5QclVbkVTkjHt3jYDQ=="
+  "value": "Ggj0f8lOyG868gpkSmeaIoG+rJTda0qRsGxy6/3CIb3OykO4+QXZWCFi4RDJTBqKHE13w8Qo9/l2q7wvsdRVCw=="
 }

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from terminal.app import EMBEDDER_METRICS, build_face_stage, embedder_operating_point
 from terminal.clock import SystemClock
-from terminal.config import EmbedderConfig, TerminalConfig, load, models_folder
+from terminal.config import DetectorConfig, EmbedderConfig, TerminalConfig, load, models_folder
 from terminal.domain import FaceBox
 from terminal.evaluation.collect import embed_files, primary_faces
 from terminal.evaluation.datasets import (
@@ -56,6 +56,17 @@ def _with_embedder(config: TerminalConfig, embedder: str | None) -> TerminalConf
     return config.model_copy(update={"models": models, "identity": identity})
 
 
+def _with_detector(config: TerminalConfig, detector: str | None) -> TerminalConfig:
+    """The config with another shipped detector (its own score floor): chips aligned on its landmarks."""
+    if detector is None or detector == config.models.detector.type:
+        return config
+    cfg = config.models.detector
+    chosen = DetectorConfig.model_validate(
+        {"type": detector, "min_face_size": cfg.min_face_size, "thresholds": cfg.thresholds}
+    )
+    return config.model_copy(update={"models": config.models.model_copy(update={"detector": chosen})})
+
+
 def shipped_threshold(config: TerminalConfig) -> float:
     """The 1:1 operating point in use: the embedder's manifest threshold, or a stricter [identity] one."""
     return embedder_operating_point(config).threshold
@@ -63,7 +74,7 @@ def shipped_threshold(config: TerminalConfig) -> float:
 
 def cmd_evaluate_faces(args: argparse.Namespace) -> int:
     """False- and true-match rates of the configured (or named) embedder on two folders."""
-    config = _with_embedder(load(args.config), args.embedder)
+    config = _with_detector(_with_embedder(load(args.config), args.embedder), args.detector)
     threshold = args.threshold if args.threshold is not None else shipped_threshold(config)
     part = parse_part(args.part) if args.part else None
     impostor_paths = select_part(image_files(args.impostors), part)
@@ -129,6 +140,9 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="folder of per-person subfolders (sessions: subfolders or NUAA-style names)",
     )  # fmt: skip
     faces.add_argument("--embedder", choices=sorted(EMBEDDER_METRICS), help="default: the config's embedder")
+    faces.add_argument(
+        "--detector", choices=["mtcnn", "yunet"], help="default: the config's detector (it aligns the chips)"
+    )
     faces.add_argument("--threshold", type=float, help="operating point in the embedder's metric")
     faces.add_argument("--part", metavar="K/N", help="only impostor images whose sorted index is K mod N")
     faces.add_argument("--frames", type=int, default=1, help="genuine probes: mean template of K frames")

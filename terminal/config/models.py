@@ -22,8 +22,11 @@ class DetectorConfig(Section):
 
     type: Annotated[
         Literal["mtcnn", "yunet", "scrfd"],
-        Field(description="detector backend (yunet: one pass, several times faster; docs/liveness.md)"),
-    ] = "mtcnn"
+        Field(
+            description="detector backend: yunet (the default: YuNet finds the face, MTCNN's O-Net places "
+            "its landmarks; several times faster) or mtcnn (the whole cascade); docs/liveness.md"
+        ),
+    ] = "yunet"
     model: Annotated[str | None, _PACK_MODEL] = None
     min_face_size: Annotated[
         int, Field(description="smallest face in pixels; from kiosk geometry (~80 px at 0.5 m)", ge=12)
@@ -37,7 +40,7 @@ class DetectorConfig(Section):
         float | None,
         Field(
             description="final detector score a payment-grade capture needs; unset: the detector's own "
-            "(MTCNN and SCRFD 0.95, YuNet 0.8 - each scores on its own scale: measure it)",
+            "(MTCNN and SCRFD 0.95, yunet 0.9 on O-Net's probability; each scores on its own scale)",
             ge=0,
             le=1,
         ),

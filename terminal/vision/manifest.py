@@ -67,6 +67,15 @@ class GraphSpec(_Strict):
     ]
 
 
+class DetectorPoint(_Strict):
+    """An embedder's operating point measured on chips aligned by one detector's landmarks."""
+
+    threshold: Annotated[
+        float, Field(description="the measured 1:1 operating point in the embedder's metric")
+    ]
+    fmr: Annotated[float, Field(description="upper 95 % bound of the false-match rate there", gt=0, lt=1)]
+
+
 class ModelEntry(_Strict):
     """One declared model file."""
 
@@ -95,6 +104,16 @@ class ModelEntry(_Strict):
             lt=1,
         ),
     ] = None
+    measured_with: Annotated[
+        str,
+        Field(
+            description="the detector whose landmarks aligned the chips threshold and fmr were measured on"
+        ),
+    ] = "mtcnn"
+    by_detector: Annotated[
+        dict[str, DetectorPoint],
+        Field(description="operating points measured on other detectors' chips, by detector type"),
+    ] = {}
     graph: Annotated[GraphSpec | None, Field(description="what the runtime checks the graph against")] = None
     model_id: Annotated[
         str | None,
@@ -118,6 +137,18 @@ class ModelEntry(_Strict):
         if self.threshold is not None and self.metric is None:
             raise ValueError(f"model {self.name}: a threshold needs the metric it is measured in")
         return self
+
+    def for_detector(self, detector: str) -> ModelEntry:
+        """This entry with the threshold and fmr measured on `detector`'s chips; both None if never measured.
+
+        Why per detector: the aligner cuts the chip from the detector's landmarks, and a threshold measured
+        on one detector's chips says nothing certain about another's (docs/identity.md).
+        """
+        if detector == self.measured_with:
+            return self
+        point = self.by_detector.get(detector)
+        threshold, fmr = (None, None) if point is None else (point.threshold, point.fmr)
+        return self.model_copy(update={"threshold": threshold, "fmr": fmr, "measured_with": detector})
 
     def template_model_id(self) -> str:
         """The id stamped on each template this embedder makes: `model_id`, else name@sha256[:12]."""

@@ -228,20 +228,9 @@ class MtcnnDetector:
 
     def _stage3(self, rgb: NDArray[np.uint8], boxes: Boxes) -> list[FaceBox]:
         """O-Net on 48×48 crops → final boxes, scores and five landmarks."""
-        pixels = to_pixels(boxes)
-        offsets, marks, prob = self._onet.run(
-            [name for name, _ in ONET.outputs], {ONET.input_name: _crops(rgb, pixels, 48)}
-        )
-        scores = prob[:, 1]
-        passed = scores > self.thresholds[2]
-        inputs = pixels[passed].astype(np.float32)
-        scores, offsets, marks = scores[passed], offsets[passed], marks[passed]
-        # Landmarks are fractions of the box O-Net was shown, not of the box it regresses to.
-        widths = (inputs[:, 2] - inputs[:, 0])[:, np.newaxis]
-        heights = (inputs[:, 3] - inputs[:, 1])[:, np.newaxis]
-        xs = inputs[:, 0:1] + widths * marks[:, 0:5]
-        ys = inputs[:, 1:2] + heights * marks[:, 5:10]
-        refined = regress(inputs, offsets)
+        out = run_onet(self._onet, rgb, boxes)
+        passed = out.scores > self.thresholds[2]
+        scores, refined, xs, ys = out.scores[passed], out.refined[passed], out.xs[passed], out.ys[passed]
         keep = nms(refined, scores, 0.7, "min")
         faces: list[FaceBox] = []
         for i in keep:
@@ -253,6 +242,35 @@ class MtcnnDetector:
             faces.append(FaceBox(x1, y1, x2, y2, score, _five(points)))
         log.debug("O-Net: %d faces (of %d above %.2f)", len(faces), len(keep), self.thresholds[2])
         return faces
+
+
+@dataclass(frozen=True)
+class OnetOutput:
+    """O-Net's answer per box it was shown: regressed box, face probability, landmark x and y (N×5)."""
+
+    refined: Boxes
+    scores: NDArray[np.float32]
+    xs: NDArray[np.float32]
+    ys: NDArray[np.float32]
+
+
+def run_onet(onet: ort.InferenceSession, rgb: NDArray[np.uint8], boxes: Boxes) -> OnetOutput:
+    """MTCNN's last stage on boxes from anywhere (R-Net, or another detector's squared boxes)."""
+    inputs = to_pixels(boxes).astype(np.float32)
+    offsets, marks, prob = onet.run(
+        [name for name, _ in ONET.outputs], {ONET.input_name: _crops(rgb, to_pixels(boxes), 48)}
+    )
+    # Landmarks are fractions of the box O-Net was shown, not of the box it regresses to.
+    widths = (inputs[:, 2] - inputs[:, 0])[:, np.newaxis]
+    heights = (inputs[:, 3] - inputs[:, 1])[:, np.newaxis]
+    xs = inputs[:, 0:1] + widths * marks[:, 0:5]
+    ys = inputs[:, 1:2] + heights * marks[:, 5:10]
+    return OnetOutput(regress(inputs, offsets), prob[:, 1], xs, ys)
+
+
+def check_onet(onet: ort.InferenceSession) -> None:
+    """Refuse a session that is not MTCNN's O-Net (its declared tensor contract)."""
+    _check_io(onet, ONET)
 
 
 def _five(points: tuple[Point, ...]) -> tuple[Point, Point, Point, Point, Point]:

@@ -85,11 +85,18 @@ class MeasuredModel(Protocol):
         ...
 
 
+def _for_detector(entry: object) -> str:
+    """Which detector's chips the missing point would have been measured on, when the entry says."""
+    detector = getattr(entry, "measured_with", None)
+    return f"for the {detector} detector's chips" if isinstance(detector, str) else "for this model"
+
+
 def operating_point(entry: MeasuredModel, identity: IdentityConfig, metric: Metric) -> OperatingPoint:
     """The embedder's measured point, tightened by [identity]; ConfigError when config would loosen it."""
     if entry.threshold is None or entry.fmr is None:
         raise ModelError(
-            f"model {entry.name} declares no measured threshold and fmr in {MANIFEST_NAME}; "
+            f"model {entry.name} declares no measured threshold and fmr in {MANIFEST_NAME} "
+            f"{_for_detector(entry)}; "
             "measure it with `medpay evaluate faces` before matching with it (docs/identity.md)"
         )
     if entry.metric != metric:

@@ -48,11 +48,17 @@ class YuNetDetector:
         self.scale = min(1.0, NET_MIN_FACE / min_face_size)
         # Image pixels per network stride: regions start and end on this grid (see the module docstring).
         self.grid = max(1, round(_STRIDE / self.scale))
+        # OpenCV's DNN warns on stderr that its new graph engine ignores the (default) target: noise on
+        # every CLI command's error output, so its log is held at errors while the network is built.
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         try:
             self._net = cv2.FaceDetectorYN.create(str(model), "", (320, 320), min_score, _NMS_IOU, _TOP_K)
             self._net.detect(np.zeros((320, 320, 3), dtype=np.uint8))  # warm up before the first patient
         except cv2.error as exc:
             raise ModelError(f"cannot load YuNet from {model.name}: {exc}") from exc
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         # The network object keeps its input size between calls: one caller at a time.
         self._lock = threading.Lock()
         log.debug("YuNet ready: min face %d px, network scale %.2f", min_face_size, self.scale)
@@ -75,13 +81,16 @@ class YuNetDetector:
     def detect_in(self, image: NDArray[np.uint8], region: Region) -> list[FaceBox]:
         """Faces inside `region` widened to the network's grid, in the whole image's coordinates."""
         _check_image(image)
+        return detect_in_region(self.detect, image, self.snap(region))
+
+    def snap(self, region: Region) -> Region:
+        """`region` widened outwards to the network's grid (same pixels, same landmarks)."""
         grid = self.grid
         x1, y1, x2, y2 = region
-        snapped = (
+        return (
             (x1 // grid) * grid, (y1 // grid) * grid,
             math.ceil(x2 / grid) * grid, math.ceil(y2 / grid) * grid,
         )  # fmt: skip
-        return detect_in_region(self.detect, image, snapped)
 
 
 def _face(row: NDArray[np.float64], sx: float, sy: float) -> FaceBox:

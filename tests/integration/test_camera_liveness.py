@@ -1,15 +1,21 @@
-"""The synthetic camera into the real liveness stage (MTCNN) and identification: no frame is uploaded."""
+"""The synthetic camera into the real liveness stage and identification: no frame is uploaded.
+
+The shipped detector (yunet: YuNet's boxes, O-Net's landmarks) runs everywhere; the VGA decision and the
+swung photo run with `type = "mtcnn"` too, which stays selectable.
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from terminal.app import Terminal
+from terminal.app import Terminal, build_terminal
 from terminal.app.demo_faces import demo_presenter
-from terminal.config import CameraSection
+from terminal.config import DEFAULT_CONFIG, CameraSection, DetectorConfig, load
 from terminal.demo_data import DEMO_PEOPLE, seed_demo
 from terminal.domain import Match
 from terminal.pipeline.identify import identify_frames
@@ -60,11 +66,24 @@ def test_the_configured_synthetic_camera_passes_liveness_and_identifies_at_4k(
     assert decision.outcome.psn_no == DEMO_PEOPLE[2].psn_no
 
 
+@pytest.fixture(params=["yunet", "mtcnn"])
+def any_detector(request: pytest.FixtureRequest, data_dir: Path, clock: FixedClock) -> Iterator[Terminal]:
+    """A terminal on the shipped config with `[models.detector] type` set to each selectable detector."""
+    config = load(DEFAULT_CONFIG)
+    detector = DetectorConfig.model_validate({"type": request.param})
+    models = config.models.model_copy(update={"detector": detector})
+    terminal = build_terminal(config.model_copy(update={"models": models}), data_dir, clock)
+    assert terminal.config.models.detector.type == request.param
+    yield terminal
+    terminal.close()
+
+
 @pytest.mark.usefixtures("require_models")
 def test_a_vga_camera_identifies_on_the_challenges_own_faces(
-    terminal: Terminal, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+    any_detector: Terminal, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At 640×480 the challenge's tracked faces are embedded as they are: the decision detects nothing."""
+    terminal = any_detector
     seed_demo(terminal)
     camera = _camera(terminal, "synthetic://live?width=640&height=480")
     session = terminal.liveness_stage.session(random.Random(5))
@@ -98,7 +117,8 @@ def test_the_terminal_builds_its_camera_from_the_shipped_demo_config(
 
 
 @pytest.mark.usefixtures("require_models")
-def test_a_swung_photo_through_the_same_camera_is_refused(terminal: Terminal, clock: FixedClock) -> None:
+def test_a_swung_photo_through_the_same_camera_is_refused(any_detector: Terminal, clock: FixedClock) -> None:
+    terminal = any_detector
     camera = _camera(terminal, "synthetic://photo")
     session = terminal.liveness_stage.session(random.Random(5))
     assert _follow(camera, session, clock).status == "exhausted"

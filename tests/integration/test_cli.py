@@ -132,6 +132,7 @@ def test_a_corrupted_model_file_is_refused(tmp_path: Path, data_dir: Path) -> No
         "mtcnn_pnet.onnx",
         "mtcnn_rnet.onnx",
         "mtcnn_onet.onnx",
+        "face_detection_yunet_2023mar.onnx",
         "dlib_resnet_v1.onnx",
     ):
         shutil.copyfile(MODELS / name, models / name)

@@ -1,4 +1,4 @@
-"""Tracking a face through a challenge on real faces, with MTCNN and YuNet: a second face fails the attempt.
+"""Tracking a face through a challenge on real faces, with each detector: a second face fails the attempt.
 
 Frames are composed from two SCUT-FBP5500 photographs (../shared/data/faces/asian/scut) on a grey,
 noisy 640×480 background: the patient's face in the middle, and mid-challenge another person's face in
@@ -37,24 +37,37 @@ def _yunet() -> YuNetDetector:
         pytest.skip("YuNet not provisioned (models/face_detection_yunet_2023mar.onnx)")
 
 
-@pytest.fixture(scope="module")
-def mtcnn() -> Iterator[FaceDetector]:
-    """The shipped MTCNN detector on the verified model files."""
+def _configured(kind: str) -> FaceDetector:
+    """The detector `[models.detector] type = kind` builds, on the verified model files."""
     from terminal.app.registries import build_face_stage
-    from terminal.config import DEFAULT_CONFIG, load
+    from terminal.config import DEFAULT_CONFIG, DetectorConfig, load
     from tests.conftest import models_provisioned
 
     if not models_provisioned():
         pytest.skip("models not provisioned; run `medpay-provision models`")
-    yield build_face_stage(load(DEFAULT_CONFIG)).detector
+    config = load(DEFAULT_CONFIG)
+    models = config.models.model_copy(update={"detector": DetectorConfig(type=kind)})  # type: ignore[arg-type]
+    return build_face_stage(config.model_copy(update={"models": models})).detector
 
 
-@pytest.fixture(params=["mtcnn", "yunet"])
+@pytest.fixture(scope="module")
+def mtcnn() -> Iterator[FaceDetector]:
+    """MTCNN as `type = "mtcnn"` builds it."""
+    yield _configured("mtcnn")
+
+
+@pytest.fixture(scope="module")
+def yunet_onet() -> Iterator[FaceDetector]:
+    """The shipped default, `type = "yunet"`: YuNet's boxes, O-Net's landmarks and score."""
+    yield _configured("yunet")
+
+
+@pytest.fixture(params=["mtcnn", "yunet", "yunet_raw"])
 def detector(request: pytest.FixtureRequest) -> FaceDetector:
-    """Each detector the terminal can be configured with that supports regions."""
-    if request.param == "yunet":
+    """Each detector the terminal can be configured with that supports regions, and YuNet on its own."""
+    if request.param == "yunet_raw":
         return _yunet()
-    found: FaceDetector = request.getfixturevalue("mtcnn")
+    found: FaceDetector = request.getfixturevalue("yunet_onet" if request.param == "yunet" else "mtcnn")
     return found
 
 
@@ -145,3 +158,18 @@ def test_yunet_looks_only_inside_a_region_and_refuses_what_is_not_an_image(scut:
     # a face smaller than min_face_size is not reported
     small = _frame(_face(scut, PATIENT, 60), 0).image
     assert yunet.detect(small) == []
+
+
+def test_the_shipped_yunet_keeps_yunet_s_box_with_landmarks_next_to_mtcnn_s(
+    mtcnn: FaceDetector, yunet_onet: FaceDetector, scut: Path
+) -> None:
+    """YuNet's own landmarks sit ~12 % of the eye distance from MTCNN's (median), O-Net's on its box ~2 %."""
+    image = _frame(_face(scut, PATIENT, 230), 0).image
+    (ours,), (theirs,), (raw,) = yunet_onet.detect(image), mtcnn.detect(image), _yunet().detect(image)
+    iod = float(np.linalg.norm(np.subtract(theirs.landmarks[1], theirs.landmarks[0])))
+    gap = np.linalg.norm(np.asarray(ours.landmarks) - np.asarray(theirs.landmarks), axis=1) / iod
+    raw_gap = np.linalg.norm(np.asarray(raw.landmarks) - np.asarray(theirs.landmarks), axis=1) / iod
+    assert float(gap.max()) < 0.05 < float(raw_gap.max()), (gap, raw_gap)
+    assert (ours.x1, ours.y1, ours.x2, ours.y2) == (raw.x1, raw.y1, raw.x2, raw.y2)  # YuNet's box is kept
+    assert ours.score >= 0.9
+    assert yunet_onet.detect(_frame(_face(scut, PATIENT, 230), 0).image[:, :200].copy()) == []  # no face

@@ -167,7 +167,8 @@ def test_the_live_person_checks_out(terminal_for: Terminal, clock: FixedClock, t
     with serving(app) as url, httpx.Client(base_url=url, timeout=60) as http:
         hold_capture(app)
         http.post("/api/session/start")
-        # The synthetic nod is marginal through MTCNN (docs/liveness.md): the session's own retries apply.
+        # The synthetic nod is marginal through O-Net's landmarks (docs/liveness.md): the session's own
+        # retries apply.
         for _ in range(terminal.config.identity.max_face_attempts):
             http.post("/api/session/face/start").raise_for_status()
             view = run_face_attempt(app, clock)

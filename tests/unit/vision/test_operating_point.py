@@ -21,9 +21,10 @@ SFACE = MANIFEST.entry("sface")
 DLIB = MANIFEST.entry("dlib_resnet")
 
 
-def _config(embedder: str = "sface", **identity: Any) -> TerminalConfig:
+def _config(embedder: str = "sface", detector: str = "yunet", **identity: Any) -> TerminalConfig:
     raw = load(DEFAULT_CONFIG).model_dump()
     raw["models"]["embedder"] = {"type": embedder}
+    raw["models"]["detector"] = {"type": detector}
     raw["identity"].update(identity)
     return TerminalConfig.model_validate(raw)
 
@@ -34,6 +35,11 @@ def test_the_shipped_embedders_declare_their_measured_operating_points() -> None
     assert (DLIB.metric, DLIB.threshold) == ("euclidean", 0.329)
     assert SFACE.fmr is not None and 7.2e-5 < SFACE.fmr <= 1.01e-4
     assert DLIB.fmr is not None and 9.0e-5 < DLIB.fmr <= 1.22e-4
+    assert SFACE.measured_with == DLIB.measured_with == "mtcnn"
+    # the same protocol on the shipped detector's chips (YuNet's boxes, O-Net's landmarks)
+    on_yunet = SFACE.for_detector("yunet")
+    assert (on_yunet.threshold, on_yunet.measured_with) == (0.485, "yunet")
+    assert on_yunet.fmr is not None and 5.4e-5 < on_yunet.fmr <= 7.85e-5
 
 
 def test_what_the_shipped_config_runs_is_provisioned_by_default() -> None:
@@ -42,16 +48,29 @@ def test_what_the_shipped_config_runs_is_provisioned_by_default() -> None:
     assert all(MANIFEST.entry(f"mtcnn_{net}").default for net in ("pnet", "rnet", "onet"))
 
 
-def test_the_default_config_runs_sface_at_its_manifest_point_with_the_derived_cap() -> None:
-    point = embedder_operating_point(load(DEFAULT_CONFIG))
+@pytest.mark.parametrize("detector", ["yunet", "mtcnn"])
+def test_the_default_config_runs_sface_at_its_manifest_point_with_the_derived_cap(detector: str) -> None:
+    config = load(DEFAULT_CONFIG) if detector == "yunet" else _config(detector=detector)
+    assert config.models.detector.type == detector
+    point = embedder_operating_point(config)
+    measured = SFACE.for_detector(detector)
     assert point.embedder == "sface" and point.metric == "cosine"
-    assert point.threshold == point.measured_threshold == SFACE.threshold
-    assert SFACE.fmr is not None
-    cap = math.floor(FALSE_CANDIDATE_BUDGET / SFACE.fmr)
+    assert point.threshold == point.measured_threshold == measured.threshold
+    assert measured.fmr is not None
+    cap = math.floor(FALSE_CANDIDATE_BUDGET / measured.fmr)
     assert point.max_gallery_for_1n == point.derived_max_gallery == cap
     # the cap keeps a stranger's expected false candidates within the budget, one more person would not
-    assert point.max_gallery_for_1n * SFACE.fmr <= FALSE_CANDIDATE_BUDGET
-    assert (point.max_gallery_for_1n + 1) * SFACE.fmr > FALSE_CANDIDATE_BUDGET
+    assert point.max_gallery_for_1n * measured.fmr <= FALSE_CANDIDATE_BUDGET
+    assert (point.max_gallery_for_1n + 1) * measured.fmr > FALSE_CANDIDATE_BUDGET
+
+
+def test_the_terminal_never_matches_on_a_detector_s_chips_at_another_detector_s_threshold() -> None:
+    assert embedder_operating_point(_config(detector="mtcnn")).threshold == 0.484
+    assert embedder_operating_point(_config(detector="yunet")).threshold == 0.485
+    unmeasured = SFACE.for_detector("scrfd")  # an operator pack's detector: nobody measured sface on it
+    assert (unmeasured.threshold, unmeasured.fmr) == (None, None)
+    with pytest.raises(ModelError, match=r"no measured threshold and fmr .* for the scrfd detector's chips"):
+        operating_point(unmeasured, IdentityConfig(), "cosine")
 
 
 def test_gallery_cap_arithmetic() -> None:
@@ -73,7 +92,7 @@ def test_config_may_tighten_the_threshold_in_the_metric_direction_never_loosen_i
 ) -> None:
     point = embedder_operating_point(_config(embedder, threshold=stricter))
     assert point.threshold == stricter
-    measured = MANIFEST.entry(embedder).threshold
+    measured = MANIFEST.entry(embedder).for_detector("yunet").threshold
     assert embedder_operating_point(_config(embedder, threshold=measured)).threshold == measured
     with pytest.raises(ConfigError, match=rf"threshold {looser} is looser than .*{measured}.*FMR") as caught:
         embedder_operating_point(_config(embedder, threshold=looser))
@@ -83,7 +102,9 @@ def test_config_may_tighten_the_threshold_in_the_metric_direction_never_loosen_i
 def test_config_may_lower_the_1n_cap_but_not_raise_it() -> None:
     assert embedder_operating_point(_config(max_gallery_for_1n=20)).max_gallery_for_1n == 20
     with pytest.raises(ConfigError, match=r"max_gallery_for_1n 5000 is above the 99 people"):
-        embedder_operating_point(_config(max_gallery_for_1n=5000))
+        embedder_operating_point(_config(detector="mtcnn", max_gallery_for_1n=5000))
+    with pytest.raises(ConfigError, match=r"max_gallery_for_1n 128 is above the 127 people"):
+        embedder_operating_point(_config(detector="yunet", max_gallery_for_1n=128))
 
 
 def test_the_composition_root_refuses_a_looser_threshold_when_it_builds_the_identifier(
@@ -91,7 +112,7 @@ def test_the_composition_root_refuses_a_looser_threshold_when_it_builds_the_iden
 ) -> None:
     terminal = build_terminal(_config(threshold=0.4), tmp_path / "data", FixedClock())
     try:
-        with pytest.raises(ConfigError, match=r"0\.484"):
+        with pytest.raises(ConfigError, match=r"0\.485"):
             _ = terminal.identifier
     finally:
         terminal.close()
