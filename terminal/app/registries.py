@@ -50,7 +50,7 @@ def min_score(cfg: DetectorConfig) -> float:
 
 def _mtcnn(cfg: DetectorConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceDetector:
     pnet, rnet, onet = (
-        create_session(verified_path(models_dir, manifest.entry(name)), threads)
+        create_session(verified_path(models_dir, manifest.entry(name)), threads, blocked_prelu=True)
         for name in ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet")
     )
     return MtcnnDetector(
@@ -66,7 +66,9 @@ def _mtcnn(cfg: DetectorConfig, models_dir: Path, manifest: Manifest, threads: i
 def _yunet(cfg: DetectorConfig, models_dir: Path, manifest: Manifest, threads: int) -> FaceDetector:
     path = verified_path(models_dir, manifest.entry("yunet"))
     proposals = YuNetDetector(path, min_face_size=cfg.min_face_size, min_score=YUNET_PROPOSAL_SCORE)
-    onet = create_session(verified_path(models_dir, manifest.entry("mtcnn_onet")), threads)
+    onet = create_session(
+        verified_path(models_dir, manifest.entry("mtcnn_onet")), threads, blocked_prelu=True
+    )
     return YuNetOnetDetector(proposals, onet, min_score=min_score(cfg))
 
 

@@ -39,8 +39,26 @@ def sessions() -> Sessions:
     paths = [MODELS / name for name in NETS]
     if not all(path.is_file() for path in paths):
         pytest.skip("run medpay-provision models")
-    pnet, rnet, onet = (create_session(path, 1) for path in paths)
+    # as the terminal builds them (terminal/app/registries.py): PRelu in onnxruntime's blocked layout
+    pnet, rnet, onet = (create_session(path, 1, blocked_prelu=True) for path in paths)
     return pnet, rnet, onet
+
+
+def test_the_blocked_prelu_sessions_find_what_the_published_graphs_find(sessions: Sessions) -> None:
+    """The in-memory PRelu rewrite leaves boxes, scores and landmarks as the published nets give them."""
+    published = MtcnnDetector(*(create_session(MODELS / name, 1) for name in NETS))
+    rewritten = MtcnnDetector(*sessions)
+    compared = 0
+    for name in ("t1.jpg", "Tom_Hanks_54745.png"):
+        image = _image(name)
+        expected, got = published.detect(image), rewritten.detect(image)
+        assert len(got) == len(expected) >= 1, name
+        for a, b in zip(sorted(expected, key=lambda f: f.x1), sorted(got, key=lambda f: f.x1), strict=True):
+            assert np.allclose([a.x1, a.y1, a.x2, a.y2], [b.x1, b.y1, b.x2, b.y2], atol=1e-3), name
+            assert np.allclose(a.landmarks, b.landmarks, atol=1e-3), name
+            assert abs(a.score - b.score) < 1e-5, name
+            compared += 1
+    assert compared == 7  # six people in t1.jpg, one in the other
 
 
 @pytest.fixture(scope="module")
