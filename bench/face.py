@@ -44,6 +44,7 @@ from terminal.pipeline.liveness import IDENTITY_MARGIN, IDENTITY_SIDE
 from terminal.ports import Metric
 from terminal.settlement.context import PersonBenefits
 from terminal.vision.align import align_chip
+from terminal.vision.int8_screen import Int8Screen
 from terminal.vision.liveness.downscale import face_region
 from terminal.vision.metric import closeness, scores
 from terminal.vision.quality import quality_reason
@@ -154,7 +155,7 @@ def bench_embedder(
     rng = np.random.default_rng(0)
     gallery = rng.normal(size=(gallery_size, template.shape[0])).astype(np.float32) * 0.09
     # the terminal's index is loaded once at start-up (app/face_index.py), not per decision
-    index = TemplateIndex(metric)
+    index = TemplateIndex(metric, int8=Int8Screen)  # as the terminal builds it (app/face_index.py)
     index.load(MemoryGallery(gallery).all_templates()[0], gallery, {})
     identifier = Identifier(
         MemoryGallery(gallery), threshold, max(gallery_size, 1), metric, model_id=BENCH_MODEL, index=index
