@@ -14,8 +14,9 @@ correct (only a wider bound); the probe's error e = q − v_q/t is known per sea
 = q·(x − v/s) + e·(v/s), each bounded by dimension or as norms, plus the float rounding after the sums.
 
 Rows enrolled after the weights were packed are scored from their codes in float64 until 4096 of them
-wait; a removal or a compaction repacks at the next search (the removed rows' codes are zeroed here at
-once; onnxruntime frees its packed copy when the session is replaced, without zeroing it).
+wait; a removal or a compaction repacks at the next search (the removed rows' codes, and their copy in
+the packed weights' source, are zeroed here at once; onnxruntime frees its own packed copy when the
+session is replaced, without zeroing it).
 """
 
 from __future__ import annotations
@@ -111,6 +112,9 @@ class Int8Screen:
         """Rows start..stop become the zero row; the packed copy is replaced at the next search."""
         self._codes[start:stop] = 0
         self._row_sq[start:stop] = 0.0
+        # the packed rows' source holds them too (rows are its columns); the session is replaced before
+        # it scores again, so zeroing them here changes no search
+        self._weights[:, start : min(stop, self._packed)] = 0
         self._stale, self._seen = True, None
 
     def keep(self, rows: NDArray[np.int64]) -> None:

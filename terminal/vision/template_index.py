@@ -119,17 +119,30 @@ class TemplateIndex:
         bucket_codes = np.fromiter(
             (people.code(buckets.get(owners[row])) for row in first_rows), dtype=np.int32, count=len(starts)
         )
+        # the rows first: rows refused (ModelError) leave no people whose slots point at rows never held
+        grouped = np.asarray(matrix, dtype=np.float32)[order]
+        try:
+            self._append(grouped, np.repeat(np.arange(len(names)), counts))
+        finally:
+            grouped[:] = 0.0  # a decrypted copy of the whole gallery: not left about
         people.load(names, starts, counts, bucket_codes)
-        self._append(np.asarray(matrix, dtype=np.float32)[order], np.repeat(np.arange(len(names)), counts))
 
     def replace(self, psn_no: str, templates: NDArray[np.float32], bucket: str | None) -> None:
         """Make a person's rows exactly these (none: the person is removed), decrypted by the caller."""
-        self.remove(psn_no)
         if len(templates) == 0:
+            self.remove(psn_no)
             return
         rows = np.asarray(templates, dtype=np.float32).reshape(len(templates), -1)
-        slot = self._people.add(psn_no, self._used, len(rows), bucket)
+        if self._dim and rows.shape[1] != self._dim:
+            # refused before anything changes: the person keeps their rows
+            raise ModelError(f"templates of different shapes ({rows.shape[1]},) and ({self._dim},)")
+        self.remove(psn_no)
+        # the rows first, under the slot the person will get: refused rows (ModelError) leave no person
+        # whose slot points at rows never held (the next person's, in another bucket)
+        start, slot = self._used, self._people.slots
         self._append(rows, np.full(len(rows), slot))
+        added = self._people.add(psn_no, start, len(rows), bucket)
+        assert added == slot
 
     def remove(self, psn_no: str) -> None:
         """Forget a person: their rows are zeroed at once and dropped at the next compaction."""
@@ -280,33 +293,38 @@ class TemplateIndex:
             # templates of different lengths come from different models and can never be compared
             raise ModelError(f"templates of different shapes ({rows.shape[1]},) and ({self._dim},)")
         start, stop = self._used, self._used + len(rows)
-        self._dim = rows.shape[1]
-        kind = self._kind_for(stop)
+        dim = rows.shape[1]
+        kind = self._kind_for(stop, dim)
         if self._screen is None:
-            self._screen = new_screen(self._metric, self._dim, kind, rows, self._int8)
+            self._screen = new_screen(self._metric, dim, kind, rows, self._int8)
         elif self._exact is not None and (kind != self._screen.kind or not self._screen.covers(rows)):
             # a new screen from the float32 copy: the copy is about to be dropped, or int8 codes would
-            # have to clamp the new rows (still correct, but a wider bound)
+            # have to clamp the new rows (still correct, but a wider bound). Built before the old one is
+            # cleared: a refusal (float16's range) leaves the index as it was
             every = np.concatenate([self._exact[:start], rows]) if start else rows
+            try:
+                screen = new_screen(self._metric, dim, kind, every, self._int8)
+            finally:
+                if start:
+                    every[:] = 0.0  # a decrypted copy: not left about
             self._screen.clear()
-            self._screen = new_screen(self._metric, self._dim, kind, every, self._int8)
-            if start:
-                every[:] = 0.0  # a decrypted copy: not left about
+            self._screen = screen
         else:
             self._screen.add(rows)
+        self._dim = dim
         self._grow_rows(stop)
         self._row_slot[start:stop] = slots
         if self._exact is not None:
             self._exact[start:stop] = rows
         self._used = stop
 
-    def _kind_for(self, rows: int) -> ScreenKind:
+    def _kind_for(self, rows: int, dim: int) -> ScreenKind:
         """The screen for this many rows: int8 while the float32 copy will still be held."""
         if self._choice is not None:
             return self._choice if self._int8 is not None else "float16"
         if self._exact is None or self._int8 is None:
             return "float16"
-        keeps = self._exact_budget is None or rows * self._dim * 4 <= self._exact_budget
+        keeps = self._exact_budget is None or rows * dim * 4 <= self._exact_budget
         return "int8" if keeps else "float16"
 
     def _grow_rows(self, rows: int) -> None:
