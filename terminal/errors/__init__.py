@@ -13,7 +13,8 @@ TerminalError
 │   └── ClockBackwardsError      earlier than the latest settlement or audit time recorded here
 ├── ModelError
 │   ├── ModelMissingError        a declared model file is not provisioned
-│   └── ModelIntegrityError      a model file's sha256 differs from the manifest
+│   ├── ModelIntegrityError      a model file's sha256 differs from the manifest
+│   └── ModelFormatError         a model file's bytes are not the ONNX protobuf the terminal reads
 ├── ImageError                   bytes that are not a decodable image
 ├── DatasetError                 an evaluation folder missing, empty or not laid out as expected
 ├── FaceError
@@ -109,6 +110,7 @@ from terminal.errors.core import (
     DatasetError,
     ImageError,
     ModelError,
+    ModelFormatError,
     ModelIntegrityError,
     ModelMissingError,
     SimulatorScriptError,
@@ -266,6 +268,7 @@ __all__ = [
     "LineFeeError",
     "LineOverCapError",
     "ModelError",
+    "ModelFormatError",
     "ModelIntegrityError",
     "ModelMissingError",
     "NetworkCameraRefusedError",

@@ -82,6 +82,17 @@ class ModelIntegrityError(ModelError):
     )
 
 
+class ModelFormatError(ModelError):
+    """A model file's bytes are not the ONNX protobuf the terminal reads."""
+
+    code = "MODEL_FORMAT"
+    message_zh = "模型文件格式无法解析，刷脸已停用；请改用其他方式，技术人员请重新安装模型。"
+    message_en = (
+        "A face model file cannot be parsed and face payment is off; use another way. Technicians: "
+        "reinstall it."
+    )
+
+
 class ImageError(TerminalError):
     """Input bytes are not a decodable image."""
 

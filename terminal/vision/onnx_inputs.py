@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from terminal.vision.onnx_wire import Field, WireError, fields, length_delimited, text
+from terminal.errors import ModelFormatError
+from terminal.vision.onnx_wire import Field, fields, length_delimited, text
 
 MODEL_GRAPH = 7
 GRAPH_INITIALIZER = 5
@@ -56,7 +57,7 @@ def replace_graph(model: bytes, edit: GraphEdit) -> bytes:
             if graph is None:
                 return model
             return model[: field.start] + length_delimited(MODEL_GRAPH, graph) + model[field.end :]
-    except WireError:
+    except ModelFormatError:
         return model  # onnxruntime reads it as it is (and refuses it if it is broken)
     return model
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from terminal.errors import ModelFormatError
+
 VARINT = 0
 FIXED64 = 1
 LENGTH_DELIMITED = 2
 FIXED32 = 5
-
-
-class WireError(ValueError):
-    """The bytes are not the protobuf the reader expects."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ def read_varint(data: bytes, at: int) -> tuple[int, int]:
     value, shift = 0, 0
     while True:
         if at >= len(data) or shift > 63:
-            raise WireError("truncated varint")
+            raise ModelFormatError("truncated varint")
         byte = data[at]
         at += 1
         value |= (byte & 0x7F) << shift
@@ -75,9 +73,9 @@ def fields(data: bytes) -> list[Field]:
             size, at = read_varint(data, at)
             value, at = data[at : at + size], at + size
         else:
-            raise WireError(f"wire type {kind}")
+            raise ModelFormatError(f"wire type {kind}")
         if at > len(data):
-            raise WireError("truncated field")
+            raise ModelFormatError("truncated field")
         found.append(Field(number, kind, start, at, value))
     return found
 
@@ -102,5 +100,5 @@ def length_delimited(number: int, payload: bytes) -> bytes:
 def varint_field(number: int, value: int) -> bytes:
     """A varint field (an int or an enum); negative ints are not needed here."""
     if value < 0:
-        raise WireError("negative varint")
+        raise ModelFormatError("negative varint")
     return varint((number << 3) | VARINT) + varint(value)

@@ -61,9 +61,13 @@ def test_evaluate_faces_json_counts_pairs_groups_and_sessions(
     dlib = ("--embedder", "dlib_resnet")
     report = _run(capsys, "faces", *dlib, "--impostors", str(impostors), "--genuine", str(genuine), "--json")
     assert set(report) == FACE_KEYS
-    # dlib, kept for comparison, at its own measured point from the manifest
+    # dlib, kept for comparison, at its own point measured on the default detector's (yunet) chips
     assert report["metric"] == "euclidean"
-    assert report["threshold"] == load_manifest(MODELS).entry("dlib_resnet").threshold == 0.329
+    assert (
+        report["threshold"]
+        == load_manifest(MODELS).entry("dlib_resnet").for_detector("yunet").threshold
+        == 0.332
+    )
     # 0001: 2 × 1 across sessions; 0006: 1 × 1; 0002 has one session: its one pair counts
     assert report["pairs"] == {"impostor": 15, "genuine": 4}
     assert report["skipped"] == []
@@ -107,7 +111,8 @@ def test_evaluate_faces_json_counts_pairs_groups_and_sessions(
 def test_evaluate_faces_with_sface_uses_the_manifest_operating_point(
     subset: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    entry = load_manifest(MODELS).entry("sface")
+    # the point measured on the default detector's (yunet) chips
+    entry = load_manifest(MODELS).entry("sface").for_detector("yunet")
     if not (MODELS / entry.file).is_file():
         pytest.skip("SFace model not provisioned")
     impostors, genuine = subset

@@ -19,6 +19,7 @@ const PATIENT_ERRORS = {
   MODEL_UNAVAILABLE: ["刷脸暂不可用，请改用医保码或社保卡。", "Face is not available. Please use your insurance QR code or card."],
   MODEL_MISSING: ["刷脸暂不可用，请改用医保码或社保卡。", "Face is not available. Please use your insurance QR code or card."],
   MODEL_INTEGRITY: ["刷脸暂不可用，请改用医保码或社保卡。", "Face is not available. Please use your insurance QR code or card."],
+  MODEL_FORMAT: ["刷脸暂不可用，请改用医保码或社保卡。", "Face is not available. Please use your insurance QR code or card."],
   KEY_FILE: ["刷脸暂不可用，请改用医保码或社保卡。", "Face is not available. Please use your insurance QR code or card."],
   TEMPLATE_INTEGRITY: ["刷脸暂不可用，请改用医保码或社保卡，或到人工窗口办理。", "Face is not available. Please use your QR code or card, or go to the staffed counter."],
   CAMERA_DEMO_SOURCE: ["摄像头暂不可用，请改用医保码或社保卡。", "The camera is not available. Please use your insurance QR code or card."],

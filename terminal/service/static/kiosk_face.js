@@ -208,6 +208,8 @@ function openIdEntry(open) {
 
 async function chooseMethod(method) {
   local.method = method;
+  // a tap before the page's first look at the session came back is not lost: look now, then act on it
+  if (!view) await refresh();
   if (view && view.state === "idle") await act("POST", "/api/session/start");
   else if (view) render(view, true);
 }

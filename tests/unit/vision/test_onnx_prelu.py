@@ -11,8 +11,9 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from terminal.errors import ModelFormatError
 from terminal.vision.onnx_prelu import prelu_in_blocked_layout
-from terminal.vision.onnx_wire import WireError, fields, length_delimited, read_varint, varint, varint_field
+from terminal.vision.onnx_wire import fields, length_delimited, read_varint, varint, varint_field
 from terminal.vision.runtime import create_session
 
 CHANNELS = 8
@@ -119,7 +120,7 @@ def test_wire_helpers_round_trip_and_refuse_truncated_bytes() -> None:
         assert read_varint(varint(value), 0) == (value, len(varint(value)))
     message = varint_field(1, 5) + length_delimited(2, b"abc")
     assert [(f.number, f.value) for f in fields(message)] == [(1, 5), (2, b"abc")]
-    with pytest.raises(WireError):
+    with pytest.raises(ModelFormatError):
         fields(length_delimited(2, b"abc")[:-1])
-    with pytest.raises(WireError):
+    with pytest.raises(ModelFormatError):
         varint_field(1, -1)
