@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+import httpx
 
 from tests.ui.conftest import Kiosk, frames_sent, shot
 
@@ -73,3 +76,17 @@ def test_without_a_camera_preview_the_kiosk_offers_the_other_ways(page: Any, kio
     page.wait_for_selector("#no-camera:visible")
     assert not page.is_visible("#snap")
     assert page.is_visible("#alternatives") and page.is_visible("#alt-qr") and page.is_visible("#alt-card")
+
+
+def test_a_tap_before_the_page_has_seen_the_session_still_starts_it(page: Any, kiosk: Kiosk) -> None:
+    # The page's first look at the session held back: the patient taps 刷脸 before it comes back.
+    held: list[Any] = []
+    page.route(re.compile(r".*/api/session$"), lambda route: held.append(route))
+    page.goto(f"{kiosk.url}/kiosk")
+    page.wait_for_function("document.readyState === 'complete'")
+    assert held, "the page asked for the session"
+    page.click("#start")
+    # taking the route away lets the held requests through (Playwright continues them)
+    page.unroute(re.compile(r".*/api/session$"))
+    page.wait_for_selector("#face-panel:visible")
+    assert httpx.get(f"{kiosk.url}/api/session", timeout=30).json()["state"] == "identifying"
