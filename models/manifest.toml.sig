@@ -1,5 +1,5 @@
 {
   "alg": "Ed25519",
   "key_id": "ac843185968c4980",
-  "value": "Ggj0f8lOyG868gpkSmeaIoG+rJTda0qRsGxy6/3CIb3OykO4+QXZWCFi4RDJTBqKHE13w8Qo9/l2q7wvsdRVCw=="
+  "value": "DwzAsBd1UgXWU3EewEdVgVeubHOWKJQt5aUtGoakFJY+vGiDxcrtVv8kcwRLenvJhx+19zKPV3yXTNUEbGRqBw=="
 }

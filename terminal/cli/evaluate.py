@@ -86,14 +86,25 @@ def cmd_evaluate_faces(args: argparse.Namespace) -> int:
         impostors = embed_files(stage, impostor_paths, clock, tick)
     with _progress("genuine images", len(samples)) as tick:
         genuine = embed_files(stage, [s.path for s in samples], clock, tick)
+    gallery = None
+    if args.gallery_detector is not None:
+        # the gallery side: the same images as templates enrolled on another detector's chips
+        enrolment = build_face_stage(_with_detector(config, args.gallery_detector))
+        with _progress("gallery impostor images", len(impostor_paths)) as tick:
+            gallery_impostors = embed_files(enrolment, impostor_paths, clock, tick)
+        with _progress("gallery genuine images", len(samples)) as tick:
+            gallery = (gallery_impostors, embed_files(enrolment, [s.path for s in samples], clock, tick))
     result = evaluate_faces(
         impostors, impostor_paths, genuine, samples, EMBEDDER_METRICS[config.models.embedder.type], threshold,
-        frames=args.frames, cross_session_only=args.cross_session_only, labels=labels,
+        frames=args.frames, cross_session_only=args.cross_session_only, labels=labels, gallery=gallery,
     )  # fmt: skip
     if args.json:
         sys.stdout.write(json.dumps(face_json(result), ensure_ascii=False, indent=2) + "\n")
     else:
-        sys.stdout.write(f"embedder {config.models.embedder.type}\n" + "\n".join(face_text(result)) + "\n")
+        probe = config.models.detector.type
+        chips = f"gallery on {args.gallery_detector or probe} chips, probes on {probe} chips"
+        head = f"embedder {config.models.embedder.type}, {chips}\n"
+        sys.stdout.write(head + "\n".join(face_text(result)) + "\n")
     return 0
 
 
@@ -142,6 +153,11 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     faces.add_argument("--embedder", choices=sorted(EMBEDDER_METRICS), help="default: the config's embedder")
     faces.add_argument(
         "--detector", choices=["mtcnn", "yunet"], help="default: the config's detector (it aligns the chips)"
+    )
+    faces.add_argument(
+        "--gallery-detector",
+        choices=["mtcnn", "yunet"],
+        help="gallery templates from this detector's chips, probes from --detector's (default: the same)",
     )
     faces.add_argument("--threshold", type=float, help="operating point in the embedder's metric")
     faces.add_argument("--part", metavar="K/N", help="only impostor images whose sorted index is K mod N")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from terminal.cli.main import main
+from terminal.config import DEFAULT_CONFIG, load
 from terminal.vision.manifest import load_manifest
 from tests.conftest import MODELS
 
@@ -49,6 +50,12 @@ def subset(shared_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "impostors", tmp_path / "genuine"
 
 
+def _point(embedder: str) -> float | None:
+    """The embedder's manifest threshold on the shipped config's detector's chips."""
+    detector = load(DEFAULT_CONFIG).models.detector.type
+    return load_manifest(MODELS).entry(embedder).for_detector(detector).threshold
+
+
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
     assert main(["evaluate", *args]) == 0
     return json.loads(capsys.readouterr().out)
@@ -63,11 +70,7 @@ def test_evaluate_faces_json_counts_pairs_groups_and_sessions(
     assert set(report) == FACE_KEYS
     # dlib, kept for comparison, at its own point measured on the default detector's (yunet) chips
     assert report["metric"] == "euclidean"
-    assert (
-        report["threshold"]
-        == load_manifest(MODELS).entry("dlib_resnet").for_detector("yunet").threshold
-        == 0.332
-    )
+    assert report["threshold"] == _point("dlib_resnet") == 0.332
     # 0001: 2 × 1 across sessions; 0006: 1 × 1; 0002 has one session: its one pair counts
     assert report["pairs"] == {"impostor": 15, "genuine": 4}
     assert report["skipped"] == []
@@ -119,12 +122,29 @@ def test_evaluate_faces_with_sface_uses_the_manifest_operating_point(
     args = ("faces", "--embedder", "sface", "--impostors", str(impostors), "--genuine", str(genuine))
     # SFace is the configured default: no --embedder needed
     report = _run(capsys, "faces", "--impostors", str(impostors), "--genuine", str(genuine), "--json")
-    assert report["metric"] == "cosine" and report["threshold"] == entry.threshold
+    assert report["metric"] == "cosine" and report["threshold"] == _point("sface")
     # six strangers and four frames of three people: SFace tells them apart at its operating point
     assert report["fmr"] == 0.0 and report["tmr"] == 1.0
     assert main(["evaluate", *args]) == 0
     text = capsys.readouterr().out
     assert "embedder sface" in text and "match when score ≥" in text and "0001: TMR" in text
+
+
+def test_evaluate_faces_with_a_gallery_from_the_other_detector(
+    subset: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not (MODELS / load_manifest(MODELS).entry("sface").file).is_file():
+        pytest.skip("SFace model not provisioned")
+    impostors, genuine = subset
+    folders = ("--impostors", str(impostors), "--genuine", str(genuine))
+    args = ("faces", "--detector", "yunet", "--gallery-detector", "mtcnn", *folders)
+    report = _run(capsys, *args, "--json")
+    # the same pairs as one detector gives: each compares an MTCNN-chip template with a YuNet-chip one
+    assert set(report) == FACE_KEYS and report["pairs"] == {"impostor": 15, "genuine": 4}
+    assert report["threshold"] == _point("sface") == 0.485
+    assert report["fmr"] == 0.0 and report["tmr"] == 1.0
+    assert main(["evaluate", *args]) == 0
+    assert "gallery on mtcnn chips, probes on yunet chips" in capsys.readouterr().out
 
 
 def test_evaluate_liveness_json(shared_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -85,3 +85,46 @@ def test_distance_metric_reports_thresholds_as_distances() -> None:
     assert report["tmr"] == 1.0 and report["groups"] == {}
     point = report["operating_points"][0]  # no impostor may pass: just below the closest impostor pair (3)
     assert 3.0 - 1e-9 < point["threshold"] < 3.0
+
+
+def test_mixed_chips_compare_gallery_templates_with_probe_templates() -> None:
+    # probe side: image 1 found, gallery side: image 1 not found → only images 0 and 2 pair up
+    probe_imp = Embedded(np.array([_unit(0), _unit(180), _unit(90)], np.float32), [0, 1, 2], [])
+    gallery_imp = Embedded(np.array([_unit(60), _unit(90)], np.float32), [0, 2], [Skip("1.jpg", "no face")])
+    paths = [Path(f"{i}.jpg") for i in range(3)]
+    # A in two sessions: the probe's a2 chip is far from a1, the gallery's a2 chip close to it
+    samples = [Sample(Path("a1.jpg"), "A", "1"), Sample(Path("a2.jpg"), "A", "2")]
+    probe_gen = Embedded(np.array([_unit(0), _unit(80)], np.float32), [0, 1], [])
+    gallery_gen = Embedded(np.array([_unit(0), _unit(10)], np.float32), [0, 1], [])
+    same = face_json(evaluate_faces(probe_imp, paths, probe_gen, samples, "cosine", 0.7))
+    assert same["pairs"] == {"impostor": 3, "genuine": 1} and same["fmr"] == 0.0 and same["tmr"] == 0.0
+    mixed = evaluate_faces(
+        probe_imp, paths, probe_gen, samples, "cosine", 0.7, gallery=(gallery_imp, gallery_gen)
+    )
+    report = face_json(mixed)
+    # pair (0, 2) is gallery 0 (60°) against probe 2 (90°): cos 30° ≈ 0.87, a false match;
+    # probe a1 (0°) against gallery a2 (10°): cos 10°, a true match
+    assert report["pairs"] == {"impostor": 1, "genuine": 1}
+    assert report["fmr"] == 1.0 and report["tmr"] == 1.0
+    assert report["skipped"] == [{"file": "1.jpg", "reason": "no face"}]
+    # swapped sides: gallery 0 is probe 0 (0°) against 90°, and a1 (0°) against a2 at 80°: neither matches
+    swapped = face_json(
+        evaluate_faces(gallery_imp, [paths[0], paths[1], paths[2]], gallery_gen, samples, "cosine", 0.7,
+                       gallery=(probe_imp, probe_gen))
+    )  # fmt: skip
+    assert swapped["pairs"] == {"impostor": 1, "genuine": 1}
+    assert swapped["fmr"] == 0.0 and swapped["tmr"] == 0.0
+
+
+def test_mixed_chips_with_frame_groups_average_the_probe_side_only() -> None:
+    # A: three frames in session 1 (the probe), one in session 2 (the gallery)
+    samples = [Sample(Path(f"a{i}.jpg"), "A", "1" if i < 3 else "2") for i in range(4)]
+    probe = Embedded(np.array([_unit(0), _unit(0), _unit(0), _unit(90)], np.float32), [0, 1, 2, 3], [])
+    gallery = Embedded(np.array([_unit(90), _unit(90), _unit(90), _unit(20)], np.float32), [0, 1, 2, 3], [])
+    imp = Embedded(np.array([_unit(0), _unit(180)], np.float32), [0, 1], [])
+    paths = [Path("x.jpg"), Path("y.jpg")]
+    args = (imp, paths, probe, samples, "cosine", 0.7)
+    assert face_json(evaluate_faces(*args, frames=3))["tmr"] == 0.0
+    # the mean of the probe's three 0° frames against the gallery's session-2 chip at 20°: cos 20°
+    mixed = face_json(evaluate_faces(*args, frames=3, gallery=(imp, gallery)))
+    assert mixed["pairs"]["genuine"] == 1 and mixed["tmr"] == 1.0

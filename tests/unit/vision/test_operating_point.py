@@ -39,7 +39,8 @@ def test_the_shipped_embedders_declare_their_measured_operating_points() -> None
     # the same protocol on the shipped detector's chips (YuNet's boxes, O-Net's landmarks)
     on_yunet = SFACE.for_detector("yunet")
     assert (on_yunet.threshold, on_yunet.measured_with) == (0.485, "yunet")
-    assert on_yunet.fmr is not None and 5.4e-5 < on_yunet.fmr <= 7.85e-5
+    # its bound also covers templates enrolled on MTCNN chips (gallery mtcnn, probe yunet: Wilson 9.0609e-5)
+    assert on_yunet.fmr is not None and 9.06e-5 < on_yunet.fmr <= 9.07e-5
 
 
 def test_what_the_shipped_config_runs_is_provisioned_by_default() -> None:
@@ -103,8 +104,8 @@ def test_config_may_lower_the_1n_cap_but_not_raise_it() -> None:
     assert embedder_operating_point(_config(max_gallery_for_1n=20)).max_gallery_for_1n == 20
     with pytest.raises(ConfigError, match=r"max_gallery_for_1n 5000 is above the 99 people"):
         embedder_operating_point(_config(detector="mtcnn", max_gallery_for_1n=5000))
-    with pytest.raises(ConfigError, match=r"max_gallery_for_1n 128 is above the 127 people"):
-        embedder_operating_point(_config(detector="yunet", max_gallery_for_1n=128))
+    with pytest.raises(ConfigError, match=r"max_gallery_for_1n 111 is above the 110 people"):
+        embedder_operating_point(_config(detector="yunet", max_gallery_for_1n=111))
 
 
 def test_the_composition_root_refuses_a_looser_threshold_when_it_builds_the_identifier(
