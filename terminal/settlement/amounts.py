@@ -86,12 +86,14 @@ def outside_scope(run: Run, priced: PricedBill, person: Person, day: date) -> Pr
         priced.sums.preselfpay,
         priced.sums.inscp,
     )
+    items, gend = priced.items, person.gend
     for i in priced.limited:
-        item = priced.items[i]
-        wrong_sex = item.gend_lmt is not None and person.gend in ("1", "2") and person.gend != item.gend_lmt
+        item = items[i]
+        # each limit read once: an item is a pydantic model, whose attribute reads cost the most here
+        gend_lmt, min_age, max_age = item.gend_lmt, item.min_age, item.max_age
+        wrong_sex = gend_lmt is not None and gend in ("1", "2") and gend != gend_lmt
         wrong_age = age is not None and (
-            (item.min_age is not None and age < item.min_age)
-            or (item.max_age is not None and age > item.max_age)
+            (min_age is not None and age < min_age) or (max_age is not None and age > max_age)
         )
         if not (wrong_sex or wrong_age):
             continue
