@@ -47,18 +47,18 @@ def pay_accounts(
     if acct_mulaid_pay:
         left = context.benefits.mulaid_balc - acct_mulaid_pay
         family = (
-            f"家庭共济账户支付 {acct_mulaid_pay!s} "
-            f"(共济余额 {fen(context.benefits.mulaid_balc)!s} → {fen(left)!s}), "
+            f"家庭共济账户支付 {acct_mulaid_pay} "
+            f"(共济余额 {fen(context.benefits.mulaid_balc)} → {fen(left)}), "
         )
     if account is not None:
         run.note(
             "account",
-            f"个人负担 {psn_part_amt!s}: 个人账户支付 {own_pay!s} "
-            f"(余额 {fen(person.acct_balc)!s} → {fen(balc)!s}), {family}"
-            f"现金 {psn_cash_pay!s}" + ("" if bill.acct_used_flag else " (患者选择不使用个人账户)"),
+            f"个人负担 {psn_part_amt}: 个人账户支付 {own_pay} "
+            f"(余额 {fen(person.acct_balc)} → {fen(balc)}), {family}"
+            f"现金 {psn_cash_pay}" + ("" if bill.acct_used_flag else " (患者选择不使用个人账户)"),
         )
     else:
-        run.note("account", f"个人负担 {psn_part_amt!s}: {family}现金 {psn_cash_pay!s}")
+        run.note("account", f"个人负担 {psn_part_amt}: {family}现金 {psn_cash_pay}")
     return AccountPay(acct_pay, acct_mulaid_pay, psn_cash_pay, balc)
 
 

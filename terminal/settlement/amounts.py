@@ -86,12 +86,14 @@ def outside_scope(run: Run, priced: PricedBill, person: Person, day: date) -> Pr
         priced.sums.preselfpay,
         priced.sums.inscp,
     )
+    items, gend = priced.items, person.gend
     for i in priced.limited:
-        item = priced.items[i]
-        wrong_sex = item.gend_lmt is not None and person.gend in ("1", "2") and person.gend != item.gend_lmt
+        item = items[i]
+        # each limit read once: an item is a pydantic model, whose attribute reads cost the most here
+        gend_lmt, min_age, max_age = item.gend_lmt, item.min_age, item.max_age
+        wrong_sex = gend_lmt is not None and gend in ("1", "2") and gend != gend_lmt
         wrong_age = age is not None and (
-            (item.min_age is not None and age < item.min_age)
-            or (item.max_age is not None and age > item.max_age)
+            (min_age is not None and age < min_age) or (max_age is not None and age > max_age)
         )
         if not (wrong_sex or wrong_age):
             continue
@@ -107,7 +109,7 @@ def outside_scope(run: Run, priced: PricedBill, person: Person, day: date) -> Pr
         # what r._replace(fulamt…=fee, overlmt…=0, preselfpay…=0, inscp…=fee − fee) builds, at a
         # third of the cost: most bills of a day carry a limited item
         lines[i] = tuple.__new__(LineResult, (*r[:9], fee, ZERO, ZERO, fee - fee, *r[13:]))
-        moved.append(f"明细 {r.feedetl_sn} {r.name} {fee!s}({'性别' if wrong_sex else '年龄'}限制)")
+        moved.append(f"明细 {r.feedetl_sn} {r.name} {fee}({'性别' if wrong_sex else '年龄'}限制)")
     if lines is None:
         return priced
     run.note("lines", "不符合目录限定, 移出基金支付范围(全自费): " + "；".join(moved))
@@ -128,5 +130,5 @@ def note_outside(run: Run, priced: PricedBill) -> None:
     """A trace line for the lines whose code the catalogue does not list (fully self-paid)."""
     if priced.outside:
         picked = [priced.lines[i] for i in priced.outside]
-        shown = "；".join(f"明细 {r.feedetl_sn} {r.med_list_codg} {r.det_item_fee_sumamt!s}" for r in picked)
+        shown = "；".join(f"明细 {r.feedetl_sn} {r.med_list_codg} {r.det_item_fee_sumamt}" for r in picked)
         run.note("lines", f"目录外项目, 全自费: {shown}")

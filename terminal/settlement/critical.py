@@ -44,8 +44,8 @@ def critical_terms(rule: CriticalIllness, tilt: CriticalIllnessTilt | None) -> C
         threshold = fen(threshold * tilt.threshold_factor)
         segments = tuple((upto, clamp_ratio(ratio + tilt.ratio_bonus)) for upto, ratio in segments)
         cap = None if tilt.remove_cap else cap
-        tilt_note = f" (救助对象倾斜: 起付线 {threshold!s}, 比例各加 {pct(tilt.ratio_bonus)})"
-    bands = ", ".join(f"{'以上' if u is None else f'≤{fen(u)!s}'} {pct(r)}" for u, r in segments)
+        tilt_note = f" (救助对象倾斜: 起付线 {threshold}, 比例各加 {pct(tilt.ratio_bonus)})"
+    bands = ", ".join(f"{'以上' if u is None else f'≤{fen(u)}'} {pct(r)}" for u, r in segments)
     terms = CriticalTerms(threshold, segments, cap, tilt_note, bands)
     if len(_TERMS) >= _TERMS_MAX:
         _TERMS.clear()

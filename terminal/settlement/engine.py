@@ -70,8 +70,8 @@ def presettle(
     preselfpay, inscp = sums.preselfpay, sums.inscp
     run.note(
         "lines",
-        f"费用合计 {medfee!s}: 全自费 {fulamt!s}, 超限价自付 {overlmt!s}, 先行自付 {preselfpay!s}, "
-        f"政策范围内 {inscp!s}",
+        f"费用合计 {medfee}: 全自费 {fulamt}, 超限价自付 {overlmt}, 先行自付 {preselfpay}, "
+        f"政策范围内 {inscp}",
     )
 
     reduction = ZERO

@@ -90,9 +90,9 @@ def critical_illness(run: Run, base: Decimal) -> Decimal:
     run.add(acc.CRITICAL_ILLNESS_BASE, "", base)
     run.add(acc.CRITICAL_ILLNESS_PAID, "", pay)
     text = (
-        f"大病保险{tilt_note}: 本年累计范围内自付 {fen(before)!s} → {fen(before + base)!s}, "
-        f"起付线 {threshold!s}, "
-        f"分段 [{bands}], 支付 {pay!s}"
+        f"大病保险{tilt_note}: 本年累计范围内自付 {fen(before)} → {fen(before + base)}, "
+        f"起付线 {threshold}, "
+        f"分段 [{bands}], 支付 {pay}"
     )
     return run.book(
         "critical_illness", rule, base, pay if cap_remaining is None else cap_remaining, pay, text
@@ -128,8 +128,8 @@ def enterprise_supplementary(run: Run, base: Decimal) -> Decimal:
         acc.ENTERPRISE_PAID,
     )
     text = (
-        f"企业补充医疗保险: 剩余范围内自付 {base!s}, 起付 {applied!s}, 比例 {pct(rule.ratio)}, "
-        f"年度限额余额 {'不设' if cap_remaining is None else fen(cap_remaining)!s}, 支付 {pay!s}"
+        f"企业补充医疗保险: 剩余范围内自付 {base}, 起付 {applied}, 比例 {pct(rule.ratio)}, "
+        f"年度限额余额 {'不设' if cap_remaining is None else fen(cap_remaining)}, 支付 {pay}"
     )
     limit = pay if cap_remaining is None else cap_remaining
     return run.book("enterprise_supplementary", rule, base, limit, pay, text)
@@ -151,9 +151,9 @@ def medical_assistance(run: Run, base: Decimal) -> Decimal:
         acc.ASSISTANCE_PAID,
     )
     text = (
-        f"医疗救助({category.name}): 剩余范围内自付 {base!s}, 救助起付 {applied!s}, "
+        f"医疗救助({category.name}): 剩余范围内自付 {base}, 救助起付 {applied}, "
         f"比例 {pct(category.ratio)}, "
-        f"年度限额余额 {'不设' if cap_remaining is None else fen(cap_remaining)!s}, 支付 {pay!s}"
+        f"年度限额余额 {'不设' if cap_remaining is None else fen(cap_remaining)}, 支付 {pay}"
     )
     limit = pay if cap_remaining is None else cap_remaining
     return run.book("assistance", rule, base, limit, pay, text)
@@ -195,7 +195,7 @@ def _ratio_within_cap(
     _, pay = ratio_layer(base, ZERO, ratio, cap_remaining)
     run.add(counter, "", pay)
     shown = fen(base)
-    text = f"{base_label} {shown!s}, 比例 {pct(ratio)}, 年度限额余额 {fen(cap_remaining)!s}, 支付 {pay!s}"
+    text = f"{base_label} {shown}, 比例 {pct(ratio)}, 年度限额余额 {fen(cap_remaining)}, 支付 {pay}"
     return run.book(layer, rule, shown, cap_remaining, pay, text)
 
 

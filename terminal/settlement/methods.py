@@ -78,11 +78,11 @@ def pay_quota(
     pay = min(due, cap_left)
     run.add(acc.POOLED_PAID, quota.cap_group, pay)
     hosp = covered - used
-    basis = f"{days} 床日 × {row.standard!s} = {standard!s}" if quota.kind == "bed_day" else f"{standard!s}"
+    basis = f"{days} 床日 × {row.standard} = {standard}" if quota.kind == "bed_day" else f"{standard}"
     text = (
-        f"{quota.name}(结算方式 {bill.psn_setlway}): 定额 {basis}, 目录内费用 {covered!s}, 按 {used!s} 结算, "
-        f"个人负担 {pct(row.patient_ratio)} = {share!s}, 年度限额余额 {cap_left!s}, 统筹支付 {pay!s}, "
-        f"超定额部分由医院承担 {hosp!s}"
+        f"{quota.name}(结算方式 {bill.psn_setlway}): 定额 {basis}, 目录内费用 {covered}, 按 {used} 结算, "
+        f"个人负担 {pct(row.patient_ratio)} = {share}, 年度限额余额 {cap_left}, 统筹支付 {pay}, "
+        f"超定额部分由医院承担 {hosp}"
     )
     run.note("quota", text)
     row_detail = detail(scheme.fund_pay_type, scheme.fund_pay_type_name, used, cap_left, pay, text)
@@ -140,7 +140,7 @@ def drg_reconcile(
     hosp = medfee - group.standard
     run.note(
         "drg",
-        f"DRG {code} {group.name}: 支付标准 {group.standard!s}, 统筹应付医院 {due!s}, "
-        f"医院承担 {hosp!s} (患者按项目结算, 个人负担不变)",
+        f"DRG {code} {group.name}: 支付标准 {group.standard}, 统筹应付医院 {due}, "
+        f"医院承担 {hosp} (患者按项目结算, 个人负担不变)",
     )
     return DrgReconciliation(code, group.name, group.standard, due, hosp)

@@ -70,7 +70,7 @@ def pay_pooled(
                 (group, _pool_benefit(run, group, group.benefit, scheme, person, context, reduction))
             )
         else:
-            run.note("pool", f"{group.label}: 范围内 {group.inscp!s} 由个人支付")
+            run.note("pool", f"{group.label}: 范围内 {group.inscp} 由个人支付")
     pay = total([step.pay for _, step in steps])
     deductible = total([step.deductible_applied for _, step in steps])
     # most bills have one group
@@ -206,11 +206,11 @@ def _pool_benefit(
         prior = int(run.get(acc.ADMISSIONS, scope))
         deductible = admission_deductible(row.deductible, benefit.repeat_admission_factors, prior)
         run.add(acc.ADMISSIONS, scope, Decimal(1))
-        basis = f"第{prior + 1}次住院起付线 {deductible!s}"
+        basis = f"第{prior + 1}次住院起付线 {deductible}"
     else:
         used = run.get(acc.DEDUCTIBLE_USED, benefit.key)
         deductible = year_deductible_remaining(row.deductible, used)
-        basis = f"年度起付线 {fen(row.deductible)!s} 已累计 {fen(used)!s} 尚余 {deductible!s}"
+        basis = f"年度起付线 {fen(row.deductible)} 已累计 {fen(used)} 尚余 {deductible}"
     step = _pay_step(
         run,
         group.inscp,
@@ -226,9 +226,9 @@ def _pool_benefit(
         run.add(acc.DEDUCTIBLE_USED, benefit.key, step.deductible_applied)
     run.note(
         "pool",
-        f"{group.label}({LEVEL_NAMES[level]}): 范围内 {group.inscp!s}, {basis}, "
-        f"本次起付 {step.deductible_applied!s}, "
-        f"比例 {pct(step.ratio)}, 年度限额余额 {fen(cap_remaining)!s}, 统筹支付 {step.pay!s}"
+        f"{group.label}({LEVEL_NAMES[level]}): 范围内 {group.inscp}, {basis}, "
+        f"本次起付 {step.deductible_applied}, "
+        f"比例 {pct(step.ratio)}, 年度限额余额 {fen(cap_remaining)}, 统筹支付 {step.pay}"
         + (" (已达年度限额)" if step.capped else ""),
     )
     return step
@@ -258,9 +258,9 @@ def _pool_disease(
     run.add(acc.OPSP_PAID, code, step.pay)
     run.note(
         "opsp",
-        f"{group.label}: 范围内 {group.inscp!s}, 病种起付线尚余 {deductible!s}, "
-        f"本次起付 {step.deductible_applied!s}, "
-        f"比例 {pct(step.ratio)}, 病种年度限额余额 {fen(cap_remaining)!s}, 统筹支付 {step.pay!s}"
+        f"{group.label}: 范围内 {group.inscp}, 病种起付线尚余 {deductible}, "
+        f"本次起付 {step.deductible_applied}, "
+        f"比例 {pct(step.ratio)}, 病种年度限额余额 {fen(cap_remaining)}, 统筹支付 {step.pay}"
         + (" (已达病种年度限额)" if step.capped else ""),
     )
     return step

@@ -142,10 +142,10 @@ def _pass(
     cent = FEN
     new = tuple.__new__  # LineResult is a named tuple: one call builds it, fields in declaration order
     line_cls = LineResult
+    # list methods called on the lists themselves, not bound to locals: compiled, that is a direct append
     items: list[CatalogItem] = []
-    add_item = items.append
     out: list[LineResult] = []
-    append = out.append
+    serials: set[str] = set()  # each line's feedetl_sn, to refuse a repeated one
     limited: list[int] = []
     outside: list[int] = []
     refunds: list[int] = []
@@ -154,6 +154,8 @@ def _pass(
     medfee = fulamt_sum = overlmt_sum = preselfpay_sum = inscp_sum = zero
     for line in lines:
         code = line.med_list_codg
+        serial = line.feedetl_sn
+        serials.add(serial)
         try:  # a subscript, not plans.get(): no call in the usual case
             plan = plans[code]
         except KeyError:  # not in the catalogue: the whole line is the patient's (domain.md 2.1)
@@ -178,7 +180,7 @@ def _pass(
                 raise _Doubt
             refund = _refund(line, plan, context, literal=literal)
             refunds.append(len(out))
-            append(refund)
+            out.append(refund)
             fulamt_sum += refund.fulamt_ownpay_amt
             overlmt_sum += refund.overlmt_amt
             preselfpay_sum += refund.preselfpay_amt
@@ -186,7 +188,7 @@ def _pass(
                 inscp_sum += refund.inscp_scp_amt
             if lmt:
                 limited.append(len(items))
-            add_item(item)
+            items.append(item)
             medfee += fee
             continue
         # a zero with fee's sign and the lower of fee's exponent and −2 when fee is in whole fen
@@ -225,12 +227,12 @@ def _pass(
                 preselfpay = quantize(inside * prop, cent, half_up, context)
                 preselfpay_sum += preselfpay
                 inscp -= preselfpay
-        append(
+        out.append(
             new(
                 line_cls,
                 (
-                    line.feedetl_sn,
-                    line.med_list_codg,
+                    serial,
+                    code,
                     line.name or name,
                     cnt,
                     pric,
@@ -249,11 +251,11 @@ def _pass(
         )
         if lmt:
             limited.append(len(items))
-        add_item(item)
+        items.append(item)
         medfee += fee
         if literal:
             inscp_sum += inscp
-    if len({line.feedetl_sn for line in lines}) != len(out):
+    if len(serials) != len(out):
         raise _Doubt  # a repeated feedetl_sn
     if refunds:
         try:

@@ -15,7 +15,7 @@ from terminal.settlement.result import SetlDetail, TraceStep, filled
 
 _NOUGHT = Decimal(0)
 
-# Trace text interpolates amounts as {x!s}: str() of a Decimal is exactly what format() gives it with
+# Trace text interpolates amounts as {x}: str() of a Decimal is exactly what format() gives it with
 # an empty spec, at a third of the cost, and a settlement writes about 25 amounts into its trace.
 
 

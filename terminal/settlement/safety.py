@@ -128,16 +128,19 @@ def limit_findings(
         pairs = [(bill.lines[i], items[i]) for i in limited]
     else:
         pairs = zip(bill.lines, items, strict=True)
+    gend = person.gend
     for line, item in pairs:
-        if plain_age and item.gend_lmt is None and item.min_age is None and item.max_age is None:
+        # each limit read once: an item is a pydantic model, whose attribute reads cost the most here
+        gend_lmt, min_age, max_age = item.gend_lmt, item.min_age, item.max_age
+        if plain_age and gend_lmt is None and min_age is None and max_age is None:
             continue  # most items carry no limit: nothing to find
-        if item.gend_lmt is not None and person.gend in ("1", "2") and person.gend != item.gend_lmt:
-            sex = "男" if item.gend_lmt == "1" else "女"
+        if gend_lmt is not None and gend in ("1", "2") and gend != gend_lmt:
+            sex = "男" if gend_lmt == "1" else "女"
             out.append(("gender_limit", f"明细 {line.feedetl_sn} {item.name} 限{sex}性使用"))
-        low = item.min_age if item.min_age is not None else 0
-        high = item.max_age if item.max_age is not None else 200
+        low = min_age if min_age is not None else 0
+        high = max_age if max_age is not None else 200
         if age is not None and not low <= age <= high:
-            span = f"{low}–{item.max_age}" if item.max_age is not None else f"{low} 岁以上"
+            span = f"{low}–{max_age}" if max_age is not None else f"{low} 岁以上"
             out.append(("age_limit", f"明细 {line.feedetl_sn} {item.name} 限 {span} 岁, 患者 {age} 岁"))
     return out
 
