@@ -40,9 +40,9 @@ class LineResult:
     """One fee line as 2204 returns it.
 
     A plain class, which mypyc compiles to a native one: a settlement builds one per fee line (50 a
-    bill in the benchmark), and the compiled constructor fills fixed slots directly. Immutable by
-    convention (nothing assigns a field; `replace` builds a new one), compared field by field with ==,
-    hashable, and its repr reads like the named tuple it replaced.
+    bill in the benchmark), and the compiled constructor fills fixed slots directly. Immutable (a
+    write raises AttributeError; `replace` builds a new one), compared field by field with ==,
+    hashable, copied and pickled by value, and its repr reads like the named tuple it replaced.
     """
 
     feedetl_sn: Final[str]
