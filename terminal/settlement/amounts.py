@@ -106,9 +106,25 @@ def outside_scope(run: Run, priced: PricedBill, person: Person, day: date) -> Pr
         overlmt -= r.overlmt_amt
         preselfpay -= r.preselfpay_amt
         inscp -= r.inscp_scp_amt
-        # what r._replace(fulamt…=fee, overlmt…=0, preselfpay…=0, inscp…=fee − fee) builds, at a
-        # third of the cost: most bills of a day carry a limited item
-        lines[i] = tuple.__new__(LineResult, (*r[:9], fee, ZERO, ZERO, fee - fee, *r[13:]))
+        # what r.replace(fulamt…=fee, overlmt…=0, preselfpay…=0, inscp…=fee − fee) builds, through the
+        # positional constructor: most bills of a day carry a limited item
+        lines[i] = LineResult(
+            r.feedetl_sn,
+            r.med_list_codg,
+            r.name,
+            r.cnt,
+            r.pric,
+            fee,
+            r.chrgitm_lv,
+            r.selfpay_prop,
+            r.pric_uplmt_amt,
+            fee,
+            ZERO,
+            ZERO,
+            fee - fee,
+            r.lmt_used_flag,
+            r.dise_codg,
+        )
         moved.append(f"明细 {r.feedetl_sn} {r.name} {fee}({'性别' if wrong_sex else '年龄'}限制)")
     if lines is None:
         return priced

@@ -103,7 +103,7 @@ def _refund(line: FeeLine, plan: ItemPlan, context: Context, *, literal: bool) -
         line.feedetl_sn, line.med_list_codg, -line.cnt, line.pric, -line.det_item_fee_sumamt, line.name
     )
     (mirror,) = _pass((charge,), {line.med_list_codg: plan}, context, literal=literal).lines
-    return mirror._replace(
+    return mirror.replace(
         cnt=line.cnt,
         det_item_fee_sumamt=line.det_item_fee_sumamt,
         fulamt_ownpay_amt=-mirror.fulamt_ownpay_amt,
@@ -126,7 +126,7 @@ def _pass(
         inscp      = fee − fulamt − overlmt − preselfpay
 
     It is the hot loop of a settlement (50 lines a bill; issue 3 asks ≥ 5,000 bills/s), so it binds
-    names locally and builds each LineResult tuple directly, and it leaves out operations that cannot
+    names locally and builds each LineResult positionally, and it leaves out operations that cannot
     change a result in any context: a product with a zero ratio (it rounds to 0.00, which is ZERO)
     and subtractions of the ZERO object from a value that already went through one. Every amount
     keeps the exponent the rule gives it, so the 2204 strings are the same however the HIS wrote its
@@ -140,8 +140,6 @@ def _pass(
     zero = ZERO
     nought = _NOUGHT  # Decimal against Decimal: comparing with the int 0 converts it every time
     cent = FEN
-    new = tuple.__new__  # LineResult is a named tuple: one call builds it, fields in declaration order
-    line_cls = LineResult
     # list methods called on the lists themselves, not bound to locals: compiled, that is a direct append
     items: list[CatalogItem] = []
     out: list[LineResult] = []
@@ -228,25 +226,22 @@ def _pass(
                 preselfpay_sum += preselfpay
                 inscp -= preselfpay
         out.append(
-            new(
-                line_cls,
-                (
-                    serial,
-                    code,
-                    line.name or name,
-                    cnt,
-                    pric,
-                    fee,
-                    level,
-                    prop,
-                    ceiling,
-                    fulamt,
-                    overlmt,
-                    preselfpay,
-                    inscp,
-                    flag,
-                    line.dise_codg,
-                ),
+            LineResult(
+                serial,
+                code,
+                line.name or name,
+                cnt,
+                pric,
+                fee,
+                level,
+                prop,
+                ceiling,
+                fulamt,
+                overlmt,
+                preselfpay,
+                inscp,
+                flag,
+                line.dise_codg,
             )
         )
         if lmt:
@@ -278,4 +273,6 @@ def _pass(
             "inscp": inscp_sum,
         },
     )
-    return new(PricedBill, (tuple(items), tuple(out), sums, tuple(limited), tuple(outside), tuple(refunds)))
+    return tuple.__new__(
+        PricedBill, (tuple(items), tuple(out), sums, tuple(limited), tuple(outside), tuple(refunds))
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Final
 
 from terminal.settlement.accumulators import AccumulatorDelta, Accumulators
 from terminal.settlement.instances import filled as filled
@@ -17,38 +17,159 @@ def _json(value: object) -> Any:
     return value
 
 
-class LineResult(NamedTuple):
+_LINE_FIELDS: tuple[str, ...] = (
+    "feedetl_sn",
+    "med_list_codg",
+    "name",
+    "cnt",
+    "pric",
+    "det_item_fee_sumamt",
+    "chrgitm_lv",
+    "selfpay_prop",
+    "pric_uplmt_amt",
+    "fulamt_ownpay_amt",
+    "overlmt_amt",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "lmt_used_flag",
+    "dise_codg",
+)
+
+
+class LineResult:
     """One fee line as 2204 returns it.
 
-    A named tuple, not a frozen dataclass: a settlement builds one per fee line (50 a bill in the
-    benchmark), and a tuple is one allocation where a dataclass instance needs an object and a
-    15-key __dict__. Immutable, same fields, same repr; compare with == and read by name.
+    A plain class, which mypyc compiles to a native one: a settlement builds one per fee line (50 a
+    bill in the benchmark), and the compiled constructor fills fixed slots directly. Immutable (a
+    write raises AttributeError; `replace` builds a new one), compared field by field with ==,
+    hashable, copied and pickled by value, and its repr reads like the named tuple it replaced.
     """
 
-    feedetl_sn: str
-    med_list_codg: str
-    name: str
-    cnt: Decimal
-    pric: Decimal
-    det_item_fee_sumamt: Decimal
-    chrgitm_lv: str  # 01 甲, 02 乙, 03 丙
-    selfpay_prop: Decimal
-    pric_uplmt_amt: Decimal | None
-    fulamt_ownpay_amt: Decimal
-    overlmt_amt: Decimal
-    preselfpay_amt: Decimal
-    inscp_scp_amt: Decimal
-    lmt_used_flag: str
-    dise_codg: str | None = None
+    feedetl_sn: Final[str]
+    med_list_codg: Final[str]
+    name: Final[str]
+    cnt: Final[Decimal]
+    pric: Final[Decimal]
+    det_item_fee_sumamt: Final[Decimal]
+    chrgitm_lv: Final[str]  # 01 甲, 02 乙, 03 丙
+    selfpay_prop: Final[Decimal]
+    pric_uplmt_amt: Final[Decimal | None]
+    fulamt_ownpay_amt: Final[Decimal]
+    overlmt_amt: Final[Decimal]
+    preselfpay_amt: Final[Decimal]
+    inscp_scp_amt: Final[Decimal]
+    lmt_used_flag: Final[str]
+    dise_codg: Final[str | None]
+
+    def __init__(
+        self,
+        feedetl_sn: str,
+        med_list_codg: str,
+        name: str,
+        cnt: Decimal,
+        pric: Decimal,
+        det_item_fee_sumamt: Decimal,
+        chrgitm_lv: str,
+        selfpay_prop: Decimal,
+        pric_uplmt_amt: Decimal | None,
+        fulamt_ownpay_amt: Decimal,
+        overlmt_amt: Decimal,
+        preselfpay_amt: Decimal,
+        inscp_scp_amt: Decimal,
+        lmt_used_flag: str,
+        dise_codg: str | None = None,
+    ) -> None:
+        if _NATIVE:  # compiled: each field is a fixed slot, set directly
+            self.feedetl_sn = feedetl_sn
+            self.med_list_codg = med_list_codg
+            self.name = name
+            self.cnt = cnt
+            self.pric = pric
+            self.det_item_fee_sumamt = det_item_fee_sumamt
+            self.chrgitm_lv = chrgitm_lv
+            self.selfpay_prop = selfpay_prop
+            self.pric_uplmt_amt = pric_uplmt_amt
+            self.fulamt_ownpay_amt = fulamt_ownpay_amt
+            self.overlmt_amt = overlmt_amt
+            self.preselfpay_amt = preselfpay_amt
+            self.inscp_scp_amt = inscp_scp_amt
+            self.lmt_used_flag = lmt_used_flag
+            self.dise_codg = dise_codg
+        else:  # interpreted: one update of the instance dict, past the __setattr__ that refuses writes
+            self.__dict__.update(
+                feedetl_sn=feedetl_sn,
+                med_list_codg=med_list_codg,
+                name=name,
+                cnt=cnt,
+                pric=pric,
+                det_item_fee_sumamt=det_item_fee_sumamt,
+                chrgitm_lv=chrgitm_lv,
+                selfpay_prop=selfpay_prop,
+                pric_uplmt_amt=pric_uplmt_amt,
+                fulamt_ownpay_amt=fulamt_ownpay_amt,
+                overlmt_amt=overlmt_amt,
+                preselfpay_amt=preselfpay_amt,
+                inscp_scp_amt=inscp_scp_amt,
+                lmt_used_flag=lmt_used_flag,
+                dise_codg=dise_codg,
+            )
+
+    def values(self) -> tuple[Any, ...]:
+        """The fields' values in declaration order."""
+        return (
+            self.feedetl_sn,
+            self.med_list_codg,
+            self.name,
+            self.cnt,
+            self.pric,
+            self.det_item_fee_sumamt,
+            self.chrgitm_lv,
+            self.selfpay_prop,
+            self.pric_uplmt_amt,
+            self.fulamt_ownpay_amt,
+            self.overlmt_amt,
+            self.preselfpay_amt,
+            self.inscp_scp_amt,
+            self.lmt_used_flag,
+            self.dise_codg,
+        )
+
+    def replace(self, **changes: Any) -> LineResult:
+        """A copy with the named fields changed (what a named tuple's _replace did)."""
+        values = dict(zip(_LINE_FIELDS, self.values(), strict=True))
+        values.update(changes)
+        return LineResult(**values)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"LineResult is immutable: cannot assign to field {name!r}")
+
+    def __reduce__(self) -> tuple[type[LineResult], tuple[Any, ...]]:
+        """Copied and pickled by its field values, as the named tuple was."""
+        return (LineResult, self.values())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LineResult):
+            return NotImplemented
+        return self.values() == other.values()
+
+    def __hash__(self) -> int:
+        return hash(self.values())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in zip(_LINE_FIELDS, self.values(), strict=True))
+        return f"LineResult({inner})"
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready: amounts as 2-decimal strings, ratio and quantity unrounded."""
-        out = {name: _json(value) for name, value in zip(self._fields, self, strict=True)}
+        out = {name: _json(value) for name, value in zip(_LINE_FIELDS, self.values(), strict=True)}
         out["cnt"] = str(self.cnt)
         out["pric"] = str(self.pric)
         out["selfpay_prop"] = str(ratio4(self.selfpay_prop))
         return out
 
+
+# True when mypyc compiled LineResult (a native class: fixed slots, no instance __dict__)
+_NATIVE: bool = hasattr(LineResult, "__mypyc_attrs__")
 
 # The setlinfo amounts a settlement moves, in 2207 order: reconciliation compares exactly these and
 # the kiosk explains them (pool_prop_selfpay is a ratio; balc a balance after, not a movement).

@@ -81,7 +81,7 @@ def _rule(line: FeeLine, item: CatalogItem) -> LineResult:
     """
     if line.cnt < 0:
         charge = _rule(replace(line, cnt=-line.cnt, det_item_fee_sumamt=-line.det_item_fee_sumamt), item)
-        return charge._replace(
+        return charge.replace(
             cnt=line.cnt,
             det_item_fee_sumamt=line.det_item_fee_sumamt,
             fulamt_ownpay_amt=-charge.fulamt_ownpay_amt,
@@ -211,7 +211,7 @@ def test_a_priced_line_result_behaves_like_one_from_init() -> None:
     slow = _rule(line, catalog().item(METFORMIN))
     assert type(fast) is LineResult
     assert hash(fast) == hash(slow)
-    assert fast._replace(name="x") == slow._replace(name="x")
+    assert fast.replace(name="x") == slow.replace(name="x")
     assert fast.to_json() == slow.to_json()
     assert repr(fast).startswith("LineResult(feedetl_sn='1', med_list_codg=")
     with pytest.raises(AttributeError):
