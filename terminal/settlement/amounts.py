@@ -8,10 +8,11 @@ from decimal import Decimal
 from terminal.domain import Bill, Person
 from terminal.errors import BillOverCapError, BillZeroError, InjuryExcludedError, LineOverCapError
 from terminal.settlement.context import SettlementContext
+from terminal.settlement.instances import filled
 from terminal.settlement.money import ZERO
 from terminal.settlement.policy import AmountLimits, PolicyBundle
 from terminal.settlement.pricing import LineTotals, PricedBill
-from terminal.settlement.result import LineResult, filled
+from terminal.settlement.result import LineResult
 from terminal.settlement.run import Run
 from terminal.settlement.safety import age_on
 

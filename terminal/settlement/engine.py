@@ -21,12 +21,13 @@ from terminal.settlement.funds import (
     large_amount_base,
     medical_assistance,
 )
+from terminal.settlement.instances import filled
 from terminal.settlement.methods import check_stay, drg_reconcile, pay_quota
 from terminal.settlement.money import ZERO
 from terminal.settlement.policy import PolicyBundle
 from terminal.settlement.pooled import pay_pooled, pooled_detail
 from terminal.settlement.pricing import price_bill, price_checked
-from terminal.settlement.result import Finding, SetlInfo, SettlementResult, filled
+from terminal.settlement.result import Finding, SetlInfo, SettlementResult
 from terminal.settlement.run import Run, pct
 from terminal.settlement.safety import FundSafetyError, fund_safety
 

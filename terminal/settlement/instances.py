@@ -10,6 +10,14 @@ _T = TypeVar("_T")
 _NATIVE: dict[type, bool] = {}
 
 
+def compiled_class(cls: type) -> bool:
+    """True when mypyc compiled cls to a native class (fixed slots, no instance __dict__)."""
+    native = _NATIVE.get(cls)
+    if native is None:
+        native = _NATIVE[cls] = hasattr(cls, "__mypyc_attrs__")
+    return native
+
+
 def filled(cls: type[_T], values: dict[str, Any]) -> _T:
     """An instance of a frozen dataclass from its complete field values, without calling __init__.
 
@@ -19,10 +27,7 @@ def filled(cls: type[_T], values: dict[str, Any]) -> _T:
     mypyc has no instance __dict__ to hand over: its fields are set one by one, still without the
     interpreted __init__ that mypyc keeps for dataclasses.
     """
-    native = _NATIVE.get(cls)
-    if native is None:
-        native = _NATIVE[cls] = hasattr(cls, "__mypyc_attrs__")
-    if native:
+    if compiled_class(cls):
         obj: Any = cls.__new__(cls)
         for name, value in values.items():
             object.__setattr__(obj, name, value)

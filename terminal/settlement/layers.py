@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from terminal.settlement.instances import filled
 from terminal.settlement.money import ZERO, clamp_ratio, fen
-from terminal.settlement.result import filled
 
 
 def year_deductible_remaining(deductible: Decimal, used: Decimal) -> Decimal:

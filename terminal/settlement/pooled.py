@@ -10,6 +10,7 @@ from terminal.domain import Bill, Person
 from terminal.errors import SettlementError
 from terminal.settlement import accumulators as acc
 from terminal.settlement.context import SettlementContext
+from terminal.settlement.instances import filled
 from terminal.settlement.layers import (
     PoolStep,
     admission_deductible,
@@ -19,7 +20,7 @@ from terminal.settlement.layers import (
 )
 from terminal.settlement.money import ZERO, fen, total
 from terminal.settlement.policy import Benefit, PolicyBundle, Scheme
-from terminal.settlement.result import LineResult, SetlDetail, filled
+from terminal.settlement.result import LineResult, SetlDetail
 from terminal.settlement.run import Run, pct
 
 LEVEL_NAMES = {

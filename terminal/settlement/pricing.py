@@ -17,9 +17,10 @@ from typing import NamedTuple
 from terminal.domain import FeeLine
 from terminal.errors import RefundLineError, SettlementError
 from terminal.settlement.catalog import CatalogItem, ItemPlan, outside_plan
+from terminal.settlement.instances import filled
 from terminal.settlement.money import FEN, ZERO
 from terminal.settlement.refunds import check_netted, check_refunds
-from terminal.settlement.result import LineResult, filled
+from terminal.settlement.result import LineResult
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from terminal.settlement.accumulators import AccumulatorDelta, Accumulators
-from terminal.settlement.instances import filled as filled
+from terminal.settlement.instances import compiled_class
 from terminal.settlement.money import ratio4, yuan
 
 
@@ -169,7 +169,7 @@ class LineResult:
 
 
 # True when mypyc compiled LineResult (a native class: fixed slots, no instance __dict__)
-_NATIVE: bool = hasattr(LineResult, "__mypyc_attrs__")
+_NATIVE: bool = compiled_class(LineResult)
 
 # The setlinfo amounts a settlement moves, in 2207 order: reconciliation compares exactly these and
 # the kiosk explains them (pool_prop_selfpay is a ratio; balc a balance after, not a movement).

@@ -9,9 +9,10 @@ from typing import Protocol
 from terminal.domain import Bill, Person
 from terminal.settlement.accumulators import AccumulatorDelta, Accumulators
 from terminal.settlement.context import SettlementContext
+from terminal.settlement.instances import filled
 from terminal.settlement.money import ZERO, fen
 from terminal.settlement.policy import PolicyBundle
-from terminal.settlement.result import SetlDetail, TraceStep, filled
+from terminal.settlement.result import SetlDetail, TraceStep
 
 _NOUGHT = Decimal(0)
 

@@ -10,8 +10,9 @@ from terminal.domain import Bill, FeeLine, Person
 from terminal.errors import FundSafetyError as FundSafetyError
 from terminal.settlement.catalog import CatalogItem
 from terminal.settlement.context import SettlementContext
+from terminal.settlement.instances import filled
 from terminal.settlement.policy import FundSafety, SafetyAction, SafetyCheck, VisitLimits
-from terminal.settlement.result import Finding, filled
+from terminal.settlement.result import Finding
 
 
 def age_on(birthday: date, day: date) -> int:
